@@ -1,0 +1,79 @@
+"""Render a decision as an HTTP answer: status, RFC 6750 challenge, RFC 9457 body.
+
+Every framework integration and the forward-auth endpoint send exactly this, so a client
+sees the same answer for the same mistake wherever keyturn runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from keyturn.verifier import Decision
+
+PROBLEM_JSON = "application/problem+json"
+DEFAULT_REALM = "api"
+DEFAULT_TYPE_BASE = "urn:keyturn:outcome:"
+
+# RFC 6750 §3: error_description and scope use %x20-21 / %x23-5B / %x5D-7E only.
+_UNSAFE = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+
+
+def quoted_param(value: str) -> str:
+    """A value safe inside an RFC 6750 quoted-string: no quotes, backslashes or non-ASCII."""
+    return _UNSAFE.sub("'", value.replace("…", "...").replace('"', "'"))
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: dict[str, Any]
+
+    def body_bytes(self) -> bytes:
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+
+def challenge(decision: Decision, realm: str = DEFAULT_REALM) -> str:
+    """The ``WWW-Authenticate`` value: always a realm, never a bare ``Bearer``."""
+    parts = [f'realm="{quoted_param(realm)}"']
+    outcome = decision.outcome
+    if outcome.error:
+        parts.append(f'error="{outcome.error}"')
+    if decision.code != "missing_credentials" and decision.detail:
+        parts.append(f'error_description="{quoted_param(decision.detail)}"')
+    if decision.required_scopes and outcome.code == "insufficient_scope":
+        parts.append(f'scope="{quoted_param(" ".join(decision.required_scopes))}"')
+    return "Bearer " + ", ".join(parts)
+
+
+def render(
+    decision: Decision, realm: str = DEFAULT_REALM, type_base: str = DEFAULT_TYPE_BASE
+) -> HttpAnswer:
+    """The full answer. A valid decision renders as 200 with the key's public identity."""
+    outcome = decision.outcome
+    if decision.ok:
+        key = decision.key.public() if decision.key else None
+        return HttpAnswer(200, (("content-type", "application/json"),), {"code": "valid", "key": key})
+    body: dict[str, Any] = {
+        "type": f"{type_base}{outcome.code}",
+        "title": outcome.title,
+        "status": outcome.status,
+        "detail": decision.detail,
+        "code": outcome.code,
+        "hint": decision.hint,
+    }
+    if decision.required_scopes and outcome.code == "insufficient_scope":
+        body["required_scopes"] = list(decision.required_scopes)
+    headers = (
+        ("content-type", PROBLEM_JSON),
+        ("www-authenticate", challenge(decision, realm)),
+        ("cache-control", "no-store"),
+    )
+    return HttpAnswer(outcome.status, headers, body)

@@ -1,0 +1,55 @@
+"""``keyturn check``: run a request's headers through the verifier, see the exact answer."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from keyturn.answer import render
+from keyturn.cli.keys import open_manager
+from keyturn.cli.output import UsageFailure, db_option, emit_json, format_option
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip() or name != name.strip():
+        raise UsageFailure(f"bad header {text[:40]!r}: write it as 'Name: value'")
+    return name, value.strip(" \t")
+
+
+@click.command()
+@click.option("-H", "--header", "headers", multiple=True, metavar="'Name: value'",
+              help="A request header (repeat for more).")
+@click.option("--query", default="", metavar="'a=b&c=d'", help="The request's query string.")
+@click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
+              help="A scope the request needs (repeat for more).")
+@db_option
+@format_option()
+def check(headers: tuple[str, ...], query: str, scopes: tuple[str, ...], db_url: str,
+          fmt: str) -> None:
+    """Show the outcome and full HTTP answer for a request's credentials.
+
+    Exit 0 when the key is accepted, 1 when it is rejected, 2 on bad usage.
+    """
+    pairs = [parse_header(h) for h in headers]
+    with open_manager(db_url) as manager:
+        decision = manager.verify(pairs, query.removeprefix("?"), scopes=scopes)
+        realm = "api"
+    answer = render(decision, realm=realm)
+    if fmt == "json":
+        emit_json({"code": decision.code, "status": answer.status,
+                   "headers": dict(answer.headers), "body": answer.body})
+    else:
+        click.echo(f"{decision.code}: {decision.outcome.title} (HTTP {answer.status})")
+        if decision.detail:
+            click.echo(f"  detail: {decision.detail}")
+        if not decision.ok:
+            click.echo(f"  fix:    {decision.hint}")
+        for name, value in answer.headers:
+            click.echo(f"  {name}: {value}")
+        if decision.ok and decision.key is not None:
+            key = decision.key
+            click.echo(f"  key:    {key.id} ({key.name}, {key.masked}), "
+                       f"scopes: {', '.join(sorted(key.scopes)) or '(none)'}")
+    sys.exit(0 if decision.ok else 1)

@@ -1,0 +1,169 @@
+"""The keyturn key format: generate, parse, hash and mask.
+
+A key is ``<prefix>_<body><checksum>`` (see ``docs/key-format.md``). The checksum lets
+anyone reject a typo or a truncated key offline, before any store is consulted, and lets a
+scanner tell a real keyturn key from a random string of the same shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import zlib
+from dataclasses import dataclass
+from enum import Enum
+from typing import NamedTuple
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+BODY_LENGTH = 30  # 30 base62 characters carry 178 bits, above the 160 the spec demands
+CHECKSUM_LENGTH = 6  # 62**6 > 2**32, so every CRC32 fits
+DEFAULT_PREFIX = "kt_live"
+TEST_PREFIX = "kt_test"
+MAX_PREFIX_LENGTH = 32
+
+_PREFIX_RE = re.compile(r"[a-z0-9_]{1,32}")
+_BASE62_SET = frozenset(BASE62)
+_TAIL_LENGTH = BODY_LENGTH + CHECKSUM_LENGTH
+
+
+class KeyProblem(Enum):
+    """Why a string is not a well-formed key; each maps to an outcome code."""
+
+    WRONG_PREFIX = "wrong_prefix"
+    WRONG_LENGTH = "wrong_length"
+    ILLEGAL_CHARACTER = "illegal_character"
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+
+
+class ParsedKey(NamedTuple):
+    prefix: str
+    body: str
+    checksum: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyDefect:
+    """A parse failure: the problem and a sentence a human can act on (never the key)."""
+
+    problem: KeyProblem
+    detail: str
+
+
+def validate_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it is legal, else raise ``ValueError`` saying why."""
+    if not _PREFIX_RE.fullmatch(prefix):
+        raise ValueError(
+            f"invalid key prefix {prefix!r}: use 1-{MAX_PREFIX_LENGTH} characters of a-z, 0-9 and _"
+        )
+    return prefix
+
+
+def encode_base62(number: int, width: int) -> str:
+    """Most significant digit first, left-padded with ``0`` to ``width``."""
+    digits = []
+    while number:
+        number, rem = divmod(number, 62)
+        digits.append(BASE62[rem])
+    return "".join(reversed(digits)).rjust(width, "0")
+
+
+# Every two-digit base62 string by value: the checksum is three table look-ups, not a loop,
+# because it runs on every request.
+_PAIRS = tuple(a + b for a in BASE62 for b in BASE62)
+_PAIR_SPAN = 62 * 62
+
+
+def checksum(text: str) -> str:
+    """CRC32 of the UTF-8 ``<prefix>_<body>``, in six base62 characters."""
+    high, rest = divmod(zlib.crc32(text.encode()), _PAIR_SPAN * _PAIR_SPAN)
+    mid, low = divmod(rest, _PAIR_SPAN)
+    return _PAIRS[high] + _PAIRS[mid] + _PAIRS[low]
+
+
+def shape_pattern(prefixes: frozenset[str]) -> re.Pattern[str]:
+    """One regex for a well-formed key of any of ``prefixes``: the hot path's first check."""
+    alternatives = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
+    return re.compile(rf"(?:{alternatives})_[0-9A-Za-z]{{{_TAIL_LENGTH}}}")
+
+
+def generate_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """A new key: ``secrets``-random body with its checksum. Show it once; store its hash."""
+    validate_prefix(prefix)
+    body = "".join(secrets.choice(BASE62) for _ in range(BODY_LENGTH))
+    head = f"{prefix}_{body}"
+    return head + checksum(head)
+
+
+def parse_key(text: str, prefixes: frozenset[str] | None = None) -> ParsedKey | KeyDefect:
+    """Split ``text`` into its parts, or say precisely why it is not a key.
+
+    ``prefixes`` restricts which issuers are accepted; ``None`` accepts any legal prefix.
+    The checks run cheapest first so garbage costs almost nothing.
+    """
+    prefix, sep, tail = text.rpartition("_")
+    if prefixes is None or prefix not in prefixes:
+        if not sep or not _PREFIX_RE.fullmatch(prefix):
+            return KeyDefect(KeyProblem.WRONG_PREFIX, "the key does not start with a keyturn prefix")
+        if prefixes is not None:
+            accepted = ", ".join(f"'{p}_'" for p in sorted(prefixes))
+            return KeyDefect(
+                KeyProblem.WRONG_PREFIX,
+                f"keys with prefix '{prefix}_' are not accepted here (accepted: {accepted})",
+            )
+    if len(tail) != _TAIL_LENGTH:
+        short = "short" if len(tail) < _TAIL_LENGTH else "long"
+        return KeyDefect(
+            KeyProblem.WRONG_LENGTH,
+            f"the part after '{prefix}_' has {len(tail)} characters, {_TAIL_LENGTH} expected "
+            f"(too {short}: was the key cut off or pasted twice?)",
+        )
+    if not _BASE62_SET.issuperset(tail):
+        return KeyDefect(
+            KeyProblem.ILLEGAL_CHARACTER,
+            "the key contains a character outside 0-9, A-Z and a-z after its prefix",
+        )
+    body = tail[:BODY_LENGTH]
+    given = tail[BODY_LENGTH:]
+    if checksum(f"{prefix}_{body}") != given:  # the checksum is public: no timing to hide
+        return KeyDefect(
+            KeyProblem.CHECKSUM_MISMATCH,
+            "the key's checksum does not match: a character was mistyped, changed or lost",
+        )
+    return ParsedKey(prefix, body, given)
+
+
+def hash_key(key: str, pepper: bytes | None = None) -> str:
+    """The only form in which a key is stored: SHA-256, or HMAC-SHA256 keyed by a pepper.
+
+    Keys carry 178 random bits, so a fast hash is safe here; a password hasher would add
+    100+ ms to every request and buy nothing against a brute force that is already hopeless.
+    """
+    if pepper is None:
+        return hashlib.sha256(key.encode()).hexdigest()
+    return hmac.new(pepper, key.encode(), hashlib.sha256).hexdigest()
+
+
+def display_parts(key: str) -> tuple[str, str, str]:
+    """(prefix, start, end) kept beside the hash so people can recognise a key."""
+    prefix, _, tail = key.rpartition("_")
+    return prefix, tail[:4], tail[-4:]
+
+
+def mask(key: str) -> str:
+    """``kt_live_4fQz…9aB1``: enough to recognise a key, never enough to use it.
+
+    A string too short to keep 8 characters hidden shows no characters of its secret part.
+    """
+    prefix, sep, tail = key.rpartition("_")
+    if not sep or not _PREFIX_RE.fullmatch(prefix):
+        prefix, sep, tail = "", "", key
+    if len(tail) < 16:
+        return f"{prefix}{sep}…"
+    return f"{prefix}{sep}{tail[:4]}…{tail[-4:]}"
+
+
+def mask_parts(prefix: str, start: str, end: str) -> str:
+    """The mask of a stored key, rebuilt from its display parts."""
+    return f"{prefix}_{start}…{end}"

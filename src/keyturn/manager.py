@@ -1,0 +1,340 @@
+"""``KeyManager``: issue, change and verify keys over a store, with a cache in front.
+
+This is the library's front door. The sync manager is the core; ``AsyncKeyManager`` runs the
+same core and moves only store access (cache misses and writes) to a worker thread, so an
+event loop is never blocked by the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from keyturn.cache import MISSING, KeyCache
+from keyturn.credentials import HeaderPairs
+from keyturn.keys import DEFAULT_PREFIX, display_parts, generate_key, hash_key, mask
+from keyturn.record import KeyRecord, utcnow
+from keyturn.store import DEFAULT_URL, KeyFilter, KeyNotFound, KeyStore, StoreError, open_store
+from keyturn.store.base import AuditEvent
+from keyturn.usage import UsageRecorder
+from keyturn.verifier import Candidate, Decision, Verifier
+
+DEFAULT_LIFETIME = timedelta(days=90)
+_DEFAULT: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A freshly issued key. ``key`` is the only copy there will ever be: show it once."""
+
+    key: str
+    record: KeyRecord
+
+    def __repr__(self) -> str:
+        return f"IssuedKey(key={mask(self.key)!r}, id={self.record.id!r})"
+
+
+def new_key_id() -> str:
+    return "key_" + secrets.token_hex(8)
+
+
+class KeyManager:
+    def __init__(
+        self,
+        store: KeyStore | str = DEFAULT_URL,
+        *,
+        verifier: Verifier | None = None,
+        cache: KeyCache | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        usage_interval: float = 5.0,
+    ) -> None:
+        self.store = open_store(store) if isinstance(store, str) else store
+        self.verifier = verifier or Verifier()
+        self.cache = cache if cache is not None else KeyCache()
+        self.prefix = prefix
+        self.usage = UsageRecorder(self.store, usage_interval)
+
+    # -- issuing and changing keys ------------------------------------------------------
+
+    def create_key(
+        self,
+        name: str,
+        *,
+        scopes: Iterable[str] = (),
+        expires_in: timedelta | None = _DEFAULT,
+        owner: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        prefix: str | None = None,
+        actor: str = "system",
+    ) -> IssuedKey:
+        """``expires_in=None`` means the key never expires; the default is 90 days."""
+        issued = self._new_key(
+            name=name,
+            scopes=frozenset(scopes),
+            expires_in=DEFAULT_LIFETIME if expires_in is _DEFAULT else expires_in,
+            owner=owner,
+            metadata=dict(metadata or {}),
+            prefix=prefix or self.prefix,
+        )
+        self.store.create(issued.record, actor)
+        self.cache.invalidate(issued.record.key_hash)
+        return issued
+
+    def _new_key(
+        self,
+        *,
+        name: str,
+        scopes: frozenset[str],
+        expires_in: timedelta | None,
+        owner: str | None,
+        metadata: dict[str, Any],
+        prefix: str,
+        replaces: str | None = None,
+    ) -> IssuedKey:
+        if not name.strip():
+            raise StoreError("a key needs a non-empty name")
+        key = generate_key(prefix)
+        key_prefix, start, end = display_parts(key)
+        now = utcnow()
+        record = KeyRecord(
+            id=new_key_id(),
+            key_hash=hash_key(key, self.verifier.pepper),
+            prefix=key_prefix,
+            start=start,
+            end=end,
+            name=name.strip(),
+            owner=owner,
+            scopes=scopes,
+            metadata=metadata,
+            created_at=now,
+            expires_at=now + expires_in if expires_in is not None else None,
+            replaces=replaces,
+        )
+        return IssuedKey(key, record)
+
+    def get(self, key_id: str) -> KeyRecord:
+        record = self.store.get(key_id)
+        if record is None:
+            raise KeyNotFound(key_id)
+        return record
+
+    def list_keys(
+        self, filters: KeyFilter | None = None, *, limit: int = 50, after: str | None = None
+    ) -> Sequence[KeyRecord]:
+        return self.store.list_keys(filters or KeyFilter(), limit=limit, after=after)
+
+    def audit(self, **query: Any) -> Sequence[AuditEvent]:
+        return self.store.audit(**query)
+
+    def _change(self, key_id: str, changes: Mapping[str, Any], actor: str, action: str) -> KeyRecord:
+        record = self.store.update(key_id, changes, actor, action)
+        self.cache.invalidate(record.key_hash)
+        return record
+
+    def update(
+        self,
+        key_id: str,
+        *,
+        name: str | None = None,
+        owner: str | None = _DEFAULT,
+        scopes: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        expires_at: datetime | None = _DEFAULT,
+        actor: str = "system",
+    ) -> KeyRecord:
+        """Change what is given; ``expires_at=None`` removes the expiry."""
+        changes: dict[str, Any] = {}
+        if name is not None:
+            if not name.strip():
+                raise StoreError("a key needs a non-empty name")
+            changes["name"] = name.strip()
+        if owner is not _DEFAULT:
+            changes["owner"] = owner
+        if scopes is not None:
+            changes["scopes"] = frozenset(scopes)
+        if metadata is not None:
+            changes["metadata"] = dict(metadata)
+        if expires_at is not _DEFAULT:
+            changes["expires_at"] = expires_at
+        return self._change(key_id, changes, actor, "key.update")
+
+    def revoke(self, key_id: str, *, actor: str = "system") -> KeyRecord:
+        """Permanent. Revoking a revoked key changes nothing and succeeds."""
+        record = self.get(key_id)
+        if record.revoked_at is not None:
+            return record
+        return self._change(key_id, {"revoked_at": utcnow()}, actor, "key.revoke")
+
+    def disable(self, key_id: str, *, actor: str = "system") -> KeyRecord:
+        return self._set_disabled(key_id, True, actor)
+
+    def enable(self, key_id: str, *, actor: str = "system") -> KeyRecord:
+        return self._set_disabled(key_id, False, actor)
+
+    def _set_disabled(self, key_id: str, disabled: bool, actor: str) -> KeyRecord:
+        record = self.get(key_id)
+        if record.revoked_at is not None:
+            raise StoreError(f"key {key_id} is revoked; revoked keys cannot be enabled or disabled")
+        if record.disabled == disabled:
+            return record
+        return self._change(
+            key_id, {"disabled": disabled}, actor, "key.disable" if disabled else "key.enable"
+        )
+
+    def rotate(
+        self, key_id: str, *, grace: timedelta = timedelta(hours=24), actor: str = "system"
+    ) -> IssuedKey:
+        """Issue a successor with the same name, owner, scopes and lifetime; the old key keeps
+        working for ``grace``, then answers ``key_rotated``."""
+        old = self.get(key_id)
+        status = old.status()
+        if status in ("revoked", "rotated"):
+            raise StoreError(f"key {key_id} is {status}; only a live key can be rotated")
+        if old.replaced_by is not None:
+            raise StoreError(f"key {key_id} was already rotated to {old.replaced_by}")
+        lifetime = old.expires_at - old.created_at if old.expires_at is not None else None
+        issued = self._new_key(
+            name=old.name,
+            scopes=old.scopes,
+            expires_in=lifetime,
+            owner=old.owner,
+            metadata=dict(old.metadata),
+            prefix=old.prefix,
+            replaces=old.id,
+        )
+        now = utcnow()
+        self.store.rotate(old.id, issued.record, now + grace, actor)
+        self.cache.invalidate(old.key_hash)
+        return issued
+
+    # -- verifying ----------------------------------------------------------------------
+
+    def _lookup(self, candidate: Candidate) -> KeyRecord | None:
+        cached = self.cache.get(candidate.key_hash)
+        if cached is not MISSING:
+            return cached  # type: ignore[return-value]
+        return self._load(candidate)
+
+    def _load(self, candidate: Candidate) -> KeyRecord | None:
+        """The store read behind a cache miss; a key failing its checksum never gets here."""
+        if self.verifier.confirm(candidate) is not None:
+            return None  # ``decide`` reports the checksum
+        record = self.store.find_by_hash(candidate.key_hash)
+        self.cache.put(candidate.key_hash, record)
+        return record
+
+    def finish(
+        self,
+        candidate: Candidate,
+        record: KeyRecord | None,
+        scopes: tuple[str, ...],
+        now: float | datetime | None,
+    ) -> Decision:
+        if now is None:
+            now = time.time()
+        decision = self.verifier.decide(candidate, record, now, scopes)
+        if decision.ok:
+            self.usage.note(decision.key.id, now)  # type: ignore[union-attr]
+        return decision
+
+    def verify(
+        self,
+        headers: HeaderPairs,
+        query: str | bytes = "",
+        *,
+        scopes: Sequence[str] = (),
+        now: float | datetime | None = None,
+    ) -> Decision:
+        """Check a request's credentials: the whole hot path, sync."""
+        found = self.verifier.inspect(headers, query)
+        if isinstance(found, Decision):
+            return found
+        return self.finish(found, self._lookup(found), tuple(scopes), now)
+
+    def verify_key(
+        self, key: str, *, scopes: Sequence[str] = (), now: datetime | None = None
+    ) -> Decision:
+        """Check a bare key (as the verify API receives it)."""
+        found = self.verifier.inspect_key(key)
+        if isinstance(found, Decision):
+            return found
+        return self.finish(found, self._lookup(found), tuple(scopes), now)
+
+    def close(self) -> None:
+        self.usage.close()
+        self.store.close()
+
+    def __enter__(self) -> KeyManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncKeyManager:
+    """The same manager for ``async`` code: cache hits answer inline, store work in a thread."""
+
+    def __init__(self, manager: KeyManager | KeyStore | str = DEFAULT_URL, **options: Any) -> None:
+        self.sync = manager if isinstance(manager, KeyManager) else KeyManager(manager, **options)
+
+    @property
+    def verifier(self) -> Verifier:
+        return self.sync.verifier
+
+    async def lookup(self, candidate: Candidate) -> KeyRecord | None:
+        cached = self.sync.cache.get(candidate.key_hash)
+        if cached is not MISSING:
+            return cached  # type: ignore[return-value]
+        if self.sync.verifier.confirm(candidate) is not None:
+            return None
+        return await asyncio.to_thread(self.sync._load, candidate)
+
+    async def verify(
+        self,
+        headers: HeaderPairs,
+        query: str | bytes = "",
+        *,
+        scopes: Sequence[str] = (),
+        now: float | datetime | None = None,
+    ) -> Decision:
+        found = self.sync.verifier.inspect(headers, query)
+        if isinstance(found, Decision):
+            return found
+        return self.sync.finish(found, await self.lookup(found), tuple(scopes), now)
+
+    async def verify_asgi(
+        self,
+        headers: Iterable[tuple[bytes, bytes]],
+        query: bytes = b"",
+        *,
+        scopes: Sequence[str] = (),
+    ) -> Decision:
+        found = self.sync.verifier.inspect_asgi(headers, query)
+        if isinstance(found, Decision):
+            return found
+        return self.sync.finish(found, await self.lookup(found), tuple(scopes), None)
+
+    async def verify_key(self, key: str, *, scopes: Sequence[str] = ()) -> Decision:
+        found = self.sync.verifier.inspect_key(key)
+        if isinstance(found, Decision):
+            return found
+        return self.sync.finish(found, await self.lookup(found), tuple(scopes), None)
+
+    def __getattr__(self, name: str) -> Any:
+        """Management calls (create_key, revoke, ...) run in a worker thread."""
+        method = getattr(self.sync, name)
+        if not callable(method):
+            return method
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await asyncio.to_thread(method, *args, **kwargs)
+
+        return call
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.sync.close)

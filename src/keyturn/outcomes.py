@@ -1,0 +1,105 @@
+"""The outcome catalogue: one vocabulary for the server, the CLI and the doctor.
+
+The entries live in ``outcomes.toml`` beside this module so that they are data, written
+once: adding a code there makes the server answer with it and ``keyturn explain`` know it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from importlib import resources
+from types import MappingProxyType
+from typing import Any, Literal
+
+Kind = Literal["outcome", "finding"]
+Severity = Literal["error", "warning", "info", ""]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    code: str
+    kind: Kind
+    status: int
+    error: str
+    title: str
+    explanation: str
+    fix: str
+    severity: Severity = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class UnknownCode(KeyError):
+    """Raised for a code the catalogue does not hold; the message lists the close ones."""
+
+
+def _load() -> Mapping[str, Outcome]:
+    raw = tomllib.loads(resources.files(__package__).joinpath("outcomes.toml").read_text("utf-8"))
+    entries = {}
+    for code, fields in raw.items():
+        entries[code] = Outcome(
+            code=code,
+            kind=fields["kind"],
+            status=int(fields.get("status", 0)),
+            error=fields.get("error", ""),
+            title=fields["title"],
+            explanation=" ".join(fields["explanation"].split()),
+            fix=" ".join(fields["fix"].split()),
+            severity=fields.get("severity", ""),
+        )
+    return MappingProxyType(entries)
+
+
+CATALOGUE: Mapping[str, Outcome] = _load()
+
+
+def lookup(code: str) -> Outcome:
+    """The catalogue entry for ``code``; ``UnknownCode`` names the nearest codes if absent."""
+    try:
+        return CATALOGUE[code]
+    except KeyError:
+        import difflib
+
+        near = difflib.get_close_matches(code, list(CATALOGUE), n=3)
+        suggestion = f"; did you mean {', '.join(near)}?" if near else ""
+        raise UnknownCode(f"unknown code {code!r}{suggestion}") from None
+
+
+def render_text(outcome: Outcome) -> str:
+    head = f"{outcome.code} — {outcome.title}"
+    facts = []
+    if outcome.status:
+        facts.append(f"HTTP {outcome.status}")
+    if outcome.error:
+        facts.append(f'error="{outcome.error}"')
+    if outcome.severity:
+        facts.append(f"severity {outcome.severity}")
+    lines = [head]
+    if facts:
+        lines.append("  " + ", ".join(facts))
+    lines += ["", outcome.explanation, "", f"Fix: {outcome.fix}"]
+    return "\n".join(lines)
+
+
+def render_markdown(outcome: Outcome) -> str:
+    facts = [f"kind: {outcome.kind}"]
+    if outcome.status:
+        facts.append(f"HTTP {outcome.status}")
+    if outcome.error:
+        facts.append(f"RFC 6750 error `{outcome.error}`")
+    if outcome.severity:
+        facts.append(f"severity {outcome.severity}")
+    return "\n".join(
+        [
+            f"### `{outcome.code}` — {outcome.title}",
+            "",
+            " · ".join(facts),
+            "",
+            outcome.explanation,
+            "",
+            f"**Fix:** {outcome.fix}",
+        ]
+    )

@@ -1,0 +1,107 @@
+"""What is stored about a key: everything but the key itself.
+
+The record holds the key's hash (for lookup) and its display parts (for people), so a
+database dump, a log line or a ``repr`` can never hand out a usable key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from keyturn.keys import mask_parts
+
+Status = Literal["active", "revoked", "disabled", "rotated", "expired"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def scopes_satisfy(held: frozenset[str], required: tuple[str, ...]) -> tuple[str, ...]:
+    """The required scopes that ``held`` does not grant.
+
+    ``*`` grants everything; ``keys:*`` grants every ``keys:...`` scope.
+    """
+    if not required or "*" in held:
+        return ()
+    return tuple(
+        scope
+        for scope in required
+        if scope not in held and f"{scope.partition(':')[0]}:*" not in held
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    id: str
+    key_hash: str = field(repr=False)
+    prefix: str
+    start: str
+    end: str
+    name: str
+    owner: str | None
+    scopes: frozenset[str]
+    metadata: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None = None
+    disabled: bool = False
+    last_used_at: datetime | None = None
+    replaced_by: str | None = None
+    replaces: str | None = None
+    grace_until: datetime | None = None
+    # Unix time from which the key is refused for rotation or expiry (inf if never); computed
+    # once so the hot path compares two floats instead of converting datetimes.
+    deadline: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ends = [t.timestamp() for t in (self.grace_until, self.expires_at) if t is not None]
+        object.__setattr__(self, "deadline", min(ends, default=math.inf))
+
+    @property
+    def masked(self) -> str:
+        return mask_parts(self.prefix, self.start, self.end)
+
+    def status(self, now: datetime | None = None) -> Status:
+        """The first reason the key would be refused, in the verifier's order, or active."""
+        now = now or utcnow()
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.disabled:
+            return "disabled"
+        if self.grace_until is not None and now >= self.grace_until:
+            return "rotated"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return "active"
+
+    def public(self, now: datetime | None = None) -> dict[str, Any]:
+        """A JSON-ready view for APIs and the CLI: identity and state, never the hash."""
+
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.id,
+            "name": self.name,
+            "owner": self.owner,
+            "key": self.masked,
+            "prefix": self.prefix,
+            "scopes": sorted(self.scopes),
+            "metadata": self.metadata,
+            "status": self.status(now),
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+            "revoked_at": iso(self.revoked_at),
+            "disabled": self.disabled,
+            "last_used_at": iso(self.last_used_at),
+            "replaced_by": self.replaced_by,
+            "replaces": self.replaces,
+            "grace_until": iso(self.grace_until),
+        }
+
+    def evolve(self, **changes: Any) -> KeyRecord:
+        return replace(self, **changes)

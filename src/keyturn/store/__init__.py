@@ -1,0 +1,30 @@
+"""Stores, chosen by URL: ``sqlite:///keyturn.db`` is the embedded default."""
+
+from __future__ import annotations
+
+from keyturn.store.base import AuditEvent, KeyFilter, KeyNotFound, KeyStore, StoreError
+
+DEFAULT_URL = "sqlite:///keyturn.db"
+
+
+def open_store(url: str = DEFAULT_URL) -> KeyStore:
+    """Open (and migrate) the store that ``url`` names; ``StoreError`` says what is wrong."""
+    scheme = url.partition("://")[0].lower()
+    if scheme == "sqlite":
+        from keyturn.store.sqlite import SQLiteStore
+
+        return SQLiteStore(url)
+    raise StoreError(
+        f"unsupported database URL {url!r}: use sqlite:///path/to/keyturn.db"
+    )
+
+
+__all__ = [
+    "DEFAULT_URL",
+    "AuditEvent",
+    "KeyFilter",
+    "KeyNotFound",
+    "KeyStore",
+    "StoreError",
+    "open_store",
+]

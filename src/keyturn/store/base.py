@@ -1,0 +1,96 @@
+"""The store protocol: the few operations keyturn needs from any database.
+
+Kept small on purpose so that a new engine (PostgreSQL next to the SQLite default) is a
+short module and the whole store test suite runs unchanged against each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from keyturn.record import KeyRecord, Status
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked; the message says why and what to do."""
+
+
+class KeyNotFound(StoreError):
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no key with id {key_id!r}; list keys with `keyturn keys list`")
+        self.key_id = key_id
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    key_id: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "key_id": self.key_id,
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFilter:
+    """What ``list_keys`` returns: every field is optional and they combine with AND."""
+
+    owner: str | None = None
+    status: Status | None = None
+    search: str | None = None  # substring of name, owner or id
+    expiring_before: datetime | None = None
+    prefix: str | None = None
+
+
+@runtime_checkable
+class KeyStore(Protocol):
+    url: str
+
+    def find_by_hash(self, key_hash: str) -> KeyRecord | None: ...
+
+    def get(self, key_id: str) -> KeyRecord | None: ...
+
+    def create(self, record: KeyRecord, actor: str) -> None: ...
+
+    def create_many(self, records: Iterable[KeyRecord], actor: str) -> int: ...
+
+    def update(
+        self, key_id: str, changes: Mapping[str, Any], actor: str, action: str
+    ) -> KeyRecord: ...
+
+    def rotate(
+        self, old_id: str, new: KeyRecord, grace_until: datetime, actor: str
+    ) -> KeyRecord: ...
+
+    def list_keys(
+        self, filters: KeyFilter = ..., *, limit: int = 50, after: str | None = None
+    ) -> Sequence[KeyRecord]: ...
+
+    def count(self) -> int: ...
+
+    def touch(self, last_used: Mapping[str, datetime]) -> None: ...
+
+    def audit(
+        self,
+        *,
+        key_id: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> Sequence[AuditEvent]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,207 @@
+"""Decide the outcome of a key check (sans-I/O).
+
+Two pure steps around the one lookup the caller performs:
+
+1. ``inspect`` reads the request and checks the key's shape and checksum, so garbage and
+   typos are answered without touching any store; it returns a ``Candidate`` (with the
+   hash to look up) or a final ``Decision``.
+2. ``decide`` takes the candidate, the record found for its hash (or ``None``), ``now`` and
+   the required scopes. A record's state (revoked, expired, ...) is only revealed after its
+   hash matched, so nobody learns anything about keys they do not hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from keyturn.credentials import CredentialReader, HeaderPairs, Presented, Rejection
+from keyturn.keys import (
+    DEFAULT_PREFIX,
+    TEST_PREFIX,
+    KeyDefect,
+    KeyProblem,
+    checksum,
+    hash_key,
+    parse_key,
+    shape_pattern,
+)
+from keyturn.outcomes import CATALOGUE, Outcome
+from keyturn.providers import identify
+from keyturn.record import KeyRecord, scopes_satisfy
+
+
+@dataclass(slots=True)
+class Decision:
+    """The end of a key check: a catalogue outcome, what exactly happened, and the key."""
+
+    outcome: Outcome
+    detail: str
+    hint: str = ""
+    key: KeyRecord | None = None
+    required_scopes: tuple[str, ...] = ()
+
+    @property
+    def code(self) -> str:
+        return self.outcome.code
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.code == "valid"
+
+
+class Candidate(NamedTuple):
+    """A key of the right shape awaiting lookup; carries its hash, never shown.
+
+    ``confirmed`` says whether its checksum was checked yet. The ASGI fast path leaves that
+    for ``confirm``, which a caller runs on a cache miss, before the store: a cached hash
+    belongs to a key that already passed it, so a cache hit needs no CRC.
+    """
+
+    presented: Presented
+    key_hash: str
+    confirmed: bool = True
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.presented!r})"
+
+
+_PROBLEM_CODE = {
+    KeyProblem.WRONG_PREFIX: "malformed_key",
+    KeyProblem.WRONG_LENGTH: "malformed_key",
+    KeyProblem.ILLEGAL_CHARACTER: "malformed_key",
+    KeyProblem.CHECKSUM_MISMATCH: "checksum_mismatch",
+}
+
+
+def _fmt(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class Verifier:
+    """Pure policy: which keys this deployment accepts and what each failure means."""
+
+    __slots__ = ("_shape", "_valid", "pepper", "prefixes", "reader")
+
+    def __init__(
+        self,
+        prefixes: Iterable[str] = (DEFAULT_PREFIX, TEST_PREFIX),
+        *,
+        pepper: bytes | None = None,
+        reader: CredentialReader | None = None,
+    ) -> None:
+        self.prefixes = frozenset(prefixes)
+        self._shape = shape_pattern(self.prefixes)
+        self.pepper = pepper
+        self.reader = reader or CredentialReader()
+        self._valid = CATALOGUE["valid"]
+
+    def reject(self, code: str, detail: str, hint: str = "", **extra: object) -> Decision:
+        outcome = CATALOGUE[code]
+        return Decision(outcome, detail, hint or outcome.fix, **extra)  # type: ignore[arg-type]
+
+    def inspect(self, headers: HeaderPairs, query: str | bytes = "") -> Candidate | Decision:
+        return self._check(self.reader.read(headers, query))
+
+    def inspect_asgi(
+        self, headers: Sequence[tuple[bytes, bytes]], query: bytes = b""
+    ) -> Candidate | Decision:
+        """``inspect`` for ASGI scopes, with a fast path for a plain, well-formed key."""
+        plain = self.reader.plain_asgi(headers, query)
+        if plain is not None:
+            key = plain.key
+            if self._shape.fullmatch(key):
+                return Candidate(plain, hash_key(key, self.pepper), confirmed=False)
+        return self._check(self.reader.read(headers, query))
+
+    def confirm(self, candidate: Candidate) -> Decision | None:
+        """Check a candidate's checksum if that is still owed: ``None`` when it holds."""
+        if candidate.confirmed:
+            return None
+        key = candidate.presented.key
+        if checksum(key[:-6]) == key[-6:]:
+            return None
+        parsed = parse_key(key, self.prefixes)
+        assert isinstance(parsed, KeyDefect)
+        return self._defect(key, parsed)
+
+    def inspect_key(self, key: str) -> Candidate | Decision:
+        """For a key that arrived on its own (the verify API), not inside a request."""
+        return self._check(self.reader.parse_token(key.strip(), "body", "the key"))
+
+    def _check(self, found: Presented | Rejection) -> Candidate | Decision:
+        if isinstance(found, Rejection):
+            return self.reject(found.code, found.detail, found.hint)
+        key = found.key
+        # Fast path: one regex and a CRC32. Only a key that fails them is parsed again,
+        # slowly, to say precisely what is wrong with it.
+        if not (self._shape.fullmatch(key) and checksum(key[:-6]) == key[-6:]):
+            parsed = parse_key(key, self.prefixes)
+            if isinstance(parsed, KeyDefect):
+                return self._defect(key, parsed)
+        return Candidate(found, hash_key(key, self.pepper))
+
+    def _defect(self, key: str, defect: KeyDefect) -> Decision:
+        code = _PROBLEM_CODE[defect.problem]
+        if defect.problem is KeyProblem.WRONG_PREFIX:
+            provider = identify(key)
+            if provider is not None:
+                return self.reject(
+                    code,
+                    f"this is not a key of this service: it has the shape of a key issued by {provider.name}",
+                    f"send it to {provider.name} instead, and use the key this service issued "
+                    f"(it starts with {self._prefix_list()})",
+                )
+            return self.reject(
+                code,
+                f"{defect.detail}; keys of this service start with {self._prefix_list()}",
+            )
+        return self.reject(code, defect.detail)
+
+    def _prefix_list(self) -> str:
+        return " or ".join(f"'{p}_'" for p in sorted(self.prefixes))
+
+    def decide(
+        self,
+        candidate: Candidate,
+        record: KeyRecord | None,
+        now: float | datetime | None = None,
+        required_scopes: tuple[str, ...] = (),
+    ) -> Decision:
+        """``now`` is Unix time or an aware datetime; ``None`` means the current time."""
+        if now is None:
+            now = time.time()
+        elif isinstance(now, datetime):
+            now = now.timestamp()
+        if record is None:
+            return self.confirm(candidate) or self.reject(
+                "unknown_key", "no key with this value exists in this deployment"
+            )
+        if record.revoked_at is not None:
+            return self.reject("key_revoked", f"the key was revoked on {_fmt(record.revoked_at)}")
+        if record.disabled:
+            return self.reject("key_disabled", "the key is disabled")
+        if now >= record.deadline:
+            grace = record.grace_until
+            if grace is not None and now >= grace.timestamp():
+                return self.reject(
+                    "key_rotated",
+                    f"the key was replaced by a rotated key; its grace period ended on "
+                    f"{_fmt(grace)}",
+                )
+            assert record.expires_at is not None
+            return self.reject("key_expired", f"the key expired on {_fmt(record.expires_at)}")
+        if required_scopes:
+            missing = scopes_satisfy(record.scopes, required_scopes)
+            if missing:
+                return self.reject(
+                    "insufficient_scope",
+                    f"the key lacks the scope{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(missing)}",
+                    key=record,
+                    required_scopes=required_scopes,
+                )
+        return Decision(self._valid, "", "", record, required_scopes)
