@@ -18,7 +18,7 @@ DEFAULT_REALM = "api"
 DEFAULT_TYPE_BASE = "urn:keyturn:outcome:"
 
 # RFC 6750 §3: error_description and scope use %x20-21 / %x23-5B / %x5D-7E only.
-_UNSAFE = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+_UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 
 def quoted_param(value: str) -> str:
@@ -60,7 +60,9 @@ def render(
     outcome = decision.outcome
     if decision.ok:
         key = decision.key.public() if decision.key else None
-        return HttpAnswer(200, (("content-type", "application/json"),), {"code": "valid", "key": key})
+        return HttpAnswer(
+            200, (("content-type", "application/json"),), {"code": "valid", "key": key}
+        )
     body: dict[str, Any] = {
         "type": f"{type_base}{outcome.code}",
         "title": outcome.title,

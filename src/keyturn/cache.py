@@ -31,7 +31,7 @@ class KeyCache:
         self._clock = clock
         self._entries: dict[str, tuple[float, KeyRecord | None]] = {}
 
-    def get(self, key_hash: str) -> KeyRecord | None | object:
+    def get(self, key_hash: str) -> KeyRecord | object | None:
         """The cached record (or ``None`` for a known-unknown hash), else ``MISSING``."""
         entry = self._entries.get(key_hash)
         if entry is None or entry[0] < self._clock():

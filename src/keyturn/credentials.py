@@ -94,30 +94,30 @@ class CredentialReader:
                 api_keys.append((name, _text(raw_value)))
         return self._decide(authorization, api_keys, query)
 
-    def plain_asgi(
-        self, headers: Iterable[tuple[bytes, bytes]], query: bytes = b""
-    ) -> Presented | None:
+    def plain_asgi(self, headers: Iterable[tuple[bytes, bytes]], query: bytes = b"") -> str | None:
         """The key of a request that carries it the plain way, or ``None`` for "read fully".
 
         For ASGI scopes (header names are lower-case bytes). It only recognises exactly one
-        ``Authorization: Bearer <key>`` or API-key header and no key in the query; it does not
-        check the key's characters, so the caller must (the verifier's shape regex does).
+        ``Authorization: Bearer <key>`` or API-key header and no key in the query, and does
+        not check the key's characters, so the caller must (the verifier's shape regex does).
         Anything else returns ``None`` and goes through ``read``, which explains the mistake.
         """
         found = None
         names = self._api_key_headers_b
         for name, value in headers:
             if name == b"authorization":
-                if found is not None or value[:7].lower() != b"bearer ":
+                if found is not None or not (
+                    value.startswith(b"Bearer ") or value[:7].lower() == b"bearer "
+                ):
                     return None
-                found = Presented(value[7:].decode("latin-1"), "authorization")
+                found = value[7:]
             elif name in names:
                 if found is not None:
                     return None
-                found = Presented(value.decode("latin-1"), name.decode("latin-1"))
-        if query and any(name in query for name in self._query_params_b):
+                found = value
+        if found is None or (query and any(name in query for name in self._query_params_b)):
             return None
-        return found
+        return found.decode("latin-1")
 
     def _decide(
         self, authorization: list[str], api_keys: list[tuple[str, str]], query: str | bytes
@@ -226,7 +226,7 @@ class CredentialReader:
                 f"the {header} header is empty",
                 "the variable holding the key is probably empty or unset",
             )
-        scheme, space, rest = value.partition(" ")
+        scheme, space, _ = value.partition(" ")
         if space and scheme.lower() in ("bearer", "token", "basic", "api-key", "apikey"):
             return Rejection(
                 "malformed_credentials",

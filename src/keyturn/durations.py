@@ -1,4 +1,4 @@
-"""Human durations (``30s``, ``15m``, ``12h``, ``90d``, ``2w``, ``never``) for the CLI and config."""
+"""Human durations (``30s``, ``15m``, ``12h``, ``90d``, ``2w``, ``never``) for CLI and config."""
 
 from __future__ import annotations
 

@@ -105,7 +105,9 @@ def parse_key(text: str, prefixes: frozenset[str] | None = None) -> ParsedKey | 
     prefix, sep, tail = text.rpartition("_")
     if prefixes is None or prefix not in prefixes:
         if not sep or not _PREFIX_RE.fullmatch(prefix):
-            return KeyDefect(KeyProblem.WRONG_PREFIX, "the key does not start with a keyturn prefix")
+            return KeyDefect(
+                KeyProblem.WRONG_PREFIX, "the key does not start with a keyturn prefix"
+            )
         if prefixes is not None:
             accepted = ", ".join(f"'{p}_'" for p in sorted(prefixes))
             return KeyDefect(

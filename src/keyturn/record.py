@@ -53,13 +53,18 @@ class KeyRecord:
     replaced_by: str | None = None
     replaces: str | None = None
     grace_until: datetime | None = None
-    # Unix time from which the key is refused for rotation or expiry (inf if never); computed
-    # once so the hot path compares two floats instead of converting datetimes.
+    # Unix times computed once, so the hot path compares floats instead of datetimes:
+    # ``deadline`` - refused from then on for rotation or expiry (inf if never);
+    # ``live_until`` - the same, or -inf when revoked or disabled.
     deadline: float = field(init=False, repr=False, compare=False)
+    live_until: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ends = [t.timestamp() for t in (self.grace_until, self.expires_at) if t is not None]
-        object.__setattr__(self, "deadline", min(ends, default=math.inf))
+        deadline = min(ends, default=math.inf)
+        object.__setattr__(self, "deadline", deadline)
+        blocked = self.revoked_at is not None or self.disabled
+        object.__setattr__(self, "live_until", -math.inf if blocked else deadline)
 
     @property
     def masked(self) -> str:

@@ -17,12 +17,17 @@ class UsageRecorder:
     def __init__(self, store: KeyStore, interval: float = 5.0) -> None:
         self.store = store
         self.interval = interval
-        self._pending: dict[str, float | datetime] = {}
+        self._pending: dict[str, float] = {}
+        self._noted: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def note(self, key_id: str, at: float | datetime) -> None:
+    def note(self, key_id: str, at: float) -> None:
+        # Within a second of the last note nothing changes worth writing: skip the lock.
+        if at - self._noted.get(key_id, 0.0) < 1.0:
+            return
+        self._noted[key_id] = at
         with self._lock:
             self._pending[key_id] = at
         if self._thread is None:
@@ -41,12 +46,9 @@ class UsageRecorder:
 
     def flush(self) -> None:
         with self._lock:
-            batch, self._pending = self._pending, {}
+            batch, self._pending, self._noted = self._pending, {}, {}
         if batch:
-            self.store.touch(
-                {k: v if isinstance(v, datetime) else datetime.fromtimestamp(v, UTC)
-                 for k, v in batch.items()}
-            )
+            self.store.touch({k: datetime.fromtimestamp(v, UTC) for k, v in batch.items()})
 
     def close(self) -> None:
         self._stop.set()

@@ -12,8 +12,8 @@ Two pure steps around the one lookup the caller performs:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -54,16 +54,10 @@ class Decision:
 
 
 class Candidate(NamedTuple):
-    """A key of the right shape awaiting lookup; carries its hash, never shown.
-
-    ``confirmed`` says whether its checksum was checked yet. The ASGI fast path leaves that
-    for ``confirm``, which a caller runs on a cache miss, before the store: a cached hash
-    belongs to a key that already passed it, so a cache hit needs no CRC.
-    """
+    """A well-formed key awaiting lookup; carries its hash, never shown."""
 
     presented: Presented
     key_hash: str
-    confirmed: bool = True
 
     def __repr__(self) -> str:
         return f"Candidate({self.presented!r})"
@@ -84,7 +78,7 @@ def _fmt(moment: datetime) -> str:
 class Verifier:
     """Pure policy: which keys this deployment accepts and what each failure means."""
 
-    __slots__ = ("_shape", "_valid", "pepper", "prefixes", "reader")
+    __slots__ = ("_valid", "pepper", "prefixes", "reader", "shape")
 
     def __init__(
         self,
@@ -94,7 +88,7 @@ class Verifier:
         reader: CredentialReader | None = None,
     ) -> None:
         self.prefixes = frozenset(prefixes)
-        self._shape = shape_pattern(self.prefixes)
+        self.shape = shape_pattern(self.prefixes).fullmatch
         self.pepper = pepper
         self.reader = reader or CredentialReader()
         self._valid = CATALOGUE["valid"]
@@ -106,28 +100,6 @@ class Verifier:
     def inspect(self, headers: HeaderPairs, query: str | bytes = "") -> Candidate | Decision:
         return self._check(self.reader.read(headers, query))
 
-    def inspect_asgi(
-        self, headers: Sequence[tuple[bytes, bytes]], query: bytes = b""
-    ) -> Candidate | Decision:
-        """``inspect`` for ASGI scopes, with a fast path for a plain, well-formed key."""
-        plain = self.reader.plain_asgi(headers, query)
-        if plain is not None:
-            key = plain.key
-            if self._shape.fullmatch(key):
-                return Candidate(plain, hash_key(key, self.pepper), confirmed=False)
-        return self._check(self.reader.read(headers, query))
-
-    def confirm(self, candidate: Candidate) -> Decision | None:
-        """Check a candidate's checksum if that is still owed: ``None`` when it holds."""
-        if candidate.confirmed:
-            return None
-        key = candidate.presented.key
-        if checksum(key[:-6]) == key[-6:]:
-            return None
-        parsed = parse_key(key, self.prefixes)
-        assert isinstance(parsed, KeyDefect)
-        return self._defect(key, parsed)
-
     def inspect_key(self, key: str) -> Candidate | Decision:
         """For a key that arrived on its own (the verify API), not inside a request."""
         return self._check(self.reader.parse_token(key.strip(), "body", "the key"))
@@ -138,7 +110,7 @@ class Verifier:
         key = found.key
         # Fast path: one regex and a CRC32. Only a key that fails them is parsed again,
         # slowly, to say precisely what is wrong with it.
-        if not (self._shape.fullmatch(key) and checksum(key[:-6]) == key[-6:]):
+        if not (self.shape(key) and checksum(key[:-6]) == key[-6:]):
             parsed = parse_key(key, self.prefixes)
             if isinstance(parsed, KeyDefect):
                 return self._defect(key, parsed)
@@ -151,7 +123,8 @@ class Verifier:
             if provider is not None:
                 return self.reject(
                     code,
-                    f"this is not a key of this service: it has the shape of a key issued by {provider.name}",
+                    "this is not a key of this service: it has the shape of a key issued by "
+                    f"{provider.name}",
                     f"send it to {provider.name} instead, and use the key this service issued "
                     f"(it starts with {self._prefix_list()})",
                 )
@@ -177,9 +150,7 @@ class Verifier:
         elif isinstance(now, datetime):
             now = now.timestamp()
         if record is None:
-            return self.confirm(candidate) or self.reject(
-                "unknown_key", "no key with this value exists in this deployment"
-            )
+            return self.reject("unknown_key", "no key with this value exists in this deployment")
         if record.revoked_at is not None:
             return self.reject("key_revoked", f"the key was revoked on {_fmt(record.revoked_at)}")
         if record.disabled:

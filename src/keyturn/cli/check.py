@@ -19,15 +19,27 @@ def parse_header(text: str) -> tuple[str, str]:
 
 
 @click.command()
-@click.option("-H", "--header", "headers", multiple=True, metavar="'Name: value'",
-              help="A request header (repeat for more).")
+@click.option(
+    "-H",
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'Name: value'",
+    help="A request header (repeat for more).",
+)
 @click.option("--query", default="", metavar="'a=b&c=d'", help="The request's query string.")
-@click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
-              help="A scope the request needs (repeat for more).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="SCOPE",
+    help="A scope the request needs (repeat for more).",
+)
 @db_option
 @format_option()
-def check(headers: tuple[str, ...], query: str, scopes: tuple[str, ...], db_url: str,
-          fmt: str) -> None:
+def check(
+    headers: tuple[str, ...], query: str, scopes: tuple[str, ...], db_url: str, fmt: str
+) -> None:
     """Show the outcome and full HTTP answer for a request's credentials.
 
     Exit 0 when the key is accepted, 1 when it is rejected, 2 on bad usage.
@@ -38,8 +50,14 @@ def check(headers: tuple[str, ...], query: str, scopes: tuple[str, ...], db_url:
         realm = "api"
     answer = render(decision, realm=realm)
     if fmt == "json":
-        emit_json({"code": decision.code, "status": answer.status,
-                   "headers": dict(answer.headers), "body": answer.body})
+        emit_json(
+            {
+                "code": decision.code,
+                "status": answer.status,
+                "headers": dict(answer.headers),
+                "body": answer.body,
+            }
+        )
     else:
         click.echo(f"{decision.code}: {decision.outcome.title} (HTTP {answer.status})")
         if decision.detail:
@@ -50,6 +68,8 @@ def check(headers: tuple[str, ...], query: str, scopes: tuple[str, ...], db_url:
             click.echo(f"  {name}: {value}")
         if decision.ok and decision.key is not None:
             key = decision.key
-            click.echo(f"  key:    {key.id} ({key.name}, {key.masked}), "
-                       f"scopes: {', '.join(sorted(key.scopes)) or '(none)'}")
+            click.echo(
+                f"  key:    {key.id} ({key.name}, {key.masked}), "
+                f"scopes: {', '.join(sorted(key.scopes)) or '(none)'}"
+            )
     sys.exit(0 if decision.ok else 1)

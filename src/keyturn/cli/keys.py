@@ -51,14 +51,18 @@ def _show_issued(issued: IssuedKey, fmt: str, verb: str) -> None:
         emit_json({**record.public(), "key": issued.key})
         return
     out = console()
-    out.print(f"{verb} key [bold]{record.id}[/bold] ({record.name}), "
-              f"scopes: {', '.join(sorted(record.scopes)) or '(none)'}, "
-              f"expires: {_when(record.expires_at)}")
+    out.print(
+        f"{verb} key [bold]{record.id}[/bold] ({record.name}), "
+        f"scopes: {', '.join(sorted(record.scopes)) or '(none)'}, "
+        f"expires: {_when(record.expires_at)}"
+    )
     out.print()
     click.echo(f"    {issued.key}")
     out.print()
-    out.print("[yellow]Copy it now: this is the only time it is shown.[/yellow] "
-              "keyturn stores only its hash.")
+    out.print(
+        "[yellow]Copy it now: this is the only time it is shown.[/yellow] "
+        "keyturn stores only its hash."
+    )
 
 
 def _show_record(record: KeyRecord, fmt: str) -> None:
@@ -82,16 +86,33 @@ def keys() -> None:
 
 @keys.command()
 @click.option("--name", required=True, help="What the key is for, e.g. 'billing worker'.")
-@click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
-              help="A permission the key holds (repeat for more).")
-@click.option("--expires-in", default="90d", show_default=True, metavar="DURATION|never",
-              help="Lifetime like 30s, 15m, 12h, 90d, or 'never'.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="SCOPE",
+    help="A permission the key holds (repeat for more).",
+)
+@click.option(
+    "--expires-in",
+    default="90d",
+    show_default=True,
+    metavar="DURATION|never",
+    help="Lifetime like 30s, 15m, 12h, 90d, or 'never'.",
+)
 @click.option("--prefix", default=None, metavar="P", help="Key prefix (default kt_live).")
 @click.option("--owner", default=None, metavar="O", help="Who the key belongs to.")
 @db_option
 @format_option()
-def create(name: str, scopes: tuple[str, ...], expires_in: str, prefix: str | None,
-           owner: str | None, db_url: str, fmt: str) -> None:
+def create(
+    name: str,
+    scopes: tuple[str, ...],
+    expires_in: str,
+    prefix: str | None,
+    owner: str | None,
+    db_url: str,
+    fmt: str,
+) -> None:
     """Create a key and show it once."""
     with failures_as_usage():
         lifetime = parse_expiry(expires_in)
@@ -99,7 +120,11 @@ def create(name: str, scopes: tuple[str, ...], expires_in: str, prefix: str | No
             validate_prefix(prefix)
     with open_manager(db_url) as manager:
         issued = manager.create_key(
-            name, scopes=scopes, expires_in=lifetime, prefix=prefix, owner=owner,
+            name,
+            scopes=scopes,
+            expires_in=lifetime,
+            prefix=prefix,
+            owner=owner,
             actor=cli_actor(),
         )
     _show_issued(issued, fmt, "Created")
@@ -107,35 +132,71 @@ def create(name: str, scopes: tuple[str, ...], expires_in: str, prefix: str | No
 
 @keys.command(name="list")
 @click.option("--owner", default=None, help="Only keys of this owner.")
-@click.option("--status", type=click.Choice(["active", "revoked", "disabled", "rotated",
-                                             "expired"]), default=None)
+@click.option(
+    "--status",
+    type=click.Choice(["active", "revoked", "disabled", "rotated", "expired"]),
+    default=None,
+)
 @click.option("--search", default=None, help="Substring of name or owner, or an exact id.")
-@click.option("--expiring-within", default=None, metavar="DURATION",
-              help="Only keys expiring within this time, e.g. 30d.")
+@click.option(
+    "--expiring-within",
+    default=None,
+    metavar="DURATION",
+    help="Only keys expiring within this time, e.g. 30d.",
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--after", default=None, metavar="ID", help="Page on after this key id.")
 @db_option
 @format_option()
-def list_(owner: str | None, status: str | None, search: str | None,
-          expiring_within: str | None, limit: int, after: str | None, db_url: str,
-          fmt: str) -> None:
+def list_(
+    owner: str | None,
+    status: str | None,
+    search: str | None,
+    expiring_within: str | None,
+    limit: int,
+    after: str | None,
+    db_url: str,
+    fmt: str,
+) -> None:
     """List keys, newest first (masked: full keys are never stored)."""
     with failures_as_usage():
-        expiring = (datetime.now().astimezone() + parse_duration(expiring_within)
-                    if expiring_within else None)
-    filters = KeyFilter(owner=owner, status=status, search=search,  # type: ignore[arg-type]
-                        expiring_before=expiring)
+        expiring = (
+            datetime.now().astimezone() + parse_duration(expiring_within)
+            if expiring_within
+            else None
+        )
+    filters = KeyFilter(
+        owner=owner,
+        status=status,  # type: ignore[arg-type]  # click.Choice guarantees a Status
+        search=search,
+        expiring_before=expiring,
+    )
     with open_manager(db_url) as manager:
         records = manager.list_keys(filters, limit=limit, after=after)
     if fmt == "json":
-        emit_json({"keys": [r.public() for r in records],
-                   "next": records[-1].id if len(records) == limit else None})
+        emit_json(
+            {
+                "keys": [r.public() for r in records],
+                "next": records[-1].id if len(records) == limit else None,
+            }
+        )
         return
     table(
         ["id", "name", "owner", "key", "scopes", "status", "created", "expires", "last used"],
-        [(r.id, r.name, r.owner or "", r.masked, ",".join(sorted(r.scopes)), r.status(),
-          _when(r.created_at), _when(r.expires_at),
-          _when(r.last_used_at) if r.last_used_at else "") for r in records],
+        [
+            (
+                r.id,
+                r.name,
+                r.owner or "",
+                r.masked,
+                ",".join(sorted(r.scopes)),
+                r.status(),
+                _when(r.created_at),
+                _when(r.expires_at),
+                _when(r.last_used_at) if r.last_used_at else "",
+            )
+            for r in records
+        ],
     )
     if len(records) == limit:
         click.echo(f"more: keyturn keys list --after {records[-1].id}", err=True)
@@ -175,8 +236,13 @@ keys.add_command(_state_command("enable", "Re-enable a disabled key."))
 
 @keys.command()
 @click.argument("key_id")
-@click.option("--grace", default="24h", show_default=True, metavar="DURATION",
-              help="How long the old key keeps working.")
+@click.option(
+    "--grace",
+    default="24h",
+    show_default=True,
+    metavar="DURATION",
+    help="How long the old key keeps working.",
+)
 @db_option
 @format_option()
 def rotate(key_id: str, grace: str, db_url: str, fmt: str) -> None:

@@ -63,8 +63,12 @@ def failures_as_usage() -> Iterator[None]:
 
 def console(err: bool = False) -> Console:
     # Colour and tables only when a person is watching; plain text when piped.
-    return Console(stderr=err, highlight=False, soft_wrap=True, no_color=not sys.stdout.isatty()
-                   or "NO_COLOR" in os.environ)
+    return Console(
+        stderr=err,
+        highlight=False,
+        soft_wrap=True,
+        no_color=not sys.stdout.isatty() or "NO_COLOR" in os.environ,
+    )
 
 
 def emit_json(data: Any) -> None:

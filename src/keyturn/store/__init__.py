@@ -14,9 +14,7 @@ def open_store(url: str = DEFAULT_URL) -> KeyStore:
         from keyturn.store.sqlite import SQLiteStore
 
         return SQLiteStore(url)
-    raise StoreError(
-        f"unsupported database URL {url!r}: use sqlite:///path/to/keyturn.db"
-    )
+    raise StoreError(f"unsupported database URL {url!r}: use sqlite:///path/to/keyturn.db")
 
 
 __all__ = [

@@ -20,15 +20,23 @@ from keyturn.store.base import AuditEvent, KeyFilter, KeyNotFound, StoreError
 from keyturn.store.migrate import migrations
 
 _COLUMNS = (
-    "id, key_hash, prefix, start, \"end\", name, owner, scopes, metadata, created_at, "
+    'id, key_hash, prefix, start, "end", name, owner, scopes, metadata, created_at, '
     "expires_at, revoked_at, disabled, last_used_at, replaced_by, replaces, grace_until"
 )
-_TIME_FIELDS = frozenset(
-    {"created_at", "expires_at", "revoked_at", "last_used_at", "grace_until"}
-)
+_TIME_FIELDS = frozenset({"created_at", "expires_at", "revoked_at", "last_used_at", "grace_until"})
 _UPDATABLE = frozenset(
-    {"name", "owner", "scopes", "metadata", "expires_at", "revoked_at", "disabled",
-     "replaced_by", "grace_until", "last_used_at"}
+    {
+        "name",
+        "owner",
+        "scopes",
+        "metadata",
+        "expires_at",
+        "revoked_at",
+        "disabled",
+        "replaced_by",
+        "grace_until",
+        "last_used_at",
+    }
 )
 
 
@@ -107,14 +115,17 @@ def _audit_details(changes: Mapping[str, Any]) -> str:
     return json.dumps({k: show(v) for k, v in changes.items()})
 
 
+_NO_FILTER = KeyFilter()
 _STATUS_SQL = {
     "revoked": "revoked_at IS NOT NULL",
     "disabled": "revoked_at IS NULL AND disabled = 1",
     "rotated": "revoked_at IS NULL AND disabled = 0 AND grace_until IS NOT NULL "
     "AND grace_until <= :now",
-    "expired": "revoked_at IS NULL AND disabled = 0 AND (grace_until IS NULL OR grace_until > :now) "
+    "expired": "revoked_at IS NULL AND disabled = 0 "
+    "AND (grace_until IS NULL OR grace_until > :now) "
     "AND expires_at IS NOT NULL AND expires_at <= :now",
-    "active": "revoked_at IS NULL AND disabled = 0 AND (grace_until IS NULL OR grace_until > :now) "
+    "active": "revoked_at IS NULL AND disabled = 0 "
+    "AND (grace_until IS NULL OR grace_until > :now) "
     "AND (expires_at IS NULL OR expires_at > :now)",
 }
 
@@ -148,7 +159,10 @@ class SQLiteStore:
     def _connect(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
-                self._target, uri=self._uri, isolation_level=None, check_same_thread=False,
+                self._target,
+                uri=self._uri,
+                isolation_level=None,
+                check_same_thread=False,
                 timeout=10.0,
             )
             conn.execute("PRAGMA busy_timeout = 10000")
@@ -210,9 +224,14 @@ class SQLiteStore:
         return _row_to_record(row) if row else None
 
     def list_keys(
-        self, filters: KeyFilter = KeyFilter(), *, limit: int = 50, after: str | None = None  # noqa: B008
+        self,
+        filters: KeyFilter = _NO_FILTER,
+        *,
+        limit: int = 50,
+        after: str | None = None,
     ) -> Sequence[KeyRecord]:
-        where, params = ["1 = 1"], {"now": time.time(), "limit": limit}
+        where: list[str] = ["1 = 1"]
+        params: dict[str, Any] = {"now": time.time(), "limit": limit}
         if filters.owner is not None:
             where.append("owner = :owner")
             params["owner"] = filters.owner
@@ -222,7 +241,9 @@ class SQLiteStore:
         if filters.status is not None:
             where.append(f"({_STATUS_SQL[filters.status]})")
         if filters.search:
-            where.append("(name LIKE :search ESCAPE '\\' OR owner LIKE :search ESCAPE '\\' OR id = :exact)")
+            where.append(
+                "(name LIKE :search ESCAPE '\\' OR owner LIKE :search ESCAPE '\\' OR id = :exact)"
+            )
             escaped = filters.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params["search"] = f"%{escaped}%"
             params["exact"] = filters.search
@@ -230,9 +251,7 @@ class SQLiteStore:
             where.append("expires_at IS NOT NULL AND expires_at <= :expiring")
             params["expiring"] = filters.expiring_before.timestamp()
         if after is not None:
-            where.append(
-                "(created_at, id) < (SELECT created_at, id FROM keys WHERE id = :after)"
-            )
+            where.append("(created_at, id) < (SELECT created_at, id FROM keys WHERE id = :after)")
             params["after"] = after
         sql = (
             f"SELECT {_COLUMNS} FROM keys WHERE {' AND '.join(where)} "
@@ -252,7 +271,8 @@ class SQLiteStore:
         limit: int = 100,
         before: int | None = None,
     ) -> Sequence[AuditEvent]:
-        where, params = ["1 = 1"], {"limit": limit}
+        where: list[str] = ["1 = 1"]
+        params: dict[str, Any] = {"limit": limit}
         for name, value in (("key_id", key_id), ("actor", actor), ("action", action)):
             if value is not None:
                 where.append(f"{name} = :{name}")
@@ -295,16 +315,23 @@ class SQLiteStore:
                     _record_to_row(record),
                 )
                 self._log(
-                    conn, actor, "key.create", record.id,
-                    _audit_details({"name": record.name, "scopes": record.scopes,
-                                    "owner": record.owner, "expires_at": record.expires_at}),
+                    conn,
+                    actor,
+                    "key.create",
+                    record.id,
+                    _audit_details(
+                        {
+                            "name": record.name,
+                            "scopes": record.scopes,
+                            "owner": record.owner,
+                            "expires_at": record.expires_at,
+                        }
+                    ),
                 )
                 count += 1
         return count
 
-    def update(
-        self, key_id: str, changes: Mapping[str, Any], actor: str, action: str
-    ) -> KeyRecord:
+    def update(self, key_id: str, changes: Mapping[str, Any], actor: str, action: str) -> KeyRecord:
         unknown = set(changes) - _UPDATABLE
         if unknown:
             raise StoreError(f"cannot change {', '.join(sorted(unknown))} of a key")
@@ -312,9 +339,15 @@ class SQLiteStore:
             if changes:
                 sets = ", ".join(f'"{name}" = ?' for name in changes)
                 values = [_column_value(n, v) for n, v in changes.items()]
-                found = conn.execute(f"UPDATE keys SET {sets} WHERE id = ?", (*values, key_id)).rowcount > 0
+                found = (
+                    conn.execute(f"UPDATE keys SET {sets} WHERE id = ?", (*values, key_id)).rowcount
+                    > 0
+                )
             else:
-                found = conn.execute("SELECT 1 FROM keys WHERE id = ?", (key_id,)).fetchone() is not None
+                found = (
+                    conn.execute("SELECT 1 FROM keys WHERE id = ?", (key_id,)).fetchone()
+                    is not None
+                )
             if not found:
                 raise KeyNotFound(key_id)
             self._log(conn, actor, action, key_id, _audit_details(changes))
@@ -322,9 +355,7 @@ class SQLiteStore:
         assert record is not None
         return record
 
-    def rotate(
-        self, old_id: str, new: KeyRecord, grace_until: datetime, actor: str
-    ) -> KeyRecord:
+    def rotate(self, old_id: str, new: KeyRecord, grace_until: datetime, actor: str) -> KeyRecord:
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE keys SET replaced_by = ?, grace_until = ? WHERE id = ?",
@@ -337,7 +368,10 @@ class SQLiteStore:
                 _record_to_row(new),
             )
             self._log(
-                conn, actor, "key.rotate", old_id,
+                conn,
+                actor,
+                "key.rotate",
+                old_id,
                 _audit_details({"replaced_by": new.id, "grace_until": grace_until}),
             )
             self._log(conn, actor, "key.create", new.id, _audit_details({"replaces": old_id}))
@@ -377,7 +411,9 @@ class _Transaction:
             raise StoreError(f"cannot write to database {self.path!r}: {exc}") from exc
         return self.conn
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         if kind is None:
             try:
                 self.conn.execute("COMMIT")
