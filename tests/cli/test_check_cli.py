@@ -1,0 +1,185 @@
+"""Every outcome end to end through the real ``keyturn`` command, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keyturn.outcomes import CATALOGUE
+from tests.core.rfc6750 import parse_challenge
+
+KEYTURN = [sys.executable, "-m", "keyturn"]
+
+
+def run(*args: str, db: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KEYTURN_DATABASE_URL": db, "NO_COLOR": "1"}
+    result = subprocess.run([*KEYTURN, *args], capture_output=True, text=True, env=env, timeout=60)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def create(db: str, *args: str) -> dict[str, Any]:
+    out = run("keys", "create", "--format", "json", *args, db=db, check=True)
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Keys in every state, made through the CLI itself."""
+    db = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'k.db'}"
+    live = create(db, "--name", "live", "--scope", "read")
+    expiring = create(db, "--name", "short", "--expires-in", "1s")
+    revoked = create(db, "--name", "gone")
+    run("keys", "revoke", revoked["id"], db=db, check=True)
+    disabled = create(db, "--name", "off")
+    run("keys", "disable", disabled["id"], db=db, check=True)
+    rotated = create(db, "--name", "old")
+    run("keys", "rotate", rotated["id"], "--grace", "1s", db=db, check=True)
+    time.sleep(1.2)
+    stranger = create(f"sqlite:///{tmp_path_factory.mktemp('other') / 'x.db'}", "--name", "x")
+    key = live["key"]
+    typo = key[:-1] + ("A" if key[-1] != "A" else "B")
+    return {
+        "db": db,
+        "keys": [k["key"] for k in (live, expiring, revoked, disabled, rotated, stranger)],
+        "cases": {
+            "valid": (["-H", f"Authorization: Bearer {key}", "--scope", "read"], ""),
+            "missing_credentials": (["-H", "Accept: */*"], ""),
+            "unsupported_scheme": (["-H", f"Authorization: Token {key}"], ""),
+            "malformed_credentials": (["-H", f"Authorization: Bearer Bearer {key}"], ""),
+            "conflicting_credentials": (
+                ["-H", f"Authorization: Bearer {key}", "-H", f"x-api-key: {stranger['key']}"],
+                "",
+            ),
+            "credentials_in_query": ([], f"api_key={key}"),
+            "malformed_key": (["-H", f"x-api-key: {key[:-4]}"], ""),
+            "checksum_mismatch": (["-H", f"x-api-key: {typo}"], ""),
+            "unknown_key": (["-H", f"Authorization: Bearer {stranger['key']}"], ""),
+            "key_expired": (["-H", f"Authorization: Bearer {expiring['key']}"], ""),
+            "key_revoked": (["-H", f"Authorization: Bearer {revoked['key']}"], ""),
+            "key_disabled": (["-H", f"Authorization: Bearer {disabled['key']}"], ""),
+            "key_rotated": (["-H", f"Authorization: Bearer {rotated['key']}"], ""),
+            "insufficient_scope": (
+                ["-H", f"Authorization: Bearer {key}", "--scope", "read", "--scope", "admin"],
+                "",
+            ),
+        },
+    }
+
+
+def test_the_table_covers_every_outcome(world: dict[str, Any]) -> None:
+    outcomes = {c for c, o in CATALOGUE.items() if o.kind == "outcome"}
+    assert outcomes <= set(world["cases"]) | {"rate_limited", "usage_exceeded"}
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "valid",
+        "missing_credentials",
+        "unsupported_scheme",
+        "malformed_credentials",
+        "conflicting_credentials",
+        "credentials_in_query",
+        "malformed_key",
+        "checksum_mismatch",
+        "unknown_key",
+        "key_expired",
+        "key_revoked",
+        "key_disabled",
+        "key_rotated",
+        "insufficient_scope",
+    ],
+)
+def test_check_reports_each_outcome(world: dict[str, Any], code: str) -> None:
+    args, query = world["cases"][code]
+    extra = ["--query", query] if query else []
+    result = run("check", *args, *extra, "--format", "json", db=world["db"])
+    assert result.returncode == (0 if code == "valid" else 1), result.stderr
+    out = json.loads(result.stdout)
+    assert out["code"] == code
+    outcome = CATALOGUE[code]
+    assert out["status"] == outcome.status
+    if code != "valid":
+        params = parse_challenge(out["headers"]["www-authenticate"])
+        if outcome.error:
+            assert params["error"] == outcome.error
+        if code == "insufficient_scope":
+            assert params["scope"] == "read admin"
+        assert out["headers"]["content-type"] == "application/problem+json"
+        assert out["body"]["code"] == code and out["body"]["hint"]
+    # In JSON and in text, the presented keys never come back.
+    text = run("check", *args, *extra, db=world["db"])
+    for output in (result.stdout + result.stderr, text.stdout + text.stderr):
+        for key in world["keys"]:
+            assert key not in output
+            assert key[8:38] not in output
+
+
+def test_text_output_names_the_problem_and_fix(world: dict[str, Any]) -> None:
+    args, _ = world["cases"]["unsupported_scheme"]
+    result = run("check", *args, db=world["db"])
+    assert "unsupported_scheme" in result.stdout
+    assert "fix:" in result.stdout and "Bearer" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["keys", "show", "key_nope"], "no key with id"),
+        (["keys", "revoke", "key_nope"], "no key with id"),
+        (["keys", "create", "--name", "x", "--expires-in", "90 days"], "invalid duration"),
+        (["keys", "create", "--name", "x", "--prefix", "Bad-Prefix"], "invalid key prefix"),
+        (["keys", "rotate", "key_nope", "--grace", "soon"], "invalid duration"),
+        (["keys", "list", "--db", "sqlite:////proc/nope/k.db"], "does not exist"),
+        (["keys", "create", "--name", "x", "--db", "sqlite:////proc/k.db"], "cannot"),
+        (["keys", "list", "--db", "oracle://x"], "unsupported database URL"),
+        (["check", "-H", "no colon here"], "Name: value"),
+        (["explain", "key_expird"], "did you mean key_expired"),
+        (["explain"], "--list"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run(*args, db=f"sqlite:///{tmp_path / 'k.db'}")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_key_lifecycle_through_the_cli(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'k.db'}"
+    made = create(db, "--name", "billing", "--scope", "read", "--owner", "ada")
+    assert made["key"].startswith("kt_live_") and made["status"] == "active"
+    listed = json.loads(run("keys", "list", "--format", "json", db=db, check=True).stdout)
+    assert [k["id"] for k in listed["keys"]] == [made["id"]]
+    assert made["key"] not in json.dumps(listed)  # only masked keys after creation
+    shown = json.loads(
+        run("keys", "show", made["id"], "--format", "json", db=db, check=True).stdout
+    )
+    assert shown["owner"] == "ada" and shown["key"].endswith(made["key"][-4:])
+    rotated = json.loads(
+        run("keys", "rotate", made["id"], "--format", "json", db=db, check=True).stdout
+    )
+    assert rotated["replaces"] == made["id"] and rotated["key"] != made["key"]
+    text = run("keys", "create", "--name", "t", "--prefix", "kt_test", db=db, check=True).stdout
+    assert "only time it is shown" in text and "kt_test_" in text
+
+
+def test_explain_formats(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'k.db'}"
+    as_json = json.loads(run("explain", "key_expired", "--format", "json", db=db).stdout)
+    assert as_json["status"] == 401 and as_json["error"] == "invalid_token"
+    markdown = run("explain", "insufficient_scope", "--format", "markdown", db=db).stdout
+    assert markdown.startswith("### `insufficient_scope`") and "**Fix:**" in markdown
+    listing = json.loads(run("explain", "--list", "--format", "json", db=db).stdout)
+    assert {e["code"] for e in listing} == set(CATALOGUE)

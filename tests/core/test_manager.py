@@ -1,0 +1,163 @@
+"""The manager: issue, change and verify, with the cache in front of the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from keyturn import AsyncKeyManager, KeyCache, KeyManager, StoreError
+
+
+def bearer(key: str) -> list[tuple[str, str]]:
+    return [("Authorization", f"Bearer {key}")]
+
+
+def test_changes_through_the_same_process_are_seen_at_once(manager: KeyManager) -> None:
+    issued = manager.create_key("a", scopes=["read"])
+    assert manager.verify(bearer(issued.key)).code == "valid"  # now cached
+    manager.disable(issued.record.id)
+    assert manager.verify(bearer(issued.key)).code == "key_disabled"
+    manager.enable(issued.record.id)
+    assert manager.verify(bearer(issued.key), scopes=["read"]).code == "valid"
+    manager.update(issued.record.id, scopes=["other"])
+    assert manager.verify(bearer(issued.key), scopes=["read"]).code == "insufficient_scope"
+    manager.revoke(issued.record.id)
+    assert manager.verify(bearer(issued.key)).code == "key_revoked"
+
+
+def test_changes_by_another_process_are_seen_after_the_cache_ttl(db_url: str) -> None:
+    reader = KeyManager(db_url, cache=KeyCache(ttl=0.2))
+    writer = KeyManager(db_url)
+    issued = writer.create_key("a")
+    assert reader.verify(bearer(issued.key)).code == "valid"
+    writer.revoke(issued.record.id)
+    time.sleep(0.25)
+    assert reader.verify(bearer(issued.key)).code == "key_revoked"
+    reader.close()
+    writer.close()
+
+
+def test_rotation_keeps_the_old_key_during_grace(manager: KeyManager) -> None:
+    old = manager.create_key("svc", scopes=["read"], owner="ada", expires_in=timedelta(days=30))
+    new = manager.rotate(old.record.id, grace=timedelta(seconds=1))
+    assert new.record.replaces == old.record.id
+    assert new.record.scopes == old.record.scopes and new.record.owner == "ada"
+    assert new.record.expires_at is not None
+    assert manager.get(old.record.id).replaced_by == new.record.id
+    assert manager.verify(bearer(old.key)).code == "valid"
+    assert manager.verify(bearer(new.key)).code == "valid"
+    later = time.time() + 2
+    assert manager.verify(bearer(old.key), now=later).code == "key_rotated"
+    assert manager.verify(bearer(new.key), now=later).code == "valid"
+    with pytest.raises(StoreError, match="already rotated"):
+        manager.rotate(old.record.id)
+
+
+def test_expired_key(manager: KeyManager) -> None:
+    issued = manager.create_key("short", expires_in=timedelta(seconds=30))
+    assert manager.verify(bearer(issued.key)).code == "valid"
+    decision = manager.verify(bearer(issued.key), now=time.time() + 31)
+    assert decision.code == "key_expired"
+    assert "expired on" in decision.detail
+
+
+def test_revoked_keys_stay_revoked(manager: KeyManager) -> None:
+    key_id = manager.create_key("x").record.id
+    manager.revoke(key_id)
+    with pytest.raises(StoreError, match="revoked"):
+        manager.enable(key_id)
+    with pytest.raises(StoreError, match="revoked"):
+        manager.rotate(key_id)
+    first = manager.get(key_id).revoked_at
+    assert manager.revoke(key_id).revoked_at == first  # idempotent
+
+
+def test_last_used_is_recorded_off_the_hot_path(db_url: str) -> None:
+    m = KeyManager(db_url, usage_interval=60)
+    issued = m.create_key("x")
+    m.verify(bearer(issued.key))
+    assert m.get(issued.record.id).last_used_at is None  # not written by the verify itself
+    m.close()  # flushes
+    with KeyManager(db_url) as again:
+        assert again.get(issued.record.id).last_used_at is not None
+
+
+def test_unknown_keys_are_cached_negatively(manager: KeyManager) -> None:
+    from keyturn.keys import generate_key
+
+    stranger = generate_key()
+    assert manager.verify(bearer(stranger)).code == "unknown_key"
+    assert len(manager.cache) == 1
+    assert manager.verify(bearer(stranger)).code == "unknown_key"
+
+
+def test_repr_of_an_issued_key_is_masked(manager: KeyManager) -> None:
+    issued = manager.create_key("x")
+    assert issued.key not in repr(issued)
+    assert issued.key not in repr(issued.record)
+
+
+def test_async_manager_matches_the_sync_one(db_url: str) -> None:
+    async def scenario() -> list[str]:
+        am = AsyncKeyManager(db_url)
+        issued = await am.create_key("a", scopes=["read"])
+        raw = [(b"authorization", f"Bearer {issued.key}".encode())]
+        codes = [
+            (await am.verify_asgi(raw)).code,  # miss: store read in a thread
+            (await am.verify_asgi(raw, scopes=["read"])).code,  # hit: fast path
+            (await am.verify_asgi(raw, scopes=["write"])).code,
+            (await am.verify_key(issued.key)).code,
+        ]
+        await am.revoke(issued.record.id)
+        codes.append((await am.verify(bearer(issued.key))).code)
+        await am.aclose()
+        return codes
+
+    assert asyncio.run(scenario()) == [
+        "valid",
+        "valid",
+        "insufficient_scope",
+        "valid",
+        "key_revoked",
+    ]
+
+
+_shared = KeyManager("sqlite:///:memory:")
+_live = _shared.create_key("live", scopes=["read"])
+_gone = _shared.create_key("gone")
+_shared.revoke(_gone.record.id)
+
+header_values = st.sampled_from(
+    [
+        f"Bearer {_live.key}",
+        f"bearer {_live.key}",
+        f"Bearer  {_live.key}",
+        f"Bearer {_live.key} ",
+        f"Bearer {_gone.key}",
+        _live.key,
+        f"Token {_live.key}",
+        "Bearer junk",
+        "",
+    ]
+)
+names = st.sampled_from(["authorization", "x-api-key", "host"])
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=300)
+@given(
+    st.lists(st.tuples(names, header_values), max_size=4),
+    st.sampled_from([b"", b"page=1", b"api_key=" + _live.key.encode()]),
+    st.sampled_from([(), ("read",), ("write",)]),
+)
+def test_fast_path_and_general_path_always_agree(
+    headers: list[tuple[str, str]], query: bytes, scopes: tuple[str, ...]
+) -> None:
+    raw = [(n.encode(), v.encode()) for n, v in headers]
+    fast = _shared.verify_asgi(raw, query, scopes=scopes)
+    general = _shared.verify(headers, query.decode(), scopes=scopes)
+    assert (fast.code, fast.detail) == (general.code, general.detail)

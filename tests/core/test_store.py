@@ -1,0 +1,127 @@
+"""The SQLite store through its protocol: what a user of the library relies on."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from keyturn import KeyManager
+from keyturn.store import KeyFilter, KeyNotFound, StoreError, open_store
+
+
+def test_a_key_survives_reopening_and_only_its_hash_is_stored(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    with KeyManager(url) as m:
+        issued = m.create_key("ci", scopes=["read"], owner="ada", metadata={"team": "x"})
+    with KeyManager(url) as m:
+        assert m.verify_key(issued.key).code == "valid"
+        record = m.get(issued.record.id)
+        assert record.metadata == {"team": "x"} and record.owner == "ada"
+    raw = (
+        (tmp_path / "k.db").read_bytes() + (tmp_path / "k.db-wal").read_bytes()
+        if (tmp_path / "k.db-wal").exists()
+        else (tmp_path / "k.db").read_bytes()
+    )
+    assert issued.key.encode() not in raw
+    assert issued.key[8:38].encode() not in raw  # not even the random body
+
+
+def test_migrations_are_versioned_and_applied_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    first = open_store(url)
+    version = first.schema_version()  # type: ignore[attr-defined]
+    first.close()
+    second = open_store(url)
+    assert second.schema_version() == version >= 1  # type: ignore[attr-defined]
+    second.close()
+    rows = sqlite3.connect(tmp_path / "m.db").execute("SELECT version FROM schema_migrations")
+    assert [v for (v,) in rows] == list(range(1, version + 1))
+
+
+def test_default_expiry_is_90_days_and_never_is_allowed(manager: KeyManager) -> None:
+    issued = manager.create_key("a")
+    record = issued.record
+    assert record.expires_at is not None
+    assert abs((record.expires_at - record.created_at) - timedelta(days=90)) < timedelta(seconds=1)
+    assert manager.create_key("b", expires_in=None).record.expires_at is None
+
+
+def test_every_change_is_audited_with_actor(manager: KeyManager) -> None:
+    key_id = manager.create_key("a", actor="alice").record.id
+    manager.disable(key_id, actor="bob")
+    manager.enable(key_id, actor="bob")
+    manager.update(key_id, name="renamed", scopes=["x"], actor="carol")
+    manager.rotate(key_id, grace=timedelta(hours=1), actor="dave")
+    manager.revoke(key_id, actor="erin")
+    events = manager.audit(key_id=key_id)
+    assert [(e.action, e.actor) for e in reversed(events)] == [
+        ("key.create", "alice"),
+        ("key.disable", "bob"),
+        ("key.enable", "bob"),
+        ("key.update", "carol"),
+        ("key.rotate", "dave"),
+        ("key.revoke", "erin"),
+    ]
+    assert events[-1].details["name"] == "a"
+    assert manager.audit(actor="bob", limit=1)[0].action == "key.enable"
+
+
+def test_list_filters_and_pages(manager: KeyManager) -> None:
+    ids = [
+        manager.create_key(f"svc-{i}", owner="ada" if i % 2 else "bob").record.id for i in range(7)
+    ]
+    manager.revoke(ids[0])
+    manager.disable(ids[1])
+    soon = manager.create_key("soon", expires_in=timedelta(days=3)).record.id
+    assert {r.id for r in manager.list_keys(KeyFilter(status="revoked"))} == {ids[0]}
+    assert {r.id for r in manager.list_keys(KeyFilter(status="disabled"))} == {ids[1]}
+    assert len(manager.list_keys(KeyFilter(owner="ada"))) == 3
+    assert [r.name for r in manager.list_keys(KeyFilter(search="svc-4"))] == ["svc-4"]
+    assert manager.list_keys(KeyFilter(search="100%")) == []
+    expiring = manager.list_keys(KeyFilter(expiring_before=datetime.now(UTC) + timedelta(days=7)))
+    assert [r.id for r in expiring] == [soon]
+    pages, after = [], None
+    while True:
+        page = manager.list_keys(limit=3, after=after)
+        pages.append([r.id for r in page])
+        if len(page) < 3:
+            break
+        after = page[-1].id
+    flat = [i for p in pages for i in p]
+    assert len(flat) == len(set(flat)) == 8
+
+
+def test_unknown_ids_and_bad_urls_are_clear_errors(manager: KeyManager, tmp_path: Path) -> None:
+    with pytest.raises(KeyNotFound, match="no key with id 'key_nope'"):
+        manager.revoke("key_nope")
+    with pytest.raises(StoreError, match="unsupported database URL"):
+        open_store("mysql://x")
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+
+
+@pytest.mark.parametrize("where", ["a-directory.db", "/proc/keyturn.db"])
+def test_an_unusable_database_path_is_a_store_error(tmp_path: Path, where: str) -> None:
+    # Tests run as root here, so file modes cannot make a file unwritable; a directory in
+    # the file's place and a folder nobody may create files in can.
+    path = tmp_path / where
+    if where.endswith("directory.db"):
+        path.mkdir()
+    with pytest.raises(StoreError, match="cannot (open|prepare|write)"):
+        KeyManager(f"sqlite:///{path}")
+
+
+def test_in_memory_store_is_shared_across_threads() -> None:
+    import threading
+
+    m = KeyManager("sqlite:///:memory:")
+    issued = m.create_key("x")
+    results = []
+    thread = threading.Thread(target=lambda: results.append(m.verify_key(issued.key).code))
+    thread.start()
+    thread.join()
+    assert results == ["valid"]
+    m.close()
