@@ -110,7 +110,7 @@ def test_an_unusable_database_path_is_a_store_error(tmp_path: Path, where: str) 
     path = tmp_path / where
     if where.endswith("directory.db"):
         path.mkdir()
-    with pytest.raises(StoreError, match="cannot (open|prepare|write)"):
+    with pytest.raises(StoreError, match=r"cannot (open|prepare|write)"):
         KeyManager(f"sqlite:///{path}")
 
 
