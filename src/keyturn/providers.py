@@ -1,15 +1,38 @@
 """The provider catalogue: whose key is this, and how does that API want it sent?
 
 Loaded from ``providers.toml`` (data, one file). The verifier uses it to tell a caller that
-the value they sent is, say, an OpenAI key rather than one of ours.
+the value they sent is, say, an OpenAI key rather than one of ours; the doctor uses the rest
+(hosts, conventions, required headers, key types and error bodies) to explain a 401 from
+that API; the scanner reuses the distinctive key shapes.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class KeyType:
+    """One kind of credential a provider issues, e.g. Stripe's publishable test key."""
+
+    name: str
+    pattern: re.Pattern[str]
+    prefix: str = ""
+    secret: bool = True  # False: an identifier that is not a credential (an account id)
+    usable: bool = True  # False: cannot authenticate this API's server-side calls
+    environment: str = ""  # "live" / "test" where the key says which
+    distinctive: bool = True  # False: the shape alone cannot name the provider
+    checksum: str = ""  # a public checksum scheme, e.g. "github-crc32"
+    scheme: str | None = None  # overrides the provider's scheme for this type
+    note: str = ""  # for an unusable type: what to use instead
+
+    def matches(self, key: str) -> bool:
+        return self.pattern.fullmatch(key) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,28 +44,87 @@ class Provider:
     patterns: tuple[re.Pattern[str], ...]
     header: str
     scheme: str
+    key_types: tuple[KeyType, ...] = ()
+    basic_user: str = ""
+    also_accepts: tuple[str, ...] = ()
+    query_param: str = ""
+    required_headers: tuple[tuple[str, str], ...] = ()
+    keys_url: str = ""
+    error_message: tuple[str, ...] = ()
+    error_code: tuple[str, ...] = ()
+    ok_field: str = ""
+    rejected_codes: frozenset[str] = field(default_factory=frozenset)
+    forbidden_codes: frozenset[str] = field(default_factory=frozenset)
 
     def matches(self, key: str) -> bool:
         return any(p.fullmatch(key) for p in self.patterns)
 
+    def key_type(self, key: str) -> KeyType | None:
+        """The first of this provider's key types ``key`` has, distinctive or not."""
+        return next((t for t in self.key_types if t.matches(key)), None)
 
-def _load() -> tuple[Provider, ...]:
-    text = resources.files(__package__).joinpath("providers.toml").read_text("utf-8")
-    return tuple(
-        Provider(
-            id=entry["id"],
-            name=entry["name"],
-            hosts=tuple(entry.get("hosts", ())),
-            env=tuple(entry.get("env", ())),
-            patterns=tuple(re.compile(p) for p in entry.get("key_patterns", ())),
-            header=entry.get("header", "Authorization"),
-            scheme=entry.get("scheme", "Bearer"),
-        )
-        for entry in tomllib.loads(text)["provider"]
+    def serves(self, host: str) -> bool:
+        """Whether ``host`` is one of this API's hosts (``*.x`` matches any subdomain of x)."""
+        host = host.lower().rstrip(".")
+        for pattern in self.hosts:
+            if pattern.startswith("*."):
+                if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
+                    return True
+            elif host == pattern:
+                return True
+        return False
+
+
+def _key_type(entry: Mapping[str, Any]) -> KeyType:
+    return KeyType(
+        name=entry["name"],
+        pattern=re.compile(entry["pattern"]),
+        prefix=entry.get("prefix", ""),
+        secret=entry.get("secret", True),
+        usable=entry.get("usable", True),
+        environment=entry.get("environment", ""),
+        distinctive=entry.get("distinctive", True),
+        checksum=entry.get("checksum", ""),
+        scheme=entry.get("scheme"),
+        note=" ".join(entry.get("note", "").split()),
     )
 
 
+def _provider(entry: Mapping[str, Any]) -> Provider:
+    key_types = tuple(_key_type(t) for t in entry.get("key_type", ()))
+    # Only distinctive shapes identify a provider: "32 hex characters" names nobody.
+    patterns = tuple(re.compile(p) for p in entry.get("key_patterns", ())) + tuple(
+        t.pattern for t in key_types if t.distinctive
+    )
+    return Provider(
+        id=entry["id"],
+        name=entry["name"],
+        hosts=tuple(entry.get("hosts", ())),
+        env=tuple(entry.get("env", ())),
+        patterns=patterns,
+        header=entry.get("header", "Authorization"),
+        scheme=entry.get("scheme", "Bearer"),
+        key_types=key_types,
+        basic_user=entry.get("basic_user", ""),
+        also_accepts=tuple(entry.get("also_accepts", ())),
+        query_param=entry.get("query_param", ""),
+        required_headers=tuple(entry.get("required_headers", {}).items()),
+        keys_url=entry.get("keys_url", ""),
+        error_message=tuple(entry.get("error_message", ())),
+        error_code=tuple(entry.get("error_code", ())),
+        ok_field=entry.get("ok_field", ""),
+        rejected_codes=frozenset(entry.get("rejected_codes", ())),
+        forbidden_codes=frozenset(entry.get("forbidden_codes", ())),
+    )
+
+
+def _load() -> tuple[Provider, ...]:
+    text = resources.files(__package__).joinpath("providers.toml").read_text("utf-8")
+    return tuple(_provider(entry) for entry in tomllib.loads(text)["provider"])
+
+
 PROVIDERS: tuple[Provider, ...] = _load()
+_BY_ID = {p.id: p for p in PROVIDERS}
 
 
 def identify(key: str) -> Provider | None:
@@ -51,3 +133,21 @@ def identify(key: str) -> Provider | None:
         if provider.matches(key):
             return provider
     return None
+
+
+def identify_type(key: str) -> tuple[Provider, KeyType] | None:
+    """The provider and key type ``key`` distinctively has, if any."""
+    for provider in PROVIDERS:
+        for key_type in provider.key_types:
+            if key_type.distinctive and key_type.matches(key):
+                return provider, key_type
+    return None
+
+
+def by_id(provider_id: str) -> Provider | None:
+    return _BY_ID.get(provider_id)
+
+
+def for_host(host: str) -> Provider | None:
+    """The catalogued API served at ``host``, if any."""
+    return next((p for p in PROVIDERS if p.serves(host)), None)
