@@ -1,0 +1,106 @@
+"""Pure ASGI middleware: API keys for any ASGI app (Starlette, FastAPI, Quart, raw ASGI).
+
+Pure ASGI rather than Starlette's ``BaseHTTPMiddleware``: no task group, no response
+wrapping, no buffering - a verified request reaches the app with one dictionary write,
+which is what keeps keyturn within a few percent of an unprotected app.
+
+Handlers find the verified key in ``scope["state"]["keyturn_key"]`` - that is
+``request.state.keyturn_key`` in Starlette and FastAPI - as a ``VerifiedKey`` (id, name,
+owner, scopes, metadata; never the key or its hash). A rejected request gets keyturn's full
+answer (status, ``WWW-Authenticate`` challenge, problem+json body) and never reaches the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
+from typing import Any
+
+from keyturn.answer import HttpAnswer
+from keyturn.integrations.guard import Guard, KeySource
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+STATE_KEY = "keyturn_key"
+"""Where the ``VerifiedKey`` lands: ``scope["state"][STATE_KEY]``, ``request.state.keyturn_key``."""
+
+_POLICY_VIOLATION = 1008  # RFC 6455 close code, for WebSocket servers without HTTP denial
+
+
+class KeyturnMiddleware:
+    """Require a key on every path except ``open_paths``, with per-path ``scopes``.
+
+    ``scopes`` maps path prefixes (optionally ``"METHOD /prefix"``) to required scopes; see
+    ``keyturn.integrations.paths`` for how rules match. WebSocket handshakes are checked
+    like HTTP requests. When the middleware opened the store itself (``keys`` is a URL), it
+    closes it at lifespan shutdown so pending last-used times are written.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: KeySource,
+        *,
+        realm: str | None = None,
+        open_paths: Iterable[str] | None = None,
+        scopes: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.app = app
+        given = {"realm": realm, "open_paths": open_paths, "scopes": scopes}
+        self.guard = Guard.of(keys, **{k: v for k, v in given.items() if v is not None})
+        # Bound once: the hot path pays for no attribute chains.
+        self._requirement = self.guard.rules.requirement
+        self._check = self.guard.check_asgi
+        self._settle = self.guard.settle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http" or kind == "websocket":
+            required = self._requirement(scope.get("method", "GET"), scope["path"])
+            if required is not None:
+                result = self._settle(
+                    await self._check(scope["headers"], scope["query_string"], required)
+                )
+                if isinstance(result, HttpAnswer):
+                    if kind == "http":
+                        await _send_answer(send, result, "http.response")
+                    else:
+                        await _refuse_websocket(scope, send, result)
+                    return
+                state = scope.get("state")
+                if state is None:
+                    scope["state"] = state = {}
+                state[STATE_KEY] = result
+        elif kind == "lifespan" and self.guard.owns_manager:
+            send = self._closing_on_shutdown(send)
+        await self.app(scope, receive, send)
+
+    def _closing_on_shutdown(self, send: Send) -> Send:
+        async def forward(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await asyncio.to_thread(self.guard.close)
+            await send(message)
+
+        return forward
+
+
+async def _send_answer(send: Send, answer: HttpAnswer, prefix: str) -> None:
+    body = answer.body_bytes()
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": f"{prefix}.start", "status": answer.status, "headers": headers})
+    await send({"type": f"{prefix}.body", "body": body})
+
+
+async def _refuse_websocket(scope: Scope, send: Send, answer: HttpAnswer) -> None:
+    """The full HTTP answer where the server supports it, else a policy-violation close."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await _send_answer(send, answer, "websocket.http.response")
+    else:
+        await send(
+            {"type": "websocket.close", "code": _POLICY_VIOLATION, "reason": answer.body["code"]}
+        )

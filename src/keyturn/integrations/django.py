@@ -1,0 +1,145 @@
+"""Django: middleware that requires a key on every path but the open ones.
+
+Configure it in settings, and add ``"keyturn.integrations.django.KeyturnMiddleware"`` to
+``MIDDLEWARE``::
+
+    KEYTURN = {
+        "KEYS": "sqlite:///keyturn.db",   # a store URL, a KeyManager, or a dotted path to one
+        "REALM": "api",                   # optional, the challenge's realm
+        "OPEN_PATHS": ["/health"],        # optional, no key needed (prefixes)
+        "SCOPES": {"/admin": ["admin"]},  # optional, per-path scopes ("POST /items" too)
+        "USER": "myapp.auth.user_for_key",  # optional, for DRF: VerifiedKey -> user
+    }
+
+A request that passes carries the ``VerifiedKey`` as ``request.keyturn_key``; any other gets
+keyturn's full answer and never reaches a view. Paths are matched on ``request.path_info``,
+as URLconf patterns are. The middleware works under WSGI and ASGI; under ASGI a cache miss
+reads the store in a worker thread, never on the event loop.
+
+The DRF classes in ``keyturn.integrations.drf`` share this configuration and reuse the
+middleware's verification when both are installed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.http import HttpRequest, HttpResponse
+from django.utils.module_loading import import_string
+
+from keyturn.answer import HttpAnswer
+from keyturn.integrations.guard import Guard
+from keyturn.manager import AsyncKeyManager, KeyManager
+from keyturn.verifier import Decision
+
+SETTING = "KEYTURN"
+
+_lock = threading.Lock()
+_guard: Guard | None = None
+
+
+def config() -> dict[str, Any]:
+    return dict(getattr(settings, SETTING, None) or {})
+
+
+def guard() -> Guard:
+    """The process's guard, built from ``settings.KEYTURN`` on first use."""
+    global _guard
+    current = _guard
+    if current is not None:
+        return current
+    with _lock:
+        if _guard is None:
+            _guard = _build(config())
+        return _guard
+
+
+def _build(options: dict[str, Any]) -> Guard:
+    keys = options.get("KEYS")
+    if isinstance(keys, str) and "://" not in keys:
+        keys = import_string(keys)
+    if not isinstance(keys, KeyManager | AsyncKeyManager | str):
+        raise ImproperlyConfigured(
+            f"settings.{SETTING}['KEYS'] must be a store URL (sqlite:///keyturn.db), a "
+            "KeyManager, or the dotted path to one"
+        )
+    return Guard(
+        keys,
+        realm=options.get("REALM", "api"),
+        open_paths=options.get("OPEN_PATHS", ()),
+        scopes=options.get("SCOPES"),
+    )
+
+
+def _reset(*, setting: str, **_: object) -> None:
+    """Rebuild on the next request after ``KEYTURN`` changes (``override_settings``)."""
+    global _guard
+    if setting == SETTING:
+        with _lock:
+            old, _guard = _guard, None
+        if old is not None:
+            old.close()
+
+
+setting_changed.connect(_reset)
+
+
+def response(answer: HttpAnswer) -> HttpResponse:
+    """keyturn's answer as a Django response, byte for byte."""
+    return HttpResponse(answer.body_bytes(), status=answer.status, headers=dict(answer.headers))
+
+
+def query_string(request: HttpRequest) -> str:
+    return str(request.META.get("QUERY_STRING", ""))
+
+
+class KeyturnMiddleware:
+    """Require a key per ``settings.KEYTURN``; sync or async, whichever the stack is."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
+    ) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        g = guard()
+        required = g.requirement(request.method or "GET", request.path_info)
+        if required is not None:
+            decision = g.check(request.headers.items(), query_string(request), required)
+            refusal = admit(g, request, decision)
+            if refusal is not None:
+                return refusal
+        return self.get_response(request)
+
+    async def _acall(self, request: HttpRequest) -> Any:
+        g = guard()
+        required = g.requirement(request.method or "GET", request.path_info)
+        if required is not None:
+            decision = await g.check_async(request.headers.items(), query_string(request), required)
+            refusal = admit(g, request, decision)
+            if refusal is not None:
+                return refusal
+        return await self.get_response(request)
+
+
+def admit(g: Guard, request: HttpRequest, decision: Decision) -> HttpResponse | None:
+    """Put the verified key on ``request.keyturn_key``, or return the answer to send."""
+    verdict = g.settle(decision)
+    if isinstance(verdict, HttpAnswer):
+        return response(verdict)
+    request.keyturn_key = verdict
+    return None

@@ -1,0 +1,173 @@
+"""Django REST framework: an authentication class and a scope permission.
+
+::
+
+    class ItemList(APIView):
+        authentication_classes = [KeyturnAuthentication]
+        permission_classes = [HasScopes]
+        required_scopes = ["items:read"]          # or {"GET": [...], "POST": [...]}
+
+``request.auth`` is the ``VerifiedKey``; ``request.user`` is a ``KeyUser`` for it, or the
+user that ``settings.KEYTURN["USER"]`` (a dotted path to ``fn(key) -> user``) maps it to.
+
+The answers follow RFC 6750 as every keyturn integration does: a missing or bad key is a
+401 with keyturn's challenge (``authenticate_header`` returns it, so DRF never turns a 401
+into a 403), a key lacking a scope is a 403 ``insufficient_scope``. Rejections carry the
+catalogue's status, ``WWW-Authenticate`` header and problem body; set
+``REST_FRAMEWORK["EXCEPTION_HANDLER"] = "keyturn.integrations.drf.exception_handler"`` to
+also send them as ``application/problem+json`` with ``Cache-Control: no-store`` instead of
+through DRF's renderers.
+
+Configuration is the Django middleware's (``keyturn.integrations.django``); when that
+middleware is installed too, these classes reuse its verification instead of repeating it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.module_loading import import_string
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import APIException, NotAuthenticated
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from keyturn.answer import HttpAnswer
+from keyturn.integrations.django import config, guard, query_string, response
+from keyturn.integrations.identity import VerifiedKey
+
+
+class KeyturnRejection(APIException):  # type: ignore[misc]
+    """keyturn's answer as a DRF exception.
+
+    Deliberately not an ``AuthenticationFailed``: DRF would replace its challenge with the
+    first authentication class's, and turn the 401 into a 403 when that class has none.
+    """
+
+    def __init__(self, answer: HttpAnswer) -> None:
+        super().__init__()
+        self.status_code = answer.status
+        self.detail = answer.body  # set after __init__, which would turn numbers into strings
+        self.auth_header = answer.header("www-authenticate")
+        self.answer = answer
+
+
+class KeyUser:
+    """The ``request.user`` of a key with no mapped user: authenticated, and nothing more."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, key: VerifiedKey) -> None:
+        self.key = key
+        self.pk = self.id = key.id
+        self.username = key.name
+
+    def get_username(self) -> str:
+        return self.username
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return f"API key {self.key.name} ({self.key.masked})"
+
+
+def _http(request: Request) -> HttpRequest:
+    return request._request
+
+
+def _user_for(key: VerifiedKey) -> Any:
+    mapper: str | Callable[[VerifiedKey], Any] | None = config().get("USER")
+    if mapper is None:
+        return KeyUser(key)
+    if isinstance(mapper, str):
+        mapper = import_string(mapper)
+    return mapper(key)  # type: ignore[operator]
+
+
+class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
+    """Authenticates a keyturn key; ``None`` when the request carries no key at all, so
+    other authentication classes may still try, as DRF expects."""
+
+    def authenticate(self, request: Request) -> tuple[Any, VerifiedKey] | None:
+        http = _http(request)
+        key: VerifiedKey | None = getattr(http, "keyturn_key", None)  # the middleware's
+        if key is None:
+            g = guard()
+            decision = g.check(http.headers.items(), query_string(http), ())
+            if decision.code == "missing_credentials":
+                return None
+            verdict = g.settle(decision)
+            if isinstance(verdict, HttpAnswer):
+                raise KeyturnRejection(verdict)
+            key = http.keyturn_key = verdict
+        return _user_for(key), key
+
+    def authenticate_header(self, request: Request) -> str:
+        """The challenge DRF sends when it finds no credentials; it keeps DRF's 401 a 401."""
+        g = guard()
+        return g.answer(g.check((), "", ())).header("www-authenticate") or "Bearer"
+
+
+class HasScopes(BasePermission):  # type: ignore[misc]
+    """Requires a keyturn key holding ``scopes`` and the view's ``required_scopes``.
+
+    ``required_scopes`` on the view is a list, or a dict from HTTP method to list.
+    ``HasScopes.require("a", "b")`` makes a subclass with fixed scopes.
+    """
+
+    scopes: tuple[str, ...] = ()
+
+    @classmethod
+    def require(cls, *scopes: str) -> type[HasScopes]:
+        return type(f"HasScopes[{' '.join(scopes)}]", (cls,), {"scopes": cls.scopes + scopes})
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        required = self.scopes + _view_scopes(view, request.method)
+        key = request.auth
+        if isinstance(key, VerifiedKey) and key.has_scopes(*required):
+            return True
+        # No keyturn key, or one short of a scope: the full check gives the exact answer.
+        g = guard()
+        http = _http(request)
+        verdict = g.settle(g.check(http.headers.items(), query_string(http), required))
+        if isinstance(verdict, HttpAnswer):
+            raise KeyturnRejection(verdict)
+        return True
+
+
+def _view_scopes(view: Any, method: str) -> tuple[str, ...]:
+    declared: Sequence[str] | Mapping[str, Sequence[str]] = getattr(view, "required_scopes", ())
+    if isinstance(declared, Mapping):
+        declared = declared.get(method.upper(), ())
+    if isinstance(declared, str):
+        raise TypeError(f"required_scopes must be a list of scopes, not the string {declared!r}")
+    return tuple(declared)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse | None:
+    """DRF's handler, except that keyturn's answers go out exactly as keyturn renders them.
+
+    That includes DRF's own "no credentials" 401 when keyturn is the view's first
+    authentication class, which then answers like every other keyturn integration.
+    """
+    if isinstance(exc, KeyturnRejection):
+        return response(exc.answer)
+    request = context.get("request")
+    if (
+        isinstance(exc, NotAuthenticated)
+        and request is not None
+        and request.authenticators
+        and isinstance(request.authenticators[0], KeyturnAuthentication)
+    ):
+        g = guard()
+        return response(g.answer(g.check((), "", ())))
+    result: HttpResponse | None = drf_exception_handler(exc, context)
+    return result

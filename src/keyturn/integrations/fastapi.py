@@ -1,0 +1,172 @@
+"""FastAPI: a security dependency that shows in OpenAPI, and a one-call ``protect(app)``.
+
+Three lines add keyturn to an existing app::
+
+    from keyturn.integrations.fastapi import KeyturnAuth
+    auth = KeyturnAuth("sqlite:///keyturn.db")
+    auth.protect(app)  # every path needs a key but /docs, /redoc and /openapi.json
+
+and a route asks for scopes (and gets the caller's key) with
+``key: VerifiedKey = Security(auth, scopes=["items:write"])``.
+
+The dependency is declared to OpenAPI as two schemes, an HTTP bearer scheme and an
+``apiKey`` header scheme, so Swagger UI's Authorize dialog works with either. When the
+middleware that ``protect`` installs has already verified the request, the dependency only
+reads the key from ``request.state`` (and checks the route's scopes in memory). Rejections
+are keyturn's full answer - the catalogue status, the ``WWW-Authenticate`` challenge and the
+problem+json body - never FastAPI's bare ``403 {"detail": "Not authenticated"}``.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads these signatures at runtime.
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBearer
+from fastapi.security import SecurityScopes
+from fastapi.security.base import SecurityBase
+
+from keyturn.answer import HttpAnswer
+from keyturn.integrations.asgi import STATE_KEY, KeyturnMiddleware
+from keyturn.integrations.guard import Guard, KeySource
+from keyturn.integrations.identity import VerifiedKey
+from keyturn.integrations.paths import PathRules
+
+_OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+_DESCRIPTION = "A keyturn API key (kt_live_... or kt_test_...)."
+
+
+class KeyturnRejected(HTTPException):
+    """A rejected request, carrying keyturn's full answer.
+
+    It is an ``HTTPException`` so that an app without keyturn's handler (see
+    ``KeyturnAuth.install``) still answers with the right status and challenge; with the
+    handler installed the body is the exact problem+json document as well.
+    """
+
+    def __init__(self, answer: HttpAnswer) -> None:
+        headers = {k: v for k, v in answer.headers if k != "content-type"}
+        super().__init__(answer.status, detail=answer.body, headers=headers)
+        self.answer = answer
+
+
+async def answer_rejection(request: Request, exc: Exception) -> Response:
+    """The exception handler ``install`` registers: send the answer exactly."""
+    if not isinstance(exc, KeyturnRejected):  # pragma: no cover - registered for this type only
+        raise exc
+    answer = exc.answer
+    return Response(answer.body_bytes(), answer.status, headers=dict(answer.headers))
+
+
+class _BearerScheme(SecurityBase):
+    """Declares ``Authorization: Bearer`` to OpenAPI; reading the header is keyturn's job."""
+
+    def __init__(self, scheme_name: str, description: str) -> None:
+        self.model = HTTPBearer(bearerFormat="keyturn API key", description=description)
+        self.scheme_name = scheme_name
+
+    async def __call__(self) -> None:
+        return None
+
+
+BEARER = _BearerScheme("keyturnBearer", _DESCRIPTION)
+
+
+class KeyturnAuth(SecurityBase):
+    """The security dependency: ``Security(auth, scopes=[...])`` returns the ``VerifiedKey``.
+
+    It is itself the OpenAPI ``apiKey`` scheme (header named after the manager's first
+    API-key header, ``x-api-key`` by default) and depends on the bearer scheme, so every
+    route using it lists both, as alternatives.
+    """
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        realm: str | None = None,
+        scheme_name: str = "keyturnApiKey",
+        description: str = _DESCRIPTION,
+    ) -> None:
+        self.guard = Guard.of(keys, **({"realm": realm} if realm is not None else {}))
+        headers = self.guard.manager.verifier.reader.api_key_headers
+        self.model = APIKey(
+            **{"in": APIKeyIn.header},  # type: ignore[arg-type]
+            name=headers[0] if headers else "x-api-key",
+            description=description,
+        )
+        self.scheme_name = scheme_name
+
+    async def __call__(
+        self,
+        request: Request,
+        security_scopes: SecurityScopes,
+        _bearer: None = Security(BEARER),
+    ) -> VerifiedKey:
+        required = security_scopes.scopes
+        state = request.scope.get("state")
+        if state is not None:
+            key = state.get(STATE_KEY)
+            if key is not None and (not required or key.has_scopes(*required)):
+                return key  # type: ignore[no-any-return]
+        scope = request.scope
+        result = self.guard.settle(
+            await self.guard.check_asgi(scope["headers"], scope["query_string"], required)
+        )
+        if isinstance(result, HttpAnswer):
+            raise KeyturnRejected(result)
+        request.state.keyturn_key = result
+        return result
+
+    def install(self, app: FastAPI) -> None:
+        """Make ``app`` answer rejections with keyturn's full answer (``protect`` does this)."""
+        app.add_exception_handler(KeyturnRejected, answer_rejection)
+
+    def protect(
+        self,
+        app: FastAPI,
+        *,
+        open_paths: Iterable[str] = (),
+        scopes: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """Require a key on every path of ``app`` but its docs and ``open_paths``.
+
+        Installs the rejection handler and the ASGI middleware, which protects every route
+        whenever it was declared, and mounted sub-apps too. ``scopes`` adds per-path scope
+        rules, as in ``KeyturnMiddleware``. The OpenAPI document then lists both key schemes
+        on every operation the rules protect (with their scopes) and none on open paths, so
+        the docs say exactly what the middleware enforces.
+        """
+        docs = [url for url in (app.docs_url, app.redoc_url, app.openapi_url) if url]
+        self.guard.rules = PathRules([*docs, *open_paths], scopes)
+        self.install(app)
+        app.add_middleware(KeyturnMiddleware, keys=self.guard)
+        app.openapi = self._documenting(app.openapi, self.guard.rules)  # type: ignore[method-assign]
+
+    def _documenting(
+        self, build: Callable[[], dict[str, Any]], rules: PathRules
+    ) -> Callable[[], dict[str, Any]]:
+        """Wrap ``app.openapi`` to add the schemes and the rules' requirements (idempotent)."""
+        schemes = {
+            scheme.scheme_name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+            for scheme in (self, BEARER)
+        }
+
+        def openapi() -> dict[str, Any]:
+            document = build()
+            components = document.setdefault("components", {})
+            components.setdefault("securitySchemes", {}).update(schemes)
+            for path, item in document.get("paths", {}).items():
+                for method, operation in item.items():
+                    if method not in _OPERATIONS:
+                        continue
+                    required = rules.requirement(method.upper(), path)
+                    if required is not None:
+                        operation.setdefault(
+                            "security", [{name: list(required)} for name in schemes]
+                        )
+            return document
+
+        return openapi

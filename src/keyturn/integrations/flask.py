@@ -1,0 +1,105 @@
+"""Flask: an extension that holds the keys, and ``@require_key`` for the views that need one.
+
+::
+
+    keyturn = Keyturn(app, "sqlite:///keyturn.db")
+
+    @app.get("/items")
+    @require_key(scopes=["items:read"])
+    def items():
+        return {"caller": g.keyturn_key.name}
+
+A view that passes gets the ``VerifiedKey`` on ``flask.g.keyturn_key``; any other request
+gets keyturn's full answer (catalogue status, ``WWW-Authenticate`` challenge, problem+json
+body) and the view never runs. Flask is sync, so verification uses the sync manager: a
+cached key costs no I/O, a cache miss reads the store on the request's own thread.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar, overload
+
+from flask import Flask, Response, current_app, g, request
+
+from keyturn.answer import HttpAnswer
+from keyturn.integrations.guard import Guard, KeySource
+
+EXTENSION = "keyturn"
+"""The key of ``app.extensions`` under which the extension registers."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Keyturn:
+    """The Flask extension; supports the app-factory pattern through ``init_app``."""
+
+    def __init__(
+        self, app: Flask | None = None, keys: KeySource | None = None, *, realm: str | None = None
+    ) -> None:
+        self.guard: Guard | None = None
+        if keys is not None:
+            self.guard = Guard.of(keys, **({"realm": realm} if realm is not None else {}))
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, keys: KeySource | None = None) -> None:
+        """Register on ``app``; ``keys`` here overrides (or supplies) the constructor's."""
+        if keys is not None:
+            self.guard = Guard.of(keys)
+        if self.guard is None:
+            raise TypeError("Keyturn needs keys: a KeyManager, an AsyncKeyManager or a store URL")
+        app.extensions[EXTENSION] = self
+
+    def check(self, scopes: Sequence[str]) -> Response | None:
+        """Verify the current request; ``None`` when it may proceed (the key is then on g)."""
+        guard = self.guard
+        assert guard is not None  # init_app refuses to register without one
+        result = guard.settle(guard.check(request.headers.items(), request.query_string, scopes))
+        if isinstance(result, HttpAnswer):
+            return Response(result.body_bytes(), result.status, list(result.headers))
+        g.keyturn_key = result
+        return None
+
+
+@overload
+def require_key(view: Callable[P, R]) -> Callable[P, R | Response]: ...
+
+
+@overload
+def require_key(
+    *, scopes: Sequence[str] = ()
+) -> Callable[[Callable[P, R]], Callable[P, R | Response]]: ...
+
+
+def require_key(view: Callable[P, R] | None = None, *, scopes: Sequence[str] = ()) -> Any:
+    """Decorate a view so it runs only for a valid key holding ``scopes``.
+
+    Usable bare (``@require_key``) or with scopes (``@require_key(scopes=["a", "b"])``);
+    the app's ``Keyturn`` extension does the checking.
+    """
+    if isinstance(scopes, str):
+        raise TypeError(f"scopes must be a list of scopes, not the string {scopes!r}")
+    required = tuple(scopes)
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R | Response]:
+        @functools.wraps(view)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+            try:
+                extension: Keyturn = current_app.extensions[EXTENSION]
+            except KeyError:
+                raise RuntimeError(
+                    "@require_key needs the Keyturn extension: Keyturn(app, keys)"
+                ) from None
+            refusal = extension.check(required)
+            if refusal is not None:
+                return refusal
+            return view(*args, **kwargs)
+
+        return guarded
+
+    if view is not None:
+        return decorate(view)
+    return decorate

@@ -1,0 +1,122 @@
+"""The adapter core every framework integration wraps.
+
+A framework module does three things only: hand the request's headers and query string to
+a ``Guard``, turn an ``HttpAnswer`` into its own response type, and put the ``VerifiedKey``
+where its handlers look. Everything else - the verification, the rule table, the exact HTTP
+answer for each outcome, the key handlers see - lives here once, so FastAPI, Flask and
+Django answer the same request with the same status, challenge and body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeAlias
+
+from keyturn.answer import DEFAULT_REALM, HttpAnswer, render
+from keyturn.credentials import HeaderPairs
+from keyturn.integrations.identity import VerifiedKey
+from keyturn.integrations.paths import PathRules, Requirement
+from keyturn.manager import AsyncKeyManager, KeyManager
+from keyturn.record import KeyRecord
+from keyturn.verifier import Decision
+
+_IDENTITY_LIMIT = 10_000
+
+
+class Guard:
+    """Verifies requests for a framework and says what to answer.
+
+    ``keys`` is a ``KeyManager``, an ``AsyncKeyManager`` or a store URL (which the guard
+    then owns and closes). ``open_paths`` and ``scopes`` form the ``PathRules`` that
+    app-wide middleware applies; decorators and dependencies pass their scopes directly.
+    """
+
+    __slots__ = ("_identities", "async_manager", "manager", "owns_manager", "realm", "rules")
+
+    def __init__(
+        self,
+        keys: KeyManager | AsyncKeyManager | str,
+        *,
+        realm: str = DEFAULT_REALM,
+        open_paths: Iterable[str] = (),
+        scopes: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        if isinstance(keys, str):
+            self.manager = KeyManager(keys)
+            self.owns_manager = True
+        elif isinstance(keys, AsyncKeyManager):
+            self.manager = keys.sync
+            self.owns_manager = False
+        elif isinstance(keys, KeyManager):
+            self.manager = keys
+            self.owns_manager = False
+        else:
+            raise TypeError(
+                f"expected a KeyManager, an AsyncKeyManager or a store URL, not {type(keys)!r}"
+            )
+        self.async_manager = AsyncKeyManager(self.manager)
+        self.realm = realm
+        self.rules = PathRules(open_paths, scopes)
+        self._identities: dict[str, tuple[KeyRecord, VerifiedKey]] = {}
+
+    @classmethod
+    def of(cls, keys: KeySource, **options: object) -> Guard:
+        """``keys`` itself if it is a guard (options must then be empty), else a new guard."""
+        if isinstance(keys, Guard):
+            if options:
+                raise TypeError(f"options {sorted(options)} cannot be applied to a ready Guard")
+            return keys
+        return cls(keys, **options)  # type: ignore[arg-type]
+
+    def requirement(self, method: str, path: str) -> Requirement:
+        return self.rules.requirement(method, path)
+
+    # -- verification: one call per kind of caller ----------------------------------------
+
+    def check(self, headers: HeaderPairs, query: str | bytes, scopes: Sequence[str]) -> Decision:
+        """Sync frameworks (WSGI: Flask, Django)."""
+        return self.manager.verify(headers, query, scopes=scopes)
+
+    async def check_async(
+        self, headers: HeaderPairs, query: str | bytes, scopes: Sequence[str]
+    ) -> Decision:
+        """Async frameworks with ``str`` headers (Django under ASGI)."""
+        return await self.async_manager.verify(headers, query, scopes=scopes)
+
+    async def check_asgi(
+        self, headers: Sequence[tuple[bytes, bytes]], query: bytes, scopes: Sequence[str]
+    ) -> Decision:
+        """ASGI scopes: cached keys are answered inline, a cache miss reads in a thread."""
+        return await self.async_manager.verify_asgi(headers, query, scopes=scopes)
+
+    # -- what to do with the decision ----------------------------------------------------
+
+    def settle(self, decision: Decision) -> VerifiedKey | HttpAnswer:
+        """The key to hand the handler, or the full answer to send instead."""
+        record = decision.key
+        if decision.ok and record is not None:
+            return self.identity(record)
+        return render(decision, realm=self.realm)
+
+    def answer(self, decision: Decision) -> HttpAnswer:
+        return render(decision, realm=self.realm)
+
+    def identity(self, record: KeyRecord) -> VerifiedKey:
+        """One ``VerifiedKey`` per cached record, not one per request."""
+        entry = self._identities.get(record.id)
+        if entry is not None and entry[0] is record:
+            return entry[1]
+        if len(self._identities) >= _IDENTITY_LIMIT:
+            self._identities.clear()
+        verified = VerifiedKey.from_record(record)
+        self._identities[record.id] = (record, verified)
+        return verified
+
+    def close(self) -> None:
+        """Close the manager if this guard opened it from a URL."""
+        if self.owns_manager:
+            self.manager.close()
+
+
+KeySource: TypeAlias = Guard | KeyManager | AsyncKeyManager | str
+"""What every integration accepts as ``keys``: a guard, a manager, or a store URL."""

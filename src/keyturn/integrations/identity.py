@@ -1,0 +1,57 @@
+"""The key a request handler sees: who is calling and what they may do, nothing secret.
+
+Handlers get this instead of the stored ``KeyRecord`` so that no framework can leak the
+key's hash into a template, a log line or a JSON response by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from keyturn.record import KeyRecord, scopes_satisfy
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedKey:
+    """A key that passed verification. ``masked`` (``kt_live_4fQz…9aB1``) is safe to log."""
+
+    id: str
+    name: str
+    owner: str | None
+    scopes: frozenset[str]
+    metadata: Mapping[str, Any]
+    masked: str
+    expires_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: KeyRecord) -> VerifiedKey:
+        # A read-only view: a handler must not be able to edit the cached record's metadata.
+        return cls(
+            id=record.id,
+            name=record.name,
+            owner=record.owner,
+            scopes=record.scopes,
+            metadata=MappingProxyType(record.metadata),
+            masked=record.masked,
+            expires_at=record.expires_at,
+        )
+
+    def has_scopes(self, *required: str) -> bool:
+        """Whether the key grants all of ``required`` (wildcards as the verifier reads them)."""
+        return not scopes_satisfy(self.scopes, required)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, for handlers that echo the caller's identity."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "owner": self.owner,
+            "scopes": sorted(self.scopes),
+            "metadata": dict(self.metadata),
+            "key": self.masked,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }
