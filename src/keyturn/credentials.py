@@ -86,23 +86,28 @@ class CredentialReader:
         """Headers may be ``str`` or ``bytes`` pairs, names in any case."""
         authorization: list[str] = []
         api_keys: list[tuple[str, str]] = []
+        names = self._api_key_headers
         for raw_name, raw_value in headers:
-            name = _text(raw_name).lower()
+            name = (
+                raw_name.decode("latin-1") if isinstance(raw_name, bytes) else raw_name
+            ).lower()
             if name == "authorization":
                 authorization.append(_text(raw_value))
-            elif name in self._api_key_headers:
+            elif name in names:
                 api_keys.append((name, _text(raw_value)))
         return self._decide(authorization, api_keys, query)
 
-    def plain_asgi(self, headers: Iterable[tuple[bytes, bytes]], query: bytes = b"") -> str | None:
-        """The key of a request that carries it the plain way, or ``None`` for "read fully".
+    def plain_asgi(
+        self, headers: Iterable[tuple[bytes, bytes]], query: bytes = b""
+    ) -> tuple[str, str] | None:
+        """(key, header name) when one key comes the plain way, else ``None``: "read fully".
 
         For ASGI scopes (header names are lower-case bytes). It only recognises exactly one
         ``Authorization: Bearer <key>`` or API-key header and no key in the query, and does
         not check the key's characters, so the caller must (the verifier's shape regex does).
         Anything else returns ``None`` and goes through ``read``, which explains the mistake.
         """
-        found = None
+        found = source = None
         names = self._api_key_headers_b
         for name, value in headers:
             if name == b"authorization":
@@ -110,14 +115,14 @@ class CredentialReader:
                     value.startswith(b"Bearer ") or value[:7].lower() == b"bearer "
                 ):
                     return None
-                found = value[7:]
+                found, source = value[7:], name
             elif name in names:
                 if found is not None:
                     return None
-                found = value
+                found, source = value, name
         if found is None or (query and any(name in query for name in self._query_params_b)):
             return None
-        return found.decode("latin-1")
+        return found.decode("latin-1"), source.decode("latin-1")  # type: ignore[union-attr]
 
     def _decide(
         self, authorization: list[str], api_keys: list[tuple[str, str]], query: str | bytes

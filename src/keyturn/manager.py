@@ -18,9 +18,10 @@ from typing import Any
 
 from keyturn.cache import MISSING, KeyCache
 from keyturn.credentials import HeaderPairs
-from keyturn.keys import DEFAULT_PREFIX, display_parts, generate_key, hash_key, mask
+from keyturn.credentials import Presented
+from keyturn.keys import DEFAULT_PREFIX, checksum, display_parts, generate_key, hash_key, mask
 from keyturn.outcomes import CATALOGUE
-from keyturn.record import KeyRecord, scopes_satisfy, utcnow
+from keyturn.record import KeyRecord, scopes_satisfy, utcnow, validate_scopes
 from keyturn.store import DEFAULT_URL, KeyFilter, KeyNotFound, KeyStore, StoreError, open_store
 from keyturn.store.base import AuditEvent
 from keyturn.usage import UsageRecorder
@@ -65,6 +66,7 @@ class KeyManager:
         self._plain = self.verifier.reader.plain_asgi
         self._cached = self.cache.get
         self._note = self.usage.note
+        self._shape = self.verifier.shape
         pepper = self.verifier.pepper
         self._digest: Callable[[str], str] = (
             (lambda key: sha256(key.encode()).hexdigest())
@@ -88,7 +90,7 @@ class KeyManager:
         """``expires_in=None`` means the key never expires; the default is 90 days."""
         issued = self._new_key(
             name=name,
-            scopes=frozenset(scopes),
+            scopes=validate_scopes(scopes),
             expires_in=DEFAULT_LIFETIME if expires_in is _DEFAULT else expires_in,
             owner=owner,
             metadata=dict(metadata or {}),
@@ -171,7 +173,7 @@ class KeyManager:
         if owner is not _DEFAULT:
             changes["owner"] = owner
         if scopes is not None:
-            changes["scopes"] = frozenset(scopes)
+            changes["scopes"] = validate_scopes(scopes)
         if metadata is not None:
             changes["metadata"] = dict(metadata)
         if expires_at is not _DEFAULT:
@@ -279,29 +281,44 @@ class KeyManager:
         scopes: Sequence[str] = (),
     ) -> Decision:
         """``verify`` for ASGI scopes (lower-case byte header names): the middleware's path."""
-        return self.accept_fast(headers, query, tuple(scopes)) or self.verify(
-            headers, query, scopes=scopes
-        )
+        scopes = tuple(scopes)
+        found = self.triage_asgi(headers, query, scopes)
+        if found is None:
+            return self.verify(headers, query, scopes=scopes)
+        if isinstance(found, Candidate):
+            return self.finish(found, self._load(found), scopes, None)
+        return found
 
-    def accept_fast(
+    def triage_asgi(
         self, headers: Sequence[tuple[bytes, bytes]], query: bytes, scopes: tuple[str, ...]
-    ) -> Decision | None:
-        """The common case in as few steps as possible: a plain, well-formed, cached, live key
-        holding the scopes. ``None`` means "not sure": the caller takes the general path,
-        which reaches the same answer for these requests (a property test holds it to that)."""
-        key = self._plain(headers, query)
-        if key is None:
+    ) -> Decision | Candidate | None:
+        """The common cases in as few steps as possible.
+
+        A request carrying one plain key is answered from the cache (``Decision``) or handed
+        back as a ``Candidate`` to look up in the store; anything else returns ``None`` and
+        takes the general path, which reaches the same answers (a property test holds both
+        paths to that).
+        """
+        found = self._plain(headers, query)
+        if found is None:
             return None
-        # No shape or checksum check: a cached record under this hash proves the value is a
-        # key this service issued (SHA-256 does not collide), and anything else falls through.
-        record = self._cached(self._digest(key))
-        if not isinstance(record, KeyRecord):
+        key, source = found
+        key_hash = self._digest(key)
+        record = self._cached(key_hash)
+        if isinstance(record, KeyRecord):
+            # No shape or checksum check needed: a cached record under this hash proves the
+            # value is a key this service issued (SHA-256 does not collide).
+            now = time.time()
+            if now < record.live_until and not (scopes and scopes_satisfy(record.scopes, scopes)):
+                self._note(record.id, now)
+                return Decision(VALID, "", "", record, scopes)
+            return self.finish(Candidate(Presented(key, source), key_hash), record, scopes, now)
+        if record is MISSING:
+            if self._shape(key) and checksum(key[:-6]) == key[-6:]:
+                return Candidate(Presented(key, source), key_hash)
             return None
-        now = time.time()
-        if now < record.live_until and not (scopes and scopes_satisfy(record.scopes, scopes)):
-            self._note(record.id, now)
-            return Decision(VALID, "", "", record, scopes)
-        return None
+        # A cached unknown hash: only keys that passed the checksum are cached.
+        return self.finish(Candidate(Presented(key, source), key_hash), None, scopes, None)
 
     def verify_key(
         self, key: str, *, scopes: Sequence[str] = (), now: datetime | None = None
@@ -359,9 +376,14 @@ class AsyncKeyManager:
         *,
         scopes: Sequence[str] = (),
     ) -> Decision:
-        return self.sync.accept_fast(headers, query, tuple(scopes)) or await self.verify(
-            headers, query, scopes=scopes
-        )
+        scopes = tuple(scopes)
+        found = self.sync.triage_asgi(headers, query, scopes)
+        if found is None:
+            return await self.verify(headers, query, scopes=scopes)
+        if isinstance(found, Candidate):
+            record = await asyncio.to_thread(self.sync._load, found)
+            return self.sync.finish(found, record, scopes, None)
+        return found
 
     async def verify_key(self, key: str, *, scopes: Sequence[str] = ()) -> Decision:
         found = self.sync.verifier.inspect_key(key)

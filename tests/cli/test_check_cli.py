@@ -140,6 +140,7 @@ def test_text_output_names_the_problem_and_fix(world: dict[str, Any]) -> None:
         (["keys", "create", "--name", "x", "--expires-in", "90 days"], "invalid duration"),
         (["keys", "create", "--name", "x", "--prefix", "Bad-Prefix"], "invalid key prefix"),
         (["keys", "rotate", "key_nope", "--grace", "soon"], "invalid duration"),
+        (["keys", "create", "--name", "x", "--scope", "a b"], "invalid scope"),
         (["keys", "list", "--db", "sqlite:////proc/nope/k.db"], "does not exist"),
         (["keys", "create", "--name", "x", "--db", "sqlite:////proc/k.db"], "cannot"),
         (["keys", "list", "--db", "oracle://x"], "unsupported database URL"),

@@ -131,6 +131,7 @@ _shared = KeyManager("sqlite:///:memory:")
 _live = _shared.create_key("live", scopes=["read"])
 _gone = _shared.create_key("gone")
 _shared.revoke(_gone.record.id)
+_uncached = KeyManager(_shared.store, cache=KeyCache(maxsize=0))
 
 header_values = st.sampled_from(
     [
@@ -158,6 +159,7 @@ def test_fast_path_and_general_path_always_agree(
     headers: list[tuple[str, str]], query: bytes, scopes: tuple[str, ...]
 ) -> None:
     raw = [(n.encode(), v.encode()) for n, v in headers]
-    fast = _shared.verify_asgi(raw, query, scopes=scopes)
-    general = _shared.verify(headers, query.decode(), scopes=scopes)
-    assert (fast.code, fast.detail) == (general.code, general.detail)
+    for manager in (_shared, _uncached):  # the cache-hit and the cache-miss branches
+        fast = manager.verify_asgi(raw, query, scopes=scopes)
+        general = manager.verify(headers, query.decode(), scopes=scopes)
+        assert (fast.code, fast.detail) == (general.code, general.detail)

@@ -94,6 +94,16 @@ def test_list_filters_and_pages(manager: KeyManager) -> None:
     assert len(flat) == len(set(flat)) == 8
 
 
+@pytest.mark.parametrize("scope", ["two words", 'quo"te', "back\\slash", "", "é"])
+def test_scopes_must_be_rfc6750_tokens(manager: KeyManager, scope: str) -> None:
+    with pytest.raises(ValueError, match="invalid scope"):
+        manager.create_key("x", scopes=["read", scope])
+    key_id = manager.create_key("y", scopes=["read"]).record.id
+    with pytest.raises(ValueError, match="invalid scope"):
+        manager.update(key_id, scopes=[scope])
+    assert manager.get(key_id).scopes == {"read"}
+
+
 def test_unknown_ids_and_bad_urls_are_clear_errors(manager: KeyManager, tmp_path: Path) -> None:
     with pytest.raises(KeyNotFound, match="no key with id 'key_nope'"):
         manager.revoke("key_nope")

@@ -7,7 +7,7 @@ CREATE TABLE keys (
     "end"        TEXT NOT NULL,
     name         TEXT NOT NULL,
     owner        TEXT,
-    scopes       TEXT NOT NULL DEFAULT '[]',
+    scopes       TEXT NOT NULL DEFAULT '',  -- space-separated scope tokens
     metadata     TEXT NOT NULL DEFAULT '{}',
     created_at   REAL NOT NULL,
     expires_at   REAL,

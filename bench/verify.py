@@ -1,0 +1,165 @@
+"""Verify-path benchmark: keyturn against a hand-written bare ceiling, side by side.
+
+Prints, from one run:
+- the cached verify (``KeyManager.verify_asgi``, what the ASGI middleware calls) against a
+  bare ceiling (find the header, split off ``Bearer``, SHA-256, dict lookup, expiry check);
+- a verify that misses the cache (SQLite lookup) with 1,000 and with 1,000,000 keys;
+- keys created per second (one transaction each, and in bulk).
+
+Rounds alternate between the contenders so that a noisy, shared machine hurts both alike;
+figures are medians over rounds. Run: ``.venv/bin/python bench/verify.py [--big N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from hashlib import sha256
+from pathlib import Path
+
+from keyturn import KeyCache, KeyManager
+from keyturn.manager import IssuedKey
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def request_headers(key: str) -> Headers:
+    return [
+        (b"host", b"api.example.com"),
+        (b"user-agent", b"python-httpx/0.28"),
+        (b"accept", b"application/json"),
+        (b"authorization", b"Bearer " + key.encode()),
+    ]
+
+
+def bare_ceiling(table: dict[str, float]) -> Callable[[Headers], bool]:
+    """The least work that can check a key: what keyturn's hot path is measured against."""
+
+    def verify(headers: Headers) -> bool:
+        for name, value in headers:
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer":
+                    return False
+                expires = table.get(sha256(token.encode()).hexdigest())
+                return expires is not None and time.time() < expires
+        return False
+
+    return verify
+
+
+def per_call(func: Callable[[], object], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        func()
+    return (time.perf_counter() - start) / calls
+
+
+def side_by_side(
+    contenders: dict[str, Callable[[], object]], rounds: int, calls: int
+) -> dict[str, float]:
+    """Median seconds per call for each contender, measured in alternating rounds."""
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for func in contenders.values():
+        per_call(func, calls // 10)  # warm up
+    for _ in range(rounds):
+        for name, func in contenders.items():
+            samples[name].append(per_call(func, calls))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def populate(url: str, count: int) -> tuple[KeyManager, IssuedKey]:
+    """A store with ``count`` keys, written in bulk; returns one of them to look up."""
+    manager = KeyManager(url, cache=KeyCache(maxsize=0))  # every verify goes to SQLite
+    batch = 20_000
+    made = 0
+    probe = None
+    while made < count:
+        size = min(batch, count - made)
+        issued = [
+            manager._new_key(
+                name=f"bench-{made + i}",
+                scopes=frozenset({"read"}),
+                expires_in=None,
+                owner="bench",
+                metadata={},
+                prefix="kt_live",
+            )
+            for i in range(size)
+        ]
+        manager.store.create_many([i.record for i in issued], actor="bench")
+        probe = issued[len(issued) // 2]
+        made += size
+    assert probe is not None
+    return manager, probe
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--big", type=int, default=1_000_000, help="keys in the large store")
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="keyturn-bench-"))
+    print(f"keyturn verify benchmark (median of {args.rounds} alternating rounds)\n")
+
+    # 1. Cached verify against the bare ceiling.
+    cached = KeyManager(f"sqlite:///{folder / 'cached.db'}", cache=KeyCache(ttl=3600))
+    issued = cached.create_key("bench", scopes=["read"])
+    headers = request_headers(issued.key)
+    assert cached.verify_asgi(headers).code == "valid"
+    table = {sha256(issued.key.encode()).hexdigest(): time.time() + 3600}
+    bare = bare_ceiling(table)
+    assert bare(headers)
+    hot = side_by_side(
+        {"bare": lambda: bare(headers), "keyturn": lambda: cached.verify_asgi(headers)},
+        rounds=args.rounds,
+        calls=20_000,
+    )
+    ratio = hot["keyturn"] / hot["bare"]
+    print(f"cached verify      keyturn {hot['keyturn'] * 1e6:7.2f} µs")
+    print(f"bare ceiling                {hot['bare'] * 1e6:7.2f} µs")
+    print(f"ratio keyturn/bare          {ratio:7.2f}x   (target <= 2.00x)\n")
+
+    # 2. Cache misses on SQLite, small and large store, alternating.
+    small, small_key = populate(f"sqlite:///{folder / 'small.db'}", 1_000)
+    t0 = time.perf_counter()
+    big, big_key = populate(f"sqlite:///{folder / 'big.db'}", args.big)
+    fill = time.perf_counter() - t0
+    small_headers = request_headers(small_key.key)
+    big_headers = request_headers(big_key.key)
+    assert small.verify_asgi(small_headers).code == big.verify_asgi(big_headers).code == "valid"
+    miss = side_by_side(
+        {
+            "1k": lambda: small.verify_asgi(small_headers),
+            "big": lambda: big.verify_asgi(big_headers),
+        },
+        rounds=args.rounds,
+        calls=5_000,
+    )
+    print(f"cache-miss verify, SQLite, 1,000 keys      {miss['1k'] * 1e6:7.2f} µs")
+    print(
+        f"cache-miss verify, SQLite, {args.big:,} keys  {miss['big'] * 1e6:7.2f} µs"
+        "   (target <= 15 µs)"
+    )
+    print(f"ratio big/1k                               {miss['big'] / miss['1k']:7.2f}x"
+          "   (target <= 2.00x)\n")
+
+    # 3. Keys created per second.
+    creator = KeyManager(f"sqlite:///{folder / 'create.db'}")
+    n = 500
+    t0 = time.perf_counter()
+    for i in range(n):
+        creator.create_key(f"k{i}", scopes=["read"])
+    one_by_one = n / (time.perf_counter() - t0)
+    print(f"keys created/s, one transaction each (create_key)   {one_by_one:9,.0f}")
+    print(f"keys created/s, in bulk (create_many, {args.big:,} keys) {args.big / fill:9,.0f}")
+    for m in (cached, small, big, creator):
+        m.close()
+
+
+if __name__ == "__main__":
+    main()
