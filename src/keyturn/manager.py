@@ -17,8 +17,7 @@ from hashlib import sha256
 from typing import Any
 
 from keyturn.cache import MISSING, KeyCache
-from keyturn.credentials import HeaderPairs
-from keyturn.credentials import Presented
+from keyturn.credentials import HeaderPairs, Presented
 from keyturn.keys import DEFAULT_PREFIX, checksum, display_parts, generate_key, hash_key, mask
 from keyturn.outcomes import CATALOGUE
 from keyturn.record import KeyRecord, scopes_satisfy, utcnow, validate_scopes
