@@ -1,0 +1,146 @@
+"""Is the value a clean key? Whitespace, quotes, placeholders, a scheme inside the value.
+
+These are the mistakes made while storing a key rather than issuing it: ``echo KEY >> .env``
+leaves a line break, Docker's ``--env-file`` keeps quotes, a README's ``your-api-key-here``
+is never replaced. Each is named, and the doctor carries on with the cleaned value so the
+later steps still say something useful.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from keyturn.doctor.report import Finding, finding
+
+# Characters that look like nothing in a terminal but change the key.
+_INVISIBLE = {
+    "\n": "a line break",
+    "\r": "a carriage return (Windows line ending)",
+    "\t": "a tab",
+    " ": "a space",
+    "\u00a0": "a non-breaking space",
+    "\ufeff": "a byte-order mark",
+    "\u200b": "a zero-width space",
+    "\v": "a vertical tab",
+    "\f": "a form feed",
+}
+_STRIP = "".join(_INVISIBLE)
+_QUOTES = {'"': '"', "'": "'", "`": "`", "“": "”", "‘": "’", "«": "»"}
+_SCHEME_INSIDE = re.compile(r"(?i)(bearer|token|basic|api-?key)\s+(\S+)")
+# A whole .env line pasted as the value: OPENAI_API_KEY=sk-...
+_ASSIGNMENT = re.compile(r"(?:export\s+)?([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)=(\S+)")
+
+_PLACEHOLDER_WORDS = frozenset(
+    {
+        "apikey", "key", "token", "secret", "password", "changeme", "replaceme", "todo",
+        "tbd", "fixme", "dummy", "example", "sample", "placeholder", "none", "null", "nil",
+        "undefined", "test", "foo", "bar", "foobar", "abc", "abc123", "123", "1234",
+        "12345", "123456", "secretkey", "mykey", "myapikey", "yourkey", "yourapikey",
+        "yourtoken", "yoursecret", "insertkeyhere", "insertapikeyhere", "pasteyourkeyhere",
+        "enteryourkey", "addyourkey", "yourkeyhere", "yourapikeyhere", "apikeyhere",
+        "xxx", "sk", "skxxx", "redacted", "hidden", "notset", "unset", "empty", "default",
+    }
+)
+_PLACEHOLDER_PATTERNS = (
+    re.compile(r"<[^<>]*>"),  # <your key>, <API_KEY>
+    re.compile(r"\[[^\[\]]*\]"),  # [YOUR KEY]
+    re.compile(r"\{\{.*\}\}"),  # {{ api_key }} from a template
+    re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?"),  # an unexpanded $VAR or ${VAR}
+    re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%"),  # a Windows %VAR%
+    re.compile(r"(?i).*(?:x{6,}|\*{4,}|\.{3,}|…|0{10,}).*"),  # sk-xxxxxxxx, ****, sk-...
+    re.compile(r"(?i).*your[-_ .]?(?:own[-_ .]?)?(?:api[-_ .]?)?(?:key|token|secret).*"),
+    re.compile(r"(?i)(?:insert|put|paste|enter|add|replace)[-_ .].*(?:key|token|here).*"),
+)
+
+
+@dataclass(slots=True)
+class Cleaned:
+    """The value as a client should send it, and what had to be removed to get there."""
+
+    key: str
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _describe_invisible(value: str) -> str:
+    stripped = value.strip(_STRIP)
+    parts = []
+    lead = value[: len(value) - len(value.lstrip(_STRIP))]
+    trail = value[len(value.rstrip(_STRIP)) :]
+    if lead:
+        parts.append("starts with " + _names(lead))
+    if trail:
+        parts.append("ends with " + _names(trail))
+    inner = [c for c in stripped if c in _INVISIBLE]
+    if inner:
+        parts.append("contains " + _names("".join(inner)))
+    return " and ".join(parts)
+
+
+def _names(chars: str) -> str:
+    return ", ".join(dict.fromkeys(_INVISIBLE[c] for c in chars))
+
+
+def is_placeholder(value: str) -> bool:
+    squashed = re.sub(r"[^a-z0-9]", "", value.lower())
+    if squashed in _PLACEHOLDER_WORDS or not squashed:
+        return True
+    return any(p.fullmatch(value) for p in _PLACEHOLDER_PATTERNS)
+
+
+def unquote(value: str) -> str | None:
+    """The value inside matching quotes, or ``None`` if it is not quoted."""
+    if len(value) >= 2 and _QUOTES.get(value[0]) == value[-1]:
+        inner = value[1:-1]
+        return unquote(inner) or inner
+    return None
+
+
+def clean(raw: str, where: str) -> Cleaned:
+    """Check ``raw`` (found at ``where``) and return the key a careful client would send."""
+    result = Cleaned(raw)
+    value = raw
+    if any(c in _INVISIBLE for c in value):
+        result.findings.append(
+            finding("key_whitespace", f"the value from {where} {_describe_invisible(value)}")
+        )
+        value = value.strip(_STRIP)
+    inner = unquote(value)
+    if inner is not None:
+        result.findings.append(
+            finding(
+                "key_quoted",
+                f"the value from {where} is wrapped in {value[0]}{value[-1]}, which would be "
+                "sent as part of the key",
+            )
+        )
+        value = inner.strip(_STRIP)
+    scheme = _SCHEME_INSIDE.fullmatch(value)
+    assignment = _ASSIGNMENT.fullmatch(value)
+    if scheme:
+        result.findings.append(
+            finding(
+                "key_malformed",
+                f"the value from {where} is '{scheme[1]} <key>', not a bare key: a client that "
+                f"adds its own scheme sends '{scheme[1]}' twice",
+                "store the bare key; the client adds the scheme",
+            )
+        )
+        value = scheme[2]
+    elif assignment:
+        result.findings.append(
+            finding(
+                "key_malformed",
+                f"the value from {where} is a whole assignment '{assignment[1]}=<key>', "
+                "probably pasted from a .env line",
+                f"store only what follows '{assignment[1]}='",
+            )
+        )
+        value = assignment[2]
+    if is_placeholder(value):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        result.findings.append(
+            finding("key_placeholder", f"the value from {where} is '{shown}', a placeholder")
+        )
+    result.key = value
+    return result
