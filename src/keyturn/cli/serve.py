@@ -1,0 +1,179 @@
+"""``keyturn serve`` and ``keyturn init``: run the service, or only prepare its database.
+
+Both create the root key when the database has no keys, and show it once. The service's
+imports (uvicorn, FastAPI) happen inside ``serve``, so the rest of the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import click
+
+from keyturn.cli.output import UsageFailure, emit_json, failures_as_usage, format_option
+from keyturn.config import CONFIG_ENV, Settings, SettingsError, load_settings
+from keyturn.manager import IssuedKey, KeyManager
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings_options(func: F) -> F:
+    """``--config`` and ``--db``: what both commands need to find the database."""
+    func = click.option(
+        "--db",
+        "database_url",
+        default=None,
+        metavar="URL",
+        help="Database URL [default: sqlite:///keyturn.db; also $KEYTURN_DATABASE_URL].",
+    )(func)
+    return click.option(
+        "--config",
+        "config_file",
+        default=None,
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help=f"TOML settings file (also ${CONFIG_ENV}); flags and KEYTURN_* win over it.",
+    )(func)
+
+
+def _load(config_file: str | None, flags: Mapping[str, Any]) -> Settings:
+    try:
+        return load_settings(flags, config_file=config_file)
+    except SettingsError as exc:
+        raise UsageFailure(str(exc)) from None
+
+
+def _open(settings: Settings) -> KeyManager:
+    from keyturn.service.context import build_manager
+
+    with failures_as_usage():
+        return build_manager(settings)
+
+
+def _safe_url(url: str) -> str:
+    """A database URL fit to print: any password replaced."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
+    if fmt == "json":
+        emit_json(
+            {
+                "created": True,
+                "id": issued.record.id,
+                "key": issued.key,
+                "scopes": sorted(issued.record.scopes),
+            }
+        )
+        return
+    lines = [
+        "",
+        f"keyturn: new database: created the root key {issued.record.id} (scope '*', no expiry).",
+        "It is shown only this once. Store it in your secret manager now:",
+        "",
+        f"    {issued.key}",
+        "",
+        "Use it to create narrower keys, e.g.",
+        '    curl -X POST http://HOST:PORT/v1/keys -H "Authorization: Bearer $ROOT_KEY" \\',
+        "      -H 'content-type: application/json' -d '{\"name\": \"web\", \"scopes\": [\"api\"]}'",
+        "",
+    ]
+    click.echo("\n".join(lines), err=err)
+
+
+@click.command()
+@_settings_options
+@click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1].")
+@click.option(
+    "--port", default=None, type=click.IntRange(0, 65535), help="Port [default: 8080; 0: any]."
+)
+@click.option("--realm", default=None, help="Realm in WWW-Authenticate [default: api].")
+@click.option(
+    "--rule",
+    "rules",
+    multiple=True,
+    metavar="'[METHOD ]PREFIX=SCOPE[,SCOPE]'",
+    help="Scopes /auth requires for a path prefix, e.g. '/admin/=admin' (repeat for more).",
+)
+@click.option(
+    "--allow-query/--no-allow-query",
+    default=None,
+    help="Accept keys in the query string [default: no].",
+)
+@click.option(
+    "--access-log/--no-access-log", default=None, help="JSON access log on stdout [default: on]."
+)
+@click.option(
+    "--log-level",
+    default=None,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="Server log level [default: info].",
+)
+def serve(config_file: str | None, rules: tuple[str, ...], **flags: Any) -> None:
+    """Serve the admin API, the verify API and forward-auth (/auth) over HTTP.
+
+    Settings come from flags, then KEYTURN_* environment variables, then the --config
+    TOML file. On a database with no keys, a root key is created and shown once.
+    """
+    if rules:
+        table = {}
+        for rule in rules:
+            pattern, eq, scopes = rule.partition("=")
+            if not eq:
+                raise UsageFailure(f"bad --rule {rule!r}: write it as '/prefix=scope,scope'")
+            table[pattern] = scopes
+        flags["rules"] = table
+    settings = _load(config_file, flags)
+    manager = _open(settings)
+    from keyturn.service.bootstrap import ensure_root_key
+
+    with failures_as_usage():
+        issued = ensure_root_key(manager)
+    if issued is not None:
+        _show_root_key(issued, "text", err=True)
+    click.echo(
+        f"keyturn: database {_safe_url(settings.database_url)}; "
+        f"forward-auth at http://{settings.host}:{settings.port}/auth, "
+        f"API docs at /docs",
+        err=True,
+    )
+    from keyturn.service.app import create_app
+    from keyturn.service.server import serve as run
+
+    run(create_app(settings, manager), settings)
+
+
+@click.command()
+@_settings_options
+@format_option()
+def init(config_file: str | None, database_url: str | None, fmt: str) -> None:
+    """Create the database and its root key (shown once), without serving.
+
+    On a database that already has keys nothing is created and nothing secret is shown.
+    """
+    settings = _load(config_file, {"database_url": database_url})
+    from keyturn.service.bootstrap import ensure_root_key
+
+    manager = _open(settings)
+    try:
+        with failures_as_usage():
+            issued = ensure_root_key(manager)
+            count = manager.store.count()
+    finally:
+        manager.close()
+    if issued is not None:
+        _show_root_key(issued, fmt, err=False)
+        return
+    if fmt == "json":
+        emit_json({"created": False, "keys": count})
+    else:
+        click.echo(
+            f"keyturn: {_safe_url(settings.database_url)} already holds {count} key(s); "
+            "no root key created. Make another admin key with "
+            "`keyturn keys create --name admin --scope '*'`.",
+            err=True,
+        )
+    sys.exit(0)

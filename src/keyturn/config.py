@@ -1,0 +1,290 @@
+"""Settings for ``keyturn serve``: flags, then ``KEYTURN_*`` environment, then a TOML file.
+
+Every setting has one name. The TOML file uses it as a top-level key, the environment as
+``KEYTURN_<NAME>`` and the command line as a flag, so a reader of one knows the others. A
+misspelt key or a bad value is an error naming where it came from: a server that silently
+ignores ``alow_query = true`` is worse than one that refuses to start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from keyturn.credentials import DEFAULT_API_KEY_HEADERS, DEFAULT_QUERY_PARAMS
+from keyturn.keys import DEFAULT_PREFIX, TEST_PREFIX, validate_prefix
+from keyturn.store import DEFAULT_URL
+
+ENV_PREFIX = "KEYTURN_"
+CONFIG_ENV = "KEYTURN_CONFIG"
+DEFAULT_SCOPES_HEADER = "X-Keyturn-Required-Scopes"
+
+# RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'. Scopes also travel in
+# WWW-Authenticate and X-Keyturn-Scopes, so this is what keeps those headers well formed.
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
+_METHOD = re.compile(r"[A-Z]{1,16}")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or its value is unusable; the message names its source."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeRule:
+    """Requests whose path starts with ``prefix`` (and use ``method``, if set) need ``scopes``."""
+
+    prefix: str
+    scopes: tuple[str, ...]
+    method: str | None = None
+
+    @property
+    def pattern(self) -> str:
+        return f"{self.method} {self.prefix}" if self.method else self.prefix
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str = DEFAULT_URL
+    realm: str = "api"
+    # Prefixes the verifier accepts; the first is the default for new keys.
+    prefixes: tuple[str, ...] = (DEFAULT_PREFIX, TEST_PREFIX)
+    api_key_headers: tuple[str, ...] = DEFAULT_API_KEY_HEADERS
+    allow_query: bool = False
+    query_params: tuple[str, ...] = DEFAULT_QUERY_PARAMS
+    # The header a proxy may set to demand scopes on /auth; "" turns the feature off.
+    scopes_header: str = DEFAULT_SCOPES_HEADER
+    rules: tuple[ScopeRule, ...] = ()
+    access_log: bool = True
+    log_level: str = "info"
+    cache_ttl: float = 1.0
+    usage_flush_interval: float = 5.0
+    shutdown_timeout: float = 30.0
+    # HMAC pepper for key hashes; set it from the environment or a secret file, never a flag.
+    pepper: str | None = field(default=None, repr=False)
+
+    @property
+    def default_prefix(self) -> str:
+        return self.prefixes[0]
+
+
+# -- value parsers: each takes a TOML value or an environment string ---------------------
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, str):
+        value = value.strip()
+        if not re.fullmatch(r"-?\d+", value):
+            raise ValueError("expected an integer")
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected an integer")
+    return value
+
+
+def _port(value: Any) -> int:
+    number = _integer(value)
+    if not 0 <= number <= 65535:
+        raise ValueError("expected a port number from 0 to 65535")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError("expected a number of seconds") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected a number of seconds")
+    if not 0 <= value <= 86_400:
+        raise ValueError("expected seconds from 0 to 86400")
+    return float(value)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("expected true or false")
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A list in TOML; comma-separated in the environment."""
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        raise ValueError("expected a list of strings")
+    return tuple(items)
+
+
+def _header_names(value: Any) -> tuple[str, ...]:
+    names = _names(value)
+    for name in names:
+        _header_name(name)
+    return tuple(n.lower() for n in names)
+
+
+def _header_name(value: Any) -> str:
+    name = _text(value).strip()
+    if name and not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a valid HTTP header name")
+    return name
+
+
+def _prefixes(value: Any) -> tuple[str, ...]:
+    prefixes = _names(value)
+    if not prefixes:
+        raise ValueError("expected at least one key prefix")
+    for prefix in prefixes:
+        validate_prefix(prefix)
+    return prefixes
+
+
+def _log_level(value: Any) -> str:
+    level = _text(value).strip().lower()
+    if level not in ("critical", "error", "warning", "info", "debug"):
+        raise ValueError("expected one of critical, error, warning, info, debug")
+    return level
+
+
+def _database_url(value: Any) -> str:
+    url = _text(value).strip()
+    if "://" not in url:
+        raise ValueError("expected a database URL such as sqlite:///keyturn.db")
+    return url
+
+
+def parse_scopes(value: Any) -> tuple[str, ...]:
+    """Scopes as a TOML list or a string separated by spaces or commas."""
+    if isinstance(value, str):
+        items = [s for s in re.split(r"[\s,]+", value) if s]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = list(value)
+    else:
+        raise ValueError("expected a list of scopes")
+    for scope in items:
+        if not SCOPE_TOKEN.fullmatch(scope):
+            raise ValueError(f"{scope!r} is not a valid scope (printable ASCII, no spaces)")
+    return tuple(items)
+
+
+def parse_rule(pattern: str, scopes: Any) -> ScopeRule:
+    """``"/admin/"`` or ``"POST /orders"`` mapped to the scopes it needs."""
+    method, space, prefix = pattern.strip().rpartition(" ")
+    if space and not _METHOD.fullmatch(method):
+        raise ValueError(f"rule {pattern!r}: write it as '/path/prefix' or 'METHOD /path/prefix'")
+    if not prefix.startswith("/"):
+        raise ValueError(f"rule {pattern!r}: the path prefix must start with '/'")
+    return ScopeRule(prefix, parse_scopes(scopes), method or None)
+
+
+def _rules(value: Any) -> tuple[ScopeRule, ...]:
+    """A TOML table, or a JSON object in the environment: ``{"/admin/": ["admin"]}``."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError('expected a JSON object like {"/admin/": ["admin"]}') from None
+    if not isinstance(value, dict):
+        raise ValueError("expected a table of 'path prefix' = [scopes]")
+    return tuple(parse_rule(pattern, scopes) for pattern, scopes in value.items())
+
+
+def _optional_text(value: Any) -> str | None:
+    return _text(value) or None
+
+
+_PARSERS: Mapping[str, Callable[[Any], Any]] = {
+    "host": _text,
+    "port": _port,
+    "database_url": _database_url,
+    "realm": _text,
+    "prefixes": _prefixes,
+    "api_key_headers": _header_names,
+    "allow_query": _flag,
+    "query_params": _names,
+    "scopes_header": _header_name,
+    "rules": _rules,
+    "access_log": _flag,
+    "log_level": _log_level,
+    "cache_ttl": _seconds,
+    "usage_flush_interval": _seconds,
+    "shutdown_timeout": _seconds,
+    "pepper": _optional_text,
+}
+assert set(_PARSERS) == {f.name for f in fields(Settings)}
+
+
+def env_name(setting: str) -> str:
+    return ENV_PREFIX + setting.upper()
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with Path(path).expanduser().open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path!r}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path!r} is not valid TOML: {exc}") from None
+
+
+def _parse(name: str, value: Any, source: str) -> Any:
+    try:
+        return _PARSERS[name](value)
+    except ValueError as exc:
+        raise SettingsError(f"{source}: {exc}") from None
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    config_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge the three sources; ``flags`` holds only the options given on the command line.
+
+    ``config_file`` (or ``$KEYTURN_CONFIG``) names the TOML file; without one, only flags,
+    environment and defaults count.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or environ.get(CONFIG_ENV)
+    if path:
+        for name, value in _read_toml(path).items():
+            if name not in _PARSERS:
+                raise SettingsError(
+                    f"config file {path!r}: unknown setting {name!r} "
+                    f"(known: {', '.join(sorted(_PARSERS))})"
+                )
+            values[name] = _parse(name, value, f"config file {path!r}, setting {name!r}")
+    for name in _PARSERS:
+        text = environ.get(env_name(name))
+        if text is not None:
+            values[name] = _parse(name, text, env_name(name))
+    for name, value in (flags or {}).items():
+        if value is not None:
+            values[name] = _parse(name, value, f"--{name.replace('_', '-')}")
+    return replace(Settings(), **values)

@@ -1,0 +1,69 @@
+"""The admin and verify API as a FastAPI app, and the OpenAPI document it serves.
+
+FastAPI rather than hand-written Starlette routes: the pydantic models that validate each
+request are also what the OpenAPI document is generated from, so the document cannot drift
+from the code (schemathesis holds the server to it). It handles only ``/v1/...`` and the
+document; ``/auth`` and the probes never reach it (see ``keyturn.service.app``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from keyturn import __version__
+from keyturn.service.admin_api import admin_router
+from keyturn.service.context import ServiceContext
+from keyturn.service.guard import Guard
+from keyturn.service.models import FieldError, Problem
+from keyturn.service.problems import install_handlers
+from keyturn.service.verify_api import verify_router
+
+DESCRIPTION = """\
+Create, list, change, rotate and revoke API keys, read the audit log, and verify keys.
+
+Authenticate with a keyturn key (`Authorization: Bearer <key>`). Each operation names the
+scope it needs: `keys:read`, `keys:write`, `keys:verify`, `audit:read`, or `*` (root).
+A key can never create a key with scopes it does not hold, nor change a key that holds
+scopes it does not hold. Errors are `application/problem+json` (RFC 9457).
+"""
+
+
+def build_api(context: ServiceContext) -> FastAPI:
+    app = FastAPI(
+        title="keyturn",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_handlers(app)
+    guard = Guard(context)
+    app.include_router(verify_router(context, guard))
+    app.include_router(admin_router(context, guard))
+    prefixes = list(context.settings.prefixes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for model in (Problem, FieldError):
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schema.pop("$defs", None)
+                schemas[model.__name__] = schema
+            # The prefixes this server accepts are configuration, not code: say them.
+            create = schemas["CreateKey"]["properties"]["prefix"]
+            create["anyOf"][0]["enum"] = prefixes
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

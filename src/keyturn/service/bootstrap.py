@@ -1,0 +1,20 @@
+"""The root key: made once, when a database has no keys at all.
+
+Without it a fresh ``keyturn serve`` could not be administered over HTTP, since every admin
+call needs a key. It holds ``*`` and never expires (an expiring root key would lock its
+owner out); the full key exists only in the return value, to be shown once.
+"""
+
+from __future__ import annotations
+
+from keyturn.manager import IssuedKey, KeyManager
+
+ROOT_NAME = "root"
+ROOT_ACTOR = "keyturn:init"
+
+
+def ensure_root_key(manager: KeyManager) -> IssuedKey | None:
+    """A new root key if the store holds no key, else ``None`` (nothing secret to show)."""
+    if manager.store.count():
+        return None
+    return manager.create_key(ROOT_NAME, scopes=["*"], expires_in=None, actor=ROOT_ACTOR)

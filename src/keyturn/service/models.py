@@ -1,0 +1,225 @@
+"""The JSON shapes of the admin and verify API, as pydantic models.
+
+They are the API's contract twice over: FastAPI validates requests with them (a bad field
+becomes a 422 naming it) and renders them into the OpenAPI document that clients and the
+schemathesis run read. Request models forbid unknown fields, so ``"scope"`` for ``"scopes"``
+is an error instead of a key created without scopes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+)
+
+from keyturn.config import SCOPE_TOKEN
+
+MAX_LIFETIME_SECONDS = 100 * 366 * 86_400  # a century: beyond it, datetimes overflow
+MAX_GRACE_SECONDS = 366 * 86_400
+MAX_METADATA_BYTES = 8192
+_MAX_DEPTH = 8
+
+# Printable text: at least one visible character, no control characters (they break logs
+# and terminals, and an owner travels in the X-Keyturn-Owner header).
+_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_TEXT_PATTERN)]
+Owner = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_TEXT_PATTERN)]
+Scope = Annotated[
+    str,
+    StringConstraints(pattern=f"^{SCOPE_TOKEN.pattern}$"),
+    Field(description="A permission, printable ASCII without spaces: `orders:read`; `*` is root."),
+]
+Scopes = Annotated[list[Scope], Field(max_length=64)]
+Status = Literal["active", "revoked", "disabled", "rotated", "expired"]
+
+
+def _check_json(value: Any, depth: int = 0) -> None:
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"metadata nests deeper than {_MAX_DEPTH} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("metadata numbers must be finite (no NaN or Infinity)")
+    if isinstance(value, str):
+        value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError, a ValueError
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key, depth + 1)
+            _check_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, depth + 1)
+
+
+def _valid_metadata(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    _check_json(value)
+    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
+    return value
+
+
+Metadata = Annotated[
+    dict[str, JsonValue],
+    AfterValidator(_valid_metadata),
+    Field(description=f"Free-form JSON object, at most {MAX_METADATA_BYTES} bytes."),
+]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateKey(_Request):
+    name: Name = Field(description="What the key is for, e.g. `billing worker`.")
+    scopes: Scopes = Field(
+        default_factory=list,
+        description="What the key may do; never more than the calling key holds.",
+    )
+    owner: Owner | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    expires_in: Annotated[int, Field(ge=1, le=MAX_LIFETIME_SECONDS)] | None = Field(
+        default=90 * 86_400,
+        description="Lifetime in seconds (default 90 days); `null` for a key that never "
+        "expires. To expire at a set time, change `expires_at` afterwards.",
+    )
+    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")] | None = Field(
+        default=None, description="Key prefix; one of the server's configured prefixes."
+    )
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """Drop the null branch from a field's schema: left out means unchanged, null is refused."""
+    branches = schema.pop("anyOf", None) or []
+    schema.update(next((b for b in branches if b.get("type") != "null"), {}))
+
+
+class UpdateKey(_Request):
+    """Only the fields present change (``model_fields_set``). ``owner`` or ``expires_at``
+    set to null are cleared; ``name``, ``scopes`` and ``metadata`` may be left out but not
+    be null (a null name or scope list is a mistake, not a wish)."""
+
+    name: Name | None = Field(default=None, json_schema_extra=_not_null)
+    owner: Owner | None = None
+    scopes: Scopes | None = Field(
+        default=None, description="Replaces the key's scopes.", json_schema_extra=_not_null
+    )
+    metadata: Metadata | None = Field(
+        default=None, description="Replaces the key's metadata.", json_schema_extra=_not_null
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="RFC 3339 time with a UTC offset; null: never expires."
+    )
+
+    @field_validator("name", "scopes", "metadata")
+    @classmethod
+    def _present_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
+
+
+class RotateKey(_Request):
+    grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] = Field(
+        default=86_400,
+        description="How long the old key keeps working (default 24 hours; 0 ends it now).",
+    )
+
+
+class VerifyRequest(_Request):
+    key: Annotated[str, StringConstraints(max_length=1024)] = Field(
+        description="The key a client presented to your service."
+    )
+    scopes: Scopes = Field(default_factory=list, description="Scopes the request needs.")
+
+
+class KeyView(BaseModel):
+    """A stored key: identity and state, with the key itself masked."""
+
+    id: str
+    name: str
+    owner: str | None
+    key: str = Field(description="The key, masked: enough to recognise it, never to use it.")
+    prefix: str
+    scopes: list[str]
+    metadata: dict[str, Any]
+    status: Status
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    disabled: bool
+    last_used_at: datetime | None
+    replaced_by: str | None
+    replaces: str | None
+    grace_until: datetime | None
+
+
+class IssuedKeyView(KeyView):
+    key: str = Field(description="The full key. This is the only time it is shown.")
+
+
+class KeyPage(BaseModel):
+    keys: list[KeyView]
+    next: str | None = Field(description="Pass as `after` for the next page; null at the end.")
+
+
+class AuditEventView(BaseModel):
+    id: int
+    at: datetime
+    actor: str = Field(description="Id of the key that made the change, or `cli:<user>`.")
+    action: str
+    key_id: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEventView]
+    next: int | None = Field(description="Pass as `before` for the next page; null at the end.")
+
+
+class VerifiedKey(BaseModel):
+    id: str
+    name: str
+    owner: str | None
+    scopes: list[str]
+    metadata: dict[str, Any]
+    expires_at: datetime | None
+
+
+class VerifyResult(BaseModel):
+    valid: bool
+    code: str = Field(description="An outcome code; `keyturn explain CODE` explains it.")
+    detail: str = Field(description="What exactly happened (empty when valid).")
+    hint: str = Field(description="What the caller should do (empty when valid).")
+    key: VerifiedKey | None = Field(description="The key checked, when it is known.")
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Where the bad value is, e.g. `body.scopes.0`.")
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with keyturn's `code` and `hint`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    hint: str | None = None
+    required_scopes: list[str] | None = None
+    errors: list[FieldError] | None = None
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,49 @@
+"""``/healthz``, ``/readyz`` and ``/metrics``: answered before any framework runs.
+
+``/healthz`` says the process serves requests; ``/readyz`` also says the store answers, so
+an orchestrator stops routing to an instance whose database is gone without restarting it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from keyturn.answer import PROBLEM_JSON
+from keyturn.service.asgi import Receive, Scope, Send, respond
+from keyturn.service.context import ServiceContext
+from keyturn.service.problems import problem
+
+_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+_OK = json.dumps({"status": "ok"}).encode()
+_READY = json.dumps({"status": "ready"}).encode()
+READY_TIMEOUT = 2.0
+_log = logging.getLogger("keyturn.service")
+
+
+async def healthz(context: ServiceContext, scope: Scope, receive: Receive, send: Send) -> None:
+    await respond(send, 200, _JSON, _OK)
+
+
+async def readyz(context: ServiceContext, scope: Scope, receive: Receive, send: Send) -> None:
+    store = context.sync.store
+    try:
+        await asyncio.wait_for(asyncio.to_thread(store.count), READY_TIMEOUT)
+    except Exception as exc:  # any failure of the store means "not ready", never a 500
+        _log.warning("readiness check failed: %s", exc)
+        body = problem(
+            503,
+            "store_unavailable",
+            "The key store is not reachable",
+            f"the store did not answer: {type(exc).__name__}",
+        )
+        headers = [(b"content-type", PROBLEM_JSON.encode()), (b"cache-control", b"no-store")]
+        await respond(send, 503, headers, json.dumps(body).encode())
+        return
+    await respond(send, 200, _JSON, _READY)
+
+
+async def metrics(context: ServiceContext, scope: Scope, receive: Receive, send: Send) -> None:
+    body, content_type = context.metrics.exposition()
+    await respond(send, 200, [(b"content-type", content_type.encode())], body)

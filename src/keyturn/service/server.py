@@ -1,0 +1,58 @@
+"""Run the service on uvicorn, with the settings that ``bench/forward_auth.py`` reuses.
+
+uvicorn's own access log stays off: the service writes its own, structured and masked.
+On SIGTERM uvicorn stops accepting, lets in-flight requests finish (up to
+``shutdown_timeout`` seconds), then runs the lifespan shutdown, which flushes pending
+last-used times to the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from typing import TextIO
+
+import uvicorn
+
+from keyturn.config import Settings
+from keyturn.service.access_log import LOGGER_NAME
+from keyturn.service.asgi import ASGIApp
+
+
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout) or None,
+    )
+
+
+def configure_logging(settings: Settings) -> None:
+    """Access log lines (JSON) to stdout; the service's own messages to stderr."""
+    access = logging.getLogger(LOGGER_NAME)
+    access.handlers[:] = [_handler(sys.stdout, "%(message)s")]
+    access.setLevel(logging.INFO if settings.access_log else logging.WARNING)
+    access.propagate = False
+    service = logging.getLogger("keyturn.service")
+    service.handlers[:] = [_handler(sys.stderr, "%(levelname)s:     %(message)s")]
+    service.setLevel(settings.log_level.upper())
+    service.propagate = False
+
+
+def _handler(stream: TextIO, fmt: str) -> logging.Handler:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(fmt))
+    return handler
+
+
+def serve(app: ASGIApp, settings: Settings) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    configure_logging(settings)
+    uvicorn.Server(uvicorn_config(app, settings)).run()

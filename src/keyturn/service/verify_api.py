@@ -1,0 +1,62 @@
+"""``POST /v1/keys/verify``: for services that check keys in their own code.
+
+Always 200 when the caller may verify: the answer is data (``valid``, the outcome ``code``,
+what happened and the fix), so a client library never has to tell "your key is bad" from
+"the key you asked about is bad" by status code.
+"""
+
+# No `from __future__ import annotations`: FastAPI must evaluate the route signatures,
+# which refer to dependencies made inside the router factory.
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from keyturn.record import KeyRecord
+from keyturn.service.context import ServiceContext
+from keyturn.service.guard import Guard
+from keyturn.service.models import VerifyRequest, VerifyResult
+from keyturn.service.problems import problem_responses
+
+
+def verify_router(context: ServiceContext, guard: Guard) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+    manager = context.manager
+    count = context.metrics.count["verify_api"]
+    observe = context.metrics.observe["verify_api"]
+    verifier = guard.caller("keys:verify")
+
+    @router.post(
+        "/keys/verify",
+        response_model=VerifyResult,
+        responses=problem_responses(400, 401, 403, 422),
+        tags=["verify"],
+        summary="Check a key your service received",
+    )
+    async def verify_key(
+        body: VerifyRequest, caller: Annotated[KeyRecord, Depends(verifier)]
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        decision = await manager.verify_key(body.key, scopes=body.scopes)
+        count[decision.code]()
+        observe(time.perf_counter() - started)
+        key = decision.key
+        return {
+            "valid": decision.ok,
+            "code": decision.code,
+            "detail": decision.detail,
+            "hint": "" if decision.ok else decision.hint,
+            "key": None
+            if key is None
+            else {
+                "id": key.id,
+                "name": key.name,
+                "owner": key.owner,
+                "scopes": sorted(key.scopes),
+                "metadata": key.metadata,
+                "expires_at": key.expires_at,
+            },
+        }
+
+    return router
