@@ -8,6 +8,7 @@ from keyturn import __version__
 from keyturn.cli.check import check
 from keyturn.cli.explain import explain
 from keyturn.cli.keys import keys
+from keyturn.cli.serve import init, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,3 +20,5 @@ def main() -> None:
 main.add_command(keys)
 main.add_command(check)
 main.add_command(explain)
+main.add_command(serve)
+main.add_command(init)
