@@ -6,6 +6,7 @@ import click
 
 from keyturn import __version__
 from keyturn.cli.check import check
+from keyturn.cli.doctor import doctor
 from keyturn.cli.explain import explain
 from keyturn.cli.keys import keys
 from keyturn.cli.serve import init, serve
@@ -22,3 +23,4 @@ main.add_command(check)
 main.add_command(explain)
 main.add_command(serve)
 main.add_command(init)
+main.add_command(doctor)

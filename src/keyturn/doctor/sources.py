@@ -15,10 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keyturn.doctor.clean import clean
 from keyturn.doctor.report import Finding, finding
-from keyturn.keys import mask
+from keyturn.keys import mask as mask_key
 
 KEYRING_SERVICE = "keyturn"
+
+
+def mask(value: str) -> str:
+    """The mask of the key a value holds, quotes and whitespace aside."""
+    return mask_key(clean(value, "").key)
+
 GENERIC_NAME = "API_KEY"
 
 
@@ -111,6 +118,8 @@ def read_key_file(path: str | Path) -> str:
 
 def find_dotenv_file(explicit: str | Path | None) -> str | None:
     if explicit is not None:
+        if not Path(explicit).is_file():
+            raise ValueError(f"no .env file at {explicit}")
         return str(explicit)
     from dotenv import find_dotenv
 

@@ -1,0 +1,144 @@
+"""The report for people: a terminal (plain, or styled on a TTY) and a bug report (Markdown).
+
+Both show the same facts in the same order as the JSON: the verdict first, then each step
+with its findings. The Markdown is meant to be pasted into an issue as it is, so everything
+a server said is escaped and the key appears only masked (the report is already scrubbed).
+"""
+
+from __future__ import annotations
+
+import re
+
+from keyturn import __version__
+from keyturn.doctor.report import Finding, Report
+
+Line = tuple[str, str]  # (text, rich style)
+
+_STEP_MARK = {"passed": "✓", "failed": "✗", "skipped": "–"}
+_STEP_STYLE = {"passed": "green", "failed": "bold red", "skipped": "dim"}
+_SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
+_MD_STATUS = {"passed": "✅ passed", "failed": "❌ failed", "skipped": "⏭️ skipped"}
+
+
+def _tally(report: Report) -> str:
+    counts = {s: 0 for s in ("error", "warning")}
+    for f in report.findings:
+        if f.severity in counts:
+            counts[f.severity] += 1
+    parts = [f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items() if n]
+    return ", ".join(parts) or "no problems found"
+
+
+def _verdict(report: Report) -> str:
+    if report.probe is not None and report.probe.status is not None:
+        return "authorised" if report.ok else "not authorised"
+    return "no errors" if report.ok else "problems found"
+
+
+def text_lines(report: Report) -> list[Line]:
+    lines: list[Line] = []
+    probe = report.probe
+    head = f"{probe.method} {probe.url}" if probe else (report.url or "offline checks")
+    lines.append((f"keyturn doctor: {head}", "bold"))
+    facts = []
+    if report.key:
+        facts.append(f"key {report.key} from {report.key_source}")
+    if report.provider:
+        facts.append(f"provider {report.provider}")
+    if probe is not None:
+        facts.append(f"sent as '{probe.sent_as}'")
+        if probe.status is not None:
+            facts.append(f"HTTP {probe.status}")
+    if facts:
+        lines.append(("  " + " · ".join(facts), "dim"))
+    for number, step in enumerate(report.steps, 1):
+        lines.append(("", ""))
+        summary = f" ({step.summary})" if step.summary else ""
+        lines.append((
+            f"{_STEP_MARK[step.status]} {number}. {step.title}: {step.status}{summary}",
+            _STEP_STYLE[step.status],
+        ))
+        for found in step.findings:
+            lines.extend(_finding_lines(found))
+    lines.append(("", ""))
+    style = "bold green" if report.ok else "bold red"
+    lines.append((f"Result: {_verdict(report)} ({_tally(report)})", style))
+    if report.working_variant:
+        lines.append((f"Working variant: {report.working_variant}", "bold"))
+    if report.findings:
+        lines.append(("More on any code: keyturn explain CODE", "dim"))
+    return lines
+
+
+def _finding_lines(found: Finding) -> list[Line]:
+    style = _SEVERITY_STYLE[found.severity]
+    return [
+        (f"    {found.severity:<7}  {found.code}: {found.title}", style),
+        (f"             {found.detail}", ""),
+        (f"             fix: {found.fix}", "dim"),
+    ]
+
+
+def render_text(report: Report) -> str:
+    return "\n".join(text for text, _ in text_lines(report))
+
+
+# -- Markdown ------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+
+
+def md(text: str) -> str:
+    """Text from anywhere (a server's message, a URL) made inert in Markdown."""
+    text = " ".join(text.split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def code(text: str) -> str:
+    """Inline code that survives backticks and pipes inside it."""
+    text = " ".join(text.split()).replace("|", "\\|")
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def render_markdown(report: Report) -> str:
+    probe = report.probe
+    verdict = ("✅ " if report.ok else "❌ ") + _verdict(report)
+    out = ["### keyturn doctor report", "", f"**Result:** {verdict} ({_tally(report)})  "]
+    if probe is not None:
+        status = f" → HTTP {probe.status}" if probe.status is not None else ""
+        out.append(
+            f"**Request:** {code(f'{probe.method} {probe.url}')}, key sent as "
+            f"{code(probe.sent_as)}{status}  "
+        )
+        if probe.redirects:
+            out.append(f"**Redirects:** {', '.join(code(r) for r in probe.redirects)}  ")
+    elif report.url:
+        out.append(f"**URL:** {code(report.url)} (not requested)  ")
+    if report.key:
+        out.append(f"**Key:** {code(report.key)} from {md(report.key_source or '?')}  ")
+    if report.provider:
+        out.append(f"**Provider:** {code(report.provider)}  ")
+    if report.working_variant:
+        out.append(f"**Working variant:** {code(report.working_variant)}  ")
+    out += ["", "| # | Step | Status | Summary |", "|---|------|--------|---------|"]
+    for number, step in enumerate(report.steps, 1):
+        out.append(
+            f"| {number} | {step.title} | {_MD_STATUS[step.status]} | {md(step.summary)} |"
+        )
+    if report.findings:
+        out += ["", "#### Findings", ""]
+        for number, found in enumerate(report.findings, 1):
+            out += [
+                f"{number}. **{found.severity}** · {code(found.code)} — {md(found.title)}  ",
+                f"   {md(found.detail)}  ",
+                f"   *Fix:* {md(found.fix)}",
+            ]
+    out += [
+        "",
+        f"<sub>keyturn doctor {__version__} · the key is masked · "
+        "`keyturn explain CODE` explains any code</sub>",
+    ]
+    return "\n".join(out)
