@@ -1,0 +1,252 @@
+"""``/auth`` over real HTTP: every catalogue outcome, scope rules, proxies' header dialects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from keyturn.config import ScopeRule
+from keyturn.keys import generate_key
+from keyturn.outcomes import CATALOGUE
+from tests.service.conftest import Live, start_live
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A service with forward-auth scope rules, as a proxy deployment would configure."""
+    rules = (
+        ScopeRule("/admin/", ("admin",)),
+        ScopeRule("/orders", ("orders:read",)),
+        ScopeRule("/orders", ("orders:write",), "POST"),
+        ScopeRule("/orders/archive", ("archive",)),
+    )
+    yield from start_live(tmp_path_factory.mktemp("gated"), rules=rules)
+
+
+def auth(live: Live, headers: dict[str, str] | None = None, path: str = "/auth",
+         method: str = "GET") -> httpx.Response:
+    return live.client().request(method, path, headers=headers or {})
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+# Each catalogue outcome, and how to provoke it through /auth.
+Provoke = Callable[[Live], dict[str, str]]
+
+
+def _rotated(live: Live) -> dict[str, str]:
+    key, record = live.make_key("api")
+    assert live.root.post(f"/v1/keys/{record['id']}/rotate", json={"grace_seconds": 0}).is_success
+    return bearer(key)
+
+
+def _changed(action: str) -> Provoke:
+    def provoke(live: Live) -> dict[str, str]:
+        key, record = live.make_key("api")
+        assert live.root.post(f"/v1/keys/{record['id']}/{action}").is_success
+        return bearer(key)
+
+    return provoke
+
+
+def _expired(live: Live) -> dict[str, str]:
+    key, record = live.make_key("api")
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    assert live.root.patch(f"/v1/keys/{record['id']}", json={"expires_at": past}).is_success
+    return bearer(key)
+
+
+def _typo(live: Live) -> dict[str, str]:
+    key, _ = live.make_key("api")
+    swapped = "A" if key[-1] != "A" else "B"
+    return bearer(key[:-1] + swapped)
+
+
+PROVOKE: dict[str, Provoke] = {
+    "valid": lambda live: bearer(live.make_key("api")[0]),
+    "missing_credentials": lambda live: {},
+    "unsupported_scheme": lambda live: {"Authorization": f"Token {live.make_key()[0]}"},
+    "malformed_credentials": lambda live: {"Authorization": f'Bearer "{live.make_key()[0]}"'},
+    "conflicting_credentials": lambda live: {
+        **bearer(live.make_key()[0]),
+        "x-api-key": live.make_key()[0],
+    },
+    "credentials_in_query": lambda live: {
+        **bearer(live.make_key()[0]),
+        "X-Forwarded-Uri": f"/reports?api_key={live.make_key()[0]}",
+    },
+    "malformed_key": lambda live: bearer("sk_live_" + "a" * 24),
+    "checksum_mismatch": _typo,
+    "unknown_key": lambda live: bearer(generate_key()),
+    "key_expired": _expired,
+    "key_revoked": _changed("revoke"),
+    "key_disabled": _changed("disable"),
+    "key_rotated": _rotated,
+    "insufficient_scope": lambda live: {
+        **bearer(live.make_key("api")[0]),
+        "X-Keyturn-Required-Scopes": "billing:write",
+    },
+}
+
+
+def test_every_catalogue_outcome_is_provoked_here() -> None:
+    outcomes = {o.code for o in CATALOGUE.values() if o.kind == "outcome"}
+    assert set(PROVOKE) == outcomes
+
+
+@pytest.mark.parametrize("code", sorted(PROVOKE))
+def test_each_outcome_gets_its_catalogue_answer(live: Live, code: str) -> None:
+    headers = PROVOKE[code](live)
+    answer = auth(live, headers)
+    outcome = CATALOGUE[code]
+    if code == "valid":
+        assert answer.status_code == 204
+        assert answer.headers["x-keyturn-key-id"].startswith("key_")
+        assert answer.content == b""
+        return
+    assert answer.status_code == outcome.status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["cache-control"] == "no-store"
+    body = answer.json()
+    assert body["code"] == code
+    assert body["status"] == outcome.status
+    assert body["title"] == outcome.title
+    assert body["type"] == f"urn:keyturn:outcome:{code}"
+    challenge = answer.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="api"')
+    if outcome.error:
+        assert f'error="{outcome.error}"' in challenge
+    for value in headers.values():  # the answer never repeats a key it was sent
+        for key in value.replace('"', " ").replace("=", " ").split():
+            if key.startswith("kt_"):
+                assert key not in answer.text
+                assert key not in challenge
+
+
+def test_valid_key_identity_headers(live: Live) -> None:
+    key, record = live.make_key("orders:read", "api", owner="team-billing")
+    answer = auth(live, bearer(key))
+    assert answer.status_code == 204
+    assert answer.headers["x-keyturn-key-id"] == record["id"]
+    assert answer.headers["x-keyturn-owner"] == "team-billing"
+    assert answer.headers["x-keyturn-scopes"] == "api orders:read"
+    assert "authorization" not in {k.lower() for k in answer.headers}
+
+
+def test_identity_headers_are_always_sent_and_safe(live: Live) -> None:
+    """No owner: the header is empty, not absent (so a proxy overwrites a forged one).
+    A non-ASCII owner is percent-encoded UTF-8 instead of breaking the header block."""
+    key, _ = live.make_key()
+    answer = auth(live, bearer(key))
+    assert answer.headers["x-keyturn-owner"] == ""
+    assert answer.headers["x-keyturn-scopes"] == ""
+    key, _ = live.make_key(owner="Zoë 100%")
+    assert auth(live, bearer(key)).headers["x-keyturn-owner"] == "Zo%C3%AB 100%25"
+
+
+def test_api_key_header_and_any_method(live: Live) -> None:
+    key, _ = live.make_key()
+    for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):
+        assert auth(live, {"x-api-key": key}, method=method).status_code == 204
+
+
+def test_insufficient_scope_names_the_scopes(live: Live) -> None:
+    key, _ = live.make_key("api")
+    answer = auth(live, {**bearer(key), "X-Keyturn-Required-Scopes": "api, billing:write"})
+    assert answer.status_code == 403
+    assert 'scope="api billing:write"' in answer.headers["www-authenticate"]
+    assert answer.json()["required_scopes"] == ["api", "billing:write"]
+
+
+@pytest.mark.parametrize(
+    ("where", "uri", "needs"),
+    [
+        ("X-Forwarded-Uri", "/admin/users", "admin"),  # Traefik, Caddy
+        ("X-Original-URI", "/admin/users?page=2", "admin"),  # nginx
+        ("X-Forwarded-Uri", "/orders/17", "orders:read"),
+        ("X-Forwarded-Uri", "/orders/archive/2019", "archive"),  # longest prefix wins
+        ("X-Forwarded-Uri", "/public/../admin/users", "admin"),  # dot segments resolved
+        ("X-Forwarded-Uri", "/public/%2e%2e/admin/users", "admin"),  # ... even encoded
+        ("X-Forwarded-Uri", "//admin//users", "admin"),  # repeated slashes collapsed
+    ],
+)
+def test_rules_by_forwarded_uri(gated: Live, where: str, uri: str, needs: str) -> None:
+    weak, _ = gated.make_key("other")
+    strong, _ = gated.make_key(needs)
+    assert auth(gated, {**bearer(weak), where: uri}).status_code == 403
+    answer = auth(gated, {**bearer(strong), where: uri})
+    assert answer.status_code == 204, answer.text
+
+
+def test_unmatched_path_needs_no_scope(gated: Live) -> None:
+    key, _ = gated.make_key()
+    assert auth(gated, {**bearer(key), "X-Forwarded-Uri": "/public/page"}).status_code == 204
+    # "/admin/" is a folder rule: "/administrators" is not under it.
+    assert auth(gated, {**bearer(key), "X-Forwarded-Uri": "/administrators"}).status_code == 204
+
+
+def test_method_rule_from_forwarded_method(gated: Live) -> None:
+    reader, _ = gated.make_key("orders:read")
+    writer, _ = gated.make_key("orders:write")
+    post = {"X-Forwarded-Uri": "/orders", "X-Forwarded-Method": "POST"}
+    assert auth(gated, {**bearer(reader), **post}).status_code == 403
+    assert auth(gated, {**bearer(writer), **post}).status_code == 204
+    nginx = {"X-Original-URI": "/orders/9", "X-Original-Method": "GET"}
+    assert auth(gated, {**bearer(reader), **nginx}).status_code == 204
+
+
+def test_envoy_appends_the_original_path(gated: Live) -> None:
+    """Envoy's ext_authz HTTP service calls path_prefix + original path (and query)."""
+    weak, _ = gated.make_key()
+    admin, _ = gated.make_key("admin")
+    assert auth(gated, bearer(weak), path="/auth/admin/users?x=1").status_code == 403
+    assert auth(gated, bearer(admin), path="/auth/admin/users?x=1").status_code == 204
+    assert auth(gated, bearer(weak), path="/auth/public").status_code == 204
+
+
+def test_scopes_header_adds_to_rules_and_cannot_lift_them(gated: Live) -> None:
+    """A client can send the header itself when the proxy does not overwrite it, so it may
+    only ask for more scopes, never fewer than the path's rule."""
+    key, _ = gated.make_key("admin")
+    answer = auth(
+        gated,
+        {**bearer(key), "X-Forwarded-Uri": "/admin/x", "X-Keyturn-Required-Scopes": ""},
+    )
+    assert answer.status_code == 204
+    weak, _ = gated.make_key("other")
+    answer = auth(
+        gated,
+        {**bearer(weak), "X-Forwarded-Uri": "/admin/x", "X-Keyturn-Required-Scopes": ""},
+    )
+    assert answer.status_code == 403
+    answer = auth(
+        gated,
+        {**bearer(key), "X-Forwarded-Uri": "/admin/x", "X-Keyturn-Required-Scopes": "audit"},
+    )
+    assert answer.status_code == 403
+    assert answer.json()["required_scopes"] == ["admin", "audit"]
+
+
+def test_key_in_forwarded_query_is_refused_unless_allowed(tmp_path: Path) -> None:
+    for live in start_live(tmp_path, allow_query=True):
+        key, _ = live.make_key()
+        answer = auth(live, {"X-Forwarded-Uri": f"/x?api_key={key}"})
+        assert answer.status_code == 204
+
+
+def test_custom_realm_and_header_names(tmp_path: Path) -> None:
+    for live in start_live(
+        tmp_path, realm="orders", api_key_headers=("x-orders-key",), scopes_header="X-Need"
+    ):
+        key, _ = live.make_key("a")
+        assert auth(live, {"x-orders-key": key}).status_code == 204
+        assert auth(live, {"x-api-key": key}).headers["www-authenticate"] == 'Bearer realm="orders"'
+        assert auth(live, {"x-orders-key": key, "X-Need": "b"}).status_code == 403
+        ignored = {"x-orders-key": key, "X-Keyturn-Required-Scopes": "b"}
+        assert auth(live, ignored).status_code == 204
