@@ -1,0 +1,79 @@
+"""The test app for Django and DRF: the same three paths as every framework's test app.
+
+URLconfs are classes here: Django accepts any object with ``urlpatterns``, and a class is
+hashable, as its resolver cache needs. ``plain`` routes to function views behind the
+keyturn middleware; ``rest`` to DRF views using keyturn's authentication and permission.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from keyturn.integrations.drf import HasScopes, KeyturnAuthentication
+
+
+def whoami(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(request.keyturn_key.as_dict())  # type: ignore[attr-defined]
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    assert not hasattr(request, "keyturn_key")
+    return JsonResponse({"ok": True})
+
+
+class plain:  # a URLconf: Django only reads its urlpatterns
+    urlpatterns: ClassVar = [path("items", whoami), path("admin", whoami), path("health", health)]
+
+
+class KeyView(APIView):
+    authentication_classes = (KeyturnAuthentication,)
+    permission_classes = (HasScopes,)
+
+    def get(self, request: Request) -> Response:
+        assert request.user.key is request.auth
+        return Response(request.auth.as_dict())
+
+
+class Items(KeyView):
+    required_scopes: ClassVar = {"GET": ["items:read"], "POST": ["items:write"]}
+
+
+class Admin(KeyView):
+    permission_classes = (HasScopes.require("admin"),)
+
+
+class Health(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+
+class Authenticated(APIView):
+    """DRF's own IsAuthenticated: a missing key must still be a 401, never a 403."""
+
+    authentication_classes = (KeyturnAuthentication,)
+    permission_classes = (IsAuthenticated,)
+
+    def get(self, request: Request) -> Response:
+        return Response({"user": str(request.user)})
+
+
+class rest:  # a URLconf: Django only reads its urlpatterns
+    urlpatterns: ClassVar = [
+        path("items", Items.as_view()),
+        path("admin", Admin.as_view()),
+        path("health", Health.as_view()),
+        path("authenticated", Authenticated.as_view()),
+    ]
+
+
+urlpatterns = plain.urlpatterns

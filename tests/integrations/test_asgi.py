@@ -1,0 +1,208 @@
+"""The pure ASGI middleware, through Starlette's test client and around a bare ASGI app."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket
+
+from keyturn import KeyManager
+from keyturn.integrations import VerifiedKey
+from keyturn.integrations.asgi import KeyturnMiddleware
+from tests.integrations.cases import (
+    CASES,
+    OPEN_PATHS,
+    PATH_SCOPES,
+    REALM,
+    Case,
+    Keys,
+    case_ids,
+    check,
+    observed,
+)
+
+
+async def whoami(request: Request) -> JSONResponse:
+    key: VerifiedKey = request.state.keyturn_key
+    return JSONResponse(key.as_dict())
+
+
+async def health(request: Request) -> JSONResponse:
+    assert not hasattr(request.state, "keyturn_key")
+    return JSONResponse({"ok": True})
+
+
+async def socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_json({"name": websocket.state.keyturn_key.name})
+    await websocket.close()
+
+
+def starlette_app(keys: KeyManager | str) -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/items", whoami),
+            Route("/admin", whoami),
+            Route("/health", health),
+            WebSocketRoute("/ws", socket),
+        ],
+        middleware=[
+            Middleware(
+                KeyturnMiddleware,
+                keys=keys,
+                realm=REALM,
+                open_paths=OPEN_PATHS,
+                scopes=PATH_SCOPES,
+            )
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def client(keys: Keys) -> Iterator[TestClient]:
+    with TestClient(starlette_app(keys.manager)) as c:
+        yield c
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_ids())
+def test_starlette_answers_every_case(case: Case, client: TestClient, keys: Keys) -> None:
+    r = client.get(case.path, headers=keys.headers(case), params=keys.query(case) or None)
+    check(case, observed(r.status_code, r.headers.multi_items(), r.content), keys)
+
+
+def test_two_authorization_headers_conflict(client: TestClient, keys: Keys) -> None:
+    valid = keys.values["valid"]
+    r = client.get("/items", headers=[("authorization", f"Bearer {valid}")] * 2)
+    assert r.status_code == 400
+    assert r.json()["code"] == "conflicting_credentials"
+
+
+def test_websocket_handshake_needs_a_key(client: TestClient, keys: Keys) -> None:
+    from starlette.testclient import WebSocketDenialResponse
+
+    with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect("/ws"):
+        pass  # pragma: no cover - the handshake is refused
+    assert denied.value.status_code == 401
+    assert denied.value.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
+    assert denied.value.json()["code"] == "missing_credentials"
+
+    with client.websocket_connect("/ws", headers={"x-api-key": keys.values["valid"]}) as ws:
+        assert ws.receive_json() == {"name": "reader"}
+
+
+async def _bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI app with no framework: reads the key from ``scope["state"]``."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    key = scope.get("state", {}).get("keyturn_key")
+    body = json.dumps(key.as_dict() if key else {"ok": True}).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_bare_asgi_app_gets_the_key_in_scope_state(keys: Keys) -> None:
+    app = KeyturnMiddleware(_bare_app, keys.manager, realm=REALM)
+    with TestClient(app) as c:
+        ok = c.get("/anything", headers={"authorization": f"Bearer {keys.values['valid']}"})
+        assert ok.status_code == 200
+        assert ok.json()["id"] == keys.valid_id
+        refused = c.get("/anything")
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
+
+
+def test_without_rules_every_path_needs_a_key(keys: Keys) -> None:
+    with TestClient(KeyturnMiddleware(_bare_app, keys.manager)) as c:
+        for path in ("/", "/health", "/docs"):
+            assert c.get(path).status_code == 401
+        assert c.get("/", headers={"x-api-key": keys.values["valid"]}).status_code == 200
+
+
+def test_method_rules_and_dot_segments(keys: Keys) -> None:
+    app = KeyturnMiddleware(
+        _bare_app,
+        keys.manager,
+        open_paths=["/health"],
+        scopes={"POST /items": ["items:write"], "/items": ["items:read"]},
+    )
+    auth = {"x-api-key": keys.values["valid"]}  # holds items:read only
+    with TestClient(app) as c:
+        assert c.get("/items", headers=auth).status_code == 200
+        post = c.post("/items", headers=auth)
+        assert post.status_code == 403
+        assert 'scope="items:write"' in post.headers["www-authenticate"]
+        # An open prefix does not open what a dot segment leads out of it to.
+        sneaky = c.get("/health/../items/1", headers={"x-api-key": keys.values["other"]})
+        assert sneaky.status_code == 200
+        assert c.get("/health/../admin").status_code == 401
+
+
+def test_cache_miss_reads_the_store_off_the_event_loop(tmp_path: Path) -> None:
+    manager = KeyManager(f"sqlite:///{tmp_path / 'k.db'}")
+    key = manager.create_key("fresh").key
+    manager.cache.clear()
+    reads: list[int] = []
+    find = manager.store.find_by_hash
+
+    def spying_find(key_hash: str) -> Any:
+        reads.append(threading.get_ident())
+        return find(key_hash)
+
+    manager.store.find_by_hash = spying_find  # type: ignore[method-assign]
+    loop_threads: list[int] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        loop_threads.append(threading.get_ident())
+        await _bare_app(scope, receive, send)
+
+    with TestClient(KeyturnMiddleware(app, manager)) as c:
+        assert c.get("/", headers={"x-api-key": key}).status_code == 200
+        assert c.get("/", headers={"x-api-key": key}).status_code == 200  # cached now
+    assert len(reads) == 1
+    assert reads[0] != loop_threads[-1]
+    manager.close()
+
+
+def test_a_store_opened_from_a_url_is_closed_at_shutdown(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    with KeyManager(url) as setup:
+        issued = setup.create_key("used", scopes=["items:read"])
+    app = starlette_app(url)
+    with TestClient(app) as c:
+        assert c.get("/items", headers={"x-api-key": issued.key}).status_code == 200
+    # Closing flushed the batched last-used time to the store.
+    with KeyManager(url) as after:
+        assert after.get(issued.record.id).last_used_at is not None
+
+
+def test_websocket_without_denial_extension_is_closed_with_policy_violation(keys: Keys) -> None:
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b""}
+    asyncio.run(KeyturnMiddleware(_bare_app, keys.manager)(scope, receive, send))
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "missing_credentials"}]

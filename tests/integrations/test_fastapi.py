@@ -1,0 +1,213 @@
+"""FastAPI: the security dependency, ``protect(app)`` and what Swagger UI sees and sends."""
+
+# No ``from __future__ import annotations``: FastAPI evaluates the routes' annotations,
+# and they name a local ``auth``.
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import pytest
+from fastapi import FastAPI, Request, Security
+from fastapi.testclient import TestClient
+
+from keyturn.integrations import Guard, VerifiedKey
+from keyturn.integrations.fastapi import KeyturnAuth
+from tests.integrations.cases import (
+    CASES,
+    OPEN_PATHS,
+    REALM,
+    Case,
+    Keys,
+    case_ids,
+    check,
+    observed,
+)
+
+
+def routes(app: FastAPI, auth: KeyturnAuth) -> None:
+    @app.get("/items")
+    async def items(
+        key: Annotated[VerifiedKey, Security(auth, scopes=["items:read"])],
+    ) -> dict[str, Any]:
+        return key.as_dict()
+
+    @app.get("/admin")
+    async def admin(
+        key: Annotated[VerifiedKey, Security(auth, scopes=["admin"])],
+    ) -> dict[str, Any]:
+        return key.as_dict()
+
+    @app.get("/health")
+    async def health() -> dict[str, bool]:
+        return {"ok": True}
+
+
+def protected_app(keys: Keys) -> tuple[FastAPI, KeyturnAuth]:
+    """The recommended setup: ``protect`` (middleware) plus per-route scopes."""
+    app = FastAPI()
+    auth = KeyturnAuth(keys.manager, realm=REALM)
+    auth.protect(app, open_paths=OPEN_PATHS)
+    routes(app, auth)
+    return app, auth
+
+
+def dependency_only_app(keys: Keys) -> FastAPI:
+    """No middleware: the dependency verifies on its own."""
+    app = FastAPI()
+    auth = KeyturnAuth(keys.manager, realm=REALM)
+    auth.install(app)
+    routes(app, auth)
+    return app
+
+
+@pytest.fixture(scope="module", params=["protect", "dependency_only"])
+def client(request: pytest.FixtureRequest, keys: Keys) -> Iterator[TestClient]:
+    app = protected_app(keys)[0] if request.param == "protect" else dependency_only_app(keys)
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_ids())
+def test_fastapi_answers_every_case(case: Case, client: TestClient, keys: Keys) -> None:
+    r = client.get(case.path, headers=keys.headers(case), params=keys.query(case) or None)
+    check(case, observed(r.status_code, r.headers.multi_items(), r.content), keys)
+
+
+def test_openapi_offers_bearer_and_api_key_header(keys: Keys) -> None:
+    app, _ = protected_app(keys)
+    with TestClient(app) as c:
+        assert c.get("/docs").status_code == 200  # Swagger UI itself stays reachable
+        document = c.get("/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["keyturnBearer"]["type"] == "http"
+    assert schemes["keyturnBearer"]["scheme"] == "bearer"
+    assert schemes["keyturnApiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": schemes["keyturnApiKey"]["description"],
+    }
+    # Either scheme alone satisfies an operation: two alternatives, not one combined entry.
+    items = document["paths"]["/items"]["get"]["security"]
+    assert sorted(items, key=str) == [
+        {"keyturnApiKey": ["items:read"]},
+        {"keyturnBearer": ["items:read"]},
+    ]
+    assert "security" not in document["paths"]["/health"]["get"]
+
+
+@pytest.mark.parametrize(
+    "scheme",
+    ["keyturnBearer", "keyturnApiKey"],
+)
+def test_requests_as_swagger_ui_sends_them_after_authorize(scheme: str, keys: Keys) -> None:
+    """Swagger UI builds the header from the scheme the user authorised with."""
+    app, _ = protected_app(keys)
+    with TestClient(app) as c:
+        declared = c.get("/openapi.json").json()["components"]["securitySchemes"][scheme]
+        key = keys.values["valid"]
+        if declared["type"] == "http":
+            headers = {"Authorization": f"{declared['scheme'].capitalize()} {key}"}
+        else:
+            headers = {declared["name"]: key}
+        r = c.get("/items", headers=headers)
+    assert r.status_code == 200
+    assert r.json()["id"] == keys.valid_id
+
+
+def test_routes_declared_before_protect_are_protected_and_documented(keys: Keys) -> None:
+    app = FastAPI()
+
+    @app.get("/early")
+    async def early(request: Request) -> dict[str, str]:
+        return {"name": request.state.keyturn_key.name}
+
+    auth = KeyturnAuth(keys.manager, realm=REALM)
+    auth.protect(app)
+    with TestClient(app) as c:
+        assert c.get("/early").status_code == 401
+        ok = c.get("/early", headers={"x-api-key": keys.values["valid"]})
+        assert ok.json() == {"name": "reader"}
+        document = c.get("/openapi.json").json()
+    assert len(document["paths"]["/early"]["get"]["security"]) == 2
+
+
+def test_protect_with_path_scopes_documents_them(keys: Keys) -> None:
+    app = FastAPI()
+    auth = KeyturnAuth(keys.manager)
+    auth.protect(app, scopes={"/reports": ["reports:read"]})
+
+    @app.get("/reports/{report_id}")
+    async def report(report_id: int) -> dict[str, int]:
+        return {"id": report_id}
+
+    with TestClient(app) as c:
+        r = c.get("/reports/1", headers={"x-api-key": keys.values["valid"]})
+        assert r.status_code == 403
+        assert r.json()["required_scopes"] == ["reports:read"]
+        security = c.get("/openapi.json").json()["paths"]["/reports/{report_id}"]["get"]
+    assert {"keyturnBearer": ["reports:read"]} in security["security"]
+
+
+def test_the_readme_three_lines_on_an_existing_app(keys: Keys, tmp_path: Any) -> None:
+    from keyturn import KeyManager
+
+    url = f"sqlite:///{tmp_path / 'keyturn.db'}"
+    with KeyManager(url) as m:
+        key = m.create_key("readme").key
+
+    app = FastAPI()  # an existing app ...
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    # ... and the three lines:
+    from keyturn.integrations.fastapi import KeyturnAuth
+
+    auth = KeyturnAuth(url)
+    auth.protect(app)
+
+    with TestClient(app) as c:
+        assert c.get("/hello").status_code == 401
+        assert c.get("/hello", headers={"Authorization": f"Bearer {key}"}).json() == {
+            "hello": "world"
+        }
+        assert c.get("/hello", headers={"x-api-key": key}).status_code == 200
+        assert c.get("/docs").status_code == 200
+        assert "keyturnBearer" in c.get("/openapi.json").json()["components"]["securitySchemes"]
+
+
+def test_dependency_reuses_the_middleware_verification(
+    keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _ = protected_app(keys)
+    calls: list[tuple[str, ...]] = []
+    original = Guard.check_asgi
+
+    async def counting(self: Guard, headers: Any, query: bytes, scopes: Any) -> Any:
+        calls.append(tuple(scopes))
+        return await original(self, headers, query, scopes)
+
+    monkeypatch.setattr(Guard, "check_asgi", counting)
+    with TestClient(app) as c:
+        assert c.get("/items", headers={"x-api-key": keys.values["valid"]}).status_code == 200
+        assert calls == [()]  # the middleware's check; the route's scope check is in memory
+        calls.clear()
+        assert c.get("/admin", headers={"x-api-key": keys.values["valid"]}).status_code == 403
+        assert calls == [(), ("admin",)]  # only a refusal is worked out in full
+
+
+def test_without_keyturns_handler_status_and_challenge_still_hold(keys: Keys) -> None:
+    app = FastAPI()
+    auth = KeyturnAuth(keys.manager, realm=REALM)  # neither protect() nor install()
+
+    @app.get("/items")
+    async def items(key: Annotated[VerifiedKey, Security(auth)]) -> dict[str, str]:
+        return {"id": key.id}
+
+    with TestClient(app) as c:
+        r = c.get("/items")
+    assert r.status_code == 401  # not FastAPI's 403 {"detail": "Not authenticated"}
+    assert r.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
+    assert r.json()["detail"]["code"] == "missing_credentials"
