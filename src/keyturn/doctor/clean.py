@@ -62,8 +62,8 @@ class Cleaned:
     findings: list[Finding] = field(default_factory=list)
 
 
-def _describe_invisible(value: str) -> str:
-    stripped = value.strip(_STRIP)
+def _describe_invisible(value: str, inner: bool = True) -> str:
+    stripped = value.strip(_STRIP) if inner else ""
     parts = []
     lead = value[: len(value) - len(value.lstrip(_STRIP))]
     trail = value[len(value.rstrip(_STRIP)) :]
@@ -99,12 +99,7 @@ def unquote(value: str) -> str | None:
 def clean(raw: str, where: str) -> Cleaned:
     """Check ``raw`` (found at ``where``) and return the key a careful client would send."""
     result = Cleaned(raw)
-    value = raw
-    if any(c in _INVISIBLE for c in value):
-        result.findings.append(
-            finding("key_whitespace", f"the value from {where} {_describe_invisible(value)}")
-        )
-        value = value.strip(_STRIP)
+    value = raw.strip(_STRIP)
     inner = unquote(value)
     if inner is not None:
         result.findings.append(
@@ -137,6 +132,10 @@ def clean(raw: str, where: str) -> Cleaned:
             )
         )
         value = assignment[2]
+    # The space in "Bearer <key>" is part of that mistake, not a whitespace mistake.
+    invisible = _describe_invisible(raw, inner=not (scheme or assignment))
+    if invisible:
+        result.findings.insert(0, finding("key_whitespace", f"the value from {where} {invisible}"))
     if is_placeholder(value):
         shown = value if len(value) <= 40 else value[:37] + "..."
         result.findings.append(
