@@ -28,7 +28,7 @@ from keyturn.service.models import (
     Status,
     UpdateKey,
 )
-from keyturn.service.problems import ApiProblem, problem_responses
+from keyturn.service.problems import invalid_field, problem_responses
 from keyturn.store import KeyFilter
 
 KeyId = Annotated[str, Path(max_length=64, description="A key id, e.g. `key_0123456789abcdef`.")]
@@ -60,12 +60,8 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
     ) -> dict[str, Any]:
         guard.ensure_grants(caller, body.scopes)
         if body.prefix is not None and body.prefix not in prefixes:
-            raise ApiProblem(
-                422,
-                "invalid_request",
-                "The request has invalid fields",
-                f"body.prefix: {body.prefix!r} is not a prefix this server accepts "
-                f"({', '.join(prefixes)})",
+            raise invalid_field(
+                "body.prefix", f"{body.prefix!r} is not accepted here; use {', '.join(prefixes)}"
             )
         issued = await manager.create_key(
             body.name,

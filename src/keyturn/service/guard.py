@@ -17,6 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 
 from keyturn.answer import render
 from keyturn.record import KeyRecord, scopes_satisfy
+from keyturn.service.access_log import LOG_KEY
 from keyturn.service.context import ServiceContext
 from keyturn.service.problems import Refused
 
@@ -56,10 +57,14 @@ class Guard:
             )
             count[decision.code]()
             observe(time.perf_counter() - started)
-            if not decision.ok or decision.key is None:
+            record = decision.key
+            request.scope[LOG_KEY] = {
+                "outcome": decision.code,
+                "key_id": record.id if record is not None else None,
+            }
+            if not decision.ok or record is None:
                 raise Refused(render(decision, realm))
-            request.scope["keyturn.log"] = {"key_id": decision.key.id}
-            return decision.key
+            return record
 
         bearer, header = self._bearer, self._header
 

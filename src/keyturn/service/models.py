@@ -100,6 +100,7 @@ class CreateKey(_Request):
 def _not_null(schema: dict[str, Any]) -> None:
     """Drop the null branch from a field's schema: left out means unchanged, null is refused."""
     branches = schema.pop("anyOf", None) or []
+    schema.pop("default", None)
     schema.update(next((b for b in branches if b.get("type") != "null"), {}))
 
 

@@ -33,12 +33,14 @@ class Refused(Exception):
 
 
 class ApiProblem(Exception):
-    def __init__(
-        self, status: int, code: str, title: str, detail: str, hint: str | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.body = problem(status, code, title, detail, hint)
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body["detail"])
+        self.body = body
+
+
+def invalid_field(field: str, message: str) -> ApiProblem:
+    """A 422 for a check the models cannot make (it depends on the server's settings)."""
+    return ApiProblem(invalid([{"field": field, "message": message}]))
 
 
 def problem(
@@ -84,18 +86,20 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     the verify API's input is a key."""
     assert isinstance(exc, RequestValidationError)
     errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+    return problem_response(invalid(errors))
+
+
+def invalid(errors: list[dict[str, str]]) -> dict[str, Any]:
     first = errors[0] if errors else {"field": "request", "message": "invalid request"}
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return problem_response(
-        problem(
-            422,
-            "invalid_request",
-            "The request has invalid fields",
-            f"{first['field']}: {first['message']}{more}",
-            "fix the fields listed in `errors`; the OpenAPI document at /openapi.json "
-            "describes each one",
-            errors=errors,
-        )
+    return problem(
+        422,
+        "invalid_request",
+        "The request has invalid fields",
+        f"{first['field']}: {first['message']}{more}",
+        "fix the fields listed in `errors`; the OpenAPI document at /openapi.json "
+        "describes each one",
+        errors=errors,
     )
 
 

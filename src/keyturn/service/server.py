@@ -8,9 +8,13 @@ last-used times to the store.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import TextIO
 
 import uvicorn
@@ -18,6 +22,8 @@ import uvicorn
 from keyturn.config import Settings
 from keyturn.service.access_log import LOGGER_NAME
 from keyturn.service.asgi import ASGIApp
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
@@ -52,7 +58,24 @@ def _handler(stream: TextIO, fmt: str) -> logging.Handler:
     return handler
 
 
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's, without re-raising the signal once the graceful stop is done: a
+        server that stopped cleanly on SIGTERM exits 0, which orchestrators read as success
+        (uvicorn re-raises it, so the process would die of it after all, with 143)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(app: ASGIApp, settings: Settings) -> None:
-    """Serve until SIGINT or SIGTERM."""
+    """Serve until SIGINT or SIGTERM, then finish in-flight requests and flush."""
     configure_logging(settings)
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    _Server(uvicorn_config(app, settings)).run()
