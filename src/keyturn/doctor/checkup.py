@@ -298,8 +298,10 @@ def _dropped(url: str, status: int, target: str) -> Finding:
 
 
 def _header_items(headers: Any) -> list[tuple[str, str]]:
-    if hasattr(headers, "multi_items"):
-        return [(str(k), str(v)) for k, v in headers.multi_items()]
+    """Header pairs in their sent case: httpx keeps it in ``raw``, requests in ``items()``."""
+    raw = getattr(headers, "raw", None)
+    if isinstance(raw, list):
+        return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
     return [(str(k), str(v)) for k, v in headers.items()]
 
 

@@ -165,7 +165,11 @@ def search_key(
     env = os.environ if environ is None else environ
     dotenv = read_dotenv(dotenv_path)
     search = KeySearch(tuple(names), dotenv_path=dotenv_path)
-    candidates: list[Found] = [given] if given else []
+    candidates: list[Found] = []
+    if given is not None and given.value.strip():
+        candidates.append(given)
+    elif given is not None:
+        search.empty.append(given.where)
     for name in names:
         in_env = env.get(name)
         in_dotenv = dotenv.get(name)
