@@ -71,9 +71,9 @@ def _describe_invisible(value: str, inner: bool = True) -> str:
         parts.append("starts with " + _names(lead))
     if trail:
         parts.append("ends with " + _names(trail))
-    inner = [c for c in stripped if c in _INVISIBLE]
-    if inner:
-        parts.append("contains " + _names("".join(inner)))
+    inside = "".join(c for c in stripped if c in _INVISIBLE)
+    if inside:
+        parts.append("contains " + _names(inside))
     return " and ".join(parts)
 
 
