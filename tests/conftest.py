@@ -24,3 +24,11 @@ def manager(db_url: str) -> Iterator[KeyManager]:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Long strings (generated keys among them) get short ids that are the same in every
+    pytest-xdist worker, and test ids never spell out a key."""
+    if isinstance(val, str) and len(val) > 24:
+        return f"{val[:6]}…{len(val)}"
+    return None
