@@ -10,4 +10,10 @@ if command -v redis-cli >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 -p 6379 ping
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --dir /tmp --logfile /tmp/keyturn-redis.log || true
 fi
+# nginx for tests/service/test_nginx.py, which runs docs/proxies/nginx.conf for real (the
+# test starts its own nginx on loopback; the package's service is not needed).
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] && command -v apt-get >/dev/null 2>&1; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; } >/dev/null 2>&1 \
+    || echo "services.sh: could not install nginx; tests/service/test_nginx.py will fail" >&2
+fi
 exit 0
