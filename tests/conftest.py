@@ -30,5 +30,5 @@ def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str)
     """Long strings (generated keys among them) get short ids that are the same in every
     pytest-xdist worker, and test ids never spell out a key."""
     if isinstance(val, str) and len(val) > 24:
-        return f"{val[:6]}…{len(val)}"
+        return f"{val[:4]}…{len(val)}"
     return None
