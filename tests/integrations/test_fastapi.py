@@ -10,7 +10,8 @@ import pytest
 from fastapi import FastAPI, Request, Security
 from fastapi.testclient import TestClient
 
-from keyturn.integrations import Guard, VerifiedKey
+from keyturn import AsyncKeyManager
+from keyturn.integrations import VerifiedKey
 from keyturn.integrations.fastapi import KeyturnAuth
 from tests.integrations.cases import (
     CASES,
@@ -181,15 +182,15 @@ def test_the_readme_three_lines_on_an_existing_app(keys: Keys, tmp_path: Any) ->
 def test_dependency_reuses_the_middleware_verification(
     keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app, _ = protected_app(keys)
     calls: list[tuple[str, ...]] = []
-    original = Guard.check_asgi
+    original = AsyncKeyManager.verify_asgi
 
-    async def counting(self: Guard, headers: Any, query: bytes, scopes: Any) -> Any:
-        calls.append(tuple(scopes))
-        return await original(self, headers, query, scopes)
+    async def counting(self: AsyncKeyManager, headers: Any, query: bytes, **kw: Any) -> Any:
+        calls.append(tuple(kw.get("scopes", ())))
+        return await original(self, headers, query, **kw)
 
-    monkeypatch.setattr(Guard, "check_asgi", counting)
+    monkeypatch.setattr(AsyncKeyManager, "verify_asgi", counting)
+    app, _ = protected_app(keys)
     with TestClient(app) as c:
         assert c.get("/items", headers={"x-api-key": keys.values["valid"]}).status_code == 200
         assert calls == [()]  # the middleware's check; the route's scope check is in memory

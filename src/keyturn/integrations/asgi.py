@@ -54,7 +54,7 @@ class KeyturnMiddleware:
         self.guard = Guard.of(keys, **{k: v for k, v in given.items() if v is not None})
         # Bound once: the hot path pays for no attribute chains.
         self._requirement = self.guard.rules.requirement
-        self._check = self.guard.check_asgi
+        self._verify = self.guard.async_manager.verify_asgi  # == guard.check_asgi, one frame less
         self._settle = self.guard.settle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,7 +63,7 @@ class KeyturnMiddleware:
             required = self._requirement(scope.get("method", "GET"), scope["path"])
             if required is not None:
                 result = self._settle(
-                    await self._check(scope["headers"], scope["query_string"], required)
+                    await self._verify(scope["headers"], scope["query_string"], scopes=required)
                 )
                 if isinstance(result, HttpAnswer):
                     if kind == "http":

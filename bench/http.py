@@ -1,0 +1,296 @@
+"""HTTP benchmark: hello world as raw ASGI, Starlette and FastAPI, with and without keyturn.
+
+Each app runs under uvicorn (one worker, in its own process, pinned to CPU 0 where the OS
+allows) and is loaded by wrk on loopback (pinned to CPU 1), with the same
+``Authorization: Bearer <key>`` header for every app so that only keyturn's work differs.
+Rounds alternate the order of the apps (A B C ... then ... C B A) so that a noisy, shared
+machine hurts every app alike; the report gives medians over rounds, the ratio of medians
+and the median of per-round ratios (the paired figure, steadier on a noisy machine).
+
+Run:  .venv/bin/python bench/http.py [--rounds 7] [--duration 5] [--connections 8]
+Needs wrk:  apt-get install wrk  (Debian/Ubuntu)  or  brew install wrk  (macOS)
+"""
+
+# This file is named like the standard library's ``http`` package; run as a script, its
+# folder comes first on sys.path and would shadow it for uvicorn. Drop the folder first.
+import sys
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from typing import Annotated, Any  # noqa: E402
+
+# (baseline, with keyturn, target ratio or None for an informative row)
+PAIRS: list[tuple[str, str, float | None]] = [
+    ("raw", "raw+keyturn", 0.88),
+    ("starlette", "starlette+keyturn", 0.90),
+    ("fastapi", "fastapi+keyturn", 0.90),
+    ("fastapi", "fastapi+keyturn+Security", None),
+]
+VARIANTS = list(dict.fromkeys(name for pair in PAIRS for name in pair[:2]))
+DESCRIPTIONS = {
+    "raw": "bare ASGI callable",
+    "raw+keyturn": "KeyturnMiddleware around it",
+    "starlette": "Starlette, one route",
+    "starlette+keyturn": "+ Middleware(KeyturnMiddleware)",
+    "fastapi": "FastAPI, one route",
+    "fastapi+keyturn": "+ the README's 3 lines (protect)",
+    "fastapi+keyturn+Security": "+ Security(auth, scopes=[...]) on the route",
+}
+SCOPE = "hello:read"
+
+
+# -- the apps ----------------------------------------------------------------------------
+
+
+async def hello_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            kind = message["type"].replace("lifespan.", "")
+            await send({"type": f"lifespan.{kind}.complete"})
+            if kind == "shutdown":
+                return
+    headers = [(b"content-type", b"text/plain"), (b"content-length", b"12")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"Hello, world"})
+
+
+def build(variant: str, database: str) -> Any:
+    from keyturn import KeyManager
+    from keyturn.integrations.asgi import KeyturnMiddleware
+
+    keys = KeyManager(database)
+    if variant.startswith("raw"):
+        return KeyturnMiddleware(hello_asgi, keys) if "keyturn" in variant else hello_asgi
+    if variant.startswith("starlette"):
+        from starlette.applications import Starlette
+        from starlette.middleware import Middleware
+        from starlette.responses import PlainTextResponse
+        from starlette.routing import Route
+
+        async def hello(request: Any) -> PlainTextResponse:
+            return PlainTextResponse("Hello, world")
+
+        middleware = [Middleware(KeyturnMiddleware, keys=keys)] if "keyturn" in variant else []
+        return Starlette(routes=[Route("/", hello)], middleware=middleware)
+
+    from fastapi import FastAPI, Security
+
+    from keyturn.integrations import VerifiedKey
+    from keyturn.integrations.fastapi import KeyturnAuth
+
+    app = FastAPI()
+    if variant == "fastapi":
+
+        @app.get("/")
+        async def hello() -> dict[str, str]:
+            return {"message": "Hello, world"}
+
+        return app
+    auth = KeyturnAuth(keys)
+    auth.protect(app)
+    if variant == "fastapi+keyturn":
+
+        @app.get("/")
+        async def hello_protected() -> dict[str, str]:
+            return {"message": "Hello, world"}
+
+    else:
+
+        @app.get("/")
+        async def hello_scoped(
+            key: Annotated[VerifiedKey, Security(auth, scopes=[SCOPE])],
+        ) -> dict[str, str]:
+            return {"message": "Hello, world"}
+
+    return app
+
+
+def serve(variant: str, database: str, port: int, cpu: int | None, http: str, loop: str) -> None:
+    import uvicorn
+
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+    uvicorn.run(
+        build(variant, database),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http=http,  # type: ignore[arg-type]
+        loop=loop,  # type: ignore[arg-type]
+    )
+
+
+# -- the driver --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def status_of(url: str, key: str | None) -> int:
+    request = urllib.request.Request(url)
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def wait_ready(url: str, key: str, deadline: float) -> None:
+    while True:
+        try:
+            status_of(url, key)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def servers(args: argparse.Namespace, database: str) -> Iterator[dict[str, str]]:
+    procs, urls = [], {}
+    try:
+        for variant in VARIANTS:
+            port = free_port()
+            command = [sys.executable, __file__, "--serve", variant, "--database", database]
+            command += ["--port", str(port), "--http", args.http, "--loop", args.loop]
+            if args.server_cpu >= 0:
+                command += ["--cpu", str(args.server_cpu)]
+            procs.append(subprocess.Popen(command))
+            urls[variant] = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 30
+        for url in urls.values():
+            wait_ready(url, "", deadline)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+
+
+def wrk(args: argparse.Namespace, url: str, key: str, seconds: int) -> float:
+    command = [args.wrk, "-t1", f"-c{args.connections}", f"-d{seconds}s"]
+    command += ["-H", f"Authorization: Bearer {key}", url]
+    if args.wrk_cpu >= 0 and shutil.which("taskset"):
+        command = ["taskset", "-c", str(args.wrk_cpu), *command]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"{url} answered errors under load; refusing to report:\n{out}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise SystemExit(f"could not read wrk's output:\n{out}")
+    return float(found.group(1))
+
+
+def implementations(args: argparse.Namespace) -> str:
+    def has(module: str) -> bool:
+        import importlib.util
+
+        return importlib.util.find_spec(module) is not None
+
+    http = args.http if args.http != "auto" else ("httptools" if has("httptools") else "h11")
+    loop = args.loop if args.loop != "auto" else ("uvloop" if has("uvloop") else "asyncio")
+    return f"uvicorn http={http} loop={loop}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--http", default="auto", help="uvicorn --http (auto, h11, httptools)")
+    parser.add_argument("--loop", default="auto", help="uvicorn --loop (auto, asyncio, uvloop)")
+    parser.add_argument("--server-cpu", type=int, default=0, help="-1: do not pin")
+    parser.add_argument("--wrk-cpu", type=int, default=1, help="-1: do not pin")
+    parser.add_argument("--wrk", default="wrk")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--database", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.database, args.port, args.cpu, args.http, args.loop)
+        return
+    if shutil.which(args.wrk) is None:
+        raise SystemExit(
+            "wrk is not installed: apt-get install wrk (Debian/Ubuntu) or brew install wrk"
+        )
+    if (os.cpu_count() or 1) < 2:
+        args.server_cpu = args.wrk_cpu = -1
+
+    from keyturn import KeyManager
+
+    with tempfile.TemporaryDirectory() as tmp:
+        database = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        with KeyManager(database) as manager:
+            key = manager.create_key("bench", scopes=[SCOPE]).key
+        with servers(args, database) as urls:
+            for variant, url in urls.items():
+                expected = 401 if "keyturn" in variant else 200
+                got = status_of(url, None)
+                assert got == expected, f"{variant}: {got} without a key"
+                assert status_of(url, key) == 200, f"{variant} refuses the bench key"
+                wrk(args, url, key, 1)  # warm up: lazy imports and caches
+            print(
+                f"{len(VARIANTS)} apps, {args.rounds} rounds x {args.duration:g} s, wrk -t1 "
+                f"-c{args.connections}, {implementations(args)}, Python "
+                f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, server on CPU "
+                f"{args.server_cpu if args.server_cpu >= 0 else 'any'}, wrk on CPU "
+                f"{args.wrk_cpu if args.wrk_cpu >= 0 else 'any'}",
+                flush=True,
+            )
+            results: dict[str, list[float]] = {v: [] for v in VARIANTS}
+            for round_no in range(args.rounds):
+                order = VARIANTS if round_no % 2 == 0 else VARIANTS[::-1]
+                for variant in order:
+                    results[variant].append(wrk(args, urls[variant], key, args.duration))
+                done = ", ".join(f"{v} {results[v][-1]:,.0f}" for v in VARIANTS)
+                print(f"  round {round_no + 1}: {done}", flush=True)
+    report(results)
+
+
+def report(results: dict[str, list[float]]) -> None:
+    print("\nrequests/s (median over rounds; min-max)")
+    for variant, runs in results.items():
+        print(
+            f"  {variant:<26} {statistics.median(runs):>9,.0f}  "
+            f"({min(runs):,.0f}-{max(runs):,.0f})  {DESCRIPTIONS[variant]}"
+        )
+    print("\nwith keyturn / without (target)")
+    for base, with_keyturn, target in PAIRS:
+        a, b = results[base], results[with_keyturn]
+        of_medians = statistics.median(b) / statistics.median(a)
+        paired = statistics.median(y / x for x, y in zip(a, b, strict=True))
+        verdict = "" if target is None else ("  ok" if paired >= target else "  BELOW TARGET")
+        goal = f"(>= {target:.2f})" if target else "(informative)"
+        print(
+            f"  {with_keyturn:<26} / {base:<10} {of_medians:.3f}  paired {paired:.3f}  "
+            f"{goal}{verdict}"
+        )
+
+
+if __name__ == "__main__":
+    main()
