@@ -16,6 +16,8 @@ from typing import Any, Literal
 from keyturn.keys import mask_parts
 
 Status = Literal["active", "revoked", "disabled", "rotated", "expired"]
+Refill = Literal["daily", "monthly"]
+REFILLS: tuple[Refill, ...] = ("daily", "monthly")
 
 
 def utcnow() -> datetime:
@@ -74,11 +76,21 @@ class KeyRecord:
     replaced_by: str | None = None
     replaces: str | None = None
     grace_until: datetime | None = None
+    # Metering (see ``ratelimit.py`` and ``credits.py``): limits like "100/second"; the
+    # uses left (None: unlimited), refilled to ``refill_amount`` each ``refill`` period.
+    rate_limits: tuple[str, ...] = ()
+    credits: int | None = None
+    refill: Refill | None = None
+    refill_amount: int | None = None
+    refilled_at: datetime | None = None
     # Unix times computed once, so the hot path compares floats instead of datetimes:
     # ``deadline`` - refused from then on for rotation or expiry (inf if never);
-    # ``live_until`` - the same, or -inf when revoked or disabled.
+    # ``live_until`` - until when the ASGI fast path may accept the key from the cache alone:
+    # the deadline, or -inf when revoked, disabled or metered (a metered key must reach its
+    # limiter or its credit counter on every request, so it never takes the fast path).
     deadline: float = field(init=False, repr=False, compare=False)
     live_until: float = field(init=False, repr=False, compare=False)
+    metered: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         grace, expires = self.grace_until, self.expires_at
@@ -89,7 +101,8 @@ class KeyRecord:
         else:
             deadline = min(grace.timestamp(), expires.timestamp())
         self.deadline = deadline
-        blocked = self.revoked_at is not None or self.disabled
+        self.metered = bool(self.rate_limits) or self.credits is not None
+        blocked = self.revoked_at is not None or self.disabled or self.metered
         self.live_until = -math.inf if blocked else deadline
 
     @property
@@ -132,6 +145,10 @@ class KeyRecord:
             "replaced_by": self.replaced_by,
             "replaces": self.replaces,
             "grace_until": iso(self.grace_until),
+            "rate_limits": list(self.rate_limits),
+            "credits": self.credits,
+            "refill": self.refill,
+            "refill_amount": self.refill_amount,
         }
 
     def evolve(self, **changes: Any) -> KeyRecord:

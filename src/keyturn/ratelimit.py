@@ -1,0 +1,116 @@
+"""Rate limits per key, counted by the ``limits`` library in memory or in Redis.
+
+A key may carry several limits ("100/second", "10000/day"). Each is a fixed window counted
+with one atomic increment (``INCR`` in Redis), so across any number of instances sharing one
+Redis no window ever admits more than its limit. The documented slack of fixed windows: two
+bursts on either side of a window boundary can admit up to twice the limit within one
+window's length. A moving window would close that gap at the cost of storing every request's
+timestamp, which a 10,000/day limit cannot afford.
+
+Limits are counted shortest window first and counting stops at the first refusal, so a burst
+refused by the per-second limit does not also eat into the day's budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from limits import RateLimitItem, parse
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+MEMORY = "memory://"
+DEFAULT_KEY_PREFIX = "keyturn"
+
+
+@lru_cache(maxsize=1024)
+def _item(text: str) -> RateLimitItem:
+    try:
+        return parse(text)
+    except ValueError:
+        raise ValueError(
+            f"invalid rate limit {text[:40]!r}: write it as COUNT/PERIOD, like '100/second', "
+            "'10000/day' or '50/5 minutes' (periods: second, minute, hour, day, month, year)"
+        ) from None
+
+
+def normalize_rate_limit(text: str) -> str:
+    """The canonical spelling of a limit (``'100 per second'`` -> ``'100/second'``);
+    ``ValueError`` says how to write it. Stored in this form, one per limit."""
+    item = _item(text.strip())
+    if item.amount < 1:
+        raise ValueError(f"invalid rate limit {text[:40]!r}: the count must be at least 1")
+    period = item.GRANULARITY.name
+    return (
+        f"{item.amount}/{period}"
+        if item.multiples == 1
+        else (f"{item.amount}/{item.multiples} {period}s")
+    )
+
+
+def normalize_rate_limits(texts: Iterable[str]) -> tuple[str, ...]:
+    """Validated limits, shortest window first (the order they are counted in)."""
+    unique = {normalize_rate_limit(t) for t in texts}
+    return tuple(sorted(unique, key=lambda t: (_item(t).get_expiry(), t)))
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """Where a key stands against one limit: what ``RateLimit-*`` headers report."""
+
+    limit: int
+    remaining: int
+    reset: float  # seconds until the window resets (or the credits refill); inf: never
+    policy: str = ""  # the limit as written, e.g. "100/second"; "" for credits
+
+    @property
+    def retry_after(self) -> int | None:
+        """Whole seconds to wait, rounded up (RFC 9110 §10.2.3); None when waiting is futile."""
+        return None if math.isinf(self.reset) else max(1, math.ceil(self.reset))
+
+
+class RateLimiter:
+    """Counts requests per key id against the key's limits.
+
+    ``storage`` is a ``limits`` storage URI: ``memory://`` (one process) or
+    ``redis://host:6379/0`` (shared by every instance). ``key_prefix`` separates deployments
+    (or test runs) that share one Redis.
+    """
+
+    def __init__(self, storage: str = MEMORY, *, key_prefix: str = DEFAULT_KEY_PREFIX) -> None:
+        self.uri = storage
+        options: dict[str, str] = {}
+        if not storage.startswith("memory"):
+            options["key_prefix"] = key_prefix
+        try:
+            self.storage: Storage = storage_from_string(storage, **options)
+        except Exception as exc:  # the library raises several kinds for a bad URI
+            raise ValueError(f"cannot use rate-limit storage {storage!r}: {exc}") from exc
+        self._strategy = FixedWindowRateLimiter(self.storage)
+
+    def hit(self, key_id: str, limits: tuple[str, ...]) -> Quota | None:
+        """Count one request; ``None`` if every limit admits it, else the refusing limit."""
+        strategy = self._strategy
+        for text in limits:
+            item = _item(text)
+            if not strategy.hit(item, key_id):
+                stats = strategy.get_window_stats(item, key_id)
+                return Quota(
+                    item.amount,
+                    stats.remaining,
+                    max(0.0, stats.reset_time - time.time()),
+                    text,
+                )
+        return None
+
+    def reset(self) -> None:
+        """Forget every count (tests, and ``memory://`` between runs)."""
+        self.storage.reset()
+
+    def check(self) -> bool:
+        """Whether the storage answers (a readiness probe for Redis)."""
+        return bool(self.storage.check())

@@ -1,0 +1,243 @@
+"""The store protocol over SQL, written once for SQLite and PostgreSQL.
+
+An engine supplies connections (``_reading`` and ``_writing``, the latter inside one
+transaction), its ``Dialect`` and, if it has one, a way to announce a change to other
+instances (``_announce``). Everything else, from the audit trail to spending credits, is
+here, so the two engines cannot drift apart in behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from keyturn.credits import period_starts
+from keyturn.record import KeyRecord
+from keyturn.store import sql
+from keyturn.store.base import AuditEvent, KeyFilter, KeyNotFound, StoreError
+
+_NO_FILTER = KeyFilter()
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+
+
+UsageCounts = Mapping[tuple[str, str], int]
+"""(key id, outcome code) -> how many times."""
+
+
+class SQLStore:
+    """Shared behaviour; subclasses provide connections and the dialect."""
+
+    url: str
+    dialect: sql.Dialect
+
+    def __init__(self) -> None:
+        self._record = sql.record_reader(self.dialect)
+        q = self.dialect.params
+        self._q_by_id = q(sql.BY_ID)
+        self._q_by_hash = q(sql.BY_HASH)
+        self._q_insert = q(sql.INSERT_KEY)
+        self._q_audit = q(sql.INSERT_AUDIT)
+        self._q_rotate = q(sql.ROTATE)
+        self._q_touch = q(sql.touch_query(self.dialect))
+        self._q_spend = q(sql.SPEND)
+        self._q_usage = q(sql.COUNT_USAGE)
+        self._q_usage_by_outcome = q(sql.USAGE_BY_OUTCOME)
+
+    # -- what an engine provides ---------------------------------------------------------
+
+    def _reading(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _writing(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _announce(self, conn: Connection, key_hash: str) -> None:
+        """Tell other instances that this key changed (inside the writing transaction)."""
+
+    def _executemany(self, conn: Connection, query: str, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            conn.execute(query, row)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def find_by_hash(self, key_hash: str) -> KeyRecord | None:
+        with self._reading() as conn:
+            row = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
+        return self._record(row) if row else None
+
+    def get(self, key_id: str) -> KeyRecord | None:
+        with self._reading() as conn:
+            row = conn.execute(self._q_by_id, {"id": key_id}).fetchone()
+        return self._record(row) if row else None
+
+    def list_keys(
+        self,
+        filters: KeyFilter = _NO_FILTER,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> Sequence[KeyRecord]:
+        query, params = sql.list_query(self.dialect, filters, limit, after)
+        with self._reading() as conn:
+            rows = conn.execute(self.dialect.params(query), params).fetchall()
+        return [self._record(r) for r in rows]
+
+    def count(self) -> int:
+        with self._reading() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM keys").fetchone()[0])
+
+    def audit(
+        self,
+        *,
+        key_id: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> Sequence[AuditEvent]:
+        query, params = sql.audit_query(key_id, actor, action, limit, before)
+        with self._reading() as conn:
+            rows = conn.execute(self.dialect.params(query), params).fetchall()
+        moment, loads = self.dialect.time_out, self.dialect.json_out
+        return [AuditEvent(r[0], moment(r[1]), r[2], r[3], r[4], loads(r[5])) for r in rows]  # type: ignore[arg-type]
+
+    def usage(self, key_id: str, since: date | None = None) -> dict[str, int]:
+        """Requests counted per outcome for one key (since a UTC day, or ever)."""
+        params = {"key_id": key_id, "since": (since or date.min).isoformat()}
+        with self._reading() as conn:
+            rows = conn.execute(self._q_usage_by_outcome, params).fetchall()
+        return {outcome: int(total) for outcome, total in rows}
+
+    # -- writes (each in one transaction with its audit entry) ----------------------------
+
+    def _log(
+        self,
+        conn: Connection,
+        actor: str,
+        action: str,
+        key_id: str | None,
+        details: Mapping[str, Any],
+    ) -> None:
+        conn.execute(
+            self._q_audit,
+            {
+                "at": self.dialect.time_in(datetime.now(UTC)),
+                "actor": actor,
+                "action": action,
+                "key_id": key_id,
+                "details": self.dialect.json_in(sql.audit_details(details)),
+            },
+        )
+
+    def create(self, record: KeyRecord, actor: str) -> None:
+        self.create_many([record], actor)
+
+    def create_many(self, records: Iterable[KeyRecord], actor: str) -> int:
+        count = 0
+        with self._writing() as conn:
+            for record in records:
+                conn.execute(self._q_insert, sql.record_params(self.dialect, record))
+                details: dict[str, Any] = {
+                    "name": record.name,
+                    "scopes": record.scopes,
+                    "owner": record.owner,
+                    "expires_at": record.expires_at,
+                }
+                if record.metered:
+                    details.update(
+                        rate_limits=record.rate_limits,
+                        credits=record.credits,
+                        refill=record.refill,
+                    )
+                self._log(conn, actor, "key.create", record.id, details)
+                count += 1
+        return count
+
+    def update(self, key_id: str, changes: Mapping[str, Any], actor: str, action: str) -> KeyRecord:
+        unknown = set(changes) - sql.UPDATABLE
+        if unknown:
+            raise StoreError(f"cannot change {', '.join(sorted(unknown))} of a key")
+        with self._writing() as conn:
+            if changes:
+                query, params = sql.update_query(self.dialect, key_id, changes)
+                row = conn.execute(self.dialect.params(query), params).fetchone()
+            else:
+                row = conn.execute(self._q_by_id, {"id": key_id}).fetchone()
+            if row is None:
+                raise KeyNotFound(key_id)
+            if changes:
+                self._announce(conn, row[0])
+            self._log(conn, actor, action, key_id, changes)
+        record = self.get(key_id)
+        assert record is not None
+        return record
+
+    def rotate(self, old_id: str, new: KeyRecord, grace_until: datetime, actor: str) -> KeyRecord:
+        with self._writing() as conn:
+            row = conn.execute(
+                self._q_rotate,
+                {
+                    "replaced_by": new.id,
+                    "grace_until": self.dialect.time_in(grace_until),
+                    "id": old_id,
+                },
+            ).fetchone()
+            if row is None:
+                raise KeyNotFound(old_id)
+            self._announce(conn, row[0])
+            conn.execute(self._q_insert, sql.record_params(self.dialect, new))
+            self._log(
+                conn,
+                actor,
+                "key.rotate",
+                old_id,
+                {"replaced_by": new.id, "grace_until": grace_until},
+            )
+            self._log(conn, actor, "key.create", new.id, {"replaces": old_id})
+        record = self.get(old_id)
+        assert record is not None
+        return record
+
+    def touch(self, last_used: Mapping[str, datetime]) -> None:
+        """Batched last-used times; not audited (they are usage, not changes)."""
+        if not last_used:
+            return
+        rows = [{"at": self.dialect.time_in(at), "id": key_id} for key_id, at in last_used.items()]
+        with self._writing() as conn:
+            self._executemany(conn, self._q_touch, rows)
+
+    def count_usage(self, counts: UsageCounts, day: date | None = None) -> None:
+        """Add batched per-key counts by outcome to the day's totals (UTC)."""
+        if not counts:
+            return
+        day_text = (day or datetime.now(UTC).date()).isoformat()
+        rows = [
+            {"key_id": key_id, "day": day_text, "outcome": outcome, "count": count}
+            for (key_id, outcome), count in sorted(counts.items())
+        ]
+        with self._writing() as conn:
+            self._executemany(conn, self._q_usage, rows)
+
+    def spend(self, key_id: str, now: datetime | None = None) -> int | None:
+        """Take one credit (refilling first if a period has begun); the credits left after
+        it, or ``None`` when none was left. Not audited: it is usage, not a change."""
+        now = now or datetime.now(UTC)
+        day, month = period_starts(now)
+        time_in = self.dialect.time_in
+        params = {"id": key_id, "now": time_in(now), "day": time_in(day), "month": time_in(month)}
+        with self._writing() as conn:
+            row = conn.execute(self._q_spend, params).fetchone()
+        return None if row is None else int(row[0])
