@@ -89,8 +89,10 @@ def _format_step(
     if url and route:
         step.add(*check_route(url, environ))
     about = identity.label or ("shape not recognised" if key is not None else "no key")
-    api = f"; {host} is {target.name}'s API" if target and host else ""
-    api = api or (f"; treated as {target.name}'s API" if target else "")
+    api = ""
+    if target is not None:
+        serves = bool(host) and target.serves(host)
+        api = f"; {host} is {target.name}'s API" if serves else f"; treated as {target.name}'s API"
     step.summary = f"{about}{api}; sent as '{sent.describe()}'"
     return step.close(), identity
 

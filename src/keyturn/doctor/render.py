@@ -95,12 +95,35 @@ def md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+_CODE_SPAN = re.compile(r"(`[^`]+`)")
+
+
+def prose(text: str) -> str:
+    """Catalogue prose, whose `code spans` are meant to render: only HTML is neutralised,
+    and only outside the spans (inside them, Markdown shows text literally)."""
+    parts = _CODE_SPAN.split(" ".join(text.split()))
+    return "".join(
+        part if part.startswith("`") and part.endswith("`") and len(part) > 1
+        else part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        for part in parts
+    )
+
+
 def code(text: str) -> str:
     """Inline code that survives backticks and pipes inside it."""
     text = " ".join(text.split()).replace("|", "\\|")
     fence = "``" if "`" in text else "`"
     pad = " " if fence == "``" else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _computed(found: Finding) -> bool:
+    """Whether the fix was written for this case (and may quote a server) or is the
+    catalogue's own text."""
+    from keyturn.outcomes import CATALOGUE
+
+    entry = CATALOGUE.get(found.code)
+    return entry is None or found.fix != entry.fix
 
 
 def render_markdown(report: Report) -> str:
@@ -132,9 +155,9 @@ def render_markdown(report: Report) -> str:
         out += ["", "#### Findings", ""]
         for number, found in enumerate(report.findings, 1):
             out += [
-                f"{number}. **{found.severity}** · {code(found.code)} — {md(found.title)}  ",
+                f"{number}. **{found.severity}** · {code(found.code)} — {prose(found.title)}  ",
                 f"   {md(found.detail)}  ",
-                f"   *Fix:* {md(found.fix)}",
+                f"   *Fix:* {md(found.fix) if _computed(found) else prose(found.fix)}",
             ]
     out += [
         "",
