@@ -11,28 +11,20 @@ Run:  .venv/bin/python bench/http.py [--rounds 7] [--duration 5] [--connections 
 Needs wrk:  apt-get install wrk  (Debian/Ubuntu)  or  brew install wrk  (macOS)
 """
 
-# This file is named like the standard library's ``http`` package; run as a script, its
-# folder comes first on sys.path and would shadow it for uvicorn. Drop the folder first.
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
-
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from typing import Annotated, Any  # noqa: E402
+from typing import Annotated, Any
 
 # (baseline, with keyturn, target ratio or None for an informative row)
 PAIRS: list[tuple[str, str, float | None]] = [
@@ -146,7 +138,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def unshadow_stdlib_http() -> None:
+    """This file is named like the standard library's ``http``, and a script's folder comes
+    first on sys.path: drop it before anything (uvicorn, urllib) imports ``http``."""
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+
+
 def status_of(url: str, key: str | None) -> int:
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(url)
     if key:
         request.add_header("Authorization", f"Bearer {key}")
@@ -231,6 +233,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    unshadow_stdlib_http()
     if args.serve:
         serve(args.serve, args.database, args.port, args.cpu, args.http, args.loop)
         return

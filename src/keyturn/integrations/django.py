@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -35,32 +36,50 @@ from django.utils.module_loading import import_string
 
 from keyturn.answer import HttpAnswer
 from keyturn.integrations.guard import Guard
+from keyturn.integrations.identity import VerifiedKey
 from keyturn.manager import AsyncKeyManager, KeyManager
 from keyturn.verifier import Decision
 
 SETTING = "KEYTURN"
 
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """``settings.KEYTURN``, resolved once: the guard, the DRF user mapping, and which
+    ``request.META`` entries can hold a key (reading two entries beats building
+    ``request.headers`` from all of them on every request)."""
+
+    guard: Guard
+    user_for_key: Callable[[VerifiedKey], Any] | None
+    meta_headers: tuple[tuple[str, str], ...]
+
+    def headers(self, request: HttpRequest) -> list[tuple[str, str]]:
+        meta = request.META
+        return [(name, meta[key]) for key, name in self.meta_headers if key in meta]
+
+
 _lock = threading.Lock()
-_guard: Guard | None = None
+_setup: Setup | None = None
 
 
-def config() -> dict[str, Any]:
-    return dict(getattr(settings, SETTING, None) or {})
-
-
-def guard() -> Guard:
-    """The process's guard, built from ``settings.KEYTURN`` on first use."""
-    global _guard
-    current = _guard
+def setup() -> Setup:
+    """The process's configuration, read from ``settings.KEYTURN`` on first use."""
+    global _setup
+    current = _setup
     if current is not None:
         return current
     with _lock:
-        if _guard is None:
-            _guard = _build(config())
-        return _guard
+        if _setup is None:
+            _setup = _build(dict(getattr(settings, SETTING, None) or {}))
+        return _setup
 
 
-def _build(options: dict[str, Any]) -> Guard:
+def guard() -> Guard:
+    """The process's guard (and so its ``KeyManager``: ``guard().manager``)."""
+    return setup().guard
+
+
+def _build(options: dict[str, Any]) -> Setup:
     keys = options.get("KEYS")
     if isinstance(keys, str) and "://" not in keys:
         keys = import_string(keys)
@@ -69,22 +88,28 @@ def _build(options: dict[str, Any]) -> Guard:
             f"settings.{SETTING}['KEYS'] must be a store URL (sqlite:///keyturn.db), a "
             "KeyManager, or the dotted path to one"
         )
-    return Guard(
+    g = Guard(
         keys,
         realm=options.get("REALM", "api"),
         open_paths=options.get("OPEN_PATHS", ()),
         scopes=options.get("SCOPES"),
     )
+    user = options.get("USER")
+    if isinstance(user, str):
+        user = import_string(user)
+    names = ("authorization", *g.manager.verifier.reader.api_key_headers)
+    meta = tuple(("HTTP_" + name.upper().replace("-", "_"), name) for name in names)
+    return Setup(g, user, meta)
 
 
 def _reset(*, setting: str, **_: object) -> None:
     """Rebuild on the next request after ``KEYTURN`` changes (``override_settings``)."""
-    global _guard
+    global _setup
     if setting == SETTING:
         with _lock:
-            old, _guard = _guard, None
+            old, _setup = _setup, None
         if old is not None:
-            old.close()
+            old.guard.close()
 
 
 setting_changed.connect(_reset)
@@ -116,20 +141,22 @@ class KeyturnMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
-        g = guard()
+        conf = setup()
+        g = conf.guard
         required = g.requirement(request.method or "GET", request.path_info)
         if required is not None:
-            decision = g.check(request.headers.items(), query_string(request), required)
+            decision = g.check(conf.headers(request), query_string(request), required)
             refusal = admit(g, request, decision)
             if refusal is not None:
                 return refusal
         return self.get_response(request)
 
     async def _acall(self, request: HttpRequest) -> Any:
-        g = guard()
+        conf = setup()
+        g = conf.guard
         required = g.requirement(request.method or "GET", request.path_info)
         if required is not None:
-            decision = await g.check_async(request.headers.items(), query_string(request), required)
+            decision = await g.check_async(conf.headers(request), query_string(request), required)
             refusal = admit(g, request, decision)
             if refusal is not None:
                 return refusal

@@ -24,11 +24,10 @@ middleware is installed too, these classes reuse its verification instead of rep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.utils.module_loading import import_string
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, NotAuthenticated
 from rest_framework.permissions import BasePermission
@@ -36,7 +35,7 @@ from rest_framework.request import Request
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from keyturn.answer import HttpAnswer
-from keyturn.integrations.django import config, guard, query_string, response
+from keyturn.integrations.django import guard, query_string, response, setup
 from keyturn.integrations.identity import VerifiedKey
 
 
@@ -83,32 +82,25 @@ def _http(request: Request) -> HttpRequest:
     return request._request
 
 
-def _user_for(key: VerifiedKey) -> Any:
-    mapper: str | Callable[[VerifiedKey], Any] | None = config().get("USER")
-    if mapper is None:
-        return KeyUser(key)
-    if isinstance(mapper, str):
-        mapper = import_string(mapper)
-    return mapper(key)  # type: ignore[operator]
-
-
 class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
     """Authenticates a keyturn key; ``None`` when the request carries no key at all, so
     other authentication classes may still try, as DRF expects."""
 
     def authenticate(self, request: Request) -> tuple[Any, VerifiedKey] | None:
         http = _http(request)
+        conf = setup()
         key: VerifiedKey | None = getattr(http, "keyturn_key", None)  # the middleware's
         if key is None:
-            g = guard()
-            decision = g.check(http.headers.items(), query_string(http), ())
+            g = conf.guard
+            decision = g.check(conf.headers(http), query_string(http), ())
             if decision.code == "missing_credentials":
                 return None
             verdict = g.settle(decision)
             if isinstance(verdict, HttpAnswer):
                 raise KeyturnRejection(verdict)
             key = http.keyturn_key = verdict
-        return _user_for(key), key
+        user_for_key = conf.user_for_key
+        return (KeyUser(key) if user_for_key is None else user_for_key(key)), key
 
     def authenticate_header(self, request: Request) -> str:
         """The challenge DRF sends when it finds no credentials; it keeps DRF's 401 a 401."""
@@ -135,9 +127,11 @@ class HasScopes(BasePermission):  # type: ignore[misc]
         if isinstance(key, VerifiedKey) and key.has_scopes(*required):
             return True
         # No keyturn key, or one short of a scope: the full check gives the exact answer.
-        g = guard()
+        conf = setup()
         http = _http(request)
-        verdict = g.settle(g.check(http.headers.items(), query_string(http), required))
+        verdict = conf.guard.settle(
+            conf.guard.check(conf.headers(http), query_string(http), required)
+        )
         if isinstance(verdict, HttpAnswer):
             raise KeyturnRejection(verdict)
         return True
