@@ -490,3 +490,9 @@ def test_unknown_provider_and_bad_send_are_value_errors() -> None:
         offline(send_as="carrier-pigeon")
     with pytest.raises(ValueError, match="absolute"):
         offline("api.openai.com/v1")
+
+
+def test_a_password_in_the_url_is_not_reported() -> None:
+    report = offline("https://alice:pa55word@api.example.com/v1", key=openai_key())
+    assert report.url == "https://***@api.example.com/v1"
+    assert "pa55word" not in json.dumps(report.as_dict())

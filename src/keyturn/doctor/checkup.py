@@ -21,7 +21,7 @@ from keyturn.doctor.clean import clean
 from keyturn.doctor.interpret import Answer, interpret
 from keyturn.doctor.probe import client, origin, send
 from keyturn.doctor.report import Finding, Probe, Report, Step, finding
-from keyturn.doctor.route import check_route, insecure
+from keyturn.doctor.route import check_route, insecure, without_password
 from keyturn.doctor.sending import (
     Convention,
     check_convention,
@@ -226,8 +226,9 @@ def diagnose(
     # 4. Probe.
     steps = [key_step, format_step, validity_step]
     probe_step = Step("probe")
+    shown_url = without_password(url) if url else None
     report = Report(
-        url=url,
+        url=shown_url,
         steps=[*steps, probe_step],
         ok=False,
         key=mask(value) if value else None,
@@ -244,13 +245,15 @@ def diagnose(
         exchange = send(http, method, url, request_headers, sent, value)
         answer = exchange.answer
         report.probe = Probe(
-            method, url, sent.describe(), answer.status if answer else None,
+            method, shown_url or url, sent.describe(), answer.status if answer else None,
             tuple(exchange.redirects),
         )
         if exchange.error:
-            probe_step.add(finding("connection_failed", f"{method} {url}: {exchange.error}"))
+            probe_step.add(
+                finding("connection_failed", f"{method} {shown_url}: {exchange.error}")
+            )
         elif exchange.blocked and answer is not None:
-            probe_step.add(_dropped(url, answer.status, exchange.blocked))
+            probe_step.add(_dropped(shown_url or url, answer.status, exchange.blocked))
         elif answer is not None:
             report.ok = _judge_answer(probe_step, answer, target, sent, reported)
             if not report.ok and try_other_ways and answer.status in (401, 403):
@@ -266,7 +269,7 @@ def diagnose(
                     f"tried {len(options)} other way(s) of sending the key: "
                     + (f"'{working.name}' works" if working else "none was accepted")
                 )
-    probe_step.summary = probe_step.summary or f"{method} {url}"
+    probe_step.summary = probe_step.summary or f"{method} {shown_url}"
     probe_step.close()
     return report.redacted([s for s in (raw, value) if s])
 

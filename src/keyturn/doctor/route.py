@@ -47,10 +47,11 @@ def _bypassed(host: str, no_proxy: str) -> bool:
     return False
 
 
-def _without_password(proxy: str) -> str:
-    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+def without_password(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@``: fit for a report."""
+    parts = urlsplit(url if "://" in url else "http://" + url)
     if parts.password is None and parts.username is None:
-        return proxy
+        return url
     host = parts.hostname or ""
     netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
@@ -88,7 +89,7 @@ def check_route(url: str, environ: Mapping[str, str] | None = None) -> list[Find
         found.append(
             finding(
                 "proxy_in_env",
-                f"{name}={_without_password(value)} applies to {parts.hostname}, so most "
+                f"{name}={without_password(value)} applies to {parts.hostname}, so most "
                 "clients (requests, httpx, curl) send this request through that proxy; the "
                 "doctor connects directly",
             )
