@@ -66,7 +66,9 @@ def test_unknown_endpoint_and_method_are_problems(live: Live) -> None:
     problem(live.root.get("/v1/nothing"), 404, "not_found")
     answer = live.root.delete("/v1/keys")
     problem(answer, 405, "method_not_allowed")
-    assert answer.headers["allow"]  # Starlette names the first matching route's methods
+    assert answer.headers["allow"] == "GET, POST"
+    assert live.root.delete("/v1/keys/key_0").headers["allow"] == "GET, PATCH"
+    assert live.root.get("/v1/keys/verify").headers["allow"] == "POST"
 
 
 def test_openapi_document(live: Live) -> None:

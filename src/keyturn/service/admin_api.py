@@ -13,8 +13,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
-from pydantic import AwareDatetime
-
+from starlette.convertors import StringConvertor, register_url_convertor
 from keyturn.record import KeyRecord
 from keyturn.service.context import ServiceContext
 from keyturn.service.guard import Guard
@@ -26,10 +25,20 @@ from keyturn.service.models import (
     KeyView,
     RotateKey,
     Status,
+    Timestamp,
     UpdateKey,
 )
 from keyturn.service.problems import invalid_field, problem_responses
 from keyturn.store import KeyFilter
+
+class _KeyIdConvertor(StringConvertor):
+    """A key id in a path: any segment but ``verify``, which is the verify API's. Without
+    it, ``GET /v1/keys/verify`` would be "key 'verify' not found" instead of a 405."""
+
+    regex = "(?!verify(?:/|$))[^/]+"
+
+
+register_url_convertor("keyturn_key_id", _KeyIdConvertor())
 
 KeyId = Annotated[str, Path(max_length=64, description="A key id, e.g. `key_0123456789abcdef`.")]
 Text = Annotated[str | None, Query(max_length=200)]
@@ -87,7 +96,7 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
         status: Status | None = None,
         search: Text = None,
         prefix: Annotated[str | None, Query(max_length=32)] = None,
-        expiring_before: AwareDatetime | None = None,
+        expiring_before: Timestamp | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         after: Annotated[str | None, Query(max_length=64, description=_AFTER)] = None,
     ) -> dict[str, Any]:
@@ -105,7 +114,7 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
         }
 
     @router.get(
-        "/keys/{key_id}",
+        "/keys/{key_id:keyturn_key_id}",
         response_model=KeyView,
         responses=_BY_ID,
         tags=["keys"],
@@ -118,7 +127,7 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
         return record.public()
 
     @router.patch(
-        "/keys/{key_id}",
+        "/keys/{key_id:keyturn_key_id}",
         response_model=KeyView,
         responses=_BY_ID,
         tags=["keys"],
@@ -151,7 +160,7 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
         ("enable", "Re-enable a disabled key"),
     ):
         router.add_api_route(
-            f"/keys/{{key_id}}/{verb}",
+            f"/keys/{{key_id:keyturn_key_id}}/{verb}",
             state_change(verb),
             methods=["POST"],
             response_model=KeyView,
@@ -161,7 +170,7 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
         )
 
     @router.post(
-        "/keys/{key_id}/rotate",
+        "/keys/{key_id:keyturn_key_id}/rotate",
         status_code=201,
         response_model=IssuedKeyView,
         responses={**_BY_ID, **problem_responses(409)},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -17,6 +18,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -43,6 +45,20 @@ Scope = Annotated[
 ]
 Scopes = Annotated[list[Scope], Field(max_length=64)]
 Status = Literal["active", "revoked", "disabled", "rotated", "expired"]
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _rfc3339(value: Any) -> Any:
+    """Only a date-time string, as the schema says: pydantic would also take ``0.5`` or
+    ``"1700000000"`` as Unix times, which no client means by an expiry."""
+    if isinstance(value, str) and _RFC3339.match(value):
+        return value
+    if isinstance(value, datetime):
+        return value
+    raise ValueError("expected an RFC 3339 date-time with a UTC offset, e.g. 2030-01-31T12:00:00Z")
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 def _check_json(value: Any, depth: int = 0) -> None:
@@ -117,7 +133,7 @@ class UpdateKey(_Request):
     metadata: Metadata | None = Field(
         default=None, description="Replaces the key's metadata.", json_schema_extra=_not_null
     )
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Timestamp | None = Field(
         default=None, description="RFC 3339 time with a UTC offset; null: never expires."
     )
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 
 from keyturn.answer import PROBLEM_JSON, HttpAnswer
 from keyturn.store import KeyNotFound, StoreError
@@ -109,13 +110,31 @@ _HTTP_CODES = {
 }
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route takes at this path. Starlette's router names only the first
+    route that matched the path, and /v1/keys/{key_id} is two routes (GET and PATCH)."""
+    routes: list[BaseRoute] = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code, title = _HTTP_CODES.get(exc.status_code, (f"http_{exc.status_code}", "Request failed"))
     detail = exc.detail if isinstance(exc.detail, str) else title
+    headers = dict(exc.headers or {})
     if exc.status_code == 404:
         detail = f"there is no endpoint at {request.url.path!r}; see /openapi.json"
-    return problem_response(problem(exc.status_code, code, title, detail), exc.headers)
+    elif exc.status_code == 405:
+        headers["Allow"] = _allowed(request) or headers.get("Allow", "")
+        detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+    return problem_response(problem(exc.status_code, code, title, detail), headers)
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,87 @@
+"""The served OpenAPI document, held to account by schemathesis against a live server.
+
+Every operation gets generated requests, valid and invalid (bounded so the run stays well
+under a minute); each response must be no 5xx, have a documented status and content type,
+and match its schema. Requests carry the root key, so they reach the handlers.
+
+The document is generated at collection time from a throwaway in-memory service, since the
+cases are made then (schemathesis's lazy fixture loader does not run on this pytest); the
+first test proves it is the very document the live server serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from keyturn.config import Settings
+from keyturn.keys import display_parts, generate_key, hash_key
+from keyturn.manager import new_key_id
+from keyturn.record import KeyRecord
+from keyturn.service.api import build_api
+from keyturn.service.context import build_context
+from tests.service.conftest import Live, start_live
+
+
+def _document() -> dict[str, Any]:
+    context = build_context(Settings(database_url="sqlite:///:memory:"))
+    try:
+        return build_api(context).openapi()
+    finally:
+        context.sync.close()
+
+
+DOCUMENT = _document()
+schema = schemathesis.openapi.from_dict(DOCUMENT)
+# The root key is made here, not by the server, because schemathesis asks for credentials
+# while collecting; the fixture stores it as the live server's root key.
+ROOT_KEY = generate_key()
+
+
+@schema.auth()
+class RootKey:
+    """The run's credentials, through schemathesis's auth hook (so that its ``ignored_auth``
+    check knows what to leave out): the root key as a Bearer token, and no other key."""
+
+    def get(self, case: schemathesis.Case, context: object) -> str:
+        return ROOT_KEY
+
+    def set(self, case: schemathesis.Case, data: str, context: object) -> None:
+        headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "x-api-key"}
+        case.headers = {**headers, "Authorization": f"Bearer {data}"}
+
+
+@pytest.fixture(scope="module")
+def schema_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    for live in start_live(tmp_path_factory.mktemp("schemathesis"), access_log=False):
+        now = datetime.now(UTC)
+        prefix, start, end = display_parts(ROOT_KEY)
+        record = KeyRecord(
+            id=new_key_id(), key_hash=hash_key(ROOT_KEY), prefix=prefix, start=start, end=end,
+            name="schemathesis root", owner=None, scopes=frozenset({"*"}), metadata={},
+            created_at=now, expires_at=None,
+        )
+        live.manager.store.create(record, actor="test")
+        yield live
+
+
+def test_the_document_is_the_served_one(schema_live: Live) -> None:
+    assert httpx.get(f"{schema_live.url}/openapi.json").json() == DOCUMENT
+
+
+@schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, schema_live: Live) -> None:
+    response = case.call_and_validate(base_url=schema_live.url)
+    assert response.status_code < 500
