@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 from starlette.convertors import StringConvertor, register_url_convertor
+
 from keyturn.record import KeyRecord
 from keyturn.service.context import ServiceContext
 from keyturn.service.guard import Guard
@@ -30,6 +31,7 @@ from keyturn.service.models import (
 )
 from keyturn.service.problems import invalid_field, problem_responses
 from keyturn.store import KeyFilter
+
 
 class _KeyIdConvertor(StringConvertor):
     """A key id in a path: any segment but ``verify``, which is the verify API's. Without
