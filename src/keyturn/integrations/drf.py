@@ -51,6 +51,8 @@ class KeyturnRejection(APIException):  # type: ignore[misc]
         self.status_code = answer.status
         self.detail = answer.body  # set after __init__, which would turn numbers into strings
         self.auth_header = answer.header("www-authenticate")
+        retry_after = answer.header("retry-after")  # DRF's handler sends it from ``wait``
+        self.wait = int(retry_after) if retry_after and retry_after.isdigit() else None
         self.answer = answer
 
 
