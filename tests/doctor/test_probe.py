@@ -311,11 +311,13 @@ def test_a_404_says_nothing_about_the_key(serve: Serve) -> None:
     assert not report.ok
 
 
-def test_an_unreachable_api_is_connection_failed(serve: Serve) -> None:
-    api = serve(openai_like("x"))
-    url = api.url("/")
-    api.close()
-    report = diagnose(url, key="0123456789abcdefABCDEF", timeout=2)
+def test_an_unreachable_api_is_connection_failed() -> None:
+    import socket
+
+    with socket.socket() as held:  # bound, never listening: connections are refused
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        report = diagnose(f"http://127.0.0.1:{port}/", key="0123456789abcdefABCDEF", timeout=2)
     assert report.codes[-1] == "connection_failed"
     assert not report.ok
 
