@@ -2,6 +2,11 @@
 
 Every framework integration and the forward-auth endpoint send exactly this, so a client
 sees the same answer for the same mistake wherever keyturn runs.
+
+A refusal by a rate limit or spent credits (429) carries no ``WWW-Authenticate`` challenge,
+since the credentials are fine, but says when to come back: ``Retry-After`` (RFC 9110
+§10.2.3) and ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds),
+as in the IETF draft "RateLimit header fields for HTTP".
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from keyturn.verifier import Decision
+from keyturn.quota import Quota
+from keyturn.verifier import Decision, MeteredDecision
 
 PROBLEM_JSON = "application/problem+json"
 DEFAULT_REALM = "api"
@@ -73,9 +79,25 @@ def render(
     }
     if decision.required_scopes and outcome.code == "insufficient_scope":
         body["required_scopes"] = list(decision.required_scopes)
+    if isinstance(decision, MeteredDecision) and decision.quota is not None:
+        headers = (("content-type", PROBLEM_JSON), *quota_headers(decision.quota))
+        return HttpAnswer(outcome.status, (*headers, ("cache-control", "no-store")), body)
     headers = (
         ("content-type", PROBLEM_JSON),
         ("www-authenticate", challenge(decision, realm)),
         ("cache-control", "no-store"),
     )
     return HttpAnswer(outcome.status, headers, body)
+
+
+def quota_headers(quota: Quota) -> tuple[tuple[str, str], ...]:
+    """``Retry-After`` (when waiting helps) and the ``RateLimit-*`` fields."""
+    wait = quota.retry_after
+    fields = [
+        ("ratelimit-limit", str(quota.limit)),
+        ("ratelimit-remaining", str(max(0, quota.remaining))),
+    ]
+    if wait is not None:
+        fields.append(("ratelimit-reset", str(wait)))
+        fields.insert(0, ("retry-after", str(wait)))
+    return tuple(fields)

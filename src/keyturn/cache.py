@@ -1,14 +1,26 @@
 """A bounded in-process cache of key records by hash, in front of the store.
 
-Entries live at most ``ttl`` seconds, which bounds how long a change made by another process
-takes to be seen here; changes made through this process invalidate their entry at once.
+``ttl`` is the staleness bound: a change made by another process is seen here within ``ttl``
+seconds, because entries live that long and then are read again. Changes made through this
+process invalidate their entry at once. A store with a change feed (PostgreSQL's
+``LISTEN/NOTIFY``, see ``propagation.py``) invalidates entries as other instances change
+them, and while that feed is provably live the cache may keep entries for a longer
+``lifetime``: the bound then holds through the feed rather than through expiry.
+
 Unknown hashes are cached too, so a flood of well-formed but unknown keys cannot hammer the
 store. Eviction is first-in-first-out: cheaper on the hot path than LRU bookkeeping, and with
 a TTL every entry is refreshed soon anyway.
+
+Only ``get`` is on the hot path, and it takes no lock. Writers (``put`` after a store read,
+``invalidate``, ``clear``) share a lock and an epoch that every invalidation advances: a
+store read that raced an invalidation (``put(..., since=epoch_before_the_read)``) is cached
+for ``ttl`` only, so a change announced mid-read cannot be hidden behind a long lifetime.
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from collections.abc import Callable
 
@@ -18,7 +30,7 @@ _MISSING = object()
 
 
 class KeyCache:
-    __slots__ = ("_clock", "_entries", "maxsize", "ttl")
+    __slots__ = ("_clock", "_entries", "_lock", "_ticks", "epoch", "lifetime", "maxsize", "ttl")
 
     def __init__(
         self,
@@ -30,6 +42,11 @@ class KeyCache:
         self.ttl = ttl
         self._clock = clock
         self._entries: dict[str, tuple[float, KeyRecord | None]] = {}
+        # How long a new entry lives: ``ttl``, unless a live change feed extends it.
+        self.lifetime = ttl
+        self._lock = threading.Lock()
+        self._ticks = itertools.count(1)
+        self.epoch = 0
 
     def get(self, key_hash: str) -> KeyRecord | object | None:
         """The cached record (or ``None`` for a known-unknown hash), else ``MISSING``."""
@@ -38,19 +55,41 @@ class KeyCache:
             return _MISSING
         return entry[1]
 
-    def put(self, key_hash: str, record: KeyRecord | None) -> None:
+    def put(self, key_hash: str, record: KeyRecord | None, since: int | None = None) -> None:
+        """Cache what the store said; ``since`` is ``epoch`` read before the store read."""
         if self.maxsize <= 0:
             return
-        entries = self._entries
-        if len(entries) >= self.maxsize and key_hash not in entries:
-            del entries[next(iter(entries))]
-        entries[key_hash] = (self._clock() + self.ttl, record)
+        with self._lock:
+            entries = self._entries
+            if len(entries) >= self.maxsize and key_hash not in entries:
+                del entries[next(iter(entries))]
+            raced = since is not None and since != self.epoch
+            entries[key_hash] = (self._clock() + (self.ttl if raced else self.lifetime), record)
 
     def invalidate(self, key_hash: str) -> None:
-        self._entries.pop(key_hash, None)
+        with self._lock:
+            self.epoch = next(self._ticks)
+            self._entries.pop(key_hash, None)
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self.epoch = next(self._ticks)
+            self._entries.clear()
+
+    def extend(self, lifetime: float) -> None:
+        """Keep new entries ``lifetime`` seconds (never less than ``ttl``): a change feed is
+        live. Everything cached so far is dropped, as it may predate the feed."""
+        with self._lock:
+            self.lifetime = max(self.ttl, lifetime)
+            self.epoch = next(self._ticks)
+            self._entries.clear()
+
+    def shorten(self) -> None:
+        """Back to ``ttl`` for every entry, dropping all: the change feed is not live."""
+        with self._lock:
+            self.lifetime = self.ttl
+            self.epoch = next(self._ticks)
+            self._entries.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

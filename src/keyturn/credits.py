@@ -53,4 +53,4 @@ def validate_credits(
     amount = credits if refill_amount is None else refill_amount
     if amount < 1:
         raise ValueError("the refill amount must be at least 1")
-    return credits, refill, amount  # type: ignore[return-value]
+    return credits, refill, amount

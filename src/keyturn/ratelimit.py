@@ -13,15 +13,15 @@ refused by the per-second limit does not also eat into the day's budget.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+
+from keyturn.quota import Quota
 
 MEMORY = "memory://"
 DEFAULT_KEY_PREFIX = "keyturn"
@@ -58,21 +58,6 @@ def normalize_rate_limits(texts: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(unique, key=lambda t: (_item(t).get_expiry(), t)))
 
 
-@dataclass(frozen=True, slots=True)
-class Quota:
-    """Where a key stands against one limit: what ``RateLimit-*`` headers report."""
-
-    limit: int
-    remaining: int
-    reset: float  # seconds until the window resets (or the credits refill); inf: never
-    policy: str = ""  # the limit as written, e.g. "100/second"; "" for credits
-
-    @property
-    def retry_after(self) -> int | None:
-        """Whole seconds to wait, rounded up (RFC 9110 §10.2.3); None when waiting is futile."""
-        return None if math.isinf(self.reset) else max(1, math.ceil(self.reset))
-
-
 class RateLimiter:
     """Counts requests per key id against the key's limits.
 
@@ -87,9 +72,12 @@ class RateLimiter:
         if not storage.startswith("memory"):
             options["key_prefix"] = key_prefix
         try:
-            self.storage: Storage = storage_from_string(storage, **options)
+            found = storage_from_string(storage, **options)
         except Exception as exc:  # the library raises several kinds for a bad URI
             raise ValueError(f"cannot use rate-limit storage {storage!r}: {exc}") from exc
+        if not isinstance(found, Storage):
+            raise ValueError(f"cannot use rate-limit storage {storage!r}: it is asynchronous")
+        self.storage: Storage = found
         self._strategy = FixedWindowRateLimiter(self.storage)
 
     def hit(self, key_id: str, limits: tuple[str, ...]) -> Quota | None:

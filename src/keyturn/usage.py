@@ -1,35 +1,63 @@
-"""Last-used times, batched off the hot path.
+"""Usage accounting, batched off the hot path: last-used times and counts by outcome.
 
-A verify only notes the time in a dict; a background thread writes the batch every
-``interval`` seconds (and on ``close``). A crash loses at most one interval of last-used
-times — usage facts, never anything that decides whether a key is accepted.
+A verify only touches dicts in memory; a background thread writes the batch every
+``interval`` seconds (and on ``close``). What a crash can lose is usage facts, never
+anything that decides whether a key is accepted (credits are spent in the store, per
+request, not here):
+
+- last-used times noted since the last flush (at most ``interval`` seconds' worth);
+- request counts by outcome from the last two intervals (at most ``2 * interval`` seconds'
+  worth): counts of accepted requests are incremented without a lock, so a batch is only
+  written one interval after it was swapped out, once no request can still be adding to it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Protocol
 
-from keyturn.store.base import KeyStore
+log = logging.getLogger("keyturn.usage")
+
+
+class UsageStore(Protocol):
+    def touch(self, last_used: Mapping[str, datetime]) -> None: ...
 
 
 class UsageRecorder:
-    def __init__(self, store: KeyStore, interval: float = 5.0) -> None:
+    def __init__(self, store: UsageStore, interval: float = 5.0) -> None:
         self.store = store
         self.interval = interval
         self._pending: dict[str, float] = {}
         self._noted: dict[str, float] = {}
+        # Accepted requests per key id: incremented lock-free on the hot path.
+        self._accepted: dict[str, int] = {}
+        self._ripening: dict[str, int] = {}
+        # Other outcomes per (key id, code): off the fast path, under the lock.
+        self._outcomes: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def note(self, key_id: str, at: float) -> None:
+        """An accepted request: count it, and note the time if a second has passed."""
+        accepted = self._accepted
+        accepted[key_id] = accepted.get(key_id, 0) + 1
         # Within a second of the last note nothing changes worth writing: skip the lock.
         if at - self._noted.get(key_id, 0.0) < 1.0:
             return
         self._noted[key_id] = at
         with self._lock:
             self._pending[key_id] = at
+        if self._thread is None:
+            self._start()
+
+    def count(self, key_id: str, code: str) -> None:
+        """A refused request for a known key (revoked, rate limited, out of credits, ...)."""
+        with self._lock:
+            self._outcomes[key_id, code] = self._outcomes.get((key_id, code), 0) + 1
         if self._thread is None:
             self._start()
 
@@ -42,16 +70,51 @@ class UsageRecorder:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.flush()
+            try:
+                self.flush()
+            except Exception as exc:  # a busy or unreachable store: retry next interval
+                log.warning("usage not written yet, will retry: %s", exc)
 
-    def flush(self) -> None:
+    def flush(self, *, final: bool = False) -> None:
+        """Write what is due: last-used times, and the counts that have ripened (all of
+        them when ``final``, after the hot path has stopped)."""
         with self._lock:
             batch, self._pending, self._noted = self._pending, {}, {}
-        if batch:
-            self.store.touch({k: datetime.fromtimestamp(v, UTC) for k, v in batch.items()})
+            outcomes, self._outcomes = self._outcomes, {}
+            ripe, self._ripening, self._accepted = self._ripening, self._accepted, {}
+            if final:
+                ripe = _merge(ripe, self._ripening)
+                self._ripening = {}
+        for key_id, total in ripe.items():
+            outcomes[key_id, "valid"] = outcomes.get((key_id, "valid"), 0) + total
+        try:
+            if batch:
+                self.store.touch({k: datetime.fromtimestamp(v, UTC) for k, v in batch.items()})
+                batch = {}
+            counter = getattr(self.store, "count_usage", None)
+            if outcomes and counter is not None:
+                counter(outcomes)
+        except Exception:
+            self._keep(batch, outcomes)
+            raise
+
+    def _keep(self, batch: dict[str, float], outcomes: dict[tuple[str, str], int]) -> None:
+        """Put back what could not be written, for the next flush."""
+        with self._lock:
+            for key_id, at in batch.items():
+                self._pending[key_id] = max(at, self._pending.get(key_id, 0.0))
+            for key, total in outcomes.items():
+                self._outcomes[key] = self._outcomes.get(key, 0) + total
 
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.interval + 1)
-        self.flush()
+        self.flush(final=True)
+
+
+def _merge(first: dict[str, int], second: dict[str, int]) -> dict[str, int]:
+    merged = dict(first)
+    for key, value in second.items():
+        merged[key] = merged.get(key, 0) + value
+    return merged

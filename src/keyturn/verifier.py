@@ -31,6 +31,7 @@ from keyturn.keys import (
 )
 from keyturn.outcomes import CATALOGUE, Outcome
 from keyturn.providers import identify
+from keyturn.quota import Quota
 from keyturn.record import KeyRecord, scopes_satisfy
 
 
@@ -51,6 +52,14 @@ class Decision:
     @property
     def ok(self) -> bool:
         return self.outcome.code == "valid"
+
+
+@dataclass(slots=True)
+class MeteredDecision(Decision):
+    """A refusal by a rate limit or by spent credits, with where the caller stands: the
+    answer's ``Retry-After`` and ``RateLimit-*`` headers come from ``quota``."""
+
+    quota: Quota | None = None
 
 
 class Candidate(NamedTuple):
@@ -176,3 +185,26 @@ class Verifier:
                     required_scopes=required_scopes,
                 )
         return Decision(self._valid, "", "", record, required_scopes)
+
+    def rate_limited(self, record: KeyRecord, quota: Quota) -> MeteredDecision:
+        wait = quota.retry_after
+        outcome = CATALOGUE["rate_limited"]
+        return MeteredDecision(
+            outcome,
+            f"the key's limit of {quota.policy} is used up",
+            f"wait {wait} s (Retry-After) before the next request, then stay under "
+            f"{quota.policy}; ask the key's owner for a higher limit if you need one",
+            record,
+            quota=quota,
+        )
+
+    def usage_exceeded(self, record: KeyRecord, quota: Quota) -> MeteredDecision:
+        outcome = CATALOGUE["usage_exceeded"]
+        wait = quota.retry_after
+        if wait is None:
+            detail = "the key has used all of its credits, and they are not refilled"
+            hint = "ask the key's owner to add credits, or use another key; do not retry"
+        else:
+            detail = f"the key has used all of its {record.refill} credits"
+            hint = f"the credits are refilled in {wait} s (Retry-After); retry after that"
+        return MeteredDecision(outcome, detail, hint, record, quota=quota)

@@ -1,8 +1,13 @@
-"""The SQLite store through its protocol: what a user of the library relies on."""
+"""The stores through their protocol: what a user of the library relies on.
+
+Tests taking ``manager`` or ``db_url`` run against SQLite and PostgreSQL alike (see
+``tests/core/conftest.py``); the few about one engine's files or URLs say so in their name.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +32,38 @@ def test_a_key_survives_reopening_and_only_its_hash_is_stored(tmp_path: Path) ->
     )
     assert issued.key.encode() not in raw
     assert issued.key[8:38].encode() not in raw  # not even the random body
+
+
+def raw_rows(url: str, query: str) -> list[tuple[object, ...]]:
+    """What the database itself holds, read past keyturn."""
+    if url.startswith("sqlite"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            return list(conn.execute(query))
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return list(conn.execute(query))
+
+
+def test_only_the_hash_and_display_parts_are_stored(db_url: str) -> None:
+    with KeyManager(db_url) as m:
+        issued = m.create_key("ci", scopes=["read"], metadata={"team": "x"})
+        m.revoke(issued.record.id)
+    dump = repr(raw_rows(db_url, "SELECT * FROM keys")) + repr(raw_rows(db_url, "SELECT * FROM audit"))
+    assert issued.record.key_hash in dump
+    assert issued.key not in dump
+    assert issued.key[8:38] not in dump
+
+
+def test_migrations_are_versioned_and_applied_once_on_every_engine(db_url: str) -> None:
+    first = open_store(db_url)
+    version = first.schema_version()  # type: ignore[attr-defined]
+    first.close()
+    second = open_store(db_url)
+    assert second.schema_version() == version >= 2  # type: ignore[attr-defined]
+    second.close()
+    rows = raw_rows(db_url, "SELECT version FROM schema_migrations ORDER BY version")
+    assert [v for (v,) in rows] == list(range(1, version + 1))
 
 
 def test_migrations_are_versioned_and_applied_once(tmp_path: Path) -> None:
@@ -80,6 +117,8 @@ def test_list_filters_and_pages(manager: KeyManager) -> None:
     assert {r.id for r in manager.list_keys(KeyFilter(status="disabled"))} == {ids[1]}
     assert len(manager.list_keys(KeyFilter(owner="ada"))) == 3
     assert [r.name for r in manager.list_keys(KeyFilter(search="svc-4"))] == ["svc-4"]
+    assert [r.name for r in manager.list_keys(KeyFilter(search="SVC-4"))] == ["svc-4"]
+    assert manager.list_keys(KeyFilter(search="svc_4")) == []  # "_" is no wildcard
     assert manager.list_keys(KeyFilter(search="100%")) == []
     expiring = manager.list_keys(KeyFilter(expiring_before=datetime.now(UTC) + timedelta(days=7)))
     assert [r.id for r in expiring] == [soon]

@@ -1,4 +1,5 @@
-"""Stores, chosen by URL: ``sqlite:///keyturn.db`` is the embedded default."""
+"""Stores, chosen by URL: ``sqlite:///keyturn.db`` is the embedded default,
+``postgresql://...`` the store that several instances share."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ def open_store(url: str = DEFAULT_URL) -> KeyStore:
         from keyturn.store.sqlite import SQLiteStore
 
         return SQLiteStore(url)
-    raise StoreError(f"unsupported database URL {url!r}: use sqlite:///path/to/keyturn.db")
+    if scheme in ("postgresql", "postgres"):
+        from keyturn.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise StoreError(
+        f"unsupported database URL {scheme + '://...'!r}: use "
+        "sqlite:///path/to/keyturn.db or postgresql://user:password@host/dbname"
+    )
 
 
 __all__ = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from keyturn.record import KeyRecord, Status
@@ -82,6 +82,16 @@ class KeyStore(Protocol):
     def count(self) -> int: ...
 
     def touch(self, last_used: Mapping[str, datetime]) -> None: ...
+
+    def spend(self, key_id: str, now: datetime | None = None) -> int | None:
+        """Take one of the key's credits atomically; what is left, or None if none was."""
+        ...
+
+    def count_usage(self, counts: Mapping[tuple[str, str], int], day: date | None = None) -> None:
+        """Add batched request counts per (key id, outcome) to the day's totals."""
+        ...
+
+    def usage(self, key_id: str, since: date | None = None) -> dict[str, int]: ...
 
     def audit(
         self,
