@@ -16,4 +16,14 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] && command -v 
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; } >/dev/null 2>&1 \
     || echo "services.sh: could not install nginx; tests/service/test_nginx.py will fail" >&2
 fi
+# Wait until both answer: the first tests start right after this script.
+for _ in $(seq 1 30); do
+  pg_ok=1; redis_ok=1
+  if command -v pg_isready >/dev/null 2>&1; then pg_isready -q -h 127.0.0.1 -p 5432 || pg_ok=0; fi
+  if command -v redis-cli >/dev/null 2>&1; then
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis_ok=0
+  fi
+  [ "$pg_ok" = 1 ] && [ "$redis_ok" = 1 ] && break
+  sleep 1
+done
 exit 0

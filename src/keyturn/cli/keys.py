@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -31,10 +32,23 @@ def cli_actor() -> str:
         return "cli"
 
 
+REDIS_ENV = "KEYTURN_REDIS_URL"
+REDIS_PREFIX_ENV = "KEYTURN_REDIS_PREFIX"
+
+
 @contextmanager
 def open_manager(db_url: str) -> Iterator[KeyManager]:
+    """The manager for a command; with ``$KEYTURN_REDIS_URL`` set it counts rate limits in
+    the same Redis as the servers, so ``keyturn check`` answers as they would."""
     with failures_as_usage():
-        manager = KeyManager(db_url)
+        limiter = None
+        redis_url = os.environ.get(REDIS_ENV)
+        if redis_url:
+            from keyturn.ratelimit import DEFAULT_KEY_PREFIX, RateLimiter
+
+            prefix = os.environ.get(REDIS_PREFIX_ENV) or DEFAULT_KEY_PREFIX
+            limiter = RateLimiter(redis_url, key_prefix=prefix)
+        manager = KeyManager(db_url, limiter=limiter)
         try:
             yield manager
         finally:
@@ -102,6 +116,22 @@ def keys() -> None:
 )
 @click.option("--prefix", default=None, metavar="P", help="Key prefix (default kt_live).")
 @click.option("--owner", default=None, metavar="O", help="Who the key belongs to.")
+@click.option(
+    "--rate-limit",
+    "rate_limits",
+    multiple=True,
+    metavar="N/PERIOD",
+    help="A rate limit like 100/second or 10000/day (repeat for more).",
+)
+@click.option(
+    "--credits", type=click.IntRange(0), default=None, help="Uses the key has (default: no limit)."
+)
+@click.option(
+    "--refill",
+    type=click.Choice(["daily", "monthly"]),
+    default=None,
+    help="Refill the credits every UTC day or month.",
+)
 @db_option
 @format_option()
 def create(
@@ -110,6 +140,9 @@ def create(
     expires_in: str,
     prefix: str | None,
     owner: str | None,
+    rate_limits: tuple[str, ...],
+    credits: int | None,
+    refill: str | None,
     db_url: str,
     fmt: str,
 ) -> None:
@@ -126,8 +159,52 @@ def create(
             prefix=prefix,
             owner=owner,
             actor=cli_actor(),
+            rate_limits=rate_limits,
+            credits=credits,
+            refill=refill,
         )
     _show_issued(issued, fmt, "Created")
+
+
+@keys.command()
+@click.argument("key_id")
+@click.option(
+    "--rate-limit",
+    "rate_limits",
+    multiple=True,
+    metavar="N/PERIOD",
+    help="Replace the key's rate limits (repeat for more).",
+)
+@click.option("--no-rate-limits", is_flag=True, help="Remove the key's rate limits.")
+@click.option("--credits", default=None, metavar="N|unlimited", help="Set the uses left.")
+@click.option(
+    "--refill", type=click.Choice(["daily", "monthly"]), default=None, help="Refill period."
+)
+@db_option
+@format_option()
+def update(
+    key_id: str,
+    rate_limits: tuple[str, ...],
+    no_rate_limits: bool,
+    credits: str | None,
+    refill: str | None,
+    db_url: str,
+    fmt: str,
+) -> None:
+    """Change a key's rate limits or credits."""
+    changes: dict[str, object] = {}
+    if rate_limits or no_rate_limits:
+        changes["rate_limits"] = () if no_rate_limits else rate_limits
+    if credits is not None:
+        with failures_as_usage():
+            if credits != "unlimited" and not credits.isdigit():
+                raise ValueError(f"invalid --credits {credits[:20]!r}: a number or 'unlimited'")
+        changes["credits"] = None if credits == "unlimited" else int(credits)
+    if refill is not None:
+        changes["refill"] = refill
+    with open_manager(db_url) as manager:
+        record = manager.update(key_id, actor=cli_actor(), **changes)  # type: ignore[arg-type]
+    _show_record(record, fmt)
 
 
 @keys.command(name="list")
