@@ -10,10 +10,25 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+
+from keyturn.keys import encode_base62
+
+
+def github_crc32_ok(key: str) -> bool:
+    """GitHub's (and npm's) public token checksum: the last six characters are the base62
+    CRC32 of the random part between the prefix's ``_`` and them."""
+    tail = key[key.find("_") + 1 :]
+    body, given = tail[:-6], tail[-6:]
+    return len(tail) > 6 and encode_base62(zlib.crc32(body.encode()), 6) == given
+
+
+# The public checksum schemes a key type may name in providers.toml (`checksum = "..."`).
+CHECKSUMS: Mapping[str, Callable[[str], bool]] = {"github-crc32": github_crc32_ok}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +48,10 @@ class KeyType:
 
     def matches(self, key: str) -> bool:
         return self.pattern.fullmatch(key) is not None
+
+    def checksum_ok(self, key: str) -> bool:
+        """Whether ``key``'s public checksum verifies; ``True`` for a type without one."""
+        return not self.checksum or CHECKSUMS[self.checksum](key)
 
 
 @dataclass(frozen=True, slots=True)

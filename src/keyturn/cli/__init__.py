@@ -9,6 +9,7 @@ from keyturn.cli.check import check
 from keyturn.cli.doctor import doctor
 from keyturn.cli.explain import explain
 from keyturn.cli.keys import keys
+from keyturn.cli.scan import scan
 from keyturn.cli.serve import init, serve
 
 
@@ -24,3 +25,4 @@ main.add_command(explain)
 main.add_command(serve)
 main.add_command(init)
 main.add_command(doctor)
+main.add_command(scan)

@@ -1,0 +1,144 @@
+"""``keyturn scan``: find API keys before git does, in a tree, the index or the history."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+from rich.text import Text
+
+from keyturn.cli.output import UsageFailure, console, emit_json, format_option
+from keyturn.scan import baseline as baselines
+from keyturn.scan.finding import DEFAULT_SALT, Finding
+from keyturn.scan.git import GitError, work_tree_root
+from keyturn.scan.report import finding_lines, summary, to_json
+from keyturn.scan.sarif import to_sarif
+from keyturn.scan.scanner import (
+    DEFAULT_MAX_SIZE,
+    Options,
+    Result,
+    scan_history,
+    scan_paths,
+    scan_staged,
+)
+
+_SIZE = re.compile(r"(?i)(\d+(?:\.\d+)?)\s*([kmg]?)b?")
+_UNITS = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+
+
+def _size(text: str) -> int:
+    match = _SIZE.fullmatch(text.strip())
+    if match is None or float(match[1]) <= 0:
+        raise UsageFailure(f"--max-size {text!r} is not a size such as 500k or 2M")
+    return int(float(match[1]) * _UNITS[match[2].lower()])
+
+
+def _repository(paths: tuple[str, ...], flag: str) -> Path:
+    if len(paths) > 1:
+        raise UsageFailure(f"{flag} scans one repository: name at most one PATH")
+    target = Path(paths[0] if paths else ".")
+    if not target.exists():
+        raise UsageFailure(f"{target} does not exist")
+    root = work_tree_root(target.resolve())
+    if root is None:
+        raise UsageFailure(f"{flag} needs a git repository, and {target} is not in one")
+    return root
+
+
+def _run(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
+         options: Options) -> tuple[Result, str]:
+    if staged:
+        return scan_staged(_repository(paths, "--staged"), options), "staged"
+    if history:
+        return scan_history(_repository(paths, "--history"), since, options), "history"
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise UsageFailure(f"{missing[0]} does not exist")
+    return scan_paths(list(paths) or ["."], options), "paths"
+
+
+@click.command()
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--staged", is_flag=True,
+              help="Scan the staged content of the files about to be committed.")
+@click.option("--history", is_flag=True,
+              help="Scan every blob in the history of every ref, once per blob.")
+@click.option("--since", metavar="REV",
+              help="With --history: only what was added after revision REV.")
+@format_option("text", "json", "sarif")
+@click.option("--baseline", "baseline_file", metavar="FILE",
+              help="Report only findings whose fingerprint FILE does not hold.")
+@click.option("--update-baseline", "update_file", metavar="FILE",
+              help="Write every current finding's fingerprint to FILE (never the secret).")
+@click.option("--max-size", default=f"{DEFAULT_MAX_SIZE // 1_000_000}M", show_default=True,
+              metavar="SIZE", help="Skip files larger than this (e.g. 500k, 2M).")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Skip paths or file names matching GLOB (repeat for more).")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Worker processes for large scans (0: one per CPU).")
+def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None, fmt: str,
+         baseline_file: str | None, update_file: str | None, max_size: str,
+         exclude: tuple[str, ...], jobs: int) -> None:
+    """Find API keys and other secrets before they land in git.
+
+    PATH (default: the current directory) is scanned as git would commit it: tracked files
+    and untracked ones no .gitignore rule covers. Keys of keyturn and of catalogued providers
+    are found by shape and checksum; values assigned to secret-looking names by entropy; and
+    .env files that git tracks or does not ignore are reported. Exit status: 0 clean, 1 a
+    finding not in the baseline, 2 bad usage.
+    """
+    if staged and history:
+        raise UsageFailure("use --staged or --history, not both")
+    if since and not history:
+        raise UsageFailure("--since only applies to --history")
+    known_set = None
+    salt = DEFAULT_SALT
+    try:
+        if baseline_file:
+            known_set = baselines.load(Path(baseline_file))
+            salt = known_set.salt
+        elif update_file and Path(update_file).exists():
+            salt = baselines.load(Path(update_file)).salt  # keep fingerprints stable
+        elif update_file:
+            salt = baselines.new_salt()
+    except baselines.BaselineError as exc:
+        raise UsageFailure(str(exc)) from None
+    options = Options(salt=salt, max_size=_size(max_size), jobs=jobs, excludes=exclude)
+    try:
+        result, mode = _run(paths, staged, history, since, options)
+    except GitError as exc:
+        raise UsageFailure(f"git: {exc}") from None
+    found = sorted(result.findings, key=lambda f: (f.path, f.line, f.column, f.code))
+    known = [f for f in found if known_set is not None and f in known_set]
+    new = [f for f in found if f not in known]
+    if update_file:
+        count = baselines.save(Path(update_file), found, salt)
+        click.echo(f"wrote {count} fingerprint{'s' if count != 1 else ''} to {update_file}",
+                   err=True)
+    if fmt == "json":
+        emit_json(to_json(result, new, len(known), mode))
+    elif fmt == "sarif":
+        click.echo(json.dumps(to_sarif(new, known, with_baseline=known_set is not None),
+                              indent=2))
+    else:
+        _show(result, new, len(known))
+    if new and not update_file:
+        raise SystemExit(1)
+
+
+def _show(result: Result, new: list[Finding], known: int) -> None:
+    out = console()
+    styled = out.is_terminal and not out.no_color
+    for finding in new:
+        for text, style in finding_lines(finding):
+            if styled:
+                out.print(Text(text, style=style))
+            else:
+                click.echo(text)
+    line = summary(result, new, known)
+    if styled:
+        out.print(Text(line, style="bold red" if new else "green"))
+    else:
+        click.echo(line)

@@ -1,0 +1,180 @@
+"""Find secrets in one file's bytes: catalogued shapes, keyturn keys, then generic values.
+
+The detectors run on bytes, not text: keys are ASCII, so a file need not be decoded (or be
+valid UTF-8) to be scanned, and ``bytes.find`` keeps the prefilter at memory speed. Order
+matters where matches overlap: a catalogued shape first (in catalogue order, as
+``providers.identify_type`` decides), then a keyturn key, then a generic value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from keyturn import keys
+from keyturn.providers import identify_type
+from keyturn.scan import generic, rules
+from keyturn.scan.finding import DEFAULT_SALT, Finding, fingerprint, mask_value
+from keyturn.scan.gates import plausible_secret, random_enough
+from keyturn.scan.prefilter import keyword_lines, shapes_present
+from keyturn.scan.rules import Confidence
+from keyturn.scan.shapes import KEYTURN_TAIL, LEFT_STOP, PREFIX_CHARS
+
+ALLOW = re.compile(rb"keyturn:[ \t]*allow")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A secret found at ``data[start:end]``: the only object that holds the secret."""
+
+    code: str
+    start: int
+    end: int
+    secret: str
+    provider_id: str
+    provider: str
+    key_type: str
+    confidence: Confidence
+    masked: str
+    fix: str
+
+
+def _overlaps(claimed: list[tuple[int, int]], start: int, end: int) -> bool:
+    return any(s < end and start < e for s, e in claimed)
+
+
+def _provider_hits(data: bytes, claimed: list[tuple[int, int]]) -> list[Hit]:
+    spans = sorted(
+        (m.start(), m.end(), shape.rank)
+        for shape in shapes_present(data)
+        for m in shape.regex.finditer(data)
+    )
+    hits = []
+    for start, end, _rank in spans:
+        if (start and data[start - 1] in LEFT_STOP) or _overlaps(claimed, start, end):
+            continue
+        secret = data[start:end].decode("ascii")
+        match = identify_type(secret)
+        if match is None:
+            continue
+        provider, key_type = match
+        if not key_type.secret or not key_type.checksum_ok(secret):
+            continue  # an identifier meant to be seen, or a near-miss: not a key
+        if not random_enough(secret, secret[len(key_type.prefix) :]):
+            continue
+        claimed.append((start, end))
+        checked = ", checksum valid" if key_type.checksum else ""
+        where = f" at {provider.keys_url}" if provider.keys_url else ""
+        hits.append(
+            Hit(
+                rules.LEAKED_PROVIDER_KEY, start, end, secret, provider.id, provider.name,
+                key_type.name + checked, "certain" if key_type.checksum else "high",
+                mask_value(secret, key_type.prefix),
+                f"revoke or rotate this {provider.name} {key_type.name}{where}, then read "
+                "the new one from the environment or a secrets manager",
+            )
+        )
+    return hits
+
+
+def _keyturn_prefix(data: bytes, underscore: int, tail: str) -> str | None:
+    """The prefix left of ``data[underscore]`` whose checksum verifies, longest first."""
+    start = underscore
+    while start > 0 and underscore - start < keys.MAX_PREFIX_LENGTH and (
+        data[start - 1] in PREFIX_CHARS
+    ):
+        start -= 1
+    body, given = tail[: keys.BODY_LENGTH], tail[keys.BODY_LENGTH :]
+    for at in range(start, underscore):
+        prefix = data[at:underscore].decode("ascii")
+        if keys.checksum(f"{prefix}_{body}") == given:
+            return prefix
+    return None
+
+
+def _keyturn_hits(data: bytes, claimed: list[tuple[int, int]]) -> list[Hit]:
+    hits = []
+    for match in KEYTURN_TAIL.finditer(data):
+        underscore = match.start()
+        tail = data[underscore + 1 : match.end()].decode("ascii")
+        prefix = _keyturn_prefix(data, underscore, tail)
+        if prefix is None:
+            continue
+        start, end = underscore - len(prefix), match.end()
+        if _overlaps(claimed, start, end) or not random_enough(prefix, tail[: keys.BODY_LENGTH]):
+            continue
+        claimed.append((start, end))
+        secret = f"{prefix}_{tail}"
+        hits.append(
+            Hit(
+                rules.LEAKED_KEYTURN_KEY, start, end, secret, "keyturn", "keyturn",
+                f"key (prefix {prefix}_), checksum valid", "certain", keys.mask(secret),
+                "rotate it (`keyturn keys rotate ID`) and read the new key from the "
+                "environment or a secrets manager",
+            )
+        )
+    return hits
+
+
+def _generic_hits(data: bytes, claimed: list[tuple[int, int]], config_like: bool) -> list[Hit]:
+    hits = []
+    for line_start, line_end in keyword_lines(data):
+        for cand in generic.candidates(data, line_start, line_end, config_like):
+            if _overlaps(claimed, cand.start, cand.end):
+                continue
+            provider, key_type = cand.provider, cand.key_type
+            confidence: Confidence
+            if key_type is not None and provider is not None:
+                if not (key_type.secret and random_enough(cand.value, cand.value)):
+                    continue
+                code, confidence = rules.LEAKED_PROVIDER_KEY, "high"
+                pid, pname, kind = provider.id, provider.name, f"{key_type.name} in {cand.name}"
+            elif plausible_secret(cand.value):
+                code, confidence = rules.POSSIBLE_SECRET, "medium"
+                pid = provider.id if provider else "generic"
+                pname = provider.name if provider else "unknown"
+                kind = f"value of {cand.name}"
+            else:
+                continue
+            claimed.append((cand.start, cand.end))
+            hits.append(
+                Hit(
+                    code, cand.start, cand.end, cand.value, pid, pname, kind, confidence,
+                    mask_value(cand.value),
+                    "if this is a real credential, rotate it and read it from the environment "
+                    "or a secrets manager; if not, mark the line `keyturn: allow`",
+                )
+            )
+    return hits
+
+
+def find_hits(data: bytes, config_like: bool = False) -> list[Hit]:
+    """Every secret in ``data``, in file order."""
+    claimed: list[tuple[int, int]] = []
+    hits = _provider_hits(data, claimed)
+    hits += _keyturn_hits(data, claimed)
+    hits += _generic_hits(data, claimed, config_like)
+    return sorted(hits, key=lambda h: h.start)
+
+
+def scan_bytes(
+    data: bytes, path: str, *, config_like: bool = False, salt: str = DEFAULT_SALT
+) -> list[Finding]:
+    """Findings for one file's content; lines marked ``keyturn: allow`` are skipped."""
+    findings = []
+    line, line_start = 1, 0
+    for hit in find_hits(data, config_like):
+        line += data.count(b"\n", line_start, hit.start)
+        line_start = data.rfind(b"\n", 0, hit.start) + 1
+        line_end = data.find(b"\n", hit.start)
+        if ALLOW.search(data, line_start, len(data) if line_end == -1 else line_end):
+            continue
+        column = len(data[line_start : hit.start].decode("utf-8", "replace")) + 1
+        findings.append(
+            Finding(
+                hit.code, path, line, column, hit.provider_id, hit.provider, hit.key_type,
+                hit.masked, hit.confidence, fingerprint(hit.provider_id, hit.secret, salt),
+                hit.fix,
+            )
+        )
+    return findings

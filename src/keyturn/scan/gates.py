@@ -1,0 +1,98 @@
+"""Is a candidate random enough to be a real secret? Placeholders and examples are not.
+
+Shapes alone catch ``sk_live_xxxxxxxxxxxx`` and the test vectors in a specification (which
+even carry valid checksums). A real key is drawn uniformly at random, so its neighbouring
+characters rarely repeat or count up, it spells no word like ``example``, and a generic
+value has the entropy and the mix of characters a password manager would give it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import re
+from collections import Counter
+
+from keyturn.doctor.clean import is_placeholder
+
+# Words a template or a document puts in a fake key. Six letters or more (``dummy`` aside),
+# so a random 40-character key spells one by chance about once in 10**7.
+_MARKERS = re.compile(r"(?i)example|sample|placeholder|changeme|redacted|dummy|x{8,}|(.)\1{7,}")
+# For a value assigned to a secret-looking name, which is not random by construction, the
+# shorter words of hand-written stand-ins count too.
+_GENERIC_MARKERS = re.compile(
+    r"(?i)example|sample|placeholder|change.?me|redacted|dummy|fake|your|test|secret|passw"
+    r"|token|api.?key|insecure|xxxx|(.)\1{4,}"
+)
+_NOT_A_VALUE = re.compile(r"://|\$\{|\$\(|\{\{|\}\}|%\(|[<>]|^[/.~$%{]")
+
+# SHA-256 of keys published in documentation, which are not anyone's secret: a digest
+# rather than the key, so this file is no scanner's finding either.
+_DOCUMENTATION_EXAMPLES = frozenset(
+    {
+        # Stripe's API reference test-mode secret key, shown to every reader of the docs.
+        "2cafc0970149a84f3b9e62eaf169f36f59907a3b3e31f7b82e68c69cd27f7326",
+    }
+)
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character of ``text``'s own character distribution."""
+    if not text:
+        return 0.0
+    size = len(text)
+    return -sum(n / size * math.log2(n / size) for n in Counter(text).values())
+
+
+def looks_patterned(text: str) -> bool:
+    """Half the neighbours repeat or count up or down (``aaaa``, ``0123ABCD``): typed, not drawn.
+
+    A uniformly random base62 string has about 5% such neighbours and hexadecimal about 19%.
+    """
+    steps = sum(1 for a, b in itertools.pairwise(text) if abs(ord(a) - ord(b)) <= 1)
+    return steps * 2 >= len(text) - 1
+
+
+def is_documentation_example(key: str) -> bool:
+    return hashlib.sha256(key.encode()).hexdigest() in _DOCUMENTATION_EXAMPLES
+
+
+def random_enough(key: str, random_part: str) -> bool:
+    """A distinctive key (``random_part`` is what follows its prefix) that is no placeholder."""
+    return not (
+        looks_patterned(random_part)
+        or _MARKERS.search(random_part)
+        or is_placeholder(key)
+        or is_documentation_example(key)
+    )
+
+
+def _class_changes(text: str) -> float:
+    """Share of neighbours that switch between digit, upper case, lower case and symbol."""
+
+    def kind(c: str) -> int:
+        return 0 if c.isdigit() else 1 if c.isupper() else 2 if c.islower() else 3
+
+    kinds = [kind(c) for c in text]
+    return sum(a != b for a, b in itertools.pairwise(kinds)) / max(len(text) - 1, 1)
+
+
+def plausible_secret(value: str) -> bool:
+    """A value assigned to a secret-looking name that a generator, not a person, wrote.
+
+    Real keys mix digits and letters and switch between them often (about 60% of
+    neighbours in base62, 47% in hexadecimal); words, identifiers and paths do not.
+    """
+    return (
+        16 <= len(value) <= 1024
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+        and not _NOT_A_VALUE.search(value)
+        and shannon_entropy(value) >= 3.0
+        and _class_changes(value) >= 0.3
+        and not looks_patterned(value)
+        and not _GENERIC_MARKERS.search(value)
+        and not is_placeholder(value)
+        and not is_documentation_example(value)
+    )

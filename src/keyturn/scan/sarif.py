@@ -1,0 +1,86 @@
+"""SARIF 2.1.0, the format code-scanning services (GitHub, GitLab, Azure DevOps) read.
+
+One rule per finding code, its texts taken from the outcome catalogue; one result per
+finding, with the masked value and a partial fingerprint (the salted hash, never the key)
+so a service can follow an alert across runs. ``tests/scan`` validates the output against
+the official schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+from keyturn import __version__
+from keyturn.outcomes import lookup
+from keyturn.scan.finding import Finding
+from keyturn.scan.rules import CODES
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_LEVELS = {"error": "error", "warning": "warning", "info": "note"}
+
+
+def _rule(code: str) -> dict[str, Any]:
+    entry = lookup(code)
+    return {
+        "id": code,
+        "name": "".join(w.capitalize() for w in code.split("_")),
+        "shortDescription": {"text": entry.title},
+        "fullDescription": {"text": entry.explanation},
+        "help": {"text": f"{entry.explanation}\n\nFix: {entry.fix}", "markdown": entry.fix},
+        "defaultConfiguration": {"level": _LEVELS.get(entry.severity, "warning")},
+        "properties": {"tags": ["security", "secrets"]},
+    }
+
+
+def _result(finding: Finding, rule_index: int, baselined: bool | None) -> dict[str, Any]:
+    location: dict[str, Any] = {"artifactLocation": {"uri": quote(finding.path)}}
+    if finding.line:
+        location["region"] = {"startLine": finding.line, "startColumn": finding.column}
+    what = f"{finding.provider} {finding.key_type}".strip()
+    shown = f" ({finding.masked})" if finding.masked else ""
+    result: dict[str, Any] = {
+        "ruleId": finding.code,
+        "ruleIndex": rule_index,
+        "level": _LEVELS.get(finding.severity, "warning"),
+        "message": {"text": f"{finding.title}: {what}{shown}. Fix: {finding.fix}"},
+        "locations": [{"physicalLocation": location}],
+        "partialFingerprints": {"keyturnSecret/v1": finding.fingerprint},
+        "properties": {
+            "provider": finding.provider_id,
+            "keyType": finding.key_type,
+            "masked": finding.masked,
+            "confidence": finding.confidence,
+            "commits": list(finding.commits),
+        },
+    }
+    if baselined is not None:
+        result["baselineState"] = "unchanged" if baselined else "new"
+    return result
+
+
+def to_sarif(
+    findings: Iterable[Finding], known: Iterable[Finding] = (), with_baseline: bool = False
+) -> dict[str, Any]:
+    """The SARIF log: new ``findings``, then ``known`` ones marked unchanged under a baseline."""
+    index = {code: i for i, code in enumerate(CODES)}
+    results = [_result(f, index[f.code], False if with_baseline else None) for f in findings]
+    results += [_result(f, index[f.code], True) for f in known]
+    return {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "keyturn",
+                        "version": __version__,
+                        "rules": [_rule(code) for code in CODES],
+                    }
+                },
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
+    }

@@ -1,0 +1,233 @@
+"""Run a scan: files of a tree, the staged index, or every blob of the history.
+
+Work is cut into chunks of files (about a few megabytes each) and, for a large scan, handed
+to a pool of processes: the detectors are pure Python and a process per core is how they
+use a machine. A chunk returns findings only, never content or secrets. A progress bar is
+drawn on stderr when it is a terminal and the scan is long.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from keyturn.scan import git
+from keyturn.scan.detect import scan_bytes
+from keyturn.scan.finding import DEFAULT_SALT, Finding
+from keyturn.scan.generic import config_like
+from keyturn.scan.hygiene import check_env_files, env_finding, is_env_file
+from keyturn.scan.rules import ENV_FILE_TRACKED
+from keyturn.scan.walker import Item, is_binary, items_for, skipped_by_name
+
+DEFAULT_MAX_SIZE = 2_000_000
+CHUNK_BYTES = 4_000_000
+CHUNK_FILES = 400
+PARALLEL_BYTES = 8_000_000  # below this, starting processes costs more than it saves
+HISTORY_BATCH_BYTES = 128_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    salt: str = DEFAULT_SALT
+    max_size: int = DEFAULT_MAX_SIZE
+    jobs: int = 0  # 0: one per CPU
+    excludes: tuple[str, ...] = ()
+    progress: bool = True  # drawn only when stderr is a terminal
+
+
+@dataclass(slots=True)
+class Result:
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0
+    bytes: int = 0
+    binary: int = 0
+    too_large: int = 0
+
+    def add(self, other: Result) -> None:
+        self.findings += other.findings
+        self.files += other.files
+        self.bytes += other.bytes
+        self.binary += other.binary
+        self.too_large += other.too_large
+
+
+def _read(item: Item, max_size: int) -> bytes | None:
+    if item.content is not None:
+        return item.content
+    try:
+        with Path(item.file).open("rb") as handle:
+            return handle.read(max_size + 1)
+    except OSError:
+        return None
+
+
+def scan_chunk(items: Sequence[Item], salt: str, max_size: int) -> Result:
+    """Scan some items; runs in a worker process for large scans."""
+    result = Result()
+    for item in items:
+        data = _read(item, max_size)
+        if data is None:
+            continue
+        if len(data) > max_size:
+            result.too_large += 1
+            continue
+        if is_binary(data):
+            result.binary += 1
+            continue
+        result.files += 1
+        result.bytes += len(data)
+        found = scan_bytes(data, item.path, config_like=config_like(item.path), salt=salt)
+        result.findings += [replace(f, commits=item.commits) for f in found]
+    return result
+
+
+def _chunks(items: Iterable[Item], size_of: Callable[[Item], int]) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
+    weight = 0
+    for item in items:
+        chunk.append(item)
+        weight += size_of(item)
+        if weight >= CHUNK_BYTES or len(chunk) >= CHUNK_FILES:
+            yield chunk
+            chunk, weight = [], 0
+    if chunk:
+        yield chunk
+
+
+def _size(item: Item) -> int:
+    if item.content is not None:
+        return len(item.content)
+    try:
+        return Path(item.file).stat().st_size
+    except OSError:
+        return 0
+
+
+def run(items: Sequence[Item], options: Options) -> Result:
+    """Scan ``items``, in parallel when there is enough to do."""
+    sizes = [_size(i) for i in items]
+    total = sum(s for s in sizes if s <= options.max_size)
+    weights = dict(zip(map(id, items), sizes, strict=True))
+    chunks = list(_chunks(items, lambda i: weights[id(i)]))
+    jobs = options.jobs or os.cpu_count() or 1
+    result = Result()
+    with _progress(options.progress and total > PARALLEL_BYTES, total) as advance:
+        if jobs == 1 or total < PARALLEL_BYTES or len(chunks) == 1:
+            for chunk in chunks:
+                part = scan_chunk(chunk, options.salt, options.max_size)
+                result.add(part)
+                advance(sum(weights[id(i)] for i in chunk))
+            return result
+        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
+            futures = [
+                (pool.submit(scan_chunk, c, options.salt, options.max_size), c) for c in chunks
+            ]
+            for future, chunk in futures:
+                result.add(future.result())
+                advance(sum(weights[id(i)] for i in chunk))
+    return result
+
+
+class _NoProgress:
+    def __enter__(self) -> Callable[[int], None]:
+        return lambda _n: None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _Bar:
+    """rich's progress bar on stderr, refreshed by hand (no thread beside the workers)."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+        self._progress = Progress(
+            "scanning", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            console=Console(stderr=True), transient=True, auto_refresh=False,
+        )
+        self._task = self._progress.add_task("scan", total=total)
+
+    def __enter__(self) -> Callable[[int], None]:
+        self._progress.start()
+
+        def advance(n: int) -> None:
+            self._progress.advance(self._task, n)
+            self._progress.refresh()
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+
+def _progress(wanted: bool, total: int) -> _NoProgress | _Bar:
+    return _Bar(total) if wanted and sys.stderr.isatty() else _NoProgress()
+
+
+def scan_paths(targets: Sequence[str], options: Options) -> Result:
+    """Files under ``targets`` (what git could commit, in a work tree), and ``.env`` hygiene."""
+    items = list(items_for(targets, options.excludes))
+    result = run(items, options)
+    env_files = [i.path for i in items if is_env_file(i.path)]
+    result.findings += check_env_files(env_files, options.salt)
+    return result
+
+
+def scan_staged(root: Path, options: Options) -> Result:
+    """The staged content of every file about to be committed."""
+    entries = [
+        e for e in git.staged(root) if not skipped_by_name(e.path, options.excludes)
+    ]
+    content = dict(git.read_blobs(root, [e.blob for e in entries]))
+    items = [Item(e.path, content=content[e.blob]) for e in entries if e.blob in content]
+    result = run(items, options)
+    result.findings += [
+        env_finding(ENV_FILE_TRACKED, e.path, options.salt) for e in entries
+        if is_env_file(e.path)
+    ]
+    return result
+
+
+def _batches(items: Iterable[Item], limit: int) -> Iterator[list[Item]]:
+    batch: list[Item] = []
+    weight = 0
+    for item in items:
+        batch.append(item)
+        weight += len(item.content or b"")
+        if weight >= limit:
+            yield batch
+            batch, weight = [], 0
+    if batch:
+        yield batch
+
+
+def scan_history(root: Path, since: str | None, options: Options) -> Result:
+    """Every blob of the history once, reported where (and in which commits) it was added."""
+    blobs = [b for b in git.history(root, since) if not skipped_by_name(b.path, options.excludes)]
+    kept = {b.blob: b for b in blobs if b.size <= options.max_size}
+    result = Result(too_large=len(blobs) - len(kept))
+
+    def items() -> Iterator[Item]:
+        for sha, data in git.read_blobs(root, kept):
+            blob = kept[sha]
+            path = blob.introduced[0][1] if blob.introduced else blob.path
+            yield Item(path or sha, content=data, commits=tuple(c for c, _ in blob.introduced))
+
+    for batch in _batches(items(), HISTORY_BATCH_BYTES):  # the history need not fit in memory
+        result.add(run(batch, options))
+    env: dict[str, list[str]] = {}
+    for blob in blobs:
+        for commit, path in blob.introduced:
+            if is_env_file(path):
+                env.setdefault(path, []).append(commit)
+    result.findings += [
+        env_finding(ENV_FILE_TRACKED, path, options.salt, tuple(dict.fromkeys(commits)))
+        for path, commits in sorted(env.items())
+    ]
+    return result

@@ -1,0 +1,86 @@
+"""Key shapes to look for, taken from the catalogues: keyturn's own format and providers'.
+
+Nothing here is a second table of regexes: each provider shape is a ``[[provider.key_type]]``
+of ``providers.toml`` that is distinctive (the shape alone names its issuer) and secret (an
+account id or a publishable key is meant to be seen). Each is compiled once for bytes, with
+its literal prefix as the anchor the prefilter looks for.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from keyturn.providers import PROVIDERS, KeyType, Provider
+
+# A key ends where its characters end: a longer run is another (or a damaged) string.
+_KEY_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+_TRAILING = rb"(?![A-Za-z0-9_-])"
+LEFT_STOP = frozenset(_KEY_CHARS)
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """One catalogued key type, ready to search bytes for."""
+
+    provider: Provider
+    key_type: KeyType
+    anchor: bytes
+    regex: re.Pattern[bytes]
+    rank: int  # catalogue order: on overlap, the first entry names the key
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider.name} {self.key_type.name}"
+
+
+def _literal_head(source: str) -> str:
+    """The literal text a regex source starts with (``SG\\.`` is ``SG.``)."""
+    head: list[str] = []
+    i = 0
+    while i < len(source):
+        char = source[i]
+        if char == "\\" and i + 1 < len(source) and not source[i + 1].isalnum():
+            head.append(source[i + 1])
+            i += 2
+        elif char in "\\[](){}.*+?|^$":
+            break
+        else:
+            head.append(char)
+            i += 1
+    # A quantifier binds to the last character, which is then optional or repeated.
+    return "".join(head[:-1] if source[i : i + 1] in ("*", "+", "?", "{") else head)
+
+
+def _shapes() -> tuple[Shape, ...]:
+    found: list[Shape] = []
+    for provider in PROVIDERS:
+        for key_type in provider.key_types:
+            if not (key_type.distinctive and key_type.secret):
+                continue
+            source = key_type.pattern.pattern
+            if not key_type.prefix or not _literal_head(source).startswith(key_type.prefix):
+                # A distinctive shape with no literal prefix would be searched everywhere;
+                # tests/scan insists the catalogue gives every one a prefix.
+                raise ValueError(f"{provider.id}: {key_type.name}: no literal prefix")
+            regex = re.compile(source.encode("ascii") + _TRAILING)
+            found.append(Shape(provider, key_type, key_type.prefix.encode(), regex, len(found)))
+    return tuple(found)
+
+
+SHAPES: tuple[Shape, ...] = _shapes()
+
+# Shapes grouped by the first three bytes of their anchor (``sk-`` stands for ``sk-ant-``,
+# ``sk-proj-``, ...): one substring search per group, and a file that lacks it never runs
+# the group's regexes. Each search is a pass over the file, so fewer groups, faster scans.
+ROOT_LENGTH = 3
+BY_ROOT: dict[bytes, tuple[Shape, ...]] = {}
+for _shape in SHAPES:
+    _root = _shape.anchor[:ROOT_LENGTH]
+    BY_ROOT[_root] = (*BY_ROOT.get(_root, ()), _shape)
+del _shape, _root
+
+# keyturn keys: any legal prefix, then "_" and 36 base62 characters (docs/key-format.md).
+# The regex finds the tail; the prefix is read leftwards and the checksum decides.
+KEYTURN_TAIL = re.compile(rb"_[0-9A-Za-z]{36}(?![0-9A-Za-z_])")
+PREFIX_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")

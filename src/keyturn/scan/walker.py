@@ -1,0 +1,94 @@
+"""Which files to read: what git would commit, minus binaries, huge files and vendored trees.
+
+In a git work tree the scanner reads what ``git ls-files --cached --others
+--exclude-standard`` lists: tracked files and untracked ones no ignore rule covers, i.e.
+what could land in a commit. An ignored ``.env`` holds real keys by design and is not read.
+Outside git, a directory is walked, skipping version-control, dependency and cache folders.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from keyturn.scan import git
+
+SKIP_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", "node_modules", "bower_components", "__pycache__", ".venv",
+        "venv", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis",
+        ".eggs", ".gradle", ".terraform",
+    }
+)
+BINARY_SUFFIXES = frozenset(
+    [
+        ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico", ".webp", ".tif", ".tiff", ".psd",
+        ".pdf", ".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".jar",
+        ".war", ".whl", ".egg", ".so", ".dylib", ".dll", ".exe", ".o", ".a", ".lib",
+        ".pyc", ".pyo", ".class", ".woff", ".woff2", ".ttf", ".otf", ".eot", ".mp3",
+        ".mp4", ".m4a", ".wav", ".ogg", ".flac", ".mov", ".avi", ".mkv", ".webm",
+        ".sqlite", ".sqlite3", ".db", ".bin", ".npy", ".npz", ".pkl", ".pickle",
+        ".parquet", ".feather", ".onnx", ".pt", ".h5"
+    ]
+)
+SNIFF = 8000  # like git: a NUL byte in the first 8000 bytes makes a file binary
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One thing to scan: a file on disk, or content read from git (a blob)."""
+
+    path: str  # as reported
+    file: str = ""  # read from here when ``content`` is None
+    content: bytes | None = None
+    commits: tuple[str, ...] = ()
+
+
+def is_binary(data: bytes) -> bool:
+    return b"\0" in data[:SNIFF]
+
+
+def skipped_by_name(path: str, excludes: Sequence[str]) -> bool:
+    pure = PurePath(path)
+    if pure.suffix.lower() in BINARY_SUFFIXES:
+        return True
+    return any(fnmatch.fnmatch(path, g) or fnmatch.fnmatch(pure.name, g) for g in excludes)
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    # os.walk rather than Path.rglob: it lets the folders to skip be pruned, not just hidden.
+    for top, dirs, files in os.walk(directory):
+        here = Path(top)
+        dirs[:] = sorted(
+            d for d in dirs if d not in SKIP_DIRS and not (here / d / "pyvenv.cfg").exists()
+        )
+        for name in sorted(files):
+            yield here / name
+
+
+def files_under(target: str) -> Iterator[Path]:
+    """The files to read for one PATH argument, as paths joined onto ``target``."""
+    base = Path(target)
+    if not base.is_dir():
+        yield base  # named explicitly: read even if git ignores it
+        return
+    if git.work_tree_root(base) is None:
+        yield from _walk(base)
+        return
+    for rel in git.listed_files(base):
+        path = base / rel
+        if path.is_file() and not path.is_symlink():  # not deleted, not a submodule
+            yield path
+
+
+def items_for(targets: Sequence[str], excludes: Sequence[str]) -> Iterator[Item]:
+    seen: set[str] = set()
+    for target in targets:
+        for path in files_under(target):
+            shown = path.as_posix()
+            if shown not in seen and not skipped_by_name(shown, excludes):
+                seen.add(shown)
+                yield Item(shown, file=str(path))
