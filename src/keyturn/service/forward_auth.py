@@ -81,28 +81,32 @@ class ForwardAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = scope["headers"]
-        uri = method = demanded = None
+        uris: list[bytes] = []
+        methods: list[bytes] = []
+        demanded: list[bytes] = []
         for name, value in headers:
             if name[:2] == b"x-":
                 if name in _URI_HEADERS:
-                    uri = value
+                    uris.append(value)
                 elif name in _METHOD_HEADERS:
-                    method = value
+                    methods.append(value)
                 elif name == self._scopes_header:
-                    demanded = value
-        if uri is None:
-            # Envoy ext_authz appends the original path to /auth; nginx without
-            # X-Original-URI leaves nothing, which means "/".
-            raw = scope.get("raw_path") or scope["path"].encode("latin-1")
-            path = raw[5:].decode("latin-1") or "/"
-            query: bytes = scope["query_string"]
+                    demanded.append(value)
+        # Envoy's ext_authz appends the original path and query to /auth.
+        raw = scope.get("raw_path") or scope["path"].encode("latin-1")
+        if len(raw) > 5:
+            query = scope["query_string"]
+            uris.append(raw[5:] + (b"?" + query if query else b""))
+        elif not uris:
+            uris.append(b"/?" + scope["query_string"])
+        if len(uris) == 1 and len(methods) < 2:  # the usual case, in fewer steps
+            path_b, _, query = uris[0].partition(b"?")
+            verb = methods[0].decode("latin-1") if methods else scope["method"]
+            scopes = self._rules.required(verb, path_b.decode("latin-1")) if self._rules else ()
         else:
-            raw_path, _, query = uri.partition(b"?")
-            path = raw_path.decode("latin-1")
-        verb = method.decode("latin-1") if method is not None else scope["method"]
-        scopes: tuple[str, ...] = self._rules.required(verb, path) if self._rules else ()
+            verb, scopes, query = self._union(scope, uris, methods)
         if demanded:
-            extra = demanded.decode("latin-1").replace(",", " ").split()
+            extra = b" ".join(demanded).decode("latin-1").replace(",", " ").split()
             scopes = tuple(dict.fromkeys((*scopes, *extra)))
 
         decision = await self._verify(headers, query, scopes=scopes)
@@ -111,11 +115,10 @@ class ForwardAuth:
         self._observe(time.perf_counter() - started)
         record = decision.key
         if self._log:
-            target = path + ("?" + query.decode("latin-1") if query else "")
             scope[LOG_KEY] = {
                 "outcome": decision.code,
                 "key_id": record.id if record is not None else None,
-                "forwarded": f"{verb} {self._redact(target)}",
+                "forwarded": f"{verb} {self._redact(uris[0].decode('latin-1'))}",
             }
         if decision.ok and record is not None:
             await respond(send, 204, self._identity_of(record), b"")
@@ -127,6 +130,25 @@ class ForwardAuth:
             [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers],
             answer.body_bytes(),
         )
+
+    def _union(
+        self, scope: Scope, uris: list[bytes], methods: list[bytes]
+    ) -> tuple[str, tuple[str, ...], bytes]:
+        """More than one account of the original request: a proxy that forwards the client's
+        headers (nginx does) lets a client add an ``X-Forwarded-Uri`` of its own beside the
+        one the proxy set. Whichever is true, the request needs the scopes of every account,
+        so a forged one can only add requirements; the queries are read together, so a key
+        in any of them is seen."""
+        verbs = [m.decode("latin-1") for m in methods] or [scope["method"]]
+        split = [uri.partition(b"?") for uri in uris]
+        scopes: dict[str, None] = {}
+        if self._rules:
+            for verb in verbs:
+                for path_b, _, _ in split:
+                    needed = self._rules.required(verb, path_b.decode("latin-1"))
+                    scopes.update(dict.fromkeys(needed))
+        query = b"&".join(q for _, _, q in split if q)
+        return verbs[0], tuple(scopes), query
 
     def _identity_of(self, record: KeyRecord) -> list[tuple[bytes, bytes]]:
         cached = self._identity.get(record.id)

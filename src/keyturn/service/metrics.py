@@ -7,6 +7,8 @@ collide on metric names. The label children for every catalogue code are made up
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -15,6 +17,25 @@ from keyturn.outcomes import CATALOGUE
 # Verify latency is microseconds on a cache hit and milliseconds on a store read.
 _BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0)
 ENDPOINTS = ("forward_auth", "verify_api", "admin")
+
+
+class _Children(dict[str, Callable[[], None]]):
+    """``code -> Counter.inc`` for one endpoint: every verifier outcome up front (so each
+    shows as 0 before it first happens), any other code the server answers with (a rate
+    limit's ``rate_limited``) when first seen."""
+
+    def __init__(self, counter: Counter, endpoint: str) -> None:
+        self._counter = counter
+        self._endpoint = endpoint
+        super().__init__(
+            (o.code, counter.labels(endpoint, o.code).inc)
+            for o in CATALOGUE.values()
+            if o.kind == "outcome"
+        )
+
+    def __missing__(self, code: str) -> Callable[[], None]:
+        inc = self[code] = self._counter.labels(self._endpoint, code).inc
+        return inc
 
 
 class Metrics:
@@ -33,14 +54,9 @@ class Metrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
-        codes = [o.code for o in CATALOGUE.values() if o.kind == "outcome"]
         # endpoint -> code -> bound Counter.inc; endpoint -> bound Histogram.observe
-        self.count = {e: {c: outcomes.labels(e, c).inc for c in codes} for e in ENDPOINTS}
+        self.count = {e: _Children(outcomes, e) for e in ENDPOINTS}
         self.observe = {e: latency.labels(e).observe for e in ENDPOINTS}
-
-    def record(self, endpoint: str, code: str, seconds: float) -> None:
-        self.count[endpoint][code]()
-        self.observe[endpoint](seconds)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format body and its content type."""

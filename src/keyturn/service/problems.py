@@ -175,6 +175,7 @@ _DESCRIPTIONS = {
     404: "No key with this id",
     409: "The key's state forbids the change (e.g. enabling a revoked key)",
     422: "A field is invalid; `errors` names each one",
+    429: "The calling key is over a rate limit or out of credits (`Retry-After` says when)",
 }
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 

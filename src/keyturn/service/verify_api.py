@@ -30,7 +30,7 @@ def verify_router(context: ServiceContext, guard: Guard) -> APIRouter:
     @router.post(
         "/keys/verify",
         response_model=VerifyResult,
-        responses=problem_responses(400, 401, 403, 422),
+        responses=problem_responses(400, 401, 403, 422, 429),
         tags=["verify"],
         summary="Check a key your service received",
     )
