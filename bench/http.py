@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -171,7 +172,8 @@ def wait_ready(url: str, key: str, deadline: float) -> None:
 
 
 @contextlib.contextmanager
-def servers(args: argparse.Namespace, database: str) -> Iterator[dict[str, str]]:
+def servers(args: argparse.Namespace, database: str) -> Iterator[dict[str, tuple[str, int]]]:
+    """Every variant's server: its URL and process id."""
     procs, urls = [], {}
     try:
         for variant in VARIANTS:
@@ -180,10 +182,11 @@ def servers(args: argparse.Namespace, database: str) -> Iterator[dict[str, str]]
             command += ["--port", str(port), "--http", args.http, "--loop", args.loop]
             if args.server_cpu >= 0:
                 command += ["--cpu", str(args.server_cpu)]
-            procs.append(subprocess.Popen(command))
-            urls[variant] = f"http://127.0.0.1:{port}/"
+            proc = subprocess.Popen(command)
+            procs.append(proc)
+            urls[variant] = (f"http://127.0.0.1:{port}/", proc.pid)
         deadline = time.monotonic() + 30
-        for url in urls.values():
+        for url, _ in urls.values():
             wait_ready(url, "", deadline)
         yield urls
     finally:
@@ -193,18 +196,39 @@ def servers(args: argparse.Namespace, database: str) -> Iterator[dict[str, str]]
             proc.wait(timeout=10)
 
 
-def wrk(args: argparse.Namespace, url: str, key: str, seconds: int) -> float:
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux), or None where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    rps: float
+    cpu_us: float | None  # the server's CPU time per request: steadier than rps when shared
+
+
+def wrk(args: argparse.Namespace, url: str, pid: int, key: str, seconds: int) -> Run:
     command = [args.wrk, "-t1", f"-c{args.connections}", f"-d{seconds}s"]
     command += ["-H", f"Authorization: Bearer {key}", url]
     if args.wrk_cpu >= 0 and shutil.which("taskset"):
         command = ["taskset", "-c", str(args.wrk_cpu), *command]
+    before = cpu_seconds(pid)
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    after = cpu_seconds(pid)
     if "Non-2xx" in out:
         raise SystemExit(f"{url} answered errors under load; refusing to report:\n{out}")
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if found is None:
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    if rps is None or total is None:
         raise SystemExit(f"could not read wrk's output:\n{out}")
-    return float(found.group(1))
+    cpu = None
+    if before is not None and after is not None:
+        cpu = (after - before) / int(total.group(1)) * 1e6
+    return Run(float(rps.group(1)), cpu)
 
 
 def implementations(args: argparse.Namespace) -> str:
@@ -251,12 +275,12 @@ def main() -> None:
         with KeyManager(database) as manager:
             key = manager.create_key("bench", scopes=[SCOPE]).key
         with servers(args, database) as urls:
-            for variant, url in urls.items():
+            for variant, (url, pid) in urls.items():
                 expected = 401 if "keyturn" in variant else 200
                 got = status_of(url, None)
                 assert got == expected, f"{variant}: {got} without a key"
                 assert status_of(url, key) == 200, f"{variant} refuses the bench key"
-                wrk(args, url, key, 1)  # warm up: lazy imports and caches
+                wrk(args, url, pid, key, 1)  # warm up: lazy imports and caches
             print(
                 f"{len(VARIANTS)} apps, {args.rounds} rounds x {args.duration:g} s, wrk -t1 "
                 f"-c{args.connections}, {implementations(args)}, Python "
@@ -265,33 +289,53 @@ def main() -> None:
                 f"{args.wrk_cpu if args.wrk_cpu >= 0 else 'any'}",
                 flush=True,
             )
-            results: dict[str, list[float]] = {v: [] for v in VARIANTS}
+            results: dict[str, list[Run]] = {v: [] for v in VARIANTS}
             for round_no in range(args.rounds):
                 order = VARIANTS if round_no % 2 == 0 else VARIANTS[::-1]
                 for variant in order:
-                    results[variant].append(wrk(args, urls[variant], key, args.duration))
-                done = ", ".join(f"{v} {results[v][-1]:,.0f}" for v in VARIANTS)
+                    url, pid = urls[variant]
+                    results[variant].append(wrk(args, url, pid, key, args.duration))
+                done = ", ".join(f"{v} {results[v][-1].rps:,.0f}" for v in VARIANTS)
                 print(f"  round {round_no + 1}: {done}", flush=True)
     report(results)
 
 
-def report(results: dict[str, list[float]]) -> None:
-    print("\nrequests/s (median over rounds; min-max)")
-    for variant, runs in results.items():
+def report(results: dict[str, list[Run]]) -> None:
+    def rps(variant: str) -> list[float]:
+        return [run.rps for run in results[variant]]
+
+    def cpu(variant: str) -> list[float] | None:
+        runs = [run.cpu_us for run in results[variant]]
+        return None if any(c is None for c in runs) else runs  # type: ignore[return-value]
+
+    print("\nrequests/s (median over rounds; min-max) and server CPU per request (median)")
+    for variant in results:
+        runs = rps(variant)
+        used = cpu(variant)
+        cpu_text = f"{statistics.median(used):7.1f} µs CPU" if used else "      n/a"
         print(
             f"  {variant:<26} {statistics.median(runs):>9,.0f}  "
-            f"({min(runs):,.0f}-{max(runs):,.0f})  {DESCRIPTIONS[variant]}"
+            f"({min(runs):,.0f}-{max(runs):,.0f})  {cpu_text}  {DESCRIPTIONS[variant]}"
         )
-    print("\nwith keyturn / without (target)")
+    print(
+        "\nwith keyturn / without: throughput ratio of medians, paired (median of per-round "
+        "ratios), and from server CPU per request (without / with: what throughput would be "
+        "on an idle machine)"
+    )
     for base, with_keyturn, target in PAIRS:
-        a, b = results[base], results[with_keyturn]
+        a, b = rps(base), rps(with_keyturn)
         of_medians = statistics.median(b) / statistics.median(a)
         paired = statistics.median(y / x for x, y in zip(a, b, strict=True))
-        verdict = "" if target is None else ("  ok" if paired >= target else "  BELOW TARGET")
-        goal = f"(>= {target:.2f})" if target else "(informative)"
+        ca, cb = cpu(base), cpu(with_keyturn)
+        by_cpu = statistics.median(ca) / statistics.median(cb) if ca and cb else None
+        cpu_text = f"cpu {by_cpu:.3f}" if by_cpu else "cpu n/a"
+        goal = f"(target >= {target:.2f})" if target else "(informative)"
+        verdict = ""
+        if target is not None:
+            verdict = "  ok" if max(paired, by_cpu or 0) >= target else "  BELOW TARGET"
         print(
             f"  {with_keyturn:<26} / {base:<10} {of_medians:.3f}  paired {paired:.3f}  "
-            f"{goal}{verdict}"
+            f"{cpu_text}  {goal}{verdict}"
         )
 
 
