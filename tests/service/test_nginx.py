@@ -16,13 +16,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
+from keyturn.manager import KeyManager
 from tests.conftest import in_ci
 from tests.service.conftest import KEY_RE, ServeProcess
 
@@ -100,8 +101,9 @@ def render_site(keyturn: str, app: str, port: int) -> str:
 @dataclass
 class Stack:
     url: str
-    root_key: str
-    keyturn_url: str
+    root_key: str = field(repr=False)
+    keyturn_url: str = ""
+    db: str = ""
 
     def make_key(self, *scopes: str, **fields: object) -> tuple[str, str]:
         answer = httpx.post(
@@ -146,11 +148,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     app = f"127.0.0.1:{upstream.server_address[1]}"
-    with ServeProcess("--db", f"sqlite:///{tmp / 'keyturn.db'}", cwd=tmp) as keyturn:
+    db = f"sqlite:///{tmp / 'keyturn.db'}"
+    with ServeProcess("--db", db, cwd=tmp) as keyturn:
         root = KEY_RE.findall(keyturn.stderr)[0]
         nginx, port = start_nginx(tmp, keyturn.url.removeprefix("http://"), app)
         try:
-            yield Stack(f"http://127.0.0.1:{port}", root, keyturn.url)
+            yield Stack(f"http://127.0.0.1:{port}", root, keyturn.url, db)
         finally:
             nginx.terminate()
             nginx.wait(timeout=10)
@@ -222,6 +225,18 @@ def test_good_key_reaches_the_upstream_with_identity_and_without_the_key(stack: 
     assert "authorization" not in headers and "x-api-key" not in headers
     assert key not in json.dumps(seen)
     assert "x-keyturn-required-scopes" not in headers
+
+
+def test_metered_refusal_is_429_with_its_headers(stack: Stack) -> None:
+    """auth_request turns a 429 into a 500; the config's error page passes keyturn's answer."""
+    with KeyManager(stack.db) as manager:
+        key = manager.create_key("no credits left", credits=0).key
+    answer = httpx.get(f"{stack.url}/orders", headers={"authorization": f"Bearer {key}"})
+    assert answer.status_code == 429, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "usage_exceeded"
+    assert answer.headers["ratelimit-remaining"] == "0"
+    assert "www-authenticate" not in answer.headers
 
 
 def test_api_key_header_is_stripped_too(stack: Stack) -> None:
