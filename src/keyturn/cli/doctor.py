@@ -16,16 +16,6 @@ from keyturn.doctor.report import Report
 from keyturn.doctor.validity import DEFAULT_MAX_AGE_DAYS
 
 
-class _OneLineUsage(click.Command):
-    """Click's own usage errors (a bad --format, a missing value) as one ``error:`` line."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise UsageFailure(exc.format_message()) from None
-
-
 def _positive(value: str, option: str, kind: type[int] | type[float]) -> Any:
     try:
         number = kind(value)
@@ -56,7 +46,7 @@ def _show(report: Report, fmt: str) -> None:
             click.echo(render_text(report))
 
 
-@click.command(cls=_OneLineUsage)
+@click.command()
 @click.argument("url", required=False)
 @click.option("--key-env", metavar="NAME", help="Read the key from this environment variable.")
 @click.option("--key-file", metavar="PATH", help="Read the key from this file.")
