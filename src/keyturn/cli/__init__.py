@@ -22,7 +22,7 @@ class KeyturnGroup(click.Group):
     """Click's own usage errors, from any command, become one ``error:`` line and exit 2,
     like keyturn's own; ``keyturn`` alone prints its help."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
