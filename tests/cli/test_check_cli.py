@@ -173,6 +173,9 @@ def test_text_output_names_the_problem_and_fix(world: dict[str, Any]) -> None:
         (["check", "-H", "no colon here"], "Name: value"),
         (["explain", "key_expird"], "did you mean key_expired"),
         (["explain"], "--list"),
+        (["explain", "key_expired", "--format", "yaml"], "Invalid value for '--format'"),
+        (["keys", "list", "--limit", "0"], "Invalid value for '--limit'"),
+        (["no-such-command"], "No such command"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
