@@ -16,6 +16,12 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] && command -v 
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; } >/dev/null 2>&1 \
     || echo "services.sh: could not install nginx; tests/service/test_nginx.py will fail" >&2
 fi
+# Chromium for tests/ui, which drive the dashboard in a real headless browser (Debian's
+# package, through Playwright's executable_path; Playwright's own download is never used).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+    || echo "services.sh: could not install chromium; tests/ui will fail under CI" >&2
+fi
 # Wait until both answer: the first tests start right after this script.
 for _ in $(seq 1 30); do
   pg_ok=1; redis_ok=1

@@ -68,6 +68,12 @@ class Settings:
     cache_ttl: float = 1.0
     usage_flush_interval: float = 5.0
     shutdown_timeout: float = 30.0
+    # The web dashboard at /ui: on or off, and how long a session lasts without a request.
+    ui: bool = True
+    ui_idle_timeout: float = 900.0
+    # Believe X-Forwarded-Proto (the dashboard's cookie is Secure when it says https); only
+    # behind a proxy that sets it, since a client can send it too.
+    trust_forwarded_proto: bool = False
     # HMAC pepper for key hashes; set it from the environment or a secret file, never a flag.
     pepper: str | None = field(default=None, repr=False)
 
@@ -114,6 +120,13 @@ def _seconds(value: Any) -> float:
     if not 0 <= value <= 86_400:
         raise ValueError("expected seconds from 0 to 86400")
     return float(value)
+
+
+def _idle(value: Any) -> float:
+    seconds = _seconds(value)
+    if seconds < 1:
+        raise ValueError("expected at least 1 second")
+    return seconds
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -232,6 +245,9 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "cache_ttl": _seconds,
     "usage_flush_interval": _seconds,
     "shutdown_timeout": _seconds,
+    "ui": _flag,
+    "ui_idle_timeout": _idle,
+    "trust_forwarded_proto": _flag,
     "pepper": _optional_text,
 }
 assert set(_PARSERS) == {f.name for f in fields(Settings)}

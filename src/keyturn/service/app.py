@@ -19,6 +19,8 @@ from keyturn.service.asgi import ASGIApp, Receive, Scope, Send
 from keyturn.service.context import ServiceContext, build_context
 from keyturn.service.forward_auth import ForwardAuth
 from keyturn.service.redact import Redactor
+from keyturn.ui import MOUNT as UI_MOUNT
+from keyturn.ui import build_dashboard
 
 Probe = Callable[[ServiceContext, Scope, Receive, Send], Awaitable[None]]
 _PROBES: dict[str, Probe] = {
@@ -34,6 +36,8 @@ class KeyturnService:
         self.context = context
         self.forward_auth = ForwardAuth(context.manager, context.settings, context.metrics)
         self.api = build_api(context)
+        # The web dashboard (keyturn.ui), unless the settings turn it off.
+        self.ui = build_dashboard(context) if context.settings.ui else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -44,6 +48,9 @@ class KeyturnService:
             probe = _PROBES.get(path)
             if probe is not None:
                 await probe(self.context, scope, receive, send)
+                return
+            if self.ui is not None and (path == UI_MOUNT or path.startswith(UI_MOUNT + "/")):
+                await self.ui(scope, receive, send)
                 return
             await self.api(scope, receive, send)
         elif scope["type"] == "lifespan":

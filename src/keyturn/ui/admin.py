@@ -1,0 +1,80 @@
+"""Who is using the dashboard: the admin key behind a session, re-checked on every request.
+
+A session stores the key's id and hash, never the key. Each request reads the key's record
+again and ends the session unless the hash still matches and the record is still ``active``
+in the verifier's sense (not revoked, disabled, expired, or past a rotation's grace). Scopes
+are read from that fresh record too, so narrowing an admin key narrows its open sessions.
+
+What a page offers follows the same scopes as the admin API (``keys:read``,
+``keys:write``, ``keys:verify``, ``audit:read``, ``*``), checked with the same
+``scopes_satisfy`` the verifier uses.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from keyturn.manager import AsyncKeyManager
+from keyturn.record import KeyRecord, scopes_satisfy
+from keyturn.store import KeyNotFound
+from keyturn.ui.sessions import Session, SessionStore
+
+# Each of these lets a key sign in; each opens part of the dashboard.
+DASHBOARD_SCOPES = ("keys:read", "keys:write", "keys:verify", "audit:read")
+
+
+def holds(record: KeyRecord, scope: str) -> bool:
+    return not scopes_satisfy(record.scopes, (scope,))
+
+
+def may_sign_in(record: KeyRecord) -> bool:
+    return any(holds(record, scope) for scope in DASHBOARD_SCOPES)
+
+
+@dataclass(frozen=True, slots=True)
+class Admin:
+    session: Session
+    key: KeyRecord
+
+    def can(self, scope: str) -> bool:
+        return holds(self.key, scope)
+
+    @property
+    def can_read(self) -> bool:
+        return self.can("keys:read")
+
+    @property
+    def can_write(self) -> bool:
+        return self.can("keys:write")
+
+    @property
+    def can_verify(self) -> bool:
+        return self.can("keys:verify")
+
+    @property
+    def can_audit(self) -> bool:
+        return self.can("audit:read")
+
+
+async def current_admin(
+    sessions: SessionStore, manager: AsyncKeyManager, session: Session | None
+) -> Admin | None:
+    """The admin of a signed-in session whose key still stands, else ``None`` (and the
+    session is ended if its key no longer stands)."""
+    if session is None or session.key_id is None or session.key_hash is None:
+        return None
+    record: KeyRecord | None
+    try:
+        record = await manager.get(session.key_id)
+    except KeyNotFound:
+        record = None
+    if (
+        record is None
+        or not hmac.compare_digest(record.key_hash, session.key_hash)
+        or record.status() != "active"
+        or not may_sign_in(record)
+    ):
+        sessions.drop(session.id)
+        return None
+    return Admin(session, record)

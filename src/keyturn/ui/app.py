@@ -1,0 +1,251 @@
+"""The dashboard as one ASGI app under ``/ui``, and the one gate every page goes through.
+
+Each page is a plain async function ``(dashboard, request, admin, form) -> Response``; the
+gate in ``Dashboard.page`` does, in this order and for every page alike: find the session,
+re-check its admin key (``keyturn.ui.admin``), read and check the CSRF token of a form post,
+check the scope the page needs, and turn the errors a page may raise into 4xx pages —
+a refused scope (403, the guard's own words), an unknown key (404), a state conflict (409),
+a bad form (400/413/415). A page cannot forget any of these steps because it never does
+them itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from keyturn.service.asgi import ASGIApp, Message, Receive, Scope, Send
+from keyturn.service.context import ServiceContext
+from keyturn.service.guard import Guard
+from keyturn.service.problems import Refused
+from keyturn.service.redact import Redactor
+from keyturn.store import KeyNotFound, StoreError
+from keyturn.ui import csrf
+from keyturn.ui.admin import Admin, current_admin
+from keyturn.ui.diagnose import Diagnostician
+from keyturn.ui.forms import Form, FormError, read_form
+from keyturn.ui.render import MOUNT, SECURITY_HEADERS, Templates
+from keyturn.ui.sessions import Session, SessionStore
+
+COOKIE = "keyturn_ui"
+Page = Callable[["Dashboard", Request, Admin, Form | None], Awaitable[Response]]
+_SAFE_NEXT = re.compile(r"/ui/[A-Za-z0-9_\-./?=&%+]*")
+
+
+class Dashboard:
+    """What the pages share: the service's manager, settings and guard, and the sessions."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        settings = context.settings
+        self.context = context
+        self.settings = settings
+        self.manager = context.manager
+        self.guard = Guard(context)
+        self.redactor = Redactor(settings.query_params)
+        self.diagnostician = Diagnostician(context.sync, settings.realm, self.redactor)
+        idle = settings.ui_idle_timeout
+        self.sessions = SessionStore(idle)
+        self.trust_forwarded_proto = settings.trust_forwarded_proto
+        minutes = max(1, round(idle / 60))
+        self.templates = Templates({"idle_minutes": minutes})
+
+    # -- sessions and cookies -------------------------------------------------------------
+
+    def session_of(self, request: Request) -> Session | None:
+        return self.sessions.get(request.cookies.get(COOKIE))
+
+    def is_https(self, request: Request) -> bool:
+        """Served over HTTPS: by the server itself, or (only when configured to trust it)
+        according to the proxy's ``X-Forwarded-Proto``."""
+        if request.url.scheme == "https":
+            return True
+        if self.trust_forwarded_proto:
+            proto = request.headers.get("x-forwarded-proto", "")
+            return proto.split(",")[0].strip().lower() == "https"
+        return False
+
+    def set_cookie(self, response: Response, request: Request, session: Session) -> Response:
+        response.set_cookie(
+            COOKIE,
+            session.id,
+            path=MOUNT,
+            httponly=True,
+            samesite="strict",
+            secure=self.is_https(request),
+        )
+        return response
+
+    def clear_cookie(self, response: Response, request: Request) -> Response:
+        response.delete_cookie(
+            COOKIE, path=MOUNT, httponly=True, samesite="strict", secure=self.is_https(request)
+        )
+        return response
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def render(
+        self,
+        name: str,
+        session: Session | None,
+        admin: Admin | None = None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        **context: Any,
+    ) -> Response:
+        values = {
+            "admin": admin,
+            "csrf": session.csrf if session is not None else "",
+            "flash": session.take_flash() if session is not None else None,
+            "nav": "",
+            **context,
+        }
+        return self.templates.response(name, values, status, headers)
+
+    def error(
+        self,
+        session: Session | None,
+        admin: Admin | None,
+        status: int,
+        title: str,
+        message: str,
+        **context: Any,
+    ) -> Response:
+        return self.render(
+            "error.html", session, admin, status, title=title, message=message, **context
+        )
+
+    # -- the gate ---------------------------------------------------------------------------
+
+    def page(self, handler: Page, needs: str) -> Callable[[Request], Awaitable[Response]]:
+        """``handler`` behind sign-in, CSRF (on posts), the scope ``needs`` and error pages."""
+
+        async def endpoint(request: Request) -> Response:
+            session = self.session_of(request)
+            admin = await current_admin(self.sessions, self.manager, session)
+            if admin is None:
+                return self.to_sign_in(request)
+            form = None
+            if request.method == "POST":
+                try:
+                    form = await read_form(request)
+                except FormError as exc:
+                    return self.error(
+                        admin.session, admin, exc.status, "The form could not be read", exc.message
+                    )
+                given = form.get(csrf.FIELD) or request.headers.get(csrf.HEADER)
+                if not csrf.token_matches(admin.session.csrf, given):
+                    return self.error(
+                        admin.session,
+                        admin,
+                        403,
+                        "Form refused",
+                        "This form did not carry this session's security token (CSRF), so "
+                        "it may not have come from this dashboard. Nothing was changed. "
+                        "Reload the page and try again.",
+                    )
+            if not admin.can(needs):
+                return self.error(
+                    admin.session,
+                    admin,
+                    403,
+                    "Not allowed with this key",
+                    f"This needs the scope {needs!r}; the key you signed in with "
+                    f"({admin.key.masked}) does not hold it. Nothing was changed.",
+                )
+            try:
+                return await handler(self, request, admin, form)
+            except Refused as exc:
+                body = exc.answer.body
+                return self.error(
+                    admin.session, admin, 403, str(body.get("title")), str(body.get("detail"))
+                )
+            except KeyNotFound as exc:
+                return self.error(
+                    admin.session, admin, 404, "No such key", f"There is no key {exc.key_id!r}."
+                )
+            except StoreError as exc:
+                return self.error(admin.session, admin, 409, "Not possible", str(exc))
+
+        return endpoint
+
+    def to_sign_in(self, request: Request) -> Response:
+        """Back to the sign-in page, remembering where the visitor was going."""
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        location = f"{MOUNT}/login"
+        if request.method == "GET" and safe_next(target) and target != f"{MOUNT}/":
+            location += "?next=" + quote(target, safe="/")
+        if request.headers.get("hx-request"):
+            # htmx follows redirects inside its request; this makes it load the whole page.
+            response: Response = Response(status_code=200, headers={"hx-redirect": location})
+        else:
+            response = RedirectResponse(location, status_code=303)
+        return self.clear_cookie(response, request)
+
+
+def safe_next(target: str) -> bool:
+    """A post-sign-in destination inside the dashboard only (no open redirect)."""
+    return bool(_SAFE_NEXT.fullmatch(target)) and "//" not in target and ".." not in target
+
+
+class PackageFiles(StaticFiles):
+    """The package's static files. Their URLs carry the version (``render.static_url``),
+    so browsers may keep them until the next release."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["cache-control"] = "public, max-age=31536000, immutable"
+        return response
+
+
+class SecurityHeaders:
+    """Adds ``SECURITY_HEADERS`` to every response of the wrapped app (static files too)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def build_dashboard(context: ServiceContext) -> ASGIApp:
+    """The dashboard app; it answers paths under ``/ui`` (see ``keyturn.service.app``)."""
+    from keyturn.ui import audit_page, check_page, key_actions, key_pages, signin
+
+    dashboard = Dashboard(context)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        session = dashboard.session_of(request)
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        if status == 405:
+            return dashboard.error(
+                session, None, 405, "Not here", "This address does not take that method."
+            )
+        return dashboard.error(session, None, 404, "Not found", "There is no page here.")
+
+    routes: list[BaseRoute] = [
+        *signin.routes(dashboard),
+        *key_actions.routes(dashboard),
+        *key_pages.routes(dashboard),
+        *check_page.routes(dashboard),
+        *audit_page.routes(dashboard),
+        Mount(f"{MOUNT}/static", app=PackageFiles(packages=[("keyturn.ui", "static")])),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    app.state.dashboard = dashboard
+    return SecurityHeaders(app)

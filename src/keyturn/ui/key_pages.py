@@ -1,0 +1,209 @@
+"""Reading keys: the searchable, paged list and one key's page (state, usage, history).
+
+Everything here needs ``keys:read``. The key itself never appears, only its mask; what an
+admin may do to a key is decided by the service's guard (``ensure_manages``), so the page
+offers exactly the actions the admin API would accept from the same key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from keyturn.record import KeyRecord, utcnow
+from keyturn.service.problems import Refused
+from keyturn.store import KeyFilter
+from keyturn.store.base import AuditEvent
+from keyturn.ui.admin import Admin
+from keyturn.ui.app import Dashboard
+from keyturn.ui.chart import Chart, build_chart
+from keyturn.ui.forms import Form
+from keyturn.ui.render import MOUNT
+from keyturn.ui.usage_data import daily_usage, usage_reader
+
+PAGE_SIZE = 25
+STATUSES = ("active", "disabled", "expired", "rotated", "revoked")
+USAGE_DAYS = (7, 14, 30, 90)
+MAX_EXPIRING_DAYS = 3650
+_KEY_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+
+
+class BadQuery(ValueError):
+    """A filter in the address is unusable; shown as a 400 with the message."""
+
+
+def key_id_of(request: Request) -> str | None:
+    key_id = str(request.path_params.get("key_id", ""))
+    return key_id if _KEY_ID.fullmatch(key_id) else None
+
+
+def list_filters(request: Request) -> tuple[KeyFilter, dict[str, str], str | None]:
+    """The filter for ``list_keys``, the values to put back in the form, and ``after``."""
+    params = request.query_params
+    search = params.get("q", "").strip()
+    if len(search) > 200:
+        raise BadQuery("The search is longer than 200 characters.")
+    status = params.get("status", "")
+    if status and status not in STATUSES:
+        raise BadQuery(f"Unknown status {status[:20]!r}; use one of {', '.join(STATUSES)}.")
+    expiring_text = params.get("expiring", "").strip()
+    expiring_before = None
+    if expiring_text:
+        if not expiring_text.isdigit() or not 1 <= int(expiring_text) <= MAX_EXPIRING_DAYS:
+            raise BadQuery(
+                f"'Expiring within' takes a number of days from 1 to {MAX_EXPIRING_DAYS}."
+            )
+        expiring_before = utcnow() + timedelta(days=int(expiring_text))
+    after = params.get("after") or None
+    if after is not None and not _KEY_ID.fullmatch(after):
+        raise BadQuery("That page address is not valid; start again from the first page.")
+    filters = KeyFilter(
+        search=search or None,
+        # "Expiring soon" means keys that still work and will stop: active ones.
+        status=status or ("active" if expiring_before else None),  # type: ignore[arg-type]
+        expiring_before=expiring_before,
+    )
+    values = {"q": search, "status": status, "expiring": expiring_text}
+    return filters, values, after
+
+
+def page_url(values: dict[str, str], after: str | None = None) -> str:
+    query = {name: value for name, value in values.items() if value}
+    if after:
+        query["after"] = after
+    return f"{MOUNT}/keys" + ("?" + urlencode(query) if query else "")
+
+
+async def key_list(ui: Dashboard, request: Request, admin: Admin, form: Form | None) -> Response:
+    try:
+        filters, values, after = list_filters(request)
+    except BadQuery as exc:
+        return ui.error(admin.session, admin, 400, "That filter does not work", str(exc))
+    found = await ui.manager.list_keys(filters, limit=PAGE_SIZE + 1, after=after)
+    records: list[KeyRecord] = list(found[:PAGE_SIZE])
+    more = len(found) > PAGE_SIZE
+    now = utcnow()
+    return ui.render(
+        "keys.html",
+        admin.session,
+        admin,
+        nav="keys",
+        rows=[(r, r.status(now)) for r in records],
+        values=values,
+        statuses=STATUSES,
+        filtered=any(values.values()),
+        next_url=page_url(values, records[-1].id) if more and records else None,
+        first_url=page_url(values) if after else None,
+    )
+
+
+def metering(record: KeyRecord) -> dict[str, Any] | None:
+    """Rate limits and credits, when this version of the core records them."""
+    limits = tuple(getattr(record, "rate_limits", ()) or ())
+    credits = getattr(record, "credits", None)
+    if not limits and credits is None:
+        return None
+    return {
+        "rate_limits": limits,
+        "credits": credits,
+        "refill": getattr(record, "refill", None),
+        "refill_amount": getattr(record, "refill_amount", None),
+        "refilled_at": getattr(record, "refilled_at", None),
+    }
+
+
+async def usage_chart(ui: Dashboard, key_id: str, days: int) -> Chart | None:
+    reader = usage_reader(ui.context.sync.store)
+    if reader is None:
+        return None
+    today = datetime.now(UTC).date()
+    span, counts = await asyncio.to_thread(daily_usage, reader, key_id, days, today)
+    return build_chart(span, counts)
+
+
+def manage_refusal(ui: Dashboard, admin: Admin, record: KeyRecord) -> str | None:
+    """Why this admin may not change this key (the guard's words), or ``None``."""
+    if not admin.can_write:
+        return None
+    try:
+        ui.guard.ensure_manages(admin.key, record)
+    except Refused as exc:
+        return str(exc.answer.body.get("detail"))
+    return None
+
+
+async def render_detail(
+    ui: Dashboard,
+    admin: Admin,
+    record: KeyRecord,
+    *,
+    days: int = 14,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """One key's page; ``errors`` and ``values`` refill its edit form after a bad post."""
+    events: list[AuditEvent] = (
+        list(await ui.manager.audit(key_id=record.id, limit=10)) if admin.can_audit else []
+    )
+    return ui.render(
+        "key.html",
+        admin.session,
+        admin,
+        status,
+        nav="keys",
+        key=record,
+        key_status=record.status(),
+        metering=metering(record),
+        chart=await usage_chart(ui, record.id, days),
+        days=days,
+        usage_days=USAGE_DAYS,
+        flush_seconds=ui.settings.usage_flush_interval,
+        events=events,
+        refusal=manage_refusal(ui, admin, record),
+        errors=errors or {},
+        values=values or edit_values(record),
+    )
+
+
+def edit_values(record: KeyRecord) -> dict[str, str]:
+    """The edit form's fields for a key as it is stored."""
+    expires = record.expires_at
+    return {
+        "name": record.name,
+        "owner": record.owner or "",
+        "scopes": " ".join(sorted(record.scopes)),
+        "expires_at": expires.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if expires else "",
+    }
+
+
+async def key_detail(ui: Dashboard, request: Request, admin: Admin, form: Form | None) -> Response:
+    key_id = key_id_of(request)
+    if key_id is None:
+        return ui.error(admin.session, admin, 404, "No such key", "That is not a key id.")
+    days_text = request.query_params.get("days", "14")
+    if not days_text.isdigit() or int(days_text) not in USAGE_DAYS:
+        return ui.error(
+            admin.session,
+            admin,
+            400,
+            "That range does not work",
+            f"Usage can be shown for {', '.join(map(str, USAGE_DAYS))} days.",
+        )
+    record: KeyRecord = await ui.manager.get(key_id)
+    return await render_detail(ui, admin, record, days=int(days_text))
+
+
+def routes(ui: Dashboard) -> list[BaseRoute]:
+    """After ``key_actions.routes``: ``/ui/keys/new`` must win over ``/ui/keys/{key_id}``."""
+    return [
+        Route(f"{MOUNT}/keys", ui.page(key_list, "keys:read"), methods=["GET"]),
+        Route(f"{MOUNT}/keys/{{key_id}}", ui.page(key_detail, "keys:read"), methods=["GET"]),
+    ]

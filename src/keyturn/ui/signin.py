@@ -1,0 +1,143 @@
+"""Sign in with an admin key, sign out, and the dashboard's front door.
+
+The pasted key goes through the manager's ``verify_key``, the path the verify API takes, so
+a revoked or mistyped key is refused here with the same catalogue answer it would get
+anywhere else. A key that verifies must also hold at least one dashboard scope. The key is
+never put back into the page, the cookie or the log; the session keeps its id and hash.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from keyturn.ui import csrf
+from keyturn.ui.admin import Admin, current_admin, may_sign_in
+from keyturn.ui.app import Dashboard, safe_next
+from keyturn.ui.forms import FormError, read_form
+from keyturn.ui.render import MOUNT
+from keyturn.ui.sessions import Session
+from keyturn.verifier import Decision
+
+MAX_KEY_LENGTH = 1024
+
+
+def home_of(admin: Admin) -> str:
+    """The first page this admin may see."""
+    if admin.can_read:
+        return f"{MOUNT}/keys"
+    if admin.can_verify:
+        return f"{MOUNT}/check"
+    return f"{MOUNT}/audit"
+
+
+def routes(ui: Dashboard) -> list[BaseRoute]:
+    async def home(request: Request) -> Response:
+        admin = await current_admin(ui.sessions, ui.manager, ui.session_of(request))
+        if admin is None:
+            return RedirectResponse(f"{MOUNT}/login", status_code=303)
+        return RedirectResponse(home_of(admin), status_code=303)
+
+    def form_page(
+        request: Request,
+        session: Session | None,
+        status: int = 200,
+        error: str = "",
+        hint: str = "",
+    ) -> Response:
+        """The sign-in form, with a fresh anonymous session if there is none to use."""
+        if session is None or session.signed_in:
+            session = ui.sessions.anonymous()
+        target = request.query_params.get("next", "")
+        response = ui.render(
+            "login.html",
+            session,
+            status=status,
+            error=error,
+            hint=hint,
+            next=target if safe_next(target) else "",
+            signed_out="signed_out" in request.query_params,
+        )
+        return ui.set_cookie(response, request, session)
+
+    async def show(request: Request) -> Response:
+        session = ui.session_of(request)
+        admin = await current_admin(ui.sessions, ui.manager, session)
+        if admin is not None:
+            return RedirectResponse(home_of(admin), status_code=303)
+        return form_page(request, session)
+
+    async def submit(request: Request) -> Response:
+        session = ui.session_of(request)
+        try:
+            form = await read_form(request)
+        except FormError as exc:
+            return form_page(request, None, exc.status, exc.message)
+        if session is None or not csrf.token_matches(session.csrf, form.get(csrf.FIELD)):
+            return form_page(
+                request,
+                None,
+                403,
+                "The sign-in form had expired or did not come from this page. Paste the key again.",
+            )
+        key = form.get("key")
+        if not key:
+            return form_page(request, session, 400, "Paste an admin key to sign in.")
+        if len(key) > MAX_KEY_LENGTH:
+            return form_page(request, session, 400, "That is far longer than any key.")
+        decision: Decision = await ui.manager.verify_key(key)
+        record = decision.key
+        if not decision.ok or record is None:
+            redact = ui.redactor.text
+            return form_page(
+                request,
+                session,
+                decision.outcome.status or 401,
+                f"{decision.outcome.title}: {redact(decision.detail)}",
+                redact(decision.hint),
+            )
+        if not may_sign_in(record):
+            return form_page(
+                request,
+                session,
+                403,
+                f"The key {record.masked} is valid but holds none of the dashboard's scopes "
+                "(keys:read, keys:write, keys:verify, audit:read, or *).",
+            )
+        signed_in = ui.sessions.sign_in(session, record.id, record.key_hash)
+        target = form.get("next")
+        admin = Admin(signed_in, record)
+        location = target if safe_next(target) else home_of(admin)
+        response = RedirectResponse(location, status_code=303)
+        return ui.set_cookie(response, request, signed_in)
+
+    async def sign_out(request: Request) -> Response:
+        session = ui.session_of(request)
+        if session is not None:
+            try:
+                form = await read_form(request)
+            except FormError as exc:
+                return ui.error(
+                    session, None, exc.status, "The form could not be read", exc.message
+                )
+            if not csrf.token_matches(session.csrf, form.get(csrf.FIELD)):
+                return ui.error(
+                    session,
+                    None,
+                    403,
+                    "Form refused",
+                    "The sign-out form did not carry this session's security token. "
+                    "You are still signed in.",
+                )
+            ui.sessions.drop(session.id)
+        response = RedirectResponse(f"{MOUNT}/login?signed_out", status_code=303)
+        return ui.clear_cookie(response, request)
+
+    return [
+        Route(MOUNT, home, methods=["GET"]),
+        Route(f"{MOUNT}/", home, methods=["GET"]),
+        Route(f"{MOUNT}/login", show, methods=["GET"]),
+        Route(f"{MOUNT}/login", submit, methods=["POST"]),
+        Route(f"{MOUNT}/logout", sign_out, methods=["POST"]),
+    ]

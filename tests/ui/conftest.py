@@ -1,0 +1,150 @@
+"""A real ``keyturn serve`` on loopback and a real headless Chromium driving its dashboard.
+
+Chromium is Debian's ``chromium`` package (``scripts/services.sh`` installs it), driven by
+Playwright for Python with ``executable_path``: Playwright's own browser download is never
+used. Each pytest-xdist worker starts its own server (SQLite in a temporary folder, port 0)
+and its own browser; each test gets a fresh browser context, so cookies never leak between
+tests, and makes its own keys, so no test depends on another.
+
+Without Chromium or Playwright the tests skip locally; under ``CI=true`` they fail instead,
+so a CI machine that lost its browser cannot pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import in_ci
+from tests.service.conftest import KEY_RE, ServeProcess
+
+CHROMIUM = os.environ.get("KEYTURN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
+CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def _unavailable(reason: str) -> None:
+    if in_ci():
+        pytest.fail(f"browser tests cannot run under CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@dataclass
+class Server:
+    """A running ``keyturn serve``: its URL and root key, and a client for its admin API."""
+
+    url: str
+    root_key: str = field(repr=False)
+    process: ServeProcess
+
+    def api(self, key: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"authorization": f"Bearer {key or self.root_key}"},
+            timeout=10,
+        )
+
+    def make_key(
+        self, *scopes: str, name: str | None = None, **fields: Any
+    ) -> tuple[str, dict[str, Any]]:
+        """A key made through the admin API: (the full key, its record)."""
+        body = {"name": name or unique("key"), "scopes": list(scopes), **fields}
+        with self.api() as client:
+            answer = client.post("/v1/keys", json=body)
+        assert answer.status_code == 201, answer.text
+        record = answer.json()
+        return record.pop("key"), record
+
+    def auth(self, key: str, **headers: str) -> httpx.Response:
+        """What forward-auth answers for a request carrying ``key``."""
+        return httpx.get(
+            f"{self.url}/auth", headers={"authorization": f"Bearer {key}", **headers}, timeout=10
+        )
+
+
+def unique(stem: str) -> str:
+    return f"{stem}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("ui-serve")
+    env = {
+        # Usage counts reach the store quickly, so a test sees its requests in the chart.
+        "KEYTURN_USAGE_FLUSH_INTERVAL": "0.2",
+        "KEYTURN_ACCESS_LOG": "false",
+    }
+    with ServeProcess("--db", f"sqlite:///{tmp / 'keyturn.db'}", env=env, cwd=tmp) as process:
+        keys = KEY_RE.findall(process.stderr)
+        assert len(keys) == 1, process.stderr
+        yield Server(process.url, keys[0], process)
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright is not installed (pip install playwright)")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    made = browser.new_context(viewport={"width": 1280, "height": 900})
+    made.set_default_timeout(10_000)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    return context.new_page()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot under ``test-artifacts/ui/`` (kept by CI, not by git)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def sign_in(page: Any, server: Server, key: str | None = None) -> None:
+    """Sign in through the form, with the keyboard, as a person would."""
+    page.goto(f"{server.url}/ui/login")
+    page.get_by_label("Admin key").fill(key or server.root_key)
+    page.get_by_label("Admin key").press("Enter")
+    page.wait_for_load_state()
+    assert "/ui/login" not in page.url, page.content()
+
+
+def csrf_token(page: Any) -> str:
+    match = CSRF_RE.search(page.content())
+    assert match, "no CSRF token on the page"
+    return match.group(1)
