@@ -2,8 +2,9 @@
 
 The detectors run on bytes, not text: keys are ASCII, so a file need not be decoded (or be
 valid UTF-8) to be scanned, and ``bytes.find`` keeps the prefilter at memory speed. Order
-matters where matches overlap: a catalogued shape first (in catalogue order, as
-``providers.identify_type`` decides), then a keyturn key, then a generic value.
+matters where matches overlap: a keyturn key whose checksum verifies first, then a
+catalogued shape (in catalogue order, as ``providers.identify_type`` decides), then a
+generic value.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from keyturn.scan.finding import DEFAULT_SALT, Finding, fingerprint, mask_value
 from keyturn.scan.gates import plausible_secret, random_enough
 from keyturn.scan.prefilter import keyword_lines, shapes_present
 from keyturn.scan.rules import Confidence
-from keyturn.scan.shapes import KEYTURN_TAIL, LEFT_STOP, PREFIX_CHARS
+from keyturn.scan.shapes import DECIDING_PREFIXES, KEYTURN_TAIL, LEFT_STOP, PREFIX_CHARS
+
+BASE62_CHARS = frozenset(keys.BASE62)
 
 ALLOW = re.compile(rb"keyturn:[ \t]*allow")
 
@@ -116,11 +119,25 @@ def _keyturn_hits(data: bytes, claimed: list[tuple[int, int]]) -> list[Hit]:
     return hits
 
 
+def _shape_decided(value: str) -> bool:
+    """A value with a distinctive shape is the shape detectors' call: if they did not report
+    it, it is an identifier, a placeholder or a near-miss (a wrong checksum or length)."""
+    if value.startswith(DECIDING_PREFIXES) or identify_type(value) is not None:
+        return True
+    prefix, sep, tail = value.rpartition("_")  # a keyturn key with a character too many or few
+    return (
+        bool(sep)
+        and abs(len(tail) - keys.BODY_LENGTH - keys.CHECKSUM_LENGTH) <= 3
+        and PREFIX_CHARS.issuperset(prefix.encode())
+        and BASE62_CHARS.issuperset(tail)
+    )
+
+
 def _generic_hits(data: bytes, claimed: list[tuple[int, int]], config_like: bool) -> list[Hit]:
     hits = []
     for line_start, line_end in keyword_lines(data):
         for cand in generic.candidates(data, line_start, line_end, config_like):
-            if _overlaps(claimed, cand.start, cand.end):
+            if _overlaps(claimed, cand.start, cand.end) or _shape_decided(cand.value):
                 continue
             provider, key_type = cand.provider, cand.key_type
             confidence: Confidence
@@ -151,8 +168,10 @@ def _generic_hits(data: bytes, claimed: list[tuple[int, int]], config_like: bool
 def find_hits(data: bytes, config_like: bool = False) -> list[Hit]:
     """Every secret in ``data``, in file order."""
     claimed: list[tuple[int, int]] = []
-    hits = _provider_hits(data, claimed)
-    hits += _keyturn_hits(data, claimed)
+    # A verified keyturn checksum beats a provider's bare shape (`sk_live_` is a legal
+    # keyturn prefix); a GitHub token fails keyturn's checksum and falls through.
+    hits = _keyturn_hits(data, claimed)
+    hits += _provider_hits(data, claimed)
     hits += _generic_hits(data, claimed, config_like)
     return sorted(hits, key=lambda h: h.start)
 

@@ -84,3 +84,17 @@ del _shape, _root
 # The regex finds the tail; the prefix is read leftwards and the checksum decides.
 KEYTURN_TAIL = re.compile(rb"_[0-9A-Za-z]{36}(?![0-9A-Za-z_])")
 PREFIX_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
+
+# A value that starts with one of these prefixes is the catalogue's to judge: if no shape
+# claimed it, it is a truncated key, a placeholder or an identifier, not a generic secret.
+# Three-character prefixes (``sk-``, ``hf_``) are too common in other values to decide.
+DECIDING_PREFIXES = tuple(
+    sorted(
+        {
+            t.prefix
+            for p in PROVIDERS
+            for t in p.key_types
+            if t.distinctive and len(t.prefix) >= 4
+        }
+    )
+)
