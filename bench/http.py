@@ -211,24 +211,67 @@ class Run:
     cpu_us: float | None  # the server's CPU time per request: steadier than rps when shared
 
 
-def wrk(args: argparse.Namespace, url: str, pid: int, key: str, seconds: int) -> Run:
+@dataclass
+class Load:
+    """A wrk run under way against one server."""
+
+    process: subprocess.Popen[str]
+    pid: int
+    cpu_before: float | None
+    url: str
+
+
+def start_wrk(args: argparse.Namespace, url: str, pid: int, key: str, seconds: int) -> Load:
     command = [args.wrk, "-t1", f"-c{args.connections}", f"-d{seconds}s"]
     command += ["-H", f"Authorization: Bearer {key}", url]
     if args.wrk_cpu >= 0 and shutil.which("taskset"):
         command = ["taskset", "-c", str(args.wrk_cpu), *command]
     before = cpu_seconds(pid)
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    after = cpu_seconds(pid)
-    if "Non-2xx" in out:
-        raise SystemExit(f"{url} answered errors under load; refusing to report:\n{out}")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    return Load(process, pid, before, url)
+
+
+def finish_wrk(load: Load) -> Run:
+    out, _ = load.process.communicate()
+    after = cpu_seconds(load.pid)
+    if load.process.returncode != 0 or "Non-2xx" in out:
+        raise SystemExit(f"{load.url}: wrk failed or saw errors; refusing to report:\n{out}")
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
     if rps is None or total is None:
         raise SystemExit(f"could not read wrk's output:\n{out}")
     cpu = None
-    if before is not None and after is not None:
-        cpu = (after - before) / int(total.group(1)) * 1e6
+    if load.cpu_before is not None and after is not None:
+        cpu = (after - load.cpu_before) / int(total.group(1)) * 1e6
     return Run(float(rps.group(1)), cpu)
+
+
+def wrk(args: argparse.Namespace, url: str, pid: int, key: str, seconds: int) -> Run:
+    return finish_wrk(start_wrk(args, url, pid, key, seconds))
+
+
+Pairs = dict[int, list[tuple[Run, Run]]]  # PAIRS index -> (without, with keyturn) per round
+
+
+def measure_round(
+    args: argparse.Namespace, urls: dict[str, tuple[str, int]], key: str, round_no: int
+) -> dict[int, tuple[Run, Run]]:
+    """One round. ``concurrent``: each pair's two servers share CPU 0 and are loaded at the
+    same time, so whatever else the machine does hits both alike and the scheduler's fair
+    share makes their throughput ratio their cost ratio. ``sequential``: one app at a time,
+    the order reversed every other round."""
+    forward = round_no % 2 == 0
+    if args.mode == "concurrent":
+        measured = {}
+        for index in range(len(PAIRS)) if forward else reversed(range(len(PAIRS))):
+            base, with_keyturn, _ = PAIRS[index]
+            loads = [start_wrk(args, *urls[v], key, args.duration) for v in (base, with_keyturn)]
+            measured[index] = (finish_wrk(loads[0]), finish_wrk(loads[1]))
+        return measured
+    runs = {}
+    for variant in VARIANTS if forward else VARIANTS[::-1]:
+        runs[variant] = wrk(args, *urls[variant], key, args.duration)
+    return {i: (runs[base], runs[other]) for i, (base, other, _) in enumerate(PAIRS)}
 
 
 def implementations(args: argparse.Namespace) -> str:
@@ -252,6 +295,12 @@ def main() -> None:
     parser.add_argument("--server-cpu", type=int, default=0, help="-1: do not pin")
     parser.add_argument("--wrk-cpu", type=int, default=1, help="-1: do not pin")
     parser.add_argument("--wrk", default="wrk")
+    parser.add_argument(
+        "--mode",
+        choices=["concurrent", "sequential"],
+        default="concurrent",
+        help="load each pair at the same time (steadier on a shared machine) or in turn",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -282,60 +331,57 @@ def main() -> None:
                 assert status_of(url, key) == 200, f"{variant} refuses the bench key"
                 wrk(args, url, pid, key, 1)  # warm up: lazy imports and caches
             print(
-                f"{len(VARIANTS)} apps, {args.rounds} rounds x {args.duration:g} s, wrk -t1 "
+                f"{len(VARIANTS)} apps, {args.mode} pairs, {args.rounds} rounds x "
+                f"{args.duration:g} s, wrk -t1 "
                 f"-c{args.connections}, {implementations(args)}, Python "
                 f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, server on CPU "
                 f"{args.server_cpu if args.server_cpu >= 0 else 'any'}, wrk on CPU "
                 f"{args.wrk_cpu if args.wrk_cpu >= 0 else 'any'}",
                 flush=True,
             )
-            results: dict[str, list[Run]] = {v: [] for v in VARIANTS}
+            results: Pairs = {i: [] for i in range(len(PAIRS))}
             for round_no in range(args.rounds):
-                order = VARIANTS if round_no % 2 == 0 else VARIANTS[::-1]
-                for variant in order:
-                    url, pid = urls[variant]
-                    results[variant].append(wrk(args, url, pid, key, args.duration))
-                done = ", ".join(f"{v} {results[v][-1].rps:,.0f}" for v in VARIANTS)
-                print(f"  round {round_no + 1}: {done}", flush=True)
+                for index, pair in measure_round(args, urls, key, round_no).items():
+                    results[index].append(pair)
+                done = ", ".join(
+                    f"{PAIRS[i][1]} {results[i][-1][1].rps / results[i][-1][0].rps:.3f}"
+                    for i in results
+                )
+                print(f"  round {round_no + 1} (with/without): {done}", flush=True)
     report(results)
 
 
-def report(results: dict[str, list[Run]]) -> None:
-    def rps(variant: str) -> list[float]:
-        return [run.rps for run in results[variant]]
+def report(results: Pairs) -> None:
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
 
-    def cpu(variant: str) -> list[float] | None:
-        runs = [run.cpu_us for run in results[variant]]
-        return None if any(c is None for c in runs) else runs  # type: ignore[return-value]
-
-    print("\nrequests/s (median over rounds; min-max) and server CPU per request (median)")
-    for variant in results:
-        runs = rps(variant)
-        used = cpu(variant)
-        cpu_text = f"{statistics.median(used):7.1f} µs CPU" if used else "      n/a"
-        print(
-            f"  {variant:<26} {statistics.median(runs):>9,.0f}  "
-            f"({min(runs):,.0f}-{max(runs):,.0f})  {cpu_text}  {DESCRIPTIONS[variant]}"
-        )
+    print("\nrequests/s, median over rounds (min-max), and the server's CPU time per request")
+    for index, rounds in results.items():
+        base, with_keyturn, _ = PAIRS[index]
+        for position, variant in enumerate((base, with_keyturn)):
+            runs = [pair[position] for pair in rounds]
+            rps = [run.rps for run in runs]
+            cpus = [run.cpu_us for run in runs if run.cpu_us is not None]
+            cpu_text = f"{median(cpus):7.1f} µs" if len(cpus) == len(runs) else "    n/a"
+            print(
+                f"  {variant:<26} {median(rps):>9,.0f}  ({min(rps):,.0f}-{max(rps):,.0f})  "
+                f"{cpu_text}  {DESCRIPTIONS[variant]}"
+            )
     print(
-        "\nwith keyturn / without: throughput ratio of medians, paired (median of per-round "
-        "ratios), and from server CPU per request (without / with: what throughput would be "
-        "on an idle machine)"
+        "\nwith keyturn / without: paired throughput ratio (median of per-round ratios; the "
+        "verdict), ratio of median throughputs, and CPU per request without / with"
     )
-    for base, with_keyturn, target in PAIRS:
-        a, b = rps(base), rps(with_keyturn)
-        of_medians = statistics.median(b) / statistics.median(a)
-        paired = statistics.median(y / x for x, y in zip(a, b, strict=True))
-        ca, cb = cpu(base), cpu(with_keyturn)
-        by_cpu = statistics.median(ca) / statistics.median(cb) if ca and cb else None
-        cpu_text = f"cpu {by_cpu:.3f}" if by_cpu else "cpu n/a"
-        goal = f"(target >= {target:.2f})" if target else "(informative)"
-        verdict = ""
-        if target is not None:
-            verdict = "  ok" if max(paired, by_cpu or 0) >= target else "  BELOW TARGET"
+    for index, rounds in results.items():
+        base, with_keyturn, target = PAIRS[index]
+        paired = median([b.rps / a.rps for a, b in rounds])
+        of_medians = median([b.rps for _, b in rounds]) / median([a.rps for a, _ in rounds])
+        cpu_pairs = [(a.cpu_us, b.cpu_us) for a, b in rounds if a.cpu_us and b.cpu_us]
+        by_cpu = median([a / b for a, b in cpu_pairs]) if len(cpu_pairs) == len(rounds) else 0
+        goal = f"target >= {target:.2f}" if target else "informative"
+        verdict = "" if target is None else ("  ok" if paired >= target else "  BELOW TARGET")
         print(
-            f"  {with_keyturn:<26} / {base:<10} {of_medians:.3f}  paired {paired:.3f}  "
-            f"{cpu_text}  {goal}{verdict}"
+            f"  {with_keyturn:<26} / {base:<10} paired {paired:.3f}  medians {of_medians:.3f}  "
+            f"cpu {by_cpu:.3f}  ({goal}){verdict}"
         )
 
 
