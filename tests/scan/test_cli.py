@@ -1,0 +1,211 @@
+"""``keyturn scan`` as users run it: exit codes, formats, baselines and usage errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from keyturn.cli import main
+from keyturn.keys import generate_key
+from tests.scan import keygen
+from tests.scan.repo import Repo
+
+SCHEMA = json.loads((Path(__file__).parent / "sarif-schema-2.1.0.json").read_text())
+
+
+def scan(*args: str, cwd: Path) -> tuple[int, str, str]:
+    """Through Click, in this process: fast, and what the real entry point calls."""
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(main, ["scan", "--jobs", "1", *args])
+    finally:
+        os.chdir(old)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def keyturn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real command, as a separate process."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "keyturn", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> tuple[Repo, list[str]]:
+    repo = Repo(tmp_path / "p")
+    keys = [keygen.github_checksummed("ghp_"), generate_key("acme_live")]
+    repo.write("src/app.py", f'import os\nTOKEN = "{keys[0]}"\n')
+    repo.write("config/prod.yaml", f"service:\n  api_key: {keys[1]}\n")
+    repo.write("README.md", "Set `API_KEY=your-api-key-here` in your environment.\n")
+    repo.commit("init")
+    return repo, keys
+
+
+def _no_secret_in(text: str, keys: list[str]) -> None:
+    for key in keys:
+        tail = key[-30:]  # the random part: any 12 characters of it would be too many
+        assert not any(tail[i : i + 12] in text for i in range(len(tail) - 11)), key[:8]
+
+
+def test_text_output_and_exit_1_on_findings(project) -> None:
+    repo, keys = project
+    code, out, err = scan(cwd=repo.root)
+    assert code == 1, err
+    assert "src/app.py:2:10  leaked_provider_key" in out
+    assert "config/prod.yaml:2:12  leaked_keyturn_key" in out
+    assert "GitHub personal access token (classic), checksum valid" in out
+    assert "fix: revoke or rotate" in out
+    assert re.search(r"2 findings \(2 errors, 0 warnings\) in 3 files", out)
+    _no_secret_in(out + err, keys)
+
+
+def test_clean_tree_exits_0(tmp_path: Path) -> None:
+    Repo(tmp_path).write("a.py", "print('hello')\n")
+    code, out, _ = scan(cwd=tmp_path)
+    assert code == 0 and out.startswith("no new secrets in 1 file")
+
+
+def test_json_output(project) -> None:
+    repo, keys = project
+    code, out, _ = scan("--format", "json", cwd=repo.root)
+    data = json.loads(out)
+    assert code == 1 and data["ok"] is False and data["mode"] == "paths"
+    assert [(f["path"], f["line"], f["code"]) for f in data["findings"]] == [
+        ("config/prod.yaml", 2, "leaked_keyturn_key"),
+        ("src/app.py", 2, "leaked_provider_key"),
+    ]
+    first = data["findings"][1]
+    assert first["provider_id"] == "github" and first["confidence"] == "certain"
+    assert first["masked"] == keys[0][:8] + "…" + keys[0][-4:]
+    assert set(first) >= {"severity", "title", "fix", "fingerprint", "column", "commits"}
+    _no_secret_in(out, keys)
+
+
+def test_sarif_output_validates_against_the_official_schema(project) -> None:
+    repo, keys = project
+    repo.write(".env", "X=1\n")  # a result without a region
+    code, out, _ = scan("--format", "sarif", cwd=repo.root)
+    log = json.loads(out)
+    jsonschema.Draft4Validator(SCHEMA).validate(log)
+    assert code == 1 and log["version"] == "2.1.0"
+    run = log["runs"][0]
+    rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    assert {"leaked_keyturn_key", "leaked_provider_key", "possible_secret",
+            "env_file_tracked", "env_file_not_ignored"} <= set(rules)
+    results = {r["ruleId"]: r for r in run["results"]}
+    assert set(results) == {"leaked_keyturn_key", "leaked_provider_key", "env_file_not_ignored"}
+    for result in run["results"]:
+        assert rules[result["ruleIndex"]] == result["ruleId"]
+        assert result["partialFingerprints"]["keyturnSecret/v1"]
+    region = results["leaked_provider_key"]["locations"][0]["physicalLocation"]["region"]
+    assert region == {"startLine": 2, "startColumn": 10}
+    _no_secret_in(out, keys)
+
+
+def test_a_baseline_accepts_known_findings_even_when_they_move(project) -> None:
+    repo, keys = project
+    code, _, err = scan("--update-baseline", ".keyturn-baseline.json", cwd=repo.root)
+    assert code == 0 and "wrote 2 fingerprints" in err
+    text = (repo.root / ".keyturn-baseline.json").read_text()
+    _no_secret_in(text, keys)
+    baseline = json.loads(text)
+    assert baseline["keyturn_baseline"] == 1 and len(baseline["salt"]) == 32
+    assert scan("--baseline", ".keyturn-baseline.json", cwd=repo.root)[0] == 0
+    # the key moves down and to another file: still the same finding
+    repo.write("src/app.py", "\n\n\nimport os\n")
+    repo.write("src/other.py", f"# moved\n\nT = '{keys[0]}'\n")
+    code, out, _ = scan("--baseline", ".keyturn-baseline.json", cwd=repo.root)
+    assert code == 0 and "2 known from the baseline" in out
+    new = keygen.github_checksummed("ghs_")
+    repo.write("src/more.py", f"T = '{new}'\n")
+    code, out, _ = scan("--baseline", ".keyturn-baseline.json", "--format", "json",
+                        cwd=repo.root)
+    data = json.loads(out)
+    assert code == 1 and data["baselined"] == 2
+    assert [f["path"] for f in data["findings"]] == ["src/more.py"]
+    # updating keeps the salt, so fingerprints already recorded stay valid
+    scan("--update-baseline", ".keyturn-baseline.json", cwd=repo.root)
+    again = json.loads((repo.root / ".keyturn-baseline.json").read_text())
+    assert again["salt"] == baseline["salt"]
+    assert {f["fingerprint"] for f in baseline["findings"]} < {
+        f["fingerprint"] for f in again["findings"]
+    }
+
+
+def test_sarif_marks_baselined_results_unchanged(project) -> None:
+    repo, _ = project
+    scan("--update-baseline", "b.json", cwd=repo.root)
+    repo.write("new.py", f"K = '{generate_key()}'\n")
+    code, out, _ = scan("--baseline", "b.json", "--format", "sarif", cwd=repo.root)
+    log = json.loads(out)
+    jsonschema.Draft4Validator(SCHEMA).validate(log)
+    states = sorted(r["baselineState"] for r in log["runs"][0]["results"])
+    assert code == 1 and states == ["new", "unchanged", "unchanged"]
+
+
+def test_staged_and_history_through_the_command(project) -> None:
+    repo, _ = project
+    repo.write("src/app.py", "import os\nTOKEN = os.environ['TOKEN']\n")
+    repo.write("config/prod.yaml", "service:\n  api_key: ${API_KEY}\n")
+    repo.commit("rotate")
+    assert scan(cwd=repo.root)[0] == 0
+    assert scan("--staged", cwd=repo.root)[0] == 0
+    code, out, _ = scan("--history", "--format", "json", cwd=repo.root)
+    assert code == 1 and {f["path"] for f in json.loads(out)["findings"]} == {
+        "src/app.py", "config/prod.yaml",
+    }
+    repo.write("late.py", f"K = '{generate_key()}'\n")
+    repo.git("add", "late.py")
+    code, out, _ = scan("--staged", cwd=repo.root)
+    assert code == 1 and "late.py:1:6" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--staged", "--history"], "error: use --staged or --history, not both"),
+        (["--since", "HEAD"], "error: --since only applies to --history"),
+        (["missing-dir"], "error: missing-dir does not exist"),
+        (["--baseline", "nope.json"], "error: baseline nope.json does not exist"),
+        (["--max-size", "lots"], "error: --max-size 'lots' is not a size"),
+        (["--history", "--since", "no-such-rev"], "error: git: "),
+    ],
+)
+def test_bad_usage_is_one_error_line_and_exit_2(project, args, message) -> None:
+    repo, _ = project
+    code, out, err = scan(*args, cwd=repo.root)
+    assert code == 2, out
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_a_bad_baseline_file_is_a_usage_error(project) -> None:
+    repo, _ = project
+    repo.write("b.json", '{"hello": 1}')
+    code, _, err = scan("--baseline", "b.json", cwd=repo.root)
+    assert code == 2 and "is not a keyturn baseline" in err
+
+
+def test_history_needs_a_repository(tmp_path: Path) -> None:
+    code, _, err = scan("--history", cwd=tmp_path)
+    assert code == 2 and "needs a git repository" in err
+
+
+def test_the_real_command_exit_codes_and_one_line_errors(project) -> None:
+    repo, keys = project
+    done = keyturn("scan", cwd=repo.root)
+    assert done.returncode == 1 and "leaked_provider_key" in done.stdout
+    assert "\x1b[" not in done.stdout  # no colour when piped
+    _no_secret_in(done.stdout + done.stderr, keys)
+    bad = keyturn("scan", "--format", "xml", cwd=repo.root)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
+    assert "Traceback" not in bad.stderr
+    assert keyturn("scan", "--help", cwd=repo.root).returncode == 0
