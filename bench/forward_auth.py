@@ -3,7 +3,9 @@
 Both run on uvicorn with the settings ``keyturn serve`` uses (``uvicorn_config``), each in
 its own process, loaded in turn by ``wrk`` with the same connections, threads and request
 headers. Rounds alternate between the two so a noisy machine hurts both alike; the figures
-are medians over rounds, and the ratio is keyturn / hello-world (target >= 0.85).
+are medians over rounds, and the ratio is keyturn / hello-world (target >= 0.85). The
+servers' CPU time per request is printed too: on a shared machine it is steadier than
+requests per second, since it does not count the time other processes take.
 
 Run: ``.venv/bin/python bench/forward_auth.py [--rounds 5] [--seconds 5] [--no-access-log]``
 (needs ``wrk``: ``apt-get install -y wrk``). Not run in CI.
@@ -21,10 +23,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from keyturn.config import Settings
+
+# Run as a script, this folder comes first on sys.path, and bench/http.py (another
+# benchmark) would shadow the standard library's http package, which uvicorn imports.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != _HERE]
 
 
 async def hello(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
@@ -58,18 +64,26 @@ def free_port() -> int:
 
 
 def wait_ready(url: str, headers: dict[str, str]) -> None:
+    import httpx
+
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as answer:
-                if answer.status in (200, 204):
-                    return
-        except OSError:
+            if httpx.get(url, headers=headers).status_code in (200, 204):
+                return
+        except httpx.TransportError:
             time.sleep(0.1)
     raise SystemExit(f"server at {url} did not come up")
 
 
-def run_wrk(url: str, key: str, seconds: int, connections: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(url: str, key: str, seconds: int, connections: int) -> tuple[float, int]:
+    """Requests per second, and how many requests were made."""
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-H", f"Authorization: Bearer {key}",
          url],
@@ -77,10 +91,11 @@ def run_wrk(url: str, key: str, seconds: int, connections: int) -> float:
     ).stdout
     if "Non-2xx" in out or "Socket errors" in out:
         raise SystemExit(f"wrk saw errors against {url}:\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not match:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
+    if not rate or not count:
         raise SystemExit(f"cannot read wrk's output:\n{out}")
-    return float(match.group(1))
+    return float(rate.group(1)), int(count.group(1))
 
 
 def main() -> None:
@@ -108,14 +123,14 @@ def main() -> None:
         key = manager.create_key("bench", scopes=["read"]).key
     ports = {"keyturn": free_port(), "hello": free_port()}
     log = (folder / "access.log").open("wb")
-    children = [
-        subprocess.Popen(
+    children = {
+        which: subprocess.Popen(
             [sys.executable, __file__, "--serve", which, "--port", str(port), "--db", db,
              "--access-log" if args.access_log else "--no-access-log"],
             stdout=log if which == "keyturn" else subprocess.DEVNULL,
         )
         for which, port in ports.items()
-    ]
+    }
     urls = {
         "keyturn": f"http://127.0.0.1:{ports['keyturn']}/auth",
         "hello": f"http://127.0.0.1:{ports['hello']}/",
@@ -126,18 +141,24 @@ def main() -> None:
         for url in urls.values():
             run_wrk(url, key, 1, args.connections)  # warm up
         samples: dict[str, list[float]] = {"keyturn": [], "hello": []}
+        cpu: dict[str, list[float]] = {"keyturn": [], "hello": []}  # server CPU s/request
         for round_ in range(args.rounds):
             order = ["keyturn", "hello"] if round_ % 2 == 0 else ["hello", "keyturn"]
             for which in order:
-                samples[which].append(run_wrk(urls[which], key, args.seconds, args.connections))
+                before = cpu_seconds(children[which].pid)
+                rps, count = run_wrk(urls[which], key, args.seconds, args.connections)
+                cpu[which].append((cpu_seconds(children[which].pid) - before) / count)
+                samples[which].append(rps)
     finally:
-        for child in children:
+        for child in children.values():
             child.terminate()
-        for child in children:
+        for child in children.values():
             child.wait(timeout=30)
         log.close()
     keyturn_rps = statistics.median(samples["keyturn"])
     hello_rps = statistics.median(samples["hello"])
+    keyturn_cpu = statistics.median(cpu["keyturn"])
+    hello_cpu = statistics.median(cpu["hello"])
     loop = "uvloop" if _has("uvloop") else "asyncio"
     http = "httptools" if _has("httptools") else "h11"
     print(f"forward-auth benchmark: uvicorn ({loop}, {http}), wrk -t1 -c{args.connections}, "
@@ -148,6 +169,9 @@ def main() -> None:
     print(f"  raw ASGI hello-world            median {hello_rps:9,.0f} req/s   "
           f"rounds {', '.join(f'{s:,.0f}' for s in samples['hello'])}")
     print(f"  ratio keyturn / hello-world     {keyturn_rps / hello_rps:.3f}x   (target >= 0.85x)")
+    print("  server CPU per request (steadier than req/s when the machine is shared):")
+    print(f"    keyturn {keyturn_cpu * 1e6:7.1f} µs, hello-world {hello_cpu * 1e6:7.1f} µs, "
+          f"ratio hello / keyturn {hello_cpu / keyturn_cpu:.3f}x (requests per CPU-second)")
 
 
 def _has(module: str) -> bool:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 import pytest
@@ -89,7 +89,7 @@ class ServerThread:
         self.thread.join(timeout=15)
 
 
-def start_live(tmp: Path, **overrides: Any) -> Iterator[Live]:
+def start_live(tmp: Path, log_stream: TextIO | None = None, **overrides: Any) -> Iterator[Live]:
     settings = replace(
         Settings(database_url=f"sqlite:///{tmp / 'keyturn.db'}", log_level="warning"),
         **overrides,
@@ -97,7 +97,7 @@ def start_live(tmp: Path, **overrides: Any) -> Iterator[Live]:
     manager = build_manager(settings)
     issued = ensure_root_key(manager)
     assert issued is not None
-    with ServerThread(create_app(settings, manager), settings) as url:
+    with ServerThread(create_app(settings, manager, log_stream=log_stream), settings) as url:
         live = Live(url, issued.key, manager, settings)
         try:
             yield live

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import json
-import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from keyturn.keys import mask
-from keyturn.service.access_log import LOGGER_NAME
 from keyturn.store import StoreError
 from tests.service.conftest import Live, start_live
 
@@ -86,36 +85,36 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
         time.sleep(0.01)
 
 
+class Lines(io.StringIO):
+    """An access log stream, read back as lines."""
+
+    def lines(self, count: int) -> list[str]:
+        wait_for(lambda: self.getvalue().count("\n") >= count)  # written in batches
+        return self.getvalue().splitlines()
+
+
 @pytest.fixture
-def access_lines() -> Iterator[list[str]]:
-    """The access log lines written while a test runs."""
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(record.getMessage())
-
-    logger = logging.getLogger(LOGGER_NAME)
-    handler = Collect()
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(old_level)
+def logged(tmp_path: Path) -> Iterator[tuple[Live, Lines]]:
+    stream = Lines()
+    for live in start_live(tmp_path, log_stream=stream):
+        yield live, stream
 
 
-def test_access_log_is_json_and_masks_keys(live: Live, access_lines: list[str]) -> None:
+def test_access_log_is_json_and_masks_keys(logged: tuple[Live, Lines]) -> None:
+    live, stream = logged
     key, record = live.make_key()
-    access_lines.clear()
+    stream.lines(1)
+    stream.seek(0)
+    stream.truncate()
     live.client(key).get("/auth", headers={"X-Forwarded-Uri": f"/data?api_key={key}&page=2"})
     nginx = {"X-Original-URI": "/orders/1", "X-Original-Method": "PUT"}
     live.client(key).get("/auth", headers=nginx)
     live.client(key).get(f"/v1/keys/{key}")  # a key pasted into a path
     live.client().get(f"/healthz?token={key}")
     live.client(**{"x-api-key": key}).get("/auth")
-    wait_for(lambda: len(access_lines) == 5)  # a line is written just after its response
+    access_lines = stream.lines(5)
     entries = [json.loads(line) for line in access_lines]
+    assert len(entries) == 5
     everything = "\n".join(access_lines)
     assert key not in everything
     assert mask(key) in everything
@@ -128,14 +127,22 @@ def test_access_log_is_json_and_masks_keys(live: Live, access_lines: list[str]) 
     assert forwarded["forwarded"] == "PUT /orders/1"
     assert forwarded["status"] == 204 and forwarded["method"] == "GET"
     assert forwarded["path"] == "/auth" and forwarded["client"] == "127.0.0.1"
-    assert isinstance(forwarded["duration_ms"], float) and forwarded["time"].endswith("+00:00")
+    assert isinstance(forwarded["duration_ms"], float) and forwarded["time"].endswith("Z")
     assert pasted["status"] == 403 and mask(key) in pasted["path"]
     assert pasted["outcome"] == "insufficient_scope" and pasted["key_id"] == record["id"]
     assert health["path"] == f"/healthz?token={mask(key)}"
     assert plain["outcome"] == "valid"
 
 
-def test_access_log_can_be_turned_off(tmp_path: Path, access_lines: list[str]) -> None:
-    for live in start_live(tmp_path, access_log=False):
+def test_access_log_can_be_turned_off(tmp_path: Path) -> None:
+    stream = Lines()
+    for live in start_live(tmp_path, log_stream=stream, access_log=False):
         live.client().get("/auth")
-        assert access_lines == []
+    assert stream.getvalue() == ""  # the server has stopped: nothing is left to flush
+
+
+def test_access_log_is_flushed_at_shutdown(tmp_path: Path) -> None:
+    stream = Lines()
+    for live in start_live(tmp_path, log_stream=stream):
+        live.client().get("/healthz")
+    assert json.loads(stream.getvalue())["path"] == "/healthz"

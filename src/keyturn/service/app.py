@@ -8,7 +8,9 @@ on shutdown the manager is closed, which flushes the batched last-used times.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Awaitable, Callable
+from typing import TextIO
 
 from keyturn.config import Settings
 from keyturn.manager import KeyManager
@@ -74,10 +76,16 @@ class KeyturnService:
                 return
 
 
-def create_app(settings: Settings | None = None, manager: KeyManager | None = None) -> ASGIApp:
-    """The full service for ``settings``, wrapped in the access log when it is on."""
+def create_app(
+    settings: Settings | None = None,
+    manager: KeyManager | None = None,
+    *,
+    log_stream: TextIO | None = None,
+) -> ASGIApp:
+    """The full service for ``settings``, wrapped in the access log (written to
+    ``log_stream``, stdout by default) when it is on."""
     settings = settings or Settings()
     service = KeyturnService(build_context(settings, manager))
     if not settings.access_log:
         return service
-    return AccessLog(service, Redactor(settings.query_params))
+    return AccessLog(service, Redactor(settings.query_params), log_stream or sys.stdout)

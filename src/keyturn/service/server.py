@@ -20,7 +20,6 @@ from typing import TextIO
 import uvicorn
 
 from keyturn.config import Settings
-from keyturn.service.access_log import LOGGER_NAME
 from keyturn.service.asgi import ASGIApp
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -41,11 +40,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Access log lines (JSON) to stdout; the service's own messages to stderr."""
-    access = logging.getLogger(LOGGER_NAME)
-    access.handlers[:] = [_handler(sys.stdout, "%(message)s")]
-    access.setLevel(logging.INFO if settings.access_log else logging.WARNING)
-    access.propagate = False
+    """The service's own messages to stderr (access log lines go to stdout, unlogged)."""
     service = logging.getLogger("keyturn.service")
     service.handlers[:] = [_handler(sys.stderr, "%(levelname)s:     %(message)s")]
     service.setLevel(settings.log_level.upper())
