@@ -38,7 +38,8 @@ def validate_credits(
 ) -> tuple[int | None, Refill | None, int | None]:
     """Checked credit settings; ``ValueError`` says what is wrong.
 
-    A refill needs credits to refill; the refill amount defaults to the starting credits.
+    The refill amount defaults to the starting credits, and a key with a refill but no
+    starting credits starts full.
     """
     if credits is not None and credits < 0:
         raise ValueError("credits must be zero or more")
@@ -48,9 +49,9 @@ def validate_credits(
         return credits, None, None
     if refill not in REFILLS:
         raise ValueError(f"invalid refill {refill[:20]!r}: use daily or monthly")
-    if credits is None:
-        raise ValueError("a refill needs credits: set how many uses the key starts with")
     amount = credits if refill_amount is None else refill_amount
+    if amount is None:
+        raise ValueError("a refill needs an amount (or starting credits to refill to)")
     if amount < 1:
         raise ValueError("the refill amount must be at least 1")
-    return credits, refill, amount
+    return amount if credits is None else credits, refill, amount

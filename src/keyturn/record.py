@@ -147,8 +147,9 @@ class KeyRecord:
             "grace_until": iso(self.grace_until),
             "rate_limits": list(self.rate_limits),
             "credits": self.credits,
-            "refill": self.refill,
-            "refill_amount": self.refill_amount,
+            "refill": (
+                {"interval": self.refill, "amount": self.refill_amount} if self.refill else None
+            ),
         }
 
     def evolve(self, **changes: Any) -> KeyRecord:

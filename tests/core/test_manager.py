@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keyturn import AsyncKeyManager, KeyCache, KeyManager, StoreError
+from keyturn.cache import MISSING
 
 
 def bearer(key: str) -> list[tuple[str, str]]:
@@ -163,3 +164,82 @@ def test_fast_path_and_general_path_always_agree(
         fast = manager.verify_asgi(raw, query, scopes=scopes)
         general = manager.verify(headers, query.decode(), scopes=scopes)
         assert (fast.code, fast.detail) == (general.code, general.detail)
+
+
+def test_changes_through_another_manager_are_seen_within_the_bound(db_url: str) -> None:
+    bound = 0.5
+    reader = KeyManager(db_url, cache=KeyCache(ttl=bound))
+    writer = KeyManager(db_url)
+    if reader.feed is not None:
+        assert reader.feed.connected.wait(10)
+    issued = writer.create_key("a", scopes=["read"])
+    for change in (
+        lambda: writer.update(issued.record.id, scopes=["other"]),
+        lambda: writer.disable(issued.record.id),
+        lambda: writer.enable(issued.record.id),
+        lambda: writer.revoke(issued.record.id),
+    ):
+        before = reader.verify(bearer(issued.key), scopes=["read"]).code
+        change()
+        changed = time.monotonic()
+        while reader.verify(bearer(issued.key), scopes=["read"]).code == before:
+            assert time.monotonic() - changed <= bound
+            time.sleep(0.001)
+    reader.close()
+    writer.close()
+
+
+def test_postgresql_instances_hear_of_changes_at_once_and_fall_back_when_deaf(
+    pg_url: str,
+) -> None:
+    import psycopg
+
+    reader = KeyManager(pg_url)  # the default bound: 1 s
+    writer = KeyManager(pg_url)
+    assert reader.feed is not None and reader.feed.connected.wait(10)
+    assert reader.cache.lifetime > reader.cache.ttl  # the live feed keeps the bound
+    issued = writer.create_key("a")
+    assert reader.verify(bearer(issued.key)).code == "valid"
+    writer.disable(issued.record.id)
+    started = time.monotonic()
+    while reader.verify(bearer(issued.key)).code == "valid":
+        time.sleep(0.001)
+    assert time.monotonic() - started < 0.5  # NOTIFY, not expiry
+    # Cut the listener's connection: the cache falls back to expiry within the bound, then
+    # the listener reconnects and extends it again.
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query = 'SELECT 1' AND pid <> pg_backend_pid()"
+        )
+    deadline = time.monotonic() + 1.0
+    while reader.cache.lifetime != reader.cache.ttl and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert reader.cache.lifetime == reader.cache.ttl or reader.feed.connected.is_set()
+    assert reader.feed.connected.wait(10)
+    deadline = time.monotonic() + 10
+    while reader.cache.lifetime == reader.cache.ttl and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert reader.cache.lifetime > reader.cache.ttl
+    writer.enable(issued.record.id)
+    started = time.monotonic()
+    while reader.verify(bearer(issued.key)).code != "valid":
+        time.sleep(0.001)
+    assert time.monotonic() - started < 0.5
+    reader.close()
+    writer.close()
+
+
+def test_a_store_read_racing_an_invalidation_is_cached_for_the_ttl_only() -> None:
+    clock = [0.0]
+    cache = KeyCache(ttl=1.0, clock=lambda: clock[0])
+    cache.extend(300.0)
+    since = cache.epoch
+    cache.invalidate("h")  # a change announced while the read was under way
+    cache.put("h", None, since)
+    clock[0] = 1.5
+    assert cache.get("h") is MISSING  # expired after the ttl, not the lifetime
+    since = cache.epoch
+    cache.put("h", None, since)
+    clock[0] = 200.0
+    assert cache.get("h") is None  # cached (as unknown) for the long lifetime

@@ -42,9 +42,7 @@ def test_n_credits_serve_exactly_n_requests_under_concurrency(db_url: str) -> No
             with lock:
                 codes[code] += 1
 
-    workers = [
-        threading.Thread(target=spend, args=(managers[i % 2],)) for i in range(threads)
-    ]
+    workers = [threading.Thread(target=spend, args=(managers[i % 2],)) for i in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
@@ -118,9 +116,7 @@ def test_several_limits_are_counted_shortest_window_first() -> None:
     assert hits[2] is not None and hits[2].policy == "2/second"
 
 
-def test_rate_limits_hold_across_managers_sharing_redis(
-    db_url: str, redis_prefix: str
-) -> None:
+def test_rate_limits_hold_across_managers_sharing_redis(db_url: str, redis_prefix: str) -> None:
     managers = [
         KeyManager(db_url, limiter=RateLimiter(REDIS_URL, key_prefix=redis_prefix))
         for _ in range(2)
@@ -138,7 +134,7 @@ def test_rate_limits_hold_across_managers_sharing_redis(
         ({"rate_limits": ["lots"]}, "invalid rate limit"),
         ({"rate_limits": ["0/second"]}, "at least 1"),
         ({"credits": -1}, "zero or more"),
-        ({"refill": "daily"}, "needs credits"),
+        ({"refill": "daily"}, "needs an amount"),
         ({"credits": 5, "refill": "hourly"}, "daily or monthly"),
         ({"refill_amount": 5}, "needs a refill period"),
     ],
@@ -170,7 +166,7 @@ def test_metering_can_be_changed_and_is_seen_at_once(manager: KeyManager) -> Non
     manager.update(issued.record.id, rate_limits=[])
     assert manager.verify(bearer(issued.key)).code == "valid"
     actions = [e.details for e in manager.audit(key_id=issued.record.id, action="key.update")]
-    assert {"credits": 1, "refill": "monthly", "refill_amount": 1} .items() <= actions[-1].items()
+    assert {"credits": 1, "refill": "monthly", "refill_amount": 1}.items() <= actions[-1].items()
 
 
 def test_rotation_carries_the_metering_over(manager: KeyManager) -> None:

@@ -49,7 +49,7 @@ def test_only_the_hash_and_display_parts_are_stored(db_url: str) -> None:
     with KeyManager(db_url) as m:
         issued = m.create_key("ci", scopes=["read"], metadata={"team": "x"})
         m.revoke(issued.record.id)
-    dump = repr(raw_rows(db_url, "SELECT * FROM keys")) + repr(raw_rows(db_url, "SELECT * FROM audit"))
+    dump = repr([raw_rows(db_url, f"SELECT * FROM {table}") for table in ("keys", "audit")])
     assert issued.record.key_hash in dump
     assert issued.key not in dump
     assert issued.key[8:38] not in dump

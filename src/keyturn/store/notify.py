@@ -5,23 +5,28 @@ write that changes a key sends ``NOTIFY`` with the key's hash inside its transac
 PostgreSQL delivers it to each listener when (and only if) the change commits, typically
 within a millisecond or two.
 
-A listener cannot tell a quiet channel from a dead connection, so it proves itself: every
-``bound / 3`` seconds it runs ``SELECT 1``, each with a ``bound / 3`` timeout. PostgreSQL
-sends a listening session its pending notifications before answering a query, so a
-heartbeat that returns means every change committed before it started has been seen. If a
-heartbeat fails or times out, at most ``2 * bound / 3`` seconds after the last good one
-started, the listener reports ``lost``: the cache drops everything and falls back to entries
-that live ``bound`` seconds, until the listener is back (``live``).
+A listener cannot tell a quiet channel from a dead connection, so it proves itself with a
+heartbeat, ``SELECT 1``. PostgreSQL sends a listening session its pending notifications
+before answering a query, so a heartbeat that returns means every change committed before
+it started has been seen. Heartbeats start half a budget (90% of the bound) after the last
+good one started, and may take whatever is left of the budget; one that fails or is not back
+in time makes the listener report ``lost`` before the bound has passed since the last proof.
+The cache then drops everything and falls back to entries that live ``bound`` seconds, until
+the listener is back (``live``). A busy machine thus costs speed, never the bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
+import time
 from typing import Any, Protocol
 
 import psycopg
+
+log = logging.getLogger("keyturn.store")
 
 
 class ChangeListener(Protocol):
@@ -42,7 +47,7 @@ class ChangeFeed:
         self.url = url
         self.channel = channel
         self.listener = listener
-        self.period = max(0.01, bound / 3)
+        self.budget = max(0.03, bound * 0.9)
         self.connected = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._task: asyncio.Task[None] | None = None
@@ -57,32 +62,41 @@ class ChangeFeed:
         self._loop.close()
 
     async def _listen(self) -> None:
-        period = self.period
+        budget = self.budget
         while True:
             held: list[psycopg.AsyncConnection[Any]] = []
             try:
                 conn = await asyncio.wait_for(
                     psycopg.AsyncConnection.connect(self.url, autocommit=True),
-                    timeout=max(period, 5.0),
+                    timeout=max(budget, 5.0),
                 )
                 held.append(conn)
-                await asyncio.wait_for(conn.execute(f"LISTEN {self.channel}"), timeout=period)
+                proven = time.monotonic()
+                await asyncio.wait_for(conn.execute(f"LISTEN {self.channel}"), timeout=budget)
                 self.listener.live()
                 self.connected.set()
                 while True:
-                    async for note in conn.notifies(timeout=period):
+                    wait = max(0.0, proven + budget / 2 - time.monotonic())
+                    async for note in conn.notifies(timeout=wait):
                         self.listener.changed(note.payload)
-                    await asyncio.wait_for(conn.execute("SELECT 1"), timeout=period)
+                    started = time.monotonic()
+                    left = proven + budget - started
+                    if left <= 0:
+                        raise TimeoutError("no time left for a heartbeat")
+                    await asyncio.wait_for(conn.execute("SELECT 1"), timeout=left)
+                    proven = started
             except asyncio.CancelledError:
                 raise
-            except Exception:  # any failure means the same: we may be missing changes
+            except Exception as exc:  # any failure means the same: we may be missing changes
+                if self.connected.is_set():
+                    log.warning("change feed lost (%s); caching for the bound only", exc)
                 self.connected.clear()
                 self.listener.lost()
-                await asyncio.sleep(period)
+                await asyncio.sleep(min(budget, 1.0))
             finally:
                 for conn in held:
                     with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), timeout=period)
+                        await asyncio.wait_for(conn.close(), timeout=budget)
 
     def close(self) -> None:
         task = self._task
