@@ -114,12 +114,23 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
+@pytest.fixture(scope="session")
+def shared_context(browser: Any) -> Iterator[Any]:
+    """One browser context per worker (making one costs about a second on a busy machine);
+    each test starts from it with no cookies, so no session carries over."""
     made = browser.new_context(viewport={"width": 1280, "height": 900})
     made.set_default_timeout(10_000)
     yield made
     made.close()
+
+
+@pytest.fixture
+def context(shared_context: Any) -> Iterator[Any]:
+    shared_context.clear_cookies()
+    yield shared_context
+    for opened in shared_context.pages:
+        opened.close()
+    shared_context.clear_cookies()
 
 
 @pytest.fixture
@@ -135,13 +146,26 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
+_root_cookies: list[dict[str, Any]] = []
+
+
 def sign_in(page: Any, server: Server, key: str | None = None) -> None:
-    """Sign in through the form, with the keyboard, as a person would."""
+    """Sign in through the form, with the keyboard, as a person would. The root key's
+    session is made once per worker and its cookie reused: the form itself is tested by
+    the tests that sign in with other keys."""
+    if key is None and _root_cookies:
+        page.context.add_cookies(_root_cookies)
+        page.goto(f"{server.url}/ui/keys")
+        if "/ui/login" not in page.url:
+            return
+        _root_cookies.clear()  # that session ended (idle timeout): sign in again
     page.goto(f"{server.url}/ui/login")
     page.get_by_label("Admin key").fill(key or server.root_key)
     page.get_by_label("Admin key").press("Enter")
     page.wait_for_load_state()
     assert "/ui/login" not in page.url, page.content()
+    if key is None:
+        _root_cookies[:] = page.context.cookies()
 
 
 def csrf_token(page: Any) -> str:

@@ -7,7 +7,10 @@ really happened, a forged or unauthorised post changing nothing.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
@@ -19,7 +22,7 @@ from tests.ui.conftest import Server, csrf_token, screenshot, sign_in, unique
 def test_sign_in_create_read_once_search_revoke(page: Any, server: Server) -> None:
     page.goto(f"{server.url}/ui/login")
     screenshot(page, "login")
-    sign_in(page, server)
+    sign_in(page, server, server.root_key)  # through the form, not the reused session
     expect(page.get_by_role("heading", name="Keys", exact=True)).to_be_visible()
 
     name = unique("billing-worker")
@@ -118,7 +121,8 @@ def test_usage_chart_counts_real_requests_by_outcome(page: Any, server: Server) 
 
 
 def test_sign_out_ends_the_session(page: Any, server: Server) -> None:
-    sign_in(page, server)
+    reader, _ = server.make_key("keys:read", name=unique("signing-out"))
+    sign_in(page, server, reader)
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You are signed out")).to_be_visible()
     page.goto(f"{server.url}/ui/keys")
@@ -324,18 +328,42 @@ def test_accessible_structure_and_keyboard(page: Any, server: Server) -> None:
     expect(page.get_by_role("heading", name=record["name"])).to_be_visible()
 
 
-def test_readable_at_phone_width(browser: Any, server: Server) -> None:
+def test_readable_at_phone_width(page: Any, server: Server) -> None:
     _, record = server.make_key("orders:read", name=unique("phone"))
-    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
-    try:
-        page = context.new_page()
-        sign_in(page, server)
-        for path, shot in (("/ui/keys", "keys-phone"), (f"/ui/keys/{record['id']}", "key-phone")):
-            page.goto(server.url + path)
-            overflow = page.evaluate(
-                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert overflow <= 0, (path, overflow)
-            screenshot(page, shot)
-    finally:
-        context.close()
+    page.set_viewport_size({"width": 375, "height": 740})
+    sign_in(page, server)
+    for path, shot in (("/ui/keys", "keys-phone"), (f"/ui/keys/{record['id']}", "key-phone")):
+        page.goto(server.url + path)
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, (path, overflow)
+        screenshot(page, shot)
+
+
+def test_overview_screenshot(page: Any, server: Server) -> None:
+    """The picture in the README: a realistic key list. ``KEYTURN_UI_DOCS_SCREENSHOT=1``
+    also writes it to ``docs/img/dashboard.png``."""
+    made = {}
+    for name, owner, scopes, extra in (
+        ("checkout-web", "acme-shop", ("orders:read", "orders:write"), {}),
+        ("billing-worker", "acme-billing", ("invoices:write",), {"expires_in": 5 * 86400}),
+        ("mobile-app-ios", "acme-mobile", ("orders:read",), {}),
+        ("partner-sync", "acme-partners", ("catalog:read",), {}),
+        ("legacy-batch", "acme-ops", ("orders:read",), {"expires_in": None}),
+    ):
+        key, record = server.make_key(*scopes, name=name, owner=owner, **extra)
+        made[name] = (key, record)
+    with server.api() as api:
+        api.post(f"/v1/keys/{made['partner-sync'][1]['id']}/disable")
+        api.post(f"/v1/keys/{made['legacy-batch'][1]['id']}/revoke")
+    for name in ("checkout-web", "mobile-app-ios", "billing-worker"):
+        server.auth(made[name][0])
+    sign_in(page, server)
+    page.goto(f"{server.url}/ui/keys?q=acme")
+    expect(page.locator("table.keys tbody tr")).to_have_count(5)
+    path = screenshot(page, "dashboard")
+    if os.environ.get("KEYTURN_UI_DOCS_SCREENSHOT") == "1":
+        docs = Path(__file__).resolve().parents[2] / "docs" / "img"
+        docs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, docs / "dashboard.png")

@@ -55,8 +55,7 @@ class Dashboard:
         idle = settings.ui_idle_timeout
         self.sessions = SessionStore(idle)
         self.trust_forwarded_proto = settings.trust_forwarded_proto
-        minutes = max(1, round(idle / 60))
-        self.templates = Templates({"idle_minutes": minutes})
+        self.templates = Templates({"idle": duration_text(idle)})
 
     # -- sessions and cookies -------------------------------------------------------------
 
@@ -191,6 +190,15 @@ class Dashboard:
         else:
             response = RedirectResponse(location, status_code=303)
         return self.clear_cookie(response, request)
+
+
+def duration_text(seconds: float) -> str:
+    """``900`` -> ``15 minutes``; under two minutes in seconds."""
+    if seconds < 120:
+        whole = round(seconds)
+        return f"{whole} second{'' if whole == 1 else 's'}"
+    minutes = round(seconds / 60)
+    return f"{minutes} minutes"
 
 
 def safe_next(target: str) -> bool:

@@ -131,7 +131,7 @@ def build_chart(days: Sequence[date], counts: Mapping[str, Sequence[int]]) -> Ch
         for i, day in enumerate(days)
         if i % step == 0
     )
-    values = (0, top // 2, top) if top >= 2 else (0, top)
+    values = (0, top // 2, top) if top % 2 == 0 else (0, top)
     value_labels = tuple(
         Label(LEFT - 6, round(HEIGHT - BOTTOM - v * scale + 4, 2), str(v)) for v in values
     )

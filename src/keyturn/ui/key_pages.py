@@ -58,7 +58,7 @@ def list_filters(request: Request) -> tuple[KeyFilter, dict[str, str], str | Non
     if expiring_text:
         if not expiring_text.isdigit() or not 1 <= int(expiring_text) <= MAX_EXPIRING_DAYS:
             raise BadQuery(
-                f"'Expiring within' takes a number of days from 1 to {MAX_EXPIRING_DAYS}."
+                f"'Expires within' takes a number of days from 1 to {MAX_EXPIRING_DAYS}."
             )
         expiring_before = utcnow() + timedelta(days=int(expiring_text))
     after = params.get("after") or None

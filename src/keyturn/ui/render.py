@@ -42,6 +42,13 @@ def when(value: datetime | None, empty: str = "—") -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def day(value: datetime | None, empty: str = "—") -> str:
+    """The UTC day alone, for tables; the full moment goes in the ``title``."""
+    if value is None:
+        return empty
+    return value.astimezone(UTC).strftime("%Y-%m-%d")
+
+
 def iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value is not None else ""
 
@@ -60,6 +67,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = when
+    env.filters["day"] = day
     env.filters["iso"] = iso
     env.globals.update(static=static_url, version=__version__, mount=MOUNT)
     return env
