@@ -75,8 +75,9 @@ def files_under(target: str) -> Iterator[Path]:
     if not base.is_dir():
         yield base  # named explicitly: read even if git ignores it
         return
-    if git.work_tree_root(base) is None:
-        yield from _walk(base)
+    root = git.work_tree_root(base)
+    if root is None or git.ignored(root, [str(base.resolve().relative_to(root))]):
+        yield from _walk(base)  # no git, or a folder git ignores that was named explicitly
         return
     for rel in git.listed_files(base):
         path = base / rel
