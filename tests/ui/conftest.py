@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -149,17 +150,17 @@ def screenshot(page: Any, name: str) -> Path:
 _root_cookies: list[dict[str, Any]] = []
 
 
-def sign_in(page: Any, server: Server, key: str | None = None) -> None:
-    """Sign in through the form, with the keyboard, as a person would. The root key's
-    session is made once per worker and its cookie reused: the form itself is tested by
-    the tests that sign in with other keys."""
+def sign_in(page: Any, server: Server, key: str | None = None, to: str = "/ui/keys") -> None:
+    """Sign in through the form, with the keyboard, as a person would, and open ``to``.
+    The root key's session is made once per worker and its cookie reused: the form itself
+    is tested by the tests that sign in with other keys."""
     if key is None and _root_cookies:
         page.context.add_cookies(_root_cookies)
-        page.goto(f"{server.url}/ui/keys")
+        page.goto(server.url + to)
         if "/ui/login" not in page.url:
             return
         _root_cookies.clear()  # that session ended (idle timeout): sign in again
-    page.goto(f"{server.url}/ui/login")
+    page.goto(f"{server.url}/ui/login?next={quote(to, safe='/')}")
     page.get_by_label("Admin key").fill(key or server.root_key)
     page.get_by_label("Admin key").press("Enter")
     page.wait_for_load_state()

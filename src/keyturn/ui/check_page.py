@@ -14,7 +14,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from keyturn.config import SCOPE_TOKEN
-from keyturn.outcomes import CATALOGUE
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
 from keyturn.ui.diagnose import PasteError, masked_headers, parse_masked, parse_pasted
@@ -36,7 +35,6 @@ def page(ui: Dashboard, admin: Admin, status: int = 200, **context: Any) -> Resp
         "shown_query": "",
         "scopes": "",
         "mode": "headers",
-        "catalogue": CATALOGUE,
         **context,
     }
     return ui.render("check.html", admin.session, admin, status, nav="check", **values)
