@@ -303,3 +303,23 @@ def signed_in_to(live: Live, key: str, home: str) -> tuple[httpx.Client, str]:
 def test_the_dashboard_can_be_turned_off(tmp_path: Path) -> None:
     for off in start_live(tmp_path, ui=False):
         assert httpx.get(f"{off.url}/ui/login").status_code == 404
+
+
+def test_a_metered_key_shows_its_limits_and_credits(live: Live) -> None:
+    issued = live.manager.create_key(
+        "metered",
+        rate_limits=["100/second", "10000/day"],
+        credits=42,
+        refill="daily",
+        refill_amount=50,
+    )
+    client, csrf = signed_in(live)
+    page = client.get(f"/ui/keys/{issued.record.id}").text
+    assert "Rate limits and credits" in page
+    assert "100/second" in page and "10000/day" in page
+    assert "42" in page and "daily to 50" in page
+    checked = client.post("/ui/check", data={"csrf": csrf, "key": issued.key}).text
+    assert "This key is metered" in checked and "42 credits left" in checked
+    assert live.manager.get(issued.record.id).credits == 42  # the check spent none
+    plain = live.manager.create_key("unmetered")
+    assert "Rate limits and credits" not in client.get(f"/ui/keys/{plain.record.id}").text
