@@ -68,6 +68,10 @@ class Settings:
     cache_ttl: float = 1.0
     usage_flush_interval: float = 5.0
     shutdown_timeout: float = 30.0
+    # Redis shared by every instance for rate limits (none: counted in this process only),
+    # and the prefix of keyturn's keys in it (separates deployments sharing one Redis).
+    redis_url: str | None = field(default=None, repr=False)
+    redis_prefix: str = "keyturn"
     # The web dashboard at /ui: on or off, and how long a session lasts without a request.
     ui: bool = True
     ui_idle_timeout: float = 900.0
@@ -245,6 +249,8 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "cache_ttl": _seconds,
     "usage_flush_interval": _seconds,
     "shutdown_timeout": _seconds,
+    "redis_url": _optional_text,
+    "redis_prefix": _text,
     "ui": _flag,
     "ui_idle_timeout": _idle,
     "trust_forwarded_proto": _flag,

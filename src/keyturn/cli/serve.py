@@ -112,6 +112,14 @@ def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     help="Server log level [default: info].",
 )
+@click.option(
+    "--redis",
+    "redis_url",
+    default=None,
+    metavar="URL",
+    help="Redis for rate limits shared by every instance, e.g. redis://127.0.0.1:6379/0 "
+    "[default: counted in this process; also $KEYTURN_REDIS_URL].",
+)
 def serve(config_file: str | None, rules: tuple[str, ...], **flags: Any) -> None:
     """Serve the admin API, the verify API and forward-auth (/auth) over HTTP.
 

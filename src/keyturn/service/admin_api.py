@@ -74,15 +74,22 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
             raise invalid_field(
                 "body.prefix", f"{body.prefix!r} is not accepted here; use {', '.join(prefixes)}"
             )
-        issued = await manager.create_key(
-            body.name,
-            scopes=body.scopes,
-            expires_in=timedelta(seconds=body.expires_in) if body.expires_in else None,
-            owner=body.owner,
-            metadata=body.metadata,
-            prefix=body.prefix,
-            actor=caller.id,
-        )
+        try:
+            issued = await manager.create_key(
+                body.name,
+                scopes=body.scopes,
+                expires_in=timedelta(seconds=body.expires_in) if body.expires_in else None,
+                owner=body.owner,
+                metadata=body.metadata,
+                prefix=body.prefix,
+                actor=caller.id,
+                rate_limits=body.rate_limits,
+                credits=body.credits,
+                refill=body.refill.interval if body.refill else None,
+                refill_amount=body.refill.amount if body.refill else None,
+            )
+        except ValueError as exc:  # credit settings that only make sense together
+            raise invalid_field("body", str(exc)) from None
         return {**issued.record.public(), "key": issued.key}
 
     @router.get(
@@ -133,16 +140,24 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
         response_model=KeyView,
         responses=_BY_ID,
         tags=["keys"],
-        summary="Change a key's name, owner, scopes, metadata or expiry",
+        summary="Change a key's name, owner, scopes, metadata, expiry, rate limits or credits",
     )
     async def update_key(
         key_id: KeyId, body: UpdateKey, caller: Annotated[KeyRecord, Depends(writer)]
     ) -> dict[str, Any]:
         guard.ensure_manages(caller, await manager.get(key_id))
         changes = {name: getattr(body, name) for name in body.model_fields_set}
+        if "refill" in changes:
+            refill = changes.pop("refill")
+            changes["refill"] = refill.interval if refill else None
+            if refill:
+                changes["refill_amount"] = refill.amount
         if "scopes" in changes:
             guard.ensure_grants(caller, changes["scopes"])
-        record: KeyRecord = await manager.update(key_id, **changes, actor=caller.id)
+        try:
+            record: KeyRecord = await manager.update(key_id, **changes, actor=caller.id)
+        except ValueError as exc:  # credit settings that only make sense together
+            raise invalid_field("body", str(exc)) from None
         return record.public()
 
     def state_change(verb: str) -> Callable[..., Awaitable[dict[str, Any]]]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from keyturn.cache import KeyCache
 from keyturn.config import Settings
 from keyturn.credentials import CredentialReader
 from keyturn.manager import AsyncKeyManager, KeyManager
 from keyturn.service.metrics import Metrics
+from keyturn.store.base import StoreError, masked_url
 from keyturn.verifier import Verifier
+
+if TYPE_CHECKING:
+    from keyturn.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +42,20 @@ def build_manager(settings: Settings) -> KeyManager:
         cache=KeyCache(ttl=settings.cache_ttl),
         prefix=settings.default_prefix,
         usage_interval=settings.usage_flush_interval,
+        limiter=_limiter(settings),
     )
+
+
+def _limiter(settings: Settings) -> RateLimiter | None:
+    """Rate limits counted in Redis when the instances share one, else in this process."""
+    if not settings.redis_url:
+        return None
+    from keyturn.ratelimit import RateLimiter
+
+    limiter = RateLimiter(settings.redis_url, key_prefix=settings.redis_prefix)
+    if not limiter.check():
+        raise StoreError(f"cannot reach Redis at {masked_url(settings.redis_url)!r}")
+    return limiter
 
 
 def build_context(settings: Settings, manager: KeyManager | None = None) -> ServiceContext:

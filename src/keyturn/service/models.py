@@ -95,6 +95,53 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _rate_limit(value: str) -> str:
+    from keyturn.ratelimit import normalize_rate_limit
+
+    return normalize_rate_limit(value)
+
+
+# What the limits parser reads, and no more: every string the schema allows is a limit.
+_RATE_LIMIT = r"^[1-9][0-9]{0,9}/([1-9][0-9]{0,2} )?(second|minute|hour|day|month|year)s?$"
+RateLimits = Annotated[
+    list[Annotated[str, StringConstraints(pattern=_RATE_LIMIT), AfterValidator(_rate_limit)]],
+    Field(
+        max_length=10,
+        description="Rate limits like `100/second` or `10000/day`, counted per key across "
+        "every instance sharing the server's Redis.",
+    ),
+]
+MAX_CREDITS = 10**12  # exactly representable in JSON Schema, and more than any plan needs
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON's integers, ``5.0`` included, and nothing else (no ``true``, no ``"5"``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("expected an integer")
+        return int(value)
+    return value
+
+
+Credits = Annotated[
+    int,
+    Field(ge=0, le=MAX_CREDITS, description="Uses left; null: unlimited."),
+    BeforeValidator(_whole_number),
+]
+
+
+class Refill(_Request):
+    """Credits refilled to ``amount`` every UTC day or month (a key without ``credits``
+    starts full)."""
+
+    interval: Literal["daily", "monthly"]
+    amount: Annotated[int, BeforeValidator(_whole_number)] = Field(
+        ge=1, le=MAX_CREDITS, description="The credits after each refill."
+    )
+
+
 class CreateKey(_Request):
     name: Name = Field(description="What the key is for, e.g. `billing worker`.")
     scopes: Scopes = Field(
@@ -111,6 +158,9 @@ class CreateKey(_Request):
     prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")] | None = Field(
         default=None, description="Key prefix; one of the server's configured prefixes."
     )
+    rate_limits: RateLimits = Field(default_factory=list)
+    credits: Credits | None = None
+    refill: Refill | None = None
 
 
 def _not_null(schema: dict[str, Any]) -> None:
@@ -136,8 +186,11 @@ class UpdateKey(_Request):
     expires_at: Timestamp | None = Field(
         default=None, description="RFC 3339 time with a UTC offset; null: never expires."
     )
+    rate_limits: RateLimits | None = Field(default=None, json_schema_extra=_not_null)
+    credits: Credits | None = None
+    refill: Refill | None = Field(default=None, description="null: no refill.")
 
-    @field_validator("name", "scopes", "metadata")
+    @field_validator("name", "scopes", "metadata", "rate_limits")
     @classmethod
     def _present_not_null(cls, value: Any) -> Any:
         if value is None:
@@ -178,6 +231,9 @@ class KeyView(BaseModel):
     replaced_by: str | None
     replaces: str | None
     grace_until: datetime | None
+    rate_limits: list[str] = Field(default_factory=list)
+    credits: int | None = Field(default=None, description="Uses left; null: unlimited.")
+    refill: Refill | None = None
 
 
 class IssuedKeyView(KeyView):

@@ -238,6 +238,8 @@ class SQLStore:
         day, month = period_starts(now)
         time_in = self.dialect.time_in
         params = {"id": key_id, "now": time_in(now), "day": time_in(day), "month": time_in(month)}
-        with self._writing() as conn:
+        # One statement in autocommit mode: its own transaction, one round trip, and the
+        # row lock held for no longer than the update and its commit.
+        with self._reading() as conn:
             row = conn.execute(self._q_spend, params).fetchone()
         return None if row is None else int(row[0])
