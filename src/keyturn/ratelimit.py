@@ -22,6 +22,7 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from keyturn.quota import Quota
+from keyturn.store.base import masked_url
 
 MEMORY = "memory://"
 DEFAULT_KEY_PREFIX = "keyturn"
@@ -68,15 +69,20 @@ class RateLimiter:
 
     def __init__(self, storage: str = MEMORY, *, key_prefix: str = DEFAULT_KEY_PREFIX) -> None:
         self.uri = storage
+        shown = masked_url(storage)
         options: dict[str, str] = {}
         if not storage.startswith("memory"):
             options["key_prefix"] = key_prefix
         try:
             found = storage_from_string(storage, **options)
         except Exception as exc:  # the library raises several kinds for a bad URI
-            raise ValueError(f"cannot use rate-limit storage {storage!r}: {exc}") from exc
+            # The library's message repeats the URI, password and all: say it our way.
+            raise ValueError(
+                f"cannot use rate-limit storage {shown!r}: use memory:// or "
+                "redis://[:password@]host:6379/0"
+            ) from exc
         if not isinstance(found, Storage):
-            raise ValueError(f"cannot use rate-limit storage {storage!r}: it is asynchronous")
+            raise ValueError(f"cannot use rate-limit storage {shown!r}: it is asynchronous")
         self.storage: Storage = found
         self._strategy = FixedWindowRateLimiter(self.storage)
 

@@ -132,6 +132,11 @@ _shared = KeyManager("sqlite:///:memory:")
 _live = _shared.create_key("live", scopes=["read"])
 _gone = _shared.create_key("gone")
 _shared.revoke(_gone.record.id)
+# Metered: never on the fast path, and the same answers on both paths.
+_metered = _shared.create_key(
+    "metered", scopes=["read"], rate_limits=["1000000/second"], credits=10**9
+)
+_spent = _shared.create_key("spent", credits=0)
 _uncached = KeyManager(_shared.store, cache=KeyCache(maxsize=0))
 
 header_values = st.sampled_from(
@@ -141,6 +146,8 @@ header_values = st.sampled_from(
         f"Bearer  {_live.key}",
         f"Bearer {_live.key} ",
         f"Bearer {_gone.key}",
+        f"Bearer {_metered.key}",
+        f"Bearer {_spent.key}",
         _live.key,
         f"Token {_live.key}",
         "Bearer junk",
