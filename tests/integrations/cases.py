@@ -10,13 +10,15 @@ catalogue code or a ``WWW-Authenticate`` header fails a test by name.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from keyturn import KeyManager, generate_key, hash_key
+
+T = TypeVar("T")
 
 REALM = "keyturn-test"
 OPEN_PATHS = ["/health"]
@@ -34,6 +36,8 @@ class Case:
     error: str | None = None  # the challenge's RFC 6750 error parameter, if any
     challenge_has: tuple[str, ...] = ()  # more fragments the challenge must contain
     challenge: str | None = None  # the exact challenge, where it is fully determined
+    quota: bool = False  # a metered refusal: RateLimit headers, and no challenge
+    repeat: int = 1  # send it this many times; the last answer is checked
 
 
 def bearer(label: str) -> tuple[tuple[str, str], ...]:
@@ -134,6 +138,15 @@ CASES: tuple[Case, ...] = (
         error="insufficient_scope",
         challenge_has=('scope="admin"',),
     ),
+    Case("credits_used_up", "usage_exceeded", 429, headers=bearer("spent"), quota=True),
+    Case(
+        "rate_limited",  # a limit of 1 a day: the second request is one too many
+        "rate_limited",
+        429,
+        headers=bearer("limited"),
+        quota=True,
+        repeat=2,
+    ),
     Case("valid_bearer", "valid", 200, headers=bearer("valid")),
     Case("valid_bearer_lowercase", "valid", 200, headers=(("authorization", "bearer {valid}"),)),
     Case("valid_x_api_key", "valid", 200, headers=(("X-API-Key", "{valid}"),)),
@@ -197,6 +210,8 @@ def issue_keys(db: Path) -> Keys:
     manager.disable(disabled.record.id)
     rotated = manager.create_key("rotated")
     manager.rotate(rotated.record.id, grace=timedelta(seconds=-1))
+    spent = manager.create_key("spent", scopes=["items:read"], credits=0)
+    limited = manager.create_key("limited", scopes=["items:read"], rate_limits=["1/day"])
     last = valid.key[-1]
     values = {
         "valid": valid.key,
@@ -205,6 +220,8 @@ def issue_keys(db: Path) -> Keys:
         "revoked": revoked.key,
         "disabled": disabled.key,
         "rotated": rotated.key,
+        "spent": spent.key,
+        "limited": limited.key,
         "unknown": generate_key(),
         "typo": valid.key[:-1] + ("A" if last != "A" else "B"),
         "truncated": valid.key[:-5],
@@ -257,6 +274,17 @@ def check(case: Case, seen: Observed, keys: Keys, *, problem_json: bool = True) 
     assert body["title"] and body["detail"] and body["hint"]
     if case.code == "insufficient_scope":
         assert body["required_scopes"] == ["admin"]
+    names = [name for name, _ in seen.raw_headers]
+    assert names.count("content-type") == 1
+    if case.quota:
+        # The credentials are fine: no challenge, but when to come back.
+        assert "www-authenticate" not in seen.headers
+        if case.code == "rate_limited":
+            assert int(seen.headers["retry-after"]) > 0
+        if problem_json:
+            assert seen.headers["ratelimit-remaining"] == "0"
+            assert seen.headers["content-type"] == "application/problem+json"
+        return
     challenge = seen.headers["www-authenticate"]
     assert challenge.startswith(f'Bearer realm="{REALM}"')
     if case.challenge is not None:
@@ -267,11 +295,17 @@ def check(case: Case, seen: Observed, keys: Keys, *, problem_json: bool = True) 
         assert f'error="{case.error}"' in challenge
     for fragment in case.challenge_has:
         assert fragment in challenge
-    names = [name for name, _ in seen.raw_headers]
-    assert names.count("www-authenticate") == 1 and names.count("content-type") == 1
+    assert names.count("www-authenticate") == 1
     if problem_json:
         assert seen.headers["content-type"] == "application/problem+json"
         assert seen.headers["cache-control"] == "no-store"
+
+
+def last(case: Case, send: Callable[[], T]) -> T:
+    """Send ``case`` as often as it says; the last answer is the one to check."""
+    for _ in range(case.repeat - 1):
+        send()
+    return send()
 
 
 def case_ids(cases: tuple[Case, ...] = CASES) -> list[str]:
