@@ -16,17 +16,22 @@ from pathlib import PurePath
 
 from keyturn.providers import PROVIDERS, KeyType, Provider
 
-_SECRET_NAME = (
+_SECRET_NAME = re.compile(
     rb"api[_.-]?key|secret|token|passw(?:or)?d|access[_.-]?key|private[_.-]?key"
     rb"|auth[_.-]?key|credentials?"
 )
-ASSIGNMENT = re.compile(
-    rb"(?i)(?<![\w.-])(?P<name>[\w.-]*(?:" + _SECRET_NAME + rb")[\w.-]*)['\"]?\]?"
-    # `api_key: str = "..."`, `token := "..."`, `secret => '...'`, `key = ...`, `key: ...`
-    rb"[ \t]*(?::[ \t]*[A-Za-z_][\w\[\]., |]{0,40}?[ \t]=(?!=)|:=|=>|=(?!=)|:)[ \t]*"
+# Every secret-looking name holds one of these (lower case); a line is searched for them
+# with bytes.find, and the name is read outwards from each hit: no regex tries every word.
+_NAME_ROOTS = (b"key", b"secret", b"token", b"passw", b"credential")
+_NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_MAX_NAME = 128
+# What follows a name: `api_key: str = "..."`, `token := "..."`, `secret => '...'`,
+# `key = ...`, `"key": ...`, `env["KEY"] = ...`
+AFTER_NAME = re.compile(
+    rb"['\"]?\]?[ \t]*(?::[ \t]*[A-Za-z_][\w\[\]., |]{0,40}?[ \t]=(?!=)|:=|=>|=(?!=)|:)[ \t]*"
     rb"(?P<quote>['\"`]?)(?P<value>[A-Za-z0-9+/=_.~!@#%^&*:-]{16,1024})"
 )
-BEARER = re.compile(rb"(?i)\bbearer[ \t]+(?P<value>[A-Za-z0-9._~+/=-]{16,2048})")
+BEARER_VALUE = re.compile(rb"[ \t]+(?P<value>[A-Za-z0-9._~+/=-]{16,2048})")
 # After an unquoted value: the end of the line, a space or a comment.
 _UNQUOTED_END = re.compile(rb"[ \t]*(?:[#;]|$)")
 
@@ -83,9 +88,42 @@ def _bare_name(name: str) -> str:
     return name.rsplit(".", 1)[-1].strip("-").upper()
 
 
+def _names(line: bytes, offset: int) -> Iterator[tuple[int, int]]:
+    """(start, end) in the file of each secret-looking name on the line, once each."""
+    lowered = line.lower()
+    spans = set()
+    for root in _NAME_ROOTS:
+        at = lowered.find(root)
+        while at != -1:
+            start, end = at, at + len(root)
+            while start > 0 and line[start - 1] in _NAME_CHARS and at - start < _MAX_NAME:
+                start -= 1
+            while end < len(line) and line[end] in _NAME_CHARS and end - at < _MAX_NAME:
+                end += 1
+            spans.add((start, end))
+            at = lowered.find(root, end)
+    for start, end in sorted(spans):
+        if _SECRET_NAME.search(lowered, start, end):
+            yield offset + start, offset + end
+
+
+def _bearers(line: bytes, offset: int) -> Iterator[int]:
+    """File offsets just after each word ``bearer`` on the line."""
+    lowered = line.lower()
+    at = lowered.find(b"bearer")
+    while at != -1:
+        if at == 0 or line[at - 1] not in _NAME_CHARS:
+            yield offset + at + 6
+        at = lowered.find(b"bearer", at + 6)
+
+
 def candidates(data: bytes, start: int, end: int, config_like: bool) -> Iterator[Candidate]:
     """Assignments and Bearer credentials on the line ``data[start:end]``."""
-    for match in ASSIGNMENT.finditer(data, start, end):
+    line = data[start:end]
+    for name_start, name_end in _names(line, start):
+        match = AFTER_NAME.match(data, name_end, end)
+        if match is None:
+            continue
         quote = match["quote"]
         value_end = match.end("value")
         if quote:
@@ -93,13 +131,16 @@ def candidates(data: bytes, start: int, end: int, config_like: bool) -> Iterator
                 continue  # the string goes on: prose, a list, a template
         elif not (config_like and _UNQUOTED_END.match(data, value_end, end)):
             continue  # code refers to variables and calls; only config holds bare values
-        name = match["name"].decode("ascii", "replace")
+        name = data[name_start:name_end].decode("ascii")
         if _descriptive(name):
             continue
         value = match["value"].decode("ascii")
         provider = _BY_ENV.get(_bare_name(name))
         key_type = provider.key_type(value) if provider else None
         yield Candidate(match.start("value"), value_end, value, name, provider, key_type)
-    for match in BEARER.finditer(data, start, end):
-        value = match["value"].decode("ascii")
-        yield Candidate(match.start("value"), match.end("value"), value, "Authorization: Bearer")
+    for after in _bearers(line, start):
+        match = BEARER_VALUE.match(data, after, end)
+        if match is not None:
+            value = match["value"].decode("ascii")
+            yield Candidate(match.start("value"), match.end("value"), value,
+                            "Authorization: Bearer")
