@@ -77,7 +77,7 @@ def test_the_document_is_the_served_one(schema_live: Live) -> None:
 
 @schema.parametrize()
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     derandomize=True,
     suppress_health_check=list(HealthCheck),
