@@ -46,8 +46,8 @@ KeyId = Annotated[str, Path(max_length=64, description="A key id, e.g. `key_0123
 Text = Annotated[str | None, Query(max_length=200)]
 _AFTER = "The `next` of the previous page: the id of its last key."
 _BEFORE = "The `next` of the previous page: the id of its last event."
-_AUTH = problem_responses(400, 401, 403)
-_BY_ID = problem_responses(400, 401, 403, 404, 422)
+_AUTH = problem_responses(400, 401, 403, 429)
+_BY_ID = problem_responses(400, 401, 403, 404, 422, 429)
 
 
 def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
