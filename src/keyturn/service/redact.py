@@ -16,6 +16,7 @@ from keyturn.keys import mask
 # Any keyturn-shaped key: a prefix, "_", then at least 30 base62 characters. Deliberately
 # wider than the configured prefixes, so a key of another deployment is masked too.
 _KEY_SHAPED = re.compile(r"[a-z0-9][a-z0-9_]{0,31}_[0-9A-Za-z]{30,}")
+_SHORTEST_KEY = 32  # shorter text cannot hold one: skip the regex (most paths are short)
 
 
 def _mask_match(match: re.Match[str]) -> str:
@@ -37,6 +38,8 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """``value`` with every key-shaped token masked."""
+        if len(value) < _SHORTEST_KEY:
+            return value
         return _KEY_SHAPED.sub(_mask_match, value)
 
     def uri(self, value: str) -> str:
