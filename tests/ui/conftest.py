@@ -104,9 +104,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _unavailable("Playwright is not installed (pip install playwright)")
+    # Generous waits: CI machines are shared. A passing check returns as soon as it holds.
+    expect.set_options(timeout=15_000)
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as playwright:
@@ -120,7 +122,7 @@ def shared_context(browser: Any) -> Iterator[Any]:
     """One browser context per worker (making one costs about a second on a busy machine);
     each test starts from it with no cookies, so no session carries over."""
     made = browser.new_context(viewport={"width": 1280, "height": 900})
-    made.set_default_timeout(10_000)
+    made.set_default_timeout(15_000)
     yield made
     made.close()
 

@@ -23,7 +23,7 @@ CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    yield from start_live(tmp_path_factory.mktemp("ui-http"), ui_idle_timeout=1.5)
+    yield from start_live(tmp_path_factory.mktemp("ui-http"), ui_idle_timeout=2.0)
 
 
 def browser(live: Live, **headers: str) -> httpx.Client:
@@ -210,12 +210,12 @@ def test_conflicts_are_409(live: Live) -> None:
 
 
 def test_idle_sessions_end(live: Live) -> None:
-    client, _ = signed_in(live)  # this module's service signs out after 1.5 s idle
-    time.sleep(0.8)
+    client, _ = signed_in(live)  # this module's service signs out after 2 s idle
+    time.sleep(1.0)
     assert client.get("/ui/keys").status_code == 200  # activity keeps it alive
-    time.sleep(0.8)
+    time.sleep(1.0)
     assert client.get("/ui/keys").status_code == 200
-    time.sleep(1.7)
+    time.sleep(2.2)
     answer = client.get("/ui/keys")
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/ui/login")

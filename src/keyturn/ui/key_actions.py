@@ -85,8 +85,8 @@ ACTIONS = {
     "revoke": Action(
         "revoke",
         "Revoke this key",
-        "Revoking is permanent. Every request with this key will be refused (key_revoked) "
-        "within a second, and the key can never be enabled again.",
+        "Revoking is permanent. From now on every request with this key is refused "
+        "(key_revoked), and the key can never be enabled again.",
         "Revoke the key",
         True,
     ),
