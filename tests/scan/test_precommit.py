@@ -3,7 +3,9 @@
 pre-commit clones the repository at ``rev`` from its local path (no internet for keyturn
 itself) and pip-installs it into the hook's own environment, pulling keyturn's
 dependencies from the package index. That install is the slow part (tens of seconds), so
-everything is checked in one test against one environment.
+everything is checked in one test against one environment, and pre-commit's store lives in
+pytest's cache folder: pre-commit keys environments by repository and ``rev``, so a later
+run at the same commit reuses the one built for it (``pre-commit gc`` drops stale ones).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ def _head() -> str | None:
     return done.stdout.strip() or None
 
 
-def test_pre_commit_blocks_a_key_and_passes_a_clean_commit(tmp_path: Path) -> None:
+def test_pre_commit_blocks_a_key_and_passes_a_clean_commit(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     rev = _head()
     if rev is None:
         pytest.skip("needs this project as a git checkout")
@@ -42,8 +46,9 @@ def test_pre_commit_blocks_a_key_and_passes_a_clean_commit(tmp_path: Path) -> No
     repo.write(".pre-commit-config.yaml", f"repos:\n-   repo: {PROJECT}\n    rev: {rev}\n"
                "    hooks:\n    -   id: keyturn-scan\n")
     repo.commit("config")
-    env = {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
-           "NO_COLOR": "1"}
+    home = request.config.cache.mkdir("keyturn-pre-commit") if request.config.cache else (
+        tmp_path / "pre-commit-home")
+    env = {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(home), "NO_COLOR": "1"}
 
     def pre_commit(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "pre_commit", *args], cwd=repo.root,
@@ -74,3 +79,4 @@ def test_pre_commit_blocks_a_key_and_passes_a_clean_commit(tmp_path: Path) -> No
     repo.git("add", ".env")
     env_file = pre_commit("run")
     assert env_file.returncode == 1 and ".env  env_file_tracked" in env_file.stdout
+    pre_commit("gc")  # environments of configurations that are gone (older runs' revs)
