@@ -195,3 +195,19 @@ def test_credit_and_limit_changes_through_one_instance_reach_the_other(
         assert codes == ["valid", "usage_exceeded"]
         refused = admin.patch(f"/v1/keys/{made['id']}", json={"rate_limits": ["lots"]})
         assert refused.status_code == 422
+
+
+def test_serve_refuses_to_start_without_its_redis(tmp_path: Path) -> None:
+    from tests.service.conftest import run_cli
+
+    result = run_cli(
+        "serve",
+        "--port",
+        "0",
+        "--db",
+        f"sqlite:///{tmp_path / 'k.db'}",
+        "--redis",
+        "redis://:hunter2@127.0.0.1:1/0",
+    )
+    assert result.returncode == 2, result.stderr
+    assert "cannot reach Redis" in result.stderr and "hunter2" not in result.stderr
