@@ -23,6 +23,14 @@ def test_healthz_and_readyz(live: Live) -> None:
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
 
 
+def test_probes_answer_get_only(live: Live) -> None:
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert live.client().head(path).status_code == 200
+        answer = live.client().post(path)
+        assert answer.status_code == 405 and answer.headers["allow"] == "GET, HEAD"
+        assert answer.json()["code"] == "method_not_allowed"
+
+
 def test_readyz_fails_when_the_store_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for live in start_live(tmp_path):
 

@@ -19,6 +19,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import unsupported_method
 
 from keyturn.config import Settings
 from keyturn.keys import display_parts, generate_key, hash_key
@@ -83,5 +84,8 @@ def test_the_document_is_the_served_one(schema_live: Live) -> None:
     suppress_health_check=list(HealthCheck),
 )
 def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, schema_live: Live) -> None:
-    response = case.call_and_validate(base_url=schema_live.url)
+    # /auth answers every method (a proxy forwards WebDAV's and tomorrow's too), so the
+    # check that an undocumented method gets a 405 does not apply to it.
+    excluded = [unsupported_method] if case.operation.path == "/auth" else []
+    response = case.call_and_validate(base_url=schema_live.url, excluded_checks=excluded)
     assert response.status_code < 500

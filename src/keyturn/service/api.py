@@ -3,7 +3,8 @@
 FastAPI rather than hand-written Starlette routes: the pydantic models that validate each
 request are also what the OpenAPI document is generated from, so the document cannot drift
 from the code (schemathesis holds the server to it). It handles only ``/v1/...`` and the
-document; ``/auth`` and the probes never reach it (see ``keyturn.service.app``).
+document; ``/auth`` and the probes never reach it (see ``keyturn.service.app``), but the
+document describes them too (``keyturn.service.raw_paths``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from keyturn import __version__
 from keyturn.service.admin_api import admin_router
 from keyturn.service.context import ServiceContext
 from keyturn.service.guard import Guard
-from keyturn.service.models import FieldError, Problem
+from keyturn.service.models import FieldError, Health, Problem
 from keyturn.service.problems import install_handlers
+from keyturn.service.raw_paths import raw_paths
 from keyturn.service.verify_api import verify_router
 
 DESCRIPTION = """\
@@ -55,7 +57,8 @@ def build_api(context: ServiceContext) -> FastAPI:
                 routes=app.routes,
             )
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            for model in (Problem, FieldError):
+            document["paths"].update(raw_paths(context.settings))
+            for model in (Problem, FieldError, Health):
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schema.pop("$defs", None)
                 schemas[model.__name__] = schema

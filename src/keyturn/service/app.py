@@ -49,6 +49,8 @@ class KeyturnService:
                 return
             probe = _PROBES.get(path)
             if probe is not None:
+                if scope["method"] not in ("GET", "HEAD"):
+                    probe = probes.not_allowed
                 await probe(self.context, scope, receive, send)
                 return
             if self.ui is not None and (path == UI_MOUNT or path.startswith(UI_MOUNT + "/")):

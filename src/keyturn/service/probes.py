@@ -22,6 +22,18 @@ READY_TIMEOUT = 2.0
 _log = logging.getLogger("keyturn.service")
 
 
+async def not_allowed(
+    context: ServiceContext, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """The probes answer GET (and HEAD) only."""
+    body = problem(
+        405, "method_not_allowed", "Method not allowed",
+        f"{scope['method']} is not allowed here; allowed: GET, HEAD",
+    )
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"allow", b"GET, HEAD")]
+    await respond(send, 405, headers, json.dumps(body).encode())
+
+
 async def healthz(context: ServiceContext, scope: Scope, receive: Receive, send: Send) -> None:
     await respond(send, 200, _JSON, _OK)
 
