@@ -3,7 +3,7 @@
 The proxy forwards the original request's headers (and tells the original method and URI in
 ``X-Forwarded-*`` or ``X-Original-*`` headers, or, for Envoy's ext_authz, by appending the
 original path to ``/auth``). keyturn answers 204 with the caller's identity in headers, or
-the catalogue's full 401/403/400 answer, which the proxy hands to the client unchanged.
+the catalogue's full 401/403/400/429 answer, which the proxy hands to the client unchanged.
 
 This is raw ASGI on purpose: it runs once per proxied request, so it must cost little more
 than the server's own HTTP handling (``bench/forward_auth.py`` holds it to 0.85x of a
@@ -68,7 +68,7 @@ class ForwardAuth:
 
     def __init__(self, manager: AsyncKeyManager, settings: Settings, metrics: Metrics) -> None:
         self._verify = manager.verify_asgi
-        self._rules = ScopeRules(settings.rules)
+        self._rules = ScopeRules(settings.rules) if settings.rules else None
         self._scopes_header = settings.scopes_header.lower().encode("latin-1") or None
         self._realm = settings.realm
         self._count = metrics.count["forward_auth"]
@@ -102,7 +102,8 @@ class ForwardAuth:
         if len(uris) == 1 and len(methods) < 2:  # the usual case, in fewer steps
             path_b, _, query = uris[0].partition(b"?")
             verb = methods[0].decode("latin-1") if methods else scope["method"]
-            scopes = self._rules.required(verb, path_b.decode("latin-1")) if self._rules else ()
+            rules = self._rules
+            scopes = rules.required(verb, path_b.decode("latin-1")) if rules is not None else ()
         else:
             verb, scopes, query = self._union(scope, uris, methods)
         if demanded:
@@ -142,7 +143,7 @@ class ForwardAuth:
         verbs = [m.decode("latin-1") for m in methods] or [scope["method"]]
         split = [uri.partition(b"?") for uri in uris]
         scopes: dict[str, None] = {}
-        if self._rules:
+        if self._rules is not None:
             for verb in verbs:
                 for path_b, _, _ in split:
                     needed = self._rules.required(verb, path_b.decode("latin-1"))
