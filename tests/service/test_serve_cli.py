@@ -145,7 +145,9 @@ def test_sigterm_finishes_in_flight_requests_and_flushes_usage(tmp_path: Path) -
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
                 + body[:10]
             )
-            time.sleep(0.3)  # the request is in flight: headers read, body awaited
+            # A round trip on another connection: the event loop has read the first one's
+            # headers since, so that request is in flight (its body awaited).
+            assert httpx.get(f"{server.url}/healthz").status_code == 200
             server.process.send_signal(signal.SIGTERM)
             time.sleep(0.7)
             assert server.process.poll() is None, "exited with a request in flight"
