@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -10,17 +11,34 @@ import click
 from click.exceptions import NoArgsIsHelpError
 
 from keyturn import __version__
-from keyturn.cli.check import check
-from keyturn.cli.doctor import doctor
-from keyturn.cli.explain import explain
-from keyturn.cli.keys import keys
-from keyturn.cli.scan import scan
-from keyturn.cli.serve import init, serve
+
+# Each command's module is imported only when that command runs: importing the server and
+# the doctor's HTTP client for `keyturn scan` in a pre-commit hook cost a second per commit.
+COMMANDS = {
+    "keys": "keyturn.cli.keys:keys",
+    "check": "keyturn.cli.check:check",
+    "explain": "keyturn.cli.explain:explain",
+    "serve": "keyturn.cli.serve:serve",
+    "init": "keyturn.cli.serve:init",
+    "doctor": "keyturn.cli.doctor:doctor",
+    "scan": "keyturn.cli.scan:scan",
+}
 
 
 class KeyturnGroup(click.Group):
     """Click's own usage errors, from any command, become one ``error:`` line and exit 2,
-    like keyturn's own; ``keyturn`` alone prints its help."""
+    like keyturn's own; ``keyturn`` alone prints its help; commands load lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
 
     def main(
         self,
@@ -54,12 +72,3 @@ class KeyturnGroup(click.Group):
 @click.version_option(__version__, prog_name="keyturn")
 def main() -> None:
     """keyturn: API keys that work, and explain themselves when they do not."""
-
-
-main.add_command(keys)
-main.add_command(check)
-main.add_command(explain)
-main.add_command(serve)
-main.add_command(init)
-main.add_command(doctor)
-main.add_command(scan)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from keyturn.doctor.report import Finding, finding
+from keyturn.placeholders import is_placeholder
 
 # Characters that look like nothing in a terminal but change the key.
 _INVISIBLE = {
@@ -30,29 +31,6 @@ _QUOTES = {'"': '"', "'": "'", "`": "`", "“": "”", "‘": "’", "«": "»"}
 _SCHEME_INSIDE = re.compile(r"(?i)(bearer|token|basic|api-?key)\s+(\S+)")
 # A whole .env line pasted as the value: OPENAI_API_KEY=sk-...
 _ASSIGNMENT = re.compile(r"(?:export\s+)?([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)=(\S+)")
-
-_PLACEHOLDER_WORDS = frozenset(
-    {
-        "apikey", "key", "token", "secret", "password", "changeme", "replaceme", "todo",
-        "tbd", "fixme", "dummy", "example", "sample", "placeholder", "none", "null", "nil",
-        "undefined", "test", "foo", "bar", "foobar", "abc", "abc123", "123", "1234",
-        "12345", "123456", "secretkey", "mykey", "myapikey", "yourkey", "yourapikey",
-        "yourtoken", "yoursecret", "insertkeyhere", "insertapikeyhere", "pasteyourkeyhere",
-        "enteryourkey", "addyourkey", "yourkeyhere", "yourapikeyhere", "apikeyhere",
-        "xxx", "sk", "skxxx", "redacted", "hidden", "notset", "unset", "empty", "default",
-    }
-)
-_PLACEHOLDER_PATTERNS = (
-    re.compile(r"<[^<>]*>"),  # <your key>, <API_KEY>
-    re.compile(r"\[[^\[\]]*\]"),  # [YOUR KEY]
-    re.compile(r"\{\{.*\}\}"),  # {{ api_key }} from a template
-    re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?"),  # an unexpanded $VAR or ${VAR}
-    re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%"),  # a Windows %VAR%
-    re.compile(r"(?i).*(?:x{6,}|\*{4,}|\.{3,}|…|0{10,}).*"),  # sk-xxxxxxxx, ****, sk-...
-    re.compile(r"(?i).*your[-_ .]?(?:own[-_ .]?)?(?:api[-_ .]?)?(?:key|token|secret).*"),
-    re.compile(r"(?i)(?:insert|put|paste|enter|add|replace)[-_ .].*(?:key|token|here).*"),
-)
-
 
 @dataclass(slots=True)
 class Cleaned:
@@ -79,13 +57,6 @@ def _describe_invisible(value: str, inner: bool = True) -> str:
 
 def _names(chars: str) -> str:
     return ", ".join(dict.fromkeys(_INVISIBLE[c] for c in chars))
-
-
-def is_placeholder(value: str) -> bool:
-    squashed = re.sub(r"[^a-z0-9]", "", value.lower())
-    if squashed in _PLACEHOLDER_WORDS or not squashed:
-        return True
-    return any(p.fullmatch(value) for p in _PLACEHOLDER_PATTERNS)
 
 
 def unquote(value: str) -> str | None:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from keyturn.doctor.catalogue import KEYTURN
 from keyturn.doctor.report import Finding, finding
-from keyturn.keys import KeyDefect, KeyProblem, encode_base62, parse_key
-from keyturn.providers import KeyType, Provider, identify_type
+from keyturn.keys import KeyDefect, KeyProblem, parse_key
+from keyturn.providers import CHECKSUMS, KeyType, Provider, identify_type
 
 _KEYTURN_PREFIXES = ("kt_live_", "kt_test_")
 
@@ -45,16 +44,6 @@ class Identity:
 
 def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
-
-
-def github_crc32_ok(key: str) -> bool:
-    """GitHub's (and npm's) token checksum: base62 CRC32 of the 30 random characters."""
-    tail = key[key.index("_") + 1 :]
-    body, given = tail[:-6], tail[-6:]
-    return encode_base62(zlib.crc32(body.encode()), 6) == given
-
-
-_CHECKSUMS = {"github-crc32": github_crc32_ok}
 
 
 def jwt_parts(key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -113,7 +102,7 @@ def check_shape(key: str, target: Provider | None, host: str) -> tuple[Identity,
     found: list[Finding] = []
     provider, key_type = identity.provider, identity.key_type
     if provider is not None and key_type is not None:
-        if key_type.checksum and not _CHECKSUMS[key_type.checksum](key):
+        if key_type.checksum and not CHECKSUMS[key_type.checksum](key):
             found.append(
                 finding(
                     "key_malformed",
