@@ -215,7 +215,12 @@ class SQLStore:
         """Batched last-used times; not audited (they are usage, not changes)."""
         if not last_used:
             return
-        rows = [{"at": self.dialect.time_in(at), "id": key_id} for key_id, at in last_used.items()]
+        # In key order, as every instance does: concurrent flushes lock rows in one order
+        # and so cannot deadlock.
+        rows = [
+            {"at": self.dialect.time_in(at), "id": key_id}
+            for key_id, at in sorted(last_used.items())
+        ]
         with self._writing() as conn:
             self._executemany(conn, self._q_touch, rows)
 
