@@ -168,7 +168,10 @@ def main() -> None:
           f"rounds {', '.join(f'{s:,.0f}' for s in samples['keyturn'])}")
     print(f"  raw ASGI hello-world            median {hello_rps:9,.0f} req/s   "
           f"rounds {', '.join(f'{s:,.0f}' for s in samples['hello'])}")
+    pairs = zip(samples["keyturn"], samples["hello"], strict=True)
+    paired = statistics.median(k / h for k, h in pairs)
     print(f"  ratio keyturn / hello-world     {keyturn_rps / hello_rps:.3f}x   (target >= 0.85x)")
+    print(f"  median of per-round ratios      {paired:.3f}x   (each round's pair ran back to back)")
     print("  server CPU per request (steadier than req/s when the machine is shared):")
     print(f"    keyturn {keyturn_cpu * 1e6:7.1f} µs, hello-world {hello_cpu * 1e6:7.1f} µs, "
           f"ratio hello / keyturn {hello_cpu / keyturn_cpu:.3f}x (requests per CPU-second)")
