@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors
@@ -22,7 +21,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from keyturn.record import KeyRecord
 from keyturn.store import sql
-from keyturn.store.base import StoreError
+from keyturn.store.base import StoreError, masked_url
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 
@@ -48,16 +47,6 @@ POSTGRESQL = sql.Dialect(
     like="ILIKE",
     greatest="GREATEST",
 )
-
-
-def masked_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
