@@ -9,6 +9,10 @@ request, not here):
 - request counts by outcome from the last two intervals (at most ``2 * interval`` seconds'
   worth): counts of accepted requests are incremented without a lock, so a batch is only
   written one interval after it was swapped out, once no request can still be adding to it.
+
+Counting an accepted request costs the hot path one list-item increment on the entry it
+already reads for the last-used time. Without a lock, two threads counting the same key at
+the same instant may count once; an event loop (one thread) never does.
 """
 
 from __future__ import annotations
@@ -31,10 +35,10 @@ class UsageRecorder:
         self.store = store
         self.interval = interval
         self._pending: dict[str, float] = {}
-        self._noted: dict[str, float] = {}
-        # Accepted requests per key id: incremented lock-free on the hot path.
-        self._accepted: dict[str, int] = {}
-        self._ripening: dict[str, int] = {}
+        # Key id -> [last noted time, accepted requests]: read and bumped lock-free on the
+        # hot path, swapped out whole at each flush and counted one flush later.
+        self._noted: dict[str, list[float]] = {}
+        self._ripening: dict[str, list[float]] = {}
         # Other outcomes per (key id, code): off the fast path, under the lock.
         self._outcomes: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
@@ -43,12 +47,15 @@ class UsageRecorder:
 
     def note(self, key_id: str, at: float) -> None:
         """An accepted request: count it, and note the time if a second has passed."""
-        accepted = self._accepted
-        accepted[key_id] = accepted.get(key_id, 0) + 1
-        # Within a second of the last note nothing changes worth writing: skip the lock.
-        if at - self._noted.get(key_id, 0.0) < 1.0:
-            return
-        self._noted[key_id] = at
+        entry = self._noted.get(key_id)
+        if entry is not None:
+            entry[1] += 1
+            # Within a second of the last note nothing changes worth writing: skip the lock.
+            if at - entry[0] < 1.0:
+                return
+            entry[0] = at
+        else:
+            self._noted.setdefault(key_id, [at, 0])[1] += 1
         with self._lock:
             self._pending[key_id] = at
         if self._thread is None:
@@ -79,14 +86,15 @@ class UsageRecorder:
         """Write what is due: last-used times, and the counts that have ripened (all of
         them when ``final``, after the hot path has stopped)."""
         with self._lock:
-            batch, self._pending, self._noted = self._pending, {}, {}
+            batch, self._pending = self._pending, {}
             outcomes, self._outcomes = self._outcomes, {}
-            ripe, self._ripening, self._accepted = self._ripening, self._accepted, {}
+            ripened, self._ripening, self._noted = self._ripening, self._noted, {}
+            latest: dict[str, list[float]] = {}
             if final:
-                ripe = _merge(ripe, self._ripening)
-                self._ripening = {}
+                latest, self._ripening = self._ripening, {}
+            ripe = _merge(ripened, latest)
         for key_id, total in ripe.items():
-            outcomes[key_id, "valid"] = outcomes.get((key_id, "valid"), 0) + total
+            outcomes[key_id, "valid"] = outcomes.get((key_id, "valid"), 0) + int(total)
         try:
             if batch:
                 self.store.touch({k: datetime.fromtimestamp(v, UTC) for k, v in batch.items()})
@@ -113,8 +121,9 @@ class UsageRecorder:
         self.flush(final=True)
 
 
-def _merge(first: dict[str, int], second: dict[str, int]) -> dict[str, int]:
-    merged = dict(first)
-    for key, value in second.items():
-        merged[key] = merged.get(key, 0) + value
+def _merge(first: dict[str, list[float]], second: dict[str, list[float]]) -> dict[str, float]:
+    """Accepted counts per key id from two batches of ``_noted`` entries."""
+    merged: dict[str, float] = {key: entry[1] for key, entry in first.items()}
+    for key, entry in second.items():
+        merged[key] = merged.get(key, 0) + entry[1]
     return merged
