@@ -1,5 +1,6 @@
 # Two entry points on a fresh machine; each makes the virtual environment it needs.
-#   make run   - keyturn's main job on the embedded SQLite store (./keyturn.db)
+#   make run   - keyturn serve on 127.0.0.1:8080 with the embedded SQLite store (./keyturn.db);
+#                on a new database it prints the root key once
 #   make test  - the whole test suite (PostgreSQL and Redis are started if needed)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,7 +15,7 @@ $(BIN)/keyturn: pyproject.toml
 	touch $@
 
 run: $(BIN)/keyturn
-	@./scripts/demo.sh
+	$(BIN)/keyturn serve --db sqlite:///keyturn.db
 
 test: $(BIN)/keyturn
 	./scripts/services.sh
