@@ -6,7 +6,6 @@ imports (uvicorn, FastAPI) happen inside ``serve``, so the rest of the CLI start
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ import click
 from keyturn.cli.output import UsageFailure, emit_json, failures_as_usage, format_option
 from keyturn.config import CONFIG_ENV, Settings, SettingsError, load_settings
 from keyturn.manager import IssuedKey, KeyManager
+from keyturn.store.base import masked_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,11 +51,6 @@ def _open(settings: Settings) -> KeyManager:
 
     with failures_as_usage():
         return build_manager(settings)
-
-
-def _safe_url(url: str) -> str:
-    """A database URL fit to print: any password replaced."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
@@ -143,7 +138,7 @@ def serve(config_file: str | None, rules: tuple[str, ...], **flags: Any) -> None
     if issued is not None:
         _show_root_key(issued, "text", err=True)
     click.echo(
-        f"keyturn: database {_safe_url(settings.database_url)}; "
+        f"keyturn: database {masked_url(settings.database_url)}; "
         f"forward-auth at http://{settings.host}:{settings.port}/auth, "
         f"API docs at /docs",
         err=True,
@@ -179,7 +174,7 @@ def init(config_file: str | None, database_url: str | None, fmt: str) -> None:
         emit_json({"created": False, "keys": count})
     else:
         click.echo(
-            f"keyturn: {_safe_url(settings.database_url)} already holds {count} key(s); "
+            f"keyturn: {masked_url(settings.database_url)} already holds {count} key(s); "
             "no root key created. Make another admin key with "
             "`keyturn keys create --name admin --scope '*'`.",
             err=True,
