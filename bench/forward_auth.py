@@ -43,18 +43,15 @@ async def hello(scope: dict, receive: object, send: object) -> None:  # type: ig
 
 
 def serve(which: str, port: int, db: str, access_log: bool) -> None:
-    """Child process: one server, on keyturn's uvicorn settings."""
-    import uvicorn
-
+    """Child process: one server, run as ``keyturn serve`` runs it."""
     from keyturn.service.app import create_app
-    from keyturn.service.server import configure_logging, uvicorn_config
+    from keyturn.service.server import serve as run
 
     settings = Settings(
         port=port, database_url=db, access_log=access_log, log_level="warning", cache_ttl=60.0
     )
     app = create_app(settings) if which == "keyturn" else hello
-    configure_logging(settings)
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    run(app, settings)  # what `keyturn serve` runs, for both
 
 
 def free_port() -> int:
