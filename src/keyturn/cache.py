@@ -12,9 +12,11 @@ store. Eviction is first-in-first-out: cheaper on the hot path than LRU bookkeep
 a TTL every entry is refreshed soon anyway.
 
 Only ``get`` is on the hot path, and it takes no lock. Writers (``put`` after a store read,
-``invalidate``, ``clear``) share a lock and an epoch that every invalidation advances: a
-store read that raced an invalidation (``put(..., since=epoch_before_the_read)``) is cached
-for ``ttl`` only, so a change announced mid-read cannot be hidden behind a long lifetime.
+``invalidate``, ``clear``) share a lock and an epoch that every invalidation advances. A
+store read starts with ``mark()`` and ends with ``put(..., since=mark)``: the entry's time
+runs from the read's start (so a change committed while the read was under way is still
+seen within ``ttl``), and a read that raced an invalidation is cached for ``ttl`` only, so a
+change announced mid-read cannot hide behind a long lifetime.
 """
 
 from __future__ import annotations
@@ -55,16 +57,25 @@ class KeyCache:
             return _MISSING
         return entry[1]
 
-    def put(self, key_hash: str, record: KeyRecord | None, since: int | None = None) -> None:
-        """Cache what the store said; ``since`` is ``epoch`` read before the store read."""
+    def mark(self) -> tuple[int, float]:
+        """Taken before a store read, handed to ``put`` after it."""
+        return self.epoch, self._clock()
+
+    def put(
+        self, key_hash: str, record: KeyRecord | None, since: tuple[int, float] | None = None
+    ) -> None:
+        """Cache what the store said; ``since`` is the ``mark()`` taken before reading it."""
         if self.maxsize <= 0:
             return
         with self._lock:
             entries = self._entries
             if len(entries) >= self.maxsize and key_hash not in entries:
                 del entries[next(iter(entries))]
-            raced = since is not None and since != self.epoch
-            entries[key_hash] = (self._clock() + (self.ttl if raced else self.lifetime), record)
+            if since is None:
+                start, raced = self._clock(), False
+            else:
+                start, raced = since[1], since[0] != self.epoch
+            entries[key_hash] = (start + (self.ttl if raced else self.lifetime), record)
 
     def invalidate(self, key_hash: str) -> None:
         with self._lock:

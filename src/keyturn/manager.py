@@ -313,7 +313,7 @@ class KeyManager:
 
     def _load(self, candidate: Candidate) -> KeyRecord | None:
         """The store read behind a cache miss."""
-        since = self.cache.epoch
+        since = self.cache.mark()
         record = self.store.find_by_hash(candidate.key_hash)
         self.cache.put(candidate.key_hash, record, since)
         return record

@@ -237,16 +237,26 @@ def test_postgresql_instances_hear_of_changes_at_once_and_fall_back_when_deaf(
     writer.close()
 
 
+def test_an_entry_lives_from_the_start_of_its_store_read() -> None:
+    clock = [0.0]
+    cache = KeyCache(ttl=1.0, clock=lambda: clock[0])
+    since = cache.mark()
+    clock[0] = 0.4  # a slow read: a change committed meanwhile must show once 1 s has passed
+    cache.put("h", None, since)
+    clock[0] = 1.001
+    assert cache.get("h") is MISSING
+
+
 def test_a_store_read_racing_an_invalidation_is_cached_for_the_ttl_only() -> None:
     clock = [0.0]
     cache = KeyCache(ttl=1.0, clock=lambda: clock[0])
     cache.extend(300.0)
-    since = cache.epoch
+    since = cache.mark()
     cache.invalidate("h")  # a change announced while the read was under way
     cache.put("h", None, since)
     clock[0] = 1.5
     assert cache.get("h") is MISSING  # expired after the ttl, not the lifetime
-    since = cache.epoch
+    since = cache.mark()
     cache.put("h", None, since)
     clock[0] = 200.0
     assert cache.get("h") is None  # cached (as unknown) for the long lifetime
