@@ -70,8 +70,11 @@ class RateLimiter:
     def __init__(self, storage: str = MEMORY, *, key_prefix: str = DEFAULT_KEY_PREFIX) -> None:
         self.uri = storage
         shown = masked_url(storage)
-        options: dict[str, str] = {}
-        if not storage.startswith("memory"):
+        options: dict[str, str | float] = {}
+        if storage.startswith(("redis", "rediss")):
+            # A Redis that stops answering must fail requests in a second, not hang them.
+            options.update(key_prefix=key_prefix, socket_timeout=1.0, socket_connect_timeout=1.0)
+        elif not storage.startswith("memory"):
             options["key_prefix"] = key_prefix
         try:
             found = storage_from_string(storage, **options)
