@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -77,23 +78,23 @@ def pg_database(worker_id: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def pg_url(pg_database: str) -> Iterator[str]:
-    """A store URL of its own: a fresh schema in the session's database."""
+@contextmanager
+def pg_schema(database_url: str, label: str) -> Iterator[str]:
+    """A store URL of its own: a fresh schema in ``database_url``, dropped afterwards."""
     import psycopg
 
-    schema = f"t_{secrets.token_hex(6)}"
-    with psycopg.connect(pg_database, autocommit=True) as conn:
+    schema = f"{label}_{secrets.token_hex(6)}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
         try:
-            yield f"{pg_database}?options=-csearch_path%3D{schema}"
+            yield f"{database_url}?options=-csearch_path%3D{schema}"
         finally:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A Redis key prefix of this test's own, whose keys are deleted afterwards."""
+@contextmanager
+def redis_keyspace(label: str) -> Iterator[str]:
+    """A Redis key prefix of its own, whose keys are deleted afterwards."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
@@ -101,13 +102,25 @@ def redis_prefix() -> Iterator[str]:
         client.ping()
     except redis.RedisError as exc:
         unreachable(f"Redis at {REDIS_URL}", exc)
-    prefix = f"keyturn-test-{secrets.token_hex(6)}"
+    prefix = f"keyturn-{label}-{secrets.token_hex(6)}"
     try:
         yield prefix
     finally:
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
         client.close()
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> Iterator[str]:
+    with pg_schema(pg_database, "t") as url:
+        yield url
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    with redis_keyspace("test") as prefix:
+        yield prefix
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -7,7 +7,6 @@ killed at the end whatever happens.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import time
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from keyturn import KeyManager
-from tests.conftest import REDIS_URL, unreachable
+from tests.conftest import REDIS_URL, pg_schema, redis_keyspace
 from tests.service.conftest import ServeProcess
 
 BOUND = 1.0  # the default propagation bound: the cache TTL of `keyturn serve`
@@ -80,33 +79,14 @@ def make_admin_key(db_url: str) -> str:
 @pytest.fixture(scope="module")
 def pg_module_url(pg_database: str) -> Iterator[str]:
     """A schema of this module's own in the session's database."""
-    import psycopg
-
-    schema = f"m_{secrets.token_hex(6)}"
-    with psycopg.connect(pg_database, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-        try:
-            yield f"{pg_database}?options=-csearch_path%3D{schema}"
-        finally:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with pg_schema(pg_database, "m") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def redis_module_prefix() -> Iterator[str]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        unreachable(f"Redis at {REDIS_URL}", exc)
-    prefix = f"keyturn-scale-{os.getpid()}-{secrets.token_hex(4)}"
-    try:
+    with redis_keyspace(f"scale-{os.getpid()}") as prefix:
         yield prefix
-    finally:
-        for key in client.scan_iter(match=f"{prefix}*"):
-            client.delete(key)
-        client.close()
 
 
 @pytest.fixture(scope="module")

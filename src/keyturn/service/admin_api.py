@@ -75,19 +75,7 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
                 "body.prefix", f"{body.prefix!r} is not accepted here; use {', '.join(prefixes)}"
             )
         try:
-            issued = await manager.create_key(
-                body.name,
-                scopes=body.scopes,
-                expires_in=timedelta(seconds=body.expires_in) if body.expires_in else None,
-                owner=body.owner,
-                metadata=body.metadata,
-                prefix=body.prefix,
-                actor=caller.id,
-                rate_limits=body.rate_limits,
-                credits=body.credits,
-                refill=body.refill.interval if body.refill else None,
-                refill_amount=body.refill.amount if body.refill else None,
-            )
+            issued = await manager.create_key(body.name, actor=caller.id, **body.create_options())
         except ValueError as exc:  # credit settings that only make sense together
             raise invalid_field("body", str(exc)) from None
         return {**issued.record.public(), "key": issued.key}

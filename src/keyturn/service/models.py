@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -161,6 +161,21 @@ class CreateKey(_Request):
     rate_limits: RateLimits = Field(default_factory=list)
     credits: Credits | None = None
     refill: Refill | None = None
+
+    def create_options(self) -> dict[str, Any]:
+        """``KeyManager.create_key`` arguments for this request (the admin API and the
+        dashboard create keys through this one mapping)."""
+        return {
+            "scopes": self.scopes,
+            "expires_in": timedelta(seconds=self.expires_in) if self.expires_in else None,
+            "owner": self.owner,
+            "metadata": self.metadata,
+            "prefix": self.prefix,
+            "rate_limits": self.rate_limits,
+            "credits": self.credits,
+            "refill": self.refill.interval if self.refill else None,
+            "refill_amount": self.refill.amount if self.refill else None,
+        }
 
 
 def _not_null(schema: dict[str, Any]) -> None:

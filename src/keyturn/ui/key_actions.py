@@ -182,13 +182,7 @@ async def create_key(ui: Dashboard, request: Request, admin: Admin, form: Form |
         return new_form(ui, admin, values, errors, 422)
     ui.guard.ensure_grants(admin.key, body.scopes)
     issued: IssuedKey = await ui.manager.create_key(
-        body.name,
-        scopes=body.scopes,
-        expires_in=timedelta(seconds=body.expires_in) if body.expires_in else None,
-        owner=body.owner,
-        metadata=body.metadata,
-        prefix=body.prefix,
-        actor=admin.key.id,
+        body.name, actor=admin.key.id, **body.create_options()
     )
     return shown_once(ui, admin, issued, None, 201)
 
