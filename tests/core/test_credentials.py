@@ -166,3 +166,24 @@ def test_the_asgi_fast_path_agrees_with_the_full_reader(
         # When the fast path finds a token-shaped value, the full reader finds the same key.
         full = reader.read(latin, query)
         assert full == Presented(*plain)
+
+
+@given(
+    st.lists(st.tuples(header_names, header_values), max_size=6),
+    st.text(max_size=40) | st.just(f"api_key={KEY}"),
+)
+def test_the_verifier_only_answers_with_catalogued_outcomes(
+    headers: list[tuple[str, str]], query: str
+) -> None:
+    from keyturn.answer import render
+    from keyturn.verifier import Candidate, Verifier
+
+    verifier = Verifier()
+    found = verifier.inspect(headers, query)
+    if isinstance(found, Candidate):
+        found = verifier.decide(found, None)  # a well-formed key this deployment never issued
+        assert found.code == "unknown_key"
+    assert found.code in CATALOGUE
+    answer = render(found)
+    assert answer.status == CATALOGUE[found.code].status
+    assert KEY not in answer.body_bytes().decode() + str(answer.headers)
