@@ -140,7 +140,7 @@ def serve(config_file: str | None, rules: tuple[str, ...], **flags: Any) -> None
     click.echo(
         f"keyturn: database {masked_url(settings.database_url)}; "
         f"forward-auth at http://{settings.host}:{settings.port}/auth, "
-        f"API docs at /docs",
+        f"API docs at /docs{', dashboard at /ui' if settings.ui else ''}",
         err=True,
     )
     from keyturn.service.app import create_app
