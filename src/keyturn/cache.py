@@ -50,6 +50,16 @@ class KeyCache:
         self._ticks = itertools.count(1)
         self.epoch = 0
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._clock
+
+    @property
+    def entries(self) -> dict[str, tuple[float, KeyRecord | None]]:
+        """The live mapping of hash to (expiry on the ``monotonic`` clock, record), for the
+        hot path to read without a call; writes go through ``put`` and ``invalidate``."""
+        return self._entries
+
     def get(self, key_hash: str) -> KeyRecord | object | None:
         """The cached record (or ``None`` for a known-unknown hash), else ``MISSING``."""
         entry = self._entries.get(key_hash)

@@ -82,7 +82,8 @@ class KeyManager:
         self.feed = follow_changes(self.store, self.cache, feed_lifetime)
         # Bound once: the hot path pays for no attribute chains.
         self._plain = self.verifier.reader.plain_asgi
-        self._cached = self.cache.get
+        self._entries = self.cache.entries
+        self._cache_clock = self.cache.clock
         self._note = self.usage.note
         self._shape = self.verifier.shape
         pepper = self.verifier.pepper
@@ -417,14 +418,19 @@ class KeyManager:
             return None
         key, source = found
         key_hash = self._digest(key)
-        record = self._cached(key_hash)
+        entry = self._entries.get(key_hash)  # KeyCache.get, inlined: this runs per request
+        record = entry[1] if entry is not None and entry[0] >= self._cache_clock() else MISSING
         if isinstance(record, KeyRecord):
             # No shape or checksum check needed: a cached record under this hash proves the
             # value is a key this service issued (SHA-256 does not collide).
             now = time.time()
-            if now < record.live_until and not (scopes and scopes_satisfy(record.scopes, scopes)):
-                self._note(record.id, now)
-                return Decision(VALID, "", "", record, scopes)
+            if now < record.live_until:
+                accepted = record.accepted.get(scopes)
+                if accepted is None and not (scopes and scopes_satisfy(record.scopes, scopes)):
+                    accepted = record.accepted[scopes] = Decision(VALID, "", "", record, scopes)
+                if accepted is not None:
+                    self._note(record.id, now)
+                    return accepted  # type: ignore[no-any-return]
             if record.metered:
                 return Candidate(Presented(key, source), key_hash)
             return self.finish(Candidate(Presented(key, source), key_hash), record, scopes, now)

@@ -90,6 +90,11 @@ class KeyRecord:
     # limiter or its credit counter on every request, so it never takes the fast path).
     deadline: float = field(init=False, repr=False, compare=False)
     live_until: float = field(init=False, repr=False, compare=False)
+    # The accepting decision per tuple of required scopes, built once per cached record:
+    # a cache hit hands back the same immutable Decision instead of building one each time.
+    accepted: dict[tuple[str, ...], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     metered: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -35,7 +35,7 @@ from keyturn.quota import Quota
 from keyturn.record import KeyRecord, scopes_satisfy
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The end of a key check: a catalogue outcome, what exactly happened, and the key."""
 
@@ -54,7 +54,7 @@ class Decision:
         return self.outcome.code == "valid"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class MeteredDecision(Decision):
     """A refusal by a rate limit or by spent credits, with where the caller stands: the
     answer's ``Retry-After`` and ``RateLimit-*`` headers come from ``quota``."""
