@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keyturn.doctor.catalogue import provider_at, provider_named
+from keyturn.doctor.target import provider_at, provider_named
 from keyturn.outcomes import CATALOGUE
 from keyturn.providers import (
     PROVIDERS,

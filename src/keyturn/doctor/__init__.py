@@ -13,13 +13,15 @@ never sent anywhere but the origin of the URL given.
 from __future__ import annotations
 
 from keyturn.doctor.challenge import Challenge, parse_challenges
-from keyturn.doctor.checkup import diagnose, explain_response
+from keyturn.doctor.checkup import Checkup, diagnose
 from keyturn.doctor.hook import KeyRejected, araise_on_auth_failure, raise_on_auth_failure
 from keyturn.doctor.render import render_markdown, render_text
 from keyturn.doctor.report import Finding, Probe, Report, Step
+from keyturn.doctor.response import explain_response
 
 __all__ = [
     "Challenge",
+    "Checkup",
     "Finding",
     "KeyRejected",
     "Probe",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import httpx
 
-from keyturn.doctor.checkup import explain_response
 from keyturn.doctor.report import Report
+from keyturn.doctor.response import explain_response
 
 AUTH_FAILURES = frozenset({401, 403})
 

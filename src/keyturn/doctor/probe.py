@@ -16,6 +16,7 @@ import httpx
 
 from keyturn import __version__
 from keyturn.doctor.interpret import Answer
+from keyturn.doctor.report import Finding, finding
 from keyturn.doctor.sending import Convention
 
 MAX_REDIRECTS = 5
@@ -105,3 +106,13 @@ def send(
         current = target
     exchange.error = f"more than {MAX_REDIRECTS} redirects"
     return exchange
+
+
+def dropped(url: str, status: int, target: str) -> Finding:
+    """``redirect_dropped_auth``: ``url`` sent the key's request on to another origin."""
+    return finding(
+        "redirect_dropped_auth",
+        f"{url} answers {status} with a redirect to {target}, another origin; clients drop "
+        "the key on that redirect, so the request arrives there without it",
+        f"call {target} directly",
+    )

@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from keyturn.doctor.catalogue import KEYTURN
 from keyturn.doctor.report import Finding, finding
+from keyturn.doctor.target import KEYTURN
 from keyturn.keys import KeyDefect, KeyProblem, parse_key
 from keyturn.providers import CHECKSUMS, KeyType, Provider, identify_type
 
