@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from keyturn.cli.output import UsageFailure, console, emit_json, format_option
+from keyturn.cli.output import UsageFailure, console, format_option
 from keyturn.scan import baseline as baselines
 from keyturn.scan.finding import DEFAULT_SALT, Finding
 from keyturn.scan.git import GitError, work_tree_root
-from keyturn.scan.report import finding_lines, summary, to_json
+from keyturn.scan.report import finding_lines, printable, summary, to_json, unreadable_lines
 from keyturn.scan.sarif import to_sarif
 from keyturn.scan.scanner import (
     DEFAULT_MAX_SIZE,
@@ -40,7 +40,7 @@ def _repository(paths: tuple[str, ...], flag: str) -> Path:
         raise UsageFailure(f"{flag} scans one repository: name at most one PATH")
     target = Path(paths[0] if paths else ".")
     if not target.exists():
-        raise UsageFailure(f"{target} does not exist")
+        raise UsageFailure(f"{printable(str(target))} does not exist")
     root = work_tree_root(target.resolve())
     if root is None:
         raise UsageFailure(f"{flag} needs a git repository, and {target} is not in one")
@@ -55,7 +55,7 @@ def _run(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
         return scan_history(_repository(paths, "--history"), since, options), "history"
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
-        raise UsageFailure(f"{missing[0]} does not exist")
+        raise UsageFailure(f"{printable(missing[0])} does not exist")
     return scan_paths(list(paths) or ["."], options), "paths"
 
 
@@ -87,8 +87,24 @@ def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
     and untracked ones no .gitignore rule covers. Keys of keyturn and of catalogued providers
     are found by shape and checksum; values assigned to secret-looking names by entropy; and
     .env files that git tracks or does not ignore are reported. Exit status: 0 clean, 1 a
-    finding not in the baseline, 2 bad usage.
+    finding not in the baseline or a file that could not be read, 2 bad usage, 3 the scan
+    itself failed (its output, if any, is not to be trusted). Put `--` before file names
+    that could start with a dash.
     """
+    try:
+        _scan(paths, staged, history, since, fmt, baseline_file, update_file, max_size,
+              exclude, jobs)
+    except click.ClickException:
+        raise
+    except Exception as exc:  # any failure must not read as "no secrets"
+        click.echo(printable(f"error: the scan failed ({type(exc).__name__}: {exc}); "
+                             "nothing it printed is complete. Please report this."), err=True)
+        raise SystemExit(3) from None
+
+
+def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None, fmt: str,
+          baseline_file: str | None, update_file: str | None, max_size: str,
+          exclude: tuple[str, ...], jobs: int) -> None:
     if staged and history:
         raise UsageFailure("use --staged or --history, not both")
     if since and not history:
@@ -117,14 +133,17 @@ def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
         count = baselines.save(Path(update_file), found, salt)
         click.echo(f"wrote {count} fingerprint{'s' if count != 1 else ''} to {update_file}",
                    err=True)
+    # Rendered whole before a byte is written: output is complete or absent, never cut.
     if fmt == "json":
-        emit_json(to_json(result, new, len(known), mode))
+        rendered = json.dumps(to_json(result, new, len(known), mode), indent=2, default=str)
     elif fmt == "sarif":
-        click.echo(json.dumps(to_sarif(new, known, with_baseline=known_set is not None),
-                              indent=2))
+        rendered = json.dumps(to_sarif(new, known, with_baseline=known_set is not None), indent=2)
     else:
         _show(result, new, len(known))
-    if new and not update_file:
+        rendered = None
+    if rendered is not None:
+        click.echo(rendered)
+    if (new and not update_file) or result.unreadable:
         raise SystemExit(1)
 
 
@@ -137,6 +156,8 @@ def _show(result: Result, new: list[Finding], known: int) -> None:
                 out.print(Text(text, style=style))
             else:
                 click.echo(text)
+    for text in unreadable_lines(result):
+        click.echo(text, err=True)
     line = summary(result, new, known)
     if styled:
         out.print(Text(line, style="bold red" if new else "green"))

@@ -9,8 +9,9 @@ generic value.
 
 from __future__ import annotations
 
+import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from keyturn import keys
 from keyturn.providers import identify_type
@@ -24,6 +25,7 @@ from keyturn.scan.shapes import DECIDING_PREFIXES, KEYTURN_TAIL, LEFT_STOP, PREF
 BASE62_CHARS = frozenset(keys.BASE62)
 
 ALLOW = re.compile(rb"keyturn:[ \t]*allow")
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +44,27 @@ class Hit:
     fix: str
 
 
-def _overlaps(claimed: list[tuple[int, int]], start: int, end: int) -> bool:
-    return any(s < end and start < e for s, e in claimed)
+@dataclass(slots=True)
+class Claims:
+    """Spans of ``data`` a detector has reported, disjoint and sorted: the first detector to
+    claim a span names it. A lookup is a binary search, so a file of many keys costs
+    n log n, not n squared."""
+
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        # Disjoint spans: only the last one starting before ``end`` can reach past ``start``.
+        at = bisect.bisect_left(self.starts, end) - 1
+        return at >= 0 and self.ends[at] > start
+
+    def add(self, start: int, end: int) -> None:
+        at = bisect.bisect_left(self.starts, start)
+        self.starts.insert(at, start)
+        self.ends.insert(at, end)
 
 
-def _provider_hits(data: bytes, claimed: list[tuple[int, int]]) -> list[Hit]:
+def _provider_hits(data: bytes, claimed: Claims) -> list[Hit]:
     spans = sorted(
         (m.start(), m.end(), shape.rank)
         for shape in shapes_present(data)
@@ -54,7 +72,7 @@ def _provider_hits(data: bytes, claimed: list[tuple[int, int]]) -> list[Hit]:
     )
     hits = []
     for start, end, _rank in spans:
-        if (start and data[start - 1] in LEFT_STOP) or _overlaps(claimed, start, end):
+        if (start and data[start - 1] in LEFT_STOP) or claimed.overlaps(start, end):
             continue
         secret = data[start:end].decode("ascii")
         match = identify_type(secret)
@@ -65,7 +83,7 @@ def _provider_hits(data: bytes, claimed: list[tuple[int, int]]) -> list[Hit]:
             continue  # an identifier meant to be seen, or a near-miss: not a key
         if not random_enough(secret, secret[len(key_type.prefix) :]):
             continue
-        claimed.append((start, end))
+        claimed.add(start, end)
         checked = ", checksum valid" if key_type.checksum else ""
         where = f" at {provider.keys_url}" if provider.keys_url else ""
         hits.append(
@@ -95,7 +113,7 @@ def _keyturn_prefix(data: bytes, underscore: int, tail: str) -> str | None:
     return None
 
 
-def _keyturn_hits(data: bytes, claimed: list[tuple[int, int]]) -> list[Hit]:
+def _keyturn_hits(data: bytes, claimed: Claims) -> list[Hit]:
     hits = []
     for match in KEYTURN_TAIL.finditer(data):
         underscore = match.start()
@@ -104,9 +122,9 @@ def _keyturn_hits(data: bytes, claimed: list[tuple[int, int]]) -> list[Hit]:
         if prefix is None:
             continue
         start, end = underscore - len(prefix), match.end()
-        if _overlaps(claimed, start, end) or not random_enough(prefix, tail[: keys.BODY_LENGTH]):
+        if claimed.overlaps(start, end) or not random_enough(prefix, tail[: keys.BODY_LENGTH]):
             continue
-        claimed.append((start, end))
+        claimed.add(start, end)
         secret = f"{prefix}_{tail}"
         hits.append(
             Hit(
@@ -133,11 +151,11 @@ def _shape_decided(value: str) -> bool:
     )
 
 
-def _generic_hits(data: bytes, claimed: list[tuple[int, int]], config_like: bool) -> list[Hit]:
+def _generic_hits(data: bytes, claimed: Claims, config_like: bool) -> list[Hit]:
     hits = []
     for line_start, line_end in keyword_lines(data):
         for cand in generic.candidates(data, line_start, line_end, config_like):
-            if _overlaps(claimed, cand.start, cand.end) or _shape_decided(cand.value):
+            if claimed.overlaps(cand.start, cand.end) or _shape_decided(cand.value):
                 continue
             provider, key_type = cand.provider, cand.key_type
             confidence: Confidence
@@ -153,7 +171,7 @@ def _generic_hits(data: bytes, claimed: list[tuple[int, int]], config_like: bool
                 kind = f"value of {cand.name}"
             else:
                 continue
-            claimed.append((cand.start, cand.end))
+            claimed.add(cand.start, cand.end)
             hits.append(
                 Hit(
                     code, cand.start, cand.end, cand.value, pid, pname, kind, confidence,
@@ -167,7 +185,7 @@ def _generic_hits(data: bytes, claimed: list[tuple[int, int]], config_like: bool
 
 def find_hits(data: bytes, config_like: bool = False) -> list[Hit]:
     """Every secret in ``data``, in file order."""
-    claimed: list[tuple[int, int]] = []
+    claimed = Claims()
     # A verified keyturn checksum beats a provider's bare shape (`sk_live_` is a legal
     # keyturn prefix); a GitHub token fails keyturn's checksum and falls through.
     hits = _keyturn_hits(data, claimed)
@@ -179,16 +197,33 @@ def find_hits(data: bytes, config_like: bool = False) -> list[Hit]:
 def scan_bytes(
     data: bytes, path: str, *, config_like: bool = False, salt: str = DEFAULT_SALT
 ) -> list[Finding]:
-    """Findings for one file's content; lines marked ``keyturn: allow`` are skipped."""
+    """Findings for one file's content; lines marked ``keyturn: allow`` are skipped.
+
+    A line ends at LF, CRLF or a lone CR (old Mac files): a lone CR becomes LF first, which
+    keeps every offset, so ``keyturn: allow`` covers its own line whatever the line ends.
+    Lines and columns are counted forward from the previous finding, once per file.
+    """
+    if b"\r" in data:
+        data = _LONE_CR.sub(b"\n", data)
     findings = []
-    line, line_start = 1, 0
+    line, counted, line_start, line_end, allowed = 1, 0, 0, -1, False
+    at, column = 0, 1
     for hit in find_hits(data, config_like):
-        line += data.count(b"\n", line_start, hit.start)
-        line_start = data.rfind(b"\n", 0, hit.start) + 1
-        line_end = data.find(b"\n", hit.start)
-        if ALLOW.search(data, line_start, len(data) if line_end == -1 else line_end):
+        if hit.start > line_end:  # a new line: count the breaks since the last hit
+            breaks = data.count(b"\n", counted, hit.start)
+            if breaks:
+                line += breaks
+                line_start = data.rfind(b"\n", counted, hit.start) + 1
+            counted = hit.start
+            line_end = data.find(b"\n", hit.start)
+            line_end = len(data) if line_end == -1 else line_end
+            allowed = ALLOW.search(data, line_start, line_end) is not None
+            at, column = line_start, 1
+        # Hits start on ASCII bytes, so each piece between them decodes on its own.
+        column += len(data[at : hit.start].decode("utf-8", "replace"))
+        at = hit.start
+        if allowed:
             continue
-        column = len(data[line_start : hit.start].decode("utf-8", "replace")) + 1
         findings.append(
             Finding(
                 hit.code, path, line, column, hit.provider_id, hit.provider, hit.key_type,

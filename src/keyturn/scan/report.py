@@ -3,10 +3,15 @@
 A line per finding, ``path:line:column``, so editors and terminals turn it into a link;
 under it what the key is, its mask and the fix. The JSON shape is documented in
 ``docs/scan.md``; neither form ever holds a secret, only its mask and fingerprint.
+
+File names come from the scanned tree, which may be hostile: in text they are shown with
+control characters and undecodable bytes escaped (``\\x1b``, ``\\xff``), so a name cannot
+move the cursor, recolour the terminal or crash the output.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,11 +20,31 @@ from keyturn.scan.scanner import Result
 
 STYLES = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
+# C0 and C1 controls, DEL, bidirectional overrides and isolates, line and paragraph
+# separators, and the lone surrogates that stand for bytes no encoding could decode.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match[0]
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the byte that was not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: every control or undecodable character escaped."""
+    return _UNPRINTABLE.sub(_escape, text)
+
 
 def where(finding: Finding) -> str:
+    path = printable(finding.path)
     if not finding.line:
-        return finding.path
-    return f"{finding.path}:{finding.line}:{finding.column}"
+        return path
+    return f"{path}:{finding.line}:{finding.column}"
 
 
 def finding_lines(finding: Finding) -> list[tuple[str, str]]:
@@ -28,44 +53,58 @@ def finding_lines(finding: Finding) -> list[tuple[str, str]]:
     masked = f"  {finding.masked}" if finding.masked else ""
     lines = [
         (f"{where(finding)}  {finding.code}", STYLES.get(finding.severity, "")),
-        (f"  {what}{masked}  [{finding.confidence}]", ""),
+        (printable(f"  {what}{masked}  [{finding.confidence}]"), ""),
     ]
     if finding.commits:
         shown = ", ".join(c[:12] for c in finding.commits[:5])
         more = f" and {len(finding.commits) - 5} more" if len(finding.commits) > 5 else ""
         lines.append((f"  added in commit {shown}{more}", "dim"))
-    lines.append((f"  fix: {finding.fix}", "dim"))
+    lines.append((printable(f"  fix: {finding.fix}"), "dim"))
     return lines
+
+
+def unreadable_lines(result: Result) -> list[str]:
+    """One line per file that could not be read: the scan did not see it."""
+    return [f"{printable(path)}  could not be read: {why}" for path, why in result.unreadable]
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
 
 
 def summary(result: Result, new: Sequence[Finding], known: int) -> str:
     size = f"{result.bytes / 1e6:.1f} MB" if result.bytes >= 100_000 else f"{result.bytes} bytes"
-    scanned = f"{result.files} file{'s' if result.files != 1 else ''} ({size})"
-    skipped = []
-    if result.binary:
-        skipped.append(f"{result.binary} binary")
-    if result.too_large:
-        skipped.append(f"{result.too_large} too large")
+    scanned = f"{_plural(result.files, 'file')} ({size})"
+    skipped = [
+        f"{count} {what}" for count, what in (
+            (result.binary, "binary"), (result.too_large, "too large"),
+            (result.special, "special (FIFO, socket or device)"),
+        ) if count
+    ]
     tail = f", skipped {' and '.join(skipped)}" if skipped else ""
     baseline = f"; {known} known from the baseline" if known else ""
+    unread = (
+        f"; {_plural(len(result.unreadable), 'file')} could not be read (not scanned)"
+        if result.unreadable else ""
+    )
     if not new:
-        return f"no new secrets in {scanned}{tail}{baseline}"
+        return f"no new secrets in {scanned}{tail}{baseline}{unread}"
     errors = sum(1 for f in new if f.severity == "error")
-    counts = f"{errors} error{'s' if errors != 1 else ''}, {len(new) - errors} warning" + (
-        "s" if len(new) - errors != 1 else ""
-    )
-    return f"{len(new)} finding{'s' if len(new) != 1 else ''} ({counts}) in {scanned}{tail}" + (
-        baseline
-    )
+    counts = f"{_plural(errors, 'error')}, {_plural(len(new) - errors, 'warning')}"
+    return f"{_plural(len(new), 'finding')} ({counts}) in {scanned}{tail}{baseline}{unread}"
 
 
 def to_json(result: Result, new: Sequence[Finding], known: int, mode: str) -> dict[str, Any]:
     return {
         "mode": mode,
-        "ok": not new,
+        "ok": not new and not result.unreadable,
         "findings": [f.as_dict() for f in new],
         "baselined": known,
         "files": result.files,
         "bytes": result.bytes,
-        "skipped": {"binary": result.binary, "too_large": result.too_large},
+        "skipped": {
+            "binary": result.binary, "too_large": result.too_large, "special": result.special,
+            "unreadable": len(result.unreadable),
+        },
+        "unreadable": [{"path": path, "error": why} for path, why in result.unreadable],
     }

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from keyturn import __version__
 from keyturn.outcomes import lookup
 from keyturn.scan.finding import Finding
+from keyturn.scan.report import printable
 from keyturn.scan.rules import CODES
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -35,7 +36,9 @@ def _rule(code: str) -> dict[str, Any]:
 
 
 def _result(finding: Finding, rule_index: int, baselined: bool | None) -> dict[str, Any]:
-    location: dict[str, Any] = {"artifactLocation": {"uri": quote(finding.path)}}
+    # A URI holds bytes, percent-encoded: a name that is not UTF-8 keeps its exact bytes.
+    uri = quote(finding.path.encode("utf-8", "surrogateescape"))
+    location: dict[str, Any] = {"artifactLocation": {"uri": uri}}
     if finding.line:
         location["region"] = {"startLine": finding.line, "startColumn": finding.column}
     what = f"{finding.provider} {finding.key_type}".strip()
@@ -44,7 +47,7 @@ def _result(finding: Finding, rule_index: int, baselined: bool | None) -> dict[s
         "ruleId": finding.code,
         "ruleIndex": rule_index,
         "level": _LEVELS.get(finding.severity, "warning"),
-        "message": {"text": f"{finding.title}: {what}{shown}. Fix: {finding.fix}"},
+        "message": {"text": printable(f"{finding.title}: {what}{shown}. Fix: {finding.fix}")},
         "locations": [{"physicalLocation": location}],
         "partialFingerprints": {"keyturnSecret/v1": finding.fingerprint},
         "properties": {

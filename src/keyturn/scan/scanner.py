@@ -9,6 +9,7 @@ drawn on stderr when it is a terminal and the scan is long.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -16,12 +17,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from keyturn.scan import git
+from keyturn.scan.content import text_of
 from keyturn.scan.detect import scan_bytes
 from keyturn.scan.finding import DEFAULT_SALT, Finding
 from keyturn.scan.generic import config_like
 from keyturn.scan.hygiene import check_env_files, env_finding, is_env_file
 from keyturn.scan.rules import ENV_FILE_TRACKED
-from keyturn.scan.walker import Item, is_binary, items_for, skipped_by_name
+from keyturn.scan.walker import Item, items_for, skipped_by_name
 
 DEFAULT_MAX_SIZE = 2_000_000
 CHUNK_BYTES = 4_000_000
@@ -46,6 +48,8 @@ class Result:
     bytes: int = 0
     binary: int = 0
     too_large: int = 0
+    special: int = 0  # FIFOs, sockets, devices: never opened for reading
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, why not)
 
     def add(self, other: Result) -> None:
         self.findings += other.findings
@@ -53,35 +57,62 @@ class Result:
         self.bytes += other.bytes
         self.binary += other.binary
         self.too_large += other.too_large
+        self.special += other.special
+        self.unreadable += other.unreadable
 
 
-def _read(item: Item, max_size: int) -> bytes | None:
-    if item.content is not None:
-        return item.content
+class _Special(Exception):
+    """Not a regular file: a FIFO would block the scan forever, a device never end."""
+
+
+def _read_file(name: str, max_size: int) -> bytes:
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; the type is then checked on the
+    # open descriptor, so a file swapped for a FIFO after a stat cannot slip through.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(name, flags)
     try:
-        with Path(item.file).open("rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _Special(name)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
             return handle.read(max_size + 1)
-    except OSError:
-        return None
+    finally:
+        os.close(fd)
+
+
+def _scan_item(item: Item, salt: str, max_size: int, result: Result) -> None:
+    if item.error:
+        result.unreadable.append((item.path, item.error))
+        return
+    if item.content is not None:
+        data = item.content
+    else:
+        try:
+            data = _read_file(item.file, max_size)
+        except _Special:
+            result.special += 1
+            return
+        except OSError as exc:
+            result.unreadable.append((item.path, exc.strerror or str(exc)))
+            return
+    if len(data) > max_size:
+        result.too_large += 1
+        return
+    text = text_of(data)
+    if text is None:
+        result.binary += 1
+        return
+    result.files += 1
+    result.bytes += len(data)
+    found = scan_bytes(text, item.path, config_like=config_like(item.path), salt=salt)
+    result.findings += [replace(f, commits=item.commits) for f in found] if item.commits else found
 
 
 def scan_chunk(items: Sequence[Item], salt: str, max_size: int) -> Result:
     """Scan some items; runs in a worker process for large scans."""
     result = Result()
     for item in items:
-        data = _read(item, max_size)
-        if data is None:
-            continue
-        if len(data) > max_size:
-            result.too_large += 1
-            continue
-        if is_binary(data):
-            result.binary += 1
-            continue
-        result.files += 1
-        result.bytes += len(data)
-        found = scan_bytes(data, item.path, config_like=config_like(item.path), salt=salt)
-        result.findings += [replace(f, commits=item.commits) for f in found]
+        _scan_item(item, salt, max_size, result)
     return result
 
 
@@ -101,6 +132,8 @@ def _chunks(items: Iterable[Item], size_of: Callable[[Item], int]) -> Iterator[l
 def _size(item: Item) -> int:
     if item.content is not None:
         return len(item.content)
+    if item.error:
+        return 0
     try:
         return Path(item.file).stat().st_size
     except OSError:
@@ -180,13 +213,19 @@ def scan_paths(targets: Sequence[str], options: Options) -> Result:
 
 
 def scan_staged(root: Path, options: Options) -> Result:
-    """The staged content of every file about to be committed."""
+    """The staged content of every file about to be committed.
+
+    Sizes come from git's object headers first, so a blob over ``max_size`` is counted, not
+    read."""
     entries = [
         e for e in git.staged(root) if not skipped_by_name(e.path, options.excludes)
     ]
-    content = dict(git.read_blobs(root, [e.blob for e in entries]))
+    sizes = dict(git.blob_sizes(root, {e.blob for e in entries}))
+    small = {blob for blob, size in sizes.items() if size <= options.max_size}
+    content = dict(git.read_blobs(root, small))
     items = [Item(e.path, content=content[e.blob]) for e in entries if e.blob in content]
     result = run(items, options)
+    result.too_large += sum(1 for e in entries if e.blob in sizes and e.blob not in small)
     result.findings += [
         env_finding(ENV_FILE_TRACKED, e.path, options.salt) for e in entries
         if is_env_file(e.path)

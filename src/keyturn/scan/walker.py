@@ -34,7 +34,6 @@ BINARY_SUFFIXES = frozenset(
         ".parquet", ".feather", ".onnx", ".pt", ".h5"
     ]
 )
-SNIFF = 8000  # like git: a NUL byte in the first 8000 bytes makes a file binary
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +44,7 @@ class Item:
     file: str = ""  # read from here when ``content`` is None
     content: bytes | None = None
     commits: tuple[str, ...] = ()
-
-
-def is_binary(data: bytes) -> bool:
-    return b"\0" in data[:SNIFF]
+    error: str = ""  # could not be listed or read: reported, never silently dropped
 
 
 def skipped_by_name(path: str, excludes: Sequence[str]) -> bool:
@@ -58,18 +54,29 @@ def skipped_by_name(path: str, excludes: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(path, g) or fnmatch.fnmatch(pure.name, g) for g in excludes)
 
 
-def _walk(directory: Path) -> Iterator[Path]:
+def _walk(directory: Path) -> Iterator[Path | Item]:
+    """Files under ``directory``; a folder that cannot be listed is an ``Item`` with an error.
+
+    Symbolic links are not followed (git stores a link, not what it points to).
+    """
+    errors: list[OSError] = []
     # os.walk rather than Path.rglob: it lets the folders to skip be pruned, not just hidden.
-    for top, dirs, files in os.walk(directory):
+    for top, dirs, files in os.walk(directory, onerror=errors.append):
+        for error in errors:
+            yield Item(str(error.filename), error=error.strerror or str(error))
+        errors.clear()
         here = Path(top)
         dirs[:] = sorted(
             d for d in dirs if d not in SKIP_DIRS and not (here / d / "pyvenv.cfg").exists()
         )
         for name in sorted(files):
-            yield here / name
+            if not (here / name).is_symlink():
+                yield here / name
+    for error in errors:
+        yield Item(str(error.filename), error=error.strerror or str(error))
 
 
-def files_under(target: str) -> Iterator[Path]:
+def files_under(target: str) -> Iterator[Path | Item]:
     """The files to read for one PATH argument, as paths joined onto ``target``."""
     base = Path(target)
     if not base.is_dir():
@@ -89,6 +96,9 @@ def items_for(targets: Sequence[str], excludes: Sequence[str]) -> Iterator[Item]
     seen: set[str] = set()
     for target in targets:
         for path in files_under(target):
+            if isinstance(path, Item):
+                yield path
+                continue
             shown = path.as_posix()
             if shown not in seen and not skipped_by_name(shown, excludes):
                 seen.add(shown)
