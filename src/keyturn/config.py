@@ -19,6 +19,7 @@ from typing import Any
 
 from keyturn.credentials import DEFAULT_API_KEY_HEADERS, DEFAULT_QUERY_PARAMS
 from keyturn.keys import DEFAULT_PREFIX, TEST_PREFIX, validate_prefix
+from keyturn.path_rules import ScopeRule, parse_pattern
 from keyturn.store import DEFAULT_URL
 
 ENV_PREFIX = "KEYTURN_"
@@ -28,25 +29,11 @@ DEFAULT_SCOPES_HEADER = "X-Keyturn-Required-Scopes"
 # RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'. Scopes also travel in
 # WWW-Authenticate and X-Keyturn-Scopes, so this is what keeps those headers well formed.
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
-_METHOD = re.compile(r"[A-Z]{1,16}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class SettingsError(ValueError):
     """A setting is unknown or its value is unusable; the message names its source."""
-
-
-@dataclass(frozen=True, slots=True)
-class ScopeRule:
-    """Requests whose path starts with ``prefix`` (and use ``method``, if set) need ``scopes``."""
-
-    prefix: str
-    scopes: tuple[str, ...]
-    method: str | None = None
-
-    @property
-    def pattern(self) -> str:
-        return f"{self.method} {self.prefix}" if self.method else self.prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,13 +195,9 @@ def parse_scopes(value: Any) -> tuple[str, ...]:
 
 
 def parse_rule(pattern: str, scopes: Any) -> ScopeRule:
-    """``"/admin/"`` or ``"POST /orders"`` mapped to the scopes it needs."""
-    method, space, prefix = pattern.strip().rpartition(" ")
-    if space and not _METHOD.fullmatch(method):
-        raise ValueError(f"rule {pattern!r}: write it as '/path/prefix' or 'METHOD /path/prefix'")
-    if not prefix.startswith("/"):
-        raise ValueError(f"rule {pattern!r}: the path prefix must start with '/'")
-    return ScopeRule(prefix, parse_scopes(scopes), method or None)
+    """``"/admin/"``, ``"POST /orders"`` or ``"= /exact"`` mapped to the scopes it needs."""
+    method, prefix, exact = parse_pattern(pattern)
+    return ScopeRule(prefix, parse_scopes(scopes), method, exact)
 
 
 def _rules(value: Any) -> tuple[ScopeRule, ...]:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from keyturn.config import ScopeRule
+from keyturn.config import ScopeRule, parse_rule
 from keyturn.keys import generate_key
 from keyturn.outcomes import CATALOGUE
+from keyturn.service.identity_headers import IDENTITY_LIMIT
+from tests.path_cases import PATH_CASES, RULES, PathCase, oracle_forms, paths, send_raw
 from tests.service.conftest import Live, start_live
 
 
@@ -168,6 +173,28 @@ def test_identity_headers_are_always_sent_and_safe(live: Live) -> None:
     assert answer.headers["x-keyturn-scopes"] == ""
     key, _ = live.make_key(owner="Zoë 100%")
     assert auth(live, bearer(key)).headers["x-keyturn-owner"] == "Zo%C3%AB 100%25"
+    assert answer.headers["x-keyturn-truncated"] == ""
+
+
+def test_identity_headers_are_bounded_by_a_stated_rule(live: Live) -> None:
+    """A long owner and many scopes would not fit a proxy's header buffer: the headers keep
+    the key id, the owner whole or not at all, as many whole scopes as fit, and say so."""
+    scopes = [f"scope:{i:03}:" + "x" * 100 for i in range(64)]
+    key = live.manager.create_key("big", owner="o" * 5000, scopes=scopes).key
+    answer = auth(live, bearer(key))
+    assert answer.status_code == 204
+    sent = {k: v for k, v in answer.headers.items() if k.startswith("x-keyturn-")}
+    assert sum(len(v) for v in sent.values()) <= IDENTITY_LIMIT
+    assert sent["x-keyturn-owner"] == ""
+    kept = sent["x-keyturn-scopes"].split(" ")
+    assert 0 < len(kept) < 64 and kept == sorted(scopes)[: len(kept)]
+    assert sent["x-keyturn-truncated"] == "owner scopes"
+    # The longest owner the admin API accepts, in a script that encodes longest, fits whole.
+    owner = "😀" * 200
+    key, _ = live.make_key("a", owner=owner)
+    answer = auth(live, bearer(key))
+    assert unquote(answer.headers["x-keyturn-owner"]) == owner
+    assert answer.headers["x-keyturn-truncated"] == ""
 
 
 def test_api_key_header_and_any_method(live: Live) -> None:
@@ -298,3 +325,124 @@ def test_custom_realm_and_header_names(tmp_path: Path) -> None:
         assert auth(live, {"x-orders-key": key, "X-Need": "b"}).status_code == 403
         ignored = {"x-orders-key": key, "X-Keyturn-Required-Scopes": "b"}
         assert auth(live, ignored).status_code == 204
+
+
+# -- the shared path table: every form of a path needs what its strictest form needs -------
+
+
+@pytest.fixture(scope="module")
+def tabled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A service with the rules every face is held to (tests/path_cases.py)."""
+    rules = tuple(parse_rule(pattern, scopes) for pattern, scopes in RULES.items())
+    yield from start_live(tmp_path_factory.mktemp("tabled"), rules=rules, access_log=False)
+
+
+@pytest.fixture(scope="module")
+def keys_by_scopes(tabled: Live) -> Callable[[Iterable[str]], str]:
+    """A key holding exactly the given scopes (one per scope set, made once)."""
+    made: dict[frozenset[str], str] = {}
+
+    def key(scopes: Iterable[str]) -> str:
+        wanted = frozenset(scopes)
+        if wanted not in made:
+            made[wanted] = tabled.manager.create_key("table", scopes=sorted(wanted)).key
+        return made[wanted]
+
+    return key
+
+
+def _ask(live: Live, dialect: str, case: PathCase, key: str) -> int:
+    """``/auth`` asked about ``case`` as a proxy of each kind asks."""
+    headers = {"Authorization": f"Bearer {key}"}
+    if dialect == "envoy":  # ext_authz: the original path appended to /auth, as it came
+        return send_raw(live.url, case.method, "/auth" + case.path, headers).status
+    headers[dialect] = case.path
+    headers["X-Forwarded-Method" if dialect == "X-Forwarded-Uri" else "X-Original-Method"] = (
+        case.method
+    )
+    return send_raw(live.url, "GET", "/auth", headers).status
+
+
+@pytest.mark.parametrize("dialect", ["X-Forwarded-Uri", "X-Original-URI", "envoy"])
+@pytest.mark.parametrize("case", PATH_CASES, ids=[c.id for c in PATH_CASES])
+def test_every_form_needs_the_scopes_of_its_strictest_form(
+    tabled: Live, keys_by_scopes: Callable[[Iterable[str]], str], case: PathCase, dialect: str
+) -> None:
+    if dialect == "envoy" and not case.wire:
+        pytest.skip("not a request target Envoy passes on")
+    for missing in sorted(case.needs):
+        assert _ask(tabled, dialect, case, keys_by_scopes(case.needs - {missing})) == 403
+    assert _ask(tabled, dialect, case, keys_by_scopes(case.needs)) == 204
+
+
+def test_a_method_override_is_one_more_account(gated: Live) -> None:
+    """Some frameworks handle a request as the method an override header names."""
+    reader, _ = gated.make_key("orders:read")
+    both, _ = gated.make_key("orders:read", "orders:write")
+    for name in ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"):
+        sent = {"X-Forwarded-Uri": "/orders", "X-Forwarded-Method": "GET", name: "POST"}
+        assert auth(gated, {**bearer(reader), **sent}).status_code == 403
+        assert auth(gated, {**bearer(both), **sent}).status_code == 204
+    # Envoy: the request's own method counts beside the override.
+    answer = auth(gated, {**bearer(reader), "X-HTTP-Method-Override": "POST"}, "/auth/orders")
+    assert answer.status_code == 403
+
+
+def test_head_needs_what_get_needs(tmp_path: Path) -> None:
+    for live in start_live(tmp_path, rules=(ScopeRule("/reports", ("reports:read",), "GET"),)):
+        key, _ = live.make_key()
+        for sent in ({"X-Forwarded-Method": "HEAD"}, {"X-Original-Method": "head"}):
+            headers = {**bearer(key), "X-Forwarded-Uri": "/reports/1", **sent}
+            assert auth(live, headers).status_code == 403
+        assert auth(live, bearer(key), "/auth/reports", method="HEAD").status_code == 403
+
+
+# A property over HTTP: any rule set, any paths.
+
+SCOPE_NAMES = ["s1", "s2", "s3"]
+RULE_SPECS = st.tuples(
+    st.sampled_from(["", "GET ", "POST "]),
+    st.lists(st.sampled_from(["a", "admin", "x"]), max_size=2).map(lambda s: "/" + "/".join(s)),
+).map("".join)
+
+
+def _needed(rules: dict[str, list[str]], method: str, path: str) -> set[str]:
+    """The scopes of the most specific rule over every place an upstream may route to."""
+    needed: set[str] = set()
+    for form in oracle_forms(path):
+        best: tuple[tuple[int, bool], list[str]] = ((-1, False), [])
+        for spec, scopes in rules.items():
+            rule_method, _, prefix = spec.rpartition(" ")
+            prefix = prefix.rstrip("/") or "/"
+            if rule_method and rule_method != method:
+                continue
+            if prefix == "/" or form.rstrip("/") == prefix or form.startswith(prefix + "/"):
+                rank = (0 if prefix == "/" else prefix.count("/"), bool(rule_method))
+                best = max(best, (rank, scopes))
+        needed.update(best[1])
+    return needed
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.dictionaries(RULE_SPECS, st.lists(st.sampled_from(SCOPE_NAMES), min_size=1, max_size=2),
+                    min_size=1, max_size=5),
+    st.lists(st.tuples(st.sampled_from(["GET", "POST"]), paths(printable=True)), max_size=15),
+)
+def test_no_path_gets_past_a_rule_whose_scopes_the_key_lacks(
+    tmp_path_factory: pytest.TempPathFactory,
+    rules: dict[str, list[str]],
+    requests: list[tuple[str, str]],
+) -> None:
+    """For any rule set and any path: wherever an upstream may route the path, ``/auth``
+    answers 2xx only to a key holding the scopes of the rule that covers that place."""
+    table = tuple(parse_rule(pattern, scopes) for pattern, scopes in rules.items())
+    for live in start_live(tmp_path_factory.mktemp("any"), rules=table, access_log=False):
+        every = live.manager.create_key("every", scopes=SCOPE_NAMES).key
+        short = {s: live.manager.create_key("short", scopes=[x for x in SCOPE_NAMES if x != s]).key
+                 for s in SCOPE_NAMES}
+        for method, path in requests:
+            sent = {"X-Forwarded-Uri": path, "X-Forwarded-Method": method}
+            assert auth(live, {**bearer(every), **sent}).status_code == 204
+            for scope in _needed(rules, method, path):
+                assert auth(live, {**bearer(short[scope]), **sent}).status_code == 403, scope

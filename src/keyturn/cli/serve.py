@@ -90,8 +90,9 @@ def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
     "--rule",
     "rules",
     multiple=True,
-    metavar="'[METHOD ]PREFIX=SCOPE[,SCOPE]'",
-    help="Scopes /auth requires for a path prefix, e.g. '/admin/=admin' (repeat for more).",
+    metavar="'[METHOD ][= ]PATH=SCOPE[,SCOPE]'",
+    help="Scopes /auth requires for a path and below it (or exactly it, after '= '), e.g. "
+    "'/admin=admin' (repeat for more).",
 )
 @click.option(
     "--allow-query/--no-allow-query",
@@ -124,10 +125,11 @@ def serve(config_file: str | None, rules: tuple[str, ...], **flags: Any) -> None
     if rules:
         table = {}
         for rule in rules:
-            pattern, eq, scopes = rule.partition("=")
-            if not eq:
+            # The '=' after the path: an exact rule starts with one too ('= /x=scope').
+            split = rule.find("=", max(rule.find("/"), 0))
+            if split < 0:
                 raise UsageFailure(f"bad --rule {rule!r}: write it as '/prefix=scope,scope'")
-            table[pattern] = scopes
+            table[rule[:split]] = rule[split + 1 :]
         flags["rules"] = table
     settings = _load(config_file, flags)
     manager = _open(settings)

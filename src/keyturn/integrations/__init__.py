@@ -16,6 +16,6 @@ from __future__ import annotations
 
 from keyturn.integrations.guard import Guard
 from keyturn.integrations.identity import VerifiedKey
-from keyturn.integrations.paths import PathRules
+from keyturn.path_rules import PathRules
 
 __all__ = ["Guard", "PathRules", "VerifiedKey"]

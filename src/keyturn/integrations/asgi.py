@@ -29,6 +29,7 @@ STATE_KEY = "keyturn_key"
 """Where the ``VerifiedKey`` lands: ``scope["state"][STATE_KEY]``, ``request.state.keyturn_key``."""
 
 _POLICY_VIOLATION = 1008  # RFC 6455 close code, for WebSocket servers without HTTP denial
+_MIDDLEWARE_DEPTH = 32  # middleware layers looked through for a CORSMiddleware
 
 
 class KeyturnMiddleware:
@@ -56,17 +57,23 @@ class KeyturnMiddleware:
         self._requirement = self.guard.rules.requirement
         self._verify = self.guard.async_manager.verify_asgi  # == guard.check_asgi, one frame less
         self._settle = self.guard.settle
+        self._cors_inside = _wraps_cors(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
-            required = self._requirement(scope.get("method", "GET"), scope["path"])
+            path = scope["path"]
+            if scope.get("root_path"):
+                path = route_path(path, scope["root_path"])
+            required = self._requirement(scope.get("method", "GET"), path)
             if required is not None:
                 result = self._settle(
                     await self._verify(scope["headers"], scope["query_string"], scopes=required)
                 )
                 if isinstance(result, HttpAnswer):
-                    if kind == "http":
+                    if self._cors_inside and is_preflight(scope):
+                        await self.app(scope, receive, send)  # answered by CORSMiddleware
+                    elif kind == "http":
                         await _send_answer(send, result, "http.response")
                     else:
                         await _refuse_websocket(scope, send, result)
@@ -86,6 +93,42 @@ class KeyturnMiddleware:
             await send(message)
 
         return forward
+
+
+def route_path(path: str, root_path: str) -> str:
+    """The path the app routes on: ``path`` less the mount point (``root_path``), which
+    servers (``uvicorn --root-path``) and Starlette's ``Mount`` leave in ``scope["path"]``.
+    Starlette's router reads it so; a path outside the mount point is taken as it is."""
+    if path.startswith(root_path):
+        rest = path[len(root_path) :]
+        if not rest or rest[0] == "/":
+            return rest
+    return path
+
+
+def is_preflight(scope: Scope) -> bool:
+    """A CORS preflight, as Starlette's ``CORSMiddleware`` recognises one (and answers it
+    itself, without calling the app behind it)."""
+    if scope.get("method") != "OPTIONS":
+        return False
+    names = {name for name, _ in scope["headers"]}
+    return b"origin" in names and b"access-control-request-method" in names
+
+
+def _wraps_cors(app: object) -> bool:
+    """Whether ``app`` is, or wraps through other middleware, Starlette's CORSMiddleware:
+    then a preflight refused here may go on, to be answered there."""
+    try:
+        from starlette.middleware.cors import CORSMiddleware
+    except ImportError:  # pragma: no cover - Starlette is not installed: no CORSMiddleware
+        return False
+    for _ in range(_MIDDLEWARE_DEPTH):
+        if isinstance(app, CORSMiddleware):
+            return True
+        app = getattr(app, "app", None)
+        if app is None:
+            return False
+    return False
 
 
 async def _send_answer(send: Send, answer: HttpAnswer, prefix: str) -> None:

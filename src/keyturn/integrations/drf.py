@@ -113,7 +113,8 @@ class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
 class HasScopes(BasePermission):  # type: ignore[misc]
     """Requires a keyturn key holding ``scopes`` and the view's ``required_scopes``.
 
-    ``required_scopes`` on the view is a list, or a dict from HTTP method to list.
+    ``required_scopes`` on the view is a list, or a dict from HTTP method to list (a
+    ``GET`` entry holds for ``HEAD`` too).
     ``HasScopes.require("a", "b")`` makes a subclass with fixed scopes.
     """
 
@@ -140,9 +141,19 @@ class HasScopes(BasePermission):  # type: ignore[misc]
 
 
 def _view_scopes(view: Any, method: str) -> tuple[str, ...]:
+    """The view's ``required_scopes`` for ``method``: a list for every method, or a dict by
+    method (any case). ``HEAD`` needs ``GET``'s scopes too: DRF answers it with ``get``."""
     declared: Sequence[str] | Mapping[str, Sequence[str]] = getattr(view, "required_scopes", ())
-    if isinstance(declared, Mapping):
-        declared = declared.get(method.upper(), ())
+    if not isinstance(declared, Mapping):
+        return _scope_list(declared)
+    by_method = {str(name).upper(): scopes for name, scopes in declared.items()}
+    method = method.upper()
+    wanted = (method, "GET") if method == "HEAD" else (method,)
+    found = [s for m in wanted for s in _scope_list(by_method.get(m, ()))]
+    return tuple(dict.fromkeys(found))
+
+
+def _scope_list(declared: Sequence[str]) -> tuple[str, ...]:
     if isinstance(declared, str):
         raise TypeError(f"required_scopes must be a list of scopes, not the string {declared!r}")
     return tuple(declared)

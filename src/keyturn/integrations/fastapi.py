@@ -24,6 +24,8 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response, Security
 from fastapi.encoders import jsonable_encoder
+from fastapi.middleware import Middleware
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
@@ -32,7 +34,7 @@ from keyturn.answer import HttpAnswer
 from keyturn.integrations.asgi import STATE_KEY, KeyturnMiddleware
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
-from keyturn.integrations.paths import PathRules
+from keyturn.path_rules import PathRules
 
 _OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _DESCRIPTION = "A keyturn API key (kt_live_... or kt_test_...)."
@@ -133,16 +135,18 @@ class KeyturnAuth(SecurityBase):
     ) -> None:
         """Require a key on every path of ``app`` but its docs and ``open_paths``.
 
-        Installs the rejection handler and the ASGI middleware, which protects every route
-        whenever it was declared, and mounted sub-apps too. ``scopes`` adds per-path scope
-        rules, as in ``KeyturnMiddleware``. The OpenAPI document then lists both key schemes
-        on every operation the rules protect (with their scopes) and none on open paths, so
-        the docs say exactly what the middleware enforces.
+        The docs are exactly the pages FastAPI serves (``GET /docs``, its OAuth2 redirect,
+        ``/redoc``, ``/openapi.json``, as configured), not what lies below them. Installs the
+        rejection handler and the ASGI middleware, which protects every route whenever it was
+        declared, and mounted sub-apps too; it goes inside any ``CORSMiddleware``, added
+        before or after, so CORS preflights and refusals get their CORS headers. ``scopes``
+        adds per-path scope rules, as in ``KeyturnMiddleware``. The OpenAPI document then
+        lists both key schemes on every operation the rules protect (with their scopes) and
+        none on open paths, so the docs say exactly what the middleware enforces.
         """
-        docs = [url for url in (app.docs_url, app.redoc_url, app.openapi_url) if url]
-        self.guard.rules = PathRules([*docs, *open_paths], scopes)
+        self.guard.rules = PathRules([*_documentation(app), *open_paths], scopes)
         self.install(app)
-        app.add_middleware(KeyturnMiddleware, keys=self.guard)
+        _add_inside_cors(app, Middleware(KeyturnMiddleware, keys=self.guard))
         app.openapi = self._documenting(app.openapi, self.guard.rules)  # type: ignore[method-assign]
 
     def _documenting(
@@ -170,3 +174,23 @@ class KeyturnAuth(SecurityBase):
             return document
 
         return openapi
+
+
+def _documentation(app: FastAPI) -> list[str]:
+    """Open-path rules for exactly the routes ``FastAPI.setup`` adds for its docs."""
+    if not app.openapi_url:
+        return []
+    urls = [app.openapi_url, app.docs_url, app.redoc_url]
+    if app.docs_url:
+        urls.append(app.swagger_ui_oauth2_redirect_url)
+    return [f"GET = {url}" for url in urls if url]
+
+
+def _add_inside_cors(app: FastAPI, middleware: Middleware) -> None:
+    """``app.add_middleware`` puts a middleware outermost; keyturn's goes just inside the
+    innermost ``CORSMiddleware`` instead (one added later is outermost anyway)."""
+    if app.middleware_stack is not None:
+        raise RuntimeError("protect() must be called before the application starts")
+    stack = app.user_middleware
+    cors = [i for i, m in enumerate(stack) if issubclass(m.cls, CORSMiddleware)]  # type: ignore[arg-type]
+    stack.insert(cors[-1] + 1 if cors else 0, middleware)

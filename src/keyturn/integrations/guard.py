@@ -15,8 +15,8 @@ from typing import TypeAlias
 from keyturn.answer import DEFAULT_REALM, HttpAnswer, render
 from keyturn.credentials import HeaderPairs
 from keyturn.integrations.identity import VerifiedKey
-from keyturn.integrations.paths import PathRules, Requirement
 from keyturn.manager import AsyncKeyManager, KeyManager
+from keyturn.path_rules import PathRules, Requirement
 from keyturn.record import KeyRecord
 from keyturn.verifier import Decision
 

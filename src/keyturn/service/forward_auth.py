@@ -13,44 +13,24 @@ hello-world).
 from __future__ import annotations
 
 import time
-from urllib.parse import quote
 
 from keyturn.answer import render
 from keyturn.config import Settings
 from keyturn.manager import AsyncKeyManager
+from keyturn.path_rules import PathRules
 from keyturn.record import KeyRecord
 from keyturn.service.access_log import LOG_KEY
 from keyturn.service.asgi import Receive, Scope, Send, respond
+from keyturn.service.identity_headers import identity_headers
 from keyturn.service.metrics import Metrics
 from keyturn.service.redact import Redactor
-from keyturn.service.scope_rules import ScopeRules
-
-KEY_ID_HEADER = b"x-keyturn-key-id"
-OWNER_HEADER = b"x-keyturn-owner"
-SCOPES_HEADER = b"x-keyturn-scopes"
 
 _URI_HEADERS = (b"x-forwarded-uri", b"x-original-uri")
 _METHOD_HEADERS = (b"x-forwarded-method", b"x-original-method")
-# Printable ASCII but "%" stays as it is in identity headers; the rest is percent-encoded
-# UTF-8, so an owner like "Zoë" or a stray newline can never break the header block.
-_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+# Method-override conventions, which some frameworks honour: the upstream may handle the
+# request as that method, so each is one more account of it to judge.
+_OVERRIDE_HEADERS = (b"x-http-method-override", b"x-http-method", b"x-method-override")
 _IDENTITY_LIMIT = 10_000
-
-
-def header_value(text: str, safe: str = _HEADER_SAFE) -> bytes:
-    return quote(text, safe=safe).encode("ascii")
-
-
-def identity_headers(record: KeyRecord) -> list[tuple[bytes, bytes]]:
-    """The headers a proxy copies to the upstream. All three are always sent (empty when
-    there is nothing to say), so a proxy that copies them overwrites any a client forged."""
-    scopes = " ".join(quote(s, safe=_HEADER_SAFE.replace(" ", "")) for s in sorted(record.scopes))
-    return [
-        (KEY_ID_HEADER, header_value(record.id)),
-        (OWNER_HEADER, header_value(record.owner or "")),
-        (SCOPES_HEADER, scopes.encode("ascii")),
-        (b"cache-control", b"no-store"),
-    ]
 
 
 class ForwardAuth:
@@ -68,7 +48,7 @@ class ForwardAuth:
 
     def __init__(self, manager: AsyncKeyManager, settings: Settings, metrics: Metrics) -> None:
         self._verify = manager.verify_asgi
-        self._rules = ScopeRules(settings.rules) if settings.rules else None
+        self._rules = PathRules.from_scope_rules(settings.rules) if settings.rules else None
         self._scopes_header = settings.scopes_header.lower().encode("latin-1") or None
         self._realm = settings.realm
         self._count = metrics.count["forward_auth"]
@@ -83,6 +63,7 @@ class ForwardAuth:
         headers = scope["headers"]
         uris: list[bytes] = []
         methods: list[bytes] = []
+        overrides: list[bytes] = []
         demanded: list[bytes] = []
         for name, value in headers:
             if name[:2] == b"x-":
@@ -92,6 +73,8 @@ class ForwardAuth:
                     methods.append(value)
                 elif name == self._scopes_header:
                     demanded.append(value)
+                elif name in _OVERRIDE_HEADERS:
+                    overrides.append(value)
         # Envoy's ext_authz appends the original path and query to /auth.
         raw = scope.get("raw_path") or scope["path"].encode("latin-1")
         if len(raw) > 5:
@@ -99,13 +82,13 @@ class ForwardAuth:
             uris.append(raw[5:] + (b"?" + query if query else b""))
         elif not uris:
             uris.append(b"/?" + scope["query_string"])
-        if len(uris) == 1 and len(methods) < 2:  # the usual case, in fewer steps
+        if len(uris) == 1 and len(methods) < 2 and not overrides:  # the usual case, faster
             path_b, _, query = uris[0].partition(b"?")
             verb = methods[0].decode("latin-1") if methods else scope["method"]
             rules = self._rules
-            scopes = rules.required(verb, path_b.decode("latin-1")) if rules is not None else ()
+            scopes = (rules.requirement(verb, path_b.decode("latin-1")) or ()) if rules else ()
         else:
-            verb, scopes, query = self._union(scope, uris, methods)
+            verb, scopes, query = self._union(scope, uris, methods + overrides, bool(methods))
         if demanded:
             extra = b" ".join(demanded).decode("latin-1").replace(",", " ").split()
             scopes = tuple(dict.fromkeys((*scopes, *extra)))
@@ -133,21 +116,24 @@ class ForwardAuth:
         )
 
     def _union(
-        self, scope: Scope, uris: list[bytes], methods: list[bytes]
+        self, scope: Scope, uris: list[bytes], methods: list[bytes], told: bool
     ) -> tuple[str, tuple[str, ...], bytes]:
         """More than one account of the original request: a proxy that forwards the client's
         headers (nginx does) lets a client add an ``X-Forwarded-Uri`` of its own beside the
-        one the proxy set. Whichever is true, the request needs the scopes of every account,
-        so a forged one can only add requirements; the queries are read together, so a key
-        in any of them is seen."""
-        verbs = [m.decode("latin-1") for m in methods] or [scope["method"]]
+        one the proxy set, and a method override names another method. Whichever is true,
+        the request needs the scopes of every account, so a forged one can only add
+        requirements; the queries are read together, so a key in any of them is seen.
+        ``told``: a proxy said the method; else it is this request's own (Envoy)."""
+        verbs = [m.decode("latin-1") for m in methods]
+        if not told:
+            verbs.insert(0, scope["method"])
         split = [uri.partition(b"?") for uri in uris]
         scopes: dict[str, None] = {}
         if self._rules is not None:
             for verb in verbs:
                 for path_b, _, _ in split:
-                    needed = self._rules.required(verb, path_b.decode("latin-1"))
-                    scopes.update(dict.fromkeys(needed))
+                    needed = self._rules.requirement(verb, path_b.decode("latin-1"))
+                    scopes.update(dict.fromkeys(needed or ()))
         query = b"&".join(q for _, _, q in split if q)
         return verbs[0], tuple(scopes), query
 

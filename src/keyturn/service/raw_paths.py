@@ -37,8 +37,11 @@ def _forward_auth(settings: Settings, method: str) -> dict[str, Any]:
         )
     identity = {
         "X-Keyturn-Key-Id": "The key's id.",
-        "X-Keyturn-Owner": "The key's owner (empty if none), percent-encoded UTF-8.",
-        "X-Keyturn-Scopes": "The key's scopes, space-separated.",
+        "X-Keyturn-Owner": "The key's owner (empty if none, or longer than 2,400 bytes "
+        "encoded), percent-encoded UTF-8.",
+        "X-Keyturn-Scopes": "The key's scopes, space-separated (whole scopes in sorted order, "
+        "as many as fit the identity's 3.5 KB).",
+        "X-Keyturn-Truncated": "What was left out to fit (owner, scopes), or empty.",
     }
     return {
         "tags": ["forward-auth"],

@@ -1,0 +1,328 @@
+"""Which requests need a key and which scopes: the one path-rule engine of every face.
+
+``keyturn serve``'s ``/auth`` (rules from the settings) and the framework integrations
+(``open_paths`` and ``scopes``) both decide here, with one meaning:
+
+- **A rule names a path, optionally after a method** (``"/admin"``, ``"POST /items"``). It
+  covers that path and everything below it, segment by segment: ``/admin`` covers
+  ``/admin``, ``/admin/`` and ``/admin/users``, not ``/administrators``. A trailing slash in a
+  rule changes nothing. ``"= /docs"`` (as in nginx) covers exactly ``/docs`` (and ``/docs/``).
+- **The most specific rule wins**: an exact rule, else the longest path; at equal length a
+  rule naming the method beats one that does not. A ``GET`` rule covers ``HEAD`` too, since
+  every framework answers ``HEAD`` with the ``GET`` handler.
+- **A path no rule covers** needs a key and no particular scope.
+
+The path a proxy forwards, or a framework hands a middleware, is not the only path the
+request can end up at: an upstream may percent-decode it (once, or twice), resolve ``.`` and
+``..``, merge ``//``, read ``\\`` as ``/``, drop ``;parameters``, stop at a ``#`` or a NUL,
+take the path out of an absolute URI, match case-insensitively, or route ``/items.json`` to
+``/items`` (Django REST framework's format suffixes). So the engine works out every *form*
+the path can take that way, and the request needs the **strictest** answer any form gets:
+the union of their scopes, and a key whenever any form needs one. Only a format suffix
+yields to a rule naming the dotted path itself (``/openapi.json``), so such a rule means
+what it says.
+
+A path with nothing to normalise (no ``%``, ``.``, ``;``, ``\\``, ``#``, ``//``, upper case or
+control character) has one form, and an answer is remembered per method and path, so the
+forms cost nothing on the hot path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+Requirement = tuple[str, ...] | None
+"""The scopes a request needs (``()``: a key, any scopes), or ``None``: no key needed."""
+
+_MEMO_LIMIT = 4096  # distinct (method, path) answers remembered; a path flood only resets it
+# Forms of one path worth working out. Real paths have a handful; a path built to have more
+# gets the strictest answer of the table at once, instead of costing CPU time per form.
+_FORM_LIMIT = 64
+# Rounds of transforms applied to the forms found so far: enough for a path decoded three
+# times with a cut and a separator change on the way; no common upstream does more.
+_ROUNDS = 6
+_METHOD = re.compile(r"[A-Z]{1,16}")
+# A path every upstream reads the same way: lower-case ASCII segments of characters no
+# upstream decodes, splits on or folds. Anything else has forms (see the module doc).
+_PLAIN = re.compile(r"(?:/[a-z0-9_~!$&'()*+,=:@ -]+)*/?")
+# A segment made only of dots (or dots and spaces, which Windows drops) is a dot segment.
+_DOTS = re.compile(r"\.+[. ]*")
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeRule:
+    """Requests to ``prefix`` (and below it, unless ``exact``), by ``method`` if set, need
+    ``scopes``. What ``keyturn serve`` reads from its ``rules`` setting."""
+
+    prefix: str
+    scopes: tuple[str, ...]
+    method: str | None = None
+    exact: bool = False
+
+    @property
+    def pattern(self) -> str:
+        where = f"= {self.prefix}" if self.exact else self.prefix
+        return f"{self.method} {where}" if self.method else where
+
+
+def parse_pattern(pattern: str) -> tuple[str | None, str, bool]:
+    """``"/admin"``, ``"POST /items"``, ``"= /docs"`` or ``"GET = /docs"`` as
+    ``(method, path, exact)``; a ``ValueError`` naming the mistake otherwise. Methods are
+    case-sensitive in HTTP, so a rule names them as requests do: in capitals."""
+    words = pattern.split()
+    method = words.pop(0) if len(words) > 1 and words[0] != "=" else None
+    exact = len(words) == 2 and words[0] == "="
+    if exact:
+        words.pop(0)
+    usage = (
+        "write it as '/path/prefix', 'METHOD /path/prefix' (METHOD in capitals, as HTTP "
+        "has it) or '= /exact/path'"
+    )
+    if len(words) != 1 or (method is not None and not _METHOD.fullmatch(method)):
+        raise ValueError(f"path rule {pattern!r}: {usage}")
+    path = words[0]
+    if not path.startswith("/"):
+        raise ValueError(f"path rule {pattern!r} must start with '/' (optionally after a method)")
+    if "?" in path or "#" in path or "//" in path or _has_dot_segment(path):
+        raise ValueError(
+            f"path rule {pattern!r}: name a plain path (no query, fragment, '//' or dot segments)"
+        )
+    return method, path, exact
+
+
+def _has_dot_segment(path: str) -> bool:
+    return any(segment in (".", "..") for segment in path.split("/"))
+
+
+# -- the forms of a path ----------------------------------------------------------------
+
+
+def _transforms(text: str) -> Iterator[str]:
+    """One step of what some upstream does to a path before routing it."""
+    for stop in ("?", "#", "\x00"):
+        if stop in text:
+            yield text.partition(stop)[0]
+    if "%" in text:
+        yield unquote(text)
+    if "\\" in text:
+        yield text.replace("\\", "/")
+    if not text.startswith("/") or text.startswith("//"):
+        yield urlsplit(text).path  # an absolute URI, or '//host/path' read as one
+        yield "/" + text
+    if not text.isascii() and max(text) <= "\xff":  # raw UTF-8 a proxy passed as latin-1
+        yield text.encode("latin-1").decode("utf-8", "replace")
+
+
+def _texts(path: str) -> set[str] | None:
+    """``path`` and every string the transforms make of it, to a bounded depth; ``None``
+    when that is more than ``_FORM_LIMIT`` strings."""
+    found = {path}
+    frontier = [path]
+    for _ in range(_ROUNDS):
+        frontier = [t for text in frontier for t in _transforms(text) if t not in found]
+        found.update(frontier)
+        if len(found) > _FORM_LIMIT:
+            return None
+        if not frontier:
+            break
+    return found
+
+
+def _resolved(segments: list[str]) -> str:
+    """RFC 3986 dot-segment removal with empty segments merged (as nginx does)."""
+    kept: list[str] = []
+    for segment in segments:
+        if segment == "" or segment == ".":
+            continue
+        if segment == "..":
+            if kept:
+                kept.pop()
+            continue
+        kept.append(segment)
+    return "/" + "/".join(kept)
+
+
+def _cleaned(segment: str) -> str:
+    """A segment as a servlet container (``;jsessionid=``) or Windows (trailing dots and
+    spaces) reads it; a dot segment stays one (``..;`` is ``..`` to Tomcat)."""
+    segment = segment.partition(";")[0]
+    if _DOTS.fullmatch(segment):
+        return ".." if segment.startswith("..") else "."
+    return segment.rstrip(". ")
+
+
+def path_forms(path: str) -> frozenset[str] | None:
+    """Every path ``path`` can be routed as, by some common upstream (see the module doc),
+    or ``None`` when there are more than ``_FORM_LIMIT`` (only a path built so has).
+
+    Forms start with ``/``; a form may keep empty and dot segments (an upstream that routes
+    the raw string sees them) or have them resolved. Case is kept: matching folds it.
+    """
+    if _PLAIN.fullmatch(path) is not None:
+        return frozenset((path or "/",))
+    texts = _texts(path)
+    if texts is None:
+        return None
+    forms: set[str] = set()
+    for text in texts:
+        if text.startswith("/"):
+            segments = text.split("/")[1:]
+            cleaned = [_cleaned(s) for s in segments]
+            forms.update((text, _resolved(segments), "/" + "/".join(cleaned), _resolved(cleaned)))
+    if len(forms) > _FORM_LIMIT:
+        return None
+    return frozenset(forms or ("/",))
+
+
+def _without_suffix(form: str) -> str | None:
+    """``/items.json`` -> ``/items``: the path a format-suffix router resolves it to."""
+    head, _, last = form.rstrip("/").rpartition("/")
+    stem = last.partition(".")[0]
+    if not stem or stem == last:
+        return None
+    return f"{head}/{stem}"
+
+
+# -- matching ---------------------------------------------------------------------------
+
+
+def _stricter(a: Requirement, b: Requirement) -> Requirement:
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    return a + tuple(s for s in b if s not in a)
+
+
+_Rule = tuple[str | None, str, str, bool, Requirement, int]
+"""(method, path without its trailing slash, path + "/", exact, requirement, segments):
+a plain tuple, since matching unpacks it for every rule on a memo miss."""
+
+
+def _rule(method: str | None, path: str, exact: bool, required: Requirement, fold: bool) -> _Rule:
+    path = path.rstrip("/") or "/"
+    if fold:
+        path = path.lower()
+    below = path if path == "/" else path + "/"
+    depth = 0 if path == "/" else path.count("/")
+    return method, path, below, exact, required, depth
+
+
+def _ordered(rules: Iterable[_Rule]) -> tuple[_Rule, ...]:
+    """Most specific first: exact rules, then longer paths, then those naming a method."""
+    return tuple(sorted(rules, key=lambda r: (r[3], len(r[1]), r[0] is not None), reverse=True))
+
+
+def _match(rules: tuple[_Rule, ...], method: str, form: str) -> tuple[Requirement, int]:
+    """The most specific rule covering ``form``: its requirement and depth (-1: none)."""
+    for rule_method, path, below, exact, required, depth in rules:
+        if rule_method is not None and rule_method != method:
+            continue
+        if form == path or (form == below if exact else form.startswith(below)):
+            return required, depth
+    return (), -1
+
+
+class PathRules:
+    """A rule table, and the answer for a request's method and path.
+
+    ``open_paths`` need no key; ``scopes`` maps a pattern (``"/admin"``, ``"POST /items"``,
+    ``"= /docs"``) to the scopes it needs. ``keyturn serve`` builds one from its settings
+    with ``from_scope_rules``.
+    """
+
+    __slots__ = ("_case_rules", "_folded", "_memo", "_rules", "_strictest")
+
+    def __init__(
+        self,
+        open_paths: Iterable[str] = (),
+        scopes: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        table: dict[tuple[str | None, str, bool], Requirement] = {}
+        for spec in open_paths:
+            table[_key(spec)] = None
+        for spec, required in (scopes or {}).items():
+            if isinstance(required, str):
+                raise TypeError(f"scopes for {spec!r} must be a list of scopes, not a string")
+            where = _key(spec)
+            if where in table and table[where] is None:
+                raise ValueError(f"{spec!r} is listed both as an open path and with scopes")
+            table[where] = _stricter(table.get(where, ()), tuple(required))
+        _cover_head(table)
+        self._rules = _ordered(_rule(*where, req, False) for where, req in table.items())
+        self._folded = _ordered(_rule(*where, req, True) for where, req in table.items())
+        self._case_rules = self._folded != self._rules  # a rule with upper case in its path
+        self._strictest: Requirement = ()
+        for needed in table.values():
+            self._strictest = _stricter(self._strictest, needed or ())
+        self._memo: dict[tuple[str, str], Requirement] = {}
+
+    @classmethod
+    def from_scope_rules(cls, rules: Iterable[ScopeRule]) -> PathRules:
+        """The table ``keyturn serve`` applies on ``/auth``: every rule needs its scopes
+        (and several rules for one pattern, all of them)."""
+        table: dict[str, tuple[str, ...]] = {}
+        for rule in rules:
+            pattern = rule.pattern
+            table[pattern] = tuple(dict.fromkeys((*table.get(pattern, ()), *rule.scopes)))
+        return cls(scopes=table)
+
+    def __bool__(self) -> bool:
+        return bool(self._rules)
+
+    def requirement(self, method: str, path: str) -> Requirement:
+        """What a ``method`` request to ``path`` needs: the strictest answer of every form
+        of the path."""
+        if not self._rules:
+            return ()
+        memo_key = (method, path)
+        try:
+            return self._memo[memo_key]
+        except KeyError:
+            pass
+        found = self._judge(method.strip().upper(), path)
+        if len(self._memo) >= _MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[memo_key] = found
+        return found
+
+    def _judge(self, method: str, path: str) -> Requirement:
+        if not self._case_rules and _PLAIN.fullmatch(path):
+            return _match(self._rules, method, path or "/")[0]  # the one form, as it is
+        forms = path_forms(path)
+        if forms is None:
+            return self._strictest
+        found: Requirement = None  # the identity of _stricter
+        for form in forms:
+            found = _stricter(found, self._form(self._rules, method, form))
+            folded = form.lower()
+            if folded != form or self._case_rules:
+                found = _stricter(found, self._form(self._folded, method, folded))
+        return found
+
+    @staticmethod
+    def _form(rules: tuple[_Rule, ...], method: str, form: str) -> Requirement:
+        """One form's answer, and its format-suffix reading's unless a rule names the dotted
+        segment itself."""
+        found, depth = _match(rules, method, form)
+        bare = _without_suffix(form)
+        if bare is not None and depth < form.rstrip("/").count("/"):
+            found = _stricter(found, _match(rules, method, bare)[0])
+        return found
+
+
+def _cover_head(table: dict[tuple[str | None, str, bool], Requirement]) -> None:
+    """A ``GET`` rule holds for ``HEAD`` too (frameworks answer ``HEAD`` with the ``GET``
+    handler); beside a ``HEAD`` rule of its own, the path needs both."""
+    for (method, path, exact), required in list(table.items()):
+        if method == "GET":
+            head = ("HEAD", path, exact)
+            table[head] = _stricter(table[head], required) if head in table else required
+
+
+def _key(spec: str) -> tuple[str | None, str, bool]:
+    method, path, exact = parse_pattern(spec)
+    return method, path.rstrip("/") or "/", exact

@@ -1,0 +1,197 @@
+"""The path-rule engine alone: the shared table, rule syntax, and the strictest-form property.
+
+The faces (``/auth``, each framework) run the same table over HTTP in their own test modules;
+here it runs without a server, with hypothesis looking for a path and a rule set where the
+engine is laxer than an independent account of where upstreams route the path.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keyturn.path_rules import PathRules, Requirement, ScopeRule, parse_pattern, path_forms
+from tests.path_cases import PATH_CASES, RULES, PathCase, oracle_forms, paths
+
+
+@pytest.mark.parametrize("case", PATH_CASES, ids=[c.id for c in PATH_CASES])
+def test_the_shared_table(case: PathCase) -> None:
+    rules = PathRules(scopes=RULES)
+    assert set(rules.requirement(case.method, case.path) or ()) == case.needs
+    assert set(rules.requirement(case.method, case.path) or ()) == case.needs  # memo
+
+
+def test_no_rules_means_a_key_everywhere() -> None:
+    assert PathRules().requirement("GET", "/anything/../at/all") == ()
+    assert not PathRules()
+
+
+def test_a_rule_covers_its_segment_and_below_whatever_its_trailing_slash() -> None:
+    for spec in ("/health", "/health/"):
+        rules = PathRules(open_paths=[spec])
+        assert rules.requirement("GET", "/health") is None
+        assert rules.requirement("GET", "/health/") is None
+        assert rules.requirement("GET", "/health/db") is None
+        assert rules.requirement("GET", "/healthz") == ()
+
+
+def test_most_specific_wins() -> None:
+    rules = PathRules(
+        open_paths=["/docs"],
+        scopes={
+            "/": ["read"],
+            "/docs/private": ["staff"],
+            "/items": ["items:read"],
+            "POST /items": ["items:write"],
+        },
+    )
+    assert rules.requirement("GET", "/other") == ("read",)
+    assert rules.requirement("GET", "/docs/index") is None
+    assert rules.requirement("GET", "/docs/private/a") == ("staff",)
+    assert rules.requirement("GET", "/items/1") == ("items:read",)
+    assert rules.requirement("post", "/items/1") == ("items:write",)
+
+
+def test_exact_rules_cover_one_path() -> None:
+    rules = PathRules(open_paths=["GET = /docs", "= /openapi.json"], scopes={"/": ["read"]})
+    assert rules.requirement("GET", "/docs") is None
+    assert rules.requirement("GET", "/docs/") is None
+    assert rules.requirement("HEAD", "/docs") is None  # GET covers HEAD
+    assert rules.requirement("POST", "/docs") == ("read",)
+    assert rules.requirement("GET", "/docs/42") == ("read",)
+    # A rule naming a dotted path means it: no format-suffix reading of /openapi.json.
+    assert rules.requirement("GET", "/openapi.json") is None
+    assert rules.requirement("GET", "/openapi") == ("read",)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/health/../admin", ("admin",)),  # would borrow /health's openness
+        ("/admin/../health", ("admin",)),  # the app may route it raw, to /admin
+        ("/health/./db", None),  # open either way
+        ("/health.json", ()),  # its format-suffix reading is open, the path is not
+        ("/admin.json", ("admin",)),
+    ],
+)
+def test_open_paths_get_the_stricter_answer(path: str, expected: Requirement) -> None:
+    rules = PathRules(open_paths=["/health"], scopes={"/admin": ["admin"]})
+    assert rules.requirement("GET", path) == expected
+
+
+def test_head_needs_what_get_needs_and_its_own() -> None:
+    rules = PathRules(scopes={"GET /a": ["g"], "HEAD /a": ["h"], "GET /b": ["b"]})
+    assert rules.requirement("HEAD", "/a") == ("h", "g")
+    assert rules.requirement("HEAD", "/b/1") == ("b",)
+    assert rules.requirement("GET", "/a") == ("g",)
+
+
+def test_several_scope_rules_for_one_pattern_add_up() -> None:
+    rules = PathRules.from_scope_rules(
+        [ScopeRule("/a", ("x",)), ScopeRule("/a/", ("y",)), ScopeRule("/a", ("z",), "GET")]
+    )
+    assert rules.requirement("POST", "/a/1") == ("x", "y")
+    assert rules.requirement("GET", "/a/1") == ("z",)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "parsed"),
+    [
+        ("/a", (None, "/a", False)),
+        ("POST /a/", ("POST", "/a/", False)),
+        ("= /docs", (None, "/docs", True)),
+        ("GET  =  /docs", ("GET", "/docs", True)),
+    ],
+)
+def test_patterns(pattern: str, parsed: tuple[str | None, str, bool]) -> None:
+    assert parse_pattern(pattern) == parsed
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("health", "must start with '/'"),
+        ("GET", "must start with '/'"),
+        ("GET POST /a", "write it as"),
+        ("G3T /a", "write it as"),
+        ("post /a", "in capitals"),
+        ("/a/../b", "plain path"),
+        ("/a?x=1", "plain path"),
+        ("/a//b", "plain path"),
+    ],
+)
+def test_mistakes_in_rules_are_named(pattern: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_pattern(pattern)
+
+
+def test_mistakes_in_tables_are_refused() -> None:
+    with pytest.raises(ValueError, match="both"):
+        PathRules(open_paths=["/a"], scopes={"/a/": ["x"]})
+    with pytest.raises(TypeError, match="list of scopes"):
+        PathRules(scopes={"/a": "admin"})  # type: ignore[dict-item]
+
+
+def test_memory_stays_bounded() -> None:
+    rules = PathRules(open_paths=["/health"])
+    for i in range(10_000):
+        rules.requirement("GET", f"/x/{i}")
+    assert len(rules._memo) <= 4096
+    # A path built to have a great many forms costs no more than a few: it gets every scope.
+    built = "%5c;%00%23%3f%2f\\%2e%2f%2f%5c#?#a%23/%2f%3fx:%2f%252e"
+    assert path_forms(built) is None
+    assert PathRules(scopes={"/a": ["a"], "/b": ["b"]}).requirement("GET", built) == ("a", "b")
+
+
+# -- the property ------------------------------------------------------------------------
+
+RULE_PATHS = st.lists(st.sampled_from(["a", "b", "admin", "x"]), max_size=3).map(
+    lambda segments: "/" + "/".join(segments)
+)
+SCOPES = st.lists(st.sampled_from(["s1", "s2", "s3", "s4"]), min_size=1, max_size=2, unique=True)
+
+
+@st.composite
+def rule_tables(draw: st.DrawFn) -> tuple[list[str], dict[str, list[str]]]:
+    """Open paths and scope rules, as an integration configures them."""
+    specs = draw(st.dictionaries(
+        st.tuples(st.sampled_from(["", "GET ", "POST "]), RULE_PATHS).map("".join),
+        st.one_of(st.none(), SCOPES), max_size=6,
+    ))
+    open_paths = [spec for spec, scopes in specs.items() if scopes is None]
+    return open_paths, {spec: scopes for spec, scopes in specs.items() if scopes is not None}
+
+
+def oracle_rule(
+    open_paths: list[str], scopes: dict[str, list[str]], method: str, form: str
+) -> Requirement:
+    """The most specific rule for one routed path, as the documentation states the rules."""
+    best: tuple[tuple[int, bool], Requirement] = ((-1, False), ())
+    for spec, required in [*((s, None) for s in open_paths), *scopes.items()]:
+        rule_method, _, path = spec.rpartition(" ")
+        path = path.rstrip("/") or "/"
+        if rule_method and rule_method not in (method, "GET" if method == "HEAD" else method):
+            continue
+        if path != "/" and form.rstrip("/") != path and not form.startswith(path + "/"):
+            continue
+        rank = (0 if path == "/" else path.count("/"), bool(rule_method))
+        if rank > best[0]:
+            best = (rank, None if required is None else tuple(required))
+    return best[1]
+
+
+@settings(max_examples=400, deadline=None)
+@given(rule_tables(), paths(), st.sampled_from(["GET", "POST", "HEAD"]))
+def test_no_form_is_laxer_than_its_rule(
+    table: tuple[list[str], dict[str, list[str]]], path: str, method: str
+) -> None:
+    """For any rules and any path: wherever an upstream may route the path, the engine asks
+    at least what the rule covering that place asks."""
+    open_paths, scopes = table
+    answer = PathRules(open_paths, scopes).requirement(method, path)
+    for form in oracle_forms(path):
+        needed = oracle_rule(open_paths, scopes, method, form)
+        if needed is not None:
+            assert answer is not None, (form, needed)
+            assert set(needed) <= set(answer), (form, needed)

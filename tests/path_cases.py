@@ -1,0 +1,203 @@
+"""The one table of path rules every face is held to: ``/auth`` and each framework integration.
+
+``RULES`` is the rule set; each ``PathCase`` is a request and the scopes it must need. The
+paths are the forms a proxy passes on as sent and an upstream may resolve elsewhere (see
+``keyturn.path_rules``): dot segments, encoded dots, slashes and backslashes, double
+encoding, ``;`` parameters, a NUL, a fragment, case, format suffixes, absolute URIs. Each
+must need at least the scopes of every rule a form of it falls under, so a key short of
+one is refused, and a key holding them all passes the rules.
+
+``oracle_forms`` is an independent account of where common upstreams route a path, written
+with the standard library's own tools, for the hypothesis properties.
+"""
+
+from __future__ import annotations
+
+import http.client
+import posixpath
+import re
+import socket
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from hypothesis import strategies as st
+
+RULES: dict[str, list[str]] = {
+    "/admin": ["admin"],
+    "/items": ["items:read"],
+    "POST /items": ["items:write"],
+    "GET /reports": ["reports:read"],
+}
+ALL_SCOPES = ("admin", "items:read", "items:write", "reports:read")
+
+
+@dataclass(frozen=True)
+class PathCase:
+    path: str
+    needs: frozenset[str]
+    method: str = "GET"
+    wire: bool = True  # can be sent as an HTTP request target (no raw '#', '\\', NUL)
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _case(path: str, *needs: str, method: str = "GET", wire: bool = True) -> PathCase:
+    return PathCase(path, frozenset(needs), method, wire)
+
+
+ADMIN_FORMS = [
+    "/admin",
+    "/admin/",
+    "/admin/users",
+    "/admin/../x",  # the raw string routes to /admin's handlers
+    "/admin/%2e%2e/x",
+    "/admin/%2E%2E/x",
+    "/admin%2f..%2fx",  # an encoded slash
+    "/admin%2F..%2Fx",
+    "/admin/..%2fx",
+    "/admin%5c..%5cx",  # an encoded backslash
+    "/x/../admin",  # resolved, it is /admin
+    "/x/./../admin/users",
+    "/x/%2e%2e/admin",
+    "/x/..%2fadmin",
+    "/x/%252e%252e/admin",  # double encoding, for an upstream that decodes twice
+    "/x%252f..%252fadmin",
+    "//admin",
+    "/.//admin/users",
+    "/./admin",
+    "/admin;jsessionid=1",  # ;parameters, as servlet containers drop them
+    "/x/..;/admin",
+    "/ADMIN",  # a case-insensitive upstream
+    "/Admin/users",
+    "/%61dmin",
+    "/%41DMIN",
+    "/admin.json",  # a format suffix (Django REST framework)
+    "/admin.json/",
+    "/admin./users",  # Windows drops trailing dots
+    "/x/%2e%2e%2fadmin",
+    "/x/..%5cadmin",
+    "/x%00/../../admin",  # cut at NUL, or resolved
+]
+OFF_WIRE_ADMIN_FORMS = [
+    "/x\\..\\admin",  # a raw backslash
+    "/x#/../admin",  # a raw fragment
+    "http://example.com/admin/users",  # absolute form
+    "//example.com/admin",
+]
+
+PATH_CASES: tuple[PathCase, ...] = (
+    *(_case(path, "admin") for path in ADMIN_FORMS),
+    *(_case(path, "admin", wire=False) for path in OFF_WIRE_ADMIN_FORMS),
+    _case("/x"),  # no rule: a key, any scopes
+    _case("/administrators"),  # rules cover segments, not string prefixes
+    _case("/itemsx"),
+    _case("/x/admin"),
+    _case("/items", "items:read"),
+    _case("/items/7", "items:read"),
+    _case("/items.json", "items:read"),
+    _case("/ITEMS", "items:read"),
+    _case("/items", "items:write", method="POST"),  # the method rule beats the plain one
+    _case("/items/7", "items:write", method="POST"),
+    _case("/reports", "reports:read"),
+    _case("/reports/2024", "reports:read", method="HEAD"),  # a GET rule covers HEAD
+    _case("/reports", method="POST"),
+    _case("/admin/../items", "admin", "items:read"),  # one form each: both
+    _case("/items/%2e%2e/admin", "admin", "items:read"),
+    _case("/reports/..%2fadmin", "admin", "reports:read", method="HEAD"),
+)
+
+
+# -- paths for the properties --------------------------------------------------------------
+
+SEGMENTS = ["a", "b", "admin", "x", "A", "ADMIN", "", ".", "..", "%2e%2e", "%2E.", "..;",
+            "%252e%252e", "admin.json", "a;p=1", "a.", "%61"]
+SEPARATORS = ["/", "/", "/", "\\", "%2f", "%2F", "%5c", "%252f", "//"]
+TAILS = ["", "", "?q=1", "#frag", "%00", "%00/../admin", ";x", ".json", "/"]
+
+
+@st.composite
+def paths(draw: st.DrawFn, printable: bool = False) -> str:
+    """Request paths built from the pieces that make upstreams disagree, or any text
+    (``printable``: ASCII that can travel in a header)."""
+    if draw(st.integers(0, 4)) == 0:
+        if printable:
+            return draw(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30))
+        return draw(st.text(max_size=30))
+    parts = draw(st.lists(st.tuples(st.sampled_from(SEPARATORS), st.sampled_from(SEGMENTS)),
+                          min_size=1, max_size=6))
+    return "".join(sep + segment for sep, segment in parts) + draw(st.sampled_from(TAILS))
+
+
+
+# -- an independent account of where upstreams route a path -----------------------------
+
+
+def _decodings(path: str) -> list[str]:
+    found = [path]
+    for _ in range(3):
+        found.append(unquote(found[-1]))
+    return found
+
+
+def _nginx(path: str) -> str:
+    """Decoded, dot segments resolved, slashes merged (and no leading '//')."""
+    normal = posixpath.normpath("/" + path)
+    return "/" + normal.lstrip("/")
+
+
+def _tomcat(path: str) -> str:
+    return _nginx("/".join(s.split(";")[0] for s in path.split("/")))
+
+
+def _windows(path: str) -> str:
+    segments = [s if set(s) <= {"."} else s.rstrip(". ") for s in path.split("/")]
+    return _nginx("/".join(segments))
+
+
+def _drf(path: str) -> str:
+    return re.sub(r"\.[^/.]*/?$", "", path.rstrip("/")) or "/"
+
+
+def oracle_forms(target: str) -> set[str]:
+    """Paths common upstreams may route ``target`` (a request target, or a path) to."""
+    raws = {target, target.split("?")[0], target.split("#")[0], target.split("?")[0].split("#")[0]}
+    if not target.startswith("/") or target.startswith("//"):
+        raws.add(urlsplit(target).path)
+    paths: set[str] = set()
+    for raw in raws:
+        for decoded in _decodings(raw):
+            for text in {decoded, decoded.replace("\\", "/"), decoded.split("\x00")[0]}:
+                text = text if text.startswith("/") else "/" + text
+                paths.update((text, _nginx(text), _tomcat(text), _windows(text)))
+    routed = set(paths) | {_drf(p) for p in paths}
+    return routed | {p.lower() for p in routed}
+
+
+# -- requests as sent, byte for byte --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def send_raw(
+    base_url: str, method: str, target: str, headers: dict[str, str] | None = None
+) -> RawAnswer:
+    """One request with ``target`` exactly as given: HTTP clients (httpx among them)
+    normalise dot segments and encodings away, which is what these tests must not do."""
+    host, _, port = urlsplit(base_url).netloc.partition(":")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        response = http.client.HTTPResponse(sock, method=method)
+        response.begin()
+        body = response.read()
+        return RawAnswer(
+            response.status, {k.lower(): v for k, v in response.getheaders()}, body
+        )
