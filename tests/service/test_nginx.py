@@ -25,6 +25,7 @@ import pytest
 
 from keyturn.manager import KeyManager
 from tests.conftest import in_ci
+from tests.path_cases import ADMIN_FORMS, send_raw
 from tests.service.conftest import KEY_RE, ServeProcess
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "proxies"
@@ -55,7 +56,7 @@ class Echo(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = _echo
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _echo
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -149,7 +150,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     app = f"127.0.0.1:{upstream.server_address[1]}"
     db = f"sqlite:///{tmp / 'keyturn.db'}"
-    with ServeProcess("--db", db, cwd=tmp) as keyturn:
+    rules = ("--rule", "/admin=admin", "--rule", "GET /reports=reports")
+    with ServeProcess("--db", db, *rules, cwd=tmp) as keyturn:
         root = KEY_RE.findall(keyturn.stderr)[0]
         nginx, port = start_nginx(tmp, keyturn.url.removeprefix("http://"), app)
         try:
@@ -254,3 +256,64 @@ def test_nginx_config_in_docs_names_what_the_test_replaces() -> None:
     site = (DOCS / "nginx.conf").read_text()
     assert re.search(r"auth_request_set|include keyturn-protect\.inc", site)
     assert "error_page" in (DOCS / "keyturn-protect.inc").read_text()
+
+
+@pytest.mark.parametrize("path", ADMIN_FORMS)
+def test_no_form_of_a_protected_path_gets_through_without_its_scope(
+    stack: Stack, path: str
+) -> None:
+    """Each of these reaches /admin's handlers in some upstream. nginx refuses the ones an
+    upstream could read differently from nginx (400, saying why), and keyturn's rule refuses
+    the rest (403): the application never sees them without the scope."""
+    key, _ = stack.make_key("api")
+    answer = send_raw(stack.url, "GET", path, {"Authorization": f"Bearer {key}"})
+    assert answer.status in (400, 403), (answer.status, answer.body[:200])
+    if answer.status == 400:  # this config's explanation, or nginx refusing it itself
+        assert b"plain form" in answer.body or b"<h1>400 Bad Request</h1>" in answer.body
+    else:
+        assert json.loads(answer.body)["code"] == "insufficient_scope"
+    admin, _ = stack.make_key("api", "admin")
+    passed = send_raw(stack.url, "GET", path, {"Authorization": f"Bearer {admin}"})
+    if passed.status == 200:  # the application got exactly the URI keyturn judged
+        assert json.loads(passed.body)["path"] == path
+
+
+@pytest.mark.parametrize(
+    "path", ["/orders/caf%C3%A9", "/orders/a%20b", "/orders/v1.2/x", "/Orders/7?q=%2e%2e"]
+)
+def test_ordinary_uris_reach_the_application_exactly_as_sent(stack: Stack, path: str) -> None:
+    key, _ = stack.make_key("api")
+    answer = send_raw(stack.url, "GET", path, {"Authorization": f"Bearer {key}"})
+    assert answer.status == 200, answer.body[:200]
+    assert json.loads(answer.body)["path"] == path
+
+
+def test_head_needs_what_get_needs(stack: Stack) -> None:
+    key, _ = stack.make_key("api")
+    assert send_raw(stack.url, "HEAD", "/reports/2024", {"X-Api-Key": key}).status == 403
+    reader, _ = stack.make_key("reports")
+    assert send_raw(stack.url, "HEAD", "/reports/2024", {"X-Api-Key": reader}).status == 200
+
+
+def test_a_key_with_a_huge_identity_still_gets_through(stack: Stack) -> None:
+    """Identity headers past nginx's 4 KB buffer were a 502 for every request with the key."""
+    scopes = ["api", *(f"scope:{i:03}:" + "x" * 100 for i in range(63))]
+    with KeyManager(stack.db) as manager:
+        key = manager.create_key("huge", owner="o" * 5000, scopes=scopes).key
+    answer = httpx.get(f"{stack.url}/orders", headers={"authorization": f"Bearer {key}"})
+    assert answer.status_code == 200, answer.text
+    headers = answer.json()["headers"]
+    assert headers["x-keyturn-truncated"] == "owner scopes"
+    assert headers["x-keyturn-scopes"].startswith("api scope:000:")
+    assert "x-keyturn-owner" not in headers  # nginx sends no header for an empty value
+
+
+def test_every_proxy_config_copies_every_identity_header() -> None:
+    """A header a config does not copy could reach the application forged by a client."""
+    configs = {
+        name: (DOCS / name).read_text().lower()
+        for name in ("keyturn-protect.inc", "traefik-dynamic.yml", "Caddyfile", "envoy.yaml")
+    }
+    for header in ("key-id", "owner", "scopes", "truncated"):
+        for name, text in configs.items():
+            assert f"x-keyturn-{header}" in text, (name, header)
