@@ -120,10 +120,10 @@ TAILS = ["", "", "?q=1", "#frag", "%00", "%00/../admin", ";x", ".json", "/"]
 @st.composite
 def paths(draw: st.DrawFn, printable: bool = False) -> str:
     """Request paths built from the pieces that make upstreams disagree, or any text
-    (``printable``: ASCII that can travel in a header)."""
+    (``printable``: visible ASCII, which can travel in a header)."""
     if draw(st.integers(0, 4)) == 0:
         if printable:
-            return draw(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30))
+            return draw(st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=30))
         return draw(st.text(max_size=30))
     parts = draw(st.lists(st.tuples(st.sampled_from(SEPARATORS), st.sampled_from(SEGMENTS)),
                           min_size=1, max_size=6))
