@@ -9,6 +9,7 @@ challenges, a keyturn service rendering its own outcomes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -221,3 +222,79 @@ def keyturn_service(manager: KeyManager, scopes: dict[str, tuple[str, ...]]) -> 
         return Reply(answer.status, answer.body_bytes(), list(answer.headers))
 
     return respond
+
+
+# -- servers that misbehave below HTTP: raw bytes, trickles ----------------------------------
+
+
+@dataclass
+class RawSeen:
+    head: bytes
+
+    def header(self, name: str) -> str | None:
+        for line in self.head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == name.lower().encode():
+                return value.strip().decode("latin-1")
+        return None
+
+
+RawRespond = Callable[[RawSeen, Callable[[bytes], None]], None]
+
+
+class RawApi:
+    """A loopback TCP server that reads a request head and lets ``respond`` write any bytes
+    (with any pauses) back: answers no well-behaved HTTP server would give."""
+
+    def __init__(self, respond: RawRespond, host: str = "127.0.0.1", port: int = 0) -> None:
+        import socketserver
+
+        self.seen: list[RawSeen] = []
+        self.respond = respond
+        api = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = self.request.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                seen = RawSeen(head.partition(b"\r\n\r\n")[0])
+                api.seen.append(seen)
+                with contextlib.suppress(OSError):  # the client hung up, as a probe may
+                    api.respond(seen, self.wfile.write)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server((host, port), Handler)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def received(self, text: str) -> bool:
+        return any(text.encode() in s.head for s in self.seen)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def raw_answer(status: int, headers: list[tuple[str, bytes | str]], body: bytes) -> bytes:
+    """An HTTP/1.1 answer as bytes, header values written exactly as given."""
+    lines = [f"HTTP/1.1 {status} X".encode()]
+    for name, value in [*headers, ("Content-Length", str(len(body))), ("Connection", "close")]:
+        lines.append(name.encode() + b": " + (value if isinstance(value, bytes) else
+                                               value.encode("utf-8")))
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body

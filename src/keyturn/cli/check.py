@@ -14,7 +14,8 @@ from keyturn.cli.output import UsageFailure, db_option, emit_json, format_option
 def parse_header(text: str) -> tuple[str, str]:
     name, colon, value = text.partition(":")
     if not colon or not name.strip() or name != name.strip():
-        raise UsageFailure(f"bad header {text[:40]!r}: write it as 'Name: value'")
+        # Not echoed: the text may be a key typed without its header name.
+        raise UsageFailure("bad header: write it as 'Name: value' (its text is not shown)")
     return name, value.strip(" \t")
 
 

@@ -9,10 +9,11 @@ import click
 from rich.text import Text
 
 from keyturn.cli.check import parse_header
-from keyturn.cli.output import UsageFailure, console, emit_json, format_option
-from keyturn.doctor import diagnose, render_markdown
-from keyturn.doctor.render import render_text, text_lines
+from keyturn.cli.output import UsageFailure, console, format_option
+from keyturn.doctor import diagnose, render_json, render_markdown
+from keyturn.doctor.render import render_text, text_output
 from keyturn.doctor.report import Report
+from keyturn.doctor.sources import read_bounded
 from keyturn.doctor.validity import DEFAULT_MAX_AGE_DAYS
 
 
@@ -29,18 +30,18 @@ def _positive(value: str, option: str, kind: type[int] | type[float]) -> Any:
 def _stdin_key() -> str:
     if sys.stdin is None or sys.stdin.isatty():
         raise UsageFailure("--key-stdin reads the key from standard input: pipe it in")
-    return sys.stdin.read().removesuffix("\n")
+    return read_bounded(sys.stdin.buffer, "standard input")
 
 
 def _show(report: Report, fmt: str) -> None:
     if fmt == "json":
-        emit_json(report.as_dict())
+        click.echo(render_json(report))
     elif fmt == "markdown":
         click.echo(render_markdown(report))
     else:
         out = console()
         if out.is_terminal and not out.no_color:
-            for text, style in text_lines(report):
+            for text, style in text_output(report):
                 out.print(Text(text, style=style))
         else:
             click.echo(render_text(report))
@@ -74,7 +75,7 @@ def _show(report: Report, fmt: str) -> None:
               help="Send the key over plain http:// to a host that is not this machine.")
 @click.option("--no-keyring", is_flag=True, help="Do not look in the OS keyring.")
 @click.option("--timeout", default="10", show_default=True, metavar="SECONDS",
-              help="Timeout of each request.")
+              help="Time bound of the whole probe (every request, redirect and variant).")
 @format_option("text", "json", "markdown")
 def doctor(url: str | None, key_env: str | None, key_file: str | None, key_stdin: bool,
            send_as: str | None, method: str, headers: tuple[str, ...], dotenv: str | None,
@@ -96,8 +97,8 @@ def doctor(url: str | None, key_env: str | None, key_file: str | None, key_stdin
     max_age_days = _positive(max_age, "--max-age", int)
     seconds = _positive(timeout, "--timeout", float)
     pairs = [parse_header(h) for h in headers]
-    key = _stdin_key() if key_stdin else None
     try:
+        key = _stdin_key() if key_stdin else None
         report = diagnose(
             url,
             key=key,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from keyturn.doctor.challenge import Challenge, parse_challenges
 from keyturn.doctor.checkup import Checkup, diagnose
 from keyturn.doctor.hook import KeyRejected, araise_on_auth_failure, raise_on_auth_failure
-from keyturn.doctor.render import render_markdown, render_text
+from keyturn.doctor.render import render_json, render_markdown, render_text
 from keyturn.doctor.report import Finding, Probe, Report, Step
 from keyturn.doctor.response import explain_response
 
@@ -32,6 +32,7 @@ __all__ = [
     "explain_response",
     "parse_challenges",
     "raise_on_auth_failure",
+    "render_json",
     "render_markdown",
     "render_text",
 ]

@@ -17,10 +17,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from keyturn.doctor.clean import clean
-from keyturn.doctor.probe import client, dropped, send
-from keyturn.doctor.report import Probe, Report, Step, finding
-from keyturn.doctor.route import insecure, without_password
+from keyturn.doctor.clean import clean, sendable
+from keyturn.doctor.deadline import Deadline
+from keyturn.doctor.probe import Exchange, Sender, client, dropped
+from keyturn.doctor.report import Finding, Probe, Report, Step, finding
+from keyturn.doctor.route import insecure, userinfo, without_password
+from keyturn.doctor.scrub import Scrubber
 from keyturn.doctor.sending import (
     Convention,
     documented,
@@ -106,13 +108,14 @@ def diagnose(url: str | Checkup | None = None, **options: Any) -> Report:
         key_source=found.where,
         provider=plan.target.id if plan.target else None,
     )
-    skip = _skip_reason(plan, found.value, formatted)
+    scrub = Scrubber([*found.secrets, *plan.url_secrets])
+    skip = _skip_reason(plan, found.value, steps)
     if skip:
         report.steps.append(Step("probe").skip(skip))
         report.ok = not has_error(steps)
     else:
-        _probe(plan, found, sent.convention, headers, identity, report)
-    return report.redacted(found.secrets)
+        _probe(plan, found, sent.convention, headers, identity, report, scrub)
+    return report.redacted(scrub)
 
 
 # -- the plan: the request checked, before anything is read or sent -------------------------
@@ -128,15 +131,37 @@ class _Plan:
     chosen: Convention | None  # --send
     created: datetime | None
     method: str
+    url_user: tuple[str, str | None] | None  # user:password@ in the URL
+    url_secrets: tuple[str, ...]
+
+
+def _check_url(url: str) -> None:
+    shown = without_password(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        raise ValueError(f"URL {shown!r} has a port that is not a number from 0 to 65535") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"URL {shown!r} must be an absolute http:// or https:// URL")
+    if not sendable(url):
+        raise ValueError(f"URL {shown!r} has characters a URL cannot hold; percent-encode them")
+
+
+def _check_headers(headers: list[tuple[str, str]]) -> None:
+    for name, value in headers:
+        if not sendable(name + value) or not name.strip():
+            raise ValueError(
+                f"header {name[:40]!r} cannot be sent: a header holds visible ASCII only"
+            )
 
 
 def _plan(checkup: Checkup) -> _Plan:
     env = os.environ if checkup.environ is None else checkup.environ
     url = checkup.url
     if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"URL {url!r} must be an absolute http:// or https:// URL")
+        _check_url(url)
+    user = userinfo(url) if url else None
     created = checkup.created_at
     if created is None:
         created = env.get(CREATED_AT_ENV) or None
@@ -153,6 +178,8 @@ def _plan(checkup: Checkup) -> _Plan:
         chosen=parse_send(checkup.send_as) if checkup.send_as else None,
         created=created,
         method=checkup.method.upper(),
+        url_user=user,
+        url_secrets=tuple(s for s in (user or ()) if s),
     )
 
 
@@ -191,6 +218,37 @@ def _given(
     return None, sent, headers
 
 
+def _from_url(plan: _Plan) -> tuple[Found, Convention] | None:
+    """The URL's ``user:password@`` as the key of last resort, sent as HTTP Basic (as
+    requests and httpx would send it)."""
+    if plan.url_user is None:
+        return None
+    user, password = plan.url_user
+    if password is None:
+        way = plan.chosen or Convention("Authorization", basic=True)
+        return Found(user, "url", "the URL's user"), way
+    way = plan.chosen or Convention("Authorization", basic=True, basic_user=user)
+    return Found(password, "url", "the URL's user:password"), way
+
+
+def _url_credentials(plan: _Plan, found: Found | None) -> list[Finding]:
+    """``url_credentials`` when the URL has ``user:password@``, saying what became of it."""
+    if plan.url_user is None:
+        return []
+    if found is not None and found.source == "url":
+        detail = (
+            "the URL has user:password@ before its host, and no other key was given: the "
+            "doctor sends it as HTTP Basic, as requests and httpx do, not in the URL"
+        )
+    else:
+        detail = (
+            "the URL has user:password@ before its host: requests and httpx send those as "
+            "'Authorization: Basic …' instead of the key your code sets; the doctor sent the "
+            "key, not them"
+        )
+    return [finding("url_credentials", detail)]
+
+
 def _key_step(plan: _Plan) -> _KeyFound:
     checkup = plan.checkup
     given, sent, headers = _given(plan, *split_headers(_pairs(checkup.headers)))
@@ -202,8 +260,12 @@ def _key_step(plan: _Plan) -> _KeyFound:
         environ=plan.env,
         use_keyring=checkup.use_keyring,
     )
+    from_url = _from_url(plan) if search.chosen is None else None
+    if from_url is not None:
+        search.chosen, sent = from_url
     step = Step("key", summary=f"looked for {', '.join(names)}")
     step.add(*search.findings())
+    step.add(*_url_credentials(plan, search.chosen))
     if plan.url:
         step.add(*netrc_findings(host_of(plan.url), plan.env))
     found = _KeyFound(step, None, None, [], sent, headers)
@@ -241,7 +303,7 @@ def _sending(plan: _Plan, found: _KeyFound) -> tuple[Sent, list[tuple[str, str]]
 # -- step 4: the probe ----------------------------------------------------------------------
 
 
-def _skip_reason(plan: _Plan, key: str | None, formatted: Step) -> str:
+def _skip_reason(plan: _Plan, key: str | None, steps: list[Step]) -> str:
     url = plan.url
     if url is None:
         return "no URL given: offline checks only"
@@ -249,7 +311,9 @@ def _skip_reason(plan: _Plan, key: str | None, formatted: Step) -> str:
         return "--no-probe: offline checks only"
     if key is None:
         return "no key to send"
-    if any(f.code == "key_provider_mismatch" for f in formatted.findings):
+    if not sendable(key):
+        return "the key holds characters no HTTP header can carry: the doctor did not send it"
+    if "key_provider_mismatch" in codes_in(steps):
         return f"the key belongs to another API: the doctor does not send it to {host_of(url)}"
     if insecure(url) and not plan.checkup.allow_insecure:
         return "plain http:// to another host: the key was not sent (--allow-insecure sends it)"
@@ -263,33 +327,79 @@ def _probe(
     headers: list[tuple[str, str]],
     identity: Identity,
     report: Report,
+    scrub: Scrubber,
 ) -> None:
-    """Send the request (and, if asked, the variants); add the probe step to ``report``."""
+    """Send the request (and, if asked, the variants) within one deadline; add the probe
+    step to ``report``."""
     assert plan.url is not None and found.value is not None
     url, key, method = plan.url, found.value, plan.method
-    shown = report.url or url
     step = Step("probe")
     report.steps.append(step)
-    reported = codes_in(report.steps)
-    with client(plan.checkup.timeout, plan.checkup.transport) as http:
-        exchange = send(http, method, url, headers, sent, key)
+    with client(transport=plan.checkup.transport) as transport, Deadline(
+        plan.checkup.timeout
+    ) as deadline:
+        sender = Sender(transport, deadline, scrub)
+        exchange = sender.send(method, url, headers, sent, key)
         answer = exchange.answer
-        report.probe = Probe(method, shown, sent.describe(), answer.status if answer else None,
-                             tuple(exchange.redirects))
-        if exchange.error:
-            step.add(finding("connection_failed", f"{method} {shown}: {exchange.error}"))
-        elif exchange.blocked and answer is not None:
-            step.add(dropped(shown, answer.status, exchange.blocked))
-        elif answer is not None:
-            report.ok = judge_answer(step, answer, plan.target, sent, reported)
-            if not report.ok and plan.checkup.try_other_ways and answer.status in (401, 403):
-                options = candidates(sent, headers, plan.target, identity.key_type, plan.env)
-                working = try_variants(http, method, url, headers, key, options, plan.target)
-                if working is not None:
-                    report.working_variant = working.name
-                    step.add(*explain_variant(working, sent, codes_in(report.steps)))
-                step.summary = f"tried {len(options)} other way(s) of sending the key: " + (
-                    f"'{working.name}' works" if working else "none was accepted"
-                )
-    step.summary = step.summary or f"{method} {shown}"
+        report.probe = Probe(method, report.url or url, sent.describe(),
+                             answer.status if answer else None, tuple(exchange.redirects))
+        report.ok = _read(step, exchange, plan, sent, codes_in(report.steps))
+        refused = answer is not None and answer.status in (401, 403) and not exchange.blocked
+        if refused and not report.ok and plan.checkup.try_other_ways:
+            _variants(sender, plan, found, sent, headers, identity, report)
+    step.summary = step.summary or f"{method} {report.url}"
     step.close()
+
+
+def _read(
+    step: Step, exchange: Exchange, plan: _Plan, sent: Convention, reported: set[str]
+) -> bool:
+    """Add what the exchange says to ``step``; whether the request was authorised."""
+    shown = f"{plan.method} {without_password(plan.url or '')}"
+    answer = exchange.answer
+    if exchange.out_of_time:
+        step.add(finding(
+            "connection_failed",
+            f"{shown}: no complete answer within {plan.checkup.timeout:g} s (--timeout "
+            "bounds the whole probe)",
+        ))
+    elif exchange.error or answer is None:
+        step.add(finding("connection_failed", f"{shown}: {exchange.error or 'no answer'}"))
+    elif exchange.bad_location is not None:
+        step.add(finding(
+            "redirect_invalid",
+            f"{shown} answers {answer.status} with Location: {exchange.bad_location}",
+        ))
+    elif exchange.blocked:
+        step.add(dropped(without_password(plan.url or ""), answer.status, exchange.blocked))
+    else:
+        return judge_answer(step, answer, plan.target, sent, reported)
+    return False
+
+
+def _variants(
+    sender: Sender,
+    plan: _Plan,
+    found: _KeyFound,
+    sent: Convention,
+    headers: list[tuple[str, str]],
+    identity: Identity,
+    report: Report,
+) -> None:
+    """``--try-variants``: send the other ways, list each with what it got, and say which
+    works."""
+    assert plan.url is not None and found.value is not None and report.probe is not None
+    step = report.steps[-1]
+    options = candidates(sent, headers, plan.target, identity.key_type, plan.env)
+    working, tried = try_variants(
+        sender, plan.method, plan.url, headers, found.value, options, plan.target
+    )
+    report.probe = replace(report.probe, variants=tuple(tried))
+    if working is not None:
+        report.working_variant = working.name
+        step.add(*explain_variant(working, sent, codes_in(report.steps)))
+    requests = len(tried) + sum(t.redirects for t in tried)
+    outcome = f"'{working.name}' works" if working else "none was accepted"
+    step.summary = (
+        f"sent the key {len(tried)} other way(s) ({requests} request(s) in all): {outcome}"
+    )

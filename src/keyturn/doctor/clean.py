@@ -9,6 +9,7 @@ later steps still say something useful.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from keyturn.doctor.report import Finding, finding
@@ -31,6 +32,33 @@ _QUOTES = {'"': '"', "'": "'", "`": "`", "“": "”", "‘": "’", "«": "»"}
 _SCHEME_INSIDE = re.compile(r"(?i)(bearer|token|basic|api-?key)\s+(\S+)")
 # A whole .env line pasted as the value: OPENAI_API_KEY=sk-...
 _ASSIGNMENT = re.compile(r"(?:export\s+)?([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)=(\S+)")
+
+# What word processors and chat apps put in place of the ASCII a key is made of.
+_LOOKALIKES = {
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
+    "\u2212": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+    "\u2024": ".", "\u2026": "...", "\uff3f": "_",
+}
+
+
+def sendable(key: str) -> bool:
+    """Whether an HTTP header can carry ``key`` as it is (visible ASCII and spaces)."""
+    return all(" " <= c <= "~" for c in key)
+
+
+def _describe_foreign(value: str) -> str:
+    """The characters of ``value`` no header carries (besides whitespace), by code point:
+    naming them says what happened without printing the key."""
+    foreign = dict.fromkeys(c for c in value if not " " <= c <= "~" and c not in _INVISIBLE)
+    names = []
+    for char in foreign:
+        name = unicodedata.name(char, "a control character" if ord(char) < 0xA0 else "")
+        label = f"U+{ord(char):04X}" + (f" {name}" if name else "")
+        if char in _LOOKALIKES:
+            label += f" (in place of '{_LOOKALIKES[char]}'?)"
+        names.append(label)
+    return ", ".join(names)
+
 
 @dataclass(slots=True)
 class Cleaned:
@@ -107,10 +135,18 @@ def clean(raw: str, where: str) -> Cleaned:
     invisible = _describe_invisible(raw, inner=not (scheme or assignment))
     if invisible:
         result.findings.insert(0, finding("key_whitespace", f"the value from {where} {invisible}"))
+    foreign = _describe_foreign(value)
+    if foreign:
+        result.findings.append(finding(
+            "key_invalid_characters",
+            f"the value from {where} contains {foreign}: no HTTP header can carry "
+            "it, so no client sends this key as it is",
+        ))
     if is_placeholder(value):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        result.findings.append(
-            finding("key_placeholder", f"the value from {where} is '{shown}', a placeholder")
-        )
+        result.findings.append(finding(
+            "key_placeholder",
+            f"the value from {where} ({len(value)} characters) is a placeholder from an "
+            "example or template, not a key",
+        ))
     result.key = value
     return result

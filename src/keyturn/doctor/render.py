@@ -7,6 +7,7 @@ a server said is escaped and the key appears only masked (the report is already 
 
 from __future__ import annotations
 
+import json
 import re
 
 from keyturn import __version__
@@ -79,8 +80,47 @@ def _finding_lines(found: Finding) -> list[Line]:
     ]
 
 
+def inert(text: str) -> str:
+    """``text`` with every character that could steer a terminal written out instead:
+    control characters (ESC starts an escape sequence), bidirectional overrides and line
+    separators become ``\\xNN`` / ``\\uNNNN``. A server's answer reaches the report."""
+    return "".join(_visible(c) for c in text)
+
+
+def _visible(char: str) -> str:
+    if char.isprintable() or char == " ":
+        return char
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def _shown(report: Report, text: str) -> str:
+    """A line of output: scrubbed, made inert, and scrubbed again (the escapes inert writes
+    are one more way of writing a key that holds such characters)."""
+    return report.scrub(inert(report.scrub(text)))
+
+
+def text_output(report: Report) -> list[Line]:
+    """``text_lines`` as a terminal may show them: each scrubbed once more and inert."""
+    return [(_shown(report, text), style) for text, style in text_lines(report)]
+
+
 def render_text(report: Report) -> str:
-    return "\n".join(text for text, _ in text_lines(report))
+    return "\n".join(text for text, _ in text_output(report))
+
+
+def render_json(report: Report) -> str:
+    """The report as JSON (every non-ASCII character escaped, so nothing reaches a terminal
+    raw), scrubbed once more as a whole; a piece of the key that only the escaping formed
+    costs the string it is in, never the key."""
+    text = json.dumps(report.as_dict(), indent=2, ensure_ascii=True)
+    scrubbed = report.scrub(text)
+    if scrubbed != text:
+        try:
+            json.loads(scrubbed)
+        except ValueError:
+            return json.dumps({"ok": report.ok, "error": "the report cannot be written in JSON "
+                               "without showing part of the key; use --format text"})
+    return scrubbed
 
 
 # -- Markdown ------------------------------------------------------------------------------
@@ -164,4 +204,4 @@ def render_markdown(report: Report) -> str:
         f"<sub>keyturn doctor {__version__} · the key is masked · "
         "`keyturn explain CODE` explains any code</sub>",
     ]
-    return "\n".join(out)
+    return "\n".join(_shown(report, line) for line in out)

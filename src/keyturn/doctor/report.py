@@ -8,11 +8,10 @@ terminal or a bug report lives in ``render.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from keyturn.keys import mask
+from keyturn.doctor.scrub import Scrubber
 from keyturn.outcomes import lookup
 
 Severity = Literal["error", "warning", "info"]
@@ -97,6 +96,26 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class Tried:
+    """One variant ``--try-variants`` sent, exactly as sent, and what came back."""
+
+    way: str  # the --send spelling, plus any header added
+    sent_as: str
+    status: int | None
+    result: str
+    redirects: int = 0  # same-origin redirects followed (each one more request)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "way": self.way,
+            "sent_as": self.sent_as,
+            "status": self.status,
+            "result": self.result,
+            "redirects": self.redirects,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Probe:
     """The request the doctor sent and what came back (no key: ``sent_as`` uses ``<key>``)."""
 
@@ -105,6 +124,7 @@ class Probe:
     sent_as: str
     status: int | None
     redirects: tuple[str, ...] = ()
+    variants: tuple[Tried, ...] = ()  # with --try-variants: every variant sent, in order
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +133,7 @@ class Probe:
             "sent_as": self.sent_as,
             "status": self.status,
             "redirects": list(self.redirects),
+            "variants": [t.as_dict() for t in self.variants],
         }
 
 
@@ -126,6 +147,8 @@ class Report:
     provider: str | None = None
     probe: Probe | None = None
     working_variant: str | None = None
+    # Carried to the renderers, which scrub their final text once more; holds no secret.
+    scrub: Scrubber = field(default_factory=Scrubber, repr=False, compare=False)
 
     @property
     def findings(self) -> list[Finding]:
@@ -151,13 +174,13 @@ class Report:
             "working_variant": self.working_variant,
         }
 
-    def redacted(self, secrets: Iterable[str]) -> Report:
+    def redacted(self, scrub: Scrubber) -> Report:
         """This report with every copy of a secret replaced by its mask, wherever it hid.
 
         Servers echo keys in error messages, URLs carry them in query strings: the report
-        is scrubbed as a whole rather than trusting every line that wrote to it.
+        is scrubbed as a whole rather than trusting every line that wrote to it, and keeps
+        the scrubber so that the renderers can scrub their output too.
         """
-        scrub = Scrubber(secrets)
         steps = [
             Step(
                 s.name,
@@ -177,42 +200,19 @@ class Report:
                 url=scrub(probe.url),
                 sent_as=scrub(probe.sent_as),
                 redirects=tuple(scrub(r) for r in probe.redirects),
+                variants=tuple(
+                    replace(t, way=scrub(t.way), sent_as=scrub(t.sent_as), result=scrub(t.result))
+                    for t in probe.variants
+                ),
             )
         return Report(
             url=scrub(self.url) if self.url is not None else None,
             steps=steps,
             ok=self.ok,
-            key=self.key,
+            key=scrub(self.key) if self.key else self.key,
             key_source=scrub(self.key_source) if self.key_source else self.key_source,
             provider=self.provider,
             probe=probe,
-            working_variant=self.working_variant,
+            working_variant=scrub(self.working_variant) if self.working_variant else None,
+            scrub=scrub,
         )
-
-
-class Scrubber:
-    """Replaces each secret (and its URL-encoded form) by its mask in any text."""
-
-    MIN_LENGTH = 8  # a shorter "secret" is a placeholder; masking it would mangle prose
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        from urllib.parse import quote
-
-        pairs: dict[str, str] = {}
-        for secret in secrets:
-            if len(secret) < self.MIN_LENGTH:
-                continue
-            shown = mask(secret.strip())
-            for form in {secret, secret.strip(), quote(secret, safe=""), quote(secret.strip())}:
-                if len(form) >= self.MIN_LENGTH:
-                    pairs[form] = shown
-        # Longest first, so a key is replaced before any shorter form inside it.
-        self._pairs: Sequence[tuple[str, str]] = sorted(
-            pairs.items(), key=lambda p: len(p[0]), reverse=True
-        )
-
-    def __call__(self, text: str) -> str:
-        for secret, shown in self._pairs:
-            if secret in text:
-                text = text.replace(secret, shown)
-        return text

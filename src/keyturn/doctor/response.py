@@ -15,7 +15,8 @@ from keyturn.doctor.clean import clean
 from keyturn.doctor.interpret import Answer
 from keyturn.doctor.probe import dropped, origin
 from keyturn.doctor.report import Probe, Report, Step, finding
-from keyturn.doctor.route import check_route, insecure
+from keyturn.doctor.route import check_route, insecure, without_password
+from keyturn.doctor.scrub import Scrubber
 from keyturn.doctor.sending import Convention, literal_key
 from keyturn.doctor.sources import Found, mask
 from keyturn.doctor.steps import Sent, codes_in, format_step, judge_answer, validity_step
@@ -87,30 +88,37 @@ def explain_response(
         format_step_.add(*(f for f in check_route(url, {}) if f.code == "insecure_transport"))
         format_step_.close()
     validity = validity_step(value, None, DEFAULT_MAX_AGE_DAYS, now)
+    scrub = Scrubber([s for s in ((found[0].value if found else None), value) if s])
     probe_step = Step("probe", summary=f"{request.method} {final_url} (response in hand)")
     answer = Answer(
-        response.status_code, tuple(_header_items(response.headers)), response.content,
-        final_url,
+        response.status_code,
+        tuple((n, scrub(v)) for n, v in _header_items(response.headers)),
+        scrub.bytes(response.content),
+        scrub(final_url),
     )
     ok = False
     lost_key = found is not None and _sent_key(
         _header_items(request.headers), final_url, target
     ) is None
     if history and origin(url) != origin(final_url) and lost_key:
-        probe_step.add(dropped(url, history[0].status_code, final_url))
+        probe_step.add(dropped(without_password(url), history[0].status_code,
+                               without_password(final_url)))
     else:
         reported = codes_in([key_step, format_step_, validity])
         ok = judge_answer(probe_step, answer, target, convention, reported)
     probe_step.close()
     report = Report(
-        url=url,
+        url=without_password(url),
         steps=[key_step, format_step_, validity, probe_step],
         ok=ok,
         key=mask(value) if value else None,
         key_source=found[0].where if found else None,
         provider=target.id if target else None,
-        probe=Probe(request.method, final_url, convention.describe(), response.status_code,
-                    tuple(f"{r.status_code} → {r.headers.get('location', '')}" for r in history)),
+        probe=Probe(
+            request.method, without_password(final_url), convention.describe(),
+            response.status_code,
+            tuple(f"{r.status_code} → {without_password(r.headers.get('location', ''))}"
+                  for r in history),
+        ),
     )
-    secrets = [s for s in ((found[0].value if found else None), value) if s]
-    return report.redacted(secrets)
+    return report.redacted(scrub)

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from keyturn.doctor.report import Finding, finding
 
 
+def is_loopback_name(host: str) -> bool:
+    """``localhost`` and ``*.localhost``: loopback by definition (RFC 6761 §6.3), so the
+    probe connects to the loopback interface without asking a resolver where they are."""
+    host = host.lower().rstrip(".")
+    return host == "localhost" or host.endswith(".localhost")
+
+
 def is_loopback(host: str) -> bool:
-    host = host.lower().strip("[]").rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
+    if is_loopback_name(host):
         return True
+    host = host.lower().strip("[]")
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -47,14 +55,23 @@ def _bypassed(host: str, no_proxy: str) -> bool:
     return False
 
 
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)[^/?#]*@")
+
+
 def without_password(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced by ``***@``: fit for a report."""
-    parts = urlsplit(url if "://" in url else "http://" + url)
-    if parts.password is None and parts.username is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """``url`` with any ``user:password@`` replaced by ``***@``: fit for a report. Works on
+    any text (a server's broken ``Location`` too), never raises."""
+    return _USERINFO.sub(r"\1***@", url)
+
+
+def userinfo(url: str) -> tuple[str, str | None] | None:
+    """(user, password) written into ``url`` before its host, percent-decoded; an empty
+    password (``key:@``, as curl -u writes it) is none."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return None
+    user, _, password = parts.netloc.rpartition("@")[0].partition(":")
+    return unquote(user), unquote(password) or None
 
 
 def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:

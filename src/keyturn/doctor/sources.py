@@ -14,17 +14,18 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from keyturn.doctor.clean import clean
 from keyturn.doctor.report import Finding, finding
-from keyturn.keys import mask as mask_key
+from keyturn.doctor.scrub import masked
 
 KEYRING_SERVICE = "keyturn"
 
 
 def mask(value: str) -> str:
     """The mask of the key a value holds, quotes and whitespace aside."""
-    return mask_key(clean(value, "").key)
+    return masked(clean(value, "").key)
 
 GENERIC_NAME = "API_KEY"
 
@@ -110,10 +111,25 @@ def candidate_names(key_env: str | None, provider_env: Sequence[str]) -> tuple[s
     return tuple(dict.fromkeys([*provider_env, GENERIC_NAME]))
 
 
+MAX_KEY_BYTES = 64 * 1024  # far more than any key (a JWT is a few KiB); /dev/zero is not one
+
+
+def read_bounded(stream: BinaryIO, what: str) -> str:
+    """At most ``MAX_KEY_BYTES`` of a key source, less one final line break (as
+    ``$(cat file)`` gives it); ``ValueError`` if there is more."""
+    data = stream.read(MAX_KEY_BYTES + 1)
+    if len(data) > MAX_KEY_BYTES:
+        raise ValueError(
+            f"{what} holds more than {MAX_KEY_BYTES // 1024} KiB: that is not a key "
+            "(give the file or stream that holds only the key)"
+        )
+    return data.decode("utf-8", errors="replace").removesuffix("\n")
+
+
 def read_key_file(path: str | Path) -> str:
-    """A key file's text less one final line break, as ``$(cat file)`` would give it."""
-    text = Path(path).read_bytes().decode("utf-8", errors="replace")
-    return text.removesuffix("\n")
+    """A key file's text less one final line break, read with a size bound."""
+    with Path(path).open("rb") as stream:
+        return read_bounded(stream, f"key file {path}")
 
 
 def find_dotenv_file(explicit: str | Path | None) -> str | None:

@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import httpx
-
 from keyturn.doctor.interpret import interpret
-from keyturn.doctor.probe import send
-from keyturn.doctor.report import Finding, finding
+from keyturn.doctor.probe import Exchange, Sender
+from keyturn.doctor.report import Finding, Tried, finding
 from keyturn.doctor.sending import Convention, accepted, parse_send
 from keyturn.providers import KeyType, Provider
 
@@ -60,24 +58,49 @@ def candidates(
     return found
 
 
+def _outcome(exchange: Exchange, provider: Provider | None) -> tuple[bool, str]:
+    """(accepted, what came back) for one variant's exchange."""
+    answer = exchange.answer
+    if exchange.out_of_time:
+        return False, "no answer within --timeout"
+    if exchange.error or answer is None:
+        return False, exchange.error or "no answer"
+    if exchange.blocked:
+        return False, f"redirected to another origin ({exchange.blocked}), not followed"
+    if exchange.bad_location:
+        return False, "redirected to a Location that is not a URL"
+    if not 200 <= answer.status < 300:
+        return False, f"HTTP {answer.status}"
+    if interpret(answer, provider).declared_failure:
+        return False, f"HTTP {answer.status}, failure declared in the body"
+    return True, f"HTTP {answer.status}"
+
+
 def try_variants(
-    http: httpx.Client,
+    sender: Sender,
     method: str,
     url: str,
     headers: Sequence[tuple[str, str]],
     key: str,
     variants: Sequence[Variant],
     provider: Provider | None,
-) -> Variant | None:
-    """The first variant the server authorises, if any (no redirect is followed off-origin)."""
+) -> tuple[Variant | None, list[Tried]]:
+    """Send each variant in turn until one is authorised: (that one, every one sent with
+    what it got). No redirect is followed off the origin; the deadline covers them all."""
+    tried: list[Tried] = []
     for variant in variants:
-        exchange = send(http, method, url, [*headers, *variant.added], variant.convention, key)
-        answer = exchange.answer
-        if answer is None or exchange.blocked or not 200 <= answer.status < 300:
-            continue
-        if not interpret(answer, provider).declared_failure:
-            return variant
-    return None
+        if sender.deadline.passed:
+            break
+        exchange = sender.send(
+            method, url, [*headers, *variant.added], variant.convention, key
+        )
+        accepted, result = _outcome(exchange, provider)
+        status = exchange.answer.status if exchange.answer else None
+        tried.append(Tried(variant.name, variant.describe(), status, result,
+                           len(exchange.redirects)))
+        if accepted:
+            return variant, tried
+    return None, tried
 
 
 def explain_variant(variant: Variant, sent: Convention, reported: set[str]) -> list[Finding]:

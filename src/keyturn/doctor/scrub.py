@@ -1,0 +1,144 @@
+"""Keep the key out of every report: each encoding of it, and each piece long enough to matter.
+
+Servers echo keys whole, cut by a length limit, inside a ``Basic`` header, percent- or
+JSON-escaped; exceptions quote the header they could not send, escaped the way Python
+writes bytes; URLs carry passwords. The scrubber knows every such form of each secret and
+replaces any run of text that shares ``FRAGMENT`` (8) or more characters with one of them,
+wherever it stands, before anything is cut to length.
+
+It holds no secret in clear: only the per-process salted hashes (Python's string hash) of
+the forms' 8-character pieces, so a report can carry its scrubber to the final rendering
+without carrying the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from collections.abc import Iterable, Iterator
+from urllib.parse import quote, quote_plus
+
+FRAGMENT = 8  # fewer characters of a key are not worth hiding (nor findable in prose)
+SHOWN = 4  # characters of each end a mask shows
+ELLIPSIS = "…"
+# Characters a mask may show: what keys are made of, nothing that means something to a
+# terminal, a shell, Markdown or JSON.
+_MASKABLE = re.compile(r"[A-Za-z0-9._~+/=:-]+")
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+
+
+def masked(key: str) -> str:
+    """``sk-p…9aB1``: the first and last four characters of a key of 16 or more, which
+    recognises it without giving away 8 characters in a row; ``…`` for anything shorter or
+    whose ends are not plain key characters."""
+    key = key.strip()
+    ends = key[:SHOWN] + key[-SHOWN:]
+    if len(key) < 4 * SHOWN or not _MASKABLE.fullmatch(ends):
+        return ELLIPSIS
+    return f"{key[:SHOWN]}{ELLIPSIS}{key[-SHOWN:]}"
+
+
+def _base64_forms(data: bytes) -> Iterator[str]:
+    """The key inside any base64 text (a Basic header's ``user:key``), whatever precedes it:
+    for each of the three alignments, the characters that depend on the key alone."""
+    for pad in range(3):
+        start = -(-8 * pad // 6)  # the first character holding no padding bits
+        end = 8 * (pad + len(data)) // 6  # the last whole character of the key's bits
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            yield encode(b"\0" * pad + data).decode()[start:end]
+
+
+def _utf8(text: str) -> bytes:
+    """The bytes ``text`` stands for (an environment variable's undecodable bytes
+    come back as they were)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def forms(secret: str) -> set[str]:
+    """Every way ``secret`` is written in text the doctor may be shown."""
+    data = _utf8(secret)
+    found = {
+        secret,
+        " ".join(secret.split()),  # as messages are tidied
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1].replace("/", "\\/"),
+        repr(secret)[1:-1],
+        repr(data)[2:-1],  # as an exception quotes the bytes it could not send
+        html.escape(secret),
+        data.decode("latin-1"),  # UTF-8 read as Latin-1 (header values)
+        data.hex(),
+        data.hex().upper(),
+        *_base64_forms(data),
+    }
+    found |= {_PERCENT.sub(lambda m: m[0].lower(), f) for f in found if "%" in f}
+    return {f for f in found if len(f) >= FRAGMENT}
+
+
+class Scrubber:
+    """Replaces every piece of every form of the secrets by a mask, in any text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._pieces: dict[int, str] = {}  # hash of an 8-character piece -> mask to show
+        for secret in secrets:
+            if len(secret.strip()) < FRAGMENT:
+                continue  # not a key: a placeholder, or nothing
+            shown = masked(secret)
+            for form in forms(secret):
+                for i in range(len(form) - FRAGMENT + 1):
+                    self._pieces.setdefault(hash(form[i : i + FRAGMENT]), shown)
+
+    def __bool__(self) -> bool:
+        return bool(self._pieces)
+
+    def __call__(self, text: str) -> str:
+        """``text`` with every run that shares 8 characters with a secret replaced.
+
+        Each round replaces runs of at least 8 characters by at most their length less
+        one, so new pieces formed at a seam are caught by the next round, and it ends."""
+        first = True
+        while True:
+            spans = self._spans(text)
+            if not spans:
+                return text
+            out, last = [], 0
+            for start, end, shown in spans:
+                out.append(text[last:start])
+                out.append(shown if first and end - start > len(shown) else ELLIPSIS)
+                last = end
+            out.append(text[last:])
+            text = "".join(out)
+            first = False
+
+    def _spans(self, text: str) -> list[tuple[int, int, str]]:
+        """Maximal runs of text covered by secret pieces: (start, end, mask)."""
+        spans: list[tuple[int, int, str]] = []
+        pieces = self._pieces
+        if not pieces:
+            return spans
+        for i in range(len(text) - FRAGMENT + 1):
+            shown = pieces.get(hash(text[i : i + FRAGMENT]))
+            if shown is None:
+                continue
+            if spans and i <= spans[-1][1]:
+                start, _, first_shown = spans[-1]
+                spans[-1] = (start, i + FRAGMENT, first_shown)
+            else:
+                spans.append((i, i + FRAGMENT, shown))
+        return spans
+
+    def bytes(self, data: bytes) -> bytes:
+        """``data`` (a body) scrubbed as UTF-8 text; unchanged when nothing matched."""
+        if not self._pieces or len(data) < FRAGMENT:
+            return data
+        text = data.decode("utf-8", errors="surrogateescape")
+        scrubbed = self(text)
+        return data if scrubbed == text else scrubbed.encode("utf-8", errors="surrogateescape")
