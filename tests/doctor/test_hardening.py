@@ -222,7 +222,8 @@ def test_a_trickling_server_cannot_outlast_the_timeout(
     result = run(api.url("/"), "--key-stdin", "--timeout", "1", "--format", "json",
                  stdin="0123456789abcdefABCDEF\n")
     elapsed = time.monotonic() - started
-    assert elapsed < 4, f"the probe ran {elapsed:.1f} s with --timeout 1"
+    # the server would trickle for over an hour; the bound is generous for a loaded machine
+    assert elapsed < 30, f"the probe ran {elapsed:.1f} s with --timeout 1"
     findings = json.loads(result.stdout)["findings"]
     failed = [f for f in findings if f["code"] == "connection_failed"]
     assert failed and "within 1 s" in failed[0]["detail"]
