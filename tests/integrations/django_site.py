@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
+from rest_framework.viewsets import ViewSet
 
 from keyturn.integrations.drf import HasScopes, KeyturnAuthentication
 
@@ -73,6 +75,47 @@ class rest:  # a URLconf: Django only reads its urlpatterns
         path("admin", Admin.as_view()),
         path("health", Health.as_view()),
         path("authenticated", Authenticated.as_view()),
+    ]
+
+
+def echo(request: HttpRequest, rest: str = "") -> JsonResponse:
+    key = getattr(request, "keyturn_key", None)
+    return JsonResponse({"routed": request.path_info, "key": key.id if key else None})
+
+
+class ItemViewSet(ViewSet):
+    """Guarded by the middleware's path rules only, as a DRF router serves it."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    def list(self, request: Request) -> Response:
+        return Response({"items": []})
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response({"item": pk})
+
+
+class Reports(APIView):
+    """Scopes by method, as a dict with lower-case keys: GET's hold for HEAD too."""
+
+    authentication_classes = (KeyturnAuthentication,)
+    permission_classes = (HasScopes,)
+    required_scopes: ClassVar = {"get": ["reports"]}
+
+    def get(self, request: Request) -> Response:
+        return Response({"reports": []})
+
+
+_router = DefaultRouter()
+_router.register("items", ItemViewSet, basename="item")
+
+
+class routed:  # a URLconf: a DRF router, a scoped view, and an echo of any other path
+    urlpatterns: ClassVar = [
+        *_router.urls,
+        path("reports", Reports.as_view()),
+        re_path(r"^(?P<rest>.*)$", echo),
     ]
 
 
