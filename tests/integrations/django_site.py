@@ -119,4 +119,8 @@ class routed:  # a URLconf: a DRF router, a scoped view, and an echo of any othe
     ]
 
 
+class echoing:  # a URLconf: any path, echoed
+    urlpatterns: ClassVar = [re_path(r"^(?P<rest>.*)$", echo)]
+
+
 urlpatterns = plain.urlpatterns

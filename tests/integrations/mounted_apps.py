@@ -20,8 +20,9 @@ from starlette.routing import Mount, Route
 from keyturn.integrations.asgi import KeyturnMiddleware
 from keyturn.integrations.fastapi import KeyturnAuth
 
+Rules = dict[str, list[str]]
 OPEN = ["/public"]
-SCOPES = {"/admin": ["admin"], "GET /reports": ["reports"]}
+SCOPES: Rules = {"/admin": ["admin"], "GET /reports": ["reports"]}
 
 
 def _store() -> str:
@@ -33,11 +34,11 @@ async def _echo(request: StarletteRequest) -> JSONResponse:
     return JSONResponse({"routed": request.url.path, "key": key.id if key else None})
 
 
-def starlette_app(keys: Any = None) -> Starlette:
+def starlette_app(keys: Any = None, scopes: Rules = SCOPES) -> Starlette:
     return Starlette(
         routes=[Route("/{path:path}", _echo, methods=["GET", "POST"])],
         middleware=[
-            Middleware(KeyturnMiddleware, keys=keys or _store(), open_paths=OPEN, scopes=SCOPES)
+            Middleware(KeyturnMiddleware, keys=keys or _store(), open_paths=OPEN, scopes=scopes)
         ],
     )
 
@@ -47,9 +48,9 @@ def mounted_app(keys: Any = None) -> Starlette:
     return Starlette(routes=[Mount("/api", app=starlette_app(keys))])
 
 
-def fastapi_app(keys: Any = None, root_path: str = "") -> FastAPI:
+def fastapi_app(keys: Any = None, root_path: str = "", scopes: Rules = SCOPES) -> FastAPI:
     app = FastAPI(root_path=root_path)
-    KeyturnAuth(keys or _store()).protect(app, open_paths=OPEN, scopes=SCOPES)
+    KeyturnAuth(keys or _store()).protect(app, open_paths=OPEN, scopes=scopes)
 
     @app.api_route("/{path:path}", methods=["GET", "HEAD", "POST"])
     async def echo(path: str, request: Request) -> dict[str, Any]:
