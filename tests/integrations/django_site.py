@@ -89,10 +89,10 @@ class ItemViewSet(ViewSet):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
-    def list(self, request: Request) -> Response:
+    def list(self, request: Request, format: str | None = None) -> Response:
         return Response({"items": []})
 
-    def retrieve(self, request: Request, pk: str) -> Response:
+    def retrieve(self, request: Request, pk: str, format: str | None = None) -> Response:
         return Response({"item": pk})
 
 

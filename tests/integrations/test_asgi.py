@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -32,6 +34,7 @@ from tests.integrations.cases import (
     last,
     observed,
 )
+from tests.integrations.servers import asgi_server
 
 
 async def whoami(request: Request) -> JSONResponse:
@@ -210,3 +213,34 @@ def test_websocket_without_denial_extension_is_closed_with_policy_violation(keys
     scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b""}
     asyncio.run(KeyturnMiddleware(_bare_app, keys.manager)(scope, receive, send))
     assert sent == [{"type": "websocket.close", "code": 1008, "reason": "missing_credentials"}]
+
+
+PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+
+
+@pytest.mark.parametrize("keyturn_first", [True, False])
+def test_cors_preflights_reach_corsmiddleware_in_either_order(
+    keys: Keys, keyturn_first: bool
+) -> None:
+    """A browser sends a preflight without the key; CORSMiddleware answers it itself."""
+    stack = [
+        Middleware(KeyturnMiddleware, keys=keys.manager, realm=REALM),
+        Middleware(CORSMiddleware, allow_origins=["https://app.example"], allow_methods=["*"]),
+    ]
+    app = Starlette(routes=[Route("/items", whoami, methods=["GET", "POST", "OPTIONS"])],
+                    middleware=stack if keyturn_first else stack[::-1])
+    with asgi_server(app) as url, httpx.Client(base_url=url) as http:
+        preflight = http.options("/items", headers=PREFLIGHT)
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        # Not a preflight (no Access-Control-Request-Method): it needs a key like any request,
+        # and never reaches the route's OPTIONS handler without one.
+        assert http.options("/items", headers={"Origin": "https://app.example"}).status_code == 401
+        assert http.post("/items", headers={"Origin": "https://app.example"}).status_code == 401
+
+
+def test_without_corsmiddleware_a_preflight_needs_a_key(keys: Keys) -> None:
+    app = Starlette(routes=[Route("/items", whoami, methods=["GET", "OPTIONS"])],
+                    middleware=[Middleware(KeyturnMiddleware, keys=keys.manager)])
+    with asgi_server(app) as url:
+        assert httpx.options(f"{url}/items", headers=PREFLIGHT).status_code == 401

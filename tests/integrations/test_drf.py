@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client
 from django.test.utils import override_settings
 
+from keyturn import KeyManager
 from keyturn.integrations import Guard, VerifiedKey
 from tests.integrations import django_site
 from tests.integrations.cases import (
@@ -23,6 +26,7 @@ from tests.integrations.cases import (
     last,
     observed,
 )
+from tests.integrations.servers import wsgi_server
 
 REST = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -131,3 +135,45 @@ def test_with_the_middleware_drf_reuses_its_verification(
         r = Client().get("/items", headers={"x-api-key": keys.values["valid"]})
     assert r.status_code == 200
     assert calls == [("items:read",)]  # the middleware's; DRF's classes read its result
+
+
+@pytest.fixture
+def routed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """django_site.routed on a real WSGI server: a DRF DefaultRouter for /items (guarded
+    by the middleware's rule only), and /reports (required_scopes by method)."""
+    store = f"sqlite:///{tmp_path_factory.mktemp('routed') / 'keyturn.db'}"
+    with KeyManager(store) as manager:
+        made = {n: manager.create_key(n, scopes=s).key for n, s in
+                (("plain", []), ("items", ["items:read"]), ("reports", ["reports"]))}
+    keyturn = {"KEYS": store, "SCOPES": {"/items": ["items:read"]}}
+    middleware = ["keyturn.integrations.django.KeyturnMiddleware",
+                  "django.middleware.common.CommonMiddleware"]
+    settings = override_settings(ROOT_URLCONF=django_site.routed, MIDDLEWARE=middleware,
+                                 KEYTURN=keyturn, REST_FRAMEWORK=REST, APPEND_SLASH=True)
+    # One statement, entered left to right: the handler loads the overridden MIDDLEWARE.
+    with settings, wsgi_server(WSGIHandler()) as url:
+        yield url, made
+
+
+@pytest.mark.parametrize(
+    "path", ["/items/", "/items.json", "/items.json/", "/items/7/", "/items/7.json", "/items"]
+)
+def test_a_router_s_format_suffixes_and_slashes_cannot_get_round_a_rule(
+    routed: tuple[str, dict[str, str]], path: str
+) -> None:
+    url, keys = routed
+    refused = httpx.get(url + path, headers={"x-api-key": keys["plain"]})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["required_scopes"] == ["items:read"]
+    allowed = httpx.get(url + path, headers={"x-api-key": keys["items"]})
+    assert allowed.status_code in (200, 301), allowed.text  # 301: APPEND_SLASH to /items/
+
+
+def test_head_needs_the_scopes_required_for_get(routed: tuple[str, dict[str, str]]) -> None:
+    """``required_scopes = {"get": [...]}``: DRF answers HEAD with get(), so HEAD needs them."""
+    url, keys = routed
+    for method in ("GET", "HEAD"):
+        assert httpx.request(method, f"{url}/reports", headers={"x-api-key": keys["plain"]}
+                             ).status_code == 403
+        assert httpx.request(method, f"{url}/reports", headers={"x-api-key": keys["reports"]}
+                             ).status_code == 200

@@ -6,8 +6,10 @@
 from collections.abc import Iterator
 from typing import Annotated, Any
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request, Security
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.testclient import TestClient
 
 from keyturn import AsyncKeyManager
@@ -24,6 +26,7 @@ from tests.integrations.cases import (
     last,
     observed,
 )
+from tests.integrations.servers import asgi_server
 
 
 def routes(app: FastAPI, auth: KeyturnAuth) -> None:
@@ -216,3 +219,75 @@ def test_without_keyturns_handler_status_and_challenge_still_hold(keys: Keys) ->
     assert r.status_code == 401  # not FastAPI's 403 {"detail": "Not authenticated"}
     assert r.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
     assert r.json()["detail"]["code"] == "missing_credentials"
+
+
+def _documented_app(keys: Keys, **urls: Any) -> FastAPI:
+    app = FastAPI(**urls)
+    KeyturnAuth(keys.manager, realm=REALM).protect(app)
+
+    @app.get("/docs/{page}")
+    async def own_docs(page: str) -> dict[str, str]:
+        return {"page": page}
+
+    @app.get("/openapi.json/raw")
+    async def raw() -> dict[str, str]:
+        return {"raw": "yes"}
+
+    return app
+
+
+def test_protect_opens_exactly_the_documentation_fastapi_serves(keys: Keys) -> None:
+    with asgi_server(_documented_app(keys)) as url, httpx.Client(base_url=url) as http:
+        for page in ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"):
+            assert http.get(page).status_code == 200, page
+            assert http.head(page).status_code == 200, page
+        for own in ("/docs/42", "/redoc/x", "/openapi.json/raw", "/docs/oauth2-redirect/x"):
+            assert http.get(own).status_code == 401, own
+        assert http.post("/docs").status_code == 401
+        assert http.get("/docs/42", headers={"x-api-key": keys.values["valid"]}).json() == {
+            "page": "42"
+        }
+
+
+def test_protect_opens_the_documentation_where_it_is_configured(keys: Keys) -> None:
+    app = _documented_app(keys, docs_url="/api-docs", redoc_url=None, openapi_url="/spec.json")
+    with asgi_server(app) as url, httpx.Client(base_url=url) as http:
+        assert http.get("/api-docs").status_code == 200
+        assert http.get("/spec.json").status_code == 200
+        assert http.get("/redoc").status_code == 401  # not served, not opened
+        assert http.get("/docs/1").status_code == 401
+    app = _documented_app(keys, openapi_url=None)  # no schema: FastAPI serves no docs
+    with asgi_server(app) as url:
+        assert httpx.get(f"{url}/docs").status_code == 401
+
+
+PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+
+
+@pytest.mark.parametrize("cors_first", [True, False])
+def test_cors_preflights_reach_corsmiddleware_whichever_was_added_first(
+    keys: Keys, cors_first: bool
+) -> None:
+    app = FastAPI()
+    cors = {"allow_origins": ["https://app.example"], "allow_headers": ["x-api-key"]}
+    if cors_first:
+        app.add_middleware(CORSMiddleware, **cors)
+    KeyturnAuth(keys.manager, realm=REALM).protect(app)
+    if not cors_first:
+        app.add_middleware(CORSMiddleware, **cors)
+
+    @app.get("/items")
+    async def items() -> dict[str, bool]:
+        return {"ok": True}
+
+    with asgi_server(app) as url, httpx.Client(base_url=url) as http:
+        preflight = http.options("/items", headers=PREFLIGHT)
+        assert preflight.status_code == 200, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        # The request itself still needs its key, and the refusal carries CORS headers,
+        # so the browser lets the page read keyturn's answer.
+        refused = http.get("/items", headers={"Origin": "https://app.example"})
+        assert refused.status_code == 401
+        assert refused.headers["access-control-allow-origin"] == "https://app.example"
+        # An OPTIONS that is not a preflight is an ordinary request: it needs a key.
+        assert http.options("/items").status_code == 401

@@ -35,10 +35,13 @@ _MIDDLEWARE_DEPTH = 32  # middleware layers looked through for a CORSMiddleware
 class KeyturnMiddleware:
     """Require a key on every path except ``open_paths``, with per-path ``scopes``.
 
-    ``scopes`` maps path prefixes (optionally ``"METHOD /prefix"``) to required scopes; see
-    ``keyturn.integrations.paths`` for how rules match. WebSocket handshakes are checked
-    like HTTP requests. When the middleware opened the store itself (``keys`` is a URL), it
-    closes it at lifespan shutdown so pending last-used times are written.
+    ``scopes`` maps paths (optionally ``"METHOD /path"``) to required scopes; see
+    ``keyturn.path_rules`` for how rules match. Rules are matched on the path the app
+    routes on, below its mount point (``root_path``). WebSocket handshakes are checked
+    like HTTP requests. A CORS preflight refused here goes on when Starlette's
+    ``CORSMiddleware`` is inside this one, since that answers it without calling the app.
+    When the middleware opened the store itself (``keys`` is a URL), it closes it at
+    lifespan shutdown so pending last-used times are written.
     """
 
     def __init__(

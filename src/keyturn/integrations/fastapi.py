@@ -4,7 +4,7 @@ Three lines add keyturn to an existing app::
 
     from keyturn.integrations.fastapi import KeyturnAuth
     auth = KeyturnAuth("sqlite:///keyturn.db")
-    auth.protect(app)  # every path needs a key but /docs, /redoc and /openapi.json
+    auth.protect(app)  # every path needs a key but the docs pages FastAPI serves
 
 and a route asks for scopes (and gets the caller's key) with
 ``key: VerifiedKey = Security(auth, scopes=["items:write"])``.
