@@ -9,7 +9,7 @@ import pytest
 
 from keyturn.outcomes import CATALOGUE
 from keyturn.providers import CHECKSUMS, PROVIDERS
-from keyturn.scan import rules, scanner
+from keyturn.scan import codes, scanner
 from keyturn.scan.shapes import SHAPES
 from tests.scan import keygen
 
@@ -17,7 +17,7 @@ SCAN_SRC = Path(__file__).parents[2] / "src" / "keyturn" / "scan"
 TESTS = Path(__file__).parent
 
 
-@pytest.mark.parametrize("code", rules.CODES)
+@pytest.mark.parametrize("code", codes.CODES)
 def test_every_scan_code_is_a_catalogued_finding(code: str) -> None:
     entry = CATALOGUE[code]
     assert entry.kind == "finding" and entry.status == 0
@@ -26,15 +26,15 @@ def test_every_scan_code_is_a_catalogued_finding(code: str) -> None:
 
 
 def test_every_code_is_emitted_by_the_scanner_and_asserted_by_a_test() -> None:
-    source = "\n".join(p.read_text() for p in SCAN_SRC.glob("*.py") if p.name != "rules.py")
+    source = "\n".join(p.read_text() for p in SCAN_SRC.glob("*.py") if p.name != "codes.py")
     emitted = {
-        getattr(rules, name) for name in re.findall(r"\b(?:rules\.)?([A-Z_]{8,})\b", source)
-        if getattr(rules, name, None) in rules.CODES
+        getattr(codes, name) for name in re.findall(r"\b(?:codes\.)?([A-Z_]{8,})\b", source)
+        if getattr(codes, name, None) in codes.CODES
     }
-    assert emitted == set(rules.CODES)
+    assert emitted == set(codes.CODES)
     others = [p for p in TESTS.glob("test_*.py") if p.name != "test_catalogue.py"]
     tests = "\n".join(p.read_text() for p in others)
-    for code in rules.CODES:
+    for code in codes.CODES:
         assert code in tests, f"no test asserts {code}"
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 
 from keyturn import keys
 from keyturn.providers import identify_type
-from keyturn.scan import generic, rules
+from keyturn.scan import codes, generic
+from keyturn.scan.rules import rule_matches
 from keyturn.scan.finding import DEFAULT_SALT, Finding, fingerprint, mask_value
 from keyturn.scan.gates import plausible_secret, random_enough
 from keyturn.scan.prefilter import keyword_lines, shapes_present
-from keyturn.scan.rules import Confidence
+from keyturn.scan.codes import Confidence
 from keyturn.scan.shapes import DECIDING_PREFIXES, KEYTURN_TAIL, LEFT_STOP, PREFIX_CHARS
 
 BASE62_CHARS = frozenset(keys.BASE62)
@@ -88,11 +89,35 @@ def _provider_hits(data: bytes, claimed: Claims) -> list[Hit]:
         where = f" at {provider.keys_url}" if provider.keys_url else ""
         hits.append(
             Hit(
-                rules.LEAKED_PROVIDER_KEY, start, end, secret, provider.id, provider.name,
+                codes.LEAKED_PROVIDER_KEY, start, end, secret, provider.id, provider.name,
                 key_type.name + checked, "certain" if key_type.checksum else "high",
                 mask_value(secret, key_type.prefix),
                 f"revoke or rotate this {provider.name} {key_type.name}{where}, then read "
                 "the new one from the environment or a secrets manager",
+            )
+        )
+    return hits
+
+
+def _rule_hits(data: bytes, lowered: bytes, claimed: Claims) -> list[Hit]:
+    """Secrets of the shapes in ``rules.toml`` that no catalogued shape has claimed."""
+    hits = []
+    for found in sorted(rule_matches(data, lowered), key=lambda m: (m.start, -m.end)):
+        rule = found.rule
+        if claimed.overlaps(found.start, found.end):
+            continue
+        secret = found.secret.decode("utf-8", "replace")
+        if not random_enough(secret, secret):
+            continue
+        claimed.add(found.start, found.end)
+        generic_rule = rule.provider == "generic"
+        hits.append(
+            Hit(
+                codes.POSSIBLE_SECRET if generic_rule else codes.LEAKED_PROVIDER_KEY,
+                found.start, found.end, secret, rule.id, rule.provider,
+                f"{rule.kind} (rule {rule.source})", rule.confidence, mask_value(secret),
+                f"revoke or rotate this {rule.provider} {rule.kind} where it was issued, then "
+                "read the new one from the environment or a secrets manager",
             )
         )
     return hits
@@ -128,7 +153,7 @@ def _keyturn_hits(data: bytes, claimed: Claims) -> list[Hit]:
         secret = f"{prefix}_{tail}"
         hits.append(
             Hit(
-                rules.LEAKED_KEYTURN_KEY, start, end, secret, "keyturn", "keyturn",
+                codes.LEAKED_KEYTURN_KEY, start, end, secret, "keyturn", "keyturn",
                 f"key (prefix {prefix}_), checksum valid", "certain", keys.mask(secret),
                 "rotate it (`keyturn keys rotate ID`) and read the new key from the "
                 "environment or a secrets manager",
@@ -162,10 +187,10 @@ def _generic_hits(data: bytes, claimed: Claims, config_like: bool) -> list[Hit]:
             if key_type is not None and provider is not None:
                 if not (key_type.secret and random_enough(cand.value, cand.value)):
                     continue
-                code, confidence = rules.LEAKED_PROVIDER_KEY, "high"
+                code, confidence = codes.LEAKED_PROVIDER_KEY, "high"
                 pid, pname, kind = provider.id, provider.name, f"{key_type.name} in {cand.name}"
             elif plausible_secret(cand.value):
-                code, confidence = rules.POSSIBLE_SECRET, "medium"
+                code, confidence = codes.POSSIBLE_SECRET, "medium"
                 pid = provider.id if provider else "generic"
                 pname = provider.name if provider else "unknown"
                 kind = f"value of {cand.name}"
@@ -190,6 +215,7 @@ def find_hits(data: bytes, config_like: bool = False) -> list[Hit]:
     # keyturn prefix); a GitHub token fails keyturn's checksum and falls through.
     hits = _keyturn_hits(data, claimed)
     hits += _provider_hits(data, claimed)
+    hits += _rule_hits(data, data.lower(), claimed)
     hits += _generic_hits(data, claimed, config_like)
     return sorted(hits, key=lambda h: h.start)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyturn.outcomes import lookup
-from keyturn.scan.rules import Confidence
+from keyturn.scan.codes import Confidence
 
 DEFAULT_SALT = "keyturn-scan-v1"
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePath
 
 from keyturn.outcomes import lookup
-from keyturn.scan import git, rules
+from keyturn.scan import codes, git
 from keyturn.scan.finding import DEFAULT_SALT, Finding, fingerprint
 
 TEMPLATE_SUFFIXES = frozenset(
@@ -54,7 +54,7 @@ def check_env_files(paths: Iterable[str], salt: str = DEFAULT_SALT) -> list[Find
         covered = git.ignored(root, [f for f in files if f not in in_index])
         for rel, shown in sorted(files.items()):
             if rel in in_index:
-                found.append(env_finding(rules.ENV_FILE_TRACKED, shown, salt))
+                found.append(env_finding(codes.ENV_FILE_TRACKED, shown, salt))
             elif rel not in covered:
-                found.append(env_finding(rules.ENV_FILE_NOT_IGNORED, shown, salt))
+                found.append(env_finding(codes.ENV_FILE_NOT_IGNORED, shown, salt))
     return found

@@ -1,31 +1,219 @@
-"""The scanner's finding codes and how sure a detector is: the words every report shares.
+"""The rules of ``rules.toml`` (peers' published secret shapes, each cited), and the one
+engine that runs them.
 
-The codes are entries of the outcome catalogue (``outcomes.toml``), so ``keyturn explain
-leaked_provider_key`` says what a scan report means and how to fix it.
+Hundreds of regular expressions cannot each read every file: Python's ``re`` would crawl.
+Every rule names literal keywords, one of which is inside every match (``akia`` for an AWS
+key id, ``adafruit`` for a keyword-then-value rule). One Aho-Corasick pass over the
+lower-cased file finds every keyword at once (ahocorasick-rs, in Rust, at hundreds of MB/s);
+a rule's pattern then runs only in a window around its keywords' occurrences, as wide as
+the longest match the pattern can make. A file holding no keyword costs that one pass.
 """
 
 from __future__ import annotations
 
-from typing import Final, Literal
+import functools
+import math
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
 
-Confidence = Literal["certain", "high", "medium"]
+from ahocorasick_rs import BytesAhoCorasick
 
-LEAKED_KEYTURN_KEY: Final = "leaked_keyturn_key"
-LEAKED_PROVIDER_KEY: Final = "leaked_provider_key"
-POSSIBLE_SECRET: Final = "possible_secret"  # noqa: S105 - a code, not a secret
-ENV_FILE_TRACKED: Final = "env_file_tracked"
-ENV_FILE_NOT_IGNORED: Final = "env_file_not_ignored"
+from keyturn.scan.codes import Confidence
 
-CODES: Final = (
-    LEAKED_KEYTURN_KEY,
-    LEAKED_PROVIDER_KEY,
-    POSSIBLE_SECRET,
-    ENV_FILE_TRACKED,
-    ENV_FILE_NOT_IGNORED,
-)
+# A window reaches this far from a keyword at most: a PEM block of an 8192-bit RSA key fits.
+MAX_WINDOW = 8192
 
-# certain: a public checksum verifies (a random string passes once in 2**32), or a fact
-#          about the repository (a tracked .env);
-# high:    a provider's distinctive shape, with no checksum to check;
-# medium:  a high-entropy value assigned to a secret-looking name.
-CONFIDENCES: Final[tuple[Confidence, ...]] = ("certain", "high", "medium")
+
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity
+class Rule:
+    """One secret shape of ``rules.toml``."""
+
+    id: str
+    provider: str
+    kind: str
+    source: str
+    confidence: Confidence
+    keywords: tuple[bytes, ...]
+    pattern: str
+    anchored: bool = True
+    secret_group: int = 0
+    min_entropy: float = 0.0
+    allow: tuple[str, ...] = ()
+    allow_match: tuple[str, ...] = ()
+    allow_line: tuple[str, ...] = ()
+    stopwords: tuple[bytes, ...] = ()
+
+    # Compiled on first use, once per process: a scan compiles only the rules whose
+    # keywords it meets, so loading 500 rules costs a hook nothing.
+    @property
+    def regex(self) -> re.Pattern[bytes]:
+        return compiled(self.pattern)
+
+    @property
+    def width(self) -> int:
+        """The longest match the pattern can make, capped at ``MAX_WINDOW``."""
+        return _width(self.pattern)
+
+    def secret_span(self, match: re.Match[bytes]) -> tuple[int, int]:
+        """Where the secret is in a match: its group, else the first non-empty group."""
+        if self.secret_group:
+            return match.span(self.secret_group)
+        for index in range(1, (match.re.groups or 0) + 1):
+            start, end = match.span(index)
+            if end > start:
+                return start, end
+        return match.span()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """A rule's secret at ``data[start:end]`` (the match runs from ``match_start``)."""
+
+    rule: Rule
+    start: int
+    end: int
+    secret: bytes
+
+
+@functools.cache
+def compiled(source: str) -> re.Pattern[bytes]:
+    return re.compile(source.encode())
+
+
+@functools.cache
+def _width(source: str) -> int:
+    return min(int(sre_parse.parse(source).getwidth()[1]), MAX_WINDOW)
+
+
+def _any(sources: Sequence[str], value: bytes) -> bool:
+    return any(compiled(source).search(value) for source in sources)
+
+
+def _rule(entry: dict[str, Any]) -> Rule:
+    pattern = entry["pattern"]
+    return Rule(
+        id=entry["id"],
+        provider=entry["provider"],
+        kind=entry["kind"],
+        source=entry["source"],
+        confidence=entry["confidence"],
+        keywords=tuple(k.encode() for k in entry["keywords"]),
+        pattern=pattern,
+        anchored=entry.get("anchored", True),
+        secret_group=entry.get("secret_group", 0),
+        min_entropy=entry.get("min_entropy", 0.0),
+        allow=tuple(entry.get("allow", ())),
+        allow_match=tuple(entry.get("allow_match", ())),
+        allow_line=tuple(entry.get("allow_line", ())),
+        stopwords=tuple(s.lower().encode() for s in entry.get("stopwords", ())),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    allow: tuple[str, ...]
+    stopwords: tuple[bytes, ...]
+    keywords: tuple[bytes, ...]
+    # For the keyword of each index: rules searched around it, and rules searched file-wide.
+    windowed: tuple[tuple[Rule, ...], ...]
+    whole_file: tuple[tuple[Rule, ...], ...]
+    automaton: BytesAhoCorasick
+
+
+def load(text: str) -> RuleSet:
+    data = tomllib.loads(text)
+    rules = tuple(_rule(entry) for entry in data["rule"])
+    keywords = sorted({k for rule in rules for k in rule.keywords})
+    index = {k: i for i, k in enumerate(keywords)}
+    windowed: list[list[Rule]] = [[] for _ in keywords]
+    whole_file: list[list[Rule]] = [[] for _ in keywords]
+    for rule in rules:
+        for keyword in rule.keywords:
+            (windowed if rule.anchored else whole_file)[index[keyword]].append(rule)
+    allow = data.get("allow", {})
+    return RuleSet(
+        rules, tuple(allow.get("secret", ())),
+        tuple(s.lower().encode() for s in allow.get("stopwords", ())), tuple(keywords),
+        tuple(map(tuple, windowed)), tuple(map(tuple, whole_file)),
+        BytesAhoCorasick(keywords),
+    )
+
+
+def _load_default() -> RuleSet:
+    return load(resources.files(__package__).joinpath("rules.toml").read_text("utf-8"))
+
+
+RULES: RuleSet = _load_default()
+
+
+def entropy(value: bytes) -> float:
+    """Shannon bits per character of ``value``'s own character distribution."""
+    size = len(value)
+    return -sum(n / size * math.log2(n / size) for n in Counter(value).values()) if size else 0.0
+
+
+def _merged(spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    spans.sort()
+    start, end = spans[0]
+    for s, e in spans[1:]:
+        if s > end:
+            yield start, end
+            start = s
+        end = max(end, e)
+    yield start, end
+
+
+def _searches(ruleset: RuleSet, lowered: bytes) -> dict[Rule, list[tuple[int, int]]]:
+    """For each rule with a keyword in the file, the spans of the file to search."""
+    size = len(lowered)
+    spans: dict[Rule, list[tuple[int, int]]] = {}
+    for index, start, end in ruleset.automaton.find_matches_as_indexes(lowered, overlapping=True):
+        for rule in ruleset.windowed[index]:
+            # One byte more on each side: the pattern may look at its neighbours (\b, [^\w]).
+            spans.setdefault(rule, []).append(
+                (max(0, start - rule.width - 1), min(size, end + rule.width + 1))
+            )
+        for rule in ruleset.whole_file[index]:
+            spans[rule] = [(0, size)]
+    return spans
+
+
+def _line(data: bytes, start: int, end: int) -> bytes:
+    return data[data.rfind(b"\n", 0, start) + 1 : (data.find(b"\n", end) + 1 or len(data) + 1) - 1]
+
+
+def _refused(ruleset: RuleSet, rule: Rule, data: bytes, match: re.Match[bytes],
+             secret: bytes) -> bool:
+    """The rule's and the shared filters: placeholders, low entropy, known non-secrets."""
+    lowered = secret.lower()
+    return (
+        entropy(secret) < rule.min_entropy
+        or any(word in lowered for word in rule.stopwords + ruleset.stopwords)
+        or _any(rule.allow + ruleset.allow, secret)
+        or _any(rule.allow_match, match[0])
+        or (bool(rule.allow_line) and _any(rule.allow_line, _line(data, *match.span())))
+    )
+
+
+def rule_matches(data: bytes, lowered: bytes, ruleset: RuleSet = RULES) -> list[RuleMatch]:
+    """Every rule's secrets in ``data`` (``lowered`` is ``data.lower()``), rule by rule."""
+    found = []
+    for rule, spans in _searches(ruleset, lowered).items():
+        seen: set[int] = set()
+        for start, end in _merged(spans):
+            for match in rule.regex.finditer(data, start, end):
+                s, e = rule.secret_span(match)
+                if s in seen or e <= s:
+                    continue
+                seen.add(s)
+                secret = data[s:e]
+                if not _refused(ruleset, rule, data, match, secret):
+                    found.append(RuleMatch(rule, s, e, secret))
+    return found

@@ -16,7 +16,7 @@ from keyturn import __version__
 from keyturn.outcomes import lookup
 from keyturn.scan.finding import Finding
 from keyturn.scan.report import printable
-from keyturn.scan.rules import CODES
+from keyturn.scan.codes import CODES
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {"error": "error", "warning": "warning", "info": "note"}
