@@ -34,9 +34,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYTURN = Path(sys.executable).with_name("keyturn")
-TEXT_SUFFIXES = frozenset(
-    ".py .pyi .txt .json .md .cfg .toml .yaml .rst .html .js .css .c .h .xml .ini".split()
-)
+TEXT_SUFFIXES = frozenset([
+    ".py", ".pyi", ".txt", ".json", ".md", ".cfg", ".toml", ".yaml", ".rst", ".html", ".js",
+    ".css", ".c", ".h", ".xml", ".ini",
+])
 
 
 def find_corpus(given: str | None) -> Path:

@@ -20,17 +20,42 @@ from keyturn.providers import PROVIDERS, KeyType, Provider
 _random = secrets.SystemRandom()
 
 
+_PRINTABLE = [chr(c) for c in range(0x21, 0x7F)]
+_CATEGORIES = {
+    sre_c.CATEGORY_DIGIT: [chr(c) for c in range(0x30, 0x3A)],
+    sre_c.CATEGORY_WORD: list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"),
+    sre_c.CATEGORY_SPACE: [" "],
+    sre_c.CATEGORY_NOT_SPACE: _PRINTABLE,
+}
+
+
 def _chars(items: list[tuple[object, object]]) -> list[str]:
     out: list[str] = []
+    negate = False
     for op, arg in items:
-        if op is sre_c.LITERAL:
+        if op is sre_c.NEGATE:
+            negate = True
+        elif op is sre_c.LITERAL:
             out.append(chr(arg))  # type: ignore[arg-type]
         elif op is sre_c.RANGE:
             lo, hi = arg  # type: ignore[misc]
-            out.extend(chr(c) for c in range(lo, hi + 1))
+            out.extend(chr(c) for c in range(lo, min(hi, 0x7E) + 1))
+        elif op is sre_c.CATEGORY and arg in _CATEGORIES:
+            out.extend(_CATEGORIES[arg])  # type: ignore[index]
         else:
             raise NotImplementedError(op)
-    return out
+    if negate:  # anything printable but these (and no quote that would end a string)
+        return [c for c in _PRINTABLE if c not in out and c not in "'\"`\\"]
+    return [c for c in out if c >= " "] or out
+
+
+def _repeat(low: int, high: int) -> int:
+    """Optional parts left out, open-ended runs key-sized, counted ranges drawn within."""
+    if high is sre_c.MAXREPEAT:
+        return _random.randint(max(low, 16), max(low, 16) + 24)
+    if low == 0:
+        return 0
+    return _random.randint(low, min(high, low + 30))
 
 
 def _draw(parsed: sre_parse.SubPattern) -> str:
@@ -38,18 +63,23 @@ def _draw(parsed: sre_parse.SubPattern) -> str:
     for op, arg in parsed:
         if op is sre_c.LITERAL:
             text.append(chr(arg))
+        elif op is sre_c.NOT_LITERAL:
+            text.append(_random.choice([c for c in "ABCDEFGHJKLMNPQRSTUVWXYZ" if ord(c) != arg]))
         elif op is sre_c.IN:
             text.append(_random.choice(_chars(arg)))
-        elif op is sre_c.MAX_REPEAT:
+        elif op is sre_c.ANY:
+            text.append(_random.choice("ABCDEFGHJKLMNPQRSTUVWXYZ"))
+        elif op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT):
             low, high, sub = arg
-            if high is sre_c.MAXREPEAT:
-                low = max(low, 12)
-                high = low + 30
-            text.extend(_draw(sub) for _ in range(_random.randint(low, high)))
+            text.extend(_draw(sub) for _ in range(_repeat(low, high)))
         elif op is sre_c.SUBPATTERN:
             text.append(_draw(arg[-1]))
         elif op is sre_c.BRANCH:
             text.append(_draw(_random.choice(arg[1])))
+        elif op in (sre_c.AT, sre_c.ASSERT, sre_c.ASSERT_NOT):
+            continue  # zero-width: the caller's context decides
+        elif op is sre_c.GROUPREF:
+            text.append("")
         else:
             raise NotImplementedError(op)
     return "".join(text)
@@ -60,6 +90,12 @@ def from_pattern(pattern: re.Pattern[str]) -> str:
     value = _draw(sre_parse.parse(pattern.pattern))
     assert pattern.fullmatch(value), (pattern.pattern, value)
     return value
+
+
+def draw(source: str) -> str:
+    """A random string drawn part by part from a pattern (zero-width assertions skipped:
+    put it where its context fits, such as on a line of its own)."""
+    return _draw(sre_parse.parse(source))
 
 
 def github_checksummed(prefix: str) -> str:
@@ -136,3 +172,111 @@ def near_misses() -> list[str]:
         "sk_live_EXAMPLEexample1234567890",
     ]
     return misses
+
+
+# ---- Structured secrets, made the way their issuers make them (tests only) ----------
+
+def _b64(n_bytes: int) -> str:
+    import base64
+
+    return base64.b64encode(secrets.token_bytes(n_bytes)).decode()
+
+
+def jwt() -> str:
+    """An HS256 JSON Web Token signed with a random key (RFC 7519)."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = part(json.dumps({"sub": secrets.token_hex(8), "iat": 1_700_000_000}).encode())
+    sig = hmac.new(secrets.token_bytes(32), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{part(sig)}"
+
+
+def private_keys() -> dict[str, str]:
+    """Fresh private keys in the PEM and OpenSSH encodings people commit."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    enc = serialization.Encoding
+    fmt = serialization.PrivateFormat
+    none = serialization.NoEncryption()
+    return {
+        "rsa-pkcs1": rsa_key.private_bytes(enc.PEM, fmt.TraditionalOpenSSL, none).decode(),
+        "rsa-pkcs8": rsa_key.private_bytes(enc.PEM, fmt.PKCS8, none).decode(),
+        "ec": ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            enc.PEM, fmt.TraditionalOpenSSL, none).decode(),
+        "openssh": ed25519.Ed25519PrivateKey.generate().private_bytes(
+            enc.PEM, fmt.OpenSSH, none).decode(),
+    }
+
+
+def family_samples() -> dict[str, tuple[str, str]]:
+    """family -> (file name, content): one leak of each commonly leaked kind."""
+    import json
+
+    aws_id = "AKIA" + draw("[A-Z2-7]{16}")
+    aws_secret = draw("[A-Za-z0-9/+]{40}")
+    alnum = "[A-Za-z0-9]"
+    pem = private_keys()
+    service_account = json.dumps({
+        "type": "service_account", "project_id": "billing-prod-4711",
+        "private_key_id": secrets.token_hex(20), "private_key": pem["rsa-pkcs8"],
+        "client_email": "deployer@billing-prod-4711.iam.gserviceaccount.com",
+        "client_id": draw("[0-9]{21}"),
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }, indent=2)
+    password = draw(f"{alnum}{{20}}")
+    return {
+        "aws-key-pair": ("aws.env", f"AWS_ACCESS_KEY_ID={aws_id}\n"
+                                    f"AWS_SECRET_ACCESS_KEY={aws_secret}\n"),
+        "aws-session-token": ("aws_session.ini", "[default]\naws_session_token = "
+                              + "IQoJb3JpZ2luX2VjE" + draw("[A-Za-z0-9/+]{300}") + "=\n"),
+        "azure-storage": ("storage.config", "DefaultEndpointsProtocol=https;AccountName=acmeprod;"
+                          f"AccountKey={_b64(64)};EndpointSuffix=core.windows.net\n"),
+        "azure-service-bus": ("bus.json", '{"bus": "Endpoint=sb://acme-prod.servicebus.windows.net/;'
+                              "SharedAccessKeyName=RootManageSharedAccessKey;"
+                              f'SharedAccessKey={_b64(32)}"}}\n'),
+        "azure-cosmos": ("cosmos.py", 'COSMOS = "AccountEndpoint=https://acme-orders.documents.'
+                         f'azure.com:443/;AccountKey={_b64(64)};"\n'),
+        "atlassian": ("jira.yaml", "jira_api_token: ATATT3xFfGF0" + draw("[A-Za-z0-9_=-]{186}")
+                      + "\n"),
+        "vault": ("vault.sh", "export VAULT_TOKEN=hvs." + draw("[A-Za-z0-9_-]{91}") + "\n"),
+        "docker-hub": ("docker.env",
+                       "DOCKERHUB_TOKEN=dckr_pat_" + draw("[A-Za-z0-9_-]{27}") + "\n"),
+        "sentry": ("sentry.py", 'SENTRY_AUTH_TOKEN = "sntryu_' + secrets.token_hex(32) + '"\n'),
+        "database-url": ("db.env", f"DATABASE_URL=postgres://billing:{password}@db.internal:5432"
+                         "/billing\n"),
+        "mongodb-url": ("mongo.py", 'MONGO = "mongodb+srv://app:' + draw(f"{alnum}{{24}}")
+                        + '@cluster0.ab1cd.mongodb.net/prod"\n'),
+        "pem-rsa-pkcs1": ("id_rsa", pem["rsa-pkcs1"]),
+        "pem-pkcs8": ("key.pem", pem["rsa-pkcs8"]),
+        "pem-ec": ("ec.pem", pem["ec"]),
+        "openssh": ("id_ed25519", pem["openssh"]),
+        "gcp-service-account": ("service-account.json", service_account + "\n"),
+        "slack-webhook": ("notify.py", 'HOOK = "https://hooks.slack.com/services/T'
+                          + draw("[A-Z0-9]{10}") + "/B" + draw("[A-Z0-9]{10}") + "/"
+                          + draw(f"{alnum}{{24}}") + '"\n'),
+        "slack-token": ("slack.env", "SLACK_BOT_TOKEN=xoxb-" + draw("[0-9]{12}") + "-"
+                        + draw("[0-9]{13}") + "-" + draw(f"{alnum}{{24}}") + "\n"),
+        "discord-webhook": ("discord.py", 'HOOK = "https://discord.com/api/webhooks/'
+                            + draw("[0-9]{19}") + "/" + draw("[A-Za-z0-9_-]{68}") + '"\n'),
+        "teams-webhook": ("teams.py", 'HOOK = "https://acme.webhook.office.com/webhookb2/'
+                          + _uuid() + "@" + _uuid() + "/IncomingWebhook/" + secrets.token_hex(16)
+                          + "/" + _uuid() + '"\n'),
+        "jwt": ("client.py", f'AUTH = "Bearer {jwt()}"\n'),
+        "generic-assignment": ("settings.py", 'API_SECRET = "' + draw(f"{alnum}{{32}}") + '"\n'),
+    }
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())

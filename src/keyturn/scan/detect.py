@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from keyturn import keys
 from keyturn.providers import identify_type
 from keyturn.scan import codes, generic
-from keyturn.scan.rules import rule_matches
-from keyturn.scan.finding import DEFAULT_SALT, Finding, fingerprint, mask_value
-from keyturn.scan.gates import plausible_secret, random_enough
-from keyturn.scan.prefilter import keyword_lines, shapes_present
 from keyturn.scan.codes import Confidence
+from keyturn.scan.finding import DEFAULT_SALT, Finding, fingerprint, mask_value
+from keyturn.scan.gates import plausible_secret, random_enough, structured_secret_ok
+from keyturn.scan.prefilter import keyword_lines, shapes_present
+from keyturn.scan.rules import rule_matches
 from keyturn.scan.shapes import DECIDING_PREFIXES, KEYTURN_TAIL, LEFT_STOP, PREFIX_CHARS
 
 BASE62_CHARS = frozenset(keys.BASE62)
@@ -107,7 +107,9 @@ def _rule_hits(data: bytes, lowered: bytes, claimed: Claims) -> list[Hit]:
         if claimed.overlaps(found.start, found.end):
             continue
         secret = found.secret.decode("utf-8", "replace")
-        if not random_enough(secret, secret):
+        # A catalogued shape (GitHub's checksummed tokens) is the catalogue's call: its
+        # checksum, not a peer's looser pattern, decides whether it is a key.
+        if _shape_decided(secret) or not structured_secret_ok(secret):
             continue
         claimed.add(found.start, found.end)
         generic_rule = rule.provider == "generic"

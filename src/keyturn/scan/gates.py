@@ -68,6 +68,24 @@ def random_enough(key: str, random_part: str) -> bool:
     )
 
 
+_DOCUMENT_WORDS = re.compile(r"(?i)example|sample|placeholder|changeme|redacted|dummy")
+
+
+def structured_secret_ok(secret: str) -> bool:
+    """A secret of a rule's shape that is no placeholder or documentation example.
+
+    Lighter than ``random_enough``: a rule's shape may itself repeat a character (Dropbox's
+    long-lived tokens hold ten ``A``; base64 of zero bytes is ``AAAA`` in a PEM block), so a
+    run of one character is no sign of a stand-in here; counting and words are.
+    """
+    return not (
+        (len(secret) <= 100 and looks_patterned(secret))
+        or _DOCUMENT_WORDS.search(secret)
+        or is_placeholder(secret)
+        or is_documentation_example(secret)
+    )
+
+
 def _class_changes(text: str) -> float:
     """Share of neighbours that switch between digit, upper case, lower case and symbol."""
 

@@ -11,12 +11,15 @@ the longest match the pattern can make. A file holding no keyword costs that one
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import json
 import math
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from re import _parser as sre_parse  # type: ignore[attr-defined]
@@ -48,6 +51,10 @@ class Rule:
     allow_match: tuple[str, ...] = ()
     allow_line: tuple[str, ...] = ()
     stopwords: tuple[bytes, ...] = ()
+    report: bool = True  # False: a helper other rules require nearby (a client id)
+    requires: tuple[str, ...] = ()  # rule ids that must match within `within` lines too
+    within: int = 0
+    check: str = ""  # a format check of CHECKS the secret must pass
 
     # Compiled on first use, once per process: a scan compiles only the rules whose
     # keywords it meets, so loading 500 rules costs a hook nothing.
@@ -112,6 +119,10 @@ def _rule(entry: dict[str, Any]) -> Rule:
         allow_match=tuple(entry.get("allow_match", ())),
         allow_line=tuple(entry.get("allow_line", ())),
         stopwords=tuple(s.lower().encode() for s in entry.get("stopwords", ())),
+        report=entry.get("report", True),
+        requires=tuple(entry.get("requires", ())),
+        within=entry.get("within", 0),
+        check=entry.get("check", ""),
     )
 
 
@@ -195,6 +206,7 @@ def _refused(ruleset: RuleSet, rule: Rule, data: bytes, match: re.Match[bytes],
     lowered = secret.lower()
     return (
         entropy(secret) < rule.min_entropy
+        or (bool(rule.check) and not CHECKS[rule.check](secret))
         or any(word in lowered for word in rule.stopwords + ruleset.stopwords)
         or _any(rule.allow + ruleset.allow, secret)
         or _any(rule.allow_match, match[0])
@@ -202,9 +214,28 @@ def _refused(ruleset: RuleSet, rule: Rule, data: bytes, match: re.Match[bytes],
     )
 
 
+def jwt_header_decodes(secret: bytes) -> bool:
+    """A JWT's first segment is base64url JSON naming its algorithm (RFC 7519, 7515): three
+    dot-separated random runs that do not decode are some other string."""
+    head = secret.split(b".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + b"=" * (-len(head) % 4)))
+    except (ValueError, binascii.Error):
+        return False
+    return isinstance(header, dict) and ("alg" in header or "typ" in header)
+
+
+# Published format checks a rule can name (`check = "jwt"`): offline, no network.
+CHECKS: dict[str, Callable[[bytes], bool]] = {"jwt": jwt_header_decodes}
+
+
+def _near(data: bytes, at: int, others: list[RuleMatch], lines: int) -> bool:
+    return any(data.count(b"\n", min(at, o.start), max(at, o.start)) <= lines for o in others)
+
+
 def rule_matches(data: bytes, lowered: bytes, ruleset: RuleSet = RULES) -> list[RuleMatch]:
-    """Every rule's secrets in ``data`` (``lowered`` is ``data.lower()``), rule by rule."""
-    found = []
+    """Every reported rule's secrets in ``data`` (``lowered`` is ``data.lower()``)."""
+    by_rule: dict[str, list[RuleMatch]] = {}
     for rule, spans in _searches(ruleset, lowered).items():
         seen: set[int] = set()
         for start, end in _merged(spans):
@@ -215,5 +246,11 @@ def rule_matches(data: bytes, lowered: bytes, ruleset: RuleSet = RULES) -> list[
                 seen.add(s)
                 secret = data[s:e]
                 if not _refused(ruleset, rule, data, match, secret):
-                    found.append(RuleMatch(rule, s, e, secret))
-    return found
+                    by_rule.setdefault(rule.id, []).append(RuleMatch(rule, s, e, secret))
+    return [
+        found for matches in by_rule.values() for found in matches
+        if found.rule.report and all(
+            _near(data, found.start, by_rule.get(needed, []), found.rule.within)
+            for needed in found.rule.requires
+        )
+    ]

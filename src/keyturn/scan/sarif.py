@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 from keyturn import __version__
 from keyturn.outcomes import lookup
+from keyturn.scan.codes import CODES
 from keyturn.scan.finding import Finding
 from keyturn.scan.report import printable
-from keyturn.scan.codes import CODES
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {"error": "error", "warning": "warning", "info": "note"}

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from keyturn.scan import git
+from keyturn.scan.codes import ENV_FILE_TRACKED
 from keyturn.scan.content import text_of
 from keyturn.scan.detect import scan_bytes
 from keyturn.scan.finding import DEFAULT_SALT, Finding
 from keyturn.scan.generic import config_like
 from keyturn.scan.hygiene import check_env_files, env_finding, is_env_file
-from keyturn.scan.codes import ENV_FILE_TRACKED
 from keyturn.scan.walker import Item, items_for, skipped_by_name
 
 DEFAULT_MAX_SIZE = 2_000_000

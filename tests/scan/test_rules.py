@@ -1,0 +1,132 @@
+"""rules.toml, the peers' published shapes as data: each one cited, reachable and found.
+
+Samples are drawn at random from each rule's own pattern (never copied from anywhere), so
+the test holds the data to itself: a rule whose keywords miss its own matches, or whose
+gates refuse what it describes, fails here.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from keyturn.scan import scan_bytes
+from keyturn.scan.detect import _shape_decided, find_hits
+from keyturn.scan.rules import RULES, jwt_header_decodes, load
+from tests.scan import keygen
+
+REPORTED = [r for r in RULES.rules if r.report]
+# Patterns that need a word break (\b) between two parts a random draw glues together
+# ("influxtoken"); their shapes are real, only drawing them blind is not.
+UNDRAWABLE = {
+    "aiven-auth-token", "amplitude-secret-key", "curl-auth-header", "curl-auth-user",
+    "influxdb-api-token",
+}
+ALONE = [r for r in REPORTED if not r.requires and not r.check and r.id not in UNDRAWABLE]
+DRAWS = 10
+
+
+def test_every_rule_cites_a_published_source_and_compiles() -> None:
+    assert len(RULES.rules) >= 450
+    for rule in RULES.rules:
+        cited = r"(betterleaks|gitleaks|osv-scalibr veles|[A-Z][\w ]+ docs) "
+        assert re.match(cited, rule.source), rule.id
+        assert rule.regex.groups >= 0 and rule.keywords
+        assert all(k == k.lower() for k in rule.keywords)
+    ids = [r.id for r in RULES.rules]
+    assert len(ids) == len(set(ids))
+    known = set(ids)
+    assert all(needed in known for r in RULES.rules for needed in r.requires)
+
+
+def _line(rule) -> str:  # type: ignore[no-untyped-def]
+    sample = keygen.draw(rule.pattern)
+    # A rule without a literal in every match runs where its provider is named.
+    context = "" if rule.anchored else f"# {rule.keywords[0].decode()}\n"
+    return context + sample.replace("\n", " ") + "\n" if "PRIVATE" not in sample else (
+        context + sample + "\n")
+
+
+@pytest.mark.parametrize("rule", ALONE, ids=[r.id for r in ALONE])
+def test_a_secret_drawn_from_each_rule_is_found(rule) -> None:  # type: ignore[no-untyped-def]
+    # Random fillers (the 0-20 characters between a keyword and its value) can draw a
+    # quote or an operator the pattern cannot take twice; one good draw in ten is enough,
+    # and in practice most are.
+    found = decided = 0
+    for _ in range(DRAWS):
+        text = _line(rule)
+        hits = find_hits(text.encode(), config_like=True)
+        found += bool(hits)
+        match = rule.regex.search(text.encode())
+        if match and not hits:
+            # A prefix the catalogue owns (GitHub's checksummed tokens, a publishable key):
+            # the catalogue's checksum and shapes decide, and test_detect holds those.
+            start, end = rule.secret_span(match)
+            decided += _shape_decided(text.encode()[start:end].decode())
+    assert found or decided, rule.id
+
+
+@pytest.mark.parametrize("rule", [r for r in ALONE if r.anchored],
+                         ids=[r.id for r in ALONE if r.anchored])
+def test_every_match_holds_one_of_its_rules_keywords(rule) -> None:  # type: ignore[no-untyped-def]
+    # The prefilter searches only around keywords: a match without one would never be seen.
+    for _ in range(DRAWS):
+        sample = keygen.draw(rule.pattern).lower().encode()
+        assert any(k in sample for k in rule.keywords), (rule.id, sample[:60])
+
+
+def test_a_rule_that_requires_another_counts_only_beside_it() -> None:
+    ruleset = load('''
+[[rule]]
+id = "acme-id"
+provider = "Acme"
+kind = "client id"
+source = "gitleaks acme-id"
+confidence = "high"
+keywords = ["acmeid_"]
+pattern = 'acmeid_[0-9a-f]{8}'
+report = false
+
+[[rule]]
+id = "acme-secret"
+provider = "Acme"
+kind = "client secret"
+source = "gitleaks acme-secret"
+confidence = "high"
+keywords = ["acmesec_"]
+pattern = 'acmesec_([0-9A-Za-z]{24})'
+requires = ["acme-id"]
+within = 2
+''')
+    from keyturn.scan.rules import rule_matches
+
+    secret = "acmesec_" + keygen.draw("[0-9A-Za-z]{24}")
+    ident = "acmeid_" + keygen.draw("[0-9a-f]{8}")
+    alone = f"{secret}\n".encode()
+    near = f"{ident}\nx\n{secret}\n".encode()
+    far = f"{ident}\n\n\n\n{secret}\n".encode()
+    assert rule_matches(alone, alone.lower(), ruleset) == []
+    assert [m.rule.id for m in rule_matches(near, near.lower(), ruleset)] == ["acme-secret"]
+    assert rule_matches(far, far.lower(), ruleset) == []
+
+
+def test_jwts_must_decode() -> None:
+    token = keygen.jwt()
+    assert jwt_header_decodes(token.encode())
+    (finding,) = scan_bytes(f"auth = '{token}'\n".encode(), "a.py")
+    assert finding.provider_id == "jwt" and finding.code == "leaked_provider_key"
+    segment = "[A-Za-z0-9]{30}"
+    fake = f"eyJ{keygen.draw(segment)}.eyJ{keygen.draw(segment)}.{keygen.draw('[A-Za-z0-9_-]{43}')}"
+    assert not jwt_header_decodes(fake.encode())
+    assert not [f for f in scan_bytes(f"x = '{fake}'\n".encode(), "a.py") if f.provider_id == "jwt"]
+
+
+def test_placeholders_in_rule_shapes_are_not_findings() -> None:
+    for text in (
+        "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n",  # AWS's documentation key
+        "slack_token = 'xoxb-xxxxxxxxxxx-xxxxxxxxxxxxx'\n",
+        "password: ${DB_PASSWORD}\n",
+        "url = 'postgres://user:${PASSWORD}@db:5432/app'\n",
+    ):
+        assert not find_hits(text.encode(), config_like=True), text
