@@ -8,7 +8,7 @@ import pytest
 
 from keyturn.keys import generate_key, mask
 from keyturn.scan import Options, scan_history, scan_paths, scan_staged
-from keyturn.scan.finding import mask_value
+from keyturn.scan.exposure import mask_value
 from tests.scan import keygen
 from tests.scan.repo import Repo
 

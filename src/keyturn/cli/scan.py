@@ -11,7 +11,7 @@ from rich.text import Text
 
 from keyturn.cli.output import UsageFailure, console, format_option
 from keyturn.scan import baseline as baselines
-from keyturn.scan.finding import DEFAULT_SALT, Finding
+from keyturn.scan.exposure import DEFAULT_SALT, Exposure
 from keyturn.scan.git import GitError, work_tree_root
 from keyturn.scan.report import finding_lines, printable, summary, to_json, unreadable_lines
 from keyturn.scan.sarif import to_sarif
@@ -147,7 +147,7 @@ def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None
         raise SystemExit(1)
 
 
-def _show(result: Result, new: list[Finding], known: int) -> None:
+def _show(result: Result, new: list[Exposure], known: int) -> None:
     out = console()
     styled = out.is_terminal and not out.no_color
     for finding in new:

@@ -15,11 +15,11 @@ or SARIF; the secret itself never appears in a report, only its mask.
 from __future__ import annotations
 
 from keyturn.scan.detect import scan_bytes
-from keyturn.scan.finding import Finding
+from keyturn.scan.exposure import Exposure
 from keyturn.scan.scanner import Options, Result, scan_history, scan_paths, scan_staged
 
 __all__ = [
-    "Finding",
+    "Exposure",
     "Options",
     "Result",
     "scan_bytes",

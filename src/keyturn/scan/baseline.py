@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keyturn.scan.finding import Finding
+from keyturn.scan.exposure import Exposure
 
 FORMAT = 1
 
@@ -31,7 +31,7 @@ class Baseline:
     fingerprints: frozenset[str] = field(default_factory=frozenset)
 
     def __contains__(self, finding: object) -> bool:
-        return isinstance(finding, Finding) and finding.fingerprint in self.fingerprints
+        return isinstance(finding, Exposure) and finding.fingerprint in self.fingerprints
 
 
 def new_salt() -> str:
@@ -55,7 +55,7 @@ def load(path: Path) -> Baseline:
     return Baseline(salt, prints)
 
 
-def dump(findings: Iterable[Finding], salt: str) -> dict[str, Any]:
+def dump(findings: Iterable[Exposure], salt: str) -> dict[str, Any]:
     entries = {
         f.fingerprint: {
             "fingerprint": f.fingerprint, "code": f.code, "provider": f.provider,
@@ -70,7 +70,7 @@ def dump(findings: Iterable[Finding], salt: str) -> dict[str, Any]:
     }
 
 
-def save(path: Path, findings: Iterable[Finding], salt: str) -> int:
+def save(path: Path, findings: Iterable[Exposure], salt: str) -> int:
     data = dump(findings, salt)
     path.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     return len(data["findings"])

@@ -17,7 +17,7 @@ from keyturn import keys
 from keyturn.providers import identify_type
 from keyturn.scan import codes, generic
 from keyturn.scan.codes import Confidence
-from keyturn.scan.finding import DEFAULT_SALT, Finding, fingerprint, mask_value
+from keyturn.scan.exposure import DEFAULT_SALT, Exposure, fingerprint, mask_value
 from keyturn.scan.gates import plausible_secret, random_enough, structured_secret_ok
 from keyturn.scan.prefilter import keyword_lines, shapes_present
 from keyturn.scan.rules import rule_matches
@@ -181,28 +181,28 @@ def _shape_decided(value: str) -> bool:
 def _generic_hits(data: bytes, claimed: Claims, config_like: bool) -> list[Hit]:
     hits = []
     for line_start, line_end in keyword_lines(data):
-        for cand in generic.candidates(data, line_start, line_end, config_like):
-            if claimed.overlaps(cand.start, cand.end) or _shape_decided(cand.value):
+        for assigned in generic.assignments(data, line_start, line_end, config_like):
+            if claimed.overlaps(assigned.start, assigned.end) or _shape_decided(assigned.value):
                 continue
-            provider, key_type = cand.provider, cand.key_type
+            provider, key_type = assigned.provider, assigned.key_type
             confidence: Confidence
             if key_type is not None and provider is not None:
-                if not (key_type.secret and random_enough(cand.value, cand.value)):
+                if not (key_type.secret and random_enough(assigned.value, assigned.value)):
                     continue
                 code, confidence = codes.LEAKED_PROVIDER_KEY, "high"
-                pid, pname, kind = provider.id, provider.name, f"{key_type.name} in {cand.name}"
-            elif plausible_secret(cand.value):
+                pid, pname, kind = provider.id, provider.name, f"{key_type.name} in {assigned.name}"
+            elif plausible_secret(assigned.value):
                 code, confidence = codes.POSSIBLE_SECRET, "medium"
                 pid = provider.id if provider else "generic"
                 pname = provider.name if provider else "unknown"
-                kind = f"value of {cand.name}"
+                kind = f"value of {assigned.name}"
             else:
                 continue
-            claimed.add(cand.start, cand.end)
+            claimed.add(assigned.start, assigned.end)
             hits.append(
                 Hit(
-                    code, cand.start, cand.end, cand.value, pid, pname, kind, confidence,
-                    mask_value(cand.value),
+                    code, assigned.start, assigned.end, assigned.value, pid, pname, kind,
+                    confidence, mask_value(assigned.value),
                     "if this is a real credential, rotate it and read it from the environment "
                     "or a secrets manager; if not, mark the line `keyturn: allow`",
                 )
@@ -224,7 +224,7 @@ def find_hits(data: bytes, config_like: bool = False) -> list[Hit]:
 
 def scan_bytes(
     data: bytes, path: str, *, config_like: bool = False, salt: str = DEFAULT_SALT
-) -> list[Finding]:
+) -> list[Exposure]:
     """Findings for one file's content; lines marked ``keyturn: allow`` are skipped.
 
     A line ends at LF, CRLF or a lone CR (old Mac files): a lone CR becomes LF first, which
@@ -253,7 +253,7 @@ def scan_bytes(
         if allowed:
             continue
         findings.append(
-            Finding(
+            Exposure(
                 hit.code, path, line, column, hit.provider_id, hit.provider, hit.key_type,
                 hit.masked, hit.confidence, fingerprint(hit.provider_id, hit.secret, salt),
                 hit.fix,

@@ -70,7 +70,10 @@ def config_like(path: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
+class Assignment:
+    """A value assigned to a secret-looking name (or sent as a Bearer credential), where it
+    is in the file, and the catalogued provider that name belongs to, if any."""
+
     start: int
     end: int
     value: str
@@ -117,7 +120,7 @@ def _bearers(line: bytes, offset: int) -> Iterator[int]:
         at = lowered.find(b"bearer", at + 6)
 
 
-def candidates(data: bytes, start: int, end: int, config_like: bool) -> Iterator[Candidate]:
+def assignments(data: bytes, start: int, end: int, config_like: bool) -> Iterator[Assignment]:
     """Assignments and Bearer credentials on the line ``data[start:end]``."""
     line = data[start:end]
     for name_start, name_end in _names(line, start):
@@ -137,10 +140,10 @@ def candidates(data: bytes, start: int, end: int, config_like: bool) -> Iterator
         value = match["value"].decode("ascii")
         provider = _BY_ENV.get(_bare_name(name))
         key_type = provider.key_type(value) if provider else None
-        yield Candidate(match.start("value"), value_end, value, name, provider, key_type)
+        yield Assignment(match.start("value"), value_end, value, name, provider, key_type)
     for after in _bearers(line, start):
         match = BEARER_VALUE.match(data, after, end)
         if match is not None:
             value = match["value"].decode("ascii")
-            yield Candidate(match.start("value"), match.end("value"), value,
+            yield Assignment(match.start("value"), match.end("value"), value,
                             "Authorization: Bearer")

@@ -13,7 +13,7 @@ from pathlib import Path, PurePath
 
 from keyturn.outcomes import lookup
 from keyturn.scan import codes, git
-from keyturn.scan.finding import DEFAULT_SALT, Finding, fingerprint
+from keyturn.scan.exposure import DEFAULT_SALT, Exposure, fingerprint
 
 TEMPLATE_SUFFIXES = frozenset(
     {"example", "sample", "template", "tpl", "dist", "defaults", "default", "schema", "test"}
@@ -31,15 +31,15 @@ def is_env_file(path: str) -> bool:
 
 def env_finding(
     code: str, path: str, salt: str = DEFAULT_SALT, commits: tuple[str, ...] = ()
-) -> Finding:
+) -> Exposure:
     fix = lookup(code).fix.replace("FILE", path)
-    return Finding(
+    return Exposure(
         code, path, 0, 0, "hygiene", "repository", ".env file", "", "certain",
         fingerprint("hygiene", f"{code}:{path}", salt), fix, commits,
     )
 
 
-def check_env_files(paths: Iterable[str], salt: str = DEFAULT_SALT) -> list[Finding]:
+def check_env_files(paths: Iterable[str], salt: str = DEFAULT_SALT) -> list[Exposure]:
     """Findings for the ``.env`` files among ``paths`` (paths as the scan reports them)."""
     by_root: dict[Path, dict[str, str]] = {}
     for path in paths:

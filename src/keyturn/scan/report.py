@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from keyturn.scan.finding import Finding
+from keyturn.scan.exposure import Exposure
 from keyturn.scan.scanner import Result
 
 STYLES = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -40,14 +40,14 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(_escape, text)
 
 
-def where(finding: Finding) -> str:
+def where(finding: Exposure) -> str:
     path = printable(finding.path)
     if not finding.line:
         return path
     return f"{path}:{finding.line}:{finding.column}"
 
 
-def finding_lines(finding: Finding) -> list[tuple[str, str]]:
+def finding_lines(finding: Exposure) -> list[tuple[str, str]]:
     """(text, rich style) lines for one finding."""
     what = f"{finding.provider} {finding.key_type}" if finding.line else finding.title
     masked = f"  {finding.masked}" if finding.masked else ""
@@ -72,7 +72,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'s' if count != 1 else ''}"
 
 
-def summary(result: Result, new: Sequence[Finding], known: int) -> str:
+def summary(result: Result, new: Sequence[Exposure], known: int) -> str:
     size = f"{result.bytes / 1e6:.1f} MB" if result.bytes >= 100_000 else f"{result.bytes} bytes"
     scanned = f"{_plural(result.files, 'file')} ({size})"
     skipped = [
@@ -94,7 +94,7 @@ def summary(result: Result, new: Sequence[Finding], known: int) -> str:
     return f"{_plural(len(new), 'finding')} ({counts}) in {scanned}{tail}{baseline}{unread}"
 
 
-def to_json(result: Result, new: Sequence[Finding], known: int, mode: str) -> dict[str, Any]:
+def to_json(result: Result, new: Sequence[Exposure], known: int, mode: str) -> dict[str, Any]:
     return {
         "mode": mode,
         "ok": not new and not result.unreadable,

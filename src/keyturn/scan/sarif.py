@@ -15,7 +15,7 @@ from urllib.parse import quote
 from keyturn import __version__
 from keyturn.outcomes import lookup
 from keyturn.scan.codes import CODES
-from keyturn.scan.finding import Finding
+from keyturn.scan.exposure import Exposure
 from keyturn.scan.report import printable
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -35,7 +35,7 @@ def _rule(code: str) -> dict[str, Any]:
     }
 
 
-def _result(finding: Finding, rule_index: int, baselined: bool | None) -> dict[str, Any]:
+def _result(finding: Exposure, rule_index: int, baselined: bool | None) -> dict[str, Any]:
     # A URI holds bytes, percent-encoded: a name that is not UTF-8 keeps its exact bytes.
     uri = quote(finding.path.encode("utf-8", "surrogateescape"))
     location: dict[str, Any] = {"artifactLocation": {"uri": uri}}
@@ -64,7 +64,7 @@ def _result(finding: Finding, rule_index: int, baselined: bool | None) -> dict[s
 
 
 def to_sarif(
-    findings: Iterable[Finding], known: Iterable[Finding] = (), with_baseline: bool = False
+    findings: Iterable[Exposure], known: Iterable[Exposure] = (), with_baseline: bool = False
 ) -> dict[str, Any]:
     """The SARIF log: new ``findings``, then ``known`` ones marked unchanged under a baseline."""
     index = {code: i for i, code in enumerate(CODES)}

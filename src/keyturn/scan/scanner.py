@@ -20,7 +20,7 @@ from keyturn.scan import git
 from keyturn.scan.codes import ENV_FILE_TRACKED
 from keyturn.scan.content import text_of
 from keyturn.scan.detect import scan_bytes
-from keyturn.scan.finding import DEFAULT_SALT, Finding
+from keyturn.scan.exposure import DEFAULT_SALT, Exposure
 from keyturn.scan.generic import config_like
 from keyturn.scan.hygiene import check_env_files, env_finding, is_env_file
 from keyturn.scan.walker import Item, items_for, skipped_by_name
@@ -43,7 +43,7 @@ class Options:
 
 @dataclass(slots=True)
 class Result:
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Exposure] = field(default_factory=list)
     files: int = 0
     bytes: int = 0
     binary: int = 0

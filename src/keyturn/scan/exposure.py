@@ -1,4 +1,4 @@
-"""A finding: where a secret is, whose it is, and how sure the scanner is, never the secret.
+"""An exposure: where a secret is, whose it is, and how sure the scanner is, never the secret.
 
 The secret itself lives only in the detector's memory. What leaves it is the mask
 (``ghp_4fQz…9aB1``, as ``keyturn.keys.mask`` shows keys) and a fingerprint: a salted hash
@@ -35,8 +35,10 @@ def mask_value(value: str, prefix: str = "") -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
-    """One reportable finding; the JSON shape is documented in ``docs/scan.md``."""
+class Exposure:
+    """One thing the scan reports: a secret exposed at a place in a file (or a ``.env`` file
+    exposed to git), by mask and fingerprint, never by value. Each is one entry of
+    ``findings`` in the JSON report, whose shape ``docs/scan.md`` documents."""
 
     code: str
     path: str
