@@ -29,8 +29,15 @@ from ahocorasick_rs import BytesAhoCorasick
 
 from keyturn.scan.codes import Confidence
 
-# A window reaches this far from a keyword at most: a PEM block of an 8192-bit RSA key fits.
+# A window reaches this far from a keyword at most: a PEM block (-----BEGIN ...) of an
+# 8192-bit RSA key fits; any other pattern's value sits within MAX_REACH of its keyword
+# (an open-ended `[_\s.-]*` between them is not an invitation to read kilobytes).
 MAX_WINDOW = 8192
+MAX_REACH = 512
+# A pattern that names a line break ([\s\S], \n, (?s)) may span lines; any other stays on
+# the keyword's line, and its window is cut there (and at LINE_WINDOW either side).
+_SPANS_LINES = re.compile(r"\\[nr]|\\s\\S|\(\?[a-z]*s")
+LINE_WINDOW = 1024
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity
@@ -67,6 +74,10 @@ class Rule:
         """The longest match the pattern can make, capped at ``MAX_WINDOW``."""
         return _width(self.pattern)
 
+    @property
+    def multiline(self) -> bool:
+        return _multiline(self.pattern)
+
     def secret_span(self, match: re.Match[bytes]) -> tuple[int, int]:
         """Where the secret is in a match: its group, else the first non-empty group."""
         if self.secret_group:
@@ -94,8 +105,14 @@ def compiled(source: str) -> re.Pattern[bytes]:
 
 
 @functools.cache
+def _multiline(source: str) -> bool:
+    return _SPANS_LINES.search(source) is not None
+
+
+@functools.cache
 def _width(source: str) -> int:
-    return min(int(sre_parse.parse(source).getwidth()[1]), MAX_WINDOW)
+    cap = MAX_WINDOW if "-----BEGIN" in source else MAX_REACH
+    return min(int(sre_parse.parse(source).getwidth()[1]), cap)
 
 
 def _any(sources: Sequence[str], value: bytes) -> bool:
@@ -181,18 +198,37 @@ def _merged(spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
     yield start, end
 
 
-def _searches(ruleset: RuleSet, lowered: bytes) -> dict[Rule, list[tuple[int, int]]]:
+def _window(rule: Rule, data: bytes, start: int, end: int) -> tuple[int, int]:
+    """Where a match of ``rule`` holding ``data[start:end]`` can be, one byte to spare on
+    each side (the pattern may look at its neighbours: ``\\b``, ``[^\\w]``)."""
+    if rule.multiline:
+        return max(0, start - rule.width - 1), min(len(data), end + rule.width + 1)
+    reach = min(rule.width, LINE_WINDOW) + 1
+    left = max(data.rfind(b"\n", max(0, start - reach), start), start - reach, 0)
+    right = data.find(b"\n", end, end + reach)
+    return left, min(len(data), end + reach) if right == -1 else right
+
+
+def _covered(rule: Rule, data: bytes, last_end: int, start: int, end: int) -> bool:
+    """Whether the last window already holds every match around this keyword: the same
+    line, for a one-line pattern; the full reach, for one that spans lines."""
+    if rule.multiline:
+        return last_end >= end + rule.width
+    return start < last_end and data[last_end : last_end + 1] == b"\n"
+
+
+def _searches(ruleset: RuleSet, data: bytes, lowered: bytes) -> dict[Rule, list[tuple[int, int]]]:
     """For each rule with a keyword in the file, the spans of the file to search."""
-    size = len(lowered)
     spans: dict[Rule, list[tuple[int, int]]] = {}
     for index, start, end in ruleset.automaton.find_matches_as_indexes(lowered, overlapping=True):
         for rule in ruleset.windowed[index]:
-            # One byte more on each side: the pattern may look at its neighbours (\b, [^\w]).
-            spans.setdefault(rule, []).append(
-                (max(0, start - rule.width - 1), min(size, end + rule.width + 1))
-            )
+            known = spans.get(rule)
+            if known is None:
+                spans[rule] = [_window(rule, data, start, end)]
+            elif not _covered(rule, data, known[-1][1], start, end):
+                known.append(_window(rule, data, start, end))
         for rule in ruleset.whole_file[index]:
-            spans[rule] = [(0, size)]
+            spans[rule] = [(0, len(data))]
     return spans
 
 
@@ -233,24 +269,42 @@ def _near(data: bytes, at: int, others: list[RuleMatch], lines: int) -> bool:
     return any(data.count(b"\n", min(at, o.start), max(at, o.start)) <= lines for o in others)
 
 
+def _matches(ruleset: RuleSet, rule: Rule, data: bytes,
+             spans: list[tuple[int, int]]) -> list[RuleMatch]:
+    found = []
+    seen: set[int] = set()
+    for start, end in _merged(spans):
+        for match in rule.regex.finditer(data, start, end):
+            s, e = rule.secret_span(match)
+            if s in seen or e <= s:
+                continue
+            seen.add(s)
+            secret = data[s:e]
+            if not _refused(ruleset, rule, data, match, secret):
+                found.append(RuleMatch(rule, s, e, secret))
+    return found
+
+
 def rule_matches(data: bytes, lowered: bytes, ruleset: RuleSet = RULES) -> list[RuleMatch]:
-    """Every reported rule's secrets in ``data`` (``lowered`` is ``data.lower()``)."""
-    by_rule: dict[str, list[RuleMatch]] = {}
-    for rule, spans in _searches(ruleset, lowered).items():
-        seen: set[int] = set()
-        for start, end in _merged(spans):
-            for match in rule.regex.finditer(data, start, end):
-                s, e = rule.secret_span(match)
-                if s in seen or e <= s:
-                    continue
-                seen.add(s)
-                secret = data[s:e]
-                if not _refused(ruleset, rule, data, match, secret):
-                    by_rule.setdefault(rule.id, []).append(RuleMatch(rule, s, e, secret))
-    return [
-        found for matches in by_rule.values() for found in matches
-        if found.rule.report and all(
-            _near(data, found.start, by_rule.get(needed, []), found.rule.within)
-            for needed in found.rule.requires
-        )
-    ]
+    """Every reported rule's secrets in ``data`` (``lowered`` is ``data.lower()``).
+
+    Helpers (``report = false``) run only for a rule that found something and needs them.
+    """
+    searches = _searches(ruleset, data, lowered)
+    by_id = {rule.id: rule for rule in searches}
+    found: list[RuleMatch] = []
+    helpers: dict[str, list[RuleMatch]] = {}
+    for rule, spans in searches.items():
+        if not rule.report:
+            continue
+        matches = _matches(ruleset, rule, data, spans)
+        for needed in rule.requires if matches else ():
+            if needed not in helpers:
+                helper = by_id.get(needed)
+                helpers[needed] = _matches(ruleset, helper, data, searches[helper]) if (
+                    helper) else []
+        found += [
+            m for m in matches
+            if all(_near(data, m.start, helpers[n], rule.within) for n in rule.requires)
+        ]
+    return found
