@@ -79,9 +79,13 @@ ADMIN_FORMS = [
     "/x/%2e%2e%2fadmin",
     "/x/..%5cadmin",
     "/x%00/../../admin",  # cut at NUL, or resolved
+    "/admin%20",  # trailing spaces trimmed (WHATWG, Windows)
+    "/x/.%2e%09/admin",
 ]
 OFF_WIRE_ADMIN_FORMS = [
     "/x\\..\\admin",  # a raw backslash
+    "/x/..\t/admin",  # a raw tab, which WHATWG URL parsers drop
+    " /admin",
     "/x#/../admin",  # a raw fragment
     "http://example.com/admin/users",  # absolute form
     "//example.com/admin",
@@ -168,7 +172,8 @@ def oracle_forms(target: str) -> set[str]:
     paths: set[str] = set()
     for raw in raws:
         for decoded in _decodings(raw):
-            for text in {decoded, decoded.replace("\\", "/"), decoded.split("\x00")[0]}:
+            whatwg = re.sub(r"[\t\n\r]", "", decoded).strip("".join(map(chr, range(33))))
+            for text in {decoded, decoded.replace("\\", "/"), decoded.split("\x00")[0], whatwg}:
                 text = text if text.startswith("/") else "/" + text
                 paths.update((text, _nginx(text), _tomcat(text), _windows(text)))
     routed = set(paths) | {_drf(p) for p in paths}

@@ -15,7 +15,8 @@
 The path a proxy forwards, or a framework hands a middleware, is not the only path the
 request can end up at: an upstream may percent-decode it (once, or twice), resolve ``.`` and
 ``..``, merge ``//``, read ``\\`` as ``/``, drop ``;parameters``, stop at a ``#`` or a NUL,
-take the path out of an absolute URI, match case-insensitively, or route ``/items.json`` to
+drop tabs and newlines and trim spaces (as WHATWG URL parsers do), take the path out of an
+absolute URI, match case-insensitively, or route ``/items.json`` to
 ``/items`` (Django REST framework's format suffixes). So the engine works out every *form*
 the path can take that way, and the request needs the **strictest** answer any form gets:
 the union of their scopes, and a key whenever any form needs one. Only a format suffix
@@ -47,7 +48,9 @@ _ROUNDS = 6
 _METHOD = re.compile(r"[A-Z]{1,16}")
 # A path every upstream reads the same way: lower-case ASCII segments of characters no
 # upstream decodes, splits on or folds. Anything else has forms (see the module doc).
-_PLAIN = re.compile(r"(?:/[a-z0-9_~!$&'()*+,=:@ -]+)*/?")
+_PLAIN_CHARACTERS = re.compile(r"/[a-z0-9_~!$&'()*+,=:@/-]*")
+_TAB_NEWLINE = dict.fromkeys(map(ord, "\t\n\r"))
+_C0_SPACE = "".join(map(chr, range(0x21)))
 # A segment made only of dots (or dots and spaces, which Windows drops) is a dot segment.
 _DOTS = re.compile(r"\.+[. ]*")
 
@@ -100,6 +103,11 @@ def _has_dot_segment(path: str) -> bool:
 # -- the forms of a path ----------------------------------------------------------------
 
 
+def _plain(path: str) -> bool:
+    """Whether every upstream reads ``path`` as it is (see ``_PLAIN_CHARACTERS``)."""
+    return not path or (_PLAIN_CHARACTERS.fullmatch(path) is not None and "//" not in path)
+
+
 def _transforms(text: str) -> Iterator[str]:
     """One step of what some upstream does to a path before routing it."""
     for stop in ("?", "#", "\x00"):
@@ -109,6 +117,8 @@ def _transforms(text: str) -> Iterator[str]:
         yield unquote(text)
     if "\\" in text:
         yield text.replace("\\", "/")
+    if text != (cut := text.translate(_TAB_NEWLINE).strip(_C0_SPACE)):
+        yield cut  # as a WHATWG URL parser reads it (Node.js, browsers' URL)
     if not text.startswith("/") or text.startswith("//"):
         yield urlsplit(text).path  # an absolute URI, or '//host/path' read as one
         yield "/" + text
@@ -161,7 +171,7 @@ def path_forms(path: str) -> frozenset[str] | None:
     Forms start with ``/``; a form may keep empty and dot segments (an upstream that routes
     the raw string sees them) or have them resolved. Case is kept: matching folds it.
     """
-    if _PLAIN.fullmatch(path) is not None:
+    if _plain(path):
         return frozenset((path or "/",))
     texts = _texts(path)
     if texts is None:
@@ -290,7 +300,7 @@ class PathRules:
         return found
 
     def _judge(self, method: str, path: str) -> Requirement:
-        if not self._case_rules and _PLAIN.fullmatch(path):
+        if not self._case_rules and _plain(path):
             return _match(self._rules, method, path or "/")[0]  # the one form, as it is
         forms = path_forms(path)
         if forms is None:

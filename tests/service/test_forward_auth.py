@@ -375,6 +375,19 @@ def test_every_form_needs_the_scopes_of_its_strictest_form(
     assert _ask(tabled, dialect, case, keys_by_scopes(case.needs)) == 204
 
 
+@pytest.mark.parametrize("header", ["X-Original-URL", "X-Rewrite-URL"])
+def test_a_uri_header_some_frameworks_route_on_is_one_more_account(
+    gated: Live, header: str
+) -> None:
+    """Zend and older Symfony take the URI from these headers, which a proxy passes on."""
+    weak, _ = gated.make_key("other")
+    admin, _ = gated.make_key("admin")
+    for real in ({"X-Original-URI": "/public"}, {"X-Forwarded-Uri": "/public"}, {}):
+        sent = {**real, header: "/admin/users"}
+        assert auth(gated, {**bearer(weak), **sent}).status_code == 403
+        assert auth(gated, {**bearer(admin), **sent}).status_code == 204
+
+
 def test_a_method_override_is_one_more_account(gated: Live) -> None:
     """Some frameworks handle a request as the method an override header names."""
     reader, _ = gated.make_key("orders:read")

@@ -25,7 +25,10 @@ from keyturn.service.identity_headers import identity_headers
 from keyturn.service.metrics import Metrics
 from keyturn.service.redact import Redactor
 
-_URI_HEADERS = (b"x-forwarded-uri", b"x-original-uri")
+# The original URI as proxies tell it; and as some frameworks read it from a client's
+# X-Original-URL or X-Rewrite-URL (IIS conventions, honoured by Zend and older Symfony),
+# which a proxy passes on: every one of them is an account to judge.
+_URI_HEADERS = (b"x-forwarded-uri", b"x-original-uri", b"x-original-url", b"x-rewrite-url")
 _METHOD_HEADERS = (b"x-forwarded-method", b"x-original-method")
 # Method-override conventions, which some frameworks honour: the upstream may handle the
 # request as that method, so each is one more account of it to judge.
