@@ -88,8 +88,9 @@ class ForwardAuth:
         if len(uris) == 1 and len(methods) < 2 and not overrides:  # the usual case, faster
             path_b, _, query = uris[0].partition(b"?")
             verb = methods[0].decode("latin-1") if methods else scope["method"]
-            rules = self._rules
-            scopes = (rules.requirement(verb, path_b.decode("latin-1")) or ()) if rules else ()
+            scopes = ()
+            if self._rules is not None:
+                scopes = self._rules.requirement(verb, path_b.decode("latin-1")) or ()
         else:
             verb, scopes, query = self._union(scope, uris, methods + overrides, bool(methods))
         if demanded:
