@@ -88,7 +88,7 @@ class ForwardAuth:
         if len(uris) == 1 and len(methods) < 2 and not overrides:  # the usual case, faster
             path_b, _, query = uris[0].partition(b"?")
             verb = methods[0].decode("latin-1") if methods else scope["method"]
-            scopes = ()
+            scopes: tuple[str, ...] = ()
             if self._rules is not None:
                 scopes = self._rules.requirement(verb, path_b.decode("latin-1")) or ()
         else:
