@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -58,11 +59,20 @@ def generate(corpus: Path, dest: Path) -> tuple[Path, list[dict[str, Any]]]:
     return dest / "tree", manifest
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+CPU: list[float] = []  # CPU seconds of each scan: on a busy machine, steadier than wall time
+
+
 def scan(tree: Path, jobs: int) -> tuple[float, list[dict[str, Any]], int]:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     done = subprocess.run([str(KEYTURN), "scan", ".", "--format", "json", "--jobs", str(jobs)],
                           cwd=tree, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
+    CPU.append(_cpu() - cpu)
     if done.returncode not in (0, 1):
         sys.exit(f"keyturn scan failed ({done.returncode}): {done.stderr}")
     out = json.loads(done.stdout)
@@ -167,9 +177,11 @@ def main() -> None:
         big = Path(work) / "ordinary"
         size = ordinary_tree(big, args.mb)
         speeds = []
+        CPU.clear()
         for _ in range(args.runs):
             wall, found, scanned = scan(big, args.jobs)
             speeds.append(scanned / 1e6 / wall)
+        per_cpu = scanned / 1e6 / statistics.median(CPU)
         gitleaks = peers["tools"]["gitleaks"]["bigtree_MB_per_s"]
         median = statistics.median(speeds)
         print(f"\nordinary source: {size / 1e6:.1f} MB copied, {scanned / 1e6:.1f} MB scanned, "
@@ -177,6 +189,8 @@ def main() -> None:
         print(f"keyturn {median:.1f} MB/s (median of {args.runs}: "
               f"{', '.join(f'{s:.1f}' for s in speeds)}); gitleaks {gitleaks:.1f} MB/s "
               f"(results/peers.json, not built here): ratio {median / gitleaks:.2f}x")
+        print(f"CPU: {statistics.median(CPU):.2f} s for the tree, {per_cpu:.1f} MB per CPU-second "
+              "(wall time on a shared machine says more about the others' load)")
 
 
 if __name__ == "__main__":

@@ -178,9 +178,9 @@ def _shape_decided(value: str) -> bool:
     )
 
 
-def _generic_hits(data: bytes, claimed: Claims, config_like: bool) -> list[Hit]:
+def _generic_hits(data: bytes, lowered: bytes, claimed: Claims, config_like: bool) -> list[Hit]:
     hits = []
-    for line_start, line_end in keyword_lines(data):
+    for line_start, line_end in keyword_lines(data, lowered):
         for assigned in generic.assignments(data, line_start, line_end, config_like):
             if claimed.overlaps(assigned.start, assigned.end) or _shape_decided(assigned.value):
                 continue
@@ -217,8 +217,9 @@ def find_hits(data: bytes, config_like: bool = False) -> list[Hit]:
     # keyturn prefix); a GitHub token fails keyturn's checksum and falls through.
     hits = _keyturn_hits(data, claimed)
     hits += _provider_hits(data, claimed)
-    hits += _rule_hits(data, data.lower(), claimed)
-    hits += _generic_hits(data, claimed, config_like)
+    lowered = data.lower()
+    hits += _rule_hits(data, lowered, claimed)
+    hits += _generic_hits(data, lowered, claimed, config_like)
     return sorted(hits, key=lambda h: h.start)
 
 

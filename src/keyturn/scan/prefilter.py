@@ -1,8 +1,9 @@
 """Which parts of a file can hold a secret at all? Cheap substring tests before any regex.
 
-``bytes.find`` runs at memory speed, a regex does not. Every distinctive key starts with a
-literal anchor (``ghp_``, ``sk-ant-``), so a file without the anchor never runs that
-shape's regex; a generic assignment needs a keyword (``token``, ``secret``, ``bearer``), so
+``bytes.find`` and Aho-Corasick run at memory speed, a regex does not. Every distinctive
+key starts with a literal anchor (``ghp_``, ``sk-ant-``): one pass finds every anchor, so a
+file without the anchor never runs that shape's regex; a generic assignment needs a keyword
+(``token``, ``secret``, ``bearer``), so
 only the lines holding one are matched at all. Most lines of most files end here.
 """
 
@@ -10,24 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from keyturn.scan.shapes import BY_ROOT, Shape
+from keyturn.scan.shapes import ANCHOR_AUTOMATON, BY_ANCHOR, Shape
 
 # Lower case; searched in a lower-cased copy of the file, once, if the file is not tiny.
 KEYWORDS = (b"key", b"token", b"secret", b"passw", b"credential", b"bearer")
 
 
 def shapes_present(data: bytes) -> Iterator[Shape]:
-    """The catalogued shapes whose anchor occurs in ``data``."""
-    for root, shapes in BY_ROOT.items():
-        if root in data:
-            for shape in shapes:
-                if shape.anchor in data:
-                    yield shape
+    """The catalogued shapes whose anchor occurs in ``data`` (one pass over it)."""
+    found = {index for index, _, _ in ANCHOR_AUTOMATON.find_matches_as_indexes(
+        data, overlapping=True)}
+    for index in sorted(found):
+        yield from BY_ANCHOR[index]
 
 
-def keyword_lines(data: bytes) -> list[tuple[int, int]]:
-    """(start, end) of every line that holds a keyword, in order, each once."""
-    lowered = data.lower()
+def keyword_lines(data: bytes, lowered: bytes) -> list[tuple[int, int]]:
+    """(start, end) of every line that holds a keyword, in order, each once (``lowered``
+    is ``data.lower()``, made once per file)."""
     starts: set[int] = set()
     for word in KEYWORDS:
         at = lowered.find(word)

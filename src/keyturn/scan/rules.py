@@ -25,7 +25,7 @@ from importlib import resources
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
-from ahocorasick_rs import BytesAhoCorasick
+from ahocorasick_rs import BytesAhoCorasick, Implementation
 
 from keyturn.scan.codes import Confidence
 
@@ -62,6 +62,7 @@ class Rule:
     requires: tuple[str, ...] = ()  # rule ids that must match within `within` lines too
     within: int = 0
     check: str = ""  # a format check of CHECKS the secret must pass
+    multiline: bool = False  # the pattern names a line break: its window is not one line
 
     # Compiled on first use, once per process: a scan compiles only the rules whose
     # keywords it meets, so loading 500 rules costs a hook nothing.
@@ -73,10 +74,6 @@ class Rule:
     def width(self) -> int:
         """The longest match the pattern can make, capped at ``MAX_WINDOW``."""
         return _width(self.pattern)
-
-    @property
-    def multiline(self) -> bool:
-        return _multiline(self.pattern)
 
     def secret_span(self, match: re.Match[bytes]) -> tuple[int, int]:
         """Where the secret is in a match: its group, else the first non-empty group."""
@@ -102,11 +99,6 @@ class RuleMatch:
 @functools.cache
 def compiled(source: str) -> re.Pattern[bytes]:
     return re.compile(source.encode())
-
-
-@functools.cache
-def _multiline(source: str) -> bool:
-    return _SPANS_LINES.search(source) is not None
 
 
 @functools.cache
@@ -140,6 +132,7 @@ def _rule(entry: dict[str, Any]) -> Rule:
         requires=tuple(entry.get("requires", ())),
         within=entry.get("within", 0),
         check=entry.get("check", ""),
+        multiline=_SPANS_LINES.search(pattern) is not None,
     )
 
 
@@ -170,7 +163,7 @@ def load(text: str) -> RuleSet:
         rules, tuple(allow.get("secret", ())),
         tuple(s.lower().encode() for s in allow.get("stopwords", ())), tuple(keywords),
         tuple(map(tuple, windowed)), tuple(map(tuple, whole_file)),
-        BytesAhoCorasick(keywords),
+        BytesAhoCorasick(keywords, implementation=Implementation.DFA),  # fastest to search
     )
 
 
@@ -218,17 +211,33 @@ def _covered(rule: Rule, data: bytes, last_end: int, start: int, end: int) -> bo
 
 
 def _searches(ruleset: RuleSet, data: bytes, lowered: bytes) -> dict[Rule, list[tuple[int, int]]]:
-    """For each rule with a keyword in the file, the spans of the file to search."""
+    """For each rule with a keyword in the file, the spans of the file to search.
+
+    The hot loop of a scan: one step per keyword occurrence. A one-line rule's span is the
+    keyword's line, computed once per line and added once per rule.
+    """
     spans: dict[Rule, list[tuple[int, int]]] = {}
+    size = len(data)
+    line_start, line_end = -1, -1
     for index, start, end in ruleset.automaton.find_matches_as_indexes(lowered, overlapping=True):
-        for rule in ruleset.windowed[index]:
-            known = spans.get(rule)
-            if known is None:
-                spans[rule] = [_window(rule, data, start, end)]
-            elif not _covered(rule, data, known[-1][1], start, end):
-                known.append(_window(rule, data, start, end))
         for rule in ruleset.whole_file[index]:
-            spans[rule] = [(0, len(data))]
+            spans[rule] = [(0, size)]
+        rules = ruleset.windowed[index]
+        if not rules:
+            continue
+        if start >= line_end:  # a new line
+            line_start = data.rfind(b"\n", 0, start) + 1
+            line_end = data.find(b"\n", end)
+            line_end = size if line_end == -1 else line_end
+        for rule in rules:
+            known = spans.get(rule)
+            if rule.multiline or line_end - line_start > LINE_WINDOW:
+                if known is None or not _covered(rule, data, known[-1][1], start, end):
+                    spans.setdefault(rule, []).append(_window(rule, data, start, end))
+            elif known is None:
+                spans[rule] = [(line_start, line_end)]
+            elif known[-1][0] != line_start:
+                known.append((line_start, line_end))
     return spans
 
 
@@ -273,8 +282,9 @@ def _matches(ruleset: RuleSet, rule: Rule, data: bytes,
              spans: list[tuple[int, int]]) -> list[RuleMatch]:
     found = []
     seen: set[int] = set()
+    finditer = rule.regex.finditer
     for start, end in _merged(spans):
-        for match in rule.regex.finditer(data, start, end):
+        for match in finditer(data, start, end):
             s, e = rule.secret_span(match)
             if s in seen or e <= s:
                 continue

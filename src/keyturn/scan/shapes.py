@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ahocorasick_rs import BytesAhoCorasick, Implementation
+
 from keyturn.providers import PROVIDERS, KeyType, Provider
 
 # A key ends where its characters end: a longer run is another (or a damaged) string.
@@ -70,15 +72,13 @@ def _shapes() -> tuple[Shape, ...]:
 
 SHAPES: tuple[Shape, ...] = _shapes()
 
-# Shapes grouped by the first three bytes of their anchor (``sk-`` stands for ``sk-ant-``,
-# ``sk-proj-``, ...): one substring search per group, and a file that lacks it never runs
-# the group's regexes. Each search is a pass over the file, so fewer groups, faster scans.
-ROOT_LENGTH = 3
-BY_ROOT: dict[bytes, tuple[Shape, ...]] = {}
-for _shape in SHAPES:
-    _root = _shape.anchor[:ROOT_LENGTH]
-    BY_ROOT[_root] = (*BY_ROOT.get(_root, ()), _shape)
-del _shape, _root
+# Every anchor in one Aho-Corasick automaton: one pass over a file tells which shapes can
+# occur in it, and a file that holds no anchor never runs a shape's regex.
+ANCHORS: tuple[bytes, ...] = tuple(sorted({shape.anchor for shape in SHAPES}))
+BY_ANCHOR: tuple[tuple[Shape, ...], ...] = tuple(
+    tuple(shape for shape in SHAPES if shape.anchor == anchor) for anchor in ANCHORS
+)
+ANCHOR_AUTOMATON = BytesAhoCorasick(list(ANCHORS), implementation=Implementation.DFA)
 
 # keyturn keys: any legal prefix, then "_" and 36 base62 characters (docs/key-format.md).
 # The regex finds the tail; the prefix is read leftwards and the checksum decides.
