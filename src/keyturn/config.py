@@ -67,6 +67,12 @@ class Settings:
     trust_forwarded_proto: bool = False
     # HMAC pepper for key hashes; set it from the environment or a secret file, never a flag.
     pepper: str | None = field(default=None, repr=False)
+    # The server's edge (docs/security.md): the largest request body it reads (bytes), the
+    # seconds a client has to send a request's headers (and again its body), and how many
+    # connections it holds at once (never more than its descriptor limit allows).
+    max_body_size: int = 64 * 1024
+    read_timeout: float = 10.0
+    max_connections: int = 1000
 
     @property
     def default_prefix(self) -> str:
@@ -212,6 +218,23 @@ def _rules(value: Any) -> tuple[ScopeRule, ...]:
     return tuple(parse_rule(pattern, scopes) for pattern, scopes in value.items())
 
 
+def _bounded(low: int, high: int, what: str) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        number = _integer(value)
+        if not low <= number <= high:
+            raise ValueError(f"expected {what} from {low} to {high}")
+        return number
+
+    return parse
+
+
+def _read_timeout(value: Any) -> float:
+    seconds = _seconds(value)
+    if not 0.1 <= seconds <= 3600:
+        raise ValueError("expected seconds from 0.1 to 3600")
+    return seconds
+
+
 def _optional_text(value: Any) -> str | None:
     return _text(value) or None
 
@@ -238,6 +261,9 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "ui_idle_timeout": _idle,
     "trust_forwarded_proto": _flag,
     "pepper": _optional_text,
+    "max_body_size": _bounded(1024, 64 * 1024 * 1024, "a size in bytes"),
+    "read_timeout": _read_timeout,
+    "max_connections": _bounded(1, 1_000_000, "a number of connections"),
 }
 assert set(_PARSERS) == {f.name for f in fields(Settings)}
 

@@ -13,7 +13,9 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Literal
 
-Kind = Literal["outcome", "finding"]
+# "problem": an answer about the request or connection itself (too large, too slow),
+# given by ``keyturn serve`` before any key is judged.
+Kind = Literal["outcome", "finding", "problem"]
 Severity = Literal["error", "warning", "info", ""]
 
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
+
+import httpx
 
 from keyturn.credentials import DEFAULT_QUERY_PARAMS
 from keyturn.keys import generate_key, mask
 from keyturn.service.access_log import LOG_KEY, AccessLog
 from keyturn.service.asgi import Message, Receive, Scope, Send
 from keyturn.service.redact import Redactor
+from tests.service.conftest import KEY_RE, ServeProcess
 
 
 def logged(scope: Scope, status: int = 200) -> dict[str, Any]:
@@ -57,3 +63,47 @@ def test_fields() -> None:
     assert (entry["client"], entry["method"], entry["status"]) == ("10.0.0.1", "POST", 418)
     assert entry["duration_ms"] >= 0
     assert entry["time"].endswith("Z") and entry["time"][10] == "T"
+
+
+# -- a real `keyturn serve`: what reaches stdout and stderr -----------------------------------
+
+
+def test_no_form_of_a_key_reaches_the_logs_of_a_real_server(tmp_path: Path) -> None:
+    """Keys sent every way a request can carry them, to every face; then the process's
+    whole output is searched for the key in each form a reader could decode."""
+    db = f"sqlite:///{tmp_path / 'keyturn.db'}"
+    with ServeProcess("--db", db, cwd=tmp_path) as server:
+        root = KEY_RE.findall(server.stderr)[0]
+        victim = generate_key()
+        secret = victim.rpartition("_")[2]
+        encoded = quote(victim, safe="")
+        some = "".join(f"%{ord(c):02X}" if i % 3 == 0 else c for i, c in enumerate(victim))
+        basic = base64.b64encode(f"user:{victim}".encode()).decode()
+        json_escaped = victim.replace("_", "\\u005f")
+        uris = [
+            f"/orders?q={encoded}",
+            f"/orders?q={quote(some, safe='')}",
+            f"/orders/{some}?page=1",
+            f"/cb?next=%2Flogin%3Fapi_key%3D{encoded}",
+            f"/cb?token={quote_plus('Bearer ' + victim)}",
+            f"/x?data={quote(json_escaped, safe='')}",
+        ]
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for uri in uris:
+                for header in ("x-forwarded-uri", "x-original-uri"):
+                    client.get("/auth", headers={header: uri, "authorization": f"Bearer {root}"})
+                client.get(uri)  # the API: 404, still logged
+                client.get("/auth" + uri)  # Envoy's way
+                client.get("/ui/login", params={"next": uri})  # the dashboard
+            client.get("/auth", headers={"authorization": f"Basic {basic}",
+                                         "referer": f"https://app/?k={encoded}",
+                                         "cookie": f"s={victim}"})
+            client.get(f"/v1/keys?search={encoded}", headers={"authorization": f"Bearer {root}"})
+            client.get(f"/v1/keys/{encoded}", headers={"authorization": f"Bearer {root}"})
+        assert server.stop() == 0
+        output = server.stdout + server.stderr
+    assert len(server.stdout.splitlines()) >= 6 * 5
+    for text in (output, unquote(output), unquote(unquote(output)), unquote_plus(output),
+                 output.replace("\\u005f", "_")):
+        assert secret not in text
+    assert basic not in output

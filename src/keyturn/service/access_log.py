@@ -19,7 +19,7 @@ from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
 from keyturn.service.asgi import ASGIApp, Message, Receive, Scope, Send
-from keyturn.service.redact import Redactor
+from keyturn.service.redact import Redactor, mask_text
 
 LOG_KEY = "keyturn.log"
 FLUSH_DELAY = 0.2
@@ -140,5 +140,7 @@ class AccessLog:
         extra: dict[str, Any] | None = scope.get(LOG_KEY)
         if extra:
             for name, value in extra.items():
+                if isinstance(value, str):  # whatever a handler noted, masked too
+                    value = mask_text(value)
                 line += f",{_quote(name)}:{_json(value)}"
         self._buffer.add(line + "}")

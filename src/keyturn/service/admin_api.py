@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from keyturn.record import KeyRecord
+from keyturn.service.body_limit import gated_route
 from keyturn.service.context import ServiceContext
 from keyturn.service.guard import Guard
 from keyturn.service.models import (
@@ -51,7 +52,7 @@ _BY_ID = problem_responses(400, 401, 403, 404, 422, 429)
 
 
 def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
-    router = APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1", route_class=gated_route(guard, context.settings))
     manager = context.manager
     prefixes = context.settings.prefixes
     reader = guard.caller("keys:read")

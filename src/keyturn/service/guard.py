@@ -18,12 +18,15 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from keyturn.answer import render
 from keyturn.record import KeyRecord, scopes_satisfy
 from keyturn.service.access_log import LOG_KEY
+from keyturn.service.asgi import Scope
 from keyturn.service.context import ServiceContext
 from keyturn.service.problems import Refused
 
 ADMIN_SCOPES = ("keys:read", "keys:write", "keys:verify", "audit:read", "*")
 
 Caller = Callable[..., Awaitable[KeyRecord]]
+# Where an authenticated request keeps (scope checked, the calling key's record).
+CALLER_KEY = "keyturn.caller"
 
 
 def _undocumented() -> None:
@@ -33,6 +36,8 @@ def _undocumented() -> None:
 class Guard:
     def __init__(self, context: ServiceContext) -> None:
         self._context = context
+        # Each dependency ``caller`` made -> the scope it demands (the body gate reads it).
+        self.scopes: dict[Callable[..., Any], str] = {}
         header = context.settings.api_key_headers[0] if context.settings.api_key_headers else None
         # Declared for the OpenAPI document (and its "Authorize" button); the check itself
         # reads the raw headers through the verifier, which knows every way to get them wrong.
@@ -44,28 +49,9 @@ class Guard:
         )
 
     def caller(self, scope: str) -> Caller:
-        """A FastAPI dependency: the calling key, which must hold ``scope``."""
-        context = self._context
-        count = context.metrics.count["admin"]
-        observe = context.metrics.observe["admin"]
-        realm = context.settings.realm
-
-        async def authenticate(request: Request) -> KeyRecord:
-            started = time.perf_counter()
-            decision = await context.manager.verify_asgi(
-                request.scope["headers"], request.scope["query_string"], scopes=(scope,)
-            )
-            count[decision.code]()
-            observe(time.perf_counter() - started)
-            record = decision.key
-            request.scope[LOG_KEY] = {
-                "outcome": decision.code,
-                "key_id": record.id if record is not None else None,
-            }
-            if not decision.ok or record is None:
-                raise Refused(render(decision, realm))
-            return record
-
+        """A FastAPI dependency: the calling key, which must hold ``scope``. When the body
+        gate (``keyturn.service.body_limit``) has already checked the key for this scope,
+        its answer is used rather than checking twice."""
         bearer, header = self._bearer, self._header
 
         async def dependency(
@@ -73,9 +59,34 @@ class Guard:
             _bearer: Any = Security(bearer),  # noqa: B008 - FastAPI's dependency idiom
             _header: Any = Security(header),  # noqa: B008
         ) -> KeyRecord:
-            return await authenticate(request)
+            known = request.scope.get(CALLER_KEY)
+            if known is not None and known[0] == scope:
+                record: KeyRecord = known[1]
+                return record
+            return await self.authenticate(request.scope, scope)
 
+        self.scopes[dependency] = scope
         return dependency
+
+    async def authenticate(self, request: Scope, scope: str) -> KeyRecord:
+        """The key of the ASGI ``request``, which must hold ``scope``; else ``Refused``
+        with the catalogue's answer. Counted in the metrics and noted for the access log."""
+        context = self._context
+        started = time.perf_counter()
+        decision = await context.manager.verify_asgi(
+            request["headers"], request["query_string"], scopes=(scope,)
+        )
+        context.metrics.count["admin"][decision.code]()
+        context.metrics.observe["admin"](time.perf_counter() - started)
+        record = decision.key
+        request[LOG_KEY] = {
+            "outcome": decision.code,
+            "key_id": record.id if record is not None else None,
+        }
+        if not decision.ok or record is None:
+            raise Refused(render(decision, context.settings.realm))
+        request[CALLER_KEY] = (scope, record)
+        return record
 
     def refuse(self, caller: KeyRecord, missing: tuple[str, ...], detail: str) -> Refused:
         decision = self._context.sync.verifier.reject(

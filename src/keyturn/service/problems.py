@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
 from keyturn.answer import PROBLEM_JSON, HttpAnswer
+from keyturn.outcomes import lookup
 from keyturn.store import KeyNotFound, StoreError
 
 TYPE_BASE = "urn:keyturn:problem:"
@@ -58,6 +59,12 @@ def problem(
         body["hint"] = hint
     body.update(extra)
     return body
+
+
+def catalogued(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """A problem whose status, title and fix are the catalogue's entry for ``code``."""
+    entry = lookup(code)
+    return problem(entry.status, code, entry.title, detail, entry.fix, **extra)
 
 
 def problem_response(

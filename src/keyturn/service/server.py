@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 import math
+import resource
 import signal
 import sys
 import threading
@@ -22,13 +23,28 @@ import uvicorn
 
 from keyturn.config import Settings
 from keyturn.service.asgi import ASGIApp
+from keyturn.service.connections import Edge, guarded
+from keyturn.service.redact import RedactingFormatter, redact_handlers
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Descriptors kept for everything but client connections: the listening socket, the event
+# loop, the store's files or connections (one set per worker thread), Redis, the logs.
+RESERVED_DESCRIPTORS = 128
+# What is left of a body answered before it was read (a refusal, a 413, /auth) is read and
+# dropped up to this much, so that the client, still sending, gets to read the answer.
+DRAIN_BYTES = 1024 * 1024
+_log = logging.getLogger("keyturn.service")
 
 
 def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    edge = Edge(
+        connection_ceiling(settings.max_connections),
+        settings.read_timeout,
+        drain=max(settings.max_body_size, DRAIN_BYTES),
+    )
     return uvicorn.Config(
         app,
+        http=guarded(edge),
         host=settings.host,
         port=settings.port,
         lifespan="on",
@@ -40,10 +56,35 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     )
 
 
+def connection_ceiling(wanted: int) -> int:
+    """How many client connections this process can hold: ``wanted``, if the descriptor
+    limit allows it. The soft limit is raised toward what that needs (as far as the hard
+    limit lets an unprivileged process); beyond the limit ``accept`` would fail and the
+    server would stop answering anyone, so the ceiling keeps ``RESERVED_DESCRIPTORS`` free."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + RESERVED_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return wanted
+    ceiling = max(1, soft - RESERVED_DESCRIPTORS)
+    _log.warning(
+        "max_connections lowered from %d to %d: the descriptor limit is %d "
+        "(raise it with ulimit -n or systemd's LimitNOFILE)",
+        wanted, ceiling, soft,
+    )
+    return ceiling
+
+
 def configure_logging(settings: Settings) -> None:
     """The service's own messages to stderr (access log lines go to stdout, unlogged)."""
     service = logging.getLogger("keyturn.service")
-    service.handlers[:] = [_handler(sys.stderr, "%(levelname)s:     %(message)s")]
+    handler = _handler(sys.stderr, "%(levelname)s:     %(message)s")
+    handler.setFormatter(RedactingFormatter(handler.formatter))
+    service.handlers[:] = [handler]
     service.setLevel(settings.log_level.upper())
     service.propagate = False
 
@@ -80,6 +121,8 @@ def serve(app: ASGIApp, settings: Settings) -> None:
     """
     configure_logging(settings)
     config = uvicorn_config(app, settings)
+    # uvicorn's own lines (errors, tracebacks) are masked like the service's.
+    redact_handlers("uvicorn", "uvicorn.error", "uvicorn.access")
     gc.collect()
     gc.freeze()
     _Server(config).run()

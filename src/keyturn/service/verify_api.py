@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from keyturn.record import KeyRecord
+from keyturn.service.body_limit import gated_route
 from keyturn.service.context import ServiceContext
 from keyturn.service.guard import Guard
 from keyturn.service.models import VerifyRequest, VerifyResult
@@ -21,7 +22,7 @@ from keyturn.service.problems import problem_responses
 
 
 def verify_router(context: ServiceContext, guard: Guard) -> APIRouter:
-    router = APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1", route_class=gated_route(guard, context.settings))
     manager = context.manager
     count = context.metrics.count["verify_api"]
     observe = context.metrics.observe["verify_api"]

@@ -135,7 +135,9 @@ class Dashboard:
             form = None
             if request.method == "POST":
                 try:
-                    form = await read_form(request)
+                    form = await read_form(
+                        request, self.settings.max_body_size, self.settings.read_timeout
+                    )
                 except FormError as exc:
                     return self.error(
                         admin.session, admin, exc.status, "The form could not be read", exc.message

@@ -8,6 +8,7 @@ content type, a body over the cap, bytes that are not UTF-8, thousands of fields
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs
@@ -47,16 +48,22 @@ class Form:
         return name in self.fields
 
 
-async def read_form(request: Request, limit: int = MAX_BODY) -> Form:
+async def read_form(request: Request, limit: int = MAX_BODY, timeout: float = 10.0) -> Form:
+    """The form, read only up to ``limit`` bytes and within ``timeout`` seconds (a client
+    that drips its body would otherwise hold its connection for good)."""
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise FormError(413, f"the form is larger than {limit // 1024} KiB")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise FormError(413, f"the form is larger than {limit // 1024} KiB")
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise FormError(413, f"the form is larger than {limit // 1024} KiB")
+    except TimeoutError:
+        raise FormError(408, f"the form did not arrive within {timeout:g} seconds") from None
     if content_type != URLENCODED:
         if not body and not content_type:
             return Form({})  # a bare POST: an empty form (which then lacks its CSRF token)

@@ -21,6 +21,9 @@ from keyturn.ui.sessions import Session
 from keyturn.verifier import Decision
 
 MAX_KEY_LENGTH = 1024
+# The sign-in form holds a CSRF token, a key and a page to go back to: 4 KiB is plenty.
+SIGN_IN_BODY = 4 * 1024
+_EXPIRED = "The sign-in form had expired or did not come from this page. Paste the key again."
 
 
 def home_of(admin: Admin) -> str:
@@ -69,18 +72,17 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
         return form_page(request, session)
 
     async def submit(request: Request) -> Response:
+        # The session (the one the form was served with) first: without it the body, which
+        # nobody has vouched for yet, is not even read.
         session = ui.session_of(request)
+        if session is None:
+            return form_page(request, None, 403, _EXPIRED)
         try:
-            form = await read_form(request)
+            form = await read_form(request, SIGN_IN_BODY, ui.settings.read_timeout)
         except FormError as exc:
             return form_page(request, None, exc.status, exc.message)
-        if session is None or not csrf.token_matches(session.csrf, form.get(csrf.FIELD)):
-            return form_page(
-                request,
-                None,
-                403,
-                "The sign-in form had expired or did not come from this page. Paste the key again.",
-            )
+        if not csrf.token_matches(session.csrf, form.get(csrf.FIELD)):
+            return form_page(request, None, 403, _EXPIRED)
         key = form.get("key")
         if not key:
             return form_page(request, session, 400, "Paste an admin key to sign in.")
@@ -116,7 +118,7 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
         session = ui.session_of(request)
         if session is not None:
             try:
-                form = await read_form(request)
+                form = await read_form(request, SIGN_IN_BODY, ui.settings.read_timeout)
             except FormError as exc:
                 return ui.error(
                     session, None, exc.status, "The form could not be read", exc.message
