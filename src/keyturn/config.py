@@ -99,11 +99,17 @@ def _integer(value: Any) -> int:
     return value
 
 
-def _port(value: Any) -> int:
-    number = _integer(value)
-    if not 0 <= number <= 65535:
-        raise ValueError("expected a port number from 0 to 65535")
-    return number
+def _bounded(low: int, high: int, what: str) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        number = _integer(value)
+        if not low <= number <= high:
+            raise ValueError(f"expected {what} from {low} to {high}")
+        return number
+
+    return parse
+
+
+_port = _bounded(0, 65535, "a port number")
 
 
 def _seconds(value: Any) -> float:
@@ -216,16 +222,6 @@ def _rules(value: Any) -> tuple[ScopeRule, ...]:
     if not isinstance(value, dict):
         raise ValueError("expected a table of 'path prefix' = [scopes]")
     return tuple(parse_rule(pattern, scopes) for pattern, scopes in value.items())
-
-
-def _bounded(low: int, high: int, what: str) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        number = _integer(value)
-        if not low <= number <= high:
-            raise ValueError(f"expected {what} from {low} to {high}")
-        return number
-
-    return parse
 
 
 def _read_timeout(value: Any) -> float:

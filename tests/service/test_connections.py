@@ -64,7 +64,7 @@ def open_descriptors(pid: int) -> int:
 
 def test_a_thousand_half_open_connections_do_not_take_auth_down(tmp_path: Path) -> None:
     """The issue's attack at the usual 1,024-descriptor limit, with room to spare."""
-    with serving(tmp_path, soft_limit=1024, KEYTURN_READ_TIMEOUT="60") as (server, root):
+    with serving(tmp_path, soft_limit=1024) as (server, root):
         assert auth(server.url, root) == 204
         socks = half_open(server.url, 1100)
         try:
