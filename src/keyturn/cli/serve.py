@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from keyturn.cli.keyfile import private_file, refuse_existing
 from keyturn.cli.output import UsageFailure, emit_json, failures_as_usage, format_option
 from keyturn.config import CONFIG_ENV, Settings, SettingsError, load_settings
 from keyturn.manager import IssuedKey, KeyManager
@@ -79,6 +80,34 @@ def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
     click.echo("\n".join(lines), err=err)
 
 
+def _root_key(manager: KeyManager, path: str | None) -> IssuedKey | None:
+    """The new root key, if the database has no keys; written to ``path`` when given."""
+    from keyturn.service.bootstrap import ensure_root_key
+
+    if path is None or manager.store.count():
+        with failures_as_usage():
+            return ensure_root_key(manager)
+    with private_file(path) as handle, failures_as_usage():
+        issued = ensure_root_key(manager)
+        if issued is not None:
+            handle.write(issued.key + "\n")
+    return issued
+
+
+def _show_key_file(issued: IssuedKey, path: str, fmt: str) -> None:
+    if fmt == "json":
+        record = issued.record
+        emit_json(
+            {"created": True, "id": record.id, "key_file": path, "scopes": sorted(record.scopes)}
+        )
+        return
+    click.echo(
+        f"keyturn: new database: created the root key {issued.record.id} (scope '*', no "
+        f"expiry) and wrote it to {path!r} (0600). Move it to your secret manager and "
+        "delete the file."
+    )
+
+
 @click.command()
 @_settings_options
 @click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1].")
@@ -109,6 +138,14 @@ def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
     help="Server log level [default: info].",
 )
 @click.option(
+    "--root-key-file",
+    default=None,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="On a new database, write the root key to FILE (created 0600, never overwritten) "
+    "instead of stderr, where log collectors would keep it.",
+)
+@click.option(
     "--redis",
     "redis_url",
     default=None,
@@ -116,7 +153,9 @@ def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
     help="Redis for rate limits shared by every instance, e.g. redis://127.0.0.1:6379/0 "
     "[default: counted in this process; also $KEYTURN_REDIS_URL].",
 )
-def serve(config_file: str | None, rules: tuple[str, ...], **flags: Any) -> None:
+def serve(
+    config_file: str | None, rules: tuple[str, ...], root_key_file: str | None, **flags: Any
+) -> None:
     """Serve the admin API, the verify API and forward-auth (/auth) over HTTP.
 
     Settings come from flags, then KEYTURN_* environment variables, then the --config
@@ -133,12 +172,15 @@ def serve(config_file: str | None, rules: tuple[str, ...], **flags: Any) -> None
         flags["rules"] = table
     settings = _load(config_file, flags)
     manager = _open(settings)
-    from keyturn.service.bootstrap import ensure_root_key
-
-    with failures_as_usage():
-        issued = ensure_root_key(manager)
-    if issued is not None:
+    issued = _root_key(manager, root_key_file)
+    if issued is not None and root_key_file is None:
         _show_root_key(issued, "text", err=True)
+    elif issued is not None:
+        click.echo(
+            f"keyturn: new database: root key {issued.record.id} written to "
+            f"{root_key_file!r} (0600); move it to your secret manager.",
+            err=True,
+        )
     click.echo(
         f"keyturn: database {masked_url(settings.database_url)}; "
         f"forward-auth at http://{settings.host}:{settings.port}/auth, "
@@ -154,21 +196,31 @@ def serve(config_file: str | None, rules: tuple[str, ...], **flags: Any) -> None
 @click.command()
 @_settings_options
 @format_option()
-def init(config_file: str | None, database_url: str | None, fmt: str) -> None:
+@click.option(
+    "--output",
+    default=None,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Write the root key to FILE (created 0600, never overwritten) instead of stdout.",
+)
+def init(config_file: str | None, database_url: str | None, fmt: str, output: str | None) -> None:
     """Create the database and its root key (shown once), without serving.
 
     On a database that already has keys nothing is created and nothing secret is shown.
     """
     settings = _load(config_file, {"database_url": database_url})
-    from keyturn.service.bootstrap import ensure_root_key
-
+    if output is not None:
+        refuse_existing(output)  # before the database is touched
     manager = _open(settings)
     try:
+        issued = _root_key(manager, output)
         with failures_as_usage():
-            issued = ensure_root_key(manager)
             count = manager.store.count()
     finally:
         manager.close()
+    if issued is not None and output is not None:
+        _show_key_file(issued, output, fmt)
+        return
     if issued is not None:
         _show_root_key(issued, fmt, err=False)
         return

@@ -6,6 +6,7 @@ transaction is open); WAL lets those readers proceed while a writer commits.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import nullcontext
@@ -19,6 +20,23 @@ from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 
 _BY_HASH = sql.BY_HASH.replace(":key_hash", "?")
+
+
+def create_private(path: str) -> None:
+    """Create the database file, if it is new, readable and writable by its owner only,
+    whatever the umask: it holds key hashes and the audit log. SQLite gives the ``-wal``
+    and ``-shm`` files it makes later the database file's mode, so they are private too
+    (and a mode an administrator set on an existing file is kept)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create database {path!r}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)  # the umask may have taken more than group and others
+    finally:
+        os.close(fd)
 
 
 class SQLiteStore(SQLStore):
@@ -41,6 +59,7 @@ class SQLiteStore(SQLStore):
                 )
             self._target = str(Path(self.path).expanduser())
             self._uri = False
+            create_private(self._target)
         super().__init__()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
