@@ -9,6 +9,12 @@ out, which for a console guarding API keys is a feature, not a loss.
 Anonymous sessions exist only to carry the sign-in form's CSRF token. Both kinds are kept in
 least-recently-used order and capped, so a flood of sign-in page views costs bounded memory
 and can push out other anonymous sessions but never a signed-in one.
+
+Signed-in sessions are bounded per key (``PER_KEY_LIMIT``): a key signing in once more ends
+its own oldest session. The global bound is far above what one key can hold, and when it is
+reached all the same (hundreds of keys signing in over and over) the session that goes is
+the oldest of the key holding the most, so no key can sign out admins of other keys by
+signing in repeatedly.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 DEFAULT_IDLE_SECONDS = 15 * 60
 ANONYMOUS_LIMIT = 10_000
 SIGNED_IN_LIMIT = 10_000
+PER_KEY_LIMIT = 16
 
 
 def new_token() -> str:
@@ -58,14 +65,18 @@ class SessionStore:
         clock: Callable[[], float] = time.monotonic,
         anonymous_limit: int = ANONYMOUS_LIMIT,
         signed_in_limit: int = SIGNED_IN_LIMIT,
+        per_key_limit: int = PER_KEY_LIMIT,
     ) -> None:
         self.idle = idle
         self._clock = clock
         self._limits = {False: anonymous_limit, True: signed_in_limit}
+        self._per_key = per_key_limit
         self._sessions: dict[bool, OrderedDict[str, Session]] = {
             False: OrderedDict(),
             True: OrderedDict(),
         }
+        # key id -> ids of its signed-in sessions, oldest sign-in first
+        self._by_key: dict[str, OrderedDict[str, None]] = {}
 
     def __len__(self) -> int:
         return sum(len(table) for table in self._sessions.values())
@@ -80,7 +91,7 @@ class SessionStore:
             if session is None:
                 continue
             if now - session.last_seen >= self.idle:
-                del table[session_id]
+                self._remove(table, session_id)
                 return None
             session.last_seen = now
             table.move_to_end(session_id)
@@ -93,38 +104,61 @@ class SessionStore:
 
     def sign_in(self, previous: Session | None, key_id: str, key_hash: str) -> Session:
         """A new session for a key: new id and new CSRF token, so an id or token planted
-        before sign-in (session fixation) is worth nothing after it."""
+        before sign-in (session fixation) is worth nothing after it. At the key's own bound
+        its oldest session ends; at the global bound, the oldest of the busiest key's."""
         if previous is not None:
             self.drop(previous.id)
-        return self._add(
-            Session(new_token(), new_token(), self._clock(), key_id=key_id, key_hash=key_hash)
-        )
+        table = self._sessions[True]
+        self._prune(table)
+        while self.sessions_of(key_id) >= self._per_key:
+            self._remove(table, next(iter(self._by_key[key_id])))
+        if len(table) >= self._limits[True]:
+            busiest = max(self._by_key, key=lambda k: (len(self._by_key[k]), k == key_id))
+            self._remove(table, next(iter(self._by_key[busiest])))
+        session = Session(new_token(), new_token(), self._clock(), key_id=key_id, key_hash=key_hash)
+        table[session.id] = session
+        self._by_key.setdefault(key_id, OrderedDict())[session.id] = None
+        return session
+
+    def sessions_of(self, key_id: str) -> int:
+        """How many signed-in sessions ``key_id`` holds."""
+        return len(self._by_key.get(key_id, ()))
 
     def drop(self, session_id: str) -> None:
         for table in self._sessions.values():
-            table.pop(session_id, None)
+            self._remove(table, session_id)
 
     def drop_key(self, key_id: str) -> int:
         """End every session of one admin key; how many there were."""
-        table = self._sessions[True]
-        ids = [sid for sid, session in table.items() if session.key_id == key_id]
+        ids = list(self._by_key.get(key_id, ()))
         for sid in ids:
-            del table[sid]
+            self._remove(self._sessions[True], sid)
         return len(ids)
 
     def _add(self, session: Session) -> Session:
-        table = self._sessions[session.signed_in]
+        """An anonymous session, pushing out the least recently used at the bound."""
+        table = self._sessions[False]
         self._prune(table)
-        while len(table) >= self._limits[session.signed_in]:
+        while len(table) >= self._limits[False]:
             table.popitem(last=False)
         table[session.id] = session
         return session
+
+    def _remove(self, table: OrderedDict[str, Session], session_id: str) -> None:
+        session = table.pop(session_id, None)
+        if session is None or session.key_id is None:
+            return
+        ids = self._by_key.get(session.key_id)
+        if ids is not None:
+            ids.pop(session_id, None)
+            if not ids:
+                del self._by_key[session.key_id]
 
     def _prune(self, table: OrderedDict[str, Session]) -> None:
         """Drop idle sessions from the old end; the table is in last-used order."""
         cutoff = self._clock() - self.idle
         while table:
-            oldest = next(iter(table.values()))
+            oldest_id, oldest = next(iter(table.items()))
             if oldest.last_seen > cutoff:
                 return
-            table.popitem(last=False)
+            self._remove(table, oldest_id)

@@ -12,12 +12,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from keyturn.outcomes import lookup
 from keyturn.ui import csrf
 from keyturn.ui.admin import Admin, current_admin, may_sign_in
 from keyturn.ui.app import Dashboard, safe_next
-from keyturn.ui.forms import FormError, read_form
+from keyturn.ui.forms import Form, FormError, read_form
 from keyturn.ui.render import MOUNT
 from keyturn.ui.sessions import Session
+from keyturn.ui.throttle import SignInThrottle
 from keyturn.verifier import Decision
 
 MAX_KEY_LENGTH = 1024
@@ -36,6 +38,8 @@ def home_of(admin: Admin) -> str:
 
 
 def routes(ui: Dashboard) -> list[BaseRoute]:
+    throttle = SignInThrottle()
+
     async def home(request: Request) -> Response:
         admin = await current_admin(ui.sessions, ui.manager, ui.session_of(request))
         if admin is None:
@@ -48,6 +52,7 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
         status: int = 200,
         error: str = "",
         hint: str = "",
+        headers: dict[str, str] | None = None,
     ) -> Response:
         """The sign-in form, with a fresh anonymous session if there is none to use."""
         if session is None or session.signed_in:
@@ -57,12 +62,24 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
             "login.html",
             session,
             status=status,
+            headers=headers,
             error=error,
             hint=hint,
             next=target if safe_next(target) else "",
             signed_out="signed_out" in request.query_params,
         )
         return ui.set_cookie(response, request, session)
+
+    def throttled(request: Request, session: Session, seconds: int) -> Response:
+        entry = lookup("signin_throttled")
+        return form_page(
+            request,
+            session,
+            entry.status,
+            f"{entry.title}: wait {seconds} second{'' if seconds == 1 else 's'}, then try again.",
+            entry.fix,
+            headers={"retry-after": str(seconds)},
+        )
 
     async def show(request: Request) -> Response:
         session = ui.session_of(request)
@@ -77,12 +94,22 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
         session = ui.session_of(request)
         if session is None:
             return form_page(request, None, 403, _EXPIRED)
+        client = request.client.host if request.client else ""
+        wait = throttle.wait(client)
+        if wait:
+            return throttled(request, session, wait)
         try:
             form = await read_form(request, SIGN_IN_BODY, ui.settings.read_timeout)
         except FormError as exc:
             return form_page(request, None, exc.status, exc.message)
         if not csrf.token_matches(session.csrf, form.get(csrf.FIELD)):
             return form_page(request, None, 403, _EXPIRED)
+        answer = await judge(request, session, form)
+        if answer.status_code >= 400:  # a failed sign-in counts against the client
+            throttle.failed(client)
+        return answer
+
+    async def judge(request: Request, session: Session, form: Form) -> Response:
         key = form.get("key")
         if not key:
             return form_page(request, session, 400, "Paste an admin key to sign in.")

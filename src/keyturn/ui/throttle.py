@@ -1,0 +1,59 @@
+"""Failed dashboard sign-ins, counted per client address, slow that client down.
+
+A key cannot be guessed (160 random bits), but every attempt costs the server a lookup, and
+a stream of failures from one address is rarely an honest mistake. Each client gets a
+bucket of ``BURST`` failures that refills at one every ``REFILL`` seconds; with the bucket
+empty, its sign-ins are refused (429, ``signin_throttled``, with ``Retry-After``) before the
+key is even read. Successful sign-ins cost nothing, so an admin who mistyped a key a few
+times is never held up.
+
+The address is the connection's peer: behind a proxy every client shares the proxy's, so
+the bucket is generous. Memory is bounded: at most ``CLIENTS`` addresses are remembered, the
+least recently failed forgotten first.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+BURST = 10
+REFILL = 6.0  # seconds per failure forgiven: 10 a minute, sustained
+CLIENTS = 10_000
+
+
+class SignInThrottle:
+    def __init__(
+        self,
+        *,
+        burst: int = BURST,
+        refill: float = REFILL,
+        clients: int = CLIENTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._burst = burst
+        self._refill = refill
+        self._clients = clients
+        self._clock = clock
+        # client -> (failures still allowed, when that was counted)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def _allowance(self, client: str, now: float) -> float:
+        left, then = self._buckets.get(client, (float(self._burst), now))
+        return min(float(self._burst), left + (now - then) / self._refill)
+
+    def wait(self, client: str) -> int:
+        """Seconds ``client`` must wait before its next sign-in (0: go ahead)."""
+        now = self._clock()
+        left = self._allowance(client, now)
+        return 0 if left >= 1 else max(1, math.ceil((1 - left) * self._refill))
+
+    def failed(self, client: str) -> None:
+        """Count a failed sign-in from ``client``."""
+        now = self._clock()
+        self._buckets[client] = (self._allowance(client, now) - 1, now)
+        self._buckets.move_to_end(client)
+        while len(self._buckets) > self._clients:
+            self._buckets.popitem(last=False)
