@@ -81,7 +81,10 @@ def gated_route(guard: Guard, settings: Settings) -> type[APIRoute]:
                 if has_body(request.scope):
                     if needed is not None:
                         await guard.authenticate(request.scope, needed)  # or Refused
-                    body = await read_body(request.scope, request.receive, cap, timeout)
+                    try:
+                        body = await read_body(request.scope, request.receive, cap, timeout)
+                    except ClientDisconnect:  # nobody left to answer, nothing to log
+                        return Response(status_code=400)
                     request = Request(request.scope, _replay(body, request.receive))
                 return await handler(request)
 

@@ -40,6 +40,7 @@ from keyturn.service.problems import catalogued
 
 _log = logging.getLogger("keyturn.service")
 RETRY_AFTER = 1
+MAX_HEAD = 64 * 1024
 
 
 def raw_answer(code: str, detail: str, *headers: tuple[str, str]) -> bytes:
@@ -72,6 +73,9 @@ class Edge:
         self._sweep: asyncio.TimerHandle | None = None
         self.late = raw_answer(
             "request_timeout", f"the request's headers did not arrive within {read_timeout:g} s"
+        )
+        self.huge = raw_answer(
+            "headers_too_large", f"the request head is larger than {MAX_HEAD} bytes"
         )
         self.busy = raw_answer(
             "server_busy",
@@ -142,6 +146,7 @@ class GuardedProtocol:
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._draining = -1  # bytes of an unread body still allowed in; -1: not draining
+        self._head = 0  # bytes of an incomplete request head received so far
         if not self.edge.admit(self, self.loop.time()):
             _log.warning("refused a connection: %d open, all busy", len(self.edge.open))
             transport.write(self.edge.busy)
@@ -153,14 +158,20 @@ class GuardedProtocol:
             if self._draining < 0:
                 self.edge.close(self, b"")
                 return
-        edge = self.edge
-        if self in edge.idle:  # the first bytes of the next request
-            edge.wait(self, self.loop.time())
         cycle = self.cycle
         super().data_received(data)  # type: ignore[misc]
-        if self.cycle is not cycle:  # a request head is complete
+        edge = self.edge
+        if self.cycle is not cycle:  # a request head is complete: busy, not evictable
             edge.waiting.pop(self, None)
+            edge.idle.pop(self, None)
             self._draining = -1
+        elif self in edge.idle:  # the next request has begun, and its head is not complete
+            edge.wait(self, self.loop.time())
+            self._head = len(data)
+        elif self._draining < 0 and self in edge.waiting:  # h11 bounds a head, httptools not
+            self._head += len(data)
+            if self._head > MAX_HEAD:
+                edge.close(self, edge.huge)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]

@@ -32,7 +32,7 @@ def create_private(path: str) -> None:
     except FileExistsError:
         return
     except OSError as exc:
-        raise StoreError(f"cannot create database {path!r}: {exc.strerror}") from None
+        raise StoreError(f"cannot open database {path!r}: {exc.strerror}") from None
     try:
         os.fchmod(fd, 0o600)  # the umask may have taken more than group and others
     finally:
