@@ -4,13 +4,12 @@ Content-Security-Policy, working in a real browser that enforces it."""
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, Server, _unavailable
+from tests.ui.conftest import Server
 
 SOURCES = re.compile(r'(?:src|href)="([^"]+)"')
 
@@ -38,37 +37,26 @@ def test_the_page_and_its_assets_come_from_the_service_alone(server: Server) -> 
     assert licence.status_code == 200 and "Apache License" in licence.text
 
 
-def test_swagger_ui_runs_under_the_policy_in_a_real_browser(server: Server) -> None:
-    """Its own browser, closed at the end: a session-wide Playwright would leave an event
-    loop running in this worker for the tests that follow."""
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        _unavailable("Playwright is not installed (pip install playwright)")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+def test_swagger_ui_runs_under_the_policy_in_a_real_browser(server: Server, page: Any) -> None:
+    from playwright.sync_api import expect
+
     violations: list[str] = []
     elsewhere: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        page.on("console", lambda m: violations.append(m.text)
-                if "Content Security Policy" in m.text else None)
-        page.on("request", lambda r: elsewhere.append(r.url)
-                if urlsplit(r.url).netloc != urlsplit(server.url).netloc
-                and not r.url.startswith("data:") else None)
-        page.goto(f"{server.url}/docs")
-        expect(page.locator(".swagger-ui .info .title")).to_contain_text("keyturn")
-        expect(page.locator(".opblock-tag-section").first).to_be_visible()
-        # The "Authorize" dialog, where admins paste keys, opens and works.
-        page.get_by_role("button", name=re.compile("Authorize")).first.click()
-        expect(page.locator(".auth-container input").first).to_be_visible()
-        page.locator(".auth-container input").first.fill(server.root_key)
-        page.locator(".auth-container button.authorize").first.click()
-        page.keyboard.press("Escape")
-        stored = page.evaluate("() => JSON.stringify(window.localStorage)")
-        browser.close()
+    page.on("console", lambda m: violations.append(m.text)
+            if "Content Security Policy" in m.text else None)
+    page.on("request", lambda r: elsewhere.append(r.url)
+            if urlsplit(r.url).netloc != urlsplit(server.url).netloc
+            and not r.url.startswith("data:") else None)
+    page.goto(f"{server.url}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("keyturn")
+    expect(page.locator(".opblock-tag-section").first).to_be_visible()
+    # The "Authorize" dialog, where admins paste keys, opens and works.
+    page.get_by_role("button", name=re.compile("Authorize")).first.click()
+    expect(page.locator(".auth-container input").first).to_be_visible()
+    page.locator(".auth-container input").first.fill(server.root_key)
+    page.locator(".auth-container button.authorize").first.click()
+    page.keyboard.press("Escape")
+    stored = page.evaluate("() => JSON.stringify(window.localStorage)")
     assert server.root_key not in stored  # not persisted in the browser
     assert violations == []
     assert elsewhere == []
