@@ -130,3 +130,28 @@ def test_placeholders_in_rule_shapes_are_not_findings() -> None:
         "url = 'postgres://user:${PASSWORD}@db:5432/app'\n",
     ):
         assert not find_hits(text.encode(), config_like=True), text
+
+
+def _value() -> str:
+    return keygen.draw("[a-z0-9]{8}") + keygen.draw("[A-Z0-9]{8}") + keygen.draw("[a-f0-9]{16}")
+
+
+@pytest.mark.parametrize("template", [
+    "[DEBUG] ambee key: {v}",
+    'aylienToken := "{v}"',
+    "<secret>{{pandadoc {v}}}</secret>",
+    "export WAKATIME_API_KEY={v}",
+])
+def test_a_random_value_near_a_providers_name_is_a_possible_secret(template: str) -> None:
+    value = _value()
+    (finding,) = scan_bytes(template.format(v=value).encode(), "notes.txt")
+    assert finding.code == "possible_secret" and finding.confidence == "medium"
+    assert value not in finding.masked
+
+
+def test_near_needs_the_name_close_a_whole_value_and_a_real_provider() -> None:
+    value = _value()
+    assert not find_hits(f"ambee {'x ' * 30}{value}\n".encode())  # further than 40 bytes
+    assert not find_hits(f"ambee key: {value[:12]}?{value[12:]}\n".encode())  # a broken value
+    assert not find_hits(f"monday meeting id {value}\n".encode())  # a word, not a provider
+    assert not find_hits(b"ambee key: your-ambee-api-key-here-0000\n")

@@ -112,7 +112,7 @@ def _rule_hits(data: bytes, lowered: bytes, claimed: Claims) -> list[Hit]:
         if _shape_decided(secret) or not structured_secret_ok(secret):
             continue
         claimed.add(found.start, found.end)
-        generic_rule = rule.provider == "generic"
+        generic_rule = rule.provider == "generic" or rule.near
         hits.append(
             Hit(
                 codes.POSSIBLE_SECRET if generic_rule else codes.LEAKED_PROVIDER_KEY,

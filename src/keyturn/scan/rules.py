@@ -28,6 +28,7 @@ from typing import Any
 from ahocorasick_rs import BytesAhoCorasick, Implementation
 
 from keyturn.scan.codes import Confidence
+from keyturn.scan.gates import plausible_secret
 
 # A window reaches this far from a keyword at most: a PEM block (-----BEGIN ...) of an
 # 8192-bit RSA key fits; any other pattern's value sits within MAX_REACH of its keyword
@@ -63,6 +64,7 @@ class Rule:
     within: int = 0
     check: str = ""  # a format check of CHECKS the secret must pass
     multiline: bool = False  # the pattern names a line break: its window is not one line
+    near: bool = False  # a provider's name near a random value ([near]), not a pattern
 
     # Compiled on first use, once per process: a scan compiles only the rules whose
     # keywords it meets, so loading 500 rules costs a hook nothing.
@@ -137,6 +139,42 @@ def _rule(entry: dict[str, Any]) -> Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class Near:
+    """``[near]``: a provider's name, then within ``reach`` bytes a random-looking value."""
+
+    reach: int
+    min_length: int
+    max_length: int
+    min_entropy: float
+    token: re.Pattern[bytes]
+
+
+_KEY_CHARS = rb"A-Za-z0-9_+/.~\-"
+# A value glued to one of these is part of something else (a URL query `?k=`, a `%`
+# escape, `user@host`, a template `${`, `*`-masked or `!`-suffixed text), not a whole key.
+_GLUE = rb"?%@#$!^*&\\"
+
+
+def _near_rules(data: dict[str, Any], source: str) -> tuple[Near, tuple[Rule, ...]]:
+    near = Near(
+        data["reach"], data["min_length"], data["max_length"], data["min_entropy"],
+        # `=` only as base64 padding at the end: `NAME=value` starts the value after it.
+        re.compile(rb"(?<![%s%s])[%s]{%d,%d}={0,2}(?![%s=%s])" % (
+            _KEY_CHARS, _GLUE, _KEY_CHARS, data["min_length"], data["max_length"], _KEY_CHARS,
+            _GLUE)),
+    )
+    rules = tuple(
+        Rule(
+            id=f"near-{entry['name'].lower()}", provider=entry["name"], kind="value near its name",
+            source=source, confidence="medium",
+            keywords=tuple(k.encode() for k in entry["keywords"]), pattern="", near=True,
+        )
+        for entry in data["providers"]
+    )
+    return near, rules
+
+
+@dataclass(frozen=True, slots=True)
 class RuleSet:
     rules: tuple[Rule, ...]
     allow: tuple[str, ...]
@@ -145,25 +183,33 @@ class RuleSet:
     # For the keyword of each index: rules searched around it, and rules searched file-wide.
     windowed: tuple[tuple[Rule, ...], ...]
     whole_file: tuple[tuple[Rule, ...], ...]
+    near_by: tuple[tuple[Rule, ...], ...]  # [near] providers named by each keyword
+    near: Near | None
     automaton: BytesAhoCorasick
 
 
 def load(text: str) -> RuleSet:
     data = tomllib.loads(text)
     rules = tuple(_rule(entry) for entry in data["rule"])
-    keywords = sorted({k for rule in rules for k in rule.keywords})
+    near, near_rules = _near_rules(data["near"], data["near"]["source"]) if "near" in data else (
+        None, ())
+    keywords = sorted({k for rule in rules + near_rules for k in rule.keywords})
     index = {k: i for i, k in enumerate(keywords)}
     windowed: list[list[Rule]] = [[] for _ in keywords]
     whole_file: list[list[Rule]] = [[] for _ in keywords]
+    near_by: list[list[Rule]] = [[] for _ in keywords]
     for rule in rules:
         for keyword in rule.keywords:
             (windowed if rule.anchored else whole_file)[index[keyword]].append(rule)
+    for rule in near_rules:
+        for keyword in rule.keywords:
+            near_by[index[keyword]].append(rule)
     allow = data.get("allow", {})
     return RuleSet(
         rules, tuple(allow.get("secret", ())),
         tuple(s.lower().encode() for s in allow.get("stopwords", ())), tuple(keywords),
-        tuple(map(tuple, windowed)), tuple(map(tuple, whole_file)),
-        BytesAhoCorasick(keywords, implementation=Implementation.DFA),  # fastest to search
+        tuple(map(tuple, windowed)), tuple(map(tuple, whole_file)), tuple(map(tuple, near_by)),
+        near, BytesAhoCorasick(keywords, implementation=Implementation.DFA),  # fastest search
     )
 
 
@@ -220,6 +266,8 @@ def _searches(ruleset: RuleSet, data: bytes, lowered: bytes) -> dict[Rule, list[
     size = len(data)
     line_start, line_end = -1, -1
     for index, start, end in ruleset.automaton.find_matches_as_indexes(lowered, overlapping=True):
+        for rule in ruleset.near_by[index]:
+            spans.setdefault(rule, []).append((end, end))  # where the name ends
         for rule in ruleset.whole_file[index]:
             spans[rule] = [(0, size)]
         rules = ruleset.windowed[index]
@@ -295,6 +343,24 @@ def _matches(ruleset: RuleSet, rule: Rule, data: bytes,
     return found
 
 
+def _near_matches(ruleset: RuleSet, rule: Rule, data: bytes,
+                  spans: list[tuple[int, int]]) -> list[RuleMatch]:
+    """The first random-looking value within reach after each mention of the provider."""
+    near = ruleset.near
+    assert near is not None
+    found = []
+    last = -1
+    for after, _ in spans:
+        match = near.token.search(data, after, after + near.reach + near.max_length + 1)
+        if match is None or match.start() > after + near.reach or match.start() <= last:
+            continue
+        value = match[0].rstrip(b".")
+        if entropy(value) >= near.min_entropy and plausible_secret(value.decode("ascii")):
+            last = match.start()
+            found.append(RuleMatch(rule, match.start(), match.start() + len(value), value))
+    return found
+
+
 def rule_matches(data: bytes, lowered: bytes, ruleset: RuleSet = RULES) -> list[RuleMatch]:
     """Every reported rule's secrets in ``data`` (``lowered`` is ``data.lower()``).
 
@@ -306,6 +372,9 @@ def rule_matches(data: bytes, lowered: bytes, ruleset: RuleSet = RULES) -> list[
     helpers: dict[str, list[RuleMatch]] = {}
     for rule, spans in searches.items():
         if not rule.report:
+            continue
+        if rule.near:
+            found += _near_matches(ruleset, rule, data, spans)
             continue
         matches = _matches(ruleset, rule, data, spans)
         for needed in rule.requires if matches else ():
