@@ -54,6 +54,34 @@ class KeyType:
         return not self.checksum or CHECKSUMS[self.checksum](key)
 
 
+# What a permission signal says about a valid key; each has its own doctor finding.
+SIGNAL_MEANINGS = ("permission", "not_shared", "mode", "hidden")
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """How an API says "the key is valid, but": not allowed (``permission``), the object is
+    not shared with it (``not_shared``), it belongs to the other mode (``mode``: test/live,
+    sandbox/production), or the API hides what the key may not see as a 404 (``hidden``).
+
+    Every condition given must hold: the status, the error code, the message (a regex), a
+    header being present. ``needed`` (a regex whose first group is taken from the message),
+    ``needed_field``/``needed_header`` and ``held_field``/``held_header`` say what the key
+    lacks and holds; ``fix`` may use ``{needed}`` and ``{held}``."""
+
+    means: str
+    status: frozenset[int] = frozenset()
+    codes: frozenset[str] = frozenset()
+    message: re.Pattern[str] | None = None
+    header: str = ""
+    needed: re.Pattern[str] | None = None
+    needed_field: str = ""
+    needed_header: str = ""
+    held_field: str = ""
+    held_header: str = ""
+    fix: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Provider:
     id: str
@@ -74,6 +102,10 @@ class Provider:
     ok_field: str = ""
     rejected_codes: frozenset[str] = field(default_factory=frozenset)
     forbidden_codes: frozenset[str] = field(default_factory=frozenset)
+    signals: tuple[Signal, ...] = ()
+    test_hosts: tuple[str, ...] = ()  # hosts of the test/sandbox environment, if separate
+    no_key: re.Pattern[str] | None = None  # its message for a request without a key
+    rejected_status: frozenset[int] = field(default_factory=frozenset)  # e.g. 403 = no
 
     def matches(self, key: str) -> bool:
         return any(p.fullmatch(key) for p in self.patterns)
@@ -83,15 +115,24 @@ class Provider:
         return next((t for t in self.key_types if t.matches(key)), None)
 
     def serves(self, host: str) -> bool:
-        """Whether ``host`` is one of this API's hosts (``*.x`` matches any subdomain of x)."""
-        host = host.lower().rstrip(".")
-        for pattern in self.hosts:
-            if pattern.startswith("*."):
-                if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
-                    return True
-            elif host == pattern:
+        """Whether ``host`` is one of this API's hosts (``*.x`` matches any subdomain of x),
+        test hosts included."""
+        return _host_in(host, self.hosts + self.test_hosts)
+
+    def is_test_host(self, host: str) -> bool:
+        """Whether ``host`` serves this API's test (sandbox) environment."""
+        return _host_in(host, self.test_hosts)
+
+
+def _host_in(host: str, patterns: tuple[str, ...]) -> bool:
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
                 return True
-        return False
+        elif host == pattern:
+            return True
+    return False
 
 
 def _key_type(entry: Mapping[str, Any]) -> KeyType:
@@ -106,6 +147,28 @@ def _key_type(entry: Mapping[str, Any]) -> KeyType:
         checksum=entry.get("checksum", ""),
         scheme=entry.get("scheme"),
         note=" ".join(entry.get("note", "").split()),
+    )
+
+
+def _pattern(text: str | None) -> re.Pattern[str] | None:
+    return re.compile(text, re.IGNORECASE) if text else None
+
+
+def _signal(entry: Mapping[str, Any]) -> Signal:
+    if entry["means"] not in SIGNAL_MEANINGS:
+        raise ValueError(f"providers.toml: a signal means one of {SIGNAL_MEANINGS}")
+    return Signal(
+        means=entry["means"],
+        status=frozenset(entry.get("status", ())),
+        codes=frozenset(entry.get("code", ())),
+        message=_pattern(entry.get("message")),
+        header=entry.get("header", ""),
+        needed=_pattern(entry.get("needed")),
+        needed_field=entry.get("needed_field", ""),
+        needed_header=entry.get("needed_header", ""),
+        held_field=entry.get("held_field", ""),
+        held_header=entry.get("held_header", ""),
+        fix=" ".join(entry.get("fix", "").split()),
     )
 
 
@@ -134,12 +197,23 @@ def _provider(entry: Mapping[str, Any]) -> Provider:
         ok_field=entry.get("ok_field", ""),
         rejected_codes=frozenset(entry.get("rejected_codes", ())),
         forbidden_codes=frozenset(entry.get("forbidden_codes", ())),
+        signals=tuple(_signal(s) for s in entry.get("signal", ())),
+        test_hosts=tuple(entry.get("test_hosts", ())),
+        no_key=_pattern(entry.get("no_key")),
+        rejected_status=frozenset(entry.get("rejected_status", ())),
     )
 
 
-def _load() -> tuple[Provider, ...]:
+def entries() -> list[dict[str, Any]]:
+    """``providers.toml`` as parsed TOML: every field, the documented answers too (the
+    tests' emulators and the docs' table read those)."""
     text = resources.files(__package__).joinpath("providers.toml").read_text("utf-8")
-    return tuple(_provider(entry) for entry in tomllib.loads(text)["provider"])
+    entries: list[dict[str, Any]] = tomllib.loads(text)["provider"]
+    return entries
+
+
+def _load() -> tuple[Provider, ...]:
+    return tuple(_provider(entry) for entry in entries())
 
 
 PROVIDERS: tuple[Provider, ...] = _load()

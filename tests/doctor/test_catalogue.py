@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from keyturn.doctor.permissions import FINDINGS as DENIALS
 from keyturn.doctor.target import provider_at, provider_named
 from keyturn.outcomes import CATALOGUE
 from keyturn.providers import (
@@ -59,6 +60,7 @@ def test_every_code_the_doctor_emits_is_catalogued_and_every_finding_is_emitted(
     source = "\n".join(p.read_text() for p in DOCTOR_SRC.glob("*.py"))
     emitted = set(re.findall(r'finding\(\s*"([a-z_]+)"', source))
     emitted |= set(re.findall(r'code = "([a-z_]+)"', source))
+    emitted |= set(DENIALS.values())  # the finding of each kind of "valid key, but"
     assert emitted == set(FINDINGS)
     for code in FINDINGS:
         assert CATALOGUE[code].kind == "finding"

@@ -65,7 +65,8 @@ def test_markdown_output_reads_as_a_bug_report(serve: Serve) -> None:
     text = result.stdout
     assert text.startswith("### keyturn doctor report")
     assert "| 4 | Probe | ❌ failed |" in text
-    assert "`header_wrong`" in text and "`server_rejected_key`" in text
+    assert "`header_wrong`" in text and "`rejected_as_sent`" in text
+    assert "`server_rejected_key`" not in text  # the header explains the 401, not the key
     assert "x-api-key: &lt;key&gt;" in text  # <key> survives GitHub's HTML sanitiser
     assert_hidden(result.output, key)
 

@@ -40,7 +40,7 @@ def test_a_requests_response_is_explained_too(serve: Serve) -> None:
     response = requests.get(api.url("/v1/models"), headers={"Authorization": f"Bearer {key}"},
                             timeout=5)
     report = explain_response(response, provider="anthropic")
-    assert {"header_wrong", "missing_required_header", "server_rejected_key"} <= set(
+    assert {"header_wrong", "missing_required_header", "rejected_as_sent"} <= set(
         report.codes)
     assert_hidden(json.dumps(report.as_dict()), key)
 
@@ -58,7 +58,8 @@ def test_a_request_without_a_key_is_key_not_set(serve: Serve) -> None:
     api = serve(openai_like(openai_key()))
     report = explain_response(httpx.get(api.url("/v1/models")), provider="openai")
     assert report.codes[0] == "key_not_set"
-    assert "server_rejected_key" in report.codes
+    assert "rejected_as_sent" in report.codes  # no key: nothing is said about one
+    assert "server_rejected_key" not in report.codes and "header_wrong" not in report.codes
 
 
 @pytest.mark.parametrize("client", ["httpx", "requests"])

@@ -76,10 +76,13 @@ def test_x_api_key_to_a_bearer_api_is_header_wrong_and_variants_find_bearer(
     report = diagnose(api.url("/v1/models"), provider="openai", key=key, send_as="x-api-key",
                       try_other_ways=True)
     assert report.codes.count("header_wrong") == 1  # offline, not repeated by the probe
-    assert "server_rejected_key" in report.codes
+    assert "rejected_as_sent" in report.codes and "server_rejected_key" not in report.codes
     assert report.working_variant == "bearer"
     assert "variant_works" in report.codes
     assert not report.ok  # the request as the user sends it still fails
+    assert report.probe is not None
+    assert [(t.way, t.status) for t in report.probe.variants] == [("bearer", 200)]
+    assert len(api.seen) == 2  # the request, and the one variant listed
     assert all(s.header("x-api-key") in (None, key) for s in api.seen)
 
 
@@ -88,7 +91,8 @@ def test_a_challenge_without_error_means_the_key_was_not_found_there(serve: Serv
     api = serve(rfc6750_bearer(key))
     report = diagnose(api.url("/v1/things"), key=key, send_as="x-api-key")
     assert report.provider is None
-    assert {"server_rejected_key", "header_wrong"} <= set(report.codes)
+    assert {"rejected_as_sent", "header_wrong"} <= set(report.codes)
+    assert "server_rejected_key" not in report.codes
     wrong = report.findings[report.codes.index("header_wrong")]
     assert "'Bearer'" in wrong.detail and "x-api-key: <key>" in wrong.detail
 
@@ -97,7 +101,7 @@ def test_a_token_scheme_against_a_bearer_challenge_is_scheme_wrong(serve: Serve)
     key = "0123456789abcdefABCDEF"
     api = serve(rfc6750_bearer(key))
     report = diagnose(api.url("/"), key=key, send_as="token")
-    assert {"server_rejected_key", "scheme_wrong"} <= set(report.codes)
+    assert {"rejected_as_sent", "scheme_wrong"} <= set(report.codes)
 
 
 def test_an_invalid_token_error_is_not_blamed_on_the_header(serve: Serve) -> None:
@@ -121,17 +125,26 @@ def test_the_doctor_sends_anthropics_documented_headers(serve: Serve) -> None:
     assert api.seen[0].header("x-api-key") == key
 
 
-def test_without_the_version_header_the_answer_is_inconclusive_and_the_cause_named(
-    serve: Serve,
-) -> None:
+def test_without_the_version_header_the_refusal_is_put_on_the_header(serve: Serve) -> None:
     key = anthropic_key()
     api = serve(anthropic_like(key))
     report = diagnose(api.url("/v1/models"), provider="anthropic", key=key, send_as="x-api-key")
     assert "missing_required_header" in report.codes
-    assert "probe_inconclusive" in report.codes
+    assert "rejected_as_sent" in report.codes and "server_rejected_key" not in report.codes
     assert "anthropic-version: header is required" in report.findings[
-        report.codes.index("probe_inconclusive")].detail
+        report.codes.index("rejected_as_sent")].detail
     assert not report.ok
+
+
+def test_a_missing_version_header_named_by_the_server_is_found_for_any_api(
+    serve: Serve,
+) -> None:
+    key = anthropic_key()
+    api = serve(anthropic_like(key))
+    report = diagnose(api.url("/v1/models"), key=key, send_as="x-api-key")
+    assert report.provider is None
+    missing = report.findings[report.codes.index("missing_required_header")]
+    assert "'anthropic-version'" in missing.detail
 
 
 def test_bearer_to_anthropic_finds_x_api_key_plus_version(serve: Serve) -> None:
@@ -139,8 +152,9 @@ def test_bearer_to_anthropic_finds_x_api_key_plus_version(serve: Serve) -> None:
     api = serve(anthropic_like(key))
     report = diagnose(api.url("/v1/models"), provider="anthropic", key=key, send_as="bearer",
                       try_other_ways=True)
-    assert {"header_wrong", "missing_required_header", "server_rejected_key"} <= set(
+    assert {"header_wrong", "missing_required_header", "rejected_as_sent"} <= set(
         report.codes)
+    assert "server_rejected_key" not in report.codes
     assert report.working_variant == "x-api-key + anthropic-version"
     assert_hidden(everywhere(report), key)
 
@@ -174,7 +188,7 @@ def test_lowercase_bearer_fails_at_a_case_sensitive_gateway(serve: Serve) -> Non
     report = diagnose(api.url("/"), key=key, headers=[("Authorization", "bearer $KEY")],
                       try_other_ways=True)
     assert "scheme_lowercase" in report.codes
-    assert "server_rejected_key" in report.codes
+    assert "rejected_as_sent" in report.codes and "server_rejected_key" not in report.codes
     assert report.working_variant == "bearer"
     assert api.seen[-1].header("authorization") == f"Bearer {key}"
 
@@ -246,7 +260,7 @@ def test_a_missing_scope_is_insufficient_permissions_naming_the_scope(serve: Ser
     report = diagnose(api.url("/repos/x"), key=key, method="post")
     assert "insufficient_permissions" in report.codes
     assert "server_rejected_key" not in report.codes
-    assert "required scope: repo:write" in report.findings[
+    assert "the key lacks: repo:write" in report.findings[
         report.codes.index("insufficient_permissions")].detail
     assert api.seen[0].method == "POST"
 
@@ -390,7 +404,7 @@ def test_a_token_scheme_at_keyturn_is_scheme_wrong(keyturn_api: tuple[Api, KeyMa
     api, manager = keyturn_api
     issued = manager.create_key("probe")
     report = diagnose(api.url("/items"), key=issued.key, send_as="token", try_other_ways=True)
-    assert {"server_rejected_key", "unsupported_scheme", "scheme_wrong"} <= set(report.codes)
+    assert {"rejected_as_sent", "unsupported_scheme", "scheme_wrong"} <= set(report.codes)
     assert report.working_variant == "bearer"
 
 

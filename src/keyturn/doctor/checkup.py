@@ -344,8 +344,9 @@ def _probe(
         report.probe = Probe(method, report.url or url, sent.describe(),
                              answer.status if answer else None, tuple(exchange.redirects))
         report.ok = _read(step, exchange, plan, sent, codes_in(report.steps))
-        refused = answer is not None and answer.status in (401, 403) and not exchange.blocked
-        if refused and not report.ok and plan.checkup.try_other_ways:
+        # Another way can only help where the request, not the key's rights, was refused.
+        refused = bool(codes_in([step]) & {"server_rejected_key", "rejected_as_sent"})
+        if refused and plan.checkup.try_other_ways:
             _variants(sender, plan, found, sent, headers, identity, report)
     step.summary = step.summary or f"{method} {report.url}"
     step.close()

@@ -180,7 +180,9 @@ class Sender:
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
-                if len(body) >= MAX_BODY or self.deadline.passed:
+                if self.deadline.passed:
+                    raise OutOfTime  # an answer still arriving is no answer
+                if len(body) >= MAX_BODY:
                     break
         finally:
             response.close()

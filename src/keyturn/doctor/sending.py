@@ -184,14 +184,17 @@ def check_convention(
     found: list[Finding] = []
     scheme = sent.scheme
     canonical = _CANONICAL_SCHEMES.get(scheme.lower())
+    # Written in another case than RFC 9110 and every API write it: said whatever the API,
+    # since gateways that compare it byte for byte answer as if no key had been sent.
+    if canonical and scheme != canonical and sent.header.lower() == "authorization":
+        found.append(_lowercase(sent, canonical, "RFC 6750 and every API document"))
     if provider is None:
-        if canonical and scheme != canonical and sent.header.lower() == "authorization":
-            found.append(_lowercase(sent, canonical, "RFC 9110 writes it"))
         return found
     ways = accepted(provider, key_type, environ)
-    if not any(sent.same_as(way) for way in ways):
+    same_but_case = any(sent.same_as(way, ignore_scheme_case=True) for way in ways)
+    if not any(sent.same_as(way) for way in ways) and not (same_but_case and found):
         want = ways[0]
-        if any(sent.same_as(way, ignore_scheme_case=True) for way in ways):
+        if same_but_case:
             found.append(_lowercase(sent, want.scheme, f"{provider.name} documents"))
         elif sent.header and any(way.header.lower() == sent.header.lower() for way in ways):
             found.append(

@@ -118,6 +118,10 @@ def check_shape(key: str, target: Provider | None, host: str) -> tuple[Identity,
         if not key_type.usable:
             found.append(finding("key_wrong_type", f"this is {identity.label}: {key_type.note}"))
             return identity, found
+        mode = _mode_mismatch(identity.label, provider, key_type, host)
+        if mode is not None:
+            found.append(mode)
+            return identity, found
         extra = ", checksum valid" if key_type.checksum else ""
         found.append(finding("key_identified", f"{identity.label}{extra}"))
         return identity, found
@@ -137,6 +141,24 @@ def check_shape(key: str, target: Provider | None, host: str) -> tuple[Identity,
     if identity.jwt_header is not None:
         found.append(finding("key_identified", identity.label))
     return identity, found
+
+
+def _mode_mismatch(
+    label: str, provider: Provider, key_type: KeyType, host: str
+) -> Finding | None:
+    """A sandbox key sent to the live host, or a live key to the sandbox host, for an API
+    whose two environments have hosts of their own."""
+    if not provider.test_hosts or not key_type.environment or not host:
+        return None
+    on_test = provider.is_test_host(host)
+    if (key_type.environment == "test") == on_test or not provider.serves(host):
+        return None
+    other = "test (sandbox)" if on_test else "live"
+    return finding(
+        "key_mode_mismatch",
+        f"this is {label}, but {host} is {provider.name}'s {other} host",
+        f"send it to {provider.name}'s {key_type.environment} host, or use the {other} key",
+    )
 
 
 def _keyturn_defect(key: str, target: Provider | None) -> str | None:

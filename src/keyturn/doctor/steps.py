@@ -98,7 +98,7 @@ def judge_answer(
     """Add what ``answer`` says to ``step`` (skipping codes already ``reported``); whether
     the request was authorised."""
     reading = interpret(answer, target)
-    verdict = judge(answer, reading, target, sent, host_of(answer.url))
+    verdict = judge(answer, reading, target, sent, host_of(answer.url), frozenset(reported))
     step.add(*(f for f in verdict.findings if f.code not in reported))
     return verdict.authorised
 

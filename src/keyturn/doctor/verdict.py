@@ -10,9 +10,10 @@ place the server does not look.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from keyturn.doctor.interpret import Answer, Interpretation
+from keyturn.doctor.permissions import Denial, denial_finding, read_denial
 from keyturn.doctor.report import Finding, finding
 from keyturn.doctor.sending import Convention
 from keyturn.outcomes import CATALOGUE
@@ -21,9 +22,15 @@ from keyturn.providers import Provider
 # A message saying no key arrived: "x-api-key header is required", "Missing API key", ...
 _NO_KEY = re.compile(
     r"(?i)\b(?:missing|no|not provided|didn'?t provide|did not provide|without)\b"
-    r".{0,40}\b(?:key|token|credentials?|authori[sz]ation)\b"
-    r"|\b(?:key|token|credentials?|authori[sz]ation)\b.{0,40}\b(?:is |are )?"
-    r"(?:missing|required|not provided)\b"
+    r"[^.;]{0,40}\b(?:api[ -]?key|key|token|credentials?|authori[sz]ation)\b"
+    r"|\b(?:api[ -]?key|key|token|credentials?|authori[sz]ation)(?: header)?(?: is| are|:)?"
+    r" (?:missing|required|not provided)\b(?! (?:permission|scope|role))"
+)
+_BAD_KEY = re.compile(
+    r"(?i)\b(?:invalid|incorrect|unknown|expired|revoked|wrong|bad)\b[^.;,]{0,20}"
+    r"\b(?:api[ -]?key|key|token|credentials?)\b"
+    r"|\b(?:api[ -]?key|token|credentials?)\b[^.;,]{0,20}\b(?:is )?(?:invalid|not valid|expired"
+    r"|revoked)\b"
 )
 _REJECTED_WORDS = re.compile(r"(?i)auth|token|key|credential|login")
 _FORBIDDEN_WORDS = re.compile(r"(?i)scope|permission|forbidden|not_allowed|access_denied")
@@ -40,6 +47,26 @@ def _kind(reading: Interpretation, provider: Provider | None) -> str:
     status = reading.status
     if status == 429 or (status == 403 and reading.rate_limit_exhausted):
         return "rate"
+    by_code = _kind_by_code(reading, provider)
+    if by_code:
+        return by_code
+    if status == 401 or (provider is not None and status in provider.rejected_status):
+        return "rejected"
+    if status == 403:
+        return "forbidden"
+    message = reading.message or ""
+    if status == 400 and (_BAD_KEY.search(message) or _NO_KEY.search(message)):
+        return "rejected"  # "Incorrect API key provided" with a 400 (xAI, Google)
+    if reading.declared_failure and reading.code:
+        if _FORBIDDEN_WORDS.search(reading.code):
+            return "forbidden"
+        if _REJECTED_WORDS.search(reading.code):
+            return "rejected"
+    return "other"
+
+
+def _kind_by_code(reading: Interpretation, provider: Provider | None) -> str:
+    """What the answer's codes say (keyturn's, RFC 6750's, the provider's), or ''."""
     if reading.keyturn_code:
         entry = CATALOGUE[reading.keyturn_code]
         if entry.code == "insufficient_scope":
@@ -55,22 +82,25 @@ def _kind(reading: Interpretation, provider: Provider | None) -> str:
             return "rejected"
         if reading.code in provider.forbidden_codes:
             return "forbidden"
-    if status == 401:
-        return "rejected"
-    if status == 403:
-        return "forbidden"
-    if reading.declared_failure and reading.code:
-        if _FORBIDDEN_WORDS.search(reading.code):
-            return "forbidden"
-        if _REJECTED_WORDS.search(reading.code):
-            return "rejected"
-    return "other"
+    return ""
 
 
-def server_saw_no_key(reading: Interpretation, sent: Convention) -> bool:
+def said_no_key(reading: Interpretation, provider: Provider | None) -> bool:
+    """Whether the provider's own wording for "no key arrived" is in the answer."""
+    said = " ".join(filter(None, (reading.message, reading.code)))
+    return provider is not None and provider.no_key is not None and bool(
+        provider.no_key.search(said))
+
+
+def server_saw_no_key(
+    reading: Interpretation, sent: Convention, provider: Provider | None = None
+) -> bool:
     """Whether the answer is the one for a request without a key (RFC 6750 §3.1: a
-    challenge with no error), given that the request did carry one."""
+    challenge with no error; the provider's own wording), given that the request did
+    carry one."""
     if reading.keyturn_code in ("missing_credentials", "unsupported_scheme"):
+        return True
+    if said_no_key(reading, provider):
         return True
     if reading.message and _NO_KEY.search(reading.message):
         return True
@@ -82,8 +112,23 @@ def server_saw_no_key(reading: Interpretation, sent: Convention) -> bool:
     )
 
 
+# The findings that explain a refusal without blaming the key: a mistake in the way it was
+# sent, or no key at all.
+WAY_FINDINGS = frozenset(
+    {"header_wrong", "scheme_wrong", "scheme_lowercase", "missing_required_header",
+     "key_not_set"}
+)
+_HEADER_REQUIRED = re.compile(
+    r"(?i)\b([A-Za-z][\w-]*[A-Za-z0-9]):? header(?: is|:)? (?:required|missing|not (?:set|found))"
+    r"|missing (?:required )?header:? ['\"`]?([A-Za-z][\w-]*)"
+    r"|\b([A-Za-z][\w-]*-version)\b[^.]{0,40}\b(?:required|missing|invalid|should be)"
+)
+
+
 def judge(answer: Answer, reading: Interpretation, provider: Provider | None,
-          sent: Convention, host: str) -> Verdict:
+          sent: Convention, host: str, reported: frozenset[str] = frozenset()) -> Verdict:
+    """What ``answer`` says about the key sent ``sent``'s way; ``reported`` are the codes
+    the offline steps found (a finding about the way of sending explains a refusal)."""
     status = answer.status
     if 200 <= status < 300 and not reading.declared_failure:
         return Verdict(True, [finding(
@@ -91,35 +136,87 @@ def judge(answer: Answer, reading: Interpretation, provider: Provider | None,
         )])
     reason = reading.reason()
     said = f": {reason}" if reason else ""
-    verdict = Verdict(False)
-    kind = _kind(reading, provider)
     where = f"HTTP {status} from {host}"
     if reading.declared_failure:
         where += " with \"ok\": false in the body"
+    kind = _kind(reading, provider)
+    api = provider.name if provider else host
+    verdict = Verdict(False)
+    found = verdict.findings
+    # An answer for want of a key (even a 403 "unregistered callers") is no permission matter;
+    # the provider's own signals are read before the wordings any API may use.
+    refused = kind in ("rejected", "forbidden")
+    no_key = refused and said_no_key(reading, provider)
+    denial = None if kind == "rate" or no_key else read_denial(answer, reading, provider)
+    no_key = no_key or (refused and denial is None and server_saw_no_key(reading, sent))
+    if denial is None and kind == "forbidden":
+        if no_key:
+            kind = "rejected"
+        else:
+            denial = Denial("permission")
+    if denial is not None and not denial.needed:
+        scopes = reading.scope or " ".join(reading.required_scopes)
+        denial = replace(denial, needed=tuple(scopes.split()))
     if kind == "rate":
         wait = f"; Retry-After: {reading.retry_after}" if reading.retry_after else ""
-        verdict.findings.append(finding("rate_limited", f"{where}{said}{wait}"))
-    elif kind == "forbidden":
-        needed = reading.scope or " ".join(reading.required_scopes)
-        need = f"; required scope: {needed}" if needed else ""
-        verdict.findings.append(finding("insufficient_permissions", f"{where}{said}{need}"))
+        found.append(finding("rate_limited", f"{where}{said}{wait}"))
+    elif denial is not None:
+        found.append(denial_finding(denial, where, said, api))
     elif kind == "rejected":
-        verdict.findings.append(finding("server_rejected_key", f"{where}{said}"))
+        found += _rejected(reading, sent, provider, reported, f"{where}{said}")
     else:
-        body = said or (f": {answer.text()}" if answer.body else "")
-        verdict.findings.append(finding("probe_inconclusive", f"{where}{body}"))
+        found += _other(answer, reading, provider, reported, where, said)
     if reading.keyturn_code:
         problem = reading.problem or {}
         detail = str(problem.get("detail") or CATALOGUE[reading.keyturn_code].title)
-        verdict.findings.append(
-            finding(reading.keyturn_code, f"the keyturn service says: {detail}",
-                    reading.keyturn_hint or "")
-        )
-    if kind in ("rejected", "forbidden") and server_saw_no_key(reading, sent):
-        cause = _not_found_there(reading, sent)
-        if cause is not None:
-            verdict.findings.append(cause)
+        found.append(finding(reading.keyturn_code, f"the keyturn service says: {detail}",
+                             reading.keyturn_hint or ""))
     return verdict
+
+
+def _rejected(reading: Interpretation, sent: Convention, provider: Provider | None,
+              reported: frozenset[str], said: str) -> list[Finding]:
+    """A refusal of the key: the key's fault only if nothing else explains it."""
+    cause = None
+    if "key_not_set" not in reported and server_saw_no_key(reading, sent, provider):
+        cause = _not_found_there(reading, sent)
+    found = [cause] if cause is not None and cause.code not in reported else []
+    explained = sorted(reported & WAY_FINDINGS) or ([cause.code] if cause else [])
+    if explained:
+        found.insert(0, finding(
+            "rejected_as_sent",
+            f"{said}; {', '.join(explained)} explains this answer, so it says nothing yet "
+            "about the key itself",
+        ))
+        return found
+    return [finding("server_rejected_key", said)]
+
+
+def _other(answer: Answer, reading: Interpretation, provider: Provider | None,
+           reported: frozenset[str], where: str, said: str) -> list[Finding]:
+    """Neither success nor a refusal of the key: a missing header, or inconclusive."""
+    text = " ".join(filter(None, (reading.message, reading.error_description, reading.code)))
+    named = _HEADER_REQUIRED.search(text)
+    header = next((g for g in named.groups() if g), "") if named else ""
+    keyish = header.lower() in ("authorization", "x-api-key", "api-key")
+    if header and not keyish:
+        required = dict((n.lower(), v) for n, v in provider.required_headers) if provider else {}
+        value = required.get(header.lower())
+        found = [finding(
+            "rejected_as_sent",
+            f"{where}{said}; the server names the header '{header}' as missing or wrong, so "
+            "this answer says nothing about the key",
+        )]
+        if "missing_required_header" not in reported:
+            found.append(finding(
+                "missing_required_header",
+                f"the server says the request lacks a valid '{header}' header",
+                f"add '{header}: {value}'" if value else f"add the '{header}' header the API "
+                "documents",
+            ))
+        return found
+    body = said or (f": {answer.text()}" if answer.body else "")
+    return [finding("probe_inconclusive", f"{where}{body}")]
 
 
 def _not_found_there(reading: Interpretation, sent: Convention) -> Finding | None:

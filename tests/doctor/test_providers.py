@@ -1,0 +1,288 @@
+"""Every catalogued API, emulated from the answers it documents, diagnosed through
+`keyturn doctor --format json`.
+
+For each provider: the right key sent the documented way is authorised (exit 0, no error);
+a wrong key is `server_rejected_key`; a key sent in the wrong header or with the wrong scheme
+is named as such, and the refusal is not blamed on the key; a missing version header is
+named; each documented "valid key, but" answer gives its own finding, naming what the key
+lacks, with a fix that keeps the key. The key never appears in the output, and only the
+emulator (the target) receives it. There is no code for any one provider: the cases come
+from providers.toml.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from keyturn.cli import main
+from keyturn.placeholders import is_placeholder
+from keyturn.providers import KeyType, by_id, identify_type
+from tests.doctor.apis import Api, Respond
+from tests.doctor.conftest import assert_hidden
+from tests.doctor.emulator import ENTRIES, Emulator
+from tests.scan.keygen import make_key
+
+Serve = Callable[[Respond], Api]
+FIX_BLAMING_THE_KEY = ("new key", "create a key", "regenerate", "create one")
+
+
+# -- the keys and the ways of each entry -----------------------------------------------------
+
+
+def _usable(entry: dict[str, Any]) -> dict[str, Any]:
+    return next(t for t in entry["key_type"] if t.get("usable", True) and t.get("secret", True))
+
+
+def _key_type(entry: dict[str, Any], name: str) -> KeyType:
+    provider = by_id(entry["id"])
+    assert provider is not None
+    return next(t for t in provider.key_types if t.name == name)
+
+
+def key_for(entry: dict[str, Any]) -> str:
+    """A key of the entry's first usable type, which names no other provider (with its
+    public checksum, when the type has one)."""
+    kind = _key_type(entry, _usable(entry)["name"])
+    for _ in range(50):
+        key = make_key(kind)
+        owner = identify_type(key)
+        if (owner is None or owner[0].id == entry["id"]) and not is_placeholder(key):
+            return key
+    raise AssertionError(f"no key of {entry['id']}'s shape names only it")
+
+
+def env_for(entry: dict[str, Any], key: str) -> dict[str, str]:
+    env = {entry["env"][0]: key}
+    user = entry.get("basic_user", "")
+    if user.startswith("$"):
+        env[user[1:]] = make_key(_key_type(entry, entry["answers"]["user_type"]))
+    return env
+
+
+def _accepted(entry: dict[str, Any]) -> set[str]:
+    """The entry's ways in --send spelling (lower case), documented one included."""
+    header, scheme = entry.get("header", "Authorization"), entry.get("scheme", "Bearer")
+    ways = {a.partition(":")[0] if a.startswith("basic") else a.lower()
+            for a in entry.get("also_accepts", ())}
+    if header.lower() == "authorization":
+        ways.add(scheme.lower() or "bare")
+    else:
+        ways.add("x-api-key" if header.lower() == "x-api-key" else f"header:{header.lower()}")
+    return ways
+
+
+def _required(entry: dict[str, Any]) -> list[str]:
+    return [a for n, v in entry.get("required_headers", {}).items() for a in ("-H", f"{n}: {v}")]
+
+
+def _documented_header(entry: dict[str, Any]) -> list[str]:
+    """The documented way as a -H header (for an entry that documents a header)."""
+    header, scheme = entry.get("header", "Authorization"), entry.get("scheme", "Bearer")
+    return ["-H", f"{header}: {scheme} $KEY".replace(":  ", ": ")]
+
+
+def wrong_header(entry: dict[str, Any]) -> list[str]:
+    """--send a way the entry does not accept, in another header than its own."""
+    accepted = _accepted(entry)
+    documented = entry.get("header", "Authorization").lower()
+    if documented != "x-api-key" and "x-api-key" not in accepted:
+        return ["--send", "x-api-key", *_required(entry)]
+    if documented != "authorization" and "bearer" not in accepted:
+        return ["--send", "bearer", *_required(entry)]
+    return ["--send", "header:X-Api-Token", *_required(entry)]
+
+
+def wrong_scheme(entry: dict[str, Any]) -> list[str] | None:
+    """The documented header with a scheme the entry does not accept."""
+    header, scheme = entry.get("header", "Authorization"), entry.get("scheme", "Bearer")
+    accepted = _accepted(entry)
+    if header.lower() != "authorization":
+        return ["-H", f"{header}: Bearer $KEY", *_required(entry)]
+    for other in ("Token", "Bearer", "Key"):
+        if other.lower() != scheme.lower() and other.lower() not in accepted:
+            return ["-H", f"Authorization: {other} $KEY", *_required(entry)]
+    return None
+
+
+# -- the cases -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    provider: str
+    name: str
+
+    @property
+    def entry(self) -> dict[str, Any]:
+        return ENTRIES[self.provider]
+
+
+def _cases() -> Iterator[Case]:
+    for pid, entry in ENTRIES.items():
+        yield from (Case(pid, name) for name in ("ok", "bad_key", "wrong_header"))
+        if wrong_scheme(entry) is not None:
+            yield Case(pid, "wrong_scheme")
+        if entry.get("header", "Authorization").lower() == "authorization" and (
+            entry.get("scheme", "Bearer") == "Bearer"
+        ):
+            yield Case(pid, "lowercase")
+        if entry.get("required_headers"):
+            yield Case(pid, "no_version")
+        if "permission" in entry["answers"]:
+            yield Case(pid, "permission")
+        yield from (Case(pid, f"more:{name}") for name in entry["answers"].get("more", {}))
+
+
+CASES = list(_cases())
+
+
+@dataclass
+class Run:
+    data: dict[str, Any]
+    output: str
+    exit_code: int
+    emulator: Emulator
+
+    @property
+    def codes(self) -> list[str]:
+        return [f["code"] for f in self.data["findings"]]
+
+    def finding(self, code: str) -> dict[str, Any]:
+        return next(f for f in self.data["findings"] if f["code"] == code)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f["code"] for f in self.data["findings"] if f["severity"] == "error"]
+
+
+def doctor(serve: Serve, case: Case, *args: str, valid: str | None = None,
+           deny: str | None = None) -> tuple[Run, str]:
+    """Run `keyturn doctor --format json` against the case's emulator; (run, the key)."""
+    entry = case.entry
+    key = key_for(entry)
+    env = env_for(entry, key)
+    emulator = Emulator(case.provider, valid or key, env, deny)
+    api = serve(emulator)
+    url = api.url(entry["answers"]["path"])
+    result = CliRunner().invoke(
+        main, ["doctor", url, "--provider", case.provider, "--format", "json", "--no-keyring",
+               *args], env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    output = result.stdout + result.stderr
+    assert_hidden(output, key)
+    assert all(key not in s.path for s in api.seen)  # in the documented place, or nowhere
+    return Run(json.loads(result.stdout), output, result.exit_code, emulator), key
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.provider}-{c.name}" for c in CASES])
+def test_the_doctor_names_each_documented_answer(serve: Serve, case: Case) -> None:
+    check = CHECKS[case.name.partition(":")[0]]
+    check(serve, case)
+
+
+def _ok(serve: Serve, case: Case) -> None:
+    run, _ = doctor(serve, case)
+    assert run.exit_code == 0, run.output
+    assert run.errors == [] and run.codes[-1] == "auth_ok"
+    assert run.emulator.served == ["ok"]
+
+
+def _bad_key(serve: Serve, case: Case) -> None:
+    other = key_for(case.entry)
+    run, _ = doctor(serve, case, valid=other)
+    assert run.exit_code == 1
+    assert run.emulator.served == ["bad_key"]
+    assert "server_rejected_key" in run.codes, run.codes
+    assert "rejected_as_sent" not in run.codes
+
+
+def _refused_as_sent(run: Run, expected: set[str]) -> None:
+    assert run.exit_code == 1, run.output
+    assert expected & set(run.codes), run.codes
+    assert "rejected_as_sent" in run.codes, run.codes
+    assert "server_rejected_key" not in run.codes  # the key is not the problem
+
+
+def _wrong_header(serve: Serve, case: Case) -> None:
+    run, _ = doctor(serve, case, *wrong_header(case.entry))
+    _refused_as_sent(run, {"header_wrong", "scheme_wrong"})
+    assert run.data["probe"]["variants"] == []
+    # Told to, the doctor finds the documented way, and lists every variant it sent.
+    run, _ = doctor(serve, case, *wrong_header(case.entry), "--try-variants")
+    _refused_as_sent(run, {"header_wrong", "scheme_wrong"})
+    variants = run.data["probe"]["variants"]
+    assert run.data["working_variant"] == variants[-1]["way"]
+    assert [v["status"] is not None for v in variants] == [True] * len(variants)
+    assert len(run.emulator.served) == 1 + len(variants)
+    assert run.emulator.served[-1] == "ok" and "variant_works" in run.codes
+
+
+def _wrong_scheme(serve: Serve, case: Case) -> None:
+    args = wrong_scheme(case.entry)
+    assert args is not None
+    run, _ = doctor(serve, case, *args)
+    _refused_as_sent(run, {"scheme_wrong", "header_wrong"})
+
+
+def _lowercase(serve: Serve, case: Case) -> None:
+    run, _ = doctor(serve, case, "-H", "Authorization: bearer $KEY", *_required(case.entry))
+    assert "scheme_lowercase" in run.codes  # whatever the server does with it
+    assert run.finding("scheme_lowercase")["severity"] == "warning"
+
+
+def _no_version(serve: Serve, case: Case) -> None:
+    run, _ = doctor(serve, case, *_documented_header(case.entry))
+    assert run.emulator.served == ["no_version"]
+    _refused_as_sent(run, {"missing_required_header"})
+    for name in case.entry["required_headers"]:
+        assert name in run.finding("missing_required_header")["detail"]
+
+
+def _denied(serve: Serve, case: Case) -> None:
+    name = case.name.partition(":")[2] or "permission"
+    answer = case.entry["answers"].get(name) or case.entry["answers"]["more"][name]
+    run, _ = doctor(serve, case, deny=name)
+    assert run.exit_code == 1
+    assert run.emulator.served == [name]
+    expected = answer.get("expect", "insufficient_permissions")
+    assert expected in run.codes, run.codes
+    assert not {"server_rejected_key", "rejected_as_sent"} & set(run.codes)
+    found = run.finding(expected)
+    assert found["severity"] == "error"
+    if "names" in answer:
+        assert answer["names"] in found["detail"] + found["fix"]
+    assert not any(words in found["fix"].lower() for words in FIX_BLAMING_THE_KEY), found
+
+
+CHECKS: dict[str, Callable[[Serve, Case], None]] = {
+    "ok": _ok,
+    "bad_key": _bad_key,
+    "wrong_header": _wrong_header,
+    "wrong_scheme": _wrong_scheme,
+    "lowercase": _lowercase,
+    "no_version": _no_version,
+    "permission": _denied,
+    "more": _denied,
+}
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["insufficient_permissions", "resource_not_shared", "key_mode_mismatch", "resource_hidden"],
+)
+def test_every_kind_of_valid_key_denied_is_in_some_documented_answer(code: str) -> None:
+    """Each "valid key, but" finding is exercised by at least one provider's answers."""
+    expected = [
+        answer.get("expect", "insufficient_permissions")
+        for entry in ENTRIES.values()
+        for answer in [entry["answers"].get("permission", {}),
+                       *entry["answers"].get("more", {}).values()]
+        if answer
+    ]
+    assert code in expected
