@@ -78,9 +78,13 @@ def _run(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
               help="Skip paths or file names matching GLOB (repeat for more).")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True,
               help="Worker processes for large scans (0: one per CPU).")
+@click.option("--verify", is_flag=True,
+              help="Ask each found key's provider whether it is live (online; the key goes "
+                   "only to the provider's own API, and is never shown): live, revoked or "
+                   "unknown.")
 def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None, fmt: str,
          baseline_file: str | None, update_file: str | None, max_size: str,
-         exclude: tuple[str, ...], jobs: int) -> None:
+         exclude: tuple[str, ...], jobs: int, verify: bool) -> None:
     """Find API keys and other secrets before they land in git.
 
     PATH (default: the current directory) is scanned as git would commit it: tracked files
@@ -93,7 +97,7 @@ def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
     """
     try:
         _scan(paths, staged, history, since, fmt, baseline_file, update_file, max_size,
-              exclude, jobs)
+              exclude, jobs, verify)
     except click.ClickException:
         raise
     except Exception as exc:  # any failure must not read as "no secrets"
@@ -104,7 +108,7 @@ def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
 
 def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None, fmt: str,
           baseline_file: str | None, update_file: str | None, max_size: str,
-          exclude: tuple[str, ...], jobs: int) -> None:
+          exclude: tuple[str, ...], jobs: int, verify: bool) -> None:
     if staged and history:
         raise UsageFailure("use --staged or --history, not both")
     if since and not history:
@@ -121,7 +125,8 @@ def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None
             salt = baselines.new_salt()
     except baselines.BaselineError as exc:
         raise UsageFailure(str(exc)) from None
-    options = Options(salt=salt, max_size=_size(max_size), jobs=jobs, excludes=exclude)
+    options = Options(salt=salt, max_size=_size(max_size), jobs=jobs, excludes=exclude,
+                      verify=verify)
     try:
         result, mode = _run(paths, staged, history, since, options)
     except GitError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from keyturn import keys
@@ -223,10 +224,16 @@ def find_hits(data: bytes, config_like: bool = False) -> list[Hit]:
     return sorted(hits, key=lambda h: h.start)
 
 
+# (provider id, secret) -> the provider's verdict on it, or None where no one can be asked.
+Verifier = Callable[[str, str], str | None]
+
+
 def scan_bytes(
-    data: bytes, path: str, *, config_like: bool = False, salt: str = DEFAULT_SALT
+    data: bytes, path: str, *, config_like: bool = False, salt: str = DEFAULT_SALT,
+    verifier: Verifier | None = None,
 ) -> list[Exposure]:
     """Findings for one file's content; lines marked ``keyturn: allow`` are skipped.
+    With ``verifier`` (``--verify``), each finding carries its provider's verdict.
 
     A line ends at LF, CRLF or a lone CR (old Mac files): a lone CR becomes LF first, which
     keeps every offset, so ``keyturn: allow`` covers its own line whatever the line ends.
@@ -253,11 +260,12 @@ def scan_bytes(
         at = hit.start
         if allowed:
             continue
+        verdict = verifier(hit.provider_id, hit.secret) if verifier else None
         findings.append(
             Exposure(
                 hit.code, path, line, column, hit.provider_id, hit.provider, hit.key_type,
                 hit.masked, hit.confidence, fingerprint(hit.provider_id, hit.secret, salt),
-                hit.fix,
+                hit.fix, verified=verdict or "",
             )
         )
     return findings

@@ -52,6 +52,7 @@ class Exposure:
     fingerprint: str
     fix: str
     commits: tuple[str, ...] = field(default=())  # --history: the commits that add it
+    verified: str = ""  # --verify: "live", "revoked" or "unknown"; "" when not asked
 
     @property
     def severity(self) -> str:
@@ -77,4 +78,5 @@ class Exposure:
             "fingerprint": self.fingerprint,
             "fix": self.fix,
             "commits": list(self.commits),
+            "verified": self.verified or None,
         }

@@ -51,9 +51,10 @@ def finding_lines(finding: Exposure) -> list[tuple[str, str]]:
     """(text, rich style) lines for one finding."""
     what = f"{finding.provider} {finding.key_type}" if finding.line else finding.title
     masked = f"  {finding.masked}" if finding.masked else ""
+    verdict = f"; {finding.verified}" if finding.verified else ""
     lines = [
         (f"{where(finding)}  {finding.code}", STYLES.get(finding.severity, "")),
-        (printable(f"  {what}{masked}  [{finding.confidence}]"), ""),
+        (printable(f"  {what}{masked}  [{finding.confidence}{verdict}]"), ""),
     ]
     if finding.commits:
         shown = ", ".join(c[:12] for c in finding.commits[:5])

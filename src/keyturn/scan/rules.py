@@ -186,6 +186,7 @@ class RuleSet:
     near_by: tuple[tuple[Rule, ...], ...]  # [near] providers named by each keyword
     near: Near | None
     automaton: BytesAhoCorasick
+    verify: dict[str, str]  # provider id -> the URL `--verify` asks with a found key
 
 
 def load(text: str) -> RuleSet:
@@ -210,6 +211,7 @@ def load(text: str) -> RuleSet:
         tuple(s.lower().encode() for s in allow.get("stopwords", ())), tuple(keywords),
         tuple(map(tuple, windowed)), tuple(map(tuple, whole_file)), tuple(map(tuple, near_by)),
         near, BytesAhoCorasick(keywords, implementation=Implementation.DFA),  # fastest search
+        dict(data.get("verify", {})),
     )
 
 

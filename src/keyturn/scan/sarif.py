@@ -56,6 +56,7 @@ def _result(finding: Exposure, rule_index: int, baselined: bool | None) -> dict[
             "masked": finding.masked,
             "confidence": finding.confidence,
             "commits": list(finding.commits),
+            "verified": finding.verified or None,
         },
     }
     if baselined is not None:

@@ -15,15 +15,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keyturn.scan import git
 from keyturn.scan.codes import ENV_FILE_TRACKED
 from keyturn.scan.content import text_of
-from keyturn.scan.detect import scan_bytes
+from keyturn.scan.detect import Verifier, scan_bytes
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure
 from keyturn.scan.generic import config_like
 from keyturn.scan.hygiene import check_env_files, env_finding, is_env_file
 from keyturn.scan.walker import Item, items_for, skipped_by_name
+
+if TYPE_CHECKING:  # httpx comes with --verify only: a hook's scan does not import it
+    import httpx
 
 DEFAULT_MAX_SIZE = 2_000_000
 CHUNK_BYTES = 4_000_000
@@ -39,6 +43,9 @@ class Options:
     jobs: int = 0  # 0: one per CPU
     excludes: tuple[str, ...] = ()
     progress: bool = True  # drawn only when stderr is a terminal
+    verify: bool = False  # ask each found key's provider whether it is live (online)
+    # Where --verify's requests go: None for the network; tests pass a mock of the internet.
+    verify_transport: httpx.BaseTransport | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -80,7 +87,8 @@ def _read_file(name: str, max_size: int) -> bytes:
         os.close(fd)
 
 
-def _scan_item(item: Item, salt: str, max_size: int, result: Result) -> None:
+def _scan_item(item: Item, salt: str, max_size: int, result: Result,
+               verifier: Verifier | None = None) -> None:
     if item.error:
         result.unreadable.append((item.path, item.error))
         return
@@ -104,16 +112,27 @@ def _scan_item(item: Item, salt: str, max_size: int, result: Result) -> None:
         return
     result.files += 1
     result.bytes += len(data)
-    found = scan_bytes(text, item.path, config_like=config_like(item.path), salt=salt)
+    found = scan_bytes(text, item.path, config_like=config_like(item.path), salt=salt,
+                       verifier=verifier)
     result.findings += [replace(f, commits=item.commits) for f in found] if item.commits else found
 
 
-def scan_chunk(items: Sequence[Item], salt: str, max_size: int) -> Result:
+def scan_chunk(items: Sequence[Item], salt: str, max_size: int,
+               verifier: Verifier | None = None) -> Result:
     """Scan some items; runs in a worker process for large scans."""
     result = Result()
     for item in items:
-        _scan_item(item, salt, max_size, result)
+        _scan_item(item, salt, max_size, result, verifier)
     return result
+
+
+def _verifier(options: Options) -> Verifier | None:
+    if not options.verify:
+        return None
+    from keyturn.scan.verify import verify_key  # the doctor and its HTTP client, on demand
+
+    transport = options.verify_transport
+    return lambda provider_id, secret: verify_key(provider_id, secret, transport)
 
 
 def _chunks(items: Iterable[Item], size_of: Callable[[Item], int]) -> Iterator[list[Item]]:
@@ -149,9 +168,11 @@ def run(items: Sequence[Item], options: Options) -> Result:
     jobs = options.jobs or os.cpu_count() or 1
     result = Result()
     with _progress(options.progress and total > PARALLEL_BYTES, total) as advance:
-        if jobs == 1 or total < PARALLEL_BYTES or len(chunks) == 1:
+        # --verify asks providers over the network, one process: the scan is not the wait.
+        if jobs == 1 or total < PARALLEL_BYTES or len(chunks) == 1 or options.verify:
+            verifier = _verifier(options)
             for chunk in chunks:
-                part = scan_chunk(chunk, options.salt, options.max_size)
+                part = scan_chunk(chunk, options.salt, options.max_size, verifier)
                 result.add(part)
                 advance(sum(weights[id(i)] for i in chunk))
             return result
