@@ -78,11 +78,17 @@ def _read_file(name: str, max_size: int) -> bytes:
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     fd = os.open(name, flags)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise _Special(name)
         os.set_blocking(fd, True)
+        # Ask for what the file holds (one byte more tells a file that grew past the
+        # limit): asking for max_size bytes would allocate 2 MB for every small file.
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(max_size + 1)
+            data = handle.read(min(info.st_size, max_size) + 1)
+            if info.st_size < len(data) <= max_size:  # it grew, or its size is not known
+                data += handle.read(max_size + 1 - len(data))
+            return data
     finally:
         os.close(fd)
 
