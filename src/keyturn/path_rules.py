@@ -27,7 +27,8 @@ What it costs: a plain path (lower-case ASCII letters, digits and ``-_~!$&'()*+,
 between single slashes) has one form and is matched once; any other path costs a few
 microseconds per form; an answer is remembered per method and path (``_MEMO_LIMIT``), so
 the forms are worked out once for a path that comes again; and a path built to have more
-than ``_FORM_LIMIT`` forms gets at once every scope any rule names.
+than ``_FORM_LIMIT`` forms, or longer than ``_LENGTH_LIMIT`` and not plain, gets at once
+every scope any rule names.
 """
 
 from __future__ import annotations
@@ -41,9 +42,12 @@ Requirement = tuple[str, ...] | None
 """The scopes a request needs (``()``: a key, any scopes), or ``None``: no key needed."""
 
 _MEMO_LIMIT = 4096  # distinct (method, path) answers remembered; a path flood only resets it
-# Forms of one path worth working out. Real paths have a handful; a path built to have more
-# gets the strictest answer of the table at once, instead of costing CPU time per form.
-_FORM_LIMIT = 64
+# Forms of one path worth working out, and the longest path they are worked out for. Real
+# paths have a handful of forms and stay far below nginx's 8 KB request line; a path built
+# past either limit gets the strictest answer of the table at once, instead of costing
+# CPU time per form (about 20 µs a form, so a request costs at most a few times its usual).
+_FORM_LIMIT = 32
+_LENGTH_LIMIT = 4096
 # Rounds of transforms applied to the forms found so far: enough for a path decoded three
 # times with a cut and a separator change on the way; no common upstream does more.
 _ROUNDS = 6
@@ -53,6 +57,13 @@ _METHOD = re.compile(r"[A-Z]{1,16}")
 _PLAIN_CHARACTERS = re.compile(r"/[a-z0-9_~!$&'()*+,=:@/-]*")
 _TAB_NEWLINE = dict.fromkeys(map(ord, "\t\n\r"))
 _C0_SPACE = "".join(map(chr, range(0x21)))
+# What some transform changes (a shortcut past them all for most paths).
+_TRANSFORMED = re.compile(r"[?#%\\\x00-\x20\x7f-\U0010ffff]|^(?:[^/]|//)")
+_WHATWG_DROPS = re.compile(r"[\t\n\r]|^[\x00-\x20]|[\x00-\x20]$")
+# What _cleaned changes: a ';' or a segment ending in '.' or ' ' (dot segments included).
+_UNCLEAN = re.compile(r";|[. ](?:/|$)")
+# What _resolved changes, besides a trailing slash (which no rule tells apart).
+_UNRESOLVED = re.compile(r"//|/\.")
 # A segment made only of dots (or dots and spaces, which Windows drops) is a dot segment.
 _DOTS = re.compile(r"\.+[. ]*")
 
@@ -119,8 +130,8 @@ def _transforms(text: str) -> Iterator[str]:
         yield unquote(text)
     if "\\" in text:
         yield text.replace("\\", "/")
-    if text != (cut := text.translate(_TAB_NEWLINE).strip(_C0_SPACE)):
-        yield cut  # as a WHATWG URL parser reads it (Node.js, browsers' URL)
+    if _WHATWG_DROPS.search(text):  # as a WHATWG URL parser reads it (Node.js, browsers)
+        yield text.translate(_TAB_NEWLINE).strip(_C0_SPACE)
     if not text.startswith("/") or text.startswith("//"):
         yield urlsplit(text).path  # an absolute URI, or '//host/path' read as one
         yield "/" + text
@@ -132,6 +143,8 @@ def _texts(path: str) -> set[str] | None:
     """``path`` and every string the transforms make of it, to a bounded depth; ``None``
     when that is more than ``_FORM_LIMIT`` strings."""
     found = {path}
+    if not _TRANSFORMED.search(path):
+        return found
     frontier = [path]
     for _ in range(_ROUNDS):
         frontier = [t for text in frontier for t in _transforms(text) if t not in found]
@@ -168,22 +181,28 @@ def _cleaned(segment: str) -> str:
 
 def path_forms(path: str) -> frozenset[str] | None:
     """Every path ``path`` can be routed as, by some common upstream (see the module doc),
-    or ``None`` when there are more than ``_FORM_LIMIT`` (only a path built so has).
+    or ``None`` when there are more than ``_FORM_LIMIT``, or the path is longer than
+    ``_LENGTH_LIMIT`` (only a path built so is).
 
     Forms start with ``/``; a form may keep empty and dot segments (an upstream that routes
     the raw string sees them) or have them resolved. Case is kept: matching folds it.
     """
     if _plain(path):
         return frozenset((path or "/",))
+    if len(path) > _LENGTH_LIMIT:
+        return None
     texts = _texts(path)
     if texts is None:
         return None
     forms: set[str] = set()
     for text in texts:
         if text.startswith("/"):
-            segments = text.split("/")[1:]
-            cleaned = [_cleaned(s) for s in segments]
-            forms.update((text, _resolved(segments), "/" + "/".join(cleaned), _resolved(cleaned)))
+            forms.add(text)
+            if _UNRESOLVED.search(text):
+                forms.add(_resolved(text.split("/")))
+            if _UNCLEAN.search(text):
+                cleaned = [_cleaned(s) for s in text.split("/")]
+                forms.update(("/".join(cleaned), _resolved(cleaned)))
     if len(forms) > _FORM_LIMIT:
         return None
     return frozenset(forms or ("/",))

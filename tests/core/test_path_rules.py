@@ -140,8 +140,13 @@ def test_memory_stays_bounded() -> None:
     assert len(rules._memo) <= 4096
     # A path built to have a great many forms costs no more than a few: it gets every scope.
     built = "%5c;%00%23%3f%2f\\%2e%2f%2f%5c#?#a%23/%2f%3fx:%2f%252e"
+    rules = PathRules(scopes={"/a": ["a"], "/b": ["b"]})
     assert path_forms(built) is None
-    assert PathRules(scopes={"/a": ["a"], "/b": ["b"]}).requirement("GET", built) == ("a", "b")
+    assert rules.requirement("GET", built) == ("a", "b")
+    long = "/b/" + "x/" * 3000 + "..%2f"
+    assert path_forms(long) is None
+    assert rules.requirement("GET", long) == ("a", "b")
+    assert rules.requirement("GET", "/b/" + "x/" * 3000) == ("b",)  # plain: matched as it is
 
 
 # -- the property ------------------------------------------------------------------------
