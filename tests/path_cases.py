@@ -80,6 +80,9 @@ ADMIN_FORMS = [
     "/x/..%5cadmin",
     "/x%00/../../admin",  # cut at NUL, or resolved
     "/admin%20",  # trailing spaces trimmed (WHATWG, Windows)
+    "/%u0061dmin",  # IIS's %u escapes
+    "/x/%c0%ae%c0%ae/admin",  # overlong UTF-8, which old decoders read as '..'
+    "/%EF%BD%81dmin",  # a fullwidth 'a', normalised (NFKC)
     "/x/.%2e%09/admin",
 ]
 OFF_WIRE_ADMIN_FORMS = [

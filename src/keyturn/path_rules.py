@@ -13,7 +13,8 @@
 - **A path no rule covers** needs a key and no particular scope.
 
 The path a proxy forwards, or a framework hands a middleware, is not the only path the
-request can end up at: an upstream may percent-decode it (once, or twice), resolve ``.`` and
+request can end up at: an upstream may percent-decode it (once, or twice; ``%u0061`` and
+overlong UTF-8 too), normalise Unicode compatibility forms (``／``), resolve ``.`` and
 ``..``, merge ``//``, read ``\\`` as ``/``, drop ``;parameters``, stop at a ``#`` or a NUL,
 drop tabs and newlines and trim spaces (as WHATWG URL parsers do), take the path out of an
 absolute URI, match case-insensitively, or route ``/items.json`` to
@@ -34,6 +35,7 @@ every scope any rule names.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -60,6 +62,9 @@ _C0_SPACE = "".join(map(chr, range(0x21)))
 # What some transform changes (a shortcut past them all for most paths).
 _TRANSFORMED = re.compile(r"[?#%\\\x00-\x20\x7f-\U0010ffff]|^(?:[^/]|//)")
 _WHATWG_DROPS = re.compile(r"[\t\n\r]|^[\x00-\x20]|[\x00-\x20]$")
+_LEGACY_ESCAPE = re.compile(
+    r"%u(?P<u>[0-9a-f]{4})|%(?P<lead>c[01])%(?P<cont>[89ab][0-9a-f])", re.IGNORECASE
+)
 # What _cleaned changes: a ';' or a segment ending in '.' or ' ' (dot segments included).
 _UNCLEAN = re.compile(r";|[. ](?:/|$)")
 # What _resolved changes, besides a trailing slash (which no rule tells apart).
@@ -128,6 +133,8 @@ def _transforms(text: str) -> Iterator[str]:
             yield text.partition(stop)[0]
     if "%" in text:
         yield unquote(text)
+        if _LEGACY_ESCAPE.search(text):  # IIS's %u0061, and overlong UTF-8 such as %c0%ae
+            yield _LEGACY_ESCAPE.sub(_legacy_character, text)
     if "\\" in text:
         yield text.replace("\\", "/")
     if _WHATWG_DROPS.search(text):  # as a WHATWG URL parser reads it (Node.js, browsers)
@@ -135,8 +142,18 @@ def _transforms(text: str) -> Iterator[str]:
     if not text.startswith("/") or text.startswith("//"):
         yield urlsplit(text).path  # an absolute URI, or '//host/path' read as one
         yield "/" + text
-    if not text.isascii() and max(text) <= "\xff":  # raw UTF-8 a proxy passed as latin-1
-        yield text.encode("latin-1").decode("utf-8", "replace")
+    if not text.isascii():
+        yield unicodedata.normalize("NFKC", text)  # fullwidth and other compatibility forms
+        if max(text) <= "\xff":  # raw UTF-8 a proxy passed as latin-1
+            yield text.encode("latin-1").decode("utf-8", "replace")
+
+
+def _legacy_character(escape: re.Match[str]) -> str:
+    """The character an old decoder reads from ``%uXXXX`` or a two-byte overlong UTF-8
+    escape (``%c0%ae`` is ``.`` to it)."""
+    if escape["u"]:
+        return chr(int(escape["u"], 16))
+    return chr((int(escape["lead"], 16) & 0x1F) << 6 | (int(escape["cont"], 16) & 0x3F))
 
 
 def _texts(path: str) -> set[str] | None:
