@@ -164,12 +164,16 @@ def _texts(path: str) -> set[str] | None:
         return found
     frontier = [path]
     for _ in range(_ROUNDS):
-        frontier = [t for text in frontier for t in _transforms(text) if t not in found]
-        found.update(frontier)
-        if len(found) > _FORM_LIMIT:
-            return None
-        if not frontier:
+        step = []
+        for made in (t for text in frontier for t in _transforms(text)):
+            if made not in found:
+                if len(found) == _FORM_LIMIT:
+                    return None
+                found.add(made)
+                step.append(made)
+        if not step:
             break
+        frontier = step
     return found
 
 

@@ -1,0 +1,60 @@
+"""What deciding a request's scopes costs: ``PathRules.requirement`` per kind of path.
+
+``/auth`` and the integrations ask the path-rule engine once per request. A path that comes
+again is a memo hit; a new plain path is matched once; any other path has its forms worked
+out (see ``keyturn.path_rules``). This prints the best of several runs for each, in µs per
+call (the best is the figure least disturbed by a shared machine), with the rules of a
+typical deployment (20 prefixes, some per method).
+
+Run: ``.venv/bin/python bench/path_rules.py``. Not run in CI.
+"""
+
+from __future__ import annotations
+
+import itertools
+import timeit
+from collections.abc import Callable
+
+from keyturn.path_rules import PathRules
+
+RULES = {
+    **{f"/api/v1/area{i}": [f"area{i}:read"] for i in range(16)},
+    "POST /api/v1/orders": ["orders:write"],
+    "/api/v1/orders": ["orders:read"],
+    "/admin": ["admin"],
+    "GET /reports": ["reports:read"],
+}
+
+# Paths found by a random search over the pieces that make forms: 32 forms, and more.
+MOST = "%2e\\%23a%25a{}%252e%2f%252e#;"
+PAST = "%5c;%00%23%3f%2f\\%2e%2f%2f%5c#?#a%23/%2f%3fx:{}"
+
+
+def per_call(call: Callable[[], object], number: int) -> float:
+    return min(timeit.repeat(call, number=number, repeat=9)) / number * 1e6
+
+
+def main() -> None:
+    rules = PathRules(open_paths=["/health", "GET = /docs"], scopes=RULES)
+    ids = itertools.count()
+
+    def fresh(template: str) -> Callable[[], object]:
+        return lambda: rules.requirement("GET", template.format(next(ids)))
+
+    rows = [
+        ("memo hit", lambda: rules.requirement("GET", "/api/v1/orders/17"), 200_000),
+        ("new plain path (/api/v1/orders/N)", fresh("/api/v1/orders/{}"), 20_000),
+        ("new dotted path (/api/v1/orders/N.json)", fresh("/api/v1/orders/{}.json"), 20_000),
+        ("new upper-case path (/api/v1/orders/AB-N)", fresh("/api/v1/orders/AB-{}"), 20_000),
+        ("new encoded path (/files/a%20b-N)", fresh("/files/a%20b-{}"), 10_000),
+        ("new attack path (/x/%2e%2e/admin/N)", fresh("/x/%2e%2e/admin/{}"), 5_000),
+        ("new 32-form path (the most before the cut-off)", fresh(MOST), 1_000),
+        ("new path past the cut-off", fresh(PAST), 1_000),
+    ]
+    print(f"PathRules.requirement, {len(RULES) + 2} rules: best of 9 runs, µs per call")
+    for name, call, number in rows:
+        print(f"  {name:48s} {per_call(call, number):8.2f}")
+
+
+if __name__ == "__main__":
+    main()
