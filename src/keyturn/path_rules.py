@@ -47,8 +47,8 @@ _MEMO_LIMIT = 4096  # distinct (method, path) answers remembered; a path flood o
 # Forms of one path worth working out, and the longest path they are worked out for. Real
 # paths have a handful of forms and stay far below nginx's 8 KB request line; a path built
 # past either limit gets the strictest answer of the table at once, instead of costing
-# CPU time per form (about 20 µs a form, so a request costs at most a few times its usual).
-_FORM_LIMIT = 32
+# CPU time per form (some µs each, so no request costs more than a few usual ones).
+_FORM_LIMIT = 16
 _LENGTH_LIMIT = 4096
 # Rounds of transforms applied to the forms found so far: enough for a path decoded three
 # times with a cut and a separator change on the way; no common upstream does more.
