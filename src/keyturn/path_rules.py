@@ -139,9 +139,11 @@ def _transforms(text: str) -> Iterator[str]:
         yield text.replace("\\", "/")
     if _WHATWG_DROPS.search(text):  # as a WHATWG URL parser reads it (Node.js, browsers)
         yield text.translate(_TAB_NEWLINE).strip(_C0_SPACE)
-    if not text.startswith("/") or text.startswith("//"):
-        yield urlsplit(text).path  # an absolute URI, or '//host/path' read as one
+    if not text.startswith("/"):
+        yield urlsplit(text).path  # an absolute URI
         yield "/" + text
+    elif text.startswith("//"):
+        yield urlsplit(text).path  # '//host/path' read as a URI with a host
     if not text.isascii():
         yield unicodedata.normalize("NFKC", text)  # fullwidth and other compatibility forms
         if max(text) <= "\xff":  # raw UTF-8 a proxy passed as latin-1

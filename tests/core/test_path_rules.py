@@ -22,6 +22,13 @@ def test_the_shared_table(case: PathCase) -> None:
     assert set(rules.requirement(case.method, case.path) or ()) == case.needs  # memo
 
 
+@pytest.mark.parametrize("case", PATH_CASES, ids=[c.id for c in PATH_CASES])
+def test_the_table_s_paths_are_judged_form_by_form(case: PathCase) -> None:
+    """None of them is near the cut-off where a path gets every scope at once."""
+    forms = path_forms(case.path)
+    assert forms is not None and len(forms) <= 8
+
+
 def test_no_rules_means_a_key_everywhere() -> None:
     assert PathRules().requirement("GET", "/anything/../at/all") == ()
     assert not PathRules()

@@ -80,18 +80,21 @@ def key_for(store: str) -> Iterator[Callable[[Iterable[str]], str]]:
 
 
 @pytest.fixture(scope="module", params=sorted(FACES))
-def face(request: pytest.FixtureRequest, store: str) -> Iterator[str]:
+def face(request: pytest.FixtureRequest, store: str) -> Iterator[tuple[str, str]]:
     with FACES[request.param](store) as url:
-        yield url
+        yield request.param, url
 
 
 @pytest.mark.parametrize("case", WIRE_CASES, ids=[c.id for c in WIRE_CASES])
 def test_every_form_needs_the_scopes_of_its_strictest_form(
-    face: str, key_for: Callable[[Iterable[str]], str], case: PathCase
+    face: tuple[str, str], key_for: Callable[[Iterable[str]], str], case: PathCase
 ) -> None:
+    name, url = face
+    if name != "django" and not case.asgi:
+        pytest.skip("the ASGI server decodes this form away before the app sees it")
     for missing in sorted(case.needs):
         short = key_for(case.needs - {missing})
-        answer = send_raw(face, case.method, case.path, {"x-api-key": short})
+        answer = send_raw(url, case.method, case.path, {"x-api-key": short})
         assert answer.status == 403, (missing, answer.status, answer.body[:200])
-    answer = send_raw(face, case.method, case.path, {"x-api-key": key_for(ALL_SCOPES)})
+    answer = send_raw(url, case.method, case.path, {"x-api-key": key_for(ALL_SCOPES)})
     assert answer.status not in (401, 403), answer.body[:300]
