@@ -157,3 +157,33 @@ def test_near_needs_the_name_close_a_whole_value_and_a_real_provider() -> None:
     assert not find_hits(f"ambee key: {value[:12]}?{value[12:]}\n".encode())  # a broken value
     assert not find_hits(f"monday meeting id {value}\n".encode())  # a word, not a provider
     assert not find_hits(b"ambee key: your-ambee-api-key-here-0000\n")
+
+
+def test_a_misspelt_field_or_section_is_an_error_not_a_silent_no_op() -> None:
+    rule = ('[[rule]]\nid = "x"\nprovider = "X"\nkind = "key"\nsource = "gitleaks x"\n'
+            'confidence = "high"\nkeywords = ["xk_"]\npattern = "xk_[a-z]{20}"\n')
+    assert load(rule).rules[0].id == "x"
+    with pytest.raises(ValueError, match="min_entrpy"):
+        load(rule + "min_entrpy = 3.0\n")
+    with pytest.raises(ValueError, match="alow"):
+        load("[alow]\nsecret = []\n" + rule)
+
+
+def test_the_shared_allow_list_is_loaded() -> None:
+    assert RULES.allow and RULES.stopwords
+    assert "1password-secret-key" in {r.id for r in RULES.rules}
+
+
+@pytest.mark.parametrize("pattern", [
+    "[0-9a-f]{31}",  # hex of an odd length: not whole bytes
+    "[0-9a-f]{7}g-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",  # a UUID with a g in it
+])
+def test_values_that_break_their_own_encoding_are_not_secrets(pattern: str) -> None:
+    value = keygen.draw(pattern)
+    assert not find_hits(f'API_SECRET = "{value}"\n'.encode())
+    assert not find_hits(f"[DEBUG] ambee key: {value}\n".encode())
+
+
+def test_identifiers_near_a_providers_name_are_not_secrets() -> None:
+    assert not find_hits(b"frameio = self._h2_state.max_outbound_frame_size_2\n")
+    assert not find_hits(b"ambee: dec_loop_generic_32_bytes\n")

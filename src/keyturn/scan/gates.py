@@ -86,6 +86,20 @@ def structured_secret_ok(secret: str) -> bool:
     )
 
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_UUID_LAYOUT = re.compile(r"\w{8}-\w{4}-\w{4}-\w{4}-\w{12}", re.ASCII)
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+
+
+def malformed_encoding(value: str) -> bool:
+    """A value that breaks the encoding it is written in: hexadecimal of an odd length (hex
+    encodes whole bytes, two digits each), or the 8-4-4-4-12 layout of a UUID with a
+    character that is no hex digit. A generator writes neither; a typo or a cut does."""
+    if _HEX.fullmatch(value):
+        return len(value) % 2 == 1
+    return bool(_UUID_LAYOUT.fullmatch(value)) and not _UUID.fullmatch(value)
+
+
 def _class_changes(text: str) -> float:
     """Share of neighbours that switch between digit, upper case, lower case and symbol."""
 
@@ -110,6 +124,7 @@ def plausible_secret(value: str) -> bool:
         and shannon_entropy(value) >= 3.0
         and _class_changes(value) >= 0.3
         and not looks_patterned(value)
+        and not malformed_encoding(value)
         and not _GENERIC_MARKERS.search(value)
         and not is_placeholder(value)
         and not is_documentation_example(value)

@@ -189,8 +189,20 @@ class RuleSet:
     verify: dict[str, str]  # provider id -> the URL `--verify` asks with a found key
 
 
+_SECTIONS = frozenset({"allow", "rule", "near", "verify"})
+_RULE_FIELDS = frozenset({
+    "id", "provider", "kind", "source", "confidence", "keywords", "pattern", "anchored",
+    "secret_group", "min_entropy", "allow", "allow_match", "allow_line", "stopwords", "report",
+    "requires", "within", "check",
+})
+
+
 def load(text: str) -> RuleSet:
+    """The rule set in ``text``; a misspelt field or section is an error, not a silent no-op."""
     data = tomllib.loads(text)
+    unknown = set(data) - _SECTIONS | {k for e in data["rule"] for k in e} - _RULE_FIELDS
+    if unknown:
+        raise ValueError(f"rules: unknown fields or sections {sorted(unknown)}")
     rules = tuple(_rule(entry) for entry in data["rule"])
     near, near_rules = _near_rules(data["near"], data["near"]["source"]) if "near" in data else (
         None, ())
@@ -345,6 +357,16 @@ def _matches(ruleset: RuleSet, rule: Rule, data: bytes,
     return found
 
 
+# `self._state.max_frame_size`, `dec_loop_generic_32`: words joined by `.`, `_` or `-` name
+# something in code; a drawn key does not hold two lower-case words.
+_SEPARATORS = re.compile(rb"[._-]+")
+_WORD = re.compile(rb"[a-z]{3,}[0-9]*")
+
+
+def _identifier(value: bytes) -> bool:
+    return sum(1 for part in _SEPARATORS.split(value) if _WORD.fullmatch(part)) >= 2
+
+
 def _near_matches(ruleset: RuleSet, rule: Rule, data: bytes,
                   spans: list[tuple[int, int]]) -> list[RuleMatch]:
     """The first random-looking value within reach after each mention of the provider."""
@@ -357,7 +379,8 @@ def _near_matches(ruleset: RuleSet, rule: Rule, data: bytes,
         if match is None or match.start() > after + near.reach or match.start() <= last:
             continue
         value = match[0].rstrip(b".")
-        if entropy(value) >= near.min_entropy and plausible_secret(value.decode("ascii")):
+        if (entropy(value) >= near.min_entropy and not _identifier(value)
+                and plausible_secret(value.decode("ascii"))):
             last = match.start()
             found.append(RuleMatch(rule, match.start(), match.start() + len(value), value))
     return found
