@@ -44,7 +44,7 @@ async def hello(scope: dict, receive: object, send: object) -> None:  # type: ig
 
 def serve(which: str, port: int, db: str, access_log: bool) -> None:
     """Child process: one server, run as ``keyturn serve`` runs it."""
-    from keyturn.service.app import create_app
+    from keyturn.app import create_app
     from keyturn.service.server import serve as run
 
     settings = Settings(

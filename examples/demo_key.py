@@ -8,6 +8,9 @@ from datetime import timedelta
 from keyturn import KeyManager
 
 DATABASE = os.environ.get("KEYTURN_DATABASE_URL", "sqlite:///keyturn-example.db")
+# The examples' own database, made here if it is new: the integrations only read keys and
+# refuse a database that does not exist (a real app points them at its server's).
+KeyManager(DATABASE).close()
 
 
 def print_demo_key(manager: KeyManager, base_url: str) -> None:

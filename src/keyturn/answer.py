@@ -16,12 +16,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from keyturn.errors import InvalidValue, KeyturnError, ScopeNotHeld, Unavailable
+from keyturn.outcomes import CATALOGUE
 from keyturn.quota import Quota
 from keyturn.verifier import Decision, MeteredDecision
 
 PROBLEM_JSON = "application/problem+json"
 DEFAULT_REALM = "api"
 DEFAULT_TYPE_BASE = "urn:keyturn:outcome:"
+PROBLEM_TYPE_BASE = "urn:keyturn:problem:"
 
 # RFC 6750 §3: error_description and scope use %x20-21 / %x23-5B / %x5D-7E only.
 _UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
@@ -101,3 +104,48 @@ def quota_headers(quota: Quota) -> tuple[tuple[str, str], ...]:
         fields.append(("ratelimit-reset", str(wait)))
         fields.insert(0, ("retry-after", str(wait)))
     return tuple(fields)
+
+
+def problem(code: str, detail: str, hint: str | None = None, **extra: Any) -> dict[str, Any]:
+    """An RFC 9457 body for a catalogued problem (``kind = "problem"``): title and status
+    from the catalogue, ``hint`` defaulting to the catalogue's fix."""
+    entry = CATALOGUE[code]
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": entry.title,
+        "status": entry.status,
+        "detail": detail,
+        "code": code,
+        "hint": entry.fix if hint is None else hint,
+    }
+    body.update(extra)
+    return body
+
+
+def render_error(error: KeyturnError, realm: str = DEFAULT_REALM, where: str = "") -> HttpAnswer:
+    """The HTTP answer for any ``KeyturnError``: every HTTP face maps errors through this.
+
+    ``where`` prefixes the field an ``InvalidValue`` names (``"body."`` in the admin API).
+    A scope refusal is the verifier's own ``insufficient_scope`` answer, challenge
+    included; an outage says when to retry.
+    """
+    if isinstance(error, ScopeNotHeld):
+        refusal = Decision(
+            CATALOGUE["insufficient_scope"],
+            error.message,
+            CATALOGUE["insufficient_scope"].fix,
+            required_scopes=error.missing,
+        )
+        return render(refusal, realm)
+    extra: dict[str, Any] = {}
+    detail = error.message
+    headers: list[tuple[str, str]] = [("content-type", PROBLEM_JSON)]
+    if isinstance(error, InvalidValue):
+        field = f"{where}{error.field}" if error.field else (where.rstrip(".") or "request")
+        extra["errors"] = [{"field": field, "message": error.message}]
+        detail = f"{field}: {error.message}"
+    if isinstance(error, Unavailable):
+        headers.append(("retry-after", str(error.retry_after)))
+    headers.append(("cache-control", "no-store"))
+    body = problem(error.code, detail, **extra)
+    return HttpAnswer(error.status, tuple(headers), body)

@@ -18,21 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from keyturn.credentials import DEFAULT_API_KEY_HEADERS, DEFAULT_QUERY_PARAMS
+from keyturn.errors import InvalidValue
 from keyturn.keys import DEFAULT_PREFIX, TEST_PREFIX, validate_prefix
 from keyturn.path_rules import ScopeRule, parse_pattern
+from keyturn.scopes import SCOPE_TOKEN
 from keyturn.store import DEFAULT_URL
 
 ENV_PREFIX = "KEYTURN_"
 CONFIG_ENV = "KEYTURN_CONFIG"
 DEFAULT_SCOPES_HEADER = "X-Keyturn-Required-Scopes"
 
-# RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'. Scopes also travel in
-# WWW-Authenticate and X-Keyturn-Scopes, so this is what keeps those headers well formed.
-SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
-class SettingsError(ValueError):
+class SettingsError(InvalidValue):
     """A setting is unknown or its value is unusable; the message names its source."""
 
 

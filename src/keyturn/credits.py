@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from keyturn.errors import InvalidValue
 from keyturn.record import REFILLS, Refill
 
 
@@ -36,22 +37,22 @@ def next_refill(refill: Refill | None, now: datetime) -> datetime | None:
 def validate_credits(
     credits: int | None, refill: str | None, refill_amount: int | None
 ) -> tuple[int | None, Refill | None, int | None]:
-    """Checked credit settings; ``ValueError`` says what is wrong.
+    """Checked credit settings; ``InvalidValue`` says what is wrong.
 
     The refill amount defaults to the starting credits, and a key with a refill but no
     starting credits starts full.
     """
     if credits is not None and credits < 0:
-        raise ValueError("credits must be zero or more")
+        raise InvalidValue("credits must be zero or more", "credits")
     if refill is None:
         if refill_amount is not None:
-            raise ValueError("a refill amount needs a refill period (daily or monthly)")
+            raise InvalidValue("a refill amount needs a refill period (daily or monthly)", "refill")
         return credits, None, None
     if refill not in REFILLS:
-        raise ValueError(f"invalid refill {refill[:20]!r}: use daily or monthly")
+        raise InvalidValue(f"invalid refill {refill[:20]!r}: use daily or monthly", "refill")
     amount = credits if refill_amount is None else refill_amount
     if amount is None:
-        raise ValueError("a refill needs an amount (or starting credits to refill to)")
+        raise InvalidValue("a refill needs an amount (or starting credits to refill to)", "refill")
     if amount < 1:
-        raise ValueError("the refill amount must be at least 1")
+        raise InvalidValue("the refill amount must be at least 1", "refill")
     return amount if credits is None else credits, refill, amount

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
+from keyturn.errors import InvalidValue
+
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 BODY_LENGTH = 30  # 30 base62 characters carry 178 bits, above the 160 the spec demands
 CHECKSUM_LENGTH = 6  # 62**6 > 2**32, so every CRC32 fits
@@ -52,10 +54,12 @@ class KeyDefect:
 
 
 def validate_prefix(prefix: str) -> str:
-    """Return ``prefix`` if it is legal, else raise ``ValueError`` saying why."""
+    """Return ``prefix`` if it is legal, else raise ``InvalidValue`` saying why."""
     if not _PREFIX_RE.fullmatch(prefix):
-        raise ValueError(
-            f"invalid key prefix {prefix!r}: use 1-{MAX_PREFIX_LENGTH} characters of a-z, 0-9 and _"
+        raise InvalidValue(
+            f"invalid key prefix {prefix!r}: use 1-{MAX_PREFIX_LENGTH} characters of a-z, "
+            "0-9 and _",
+            "prefix",
         )
     return prefix
 

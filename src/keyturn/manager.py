@@ -1,35 +1,54 @@
 """``KeyManager``: issue, change and verify keys over a store, with a cache in front.
 
-This is the library's front door. The sync manager is the core; ``AsyncKeyManager`` runs the
-same core and moves only store access (cache misses, writes, and the rate-limit and credit
-checks of metered keys) to a worker thread, so an event loop is never blocked by I/O.
+This is the library's front door. Verifying is the verifier's decision (sans-I/O) around
+the manager's I/O: one cache or store lookup, and for metered keys the rate-limit and
+credit counters. Changing keys is the admin layer's (``keyturn.admin``); the manager's
+``create_key``, ``update``, ... are that layer's operations for the operator.
+
+``AsyncKeyManager`` is the same manager for ``async`` code, written out method by method
+(as httpx writes ``AsyncClient`` beside ``Client``): the decisions and the time handling
+are the sync manager's own methods, and only store and counter I/O moves to a worker
+thread, so an event loop is never blocked.
 
 Several managers (processes, machines) may share one store: changes made through any of them
 reach every cache within the cache's ``ttl`` (see ``propagation.py``).
+
+A *check* (``check``, ``check_key``, ``examine``: ``keyturn check`` and the dashboard's
+"why was it rejected?") answers what a request would get without being a use: it spends no
+credit, counts no rate limit and touches no last-used time or usage count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
+from keyturn.actor import Actor
+from keyturn.admin import (
+    DEFAULT_GRACE,
+    UNSET,
+    AsyncKeyAdmin,
+    IssuedKey,
+    KeyAdmin,
+    KeyChange,
+    NewKey,
+    Unset,
+)
 from keyturn.cache import MISSING, KeyCache
 from keyturn.credentials import HeaderPairs, Presented
-from keyturn.credits import next_refill, validate_credits
-from keyturn.keys import DEFAULT_PREFIX, checksum, display_parts, generate_key, hash_key, mask
-from keyturn.outcomes import CATALOGUE
+from keyturn.credits import next_refill
+from keyturn.errors import InvalidValue
+from keyturn.keys import hash_key
 from keyturn.propagation import DEFAULT_LIFETIME as FEED_LIFETIME
 from keyturn.propagation import follow_changes
 from keyturn.quota import Quota
-from keyturn.record import KeyRecord, scopes_satisfy, utcnow, validate_scopes
-from keyturn.store import DEFAULT_URL, KeyFilter, KeyNotFound, KeyStore, StoreError, open_store
+from keyturn.record import KeyRecord
+from keyturn.store import DEFAULT_URL, KeyFilter, KeyStore, open_store
 from keyturn.store.base import AuditEvent
 from keyturn.usage import UsageRecorder
 from keyturn.verifier import Candidate, Decision, Verifier
@@ -37,24 +56,22 @@ from keyturn.verifier import Candidate, Decision, Verifier
 if TYPE_CHECKING:
     from keyturn.ratelimit import RateLimiter
 
-DEFAULT_LIFETIME = timedelta(days=90)
-VALID = CATALOGUE["valid"]
-_DEFAULT: Any = object()
+Moment = float | datetime | None
+"""``now`` as callers give it: Unix time, an aware datetime, or ``None`` for the clock."""
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedKey:
-    """A freshly issued key. ``key`` is the only copy there will ever be: show it once."""
-
-    key: str
-    record: KeyRecord
-
-    def __repr__(self) -> str:
-        return f"IssuedKey(key={mask(self.key)!r}, id={self.record.id!r})"
+def seconds(now: Moment) -> float:
+    """``now`` as Unix time: the one time conversion of both managers."""
+    if now is None:
+        return time.time()
+    if isinstance(now, datetime):
+        return now.timestamp()
+    return now
 
 
-def new_key_id() -> str:
-    return "key_" + secrets.token_hex(8)
+def as_actor(actor: Actor | str) -> Actor:
+    """An audit name alone means the operator acting under that name."""
+    return actor if isinstance(actor, Actor) else Actor.operator(actor)
 
 
 class KeyManager:
@@ -64,19 +81,35 @@ class KeyManager:
         *,
         verifier: Verifier | None = None,
         cache: KeyCache | None = None,
-        prefix: str = DEFAULT_PREFIX,
+        prefix: str | None = None,
         usage_interval: float = 5.0,
         limiter: RateLimiter | str | None = None,
         feed_lifetime: float = FEED_LIFETIME,
     ) -> None:
-        """``cache.ttl`` is the propagation bound (1 s by default). ``limiter`` counts rate
-        limits: a ``RateLimiter``, or a storage URI (``redis://host:6379``; the default is
-        in memory, for one instance). ``feed_lifetime``: how long cached records live while
-        the store's change feed is live (PostgreSQL)."""
-        self.store = open_store(store) if isinstance(store, str) else store
+        """``prefix`` is the default prefix of new keys (the verifier's first accepted
+        one unless given; it must be accepted). ``cache.ttl`` is the propagation bound (1 s
+        by default). ``limiter`` counts rate limits: a ``RateLimiter``, or a storage URI
+        (``redis://host:6379``; the default is in memory, for one instance).
+        ``feed_lifetime``: how long cached records live while the store's change feed is
+        live (PostgreSQL). Deployments build their manager from settings with
+        ``keyturn.compose.build_manager``."""
         self.verifier = verifier or Verifier()
+        if prefix is not None and prefix not in self.verifier.prefixes:
+            raise InvalidValue(
+                f"prefix {prefix!r} is not one the verifier accepts "
+                f"({', '.join(self.verifier.prefix_list)}): its keys would be refused",
+                "prefix",
+            )
+        self.store = open_store(store) if isinstance(store, str) else store
         self.cache = cache if cache is not None else KeyCache()
-        self.prefix = prefix
+        self.prefix = prefix or self.verifier.prefix_list[0]
+        self.admin = KeyAdmin(
+            self.store,
+            self.cache,
+            prefixes=self.verifier.prefix_list,
+            pepper=self.verifier.pepper,
+            default_prefix=self.prefix,
+        )
         self.usage = UsageRecorder(self.store, usage_interval)
         self._limiter = limiter
         self.feed = follow_changes(self.store, self.cache, feed_lifetime)
@@ -85,7 +118,8 @@ class KeyManager:
         self._entries = self.cache.entries
         self._cache_clock = self.cache.clock
         self._note = self.usage.note
-        self._shape = self.verifier.shape
+        self._well_formed = self.verifier.well_formed
+        self._accept = self.verifier.accept
         pepper = self.verifier.pepper
         self._digest: Callable[[str], str] = (
             (lambda key: sha256(key.encode()).hexdigest())
@@ -93,216 +127,94 @@ class KeyManager:
             else (lambda key: hash_key(key, pepper))
         )
 
-    # -- issuing and changing keys ------------------------------------------------------
+    # -- issuing and changing keys, as the operator -------------------------------------
 
     def create_key(
         self,
         name: str,
         *,
-        scopes: Iterable[str] = (),
-        expires_in: timedelta | None = _DEFAULT,
+        scopes: Collection[str] = (),
+        expires_in: timedelta | Unset | None = UNSET,
         owner: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         prefix: str | None = None,
-        actor: str = "system",
-        rate_limits: Iterable[str] = (),
+        actor: Actor | str = "system",
+        rate_limits: Collection[str] = (),
         credits: int | None = None,
         refill: str | None = None,
         refill_amount: int | None = None,
     ) -> IssuedKey:
-        """``expires_in=None`` means the key never expires; the default is 90 days.
-
-        ``rate_limits`` like ``["100/second", "10000/day"]``; ``credits``: how many requests
-        the key may make (None: unlimited), refilled to ``refill_amount`` (default: the
-        starting credits) every ``refill`` period (``"daily"`` or ``"monthly"``, UTC).
-        """
-        issued = self._new_key(
-            name=name,
-            scopes=validate_scopes(scopes),
-            expires_in=DEFAULT_LIFETIME if expires_in is _DEFAULT else expires_in,
-            owner=owner,
-            metadata=dict(metadata or {}),
-            prefix=prefix or self.prefix,
-            metering=_metering(rate_limits, credits, refill, refill_amount),
-        )
-        self.store.create(issued.record, actor)
-        self.cache.invalidate(issued.record.key_hash)
-        return issued
-
-    def _new_key(
-        self,
-        *,
-        name: str,
-        scopes: frozenset[str],
-        expires_in: timedelta | None,
-        owner: str | None,
-        metadata: dict[str, Any],
-        prefix: str,
-        replaces: str | None = None,
-        metering: Mapping[str, Any] | None = None,
-    ) -> IssuedKey:
-        if not name.strip():
-            raise StoreError("a key needs a non-empty name")
-        key = generate_key(prefix)
-        key_prefix, start, end = display_parts(key)
-        now = utcnow()
-        record = KeyRecord(
-            id=new_key_id(),
-            key_hash=hash_key(key, self.verifier.pepper),
-            prefix=key_prefix,
-            start=start,
-            end=end,
-            name=name.strip(),
-            owner=owner,
-            scopes=scopes,
-            metadata=metadata,
-            created_at=now,
-            expires_at=now + expires_in if expires_in is not None else None,
-            replaces=replaces,
-            **(metering or {}),
-        )
-        if record.refill is not None and record.refilled_at is None:
-            record.refilled_at = now  # the starting credits are this period's
-        return IssuedKey(key, record)
-
-    def get(self, key_id: str) -> KeyRecord:
-        record = self.store.get(key_id)
-        if record is None:
-            raise KeyNotFound(key_id)
-        return record
-
-    def list_keys(
-        self, filters: KeyFilter | None = None, *, limit: int = 50, after: str | None = None
-    ) -> Sequence[KeyRecord]:
-        return self.store.list_keys(filters or KeyFilter(), limit=limit, after=after)
-
-    def audit(self, **query: Any) -> Sequence[AuditEvent]:
-        return self.store.audit(**query)
-
-    def usage_counts(self, key_id: str, since: date | None = None) -> dict[str, int]:
-        """Requests per outcome for a key, as flushed so far (see ``usage.py``)."""
-        return self.store.usage(key_id, since)
-
-    def _change(
-        self, key_id: str, changes: Mapping[str, Any], actor: str, action: str
-    ) -> KeyRecord:
-        record = self.store.update(key_id, changes, actor, action)
-        self.cache.invalidate(record.key_hash)
-        return record
+        """``expires_in=None``: the key never expires; left out: 90 days. See ``NewKey``."""
+        new = NewKey(
+            name, scopes, expires_in, owner, dict(metadata or {}), prefix,
+            rate_limits, credits, refill, refill_amount,
+        )  # fmt: skip
+        return self.admin.create(as_actor(actor), new)
 
     def update(
         self,
         key_id: str,
         *,
-        name: str | None = None,
-        owner: str | None = _DEFAULT,
-        scopes: Iterable[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        expires_at: datetime | None = _DEFAULT,
-        actor: str = "system",
-        rate_limits: Iterable[str] | None = None,
-        credits: int | None = _DEFAULT,
-        refill: str | None = _DEFAULT,
-        refill_amount: int | None = _DEFAULT,
+        actor: Actor | str = "system",
+        name: str | Unset = UNSET,
+        owner: str | Unset | None = UNSET,
+        scopes: Collection[str] | Unset = UNSET,
+        metadata: Mapping[str, Any] | Unset = UNSET,
+        expires_at: datetime | Unset | None = UNSET,
+        rate_limits: Collection[str] | Unset = UNSET,
+        credits: int | Unset | None = UNSET,
+        refill: str | Unset | None = UNSET,
+        refill_amount: int | Unset | None = UNSET,
     ) -> KeyRecord:
-        """Change what is given; ``expires_at=None`` removes the expiry, ``credits=None``
-        makes the key unlimited, ``rate_limits=[]`` removes its limits. Setting ``credits``
-        sets the uses left now (and starts a new refill period)."""
-        changes: dict[str, Any] = {}
-        if rate_limits is not None:
-            changes["rate_limits"] = _rate_limits(rate_limits)
-        if (credits, refill, refill_amount) != (_DEFAULT, _DEFAULT, _DEFAULT):
-            changes.update(self._credit_changes(key_id, credits, refill, refill_amount))
-        if name is not None:
-            if not name.strip():
-                raise StoreError("a key needs a non-empty name")
-            changes["name"] = name.strip()
-        if owner is not _DEFAULT:
-            changes["owner"] = owner
-        if scopes is not None:
-            changes["scopes"] = validate_scopes(scopes)
-        if metadata is not None:
-            changes["metadata"] = dict(metadata)
-        if expires_at is not _DEFAULT:
-            changes["expires_at"] = expires_at
-        return self._change(key_id, changes, actor, "key.update")
-
-    def _credit_changes(
-        self, key_id: str, credits: int | None, refill: str | None, refill_amount: int | None
-    ) -> dict[str, Any]:
-        """The merged credit settings, checked as a whole. ``credits=None`` (unlimited)
-        drops the refill too; a refill amount is kept unless a new one is given."""
-        current = self.get(key_id)
-        new_credits = current.credits if credits is _DEFAULT else credits
-        new_refill = current.refill if refill is _DEFAULT else refill
-        if credits is None and refill is _DEFAULT:
-            new_refill = None
-        amount = refill_amount if refill_amount is not _DEFAULT else None
-        if amount is None and refill_amount is _DEFAULT and new_refill is not None:
-            amount = current.refill_amount
-        merged = validate_credits(new_credits, new_refill, amount)
-        changes: dict[str, Any] = dict(
-            zip(("credits", "refill", "refill_amount"), merged, strict=True)
+        """Change what is given (see ``KeyChange``)."""
+        change = KeyChange(
+            name, owner, scopes, metadata, expires_at, rate_limits, credits, refill, refill_amount
         )
-        if credits is not _DEFAULT or refill is not _DEFAULT:
-            changes["refilled_at"] = utcnow() if merged[1] is not None else None
-        return changes
-
-    def revoke(self, key_id: str, *, actor: str = "system") -> KeyRecord:
-        """Permanent. Revoking a revoked key changes nothing and succeeds."""
-        record = self.get(key_id)
-        if record.revoked_at is not None:
-            return record
-        return self._change(key_id, {"revoked_at": utcnow()}, actor, "key.revoke")
-
-    def disable(self, key_id: str, *, actor: str = "system") -> KeyRecord:
-        return self._set_disabled(key_id, True, actor)
-
-    def enable(self, key_id: str, *, actor: str = "system") -> KeyRecord:
-        return self._set_disabled(key_id, False, actor)
-
-    def _set_disabled(self, key_id: str, disabled: bool, actor: str) -> KeyRecord:
-        record = self.get(key_id)
-        if record.revoked_at is not None:
-            raise StoreError(f"key {key_id} is revoked; revoked keys cannot be enabled or disabled")
-        if record.disabled == disabled:
-            return record
-        return self._change(
-            key_id, {"disabled": disabled}, actor, "key.disable" if disabled else "key.enable"
-        )
+        return self.admin.update(as_actor(actor), key_id, change)
 
     def rotate(
-        self, key_id: str, *, grace: timedelta = timedelta(hours=24), actor: str = "system"
+        self, key_id: str, *, grace: timedelta = DEFAULT_GRACE, actor: Actor | str = "system"
     ) -> IssuedKey:
         """Issue a successor with the same name, owner, scopes and lifetime; the old key keeps
-        working for ``grace``, then answers ``key_rotated``."""
-        old = self.get(key_id)
-        status = old.status()
-        if status in ("revoked", "rotated"):
-            raise StoreError(f"key {key_id} is {status}; only a live key can be rotated")
-        if old.replaced_by is not None:
-            raise StoreError(f"key {key_id} was already rotated to {old.replaced_by}")
-        lifetime = old.expires_at - old.created_at if old.expires_at is not None else None
-        issued = self._new_key(
-            name=old.name,
-            scopes=old.scopes,
-            expires_in=lifetime,
-            owner=old.owner,
-            metadata=dict(old.metadata),
-            prefix=old.prefix,
-            replaces=old.id,
-            metering={
-                "rate_limits": old.rate_limits,
-                "credits": old.credits,
-                "refill": old.refill,
-                "refill_amount": old.refill_amount,
-                "refilled_at": old.refilled_at,
-            },
+        working for ``grace`` (0: it stops now), then answers ``key_rotated``."""
+        return self.admin.rotate(as_actor(actor), key_id, grace)
+
+    def revoke(self, key_id: str, *, actor: Actor | str = "system") -> KeyRecord:
+        """Permanent. Revoking a revoked key changes nothing and succeeds."""
+        return self.admin.revoke(as_actor(actor), key_id)
+
+    def disable(self, key_id: str, *, actor: Actor | str = "system") -> KeyRecord:
+        return self.admin.disable(as_actor(actor), key_id)
+
+    def enable(self, key_id: str, *, actor: Actor | str = "system") -> KeyRecord:
+        return self.admin.enable(as_actor(actor), key_id)
+
+    def get(self, key_id: str) -> KeyRecord:
+        """``KeyNotFound`` if there is no such key."""
+        return self.admin.get(Actor.operator(), key_id)
+
+    def list_keys(
+        self, filters: KeyFilter | None = None, *, limit: int = 50, after: str | None = None
+    ) -> Sequence[KeyRecord]:
+        return self.admin.list_keys(Actor.operator(), filters, limit=limit, after=after)
+
+    def audit(
+        self,
+        *,
+        key_id: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> Sequence[AuditEvent]:
+        """The audit log, newest first; ``actor`` filters on who acted."""
+        return self.admin.audit(
+            Actor.operator(), key_id=key_id, by=actor, action=action, limit=limit, before=before
         )
-        now = utcnow()
-        self.store.rotate(old.id, issued.record, now + grace, actor)
-        self.cache.invalidate(old.key_hash)
-        return issued
+
+    def usage_counts(self, key_id: str, since: date | None = None) -> dict[str, int]:
+        """Requests per outcome for a key, as flushed so far (see ``usage.py``)."""
+        return self.admin.usage(Actor.operator(), key_id, since)
 
     # -- verifying ----------------------------------------------------------------------
 
@@ -329,23 +241,32 @@ class KeyManager:
             limiter = self._limiter = RateLimiter(limiter or MEMORY)
         return limiter
 
-    def meter(self, decision: Decision, now: float) -> Decision:
+    def meter(self, decision: Decision, now: float, *, use: bool = True) -> Decision:
         """A valid decision for a metered key, checked against its rate limits and then its
-        credits (so a burst refused by a rate limit spends no credits). Does I/O."""
+        credits (so a burst refused by a rate limit spends no credits). Does I/O. With
+        ``use=False`` (a check) nothing is counted or spent: it only looks."""
         record = decision.key
         assert record is not None
         if record.rate_limits:
-            refused = self.limiter.hit(record.id, record.rate_limits)
+            counter = self.limiter.hit if use else self.limiter.peek
+            refused = counter(record.id, record.rate_limits)
             if refused is not None:
                 return self.verifier.rate_limited(record, refused)
         if record.credits is not None:
             moment = datetime.fromtimestamp(now, UTC)
-            if self.store.spend(record.id, moment) is None:
+            left = self.store.spend(record.id, moment) if use else self._unspent(record, moment)
+            if left is None:
                 refill = next_refill(record.refill, moment)
                 wait = refill.timestamp() - now if refill is not None else math.inf
                 quota = Quota(record.refill_amount or 0, 0, wait, "credits")
                 return self.verifier.usage_exceeded(record, quota)
         return decision
+
+    def _unspent(self, record: KeyRecord, moment: datetime) -> int | None:
+        """What ``spend`` would find (refills included), without spending: ``None`` if no
+        credit is left."""
+        left = self.store.credits_left(record.id, moment)
+        return left if left else None
 
     def account(self, record: KeyRecord | None, decision: Decision, now: float) -> None:
         """Count the request for its key (batched, off the hot path)."""
@@ -357,20 +278,14 @@ class KeyManager:
             self.usage.count(record.id, decision.code)
 
     def finish(
-        self,
-        candidate: Candidate,
-        record: KeyRecord | None,
-        scopes: tuple[str, ...],
-        now: float | datetime | None,
+        self, candidate: Candidate, record: KeyRecord | None, scopes: tuple[str, ...], now: Moment
     ) -> Decision:
-        if now is None:
-            now = time.time()
-        elif isinstance(now, datetime):
-            now = now.timestamp()
-        decision = self.verifier.decide(candidate, record, now, scopes)
-        if decision.ok and decision.key.metered:  # type: ignore[union-attr]
-            decision = self.meter(decision, now)
-        self.account(record, decision, now)
+        """Decide, meter (for a metered key) and count: what follows a lookup."""
+        at = seconds(now)
+        decision = self.verifier.decide(candidate, record, at, scopes)
+        if decision.ok and record is not None and record.metered:
+            decision = self.meter(decision, at)
+        self.account(record, decision, at)
         return decision
 
     def verify(
@@ -379,7 +294,7 @@ class KeyManager:
         query: str | bytes = "",
         *,
         scopes: Sequence[str] = (),
-        now: float | datetime | None = None,
+        now: Moment = None,
     ) -> Decision:
         """Check a request's credentials: the whole hot path, sync."""
         found = self.verifier.inspect(headers, query)
@@ -411,7 +326,8 @@ class KeyManager:
         A request carrying one plain key is answered from the cache (``Decision``) or handed
         back as a ``Candidate`` to look up in the store (or, for a metered key, to meter);
         anything else returns ``None`` and takes the general path, which reaches the same
-        answers (a property test holds both paths to that). Never does I/O.
+        answers (a property test holds both paths to that). Never does I/O. The decisions
+        are the verifier's: the memo of accepted scope tuples is filled by ``accept``.
         """
         found = self._plain(headers, query)
         if found is None:
@@ -425,30 +341,60 @@ class KeyManager:
             # value is a key this service issued (SHA-256 does not collide).
             now = time.time()
             if now < record.live_until:
-                accepted = record.accepted.get(scopes)
-                if accepted is None and not (scopes and scopes_satisfy(record.scopes, scopes)):
-                    accepted = record.accepted[scopes] = Decision(VALID, "", "", record, scopes)
+                accepted = record.accepted.get(scopes) or self._accept(record, scopes)
                 if accepted is not None:
                     self._note(record.id, now)
-                    return accepted  # type: ignore[no-any-return]
+                    return accepted
             if record.metered:
                 return Candidate(Presented(key, source), key_hash)
             return self.finish(Candidate(Presented(key, source), key_hash), record, scopes, now)
         if record is MISSING:
-            if self._shape(key) and checksum(key[:-6]) == key[-6:]:
+            if self._well_formed(key):
                 return Candidate(Presented(key, source), key_hash)
             return None
         # A cached unknown hash: only keys that passed the checksum are cached.
         return self.finish(Candidate(Presented(key, source), key_hash), None, scopes, None)
 
     def verify_key(
-        self, key: str, *, scopes: Sequence[str] = (), now: datetime | None = None
+        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None
     ) -> Decision:
         """Check a bare key (as the verify API receives it)."""
         found = self.verifier.inspect_key(key)
         if isinstance(found, Decision):
             return found
         return self.finish(found, self._lookup(found), tuple(scopes), now)
+
+    # -- checking: the same decisions, never a use ----------------------------------------
+
+    def check(
+        self,
+        headers: HeaderPairs,
+        query: str | bytes = "",
+        *,
+        scopes: Sequence[str] = (),
+        now: Moment = None,
+    ) -> Decision:
+        """The decision a request would get now, without making it a use."""
+        return self.examine(self.verifier.inspect(headers, query), tuple(scopes), now)[0]
+
+    def check_key(self, key: str, *, scopes: Sequence[str] = (), now: Moment = None) -> Decision:
+        """``check`` for a bare key."""
+        return self.examine(self.verifier.inspect_key(key), tuple(scopes), now)[0]
+
+    def examine(
+        self, found: Candidate | Decision, scopes: tuple[str, ...] = (), now: Moment = None
+    ) -> tuple[Decision, KeyRecord | None]:
+        """The decision for an inspected request, and the stored record its key names (also
+        when it is refused), read from the store rather than the cache: what is stored now.
+        Not a use (see the module's docstring)."""
+        if isinstance(found, Decision):
+            return found, None
+        at = seconds(now)
+        record = self.store.find_by_hash(found.key_hash)
+        decision = self.verifier.decide(found, record, at, scopes)
+        if decision.ok and record is not None and record.metered:
+            decision = self.meter(decision, at, use=False)
+        return decision, record
 
     def close(self) -> None:
         if self.feed is not None:
@@ -464,14 +410,110 @@ class KeyManager:
 
 
 class AsyncKeyManager:
-    """The same manager for ``async`` code: cache hits answer inline, store work in a thread."""
+    """The same manager for ``async`` code: cache hits answer inline, store work in a thread.
+
+    Every method is the sync manager's, with its I/O awaited in a worker thread; nothing
+    is decided here that the sync manager does not decide the same way.
+    """
 
     def __init__(self, manager: KeyManager | KeyStore | str = DEFAULT_URL, **options: Any) -> None:
         self.sync = manager if isinstance(manager, KeyManager) else KeyManager(manager, **options)
+        self.admin = AsyncKeyAdmin(self.sync.admin)
 
     @property
     def verifier(self) -> Verifier:
         return self.sync.verifier
+
+    @property
+    def store(self) -> KeyStore:
+        return self.sync.store
+
+    # -- issuing and changing keys, as the operator -------------------------------------
+
+    async def create_key(
+        self,
+        name: str,
+        *,
+        scopes: Collection[str] = (),
+        expires_in: timedelta | Unset | None = UNSET,
+        owner: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        prefix: str | None = None,
+        actor: Actor | str = "system",
+        rate_limits: Collection[str] = (),
+        credits: int | None = None,
+        refill: str | None = None,
+        refill_amount: int | None = None,
+    ) -> IssuedKey:
+        """``KeyManager.create_key`` in a worker thread."""
+        new = NewKey(
+            name, scopes, expires_in, owner, dict(metadata or {}), prefix,
+            rate_limits, credits, refill, refill_amount,
+        )  # fmt: skip
+        return await self.admin.create(as_actor(actor), new)
+
+    async def update(
+        self,
+        key_id: str,
+        *,
+        actor: Actor | str = "system",
+        name: str | Unset = UNSET,
+        owner: str | Unset | None = UNSET,
+        scopes: Collection[str] | Unset = UNSET,
+        metadata: Mapping[str, Any] | Unset = UNSET,
+        expires_at: datetime | Unset | None = UNSET,
+        rate_limits: Collection[str] | Unset = UNSET,
+        credits: int | Unset | None = UNSET,
+        refill: str | Unset | None = UNSET,
+        refill_amount: int | Unset | None = UNSET,
+    ) -> KeyRecord:
+        """``KeyManager.update`` in a worker thread."""
+        change = KeyChange(
+            name, owner, scopes, metadata, expires_at, rate_limits, credits, refill, refill_amount
+        )
+        return await self.admin.update(as_actor(actor), key_id, change)
+
+    async def rotate(
+        self, key_id: str, *, grace: timedelta = DEFAULT_GRACE, actor: Actor | str = "system"
+    ) -> IssuedKey:
+        return await asyncio.to_thread(self.sync.rotate, key_id, grace=grace, actor=actor)
+
+    async def revoke(self, key_id: str, *, actor: Actor | str = "system") -> KeyRecord:
+        return await asyncio.to_thread(self.sync.revoke, key_id, actor=actor)
+
+    async def disable(self, key_id: str, *, actor: Actor | str = "system") -> KeyRecord:
+        return await asyncio.to_thread(self.sync.disable, key_id, actor=actor)
+
+    async def enable(self, key_id: str, *, actor: Actor | str = "system") -> KeyRecord:
+        return await asyncio.to_thread(self.sync.enable, key_id, actor=actor)
+
+    async def get(self, key_id: str) -> KeyRecord:
+        return await asyncio.to_thread(self.sync.get, key_id)
+
+    async def list_keys(
+        self, filters: KeyFilter | None = None, *, limit: int = 50, after: str | None = None
+    ) -> Sequence[KeyRecord]:
+        return await asyncio.to_thread(self.sync.list_keys, filters, limit=limit, after=after)
+
+    async def audit(
+        self,
+        *,
+        key_id: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> Sequence[AuditEvent]:
+        return await asyncio.to_thread(
+            lambda: self.sync.audit(
+                key_id=key_id, actor=actor, action=action, limit=limit, before=before
+            )
+        )
+
+    async def usage_counts(self, key_id: str, since: date | None = None) -> dict[str, int]:
+        return await asyncio.to_thread(self.sync.usage_counts, key_id, since)
+
+    # -- verifying ----------------------------------------------------------------------
 
     async def lookup(self, candidate: Candidate) -> KeyRecord | None:
         cached = self.sync.cache.get(candidate.key_hash)
@@ -479,37 +521,34 @@ class AsyncKeyManager:
             return cached  # type: ignore[return-value]
         return await asyncio.to_thread(self.sync._load, candidate)
 
+    async def finish(
+        self,
+        candidate: Candidate,
+        record: KeyRecord | None,
+        scopes: tuple[str, ...],
+        now: Moment = None,
+    ) -> Decision:
+        """``KeyManager.finish`` with the metering I/O in a worker thread."""
+        sync = self.sync
+        at = seconds(now)
+        decision = sync.verifier.decide(candidate, record, at, scopes)
+        if decision.ok and record is not None and record.metered:
+            decision = await asyncio.to_thread(sync.meter, decision, at)
+        sync.account(record, decision, at)
+        return decision
+
     async def verify(
         self,
         headers: HeaderPairs,
         query: str | bytes = "",
         *,
         scopes: Sequence[str] = (),
-        now: float | datetime | None = None,
+        now: Moment = None,
     ) -> Decision:
         found = self.sync.verifier.inspect(headers, query)
         if isinstance(found, Decision):
             return found
         return await self.finish(found, await self.lookup(found), tuple(scopes), now)
-
-    async def finish(
-        self,
-        candidate: Candidate,
-        record: KeyRecord | None,
-        scopes: tuple[str, ...],
-        now: float | datetime | None = None,
-    ) -> Decision:
-        """``KeyManager.finish`` with the metering I/O in a worker thread."""
-        sync = self.sync
-        if now is None:
-            now = time.time()
-        elif isinstance(now, datetime):
-            now = now.timestamp()
-        decision = sync.verifier.decide(candidate, record, now, scopes)
-        if decision.ok and decision.key.metered:  # type: ignore[union-attr]
-            decision = await asyncio.to_thread(sync.meter, decision, now)
-        sync.account(record, decision, now)
-        return decision
 
     async def verify_asgi(
         self,
@@ -526,44 +565,39 @@ class AsyncKeyManager:
             return await self.finish(found, await self.lookup(found), scopes)
         return found
 
-    async def verify_key(self, key: str, *, scopes: Sequence[str] = ()) -> Decision:
+    async def verify_key(
+        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None
+    ) -> Decision:
         found = self.sync.verifier.inspect_key(key)
         if isinstance(found, Decision):
             return found
-        return await self.finish(found, await self.lookup(found), tuple(scopes))
+        return await self.finish(found, await self.lookup(found), tuple(scopes), now)
 
-    def __getattr__(self, name: str) -> Any:
-        """Management calls (create_key, revoke, ...) run in a worker thread."""
-        method = getattr(self.sync, name)
-        if not callable(method):
-            return method
+    # -- checking -------------------------------------------------------------------------
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await asyncio.to_thread(method, *args, **kwargs)
+    async def check(
+        self,
+        headers: HeaderPairs,
+        query: str | bytes = "",
+        *,
+        scopes: Sequence[str] = (),
+        now: Moment = None,
+    ) -> Decision:
+        found = self.sync.verifier.inspect(headers, query)
+        return (await self.examine(found, tuple(scopes), now))[0]
 
-        return call
+    async def check_key(
+        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None
+    ) -> Decision:
+        found = self.sync.verifier.inspect_key(key)
+        return (await self.examine(found, tuple(scopes), now))[0]
+
+    async def examine(
+        self, found: Candidate | Decision, scopes: tuple[str, ...] = (), now: Moment = None
+    ) -> tuple[Decision, KeyRecord | None]:
+        if isinstance(found, Decision):
+            return found, None
+        return await asyncio.to_thread(self.sync.examine, found, scopes, now)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.sync.close)
-
-
-def _rate_limits(texts: Iterable[str]) -> tuple[str, ...]:
-    texts = tuple(texts)
-    if not texts:
-        return ()
-    from keyturn.ratelimit import normalize_rate_limits
-
-    return normalize_rate_limits(texts)
-
-
-def _metering(
-    rate_limits: Iterable[str], credits: int | None, refill: str | None, amount: int | None
-) -> dict[str, Any]:
-    """Checked metering fields for a new key; ``ValueError`` says what is wrong."""
-    credits, checked_refill, amount = validate_credits(credits, refill, amount)
-    return {
-        "rate_limits": _rate_limits(rate_limits),
-        "credits": credits,
-        "refill": checked_refill,
-        "refill_amount": amount,
-    }

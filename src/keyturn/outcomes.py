@@ -13,8 +13,9 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Literal
 
-# "problem": an answer about the request or connection itself (too large, too slow),
-# given by ``keyturn serve`` before any key is judged.
+# "problem": an answer about the request or connection itself (too large, too slow), given
+# by ``keyturn serve`` before any key is judged, or about a change or a dependency (an
+# invalid value, a conflict, an outage: the classes of ``keyturn.errors``).
 Kind = Literal["outcome", "finding", "problem"]
 Severity = Literal["error", "warning", "info", ""]
 

@@ -7,50 +7,20 @@ database dump, a log line or a ``repr`` can never hand out a usable key.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from keyturn import states
 from keyturn.keys import mask_parts
+from keyturn.states import Status
 
-Status = Literal["active", "revoked", "disabled", "rotated", "expired"]
 Refill = Literal["daily", "monthly"]
 REFILLS: tuple[Refill, ...] = ("daily", "monthly")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,200}")
-
-
-def validate_scopes(scopes: Iterable[str]) -> frozenset[str]:
-    """Scopes as RFC 6750 §3 scope tokens; ``ValueError`` names the first bad one."""
-    checked = frozenset(scopes)
-    for scope in checked:
-        if not _SCOPE_TOKEN.fullmatch(scope):
-            raise ValueError(
-                f"invalid scope {scope[:40]!r}: a scope is one word of printable ASCII "
-                "without spaces, quotes or backslashes, like 'read' or 'billing:write'"
-            )
-    return checked
-
-
-def scopes_satisfy(held: frozenset[str], required: tuple[str, ...]) -> tuple[str, ...]:
-    """The required scopes that ``held`` does not grant.
-
-    ``*`` grants everything; ``keys:*`` grants every ``keys:...`` scope.
-    """
-    if not required or "*" in held:
-        return ()
-    return tuple(
-        scope
-        for scope in required
-        if scope not in held and f"{scope.partition(':')[0]}:*" not in held
-    )
 
 
 @dataclass(slots=True)
@@ -83,49 +53,40 @@ class KeyRecord:
     refill: Refill | None = None
     refill_amount: int | None = None
     refilled_at: datetime | None = None
-    # Unix times computed once, so the hot path compares floats instead of datetimes:
-    # ``deadline`` - refused from then on for rotation or expiry (inf if never);
+    # Unix times computed once (from the state table, ``keyturn.states``), so the hot path
+    # compares floats instead of datetimes:
+    # ``usable_until`` - refused from then on, for any reason (inf: never; -inf: already);
     # ``live_until`` - until when the ASGI fast path may accept the key from the cache alone:
-    # the deadline, or -inf when revoked, disabled or metered (a metered key must reach its
-    # limiter or its credit counter on every request, so it never takes the fast path).
-    deadline: float = field(init=False, repr=False, compare=False)
+    # ``usable_until``, or -inf when metered (a metered key must reach its limiter or its
+    # credit counter on every request, so it never takes the fast path).
+    usable_until: float = field(init=False, repr=False, compare=False)
     live_until: float = field(init=False, repr=False, compare=False)
-    # The accepting decision per tuple of required scopes, built once per cached record:
-    # a cache hit hands back the same immutable Decision instead of building one each time.
+    # The verifier's accepting decision per tuple of required scopes, built once per cached
+    # record and bounded (``Verifier.accept``): a cache hit hands back the same immutable
+    # Decision instead of building one each time.
     accepted: dict[tuple[str, ...], Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
     metered: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        grace, expires = self.grace_until, self.expires_at
-        if grace is None and expires is None:
-            deadline = math.inf
-        elif grace is None or expires is None:
-            deadline = (grace or expires).timestamp()  # type: ignore[union-attr]
-        else:
-            deadline = min(grace.timestamp(), expires.timestamp())
-        self.deadline = deadline
+        self.usable_until = usable = states.usable_until(self)
         self.metered = bool(self.rate_limits) or self.credits is not None
-        blocked = self.revoked_at is not None or self.disabled or self.metered
-        self.live_until = -math.inf if blocked else deadline
+        self.live_until = -math.inf if self.metered else usable
 
     @property
     def masked(self) -> str:
         return mask_parts(self.prefix, self.start, self.end)
 
     def status(self, now: datetime | None = None) -> Status:
-        """The first reason the key would be refused, in the verifier's order, or active."""
-        now = now or utcnow()
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.disabled:
-            return "disabled"
-        if self.grace_until is not None and now >= self.grace_until:
-            return "rotated"
-        if self.expires_at is not None and now >= self.expires_at:
-            return "expired"
-        return "active"
+        """What the key shows as: the first state of ``keyturn.states.STATES`` it is in,
+        or active. A rotated key shows as rotated during its grace period too, while
+        the verifier still accepts it (``usable``)."""
+        return states.status(self, (now or utcnow()).timestamp())
+
+    def usable(self, now: datetime | None = None) -> bool:
+        """Whether the verifier would accept the key now (scopes and metering aside)."""
+        return (now or utcnow()).timestamp() < self.usable_until
 
     def public(self, now: datetime | None = None) -> dict[str, Any]:
         """A JSON-ready view for APIs and the CLI: identity and state, never the hash."""

@@ -8,6 +8,10 @@ Two pure steps around the one lookup the caller performs:
 2. ``decide`` takes the candidate, the record found for its hash (or ``None``), ``now`` and
    the required scopes. A record's state (revoked, expired, ...) is only revealed after its
    hash matched, so nobody learns anything about keys they do not hold.
+
+Every decision is made here, including the manager's fast path for cached keys: it asks
+``well_formed`` and ``accept`` rather than re-deciding. Which state refuses a key, and in
+which order, comes from the state table (``keyturn.states``).
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
+from keyturn import states
 from keyturn.credentials import CredentialReader, HeaderPairs, Presented, Rejection
+from keyturn.errors import InvalidValue
 from keyturn.keys import (
+    CHECKSUM_LENGTH,
     DEFAULT_PREFIX,
     TEST_PREFIX,
     KeyDefect,
@@ -32,7 +39,13 @@ from keyturn.keys import (
 from keyturn.outcomes import CATALOGUE, Outcome
 from keyturn.providers import identify
 from keyturn.quota import Quota
-from keyturn.record import KeyRecord, scopes_satisfy
+from keyturn.record import KeyRecord
+from keyturn.scopes import missing_scopes
+
+# Accepting decisions kept per cached record (one per tuple of required scopes). Clients
+# choose scopes too (the forward-auth scopes header), so the memo is bounded: past it,
+# a decision is built per request instead of kept.
+ACCEPTED_MEMO_LIMIT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +93,10 @@ _PROBLEM_CODE = {
 }
 
 
-def _fmt(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 class Verifier:
     """Pure policy: which keys this deployment accepts and what each failure means."""
 
-    __slots__ = ("_valid", "pepper", "prefixes", "reader", "shape")
+    __slots__ = ("_valid", "pepper", "prefix_list", "prefixes", "reader", "shape")
 
     def __init__(
         self,
@@ -96,7 +105,10 @@ class Verifier:
         pepper: bytes | None = None,
         reader: CredentialReader | None = None,
     ) -> None:
-        self.prefixes = frozenset(prefixes)
+        self.prefix_list = tuple(dict.fromkeys(prefixes))  # in order: the first is the default
+        if not self.prefix_list:
+            raise InvalidValue("a verifier needs at least one key prefix", "prefixes")
+        self.prefixes = frozenset(self.prefix_list)
         self.shape = shape_pattern(self.prefixes).fullmatch
         self.pepper = pepper
         self.reader = reader or CredentialReader()
@@ -113,13 +125,19 @@ class Verifier:
         """For a key that arrived on its own (the verify API), not inside a request."""
         return self._check(self.reader.parse_token(key.strip(), "body", "the key"))
 
+    def well_formed(self, key: str) -> bool:
+        """One regex and a CRC32: the shape of an accepted prefix and a matching checksum."""
+        return bool(self.shape(key)) and (
+            checksum(key[:-CHECKSUM_LENGTH]) == key[-CHECKSUM_LENGTH:]
+        )
+
     def _check(self, found: Presented | Rejection) -> Candidate | Decision:
         if isinstance(found, Rejection):
             return self.reject(found.code, found.detail, found.hint)
         key = found.key
-        # Fast path: one regex and a CRC32. Only a key that fails them is parsed again,
-        # slowly, to say precisely what is wrong with it.
-        if not (self.shape(key) and checksum(key[:-6]) == key[-6:]):
+        # Only a key that fails the fast check is parsed again, slowly, to say precisely
+        # what is wrong with it.
+        if not self.well_formed(key):
             parsed = parse_key(key, self.prefixes)
             if isinstance(parsed, KeyDefect):
                 return self._defect(key, parsed)
@@ -160,31 +178,34 @@ class Verifier:
             now = now.timestamp()
         if record is None:
             return self.reject("unknown_key", "no key with this value exists in this deployment")
-        if record.revoked_at is not None:
-            return self.reject("key_revoked", f"the key was revoked on {_fmt(record.revoked_at)}")
-        if record.disabled:
-            return self.reject("key_disabled", "the key is disabled")
-        if now >= record.deadline:
-            grace = record.grace_until
-            if grace is not None and now >= grace.timestamp():
-                return self.reject(
-                    "key_rotated",
-                    f"the key was replaced by a rotated key; its grace period ended on "
-                    f"{_fmt(grace)}",
-                )
-            assert record.expires_at is not None
-            return self.reject("key_expired", f"the key expired on {_fmt(record.expires_at)}")
-        if required_scopes:
-            missing = scopes_satisfy(record.scopes, required_scopes)
-            if missing:
-                return self.reject(
-                    "insufficient_scope",
-                    f"the key lacks the scope{'s' if len(missing) > 1 else ''} "
-                    f"{', '.join(missing)}",
-                    key=record,
-                    required_scopes=required_scopes,
-                )
-        return Decision(self._valid, "", "", record, required_scopes)
+        if now >= record.usable_until:
+            state = states.refusal(record, now)
+            assert state is not None
+            return self.reject(state.outcome, state.detail(record))
+        return self.accept(record, required_scopes) or self._lacking(record, required_scopes)
+
+    def accept(self, record: KeyRecord, required_scopes: tuple[str, ...]) -> Decision | None:
+        """The accepting decision for a usable ``record`` if it holds ``required_scopes``,
+        else ``None``. Decisions are frozen, so each is built once per record and scope
+        tuple and kept in the record's bounded memo, which the manager's fast path reads."""
+        memo = record.accepted
+        accepted: Decision | None = memo.get(required_scopes)
+        if accepted is None:
+            if required_scopes and missing_scopes(record.scopes, required_scopes):
+                return None
+            accepted = Decision(self._valid, "", "", record, required_scopes)
+            if len(memo) < ACCEPTED_MEMO_LIMIT:
+                memo[required_scopes] = accepted
+        return accepted
+
+    def _lacking(self, record: KeyRecord, required_scopes: tuple[str, ...]) -> Decision:
+        missing = missing_scopes(record.scopes, required_scopes)
+        return self.reject(
+            "insufficient_scope",
+            f"the key lacks the scope{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+            key=record,
+            required_scopes=required_scopes,
+        )
 
     def rate_limited(self, record: KeyRecord, quota: Quota) -> MeteredDecision:
         wait = quota.retry_after

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from keyturn import KeyManager
 from keyturn.outcomes import CATALOGUE
+from keyturn.ratelimit import RateLimiter
 from tests.conftest import REDIS_URL
 from tests.core.rfc6750 import parse_challenge
 
@@ -27,6 +29,12 @@ def run(
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def header_pairs(args: list[str]) -> list[tuple[str, str]]:
+    """The ``-H 'Name: value'`` arguments of a case as header pairs."""
+    values = [args[i + 1] for i, flag in enumerate(args) if flag == "-H"]
+    return [(name, value.strip()) for name, _, value in (v.partition(":") for v in values)]
 
 
 def create(db: str, *args: str) -> dict[str, Any]:
@@ -123,7 +131,11 @@ def test_check_reports_each_outcome(
             "KEYTURN_REDIS_URL": REDIS_URL,
             "KEYTURN_REDIS_PREFIX": request.getfixturevalue("redis_prefix"),
         }
-        assert run("check", *args, db=world["db"], env=env).returncode == 0  # the 1 per hour
+        # Use up its 1 request per hour, counted in Redis as the servers count it (a check
+        # is not a use, so checking cannot do this).
+        limiter = RateLimiter(REDIS_URL, key_prefix=env["KEYTURN_REDIS_PREFIX"])
+        with KeyManager(world["db"], limiter=limiter) as manager:
+            assert manager.verify(header_pairs(args)).code == "valid"
     result = run("check", *args, *extra, "--format", "json", db=world["db"], env=env)
     assert result.returncode == (0 if code == "valid" else 1), result.stderr
     out = json.loads(result.stdout)
@@ -164,7 +176,8 @@ def test_text_output_names_the_problem_and_fix(world: dict[str, Any]) -> None:
         (["keys", "show", "key_nope"], "no key with id"),
         (["keys", "revoke", "key_nope"], "no key with id"),
         (["keys", "create", "--name", "x", "--expires-in", "90 days"], "invalid duration"),
-        (["keys", "create", "--name", "x", "--prefix", "Bad-Prefix"], "invalid key prefix"),
+        (["keys", "create", "--name", "x", "--prefix", "Bad-Prefix"], "is not accepted"),
+        (["keys", "create", "--name", "x", "--prefix", "acme"], "KEYTURN_PREFIXES"),
         (["keys", "rotate", "key_nope", "--grace", "soon"], "invalid duration"),
         (["keys", "create", "--name", "x", "--scope", "a b"], "invalid scope"),
         (["keys", "list", "--db", "sqlite:////proc/nope/k.db"], "does not exist"),
@@ -179,7 +192,9 @@ def test_text_output_names_the_problem_and_fix(world: dict[str, Any]) -> None:
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
-    result = run(*args, db=f"sqlite:///{tmp_path / 'k.db'}")
+    db = f"sqlite:///{tmp_path / 'k.db'}"
+    KeyManager(db).close()
+    result = run(*args, db=db)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert message in result.stderr
     assert "Traceback" not in result.stderr

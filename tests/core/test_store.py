@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from keyturn import KeyManager
-from keyturn.store import KeyFilter, KeyNotFound, StoreError, open_store
+from keyturn.errors import InvalidValue, KeyNotFound
+from keyturn.store import KeyFilter, open_store
 
 
 def test_a_key_survives_reopening_and_only_its_hash_is_stored(tmp_path: Path) -> None:
@@ -146,20 +147,20 @@ def test_scopes_must_be_rfc6750_tokens(manager: KeyManager, scope: str) -> None:
 def test_unknown_ids_and_bad_urls_are_clear_errors(manager: KeyManager, tmp_path: Path) -> None:
     with pytest.raises(KeyNotFound, match="no key with id 'key_nope'"):
         manager.revoke("key_nope")
-    with pytest.raises(StoreError, match="unsupported database URL"):
+    with pytest.raises(InvalidValue, match="unsupported database URL"):
         open_store("mysql://x")
-    with pytest.raises(StoreError, match="does not exist"):
+    with pytest.raises(InvalidValue, match="does not exist"):
         open_store(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
 
 
 @pytest.mark.parametrize("where", ["a-directory.db", "/proc/keyturn.db"])
-def test_an_unusable_database_path_is_a_store_error(tmp_path: Path, where: str) -> None:
+def test_an_unusable_database_path_is_an_invalid_value(tmp_path: Path, where: str) -> None:
     # Tests run as root here, so file modes cannot make a file unwritable; a directory in
     # the file's place and a folder nobody may create files in can.
     path = tmp_path / where
     if where.endswith("directory.db"):
         path.mkdir()
-    with pytest.raises(StoreError, match=r"cannot (open|prepare|write)"):
+    with pytest.raises(InvalidValue, match=r"cannot (open|prepare|write)"):
         KeyManager(f"sqlite:///{path}")
 
 

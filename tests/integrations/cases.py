@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -203,13 +203,14 @@ def issue_keys(db: Path) -> Keys:
         "reader", scopes=["items:read"], owner="alice", metadata={"plan": "pro"}
     )
     other = manager.create_key("other", scopes=["items:read"])
-    expired = manager.create_key("expired", expires_in=timedelta(seconds=-1))
+    expired = manager.create_key("expired")
+    manager.update(expired.record.id, expires_at=datetime.now(UTC) - timedelta(seconds=1))
     revoked = manager.create_key("revoked")
     manager.revoke(revoked.record.id)
     disabled = manager.create_key("disabled")
     manager.disable(disabled.record.id)
     rotated = manager.create_key("rotated")
-    manager.rotate(rotated.record.id, grace=timedelta(seconds=-1))
+    manager.rotate(rotated.record.id, grace=timedelta(0))
     spent = manager.create_key("spent", scopes=["items:read"], credits=0)
     limited = manager.create_key("limited", scopes=["items:read"], rate_limits=["1/day"])
     last = valid.key[-1]

@@ -23,11 +23,11 @@ import httpx
 import pytest
 import uvicorn
 
+from keyturn.app import create_app
+from keyturn.compose import build_manager
 from keyturn.config import Settings
 from keyturn.manager import KeyManager
-from keyturn.service.app import create_app
 from keyturn.service.bootstrap import ensure_root_key
-from keyturn.service.context import build_manager
 from keyturn.service.server import uvicorn_config
 
 KEY_RE = re.compile(r"kt_(?:live|test)_[0-9A-Za-z]{36}")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from keyturn.errors import Unavailable
 from keyturn.keys import mask
-from keyturn.store import StoreError
 from tests.service.conftest import Live, start_live
 
 
@@ -35,7 +35,7 @@ def test_readyz_fails_when_the_store_does(tmp_path: Path, monkeypatch: pytest.Mo
     for live in start_live(tmp_path):
 
         def broken() -> int:
-            raise StoreError("cannot open database: disk I/O error")
+            raise Unavailable("cannot read database: disk I/O error")
 
         monkeypatch.setattr(live.manager.store, "count", broken)
         answer = live.client().get("/readyz")

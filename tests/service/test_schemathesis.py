@@ -21,9 +21,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import unsupported_method
 
+from keyturn.admin import new_key_id
+from keyturn.compose import build_manager
 from keyturn.config import Settings
 from keyturn.keys import display_parts, generate_key, hash_key
-from keyturn.manager import new_key_id
 from keyturn.record import KeyRecord
 from keyturn.service.api import build_api
 from keyturn.service.context import build_context
@@ -31,7 +32,8 @@ from tests.service.conftest import Live, start_live
 
 
 def _document() -> dict[str, Any]:
-    context = build_context(Settings(database_url="sqlite:///:memory:"))
+    settings = Settings(database_url="sqlite:///:memory:")
+    context = build_context(settings, build_manager(settings))
     try:
         return build_api(context).openapi()
     finally:

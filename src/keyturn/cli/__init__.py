@@ -1,4 +1,11 @@
-"""The ``keyturn`` command line."""
+"""The ``keyturn`` command line.
+
+Exit codes, for every command: 0 success (``check``: the key is accepted), 1 refused (a key
+rejected by ``check``, a change not permitted or conflicting with the key's state, findings
+of ``scan`` and ``doctor``), 2 bad usage or an invalid value (one line on stderr, naming the
+problem and the fix), 3 a dependency (database, Redis) did not answer, 4 ``serve`` could not
+listen on its address, 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import click
 from click.exceptions import NoArgsIsHelpError
 
 from keyturn import __version__
+from keyturn.errors import KeyturnError
 
 # Each command's module is imported only when that command runs: importing the server and
 # the doctor's HTTP client for `keyturn scan` in a pre-commit hook cost a second per commit.
@@ -27,7 +35,8 @@ COMMANDS = {
 
 class KeyturnGroup(click.Group):
     """Click's own usage errors, from any command, become one ``error:`` line and exit 2,
-    like keyturn's own; ``keyturn`` alone prints its help; commands load lazily."""
+    like keyturn's own; every ``KeyturnError`` becomes one line and its class's exit code,
+    here and nowhere else; ``keyturn`` alone prints its help; commands load lazily."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -61,6 +70,9 @@ class KeyturnGroup(click.Group):
             sys.exit(2)
         except click.ClickException as exc:
             exc.show()
+            sys.exit(exc.exit_code)
+        except KeyturnError as exc:
+            click.echo(f"error: {exc.message}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo("Aborted.", err=True)

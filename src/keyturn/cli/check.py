@@ -1,4 +1,9 @@
-"""``keyturn check``: run a request's headers through the verifier, see the exact answer."""
+"""``keyturn check``: run a request's headers through the verifier, see the exact answer.
+
+Built from the same settings as ``keyturn serve`` (pepper, prefixes, key headers, realm), so
+it answers what the server would. A check is never a use: it spends no credit, counts no
+rate limit and leaves the key's last-used time and usage counts alone.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,21 @@ import sys
 import click
 
 from keyturn.answer import render
-from keyturn.cli.keys import open_manager
-from keyturn.cli.output import UsageFailure, db_option, emit_json, format_option
+from keyturn.cli.output import (
+    emit_json,
+    format_option,
+    open_manager,
+    settings_from,
+    settings_options,
+)
+from keyturn.errors import InvalidValue
 
 
 def parse_header(text: str) -> tuple[str, str]:
     name, colon, value = text.partition(":")
     if not colon or not name.strip() or name != name.strip():
         # Not echoed: the text may be a key typed without its header name.
-        raise UsageFailure("bad header: write it as 'Name: value' (its text is not shown)")
+        raise InvalidValue("bad header: write it as 'Name: value' (its text is not shown)")
     return name, value.strip(" \t")
 
 
@@ -36,20 +47,26 @@ def parse_header(text: str) -> tuple[str, str]:
     metavar="SCOPE",
     help="A scope the request needs (repeat for more).",
 )
-@db_option
+@settings_options
 @format_option()
 def check(
-    headers: tuple[str, ...], query: str, scopes: tuple[str, ...], db_url: str, fmt: str
+    headers: tuple[str, ...],
+    query: str,
+    scopes: tuple[str, ...],
+    config_file: str | None,
+    database_url: str | None,
+    fmt: str,
 ) -> None:
-    """Show the outcome and full HTTP answer for a request's credentials.
+    """Show the outcome and full HTTP answer for a request's credentials, as `keyturn
+    serve` with the same settings would answer. Not a use of the key.
 
     Exit 0 when the key is accepted, 1 when it is rejected, 2 on bad usage.
     """
     pairs = [parse_header(h) for h in headers]
-    with open_manager(db_url) as manager:
-        decision = manager.verify(pairs, query.removeprefix("?"), scopes=scopes)
-        realm = "api"
-    answer = render(decision, realm=realm)
+    settings = settings_from(config_file, database_url=database_url)
+    with open_manager(settings) as manager:
+        decision = manager.check(pairs, query.removeprefix("?"), scopes=scopes)
+    answer = render(decision, realm=settings.realm)
     if fmt == "json":
         emit_json(
             {

@@ -1,62 +1,46 @@
-"""``keyturn keys ...``: issue and manage keys from a terminal."""
+"""``keyturn keys ...``: issue and manage keys from a terminal.
+
+A translator: flags become the admin layer's requests (``NewKey``, ``KeyChange``), made by
+the operator (``cli:<user>`` in the audit log) with the same rules, defaults and
+validation as the admin API and the dashboard (``keyturn.admin``). The manager comes from
+the settings, as ``keyturn serve``'s does.
+"""
 
 from __future__ import annotations
 
 import getpass
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 import click
 
+from keyturn.actor import Actor
+from keyturn.admin import UNSET, IssuedKey, KeyChange, NewKey, Unset
 from keyturn.cli.output import (
     console,
-    db_option,
     emit_json,
-    failures_as_usage,
     format_option,
+    open_manager,
+    settings_from,
+    settings_options,
     table,
 )
 from keyturn.durations import parse_duration, parse_expiry
-from keyturn.keys import validate_prefix
-from keyturn.manager import IssuedKey, KeyManager
+from keyturn.errors import InvalidValue
 from keyturn.record import KeyRecord
+from keyturn.states import STATUSES
 from keyturn.store import KeyFilter
 
 
-def cli_actor() -> str:
+def cli_actor() -> Actor:
+    """The operator at this terminal."""
     try:
-        return f"cli:{getpass.getuser()}"
+        return Actor.operator(f"cli:{getpass.getuser()}")
     except (KeyError, OSError):
-        return "cli"
-
-
-REDIS_ENV = "KEYTURN_REDIS_URL"
-REDIS_PREFIX_ENV = "KEYTURN_REDIS_PREFIX"
-
-
-@contextmanager
-def open_manager(db_url: str) -> Iterator[KeyManager]:
-    """The manager for a command; with ``$KEYTURN_REDIS_URL`` set it counts rate limits in
-    the same Redis as the servers, so ``keyturn check`` answers as they would."""
-    with failures_as_usage():
-        limiter = None
-        redis_url = os.environ.get(REDIS_ENV)
-        if redis_url:
-            from keyturn.ratelimit import DEFAULT_KEY_PREFIX, RateLimiter
-
-            prefix = os.environ.get(REDIS_PREFIX_ENV) or DEFAULT_KEY_PREFIX
-            limiter = RateLimiter(redis_url, key_prefix=prefix)
-        manager = KeyManager(db_url, limiter=limiter)
-        try:
-            yield manager
-        finally:
-            manager.close()
+        return Actor.operator("cli")
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "never"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "never"
 
 
 def _show_issued(issued: IssuedKey, fmt: str, verb: str) -> None:
@@ -83,7 +67,7 @@ def _show_record(record: KeyRecord, fmt: str) -> None:
     if fmt == "json":
         emit_json(record.public())
         return
-    public = record.public()
+    public = {**record.public(), "status": _status(record)}
     width = max(len(k) for k in public)
     for name, value in public.items():
         if isinstance(value, list):
@@ -114,7 +98,12 @@ def keys() -> None:
     metavar="DURATION|never",
     help="Lifetime like 30s, 15m, 12h, 90d, or 'never'.",
 )
-@click.option("--prefix", default=None, metavar="P", help="Key prefix (default kt_live).")
+@click.option(
+    "--prefix",
+    default=None,
+    metavar="P",
+    help="Key prefix: one the deployment accepts (the prefixes setting) [default: its first].",
+)
 @click.option("--owner", default=None, metavar="O", help="Who the key belongs to.")
 @click.option(
     "--rate-limit",
@@ -132,7 +121,7 @@ def keys() -> None:
     default=None,
     help="Refill the credits every UTC day or month.",
 )
-@db_option
+@settings_options
 @format_option()
 def create(
     name: str,
@@ -143,26 +132,17 @@ def create(
     rate_limits: tuple[str, ...],
     credits: int | None,
     refill: str | None,
-    db_url: str,
+    config_file: str | None,
+    database_url: str | None,
     fmt: str,
 ) -> None:
-    """Create a key and show it once."""
-    with failures_as_usage():
-        lifetime = parse_expiry(expires_in)
-        if prefix is not None:
-            validate_prefix(prefix)
-    with open_manager(db_url) as manager:
-        issued = manager.create_key(
-            name,
-            scopes=scopes,
-            expires_in=lifetime,
-            prefix=prefix,
-            owner=owner,
-            actor=cli_actor(),
-            rate_limits=rate_limits,
-            credits=credits,
-            refill=refill,
-        )
+    """Create a key and show it once (the database is created if it does not exist)."""
+    new = NewKey(
+        name, scopes, parse_expiry(expires_in), owner, {}, prefix, rate_limits, credits, refill
+    )
+    settings = settings_from(config_file, database_url=database_url)
+    with open_manager(settings, create=True) as manager:
+        issued = manager.admin.create(cli_actor(), new)
     _show_issued(issued, fmt, "Created")
 
 
@@ -180,7 +160,7 @@ def create(
 @click.option(
     "--refill", type=click.Choice(["daily", "monthly"]), default=None, help="Refill period."
 )
-@db_option
+@settings_options
 @format_option()
 def update(
     key_id: str,
@@ -188,22 +168,20 @@ def update(
     no_rate_limits: bool,
     credits: str | None,
     refill: str | None,
-    db_url: str,
+    config_file: str | None,
+    database_url: str | None,
     fmt: str,
 ) -> None:
     """Change a key's rate limits or credits."""
-    changes: dict[str, object] = {}
-    if rate_limits or no_rate_limits:
-        changes["rate_limits"] = () if no_rate_limits else rate_limits
+    limits = () if no_rate_limits else (rate_limits or UNSET)
+    uses: int | Unset | None = UNSET
     if credits is not None:
-        with failures_as_usage():
-            if credits != "unlimited" and not credits.isdigit():
-                raise ValueError(f"invalid --credits {credits[:20]!r}: a number or 'unlimited'")
-        changes["credits"] = None if credits == "unlimited" else int(credits)
-    if refill is not None:
-        changes["refill"] = refill
-    with open_manager(db_url) as manager:
-        record = manager.update(key_id, actor=cli_actor(), **changes)  # type: ignore[arg-type]
+        if credits != "unlimited" and not credits.isdigit():
+            raise InvalidValue(f"invalid --credits {credits[:20]!r}: a number or 'unlimited'")
+        uses = None if credits == "unlimited" else int(credits)
+    change = KeyChange(rate_limits=limits, credits=uses, refill=refill or UNSET)
+    with open_manager(settings_from(config_file, database_url=database_url)) as manager:
+        record = manager.admin.update(cli_actor(), key_id, change)
     _show_record(record, fmt)
 
 
@@ -211,8 +189,9 @@ def update(
 @click.option("--owner", default=None, help="Only keys of this owner.")
 @click.option(
     "--status",
-    type=click.Choice(["active", "revoked", "disabled", "rotated", "expired"]),
+    type=click.Choice(STATUSES),
     default=None,
+    help="Only keys in this state (rotated: replaced, whether or not its grace is over).",
 )
 @click.option("--search", default=None, help="Substring of name or owner, or an exact id.")
 @click.option(
@@ -223,7 +202,7 @@ def update(
 )
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--after", default=None, metavar="ID", help="Page on after this key id.")
-@db_option
+@settings_options
 @format_option()
 def list_(
     owner: str | None,
@@ -232,24 +211,22 @@ def list_(
     expiring_within: str | None,
     limit: int,
     after: str | None,
-    db_url: str,
+    config_file: str | None,
+    database_url: str | None,
     fmt: str,
 ) -> None:
     """List keys, newest first (masked: full keys are never stored)."""
-    with failures_as_usage():
-        expiring = (
-            datetime.now().astimezone() + parse_duration(expiring_within)
-            if expiring_within
-            else None
-        )
+    expiring = (
+        datetime.now(UTC) + parse_duration(expiring_within) if expiring_within else None
+    )
     filters = KeyFilter(
         owner=owner,
         status=status,  # type: ignore[arg-type]  # click.Choice guarantees a Status
         search=search,
         expiring_before=expiring,
     )
-    with open_manager(db_url) as manager:
-        records = manager.list_keys(filters, limit=limit, after=after)
+    with open_manager(settings_from(config_file, database_url=database_url)) as manager:
+        records = manager.admin.list_keys(cli_actor(), filters, limit=limit, after=after)
     if fmt == "json":
         emit_json(
             {
@@ -267,7 +244,7 @@ def list_(
                 r.owner or "",
                 r.masked,
                 ",".join(sorted(r.scopes)),
-                r.status(),
+                _status(r),
                 _when(r.created_at),
                 _when(r.expires_at),
                 _when(r.last_used_at) if r.last_used_at else "",
@@ -281,27 +258,35 @@ def list_(
 
 @keys.command()
 @click.argument("key_id")
-@db_option
+@settings_options
 @format_option()
-def show(key_id: str, db_url: str, fmt: str) -> None:
+def show(key_id: str, config_file: str | None, database_url: str | None, fmt: str) -> None:
     """Show one key's record."""
-    with open_manager(db_url) as manager:
-        record = manager.get(key_id)
+    with open_manager(settings_from(config_file, database_url=database_url)) as manager:
+        record = manager.admin.get(cli_actor(), key_id)
     _show_record(record, fmt)
+
+
+def _status(record: KeyRecord) -> str:
+    """The status, and for a rotated key still in its grace period, until when it works."""
+    status = record.status()
+    if status == "rotated" and record.usable():
+        return f"rotated (works until {_when(record.grace_until)})"
+    return status
 
 
 def _state_command(verb: str, help_text: str) -> click.Command:
     @click.command(name=verb, help=help_text)
     @click.argument("key_id")
-    @db_option
+    @settings_options
     @format_option()
-    def command(key_id: str, db_url: str, fmt: str) -> None:
-        with open_manager(db_url) as manager:
-            record = getattr(manager, verb)(key_id, actor=cli_actor())
+    def command(key_id: str, config_file: str | None, database_url: str | None, fmt: str) -> None:
+        with open_manager(settings_from(config_file, database_url=database_url)) as manager:
+            record = getattr(manager.admin, verb)(cli_actor(), key_id)
         if fmt == "json":
             emit_json(record.public())
         else:
-            click.echo(f"{record.id} ({record.name}, {record.masked}) is now {record.status()}")
+            click.echo(f"{record.id} ({record.name}, {record.masked}) is now {_status(record)}")
 
     return command
 
@@ -318,14 +303,16 @@ keys.add_command(_state_command("enable", "Re-enable a disabled key."))
     default="24h",
     show_default=True,
     metavar="DURATION",
-    help="How long the old key keeps working.",
+    help="How long the old key keeps working: 30s, 15m, 12h, 7d; 0 stops it now.",
 )
-@db_option
+@settings_options
 @format_option()
-def rotate(key_id: str, grace: str, db_url: str, fmt: str) -> None:
+def rotate(
+    key_id: str, grace: str, config_file: str | None, database_url: str | None, fmt: str
+) -> None:
     """Replace a key with a new one; the old one works for a grace period."""
-    with failures_as_usage():
-        grace_period = parse_duration(grace)
-    with open_manager(db_url) as manager:
-        issued = manager.rotate(key_id, grace=grace_period, actor=cli_actor())
-    _show_issued(issued, fmt, f"Rotated {key_id} (old key works for {grace}); new")
+    grace_period = parse_duration(grace, zero=True)
+    with open_manager(settings_from(config_file, database_url=database_url)) as manager:
+        issued = manager.admin.rotate(cli_actor(), key_id, grace_period)
+    old = "old key stops now" if not grace_period else f"old key works for {grace}"
+    _show_issued(issued, fmt, f"Rotated {key_id} ({old}); new")

@@ -1,4 +1,11 @@
-"""Shared CLI plumbing: ``--format``, ``--db``, one-line errors, tables only on a TTY."""
+"""Shared CLI plumbing: ``--format``, ``--config``/``--db``, the manager, tables on a TTY.
+
+Every command that touches keys loads the settings (flags, then ``KEYTURN_*``, then the
+``--config`` TOML file) and builds its manager with ``keyturn.compose.build_manager``, as
+``keyturn serve`` does, so a setting means the same on the command line as on the server.
+Errors are ``keyturn.errors``, turned into one line and an exit code in one place, the
+command group's ``main``.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +20,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from keyturn.store import DEFAULT_URL, StoreError
+from keyturn.config import CONFIG_ENV, Settings, env_name, load_settings
+from keyturn.manager import KeyManager
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DB_ENV = "KEYTURN_DATABASE_URL"
 
 
 class UsageFailure(click.ClickException):
@@ -40,25 +46,42 @@ def format_option(*choices: str) -> Callable[[F], F]:
     )
 
 
-def db_option(func: F) -> F:
-    return click.option(
+def settings_options(func: F) -> F:
+    """``--config`` and ``--db``: where the settings and the database are."""
+    func = click.option(
         "--db",
-        "db_url",
-        envvar=DB_ENV,
-        default=DEFAULT_URL,
-        show_default=True,
+        "database_url",
+        default=None,
         metavar="URL",
-        help=f"Database URL (also ${DB_ENV}).",
+        help=f"Database URL [default: sqlite:///keyturn.db; also ${env_name('database_url')}].",
+    )(func)
+    return click.option(
+        "--config",
+        "config_file",
+        default=None,
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help=f"TOML settings file (also ${CONFIG_ENV}); flags and KEYTURN_* win over it.",
     )(func)
 
 
+def settings_from(config_file: str | None, **flags: Any) -> Settings:
+    """The settings for a command: ``flags`` (those given), ``KEYTURN_*``, the TOML file."""
+    return load_settings(flags, config_file=config_file)
+
+
 @contextmanager
-def failures_as_usage() -> Iterator[None]:
-    """Turn the library's errors for bad input into exit-2 one-liners."""
+def open_manager(settings: Settings, *, create: bool = False) -> Iterator[KeyManager]:
+    """The manager the settings describe, closed (and its usage flushed) afterwards.
+    Only commands that make keys pass ``create``: the others refuse a database that does
+    not exist rather than make an empty one."""
+    from keyturn.compose import build_manager
+
+    manager = build_manager(settings, create=create)
     try:
-        yield
-    except (StoreError, ValueError) as exc:
-        raise UsageFailure(str(exc)) from None
+        yield manager
+    finally:
+        manager.close()
 
 
 def console(err: bool = False) -> Console:

@@ -6,52 +6,58 @@ imports (uvicorn, FastAPI) happen inside ``serve``, so the rest of the CLI start
 
 from __future__ import annotations
 
+import errno
+import socket
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from keyturn.admin import IssuedKey
 from keyturn.cli.keyfile import private_file, refuse_existing
-from keyturn.cli.output import UsageFailure, emit_json, failures_as_usage, format_option
-from keyturn.config import CONFIG_ENV, Settings, SettingsError, load_settings
-from keyturn.manager import IssuedKey, KeyManager
+from keyturn.cli.output import (
+    UsageFailure,
+    emit_json,
+    format_option,
+    settings_from,
+    settings_options,
+)
+from keyturn.compose import build_manager
+from keyturn.config import Settings
+from keyturn.manager import KeyManager
 from keyturn.store.base import masked_url
 
-F = TypeVar("F", bound=Callable[..., Any])
+ADDRESS_IN_USE = 4  # the exit code when serve cannot listen (documented in keyturn.cli)
 
 
-def _settings_options(func: F) -> F:
-    """``--config`` and ``--db``: what both commands need to find the database."""
-    func = click.option(
-        "--db",
-        "database_url",
-        default=None,
-        metavar="URL",
-        help="Database URL [default: sqlite:///keyturn.db; also $KEYTURN_DATABASE_URL].",
-    )(func)
-    return click.option(
-        "--config",
-        "config_file",
-        default=None,
-        metavar="FILE",
-        type=click.Path(dir_okay=False),
-        help=f"TOML settings file (also ${CONFIG_ENV}); flags and KEYTURN_* win over it.",
-    )(func)
+class AddressInUse(click.ClickException):
+    """Another process listens on the address: one line, exit 4."""
+
+    exit_code = ADDRESS_IN_USE
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
 
 
-def _load(config_file: str | None, flags: Mapping[str, Any]) -> Settings:
-    try:
-        return load_settings(flags, config_file=config_file)
-    except SettingsError as exc:
-        raise UsageFailure(str(exc)) from None
-
-
-def _open(settings: Settings) -> KeyManager:
-    from keyturn.service.context import build_manager
-
-    with failures_as_usage():
-        return build_manager(settings)
+def _ensure_free(settings: Settings) -> None:
+    """Fail in one line, before the database is touched, when the port is taken (uvicorn
+    would log a traceback-like error and exit 1 after startup)."""
+    if settings.port == 0:
+        return
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise UsageFailure(
+                    f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+                ) from None
+            raise AddressInUse(
+                f"{settings.host}:{settings.port} is already in use by another process; stop "
+                "it, or choose another port with --port (or KEYTURN_PORT)"
+            ) from None
 
 
 def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
@@ -85,9 +91,8 @@ def _root_key(manager: KeyManager, path: str | None) -> IssuedKey | None:
     from keyturn.service.bootstrap import ensure_root_key
 
     if path is None or manager.store.count():
-        with failures_as_usage():
-            return ensure_root_key(manager)
-    with private_file(path) as handle, failures_as_usage():
+        return ensure_root_key(manager)
+    with private_file(path) as handle:
         issued = ensure_root_key(manager)
         if issued is not None:
             handle.write(issued.key + "\n")
@@ -109,7 +114,7 @@ def _show_key_file(issued: IssuedKey, path: str, fmt: str) -> None:
 
 
 @click.command()
-@_settings_options
+@settings_options
 @click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1].")
 @click.option(
     "--port", default=None, type=click.IntRange(0, 65535), help="Port [default: 8080; 0: any]."
@@ -170,8 +175,9 @@ def serve(
                 raise UsageFailure(f"bad --rule {rule!r}: write it as '/prefix=scope,scope'")
             table[rule[:split]] = rule[split + 1 :]
         flags["rules"] = table
-    settings = _load(config_file, flags)
-    manager = _open(settings)
+    settings = settings_from(config_file, **flags)
+    _ensure_free(settings)
+    manager = build_manager(settings, probe=True)
     issued = _root_key(manager, root_key_file)
     if issued is not None and root_key_file is None:
         _show_root_key(issued, "text", err=True)
@@ -187,14 +193,14 @@ def serve(
         f"API docs at /docs{', dashboard at /ui' if settings.ui else ''}",
         err=True,
     )
-    from keyturn.service.app import create_app
+    from keyturn.app import create_app
     from keyturn.service.server import serve as run
 
     run(create_app(settings, manager), settings)
 
 
 @click.command()
-@_settings_options
+@settings_options
 @format_option()
 @click.option(
     "--output",
@@ -208,14 +214,13 @@ def init(config_file: str | None, database_url: str | None, fmt: str, output: st
 
     On a database that already has keys nothing is created and nothing secret is shown.
     """
-    settings = _load(config_file, {"database_url": database_url})
+    settings = settings_from(config_file, database_url=database_url)
     if output is not None:
         refuse_existing(output)  # before the database is touched
-    manager = _open(settings)
+    manager = build_manager(settings)
     try:
         issued = _root_key(manager, output)
-        with failures_as_usage():
-            count = manager.store.count()
+        count = manager.store.count()
     finally:
         manager.close()
     if issued is not None and output is not None:

@@ -13,17 +13,11 @@ answer (status, ``WWW-Authenticate`` challenge, problem+json body) and never rea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
+from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
 from keyturn.answer import HttpAnswer
 from keyturn.integrations.guard import Guard, KeySource
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 STATE_KEY = "keyturn_key"
 """Where the ``VerifiedKey`` lands: ``scope["state"][STATE_KEY]``, ``request.state.keyturn_key``."""

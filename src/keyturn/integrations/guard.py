@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
 from keyturn.answer import DEFAULT_REALM, HttpAnswer, render
+from keyturn.compose import manager_for
 from keyturn.credentials import HeaderPairs
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.manager import AsyncKeyManager, KeyManager
@@ -26,23 +27,27 @@ _IDENTITY_LIMIT = 10_000
 class Guard:
     """Verifies requests for a framework and says what to answer.
 
-    ``keys`` is a ``KeyManager``, an ``AsyncKeyManager`` or a store URL (which the guard
-    then owns and closes). ``open_paths`` and ``scopes`` form the ``PathRules`` that
-    app-wide middleware applies; decorators and dependencies pass their scopes directly.
+    ``keys`` is a ``KeyManager``, an ``AsyncKeyManager``, or a store URL or ``None``: the
+    guard then builds its own manager (and closes it) from the same settings as ``keyturn
+    serve`` (``KEYTURN_*``, ``$KEYTURN_CONFIG``; the URL, when given, is the database), so
+    the pepper and accepted prefixes agree with the server's. That manager only reads: a
+    SQLite file that does not exist is an error naming its absolute path, never a new
+    empty database. ``open_paths`` and ``scopes`` form the ``PathRules`` that app-wide
+    middleware applies; decorators and dependencies pass their scopes directly.
     """
 
     __slots__ = ("_identities", "async_manager", "manager", "owns_manager", "realm", "rules")
 
     def __init__(
         self,
-        keys: KeyManager | AsyncKeyManager | str,
+        keys: KeyManager | AsyncKeyManager | str | None = None,
         *,
         realm: str = DEFAULT_REALM,
         open_paths: Iterable[str] = (),
         scopes: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        if isinstance(keys, str):
-            self.manager = KeyManager(keys)
+        if keys is None or isinstance(keys, str):
+            self.manager = manager_for(keys)
             self.owns_manager = True
         elif isinstance(keys, AsyncKeyManager):
             self.manager = keys.sync
@@ -52,7 +57,8 @@ class Guard:
             self.owns_manager = False
         else:
             raise TypeError(
-                f"expected a KeyManager, an AsyncKeyManager or a store URL, not {type(keys)!r}"
+                f"expected a KeyManager, an AsyncKeyManager, a store URL or None, not "
+                f"{type(keys)!r}"
             )
         self.async_manager = AsyncKeyManager(self.manager)
         self.realm = realm
@@ -118,5 +124,6 @@ class Guard:
             self.manager.close()
 
 
-KeySource: TypeAlias = Guard | KeyManager | AsyncKeyManager | str
-"""What every integration accepts as ``keys``: a guard, a manager, or a store URL."""
+KeySource: TypeAlias = Guard | KeyManager | AsyncKeyManager | str | None
+"""What every integration accepts as ``keys``: a guard, a manager, a store URL, or ``None``
+for the settings of the environment (as ``keyturn serve`` reads them)."""

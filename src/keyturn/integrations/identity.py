@@ -12,7 +12,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from keyturn.record import KeyRecord, scopes_satisfy
+from keyturn.record import KeyRecord
+from keyturn.scopes import missing_scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ class VerifiedKey:
 
     def has_scopes(self, *required: str) -> bool:
         """Whether the key grants all of ``required`` (wildcards as the verifier reads them)."""
-        return not scopes_satisfy(self.scopes, required)
+        return not missing_scopes(self.scopes, required)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, for handlers that echo the caller's identity."""

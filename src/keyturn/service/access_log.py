@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
-from keyturn.service.asgi import ASGIApp, Message, Receive, Scope, Send
+from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
 from keyturn.service.redact import Redactor, mask_text
 
 LOG_KEY = "keyturn.log"

@@ -1,8 +1,10 @@
 """``/v1/keys`` and ``/v1/audit``: manage keys over HTTP, as the CLI does locally.
 
-Every change is made in the calling key's name (the audit log's ``actor`` is its id) and
-passes the guard's two checks: no granting scopes the caller lacks, no changing a key that
-holds scopes the caller lacks.
+A translator: each route turns JSON into the admin layer's request (``NewKey``,
+``KeyChange``) and calls the same operation as the dashboard and the CLI, in the calling
+key's name (the audit log's ``actor`` is its id). The rules - what a key may grant and to
+which keys, the defaults, every validation - are the admin layer's (``keyturn.admin``); its
+errors become problem documents in one handler (``keyturn.service.problems``).
 """
 
 # No `from __future__ import annotations`: FastAPI must evaluate the route signatures,
@@ -15,10 +17,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query
 from starlette.convertors import StringConvertor, register_url_convertor
 
-from keyturn.record import KeyRecord
+from keyturn import admin
+from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route
+from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
-from keyturn.service.guard import Guard
 from keyturn.service.models import (
     AuditPage,
     CreateKey,
@@ -26,11 +29,11 @@ from keyturn.service.models import (
     KeyPage,
     KeyView,
     RotateKey,
-    Status,
     Timestamp,
     UpdateKey,
 )
-from keyturn.service.problems import invalid_field, problem_responses
+from keyturn.service.problems import problem_responses
+from keyturn.states import Status
 from keyturn.store import KeyFilter
 
 
@@ -47,17 +50,16 @@ KeyId = Annotated[str, Path(max_length=64, description="A key id, e.g. `key_0123
 Text = Annotated[str | None, Query(max_length=200)]
 _AFTER = "The `next` of the previous page: the id of its last key."
 _BEFORE = "The `next` of the previous page: the id of its last event."
-_AUTH = problem_responses(400, 401, 403, 429)
-_BY_ID = problem_responses(400, 401, 403, 404, 422, 429)
+_AUTH = problem_responses(400, 401, 403, 429, 503)
+_BY_ID = problem_responses(400, 401, 403, 404, 422, 429, 503)
 
 
-def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
-    router = APIRouter(prefix="/v1", route_class=gated_route(guard, context.settings))
-    manager = context.manager
-    prefixes = context.settings.prefixes
-    reader = guard.caller("keys:read")
-    writer = guard.caller("keys:write")
-    auditor = guard.caller("audit:read")
+def admin_router(context: ServiceContext, callers: Callers) -> APIRouter:
+    router = APIRouter(prefix="/v1", route_class=gated_route(callers, context.settings))
+    keys = context.admin
+    reader = callers.holding(admin.READ)
+    writer = callers.holding(admin.WRITE)
+    auditor = callers.holding(admin.AUDIT)
 
     @router.post(
         "/keys",
@@ -68,17 +70,9 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
         summary="Create a key (shown once)",
     )
     async def create_key(
-        body: CreateKey, caller: Annotated[KeyRecord, Depends(writer)]
+        body: CreateKey, actor: Annotated[Actor, Depends(writer)]
     ) -> dict[str, Any]:
-        guard.ensure_grants(caller, body.scopes)
-        if body.prefix is not None and body.prefix not in prefixes:
-            raise invalid_field(
-                "body.prefix", f"{body.prefix!r} is not accepted here; use {', '.join(prefixes)}"
-            )
-        try:
-            issued = await manager.create_key(body.name, actor=caller.id, **body.create_options())
-        except ValueError as exc:  # credit settings that only make sense together
-            raise invalid_field("body", str(exc)) from None
+        issued = await keys.create(actor, body.to_new_key())
         return {**issued.record.public(), "key": issued.key}
 
     @router.get(
@@ -89,7 +83,7 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
         summary="List keys, newest first",
     )
     async def list_keys(
-        caller: Annotated[KeyRecord, Depends(reader)],
+        actor: Annotated[Actor, Depends(reader)],
         owner: Text = None,
         status: Status | None = None,
         search: Text = None,
@@ -105,7 +99,7 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
             expiring_before=expiring_before,
             prefix=prefix,
         )
-        records = await manager.list_keys(filters, limit=limit, after=after)
+        records = await keys.list_keys(actor, filters, limit=limit, after=after)
         return {
             "keys": [r.public() for r in records],
             "next": records[-1].id if len(records) == limit else None,
@@ -118,11 +112,8 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
         tags=["keys"],
         summary="Show one key",
     )
-    async def get_key(
-        key_id: KeyId, caller: Annotated[KeyRecord, Depends(reader)]
-    ) -> dict[str, Any]:
-        record: KeyRecord = await manager.get(key_id)
-        return record.public()
+    async def get_key(key_id: KeyId, actor: Annotated[Actor, Depends(reader)]) -> dict[str, Any]:
+        return (await keys.get(actor, key_id)).public()
 
     @router.patch(
         "/keys/{key_id:keyturn_key_id}",
@@ -132,30 +123,15 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
         summary="Change a key's name, owner, scopes, metadata, expiry, rate limits or credits",
     )
     async def update_key(
-        key_id: KeyId, body: UpdateKey, caller: Annotated[KeyRecord, Depends(writer)]
+        key_id: KeyId, body: UpdateKey, actor: Annotated[Actor, Depends(writer)]
     ) -> dict[str, Any]:
-        guard.ensure_manages(caller, await manager.get(key_id))
-        changes = {name: getattr(body, name) for name in body.model_fields_set}
-        if "refill" in changes:
-            refill = changes.pop("refill")
-            changes["refill"] = refill.interval if refill else None
-            if refill:
-                changes["refill_amount"] = refill.amount
-        if "scopes" in changes:
-            guard.ensure_grants(caller, changes["scopes"])
-        try:
-            record: KeyRecord = await manager.update(key_id, **changes, actor=caller.id)
-        except ValueError as exc:  # credit settings that only make sense together
-            raise invalid_field("body", str(exc)) from None
-        return record.public()
+        return (await keys.update(actor, key_id, body.to_change())).public()
 
     def state_change(verb: str) -> Callable[..., Awaitable[dict[str, Any]]]:
-        async def change(
-            key_id: KeyId, caller: Annotated[KeyRecord, Depends(writer)]
-        ) -> dict[str, Any]:
-            guard.ensure_manages(caller, await manager.get(key_id))
-            record: KeyRecord = await getattr(manager, verb)(key_id, actor=caller.id)
-            return record.public()
+        operation = getattr(keys, verb)
+
+        async def change(key_id: KeyId, actor: Annotated[Actor, Depends(writer)]) -> dict[str, Any]:
+            return (await operation(actor, key_id)).public()  # type: ignore[no-any-return]
 
         change.__name__ = f"{verb}_key"
         return change
@@ -185,12 +161,11 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
     )
     async def rotate_key(
         key_id: KeyId,
-        caller: Annotated[KeyRecord, Depends(writer)],
+        actor: Annotated[Actor, Depends(writer)],
         body: Annotated[RotateKey | None, Body()] = None,
     ) -> dict[str, Any]:
-        guard.ensure_manages(caller, await manager.get(key_id))
         grace = timedelta(seconds=(body or RotateKey()).grace_seconds)
-        issued = await manager.rotate(key_id, grace=grace, actor=caller.id)
+        issued = await keys.rotate(actor, key_id, grace)
         return {**issued.record.public(), "key": issued.key}
 
     @router.get(
@@ -201,15 +176,15 @@ def admin_router(context: ServiceContext, guard: Guard) -> APIRouter:
         summary="The audit log, newest first",
     )
     async def audit(
-        caller: Annotated[KeyRecord, Depends(auditor)],
+        actor: Annotated[Actor, Depends(auditor)],
         key_id: Annotated[str | None, Query(max_length=64)] = None,
-        actor: Text = None,
+        by: Annotated[str | None, Query(alias="actor", max_length=200)] = None,
         action: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description=_BEFORE)] = None,
     ) -> dict[str, Any]:
-        events = await manager.audit(
-            key_id=key_id, actor=actor, action=action, limit=limit, before=before
+        events = await keys.audit(
+            actor, key_id=key_id, by=by, action=action, limit=limit, before=before
         )
         return {
             "events": [e.public() for e in events],

@@ -16,9 +16,9 @@ from fastapi.openapi.utils import get_openapi
 
 from keyturn import __version__
 from keyturn.service.admin_api import admin_router
+from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
 from keyturn.service.docs_page import add_docs_page
-from keyturn.service.guard import Guard
 from keyturn.service.models import FieldError, Health, Problem
 from keyturn.service.problems import install_handlers
 from keyturn.service.raw_paths import raw_paths
@@ -30,7 +30,9 @@ Create, list, change, rotate and revoke API keys, read the audit log, and verify
 Authenticate with a keyturn key (`Authorization: Bearer <key>`). Each operation names the
 scope it needs: `keys:read`, `keys:write`, `keys:verify`, `audit:read`, or `*` (root).
 A key can never create a key with scopes it does not hold, nor change a key that holds
-scopes it does not hold. Errors are `application/problem+json` (RFC 9457).
+scopes it does not hold; no key it creates or changes may outlive it or have a looser
+allowance (credits, refill, rate limits) than its own. Errors are
+`application/problem+json` (RFC 9457), each `code` explained by `keyturn explain CODE`.
 """
 
 
@@ -45,9 +47,9 @@ def build_api(context: ServiceContext) -> FastAPI:
     )
     add_docs_page(app, "keyturn")
     install_handlers(app)
-    guard = Guard(context)
-    app.include_router(verify_router(context, guard))
-    app.include_router(admin_router(context, guard))
+    callers = Callers(context)
+    app.include_router(verify_router(context, callers))
+    app.include_router(admin_router(context, callers))
     prefixes = list(context.settings.prefixes)
 
     def openapi() -> dict[str, Any]:

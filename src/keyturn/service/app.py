@@ -1,28 +1,22 @@
 """The service as one ASGI app: ``/auth`` and the probes first, raw; the API after.
 
 Dispatch is a path comparison, so a forward-auth request never enters a framework's router
-or middleware stack. Everything else goes to the FastAPI app. The lifespan is handled here:
-on shutdown the manager is closed, which flushes the batched last-used times.
+or middleware stack. Apps mounted beside the service (the dashboard at ``/ui``, mounted by
+``keyturn.app``, which composes the two packages so that neither imports the other) come
+next, and everything else goes to the FastAPI app. The lifespan is handled here: on
+shutdown the manager is closed, which flushes the batched last-used times.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Awaitable, Callable
-from typing import TextIO
+from collections.abc import Awaitable, Callable, Mapping
 
-from keyturn.config import Settings
-from keyturn.manager import KeyManager
+from keyturn._asgi import ASGIApp, Receive, Scope, Send
 from keyturn.service import probes
-from keyturn.service.access_log import AccessLog
 from keyturn.service.api import build_api
-from keyturn.service.asgi import ASGIApp, Receive, Scope, Send
-from keyturn.service.context import ServiceContext, build_context
+from keyturn.service.context import ServiceContext
 from keyturn.service.forward_auth import ForwardAuth
-from keyturn.service.redact import Redactor
-from keyturn.ui import MOUNT as UI_MOUNT
-from keyturn.ui import build_dashboard
 
 Probe = Callable[[ServiceContext, Scope, Receive, Send], Awaitable[None]]
 _PROBES: dict[str, Probe] = {
@@ -34,12 +28,14 @@ _log = logging.getLogger("keyturn.service")
 
 
 class KeyturnService:
-    def __init__(self, context: ServiceContext) -> None:
+    def __init__(
+        self, context: ServiceContext, mounts: Mapping[str, ASGIApp] | None = None
+    ) -> None:
+        """``mounts``: apps answering a path prefix (``"/ui"``) and everything under it."""
         self.context = context
         self.forward_auth = ForwardAuth(context.manager, context.settings, context.metrics)
         self.api = build_api(context)
-        # The web dashboard (keyturn.ui), unless the settings turn it off.
-        self.ui = build_dashboard(context) if context.settings.ui else None
+        self.mounts = tuple((mounts or {}).items())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -53,9 +49,10 @@ class KeyturnService:
                     probe = probes.not_allowed
                 await probe(self.context, scope, receive, send)
                 return
-            if self.ui is not None and (path == UI_MOUNT or path.startswith(UI_MOUNT + "/")):
-                await self.ui(scope, receive, send)
-                return
+            for prefix, app in self.mounts:
+                if path == prefix or path.startswith(prefix + "/"):
+                    await app(scope, receive, send)
+                    return
             await self.api(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
@@ -76,18 +73,3 @@ class KeyturnService:
                     return
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def create_app(
-    settings: Settings | None = None,
-    manager: KeyManager | None = None,
-    *,
-    log_stream: TextIO | None = None,
-) -> ASGIApp:
-    """The full service for ``settings``, wrapped in the access log (written to
-    ``log_stream``, stdout by default) when it is on."""
-    settings = settings or Settings()
-    service = KeyturnService(build_context(settings, manager))
-    if not settings.access_log:
-        return service
-    return AccessLog(service, Redactor(settings.query_params), log_stream or sys.stdout)

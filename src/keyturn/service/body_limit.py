@@ -29,10 +29,11 @@ from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from keyturn._asgi import Message, Receive, Scope
+from keyturn.answer import problem as catalogued
 from keyturn.config import Settings
-from keyturn.service.asgi import Message, Receive, Scope
-from keyturn.service.guard import Guard
-from keyturn.service.problems import ApiProblem, catalogued
+from keyturn.service.callers import Callers
+from keyturn.service.problems import ApiProblem
 
 # Routes whose bodies are small by nature: a smaller cap than ``max_body_size``.
 SMALL_BODIES = {"/v1/keys/verify": 8 * 1024}
@@ -67,7 +68,7 @@ def _demands(dependant: Dependant, scopes: dict[Callable[..., Any], str]) -> str
     return None
 
 
-def gated_route(guard: Guard, settings: Settings) -> type[APIRoute]:
+def gated_route(guard: Callers, settings: Settings) -> type[APIRoute]:
     """The route class for an API router whose routes take a key from ``guard``."""
     limit, timeout = settings.max_body_size, settings.read_timeout
 

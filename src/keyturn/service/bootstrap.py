@@ -7,7 +7,8 @@ owner out); the full key exists only in the return value, to be shown once.
 
 from __future__ import annotations
 
-from keyturn.manager import IssuedKey, KeyManager
+from keyturn.admin import IssuedKey
+from keyturn.manager import KeyManager
 
 ROOT_NAME = "root"
 ROOT_ACTOR = "keyturn:init"

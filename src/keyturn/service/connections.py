@@ -36,7 +36,7 @@ from collections import OrderedDict
 from typing import Any
 
 from keyturn.answer import PROBLEM_JSON
-from keyturn.service.problems import catalogued
+from keyturn.answer import problem as catalogued
 
 _log = logging.getLogger("keyturn.service")
 RETRY_AFTER = 1

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import time
 
+from keyturn._asgi import Receive, Scope, Send, respond
 from keyturn.answer import render
 from keyturn.config import Settings
 from keyturn.manager import AsyncKeyManager
 from keyturn.path_rules import PathRules
 from keyturn.record import KeyRecord
 from keyturn.service.access_log import LOG_KEY
-from keyturn.service.asgi import Receive, Scope, Send, respond
 from keyturn.service.identity_headers import identity_headers
 from keyturn.service.metrics import Metrics
 from keyturn.service.redact import Redactor

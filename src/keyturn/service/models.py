@@ -8,14 +8,11 @@ is an error instead of a key created without scopes.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -26,26 +23,27 @@ from pydantic import (
     field_validator,
 )
 
-from keyturn.config import SCOPE_TOKEN
+from keyturn import admin
+from keyturn.admin import UNSET, KeyChange, NewKey
+from keyturn.scopes import SCOPE_TOKEN
+from keyturn.states import Status
 
-MAX_LIFETIME_SECONDS = 100 * 366 * 86_400  # a century: beyond it, datetimes overflow
-MAX_GRACE_SECONDS = 366 * 86_400
-MAX_METADATA_BYTES = 8192
-_MAX_DEPTH = 8
-
-# Printable text: at least one visible character, no control characters (they break logs
-# and terminals, and an owner travels in the X-Keyturn-Owner header).
-_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_TEXT_PATTERN)]
-Owner = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_TEXT_PATTERN)]
+# The limits below are the admin layer's (``keyturn.admin``), declared here so that the
+# OpenAPI document states them; the admin layer checks them for every face.
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=admin.MAX_TEXT_LENGTH, pattern=admin.TEXT_PATTERN),
+]
+Owner = Name
 Scope = Annotated[
     str,
     StringConstraints(pattern=f"^{SCOPE_TOKEN.pattern}$"),
     Field(description="A permission, printable ASCII without spaces: `orders:read`; `*` is root."),
 ]
-Scopes = Annotated[list[Scope], Field(max_length=64)]
-Status = Literal["active", "revoked", "disabled", "rotated", "expired"]
+Scopes = Annotated[list[Scope], Field(max_length=admin.MAX_SCOPES)]
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+MAX_LIFETIME_SECONDS = int(admin.MAX_LIFETIME.total_seconds())
+MAX_GRACE_SECONDS = int(admin.MAX_GRACE.total_seconds())
 
 
 def _rfc3339(value: Any) -> Any:
@@ -59,35 +57,12 @@ def _rfc3339(value: Any) -> Any:
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
-
-
-def _check_json(value: Any, depth: int = 0) -> None:
-    if depth > _MAX_DEPTH:
-        raise ValueError(f"metadata nests deeper than {_MAX_DEPTH} levels")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("metadata numbers must be finite (no NaN or Infinity)")
-    if isinstance(value, str):
-        value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError, a ValueError
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_json(key, depth + 1)
-            _check_json(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_json(item, depth + 1)
-
-
-def _valid_metadata(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-    _check_json(value)
-    if len(json.dumps(value)) > MAX_METADATA_BYTES:
-        raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
-    return value
-
-
 Metadata = Annotated[
     dict[str, JsonValue],
-    AfterValidator(_valid_metadata),
-    Field(description=f"Free-form JSON object, at most {MAX_METADATA_BYTES} bytes."),
+    Field(
+        description=f"Free-form JSON object, at most {admin.MAX_METADATA_BYTES} bytes, nesting "
+        f"at most {admin.MAX_METADATA_DEPTH} levels, no NUL characters."
+    ),
 ]
 
 
@@ -95,23 +70,16 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _rate_limit(value: str) -> str:
-    from keyturn.ratelimit import normalize_rate_limit
-
-    return normalize_rate_limit(value)
-
-
 # What the limits parser reads, and no more: every string the schema allows is a limit.
 _RATE_LIMIT = r"^[1-9][0-9]{0,9}/([1-9][0-9]{0,2} )?(second|minute|hour|day|month|year)s?$"
 RateLimits = Annotated[
-    list[Annotated[str, StringConstraints(pattern=_RATE_LIMIT), AfterValidator(_rate_limit)]],
+    list[Annotated[str, StringConstraints(pattern=_RATE_LIMIT)]],
     Field(
-        max_length=10,
+        max_length=admin.MAX_RATE_LIMITS,
         description="Rate limits like `100/second` or `10000/day`, counted per key across "
         "every instance sharing the server's Redis.",
     ),
 ]
-MAX_CREDITS = 10**12  # exactly representable in JSON Schema, and more than any plan needs
 
 
 def _whole_number(value: Any) -> Any:
@@ -127,7 +95,7 @@ def _whole_number(value: Any) -> Any:
 
 Credits = Annotated[
     int,
-    Field(ge=0, le=MAX_CREDITS, description="Uses left; null: unlimited."),
+    Field(ge=0, le=admin.MAX_CREDITS, description="Uses left; null: unlimited."),
     BeforeValidator(_whole_number),
 ]
 
@@ -138,7 +106,7 @@ class Refill(_Request):
 
     interval: Literal["daily", "monthly"]
     amount: Annotated[int, BeforeValidator(_whole_number)] = Field(
-        ge=1, le=MAX_CREDITS, description="The credits after each refill."
+        ge=1, le=admin.MAX_CREDITS, description="The credits after each refill."
     )
 
 
@@ -151,9 +119,10 @@ class CreateKey(_Request):
     owner: Owner | None = None
     metadata: Metadata = Field(default_factory=dict)
     expires_in: Annotated[int, Field(ge=1, le=MAX_LIFETIME_SECONDS)] | None = Field(
-        default=90 * 86_400,
-        description="Lifetime in seconds (default 90 days); `null` for a key that never "
-        "expires. To expire at a set time, change `expires_at` afterwards.",
+        default=int(admin.DEFAULT_LIFETIME.total_seconds()),
+        description="Lifetime in seconds (default 90 days, but never past the calling key's "
+        "own expiry); `null` for a key that never expires. To expire at a set time, change "
+        "`expires_at` afterwards.",
     )
     prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")] | None = Field(
         default=None, description="Key prefix; one of the server's configured prefixes."
@@ -162,20 +131,23 @@ class CreateKey(_Request):
     credits: Credits | None = None
     refill: Refill | None = None
 
-    def create_options(self) -> dict[str, Any]:
-        """``KeyManager.create_key`` arguments for this request (the admin API and the
-        dashboard create keys through this one mapping)."""
-        return {
-            "scopes": self.scopes,
-            "expires_in": timedelta(seconds=self.expires_in) if self.expires_in else None,
-            "owner": self.owner,
-            "metadata": self.metadata,
-            "prefix": self.prefix,
-            "rate_limits": self.rate_limits,
-            "credits": self.credits,
-            "refill": self.refill.interval if self.refill else None,
-            "refill_amount": self.refill.amount if self.refill else None,
-        }
+    def to_new_key(self) -> NewKey:
+        """The admin layer's request; left-out ``expires_in`` means its default."""
+        expires_in: timedelta | Any | None = UNSET
+        if "expires_in" in self.model_fields_set:
+            expires_in = timedelta(seconds=self.expires_in) if self.expires_in else None
+        return NewKey(
+            self.name,
+            self.scopes,
+            expires_in,
+            self.owner,
+            self.metadata,
+            self.prefix,
+            self.rate_limits,
+            self.credits,
+            self.refill.interval if self.refill else None,
+            self.refill.amount if self.refill else None,
+        )
 
 
 def _not_null(schema: dict[str, Any]) -> None:
@@ -199,7 +171,9 @@ class UpdateKey(_Request):
         default=None, description="Replaces the key's metadata.", json_schema_extra=_not_null
     )
     expires_at: Timestamp | None = Field(
-        default=None, description="RFC 3339 time with a UTC offset; null: never expires."
+        default=None,
+        description="RFC 3339 time with a UTC offset, from 1970 to the end of 9998; null: "
+        "never expires. Never past the calling key's own expiry.",
     )
     rate_limits: RateLimits | None = Field(default=None, json_schema_extra=_not_null)
     credits: Credits | None = None
@@ -212,10 +186,20 @@ class UpdateKey(_Request):
             raise ValueError("may be left out, but not null")
         return value
 
+    def to_change(self) -> KeyChange:
+        """The admin layer's change: only the fields present."""
+        given: dict[str, Any] = {name: getattr(self, name) for name in self.model_fields_set}
+        if "refill" in given:
+            refill = given.pop("refill")
+            given["refill"] = refill.interval if refill else None
+            if refill:
+                given["refill_amount"] = refill.amount
+        return KeyChange(**given)
+
 
 class RotateKey(_Request):
     grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] = Field(
-        default=86_400,
+        default=int(admin.DEFAULT_GRACE.total_seconds()),
         description="How long the old key keeps working (default 24 hours; 0 ends it now).",
     )
 
@@ -274,7 +258,7 @@ class AuditPage(BaseModel):
     next: int | None = Field(description="Pass as `before` for the next page; null at the end.")
 
 
-class VerifiedKey(BaseModel):
+class VerifiedKeyView(BaseModel):
     id: str
     name: str
     owner: str | None
@@ -288,7 +272,7 @@ class VerifyResult(BaseModel):
     code: str = Field(description="An outcome code; `keyturn explain CODE` explains it.")
     detail: str = Field(description="What exactly happened (empty when valid).")
     hint: str = Field(description="What the caller should do (empty when valid).")
-    key: VerifiedKey | None = Field(description="The key checked, when it is known.")
+    key: VerifiedKeyView | None = Field(description="The key checked, when it is known.")
 
 
 class FieldError(BaseModel):

@@ -10,8 +10,8 @@ import asyncio
 import json
 import logging
 
+from keyturn._asgi import Receive, Scope, Send, respond
 from keyturn.answer import PROBLEM_JSON
-from keyturn.service.asgi import Receive, Scope, Send, respond
 from keyturn.service.context import ServiceContext
 from keyturn.service.problems import problem
 
@@ -26,10 +26,8 @@ async def not_allowed(
     context: ServiceContext, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """The probes answer GET (and HEAD) only."""
-    body = problem(
-        405, "method_not_allowed", "Method not allowed",
-        f"{scope['method']} is not allowed here; allowed: GET, HEAD",
-    )
+    allowed = f"{scope['method']} is not allowed here; allowed: GET, HEAD"
+    body = problem(405, "method_not_allowed", allowed)
     headers = [(b"content-type", PROBLEM_JSON.encode()), (b"allow", b"GET, HEAD")]
     await respond(send, 405, headers, json.dumps(body).encode())
 
@@ -44,12 +42,8 @@ async def readyz(context: ServiceContext, scope: Scope, receive: Receive, send: 
         await asyncio.wait_for(asyncio.to_thread(store.count), READY_TIMEOUT)
     except Exception as exc:  # any failure of the store means "not ready", never a 500
         _log.warning("readiness check failed: %s", exc)
-        body = problem(
-            503,
-            "store_unavailable",
-            "The key store is not reachable",
-            f"the store did not answer: {type(exc).__name__}",
-        )
+        why = f"the store did not answer: {type(exc).__name__}"
+        body = problem(503, "store_unavailable", why)
         headers = [(b"content-type", PROBLEM_JSON.encode()), (b"cache-control", b"no-store")]
         await respond(send, 503, headers, json.dumps(body).encode())
         return

@@ -1,9 +1,11 @@
 """Every error the API sends is ``application/problem+json`` (RFC 9457).
 
 Key-check failures are the catalogue's answers, rendered by ``keyturn.answer.render`` like
-everywhere else; the rest (a missing key id, a bad field, a conflict) are API problems in
-the same shape. FastAPI's own error responses are replaced here, so no client ever sees
-``{"detail": ...}`` from one endpoint and a problem document from the next.
+everywhere else; the rest (a missing key id, a bad field, a conflict, an outage) are
+``keyturn.errors`` raised by the admin layer and the stores, mapped here in one handler by
+``keyturn.answer.render_error``, and catalogued too (``kind = "problem"``). FastAPI's own
+error responses are replaced here, so no client ever sees ``{"detail": ...}`` from one
+endpoint and a problem document from the next.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
-from keyturn.answer import PROBLEM_JSON, HttpAnswer
-from keyturn.outcomes import lookup
-from keyturn.store import KeyNotFound, StoreError
+from keyturn.answer import PROBLEM_JSON, PROBLEM_TYPE_BASE, HttpAnswer, render_error
+from keyturn.answer import problem as catalogued
+from keyturn.errors import KeyturnError
+from keyturn.outcomes import CATALOGUE
 
-TYPE_BASE = "urn:keyturn:problem:"
 _log = logging.getLogger("keyturn.service")
 
 
@@ -40,31 +42,20 @@ class ApiProblem(Exception):
         self.body = body
 
 
-def invalid_field(field: str, message: str) -> ApiProblem:
-    """A 422 for a check the models cannot make (it depends on the server's settings)."""
-    return ApiProblem(invalid([{"field": field, "message": message}]))
-
-
-def problem(
-    status: int, code: str, title: str, detail: str, hint: str | None = None, **extra: Any
-) -> dict[str, Any]:
+def problem(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """A problem body: the catalogue's entry for ``code`` when it has one, else a plain
+    one for an HTTP status the catalogue does not describe."""
+    if code in CATALOGUE:
+        return catalogued(code, detail, **extra)
     body: dict[str, Any] = {
-        "type": TYPE_BASE + code,
-        "title": title,
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": "Request failed",
         "status": status,
         "detail": detail,
         "code": code,
     }
-    if hint:
-        body["hint"] = hint
     body.update(extra)
     return body
-
-
-def catalogued(code: str, detail: str, **extra: Any) -> dict[str, Any]:
-    """A problem whose status, title and fix are the catalogue's entry for ``code``."""
-    entry = lookup(code)
-    return problem(entry.status, code, entry.title, detail, entry.fix, **extra)
 
 
 def problem_response(
@@ -81,7 +72,7 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 async def _refused(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Refused)
-    return problem_response(exc.answer.body, dict(exc.answer.headers))
+    return answer_response(exc.answer)
 
 
 async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -100,21 +91,11 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
 def invalid(errors: list[dict[str, str]]) -> dict[str, Any]:
     first = errors[0] if errors else {"field": "request", "message": "invalid request"}
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return problem(
-        422,
-        "invalid_request",
-        "The request has invalid fields",
-        f"{first['field']}: {first['message']}{more}",
-        "fix the fields listed in `errors`; the OpenAPI document at /openapi.json "
-        "describes each one",
-        errors=errors,
-    )
+    detail = f"{first['field']}: {first['message']}{more}"
+    return problem(422, "invalid_request", detail, errors=errors)
 
 
-_HTTP_CODES = {
-    404: ("not_found", "No such endpoint"),
-    405: ("method_not_allowed", "Method not allowed"),
-}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
@@ -133,34 +114,31 @@ def _allowed(request: Request) -> str:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    code, title = _HTTP_CODES.get(exc.status_code, (f"http_{exc.status_code}", "Request failed"))
-    detail = exc.detail if isinstance(exc.detail, str) else title
+    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    detail = exc.detail if isinstance(exc.detail, str) else "the request failed"
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
         detail = f"there is no endpoint at {request.url.path!r}; see /openapi.json"
     elif exc.status_code == 405:
         headers["Allow"] = _allowed(request) or headers.get("Allow", "")
         detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
-    return problem_response(problem(exc.status_code, code, title, detail), headers)
+    return problem_response(problem(exc.status_code, code, detail), headers)
 
 
-async def _not_found(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, KeyNotFound)
-    return problem_response(
-        problem(404, "key_not_found", "No such key", f"no key with id {exc.key_id!r}",
-                "list keys with GET /v1/keys")
-    )
-
-
-async def _conflict(request: Request, exc: Exception) -> JSONResponse:
-    return problem_response(problem(409, "conflict", "The key cannot be changed so", str(exc)))
+async def _keyturn_error(request: Request, exc: Exception) -> JSONResponse:
+    """Every ``KeyturnError``, once: 422, 404, 403, 409, 503 (with ``Retry-After``)."""
+    assert isinstance(exc, KeyturnError)
+    where = "query." if request.method in ("GET", "HEAD") else "body."
+    return answer_response(render_error(exc, where=where))
 
 
 async def _crashed(request: Request, exc: Exception) -> JSONResponse:
     _log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(
-        problem(500, "internal_error", "Internal error", "the server failed; see its log")
-    )
+    return problem_response(problem(500, "internal_error", "the server failed; see its log"))
+
+
+def answer_response(answer: HttpAnswer) -> JSONResponse:
+    return problem_response(answer.body, dict(answer.headers))
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -168,8 +146,7 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, _api_problem)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(KeyNotFound, _not_found)
-    app.add_exception_handler(StoreError, _conflict)
+    app.add_exception_handler(KeyturnError, _keyturn_error)
     app.add_exception_handler(Exception, _crashed)
 
 
@@ -178,11 +155,14 @@ def install_handlers(app: FastAPI) -> None:
 _DESCRIPTIONS = {
     400: "Malformed credentials (catalogue answer, e.g. `malformed_credentials`)",
     401: "No usable key (catalogue answer with `WWW-Authenticate`)",
-    403: "The calling key lacks a scope, or would grant more than it holds",
+    403: "The calling key lacks a scope, or would grant more than it holds "
+    "(`insufficient_scope`, `grant_exceeded`)",
     404: "No key with this id",
     409: "The key's state forbids the change (e.g. enabling a revoked key)",
     422: "A field is invalid; `errors` names each one",
     429: "The calling key is over a rate limit or out of credits (`Retry-After` says when)",
+    503: "The key store or the rate-limit store does not answer (`Retry-After` says when to "
+    "retry)",
 }
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 

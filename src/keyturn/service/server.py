@@ -21,8 +21,8 @@ from typing import TextIO
 
 import uvicorn
 
+from keyturn._asgi import ASGIApp
 from keyturn.config import Settings
-from keyturn.service.asgi import ASGIApp
 from keyturn.service.connections import Edge, guarded
 from keyturn.service.redact import RedactingFormatter, redact_handlers
 

@@ -13,30 +13,31 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from keyturn.record import KeyRecord
+from keyturn import admin
+from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route
+from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
-from keyturn.service.guard import Guard
 from keyturn.service.models import VerifyRequest, VerifyResult
 from keyturn.service.problems import problem_responses
 
 
-def verify_router(context: ServiceContext, guard: Guard) -> APIRouter:
-    router = APIRouter(prefix="/v1", route_class=gated_route(guard, context.settings))
+def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
+    router = APIRouter(prefix="/v1", route_class=gated_route(callers, context.settings))
     manager = context.manager
     count = context.metrics.count["verify_api"]
     observe = context.metrics.observe["verify_api"]
-    verifier = guard.caller("keys:verify")
+    verifier = callers.holding(admin.VERIFY)
 
     @router.post(
         "/keys/verify",
         response_model=VerifyResult,
-        responses=problem_responses(400, 401, 403, 422, 429),
+        responses=problem_responses(400, 401, 403, 422, 429, 503),
         tags=["verify"],
         summary="Check a key your service received",
     )
     async def verify_key(
-        body: VerifyRequest, caller: Annotated[KeyRecord, Depends(verifier)]
+        body: VerifyRequest, caller: Annotated[Actor, Depends(verifier)]
     ) -> dict[str, Any]:
         started = time.perf_counter()
         decision = await manager.verify_key(body.key, scopes=body.scopes)

@@ -3,25 +3,34 @@
 
 from __future__ import annotations
 
-from keyturn.store.base import AuditEvent, KeyFilter, KeyNotFound, KeyStore, StoreError
+from keyturn.errors import InvalidValue
+from keyturn.store.base import AuditEvent, KeyFilter, KeyStore
 
 DEFAULT_URL = "sqlite:///keyturn.db"
 
 
-def open_store(url: str = DEFAULT_URL) -> KeyStore:
-    """Open (and migrate) the store that ``url`` names; ``StoreError`` says what is wrong."""
+def open_store(url: str = DEFAULT_URL, *, create: bool = True) -> KeyStore:
+    """Open (and migrate) the store that ``url`` names.
+
+    ``create=False`` is for readers (``keys list``, ``check``, the framework integrations):
+    a SQLite file that does not exist is then an error naming its absolute path, instead
+    of a new empty database in whatever folder the process started in, which would answer
+    ``unknown_key`` for every key. Raises ``InvalidValue`` for an unusable URL or file and
+    ``Unavailable`` for a database that does not answer.
+    """
     scheme = url.partition("://")[0].lower()
     if scheme == "sqlite":
         from keyturn.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url)
+        return SQLiteStore(url, create=create)
     if scheme in ("postgresql", "postgres"):
         from keyturn.store.postgres import PostgresStore
 
         return PostgresStore(url)
-    raise StoreError(
+    raise InvalidValue(
         f"unsupported database URL {scheme + '://...'!r}: use "
-        "sqlite:///path/to/keyturn.db or postgresql://user:password@host/dbname"
+        "sqlite:///path/to/keyturn.db or postgresql://user:password@host/dbname",
+        "database_url",
     )
 
 
@@ -29,8 +38,6 @@ __all__ = [
     "DEFAULT_URL",
     "AuditEvent",
     "KeyFilter",
-    "KeyNotFound",
     "KeyStore",
-    "StoreError",
     "open_store",
 ]

@@ -2,6 +2,11 @@
 
 Kept small on purpose so that a new engine (PostgreSQL next to the SQLite default) is a
 short module and the whole store test suite runs unchanged against each.
+
+An engine reports its failures in ``keyturn.errors`` terms, once, at this boundary: a
+database that does not answer is ``Unavailable``, a write that collides with stored state
+is a ``Conflict``, an unusable URL or file is an ``InvalidValue``. No driver exception
+leaves a store.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from keyturn.record import KeyRecord, Status
+from keyturn.record import KeyRecord
+from keyturn.states import Status
 
 
 def masked_url(url: str) -> str:
@@ -23,16 +29,6 @@ def masked_url(url: str) -> str:
     netloc = parts.netloc.rpartition("@")
     user = netloc[0].partition(":")[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
-
-
-class StoreError(Exception):
-    """The store cannot do what was asked; the message says why and what to do."""
-
-
-class KeyNotFound(StoreError):
-    def __init__(self, key_id: str) -> None:
-        super().__init__(f"no key with id {key_id!r}; list keys with `keyturn keys list`")
-        self.key_id = key_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +92,10 @@ class KeyStore(Protocol):
 
     def spend(self, key_id: str, now: datetime | None = None) -> int | None:
         """Take one of the key's credits atomically; what is left, or None if none was."""
+        ...
+
+    def credits_left(self, key_id: str, now: datetime | None = None) -> int | None:
+        """What ``spend`` would find now, without spending (a check is not a use)."""
         ...
 
     def count_usage(self, counts: Mapping[tuple[str, str], int], day: date | None = None) -> None:

@@ -19,13 +19,16 @@ from psycopg import errors
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from keyturn.errors import Conflict, InvalidValue, Unavailable
 from keyturn.record import KeyRecord
 from keyturn.store import sql
-from keyturn.store.base import StoreError, masked_url
+from keyturn.store.base import masked_url
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 
 CHANNEL = "keyturn_keys"
+# How long opening the store may take to say that PostgreSQL is unreachable or refuses.
+CONNECT_TIMEOUT = 3
 # Taken (per database) while migrating, so instances starting together migrate once.
 _MIGRATION_LOCK = 0x6B657974  # "keyt"
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
@@ -62,6 +65,7 @@ class PostgresStore(SQLStore):
         self.url = url
         self.shown = masked_url(url)
         super().__init__()
+        self._probe()
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -72,14 +76,31 @@ class PostgresStore(SQLStore):
             name="keyturn",
         )
         try:
-            self._pool.open(wait=True, timeout=10.0)
+            self._pool.open(wait=True, timeout=float(CONNECT_TIMEOUT))
         except PoolTimeout as exc:
             self._pool.close()
-            raise StoreError(
-                f"cannot connect to database {self.shown!r}: no connection within 10 s; "
-                "check that PostgreSQL runs there and the URL's user, password and database"
-            ) from exc
+            raise self._unreachable(f"no connection within {CONNECT_TIMEOUT} s") from exc
         self._migrate()
+
+    def _probe(self) -> None:
+        """One connection attempt before the pool starts: an unreachable or refusing server
+        fails here, within ``CONNECT_TIMEOUT``, with one line (the pool would retry in the
+        background and log every attempt)."""
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        except psycopg.ProgrammingError as exc:  # a URL libpq cannot read
+            raise InvalidValue(
+                f"unusable database URL {self.shown!r}: {_first_line(exc)}", "database_url"
+            ) from None
+        except psycopg.Error as exc:
+            raise self._unreachable(_first_line(exc)) from None
+        conn.close()
+
+    def _unreachable(self, why: str) -> Unavailable:
+        return Unavailable(
+            f"cannot connect to database {self.shown!r}: {why}; check that PostgreSQL runs "
+            "there and the URL's user, password and database"
+        )
 
     def _migrate(self) -> None:
         with self._writing() as conn:
@@ -98,18 +119,24 @@ class PostgresStore(SQLStore):
         try:
             with self._pool.connection() as conn:
                 yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise StoreError(f"cannot read database {self.shown!r}: {exc}") from exc
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._failure("read", exc) from exc
 
     @contextmanager
     def _writing(self) -> Iterator[psycopg.Connection[Any]]:
         try:
             with self._pool.connection() as conn, conn.transaction():
                 yield conn
-        except errors.IntegrityError as exc:
-            raise StoreError(f"the change conflicts with a stored key: {exc}") from exc
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise StoreError(f"cannot write to database {self.shown!r}: {exc}") from exc
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._failure("write to", exc) from exc
+
+    def _failure(self, verb: str, exc: Exception) -> Exception:
+        """The driver's error in ``keyturn.errors`` terms (see ``store/base.py``)."""
+        if isinstance(exc, errors.IntegrityError):
+            return Conflict(f"the change conflicts with a stored key: {_first_line(exc)}")
+        if isinstance(exc, psycopg.DataError):  # a value the database cannot hold
+            return InvalidValue(f"the database refused a value: {_first_line(exc)}")
+        return Unavailable(f"cannot {verb} database {self.shown!r}: {_first_line(exc)}")
 
     def _announce(self, conn: Any, key_hash: str) -> None:
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, key_hash))
@@ -119,8 +146,11 @@ class PostgresStore(SQLStore):
             cur.executemany(query, rows)
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
-        with self._pool.connection() as conn:
-            row = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
+        try:
+            with self._pool.connection() as conn:
+                row = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._failure("read", exc) from exc
         return self._record(row) if row else None
 
     def watch(self, listener: Any, bound: float) -> Any:
@@ -131,3 +161,9 @@ class PostgresStore(SQLStore):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _first_line(exc: Exception) -> str:
+    """libpq's messages run over several lines (and hints); one line is enough here."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

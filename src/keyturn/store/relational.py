@@ -14,11 +14,19 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from keyturn.credits import period_starts
+from keyturn.errors import InvalidValue, KeyNotFound
 from keyturn.record import KeyRecord
 from keyturn.store import sql
-from keyturn.store.base import AuditEvent, KeyFilter, KeyNotFound, StoreError
+from keyturn.store.base import AuditEvent, KeyFilter
 
 _NO_FILTER = KeyFilter()
+
+
+def _holds_nul(*values: object) -> bool:
+    """Whether any text value holds a NUL. No stored text does (the admin layer refuses
+    it), and PostgreSQL cannot even compare one, so such a lookup matches nothing, on
+    every engine alike."""
+    return any(isinstance(v, str) and "\x00" in v for v in values)
 
 
 class Cursor(Protocol):
@@ -53,6 +61,7 @@ class SQLStore:
         self._q_rotate = q(sql.ROTATE)
         self._q_touch = q(sql.touch_query(self.dialect))
         self._q_spend = q(sql.SPEND)
+        self._q_credits_left = q(sql.CREDITS_LEFT)
         self._q_usage = q(sql.COUNT_USAGE)
         self._q_usage_by_outcome = q(sql.USAGE_BY_OUTCOME)
 
@@ -79,6 +88,8 @@ class SQLStore:
         return self._record(row) if row else None
 
     def get(self, key_id: str) -> KeyRecord | None:
+        if _holds_nul(key_id):
+            return None
         with self._reading() as conn:
             row = conn.execute(self._q_by_id, {"id": key_id}).fetchone()
         return self._record(row) if row else None
@@ -90,6 +101,8 @@ class SQLStore:
         limit: int = 50,
         after: str | None = None,
     ) -> Sequence[KeyRecord]:
+        if _holds_nul(filters.owner, filters.search, filters.prefix, after):
+            return []
         query, params = sql.list_query(self.dialect, filters, limit, after)
         with self._reading() as conn:
             rows = conn.execute(self.dialect.params(query), params).fetchall()
@@ -108,6 +121,8 @@ class SQLStore:
         limit: int = 100,
         before: int | None = None,
     ) -> Sequence[AuditEvent]:
+        if _holds_nul(key_id, actor, action):
+            return []
         query, params = sql.audit_query(key_id, actor, action, limit, before)
         with self._reading() as conn:
             rows = conn.execute(self.dialect.params(query), params).fetchall()
@@ -167,9 +182,13 @@ class SQLStore:
         return count
 
     def update(self, key_id: str, changes: Mapping[str, Any], actor: str, action: str) -> KeyRecord:
+        """Change fields and audit it, in one transaction. The changed row is read back
+        inside it too, so a change whose result cannot be read is rolled back whole."""
         unknown = set(changes) - sql.UPDATABLE
         if unknown:
-            raise StoreError(f"cannot change {', '.join(sorted(unknown))} of a key")
+            raise InvalidValue(f"cannot change {', '.join(sorted(unknown))} of a key")
+        if _holds_nul(key_id):
+            raise KeyNotFound(key_id)
         with self._writing() as conn:
             if changes:
                 query, params = sql.update_query(self.dialect, key_id, changes)
@@ -178,11 +197,10 @@ class SQLStore:
                 row = conn.execute(self._q_by_id, {"id": key_id}).fetchone()
             if row is None:
                 raise KeyNotFound(key_id)
+            record = self._record(row)
             if changes:
-                self._announce(conn, row[0])
+                self._announce(conn, record.key_hash)
             self._log(conn, actor, action, key_id, changes)
-        record = self.get(key_id)
-        assert record is not None
         return record
 
     def rotate(self, old_id: str, new: KeyRecord, grace_until: datetime, actor: str) -> KeyRecord:
@@ -197,7 +215,8 @@ class SQLStore:
             ).fetchone()
             if row is None:
                 raise KeyNotFound(old_id)
-            self._announce(conn, row[0])
+            record = self._record(row)
+            self._announce(conn, record.key_hash)
             conn.execute(self._q_insert, sql.record_params(self.dialect, new))
             self._log(
                 conn,
@@ -207,8 +226,6 @@ class SQLStore:
                 {"replaced_by": new.id, "grace_until": grace_until},
             )
             self._log(conn, actor, "key.create", new.id, {"replaces": old_id})
-        record = self.get(old_id)
-        assert record is not None
         return record
 
     def touch(self, last_used: Mapping[str, datetime]) -> None:
@@ -239,12 +256,22 @@ class SQLStore:
     def spend(self, key_id: str, now: datetime | None = None) -> int | None:
         """Take one credit (refilling first if a period has begun); the credits left after
         it, or ``None`` when none was left. Not audited: it is usage, not a change."""
-        now = now or datetime.now(UTC)
-        day, month = period_starts(now)
-        time_in = self.dialect.time_in
-        params = {"id": key_id, "now": time_in(now), "day": time_in(day), "month": time_in(month)}
+        params = self._period_params(key_id, now or datetime.now(UTC))
         # One statement in autocommit mode: its own transaction, one round trip, and the
         # row lock held for no longer than the update and its commit.
         with self._reading() as conn:
             row = conn.execute(self._q_spend, params).fetchone()
         return None if row is None else int(row[0])
+
+    def credits_left(self, key_id: str, now: datetime | None = None) -> int | None:
+        """The credits ``spend`` would find now (after a refill that is due), without
+        spending one; ``None`` for a key without credits (or no such key)."""
+        params = self._period_params(key_id, now or datetime.now(UTC))
+        with self._reading() as conn:
+            row = conn.execute(self._q_credits_left, params).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def _period_params(self, key_id: str, now: datetime) -> dict[str, Any]:
+        day, month = period_starts(now)
+        time_in = self.dialect.time_in
+        return {"id": key_id, "now": time_in(now), "day": time_in(day), "month": time_in(month)}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from keyturn import states
 from keyturn.record import KeyRecord
 from keyturn.store.base import KeyFilter
 
@@ -176,18 +177,6 @@ def audit_details(changes: Mapping[str, Any]) -> dict[str, Any]:
     return {k: show(v) for k, v in changes.items()}
 
 
-_STATUS_SQL = {
-    "revoked": "revoked_at IS NOT NULL",
-    "disabled": "revoked_at IS NULL AND disabled",
-    "rotated": "revoked_at IS NULL AND NOT disabled AND grace_until IS NOT NULL "
-    "AND grace_until <= :now",
-    "expired": "revoked_at IS NULL AND NOT disabled "
-    "AND (grace_until IS NULL OR grace_until > :now) "
-    "AND expires_at IS NOT NULL AND expires_at <= :now",
-    "active": "revoked_at IS NULL AND NOT disabled "
-    "AND (grace_until IS NULL OR grace_until > :now) "
-    "AND (expires_at IS NULL OR expires_at > :now)",
-}
 
 
 def list_query(
@@ -202,7 +191,7 @@ def list_query(
         where.append("prefix = :prefix")
         params["prefix"] = filters.prefix
     if filters.status is not None:
-        where.append(f"({_STATUS_SQL[filters.status]})")
+        where.append(f"({states.status_sql(filters.status)})")
     if filters.search:
         like = dialect.like
         where.append(
@@ -246,16 +235,16 @@ def audit_query(
 def update_query(
     dialect: Dialect, key_id: str, changes: Mapping[str, Any]
 ) -> tuple[str, dict[str, Any]]:
-    """``UPDATE`` of the given fields, returning the key's hash (to announce the change)."""
+    """``UPDATE`` of the given fields, returning the changed row."""
     sets = ", ".join(f'"{name}" = :{name}' for name in changes)
     params = {name: column_value(dialect, name, value) for name, value in changes.items()}
     params["key_id"] = key_id
-    return f"UPDATE keys SET {sets} WHERE id = :key_id RETURNING key_hash", params
+    return f"UPDATE keys SET {sets} WHERE id = :key_id RETURNING {COLUMNS}", params
 
 
 ROTATE = (
     "UPDATE keys SET replaced_by = :replaced_by, grace_until = :grace_until "
-    "WHERE id = :id RETURNING key_hash"
+    f"WHERE id = :id RETURNING {COLUMNS}"
 )
 
 
@@ -281,6 +270,11 @@ SPEND = (
     f"WHERE id = :id AND credits IS NOT NULL "
     f"AND (credits > 0 OR ({_DUE} AND refill_amount > 0)) "
     f"RETURNING credits"
+)
+
+# What SPEND would find, without spending: a check is not a use.
+CREDITS_LEFT = (
+    f"SELECT CASE WHEN {_DUE} THEN refill_amount ELSE credits END FROM keys WHERE id = :id"
 )
 
 COUNT_USAGE = (

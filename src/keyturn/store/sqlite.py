@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from keyturn.errors import Conflict, InvalidValue, Unavailable
 from keyturn.record import KeyRecord
 from keyturn.store import sql
-from keyturn.store.base import StoreError
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 
@@ -32,7 +31,9 @@ def create_private(path: str) -> None:
     except FileExistsError:
         return
     except OSError as exc:
-        raise StoreError(f"cannot open database {path!r}: {exc.strerror}") from None
+        raise InvalidValue(
+            f"cannot open database {path!r}: {exc.strerror}", "database_url"
+        ) from None
     try:
         os.fchmod(fd, 0o600)  # the umask may have taken more than group and others
     finally:
@@ -40,11 +41,14 @@ def create_private(path: str) -> None:
 
 
 class SQLiteStore(SQLStore):
-    """``sqlite:///path/to/file.db`` (or ``sqlite:///:memory:`` for a throwaway store)."""
+    """``sqlite:///path/to/file.db`` (or ``sqlite:///:memory:`` for a throwaway store).
+
+    ``create=False``: the file must exist already (see ``keyturn.store.open_store``).
+    """
 
     dialect = sql.SQLITE
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.path = url.removeprefix("sqlite://").removeprefix("/") if url != "sqlite://" else ""
         if not self.path or self.path == ":memory:":
@@ -52,10 +56,19 @@ class SQLiteStore(SQLStore):
             self._target = f"file:keyturn-{id(self)}?mode=memory&cache=shared"
             self._uri = True
         else:
-            parent = Path(self.path).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise StoreError(
-                    f"cannot open database {self.path!r}: folder {str(parent)!r} does not exist"
+            where = Path(self.path).expanduser().resolve()
+            if not where.parent.is_dir():
+                raise InvalidValue(
+                    f"cannot open database {self.path!r}: folder {str(where.parent)!r} "
+                    "does not exist",
+                    "database_url",
+                )
+            if not create and not where.exists():
+                raise InvalidValue(
+                    f"no keyturn database at {str(where)!r}: create it with `keyturn init` "
+                    "(or `keyturn serve`), or point --db / KEYTURN_DATABASE_URL at an "
+                    "existing one (an absolute path: sqlite:////abs/path/keyturn.db)",
+                    "database_url",
                 )
             self._target = str(Path(self.path).expanduser())
             self._uri = False
@@ -85,7 +98,9 @@ class SQLiteStore(SQLStore):
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {self.path!r}: {exc}") from exc
+            raise InvalidValue(
+                f"cannot open database {self.path!r}: {exc}", "database_url"
+            ) from exc
         with self._lock:
             self._all.append(conn)
         return conn
@@ -110,7 +125,7 @@ class SQLiteStore(SQLStore):
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise StoreError(f"cannot prepare database {self.path!r}: {exc}") from exc
+            raise _failure(f"cannot prepare database {self.path!r}", exc) from exc
 
     def schema_version(self) -> int:
         row = self._conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
@@ -118,8 +133,8 @@ class SQLiteStore(SQLStore):
 
     # -- connections for the shared SQL ------------------------------------------------
 
-    def _reading(self) -> nullcontext[sqlite3.Connection]:
-        return nullcontext(self._conn)
+    def _reading(self) -> _Reading:
+        return _Reading(self._conn, self.path)
 
     def _writing(self) -> _Transaction:
         return _Transaction(self._conn, self.path)
@@ -128,8 +143,12 @@ class SQLiteStore(SQLStore):
         conn.executemany(query, rows)
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
-        # The cache-miss read, kept free of the shared path's context manager.
-        row = self._conn.execute(_BY_HASH, (key_hash,)).fetchone()
+        # The cache-miss read, kept free of the shared path's context manager (a ``try``
+        # costs nothing until something is raised).
+        try:
+            row = self._conn.execute(_BY_HASH, (key_hash,)).fetchone()
+        except sqlite3.Error as exc:
+            raise _failure(f"cannot read database {self.path!r}", exc) from exc
         return self._record(row) if row else None
 
     def close(self) -> None:
@@ -138,6 +157,23 @@ class SQLiteStore(SQLStore):
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+
+
+class _Reading:
+    """One read on the thread's connection (autocommit), errors made readable."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self.conn = conn
+        self.path = path
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.conn
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if isinstance(exc, sqlite3.Error):
+            raise _failure(f"cannot read database {self.path!r}", exc) from exc
 
 
 class _Transaction:
@@ -151,7 +187,7 @@ class _Transaction:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"cannot write to database {self.path!r}: {exc}") from exc
+            raise _failure(f"cannot write to database {self.path!r}", exc) from exc
         return self.conn
 
     def __exit__(
@@ -162,10 +198,20 @@ class _Transaction:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as error:
                 self.conn.execute("ROLLBACK")
-                raise StoreError(f"cannot write to database {self.path!r}: {error}") from error
+                raise _failure(f"cannot write to database {self.path!r}", error) from error
             return
         self.conn.execute("ROLLBACK")
         if isinstance(exc, sqlite3.IntegrityError):
-            raise StoreError(f"the change conflicts with a stored key: {exc}") from exc
+            raise Conflict(f"the change conflicts with a stored key: {exc}") from exc
         if isinstance(exc, sqlite3.Error):
-            raise StoreError(f"cannot write to database {self.path!r}: {exc}") from exc
+            raise _failure(f"cannot write to database {self.path!r}", exc) from exc
+
+
+def _failure(what: str, exc: sqlite3.Error) -> Exception:
+    """A database that is busy or failing for now (locked, disk I/O) is ``Unavailable``;
+    a file that is not a usable database (corrupt, read-only, not SQLite) is not a matter
+    of waiting: ``InvalidValue`` naming the database setting."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "I/O" in text):
+        return Unavailable(f"{what}: {text}")
+    return InvalidValue(f"{what}: {text}", "database_url")

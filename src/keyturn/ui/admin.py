@@ -1,13 +1,14 @@
 """Who is using the dashboard: the admin key behind a session, re-checked on every request.
 
 A session stores the key's id and hash, never the key. Each request reads the key's record
-again and ends the session unless the hash still matches and the record is still ``active``
-in the verifier's sense (not revoked, disabled, expired, or past a rotation's grace). Scopes
-are read from that fresh record too, so narrowing an admin key narrows its open sessions.
+again and ends the session unless the hash still matches and the verifier would still
+accept the key (not revoked, disabled, expired, or past a rotation's grace). Scopes are
+read from that fresh record too, so narrowing an admin key narrows its open sessions.
 
 What a page offers follows the same scopes as the admin API (``keys:read``,
 ``keys:write``, ``keys:verify``, ``audit:read``, ``*``), checked with the same
-``scopes_satisfy`` the verifier uses.
+``missing_scopes`` the verifier uses; what the admin may then do to a key is the admin
+layer's to decide, with ``Admin.actor``.
 """
 
 from __future__ import annotations
@@ -15,17 +16,20 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from keyturn import admin
+from keyturn.actor import Actor
+from keyturn.errors import KeyNotFound
 from keyturn.manager import AsyncKeyManager
-from keyturn.record import KeyRecord, scopes_satisfy
-from keyturn.store import KeyNotFound
+from keyturn.record import KeyRecord
+from keyturn.scopes import missing_scopes
 from keyturn.ui.sessions import Session, SessionStore
 
 # Each of these lets a key sign in; each opens part of the dashboard.
-DASHBOARD_SCOPES = ("keys:read", "keys:write", "keys:verify", "audit:read")
+DASHBOARD_SCOPES = (admin.READ, admin.WRITE, admin.VERIFY, admin.AUDIT)
 
 
 def holds(record: KeyRecord, scope: str) -> bool:
-    return not scopes_satisfy(record.scopes, (scope,))
+    return not missing_scopes(record.scopes, (scope,))
 
 
 def may_sign_in(record: KeyRecord) -> bool:
@@ -41,20 +45,25 @@ class Admin:
         return holds(self.key, scope)
 
     @property
+    def actor(self) -> Actor:
+        """The signed-in key, acting within what it holds (``keyturn.actor``)."""
+        return Actor.of_key(self.key)
+
+    @property
     def can_read(self) -> bool:
-        return self.can("keys:read")
+        return self.can(admin.READ)
 
     @property
     def can_write(self) -> bool:
-        return self.can("keys:write")
+        return self.can(admin.WRITE)
 
     @property
     def can_verify(self) -> bool:
-        return self.can("keys:verify")
+        return self.can(admin.VERIFY)
 
     @property
     def can_audit(self) -> bool:
-        return self.can("audit:read")
+        return self.can(admin.AUDIT)
 
 
 async def current_admin(
@@ -72,7 +81,7 @@ async def current_admin(
     if (
         record is None
         or not hmac.compare_digest(record.key_hash, session.key_hash)
-        or record.status() != "active"
+        or not record.usable()
         or not may_sign_in(record)
     ):
         sessions.drop(session.id)

@@ -3,10 +3,14 @@
 Each page is a plain async function ``(dashboard, request, admin, form) -> Response``; the
 gate in ``Dashboard.page`` does, in this order and for every page alike: find the session,
 re-check its admin key (``keyturn.ui.admin``), read and check the CSRF token of a form post,
-check the scope the page needs, and turn the errors a page may raise into 4xx pages —
-a refused scope (403, the guard's own words), an unknown key (404), a state conflict (409),
-a bad form (400/413/415). A page cannot forget any of these steps because it never does
-them itself.
+check the scope the page needs, and turn the errors a page may raise into error pages:
+every ``keyturn.errors.KeyturnError`` from the admin layer, mapped here once - not
+permitted (403, the admin layer's own words), an unknown key (404), a state conflict (409),
+an invalid value (422), an outage (503) - and a bad form (400/413/415). A page cannot forget
+any of these steps because it never does them itself.
+
+The dashboard builds on the core alone: it is handed its settings, the manager (whose admin
+layer makes every change) and a masker for what it shows, by ``keyturn.app``.
 """
 
 from __future__ import annotations
@@ -23,15 +27,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from keyturn.service.asgi import ASGIApp, Message, Receive, Scope, Send
-from keyturn.service.context import ServiceContext
-from keyturn.service.guard import Guard
-from keyturn.service.problems import Refused
-from keyturn.service.redact import Redactor
-from keyturn.store import KeyNotFound, StoreError
+from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
+from keyturn.config import Settings
+from keyturn.errors import KeyturnError, Unavailable
+from keyturn.manager import AsyncKeyManager
+from keyturn.outcomes import CATALOGUE
 from keyturn.ui import csrf
 from keyturn.ui.admin import Admin, current_admin
-from keyturn.ui.diagnose import Diagnostician
+from keyturn.ui.diagnose import Diagnostician, Masker
 from keyturn.ui.forms import Form, FormError, read_form
 from keyturn.ui.render import MOUNT, SECURITY_HEADERS, Templates
 from keyturn.ui.sessions import Session, SessionStore
@@ -42,16 +45,14 @@ _SAFE_NEXT = re.compile(r"/ui/[A-Za-z0-9_\-./?=&%+]*")
 
 
 class Dashboard:
-    """What the pages share: the service's manager, settings and guard, and the sessions."""
+    """What the pages share: the settings, the manager and its admin layer, the sessions."""
 
-    def __init__(self, context: ServiceContext) -> None:
-        settings = context.settings
-        self.context = context
+    def __init__(self, settings: Settings, manager: AsyncKeyManager, masker: Masker) -> None:
         self.settings = settings
-        self.manager = context.manager
-        self.guard = Guard(context)
-        self.redactor = Redactor(settings.query_params)
-        self.diagnostician = Diagnostician(context.sync, settings.realm, self.redactor)
+        self.manager = manager
+        self.keys = manager.admin
+        self.redactor = masker
+        self.diagnostician = Diagnostician(manager, settings.realm, masker)
         idle = settings.ui_idle_timeout
         self.sessions = SessionStore(idle)
         self.trust_forwarded_proto = settings.trust_forwarded_proto
@@ -116,10 +117,11 @@ class Dashboard:
         status: int,
         title: str,
         message: str,
+        headers: dict[str, str] | None = None,
         **context: Any,
     ) -> Response:
         return self.render(
-            "error.html", session, admin, status, title=title, message=message, **context
+            "error.html", session, admin, status, headers, title=title, message=message, **context
         )
 
     # -- the gate ---------------------------------------------------------------------------
@@ -164,19 +166,20 @@ class Dashboard:
                 )
             try:
                 return await handler(self, request, admin, form)
-            except Refused as exc:
-                body = exc.answer.body
-                return self.error(
-                    admin.session, admin, 403, str(body.get("title")), str(body.get("detail"))
-                )
-            except KeyNotFound as exc:
-                return self.error(
-                    admin.session, admin, 404, "No such key", f"There is no key {exc.key_id!r}."
-                )
-            except StoreError as exc:
-                return self.error(admin.session, admin, 409, "Not possible", str(exc))
+            except KeyturnError as exc:
+                return self.failure(admin, exc)
 
         return endpoint
+
+    def failure(self, admin: Admin, exc: KeyturnError) -> Response:
+        """Every error of the admin layer and the store, as one page: the catalogue's title,
+        the error's own words, its status; an outage says when to retry."""
+        headers = None
+        if isinstance(exc, Unavailable):
+            headers = {"retry-after": str(exc.retry_after)}
+        title = CATALOGUE[exc.code].title
+        message = f"{exc.message}."
+        return self.error(admin.session, admin, exc.status, title, message, headers=headers)
 
     def to_sign_in(self, request: Request) -> Response:
         """Back to the sign-in page, remembering where the visitor was going."""
@@ -233,11 +236,11 @@ class SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
-def build_dashboard(context: ServiceContext) -> ASGIApp:
-    """The dashboard app; it answers paths under ``/ui`` (see ``keyturn.service.app``)."""
+def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker) -> ASGIApp:
+    """The dashboard app; it answers paths under ``/ui`` (mounted by ``keyturn.app``)."""
     from keyturn.ui import audit_page, check_page, key_actions, key_pages, signin
 
-    dashboard = Dashboard(context)
+    dashboard = Dashboard(settings, manager, masker)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         session = dashboard.session_of(request)

@@ -49,9 +49,10 @@ async def audit_log(ui: Dashboard, request: Request, admin: Admin, form: Form | 
             admin.session, admin, 400, "That page does not exist", "Start from the first page."
         )
     events = list(
-        await ui.manager.audit(
+        await ui.keys.audit(
+            admin.actor,
             key_id=values["key_id"] or None,
-            actor=values["actor"] or None,
+            by=values["actor"] or None,
             action=values["action"] or None,
             limit=PAGE_SIZE + 1,
             before=int(before_text) if before_text else None,

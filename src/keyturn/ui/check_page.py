@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from keyturn.config import SCOPE_TOKEN
+from keyturn.scopes import SCOPE_TOKEN
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
 from keyturn.ui.diagnose import PasteError, masked_headers, parse_masked, parse_pasted
@@ -68,7 +68,7 @@ async def run(ui: Dashboard, request: Request, admin: Admin, form: Form | None) 
                     error="Looking up a masked key needs the scope 'keys:read'.",
                     **common,
                 )
-            matches, truncated = await diagnostician.masked(key_text, scopes)
+            matches, truncated = await diagnostician.masked(admin.actor, key_text, scopes)
             return page(ui, admin, matches=matches, truncated=truncated, **common)
         result = await diagnostician.key(key_text, scopes)
         return page(ui, admin, result=result, **common)

@@ -1,11 +1,10 @@
 """Why was it rejected? Run pasted request headers, or a key, through the verifier.
 
-The decision comes from the same code as ``keyturn check`` and the service: the verifier's
-``inspect`` (credentials, shape, checksum), one store lookup by hash, the verifier's
-``decide``, and ``keyturn.answer.render`` for the exact HTTP answer. One difference, on
-purpose: a diagnosis is not a use. It skips the manager's bookkeeping after a decision, so
-checking a customer's key here does not touch its last-used time, its usage counts, its
-rate limit or its credits.
+The decision comes from the same code as ``keyturn check`` and the service: the manager's
+``examine`` (the verifier's ``inspect`` and ``decide`` around one store lookup by hash, the
+metering looked at but not counted) and ``keyturn.answer.render`` for the exact HTTP answer.
+A diagnosis is a check, and a check is never a use: checking a customer's key here does not
+touch its last-used time, its usage counts, its rate limit or its credits.
 
 Pasted material often holds a live key. Nothing pasted is sent back: the page shows the
 headers as checked with every credential masked, and every text it renders (details,
@@ -18,20 +17,20 @@ is put through ``decide`` as if it had been presented.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlsplit
 
+from keyturn.actor import Actor
 from keyturn.answer import HttpAnswer, render
 from keyturn.credentials import Presented
 from keyturn.keys import mask
-from keyturn.manager import KeyManager
+from keyturn.manager import AsyncKeyManager
 from keyturn.outcomes import Outcome
 from keyturn.record import KeyRecord
-from keyturn.service.redact import Redactor
 from keyturn.store import KeyFilter
 from keyturn.verifier import Candidate, Decision
 
@@ -43,6 +42,14 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # kt_live_4fQz…9aB1 (or "..." for the ellipsis, as it survives some copy and paste).
 _MASKED = re.compile(r"([a-z0-9][a-z0-9_]{0,31})_([0-9A-Za-z]{4})(?:…|\.\.\.)([0-9A-Za-z]{4})")
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+class Masker(Protocol):
+    """Masks keys in what the dashboard shows (the service's redactor)."""
+
+    def text(self, value: str) -> str: ...
+
+    def uri(self, value: str) -> str: ...
 
 
 class PasteError(ValueError):
@@ -91,7 +98,7 @@ def parse_pasted(text: str) -> PastedRequest:
 
 
 def masked_headers(
-    headers: Sequence[tuple[str, str]], key_headers: Sequence[str], redactor: Redactor
+    headers: Sequence[tuple[str, str]], key_headers: Sequence[str], redactor: Masker
 ) -> list[tuple[str, str]]:
     """The headers fit to show: credential values masked whole, key-shaped text anywhere."""
     credentials = _CREDENTIAL_HEADERS | {h.lower() for h in key_headers}
@@ -124,7 +131,7 @@ class Diagnosis:
 
 
 def explain(
-    decision: Decision, realm: str, redactor: Redactor, record: KeyRecord | None = None
+    decision: Decision, realm: str, redactor: Masker, record: KeyRecord | None = None
 ) -> Diagnosis:
     answer = render(decision, realm)
     body = redactor.text(json.dumps(answer.body, indent=2, ensure_ascii=False))
@@ -141,9 +148,9 @@ def explain(
 
 
 class Diagnostician:
-    """Decisions without side effects, from the manager's verifier and store."""
+    """Checks (never uses), from the manager's verifier and store."""
 
-    def __init__(self, manager: KeyManager, realm: str, redactor: Redactor) -> None:
+    def __init__(self, manager: AsyncKeyManager, realm: str, redactor: Masker) -> None:
         self._manager = manager
         self._realm = realm
         self._redactor = redactor
@@ -156,23 +163,19 @@ class Diagnostician:
         return await self._finish(self._manager.verifier.inspect_key(key), scopes)
 
     async def _finish(self, found: Candidate | Decision, scopes: tuple[str, ...]) -> Diagnosis:
-        if isinstance(found, Decision):
-            return explain(found, self._realm, self._redactor)
-        store = self._manager.store
-        record = await asyncio.to_thread(store.find_by_hash, found.key_hash)
-        decision = self._manager.verifier.decide(found, record, None, scopes)
+        decision, record = await self._manager.examine(found, scopes)
         return explain(decision, self._realm, self._redactor, record)
 
     async def masked(
-        self, text: str, scopes: tuple[str, ...] = ()
+        self, actor: Actor, text: str, scopes: tuple[str, ...] = ()
     ) -> tuple[list[tuple[KeyRecord, Diagnosis]], bool]:
-        """Each key whose mask is ``text``, with the decision it would get now; and whether
-        the search stopped at ``MASKED_SCAN_LIMIT`` keys before the end."""
+        """Each key ``actor`` may read whose mask is ``text``, with the decision it would get
+        now; and whether the search stopped at ``MASKED_SCAN_LIMIT`` keys before the end."""
         match = parse_masked(text)
         if match is None:
             return [], False
         prefix, start, end = match
-        found, complete = await asyncio.to_thread(self._scan, prefix, start, end)
+        found, complete = await self._scan(actor, prefix, start, end)
         verifier = self._manager.verifier
         results = []
         for record in found:
@@ -181,13 +184,15 @@ class Diagnostician:
             results.append((record, explain(decision, self._realm, self._redactor, record)))
         return results, not complete
 
-    def _scan(self, prefix: str, start: str, end: str) -> tuple[list[KeyRecord], bool]:
+    async def _scan(
+        self, actor: Actor, prefix: str, start: str, end: str
+    ) -> tuple[list[KeyRecord], bool]:
         found: list[KeyRecord] = []
         after: str | None = None
         scanned = 0
-        store = self._manager.store
+        keys = self._manager.admin
         while scanned < MASKED_SCAN_LIMIT:
-            page = store.list_keys(KeyFilter(prefix=prefix), limit=_PAGE, after=after)
+            page = await keys.list_keys(actor, KeyFilter(prefix=prefix), limit=_PAGE, after=after)
             found += [r for r in page if r.start == start and r.end == end]
             scanned += len(page)
             if len(page) < _PAGE:

@@ -1,10 +1,12 @@
 """Changing keys: create, edit, revoke, disable, enable, rotate. All need ``keys:write``.
 
-The rules are the admin API's, reused rather than restated: its request models
-(``CreateKey``, ``UpdateKey``, ``RotateKey``) validate the form values with the same limits
-and messages, and its guard decides that a key may grant only scopes it holds and change only
-keys whose scopes it holds. Changes are made in the signed-in key's name, so the audit log
-shows the same actor as it would for the API.
+A translator: each form becomes the admin layer's request (``NewKey``, ``KeyChange``, a
+grace period) and goes to the same operation as the admin API and the CLI, in the
+signed-in key's name (``Admin.actor``), so the audit log shows the same actor as the API
+would and the same rules apply: validation, defaults and what a key may grant are the admin
+layer's (``keyturn.admin``). Here only the form's own spelling is read (whole numbers of
+days and hours, a ``datetime-local`` in UTC, scopes separated by spaces); an
+``InvalidValue`` comes back as a message next to the field it names.
 
 Destructive actions (revoke, disable, rotate) are two steps that work without JavaScript: a
 GET shows what will happen and a confirm button, the POST does it. A new key (created or
@@ -15,31 +17,36 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from keyturn.manager import IssuedKey
+from keyturn.admin import (
+    DEFAULT_GRACE,
+    DEFAULT_LIFETIME,
+    MAX_GRACE,
+    WRITE,
+    IssuedKey,
+    KeyChange,
+    NewKey,
+)
+from keyturn.errors import InvalidValue, KeyNotFound
 from keyturn.record import KeyRecord
-from keyturn.service.models import CreateKey, RotateKey, UpdateKey
-from keyturn.store import KeyNotFound
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
 from keyturn.ui.forms import Form
 from keyturn.ui.key_pages import edit_values, key_id_of, render_detail
 from keyturn.ui.render import MOUNT
 
-DEFAULT_LIFETIME_DAYS = 90
-MAX_LIFETIME_DAYS = 36_500
-DEFAULT_GRACE_HOURS = 24
-MAX_GRACE_HOURS = 366 * 24
+DEFAULT_LIFETIME_DAYS = DEFAULT_LIFETIME.days
+DEFAULT_GRACE_HOURS = int(DEFAULT_GRACE.total_seconds()) // 3600
+MAX_GRACE_HOURS = int(MAX_GRACE.total_seconds()) // 3600
 _LOCAL_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
-# Model field -> the form field that holds it, for error messages next to the right input.
-_FIELDS = {"expires_in": "expires_days", "grace_seconds": "grace_hours"}
+# The admin layer's field -> the form field that holds it, for messages beside the input.
+_FIELDS = {"expires_in": "expires_days", "grace": "grace_hours"}
 
 
 def split_scopes(text: str) -> list[str]:
@@ -47,29 +54,28 @@ def split_scopes(text: str) -> list[str]:
     return list(dict.fromkeys(s for s in re.split(r"[\s,]+", text) if s))
 
 
-def field_errors(error: ValidationError) -> dict[str, str]:
-    """The models' messages, keyed by form field; the first message per field."""
-    found: dict[str, str] = {}
-    for item in error.errors():
-        loc = item.get("loc") or ("form",)
-        name = _FIELDS.get(str(loc[0]), str(loc[0]))
-        where = f" (scope {int(loc[1]) + 1})" if name == "scopes" and len(loc) > 1 else ""
-        found.setdefault(name, f"{item.get('msg', 'invalid value')}{where}")
-    return found
+def field_error(error: InvalidValue) -> dict[str, str]:
+    """The admin layer's message, keyed by the form field it is about."""
+    field = error.field or "form"
+    return {_FIELDS.get(field, field): error.message}
 
 
-def whole_number(text: str, field: str, low: int, high: int, errors: dict[str, str]) -> int:
-    if not text.isdigit() or not low <= int(text) <= high:
-        errors[field] = f"a whole number from {low} to {high}"
-        return low
+def whole_number(text: str, field: str, errors: dict[str, str]) -> int | None:
+    if not text.isdigit() or len(text) > 9:
+        errors[field] = "a whole number"
+        return None
     return int(text)
 
 
-def utc_timestamp(text: str) -> str:
-    """A ``datetime-local`` value read as UTC, in the RFC 3339 form the model takes."""
+def utc_moment(text: str, field: str, errors: dict[str, str]) -> datetime | None:
+    """A ``datetime-local`` value, read as UTC (the form says so)."""
     if _LOCAL_MINUTE.fullmatch(text):
-        return text + (":00" if len(text) == 16 else "") + "+00:00"
-    return text  # the model explains what is wrong with it
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    errors[field] = "a date and time, like 2030-01-31T12:00 (UTC)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,31 +165,23 @@ async def create_key(ui: Dashboard, request: Request, admin: Admin, form: Form |
     assert form is not None
     values = new_form_values(form, ui)
     errors: dict[str, str] = {}
-    lifetime = None
+    lifetime: timedelta | None = None
     if not values["never"]:
-        lifetime = 86_400 * whole_number(
-            values["expires_days"], "expires_days", 1, MAX_LIFETIME_DAYS, errors
-        )
-    data: dict[str, Any] = {
-        "name": values["name"],
-        "scopes": split_scopes(values["scopes"]),
-        "owner": values["owner"] or None,
-        "expires_in": lifetime,
-        "prefix": values["prefix"] or None,
-    }
-    try:
-        body = CreateKey.model_validate(data)
-    except ValidationError as exc:
-        errors = {**field_errors(exc), **errors}
-    else:
-        if body.prefix is not None and body.prefix not in ui.settings.prefixes:
-            errors["prefix"] = f"use one of {', '.join(ui.settings.prefixes)}"
+        days = whole_number(values["expires_days"], "expires_days", errors)
+        lifetime = timedelta(days=days or 0)
     if errors:
         return new_form(ui, admin, values, errors, 422)
-    ui.guard.ensure_grants(admin.key, body.scopes)
-    issued: IssuedKey = await ui.manager.create_key(
-        body.name, actor=admin.key.id, **body.create_options()
+    new = NewKey(
+        values["name"],
+        split_scopes(values["scopes"]),
+        lifetime,
+        values["owner"] or None,
+        prefix=values["prefix"] or None,
     )
+    try:
+        issued = await ui.keys.create(admin.actor, new)
+    except InvalidValue as exc:
+        return new_form(ui, admin, values, field_error(exc), 422)
     return shown_once(ui, admin, issued, None, 201)
 
 
@@ -203,46 +201,43 @@ def shown_once(
     )
 
 
-async def load(ui: Dashboard, request: Request) -> KeyRecord:
+async def load(ui: Dashboard, request: Request, admin: Admin) -> KeyRecord:
     key_id = key_id_of(request)
     if key_id is None:
         raise KeyNotFound(str(request.path_params.get("key_id", ""))[:64])
-    record: KeyRecord = await ui.manager.get(key_id)
-    return record
+    return await ui.keys.get(admin.actor, key_id)
 
 
 async def edit_key(ui: Dashboard, request: Request, admin: Admin, form: Form | None) -> Response:
     assert form is not None
-    record = await load(ui, request)
-    ui.guard.ensure_manages(admin.key, record)
+    record = await load(ui, request, admin)
+    admin.actor.ensure_manages(record)
     current = edit_values(record)
     values = {name: form.get(name) for name in current}
-    changes: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    changed: dict[str, Any] = {}
     if values["name"] != current["name"]:
-        changes["name"] = values["name"]
+        changed["name"] = values["name"]
     if values["owner"] != current["owner"]:
-        changes["owner"] = values["owner"] or None
+        changed["owner"] = values["owner"] or None
     scopes = split_scopes(values["scopes"])
     if set(scopes) != record.scopes:
-        changes["scopes"] = scopes
+        changed["scopes"] = scopes
     if values["expires_at"] != current["expires_at"]:
-        changes["expires_at"] = (
-            utc_timestamp(values["expires_at"]) if values["expires_at"] else None
-        )
-    if not changes:
+        text = values["expires_at"]
+        changed["expires_at"] = utc_moment(text, "expires_at", errors) if text else None
+    if errors:
+        return await render_detail(ui, admin, record, status=422, errors=errors, values=values)
+    if not changed:
         admin.session.flash = "Nothing was changed."
         return RedirectResponse(f"{MOUNT}/keys/{record.id}", status_code=303)
     try:
-        body = UpdateKey.model_validate(changes)
-    except ValidationError as exc:
+        await ui.keys.update(admin.actor, record.id, KeyChange(**changed))
+    except InvalidValue as exc:
         return await render_detail(
-            ui, admin, record, status=422, errors=field_errors(exc), values=values
+            ui, admin, record, status=422, errors=field_error(exc), values=values
         )
-    fields = {name: getattr(body, name) for name in body.model_fields_set}
-    if "scopes" in fields:
-        ui.guard.ensure_grants(admin.key, fields["scopes"])
-    await ui.manager.update(record.id, **fields, actor=admin.key.id)
-    admin.session.flash = f"Saved: {', '.join(sorted(fields))} changed."
+    admin.session.flash = f"Saved: {', '.join(sorted(changed))} changed."
     return RedirectResponse(f"{MOUNT}/keys/{record.id}", status_code=303)
 
 
@@ -250,8 +245,8 @@ def action_page(verb: str) -> Any:
     action = ACTIONS[verb]
 
     async def confirm(ui: Dashboard, request: Request, admin: Admin, form: Form | None) -> Response:
-        record = await load(ui, request)
-        ui.guard.ensure_manages(admin.key, record)
+        record = await load(ui, request, admin)
+        admin.actor.ensure_manages(record)
         return ui.render(
             "confirm.html",
             admin.session,
@@ -266,11 +261,10 @@ def action_page(verb: str) -> Any:
 
     async def perform(ui: Dashboard, request: Request, admin: Admin, form: Form | None) -> Response:
         assert form is not None
-        record = await load(ui, request)
-        ui.guard.ensure_manages(admin.key, record)
+        record = await load(ui, request, admin)
         if verb == "rotate":
             return await rotate(ui, admin, record, form)
-        await getattr(ui.manager, verb)(record.id, actor=admin.key.id)
+        await getattr(ui.keys, verb)(admin.actor, record.id)
         admin.session.flash = {
             "revoke": "Revoked. Requests with this key are now refused.",
             "disable": "Disabled. Requests with this key are refused until it is enabled.",
@@ -283,41 +277,38 @@ def action_page(verb: str) -> Any:
 
 async def rotate(ui: Dashboard, admin: Admin, record: KeyRecord, form: Form) -> Response:
     errors: dict[str, str] = {}
-    hours = whole_number(form.get("grace_hours"), "grace_hours", 0, MAX_GRACE_HOURS, errors)
-    if not errors:
+    hours = whole_number(form.get("grace_hours"), "grace_hours", errors)
+    if hours is not None:
         try:
-            body = RotateKey.model_validate({"grace_seconds": hours * 3600})
-        except ValidationError as exc:
-            errors = field_errors(exc)
-    if errors:
-        return ui.render(
-            "confirm.html",
-            admin.session,
-            admin,
-            422,
-            nav="keys",
-            key=record,
-            action=ACTIONS["rotate"],
-            grace_hours=form.get("grace_hours"),
-            max_grace_hours=MAX_GRACE_HOURS,
-            errors=errors,
-        )
-    issued: IssuedKey = await ui.manager.rotate(
-        record.id, grace=timedelta(seconds=body.grace_seconds), actor=admin.key.id
+            issued = await ui.keys.rotate(admin.actor, record.id, timedelta(hours=hours))
+        except InvalidValue as exc:
+            errors = field_error(exc)
+        else:
+            old = await ui.keys.get(admin.actor, record.id)
+            return shown_once(ui, admin, issued, old, 201)
+    return ui.render(
+        "confirm.html",
+        admin.session,
+        admin,
+        422,
+        nav="keys",
+        key=record,
+        action=ACTIONS["rotate"],
+        grace_hours=form.get("grace_hours"),
+        max_grace_hours=MAX_GRACE_HOURS,
+        errors=errors,
     )
-    old: KeyRecord = await ui.manager.get(record.id)
-    return shown_once(ui, admin, issued, old, 201)
 
 
 def routes(ui: Dashboard) -> list[BaseRoute]:
     found: list[BaseRoute] = [
-        Route(f"{MOUNT}/keys/new", ui.page(new_key, "keys:write"), methods=["GET"]),
-        Route(f"{MOUNT}/keys/new", ui.page(create_key, "keys:write"), methods=["POST"]),
-        Route(f"{MOUNT}/keys/{{key_id}}/edit", ui.page(edit_key, "keys:write"), methods=["POST"]),
+        Route(f"{MOUNT}/keys/new", ui.page(new_key, WRITE), methods=["GET"]),
+        Route(f"{MOUNT}/keys/new", ui.page(create_key, WRITE), methods=["POST"]),
+        Route(f"{MOUNT}/keys/{{key_id}}/edit", ui.page(edit_key, WRITE), methods=["POST"]),
     ]
     for verb in ACTIONS:
         confirm, perform = action_page(verb)
         path = f"{MOUNT}/keys/{{key_id}}/{verb}"
-        found.append(Route(path, ui.page(confirm, "keys:write"), methods=["GET"]))
-        found.append(Route(path, ui.page(perform, "keys:write"), methods=["POST"]))
+        found.append(Route(path, ui.page(confirm, WRITE), methods=["GET"]))
+        found.append(Route(path, ui.page(perform, WRITE), methods=["POST"]))
     return found

@@ -1,8 +1,8 @@
 """Reading keys: the searchable, paged list and one key's page (state, usage, history).
 
 Everything here needs ``keys:read``. The key itself never appears, only its mask; what an
-admin may do to a key is decided by the service's guard (``ensure_manages``), so the page
-offers exactly the actions the admin API would accept from the same key.
+admin may do to a key is decided by the admin layer's grant rules (``Actor.ensure_manages``),
+so the page offers exactly the actions the admin API would accept from the same key.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from keyturn.errors import NotPermitted
 from keyturn.record import KeyRecord, utcnow
-from keyturn.service.problems import Refused
+from keyturn.states import STATUSES
 from keyturn.store import KeyFilter
 from keyturn.store.base import AuditEvent
 from keyturn.ui.admin import Admin
@@ -29,7 +30,6 @@ from keyturn.ui.render import MOUNT
 from keyturn.ui.usage_data import daily_usage, usage_reader
 
 PAGE_SIZE = 25
-STATUSES = ("active", "disabled", "expired", "rotated", "revoked")
 USAGE_DAYS = (7, 14, 30, 90)
 MAX_EXPIRING_DAYS = 3650
 _KEY_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
@@ -67,7 +67,7 @@ def list_filters(request: Request) -> tuple[KeyFilter, dict[str, str], str | Non
     filters = KeyFilter(
         search=search or None,
         # "Expiring soon" means keys that still work and will stop: active ones.
-        status=status or ("active" if expiring_before else None),  # type: ignore[arg-type]
+        status=status or ("active" if expiring_before else None),
         expiring_before=expiring_before,
     )
     values = {"q": search, "status": status, "expiring": expiring_text}
@@ -86,7 +86,7 @@ async def key_list(ui: Dashboard, request: Request, admin: Admin, form: Form | N
         filters, values, after = list_filters(request)
     except BadQuery as exc:
         return ui.error(admin.session, admin, 400, "That filter does not work", str(exc))
-    found = await ui.manager.list_keys(filters, limit=PAGE_SIZE + 1, after=after)
+    found = await ui.keys.list_keys(admin.actor, filters, limit=PAGE_SIZE + 1, after=after)
     records: list[KeyRecord] = list(found[:PAGE_SIZE])
     more = len(found) > PAGE_SIZE
     now = utcnow()
@@ -120,7 +120,7 @@ def metering(record: KeyRecord) -> dict[str, Any] | None:
 
 
 async def usage_chart(ui: Dashboard, key_id: str, days: int) -> Chart | None:
-    reader = usage_reader(ui.context.sync.store)
+    reader = usage_reader(ui.manager.store)
     if reader is None:
         return None
     today = datetime.now(UTC).date()
@@ -128,14 +128,14 @@ async def usage_chart(ui: Dashboard, key_id: str, days: int) -> Chart | None:
     return build_chart(span, counts)
 
 
-def manage_refusal(ui: Dashboard, admin: Admin, record: KeyRecord) -> str | None:
-    """Why this admin may not change this key (the guard's words), or ``None``."""
+def manage_refusal(admin: Admin, record: KeyRecord) -> str | None:
+    """Why this admin may not change this key (the admin layer's words), or ``None``."""
     if not admin.can_write:
         return None
     try:
-        ui.guard.ensure_manages(admin.key, record)
-    except Refused as exc:
-        return str(exc.answer.body.get("detail"))
+        admin.actor.ensure_manages(record)
+    except NotPermitted as exc:
+        return exc.message
     return None
 
 
@@ -151,7 +151,9 @@ async def render_detail(
 ) -> Response:
     """One key's page; ``errors`` and ``values`` refill its edit form after a bad post."""
     events: list[AuditEvent] = (
-        list(await ui.manager.audit(key_id=record.id, limit=10)) if admin.can_audit else []
+        list(await ui.keys.audit(admin.actor, key_id=record.id, limit=10))
+        if admin.can_audit
+        else []
     )
     return ui.render(
         "key.html",
@@ -167,7 +169,7 @@ async def render_detail(
         usage_days=USAGE_DAYS,
         flush_seconds=ui.settings.usage_flush_interval,
         events=events,
-        refusal=manage_refusal(ui, admin, record),
+        refusal=manage_refusal(admin, record),
         errors=errors or {},
         values=values or edit_values(record),
     )
@@ -197,7 +199,7 @@ async def key_detail(ui: Dashboard, request: Request, admin: Admin, form: Form |
             "That range does not work",
             f"Usage can be shown for {', '.join(map(str, USAGE_DAYS))} days.",
         )
-    record: KeyRecord = await ui.manager.get(key_id)
+    record = await ui.keys.get(admin.actor, key_id)
     return await render_detail(ui, admin, record, days=int(days_text))
 
 

@@ -1,4 +1,5 @@
-"""The ASGI types the raw endpoints are written against, and the one helper they share."""
+"""The ASGI types that keyturn's raw ASGI code (the service, the dashboard, the middleware)
+is written against, and the one helper they share."""
 
 from __future__ import annotations
 

@@ -1,0 +1,182 @@
+"""Who makes a change, and the grant rules: what an actor may hand out and to which keys.
+
+Every admin operation (``keyturn.admin``) is made by an ``Actor``: the operator of the
+deployment (the CLI, the library, the bootstrap; it may do anything), or a key acting
+through the admin API or the dashboard. A key acts within what it holds itself, on four
+axes:
+
+- **scopes** - it grants only scopes it holds, and changes only keys whose scopes it holds
+  (without the second half a ``keys:write`` key could revoke or rotate the root key);
+- **lifetime** - no key it creates, changes, rotates or re-enables may live longer than
+  itself, so it can neither extend its own life nor mint a key that outlives it;
+- **allowance** - no such key may be looser than itself in credits, refill or rate limits;
+- **operation scope** - each operation needs its scope (``keys:write``, ``keys:read``,
+  ``audit:read``).
+
+Future actors (an owner acting through a customer portal, a role) are more fields here and
+more checks in the same four methods; the operations do not change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from keyturn.errors import NotPermitted, ScopeNotHeld
+from keyturn.record import KeyRecord, Refill
+from keyturn.scopes import missing_scopes
+
+_DAYS = {"daily": 1, "monthly": 31}
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """How much a key may be used: rate limits, and credits with their refill."""
+
+    rate_limits: tuple[str, ...] = ()
+    credits: int | None = None
+    refill: Refill | None = None
+    refill_amount: int | None = None
+
+    @classmethod
+    def of(cls, record: KeyRecord) -> Allowance:
+        return cls(record.rate_limits, record.credits, record.refill, record.refill_amount)
+
+    @property
+    def unlimited(self) -> bool:
+        return not self.rate_limits and self.credits is None
+
+    def looser_than(self, bound: Allowance) -> str | None:
+        """Why this allowance admits more than ``bound`` does (``None``: it does not).
+
+        Credits must be at most the bound's, refilled no more often and by no more; each
+        of the bound's rate limits must be matched by one of ours that admits no more in
+        its window (``100/minute`` is matched by ``1/second``: at most 60 a minute).
+        """
+        if bound.credits is not None:
+            reason = self._credits_beyond(bound)
+            if reason is not None:
+                return reason
+        for limit in bound.rate_limits:
+            if not any(_admits_no_more(own, limit) for own in self.rate_limits):
+                return f"no rate limit as tight as its own {limit}"
+        return None
+
+    def _credits_beyond(self, bound: Allowance) -> str | None:
+        if self.credits is None:
+            return f"unlimited credits (it has {bound.credits} left)"
+        if self.credits > (bound.credits or 0):
+            return f"{self.credits} credits (it has {bound.credits} left)"
+        if self.refill is None:
+            return None
+        if bound.refill is None or bound.refill_amount is None:
+            return "a credit refill (it has none)"
+        amount = self.refill_amount or 0
+        if amount > bound.refill_amount or _DAYS[self.refill] < _DAYS[bound.refill]:
+            return (
+                f"a {self.refill} refill of {amount} (its own is a {bound.refill} refill of "
+                f"{bound.refill_amount})"
+            )
+        return None
+
+
+def _admits_no_more(own: str, bound: str) -> bool:
+    """Whether limit ``own`` admits at most what ``bound`` admits within ``bound``'s window."""
+    from keyturn.ratelimit import window  # only keys with rate limits import ``limits``
+
+    own_count, own_seconds = window(own)
+    count, seconds = window(bound)
+    return own_count * math.ceil(seconds / own_seconds) <= count
+
+
+UNLIMITED = Allowance()
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: ``name`` goes into the audit log (a key's id, or ``cli:<user>``)."""
+
+    name: str
+    scopes: frozenset[str] = field(default=frozenset({"*"}))
+    expires_at: datetime | None = None  # when the actor stops working (None: never)
+    allowance: Allowance = UNLIMITED
+    key: KeyRecord | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def operator(cls, name: str = "system") -> Actor:
+        """The deployment's operator: whoever holds the database (CLI, library, bootstrap)."""
+        return cls(name)
+
+    @classmethod
+    def of_key(cls, record: KeyRecord) -> Actor:
+        """A key acting through the admin API or the dashboard, bounded by itself. Its life
+        ends at its expiry or at the end of a rotation's grace, whichever comes first."""
+        until = record.usable_until
+        expires = None if until == math.inf else datetime.fromtimestamp(max(until, 0), UTC)
+        return cls(record.id, record.scopes, expires, Allowance.of(record), record)
+
+    # -- the four checks ------------------------------------------------------------------
+
+    def require(self, scope: str) -> None:
+        """The operation needs ``scope``."""
+        if missing_scopes(self.scopes, (scope,)):
+            raise ScopeNotHeld(f"{self._who} lacks the scope {scope}", (scope,))
+
+    def ensure_grants(self, scopes: Iterable[str]) -> None:
+        """``scopes`` may be handed out: the actor holds every one of them."""
+        missing = missing_scopes(self.scopes, sorted(scopes))
+        if missing:
+            raise ScopeNotHeld(
+                f"{self._who} cannot grant scopes it does not hold: {', '.join(missing)}",
+                missing,
+            )
+
+    def ensure_manages(self, target: KeyRecord) -> None:
+        """``target`` may be changed: the actor holds every scope ``target`` holds."""
+        missing = missing_scopes(self.scopes, sorted(target.scopes))
+        if missing:
+            raise ScopeNotHeld(
+                f"key {target.id} holds scopes that {self._who} does not: "
+                f"{', '.join(missing)}; only a key holding them may change it",
+                missing,
+            )
+
+    def ensure_outlived(self, expires_at: datetime | None, what: str) -> None:
+        """A key expiring at ``expires_at`` (``None``: never) does not outlive the actor."""
+        mine = self.expires_at
+        if mine is None:
+            return
+        if expires_at is None:
+            raise NotPermitted(
+                f"{self._who} expires on {_when(mine)}; it cannot give {what} no expiry"
+            )
+        if expires_at > mine:
+            raise NotPermitted(
+                f"{self._who} expires on {_when(mine)}; it cannot give {what} a later "
+                f"expiry ({_when(expires_at)})"
+            )
+
+    def ensure_within(self, allowance: Allowance, what: str) -> None:
+        """``allowance`` is no looser than the actor's own."""
+        if self.allowance.unlimited:
+            return
+        reason = allowance.looser_than(self.allowance)
+        if reason is not None:
+            raise NotPermitted(f"{self._who} cannot give {what} {reason}")
+
+    def cap(self, expires_at: datetime | None) -> datetime | None:
+        """A default expiry brought within the actor's life (an explicit one is checked)."""
+        mine = self.expires_at
+        if mine is None:
+            return expires_at
+        return mine if expires_at is None else min(expires_at, mine)
+
+    @property
+    def _who(self) -> str:
+        return f"key {self.name}" if self.key is not None else self.name

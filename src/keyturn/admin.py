@@ -1,0 +1,651 @@
+"""The admin layer: every change to a key, with its rules, validation and defaults, once.
+
+Faces translate; this decides. The admin API turns JSON into a ``NewKey`` or a
+``KeyChange``, the dashboard an HTML form, the CLI its flags, the library its keyword
+arguments; each calls the same operation here with an ``Actor`` (``keyturn.actor``) and
+maps the same errors (``keyturn.errors``) in its own way. What is checked here and nowhere
+else:
+
+- **validation** - names and owners are printable text, scopes are scope tokens, metadata
+  is a small JSON object without NUL characters, times lie in a range every store engine
+  and Python can hold (``EARLIEST`` to ``LATEST``), prefixes are the deployment's;
+- **defaults** - a new key lives ``DEFAULT_LIFETIME`` (90 days), a rotation's old key
+  works for ``DEFAULT_GRACE`` (24 hours);
+- **grant rules** - the actor's scopes, life and allowance bound what it may do
+  (``Actor.require`` / ``ensure_*``);
+- **state rules** - a revoked key cannot be enabled, disabled or rotated, a key is rotated
+  once (``Conflict``).
+
+Every change is one store transaction with its audit entry: a change that is refused
+changes nothing. Later operations (owners with shared limits, roles, IP allow-lists,
+webhooks written to an outbox in the change's transaction) are sibling methods here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import secrets
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any, Final
+
+from keyturn.actor import Actor, Allowance
+from keyturn.cache import KeyCache
+from keyturn.credits import validate_credits
+from keyturn.errors import Conflict, InvalidValue, KeyNotFound
+from keyturn.keys import display_parts, generate_key, hash_key, mask
+from keyturn.record import KeyRecord, utcnow
+from keyturn.scopes import validate_scopes
+from keyturn.store.base import AuditEvent, KeyFilter, KeyStore
+
+DEFAULT_LIFETIME = timedelta(days=90)
+DEFAULT_GRACE = timedelta(hours=24)
+MAX_LIFETIME = timedelta(days=100 * 366)  # a century
+MAX_GRACE = timedelta(days=366)
+_SECOND = timedelta(seconds=1)
+# Every time keyturn stores lies here: Unix time is not negative, and a year of margin
+# below Python's datetime.max keeps any UTC offset or display arithmetic from overflowing.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+MAX_TEXT_LENGTH = 200
+MAX_SCOPES = 64
+MAX_METADATA_BYTES = 8192
+MAX_METADATA_DEPTH = 8
+MAX_RATE_LIMITS = 10
+MAX_CREDITS = 10**12  # exactly representable in JSON Schema, and more than any plan needs
+# Printable text: at least one visible character, no control characters (they break logs
+# and terminals, and an owner travels in the X-Keyturn-Owner header).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+_TEXT = re.compile(TEXT_PATTERN)
+
+# The scope each operation needs; faces authenticate callers with the same names.
+READ: Final = "keys:read"
+WRITE: Final = "keys:write"
+VERIFY: Final = "keys:verify"
+AUDIT: Final = "audit:read"
+
+
+class Unset(Enum):
+    """Left out: keep what the key has (``KeyChange``), or use the default (``NewKey``)."""
+
+    UNSET = "unset"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A freshly issued key. ``key`` is the only copy there will ever be: show it once."""
+
+    key: str
+    record: KeyRecord
+
+    def __repr__(self) -> str:
+        return f"IssuedKey(key={mask(self.key)!r}, id={self.record.id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """What a new key should be; left-out values take the defaults.
+
+    ``expires_in=None``: never expires; left out: ``DEFAULT_LIFETIME``, cut short to the
+    acting key's own life. ``rate_limits`` like ``["100/second", "10000/day"]``;
+    ``credits``: uses the key has (``None``: unlimited), refilled to ``refill_amount``
+    (default: the starting credits) every ``refill`` (``"daily"`` or ``"monthly"``, UTC).
+    """
+
+    name: str
+    scopes: Collection[str] = ()
+    expires_in: timedelta | Unset | None = UNSET
+    owner: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    prefix: str | None = None
+    rate_limits: Collection[str] = ()
+    credits: int | None = None
+    refill: str | None = None
+    refill_amount: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChange:
+    """The fields to change; ``UNSET`` ones stay as they are. ``owner=None`` and
+    ``expires_at=None`` clear them, ``credits=None`` makes the key unlimited (and drops its
+    refill), ``rate_limits=()`` removes its limits. Setting ``credits`` or ``refill`` starts a
+    new refill period."""
+
+    name: str | Unset = UNSET
+    owner: str | Unset | None = UNSET
+    scopes: Collection[str] | Unset = UNSET
+    metadata: Mapping[str, Any] | Unset = UNSET
+    expires_at: datetime | Unset | None = UNSET
+    rate_limits: Collection[str] | Unset = UNSET
+    credits: int | Unset | None = UNSET
+    refill: str | Unset | None = UNSET
+    refill_amount: int | Unset | None = UNSET
+
+    def given(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name)
+            for name in self.__dataclass_fields__
+            if getattr(self, name) is not UNSET
+        }
+
+
+def new_key_id() -> str:
+    return "key_" + secrets.token_hex(8)
+
+
+# -- validation: one function per kind of value ------------------------------------------
+
+
+def checked_text(value: object, field: str, *, optional: bool = False) -> str | None:
+    """A name or owner: printable text with a visible character, at most 200 characters."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidValue("expected text", field)
+    text = value.strip()
+    if not text or len(text) > MAX_TEXT_LENGTH or not _TEXT.match(text):
+        raise InvalidValue(
+            f"expected 1 to {MAX_TEXT_LENGTH} characters of printable text (no control "
+            "characters)",
+            field,
+        )
+    return text
+
+
+def checked_scopes(scopes: object) -> frozenset[str]:
+    if isinstance(scopes, str) or not isinstance(scopes, Iterable):
+        raise InvalidValue("expected a list of scopes", "scopes")
+    checked = validate_scopes(scopes)
+    if len(checked) > MAX_SCOPES:
+        raise InvalidValue(f"a key holds at most {MAX_SCOPES} scopes", "scopes")
+    return checked
+
+
+def checked_metadata(value: object) -> dict[str, Any]:
+    """A JSON object of at most 8 KiB, nesting at most 8 levels, with finite numbers and
+    no NUL character anywhere (PostgreSQL cannot store one; SQLite would)."""
+    if not isinstance(value, Mapping):
+        raise InvalidValue("expected a JSON object", "metadata")
+    metadata = dict(value)
+    _check_json(metadata, 0)
+    if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise InvalidValue(
+            f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON", "metadata"
+        )
+    return metadata
+
+
+def _check_json(value: object, depth: int) -> None:
+    if depth > MAX_METADATA_DEPTH:
+        raise InvalidValue(f"metadata nests deeper than {MAX_METADATA_DEPTH} levels", "metadata")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidValue("metadata text may not hold a NUL character", "metadata")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidValue("metadata text must be valid Unicode", "metadata") from None
+    elif isinstance(value, bool) or value is None or isinstance(value, int):
+        return
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidValue("metadata numbers must be finite (no NaN or Infinity)", "metadata")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidValue("metadata keys must be text", "metadata")
+            _check_json(key, depth + 1)
+            _check_json(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_json(item, depth + 1)
+    else:
+        raise InvalidValue(f"metadata cannot hold a {type(value).__name__}", "metadata")
+
+
+def checked_time(value: object, field: str) -> datetime:
+    """An aware moment from ``EARLIEST`` to ``LATEST`` (in UTC): every engine stores it,
+    and reading it back, rotating it or showing it in any time zone cannot overflow."""
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidValue("expected a date-time with a UTC offset", field)
+    try:
+        moment = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        raise InvalidValue(
+            f"expected a time from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC)",
+            field,
+        )
+    return moment
+
+
+def checked_period(value: object, field: str, low: timedelta, high: timedelta) -> timedelta:
+    if not isinstance(value, timedelta) or not low <= value <= high:
+        raise InvalidValue(
+            f"expected from {_span(low)} to {_span(high)}", field
+        )
+    return value
+
+
+def _span(period: timedelta) -> str:
+    seconds = int(period.total_seconds())
+    if seconds and seconds % 86_400 == 0:
+        return f"{seconds // 86_400} days"
+    return f"{seconds} seconds"
+
+
+def checked_rate_limits(values: object) -> tuple[str, ...]:
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise InvalidValue("expected a list of rate limits", "rate_limits")
+    texts = tuple(values)
+    if len(texts) > MAX_RATE_LIMITS:
+        raise InvalidValue(f"a key has at most {MAX_RATE_LIMITS} rate limits", "rate_limits")
+    if not texts:
+        return ()
+    from keyturn.ratelimit import normalize_rate_limits  # ``limits`` only when used
+
+    try:
+        return normalize_rate_limits(texts)
+    except InvalidValue as exc:
+        raise exc.at("rate_limits") from None
+
+
+def _credits(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CREDITS:
+        raise InvalidValue(
+            f"credits must be a whole number, zero or more (at most {MAX_CREDITS})", "credits"
+        )
+    return value
+
+
+def checked_metering(
+    credits: object, refill: object, refill_amount: object
+) -> tuple[int | None, Any, int | None]:
+    amount = refill_amount
+    if amount is not None and (
+        isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= MAX_CREDITS
+    ):
+        raise InvalidValue(
+            f"the refill amount must be a whole number, at least 1 (at most {MAX_CREDITS})",
+            "refill",
+        )
+    if refill is not None and not isinstance(refill, str):
+        raise InvalidValue("expected daily or monthly", "refill")
+    try:
+        return validate_credits(_credits(credits), refill, amount)
+    except InvalidValue as exc:
+        raise exc.at("refill") from None
+
+
+# -- the operations ----------------------------------------------------------------------
+
+
+class KeyAdmin:
+    """Create, change, rotate, revoke, disable and enable keys, and read them, for an actor.
+
+    Built by ``KeyManager`` over its store, cache and verifier (for the pepper and the
+    accepted prefixes); ``default_prefix`` is the first accepted one unless given.
+    """
+
+    def __init__(
+        self,
+        store: KeyStore,
+        cache: KeyCache,
+        *,
+        prefixes: Sequence[str],
+        pepper: bytes | None = None,
+        default_prefix: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.prefixes = tuple(prefixes)
+        self.pepper = pepper
+        self.default_prefix = default_prefix or self.prefixes[0]
+        self.clock = clock
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(self, actor: Actor, key_id: str) -> KeyRecord:
+        actor.require(READ)
+        return self._get(key_id)
+
+    def list_keys(
+        self,
+        actor: Actor,
+        filters: KeyFilter | None = None,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> Sequence[KeyRecord]:
+        actor.require(READ)
+        filters = filters or KeyFilter()
+        if filters.expiring_before is not None:
+            checked_time(filters.expiring_before, "expiring_before")
+        return self.store.list_keys(filters, limit=limit, after=after)
+
+    def audit(
+        self,
+        actor: Actor,
+        *,
+        key_id: str | None = None,
+        by: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> Sequence[AuditEvent]:
+        """The audit log, newest first; ``by`` is the acting name to filter on."""
+        actor.require(AUDIT)
+        return self.store.audit(
+            key_id=key_id, actor=by, action=action, limit=limit, before=before
+        )
+
+    def usage(self, actor: Actor, key_id: str, since: date | None = None) -> dict[str, int]:
+        """Requests per outcome for a key, as flushed so far (see ``usage.py``)."""
+        actor.require(READ)
+        return self.store.usage(key_id, since)
+
+    def _get(self, key_id: str) -> KeyRecord:
+        record = self.store.get(key_id)
+        if record is None:
+            raise KeyNotFound(key_id)
+        return record
+
+    # -- creating -------------------------------------------------------------------------
+
+    def create(self, actor: Actor, new: NewKey) -> IssuedKey:
+        issued = self.draft(actor, new)
+        self.store.create(issued.record, actor.name)
+        self.cache.invalidate(issued.record.key_hash)
+        return issued
+
+    def create_many(self, actor: Actor, news: Iterable[NewKey]) -> list[IssuedKey]:
+        """Several keys in one transaction (an import, a bulk load)."""
+        issued = [self.draft(actor, new) for new in news]
+        self.store.create_many([i.record for i in issued], actor.name)
+        return issued
+
+    def draft(self, actor: Actor, new: NewKey) -> IssuedKey:
+        """The key ``new`` describes, checked against every rule but not stored."""
+        actor.require(WRITE)
+        scopes = checked_scopes(new.scopes)
+        actor.ensure_grants(scopes)
+        now = self.clock()
+        if new.expires_in is UNSET:
+            expires_at = actor.cap(now + DEFAULT_LIFETIME)
+        elif new.expires_in is None:
+            expires_at = None
+        else:
+            lifetime = checked_period(new.expires_in, "expires_in", _SECOND, MAX_LIFETIME)
+            expires_at = now + lifetime
+        actor.ensure_outlived(expires_at, "a key")
+        credits, refill, amount = checked_metering(new.credits, new.refill, new.refill_amount)
+        allowance = Allowance(checked_rate_limits(new.rate_limits), credits, refill, amount)
+        actor.ensure_within(allowance, "a key")
+        return self._issue(
+            name=checked_text(new.name, "name") or "",
+            owner=checked_text(new.owner, "owner", optional=True),
+            scopes=scopes,
+            metadata=checked_metadata(new.metadata),
+            prefix=self._prefix(new.prefix),
+            expires_at=expires_at,
+            allowance=allowance,
+            now=now,
+        )
+
+    def _prefix(self, prefix: object) -> str:
+        if prefix is None:
+            return self.default_prefix
+        if prefix not in self.prefixes:
+            raise InvalidValue(
+                f"prefix {str(prefix)[:40]!r} is not accepted by this deployment, so its keys "
+                f"would be refused; use {' or '.join(self.prefixes)} (or add it to the "
+                "prefixes setting, KEYTURN_PREFIXES)",
+                "prefix",
+            )
+        return str(prefix)
+
+    def _issue(
+        self,
+        *,
+        name: str,
+        owner: str | None,
+        scopes: frozenset[str],
+        metadata: dict[str, Any],
+        prefix: str,
+        expires_at: datetime | None,
+        allowance: Allowance,
+        now: datetime,
+        replaces: str | None = None,
+        refilled_at: datetime | None = None,
+    ) -> IssuedKey:
+        key = generate_key(prefix)
+        key_prefix, start, end = display_parts(key)
+        if allowance.refill is not None and refilled_at is None:
+            refilled_at = now  # the starting credits are this period's
+        record = KeyRecord(
+            id=new_key_id(),
+            key_hash=hash_key(key, self.pepper),
+            prefix=key_prefix,
+            start=start,
+            end=end,
+            name=name,
+            owner=owner,
+            scopes=scopes,
+            metadata=metadata,
+            created_at=now,
+            expires_at=expires_at,
+            replaces=replaces,
+            rate_limits=allowance.rate_limits,
+            credits=allowance.credits,
+            refill=allowance.refill,
+            refill_amount=allowance.refill_amount,
+            refilled_at=refilled_at,
+        )
+        return IssuedKey(key, record)
+
+    # -- changing -------------------------------------------------------------------------
+
+    def update(self, actor: Actor, key_id: str, change: KeyChange) -> KeyRecord:
+        actor.require(WRITE)
+        current = self._get(key_id)
+        actor.ensure_manages(current)
+        changes = self._changes(actor, current, change)
+        return self._change(current, changes, actor, "key.update")
+
+    def _changes(self, actor: Actor, current: KeyRecord, change: KeyChange) -> dict[str, Any]:
+        given = change.given()
+        changes: dict[str, Any] = {}
+        if "name" in given:
+            changes["name"] = checked_text(given["name"], "name")
+        if "owner" in given:
+            changes["owner"] = checked_text(given["owner"], "owner", optional=True)
+        if "scopes" in given:
+            changes["scopes"] = checked_scopes(given["scopes"])
+            actor.ensure_grants(changes["scopes"])
+        if "metadata" in given:
+            changes["metadata"] = checked_metadata(given["metadata"])
+        if "expires_at" in given:
+            expires = given["expires_at"]
+            changes["expires_at"] = None if expires is None else checked_time(expires, "expires_at")
+            actor.ensure_outlived(changes["expires_at"], f"key {current.id}")
+        metering = self._metering_changes(current, given)
+        if metering:
+            merged = Allowance.of(current.evolve(**metering))
+            actor.ensure_within(merged, f"key {current.id}")
+            changes.update(metering)
+        return changes
+
+    def _metering_changes(self, current: KeyRecord, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Rate limits as given; credit settings merged with the key's and checked as a
+        whole (``credits=None`` drops the refill; a refill amount is kept unless given)."""
+        changes: dict[str, Any] = {}
+        if "rate_limits" in given:
+            changes["rate_limits"] = checked_rate_limits(given["rate_limits"])
+        credit_fields = {"credits", "refill", "refill_amount"} & set(given)
+        if not credit_fields:
+            return changes
+        credits = given.get("credits", current.credits)
+        refill = given.get("refill", current.refill)
+        if "credits" in given and credits is None and "refill" not in given:
+            refill = None
+        amount = given.get("refill_amount")
+        if "refill_amount" not in given and refill is not None:
+            amount = current.refill_amount
+        merged = checked_metering(credits, refill, amount)
+        changes.update(zip(("credits", "refill", "refill_amount"), merged, strict=True))
+        if "credits" in given or "refill" in given:
+            changes["refilled_at"] = self.clock() if merged[1] is not None else None
+        return changes
+
+    def revoke(self, actor: Actor, key_id: str) -> KeyRecord:
+        """Permanent. Revoking a revoked key changes nothing and succeeds."""
+        actor.require(WRITE)
+        record = self._get(key_id)
+        actor.ensure_manages(record)
+        if record.revoked_at is not None:
+            return record
+        return self._change(record, {"revoked_at": self.clock()}, actor, "key.revoke")
+
+    def disable(self, actor: Actor, key_id: str) -> KeyRecord:
+        return self._set_disabled(actor, key_id, True)
+
+    def enable(self, actor: Actor, key_id: str) -> KeyRecord:
+        """Re-enabling hands the key its life and allowance back: within the actor's."""
+        return self._set_disabled(actor, key_id, False)
+
+    def _set_disabled(self, actor: Actor, key_id: str, disabled: bool) -> KeyRecord:
+        actor.require(WRITE)
+        record = self._get(key_id)
+        actor.ensure_manages(record)
+        if record.revoked_at is not None:
+            raise Conflict(
+                f"key {key_id} is revoked; revoked keys cannot be enabled or disabled"
+            )
+        if not disabled:
+            actor.ensure_outlived(record.expires_at, f"key {key_id}")
+            actor.ensure_within(Allowance.of(record), f"key {key_id}")
+        if record.disabled == disabled:
+            return record
+        action = "key.disable" if disabled else "key.enable"
+        return self._change(record, {"disabled": disabled}, actor, action)
+
+    def rotate(
+        self, actor: Actor, key_id: str, grace: timedelta = DEFAULT_GRACE
+    ) -> IssuedKey:
+        """A successor with the same name, owner, scopes, metadata, lifetime and allowance;
+        the old key keeps working for ``grace`` (0: it stops now), then answers
+        ``key_rotated``. The successor's life is cut short to the actor's own."""
+        actor.require(WRITE)
+        grace = checked_period(grace, "grace", timedelta(0), MAX_GRACE)
+        old = self._get(key_id)
+        actor.ensure_manages(old)
+        if old.revoked_at is not None:
+            raise Conflict(f"key {key_id} is revoked; only a live key can be rotated")
+        if old.replaced_by is not None:
+            raise Conflict(f"key {key_id} was already rotated to {old.replaced_by}")
+        allowance = Allowance.of(old)
+        actor.ensure_within(allowance, f"the successor of key {key_id}")
+        now = self.clock()
+        expires_at = None
+        if old.expires_at is not None:
+            lifetime = old.expires_at - old.created_at
+            expires_at = now + lifetime if lifetime < LATEST - now else LATEST
+        issued = self._issue(
+            name=old.name,
+            owner=old.owner,
+            scopes=old.scopes,
+            metadata=dict(old.metadata),
+            prefix=old.prefix,
+            expires_at=actor.cap(expires_at),
+            allowance=allowance,
+            now=now,
+            replaces=old.id,
+            refilled_at=old.refilled_at,
+        )
+        self.store.rotate(old.id, issued.record, now + grace, actor.name)
+        self.cache.invalidate(old.key_hash)
+        return issued
+
+    def _change(
+        self, record: KeyRecord, changes: Mapping[str, Any], actor: Actor, action: str
+    ) -> KeyRecord:
+        changed = self.store.update(record.id, changes, actor.name, action)
+        self.cache.invalidate(changed.key_hash)
+        return changed
+
+
+class AsyncKeyAdmin:
+    """``KeyAdmin`` for ``async`` code: each operation runs in a worker thread, so the
+    event loop never waits on the store. The same operations, explicitly, and typed."""
+
+    def __init__(self, admin: KeyAdmin) -> None:
+        self.sync = admin
+
+    async def get(self, actor: Actor, key_id: str) -> KeyRecord:
+        return await asyncio.to_thread(self.sync.get, actor, key_id)
+
+    async def list_keys(
+        self,
+        actor: Actor,
+        filters: KeyFilter | None = None,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> Sequence[KeyRecord]:
+        return await asyncio.to_thread(
+            self.sync.list_keys, actor, filters, limit=limit, after=after
+        )
+
+    async def audit(
+        self,
+        actor: Actor,
+        *,
+        key_id: str | None = None,
+        by: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> Sequence[AuditEvent]:
+        return await asyncio.to_thread(
+            lambda: self.sync.audit(
+                actor, key_id=key_id, by=by, action=action, limit=limit, before=before
+            )
+        )
+
+    async def usage(self, actor: Actor, key_id: str, since: date | None = None) -> dict[str, int]:
+        return await asyncio.to_thread(self.sync.usage, actor, key_id, since)
+
+    async def create(self, actor: Actor, new: NewKey) -> IssuedKey:
+        return await asyncio.to_thread(self.sync.create, actor, new)
+
+    async def update(self, actor: Actor, key_id: str, change: KeyChange) -> KeyRecord:
+        return await asyncio.to_thread(self.sync.update, actor, key_id, change)
+
+    async def rotate(
+        self, actor: Actor, key_id: str, grace: timedelta = DEFAULT_GRACE
+    ) -> IssuedKey:
+        return await asyncio.to_thread(self.sync.rotate, actor, key_id, grace)
+
+    async def revoke(self, actor: Actor, key_id: str) -> KeyRecord:
+        return await asyncio.to_thread(self.sync.revoke, actor, key_id)
+
+    async def disable(self, actor: Actor, key_id: str) -> KeyRecord:
+        return await asyncio.to_thread(self.sync.disable, actor, key_id)
+
+    async def enable(self, actor: Actor, key_id: str) -> KeyRecord:
+        return await asyncio.to_thread(self.sync.enable, actor, key_id)

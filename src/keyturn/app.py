@@ -1,0 +1,46 @@
+"""``keyturn serve`` as one ASGI app: the service and the dashboard, composed.
+
+The composition module at the top of the package. ``keyturn.service`` (forward-auth, the
+admin and verify API, the probes) and ``keyturn.ui`` (the dashboard) each build on the
+core alone; this module is the only place that knows both, so neither package imports the
+other. A new face (a gRPC server, say) is composed here the same way: built from the same
+``ServiceContext`` (its manager from ``keyturn.compose``), mounted or run beside these.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from keyturn._asgi import ASGIApp
+from keyturn.compose import build_manager
+from keyturn.config import Settings
+from keyturn.manager import KeyManager
+from keyturn.service.access_log import AccessLog
+from keyturn.service.app import KeyturnService
+from keyturn.service.context import build_context
+from keyturn.service.redact import Redactor
+
+
+def create_app(
+    settings: Settings | None = None,
+    manager: KeyManager | None = None,
+    *,
+    log_stream: TextIO | None = None,
+) -> ASGIApp:
+    """The full service for ``settings`` (its manager built by ``keyturn.compose`` unless
+    given), with the dashboard at ``/ui`` unless the settings turn it off, wrapped in the
+    access log (written to ``log_stream``, stdout by default) when it is on."""
+    settings = settings or Settings()
+    context = build_context(settings, manager or build_manager(settings, probe=True))
+    mounts: dict[str, ASGIApp] = {}
+    if settings.ui:
+        from keyturn.ui import MOUNT, build_dashboard
+
+        mounts[MOUNT] = build_dashboard(
+            settings, context.manager, Redactor(settings.query_params)
+        )
+    service = KeyturnService(context, mounts)
+    if not settings.access_log:
+        return service
+    return AccessLog(service, Redactor(settings.query_params), log_stream or sys.stdout)
