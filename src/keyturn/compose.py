@@ -13,11 +13,10 @@ Settings come from flags, then ``KEYTURN_*`` environment variables, then the TOM
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from keyturn.cache import KeyCache
-from keyturn.config import Settings, load_settings
+from keyturn.config import Settings
 from keyturn.credentials import CredentialReader
 from keyturn.errors import LimiterUnavailable
 from keyturn.manager import KeyManager
@@ -61,13 +60,6 @@ def build_manager(settings: Settings, *, create: bool = True, probe: bool = Fals
     except BaseException:
         store.close()
         raise
-
-
-def manager_for(url: str | None = None, **flags: Any) -> KeyManager:
-    """A reading manager for a framework integration: the settings of the environment
-    (``KEYTURN_*``, ``$KEYTURN_CONFIG``), with ``url`` as the database when given."""
-    given: Mapping[str, Any] = {"database_url": url, **flags}
-    return build_manager(load_settings(given), create=False)
 
 
 def _limiter(settings: Settings, probe: bool) -> RateLimiter | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.test import AsyncClient, Client
@@ -67,8 +68,18 @@ def test_keys_setting_as_a_url_or_a_dotted_path(
         assert Client().get("/items", headers=valid).status_code == 200
 
 
-def test_a_missing_keys_setting_is_a_configuration_error() -> None:
+def test_without_keys_the_environment_names_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No KEYS: keyturn serve's settings (KEYTURN_DATABASE_URL, default ./keyturn.db), read
+    only: a database that is not there is a configuration error naming where it looked."""
     from django.core.exceptions import ImproperlyConfigured
 
-    with override_settings(KEYTURN={}), pytest.raises(ImproperlyConfigured, match="KEYS"):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KEYTURN_DATABASE_URL", raising=False)
+    with (
+        override_settings(KEYTURN={}),
+        pytest.raises(ImproperlyConfigured, match=str(tmp_path / "keyturn.db")),
+    ):
         Client().get("/items")
+    assert not (tmp_path / "keyturn.db").exists()

@@ -200,6 +200,36 @@ def test_garbage_in_a_form_is_a_clear_4xx(live: Live) -> None:
     assert live.root.get(f"/v1/keys/{record['id']}").json()["replaced_by"] is None
 
 
+def test_an_unstorable_expiry_from_the_form_changes_nothing(live: Live) -> None:
+    """The dashboard's edit form goes through the admin layer's time range (issue 11,
+    item 4): a year-9999 expiry is refused beside its field, and the key works on."""
+    client, csrf = signed_in(live)
+    key, record = live.make_key("orders:read", name="far future")
+    edit = f"/ui/keys/{record['id']}/edit"
+    for moment in ("9999-12-31T23:59", "1969-12-31T23:59"):
+        answer = client.post(edit, data={"csrf": csrf, "name": "far future", "expires_at": moment})
+        assert answer.status_code == 422, answer.text[:300]
+        assert 'id="expires_at-error"' in answer.text
+    assert live.root.get(f"/v1/keys/{record['id']}").json()["expires_at"] == record["expires_at"]
+    assert client.get("/ui/keys").status_code == 200
+    assert live.client(key).get("/auth").status_code == 204
+
+
+def test_the_dashboard_keeps_a_short_lived_admin_within_its_own_bounds(live: Live) -> None:
+    """The grant rules are the admin layer's, so the dashboard applies them too (issue 11,
+    item 9): a keys:write key that expires in an hour cannot make a key that never does."""
+    key, _ = live.make_key("keys:write", "keys:read", expires_in=3600)
+    client, csrf = signed_in(live, key)
+    answer = client.post(
+        "/ui/keys/new", data={"csrf": csrf, "name": "forever", "never": "on", "expires_days": "1"}
+    )
+    assert answer.status_code == 403 and "no expiry" in answer.text
+    longer = client.post("/ui/keys/new", data={"csrf": csrf, "name": "no", "expires_days": "2"})
+    assert longer.status_code == 403
+    made = client.post("/ui/keys/new", data={"csrf": csrf, "name": "ok", "expires_days": ""})
+    assert made.status_code == 201  # the default 90 days, cut short to the admin key's hour
+
+
 def test_conflicts_are_409(live: Live) -> None:
     client, csrf = signed_in(live)
     _, record = live.make_key("orders:read", name="gone")

@@ -41,7 +41,7 @@ class KeyturnMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        keys: KeySource,
+        keys: KeySource = None,
         *,
         realm: str | None = None,
         open_paths: Iterable[str] | None = None,

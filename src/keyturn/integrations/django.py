@@ -4,7 +4,8 @@ Configure it in settings, and add ``"keyturn.integrations.django.KeyturnMiddlewa
 ``MIDDLEWARE``::
 
     KEYTURN = {
-        "KEYS": "sqlite:///keyturn.db",   # a store URL, a KeyManager, or a dotted path to one
+        "KEYS": "sqlite:////srv/keyturn/keyturn.db",  # optional: a store URL, a KeyManager,
+                                          # or a dotted path to one (default: KEYTURN_* settings)
         "REALM": "api",                   # optional, the challenge's realm
         "OPEN_PATHS": ["/health"],        # optional, no key needed (prefixes)
         "SCOPES": {"/admin": ["admin"]},  # optional, per-path scopes ("POST /items" too)
@@ -35,6 +36,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 
 from keyturn.answer import HttpAnswer
+from keyturn.errors import InvalidValue
 from keyturn.integrations.guard import Guard
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.manager import AsyncKeyManager, KeyManager
@@ -83,17 +85,21 @@ def _build(options: dict[str, Any]) -> Setup:
     keys = options.get("KEYS")
     if isinstance(keys, str) and "://" not in keys:
         keys = import_string(keys)
-    if not isinstance(keys, KeyManager | AsyncKeyManager | str):
+    if not (keys is None or isinstance(keys, KeyManager | AsyncKeyManager | str)):
         raise ImproperlyConfigured(
             f"settings.{SETTING}['KEYS'] must be a store URL (sqlite:///keyturn.db), a "
-            "KeyManager, or the dotted path to one"
+            "KeyManager, or the dotted path to one; left out, keyturn serve's settings "
+            "(KEYTURN_DATABASE_URL, ...) are used"
         )
-    g = Guard(
-        keys,
-        realm=options.get("REALM", "api"),
-        open_paths=options.get("OPEN_PATHS", ()),
-        scopes=options.get("SCOPES"),
-    )
+    try:
+        g = Guard(
+            keys,
+            realm=options.get("REALM"),
+            open_paths=options.get("OPEN_PATHS", ()),
+            scopes=options.get("SCOPES"),
+        )
+    except InvalidValue as exc:  # a database or setting keyturn cannot use
+        raise ImproperlyConfigured(f"settings.{SETTING}: {exc.message}") from None
     user = options.get("USER")
     if isinstance(user, str):
         user = import_string(user)

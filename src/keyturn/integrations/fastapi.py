@@ -86,7 +86,7 @@ class KeyturnAuth(SecurityBase):
 
     def __init__(
         self,
-        keys: KeySource,
+        keys: KeySource = None,
         *,
         realm: str | None = None,
         scheme_name: str = "keyturnApiKey",

@@ -49,8 +49,8 @@ class Keyturn:
         """Register on ``app``; ``keys`` here overrides (or supplies) the constructor's."""
         if keys is not None:
             self.guard = Guard.of(keys)
-        if self.guard is None:
-            raise TypeError("Keyturn needs keys: a KeyManager, an AsyncKeyManager or a store URL")
+        if self.guard is None:  # the settings of the environment, as `keyturn serve` reads them
+            self.guard = Guard.of(None)
         app.extensions[EXTENSION] = self
 
     def check(self, scopes: Sequence[str]) -> Response | None:

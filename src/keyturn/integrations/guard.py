@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
 from keyturn.answer import DEFAULT_REALM, HttpAnswer, render
-from keyturn.compose import manager_for
+from keyturn.compose import build_manager
+from keyturn.config import load_settings
 from keyturn.credentials import HeaderPairs
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.manager import AsyncKeyManager, KeyManager
@@ -32,8 +33,9 @@ class Guard:
     serve`` (``KEYTURN_*``, ``$KEYTURN_CONFIG``; the URL, when given, is the database), so
     the pepper and accepted prefixes agree with the server's. That manager only reads: a
     SQLite file that does not exist is an error naming its absolute path, never a new
-    empty database. ``open_paths`` and ``scopes`` form the ``PathRules`` that app-wide
-    middleware applies; decorators and dependencies pass their scopes directly.
+    empty database; the realm is then the settings' too. ``open_paths`` and ``scopes``
+    form the ``PathRules`` that app-wide middleware applies; decorators and dependencies
+    pass their scopes directly.
     """
 
     __slots__ = ("_identities", "async_manager", "manager", "owns_manager", "realm", "rules")
@@ -42,13 +44,15 @@ class Guard:
         self,
         keys: KeyManager | AsyncKeyManager | str | None = None,
         *,
-        realm: str = DEFAULT_REALM,
+        realm: str | None = None,
         open_paths: Iterable[str] = (),
         scopes: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if keys is None or isinstance(keys, str):
-            self.manager = manager_for(keys)
+            settings = load_settings({"database_url": keys})
+            self.manager = build_manager(settings, create=False)
             self.owns_manager = True
+            realm = settings.realm if realm is None else realm
         elif isinstance(keys, AsyncKeyManager):
             self.manager = keys.sync
             self.owns_manager = False
@@ -61,7 +65,7 @@ class Guard:
                 f"{type(keys)!r}"
             )
         self.async_manager = AsyncKeyManager(self.manager)
-        self.realm = realm
+        self.realm = DEFAULT_REALM if realm is None else realm
         self.rules = PathRules(open_paths, scopes)
         self._identities: dict[str, tuple[KeyRecord, VerifiedKey]] = {}
 

@@ -27,8 +27,9 @@ from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 
 CHANNEL = "keyturn_keys"
-# How long opening the store may take to say that PostgreSQL is unreachable or refuses.
-CONNECT_TIMEOUT = 3
+# How long opening the store may take to say that PostgreSQL is unreachable or refuses:
+# with the process's start-up, a command fails within 3 s.
+CONNECT_TIMEOUT = 2
 # Taken (per database) while migrating, so instances starting together migrate once.
 _MIGRATION_LOCK = 0x6B657974  # "keyt"
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")

@@ -28,10 +28,12 @@ from keyturn.admin import (
     DEFAULT_GRACE,
     DEFAULT_LIFETIME,
     MAX_GRACE,
+    UNSET,
     WRITE,
     IssuedKey,
     KeyChange,
     NewKey,
+    Unset,
 )
 from keyturn.errors import InvalidValue, KeyNotFound
 from keyturn.record import KeyRecord
@@ -127,7 +129,7 @@ def new_form_values(form: Form | None, ui: Dashboard) -> dict[str, str]:
             "name": "",
             "owner": "",
             "scopes": "",
-            "expires_days": str(DEFAULT_LIFETIME_DAYS),
+            "expires_days": "",
             "never": "",
             "prefix": ui.settings.default_prefix,
         }
@@ -154,6 +156,7 @@ def new_form(
         errors=errors,
         prefixes=ui.settings.prefixes,
         own_scopes=sorted(admin.key.scopes),
+        default_days=DEFAULT_LIFETIME_DAYS,
     )
 
 
@@ -165,10 +168,12 @@ async def create_key(ui: Dashboard, request: Request, admin: Admin, form: Form |
     assert form is not None
     values = new_form_values(form, ui)
     errors: dict[str, str] = {}
-    lifetime: timedelta | None = None
+    lifetime: timedelta | Unset | None = None
     if not values["never"]:
-        days = whole_number(values["expires_days"], "expires_days", errors)
-        lifetime = timedelta(days=days or 0)
+        lifetime = UNSET  # empty: the admin layer's default
+        if values["expires_days"]:
+            days = whole_number(values["expires_days"], "expires_days", errors)
+            lifetime = timedelta(days=days or 0)
     if errors:
         return new_form(ui, admin, values, errors, 422)
     new = NewKey(

@@ -1,0 +1,212 @@
+"""One composition root: a setting means the same on the command line as on the server.
+
+Each test runs the real ``keyturn`` command (and, where the point is agreement with the
+server, a real ``keyturn serve`` on loopback) the way a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from keyturn import KeyManager
+from tests.service.conftest import ServeProcess
+
+KEYTURN = [sys.executable, "-m", "keyturn"]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
+    return subprocess.run(
+        [*KEYTURN, *args],
+        capture_output=True,
+        text=True,
+        env={**environ, "NO_COLOR": "1", **(env or {})},
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def made(*args: str, env: dict[str, str]) -> dict[str, Any]:
+    result = run("keys", "create", "--format", "json", *args, env=env)
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def one_line(result: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path / 'keys.db'}"}
+
+
+def test_a_peppered_key_made_by_the_cli_is_accepted_by_serve_and_check(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    env = {**env, "KEYTURN_PEPPER": "a-long-server-secret"}
+    key = made("--name", "peppered", "--scope", "read", env=env)["key"]
+    checked = run("check", "-H", f"Authorization: Bearer {key}", "--format", "json", env=env)
+    assert json.loads(checked.stdout)["code"] == "valid", checked.stdout
+    unpeppered = {k: v for k, v in env.items() if k != "KEYTURN_PEPPER"}
+    refused = run("check", "-H", f"Authorization: Bearer {key}", "--format", "json", env=unpeppered)
+    assert json.loads(refused.stdout)["code"] == "unknown_key"
+    with ServeProcess(env={**os.environ, **env}, cwd=tmp_path) as server:
+        assert httpx.get(f"{server.url}/auth", headers={"x-api-key": key}).status_code == 204
+
+
+def test_prefixes_are_the_deployments_on_every_face(tmp_path: Path, env: dict[str, str]) -> None:
+    refused = run("keys", "create", "--name", "x", "--prefix", "acme", env=env)
+    one_line(refused, 2, "acme", "KEYTURN_PREFIXES")
+    acme = {**env, "KEYTURN_PREFIXES": "acme,kt_live"}
+    key = made("--name", "x", "--prefix", "acme", env=acme)["key"]
+    assert key.startswith("acme_")
+    default = made("--name", "y", env=acme)["key"]
+    assert default.startswith("acme_")  # the first accepted prefix is the default
+    with ServeProcess(env={**os.environ, **acme}, cwd=tmp_path) as server:
+        assert httpx.get(f"{server.url}/auth", headers={"x-api-key": key}).status_code == 204
+
+
+def test_check_uses_the_servers_headers_and_realm(env: dict[str, str]) -> None:
+    settings = {**env, "KEYTURN_API_KEY_HEADERS": "x-acme-key", "KEYTURN_REALM": "acme"}
+    key = made("--name", "x", env=settings)["key"]
+    accepted = run("check", "-H", f"x-acme-key: {key}", "--format", "json", env=settings)
+    assert json.loads(accepted.stdout)["code"] == "valid"
+    missing = run("check", "-H", f"x-api-key: {key}", "--format", "json", env=settings)
+    answer = json.loads(missing.stdout)
+    assert answer["code"] == "missing_credentials"
+    assert 'realm="acme"' in answer["headers"]["www-authenticate"]
+
+
+def test_check_is_never_a_use(env: dict[str, str]) -> None:
+    key = made("--name", "m", "--credits", "1", "--rate-limit", "1/hour", env=env)
+    for _ in range(3):
+        checked = run("check", "-H", f"Authorization: Bearer {key['key']}", env=env)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    with KeyManager(env["KEYTURN_DATABASE_URL"]) as manager:
+        record = manager.get(key["id"])
+        assert record.credits == 1 and record.last_used_at is None
+        assert manager.usage_counts(key["id"]) == {}
+
+
+def test_rotate_with_no_grace_stops_the_old_key_now(env: dict[str, str]) -> None:
+    for grace in ("0", "0s"):
+        old = made("--name", "x", env=env)
+        rotated = run("keys", "rotate", old["id"], "--grace", grace, "--format", "json", env=env)
+        assert rotated.returncode == 0, rotated.stderr
+        checked = run("check", "-H", f"x-api-key: {old['key']}", "--format", "json", env=env)
+        assert json.loads(checked.stdout)["code"] == "key_rotated"
+
+
+def test_a_key_in_its_grace_period_shows_as_rotated(env: dict[str, str]) -> None:
+    old = made("--name", "x", env=env)
+    assert run("keys", "rotate", old["id"], "--grace", "1h", env=env).returncode == 0
+    shown = json.loads(run("keys", "show", old["id"], "--format", "json", env=env).stdout)
+    assert shown["status"] == "rotated"
+    text = run("keys", "show", old["id"], env=env).stdout
+    assert "rotated (works until" in text
+    listed = run("keys", "list", "--status", "rotated", "--format", "json", env=env)
+    assert [k["id"] for k in json.loads(listed.stdout)["keys"]] == [old["id"]]
+    checked = run("check", "-H", f"x-api-key: {old['key']}", "--format", "json", env=env)
+    assert json.loads(checked.stdout)["code"] == "valid"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["keys", "list"],
+        ["keys", "show", "key_0000000000000000"],
+        ["check", "-H", "x-api-key: kt_live_x"],
+        ["keys", "revoke", "key_0000000000000000"],
+    ],
+)
+def test_readers_refuse_a_missing_database_in_one_line(tmp_path: Path, args: list[str]) -> None:
+    result = run(*args, cwd=tmp_path)
+    one_line(result, 2, str(tmp_path / "keyturn.db"), "keyturn init")
+    assert not (tmp_path / "keyturn.db").exists()
+
+
+def test_exit_codes_follow_the_error_classes(env: dict[str, str]) -> None:
+    key = made("--name", "x", env=env)
+    assert run("keys", "revoke", key["id"], env=env).returncode == 0
+    one_line(run("keys", "enable", key["id"], env=env), 1, "revoked")
+    one_line(run("keys", "show", "key_0000000000000000", env=env), 2, "no key with id")
+    one_line(run("keys", "create", "--name", "x", "--expires-in", "99999999d", env=env), 2)
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts TCP connections and never says anything (a hung server)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("kind", ["refusing", "unreachable"])
+def test_an_unreachable_postgresql_fails_fast_in_one_line(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    port = closed_port() if kind == "refusing" else request.getfixturevalue("silent_port")
+    url = f"postgresql://keyturn@127.0.0.1:{port}/keyturn"
+    started = time.monotonic()
+    result = run("keys", "list", "--db", url)
+    elapsed = time.monotonic() - started
+    one_line(result, 3, "cannot connect to database", f"127.0.0.1:{port}")
+    # The bound is 3 s; the process's own start-up on a loaded machine comes on top.
+    assert elapsed < 20, elapsed
+
+
+def test_serve_on_a_busy_port_is_one_line_and_exit_4(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        db = f"sqlite:///{tmp_path / 'k.db'}"
+        result = run("serve", "--port", str(port), "--db", db, cwd=tmp_path)
+    one_line(result, 4, f"127.0.0.1:{port}", "already in use", "--port")
+    assert not (tmp_path / "k.db").exists()
