@@ -305,7 +305,10 @@ def test_a_key_with_a_huge_identity_still_gets_through(stack: Stack) -> None:
     """Identity headers past nginx's 4 KB buffer were a 502 for every request with the key."""
     scopes = ["api", *(f"scope:{i:03}:" + "x" * 100 for i in range(63))]
     with KeyManager(stack.db) as manager:
-        key = manager.create_key("huge", owner="o" * 5000, scopes=scopes).key
+        issued = manager.create_key("huge", scopes=scopes)
+        # Longer than the admin layer allows today: a record from before that rule.
+        manager.store.update(issued.record.id, {"owner": "o" * 5000}, "test", "key.update")
+        key = issued.key
     answer = httpx.get(f"{stack.url}/orders", headers={"authorization": f"Bearer {key}"})
     assert answer.status_code == 200, answer.text
     headers = answer.json()["headers"]
