@@ -1,31 +1,42 @@
 # Two entry points on a fresh machine; each makes the virtual environment it needs.
 #   make run   - keyturn serve on 127.0.0.1:8080 with the embedded SQLite store (./keyturn.db);
-#                on a new database it prints the root key once
-#   make test  - the whole test suite (PostgreSQL and Redis are started if needed)
+#                on a new database it prints the root key once. Installs keyturn alone.
+#   make test  - lint (ruff, mypy), then the whole test suite (PostgreSQL and Redis are
+#                started if needed). Installs keyturn with its development tools.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
 .PHONY: run test lint bench clean
 
-$(BIN)/keyturn: pyproject.toml
+# keyturn and what serving needs, nothing more.
+$(VENV)/.serve: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# keyturn with the test, lint and benchmark tools (the extras named "dev").
+$(VENV)/.dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-run: $(BIN)/keyturn
+$(BIN)/keyturn: $(VENV)/.dev
+
+run: $(VENV)/.serve
 	$(BIN)/keyturn serve --db sqlite:///keyturn.db
 
-test: $(BIN)/keyturn
+test: lint
 	./scripts/services.sh
 	$(BIN)/python -m pytest -n auto -q
 
-lint: $(BIN)/keyturn
+lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 
-bench: $(BIN)/keyturn
+bench: $(VENV)/.dev
 	$(BIN)/python bench/verify.py
 
 clean:
