@@ -54,8 +54,9 @@ class KeyType:
         return not self.checksum or CHECKSUMS[self.checksum](key)
 
 
-# What a permission signal says about a valid key; each has its own doctor finding.
-SIGNAL_MEANINGS = ("permission", "not_shared", "mode", "hidden")
+# What a signal says: that the key is not valid ("rejected", where the API's status does not
+# say so), or about a valid key ("permission", ...), each with its own doctor finding.
+SIGNAL_MEANINGS = ("rejected", "permission", "not_shared", "mode", "hidden")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +65,21 @@ class Signal:
     not shared with it (``not_shared``), it belongs to the other mode (``mode``: test/live,
     sandbox/production), or the API hides what the key may not see as a 404 (``hidden``).
 
+    ``rejected`` marks an answer that means "this key is not valid" where the status does not
+    say so (Vercel's 403 with ``"invalidToken": true``).
+
     Every condition given must hold: the status, the error code, the message (a regex), a
-    header being present. ``needed`` (a regex whose first group is taken from the message),
-    ``needed_field``/``needed_header`` and ``held_field``/``held_header`` say what the key
-    lacks and holds; ``fix`` may use ``{needed}`` and ``{held}``."""
+    header being present, a body field being true. ``needed`` (a regex whose first group is
+    taken from the message), ``needed_field``/``needed_header`` and
+    ``held_field``/``held_header`` say what the key lacks and holds; ``fix`` may use
+    ``{needed}`` and ``{held}``."""
 
     means: str
     status: frozenset[int] = frozenset()
     codes: frozenset[str] = frozenset()
     message: re.Pattern[str] | None = None
     header: str = ""
+    field: str = ""  # a JSON path whose value must be true
     needed: re.Pattern[str] | None = None
     needed_field: str = ""
     needed_header: str = ""
@@ -163,6 +169,7 @@ def _signal(entry: Mapping[str, Any]) -> Signal:
         codes=frozenset(entry.get("code", ())),
         message=_pattern(entry.get("message")),
         header=entry.get("header", ""),
+        field=entry.get("field", ""),
         needed=_pattern(entry.get("needed")),
         needed_field=entry.get("needed_field", ""),
         needed_header=entry.get("needed_header", ""),

@@ -123,8 +123,9 @@ class Emulator:
         if not keys:
             wrongly = any(req.header(h) for h in _KEYISH) or "?" in req.path
             return "wrong_way" if wrongly and "wrong_way" in self.answers else "no_key"
-        for name in self.entry.get("required_headers", {}):
-            if req.header(name) is None:
+        for name, value in self.entry.get("required_headers", {}).items():
+            value = self.env.get(value[1:], "") if value.startswith("$") else value
+            if req.header(name) != value:  # absent, or Accept: */* for a media type
                 return "no_version"
         if self.key not in keys:
             return "bad_key"

@@ -58,10 +58,13 @@ def key_for(entry: dict[str, Any]) -> str:
 
 
 def env_for(entry: dict[str, Any], key: str) -> dict[str, str]:
-    env = {entry["env"][0]: key}
+    """The key in the entry's usual variable, plus what else its documented way reads from
+    the environment (a Basic user, an application id)."""
+    answers = entry["answers"]
+    env = {entry["env"][0]: key, **answers.get("env", {})}
     user = entry.get("basic_user", "")
     if user.startswith("$"):
-        env[user[1:]] = make_key(_key_type(entry, entry["answers"]["user_type"]))
+        env[user[1:]] = answers.get("user") or make_key(_key_type(entry, answers["user_type"]))
     return env
 
 
@@ -78,7 +81,10 @@ def _accepted(entry: dict[str, Any]) -> set[str]:
 
 
 def _required(entry: dict[str, Any]) -> list[str]:
-    return [a for n, v in entry.get("required_headers", {}).items() for a in ("-H", f"{n}: {v}")]
+    """The entry's required headers as -H options (a $NAME value from its test env)."""
+    env = entry["answers"].get("env", {})
+    return [a for n, v in entry.get("required_headers", {}).items()
+            for a in ("-H", f"{n}: {env.get(v[1:], v) if v.startswith('$') else v}")]
 
 
 def _documented_header(entry: dict[str, Any]) -> list[str]:
@@ -286,3 +292,34 @@ def test_every_kind_of_valid_key_denied_is_in_some_documented_answer(code: str) 
         if answer
     ]
     assert code in expected
+
+
+MODES = [
+    (entry["id"], kind["name"], host)
+    for entry in ENTRIES.values()
+    if entry.get("test_hosts")
+    for kind in entry["key_type"]
+    if kind.get("environment") and kind.get("usable", True)
+    for host in (entry["hosts"][0], entry["test_hosts"][0])
+    if (kind["environment"] == "test") != (host in entry["test_hosts"])
+]
+
+
+@pytest.mark.parametrize(("provider", "kind", "host"), MODES)
+def test_a_key_of_the_other_mode_is_named_before_anything_is_sent(
+    provider: str, kind: str, host: str
+) -> None:
+    """A sandbox key for the live host, or a live key for the sandbox host (APIs whose two
+    environments have hosts of their own): key_mode_mismatch, offline."""
+    key = make_key(_key_type(ENTRIES[provider], kind))
+    result = CliRunner().invoke(main, ["doctor", f"https://{host}/", "--no-probe", "--format",
+                                       "json", "--key-stdin"], input=key)
+    data = json.loads(result.stdout)
+    found = [f for f in data["findings"] if f["code"] == "key_mode_mismatch"]
+    assert result.exit_code == 1 and found, data["findings"]
+    assert host in found[0]["detail"]
+    assert_hidden(result.output, key)
+
+
+def test_modes_are_checked_for_some_api() -> None:
+    assert MODES

@@ -28,6 +28,7 @@ from keyturn.doctor.sending import (
     documented,
     literal_key,
     parse_send,
+    required_headers,
     split_headers,
 )
 from keyturn.doctor.shape import Identity, identify_key
@@ -296,7 +297,8 @@ def _sending(plan: _Plan, found: _KeyFound) -> tuple[Sent, list[tuple[str, str]]
             convention = documented(target, kind, plan.env)
     if target is not None and not chosen:
         have = {n.lower() for n, _ in headers}
-        headers += [(n, v) for n, v in target.required_headers if n.lower() not in have]
+        headers += [(n, v) for n, v in required_headers(target, plan.env)
+                    if v is not None and n.lower() not in have]
     return Sent(convention, chosen, tuple(n for n, _ in headers)), headers
 
 

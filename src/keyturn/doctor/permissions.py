@@ -70,6 +70,22 @@ def _matches(signal: Signal, answer: Answer, reading: Interpretation, text: str)
         and (not signal.codes or reading.code in signal.codes)
         and (signal.message is None or signal.message.search(text) is not None)
         and (not signal.header or answer.header(signal.header) is not None)
+        and (not signal.field or dig(answer.json(), signal.field) is True)
+    )
+
+
+def _said(answer: Answer, reading: Interpretation) -> str:
+    return " ".join(filter(None, (reading.message, reading.error_description, answer.text())))
+
+
+def rejected_by_signal(
+    answer: Answer, reading: Interpretation, provider: Provider | None
+) -> bool:
+    """Whether one of the provider's ``rejected`` signals says the key is not valid."""
+    text = _said(answer, reading)
+    return any(
+        s.means == "rejected" and _matches(s, answer, reading, text)
+        for s in (provider.signals if provider else ())
     )
 
 
@@ -93,9 +109,9 @@ def read_denial(
     answer: Answer, reading: Interpretation, provider: Provider | None
 ) -> Denial | None:
     """The "valid key, but" this answer gives, if it gives one."""
-    text = " ".join(filter(None, (reading.message, reading.error_description, answer.text())))
+    text = _said(answer, reading)
     for signal in provider.signals if provider else ():
-        if _matches(signal, answer, reading, text):
+        if signal.means != "rejected" and _matches(signal, answer, reading, text):
             return _from_signal(signal, answer, text)
     if answer.status in (401, 403) and _ANY_API.search(text):
         named = _NAMED.search(text)

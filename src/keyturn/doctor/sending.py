@@ -215,17 +215,42 @@ def check_convention(
                 )
             )
     have = {n.lower() for n in header_names}
-    for name, value in provider.required_headers:
-        if name.lower() not in have:
-            found.append(
-                finding(
-                    "missing_required_header",
-                    f"{provider.name} requires '{name}: {value}' on every request, and the "
-                    "request does not send it",
-                    f"add the header '{name}: {value}' (or a newer version the API supports)",
-                )
-            )
+    for name, value in required_headers(provider, environ):
+        if name.lower() not in have or value is None:
+            found.append(_missing_header(provider, name, value))
     return found
+
+
+def required_headers(
+    provider: Provider | None, environ: Mapping[str, str] = {}
+) -> list[tuple[str, str | None]]:
+    """(name, value) of each header ``provider`` requires; a value written ``$NAME`` (an
+    account id: Algolia's application id) is read from the environment, ``None`` if unset."""
+    found: list[tuple[str, str | None]] = []
+    for name, value in provider.required_headers if provider else ():
+        if value.startswith("$"):
+            found.append((name, environ.get(value[1:]) or None))
+        else:
+            found.append((name, value))
+    return found
+
+
+def _missing_header(provider: Provider, name: str, value: str | None) -> Finding:
+    if value is None:
+        variable = dict(provider.required_headers)[name][1:]
+        return finding(
+            "missing_required_header",
+            f"{provider.name} requires '{name}' on every request, with the value of "
+            f"{variable}, which is not set",
+            f"set {variable} (where {provider.name}'s dashboard shows it) and send it as "
+            f"'{name}'",
+        )
+    return finding(
+        "missing_required_header",
+        f"{provider.name} requires '{name}: {value}' on every request, and the request does "
+        "not send it",
+        f"add the header '{name}: {value}' (or a newer version the API supports)",
+    )
 
 
 def _lowercase(sent: Convention, canonical: str, authority: str) -> Finding:

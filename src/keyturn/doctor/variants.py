@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from keyturn.doctor.interpret import interpret
 from keyturn.doctor.probe import Exchange, Sender
 from keyturn.doctor.report import Finding, Tried, finding
-from keyturn.doctor.sending import Convention, accepted, parse_send
+from keyturn.doctor.sending import Convention, accepted, parse_send, required_headers
 from keyturn.providers import KeyType, Provider
 
 COMMON = ("bearer", "x-api-key", "token", "header:api-key", "basic")
@@ -45,7 +45,7 @@ def candidates(
     """Variants worth trying, the provider's documented ways first."""
     have = {n.lower() for n, _ in headers}
     missing = tuple(
-        (n, v) for n, v in (provider.required_headers if provider else ()) if n.lower() not in have
+        (n, v) for n, v in required_headers(provider, environ) if v and n.lower() not in have
     )
     ways = accepted(provider, key_type, environ) if provider else []
     ways += [parse_send(name) for name in COMMON]

@@ -13,9 +13,14 @@ import re
 from dataclasses import dataclass, field, replace
 
 from keyturn.doctor.interpret import Answer, Interpretation
-from keyturn.doctor.permissions import Denial, denial_finding, read_denial
+from keyturn.doctor.permissions import (
+    Denial,
+    denial_finding,
+    read_denial,
+    rejected_by_signal,
+)
 from keyturn.doctor.report import Finding, finding
-from keyturn.doctor.sending import Convention
+from keyturn.doctor.sending import Convention, accepted, required_headers
 from keyturn.outcomes import CATALOGUE
 from keyturn.providers import Provider
 
@@ -42,11 +47,13 @@ class Verdict:
     findings: list[Finding] = field(default_factory=list)
 
 
-def _kind(reading: Interpretation, provider: Provider | None) -> str:
+def _kind(answer: Answer, reading: Interpretation, provider: Provider | None) -> str:
     """rejected / forbidden / rate / other."""
     status = reading.status
     if status == 429 or (status == 403 and reading.rate_limit_exhausted):
         return "rate"
+    if rejected_by_signal(answer, reading, provider):
+        return "rejected"
     by_code = _kind_by_code(reading, provider)
     if by_code:
         return by_code
@@ -92,16 +99,27 @@ def said_no_key(reading: Interpretation, provider: Provider | None) -> bool:
         provider.no_key.search(said))
 
 
+def _as_documented(provider: Provider | None, sent: Convention) -> bool:
+    """Whether ``sent`` is a way ``provider`` documents (its wording then decides)."""
+    return provider is not None and any(
+        sent.same_as(way, ignore_scheme_case=True) or (sent.basic and way.basic)
+        for way in accepted(provider)
+    )
+
+
 def server_saw_no_key(
     reading: Interpretation, sent: Convention, provider: Provider | None = None
 ) -> bool:
     """Whether the answer is the one for a request without a key (RFC 6750 §3.1: a
     challenge with no error; the provider's own wording), given that the request did
-    carry one."""
+    carry one. A key sent the way the provider documents is judged by the provider's own
+    wording only ("API token missing/invalid" is not "no key")."""
     if reading.keyturn_code in ("missing_credentials", "unsupported_scheme"):
         return True
     if said_no_key(reading, provider):
         return True
+    if _as_documented(provider, sent):
+        return False
     if reading.message and _NO_KEY.search(reading.message):
         return True
     bearer = [c for c in reading.challenges if c.is_bearer]
@@ -139,7 +157,7 @@ def judge(answer: Answer, reading: Interpretation, provider: Provider | None,
     where = f"HTTP {status} from {host}"
     if reading.declared_failure:
         where += " with \"ok\": false in the body"
-    kind = _kind(reading, provider)
+    kind = _kind(answer, reading, provider)
     api = provider.name if provider else host
     verdict = Verdict(False)
     found = verdict.findings
@@ -148,7 +166,7 @@ def judge(answer: Answer, reading: Interpretation, provider: Provider | None,
     refused = kind in ("rejected", "forbidden")
     no_key = refused and said_no_key(reading, provider)
     denial = None if kind == "rate" or no_key else read_denial(answer, reading, provider)
-    no_key = no_key or (refused and denial is None and server_saw_no_key(reading, sent))
+    no_key = no_key or (refused and denial is None and server_saw_no_key(reading, sent, provider))
     if denial is None and kind == "forbidden":
         if no_key:
             kind = "rejected"
@@ -177,8 +195,8 @@ def judge(answer: Answer, reading: Interpretation, provider: Provider | None,
 def _rejected(reading: Interpretation, sent: Convention, provider: Provider | None,
               reported: frozenset[str], said: str) -> list[Finding]:
     """A refusal of the key: the key's fault only if nothing else explains it."""
-    cause = None
-    if "key_not_set" not in reported and server_saw_no_key(reading, sent, provider):
+    cause = None  # from the answer, when nothing found offline already explains it
+    if not reported & WAY_FINDINGS and server_saw_no_key(reading, sent, provider):
         cause = _not_found_there(reading, sent)
     found = [cause] if cause is not None and cause.code not in reported else []
     explained = sorted(reported & WAY_FINDINGS) or ([cause.code] if cause else [])
@@ -200,8 +218,7 @@ def _other(answer: Answer, reading: Interpretation, provider: Provider | None,
     header = next((g for g in named.groups() if g), "") if named else ""
     keyish = header.lower() in ("authorization", "x-api-key", "api-key")
     if header and not keyish:
-        required = dict((n.lower(), v) for n, v in provider.required_headers) if provider else {}
-        value = required.get(header.lower())
+        value = dict((n.lower(), v) for n, v in required_headers(provider)).get(header.lower())
         found = [finding(
             "rejected_as_sent",
             f"{where}{said}; the server names the header '{header}' as missing or wrong, so "
@@ -215,6 +232,12 @@ def _other(answer: Answer, reading: Interpretation, provider: Provider | None,
                 "documents",
             ))
         return found
+    if "missing_required_header" in reported and 400 <= answer.status < 500:
+        return [finding(
+            "rejected_as_sent",
+            f"{where}{said}; the request lacks a header the API requires "
+            "(missing_required_header), which explains this answer",
+        )]
     body = said or (f": {answer.text()}" if answer.body else "")
     return [finding("probe_inconclusive", f"{where}{body}")]
 
