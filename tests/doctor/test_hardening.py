@@ -326,3 +326,10 @@ def test_a_bad_header_is_refused_without_echoing_the_key() -> None:
     assert result.exit_code == 2
     assert "bad header" in result.stderr
     assert_hidden(result.output, key)
+
+
+def test_a_bad_url_is_refused_without_echoing_a_key_in_it() -> None:
+    key = "AIza" + "Sy0Example0Key0For0Tests00000000000"
+    result = run(f"https://generativelanguage.googleapis.com:99999/v1?key={key}", "--no-probe")
+    assert result.exit_code == 2 and "port" in result.stderr
+    assert_hidden(result.output, key)

@@ -137,7 +137,8 @@ class _Plan:
 
 
 def _check_url(url: str) -> None:
-    shown = without_password(url)
+    # Shown without its password or query, either of which may hold a key.
+    shown = without_password(url).partition("?")[0] + ("?…" if "?" in url else "")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not one
@@ -401,8 +402,9 @@ def _variants(
     if working is not None:
         report.working_variant = working.name
         step.add(*explain_variant(working, sent, codes_in(report.steps)))
-    requests = len(tried) + sum(t.redirects for t in tried)
+    redirects = sum(t.redirects for t in tried)
+    followed = f" (and {redirects} same-origin redirect(s))" if redirects else ""
     outcome = f"'{working.name}' works" if working else "none was accepted"
     step.summary = (
-        f"sent the key {len(tried)} other way(s) ({requests} request(s) in all): {outcome}"
+        f"{len(tried)} more request(s), each sending the key another way{followed}: {outcome}"
     )

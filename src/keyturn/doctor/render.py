@@ -11,7 +11,7 @@ import json
 import re
 
 from keyturn import __version__
-from keyturn.doctor.report import Finding, Report
+from keyturn.doctor.report import Finding, Report, Tried
 
 Line = tuple[str, str]  # (text, rich style)
 
@@ -61,6 +61,12 @@ def text_lines(report: Report) -> list[Line]:
         ))
         for found in step.findings:
             lines.extend(_finding_lines(found))
+    variants = report.probe.variants if report.probe else ()
+    if variants:
+        lines.append(("", ""))
+        lines.append(("Variants sent (--try-variants), in order:", "bold"))
+        for number, tried in enumerate(variants, 1):
+            lines.append((f"  {number}. {tried.sent_as} → {_result(tried)}", ""))
     lines.append(("", ""))
     style = "bold green" if report.ok else "bold red"
     lines.append((f"Result: {_verdict(report)} ({_tally(report)})", style))
@@ -69,6 +75,11 @@ def text_lines(report: Report) -> list[Line]:
     if report.findings:
         lines.append(("More on any code: keyturn explain CODE", "dim"))
     return lines
+
+
+def _result(tried: Tried) -> str:
+    redirects = f" (after {tried.redirects} redirect(s))" if tried.redirects else ""
+    return f"{tried.result}{redirects}"
 
 
 def _finding_lines(found: Finding) -> list[Line]:
@@ -191,6 +202,12 @@ def render_markdown(report: Report) -> str:
         out.append(
             f"| {number} | {step.title} | {_MD_STATUS[step.status]} | {md(step.summary)} |"
         )
+    variants = probe.variants if probe else ()
+    if variants:
+        out += ["", "#### Variants sent (`--try-variants`)", "", "| # | Sent as | Answer |",
+                "|---|---------|--------|"]
+        out += [f"| {n} | {code(t.sent_as)} | {md(_result(t))} |"
+                for n, t in enumerate(variants, 1)]
     if report.findings:
         out += ["", "#### Findings", ""]
         for number, found in enumerate(report.findings, 1):

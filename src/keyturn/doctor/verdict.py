@@ -201,9 +201,10 @@ def _rejected(reading: Interpretation, sent: Convention, provider: Provider | No
     found = [cause] if cause is not None and cause.code not in reported else []
     explained = sorted(reported & WAY_FINDINGS) or ([cause.code] if cause else [])
     if explained:
+        verb = "explains" if len(explained) == 1 else "explain"
         found.insert(0, finding(
             "rejected_as_sent",
-            f"{said}; {', '.join(explained)} explains this answer, so it says nothing yet "
+            f"{said}; {' and '.join(explained)} {verb} this answer, so it says nothing yet "
             "about the key itself",
         ))
         return found
