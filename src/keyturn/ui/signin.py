@@ -37,16 +37,21 @@ def home_of(admin: Admin) -> str:
     return f"{MOUNT}/audit"
 
 
-def routes(ui: Dashboard) -> list[BaseRoute]:
-    throttle = SignInThrottle()
+class SignIn:
+    """The sign-in and sign-out pages, and the dashboard's front door."""
 
-    async def home(request: Request) -> Response:
-        admin = await current_admin(ui.sessions, ui.manager, ui.session_of(request))
+    def __init__(self, ui: Dashboard) -> None:
+        self.ui = ui
+        self.throttle = SignInThrottle()
+
+    async def home(self, request: Request) -> Response:
+        admin = await current_admin(self.ui.sessions, self.ui.manager, self.ui.session_of(request))
         if admin is None:
             return RedirectResponse(f"{MOUNT}/login", status_code=303)
         return RedirectResponse(home_of(admin), status_code=303)
 
     def form_page(
+        self,
         request: Request,
         session: Session | None,
         status: int = 200,
@@ -56,9 +61,9 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
     ) -> Response:
         """The sign-in form, with a fresh anonymous session if there is none to use."""
         if session is None or session.signed_in:
-            session = ui.sessions.anonymous()
+            session = self.ui.sessions.anonymous()
         target = request.query_params.get("next", "")
-        response = ui.render(
+        response = self.ui.render(
             "login.html",
             session,
             status=status,
@@ -68,11 +73,11 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
             next=target if safe_next(target) else "",
             signed_out="signed_out" in request.query_params,
         )
-        return ui.set_cookie(response, request, session)
+        return self.ui.set_cookie(response, request, session)
 
-    def throttled(request: Request, session: Session, seconds: int) -> Response:
+    def throttled(self, request: Request, session: Session, seconds: int) -> Response:
         entry = lookup("signin_throttled")
-        return form_page(
+        return self.form_page(
             request,
             session,
             entry.status,
@@ -81,45 +86,45 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
             headers={"retry-after": str(seconds)},
         )
 
-    async def show(request: Request) -> Response:
-        session = ui.session_of(request)
-        admin = await current_admin(ui.sessions, ui.manager, session)
+    async def show(self, request: Request) -> Response:
+        session = self.ui.session_of(request)
+        admin = await current_admin(self.ui.sessions, self.ui.manager, session)
         if admin is not None:
             return RedirectResponse(home_of(admin), status_code=303)
-        return form_page(request, session)
+        return self.form_page(request, session)
 
-    async def submit(request: Request) -> Response:
+    async def submit(self, request: Request) -> Response:
         # The session (the one the form was served with) first: without it the body, which
         # nobody has vouched for yet, is not even read.
-        session = ui.session_of(request)
+        session = self.ui.session_of(request)
         if session is None:
-            return form_page(request, None, 403, _EXPIRED)
+            return self.form_page(request, None, 403, _EXPIRED)
         client = request.client.host if request.client else ""
-        wait = throttle.wait(client)
+        wait = self.throttle.wait(client)
         if wait:
-            return throttled(request, session, wait)
+            return self.throttled(request, session, wait)
         try:
-            form = await read_form(request, SIGN_IN_BODY, ui.settings.read_timeout)
+            form = await read_form(request, SIGN_IN_BODY, self.ui.settings.read_timeout)
         except FormError as exc:
-            return form_page(request, None, exc.status, exc.message)
+            return self.form_page(request, None, exc.status, exc.message)
         if not csrf.token_matches(session.csrf, form.get(csrf.FIELD)):
-            return form_page(request, None, 403, _EXPIRED)
-        answer = await judge(request, session, form)
+            return self.form_page(request, None, 403, _EXPIRED)
+        answer = await self.judge(request, session, form)
         if answer.status_code >= 400:  # a failed sign-in counts against the client
-            throttle.failed(client)
+            self.throttle.failed(client)
         return answer
 
-    async def judge(request: Request, session: Session, form: Form) -> Response:
+    async def judge(self, request: Request, session: Session, form: Form) -> Response:
         key = form.get("key")
         if not key:
-            return form_page(request, session, 400, "Paste an admin key to sign in.")
+            return self.form_page(request, session, 400, "Paste an admin key to sign in.")
         if len(key) > MAX_KEY_LENGTH:
-            return form_page(request, session, 400, "That is far longer than any key.")
-        decision: Decision = await ui.manager.verify_key(key)
+            return self.form_page(request, session, 400, "That is far longer than any key.")
+        decision: Decision = await self.ui.manager.verify_key(key)
         record = decision.key
         if not decision.ok or record is None:
-            redact = ui.redactor.text
-            return form_page(
+            redact = self.ui.redactor.text
+            return self.form_page(
                 request,
                 session,
                 decision.outcome.status or 401,
@@ -127,31 +132,31 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
                 redact(decision.hint),
             )
         if not may_sign_in(record):
-            return form_page(
+            return self.form_page(
                 request,
                 session,
                 403,
                 f"The key {record.masked} is valid but holds none of the dashboard's scopes "
                 "(keys:read, keys:write, keys:verify, audit:read, or *).",
             )
-        signed_in = ui.sessions.sign_in(session, record.id, record.key_hash)
+        signed_in = self.ui.sessions.sign_in(session, record.id, record.key_hash)
         target = form.get("next")
         admin = Admin(signed_in, record)
         location = target if safe_next(target) else home_of(admin)
         response = RedirectResponse(location, status_code=303)
-        return ui.set_cookie(response, request, signed_in)
+        return self.ui.set_cookie(response, request, signed_in)
 
-    async def sign_out(request: Request) -> Response:
-        session = ui.session_of(request)
+    async def sign_out(self, request: Request) -> Response:
+        session = self.ui.session_of(request)
         if session is not None:
             try:
-                form = await read_form(request, SIGN_IN_BODY, ui.settings.read_timeout)
+                form = await read_form(request, SIGN_IN_BODY, self.ui.settings.read_timeout)
             except FormError as exc:
-                return ui.error(
+                return self.ui.error(
                     session, None, exc.status, "The form could not be read", exc.message
                 )
             if not csrf.token_matches(session.csrf, form.get(csrf.FIELD)):
-                return ui.error(
+                return self.ui.error(
                     session,
                     None,
                     403,
@@ -159,14 +164,17 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
                     "The sign-out form did not carry this session's security token. "
                     "You are still signed in.",
                 )
-            ui.sessions.drop(session.id)
+            self.ui.sessions.drop(session.id)
         response = RedirectResponse(f"{MOUNT}/login?signed_out", status_code=303)
-        return ui.clear_cookie(response, request)
+        return self.ui.clear_cookie(response, request)
 
+
+def routes(ui: Dashboard) -> list[BaseRoute]:
+    pages = SignIn(ui)
     return [
-        Route(MOUNT, home, methods=["GET"]),
-        Route(f"{MOUNT}/", home, methods=["GET"]),
-        Route(f"{MOUNT}/login", show, methods=["GET"]),
-        Route(f"{MOUNT}/login", submit, methods=["POST"]),
-        Route(f"{MOUNT}/logout", sign_out, methods=["POST"]),
+        Route(MOUNT, pages.home, methods=["GET"]),
+        Route(f"{MOUNT}/", pages.home, methods=["GET"]),
+        Route(f"{MOUNT}/login", pages.show, methods=["GET"]),
+        Route(f"{MOUNT}/login", pages.submit, methods=["POST"]),
+        Route(f"{MOUNT}/logout", pages.sign_out, methods=["POST"]),
     ]
