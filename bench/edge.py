@@ -25,11 +25,14 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-
-MB = 1024 * 1024
+# Run as a script, this folder comes first on sys.path, and bench/http.py (another
+# benchmark) would shadow the standard library's http package, which httpx imports.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != _HERE]
+
+import httpx  # noqa: E402
+
+MB = 1024 * 1024
 
 
 def start(tmp: str) -> tuple[subprocess.Popen[bytes], str, str]:
