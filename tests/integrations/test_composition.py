@@ -84,3 +84,31 @@ def test_the_readme_fastapi_snippet_works_from_another_folder(tmp_path: Path) ->
     # Without the server's pepper the same key is unknown: the setting reached the app.
     with KeyManager(url) as unpeppered:
         assert unpeppered.verify_key(key).code == "unknown_key"
+
+
+def test_the_middleware_fails_closed_with_a_503_when_redis_does_not_answer(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from keyturn.integrations.asgi import KeyturnMiddleware
+    from keyturn.ratelimit import RateLimiter
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    limiter = RateLimiter(f"redis://127.0.0.1:{port}/0")
+    with KeyManager(url, limiter=limiter) as manager:
+        key = manager.create_key("metered", rate_limits=["5/second"]).key
+        app = Starlette(routes=[Route("/", lambda request: PlainTextResponse("ok"))])
+        with TestClient(KeyturnMiddleware(app, manager)) as client:
+            answer = client.get("/", headers={"authorization": f"Bearer {key}"})
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["code"] == "limiter_unavailable"
+    assert int(answer.headers["retry-after"]) >= 1

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
@@ -195,3 +196,19 @@ def test_every_problem_code_is_catalogued(served: Live) -> None:
         assert CATALOGUE[code].kind == "problem"
     body = problem(served.root.get("/v1/keys/key_0000000000000000"), 404, "key_not_found")
     assert body["title"] == CATALOGUE["key_not_found"].title
+
+
+def test_forward_auth_fails_closed_with_a_503_when_redis_does_not_answer(tmp_path: Path) -> None:
+    """A metered key whose rate-limit counter (Redis) does not answer: the catalogued 503
+    with ``Retry-After`` on /auth and the verify API, never a 500 or a 204."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    for live in start_live(tmp_path, redis_url=f"redis://127.0.0.1:{port}/0"):
+        key, _ = live.make_key("read", rate_limits=["10/second"])
+        answer = live.client(key).get("/auth")
+        body = problem(answer, 503, "limiter_unavailable")
+        assert int(answer.headers["retry-after"]) >= 1
+        assert key not in answer.text and body["title"]
+        unmetered, _ = live.make_key("read")
+        assert live.client(unmetered).get("/auth").status_code == 204

@@ -17,7 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
 from keyturn.answer import HttpAnswer
+from keyturn.errors import KeyturnError
 from keyturn.integrations.guard import Guard, KeySource
+from keyturn.integrations.identity import VerifiedKey
 
 STATE_KEY = "keyturn_key"
 """Where the ``VerifiedKey`` lands: ``scope["state"][STATE_KEY]``, ``request.state.keyturn_key``."""
@@ -64,9 +66,14 @@ class KeyturnMiddleware:
                 path = route_path(path, scope["root_path"])
             required = self._requirement(scope.get("method", "GET"), path)
             if required is not None:
-                result = self._settle(
-                    await self._verify(scope["headers"], scope["query_string"], scopes=required)
-                )
+                try:
+                    decision = await self._verify(
+                        scope["headers"], scope["query_string"], scopes=required
+                    )
+                except KeyturnError as exc:  # no decision could be made: fail closed
+                    result: VerifiedKey | HttpAnswer = self.guard.failure(exc)
+                else:
+                    result = self._settle(decision)
                 if isinstance(result, HttpAnswer):
                     if self._cors_inside and is_preflight(scope):
                         await self.app(scope, receive, send)  # answered by CORSMiddleware

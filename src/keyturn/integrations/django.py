@@ -40,7 +40,6 @@ from keyturn.errors import InvalidValue
 from keyturn.integrations.guard import Guard
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.manager import AsyncKeyManager, KeyManager
-from keyturn.verifier import Decision
 
 SETTING = "KEYTURN"
 
@@ -151,8 +150,8 @@ class KeyturnMiddleware:
         g = conf.guard
         required = g.requirement(request.method or "GET", request.path_info)
         if required is not None:
-            decision = g.check(conf.headers(request), query_string(request), required)
-            refusal = admit(g, request, decision)
+            verdict = g.verdict(conf.headers(request), query_string(request), required)
+            refusal = admit(request, verdict)
             if refusal is not None:
                 return refusal
         return self.get_response(request)
@@ -162,16 +161,15 @@ class KeyturnMiddleware:
         g = conf.guard
         required = g.requirement(request.method or "GET", request.path_info)
         if required is not None:
-            decision = await g.check_async(conf.headers(request), query_string(request), required)
-            refusal = admit(g, request, decision)
+            verdict = await g.verdict_async(conf.headers(request), query_string(request), required)
+            refusal = admit(request, verdict)
             if refusal is not None:
                 return refusal
         return await self.get_response(request)
 
 
-def admit(g: Guard, request: HttpRequest, decision: Decision) -> HttpResponse | None:
+def admit(request: HttpRequest, verdict: VerifiedKey | HttpAnswer) -> HttpResponse | None:
     """Put the verified key on ``request.keyturn_key``, or return the answer to send."""
-    verdict = g.settle(decision)
     if isinstance(verdict, HttpAnswer):
         return response(verdict)
     request.keyturn_key = verdict

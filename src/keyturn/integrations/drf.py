@@ -35,6 +35,7 @@ from rest_framework.request import Request
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from keyturn.answer import HttpAnswer
+from keyturn.errors import KeyturnError
 from keyturn.integrations.django import guard, query_string, response, setup
 from keyturn.integrations.identity import VerifiedKey
 
@@ -94,7 +95,10 @@ class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
         key: VerifiedKey | None = getattr(http, "keyturn_key", None)  # the middleware's
         if key is None:
             g = conf.guard
-            decision = g.check(conf.headers(http), query_string(http), ())
+            try:
+                decision = g.check(conf.headers(http), query_string(http), ())
+            except KeyturnError as exc:  # no decision could be made: fail closed
+                raise KeyturnRejection(g.failure(exc)) from None
             if decision.code == "missing_credentials":
                 return None
             verdict = g.settle(decision)
@@ -132,9 +136,7 @@ class HasScopes(BasePermission):  # type: ignore[misc]
         # No keyturn key, or one short of a scope: the full check gives the exact answer.
         conf = setup()
         http = _http(request)
-        verdict = conf.guard.settle(
-            conf.guard.check(conf.headers(http), query_string(http), required)
-        )
+        verdict = conf.guard.verdict(conf.headers(http), query_string(http), required)
         if isinstance(verdict, HttpAnswer):
             raise KeyturnRejection(verdict)
         return True

@@ -114,9 +114,7 @@ class KeyturnAuth(SecurityBase):
             if key is not None and (not required or key.has_scopes(*required)):
                 return key  # type: ignore[no-any-return]
         scope = request.scope
-        result = self.guard.settle(
-            await self.guard.check_asgi(scope["headers"], scope["query_string"], required)
-        )
+        result = await self.guard.verdict_asgi(scope["headers"], scope["query_string"], required)
         if isinstance(result, HttpAnswer):
             raise KeyturnRejected(result)
         request.state.keyturn_key = result

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
-from keyturn.answer import DEFAULT_REALM, HttpAnswer, render
+from keyturn.answer import DEFAULT_REALM, HttpAnswer, render, render_error
 from keyturn.compose import build_manager
 from keyturn.config import load_settings
 from keyturn.credentials import HeaderPairs
+from keyturn.errors import KeyturnError
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.manager import AsyncKeyManager, KeyManager
 from keyturn.path_rules import PathRules, Requirement
@@ -99,6 +100,32 @@ class Guard:
         """ASGI scopes: cached keys are answered inline, a cache miss reads in a thread."""
         return await self.async_manager.verify_asgi(headers, query, scopes=scopes)
 
+    # -- the key for the handler, or the answer to send: check and settle, errors mapped ---
+
+    def verdict(
+        self, headers: HeaderPairs, query: str | bytes, scopes: Sequence[str]
+    ) -> VerifiedKey | HttpAnswer:
+        try:
+            return self.settle(self.check(headers, query, scopes))
+        except KeyturnError as exc:
+            return self.failure(exc)
+
+    async def verdict_async(
+        self, headers: HeaderPairs, query: str | bytes, scopes: Sequence[str]
+    ) -> VerifiedKey | HttpAnswer:
+        try:
+            return self.settle(await self.check_async(headers, query, scopes))
+        except KeyturnError as exc:
+            return self.failure(exc)
+
+    async def verdict_asgi(
+        self, headers: Sequence[tuple[bytes, bytes]], query: bytes, scopes: Sequence[str]
+    ) -> VerifiedKey | HttpAnswer:
+        try:
+            return self.settle(await self.check_asgi(headers, query, scopes))
+        except KeyturnError as exc:
+            return self.failure(exc)
+
     # -- what to do with the decision ----------------------------------------------------
 
     def settle(self, decision: Decision) -> VerifiedKey | HttpAnswer:
@@ -110,6 +137,11 @@ class Guard:
 
     def answer(self, decision: Decision) -> HttpAnswer:
         return render(decision, realm=self.realm)
+
+    def failure(self, error: KeyturnError) -> HttpAnswer:
+        """The answer when no decision could be made (the store or Redis did not answer:
+        503 with ``Retry-After``): each framework module maps ``keyturn.errors`` so, once."""
+        return render_error(error, realm=self.realm)
 
     def identity(self, record: KeyRecord) -> VerifiedKey:
         """One ``VerifiedKey`` per cached record, not one per request."""

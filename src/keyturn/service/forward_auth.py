@@ -15,8 +15,9 @@ from __future__ import annotations
 import time
 
 from keyturn._asgi import Receive, Scope, Send, respond
-from keyturn.answer import render
+from keyturn.answer import render, render_error
 from keyturn.config import Settings
+from keyturn.errors import KeyturnError
 from keyturn.manager import AsyncKeyManager
 from keyturn.path_rules import PathRules
 from keyturn.record import KeyRecord
@@ -97,7 +98,11 @@ class ForwardAuth:
             extra = b" ".join(demanded).decode("latin-1").replace(",", " ").split()
             scopes = tuple(dict.fromkeys((*scopes, *extra)))
 
-        decision = await self._verify(headers, query, scopes=scopes)
+        try:
+            decision = await self._verify(headers, query, scopes=scopes)
+        except KeyturnError as exc:  # the store or Redis did not answer: 503, fail closed
+            await self._fail(scope, send, exc, f"{verb} {uris[0].decode('latin-1')}")
+            return
 
         self._count[decision.code]()
         self._observe(time.perf_counter() - started)
@@ -112,6 +117,20 @@ class ForwardAuth:
             await respond(send, 204, self._identity_of(record), b"")
             return
         answer = render(decision, self._realm)
+        await respond(
+            send,
+            answer.status,
+            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers],
+            answer.body_bytes(),
+        )
+
+    async def _fail(self, scope: Scope, send: Send, exc: KeyturnError, forwarded: str) -> None:
+        """The error's problem answer (``keyturn.errors`` mapped once, by ``render_error``)."""
+        self._count[exc.code]()
+        if self._log:
+            shown = self._redact(forwarded)
+            scope[LOG_KEY] = {"outcome": exc.code, "key_id": None, "forwarded": shown}
+        answer = render_error(exc, self._realm)
         await respond(
             send,
             answer.status,
