@@ -19,7 +19,7 @@ from typing import Any
 from keyturn.errors import InvalidValue, KeyturnError, ScopeNotHeld, Unavailable
 from keyturn.outcomes import CATALOGUE
 from keyturn.quota import Quota
-from keyturn.verifier import Decision, MeteredDecision
+from keyturn.verifier import Decision
 
 PROBLEM_JSON = "application/problem+json"
 DEFAULT_REALM = "api"
@@ -82,7 +82,7 @@ def render(
     }
     if decision.required_scopes and outcome.code == "insufficient_scope":
         body["required_scopes"] = list(decision.required_scopes)
-    if isinstance(decision, MeteredDecision) and decision.quota is not None:
+    if decision.quota is not None:
         headers = (("content-type", PROBLEM_JSON), *quota_headers(decision.quota))
         return HttpAnswer(outcome.status, (*headers, ("cache-control", "no-store")), body)
     headers = (

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
@@ -48,15 +47,20 @@ from keyturn.scopes import missing_scopes
 ACCEPTED_MEMO_LIMIT = 64
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The end of a key check: a catalogue outcome, what exactly happened, and the key."""
+class Decision(NamedTuple):
+    """The end of a key check: a catalogue outcome, what exactly happened, and the key.
+
+    Immutable, so one accepting decision is shared by every request with the same key and
+    scopes; a tuple, because a cache miss builds one and a frozen dataclass takes twice as
+    long. ``quota``: for a refusal by a rate limit or spent credits, where the caller
+    stands (the answer's ``Retry-After`` and ``RateLimit-*`` headers come from it)."""
 
     outcome: Outcome
     detail: str
     hint: str = ""
     key: KeyRecord | None = None
     required_scopes: tuple[str, ...] = ()
+    quota: Quota | None = None
 
     @property
     def code(self) -> str:
@@ -65,14 +69,6 @@ class Decision:
     @property
     def ok(self) -> bool:
         return self.outcome.code == "valid"
-
-
-@dataclass(frozen=True, slots=True)
-class MeteredDecision(Decision):
-    """A refusal by a rate limit or by spent credits, with where the caller stands: the
-    answer's ``Retry-After`` and ``RateLimit-*`` headers come from ``quota``."""
-
-    quota: Quota | None = None
 
 
 class Candidate(NamedTuple):
@@ -207,10 +203,10 @@ class Verifier:
             required_scopes=required_scopes,
         )
 
-    def rate_limited(self, record: KeyRecord, quota: Quota) -> MeteredDecision:
+    def rate_limited(self, record: KeyRecord, quota: Quota) -> Decision:
         wait = quota.retry_after
         outcome = CATALOGUE["rate_limited"]
-        return MeteredDecision(
+        return Decision(
             outcome,
             f"the key's limit of {quota.policy} is used up",
             f"wait {wait} s (Retry-After) before the next request, then stay under "
@@ -219,7 +215,7 @@ class Verifier:
             quota=quota,
         )
 
-    def usage_exceeded(self, record: KeyRecord, quota: Quota) -> MeteredDecision:
+    def usage_exceeded(self, record: KeyRecord, quota: Quota) -> Decision:
         outcome = CATALOGUE["usage_exceeded"]
         wait = quota.retry_after
         if wait is None:
@@ -228,4 +224,4 @@ class Verifier:
         else:
             detail = f"the key has used all of its {record.refill} credits"
             hint = f"the credits are refilled in {wait} s (Retry-After); retry after that"
-        return MeteredDecision(outcome, detail, hint, record, quota=quota)
+        return Decision(outcome, detail, hint, record, quota=quota)
