@@ -9,11 +9,11 @@ BIN     = $(VENV)/bin
 
 .PHONY: run test lint bench clean
 
-# keyturn and what serving needs, nothing more.
+# keyturn and what serving needs (the serve extra), nothing more.
 $(VENV)/.serve: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[serve]'
 	touch $@
 
 # keyturn with the test, lint and benchmark tools (the extras named "dev").

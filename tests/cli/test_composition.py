@@ -210,3 +210,14 @@ def test_serve_on_a_busy_port_is_one_line_and_exit_4(tmp_path: Path) -> None:
         result = run("serve", "--port", str(port), "--db", db, cwd=tmp_path)
     one_line(result, 4, f"127.0.0.1:{port}", "already in use", "--port")
     assert not (tmp_path / "k.db").exists()
+
+
+def test_serve_without_its_extra_says_what_to_install(tmp_path: Path) -> None:
+    """The server stack is the 'serve' extra (so a pre-commit hook running `keyturn scan`
+    does not install it); without it `keyturn serve` says, in one line, what to install."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import sys\nsys.modules['fastapi'] = None\n")
+    result = run("serve", "--port", "0", env={"PYTHONPATH": str(site)}, cwd=tmp_path)
+    one_line(result, 2, "pip install 'keyturn[serve]'")
+    assert not (tmp_path / "keyturn.db").exists()

@@ -21,7 +21,7 @@ def dry_run(target: str) -> str:
 
 def test_make_run_installs_only_what_serving_needs() -> None:
     commands = dry_run("run")
-    assert "pip install --quiet -e ." in commands
+    assert "pip install --quiet -e '.[serve]'" in commands
     assert "[dev]" not in commands
     assert "keyturn serve" in commands
 
@@ -51,3 +51,50 @@ def test_the_changelog_keeps_a_changelog() -> None:
     assert "## [Unreleased]" in text
     sections = set(re.findall(r"^### (\w+)", text, re.M))
     assert sections <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+
+
+def test_scanning_installs_no_server_stack() -> None:
+    """What `pip install keyturn` (and so the pre-commit hook) installs: no web server, no
+    web framework, no database driver; those are the 'serve' and 'postgres' extras."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[\[<>=!~ ]", d, maxsplit=1)[0] for d in project["dependencies"]}
+    assert not names & {"uvicorn", "fastapi", "jinja2", "prometheus-client", "psycopg"}
+    extras = project["optional-dependencies"]
+    assert {"uvicorn", "fastapi"} <= {re.split(r"[\[<>=!~ ]", d)[0] for d in extras["serve"]}
+
+
+def test_the_readmes_pre_commit_snippet_works_as_written(tmp_path: Path) -> None:
+    """The README's `repo: local` hook, pasted into a repository, blocks a commit that adds
+    a keyturn key (with keyturn installed, as the README says; pre-commit installs nothing)."""
+    import os
+    import sys
+
+    from keyturn import generate_key
+    from tests.scan.repo import GIT_ENV, Repo
+
+    readme = (ROOT / "README.md").read_text()
+    snippet = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "repo: local" in b)
+    repo = Repo(tmp_path / "project")
+    repo.write(".pre-commit-config.yaml", snippet)
+    repo.commit("config")
+    repo.write("settings.py", f'API_KEY = "{generate_key()}"\n')
+    repo.git("add", "settings.py")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        **GIT_ENV,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+        "NO_COLOR": "1",
+    }
+    blocked = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "run"],
+        cwd=repo.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert blocked.returncode == 1, blocked.stdout + blocked.stderr
+    assert "keyturn scan" in blocked.stdout and "Failed" in blocked.stdout
+    assert "settings.py" in blocked.stdout

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from keyturn._extras import require
 from keyturn.admin import IssuedKey
 from keyturn.cli.keyfile import private_file, refuse_existing
 from keyturn.cli.output import (
@@ -166,6 +167,7 @@ def serve(
     Settings come from flags, then KEYTURN_* environment variables, then the --config
     TOML file. On a database with no keys, a root key is created and shown once.
     """
+    require("serve", "keyturn serve", "uvicorn", "fastapi", "jinja2", "prometheus_client")
     if rules:
         table = {}
         for rule in rules:

@@ -24,6 +24,9 @@ def open_store(url: str = DEFAULT_URL, *, create: bool = True) -> KeyStore:
 
         return SQLiteStore(url, create=create)
     if scheme in ("postgresql", "postgres"):
+        from keyturn._extras import require
+
+        require("postgres", "a PostgreSQL database", "psycopg", "psycopg_pool")
         from keyturn.store.postgres import PostgresStore
 
         return PostgresStore(url)
