@@ -16,9 +16,12 @@ else:
 - **state rules** - a revoked key cannot be enabled, disabled or rotated, a key is rotated
   once (``Conflict``).
 
-Every change is one store transaction with its audit entry: a change that is refused
-changes nothing. Later operations (owners with shared limits, roles, IP allow-lists,
-webhooks written to an outbox in the change's transaction) are sibling methods here.
+Every change is one store transaction with its audit entry, decided on the key as stored
+under the transaction's write lock (``KeyStore.change``, ``KeyStore.rotate``): a change that
+is refused changes nothing, and concurrent changes to one key are decided one after the
+other, each on what the previous one left (of 20 rotations at once, one wins). Later
+operations (owners with shared limits, roles, IP allow-lists, webhooks written to an outbox
+in the change's transaction) are sibling methods here.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from keyturn.errors import Conflict, InvalidValue, KeyNotFound
 from keyturn.keys import display_parts, generate_key, hash_key, mask
 from keyturn.record import KeyRecord, utcnow
 from keyturn.scopes import validate_scopes
-from keyturn.store.base import AuditEvent, KeyFilter, KeyStore
+from keyturn.store.base import AuditEvent, Decide, KeyFilter, KeyStore
 
 DEFAULT_LIFETIME = timedelta(days=90)
 DEFAULT_GRACE = timedelta(hours=24)
@@ -462,10 +465,12 @@ class KeyAdmin:
 
     def update(self, actor: Actor, key_id: str, change: KeyChange) -> KeyRecord:
         actor.require(WRITE)
-        current = self._get(key_id)
-        actor.ensure_manages(current)
-        changes = self._changes(actor, current, change)
-        return self._change(current, changes, actor, "key.update")
+
+        def decide(current: KeyRecord) -> dict[str, Any]:
+            actor.ensure_manages(current)
+            return self._changes(actor, current, change)
+
+        return self._change(key_id, decide, actor, "key.update")
 
     def _changes(self, actor: Actor, current: KeyRecord, change: KeyChange) -> dict[str, Any]:
         given = change.given()
@@ -515,11 +520,14 @@ class KeyAdmin:
     def revoke(self, actor: Actor, key_id: str) -> KeyRecord:
         """Permanent. Revoking a revoked key changes nothing and succeeds."""
         actor.require(WRITE)
-        record = self._get(key_id)
-        actor.ensure_manages(record)
-        if record.revoked_at is not None:
-            return record
-        return self._change(record, {"revoked_at": self.clock()}, actor, "key.revoke")
+
+        def decide(record: KeyRecord) -> dict[str, Any] | None:
+            actor.ensure_manages(record)
+            if record.revoked_at is not None:
+                return None
+            return {"revoked_at": self.clock()}
+
+        return self._change(key_id, decide, actor, "key.revoke")
 
     def disable(self, actor: Actor, key_id: str) -> KeyRecord:
         return self._set_disabled(actor, key_id, True)
@@ -530,42 +538,55 @@ class KeyAdmin:
 
     def _set_disabled(self, actor: Actor, key_id: str, disabled: bool) -> KeyRecord:
         actor.require(WRITE)
-        record = self._get(key_id)
-        actor.ensure_manages(record)
-        if record.revoked_at is not None:
-            raise Conflict(
-                f"key {key_id} is revoked; revoked keys cannot be enabled or disabled"
-            )
-        if not disabled:
-            actor.ensure_outlived(record.expires_at, f"key {key_id}")
-            actor.ensure_within(Allowance.of(record), f"key {key_id}")
-        if record.disabled == disabled:
-            return record
+
+        def decide(record: KeyRecord) -> dict[str, Any] | None:
+            actor.ensure_manages(record)
+            if record.revoked_at is not None:
+                raise Conflict(
+                    f"key {key_id} is revoked; revoked keys cannot be enabled or disabled"
+                )
+            if not disabled:
+                actor.ensure_outlived(record.expires_at, f"key {key_id}")
+                actor.ensure_within(Allowance.of(record), f"key {key_id}")
+            return None if record.disabled == disabled else {"disabled": disabled}
+
         action = "key.disable" if disabled else "key.enable"
-        return self._change(record, {"disabled": disabled}, actor, action)
+        return self._change(key_id, decide, actor, action)
 
     def rotate(
         self, actor: Actor, key_id: str, grace: timedelta = DEFAULT_GRACE
     ) -> IssuedKey:
         """A successor with the same name, owner, scopes, metadata, lifetime and allowance;
         the old key keeps working for ``grace`` (0: it stops now), then answers
-        ``key_rotated``. The successor's life is cut short to the actor's own."""
+        ``key_rotated``. The successor's life is cut short to the actor's own. Of several
+        rotations of one key at once, one wins and the others are a ``Conflict``."""
         actor.require(WRITE)
         grace = checked_period(grace, "grace", timedelta(0), MAX_GRACE)
-        old = self._get(key_id)
+        issued: list[IssuedKey] = []
+
+        def successor(old: KeyRecord) -> tuple[KeyRecord, datetime]:
+            issued.append(self._successor(actor, old))
+            return issued[-1].record, issued[-1].record.created_at + grace
+
+        old, _ = self.store.rotate(key_id, successor, actor.name)
+        self.cache.invalidate(old.key_hash)
+        return issued[-1]
+
+    def _successor(self, actor: Actor, old: KeyRecord) -> IssuedKey:
+        """The key that replaces ``old`` (read under the rotation's lock), by the rules."""
         actor.ensure_manages(old)
         if old.revoked_at is not None:
-            raise Conflict(f"key {key_id} is revoked; only a live key can be rotated")
+            raise Conflict(f"key {old.id} is revoked; only a live key can be rotated")
         if old.replaced_by is not None:
-            raise Conflict(f"key {key_id} was already rotated to {old.replaced_by}")
+            raise Conflict(f"key {old.id} was already rotated to {old.replaced_by}")
         allowance = Allowance.of(old)
-        actor.ensure_within(allowance, f"the successor of key {key_id}")
+        actor.ensure_within(allowance, f"the successor of key {old.id}")
         now = self.clock()
         expires_at = None
         if old.expires_at is not None:
             lifetime = old.expires_at - old.created_at
             expires_at = now + lifetime if lifetime < LATEST - now else LATEST
-        issued = self._issue(
+        return self._issue(
             name=old.name,
             owner=old.owner,
             scopes=old.scopes,
@@ -577,14 +598,10 @@ class KeyAdmin:
             replaces=old.id,
             refilled_at=old.refilled_at,
         )
-        self.store.rotate(old.id, issued.record, now + grace, actor.name)
-        self.cache.invalidate(old.key_hash)
-        return issued
 
-    def _change(
-        self, record: KeyRecord, changes: Mapping[str, Any], actor: Actor, action: str
-    ) -> KeyRecord:
-        changed = self.store.update(record.id, changes, actor.name, action)
+    def _change(self, key_id: str, decide: Decide, actor: Actor, action: str) -> KeyRecord:
+        """``decide`` on the key as stored, and write, in one store transaction."""
+        changed = self.store.change(key_id, decide, actor.name, action)
         self.cache.invalidate(changed.key_hash)
         return changed
 

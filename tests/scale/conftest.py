@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,8 +95,15 @@ def pg_pair(
     pg_module_url: str, redis_module_prefix: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
     """Two instances sharing PostgreSQL and Redis."""
-    cluster = Cluster(pg_module_url, tmp_path_factory.mktemp("pair"), redis_module_prefix)
-    cluster.admin_key = make_admin_key(pg_module_url)
+    with two_instances(pg_module_url, tmp_path_factory.mktemp("pair"), redis_module_prefix) as c:
+        yield c
+
+
+@contextmanager
+def two_instances(url: str, folder: Path, redis_prefix: str | None = None) -> Iterator[Cluster]:
+    """Two instances sharing the store at ``url`` (and Redis, with a prefix), stopped after."""
+    cluster = Cluster(url, folder, redis_prefix)
+    cluster.admin_key = make_admin_key(url)
     try:
         cluster.start()
         cluster.start()

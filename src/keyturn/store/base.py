@@ -11,7 +11,7 @@ leaves a store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -29,6 +29,12 @@ def masked_url(url: str) -> str:
     netloc = parts.netloc.rpartition("@")
     user = netloc[0].partition(":")[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+
+
+Decide = Callable[[KeyRecord], Mapping[str, Any] | None]
+"""The key as stored now -> the fields to change (``None``: none); raises to refuse."""
+Successor = Callable[[KeyRecord], tuple[KeyRecord, datetime]]
+"""The key as stored now -> its successor and the end of its grace; raises to refuse."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +84,14 @@ class KeyStore(Protocol):
         self, key_id: str, changes: Mapping[str, Any], actor: str, action: str
     ) -> KeyRecord: ...
 
-    def rotate(
-        self, old_id: str, new: KeyRecord, grace_until: datetime, actor: str
-    ) -> KeyRecord: ...
+    def change(self, key_id: str, decide: Decide, actor: str, action: str) -> KeyRecord:
+        """Decide on the key as stored, under a write lock, and write: one transaction."""
+        ...
+
+    def rotate(self, old_id: str, successor: Successor, actor: str) -> tuple[KeyRecord, KeyRecord]:
+        """Build the successor from the key as stored, under a write lock, and link the two
+        only if the key is neither rotated nor revoked: one transaction. (old, new)."""
+        ...
 
     def list_keys(
         self, filters: KeyFilter = ..., *, limit: int = 50, after: str | None = None

@@ -50,6 +50,7 @@ POSTGRESQL = sql.Dialect(
     params=_pyformat,
     like="ILIKE",
     greatest="GREATEST",
+    lock=" FOR UPDATE",
 )
 
 

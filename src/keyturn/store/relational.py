@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from keyturn.credits import period_starts
-from keyturn.errors import InvalidValue, KeyNotFound
+from keyturn.errors import Conflict, InvalidValue, KeyNotFound
 from keyturn.record import KeyRecord
 from keyturn.store import sql
-from keyturn.store.base import AuditEvent, KeyFilter
+from keyturn.store.base import AuditEvent, Decide, KeyFilter, Successor
 
 _NO_FILTER = KeyFilter()
 
@@ -56,6 +56,7 @@ class SQLStore:
         q = self.dialect.params
         self._q_by_id = q(sql.BY_ID)
         self._q_by_hash = q(sql.BY_HASH)
+        self._q_lock = q(sql.BY_ID + self.dialect.lock)
         self._q_insert = q(sql.INSERT_KEY)
         self._q_audit = q(sql.INSERT_AUDIT)
         self._q_rotate = q(sql.ROTATE)
@@ -182,39 +183,62 @@ class SQLStore:
         return count
 
     def update(self, key_id: str, changes: Mapping[str, Any], actor: str, action: str) -> KeyRecord:
-        """Change fields and audit it, in one transaction. The changed row is read back
-        inside it too, so a change whose result cannot be read is rolled back whole."""
-        unknown = set(changes) - sql.UPDATABLE
-        if unknown:
-            raise InvalidValue(f"cannot change {', '.join(sorted(unknown))} of a key")
+        """Change fields as given and audit it, in one transaction (no rules: the admin
+        layer's operations go through ``change``)."""
+        return self.change(key_id, lambda _current: changes, actor, action)
+
+    def change(self, key_id: str, decide: Decide, actor: str, action: str) -> KeyRecord:
+        """Read the key under a write lock, let ``decide`` say what to change, write it and
+        audit it: one transaction, so no other change to the key can come between the
+        state a decision was made on and its write (two enables racing a revoke, an update
+        racing a rotation). ``decide`` returns the fields to change (``None``: nothing,
+        and nothing is audited) or raises to refuse, which rolls everything back. The
+        changed row is read back inside the transaction too, so a change whose result
+        cannot be read is rolled back whole."""
         if _holds_nul(key_id):
             raise KeyNotFound(key_id)
         with self._writing() as conn:
+            current = self._locked(conn, key_id)
+            changes = decide(current)
+            if changes is None:
+                return current
+            unknown = set(changes) - sql.UPDATABLE
+            if unknown:
+                raise InvalidValue(f"cannot change {', '.join(sorted(unknown))} of a key")
+            record = current
             if changes:
                 query, params = sql.update_query(self.dialect, key_id, changes)
-                row = conn.execute(self.dialect.params(query), params).fetchone()
-            else:
-                row = conn.execute(self._q_by_id, {"id": key_id}).fetchone()
-            if row is None:
-                raise KeyNotFound(key_id)
-            record = self._record(row)
-            if changes:
+                record = self._record(conn.execute(self.dialect.params(query), params).fetchone())
                 self._announce(conn, record.key_hash)
             self._log(conn, actor, action, key_id, changes)
         return record
 
-    def rotate(self, old_id: str, new: KeyRecord, grace_until: datetime, actor: str) -> KeyRecord:
+    def _locked(self, conn: Connection, key_id: str) -> KeyRecord:
+        """The key's row, locked until the transaction ends (PostgreSQL: ``FOR UPDATE``;
+        SQLite's ``BEGIN IMMEDIATE`` holds the whole database already)."""
+        row = conn.execute(self._q_lock, {"id": key_id}).fetchone()
+        if row is None:
+            raise KeyNotFound(key_id)
+        return self._record(row)
+
+    def rotate(self, old_id: str, successor: Successor, actor: str) -> tuple[KeyRecord, KeyRecord]:
+        """Replace a key: read it under a write lock, let ``successor`` build the new key
+        and the end of the old one's grace from it (or raise to refuse), then link the two
+        and insert the new one, in one transaction. The link is made only if the key is
+        still unreplaced and unrevoked, so concurrent rotations cannot fork a key: one
+        wins, every other one gets ``Conflict``. Returns (old, new) as stored."""
         with self._writing() as conn:
-            row = conn.execute(
-                self._q_rotate,
-                {
-                    "replaced_by": new.id,
-                    "grace_until": self.dialect.time_in(grace_until),
-                    "id": old_id,
-                },
-            ).fetchone()
-            if row is None:
-                raise KeyNotFound(old_id)
+            current = self._locked(conn, old_id)
+            new, grace_until = successor(current)
+            params = {
+                "replaced_by": new.id,
+                "grace_until": self.dialect.time_in(grace_until),
+                "id": old_id,
+            }
+            row = conn.execute(self._q_rotate, params).fetchone()
+            if row is None:  # the store's own guard, whatever ``successor`` checked
+                raise Conflict(f"key {old_id} is revoked or was rotated already; only a "
+                               "live key that was not rotated yet can be rotated")
             record = self._record(row)
             self._announce(conn, record.key_hash)
             conn.execute(self._q_insert, sql.record_params(self.dialect, new))
@@ -226,7 +250,7 @@ class SQLStore:
                 {"replaced_by": new.id, "grace_until": grace_until},
             )
             self._log(conn, actor, "key.create", new.id, {"replaces": old_id})
-        return record
+        return record, new
 
     def touch(self, last_used: Mapping[str, datetime]) -> None:
         """Batched last-used times; not audited (they are usage, not changes)."""

@@ -83,6 +83,7 @@ class Dialect:
     params: Callable[[str], str] = _same
     like: str = "LIKE"  # case-insensitive substring search (SQLite's LIKE is, PG's is not)
     greatest: str = "MAX"  # the larger of two values
+    lock: str = ""  # appended to a SELECT to lock its rows until the transaction ends
 
 
 def _seconds(value: datetime | None) -> float | None:
@@ -242,9 +243,11 @@ def update_query(
     return f"UPDATE keys SET {sets} WHERE id = :key_id RETURNING {COLUMNS}", params
 
 
+# A key is replaced once, and only while it is not revoked: the condition makes the store
+# itself refuse a second successor, whatever its caller checked.
 ROTATE = (
     "UPDATE keys SET replaced_by = :replaced_by, grace_until = :grace_until "
-    f"WHERE id = :id RETURNING {COLUMNS}"
+    f"WHERE id = :id AND replaced_by IS NULL AND revoked_at IS NULL RETURNING {COLUMNS}"
 )
 
 
