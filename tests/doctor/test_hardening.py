@@ -333,3 +333,13 @@ def test_a_bad_url_is_refused_without_echoing_a_key_in_it() -> None:
     result = run(f"https://generativelanguage.googleapis.com:99999/v1?key={key}", "--no-probe")
     assert result.exit_code == 2 and "port" in result.stderr
     assert_hidden(result.output, key)
+
+
+def test_a_dotenv_that_is_not_utf8_is_a_finding_not_a_crash(world: Path) -> None:
+    key = openai_key()
+    (world / ".env").write_bytes(b"OPENAI_API_KEY=" + key.encode() + b"\nNAME=caf\xe9\n")
+    result = run("https://api.openai.com/v1/models", "--no-probe", "--format", "json")
+    assert result.exit_code == 1, result.output
+    found = [f for f in json.loads(result.stdout)["findings"] if f["code"] == "dotenv_unreadable"]
+    assert found and "0xe9" in found[0]["detail"]
+    assert_hidden(result.output, key)

@@ -53,6 +53,7 @@ class KeySearch:
     shadowed: list[tuple[Found | None, Found]] = field(default_factory=list)  # env, dotenv
     empty: list[str] = field(default_factory=list)
     dotenv_path: str | None = None
+    dotenv_unreadable: str | None = None  # why the .env could not be read
     keyring_available: bool = False
 
     def findings(self) -> list[Finding]:
@@ -69,6 +70,13 @@ class KeySearch:
             found.append(finding("key_not_set", detail))
         else:
             found.append(finding("key_source", f"{self.chosen.where}: {mask(self.chosen.value)}"))
+        if self.dotenv_unreadable:
+            found.append(finding(
+                "dotenv_unreadable",
+                f"{self.dotenv_path}: {self.dotenv_unreadable}; load_dotenv() fails on it "
+                "(UnicodeDecodeError), so no variable in it is set",
+                "save the file as UTF-8 text (or remove the stray bytes the detail names)",
+            ))
         for in_env, in_dotenv in self.shadowed:
             found.append(_shadowed(in_env, in_dotenv))
         if self.chosen is not None:
@@ -142,12 +150,19 @@ def find_dotenv_file(explicit: str | Path | None) -> str | None:
     return find_dotenv(usecwd=True) or None
 
 
-def read_dotenv(path: str | None) -> dict[str, str]:
+def read_dotenv(path: str | None) -> tuple[dict[str, str], str | None]:
+    """(the variables of the .env at ``path``, why it could not be read)."""
     if not path:
-        return {}
+        return {}, None
     from dotenv import dotenv_values
 
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    try:
+        values = dotenv_values(path)
+    except UnicodeDecodeError as exc:
+        return {}, f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not UTF-8"
+    except OSError as exc:
+        return {}, exc.strerror or type(exc).__name__
+    return {k: v for k, v in values.items() if v is not None}, None
 
 
 def read_keyring(names: Sequence[str]) -> tuple[bool, dict[str, str]]:
@@ -179,8 +194,8 @@ def search_key(
     """Resolve the key: ``given`` (file, stdin, argument) first, then environment, ``.env``,
     keyring; record every other value met on the way."""
     env = os.environ if environ is None else environ
-    dotenv = read_dotenv(dotenv_path)
-    search = KeySearch(tuple(names), dotenv_path=dotenv_path)
+    dotenv, unreadable = read_dotenv(dotenv_path)
+    search = KeySearch(tuple(names), dotenv_path=dotenv_path, dotenv_unreadable=unreadable)
     candidates: list[Found] = []
     if given is not None and given.value.strip():
         candidates.append(given)

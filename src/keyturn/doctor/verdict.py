@@ -157,39 +157,56 @@ def judge(answer: Answer, reading: Interpretation, provider: Provider | None,
     where = f"HTTP {status} from {host}"
     if reading.declared_failure:
         where += " with \"ok\": false in the body"
-    kind = _kind(answer, reading, provider)
-    api = provider.name if provider else host
+    kind, denial = _classify(answer, reading, provider, sent)
     verdict = Verdict(False)
     found = verdict.findings
-    # An answer for want of a key (even a 403 "unregistered callers") is no permission matter;
-    # the provider's own signals are read before the wordings any API may use.
-    refused = kind in ("rejected", "forbidden")
-    no_key = refused and said_no_key(reading, provider)
-    denial = None if kind == "rate" or no_key else read_denial(answer, reading, provider)
-    no_key = no_key or (refused and denial is None and server_saw_no_key(reading, sent, provider))
-    if denial is None and kind == "forbidden":
-        if no_key:
-            kind = "rejected"
-        else:
-            denial = Denial("permission")
-    if denial is not None and not denial.needed:
-        scopes = reading.scope or " ".join(reading.required_scopes)
-        denial = replace(denial, needed=tuple(scopes.split()))
     if kind == "rate":
         wait = f"; Retry-After: {reading.retry_after}" if reading.retry_after else ""
         found.append(finding("rate_limited", f"{where}{said}{wait}"))
     elif denial is not None:
-        found.append(denial_finding(denial, where, said, api))
+        found.append(denial_finding(denial, where, said, provider.name if provider else host))
     elif kind == "rejected":
         found += _rejected(reading, sent, provider, reported, f"{where}{said}")
     else:
         found += _other(answer, reading, provider, reported, where, said)
     if reading.keyturn_code:
-        problem = reading.problem or {}
-        detail = str(problem.get("detail") or CATALOGUE[reading.keyturn_code].title)
-        found.append(finding(reading.keyturn_code, f"the keyturn service says: {detail}",
-                             reading.keyturn_hint or ""))
+        found.append(_keyturn_outcome(reading))
     return verdict
+
+
+def _classify(answer: Answer, reading: Interpretation, provider: Provider | None,
+              sent: Convention) -> tuple[str, Denial | None]:
+    """(kind, the "valid key, but" if it is one). An answer for want of a key (even a 403
+    "unregistered callers") is no permission matter; the provider's own signals are read
+    before the wordings any API may use."""
+    kind = _kind(answer, reading, provider)
+    if kind not in ("rejected", "forbidden"):
+        return kind, None if kind == "rate" else _with_scopes(
+            read_denial(answer, reading, provider), reading)
+    if said_no_key(reading, provider):
+        return "rejected", None
+    denial = read_denial(answer, reading, provider)
+    if denial is None and server_saw_no_key(reading, sent, provider):
+        return "rejected", None
+    if denial is None and kind == "forbidden":
+        denial = Denial("permission")
+    return kind, _with_scopes(denial, reading)
+
+
+def _with_scopes(denial: Denial | None, reading: Interpretation) -> Denial | None:
+    """``denial`` naming the scopes an RFC 6750 challenge or a keyturn body names."""
+    if denial is None or denial.needed:
+        return denial
+    scopes = reading.scope or " ".join(reading.required_scopes)
+    return replace(denial, needed=tuple(scopes.split()))
+
+
+def _keyturn_outcome(reading: Interpretation) -> Finding:
+    assert reading.keyturn_code is not None
+    problem = reading.problem or {}
+    detail = str(problem.get("detail") or CATALOGUE[reading.keyturn_code].title)
+    return finding(reading.keyturn_code, f"the keyturn service says: {detail}",
+                   reading.keyturn_hint or "")
 
 
 def _rejected(reading: Interpretation, sent: Convention, provider: Provider | None,
