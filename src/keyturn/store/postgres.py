@@ -153,7 +153,7 @@ class PostgresStore(SQLStore):
                 row = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._failure("read", exc) from exc
-        return self._record(row) if row else None
+        return self._reread(row) if row else None
 
     def watch(self, listener: Any, bound: float) -> Any:
         """Start announcing changes made by any instance to ``listener`` (``notify.py``)."""

@@ -20,6 +20,7 @@ from keyturn.store import sql
 from keyturn.store.base import AuditEvent, Decide, KeyFilter, Successor
 
 _NO_FILTER = KeyFilter()
+ROWS_KEPT = 4096  # rows (and their records) kept for re-reads by hash; ~8 MB at most
 
 
 def _holds_nul(*values: object) -> bool:
@@ -53,6 +54,9 @@ class SQLStore:
 
     def __init__(self) -> None:
         self._record = sql.record_reader(self.dialect)
+        # Rows read by hash, with the record made of each (see ``_reread``); how many.
+        self._rows: dict[str, tuple[Any, KeyRecord]] = {}
+        self.rows_kept = ROWS_KEPT
         q = self.dialect.params
         self._q_by_id = q(sql.BY_ID)
         self._q_by_hash = q(sql.BY_HASH)
@@ -83,10 +87,32 @@ class SQLStore:
 
     # -- reads ---------------------------------------------------------------------------
 
+    def _reread(self, row: Any) -> KeyRecord:
+        """The record of a row read by hash: the one made last time if the row is the same
+        (the whole row compared, in C), else a new one.
+
+        Most cache misses are not new keys but busy keys whose cache entry ran out of time
+        (``cache_ttl``): the row is read again, to see any change, and is usually what it
+        was. Keeping the record then keeps what hangs on it, the verifier's accepting
+        decisions among them, and costs the miss one tuple comparison instead of building
+        a record of 22 fields. Bounded (``rows_kept``, first in first out; 0 keeps none); a
+        changed row always makes a new record.
+        """
+        rows = self._rows
+        kept = rows.get(row[1])
+        if kept is not None and kept[0] == row:
+            return kept[1]
+        record = self._record(row)
+        if self.rows_kept:
+            if len(rows) >= self.rows_kept and row[1] not in rows:
+                rows.pop(next(iter(rows)), None)
+            rows[row[1]] = (row, record)
+        return record
+
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
         with self._reading() as conn:
             row = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
-        return self._record(row) if row else None
+        return self._reread(row) if row else None
 
     def get(self, key_id: str) -> KeyRecord | None:
         if _holds_nul(key_id):

@@ -149,7 +149,7 @@ class SQLiteStore(SQLStore):
             row = self._conn.execute(_BY_HASH, (key_hash,)).fetchone()
         except sqlite3.Error as exc:
             raise _failure(f"cannot read database {self.path!r}", exc) from exc
-        return self._record(row) if row else None
+        return self._reread(row) if row else None
 
     def close(self) -> None:
         with self._lock:
