@@ -13,8 +13,12 @@ axes:
 - **operation scope** - each operation needs its scope (``keys:write``, ``keys:read``,
   ``audit:read``).
 
-Future actors (an owner acting through a customer portal, a role) are more fields here and
-more checks in the same four methods; the operations do not change.
+An owner acting through the customer portal (``keyturn.owner_policy``) is the same actor
+with three more fields: ``owner`` confines it to that owner's keys (any other key is, to it,
+a key that does not exist: ``KeyNotFound``, so neither ids nor counts leak), ``operations``
+holds the operation scopes apart from the scopes it may grant (so a portal that may do
+``keys:write`` cannot hand ``keys:write`` out), and ``max_keys`` bounds how many working
+keys the owner holds. Its ``expires_at`` is the policy's longest lifetime counted from now.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from keyturn.errors import NotPermitted, ScopeNotHeld
+from keyturn.errors import KeyNotFound, NotPermitted, ScopeNotHeld
 from keyturn.record import KeyRecord, Refill
 from keyturn.scopes import missing_scopes
 
@@ -107,6 +111,13 @@ class Actor:
     expires_at: datetime | None = None  # when the actor stops working (None: never)
     allowance: Allowance = UNLIMITED
     key: KeyRecord | None = field(default=None, repr=False, compare=False)
+    # A customer in the portal: only this owner's keys exist for it.
+    owner: str | None = None
+    # The operations it may do, when they differ from the scopes it may grant (``None``:
+    # the same, as for a key).
+    operations: frozenset[str] | None = None
+    # How many working (active or disabled) keys its owner may hold.
+    max_keys: int | None = None
 
     @classmethod
     def operator(cls, name: str = "system") -> Actor:
@@ -125,8 +136,21 @@ class Actor:
 
     def require(self, scope: str) -> None:
         """The operation needs ``scope``."""
-        if missing_scopes(self.scopes, (scope,)):
+        held = self.scopes if self.operations is None else self.operations
+        if missing_scopes(held, (scope,)):
             raise ScopeNotHeld(f"{self._who} lacks the scope {scope}", (scope,))
+
+    def ensure_sees(self, target: KeyRecord) -> None:
+        """``target`` exists for this actor: an owner sees only its own keys, and any
+        other answers as a key that does not exist (404, not 403: no id leaks)."""
+        if self.owner is not None and target.owner != self.owner:
+            raise KeyNotFound(target.id)
+
+    def owner_for(self, owner: str | None) -> str | None:
+        """The owner a key made or changed by this actor gets: an owner's own, always."""
+        if self.owner is None or owner in (None, self.owner):
+            return self.owner if self.owner is not None else owner
+        raise NotPermitted(f"{self._who} can only make keys for owner {self.owner}")
 
     def ensure_grants(self, scopes: Iterable[str]) -> None:
         """``scopes`` may be handed out: the actor holds every one of them."""
@@ -138,7 +162,8 @@ class Actor:
             )
 
     def ensure_manages(self, target: KeyRecord) -> None:
-        """``target`` may be changed: the actor holds every scope ``target`` holds."""
+        """``target`` may be changed: the actor sees it and holds every scope it holds."""
+        self.ensure_sees(target)
         missing = missing_scopes(self.scopes, sorted(target.scopes))
         if missing:
             raise ScopeNotHeld(
@@ -152,6 +177,11 @@ class Actor:
         mine = self.expires_at
         if mine is None:
             return
+        if self.owner is not None and (expires_at is None or expires_at > mine):
+            raise NotPermitted(
+                f"keys of owner {self.owner} must expire by {_when(mine)} (the longest "
+                "lifetime this portal allows)"
+            )
         if expires_at is None:
             raise NotPermitted(
                 f"{self._who} expires on {_when(mine)}; it cannot give {what} no expiry"
@@ -179,4 +209,6 @@ class Actor:
 
     @property
     def _who(self) -> str:
+        if self.owner is not None:
+            return f"the portal of owner {self.owner}"
         return f"key {self.name}" if self.key is not None else self.name

@@ -31,8 +31,9 @@ import json
 import math
 import re
 import secrets
+import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any, Final
@@ -40,7 +41,7 @@ from typing import Any, Final
 from keyturn.actor import Actor, Allowance
 from keyturn.cache import KeyCache
 from keyturn.credits import validate_credits
-from keyturn.errors import Conflict, InvalidValue, KeyNotFound
+from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted
 from keyturn.keys import display_parts, generate_key, hash_key, mask
 from keyturn.record import KeyRecord, utcnow
 from keyturn.scopes import validate_scopes
@@ -320,12 +321,16 @@ class KeyAdmin:
         self.pepper = pepper
         self.default_prefix = default_prefix or self.prefixes[0]
         self.clock = clock
+        # Creates bounded by an owner's ``max_keys`` count and insert one at a time.
+        self._counting = threading.Lock()
 
     # -- reads ------------------------------------------------------------------------------
 
     def get(self, actor: Actor, key_id: str) -> KeyRecord:
         actor.require(READ)
-        return self._get(key_id)
+        record = self._get(key_id)
+        actor.ensure_sees(record)
+        return record
 
     def list_keys(
         self,
@@ -337,6 +342,10 @@ class KeyAdmin:
     ) -> Sequence[KeyRecord]:
         actor.require(READ)
         filters = filters or KeyFilter()
+        if actor.owner is not None:
+            if filters.owner not in (None, actor.owner):
+                return []
+            filters = replace(filters, owner=actor.owner)
         if filters.expiring_before is not None:
             checked_time(filters.expiring_before, "expiring_before")
         return self.store.list_keys(filters, limit=limit, after=after)
@@ -360,6 +369,8 @@ class KeyAdmin:
     def usage(self, actor: Actor, key_id: str, since: date | None = None) -> dict[str, int]:
         """Requests per outcome for a key, as flushed so far (see ``usage.py``)."""
         actor.require(READ)
+        if actor.owner is not None:
+            actor.ensure_sees(self._get(key_id))
         return self.store.usage(key_id, since)
 
     def _get(self, key_id: str) -> KeyRecord:
@@ -372,12 +383,34 @@ class KeyAdmin:
 
     def create(self, actor: Actor, new: NewKey) -> IssuedKey:
         issued = self.draft(actor, new)
-        self.store.create(issued.record, actor.name)
+        if actor.max_keys is None:
+            self.store.create(issued.record, actor.name)
+        else:
+            with self._counting:
+                self._ensure_room(actor)
+                self.store.create(issued.record, actor.name)
         self.cache.invalidate(issued.record.key_hash)
         return issued
 
+    def _ensure_room(self, actor: Actor) -> None:
+        """The owner holds fewer working keys (active or disabled) than ``max_keys``: a
+        rotated key's successor takes its place, a revoked or expired key frees one."""
+        bound = actor.max_keys or 0
+        held = sum(
+            len(self.store.list_keys(KeyFilter(owner=actor.owner, status=s), limit=bound + 1))
+            for s in ("active", "disabled")
+        )
+        if held >= bound:
+            raise NotPermitted(
+                f"owner {actor.owner} holds {held} working keys, the most allowed is {bound}; "
+                "revoke one first"
+            )
+
     def create_many(self, actor: Actor, news: Iterable[NewKey]) -> list[IssuedKey]:
-        """Several keys in one transaction (an import, a bulk load)."""
+        """Several keys in one transaction (an import, a bulk load); for an actor bounded
+        by a count of keys, one by one, each counted."""
+        if actor.max_keys is not None:
+            return [self.create(actor, new) for new in news]
         issued = [self.draft(actor, new) for new in news]
         self.store.create_many([i.record for i in issued], actor.name)
         return issued
@@ -401,7 +434,7 @@ class KeyAdmin:
         actor.ensure_within(allowance, "a key")
         return self._issue(
             name=checked_text(new.name, "name") or "",
-            owner=checked_text(new.owner, "owner", optional=True),
+            owner=actor.owner_for(checked_text(new.owner, "owner", optional=True)),
             scopes=scopes,
             metadata=checked_metadata(new.metadata),
             prefix=self._prefix(new.prefix),
@@ -478,7 +511,7 @@ class KeyAdmin:
         if "name" in given:
             changes["name"] = checked_text(given["name"], "name")
         if "owner" in given:
-            changes["owner"] = checked_text(given["owner"], "owner", optional=True)
+            changes["owner"] = actor.owner_for(checked_text(given["owner"], "owner", optional=True))
         if "scopes" in given:
             changes["scopes"] = checked_scopes(given["scopes"])
             actor.ensure_grants(changes["scopes"])

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from keyturn.credentials import DEFAULT_API_KEY_HEADERS, DEFAULT_QUERY_PARAMS
 from keyturn.errors import InvalidValue
@@ -61,6 +62,13 @@ class Settings:
     # The web dashboard at /ui: on or off, and how long a session lasts without a request.
     ui: bool = True
     ui_idle_timeout: float = 900.0
+    # The customer portal at /portal (docs/portal.md): on or off, a session's idle timeout,
+    # its branding, and the address its links start with (default: the request's own).
+    portal: bool = True
+    portal_idle_timeout: float = 900.0
+    portal_title: str = "API keys"
+    portal_logo_url: str | None = None
+    public_url: str | None = None
     # Believe X-Forwarded-Proto (the dashboard's cookie is Secure when it says https); only
     # behind a proxy that sets it, since a client can send it too.
     trust_forwarded_proto: bool = False
@@ -234,6 +242,24 @@ def _optional_text(value: Any) -> str | None:
     return _text(value) or None
 
 
+def _title(value: Any) -> str:
+    text = _text(value).strip()
+    if not 1 <= len(text) <= 100 or not text.isprintable():
+        raise ValueError("expected 1 to 100 printable characters")
+    return text
+
+
+def _web_address(value: Any) -> str | None:
+    """An absolute http(s) URL (or nothing)."""
+    text = _text(value).strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or not text.isprintable():
+        raise ValueError("expected an absolute http:// or https:// URL")
+    return text
+
+
 _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "host": _text,
     "port": _port,
@@ -254,6 +280,11 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "redis_prefix": _text,
     "ui": _flag,
     "ui_idle_timeout": _idle,
+    "portal": _flag,
+    "portal_idle_timeout": _idle,
+    "portal_title": _title,
+    "portal_logo_url": _web_address,
+    "public_url": _web_address,
     "trust_forwarded_proto": _flag,
     "pepper": _optional_text,
     "max_body_size": _bounded(1024, 64 * 1024 * 1024, "a size in bytes"),

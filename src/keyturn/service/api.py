@@ -20,6 +20,7 @@ from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
 from keyturn.service.docs_page import add_docs_page
 from keyturn.service.models import FieldError, Health, Problem
+from keyturn.service.portal_api import portal_router
 from keyturn.service.problems import install_handlers
 from keyturn.service.raw_paths import raw_paths
 from keyturn.service.verify_api import verify_router
@@ -50,6 +51,7 @@ def build_api(context: ServiceContext) -> FastAPI:
     callers = Callers(context)
     app.include_router(verify_router(context, callers))
     app.include_router(admin_router(context, callers))
+    app.include_router(portal_router(context, callers))
     prefixes = list(context.settings.prefixes)
 
     def openapi() -> dict[str, Any]:

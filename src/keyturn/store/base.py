@@ -68,6 +68,17 @@ class KeyFilter:
     prefix: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PortalGrant:
+    """What a customer portal link opens (``keyturn.portal``), as stored."""
+
+    owner: str
+    policy: dict[str, Any]
+    expires_at: datetime
+    return_url: str | None
+    created_by: str
+
+
 @runtime_checkable
 class KeyStore(Protocol):
     url: str
@@ -124,5 +135,14 @@ class KeyStore(Protocol):
         limit: int = 100,
         before: int | None = None,
     ) -> Sequence[AuditEvent]: ...
+
+    def create_portal_link(self, grant: PortalGrant, link_hash: str, actor: str) -> None:
+        """Store a portal link by its hash, audited; links expired a day ago go."""
+        ...
+
+    def redeem_portal_link(self, link_hash: str, now: datetime) -> PortalGrant | None:
+        """Mark the link used, if it is unused and unexpired at ``now``, and audit it:
+        one statement, so a link is redeemed at most once on any number of instances."""
+        ...
 
     def close(self) -> None: ...

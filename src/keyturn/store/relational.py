@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from keyturn.credits import period_starts
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound
 from keyturn.record import KeyRecord
 from keyturn.store import sql
-from keyturn.store.base import AuditEvent, Decide, KeyFilter, Successor
+from keyturn.store.base import AuditEvent, Decide, KeyFilter, PortalGrant, Successor
 
 _NO_FILTER = KeyFilter()
 ROWS_KEPT = 4096  # rows (and their records) kept for re-reads by hash; ~8 MB at most
@@ -320,6 +320,46 @@ class SQLStore:
         with self._reading() as conn:
             row = conn.execute(self._q_credits_left, params).fetchone()
         return None if row is None or row[0] is None else int(row[0])
+
+    # -- customer portal links -------------------------------------------------------------
+
+    def create_portal_link(self, grant: PortalGrant, link_hash: str, actor: str) -> None:
+        time_in = self.dialect.time_in
+        with self._writing() as conn:
+            conn.execute(
+                self.dialect.params(sql.PURGE_PORTAL_LINKS),
+                {"before": time_in(datetime.now(UTC) - timedelta(days=1))},
+            )
+            conn.execute(
+                self.dialect.params(sql.INSERT_PORTAL_LINK),
+                {
+                    "link_hash": link_hash,
+                    "owner": grant.owner,
+                    "policy": self.dialect.json_in(grant.policy),
+                    "return_url": grant.return_url,
+                    "created_by": grant.created_by,
+                    "expires_at": time_in(grant.expires_at),
+                },
+            )
+            details = {"owner": grant.owner, "policy": grant.policy, "expires_at": grant.expires_at}
+            self._log(conn, actor, "portal.link", None, details)
+
+    def redeem_portal_link(self, link_hash: str, now: datetime) -> PortalGrant | None:
+        params = {"link_hash": link_hash, "now": self.dialect.time_in(now)}
+        with self._writing() as conn:
+            row = conn.execute(self.dialect.params(sql.REDEEM_PORTAL_LINK), params).fetchone()
+            if row is None:
+                return None
+            owner, policy, expires_at, return_url, created_by = row
+            grant = PortalGrant(
+                owner,
+                self.dialect.json_out(policy),
+                self.dialect.time_out(expires_at) or now,
+                return_url,
+                created_by,
+            )
+            self._log(conn, f"owner:{owner}", "portal.open", None, {"link_by": created_by})
+        return grant
 
     def _period_params(self, key_id: str, now: datetime) -> dict[str, Any]:
         day, month = period_starts(now)

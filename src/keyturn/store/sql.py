@@ -284,6 +284,16 @@ COUNT_USAGE = (
     "INSERT INTO usage (key_id, day, outcome, count) VALUES (:key_id, :day, :outcome, :count) "
     "ON CONFLICT (key_id, day, outcome) DO UPDATE SET count = usage.count + excluded.count"
 )
+INSERT_PORTAL_LINK = (
+    "INSERT INTO portal_links (link_hash, owner, policy, return_url, created_by, expires_at) "
+    "VALUES (:link_hash, :owner, :policy, :return_url, :created_by, :expires_at)"
+)
+PURGE_PORTAL_LINKS = "DELETE FROM portal_links WHERE expires_at < :before"
+REDEEM_PORTAL_LINK = (
+    "UPDATE portal_links SET used_at = :now "
+    "WHERE link_hash = :link_hash AND used_at IS NULL AND expires_at > :now "
+    "RETURNING owner, policy, expires_at, return_url, created_by"
+)
 USAGE_BY_OUTCOME = (
     "SELECT outcome, SUM(count) FROM usage WHERE key_id = :key_id AND day >= :since "
     "GROUP BY outcome"
