@@ -141,7 +141,7 @@ def _lifetime(value: object) -> timedelta | None:
         except InvalidValue as exc:
             raise exc.at(field) from None
     elif isinstance(value, int) and not isinstance(value, bool):
-        period = timedelta(seconds=value)
+        period = _seconds(value, field)
     else:
         raise InvalidValue("expected a duration like 90d, or seconds", field)
     return checked_period(period, field, timedelta(seconds=1), MAX_LIFETIME)
@@ -155,8 +155,16 @@ def checked_ttl(value: object) -> timedelta:
         except InvalidValue as exc:
             raise exc.at("ttl") from None
     elif isinstance(value, int) and not isinstance(value, bool):
-        value = timedelta(seconds=value)
+        value = _seconds(value, "ttl")
     return checked_period(value, "ttl", MIN_TTL, MAX_TTL)
+
+
+def _seconds(value: int, field: str) -> timedelta:
+    """A whole number of seconds, up to a century (``timedelta`` overflows past a few
+    billion years, and no key should live beyond one)."""
+    if not 0 <= value <= MAX_LIFETIME.total_seconds():
+        raise InvalidValue(f"expected from 0 to {int(MAX_LIFETIME.total_seconds())} seconds", field)
+    return timedelta(seconds=value)
 
 
 def checked_return_url(value: object) -> str | None:

@@ -24,7 +24,7 @@ from keyturn import (
     ScopeNotHeld,
 )
 from keyturn.actor import Actor
-from keyturn.portal import OwnerPolicy, PortalLinks, link_hash
+from keyturn.portal import OwnerPolicy, PortalLinks, checked_ttl, link_hash
 from keyturn.store import KeyFilter
 
 POLICY = OwnerPolicy.of({"scopes": ["orders:read", "orders:write"], "max_keys": 2})
@@ -172,6 +172,7 @@ def test_a_policy_is_checked_field_by_field() -> None:
         {"max_keys": 10_000},
         {"max_lifetime": "forever"},
         {"max_lifetime": 0},
+        {"max_lifetime": 10**30},
         {"max_lifetime": "90d", "require_expiry": False},
         {"require_expiry": "yes"},
         {"colour": "red"},
@@ -210,6 +211,9 @@ def test_a_link_expires_after_its_ttl(manager: KeyManager) -> None:
     assert links.redeem(token) is None
     with pytest.raises(InvalidValue):
         links.open(Actor.operator(), "acme", POLICY, ttl=timedelta(days=2))
+    for ttl in (10**30, -1, "1y", 5):
+        with pytest.raises(InvalidValue):
+            checked_ttl(ttl)
     with pytest.raises(InvalidValue):
         links.open(Actor.operator(), "acme", POLICY, return_url="javascript:alert(1)")
     with pytest.raises(InvalidValue):

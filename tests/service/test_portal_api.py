@@ -84,6 +84,8 @@ def test_opening_a_portal_needs_portal_write_and_the_policys_scopes(served: Live
         {"ttl": "forever"},
         {"ttl": "2d"},
         {"ttl": 0},
+        {"ttl": 10**30},
+        {"policy": {"max_lifetime": 10**30}},
         {"return_url": "javascript:alert(1)"},
         {"return_url": "/relative"},
         {"policy": {"max_keys": -1}},
