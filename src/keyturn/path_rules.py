@@ -40,6 +40,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from keyturn.errors import InvalidValue
+
 Requirement = tuple[str, ...] | None
 """The scopes a request needs (``()``: a key, any scopes), or ``None``: no key needed."""
 
@@ -103,12 +105,12 @@ def parse_pattern(pattern: str) -> tuple[str | None, str, bool]:
         "has it) or '= /exact/path'"
     )
     if len(words) != 1 or (method is not None and not _METHOD.fullmatch(method)):
-        raise ValueError(f"path rule {pattern!r}: {usage}")
+        raise InvalidValue(f"path rule {pattern!r}: {usage}")
     path = words[0]
     if not path.startswith("/"):
-        raise ValueError(f"path rule {pattern!r} must start with '/' (optionally after a method)")
+        raise InvalidValue(f"path rule {pattern!r} must start with '/' (optionally after a method)")
     if "?" in path or "#" in path or "//" in path or _has_dot_segment(path):
-        raise ValueError(
+        raise InvalidValue(
             f"path rule {pattern!r}: name a plain path (no query, fragment, '//' or dot segments)"
         )
     return method, path, exact
@@ -303,7 +305,7 @@ class PathRules:
                 raise TypeError(f"scopes for {spec!r} must be a list of scopes, not a string")
             where = _key(spec)
             if where in table and table[where] is None:
-                raise ValueError(f"{spec!r} is listed both as an open path and with scopes")
+                raise InvalidValue(f"{spec!r} is listed both as an open path and with scopes")
             table[where] = _stricter(table.get(where, ()), tuple(required))
         _cover_head(table)
         self._rules = _ordered(_rule(*where, req, False) for where, req in table.items())

@@ -210,6 +210,8 @@ def test_serve_on_a_busy_port_is_one_line_and_exit_4(tmp_path: Path) -> None:
         result = run("serve", "--port", str(port), "--db", db, cwd=tmp_path)
     one_line(result, 4, f"127.0.0.1:{port}", "already in use", "--port")
     assert not (tmp_path / "k.db").exists()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "4 `serve` could not listen on its port" in " ".join(readme.split())
 
 
 def test_serve_without_its_extra_says_what_to_install(tmp_path: Path) -> None:
