@@ -18,6 +18,7 @@ from keyturn.providers import (
     KeyType,
     Provider,
     by_id,
+    entries,
     for_host,
     identify,
     identify_type,
@@ -74,14 +75,27 @@ def test_every_finding_code_is_asserted_by_a_test(code: str) -> None:
     assert f'"{code}"' in tests, f"no test asserts {code}"
 
 
-def test_the_catalogue_lists_at_least_25_apis_each_citing_its_source() -> None:
-    assert len(PROVIDERS) >= 25
+def test_the_catalogue_lists_at_least_60_apis_each_citing_its_source() -> None:
+    assert len(PROVIDERS) >= 60
     text = resources.files("keyturn").joinpath("providers.toml").read_text("utf-8")
     blocks = text.split("[[provider]]")[1:]
     assert len(blocks) == len(PROVIDERS)
     for block in blocks:
         head = block.split("[[provider.key_type]]")[0]
         assert re.search(r"#.*source", head), head.splitlines()[1]
+        # Without a permission answer, the entry says why (its keys carry no scopes, ...).
+        assert "[provider.answers.permission]" in block or re.search(
+            r"(?m)^#.*(?:scope|permission)", block), head.splitlines()[1]
+
+
+def test_each_api_documents_the_answers_its_emulator_gives() -> None:
+    """The fixtures of every entry: where to probe, and what it answers to no key, a bad
+    key and (when it requires a header) a request without that header."""
+    for entry in entries():
+        answers = entry["answers"]
+        needed = {"path", "no_key", "bad_key"} | (
+            {"no_version"} if entry.get("required_headers") else set())
+        assert needed <= set(answers), (entry["id"], needed - set(answers))
     for provider in PROVIDERS:
         assert provider.hosts and provider.env and provider.key_types, provider.id
         assert provider.header

@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +24,7 @@ from click.testing import CliRunner
 from keyturn.cli import main
 from keyturn.placeholders import is_placeholder
 from keyturn.providers import KeyType, by_id, identify_type
+from tests.doctor import wire
 from tests.doctor.apis import Api, Respond
 from tests.doctor.conftest import assert_hidden
 from tests.doctor.emulator import ENTRIES, Emulator
@@ -80,6 +82,12 @@ def _accepted(entry: dict[str, Any]) -> set[str]:
     return ways
 
 
+def _query_params(entry: dict[str, Any]) -> set[str]:
+    """The query parameters the entry documents for the key."""
+    also = {a.partition(":")[2] for a in entry.get("also_accepts", ()) if a.startswith("query:")}
+    return also | ({entry["query_param"]} if entry.get("query_param") else set())
+
+
 def _required(entry: dict[str, Any]) -> list[str]:
     """The entry's required headers as -H options (a $NAME value from its test env)."""
     env = entry["answers"].get("env", {})
@@ -131,7 +139,7 @@ class Case:
 
 def _cases() -> Iterator[Case]:
     for pid, entry in ENTRIES.items():
-        yield from (Case(pid, name) for name in ("ok", "bad_key", "wrong_header"))
+        yield from (Case(pid, name) for name in ("ok", "no_key", "bad_key", "wrong_header"))
         if wrong_scheme(entry) is not None:
             yield Case(pid, "wrong_scheme")
         if entry.get("header", "Authorization").lower() == "authorization" and (
@@ -168,21 +176,31 @@ class Run:
 
 
 def doctor(serve: Serve, case: Case, *args: str, valid: str | None = None,
-           deny: str | None = None) -> tuple[Run, str]:
-    """Run `keyturn doctor --format json` against the case's emulator; (run, the key)."""
+           deny: str | None = None, unset: bool = False) -> tuple[Run, str]:
+    """Run `keyturn doctor --format json` against the case's emulator; (run, the key).
+    ``unset``: the key's variable is not set (the emulator still knows a valid key)."""
     entry = case.entry
     key = key_for(entry)
     env = env_for(entry, key)
     emulator = Emulator(case.provider, valid or key, env, deny)
     api = serve(emulator)
     url = api.url(entry["answers"]["path"])
-    result = CliRunner().invoke(
-        main, ["doctor", url, "--provider", case.provider, "--format", "json", "--no-keyring",
-               *args], env=env)
+    if unset:
+        env = {name: value for name, value in env.items() if name != entry["env"][0]}
+    with wire.watch() as opened:
+        result = CliRunner().invoke(
+            main, ["doctor", url, "--provider", case.provider, "--format", "json",
+                   "--no-keyring", *args], env=env)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     output = result.stdout + result.stderr
     assert_hidden(output, key)
-    assert all(key not in s.path for s in api.seen)  # in the documented place, or nowhere
+    for seen in api.seen:  # in a URL only as a query parameter the API documents
+        in_query = {n for n, v in parse_qsl(urlsplit(seen.path).query) if v == key}
+        assert key not in seen.path or (in_query and in_query <= _query_params(entry)), seen.path
+    # No origin but the target: every connection the process opened went to the emulator.
+    target = urlsplit(url)
+    assert set(opened.connected) <= {(target.hostname, target.port)}, opened.connected
+    assert set(opened.looked_up) <= {target.hostname}, opened.looked_up
     return Run(json.loads(result.stdout), output, result.exit_code, emulator), key
 
 
@@ -193,10 +211,30 @@ def test_the_doctor_names_each_documented_answer(serve: Serve, case: Case) -> No
 
 
 def _ok(serve: Serve, case: Case) -> None:
-    run, _ = doctor(serve, case)
-    assert run.exit_code == 0, run.output
-    assert run.errors == [] and run.codes[-1] == "auth_ok"
-    assert run.emulator.served == ["ok"]
+    for args in ((), ("--try-variants",)):  # an accepted key needs no variant
+        run, _ = doctor(serve, case, *args)
+        assert run.exit_code == 0, run.output
+        assert run.errors == [] and run.codes[-1] == "auth_ok"
+        assert run.emulator.served == ["ok"]
+        assert run.data["probe"]["variants"] == []
+
+
+def _no_key(serve: Serve, case: Case) -> None:
+    """No key anywhere: named (with the variable looked for), and nothing is sent."""
+    run, _ = doctor(serve, case, "--try-variants", unset=True)
+    assert run.exit_code == 1
+    assert run.errors == ["key_not_set"], run.codes
+    assert case.entry["env"][0] in run.finding("key_not_set")["detail"]
+    assert run.emulator.served == []
+
+
+def _variants_sent(run: Run) -> list[dict[str, Any]]:
+    """The variants the report lists: each with the status it got, one request each."""
+    variants: list[dict[str, Any]] = run.data["probe"]["variants"]
+    assert all(v["status"] is not None for v in variants), variants
+    assert len(run.emulator.served) == 1 + len(variants)
+    assert run.data["probe"]["status"] is not None
+    return variants
 
 
 def _bad_key(serve: Serve, case: Case) -> None:
@@ -206,6 +244,12 @@ def _bad_key(serve: Serve, case: Case) -> None:
     assert run.emulator.served == ["bad_key"]
     assert "server_rejected_key" in run.codes, run.codes
     assert "rejected_as_sent" not in run.codes
+    # Every other way fails too: the key stays the one problem, no way is blamed.
+    run, _ = doctor(serve, case, "--try-variants", valid=other)
+    assert run.exit_code == 1 and "server_rejected_key" in run.codes, run.codes
+    assert _variants_sent(run) and run.data["working_variant"] is None
+    assert not {"header_wrong", "scheme_wrong", "variant_works", "rejected_as_sent"} & set(
+        run.codes), run.codes
 
 
 def _refused_as_sent(run: Run, expected: set[str]) -> None:
@@ -217,15 +261,15 @@ def _refused_as_sent(run: Run, expected: set[str]) -> None:
 
 def _wrong_header(serve: Serve, case: Case) -> None:
     run, _ = doctor(serve, case, *wrong_header(case.entry))
-    _refused_as_sent(run, {"header_wrong", "scheme_wrong"})
+    assert run.emulator.served in (["no_key"], ["wrong_way"])  # its documented answer
+    _refused_as_sent(run, {"header_wrong"})
+    assert "scheme_wrong" not in run.codes, run.codes
     assert run.data["probe"]["variants"] == []
     # Told to, the doctor finds the documented way, and lists every variant it sent.
     run, _ = doctor(serve, case, *wrong_header(case.entry), "--try-variants")
     _refused_as_sent(run, {"header_wrong", "scheme_wrong"})
-    variants = run.data["probe"]["variants"]
+    variants = _variants_sent(run)
     assert run.data["working_variant"] == variants[-1]["way"]
-    assert [v["status"] is not None for v in variants] == [True] * len(variants)
-    assert len(run.emulator.served) == 1 + len(variants)
     assert run.emulator.served[-1] == "ok" and "variant_works" in run.codes
 
 
@@ -233,7 +277,8 @@ def _wrong_scheme(serve: Serve, case: Case) -> None:
     args = wrong_scheme(case.entry)
     assert args is not None
     run, _ = doctor(serve, case, *args)
-    _refused_as_sent(run, {"scheme_wrong", "header_wrong"})
+    _refused_as_sent(run, {"scheme_wrong"})
+    assert "header_wrong" not in run.codes, run.codes
 
 
 def _lowercase(serve: Serve, case: Case) -> None:
@@ -264,10 +309,15 @@ def _denied(serve: Serve, case: Case) -> None:
     if "names" in answer:
         assert answer["names"] in found["detail"] + found["fix"]
     assert not any(words in found["fix"].lower() for words in FIX_BLAMING_THE_KEY), found
+    # Other ways of sending a valid key change nothing: the same verdict, nothing blamed.
+    again, _ = doctor(serve, case, "--try-variants", deny=name)
+    _variants_sent(again)
+    assert again.errors == run.errors and again.data["working_variant"] is None, again.codes
 
 
 CHECKS: dict[str, Callable[[Serve, Case], None]] = {
     "ok": _ok,
+    "no_key": _no_key,
     "bad_key": _bad_key,
     "wrong_header": _wrong_header,
     "wrong_scheme": _wrong_scheme,
