@@ -143,7 +143,7 @@ def _cases() -> Iterator[Case]:
         if wrong_scheme(entry) is not None:
             yield Case(pid, "wrong_scheme")
         if entry.get("header", "Authorization").lower() == "authorization" and (
-            entry.get("scheme", "Bearer") == "Bearer"
+            entry.get("scheme", "Bearer") not in ("", "Basic")
         ):
             yield Case(pid, "lowercase")
         if entry.get("required_headers"):
@@ -282,9 +282,12 @@ def _wrong_scheme(serve: Serve, case: Case) -> None:
 
 
 def _lowercase(serve: Serve, case: Case) -> None:
-    run, _ = doctor(serve, case, "-H", "Authorization: bearer $KEY", *_required(case.entry))
+    scheme = case.entry.get("scheme", "Bearer")
+    run, _ = doctor(serve, case, "-H", f"Authorization: {scheme.lower()} $KEY",
+                    *_required(case.entry))
     assert "scheme_lowercase" in run.codes  # whatever the server does with it
     assert run.finding("scheme_lowercase")["severity"] == "warning"
+    assert f"{scheme} <key>" in run.finding("scheme_lowercase")["fix"]
 
 
 def _no_version(serve: Serve, case: Case) -> None:
