@@ -21,7 +21,7 @@ from keyturn.scan.codes import Confidence
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure, fingerprint, mask_value
 from keyturn.scan.gates import plausible_secret, random_enough, structured_secret_ok
 from keyturn.scan.prefilter import keyword_lines, shapes_present
-from keyturn.scan.rules import rule_matches
+from keyturn.scan.rules import rule_matches, shapes_named
 from keyturn.scan.shapes import DECIDING_PREFIXES, KEYTURN_TAIL, LEFT_STOP, PREFIX_CHARS
 
 BASE62_CHARS = frozenset(keys.BASE62)
@@ -185,6 +185,9 @@ def _generic_hits(data: bytes, lowered: bytes, claimed: Claims, config_like: boo
         for assigned in generic.assignments(data, line_start, line_end, config_like):
             if claimed.overlaps(assigned.start, assigned.end) or _shape_decided(assigned.value):
                 continue
+            shaped = shapes_named(assigned.name)
+            if shaped and not any(r.regex.fullmatch(assigned.value.encode()) for r in shaped):
+                continue  # a value not of the named provider's shape: a near-miss
             provider, key_type = assigned.provider, assigned.key_type
             confidence: Confidence
             if key_type is not None and provider is not None:

@@ -100,7 +100,7 @@ def malformed_encoding(value: str) -> bool:
     return bool(_UUID_LAYOUT.fullmatch(value)) and not _UUID.fullmatch(value)
 
 
-def _class_changes(text: str) -> float:
+def class_changes(text: str) -> float:
     """Share of neighbours that switch between digit, upper case, lower case and symbol."""
 
     def kind(c: str) -> int:
@@ -122,7 +122,7 @@ def plausible_secret(value: str) -> bool:
         and any(c.isalpha() for c in value)
         and not _NOT_A_VALUE.search(value)
         and shannon_entropy(value) >= 3.0
-        and _class_changes(value) >= 0.3
+        and class_changes(value) >= 0.3
         and not looks_patterned(value)
         and not malformed_encoding(value)
         and not _GENERIC_MARKERS.search(value)

@@ -28,7 +28,7 @@ from typing import Any
 from ahocorasick_rs import BytesAhoCorasick, Implementation
 
 from keyturn.scan.codes import Confidence
-from keyturn.scan.gates import plausible_secret
+from keyturn.scan.gates import class_changes, plausible_secret, structured_secret_ok
 
 # A window reaches this far from a keyword at most: a PEM block (-----BEGIN ...) of an
 # 8192-bit RSA key fits; any other pattern's value sits within MAX_REACH of its keyword
@@ -163,15 +163,29 @@ def _near_rules(data: dict[str, Any], source: str) -> tuple[Near, tuple[Rule, ..
             _KEY_CHARS, _GLUE, _KEY_CHARS, data["min_length"], data["max_length"], _KEY_CHARS,
             _GLUE)),
     )
+    unknown = {k for entry in data["providers"] for k in entry} - _NEAR_FIELDS
+    if unknown:
+        raise ValueError(f"rules: unknown [near] provider fields {sorted(unknown)}")
     rules = tuple(
         Rule(
             id=f"near-{entry['name'].lower()}", provider=entry["name"], kind="value near its name",
             source=source, confidence="medium",
-            keywords=tuple(k.encode() for k in entry["keywords"]), pattern="", near=True,
+            keywords=tuple(k.encode() for k in entry["keywords"]),
+            pattern=_bounded(entry["shape"]) if "shape" in entry else "", near=True,
         )
         for entry in data["providers"]
     )
     return near, rules
+
+
+_NEAR_FIELDS = frozenset({"name", "keywords", "shape"})
+
+
+def _bounded(shape: str) -> str:
+    """A provider's value shape as a whole value: not a piece of a longer run of key
+    characters (trufflehog's ``\\b...\\b``, with ``+ / - =`` counted as key characters too:
+    a base64 key one character too long is not a key of the right length)."""
+    return rf"(?<![A-Za-z0-9_+/\-])(?:{shape})(?![A-Za-z0-9_+/=\-])"
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,11 +381,51 @@ def _identifier(value: bytes) -> bool:
     return sum(1 for part in _SEPARATORS.split(value) if _WORD.fullmatch(part)) >= 2
 
 
+def shaped_value_ok(value: bytes) -> bool:
+    """A value of a provider's documented shape that a generator, not a person, wrote.
+
+    The shape already pins the charset and length, so the gates are lighter than for a value
+    of any shape: no identifier (two words joined), some entropy, and, for a value without
+    a digit, the upper/lower-case switches of a random draw (``PSIYbVgf...``), not camelCase.
+    """
+    text = value.decode("ascii", "replace")
+    if entropy(value) < 2.5 or _identifier(value) or not structured_secret_ok(text):
+        return False
+    if any(c.isdigit() for c in text):
+        return True
+    return text.lower() != text and text.upper() != text and class_changes(text) >= 0.3
+
+
+def _shaped_near_matches(ruleset: RuleSet, rule: Rule, data: bytes,
+                         spans: list[tuple[int, int]]) -> list[RuleMatch]:
+    """Each mention's first value of the provider's shape within reach (trufflehog's
+    ``PrefixRegex``: the name, then up to 40 bytes, then the key)."""
+    near = ruleset.near
+    assert near is not None
+    found = []
+    last = -1
+    finditer = rule.regex.finditer
+    for after, _ in spans:
+        if after <= last:
+            continue
+        for match in finditer(data, after, after + near.reach + rule.width):
+            if match.start() > after + near.reach:
+                break
+            value = match[0]
+            if shaped_value_ok(value):
+                last = match.end()
+                found.append(RuleMatch(rule, match.start(), match.end(), value))
+                break
+    return found
+
+
 def _near_matches(ruleset: RuleSet, rule: Rule, data: bytes,
                   spans: list[tuple[int, int]]) -> list[RuleMatch]:
     """The first random-looking value within reach after each mention of the provider."""
     near = ruleset.near
     assert near is not None
+    if rule.pattern:
+        return _shaped_near_matches(ruleset, rule, data, spans)
     found = []
     last = -1
     for after, _ in spans:
@@ -384,6 +438,21 @@ def _near_matches(ruleset: RuleSet, rule: Rule, data: bytes,
             last = match.start()
             found.append(RuleMatch(rule, match.start(), match.start() + len(value), value))
     return found
+
+
+def shapes_named(name: str, ruleset: RuleSet = RULES) -> list[Rule]:
+    """The [near] providers with a documented shape that ``name`` (``IP2LOCATION_API_KEY``,
+    ``satismeterToken``) starts a word with: their shape, not the generic gates, decides
+    whether a value assigned to it is their key."""
+    lowered = name.lower().encode()
+    found = ruleset.automaton.find_matches_as_indexes(lowered, overlapping=True)
+    return [
+        rule
+        for index, start, _end in found
+        if start == 0 or not lowered[start - 1 : start].isalpha()
+        for rule in ruleset.near_by[index]
+        if rule.pattern
+    ]
 
 
 def rule_matches(data: bytes, lowered: bytes, ruleset: RuleSet = RULES) -> list[RuleMatch]:
