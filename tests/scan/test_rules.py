@@ -138,14 +138,31 @@ def _value() -> str:
     return keygen.draw("[A-Za-z0-9]{30}") + "7k"
 
 
-@pytest.mark.parametrize("template", [
-    "[DEBUG] ambee key: {v}",
-    'aylienToken := "{v}"',
-    "<secret>{{pandadoc {v}}}</secret>",
-    "export WAKATIME_API_KEY={v}",
+def _value_for(name: str) -> str:
+    """A key for the provider named ``name``: of its documented shape where [near] has one."""
+    index = RULES.keywords.index(name.encode())
+    (rule,) = RULES.near_by[index]
+    if not rule.pattern:
+        return _value()
+    value = ""
+    while not (any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
+        value = keygen.draw(_shape_of(rule))
+    return value
+
+
+def _shape_of(rule) -> str:  # type: ignore[no-untyped-def]
+    return rule.pattern.split("(?:", 1)[1].rsplit(")(?!", 1)[0]
+
+
+@pytest.mark.parametrize("name, template", [
+    ("ambee", "[DEBUG] ambee key: {v}"),
+    ("aylien", 'aylienToken := "{v}"'),
+    ("pandadoc", "<secret>{{pandadoc {v}}}</secret>"),
+    ("wakatime", "export WAKATIME_API_KEY={v}"),
 ])
-def test_a_random_value_near_a_providers_name_is_a_possible_secret(template: str) -> None:
-    value = _value()
+def test_a_random_value_near_a_providers_name_is_a_possible_secret(
+        name: str, template: str) -> None:
+    value = _value_for(name)
     (finding,) = scan_bytes(template.format(v=value).encode(), "notes.txt")
     assert finding.code == "possible_secret" and finding.confidence == "medium"
     assert value not in finding.masked
@@ -187,3 +204,45 @@ def test_values_that_break_their_own_encoding_are_not_secrets(pattern: str) -> N
 def test_identifiers_near_a_providers_name_are_not_secrets() -> None:
     assert not find_hits(b"frameio = self._h2_state.max_outbound_frame_size_2\n")
     assert not find_hits(b"ambee: dec_loop_generic_32_bytes\n")
+
+
+def _shaped(name: str):  # type: ignore[no-untyped-def]
+    return next(r for rules in RULES.near_by for r in rules if r.provider == name)
+
+
+@pytest.mark.parametrize("provider, template", [
+    ("Box", "[INFO] sending request to box API\n[DEBUG] using Key={v}\n"),
+    ("IP2Location", 'IP2LOCATION_API_KEY = "{v}"\n'),
+    ("Abstract", "<secret>{{abstract AQAAABAAA {v}}}</secret>\n"),
+])
+def test_a_value_of_a_providers_documented_shape_near_its_name_is_found(
+        provider: str, template: str) -> None:
+    # A short or common name (box, abstract) names no one on its own; with the shape its
+    # detector documents (length and characters), a value of that shape beside it does.
+    shape = _shape_of(_shaped(provider))
+    value = keygen.draw(shape)
+    while not any(c.isdigit() for c in value):
+        value = keygen.draw(shape)
+    (finding,) = scan_bytes(template.format(v=value).encode(), "notes.txt")
+    assert finding.provider == provider and finding.code == "possible_secret"
+
+
+@pytest.mark.parametrize("cut", [
+    lambda v: v[:-1],  # a character short
+    lambda v: v + "Q",  # a character too many
+    lambda v: v[:10] + "?" + v[11:],  # a character that is no part of the shape
+])
+def test_a_value_not_of_the_named_providers_shape_is_a_near_miss(cut) -> None:  # type: ignore[no-untyped-def]
+    value = cut(keygen.draw("[0-9A-Z]{30}") + "7K")  # IP2Location: 32 of [0-9A-Z]
+    for text in (f'IP2LOCATION_API_KEY = "{value}"\n', f"ip2location key: {value}\n",
+                 f"export IP2LOCATION_TOKEN={value}\n"):
+        assert not find_hits(text.encode(), config_like=True), text
+
+
+def test_a_near_provider_field_is_checked_too() -> None:
+    near = ('[near]\nsource = "trufflehog"\nreach = 40\nmin_length = 16\nmax_length = 100\n'
+            'min_entropy = 3.5\nproviders = [{name = "Acme", keywords = ["acme"], shap = "x"}]\n'
+            '[[rule]]\nid = "x"\nprovider = "X"\nkind = "key"\nsource = "gitleaks x"\n'
+            'confidence = "high"\nkeywords = ["xk_"]\npattern = "xk_[a-z]{20}"\n')
+    with pytest.raises(ValueError, match="shap"):
+        load(near)
