@@ -38,6 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any, Final
 
+from keyturn import events
 from keyturn.actor import Actor, Allowance
 from keyturn.cache import KeyCache
 from keyturn.credits import validate_credits
@@ -296,6 +297,14 @@ def checked_metering(
 
 
 # -- the operations ----------------------------------------------------------------------
+
+
+_EVENTS: Final = {
+    "key.update": events.UPDATED,
+    "key.revoke": events.REVOKED,
+    "key.disable": events.DISABLED,
+    "key.enable": events.ENABLED,
+}
 
 
 class KeyAdmin:
@@ -633,8 +642,9 @@ class KeyAdmin:
         )
 
     def _change(self, key_id: str, decide: Decide, actor: Actor, action: str) -> KeyRecord:
-        """``decide`` on the key as stored, and write, in one store transaction."""
-        changed = self.store.change(key_id, decide, actor.name, action)
+        """``decide`` on the key as stored, and write, in one store transaction with its
+        audit entry and its event (``key.update`` -> ``key.updated``) in the outbox."""
+        changed = self.store.change(key_id, decide, actor.name, action, emit=_EVENTS[action])
         self.cache.invalidate(changed.key_hash)
         return changed
 

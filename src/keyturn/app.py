@@ -10,16 +10,18 @@ other. A new face (a gRPC server, say) is composed here the same way: built from
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import TextIO, cast
 
 from keyturn._asgi import ASGIApp
 from keyturn.compose import build_manager
 from keyturn.config import Settings
+from keyturn.delivery import Deliverer
 from keyturn.manager import KeyManager
 from keyturn.service.access_log import AccessLog
 from keyturn.service.app import KeyturnService
 from keyturn.service.context import build_context
 from keyturn.service.redact import Redactor
+from keyturn.store.base import EventStore
 
 
 def create_app(
@@ -29,10 +31,15 @@ def create_app(
     log_stream: TextIO | None = None,
 ) -> ASGIApp:
     """The full service for ``settings`` (its manager built by ``keyturn.compose`` unless
-    given), with the dashboard at ``/ui`` unless the settings turn it off, wrapped in the
+    given), with the dashboard at ``/ui`` unless the settings turn it off, the webhook worker
+    (``keyturn.delivery``) running while the app is, wrapped in the
     access log (written to ``log_stream``, stdout by default) when it is on."""
     settings = settings or Settings()
-    context = build_context(settings, manager or build_manager(settings, probe=True))
+    manager = manager or build_manager(settings, probe=True)
+    deliverer = Deliverer(
+        cast(EventStore, manager.store), allow_private=settings.webhook_allow_private
+    )
+    context = build_context(settings, manager, deliverer)
     mounts: dict[str, ASGIApp] = {}
     if settings.ui:
         from keyturn.ui import MOUNT, build_dashboard

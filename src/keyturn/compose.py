@@ -56,6 +56,7 @@ def build_manager(settings: Settings, *, create: bool = True, probe: bool = Fals
             prefix=settings.default_prefix,
             usage_interval=settings.usage_flush_interval,
             limiter=_limiter(settings, probe),
+            allow_private_webhooks=settings.webhook_allow_private,
         )
     except BaseException:
         store.close()

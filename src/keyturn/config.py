@@ -80,6 +80,9 @@ class Settings:
     max_body_size: int = 64 * 1024
     read_timeout: float = 10.0
     max_connections: int = 1000
+    # Webhooks (docs/webhooks.md): may they post to loopback and private addresses (the
+    # deployment's own network)? Off, so an API caller cannot aim keyturn at it.
+    webhook_allow_private: bool = False
 
     @property
     def default_prefix(self) -> str:
@@ -290,6 +293,7 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "max_body_size": _bounded(1024, 64 * 1024 * 1024, "a size in bytes"),
     "read_timeout": _read_timeout,
     "max_connections": _bounded(1, 1_000_000, "a number of connections"),
+    "webhook_allow_private": _flag,
 }
 assert set(_PARSERS) == {f.name for f in fields(Settings)}
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from hashlib import sha256
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from keyturn.actor import Actor
 from keyturn.admin import (
@@ -49,9 +49,10 @@ from keyturn.propagation import follow_changes
 from keyturn.quota import Quota
 from keyturn.record import KeyRecord
 from keyturn.store import DEFAULT_URL, KeyFilter, KeyStore, open_store
-from keyturn.store.base import AuditEvent
+from keyturn.store.base import AuditEvent, EventStore
 from keyturn.usage import UsageRecorder
 from keyturn.verifier import Candidate, Decision, Verifier
+from keyturn.webhooks import AsyncWebhookAdmin, WebhookAdmin
 
 if TYPE_CHECKING:
     from keyturn.ratelimit import RateLimiter
@@ -85,6 +86,7 @@ class KeyManager:
         usage_interval: float = 5.0,
         limiter: RateLimiter | str | None = None,
         feed_lifetime: float = FEED_LIFETIME,
+        allow_private_webhooks: bool = False,
     ) -> None:
         """``prefix`` is the default prefix of new keys (the verifier's first accepted
         one unless given; it must be accepted). ``cache.ttl`` is the propagation bound (1 s
@@ -92,7 +94,8 @@ class KeyManager:
         (``redis://host:6379``; the default is in memory, for one instance).
         ``feed_lifetime``: how long cached records live while the store's change feed is
         live (PostgreSQL). Deployments build their manager from settings with
-        ``keyturn.compose.build_manager``."""
+        ``keyturn.compose.build_manager``. ``allow_private_webhooks``: webhooks may
+        post to this network's own addresses (``keyturn.webhooks``)."""
         self.verifier = verifier or Verifier()
         if prefix is not None and prefix not in self.verifier.prefixes:
             raise InvalidValue(
@@ -109,6 +112,9 @@ class KeyManager:
             prefixes=self.verifier.prefix_list,
             pepper=self.verifier.pepper,
             default_prefix=self.prefix,
+        )
+        self.webhooks = WebhookAdmin(
+            cast(EventStore, self.store), allow_private=allow_private_webhooks
         )
         self.usage = UsageRecorder(self.store, usage_interval)
         self._limiter = limiter
@@ -419,6 +425,7 @@ class AsyncKeyManager:
     def __init__(self, manager: KeyManager | KeyStore | str = DEFAULT_URL, **options: Any) -> None:
         self.sync = manager if isinstance(manager, KeyManager) else KeyManager(manager, **options)
         self.admin = AsyncKeyAdmin(self.sync.admin)
+        self.webhooks = AsyncWebhookAdmin(self.sync.webhooks)
 
     @property
     def verifier(self) -> Verifier:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import unsupported_method
+from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
 
 from keyturn.admin import new_key_id
 from keyturn.compose import build_manager
@@ -89,5 +89,9 @@ def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, schema_li
     # /auth answers every method (a proxy forwards WebDAV's and tomorrow's too), so the
     # check that an undocumented method gets a 405 does not apply to it.
     excluded = [unsupported_method] if case.operation.path == "/auth" else []
+    # Whether keyturn may post to a webhook URL depends on where its host resolves (public
+    # addresses only), which no schema can say: a well-formed URL may still be a 422.
+    if case.operation.path == "/v1/webhooks" and case.method == "POST":
+        excluded.append(positive_data_acceptance)
     response = case.call_and_validate(base_url=schema_live.url, excluded_checks=excluded)
     assert response.status_code < 500

@@ -24,12 +24,14 @@ from keyturn.service.portal_api import portal_router
 from keyturn.service.problems import install_handlers
 from keyturn.service.raw_paths import raw_paths
 from keyturn.service.verify_api import verify_router
+from keyturn.service.webhooks_api import webhooks_router
 
 DESCRIPTION = """\
 Create, list, change, rotate and revoke API keys, read the audit log, and verify keys.
 
 Authenticate with a keyturn key (`Authorization: Bearer <key>`). Each operation names the
-scope it needs: `keys:read`, `keys:write`, `keys:verify`, `audit:read`, or `*` (root).
+scope it needs: `keys:read`, `keys:write`, `keys:verify`, `audit:read`, `webhooks:read`,
+`webhooks:write`, or `*` (root).
 A key can never create a key with scopes it does not hold, nor change a key that holds
 scopes it does not hold; no key it creates or changes may outlive it or have a looser
 allowance (credits, refill, rate limits) than its own. Errors are
@@ -52,6 +54,7 @@ def build_api(context: ServiceContext) -> FastAPI:
     app.include_router(verify_router(context, callers))
     app.include_router(admin_router(context, callers))
     app.include_router(portal_router(context, callers))
+    app.include_router(webhooks_router(context, callers))
     prefixes = list(context.settings.prefixes)
 
     def openapi() -> dict[str, Any]:

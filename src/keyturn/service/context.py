@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from keyturn.admin import AsyncKeyAdmin
 from keyturn.config import Settings
+from keyturn.delivery import Deliverer
 from keyturn.manager import AsyncKeyManager, KeyManager
 from keyturn.service.metrics import Metrics
 
@@ -15,6 +16,8 @@ class ServiceContext:
     settings: Settings
     manager: AsyncKeyManager
     metrics: Metrics
+    # The webhook worker of this instance (started and stopped with the app), if any.
+    deliverer: Deliverer | None = None
 
     @property
     def sync(self) -> KeyManager:
@@ -25,6 +28,11 @@ class ServiceContext:
         return self.manager.admin
 
 
-def build_context(settings: Settings, manager: KeyManager) -> ServiceContext:
+def build_context(
+    settings: Settings, manager: KeyManager, deliverer: Deliverer | None = None
+) -> ServiceContext:
     """The service's shared parts over a manager built by ``keyturn.compose``."""
-    return ServiceContext(settings, AsyncKeyManager(manager), Metrics())
+    metrics = Metrics()
+    if deliverer is not None:
+        metrics.watch_deliveries(deliverer)
+    return ServiceContext(settings, AsyncKeyManager(manager), metrics, deliverer)

@@ -8,11 +8,16 @@ collide on metric names. The label children for every catalogue code are made up
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from keyturn.outcomes import CATALOGUE
+
+if TYPE_CHECKING:
+    from keyturn.delivery import Deliverer
 
 # Verify latency is microseconds on a cache hit and milliseconds on a store read.
 _BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0)
@@ -58,6 +63,21 @@ class Metrics:
         self.count = {e: _Children(outcomes, e) for e in ENDPOINTS}
         self.observe = {e: latency.labels(e).observe for e in ENDPOINTS}
 
+    def watch_deliveries(self, deliverer: Deliverer) -> None:
+        """Webhook deliveries by outcome, as the worker last counted them in the store."""
+        gauge = Gauge(
+            "keyturn_webhook_deliveries",
+            "Webhook deliveries in the store by status (pending, delivered, failed).",
+            ["status"],
+            registry=self.registry,
+        )
+        for status in ("pending", "delivered", "failed"):
+            gauge.labels(status).set_function(partial(_count, deliverer, status))
+
     def exposition(self) -> tuple[bytes, str]:
         """The text format body and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _count(deliverer: Deliverer, status: str) -> float:
+    return float(deliverer.counts.get(status, 0))

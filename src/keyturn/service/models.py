@@ -295,3 +295,60 @@ class Problem(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+# -- webhooks (``keyturn.webhooks``) ---------------------------------------------------
+
+EventType = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    Field(description="An event type such as `key.revoked`, or `*` for every event."),
+]
+
+
+class CreateWebhook(_Request):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
+        description="Where to post events: http or https, public addresses only unless the "
+        "deployment allows its own network (`webhook_allow_private`)."
+    )
+    events: Annotated[list[EventType], Field(min_length=1, max_length=32)] = Field(
+        default_factory=lambda: ["*"], description='The event types to send; `["*"]`: all.'
+    )
+    description: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class WebhookView(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    created_at: datetime
+
+
+class CreatedWebhookView(WebhookView):
+    secret: str = Field(
+        description="The signing secret (`whsec_...`). This is the only time it is shown."
+    )
+
+
+class WebhookPage(BaseModel):
+    webhooks: list[WebhookView]
+
+
+class DeliveryView(BaseModel):
+    id: int
+    webhook_id: str
+    event_id: str = Field(description="The `webhook-id` header of every attempt.")
+    type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status: int | None = Field(description="The receiver's HTTP status, if it answered.")
+    last_error: str | None
+
+
+class DeliveryPage(BaseModel):
+    deliveries: list[DeliveryView]
+    next: int | None = Field(description="Pass as `before` for the next page; null at the end.")

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
+from keyturn.events import Event
 from keyturn.record import KeyRecord
 from keyturn.states import Status
 
@@ -58,6 +59,72 @@ class AuditEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Webhook:
+    """A subscription: where to send which events. ``secret`` signs them (never listed)."""
+
+    id: str
+    url: str
+    events: tuple[str, ...]
+    description: str | None
+    created_at: datetime
+    secret: str = field(repr=False)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "events": list(self.events),
+            "description": self.description,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event for one webhook, and how sending it went so far."""
+
+    id: int
+    webhook_id: str
+    event_id: str
+    type: str
+    status: str  # pending, delivered, failed
+    attempts: int
+    created_at: datetime
+    next_at: datetime
+    last_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+
+    def public(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.id,
+            "webhook_id": self.webhook_id,
+            "event_id": self.event_id,
+            "type": self.type,
+            "status": self.status,
+            "attempts": self.attempts,
+            "created_at": iso(self.created_at),
+            "next_attempt_at": iso(self.next_at) if self.status == "pending" else None,
+            "last_attempt_at": iso(self.last_at),
+            "last_status": self.last_status,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A delivery taken by one worker until ``locked_until``: what to send, and where."""
+
+    delivery: Delivery
+    url: str
+    secret: str = field(repr=False)
+    body: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class KeyFilter:
     """What ``list_keys`` returns: every field is optional and they combine with AND."""
 
@@ -95,13 +162,25 @@ class KeyStore(Protocol):
         self, key_id: str, changes: Mapping[str, Any], actor: str, action: str
     ) -> KeyRecord: ...
 
-    def change(self, key_id: str, decide: Decide, actor: str, action: str) -> KeyRecord:
-        """Decide on the key as stored, under a write lock, and write: one transaction."""
+    def change(
+        self,
+        key_id: str,
+        decide: Decide,
+        actor: str,
+        action: str,
+        *,
+        emit: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> KeyRecord:
+        """Decide on the key as stored, under a write lock, and write: one transaction,
+        with its audit entry (``details`` added to it) and, if ``emit`` names an event
+        type, that event about the changed key in the outbox."""
         ...
 
     def rotate(self, old_id: str, successor: Successor, actor: str) -> tuple[KeyRecord, KeyRecord]:
         """Build the successor from the key as stored, under a write lock, and link the two
-        only if the key is neither rotated nor revoked: one transaction. (old, new)."""
+        only if the key is neither rotated nor revoked: one transaction, with the events
+        ``key.rotated`` (the old key) and ``key.created`` (the new one). (old, new)."""
         ...
 
     def list_keys(
@@ -146,3 +225,45 @@ class KeyStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """The outbox and the webhooks it is delivered to (``keyturn.store.outbox``)."""
+
+    def record_events(self, events: Iterable[Event]) -> int:
+        """Write events on their own (time-driven ones, canary uses): one transaction; an
+        event whose ``once`` was recorded before is skipped. How many were new."""
+        ...
+
+    def create_webhook(self, webhook: Webhook, actor: str) -> None: ...
+
+    def webhooks(self) -> Sequence[Webhook]: ...
+
+    def delete_webhook(self, webhook_id: str, actor: str) -> bool: ...
+
+    def deliveries(
+        self, webhook_id: str, *, limit: int = 100, before: int | None = None
+    ) -> Sequence[Delivery]: ...
+
+    def dispatch(self, limit: int = 100) -> int:
+        """Fan recorded events out to one delivery per subscribed webhook; how many events."""
+        ...
+
+    def claim(self, now: datetime, lease: float, limit: int = 20) -> Sequence[Claim]:
+        """Take due deliveries for ``lease`` seconds; other workers skip them meanwhile."""
+        ...
+
+    def settle(
+        self,
+        delivery_id: int,
+        *,
+        status: str,
+        attempts: int,
+        at: datetime,
+        next_at: datetime,
+        last_status: int | None,
+        last_error: str | None,
+    ) -> None: ...
+
+    def delivery_counts(self) -> dict[str, int]: ...

@@ -13,11 +13,13 @@ from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from keyturn import events
 from keyturn.credits import period_starts
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound
 from keyturn.record import KeyRecord
 from keyturn.store import sql
 from keyturn.store.base import AuditEvent, Decide, KeyFilter, PortalGrant, Successor
+from keyturn.store.outbox import Outbox
 
 _NO_FILTER = KeyFilter()
 ROWS_KEPT = 4096  # rows (and their records) kept for re-reads by hash; ~8 MB at most
@@ -46,8 +48,9 @@ UsageCounts = Mapping[tuple[str, str], int]
 """(key id, outcome code) -> how many times."""
 
 
-class SQLStore:
-    """Shared behaviour; subclasses provide connections and the dialect."""
+class SQLStore(Outbox):
+    """Shared behaviour; subclasses provide connections and the dialect. Every write to a
+    key records its event in the outbox in the same transaction (``keyturn.store.outbox``)."""
 
     url: str
     dialect: sql.Dialect
@@ -205,6 +208,7 @@ class SQLStore:
                         refill=record.refill,
                     )
                 self._log(conn, actor, "key.create", record.id, details)
+                self._write_events(conn, [events.about(events.CREATED, record)])
                 count += 1
         return count
 
@@ -213,14 +217,25 @@ class SQLStore:
         layer's operations go through ``change``)."""
         return self.change(key_id, lambda _current: changes, actor, action)
 
-    def change(self, key_id: str, decide: Decide, actor: str, action: str) -> KeyRecord:
+    def change(
+        self,
+        key_id: str,
+        decide: Decide,
+        actor: str,
+        action: str,
+        *,
+        emit: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> KeyRecord:
         """Read the key under a write lock, let ``decide`` say what to change, write it and
         audit it: one transaction, so no other change to the key can come between the
         state a decision was made on and its write (two enables racing a revoke, an update
         racing a rotation). ``decide`` returns the fields to change (``None``: nothing,
         and nothing is audited) or raises to refuse, which rolls everything back. The
         changed row is read back inside the transaction too, so a change whose result
-        cannot be read is rolled back whole."""
+        cannot be read is rolled back whole. The audit entry holds ``details`` beside the
+        changes, and ``emit`` (an event type) records that event about the changed key in
+        the outbox, in the same transaction."""
         if _holds_nul(key_id):
             raise KeyNotFound(key_id)
         with self._writing() as conn:
@@ -236,7 +251,9 @@ class SQLStore:
                 query, params = sql.update_query(self.dialect, key_id, changes)
                 record = self._record(conn.execute(self.dialect.params(query), params).fetchone())
                 self._announce(conn, record.key_hash)
-            self._log(conn, actor, action, key_id, changes)
+            self._log(conn, actor, action, key_id, {**changes, **(details or {})})
+            if emit is not None:
+                self._write_events(conn, [events.about(emit, record, **(details or {}))])
         return record
 
     def _locked(self, conn: Connection, key_id: str) -> KeyRecord:
@@ -276,6 +293,10 @@ class SQLStore:
                 {"replaced_by": new.id, "grace_until": grace_until},
             )
             self._log(conn, actor, "key.create", new.id, {"replaces": old_id})
+            self._write_events(
+                conn,
+                [events.about(events.ROTATED, record), events.about(events.CREATED, new)],
+            )
         return record, new
 
     def touch(self, last_used: Mapping[str, datetime]) -> None:

@@ -1,0 +1,114 @@
+"""The transactional outbox, on every engine: an event exists exactly when its change
+committed, time-driven events are recorded once, and each delivery is claimed by one
+worker at a time however many instances share the store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from keyturn import KeyManager
+from keyturn.actor import Actor
+from keyturn.errors import Conflict
+from keyturn.events import Event
+from keyturn.record import utcnow
+from keyturn.store import open_store
+from keyturn.webhooks import NewWebhook
+
+
+def subscribe(manager: KeyManager, *events: str) -> str:
+    made = manager.webhooks.create(
+        Actor.operator(), NewWebhook("http://127.0.0.1:9/hook", events or ("*",))
+    )
+    return made.webhook.id
+
+
+@pytest.fixture
+def manager(db_url: str) -> Iterator[KeyManager]:
+    with KeyManager(db_url, allow_private_webhooks=True) as m:
+        yield m
+
+
+def test_a_change_and_its_event_commit_together(manager: KeyManager) -> None:
+    hook = subscribe(manager)
+    key = manager.create_key("a").record
+    manager.revoke(key.id)
+    with pytest.raises(Conflict):
+        manager.enable(key.id)  # refused: rolled back, no event
+    manager.revoke(key.id)  # changes nothing: no event
+    assert manager.store.dispatch() == 2
+    types = [c.delivery.type for c in manager.store.claim(utcnow(), 30)]
+    assert types == ["key.created", "key.revoked"]
+    assert [d.type for d in manager.store.deliveries(hook)] == ["key.revoked", "key.created"]
+
+
+def test_only_subscribed_webhooks_made_before_the_event_get_it(manager: KeyManager) -> None:
+    revoked = subscribe(manager, "key.revoked")
+    key = manager.create_key("a").record
+    later = subscribe(manager)
+    manager.revoke(key.id)
+    manager.store.dispatch()
+    assert [d.type for d in manager.store.deliveries(revoked)] == ["key.revoked"]
+    assert [d.type for d in manager.store.deliveries(later)] == ["key.revoked"]
+
+
+def test_an_occasion_is_recorded_once(manager: KeyManager) -> None:
+    key = manager.create_key("a").record
+    event = Event("key.expiring", {"id": key.id}, key.id, once=f"expiring:{key.id}:7")
+    again = Event("key.expiring", {"id": key.id}, key.id, once=f"expiring:{key.id}:7")
+    assert manager.store.record_events([event]) == 1
+    assert manager.store.record_events([again]) == 0
+
+
+def test_a_claim_is_held_for_its_lease_then_given_up(manager: KeyManager) -> None:
+    subscribe(manager)
+    manager.create_key("a")
+    manager.store.dispatch()
+    now = utcnow()
+    assert len(manager.store.claim(now, 30)) == 1
+    assert manager.store.claim(now, 30) == []  # held by the first worker
+    later = now + timedelta(seconds=31)  # that worker died: the lease ran out
+    (claim,) = manager.store.claim(later, 30)
+    manager.store.settle(
+        claim.delivery.id,
+        status="delivered",
+        attempts=1,
+        at=later,
+        next_at=later,
+        last_status=200,
+        last_error=None,
+    )
+    assert manager.store.claim(later + timedelta(minutes=5), 30) == []
+    assert manager.store.delivery_counts() == {"delivered": 1}
+
+
+def test_instances_sharing_a_store_claim_each_delivery_once(
+    manager: KeyManager, db_url: str
+) -> None:
+    subscribe(manager)
+    for i in range(40):
+        manager.create_key(f"k{i}")
+    others = [open_store(db_url) for _ in range(3)]
+    try:
+        claimed: list[list[int]] = [[] for _ in others]
+        start = threading.Barrier(len(others))
+
+        def work(n: int) -> None:
+            start.wait()
+            for _ in range(10):
+                others[n].dispatch(limit=7)
+                claimed[n].extend(c.delivery.id for c in others[n].claim(utcnow(), 60, 5))
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(len(others))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        every = [d for ids in claimed for d in ids]
+        assert len(every) == len(set(every)) == 40
+    finally:
+        for store in others:
+            store.close()
