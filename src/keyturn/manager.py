@@ -566,11 +566,23 @@ class AsyncKeyManager:
     ) -> Decision:
         scopes = tuple(scopes)
         found = self.sync.triage_asgi(headers, query, scopes)
+        if isinstance(found, Decision):
+            return found
+        return await self.resume_asgi(found, headers, query, scopes)
+
+    async def resume_asgi(
+        self,
+        found: Candidate | None,
+        headers: Sequence[tuple[bytes, bytes]],
+        query: bytes,
+        scopes: tuple[str, ...],
+    ) -> Decision:
+        """What follows ``KeyManager.triage_asgi`` when it did not decide: the store lookup
+        of a ``Candidate``, or the general path (``None``). The ASGI middleware triages
+        inline and awaits this only then, so a cached key costs no coroutine."""
         if found is None:
             return await self.verify(headers, query, scopes=scopes)
-        if isinstance(found, Candidate):
-            return await self.finish(found, await self.lookup(found), scopes)
-        return found
+        return await self.finish(found, await self.lookup(found), scopes)
 
     async def verify_key(
         self, key: str, *, scopes: Sequence[str] = (), now: Moment = None

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Security
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.testclient import TestClient
 
-from keyturn import AsyncKeyManager
+from keyturn import KeyManager
 from keyturn.integrations import VerifiedKey
 from keyturn.integrations.fastapi import KeyturnAuth
 from tests.integrations.cases import (
@@ -104,6 +104,25 @@ def test_openapi_offers_bearer_and_api_key_header(keys: Keys) -> None:
     assert "security" not in document["paths"]["/health"]["get"]
 
 
+def test_the_dependency_alone_documents_both_schemes_once_installed(keys: Keys) -> None:
+    """Without ``protect``: ``install`` lists the bearer alternative beside the dependency's
+    own scheme, with the route's scopes (the dependency does not depend on a second,
+    empty one, which FastAPI would resolve on every request)."""
+    app = dependency_only_app(keys)
+    app.openapi()  # built twice: still one alternative each
+    with TestClient(app) as c:
+        document = c.get("/openapi.json").json()
+    assert document["paths"]["/items"]["get"]["security"] == [
+        {"keyturnApiKey": ["items:read"]},
+        {"keyturnBearer": ["items:read"]},
+    ]
+    assert {"keyturnApiKey", "keyturnBearer"} <= set(document["components"]["securitySchemes"])
+    assert "security" not in document["paths"]["/health"]["get"]
+    dependant = next(r for r in app.routes if getattr(r, "path", "") == "/items").dependant  # type: ignore[attr-defined]
+    (auth,) = dependant.dependencies
+    assert auth.dependencies == []
+
+
 @pytest.mark.parametrize(
     "scheme",
     ["keyturnBearer", "keyturnApiKey"],
@@ -190,13 +209,13 @@ def test_dependency_reuses_the_middleware_verification(
     keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[str, ...]] = []
-    original = AsyncKeyManager.verify_asgi
+    original = KeyManager.triage_asgi
 
-    async def counting(self: AsyncKeyManager, headers: Any, query: bytes, **kw: Any) -> Any:
-        calls.append(tuple(kw.get("scopes", ())))
-        return await original(self, headers, query, **kw)
+    def counting(self: KeyManager, headers: Any, query: bytes, scopes: Any) -> Any:
+        calls.append(tuple(scopes))
+        return original(self, headers, query, scopes)
 
-    monkeypatch.setattr(AsyncKeyManager, "verify_asgi", counting)
+    monkeypatch.setattr(KeyManager, "triage_asgi", counting)
     app, _ = protected_app(keys)
     with TestClient(app) as c:
         assert c.get("/items", headers={"x-api-key": keys.values["valid"]}).status_code == 200

@@ -10,7 +10,11 @@ and a route asks for scopes (and gets the caller's key) with
 ``key: VerifiedKey = Security(auth, scopes=["items:write"])``.
 
 The dependency is declared to OpenAPI as two schemes, an HTTP bearer scheme and an
-``apiKey`` header scheme, so Swagger UI's Authorize dialog works with either. When the
+``apiKey`` header scheme, so Swagger UI's Authorize dialog works with either. The
+dependency itself is the ``apiKey`` scheme; ``install`` (which ``protect`` calls) adds the
+bearer alternative beside it in the document, rather than a second, empty dependency:
+FastAPI resolves every dependency of a route on every request, and one more level cost a
+third of the dependency's time (``bench/http.py``). When the
 middleware that ``protect`` installs has already verified the request, the dependency only
 reads the key from ``request.state`` (and checks the route's scopes in memory). Rejections
 are keyturn's full answer - the catalogue status, the ``WWW-Authenticate`` challenge and the
@@ -22,7 +26,7 @@ problem+json body - never FastAPI's bare ``403 {"detail": "Not authenticated"}``
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response, Security
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.middleware import Middleware
 from fastapi.middleware.cors import CORSMiddleware
@@ -63,14 +67,12 @@ async def answer_rejection(request: Request, exc: Exception) -> Response:
 
 
 class _BearerScheme(SecurityBase):
-    """Declares ``Authorization: Bearer`` to OpenAPI; reading the header is keyturn's job."""
+    """Declares ``Authorization: Bearer`` to OpenAPI (``KeyturnAuth.install`` lists it);
+    reading the header is keyturn's job."""
 
     def __init__(self, scheme_name: str, description: str) -> None:
         self.model = HTTPBearer(bearerFormat="keyturn API key", description=description)
         self.scheme_name = scheme_name
-
-    async def __call__(self) -> None:
-        return None
 
 
 BEARER = _BearerScheme("keyturnBearer", _DESCRIPTION)
@@ -80,8 +82,8 @@ class KeyturnAuth(SecurityBase):
     """The security dependency: ``Security(auth, scopes=[...])`` returns the ``VerifiedKey``.
 
     It is itself the OpenAPI ``apiKey`` scheme (header named after the manager's first
-    API-key header, ``x-api-key`` by default) and depends on the bearer scheme, so every
-    route using it lists both, as alternatives.
+    API-key header, ``x-api-key`` by default); with ``install`` or ``protect``, every route
+    using it lists the bearer scheme too, as an alternative.
     """
 
     def __init__(
@@ -105,7 +107,6 @@ class KeyturnAuth(SecurityBase):
         self,
         request: Request,
         security_scopes: SecurityScopes,
-        _bearer: None = Security(BEARER),
     ) -> VerifiedKey:
         required = security_scopes.scopes
         state = request.scope.get("state")
@@ -121,8 +122,12 @@ class KeyturnAuth(SecurityBase):
         return result
 
     def install(self, app: FastAPI) -> None:
-        """Make ``app`` answer rejections with keyturn's full answer (``protect`` does this)."""
+        """Make ``app`` answer rejections with keyturn's full answer, and document the
+        bearer scheme beside the ``apiKey`` one on every operation that uses this
+        dependency (``protect`` does this)."""
         app.add_exception_handler(KeyturnRejected, answer_rejection)
+        if not getattr(app.openapi, "_keyturn", False):
+            app.openapi = self._documenting(app.openapi, None)  # type: ignore[method-assign]
 
     def protect(
         self,
@@ -143,18 +148,20 @@ class KeyturnAuth(SecurityBase):
         none on open paths, so the docs say exactly what the middleware enforces.
         """
         self.guard.rules = PathRules([*_documentation(app), *open_paths], scopes)
-        self.install(app)
+        app.add_exception_handler(KeyturnRejected, answer_rejection)
         _add_inside_cors(app, Middleware(KeyturnMiddleware, keys=self.guard))
         app.openapi = self._documenting(app.openapi, self.guard.rules)  # type: ignore[method-assign]
 
     def _documenting(
-        self, build: Callable[[], dict[str, Any]], rules: PathRules
+        self, build: Callable[[], dict[str, Any]], rules: PathRules | None
     ) -> Callable[[], dict[str, Any]]:
-        """Wrap ``app.openapi`` to add the schemes and the rules' requirements (idempotent)."""
+        """Wrap ``app.openapi`` to add the schemes, the bearer alternative of each use of
+        the dependency, and the rules' requirements (idempotent)."""
         schemes = {
             scheme.scheme_name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
             for scheme in (self, BEARER)
         }
+        own, bearer = self.scheme_name, BEARER.scheme_name
 
         def openapi() -> dict[str, Any]:
             document = build()
@@ -164,13 +171,19 @@ class KeyturnAuth(SecurityBase):
                 for method, operation in item.items():
                     if method not in _OPERATIONS:
                         continue
-                    required = rules.requirement(method.upper(), path)
+                    required = rules.requirement(method.upper(), path) if rules else None
                     if required is not None:
                         operation.setdefault(
                             "security", [{name: list(required)} for name in schemes]
                         )
+                    listed = operation.get("security", [])
+                    for entry in list(listed):
+                        alternative = {bearer: entry[own]} if own in entry else None
+                        if alternative is not None and alternative not in listed:
+                            listed.insert(listed.index(entry) + 1, alternative)
             return document
 
+        openapi._keyturn = True  # type: ignore[attr-defined]
         return openapi
 
 
