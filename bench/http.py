@@ -7,8 +7,14 @@ Rounds alternate the order of the apps (A B C ... then ... C B A) so that a nois
 machine hurts every app alike; the report gives medians over rounds, the ratio of medians
 and the median of per-round ratios (the paired figure, steadier on a noisy machine).
 
+Each run measures two server stacks, one after the other: uvicorn's pure-Python h11 on
+asyncio, and httptools on uvloop (what ``uvicorn[standard]`` users run); the ratios are
+paired within each stack.
+
 Run:  .venv/bin/python bench/http.py [--rounds 7] [--duration 5] [--connections 8]
+      [--stacks h11,uvloop]
 Needs wrk:  apt-get install wrk  (Debian/Ubuntu)  or  brew install wrk  (macOS)
+and, for the uvloop stack, the ``bench`` extra:  pip install -e '.[dev,bench]'
 """
 
 import argparse
@@ -29,11 +35,13 @@ from typing import Annotated, Any
 
 # (baseline, with keyturn, target ratio or None for an informative row)
 PAIRS: list[tuple[str, str, float | None]] = [
-    ("raw", "raw+keyturn", 0.88),
-    ("starlette", "starlette+keyturn", 0.90),
-    ("fastapi", "fastapi+keyturn", 0.90),
-    ("fastapi", "fastapi+keyturn+Security", None),
+    ("raw", "raw+keyturn", 0.92),
+    ("starlette", "starlette+keyturn", 0.92),
+    ("fastapi", "fastapi+keyturn", 0.92),
+    ("fastapi", "fastapi+keyturn+Security", 0.88),
 ]
+# uvicorn --http and --loop of each stack measured.
+STACKS = {"h11": ("h11", "asyncio"), "uvloop": ("httptools", "uvloop")}
 VARIANTS = list(dict.fromkeys(name for pair in PAIRS for name in pair[:2]))
 DESCRIPTIONS = {
     "raw": "bare ASGI callable",
@@ -172,14 +180,17 @@ def wait_ready(url: str, key: str, deadline: float) -> None:
 
 
 @contextlib.contextmanager
-def servers(args: argparse.Namespace, database: str) -> Iterator[dict[str, tuple[str, int]]]:
-    """Every variant's server: its URL and process id."""
+def servers(
+    args: argparse.Namespace, database: str, stack: str
+) -> Iterator[dict[str, tuple[str, int]]]:
+    """Every variant's server on ``stack``: its URL and process id."""
+    http, loop = STACKS[stack]
     procs, urls = [], {}
     try:
         for variant in VARIANTS:
             port = free_port()
             command = [sys.executable, __file__, "--serve", variant, "--database", database]
-            command += ["--port", str(port), "--http", args.http, "--loop", args.loop]
+            command += ["--port", str(port), "--http", http, "--loop", loop]
             if args.server_cpu >= 0:
                 command += ["--cpu", str(args.server_cpu)]
             proc = subprocess.Popen(command)
@@ -274,15 +285,10 @@ def measure_round(
     return {i: (runs[base], runs[other]) for i, (base, other, _) in enumerate(PAIRS)}
 
 
-def implementations(args: argparse.Namespace) -> str:
-    def has(module: str) -> bool:
-        import importlib.util
+def installed(stack: str) -> bool:
+    import importlib.util
 
-        return importlib.util.find_spec(module) is not None
-
-    http = args.http if args.http != "auto" else ("httptools" if has("httptools") else "h11")
-    loop = args.loop if args.loop != "auto" else ("uvloop" if has("uvloop") else "asyncio")
-    return f"uvicorn http={http} loop={loop}"
+    return all(importlib.util.find_spec(m) is not None for m in STACKS[stack] if m != "asyncio")
 
 
 def main() -> None:
@@ -290,8 +296,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--http", default="auto", help="uvicorn --http (auto, h11, httptools)")
-    parser.add_argument("--loop", default="auto", help="uvicorn --loop (auto, asyncio, uvloop)")
+    parser.add_argument(
+        "--stacks",
+        default=",".join(STACKS),
+        help="server stacks to measure, in turn: h11 (on asyncio), uvloop (httptools on uvloop)",
+    )
+    parser.add_argument("--http", help=argparse.SUPPRESS)
+    parser.add_argument("--loop", help=argparse.SUPPRESS)
     parser.add_argument("--server-cpu", type=int, default=0, help="-1: do not pin")
     parser.add_argument("--wrk-cpu", type=int, default=1, help="-1: do not pin")
     parser.add_argument("--wrk", default="wrk")
@@ -316,39 +327,60 @@ def main() -> None:
         )
     if (os.cpu_count() or 1) < 2:
         args.server_cpu = args.wrk_cpu = -1
+    stacks = [name.strip() for name in args.stacks.split(",") if name.strip()]
+    unknown = [name for name in stacks if name not in STACKS]
+    if unknown:
+        raise SystemExit(f"unknown stack {unknown[0]!r}: choose from {', '.join(STACKS)}")
+    missing = [name for name in stacks if not installed(name)]
+    if missing:
+        raise SystemExit(
+            f"the {missing[0]} stack needs {' and '.join(STACKS[missing[0]])}: "
+            "pip install -e '.[dev,bench]'"
+        )
 
     from keyturn import KeyManager
 
+    print(
+        f"{len(VARIANTS)} apps, {args.mode} pairs, {args.rounds} rounds x {args.duration:g} s "
+        f"per stack, wrk -t1 -c{args.connections}, Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs, server on CPU "
+        f"{args.server_cpu if args.server_cpu >= 0 else 'any'}, wrk on CPU "
+        f"{args.wrk_cpu if args.wrk_cpu >= 0 else 'any'}",
+        flush=True,
+    )
+    measured: dict[str, Pairs] = {}
     with tempfile.TemporaryDirectory() as tmp:
         database = f"sqlite:///{Path(tmp) / 'bench.db'}"
         with KeyManager(database) as manager:
             key = manager.create_key("bench", scopes=[SCOPE]).key
-        with servers(args, database) as urls:
-            for variant, (url, pid) in urls.items():
-                expected = 401 if "keyturn" in variant else 200
-                got = status_of(url, None)
-                assert got == expected, f"{variant}: {got} without a key"
-                assert status_of(url, key) == 200, f"{variant} refuses the bench key"
-                wrk(args, url, pid, key, 1)  # warm up: lazy imports and caches
-            print(
-                f"{len(VARIANTS)} apps, {args.mode} pairs, {args.rounds} rounds x "
-                f"{args.duration:g} s, wrk -t1 "
-                f"-c{args.connections}, {implementations(args)}, Python "
-                f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, server on CPU "
-                f"{args.server_cpu if args.server_cpu >= 0 else 'any'}, wrk on CPU "
-                f"{args.wrk_cpu if args.wrk_cpu >= 0 else 'any'}",
-                flush=True,
+        for stack in stacks:
+            measured[stack] = measure_stack(args, database, key, stack)
+    for stack, results in measured.items():
+        http, loop = STACKS[stack]
+        print(f"\n== uvicorn http={http} loop={loop} ==")
+        report(results)
+
+
+def measure_stack(args: argparse.Namespace, database: str, key: str, stack: str) -> Pairs:
+    http, loop = STACKS[stack]
+    print(f"\nuvicorn http={http} loop={loop}", flush=True)
+    with servers(args, database, stack) as urls:
+        for variant, (url, pid) in urls.items():
+            expected = 401 if "keyturn" in variant else 200
+            got = status_of(url, None)
+            assert got == expected, f"{variant}: {got} without a key"
+            assert status_of(url, key) == 200, f"{variant} refuses the bench key"
+            wrk(args, url, pid, key, 1)  # warm up: lazy imports and caches
+        results: Pairs = {i: [] for i in range(len(PAIRS))}
+        for round_no in range(args.rounds):
+            for index, pair in measure_round(args, urls, key, round_no).items():
+                results[index].append(pair)
+            done = ", ".join(
+                f"{PAIRS[i][1]} {results[i][-1][1].rps / results[i][-1][0].rps:.3f}"
+                for i in results
             )
-            results: Pairs = {i: [] for i in range(len(PAIRS))}
-            for round_no in range(args.rounds):
-                for index, pair in measure_round(args, urls, key, round_no).items():
-                    results[index].append(pair)
-                done = ", ".join(
-                    f"{PAIRS[i][1]} {results[i][-1][1].rps / results[i][-1][0].rps:.3f}"
-                    for i in results
-                )
-                print(f"  round {round_no + 1} (with/without): {done}", flush=True)
-    report(results)
+            print(f"  round {round_no + 1} (with/without): {done}", flush=True)
+    return results
 
 
 def report(results: Pairs) -> None:
