@@ -475,9 +475,10 @@ class KeyAdmin:
         expires_at: datetime | None,
         allowance: Allowance,
         now: datetime,
-        replaces: str | None = None,
+        replaces: KeyRecord | None = None,
         refilled_at: datetime | None = None,
     ) -> IssuedKey:
+        """A new key; ``replaces``: the key it succeeds, whose allowance it shares."""
         key = generate_key(prefix)
         key_prefix, start, end = display_parts(key)
         if allowance.refill is not None and refilled_at is None:
@@ -494,12 +495,13 @@ class KeyAdmin:
             metadata=metadata,
             created_at=now,
             expires_at=expires_at,
-            replaces=replaces,
+            replaces=None if replaces is None else replaces.id,
             rate_limits=allowance.rate_limits,
             credits=allowance.credits,
             refill=allowance.refill,
             refill_amount=allowance.refill_amount,
             refilled_at=refilled_at,
+            allowance_id="" if replaces is None else replaces.allowance_id,
         )
         return IssuedKey(key, record)
 
@@ -600,8 +602,10 @@ class KeyAdmin:
     ) -> IssuedKey:
         """A successor with the same name, owner, scopes, metadata, lifetime and allowance;
         the old key keeps working for ``grace`` (0: it stops now), then answers
-        ``key_rotated``. The successor's life is cut short to the actor's own. Of several
-        rotations of one key at once, one wins and the others are a ``Conflict``."""
+        ``key_rotated``. The two share one allowance (credits left, rate-limit windows) for
+        as long as both work, so a rotation never hands out an allowance twice. The
+        successor's life is cut short to the actor's own. Of several rotations of one key
+        at once, one wins and the others are a ``Conflict``."""
         actor.require(WRITE)
         grace = checked_period(grace, "grace", timedelta(0), MAX_GRACE)
         issued: list[IssuedKey] = []
@@ -637,7 +641,7 @@ class KeyAdmin:
             expires_at=actor.cap(expires_at),
             allowance=allowance,
             now=now,
-            replaces=old.id,
+            replaces=old,
             refilled_at=old.refilled_at,
         )
 

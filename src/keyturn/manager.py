@@ -250,17 +250,22 @@ class KeyManager:
     def meter(self, decision: Decision, now: float, *, use: bool = True) -> Decision:
         """A valid decision for a metered key, checked against its rate limits and then its
         credits (so a burst refused by a rate limit spends no credits). Does I/O. With
-        ``use=False`` (a check) nothing is counted or spent: it only looks."""
+        ``use=False`` (a check) nothing is counted or spent: it only looks.
+
+        Both count against the key's allowance (``KeyRecord.allowance_id``), which a
+        rotated key shares with its successors: during the grace overlap the old and the
+        new key together get what one key would."""
         record = decision.key
         assert record is not None
+        allowance = record.allowance_id
         if record.rate_limits:
             counter = self.limiter.hit if use else self.limiter.peek
-            refused = counter(record.id, record.rate_limits)
+            refused = counter(allowance, record.rate_limits)
             if refused is not None:
                 return self.verifier.rate_limited(record, refused)
         if record.credits is not None:
             moment = datetime.fromtimestamp(now, UTC)
-            left = self.store.spend(record.id, moment) if use else self._unspent(record, moment)
+            left = self.store.spend(allowance, moment) if use else self._unspent(allowance, moment)
             if left is None:
                 refill = next_refill(record.refill, moment)
                 wait = refill.timestamp() - now if refill is not None else math.inf
@@ -268,10 +273,10 @@ class KeyManager:
                 return self.verifier.usage_exceeded(record, quota)
         return decision
 
-    def _unspent(self, record: KeyRecord, moment: datetime) -> int | None:
+    def _unspent(self, allowance: str, moment: datetime) -> int | None:
         """What ``spend`` would find (refills included), without spending: ``None`` if no
         credit is left."""
-        left = self.store.credits_left(record.id, moment)
+        left = self.store.credits_left(allowance, moment)
         return left if left else None
 
     def account(self, record: KeyRecord | None, decision: Decision, now: float) -> None:

@@ -53,6 +53,12 @@ class KeyRecord:
     refill: Refill | None = None
     refill_amount: int | None = None
     refilled_at: datetime | None = None
+    # The allowance the key is metered against: the id of the first key of its rotation
+    # chain (its own id unless it replaced a key). A key and its successors share it during
+    # the grace overlap: rate limits are counted under this id, and credits are spent from
+    # the chain's newest key (``KeyStore.spend``), so rotating a key cannot double its
+    # allowance.
+    allowance_id: str = ""
     # Unix times computed once (from the state table, ``keyturn.states``), so the hot path
     # compares floats instead of datetimes:
     # ``usable_until`` - refused from then on, for any reason (inf: never; -inf: already);
@@ -70,6 +76,8 @@ class KeyRecord:
     metered: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not self.allowance_id:
+            self.allowance_id = self.id
         self.usable_until = usable = states.usable_until(self)
         self.metered = bool(self.rate_limits) or self.credits is not None
         self.live_until = -math.inf if self.metered else usable

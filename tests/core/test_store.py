@@ -84,6 +84,43 @@ def test_migrations_are_versioned_and_applied_once(tmp_path: Path) -> None:
     assert [v for (v,) in rows] == shipped and shipped[-1] == version
 
 
+def raw_execute(url: str, *statements: str) -> None:
+    """Change the database past keyturn (as an older version of it left the schema)."""
+    if url.startswith("sqlite"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn, conn:
+            for statement in statements:
+                conn.execute(statement)
+        return
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def test_keys_rotated_before_allowances_were_shared_get_their_chains(db_url: str) -> None:
+    """Migration 0003 names each key's allowance after the first key of its rotation chain,
+    also for chains rotated before it (their keys then share what is left)."""
+    with KeyManager(db_url) as m:
+        first = m.create_key("chain", credits=4)
+        second = m.rotate(first.record.id)
+        third = m.rotate(second.record.id)
+        alone = m.create_key("alone", credits=4)
+    raw_execute(
+        db_url,
+        "DROP INDEX keys_allowance",
+        "ALTER TABLE keys DROP COLUMN allowance_id",
+        "DELETE FROM schema_migrations WHERE version = 3",
+    )
+    with KeyManager(db_url) as m:
+        rows = dict(raw_rows(db_url, "SELECT id, allowance_id FROM keys"))
+        chain = {first.record.id, second.record.id, third.record.id}
+        assert {rows[i] for i in chain} == {first.record.id}
+        assert rows[alone.record.id] == alone.record.id
+        spent = [m.verify_key(k).code for k in (first.key, second.key, third.key) * 2]
+        assert spent.count("valid") == 4, spent
+
+
 def test_default_expiry_is_90_days_and_never_is_allowed(manager: KeyManager) -> None:
     issued = manager.create_key("a")
     record = issued.record

@@ -191,11 +191,13 @@ class KeyStore(Protocol):
 
     def touch(self, last_used: Mapping[str, datetime]) -> None: ...
 
-    def spend(self, key_id: str, now: datetime | None = None) -> int | None:
-        """Take one of the key's credits atomically; what is left, or None if none was."""
+    def spend(self, allowance_id: str, now: datetime | None = None) -> int | None:
+        """Take one credit of an allowance atomically (a key's ``allowance_id``: its own id,
+        or its rotation chain's, whose keys share one count); what is left, or None if none
+        was."""
         ...
 
-    def credits_left(self, key_id: str, now: datetime | None = None) -> int | None:
+    def credits_left(self, allowance_id: str, now: datetime | None = None) -> int | None:
         """What ``spend`` would find now, without spending (a check is not a use)."""
         ...
 

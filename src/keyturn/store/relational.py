@@ -251,10 +251,24 @@ class SQLStore(Outbox):
                 query, params = sql.update_query(self.dialect, key_id, changes)
                 record = self._record(conn.execute(self.dialect.params(query), params).fetchone())
                 self._announce(conn, record.key_hash)
+                self._share_allowance(conn, record, changes)
             self._log(conn, actor, action, key_id, {**changes, **(details or {})})
             if emit is not None:
                 self._write_events(conn, [events.about(emit, record, **(details or {}))])
         return record
+
+    def _share_allowance(
+        self, conn: Connection, record: KeyRecord, changes: Mapping[str, Any]
+    ) -> None:
+        """Make a change to ``record``'s allowance to every key of its rotation chain as
+        well: they share one allowance (``KeyRecord.allowance_id``), so a rotated key in its
+        grace period is metered as its successor is, whichever of them was changed."""
+        chained = record.replaces is not None or record.replaced_by is not None
+        if not chained or not sql.ALLOWANCE_FIELDS & set(changes):
+            return
+        query, params = sql.allowance_query(self.dialect, record, changes)
+        for (key_hash,) in conn.execute(self.dialect.params(query), params).fetchall():
+            self._announce(conn, key_hash)
 
     def _locked(self, conn: Connection, key_id: str) -> KeyRecord:
         """The key's row, locked until the transaction ends (PostgreSQL: ``FOR UPDATE``;
@@ -324,20 +338,21 @@ class SQLStore(Outbox):
         with self._writing() as conn:
             self._executemany(conn, self._q_usage, rows)
 
-    def spend(self, key_id: str, now: datetime | None = None) -> int | None:
-        """Take one credit (refilling first if a period has begun); the credits left after
-        it, or ``None`` when none was left. Not audited: it is usage, not a change."""
-        params = self._period_params(key_id, now or datetime.now(UTC))
+    def spend(self, allowance_id: str, now: datetime | None = None) -> int | None:
+        """Take one credit of an allowance (``KeyRecord.allowance_id``) from the newest key
+        that shares it, refilling first if a period has begun; the credits left after it,
+        or ``None`` when none was left. Not audited: it is usage, not a change."""
+        params = self._period_params(allowance_id, now or datetime.now(UTC))
         # One statement in autocommit mode: its own transaction, one round trip, and the
         # row lock held for no longer than the update and its commit.
         with self._reading() as conn:
             row = conn.execute(self._q_spend, params).fetchone()
         return None if row is None else int(row[0])
 
-    def credits_left(self, key_id: str, now: datetime | None = None) -> int | None:
+    def credits_left(self, allowance_id: str, now: datetime | None = None) -> int | None:
         """The credits ``spend`` would find now (after a refill that is due), without
-        spending one; ``None`` for a key without credits (or no such key)."""
-        params = self._period_params(key_id, now or datetime.now(UTC))
+        spending one; ``None`` for an allowance without credits (or no such key)."""
+        params = self._period_params(allowance_id, now or datetime.now(UTC))
         with self._reading() as conn:
             row = conn.execute(self._q_credits_left, params).fetchone()
         return None if row is None or row[0] is None else int(row[0])

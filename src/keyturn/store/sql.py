@@ -41,6 +41,7 @@ COLUMN_NAMES = (
     "refill",
     "refill_amount",
     "refilled_at",
+    "allowance_id",
 )
 COLUMNS = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
 TIME_FIELDS = frozenset(
@@ -134,6 +135,7 @@ def record_reader(dialect: Dialect) -> Callable[[tuple[Any, ...]], KeyRecord]:
             row[19],
             row[20],
             moment(row[21]),
+            row[22],
         )
 
     return read
@@ -263,22 +265,48 @@ _DUE = (
     "(refill = 'daily' AND COALESCE(refilled_at, created_at) < :day "
     "OR refill = 'monthly' AND COALESCE(refilled_at, created_at) < :month)"
 )
+# The credits of an allowance are the counter of the newest key of its rotation chain (the
+# one not replaced): every key of the chain spends from that row, so a key and its
+# successor share one count during the grace overlap, whatever record a cache holds.
+_HEAD = "allowance_id = :id AND replaced_by IS NULL"
 # One statement, atomic per row in both engines: refill if due, then take one credit, or
 # match no row when none is left. Concurrent spenders queue on the row lock (PostgreSQL) or
-# the database write lock (SQLite) and each re-checks ``credits > 0`` after waiting.
+# the database write lock (SQLite) and each re-checks ``credits > 0`` after waiting. (A
+# spend that waited on a rotation of the head matches no row on PostgreSQL, whose
+# statement does not see the successor inserted meanwhile: it is refused, never free.)
 SPEND = (
     f"UPDATE keys SET "
     f"credits = CASE WHEN {_DUE} THEN refill_amount - 1 ELSE credits - 1 END, "
     f"refilled_at = CASE WHEN {_DUE} THEN :now ELSE refilled_at END "
-    f"WHERE id = :id AND credits IS NOT NULL "
+    f"WHERE {_HEAD} AND credits IS NOT NULL "
     f"AND (credits > 0 OR ({_DUE} AND refill_amount > 0)) "
     f"RETURNING credits"
 )
 
 # What SPEND would find, without spending: a check is not a use.
 CREDITS_LEFT = (
-    f"SELECT CASE WHEN {_DUE} THEN refill_amount ELSE credits END FROM keys WHERE id = :id"
+    f"SELECT CASE WHEN {_DUE} THEN refill_amount ELSE credits END FROM keys WHERE {_HEAD}"
 )
+
+# The fields of a key's allowance; a change to them is made to every key that shares it.
+ALLOWANCE_FIELDS = frozenset({"rate_limits", "credits", "refill", "refill_amount", "refilled_at"})
+
+
+def allowance_query(
+    dialect: Dialect, record: KeyRecord, changes: Mapping[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """``UPDATE`` of the allowance fields among ``changes`` on the other keys that share
+    ``record``'s allowance (its rotation chain), returning their hashes."""
+    fields = sorted(ALLOWANCE_FIELDS & set(changes))
+    sets = ", ".join(f'"{name}" = :{name}' for name in fields)
+    params = {name: column_value(dialect, name, changes[name]) for name in fields}
+    params.update(allowance_id=record.allowance_id, key_id=record.id)
+    return (
+        f"UPDATE keys SET {sets} WHERE allowance_id = :allowance_id AND id <> :key_id "
+        "RETURNING key_hash",
+        params,
+    )
+
 
 COUNT_USAGE = (
     "INSERT INTO usage (key_id, day, outcome, count) VALUES (:key_id, :day, :outcome, :count) "
