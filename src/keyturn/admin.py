@@ -43,7 +43,7 @@ from keyturn.actor import Actor, Allowance
 from keyturn.cache import KeyCache
 from keyturn.credits import validate_credits
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted
-from keyturn.keys import display_parts, generate_key, hash_key, mask
+from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, mask, parse_key
 from keyturn.record import KeyRecord, utcnow
 from keyturn.scopes import validate_scopes
 from keyturn.store.base import AuditEvent, Decide, KeyFilter, KeyStore
@@ -73,6 +73,10 @@ READ: Final = "keys:read"
 WRITE: Final = "keys:write"
 VERIFY: Final = "keys:verify"
 AUDIT: Final = "audit:read"
+
+# What a reported leak does to the key (``leak_action``): revoke it, disable it (an operator
+# may enable it again), or only say so (audit entry and ``key.leaked``).
+LEAK_ACTIONS: Final = ("revoke", "disable", "notify")
 
 
 class Unset(Enum):
@@ -645,6 +649,52 @@ class KeyAdmin:
             refilled_at=old.refilled_at,
         )
 
+    # -- leaks ----------------------------------------------------------------------------
+
+    def leaked(
+        self,
+        actor: Actor,
+        key: str,
+        *,
+        action: str = "revoke",
+        url: str | None = None,
+        source: str | None = None,
+    ) -> KeyRecord | None:
+        """A report that ``key`` was found in the open: apply ``action`` (``LEAK_ACTIONS``)
+        to the key it names, with an audit entry (``key.leak``: the action, url and source)
+        and the event ``key.leaked``, in one transaction. ``None`` when the value is no key
+        of this deployment (a false positive); a key already revoked is reported again and
+        stays revoked."""
+        actor.require(WRITE)
+        if action not in LEAK_ACTIONS:
+            raise InvalidValue(f"expected one of {', '.join(LEAK_ACTIONS)}", "leak_action")
+        if not isinstance(key, str) or isinstance(
+            parse_key(key.strip(), frozenset(self.prefixes)), KeyDefect
+        ):
+            return None
+        found = self.store.find_by_hash(hash_key(key.strip(), self.pepper))
+        if found is None:
+            return None
+        now = self.clock()
+
+        def decide(record: KeyRecord) -> dict[str, Any]:
+            if action == "revoke" and record.revoked_at is None:
+                return {"revoked_at": now}
+            if action == "disable" and record.revoked_at is None and not record.disabled:
+                return {"disabled": True}
+            return {}  # audited and announced all the same
+
+        details = {
+            "leak_action": action,
+            "url": None if url is None else str(url)[:2048],
+            "source": None if source is None else str(source)[:200],
+        }
+        changed = self.store.change(
+            found.id, decide, actor.name, "key.leak", emit=events.LEAKED, details=details
+        )
+        self.cache.invalidate(changed.key_hash)
+        return changed
+
     def _change(self, key_id: str, decide: Decide, actor: Actor, action: str) -> KeyRecord:
         """``decide`` on the key as stored, and write, in one store transaction with its
         audit entry and its event (``key.update`` -> ``key.updated``) in the outbox."""
@@ -707,6 +757,19 @@ class AsyncKeyAdmin:
 
     async def revoke(self, actor: Actor, key_id: str) -> KeyRecord:
         return await asyncio.to_thread(self.sync.revoke, actor, key_id)
+
+    async def leaked(
+        self,
+        actor: Actor,
+        key: str,
+        *,
+        action: str = "revoke",
+        url: str | None = None,
+        source: str | None = None,
+    ) -> KeyRecord | None:
+        return await asyncio.to_thread(
+            lambda: self.sync.leaked(actor, key, action=action, url=url, source=source)
+        )
 
     async def disable(self, actor: Actor, key_id: str) -> KeyRecord:
         return await asyncio.to_thread(self.sync.disable, actor, key_id)

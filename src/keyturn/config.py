@@ -28,6 +28,7 @@ from keyturn.store import DEFAULT_URL
 ENV_PREFIX = "KEYTURN_"
 CONFIG_ENV = "KEYTURN_CONFIG"
 DEFAULT_SCOPES_HEADER = "X-Keyturn-Required-Scopes"
+GITHUB_KEYS_URL = "https://api.github.com/meta/public_keys/secret_scanning"
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -83,6 +84,10 @@ class Settings:
     # Webhooks (docs/webhooks.md): may they post to loopback and private addresses (the
     # deployment's own network)? Off, so an API caller cannot aim keyturn at it.
     webhook_allow_private: bool = False
+    # Leak response (docs/leaks.md): what a reported leak does to the key (revoke, disable
+    # or notify), and where GitHub's secret scanning publishes the keys it signs with.
+    leak_action: str = "revoke"
+    github_keys_url: str = GITHUB_KEYS_URL
 
     @property
     def default_prefix(self) -> str:
@@ -263,6 +268,20 @@ def _web_address(value: Any) -> str | None:
     return text
 
 
+def _leak_action(value: Any) -> str:
+    action = _text(value).strip().lower()
+    if action not in ("revoke", "disable", "notify"):
+        raise ValueError("expected revoke, disable or notify")
+    return action
+
+
+def _http_url(value: Any) -> str:
+    url = _text(value).strip()
+    if not re.match(r"https?://[^\s/]+", url):
+        raise ValueError("expected an http or https URL")
+    return url
+
+
 _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "host": _text,
     "port": _port,
@@ -294,6 +313,8 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "read_timeout": _read_timeout,
     "max_connections": _bounded(1, 1_000_000, "a number of connections"),
     "webhook_allow_private": _flag,
+    "leak_action": _leak_action,
+    "github_keys_url": _http_url,
 }
 assert set(_PARSERS) == {f.name for f in fields(Settings)}
 

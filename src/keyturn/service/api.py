@@ -19,6 +19,7 @@ from keyturn.service.admin_api import admin_router
 from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
 from keyturn.service.docs_page import add_docs_page
+from keyturn.service.leaks_api import leaks_router
 from keyturn.service.models import FieldError, Health, Problem
 from keyturn.service.portal_api import portal_router
 from keyturn.service.problems import install_handlers
@@ -55,6 +56,7 @@ def build_api(context: ServiceContext) -> FastAPI:
     app.include_router(admin_router(context, callers))
     app.include_router(portal_router(context, callers))
     app.include_router(webhooks_router(context, callers))
+    app.include_router(leaks_router(context, callers))
     prefixes = list(context.settings.prefixes)
 
     def openapi() -> dict[str, Any]:

@@ -352,3 +352,27 @@ class DeliveryView(BaseModel):
 class DeliveryPage(BaseModel):
     deliveries: list[DeliveryView]
     next: int | None = Field(description="Pass as `before` for the next page; null at the end.")
+
+
+# -- leak reports (``keyturn.admin.KeyAdmin.leaked``) ------------------------------------
+
+
+class ReportLeak(_Request):
+    key: Annotated[str, StringConstraints(max_length=1024)] = Field(
+        description="The key you found. The answer is the same whatever it is."
+    )
+    url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+        default=None, description="Where you found it."
+    )
+
+
+class LeakReceived(BaseModel):
+    status: Literal["received"]
+
+
+class GitHubFeedback(BaseModel):
+    """One entry of GitHub's partner feedback: was the token a live key of ours?"""
+
+    token_hash: str = Field(description="SHA-256 of the token, hex (never the token).")
+    token_type: str
+    label: Literal["true_positive", "false_positive"]

@@ -13,13 +13,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from keyturn.outcomes import lookup
+from keyturn.throttle import Throttle as SignInThrottle
 from keyturn.ui import csrf
 from keyturn.ui.admin import Admin, current_admin, may_sign_in
 from keyturn.ui.app import Dashboard, safe_next
 from keyturn.ui.forms import Form, FormError, read_form
 from keyturn.ui.render import MOUNT
 from keyturn.ui.sessions import Session
-from keyturn.ui.throttle import SignInThrottle
 from keyturn.verifier import Decision
 
 MAX_KEY_LENGTH = 1024

@@ -1,11 +1,12 @@
-"""Failed dashboard sign-ins, counted per client address, slow that client down.
+"""Requests that cost the server something, counted per client address, slow that client.
 
-A key cannot be guessed (160 random bits), but every attempt costs the server a lookup, and
-a stream of failures from one address is rarely an honest mistake. Each client gets a
-bucket of ``BURST`` failures that refills at one every ``REFILL`` seconds; with the bucket
-empty, its sign-ins are refused (429, ``signin_throttled``, with ``Retry-After``) before the
-key is even read. Successful sign-ins cost nothing, so an admin who mistyped a key a few
-times is never held up.
+Used for failed dashboard sign-ins and for leak reports (``POST /v1/leaks``): a key cannot
+be guessed (160 random bits), but every attempt costs the server a lookup, and a stream of
+them from one address is rarely an honest mistake. Each client gets a bucket of ``BURST``
+that refills at one every ``REFILL`` seconds; with the bucket empty, its requests are
+refused (429, ``signin_throttled`` or ``reports_throttled``, with ``Retry-After``) before
+anything is read. The dashboard counts only failed sign-ins, so an admin who mistyped a key
+a few times is never held up.
 
 The address is the connection's peer: behind a proxy every client shares the proxy's, so
 the bucket is generous. Memory is bounded: at most ``CLIENTS`` addresses are remembered, the
@@ -24,7 +25,7 @@ REFILL = 6.0  # seconds per failure forgiven: 10 a minute, sustained
 CLIENTS = 10_000
 
 
-class SignInThrottle:
+class Throttle:
     def __init__(
         self,
         *,
@@ -45,13 +46,13 @@ class SignInThrottle:
         return min(float(self._burst), left + (now - then) / self._refill)
 
     def wait(self, client: str) -> int:
-        """Seconds ``client`` must wait before its next sign-in (0: go ahead)."""
+        """Seconds ``client`` must wait before its next request (0: go ahead)."""
         now = self._clock()
         left = self._allowance(client, now)
         return 0 if left >= 1 else max(1, math.ceil((1 - left) * self._refill))
 
     def failed(self, client: str) -> None:
-        """Count a failed sign-in from ``client``."""
+        """Count one request (a failed sign-in, a report) from ``client``."""
         now = self._clock()
         self._buckets[client] = (self._allowance(client, now) - 1, now)
         self._buckets.move_to_end(client)
