@@ -295,3 +295,29 @@ def test_reports_are_throttled_per_client(tmp_path: Path) -> None:
 def test_a_report_must_be_a_report(scanned: Live) -> None:
     for body in ({}, {"key": 5}, {"key": "x", "extra": 1}, []):
         assert scanned.client().post("/v1/leaks", json=body).status_code == 422
+
+
+def test_scan_report_quarantines_a_key_before_the_push(scanned: Live, tmp_path: Path) -> None:
+    """A pre-commit scan finds a key and reports it: revoked before any push."""
+    from .conftest import run_cli
+
+    key, record = scanned.make_key()
+    other, other_record = scanned.make_key()
+    (tmp_path / "settings.py").write_text(f'API_KEY = "{key}"\nBROKEN = "{other[:-1]}X"\n')
+    done = run_cli("scan", "--report", scanned.url, str(tmp_path / "settings.py"))
+    assert done.returncode == 1, done.stderr  # the finding still fails the hook
+    assert f"reported 1 keyturn key to {scanned.url}" in done.stderr
+    assert key not in done.stdout + done.stderr
+    deadline = time.monotonic() + 5
+    while status_of(scanned, record["id"]) != "revoked" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status_of(scanned, record["id"]) == "revoked"
+    assert status_of(scanned, other_record["id"]) == "active"  # a bad checksum is not sent
+
+
+def test_scan_report_needs_https_off_loopback(tmp_path: Path) -> None:
+    from .conftest import run_cli
+
+    done = run_cli("scan", "--report", "http://keys.example.com", str(tmp_path))
+    assert done.returncode == 2
+    assert "https" in done.stderr

@@ -10,9 +10,11 @@ import click
 from rich.text import Text
 
 from keyturn.cli.output import UsageFailure, console, format_option
+from keyturn.errors import InvalidValue
 from keyturn.scan import baseline as baselines
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure
 from keyturn.scan.git import GitError, work_tree_root
+from keyturn.scan.quarantine import LeakReporter, checked_report_url
 from keyturn.scan.report import finding_lines, printable, summary, to_json, unreadable_lines
 from keyturn.scan.sarif import to_sarif
 from keyturn.scan.scanner import (
@@ -82,9 +84,13 @@ def _run(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
               help="Ask each found key's provider whether it is live (online; the key goes "
                    "only to the provider's own API, and is never shown): live, revoked or "
                    "unknown.")
+@click.option("--report", "report_url", metavar="URL",
+              help="Send each keyturn key found (checksum-valid) to the deployment at URL "
+                   "(POST URL/v1/leaks), which revokes it by its leak_action: quarantined "
+                   "before the push. https, or http to loopback.")
 def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None, fmt: str,
          baseline_file: str | None, update_file: str | None, max_size: str,
-         exclude: tuple[str, ...], jobs: int, verify: bool) -> None:
+         exclude: tuple[str, ...], jobs: int, verify: bool, report_url: str | None) -> None:
     """Find API keys and other secrets before they land in git.
 
     PATH (default: the current directory) is scanned as git would commit it: tracked files
@@ -95,9 +101,15 @@ def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
     itself failed (its output, if any, is not to be trusted). Put `--` before file names
     that could start with a dash.
     """
+    reporter = None
+    if report_url is not None:
+        try:
+            reporter = LeakReporter(checked_report_url(report_url))
+        except InvalidValue as exc:
+            raise UsageFailure(str(exc)) from None
     try:
         _scan(paths, staged, history, since, fmt, baseline_file, update_file, max_size,
-              exclude, jobs, verify)
+              exclude, jobs, verify, reporter)
     except click.ClickException:
         raise
     except Exception as exc:  # any failure must not read as "no secrets"
@@ -108,7 +120,8 @@ def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
 
 def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None, fmt: str,
           baseline_file: str | None, update_file: str | None, max_size: str,
-          exclude: tuple[str, ...], jobs: int, verify: bool) -> None:
+          exclude: tuple[str, ...], jobs: int, verify: bool,
+          reporter: LeakReporter | None = None) -> None:
     if staged and history:
         raise UsageFailure("use --staged or --history, not both")
     if since and not history:
@@ -126,11 +139,16 @@ def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None
     except baselines.BaselineError as exc:
         raise UsageFailure(str(exc)) from None
     options = Options(salt=salt, max_size=_size(max_size), jobs=jobs, excludes=exclude,
-                      verify=verify)
+                      verify=verify, report=reporter)
     try:
         result, mode = _run(paths, staged, history, since, options)
     except GitError as exc:
         raise UsageFailure(f"git: {exc}") from None
+    finally:
+        if reporter is not None:
+            reporter.close()
+    if reporter is not None:
+        _reported(reporter)
     found = sorted(result.findings, key=lambda f: (f.path, f.line, f.column, f.code))
     known = [f for f in found if known_set is not None and f in known_set]
     new = [f for f in found if f not in known]
@@ -150,6 +168,17 @@ def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None
         click.echo(rendered)
     if (new and not update_file) or result.unreadable:
         raise SystemExit(1)
+
+
+def _reported(reporter: LeakReporter) -> None:
+    """What --report did, on stderr (stdout may be JSON or SARIF)."""
+    if reporter.sent:
+        plural = "s" if reporter.sent != 1 else ""
+        click.echo(f"reported {reporter.sent} keyturn key{plural} to {reporter.url} "
+                   "(its leak_action applies: revoked by default)", err=True)
+    if reporter.failed:
+        click.echo(f"warning: {len(reporter.failed)} report(s) to {reporter.url} failed "
+                   f"({reporter.failed[0]}); revoke the key yourself", err=True)
 
 
 def _show(result: Result, new: list[Exposure], known: int) -> None:

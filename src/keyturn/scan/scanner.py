@@ -46,6 +46,8 @@ class Options:
     verify: bool = False  # ask each found key's provider whether it is live (online)
     # Where --verify's requests go: None for the network; tests pass a mock of the internet.
     verify_transport: httpx.BaseTransport | None = field(default=None, compare=False)
+    # --report: called with each finding's provider and value (``quarantine.LeakReporter``).
+    report: Callable[[str, str], None] | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -133,12 +135,24 @@ def scan_chunk(items: Sequence[Item], salt: str, max_size: int,
 
 
 def _verifier(options: Options) -> Verifier | None:
-    if not options.verify:
-        return None
-    from keyturn.scan.verify import verify_key  # the doctor and its HTTP client, on demand
+    verify: Verifier | None = None
+    if options.verify:
+        from keyturn.scan.verify import verify_key  # the doctor and its HTTP client, on demand
 
-    transport = options.verify_transport
-    return lambda provider_id, secret: verify_key(provider_id, secret, transport)
+        transport = options.verify_transport
+
+        def verify(provider_id: str, secret: str) -> str | None:
+            return verify_key(provider_id, secret, transport)
+
+    report = options.report
+    if report is None:
+        return verify
+
+    def reported(provider_id: str, secret: str) -> str | None:
+        report(provider_id, secret)
+        return verify(provider_id, secret) if verify is not None else None
+
+    return reported
 
 
 def _chunks(items: Iterable[Item], size_of: Callable[[Item], int]) -> Iterator[list[Item]]:
@@ -174,8 +188,9 @@ def run(items: Sequence[Item], options: Options) -> Result:
     jobs = options.jobs or os.cpu_count() or 1
     result = Result()
     with _progress(options.progress and total > PARALLEL_BYTES, total) as advance:
-        # --verify asks providers over the network, one process: the scan is not the wait.
-        if jobs == 1 or total < PARALLEL_BYTES or len(chunks) == 1 or options.verify:
+        # --verify and --report go over the network, in one process: the scan is not the wait.
+        online = options.verify or options.report is not None
+        if jobs == 1 or total < PARALLEL_BYTES or len(chunks) == 1 or online:
             verifier = _verifier(options)
             for chunk in chunks:
                 part = scan_chunk(chunk, options.salt, options.max_size, verifier)
