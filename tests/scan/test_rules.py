@@ -30,7 +30,7 @@ DRAWS = 10
 def test_every_rule_cites_a_published_source_and_compiles() -> None:
     assert len(RULES.rules) >= 450
     for rule in RULES.rules:
-        cited = r"(betterleaks|gitleaks|osv-scalibr veles|[A-Z][\w ]+ docs) "
+        cited = r"(betterleaks|gitleaks|trufflehog|osv-scalibr veles|[A-Z][\w ]+ docs) "
         assert re.match(cited, rule.source), rule.id
         assert rule.regex.groups >= 0 and rule.keywords
         assert all(k == k.lower() for k in rule.keywords)

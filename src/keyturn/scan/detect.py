@@ -110,7 +110,8 @@ def _rule_hits(data: bytes, lowered: bytes, claimed: Claims) -> list[Hit]:
         secret = found.secret.decode("utf-8", "replace")
         # A catalogued shape (GitHub's checksummed tokens) is the catalogue's call: its
         # checksum, not a peer's looser pattern, decides whether it is a key.
-        if _shape_decided(secret) or not structured_secret_ok(secret):
+        specific = rule.provider != "generic" and (not rule.near or bool(rule.pattern))
+        if _shape_decided(secret, specific) or not structured_secret_ok(secret):
             continue
         claimed.add(found.start, found.end)
         generic_rule = rule.provider == "generic" or rule.near
@@ -165,11 +166,17 @@ def _keyturn_hits(data: bytes, claimed: Claims) -> list[Hit]:
     return hits
 
 
-def _shape_decided(value: str) -> bool:
+def _shape_decided(value: str, specific: bool = False) -> bool:
     """A value with a distinctive shape is the shape detectors' call: if they did not report
-    it, it is an identifier, a placeholder or a near-miss (a wrong checksum or length)."""
+    it, it is an identifier, a placeholder or a near-miss (a wrong checksum or length).
+
+    ``specific``: the value fits a provider's own exact shape (Lob's ``live_`` and 35
+    characters), which says more than its likeness to a keyturn key off by a character.
+    """
     if value.startswith(DECIDING_PREFIXES) or identify_type(value) is not None:
         return True
+    if specific:
+        return False
     prefix, sep, tail = value.rpartition("_")  # a keyturn key with a character too many or few
     return (
         bool(sep)
