@@ -192,6 +192,8 @@ def _generic_hits(data: bytes, lowered: bytes, claimed: Claims, config_like: boo
         for assigned in generic.assignments(data, line_start, line_end, config_like):
             if claimed.overlaps(assigned.start, assigned.end) or _shape_decided(assigned.value):
                 continue
+            if not generic.value_fits_name(assigned.name, assigned.value):
+                continue
             shaped = shapes_named(assigned.name)
             if shaped and not any(r.regex.fullmatch(assigned.value.encode()) for r in shaped):
                 continue  # a value not of the named provider's shape: a near-miss

@@ -82,6 +82,25 @@ class Assignment:
     key_type: KeyType | None = None
 
 
+# A name that says its value is not real: `fake_token`, `nonMatchingToken`, `INVALID_KEY`.
+_NOT_REAL_NAME = re.compile(
+    r"(?i)fake|dummy|example|sample|placeholder|invalid|non_?matching|bogus|wrong|(?:^|_)bad_?"
+)
+# Keys and tokens are drawn from one alphabet (base62, base64 or its URL-safe form, hex),
+# `=` only as base64's closing padding; `:` and `.` join a token's parts. A value of a
+# key's or token's name holding any other character (`!`, `$`, `%`, a `=` inside) is a key
+# with a typo, a mask or a template, not a key. Passwords and secrets may hold anything.
+_KEY_ALPHABET = re.compile(r"[A-Za-z0-9+/_.:~-]+={0,2}")
+_PASSWORD_NAME = re.compile(r"(?i)passw|secret|credential")
+
+
+def value_fits_name(name: str, value: str) -> bool:
+    """Whether ``value`` can be what ``name`` says it holds (see _NOT_REAL_NAME, _KEY_ALPHABET)."""
+    if _NOT_REAL_NAME.search(name):
+        return False
+    return bool(_PASSWORD_NAME.search(name)) or bool(_KEY_ALPHABET.fullmatch(value))
+
+
 def _descriptive(name: str) -> bool:
     words = _WORDS.findall(name)
     return bool(words) and words[-1].lower() in _DESCRIPTIVE
