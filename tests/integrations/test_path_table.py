@@ -79,19 +79,24 @@ def key_for(store: str) -> Iterator[Callable[[Iterable[str]], str]]:
     manager.close()
 
 
-@pytest.fixture(scope="module", params=sorted(FACES))
+@pytest.fixture(scope="module")
 def face(request: pytest.FixtureRequest, store: str) -> Iterator[tuple[str, str]]:
     with FACES[request.param](store) as url:
         yield request.param, url
 
 
-@pytest.mark.parametrize("case", WIRE_CASES, ids=[c.id for c in WIRE_CASES])
+# An ASGI server decodes some forms (an overlong UTF-8 '%c0') away before the app sees
+# them; those reach only the WSGI face.
+FACE_CASES = [(name, case) for name in sorted(FACES) for case in WIRE_CASES
+              if name == "django" or case.asgi]
+
+
+@pytest.mark.parametrize(("face", "case"), FACE_CASES, indirect=["face"],
+                         ids=[f"{name}-{case.id}" for name, case in FACE_CASES])
 def test_every_form_needs_the_scopes_of_its_strictest_form(
     face: tuple[str, str], key_for: Callable[[Iterable[str]], str], case: PathCase
 ) -> None:
-    name, url = face
-    if name != "django" and not case.asgi:
-        pytest.skip("the ASGI server decodes this form away before the app sees it")
+    _, url = face
     for missing in sorted(case.needs):
         short = key_for(case.needs - {missing})
         answer = send_raw(url, case.method, case.path, {"x-api-key": short})

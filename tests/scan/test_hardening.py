@@ -211,16 +211,27 @@ def test_a_file_that_cannot_be_read_fails_the_scan_by_name(tmp_path: Path) -> No
     assert b"1 file could not be read" in text.stdout
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a folder of any mode")
+# Root reads a folder of any mode: as root, the scan runs without the capabilities that
+# bypass file modes, as an ordinary user runs it.
+AS_A_USER = (["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+              "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else [])
+
+
 def test_a_folder_that_cannot_be_listed_is_reported(tmp_path: Path) -> None:
     (tmp_path / "locked").mkdir()
     (tmp_path / "locked" / "a.py").write_text("x = 1\n")
     (tmp_path / "locked").chmod(0)
     try:
-        result = scan_paths([str(tmp_path)], OPTIONS)
+        done = subprocess.run(
+            [*AS_A_USER, sys.executable, "-m", "keyturn", "scan", "--format", "json", "."],
+            cwd=tmp_path, env={**os.environ, "NO_COLOR": "1"},
+            capture_output=True, timeout=120, check=False)
     finally:
         (tmp_path / "locked").chmod(stat.S_IRWXU)
-    assert [p for p, _ in result.unreadable] == [str(tmp_path / "locked")]
+    assert done.returncode == 1, done.stderr
+    out = json.loads(done.stdout)
+    assert out["ok"] is False
+    assert [entry["path"] for entry in out["unreadable"]] == ["./locked"]
 
 
 # -- 17: linear in the number of keys; --max-size before reading -----------------------

@@ -367,13 +367,16 @@ def _ask(live: Live, dialect: str, case: PathCase, key: str) -> int:
     return send_raw(live.url, "GET", "/auth", headers).status
 
 
-@pytest.mark.parametrize("dialect", ["X-Forwarded-Uri", "X-Original-URI", "envoy"])
-@pytest.mark.parametrize("case", PATH_CASES, ids=[c.id for c in PATH_CASES])
+# Envoy's ext_authz appends the request target as it came: only forms that can be sent.
+DIALECT_CASES = [(dialect, case) for dialect in ("X-Forwarded-Uri", "X-Original-URI", "envoy")
+                 for case in PATH_CASES if dialect != "envoy" or case.wire]
+
+
+@pytest.mark.parametrize(("dialect", "case"), DIALECT_CASES,
+                         ids=[f"{dialect}-{case.id}" for dialect, case in DIALECT_CASES])
 def test_every_form_needs_the_scopes_of_its_strictest_form(
     tabled: Live, keys_by_scopes: Callable[[Iterable[str]], str], case: PathCase, dialect: str
 ) -> None:
-    if dialect == "envoy" and not case.wire:
-        pytest.skip("not a request target Envoy passes on")
     for missing in sorted(case.needs):
         assert _ask(tabled, dialect, case, keys_by_scopes(case.needs - {missing})) == 403
     assert _ask(tabled, dialect, case, keys_by_scopes(case.needs)) == 204

@@ -54,6 +54,15 @@ def skipped_by_name(path: str, excludes: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(path, g) or fnmatch.fnmatch(pure.name, g) for g in excludes)
 
 
+def _is_venv(folder: Path) -> bool:
+    """A virtual environment (not source); a folder that cannot be entered is not one, so
+    os.walk goes on to report it."""
+    try:
+        return (folder / "pyvenv.cfg").is_file()
+    except PermissionError:
+        return False
+
+
 def _walk(directory: Path) -> Iterator[Path | Item]:
     """Files under ``directory``; a folder that cannot be listed is an ``Item`` with an error.
 
@@ -66,9 +75,7 @@ def _walk(directory: Path) -> Iterator[Path | Item]:
             yield Item(str(error.filename), error=error.strerror or str(error))
         errors.clear()
         here = Path(top)
-        dirs[:] = sorted(
-            d for d in dirs if d not in SKIP_DIRS and not (here / d / "pyvenv.cfg").exists()
-        )
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not _is_venv(here / d))
         for name in sorted(files):
             if not (here / name).is_symlink():
                 yield here / name
