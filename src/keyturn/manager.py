@@ -25,7 +25,6 @@ import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from hashlib import sha256
 from typing import TYPE_CHECKING, Any, cast
 
 from keyturn.actor import Actor
@@ -43,7 +42,7 @@ from keyturn.cache import MISSING, KeyCache
 from keyturn.credentials import HeaderPairs, Presented
 from keyturn.credits import next_refill
 from keyturn.errors import InvalidValue
-from keyturn.keys import hash_key
+from keyturn.keys import key_hasher
 from keyturn.propagation import DEFAULT_LIFETIME as FEED_LIFETIME
 from keyturn.propagation import follow_changes
 from keyturn.quota import Quota
@@ -126,12 +125,7 @@ class KeyManager:
         self._note = self.usage.note
         self._well_formed = self.verifier.well_formed
         self._accept = self.verifier.accept
-        pepper = self.verifier.pepper
-        self._digest: Callable[[str], str] = (
-            (lambda key: sha256(key.encode()).hexdigest())
-            if pepper is None
-            else (lambda key: hash_key(key, pepper))
-        )
+        self._digest: Callable[[str], str] = key_hasher(self.verifier.pepper)
 
     # -- issuing and changing keys, as the operator -------------------------------------
 

@@ -16,6 +16,7 @@ from keyturn.keys import (
     ParsedKey,
     generate_key,
     hash_key,
+    key_hasher,
     mask,
     parse_key,
     validate_prefix,
@@ -113,6 +114,27 @@ def test_hash_is_sha256_or_hmac_with_pepper() -> None:
     peppered = hash_key(key, b"pepper")
     assert peppered == hmac.new(b"pepper", key.encode(), hashlib.sha256).hexdigest()
     assert peppered != hash_key(key, b"other")
+
+
+@given(key=st.text(max_size=200), pepper=st.none() | st.binary(max_size=200))
+def test_the_hot_path_hasher_is_exactly_sha256_or_hmac(key: str, pepper: bytes | None) -> None:
+    """``key_hasher`` precomputes HMAC's padded-key states; it must not change one bit
+    (peppers longer than the block are hashed first, as RFC 2104 says)."""
+    import hashlib
+    import hmac
+
+    expected = (
+        hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        if pepper is None
+        else hmac.new(pepper, key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    )
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            key_hasher(pepper)(key)
+        return
+    assert key_hasher(pepper)(key) == hash_key(key, pepper) == expected
 
 
 def test_mask_shows_prefix_and_four_characters_each_side() -> None:
