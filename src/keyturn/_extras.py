@@ -1,24 +1,43 @@
-"""Optional parts of keyturn and the one line that says how to install a missing one.
+"""keyturn's optional parts, and the one line that says how to install a missing one.
 
-The server stack (``keyturn[serve]``) and the PostgreSQL driver (``keyturn[postgres]``) are
-extras, so that ``keyturn scan`` in a pre-commit hook and ``keyturn doctor`` do not install
-a web server and a database driver. A face that needs one checks for it first.
+``pip install keyturn`` is the core: the key format, the verifier, the catalogue, the SQLite
+store, the ASGI middleware and the command line's key commands and scanner, on the standard
+library, click and a string-search wheel. Everything else is an extra, named here by the
+modules it brings (pyproject.toml lists the packages; a test holds the two together). A
+module or command that needs an extra checks for it before importing it, so that its
+absence is one line naming the extra, never a traceback.
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 
 from keyturn.errors import InvalidValue
 
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "serve": ("uvicorn", "fastapi", "jinja2", "prometheus_client"),
+    "postgres": ("psycopg", "psycopg_pool"),
+    "redis": ("redis",),
+    "doctor": ("httpx", "dotenv", "keyring"),
+    "fastapi": ("fastapi",),
+    "flask": ("flask",),
+    "django": ("django", "rest_framework"),
+}
+
+
+class MissingExtra(InvalidValue, ImportError):
+    """An extra is not installed. An ``ImportError`` for ``import keyturn.integrations.flask``
+    and the like (code that tries an import keeps working), an ``InvalidValue`` for the
+    faces (the CLI's one line and exit 2)."""
+
 
 def require(extra: str, purpose: str, *modules: str) -> None:
-    """``InvalidValue`` naming the ``pip install`` to run, if a module of ``extra`` is missing."""
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            raise InvalidValue(
+    """``MissingExtra`` naming the ``pip install`` to run, if a module of ``extra`` (or the
+    ``modules`` of it that ``purpose`` needs) is not installed. Looked up, not imported:
+    checking costs no import time."""
+    for module in modules or EXTRAS[extra]:
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtra(
                 f"{purpose} needs keyturn's {extra!r} extra ({module} is not installed): "
                 f"pip install 'keyturn[{extra}]'"
-            ) from None
+            )

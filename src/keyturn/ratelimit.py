@@ -21,6 +21,7 @@ from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from keyturn._extras import require
 from keyturn.errors import InvalidValue, LimiterUnavailable
 from keyturn.quota import Quota
 from keyturn.store.base import masked_url
@@ -79,6 +80,7 @@ class RateLimiter:
         shown = masked_url(storage)
         options: dict[str, str | float] = {}
         if storage.startswith(("redis", "rediss")):
+            require("redis", "rate limits counted in Redis")
             # A Redis that stops answering must fail requests in a second, not hang them.
             options.update(key_prefix=key_prefix, socket_timeout=1.0, socket_connect_timeout=1.0)
         elif not storage.startswith("memory"):

@@ -6,10 +6,9 @@ import sys
 from typing import Any
 
 import click
-from rich.text import Text
 
 from keyturn.cli.check import parse_header
-from keyturn.cli.output import UsageFailure, console, format_option
+from keyturn.cli.output import UsageFailure, echo_styled, format_option, styled_output
 from keyturn.doctor import diagnose, render_json, render_markdown
 from keyturn.doctor.render import render_text, text_output
 from keyturn.doctor.report import Report
@@ -39,10 +38,9 @@ def _show(report: Report, fmt: str) -> None:
     elif fmt == "markdown":
         click.echo(render_markdown(report))
     else:
-        out = console()
-        if out.is_terminal and not out.no_color:
+        if styled_output():
             for text, style in text_output(report):
-                out.print(Text(text, style=style))
+                echo_styled(text, style)
         else:
             click.echo(render_text(report))
 

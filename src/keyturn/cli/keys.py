@@ -16,12 +16,12 @@ import click
 from keyturn.actor import Actor
 from keyturn.admin import UNSET, IssuedKey, KeyChange, NewKey, Unset
 from keyturn.cli.output import (
-    console,
     emit_json,
     format_option,
     open_manager,
     settings_from,
     settings_options,
+    styled_output,
     table,
 )
 from keyturn.durations import parse_duration, parse_expiry
@@ -48,19 +48,19 @@ def _show_issued(issued: IssuedKey, fmt: str, verb: str) -> None:
     if fmt == "json":
         emit_json({**record.public(), "key": issued.key})
         return
-    out = console()
-    out.print(
-        f"{verb} key [bold]{record.id}[/bold] ({record.name}), "
+    styled = styled_output()
+    key_id = click.style(record.id, bold=True) if styled else record.id
+    click.echo(
+        f"{verb} key {key_id} ({record.name}), "
         f"scopes: {', '.join(sorted(record.scopes)) or '(none)'}, "
         f"expires: {_when(record.expires_at)}"
     )
-    out.print()
+    click.echo()
     click.echo(f"    {issued.key}")
-    out.print()
-    out.print(
-        "[yellow]Copy it now: this is the only time it is shown.[/yellow] "
-        "keyturn stores only its hash."
-    )
+    click.echo()
+    warning = "Copy it now: this is the only time it is shown."
+    click.echo(f"{click.style(warning, fg='yellow') if styled else warning} "
+               "keyturn stores only its hash.")
 
 
 def _show_record(record: KeyRecord, fmt: str) -> None:

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: ``--format``, ``--config``/``--db``, the manager, tables on a TTY.
+"""Shared CLI plumbing: ``--format``, ``--config``/``--db``, the manager, tables and colour.
 
 Every command that touches keys loads the settings (flags, then ``KEYTURN_*``, then the
 ``--config`` TOML file) and builds its manager with ``keyturn.compose.build_manager``, as
@@ -17,8 +17,6 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from keyturn.config import CONFIG_ENV, Settings, env_name, load_settings
 from keyturn.manager import KeyManager
@@ -84,14 +82,26 @@ def open_manager(settings: Settings, *, create: bool = False) -> Iterator[KeyMan
         manager.close()
 
 
-def console(err: bool = False) -> Console:
-    # Colour and tables only when a person is watching; plain text when piped.
-    return Console(
-        stderr=err,
-        highlight=False,
-        soft_wrap=True,
-        no_color=not sys.stdout.isatty() or "NO_COLOR" in os.environ,
-    )
+def styled_output(err: bool = False) -> bool:
+    """Whether to colour and align: only when a person is watching (a terminal, and no
+    ``NO_COLOR``); piped output is plain text a program can read."""
+    stream = sys.stderr if err else sys.stdout
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+_STYLES = {"red", "green", "yellow", "cyan", "blue", "magenta"}
+
+
+def echo_styled(text: str, style: str, err: bool = False) -> None:
+    """One line in ``style`` (words such as ``"bold red"`` or ``"dim"``), by click's ANSI
+    codes: the core CLI colours without a terminal library."""
+    words = set(style.split())
+    if words:
+        colour = next(iter(words & _STYLES), None)
+        text = click.style(
+            text, fg=colour, bold=("bold" in words) or None, dim=("dim" in words) or None
+        )
+    click.echo(text, err=err)
 
 
 def emit_json(data: Any) -> None:
@@ -99,13 +109,17 @@ def emit_json(data: Any) -> None:
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
-    out = console()
-    if not out.is_terminal:
+    """Aligned columns under a bold heading on a terminal; tab-separated when piped."""
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    if not styled_output():
         click.echo("\t".join(columns))
-        for row in rows:
-            click.echo("\t".join("" if v is None else str(v) for v in row))
+        for row in cells:
+            click.echo("\t".join(row))
         return
-    grid = Table(*columns, title=title)
-    for row in rows:
-        grid.add_row(*("" if v is None else str(v) for v in row))
-    out.print(grid)
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    if title:
+        click.echo(click.style(title, bold=True))
+    click.echo(click.style("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)),
+                           bold=True).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import click
-from rich.text import Text
 
-from keyturn.cli.output import UsageFailure, console, format_option
-from keyturn.errors import InvalidValue
+from keyturn._extras import require
+from keyturn.cli.output import UsageFailure, echo_styled, format_option, styled_output
+from keyturn.errors import InvalidValue, KeyturnError
 from keyturn.scan import baseline as baselines
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure
 from keyturn.scan.git import GitError, work_tree_root
@@ -103,6 +103,7 @@ def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
     """
     reporter = None
     if report_url is not None:
+        require("doctor", "keyturn scan --report", "httpx")
         try:
             reporter = LeakReporter(checked_report_url(report_url))
         except InvalidValue as exc:
@@ -110,7 +111,7 @@ def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
     try:
         _scan(paths, staged, history, since, fmt, baseline_file, update_file, max_size,
               exclude, jobs, verify, reporter)
-    except click.ClickException:
+    except (click.ClickException, KeyturnError):  # one line and its own exit code, in main
         raise
     except Exception as exc:  # any failure must not read as "no secrets"
         click.echo(printable(f"error: the scan failed ({type(exc).__name__}: {exc}); "
@@ -126,6 +127,8 @@ def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None
         raise UsageFailure("use --staged or --history, not both")
     if since and not history:
         raise UsageFailure("--since only applies to --history")
+    if verify:
+        require("doctor", "keyturn scan --verify")
     known_set = None
     salt = DEFAULT_SALT
     try:
@@ -182,18 +185,11 @@ def _reported(reporter: LeakReporter) -> None:
 
 
 def _show(result: Result, new: list[Exposure], known: int) -> None:
-    out = console()
-    styled = out.is_terminal and not out.no_color
+    styled = styled_output()
     for finding in new:
         for text, style in finding_lines(finding):
-            if styled:
-                out.print(Text(text, style=style))
-            else:
-                click.echo(text)
+            echo_styled(text, style if styled else "")
     for text in unreadable_lines(result):
         click.echo(text, err=True)
     line = summary(result, new, known)
-    if styled:
-        out.print(Text(line, style="bold red" if new else "green"))
-    else:
-        click.echo(line)
+    echo_styled(line, ("bold red" if new else "green") if styled else "")

@@ -167,7 +167,7 @@ def serve(
     Settings come from flags, then KEYTURN_* environment variables, then the --config
     TOML file. On a database with no keys, a root key is created and shown once.
     """
-    require("serve", "keyturn serve", "uvicorn", "fastapi", "jinja2", "prometheus_client")
+    require("serve", "keyturn serve")
     if rules:
         table = {}
         for rule in rules:

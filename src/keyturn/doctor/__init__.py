@@ -12,6 +12,10 @@ never sent anywhere but the origin of the URL given.
 
 from __future__ import annotations
 
+from keyturn._extras import require
+
+require("doctor", "keyturn.doctor")
+
 from keyturn.doctor.challenge import Challenge, parse_challenges
 from keyturn.doctor.checkup import Checkup, diagnose
 from keyturn.doctor.hook import KeyRejected, araise_on_auth_failure, raise_on_auth_failure

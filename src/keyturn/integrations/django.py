@@ -23,6 +23,10 @@ middleware's verification when both are installed.
 
 from __future__ import annotations
 
+from keyturn._extras import require
+
+require("django", "keyturn.integrations.django", "django")
+
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass

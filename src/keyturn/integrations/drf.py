@@ -24,6 +24,10 @@ middleware is installed too, these classes reuse its verification instead of rep
 
 from __future__ import annotations
 
+from keyturn._extras import require
+
+require("django", "keyturn.integrations.drf")
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 

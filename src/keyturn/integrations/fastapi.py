@@ -21,6 +21,11 @@ are keyturn's full answer - the catalogue status, the ``WWW-Authenticate`` chall
 problem+json body - never FastAPI's bare ``403 {"detail": "Not authenticated"}``.
 """
 
+from keyturn._extras import require
+
+require("fastapi", "keyturn.integrations.fastapi")
+
+
 # No ``from __future__ import annotations``: FastAPI reads these signatures at runtime.
 
 from collections.abc import Callable, Iterable, Mapping, Sequence

@@ -17,6 +17,10 @@ cached key costs no I/O, a cache miss reads the store on the request's own threa
 
 from __future__ import annotations
 
+from keyturn._extras import require
+
+require("flask", "keyturn.integrations.flask")
+
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar, overload

@@ -216,29 +216,19 @@ class _NoProgress:
 
 
 class _Bar:
-    """rich's progress bar on stderr, refreshed by hand (no thread beside the workers)."""
+    """click's progress bar on stderr, advanced by the bytes each chunk scanned."""
 
     def __init__(self, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+        import click
 
-        self._progress = Progress(
-            "scanning", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            console=Console(stderr=True), transient=True, auto_refresh=False,
-        )
-        self._task = self._progress.add_task("scan", total=total)
+        self._bar = click.progressbar(length=total, label="scanning", file=sys.stderr)
 
     def __enter__(self) -> Callable[[int], None]:
-        self._progress.start()
-
-        def advance(n: int) -> None:
-            self._progress.advance(self._task, n)
-            self._progress.refresh()
-
-        return advance
+        self._bar.__enter__()
+        return self._bar.update
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+        self._bar.__exit__(None, None, None)
 
 
 def _progress(wanted: bool, total: int) -> _NoProgress | _Bar:

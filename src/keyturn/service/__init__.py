@@ -2,3 +2,8 @@
 
 The whole served app (this and the dashboard) is composed by ``keyturn.app.create_app``.
 """
+
+from keyturn._extras import require
+
+require("serve", "keyturn.service")
+

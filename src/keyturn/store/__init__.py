@@ -26,7 +26,7 @@ def open_store(url: str = DEFAULT_URL, *, create: bool = True) -> KeyStore:
     if scheme in ("postgresql", "postgres"):
         from keyturn._extras import require
 
-        require("postgres", "a PostgreSQL database", "psycopg", "psycopg_pool")
+        require("postgres", "a PostgreSQL database")
         from keyturn.store.postgres import PostgresStore
 
         return PostgresStore(url)

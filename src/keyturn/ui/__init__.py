@@ -8,6 +8,10 @@ rejected?"), ``audit_page``, ``signin``. See ``docs/ui.md``.
 
 from __future__ import annotations
 
+from keyturn._extras import require
+
+require("serve", "keyturn.ui")
+
 from keyturn.ui.app import build_dashboard
 from keyturn.ui.render import MOUNT
 
