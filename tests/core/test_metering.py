@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from keyturn import AsyncKeyManager, KeyManager, render
+from keyturn import AsyncKeyManager, InvalidValue, KeyManager, render
 from keyturn.ratelimit import RateLimiter, normalize_rate_limits
 from tests.conftest import REDIS_URL
 
@@ -114,6 +115,36 @@ def test_several_limits_are_counted_shortest_window_first() -> None:
     hits = [limiter.hit("key_a", ("2/second", "3/day")) for _ in range(3)]
     assert hits[:2] == [None, None]
     assert hits[2] is not None and hits[2].policy == "2/second"
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [("100 per second", "100/second"), ("3/Hours", "3/hour"), (" 50 / 5 minutes", "50/5 minutes"),
+     ("1/1 day", "1/day"), ("7/year", "7/year")],
+)
+def test_a_rate_limit_is_stored_one_way(written: str, stored: str) -> None:
+    assert normalize_rate_limits([written]) == (stored,)
+
+
+@pytest.mark.parametrize(
+    "bad", ["lots", "", "0/second", "1/0 minutes", "5/fortnight", "1/second;2/day", "-1/day"]
+)
+def test_a_bad_rate_limit_says_how_to_write_one(bad: str) -> None:
+    with pytest.raises(InvalidValue, match="rate limit"):
+        normalize_rate_limits([bad])
+
+
+@pytest.mark.redis
+def test_a_redis_window_ends_and_a_peek_counts_nothing(redis_prefix: str) -> None:
+    limiter = RateLimiter(REDIS_URL, key_prefix=redis_prefix)
+    assert limiter.check()
+    assert [limiter.peek("key_p", ("1/second",)) for _ in range(3)] == [None] * 3
+    assert limiter.hit("key_p", ("1/second",)) is None
+    refused = limiter.hit("key_p", ("1/second",))
+    assert refused is not None and refused.remaining == 0 and 0 < refused.reset <= 1
+    assert limiter.peek("key_p", ("1/second",)) is not None
+    time.sleep(refused.reset + 0.05)
+    assert limiter.hit("key_p", ("1/second",)) is None
 
 
 def test_rate_limits_hold_across_managers_sharing_redis(db_url: str, redis_prefix: str) -> None:
