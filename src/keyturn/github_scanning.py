@@ -34,7 +34,7 @@ MAX_TOKENS = 1000  # GitHub sends small batches; a larger array is not GitHub's
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class ReportedToken:
     """One token GitHub found, where, and its type as GitHub names it."""
 
     token: str
@@ -43,10 +43,10 @@ class Finding:
     source: str | None
 
     def __repr__(self) -> str:
-        return f"Finding(type={self.type!r}, url={self.url!r}, source={self.source!r})"
+        return f"ReportedToken(type={self.type!r}, url={self.url!r}, source={self.source!r})"
 
 
-def parse_report(body: bytes) -> list[Finding] | None:
+def parse_report(body: bytes) -> list[ReportedToken] | None:
     """The findings of a report, or ``None`` when the body is not one."""
     try:
         items = json.loads(body)
@@ -60,7 +60,7 @@ def parse_report(body: bytes) -> list[Finding] | None:
             return None
         url, source, kind = item.get("url"), item.get("source"), item.get("type", "")
         findings.append(
-            Finding(
+            ReportedToken(
                 item["token"],
                 kind if isinstance(kind, str) else "",
                 url if isinstance(url, str) else None,
