@@ -1,4 +1,4 @@
-"""``keyturn serve`` as one ASGI app: the service and the dashboard, composed.
+"""``keyturn serve`` as one ASGI app: the service, the dashboard and the portal, composed.
 
 The composition module at the top of the package. ``keyturn.service`` (forward-auth, the
 admin and verify API, the probes) and ``keyturn.ui`` (the dashboard) each build on the
@@ -31,9 +31,10 @@ def create_app(
     log_stream: TextIO | None = None,
 ) -> ASGIApp:
     """The full service for ``settings`` (its manager built by ``keyturn.compose`` unless
-    given), with the dashboard at ``/ui`` unless the settings turn it off, the webhook worker
-    (``keyturn.delivery``) running while the app is, wrapped in the
-    access log (written to ``log_stream``, stdout by default) when it is on."""
+    given), with the dashboard at ``/ui`` and the customer portal at ``/portal`` unless the
+    settings turn them off, the webhook worker (``keyturn.delivery``) running while the app
+    is, wrapped in the access log (written to ``log_stream``, stdout by default) when it is
+    on."""
     settings = settings or Settings()
     manager = manager or build_manager(settings, probe=True)
     deliverer = Deliverer(
@@ -47,6 +48,11 @@ def create_app(
         mounts[MOUNT] = build_dashboard(
             settings, context.manager, Redactor(settings.query_params)
         )
+    if settings.portal:
+        from keyturn.portal import PATH
+        from keyturn.ui.portal import build_portal
+
+        mounts[PATH] = build_portal(settings, context.manager)
     service = KeyturnService(context, mounts)
     if not settings.access_log:
         return service

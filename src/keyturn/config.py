@@ -262,7 +262,7 @@ def _web_address(value: Any) -> str | None:
     text = _text(value).strip()
     if not text:
         return None
-    parts = urlsplit(text)
+    parts = urlsplit(text)  # a ValueError of its own is the same message's cause
     if parts.scheme not in ("http", "https") or not parts.netloc or not text.isprintable():
         raise ValueError("expected an absolute http:// or https:// URL")
     return text

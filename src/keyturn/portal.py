@@ -8,7 +8,8 @@ rules of a face.
 
 - **scopes**: the scopes the owner may give its keys (a subset of these, each time);
 - **max_lifetime** and **require_expiry**: every key expires, at most this long after it
-  is made or changed (a rotation's successor included);
+  is made or changed (a rotation's successor included); a ``max_lifetime`` bounds every
+  key, so with one set every key expires, whatever ``require_expiry`` says;
 - **max_keys**: how many working keys (active or disabled) the owner may hold at once.
 
 A link (``POST /v1/portal/sessions``, scope ``portal:write``) holds a random token of 256
@@ -47,6 +48,7 @@ from keyturn.record import utcnow
 from keyturn.store.base import KeyStore, PortalGrant
 
 PORTAL_WRITE: Final = "portal:write"
+PATH: Final = "/portal"  # where ``keyturn serve`` serves the portal's pages
 DEFAULT_MAX_KEYS = 5
 MAX_MAX_KEYS = 1000
 DEFAULT_TTL = timedelta(minutes=15)
@@ -84,14 +86,8 @@ class OwnerPolicy:
         if not isinstance(require, bool):
             raise InvalidValue("expected true or false", "policy.require_expiry")
         lifetime: timedelta | None = DEFAULT_LIFETIME if require else None
-        if "max_lifetime" in given:
+        if "max_lifetime" in given:  # a bound on every key's life: each then expires
             lifetime = _lifetime(given["max_lifetime"])
-            if lifetime is not None and not require:
-                raise InvalidValue(
-                    "a max_lifetime makes every key expire; leave it out (or null) when "
-                    "require_expiry is false",
-                    "policy.max_lifetime",
-                )
         if lifetime is None and require:
             lifetime = MAX_LIFETIME
         count = given.get("max_keys", DEFAULT_MAX_KEYS)
@@ -173,7 +169,10 @@ def checked_return_url(value: object) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
         raise InvalidValue(f"expected a URL of at most {MAX_URL_LENGTH} characters", "return_url")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed IPv6 bracket
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc or not value.isprintable():
         raise InvalidValue("expected an absolute http:// or https:// URL", "return_url")
     return value

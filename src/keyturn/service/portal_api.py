@@ -13,21 +13,44 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 
 from keyturn import portal
 from keyturn.actor import Actor
+from keyturn.admin import MAX_LIFETIME
 from keyturn.service.body_limit import gated_route
 from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
 from keyturn.service.models import Owner, Scopes
+from keyturn.service.models import _whole_number as whole_number
 from keyturn.service.problems import problem_responses
 
-PORTAL_MOUNT = "/portal"
-Duration = Annotated[
-    str | Annotated[int, Field(ge=1)],
-    Field(description="A duration like `15m`, `12h` or `90d`, or a number of seconds."),
+# The schema states exactly what the core accepts (schemathesis holds it to that): a link
+# waits 10 seconds to 24 hours; a key lives at most a century, which every duration with
+# these many digits stays under.
+_TTL_TEXT = (
+    r"^(([1-9][0-9]|[1-9][0-9]{2,3}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86[0-3][0-9]{2}|86400)s"
+    r"|([1-9]|[1-9][0-9]|[1-9][0-9]{2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m"
+    r"|([1-9]|1[0-9]|2[0-4])h|1d)$"
+)
+_LIFETIME_TEXT = (
+    r"^([1-9][0-9]{0,8}s|[1-9][0-9]{0,6}m|[1-9][0-9]{0,4}h|[1-9][0-9]{0,3}d|[1-9][0-9]{0,2}w)$"
+)
+Ttl = Annotated[
+    Annotated[str, StringConstraints(pattern=_TTL_TEXT)]
+    | Annotated[
+        int, Field(ge=10, le=int(portal.MAX_TTL.total_seconds())), BeforeValidator(whole_number)
+    ],
+    Field(description="10 seconds to 24 hours: `15m`, `12h`, `1d`, or a number of seconds."),
 ]
+Lifetime = Annotated[
+    Annotated[str, StringConstraints(pattern=_LIFETIME_TEXT)]
+    | Annotated[
+        int, Field(ge=1, le=int(MAX_LIFETIME.total_seconds())), BeforeValidator(whole_number)
+    ],
+    Field(description="A duration like `90d`, `12h` or `2w`, or a number of seconds."),
+]
+_RETURN_URL = r"^https?://[A-Za-z0-9\-._~%!$&'()*+,;=:@]+([/?#][!-~]*)?$"
 
 
 class PortalPolicy(BaseModel):
@@ -37,22 +60,27 @@ class PortalPolicy(BaseModel):
     scopes: Scopes = Field(
         default_factory=list, description="The scopes its keys may hold (a subset, each time)."
     )
-    max_keys: Annotated[int, Field(ge=0, le=portal.MAX_MAX_KEYS)] = Field(
+    max_keys: Annotated[
+        int, Field(ge=0, le=portal.MAX_MAX_KEYS), BeforeValidator(whole_number)
+    ] = Field(
         default=portal.DEFAULT_MAX_KEYS, description="Working keys (active or disabled) at most."
     )
-    max_lifetime: Duration | None = Field(
-        default="90d", description="The longest life of a key (`null`: no bound)."
+    max_lifetime: Lifetime | None = Field(
+        default="90d",
+        description="The longest life of a key; with one, every key expires (`null` and "
+        "`require_expiry: false`: keys may live for ever).",
     )
-    require_expiry: bool = Field(default=True, description="Every key must expire.")
+    require_expiry: StrictBool = Field(default=True, description="Every key must expire.")
 
 
 class OpenPortal(BaseModel):
     model_config = ConfigDict(extra="forbid")
     owner: Owner = Field(description="The owner whose keys the visitor manages.")
-    return_url: Annotated[str, StringConstraints(max_length=portal.MAX_URL_LENGTH)] | None = (
-        Field(default=None, description="Where the portal's back link goes (http or https).")
-    )
-    ttl: Duration = Field(default="15m", description="How long the link may wait to be opened.")
+    return_url: (
+        Annotated[str, StringConstraints(max_length=portal.MAX_URL_LENGTH, pattern=_RETURN_URL)]
+        | None
+    ) = Field(default=None, description="Where the portal's back link goes (http or https).")
+    ttl: Ttl = Field(default="15m", description="How long the link may wait to be opened.")
     policy: PortalPolicy = Field(default_factory=PortalPolicy)
 
 
@@ -85,7 +113,7 @@ def portal_router(context: ServiceContext, callers: Callers) -> APIRouter:
         )
         base = context.settings.public_url or str(request.base_url)
         return {
-            "url": f"{base.rstrip('/')}{PORTAL_MOUNT}/enter?token={token}",
+            "url": f"{base.rstrip('/')}{portal.PATH}/enter?token={token}",
             "owner": link.owner,
             "expires_at": link.expires_at,
             "policy": policy.public(),

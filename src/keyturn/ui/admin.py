@@ -71,16 +71,16 @@ async def current_admin(
 ) -> Admin | None:
     """The admin of a signed-in session whose key still stands, else ``None`` (and the
     session is ended if its key no longer stands)."""
-    if session is None or session.key_id is None or session.key_hash is None:
+    if session is None or session.subject is None or session.proof is None:
         return None
     record: KeyRecord | None
     try:
-        record = await manager.get(session.key_id)
+        record = await manager.get(session.subject)
     except KeyNotFound:
         record = None
     if (
         record is None
-        or not hmac.compare_digest(record.key_hash, session.key_hash)
+        or not hmac.compare_digest(record.key_hash, session.proof)
         or not record.usable()
         or not may_sign_in(record)
     ):

@@ -25,70 +25,38 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount
-from starlette.staticfiles import StaticFiles
 
-from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
+from keyturn._asgi import ASGIApp
 from keyturn.config import Settings
-from keyturn.errors import KeyturnError, Unavailable
+from keyturn.errors import KeyturnError
 from keyturn.manager import AsyncKeyManager
-from keyturn.outcomes import CATALOGUE
-from keyturn.ui import csrf
 from keyturn.ui.admin import Admin, current_admin
 from keyturn.ui.diagnose import Diagnostician, Masker
-from keyturn.ui.forms import Form, FormError, read_form
-from keyturn.ui.render import MOUNT, SECURITY_HEADERS, Templates
-from keyturn.ui.sessions import Session, SessionStore
+from keyturn.ui.forms import Form
+from keyturn.ui.render import MOUNT
+from keyturn.ui.sessions import Session
+from keyturn.ui.site import SecurityHeaders, Site, package_files
 
 COOKIE = "keyturn_ui"
 Page = Callable[["Dashboard", Request, Admin, Form | None], Awaitable[Response]]
 _SAFE_NEXT = re.compile(r"/ui/[A-Za-z0-9_\-./?=&%+]*")
 
 
-class Dashboard:
+class Dashboard(Site):
     """What the pages share: the settings, the manager and its admin layer, the sessions."""
 
     def __init__(self, settings: Settings, manager: AsyncKeyManager, masker: Masker) -> None:
-        self.settings = settings
+        super().__init__(
+            settings,
+            mount=MOUNT,
+            cookie=COOKIE,
+            idle=settings.ui_idle_timeout,
+            defaults={"layout": "base.html", "home_url": f"{MOUNT}/keys", "home_name": "Keys"},
+        )
         self.manager = manager
         self.keys = manager.admin
         self.redactor = masker
         self.diagnostician = Diagnostician(manager, settings.realm, masker)
-        idle = settings.ui_idle_timeout
-        self.sessions = SessionStore(idle)
-        self.trust_forwarded_proto = settings.trust_forwarded_proto
-        self.templates = Templates({"idle": duration_text(idle)})
-
-    # -- sessions and cookies -------------------------------------------------------------
-
-    def session_of(self, request: Request) -> Session | None:
-        return self.sessions.get(request.cookies.get(COOKIE))
-
-    def is_https(self, request: Request) -> bool:
-        """Served over HTTPS: by the server itself, or (only when configured to trust it)
-        according to the proxy's ``X-Forwarded-Proto``."""
-        if request.url.scheme == "https":
-            return True
-        if self.trust_forwarded_proto:
-            proto = request.headers.get("x-forwarded-proto", "")
-            return proto.split(",")[0].strip().lower() == "https"
-        return False
-
-    def set_cookie(self, response: Response, request: Request, session: Session) -> Response:
-        response.set_cookie(
-            COOKIE,
-            session.id,
-            path=MOUNT,
-            httponly=True,
-            samesite="strict",
-            secure=self.is_https(request),
-        )
-        return response
-
-    def clear_cookie(self, response: Response, request: Request) -> Response:
-        response.delete_cookie(
-            COOKIE, path=MOUNT, httponly=True, samesite="strict", secure=self.is_https(request)
-        )
-        return response
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -101,14 +69,7 @@ class Dashboard:
         headers: dict[str, str] | None = None,
         **context: Any,
     ) -> Response:
-        values = {
-            "admin": admin,
-            "csrf": session.csrf if session is not None else "",
-            "flash": session.take_flash() if session is not None else None,
-            "nav": "",
-            **context,
-        }
-        return self.templates.response(name, values, status, headers)
+        return self.show(name, session, status, headers, admin=admin, **context)
 
     def error(
         self,
@@ -120,9 +81,7 @@ class Dashboard:
         headers: dict[str, str] | None = None,
         **context: Any,
     ) -> Response:
-        return self.render(
-            "error.html", session, admin, status, headers, title=title, message=message, **context
-        )
+        return self.problem(session, status, title, message, headers, admin=admin, **context)
 
     # -- the gate ---------------------------------------------------------------------------
 
@@ -136,25 +95,10 @@ class Dashboard:
                 return self.to_sign_in(request)
             form = None
             if request.method == "POST":
-                try:
-                    form = await read_form(
-                        request, self.settings.max_body_size, self.settings.read_timeout
-                    )
-                except FormError as exc:
-                    return self.error(
-                        admin.session, admin, exc.status, "The form could not be read", exc.message
-                    )
-                given = form.get(csrf.FIELD) or request.headers.get(csrf.HEADER)
-                if not csrf.token_matches(admin.session.csrf, given):
-                    return self.error(
-                        admin.session,
-                        admin,
-                        403,
-                        "Form refused",
-                        "This form did not carry this session's security token (CSRF), so "
-                        "it may not have come from this dashboard. Nothing was changed. "
-                        "Reload the page and try again.",
-                    )
+                posted = await self.posted_form(request, admin.session, admin=admin)
+                if isinstance(posted, Response):
+                    return posted
+                form = posted
             if not admin.can(needs):
                 return self.error(
                     admin.session,
@@ -167,19 +111,9 @@ class Dashboard:
             try:
                 return await handler(self, request, admin, form)
             except KeyturnError as exc:
-                return self.failure(admin, exc)
+                return self.failure(admin.session, exc, admin=admin)
 
         return endpoint
-
-    def failure(self, admin: Admin, exc: KeyturnError) -> Response:
-        """Every error of the admin layer and the store, as one page: the catalogue's title,
-        the error's own words, its status; an outage says when to retry."""
-        headers = None
-        if isinstance(exc, Unavailable):
-            headers = {"retry-after": str(exc.retry_after)}
-        title = CATALOGUE[exc.code].title
-        message = f"{exc.message}."
-        return self.error(admin.session, admin, exc.status, title, message, headers=headers)
 
     def to_sign_in(self, request: Request) -> Response:
         """Back to the sign-in page, remembering where the visitor was going."""
@@ -197,43 +131,9 @@ class Dashboard:
         return self.clear_cookie(response, request)
 
 
-def duration_text(seconds: float) -> str:
-    """``900`` -> ``15 minutes``; under two minutes in seconds."""
-    if seconds < 120:
-        whole = round(seconds)
-        return f"{whole} second{'' if whole == 1 else 's'}"
-    minutes = round(seconds / 60)
-    return f"{minutes} minutes"
-
-
 def safe_next(target: str) -> bool:
     """A post-sign-in destination inside the dashboard only (no open redirect)."""
     return bool(_SAFE_NEXT.fullmatch(target)) and "//" not in target and ".." not in target
-
-
-class PackageFiles(StaticFiles):
-    """The package's static files. Their URLs carry the version (``render.static_url``),
-    so browsers may keep them until the next release."""
-
-    def file_response(self, *args: Any, **kwargs: Any) -> Response:
-        response = super().file_response(*args, **kwargs)
-        response.headers["cache-control"] = "public, max-age=31536000, immutable"
-        return response
-
-
-class SecurityHeaders:
-    """Adds ``SECURITY_HEADERS`` to every response of the wrapped app (static files too)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, sending)
 
 
 def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker) -> ASGIApp:
@@ -257,7 +157,7 @@ def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker
         *key_pages.routes(dashboard),
         *check_page.routes(dashboard),
         *audit_page.routes(dashboard),
-        Mount(f"{MOUNT}/static", app=PackageFiles(packages=[("keyturn.ui", "static")])),
+        Mount(f"{MOUNT}/static", app=package_files()),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.dashboard = dashboard

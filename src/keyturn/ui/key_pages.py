@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from keyturn.errors import NotPermitted
+from keyturn.manager import AsyncKeyManager
 from keyturn.record import KeyRecord, utcnow
 from keyturn.states import STATUSES
 from keyturn.store import KeyFilter
@@ -119,8 +120,10 @@ def metering(record: KeyRecord) -> dict[str, Any] | None:
     }
 
 
-async def usage_chart(ui: Dashboard, key_id: str, days: int) -> Chart | None:
-    reader = usage_reader(ui.manager.store)
+async def usage_chart(manager: AsyncKeyManager, key_id: str, days: int) -> Chart | None:
+    """A key's requests per day; the caller has read the key through the admin layer, so
+    an actor sees only the usage of keys it may see."""
+    reader = usage_reader(manager.store)
     if reader is None:
         return None
     today = datetime.now(UTC).date()
@@ -164,7 +167,7 @@ async def render_detail(
         key=record,
         key_status=record.status(),
         metering=metering(record),
-        chart=await usage_chart(ui, record.id, days),
+        chart=await usage_chart(ui.manager, record.id, days),
         days=days,
         usage_days=USAGE_DAYS,
         flush_seconds=ui.settings.usage_flush_interval,

@@ -1,4 +1,4 @@
-"""Templates and the headers every dashboard response carries.
+"""Templates and the headers every dashboard and portal response carries.
 
 Jinja2 with autoescaping on for everything and ``StrictUndefined``, so a missing variable is
 a bug found in tests rather than an empty cell in production. Templates and static files are
@@ -24,13 +24,24 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-)
+
+def security_headers(image_origins: tuple[str, ...] = ()) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers of every response; ``image_origins`` may serve images too (a portal's
+    logo)."""
+    policy = CONTENT_SECURITY_POLICY
+    if image_origins:
+        images = " ".join(("img-src 'self' data:", *image_origins))
+        policy = policy.replace("img-src 'self' data:", images)
+    return (
+        (b"content-security-policy", policy.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    )
+
+
+SECURITY_HEADERS = security_headers()
 # Pages may show a key once, and always show who is signed in: never cache them.
 NO_STORE = {"cache-control": "no-store"}
 
@@ -53,12 +64,12 @@ def iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value is not None else ""
 
 
-def static_url(name: str) -> str:
+def static_url(name: str, mount: str = MOUNT) -> str:
     """A static file's URL; the version in the query makes an upgrade refetch it."""
-    return f"{MOUNT}/static/{name}?v={__version__}"
+    return f"{mount}/static/{name}?v={__version__}"
 
 
-def environment() -> Environment:
+def environment(mount: str = MOUNT) -> Environment:
     env = Environment(
         loader=PackageLoader("keyturn.ui", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -69,13 +80,15 @@ def environment() -> Environment:
     env.filters["when"] = when
     env.filters["day"] = day
     env.filters["iso"] = iso
-    env.globals.update(static=static_url, version=__version__, mount=MOUNT)
+    env.globals.update(
+        static=lambda name: static_url(name, mount), version=__version__, mount=mount
+    )
     return env
 
 
 class Templates:
-    def __init__(self, defaults: Mapping[str, Any]) -> None:
-        self.env = environment()
+    def __init__(self, defaults: Mapping[str, Any], mount: str = MOUNT) -> None:
+        self.env = environment(mount)
         self.defaults = dict(defaults)
 
     def render(self, name: str, context: Mapping[str, Any]) -> str:

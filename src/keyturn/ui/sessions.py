@@ -1,10 +1,12 @@
-"""Dashboard sessions, kept on the server: the browser holds only a random id.
+"""Dashboard and portal sessions, kept on the server: the browser holds only a random id.
 
 The cookie never carries the admin key, nor anything derived from it. A signed-in session
-remembers the key's id and hash, and every request re-reads that key's record (see
-``keyturn.ui.admin``), so revoking, disabling or narrowing an admin key takes effect on its
-open sessions at once. Sessions live in this process's memory: a restart signs everybody
-out, which for a console guarding API keys is a feature, not a loss.
+remembers who signed in (its ``subject``: the dashboard's admin key id, the portal's owner)
+and a ``proof`` (the key's hash; the portal link's), and the dashboard re-reads the key's
+record on every request (see ``keyturn.ui.admin``), so revoking, disabling or narrowing an
+admin key takes effect on its open sessions at once. A portal session keeps what its link
+opened (``data``: the owner and its policy). Sessions live in this process's memory: a
+restart signs everybody out, which for a console guarding API keys is a feature, not a loss.
 
 Anonymous sessions exist only to carry the sign-in form's CSRF token. Both kinds are kept in
 least-recently-used order and capped, so a flood of sign-in page views costs bounded memory
@@ -24,6 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_IDLE_SECONDS = 15 * 60
 ANONYMOUS_LIMIT = 10_000
@@ -41,14 +44,15 @@ class Session:
     id: str = field(repr=False)
     csrf: str = field(repr=False)
     last_seen: float
-    key_id: str | None = None
-    key_hash: str | None = field(default=None, repr=False)
+    subject: str | None = None
+    proof: str | None = field(default=None, repr=False)
+    data: Any = field(default=None, repr=False)
     # One message for the next page, shown after a redirect (post/redirect/get).
     flash: str | None = None
 
     @property
     def signed_in(self) -> bool:
-        return self.key_id is not None
+        return self.subject is not None
 
     def take_flash(self) -> str | None:
         message, self.flash = self.flash, None
@@ -102,7 +106,9 @@ class SessionStore:
         """A new session for a visitor who has not signed in (it holds a CSRF token)."""
         return self._add(Session(new_token(), new_token(), self._clock()))
 
-    def sign_in(self, previous: Session | None, key_id: str, key_hash: str) -> Session:
+    def sign_in(
+        self, previous: Session | None, subject: str, proof: str, data: Any = None
+    ) -> Session:
         """A new session for a key: new id and new CSRF token, so an id or token planted
         before sign-in (session fixation) is worth nothing after it. At the key's own bound
         its oldest session ends; at the global bound, the oldest of the busiest key's."""
@@ -110,19 +116,21 @@ class SessionStore:
             self.drop(previous.id)
         table = self._sessions[True]
         self._prune(table)
-        while self.sessions_of(key_id) >= self._per_key:
-            self._remove(table, next(iter(self._by_key[key_id])))
+        while self.sessions_of(subject) >= self._per_key:
+            self._remove(table, next(iter(self._by_key[subject])))
         if len(table) >= self._limits[True]:
-            busiest = max(self._by_key, key=lambda k: (len(self._by_key[k]), k == key_id))
+            busiest = max(self._by_key, key=lambda k: (len(self._by_key[k]), k == subject))
             self._remove(table, next(iter(self._by_key[busiest])))
-        session = Session(new_token(), new_token(), self._clock(), key_id=key_id, key_hash=key_hash)
+        session = Session(
+            new_token(), new_token(), self._clock(), subject=subject, proof=proof, data=data
+        )
         table[session.id] = session
-        self._by_key.setdefault(key_id, OrderedDict())[session.id] = None
+        self._by_key.setdefault(subject, OrderedDict())[session.id] = None
         return session
 
-    def sessions_of(self, key_id: str) -> int:
-        """How many signed-in sessions ``key_id`` holds."""
-        return len(self._by_key.get(key_id, ()))
+    def sessions_of(self, subject: str) -> int:
+        """How many signed-in sessions ``subject`` holds."""
+        return len(self._by_key.get(subject, ()))
 
     def drop(self, session_id: str) -> None:
         for table in self._sessions.values():
@@ -146,13 +154,13 @@ class SessionStore:
 
     def _remove(self, table: OrderedDict[str, Session], session_id: str) -> None:
         session = table.pop(session_id, None)
-        if session is None or session.key_id is None:
+        if session is None or session.subject is None:
             return
-        ids = self._by_key.get(session.key_id)
+        ids = self._by_key.get(session.subject)
         if ids is not None:
             ids.pop(session_id, None)
             if not ids:
-                del self._by_key[session.key_id]
+                del self._by_key[session.subject]
 
     def _prune(self, table: OrderedDict[str, Session]) -> None:
         """Drop idle sessions from the old end; the table is in last-used order."""
