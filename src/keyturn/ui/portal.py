@@ -33,7 +33,7 @@ from keyturn.ui.forms import Form
 from keyturn.ui.render import security_headers
 from keyturn.ui.sessions import Session
 from keyturn.ui.site import SecurityHeaders, Site, package_files
-from keyturn.ui.throttle import SignInThrottle
+from keyturn.throttle import Throttle
 
 COOKIE = "keyturn_portal"
 MAX_TOKEN_LENGTH = 100
@@ -81,7 +81,7 @@ class Portal(Site):
         self.manager = manager
         self.keys = manager.admin
         self.links = AsyncPortalLinks(PortalLinks(manager.store))
-        self.throttle = SignInThrottle()
+        self.throttle = Throttle()
 
     def visitor_of(self, request: Request) -> Visitor | None:
         session = self.session_of(request)
