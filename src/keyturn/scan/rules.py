@@ -294,8 +294,9 @@ def _searches(ruleset: RuleSet, data: bytes, lowered: bytes) -> dict[Rule, list[
     size = len(data)
     line_start, line_end = -1, -1
     for index, start, end in ruleset.automaton.find_matches_as_indexes(lowered, overlapping=True):
-        for rule in ruleset.near_by[index]:
-            spans.setdefault(rule, []).append((end, end))  # where the name ends
+        if ruleset.near_by[index] and _starts_a_word(data, start):
+            for rule in ruleset.near_by[index]:
+                spans.setdefault(rule, []).append((end, end))  # where the name ends
         for rule in ruleset.whole_file[index]:
             spans[rule] = [(0, size)]
         rules = ruleset.windowed[index]
@@ -315,6 +316,14 @@ def _searches(ruleset: RuleSet, data: bytes, lowered: bytes) -> dict[Rule, list[
             elif known[-1][0] != line_start:
                 known.append((line_start, line_end))
     return spans
+
+
+def _starts_a_word(data: bytes, at: int) -> bool:
+    """Whether a provider's name found at ``data[at]`` begins a word (`okta_token`,
+    `myOktaToken`, `OKTA`), not the inside of one (`rookTable`, `MAILBOX`)."""
+    if at == 0 or not data[at - 1 : at].isalpha():
+        return True
+    return data[at - 1 : at].islower() and data[at : at + 1].isupper()
 
 
 def _line(data: bytes, start: int, end: int) -> bytes:
@@ -346,8 +355,22 @@ def jwt_header_decodes(secret: bytes) -> bool:
     return isinstance(header, dict) and ("alg" in header or "typ" in header)
 
 
+def basic_auth_decodes(secret: bytes) -> bool:
+    """HTTP Basic credentials and registry `auth` fields are base64 of ``user:password``
+    (RFC 7617): a value that does not decode to printable text with a user and a password
+    on either side of a colon is some other string."""
+    try:
+        text = base64.b64decode(secret + b"=" * (-len(secret) % 4), validate=True).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return False
+    user, sep, password = text.partition(":")
+    return bool(sep and user and password and text.isprintable())
+
+
 # Published format checks a rule can name (`check = "jwt"`): offline, no network.
-CHECKS: dict[str, Callable[[bytes], bool]] = {"jwt": jwt_header_decodes}
+CHECKS: dict[str, Callable[[bytes], bool]] = {
+    "jwt": jwt_header_decodes, "basic_auth": basic_auth_decodes,
+}
 
 
 def _near(data: bytes, at: int, others: list[RuleMatch], lines: int) -> bool:
