@@ -273,7 +273,40 @@ def family_samples() -> dict[str, tuple[str, str]]:
                           + "/" + _uuid() + '"\n'),
         "jwt": ("client.py", f'AUTH = "Bearer {jwt()}"\n'),
         "generic-assignment": ("settings.py", 'API_SECRET = "' + draw(f"{alnum}{{32}}") + '"\n'),
+        "azure-sas": ("blob.env", "BLOB_URL=https://acmeprod.blob.core.windows.net/exports?sv=2022-"
+                      "11-02&ss=b&srt=co&sp=rl&se=2031-01-01T00:00:00Z&st=2024-01-01T00:00:00Z"
+                      "&spr=https&sig=" + _b64(32).replace("+", "%2B").replace("/", "%2F")
+                      .replace("=", "%3D") + "\n"),
+        "azure-storage-key-name": ("storage.ts", "export const key =\n  process.env.STORAGE_KEY"
+                                   f' ||\n  "{_b64(64)}";\n'),
+        "registry-auth": ("config.json", '{"auths": {"registry.acme.dev": {"auth": "'
+                          + _basic(f"deploy:{password}") + '"}}}\n'),
+        "basic-auth-header": ("call.sh", "curl -H 'Authorization: Basic "
+                              + _basic(f"ci:{password}") + "' https://api.acme.dev/\n"),
+        "aws-key-id-beside-secret": ("aws.yaml", f"credentials:\n  id: {aws_id}\n"
+                                     f"  secret: {aws_secret}\n"),
+        "new-relic-license": ("newrelic.ini", "license_key = " + secrets.token_hex(16)
+                              + "FFFFNRAL\n"),
+        "tableau-pat": ("tableau.txt", "pat name: ci-bot\nsecret: " + _b64(16) + ":"
+                        + draw(f"{alnum}{{32}}") + "\n"),
+        "atlassian-dc-pat": ("jira.env", "JIRA_TOKEN=" + _atlassian_dc_pat() + "\n"),
+        "provider-shape-near-name": ("notes.md", "[DEBUG] sending request to the box API, "
+                                     "key=" + draw(f"{alnum}{{30}}") + "7k\n"),
     }
+
+
+def _basic(credentials: str) -> str:
+    import base64
+
+    return base64.b64encode(credentials.encode()).decode()
+
+
+def _atlassian_dc_pat() -> str:
+    """A Jira/Confluence Data Center PAT: base64 of a numeric id, a colon, random bytes."""
+    import base64
+
+    return base64.b64encode(draw("[1-9][0-9]{11}").encode() + b":"
+                            + secrets.token_bytes(20)).decode()
 
 
 def _uuid() -> str:

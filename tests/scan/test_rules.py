@@ -246,3 +246,50 @@ def test_a_near_provider_field_is_checked_too() -> None:
             'confidence = "high"\nkeywords = ["xk_"]\npattern = "xk_[a-z]{20}"\n')
     with pytest.raises(ValueError, match="shap"):
         load(near)
+
+
+def test_a_providers_name_counts_where_it_begins_a_word() -> None:
+    value = "00" + keygen.draw("[a-zA-Z0-9]{38}") + "7k"  # Okta's documented shape
+    assert find_hits(f"okta_token: {value}\n".encode())
+    assert find_hits(f"myOktaToken = '{value}'\n".encode())
+    assert not find_hits(f"rookTable {value}\n".encode())  # `okta` inside a word
+
+
+def test_basic_credentials_count_when_they_decode_to_a_user_and_a_password() -> None:
+    from keyturn.scan.rules import basic_auth_decodes
+
+    password = keygen.draw("[A-Za-z0-9]{20}")
+    good = keygen._basic(f"deploy:{password}")
+    assert basic_auth_decodes(good.encode())
+    assert not basic_auth_decodes(keygen._basic("browser:").encode())  # no password
+    assert not basic_auth_decodes(keygen._basic(password).encode())  # no user
+    assert not basic_auth_decodes(b"not-base64-at-all!!")
+    assert find_hits(f"-H 'Authorization: Basic {good}'\n".encode())
+    assert not find_hits(f"-H 'Authorization: Basic {keygen._basic('browser:')}'\n".encode())
+
+
+def test_an_aws_secret_counts_beside_its_key_id_only() -> None:
+    key_id = "ASIA" + keygen.draw("[A-Z0-9]{16}")
+    secret = keygen.draw("[A-Za-z0-9/+]{38}") + "7k"
+    assert [h.provider for h in find_hits(f"id: {key_id}\nsecret: {secret}\n".encode())]
+    assert not find_hits(f"checksum: {secret}\n".encode())
+
+
+@pytest.mark.parametrize("text, found", [
+    ('value = os.getenv("api_token", "{v}")\n', True),  # a default beside its name
+    ("curl --header 'Authorization: {v}'\n", True),  # a header with no scheme
+    ("INVALID_API_KEY = '{v}'\n", False),  # the name says it is not real
+    ("fake_token = '{v}'\n", False),
+    ("API_KEY = '{v}!{v}'\n", False),  # a key's value holds only a key's alphabet
+])
+def test_generic_values_by_name_and_alphabet(text: str, found: bool) -> None:
+    value = keygen.draw("[A-Za-z0-9]{30}") + "7k"
+    assert bool(find_hits(text.format(v=value).encode())) is found, text
+
+
+def test_a_bare_value_counts_in_notes_alone_on_its_line_not_in_code() -> None:
+    value = keygen.draw("[A-Za-z0-9]{30}") + "7k"
+    line = f"api_token = {value}\n".encode()
+    assert find_hits(line, notes=True)
+    assert not find_hits(line)  # in code a bare word is a variable
+    assert not find_hits(f"[DEBUG] using api_token = {value}\n".encode(), notes=True)

@@ -186,10 +186,11 @@ def _shape_decided(value: str, specific: bool = False) -> bool:
     )
 
 
-def _generic_hits(data: bytes, lowered: bytes, claimed: Claims, config_like: bool) -> list[Hit]:
+def _generic_hits(data: bytes, lowered: bytes, claimed: Claims, config_like: bool,
+                  notes: bool) -> list[Hit]:
     hits = []
     for line_start, line_end in keyword_lines(data, lowered):
-        for assigned in generic.assignments(data, line_start, line_end, config_like):
+        for assigned in generic.assignments(data, line_start, line_end, config_like, notes):
             if claimed.overlaps(assigned.start, assigned.end) or _shape_decided(assigned.value):
                 continue
             if not generic.value_fits_name(assigned.name, assigned.value):
@@ -223,8 +224,9 @@ def _generic_hits(data: bytes, lowered: bytes, claimed: Claims, config_like: boo
     return hits
 
 
-def find_hits(data: bytes, config_like: bool = False) -> list[Hit]:
-    """Every secret in ``data``, in file order."""
+def find_hits(data: bytes, config_like: bool = False, notes: bool = False) -> list[Hit]:
+    """Every secret in ``data``, in file order (``config_like``, ``notes``: the kind of
+    file, see generic.config_like and generic.notes_like)."""
     claimed = Claims()
     # A verified keyturn checksum beats a provider's bare shape (`sk_live_` is a legal
     # keyturn prefix); a GitHub token fails keyturn's checksum and falls through.
@@ -232,7 +234,7 @@ def find_hits(data: bytes, config_like: bool = False) -> list[Hit]:
     hits += _provider_hits(data, claimed)
     lowered = data.lower()
     hits += _rule_hits(data, lowered, claimed)
-    hits += _generic_hits(data, lowered, claimed, config_like)
+    hits += _generic_hits(data, lowered, claimed, config_like, notes)
     return sorted(hits, key=lambda h: h.start)
 
 
@@ -241,7 +243,8 @@ Verifier = Callable[[str, str], str | None]
 
 
 def scan_bytes(
-    data: bytes, path: str, *, config_like: bool = False, salt: str = DEFAULT_SALT,
+    data: bytes, path: str, *, config_like: bool = False, notes: bool = False,
+    salt: str = DEFAULT_SALT,
     verifier: Verifier | None = None,
 ) -> list[Exposure]:
     """Findings for one file's content; lines marked ``keyturn: allow`` are skipped.
@@ -256,7 +259,7 @@ def scan_bytes(
     findings = []
     line, counted, line_start, line_end, allowed = 1, 0, 0, -1, False
     at, column = 0, 1
-    for hit in find_hits(data, config_like):
+    for hit in find_hits(data, config_like, notes):
         if hit.start > line_end:  # a new line: count the breaks since the last hit
             breaks = data.count(b"\n", counted, hit.start)
             if breaks:

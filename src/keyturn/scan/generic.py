@@ -32,6 +32,18 @@ AFTER_NAME = re.compile(
     rb"(?P<quote>['\"`]?)(?P<value>[A-Za-z0-9+/=_.~!@#%^&*:-]{16,1024})"
 )
 BEARER_VALUE = re.compile(rb"[ \t]+(?P<value>[A-Za-z0-9._~+/=-]{16,2048})")
+# `get_env("api_token", "...")`: a quoted name, a comma, then the quoted value (a default).
+CALL_ARGUMENT = re.compile(
+    rb"['\"][ \t]*,[ \t]*(?P<quote>['\"])(?P<value>[A-Za-z0-9+/=_.~!@#%^&*:-]{16,1024})"
+)
+# `Authorization: <credential>` with no scheme (or `Token`, `ApiKey`): the header's value is
+# the credential itself. `Bearer` and `Basic` have their own readers.
+AUTHORIZATION_VALUE = re.compile(
+    rb"(?i)['\"]?[ \t]*[:=][ \t]*['\"]?(?:(?:token|apikey|api-key|sswss?)[ \t]+)?"
+    rb"(?P<value>(?!(?:bearer|basic|digest|negotiate)\b)[A-Za-z0-9._~+/=-]{16,2048})"
+)
+# Before a name that starts its line: indentation, or a shell's `export `.
+_ALONE_ON_ITS_LINE = re.compile(rb"[ \t]*(?:export[ \t]+)?")
 # After an unquoted value: the end of the line, a space or a comment.
 _UNQUOTED_END = re.compile(rb"[ \t]*(?:[#;]|$)")
 
@@ -58,6 +70,12 @@ _CONFIG_SUFFIXES = frozenset(
     ]
 )
 _CONFIG_NAMES = frozenset({"dockerfile", "containerfile", "procfile", "credentials", "config"})
+# Notes and logs hold no code: a line that is nothing but `name = value` there is a value.
+_NOTES_SUFFIXES = frozenset([".txt", ".log"])
+
+
+def notes_like(path: str) -> bool:
+    return PurePath(path).suffix.lower() in _NOTES_SUFFIXES
 
 
 def config_like(path: str) -> bool:
@@ -129,21 +147,25 @@ def _names(line: bytes, offset: int) -> Iterator[tuple[int, int]]:
             yield offset + start, offset + end
 
 
-def _bearers(line: bytes, offset: int) -> Iterator[int]:
-    """File offsets just after each word ``bearer`` on the line."""
+def _words_ending(line: bytes, offset: int, word: bytes) -> Iterator[int]:
+    """File offsets just after each ``word`` (``bearer``, ``authorization``) on the line."""
     lowered = line.lower()
-    at = lowered.find(b"bearer")
+    at = lowered.find(word)
     while at != -1:
         if at == 0 or line[at - 1] not in _NAME_CHARS:
-            yield offset + at + 6
-        at = lowered.find(b"bearer", at + 6)
+            yield offset + at + len(word)
+        at = lowered.find(word, at + len(word))
 
 
-def assignments(data: bytes, start: int, end: int, config_like: bool) -> Iterator[Assignment]:
-    """Assignments and Bearer credentials on the line ``data[start:end]``."""
+def assignments(data: bytes, start: int, end: int, config_like: bool,
+                notes: bool = False) -> Iterator[Assignment]:
+    """Assignments and Bearer credentials on the line ``data[start:end]`` (``notes``: of a
+    file of notes or logs, where a line of only `name = value` holds a bare value)."""
     line = data[start:end]
     for name_start, name_end in _names(line, start):
         match = AFTER_NAME.match(data, name_end, end)
+        if match is None and name_start > start and data[name_start - 1] in b"'\"":
+            match = CALL_ARGUMENT.match(data, name_end, end)
         if match is None:
             continue
         quote = match["quote"]
@@ -151,8 +173,13 @@ def assignments(data: bytes, start: int, end: int, config_like: bool) -> Iterato
         if quote:
             if data[value_end : value_end + 1] != quote:
                 continue  # the string goes on: prose, a list, a template
-        elif not (config_like and _UNQUOTED_END.match(data, value_end, end)):
-            continue  # code refers to variables and calls; only config holds bare values
+        elif not (
+            (config_like or (notes and _ALONE_ON_ITS_LINE.fullmatch(data, start, name_start)))
+            and _UNQUOTED_END.match(data, value_end, end)
+        ):
+            # Code refers to variables and calls; config holds bare values, and so does a
+            # line that is nothing but `name = value` in a note or a log.
+            continue
         name = data[name_start:name_end].decode("ascii")
         if _descriptive(name):
             continue
@@ -160,9 +187,14 @@ def assignments(data: bytes, start: int, end: int, config_like: bool) -> Iterato
         provider = _BY_ENV.get(_bare_name(name))
         key_type = provider.key_type(value) if provider else None
         yield Assignment(match.start("value"), value_end, value, name, provider, key_type)
-    for after in _bearers(line, start):
+    for after in _words_ending(line, start, b"bearer"):
         match = BEARER_VALUE.match(data, after, end)
         if match is not None:
             value = match["value"].decode("ascii")
             yield Assignment(match.start("value"), match.end("value"), value,
                             "Authorization: Bearer")
+    for after in _words_ending(line, start, b"authorization"):
+        match = AUTHORIZATION_VALUE.match(data, after, end)
+        if match is not None:
+            value = match["value"].decode("ascii")
+            yield Assignment(match.start("value"), match.end("value"), value, "Authorization")

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from keyturn.scan.shapes import ANCHOR_AUTOMATON, BY_ANCHOR, Shape
 
 # Lower case; searched in a lower-cased copy of the file, once, if the file is not tiny.
-KEYWORDS = (b"key", b"token", b"secret", b"passw", b"credential", b"bearer")
+KEYWORDS = (b"key", b"token", b"secret", b"passw", b"credential", b"bearer",
+            b"authorization")
 
 
 def shapes_present(data: bytes) -> Iterator[Shape]:

@@ -22,7 +22,7 @@ from keyturn.scan.codes import ENV_FILE_TRACKED
 from keyturn.scan.content import text_of
 from keyturn.scan.detect import Verifier, scan_bytes
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure
-from keyturn.scan.generic import config_like
+from keyturn.scan.generic import config_like, notes_like
 from keyturn.scan.hygiene import check_env_files, env_finding, is_env_file
 from keyturn.scan.walker import Item, items_for, skipped_by_name
 
@@ -120,8 +120,8 @@ def _scan_item(item: Item, salt: str, max_size: int, result: Result,
         return
     result.files += 1
     result.bytes += len(data)
-    found = scan_bytes(text, item.path, config_like=config_like(item.path), salt=salt,
-                       verifier=verifier)
+    found = scan_bytes(text, item.path, config_like=config_like(item.path),
+                       notes=notes_like(item.path), salt=salt, verifier=verifier)
     result.findings += [replace(f, commits=item.commits) for f in found] if item.commits else found
 
 
