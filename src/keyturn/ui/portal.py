@@ -29,11 +29,11 @@ from keyturn.config import Settings
 from keyturn.errors import KeyturnError
 from keyturn.manager import AsyncKeyManager
 from keyturn.portal import PATH, AsyncPortalLinks, PortalLink, PortalLinks, link_hash
+from keyturn.throttle import Throttle
 from keyturn.ui.forms import Form
 from keyturn.ui.render import security_headers
 from keyturn.ui.sessions import Session
 from keyturn.ui.site import SecurityHeaders, Site, package_files
-from keyturn.throttle import Throttle
 
 COOKIE = "keyturn_portal"
 MAX_TOKEN_LENGTH = 100
