@@ -293,3 +293,11 @@ def test_a_bare_value_counts_in_notes_alone_on_its_line_not_in_code() -> None:
     assert find_hits(line, notes=True)
     assert not find_hits(line)  # in code a bare word is a variable
     assert not find_hits(f"[DEBUG] using api_token = {value}\n".encode(), notes=True)
+
+
+def test_a_long_lower_case_random_value_with_few_digits_is_a_possible_secret() -> None:
+    # [a-z0-9] draws put a digit in a quarter of the places; some draws hold fewer.
+    value = keygen.draw("[a-z]{7}") + "4" + keygen.draw("[a-z]{9}") + "1" + keygen.draw(
+        "[a-z]{8}") + "9" + keygen.draw("[a-z]{5}")
+    assert find_hits(f"TRAVEL_API_KEY={value}\n".encode(), config_like=True)
+    assert not find_hits(b"TRAVEL_API_KEY=thisisnotakeybutalongvariablename\n", config_like=True)
