@@ -8,6 +8,7 @@ gates refuse what it describes, fails here.
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 
@@ -297,7 +298,8 @@ def test_a_bare_value_counts_in_notes_alone_on_its_line_not_in_code() -> None:
 
 def test_a_long_lower_case_random_value_with_few_digits_is_a_possible_secret() -> None:
     # [a-z0-9] draws put a digit in a quarter of the places; some draws hold fewer.
-    value = keygen.draw("[a-z]{7}") + "4" + keygen.draw("[a-z]{9}") + "1" + keygen.draw(
-        "[a-z]{8}") + "9" + keygen.draw("[a-z]{5}")
+    letters = secrets.SystemRandom().sample("abcdefghijklmnopqrstuvwxyz", 26)
+    groups = ["".join(letters[i : i + 6]) for i in range(0, 24, 6)]
+    value = "".join(g + d for g, d in zip(groups, "4197", strict=True)) + "".join(letters[24:])
     assert find_hits(f"TRAVEL_API_KEY={value}\n".encode(), config_like=True)
     assert not find_hits(b"TRAVEL_API_KEY=thisisnotakeybutalongvariablename\n", config_like=True)
