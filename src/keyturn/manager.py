@@ -121,6 +121,7 @@ class KeyManager:
         # Bound once: the hot path pays for no attribute chains.
         self._plain = self.verifier.reader.plain_asgi
         self._entries = self.cache.entries
+        self._unknown = self.cache.unknown
         self._cache_clock = self.cache.clock
         self._note = self.usage.note
         self._well_formed = self.verifier.well_formed
@@ -340,8 +341,8 @@ class KeyManager:
         key, source = found
         key_hash = self._digest(key)
         entry = self._entries.get(key_hash)  # KeyCache.get, inlined: this runs per request
-        record = entry[1] if entry is not None and entry[0] >= self._cache_clock() else MISSING
-        if isinstance(record, KeyRecord):
+        if entry is not None and entry[0] >= self._cache_clock():
+            record = entry[1]
             # No shape or checksum check needed: a cached record under this hash proves the
             # value is a key this service issued (SHA-256 does not collide).
             now = time.time()
@@ -353,12 +354,13 @@ class KeyManager:
             if record.metered:
                 return Candidate(Presented(key, source), key_hash)
             return self.finish(Candidate(Presented(key, source), key_hash), record, scopes, now)
-        if record is MISSING:
-            if self._well_formed(key):
-                return Candidate(Presented(key, source), key_hash)
+        if not self._well_formed(key):
             return None
-        # A cached unknown hash: only keys that passed the checksum are cached.
-        return self.finish(Candidate(Presented(key, source), key_hash), None, scopes, None)
+        candidate = Candidate(Presented(key, source), key_hash)
+        expiry = self._unknown.get(key_hash)
+        if expiry is not None and expiry >= self._cache_clock():
+            return self.finish(candidate, None, scopes, None)  # a cached unknown hash
+        return candidate
 
     def verify_key(
         self, key: str, *, scopes: Sequence[str] = (), now: Moment = None

@@ -97,6 +97,26 @@ def test_unknown_keys_are_cached_negatively(manager: KeyManager) -> None:
     assert manager.verify(bearer(stranger)).code == "unknown_key"
 
 
+def test_a_flood_of_forged_keys_cannot_push_out_the_keys_in_use(db_url: str) -> None:
+    """The checksum is public: fresh well-formed keys are free to make, each one a cache
+    miss. They are cached apart from the records, in a bound of their own, so the keys
+    clients use stay cached (answered without the store) however many forgeries come."""
+    from keyturn.keys import generate_key
+
+    with KeyManager(db_url, cache=KeyCache(maxsize=200, ttl=60)) as manager:
+        if manager.feed is not None:  # its start empties the cache: wait for it first
+            assert manager.feed.connected.wait(10)
+        issued = manager.create_key("real")
+        headers = [(b"authorization", f"Bearer {issued.key}".encode())]
+        assert manager.verify_asgi(headers).ok
+        for _ in range(1_000):
+            forged = [(b"authorization", f"Bearer {generate_key()}".encode())]
+            assert manager.verify_asgi(forged).code == "unknown_key"
+        assert len(manager.cache.unknown) == manager.cache.unknown_maxsize == 20
+        assert list(manager.cache.entries) == [issued.record.key_hash]
+        assert manager.verify_asgi(headers).ok
+
+
 def test_repr_of_an_issued_key_is_masked(manager: KeyManager) -> None:
     issued = manager.create_key("x")
     assert issued.key not in repr(issued)
