@@ -18,7 +18,8 @@ with three more fields: ``owner`` confines it to that owner's keys (any other ke
 a key that does not exist: ``KeyNotFound``, so neither ids nor counts leak), ``operations``
 holds the operation scopes apart from the scopes it may grant (so a portal that may do
 ``keys:write`` cannot hand ``keys:write`` out), and ``max_keys`` bounds how many working
-keys the owner holds. Its ``expires_at`` is the policy's longest lifetime counted from now.
+keys the owner holds. Its ``max_lifetime`` bounds every key it makes or changes, counted
+from the moment of the change (``None`` for a key-actor: its own expiry bounds it instead).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from keyturn.errors import KeyNotFound, NotPermitted, ScopeNotHeld
 from keyturn.record import KeyRecord, Refill
@@ -37,6 +38,13 @@ _DAYS = {"daily": 1, "monthly": 31}
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _days(period: timedelta) -> str:
+    seconds = int(period.total_seconds())
+    if seconds % 86_400 == 0:
+        return f"{seconds // 86_400} days"
+    return f"{seconds} seconds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +126,8 @@ class Actor:
     operations: frozenset[str] | None = None
     # How many working (active or disabled) keys its owner may hold.
     max_keys: int | None = None
+    # The longest life of a key it makes or changes, from the change (an owner's policy).
+    max_lifetime: timedelta | None = None
 
     @classmethod
     def operator(cls, name: str = "system") -> Actor:
@@ -172,16 +182,21 @@ class Actor:
                 missing,
             )
 
-    def ensure_outlived(self, expires_at: datetime | None, what: str) -> None:
-        """A key expiring at ``expires_at`` (``None``: never) does not outlive the actor."""
+    def ensure_outlived(
+        self, expires_at: datetime | None, what: str, now: datetime | None = None
+    ) -> None:
+        """A key expiring at ``expires_at`` (``None``: never) does not outlive the actor,
+        nor live longer than its ``max_lifetime`` from ``now`` (the change's moment)."""
+        if self.max_lifetime is not None:
+            bound = (now or datetime.now(UTC)) + self.max_lifetime
+            if expires_at is None or expires_at > bound:
+                raise NotPermitted(
+                    f"keys of owner {self.owner} must expire by {_when(bound)}: at most "
+                    f"{_days(self.max_lifetime)} from now, the longest this portal allows"
+                )
         mine = self.expires_at
         if mine is None:
             return
-        if self.owner is not None and (expires_at is None or expires_at > mine):
-            raise NotPermitted(
-                f"keys of owner {self.owner} must expire by {_when(mine)} (the longest "
-                "lifetime this portal allows)"
-            )
         if expires_at is None:
             raise NotPermitted(
                 f"{self._who} expires on {_when(mine)}; it cannot give {what} no expiry"
@@ -200,8 +215,12 @@ class Actor:
         if reason is not None:
             raise NotPermitted(f"{self._who} cannot give {what} {reason}")
 
-    def cap(self, expires_at: datetime | None) -> datetime | None:
-        """A default expiry brought within the actor's life (an explicit one is checked)."""
+    def cap(self, expires_at: datetime | None, now: datetime | None = None) -> datetime | None:
+        """A default expiry brought within the actor's life and ``max_lifetime`` from
+        ``now`` (an explicit one is checked)."""
+        if self.max_lifetime is not None:
+            bound = (now or datetime.now(UTC)) + self.max_lifetime
+            expires_at = bound if expires_at is None else min(expires_at, bound)
         mine = self.expires_at
         if mine is None:
             return expires_at

@@ -435,13 +435,13 @@ class KeyAdmin:
         actor.ensure_grants(scopes)
         now = self.clock()
         if new.expires_in is UNSET:
-            expires_at = actor.cap(now + DEFAULT_LIFETIME)
+            expires_at = actor.cap(now + DEFAULT_LIFETIME, now)
         elif new.expires_in is None:
             expires_at = None
         else:
             lifetime = checked_period(new.expires_in, "expires_in", _SECOND, MAX_LIFETIME)
             expires_at = now + lifetime
-        actor.ensure_outlived(expires_at, "a key")
+        actor.ensure_outlived(expires_at, "a key", now)
         credits, refill, amount = checked_metering(new.credits, new.refill, new.refill_amount)
         allowance = Allowance(checked_rate_limits(new.rate_limits), credits, refill, amount)
         actor.ensure_within(allowance, "a key")
@@ -535,7 +535,7 @@ class KeyAdmin:
         if "expires_at" in given:
             expires = given["expires_at"]
             changes["expires_at"] = None if expires is None else checked_time(expires, "expires_at")
-            actor.ensure_outlived(changes["expires_at"], f"key {current.id}")
+            actor.ensure_outlived(changes["expires_at"], f"key {current.id}", self.clock())
         metering = self._metering_changes(current, given)
         if metering:
             merged = Allowance.of(current.evolve(**metering))
@@ -594,7 +594,7 @@ class KeyAdmin:
                     f"key {key_id} is revoked; revoked keys cannot be enabled or disabled"
                 )
             if not disabled:
-                actor.ensure_outlived(record.expires_at, f"key {key_id}")
+                actor.ensure_outlived(record.expires_at, f"key {key_id}", self.clock())
                 actor.ensure_within(Allowance.of(record), f"key {key_id}")
             return None if record.disabled == disabled else {"disabled": disabled}
 
@@ -642,7 +642,7 @@ class KeyAdmin:
             scopes=old.scopes,
             metadata=dict(old.metadata),
             prefix=old.prefix,
-            expires_at=actor.cap(expires_at),
+            expires_at=actor.cap(expires_at, now),
             allowance=allowance,
             now=now,
             replaces=old,

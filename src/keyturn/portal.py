@@ -111,19 +111,17 @@ class OwnerPolicy:
             "require_expiry": self.require_expiry,
         }
 
-    def actor(self, owner: str, now: datetime | None = None) -> Actor:
+    def actor(self, owner: str) -> Actor:
         """The owner acting under this policy: ``owner:<owner>`` in the audit log, confined
         to its own keys, granting only the policy's scopes, its keys living at most
-        ``max_lifetime`` from ``now``."""
-        moment = now or utcnow()
-        until = moment + self.max_lifetime if self.max_lifetime is not None else None
+        ``max_lifetime`` from each change."""
         return Actor(
             f"owner:{owner}",
             self.scopes,
-            until,
             owner=owner,
             operations=OPERATIONS,
             max_keys=self.max_keys,
+            max_lifetime=self.max_lifetime,
         )
 
 

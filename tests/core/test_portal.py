@@ -94,6 +94,13 @@ def test_every_key_expires_within_the_policys_lifetime(manager: KeyManager) -> N
         admin.create(acme(), NewKey("forever", ["orders:read"], None))
     with pytest.raises(NotPermitted):
         admin.create(acme(), NewKey("long", ["orders:read"], timedelta(days=91)))
+    # Exactly the longest lifetime is allowed; a second more is not.
+    longest = admin.create(acme(), NewKey("longest", ["orders:read"], timedelta(days=90)))
+    assert longest.record.expires_at is not None
+    assert longest.record.expires_at - longest.record.created_at == timedelta(days=90)
+    with pytest.raises(NotPermitted):
+        admin.create(acme(), NewKey("x", ["orders:read"], timedelta(days=90, seconds=1)))
+    admin.revoke(acme(), longest.record.id)
     made = admin.create(acme(), NewKey("default", ["orders:read"]))  # the default: 90 days
     assert made.record.expires_at is not None
     assert made.record.expires_at <= datetime.now(UTC) + timedelta(days=90)
@@ -163,7 +170,8 @@ def test_a_policy_is_checked_field_by_field() -> None:
     assert OwnerPolicy.of({"max_lifetime": "12h"}).max_lifetime == timedelta(hours=12)
     assert OwnerPolicy.of({"max_lifetime": 60}).max_lifetime == timedelta(seconds=60)
     assert OwnerPolicy.of({"require_expiry": False}).max_lifetime is None
-    assert OwnerPolicy.of({"require_expiry": False}).actor("a").expires_at is None
+    assert OwnerPolicy.of({"require_expiry": False}).actor("a").max_lifetime is None
+    assert OwnerPolicy.of({}).actor("a").max_lifetime == timedelta(days=90)
     bounded = OwnerPolicy.of({"require_expiry": False, "max_lifetime": "1d"})
     assert bounded.max_lifetime == timedelta(days=1)
     for bad in (

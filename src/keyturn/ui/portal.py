@@ -52,7 +52,7 @@ class Visitor:
 
     @property
     def actor(self) -> Actor:
-        """The owner under its policy, its keys' longest life counted from now."""
+        """The owner under its policy (``OwnerPolicy.actor``)."""
         return self.link.policy.actor(self.link.owner)
 
 
@@ -74,7 +74,7 @@ class Portal(Site):
                 "layout": "portal/base.html",
                 "home_url": f"{PATH}/",
                 "home_name": "Your keys",
-                "title": settings.portal_title,
+                "brand": settings.portal_title,
                 "logo": settings.portal_logo_url,
             },
         )
