@@ -26,6 +26,20 @@ DEFAULT_REALM = "api"
 DEFAULT_TYPE_BASE = "urn:keyturn:outcome:"
 PROBLEM_TYPE_BASE = "urn:keyturn:problem:"
 
+# Where the served catalogue answers (``keyturn serve``: ``GET /outcomes/{code}``).
+OUTCOMES_PATH = "/outcomes"
+
+
+def problem_type(code: str, public_url: str | None = None, urn: str = DEFAULT_TYPE_BASE) -> str:
+    """A problem's ``type`` (RFC 9457 §3.1.1): the catalogue page of ``code`` under
+    ``public_url`` when the deployment knows its public address, so that whoever got the
+    answer can open it; else ``urn`` (keyturn's URN for a key check's outcome, or
+    ``PROBLEM_TYPE_BASE`` for any other problem) followed by the code."""
+    if public_url and code in CATALOGUE:
+        return f"{public_url.rstrip('/')}{OUTCOMES_PATH}/{code}"
+    return urn + code
+
+
 # RFC 6750 §3: error_description and scope use %x20-21 / %x23-5B / %x5D-7E only.
 _UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
@@ -63,9 +77,11 @@ def challenge(decision: Decision, realm: str = DEFAULT_REALM) -> str:
 
 
 def render(
-    decision: Decision, realm: str = DEFAULT_REALM, type_base: str = DEFAULT_TYPE_BASE
+    decision: Decision, realm: str = DEFAULT_REALM, public_url: str | None = None
 ) -> HttpAnswer:
-    """The full answer. A valid decision renders as 200 with the key's public identity."""
+    """The full answer. A valid decision renders as 200 with the key's public identity.
+    ``public_url``: the deployment's public address, which the problem's ``type`` points
+    into (``problem_type``)."""
     outcome = decision.outcome
     if decision.ok:
         key = decision.key.public() if decision.key else None
@@ -73,7 +89,7 @@ def render(
             200, (("content-type", "application/json"),), {"code": "valid", "key": key}
         )
     body: dict[str, Any] = {
-        "type": f"{type_base}{outcome.code}",
+        "type": problem_type(outcome.code, public_url),
         "title": outcome.title,
         "status": outcome.status,
         "detail": decision.detail,
@@ -106,12 +122,19 @@ def quota_headers(quota: Quota) -> tuple[tuple[str, str], ...]:
     return tuple(fields)
 
 
-def problem(code: str, detail: str, hint: str | None = None, **extra: Any) -> dict[str, Any]:
+def problem(
+    code: str,
+    detail: str,
+    hint: str | None = None,
+    *,
+    public_url: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """An RFC 9457 body for a catalogued problem (``kind = "problem"``): title and status
     from the catalogue, ``hint`` defaulting to the catalogue's fix."""
     entry = CATALOGUE[code]
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + code,
+        "type": problem_type(code, public_url, PROBLEM_TYPE_BASE),
         "title": entry.title,
         "status": entry.status,
         "detail": detail,
@@ -122,7 +145,12 @@ def problem(code: str, detail: str, hint: str | None = None, **extra: Any) -> di
     return body
 
 
-def render_error(error: KeyturnError, realm: str = DEFAULT_REALM, where: str = "") -> HttpAnswer:
+def render_error(
+    error: KeyturnError,
+    realm: str = DEFAULT_REALM,
+    where: str = "",
+    public_url: str | None = None,
+) -> HttpAnswer:
     """The HTTP answer for any ``KeyturnError``: every HTTP face maps errors through this.
 
     ``where`` prefixes the field an ``InvalidValue`` names (``"body."`` in the admin API).
@@ -136,7 +164,7 @@ def render_error(error: KeyturnError, realm: str = DEFAULT_REALM, where: str = "
             CATALOGUE["insufficient_scope"].fix,
             required_scopes=error.missing,
         )
-        return render(refusal, realm)
+        return render(refusal, realm, public_url)
     extra: dict[str, Any] = {}
     detail = error.message
     headers: list[tuple[str, str]] = [("content-type", PROBLEM_JSON)]
@@ -147,5 +175,5 @@ def render_error(error: KeyturnError, realm: str = DEFAULT_REALM, where: str = "
     if isinstance(error, Unavailable):
         headers.append(("retry-after", str(error.retry_after)))
     headers.append(("cache-control", "no-store"))
-    body = problem(error.code, detail, **extra)
+    body = problem(error.code, detail, public_url=public_url, **extra)
     return HttpAnswer(error.status, tuple(headers), body)

@@ -22,6 +22,7 @@ from keyturn.service.app import KeyturnService
 from keyturn.service.context import build_context
 from keyturn.service.redact import Redactor
 from keyturn.store.base import EventStore
+from keyturn.ui.outcome_pages import MOUNTS, build_outcome_pages
 
 
 def create_app(
@@ -31,17 +32,19 @@ def create_app(
     log_stream: TextIO | None = None,
 ) -> ASGIApp:
     """The full service for ``settings`` (its manager built by ``keyturn.compose`` unless
-    given), with the dashboard at ``/ui`` and the customer portal at ``/portal`` unless the
-    settings turn them off, the webhook worker (``keyturn.delivery``) running while the app
-    is, wrapped in the access log (written to ``log_stream``, stdout by default) when it is
-    on."""
+    given), with the outcome catalogue at ``/outcomes`` (always), the dashboard at ``/ui``
+    and the customer portal at ``/portal`` unless the settings turn them off, the webhook
+    worker (``keyturn.delivery``) running while the app is, wrapped in the access log
+    (written to ``log_stream``, stdout by default) when it is on."""
     settings = settings or Settings()
     manager = manager or build_manager(settings, probe=True)
     deliverer = Deliverer(
         cast(EventStore, manager.store), allow_private=settings.webhook_allow_private
     )
     context = build_context(settings, manager, deliverer)
-    mounts: dict[str, ASGIApp] = {}
+    # The catalogue is public and always served: problem types may point at it.
+    pages = build_outcome_pages(settings.public_url)
+    mounts: dict[str, ASGIApp] = dict.fromkeys(MOUNTS, pages)
     if settings.ui:
         from keyturn.ui import MOUNT, build_dashboard
 

@@ -282,6 +282,12 @@ def _http_url(value: Any) -> str:
     return url
 
 
+def public_url(value: Any) -> str | None:
+    """``public_url`` checked as ``keyturn serve`` checks it (for integrations given it in
+    code): an absolute http(s) URL, or None."""
+    return _parse("public_url", value, "public_url") if value is not None else None
+
+
 _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "host": _text,
     "port": _port,

@@ -7,7 +7,7 @@ once: adding a code there makes the server answer with it and ``keyturn explain`
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from importlib import resources
 from types import MappingProxyType
@@ -30,9 +30,12 @@ class Outcome:
     explanation: str
     fix: str
     severity: Severity = ""
+    related: tuple[str, ...] = ()  # codes a reader may want next
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        fields = asdict(self)
+        fields["related"] = list(self.related)
+        return fields
 
 
 class UnknownCode(KeyError):
@@ -52,7 +55,11 @@ def _load() -> Mapping[str, Outcome]:
             explanation=" ".join(fields["explanation"].split()),
             fix=" ".join(fields["fix"].split()),
             severity=fields.get("severity", ""),
+            related=tuple(fields.get("related", ())),
         )
+    unknown = {r for e in entries.values() for r in e.related} - entries.keys()
+    if unknown:  # a typo in the data file, found when keyturn is imported
+        raise ValueError(f"outcomes.toml: related codes not in the catalogue: {sorted(unknown)}")
     return MappingProxyType(entries)
 
 
@@ -87,7 +94,9 @@ def render_text(outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(outcome: Outcome) -> str:
+def render_markdown(outcome: Outcome, link: Callable[[str], str] | None = None) -> str:
+    """The entry as Markdown; ``link(code)``, when given, is where a related code's entry
+    is (the served catalogue links them), else they are named."""
     facts = [f"kind: {outcome.kind}"]
     if outcome.status:
         facts.append(f"HTTP {outcome.status}")
@@ -104,5 +113,17 @@ def render_markdown(outcome: Outcome) -> str:
             outcome.explanation,
             "",
             f"**Fix:** {outcome.fix}",
+            *(
+                [
+                    "",
+                    "**Related:** "
+                    + ", ".join(
+                        f"[`{code}`]({link(code)})" if link else f"`{code}`"
+                        for code in outcome.related
+                    ),
+                ]
+                if outcome.related
+                else []
+            ),
         ]
     )

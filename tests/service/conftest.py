@@ -68,10 +68,10 @@ class Live:
 
 
 class ServerThread:
-    """uvicorn serving ``app`` on 127.0.0.1, port chosen by the kernel."""
+    """uvicorn serving ``app`` on 127.0.0.1, port chosen by the kernel (or ``port``)."""
 
-    def __init__(self, app: Any, settings: Settings) -> None:
-        self.server = uvicorn.Server(uvicorn_config(app, replace(settings, port=0)))
+    def __init__(self, app: Any, settings: Settings, port: int = 0) -> None:
+        self.server = uvicorn.Server(uvicorn_config(app, replace(settings, port=port)))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -89,7 +89,9 @@ class ServerThread:
         self.thread.join(timeout=15)
 
 
-def start_live(tmp: Path, log_stream: TextIO | None = None, **overrides: Any) -> Iterator[Live]:
+def start_live(
+    tmp: Path, log_stream: TextIO | None = None, port: int = 0, **overrides: Any
+) -> Iterator[Live]:
     settings = replace(
         Settings(database_url=f"sqlite:///{tmp / 'keyturn.db'}", log_level="warning"),
         **overrides,
@@ -97,7 +99,8 @@ def start_live(tmp: Path, log_stream: TextIO | None = None, **overrides: Any) ->
     manager = build_manager(settings)
     issued = ensure_root_key(manager)
     assert issued is not None
-    with ServerThread(create_app(settings, manager, log_stream=log_stream), settings) as url:
+    app = create_app(settings, manager, log_stream=log_stream)
+    with ServerThread(app, settings, port) as url:
         live = Live(url, issued.key, manager, settings)
         try:
             yield live

@@ -66,7 +66,7 @@ def check(
     settings = settings_from(config_file, database_url=database_url)
     with open_manager(settings) as manager:
         decision = manager.check(pairs, query.removeprefix("?"), scopes=scopes)
-    answer = render(decision, realm=settings.realm)
+    answer = render(decision, realm=settings.realm, public_url=settings.public_url)
     if fmt == "json":
         emit_json(
             {

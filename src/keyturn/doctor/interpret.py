@@ -8,6 +8,7 @@ made the request, so the same reading serves the doctor's own probe, a ``request
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,9 @@ from keyturn.outcomes import CATALOGUE
 from keyturn.providers import Provider
 
 KEYTURN_TYPE_BASE = "urn:keyturn:outcome:"
+# A keyturn deployment with a public address types its problems with the catalogue page
+# of the code (keyturn.answer.problem_type): https://auth.example.com/outcomes/key_expired.
+_PAGE = re.compile(r"https?://[^\s/?#]+(?:/[^\s?#]*)?/outcomes/([a-z_]+)")
 
 # Where APIs that are not catalogued tend to put their message and error code.
 GENERIC_MESSAGE_PATHS = (
@@ -68,6 +72,7 @@ class Interpretation:
     problem: dict[str, Any] | None = None
     keyturn_code: str | None = None
     keyturn_hint: str | None = None
+    keyturn_page: str | None = None  # the problem type, when it is the code's page
     required_scopes: list[str] = field(default_factory=list)
     message: str | None = None
     code: str | None = None
@@ -118,20 +123,25 @@ def _first_text(data: Any, paths: tuple[str, ...]) -> str | None:
     return None
 
 
-def _keyturn(body: Any, content_type: str) -> tuple[str, str | None, list[str]] | None:
+def _keyturn(
+    body: Any, content_type: str
+) -> tuple[str, str | None, list[str], str | None] | None:
+    """(code, hint, required scopes, the code's page) of a keyturn problem body."""
     if not isinstance(body, dict):
         return None
     code = body.get("code")
     if not isinstance(code, str) or code not in CATALOGUE:
         return None
     kind = body.get("type")
+    page = _PAGE.fullmatch(kind) if isinstance(kind, str) and len(kind) <= 2048 else None
+    page_url = kind if page is not None and page.group(1) == code else None
     from_keyturn = isinstance(kind, str) and kind.startswith(KEYTURN_TYPE_BASE)
-    if not from_keyturn and "problem+json" not in content_type:
+    if not (from_keyturn or page_url) and "problem+json" not in content_type:
         return None
     hint = body.get("hint") if isinstance(body.get("hint"), str) else None
     scopes = body.get("required_scopes")
     scope_list = [s for s in scopes if isinstance(s, str)] if isinstance(scopes, list) else []
-    return code, hint, scope_list
+    return code, hint, scope_list, page_url
 
 
 def interpret(answer: Answer, provider: Provider | None = None) -> Interpretation:
@@ -150,7 +160,8 @@ def interpret(answer: Answer, provider: Provider | None = None) -> Interpretatio
                            if k in body}
     found = _keyturn(body, content_type)
     if found is not None:
-        reading.keyturn_code, reading.keyturn_hint, reading.required_scopes = found
+        (reading.keyturn_code, reading.keyturn_hint, reading.required_scopes,
+         reading.keyturn_page) = found
     if provider is not None and provider.ok_field and isinstance(body, dict):
         reading.declared_failure = body.get(provider.ok_field) is False
     elif isinstance(body, dict):

@@ -88,6 +88,7 @@ def _finding_lines(found: Finding) -> list[Line]:
         (f"    {found.severity:<7}  {found.code}: {found.title}", style),
         (f"             {found.detail}", ""),
         (f"             fix: {found.fix}", "dim"),
+        *([(f"             more: {found.url}", "dim")] if found.url else []),
     ]
 
 
@@ -214,7 +215,8 @@ def render_markdown(report: Report) -> str:
             out += [
                 f"{number}. **{found.severity}** · {code(found.code)} — {prose(found.title)}  ",
                 f"   {md(found.detail)}  ",
-                f"   *Fix:* {md(found.fix) if _computed(found) else prose(found.fix)}",
+                f"   *Fix:* {md(found.fix) if _computed(found) else prose(found.fix)}"
+                + (f"  \n   *More:* <{found.url}>" if found.url else ""),
             ]
     out += [
         "",

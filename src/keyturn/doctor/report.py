@@ -32,15 +32,19 @@ class Finding:
     title: str
     detail: str
     fix: str
+    url: str = ""  # where the server documents this answer (a keyturn problem's type)
 
     def as_dict(self) -> dict[str, str]:
-        return {
+        shown = {
             "code": self.code,
             "severity": self.severity,
             "title": self.title,
             "detail": self.detail,
             "fix": self.fix,
         }
+        if self.url:
+            shown["url"] = self.url
+        return shown
 
 
 def finding(code: str, detail: str, fix: str = "") -> Finding:
@@ -187,7 +191,8 @@ class Report:
                 s.status,
                 scrub(s.summary),
                 [
-                    replace(f, detail=scrub(f.detail), fix=scrub(f.fix), title=scrub(f.title))
+                    replace(f, detail=scrub(f.detail), fix=scrub(f.fix), title=scrub(f.title),
+                            url=scrub(f.url))
                     for f in s.findings
                 ],
             )

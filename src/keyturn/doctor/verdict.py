@@ -205,8 +205,9 @@ def _keyturn_outcome(reading: Interpretation) -> Finding:
     assert reading.keyturn_code is not None
     problem = reading.problem or {}
     detail = str(problem.get("detail") or CATALOGUE[reading.keyturn_code].title)
-    return finding(reading.keyturn_code, f"the keyturn service says: {detail}",
+    said = finding(reading.keyturn_code, f"the keyturn service says: {detail}",
                    reading.keyturn_hint or "")
+    return replace(said, url=reading.keyturn_page or "")
 
 
 def _rejected(reading: Interpretation, sent: Convention, provider: Provider | None,

@@ -49,9 +49,15 @@ class KeyturnMiddleware:
         realm: str | None = None,
         open_paths: Iterable[str] | None = None,
         scopes: Mapping[str, Sequence[str]] | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.app = app
-        given = {"realm": realm, "open_paths": open_paths, "scopes": scopes}
+        given = {
+            "realm": realm,
+            "open_paths": open_paths,
+            "scopes": scopes,
+            "public_url": public_url,
+        }
         self.guard = Guard.of(keys, **{k: v for k, v in given.items() if v is not None})
         # Bound once: the hot path pays for no attribute chains.
         self._requirement = self.guard.rules.requirement

@@ -7,6 +7,7 @@ Configure it in settings, and add ``"keyturn.integrations.django.KeyturnMiddlewa
         "KEYS": "sqlite:////srv/keyturn/keyturn.db",  # optional: a store URL, a KeyManager,
                                           # or a dotted path to one (default: KEYTURN_* settings)
         "REALM": "api",                   # optional, the challenge's realm
+        "PUBLIC_URL": "https://auth.example.com",  # optional: problem types link there
         "OPEN_PATHS": ["/health"],        # optional, no key needed (prefixes)
         "SCOPES": {"/admin": ["admin"]},  # optional, per-path scopes ("POST /items" too)
         "USER": "myapp.auth.user_for_key",  # optional, for DRF: VerifiedKey -> user
@@ -98,6 +99,7 @@ def _build(options: dict[str, Any]) -> Setup:
         g = Guard(
             keys,
             realm=options.get("REALM"),
+            public_url=options.get("PUBLIC_URL"),
             open_paths=options.get("OPEN_PATHS", ()),
             scopes=options.get("SCOPES"),
         )

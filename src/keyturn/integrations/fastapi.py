@@ -98,8 +98,10 @@ class KeyturnAuth(SecurityBase):
         realm: str | None = None,
         scheme_name: str = "keyturnApiKey",
         description: str = _DESCRIPTION,
+        public_url: str | None = None,
     ) -> None:
-        self.guard = Guard.of(keys, **({"realm": realm} if realm is not None else {}))
+        given = {"realm": realm, "public_url": public_url}
+        self.guard = Guard.of(keys, **{k: v for k, v in given.items() if v is not None})
         headers = self.guard.manager.verifier.reader.api_key_headers
         self.model = APIKey(
             **{"in": APIKeyIn.header},  # type: ignore[arg-type]

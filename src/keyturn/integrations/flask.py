@@ -41,11 +41,17 @@ class Keyturn:
     """The Flask extension; supports the app-factory pattern through ``init_app``."""
 
     def __init__(
-        self, app: Flask | None = None, keys: KeySource | None = None, *, realm: str | None = None
+        self,
+        app: Flask | None = None,
+        keys: KeySource | None = None,
+        *,
+        realm: str | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.guard: Guard | None = None
         if keys is not None:
-            self.guard = Guard.of(keys, **({"realm": realm} if realm is not None else {}))
+            given = {"realm": realm, "public_url": public_url}
+            self.guard = Guard.of(keys, **{k: v for k, v in given.items() if v is not None})
         if app is not None:
             self.init_app(app)
 

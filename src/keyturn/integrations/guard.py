@@ -15,6 +15,7 @@ from typing import TypeAlias
 from keyturn.answer import DEFAULT_REALM, HttpAnswer, render, render_error
 from keyturn.compose import build_manager
 from keyturn.config import load_settings
+from keyturn.config import public_url as checked_public_url
 from keyturn.credentials import HeaderPairs
 from keyturn.errors import KeyturnError
 from keyturn.integrations.identity import VerifiedKey
@@ -34,12 +35,21 @@ class Guard:
     serve`` (``KEYTURN_*``, ``$KEYTURN_CONFIG``; the URL, when given, is the database), so
     the pepper and accepted prefixes agree with the server's. That manager only reads: a
     SQLite file that does not exist is an error naming its absolute path, never a new
-    empty database; the realm is then the settings' too. ``open_paths`` and ``scopes``
-    form the ``PathRules`` that app-wide middleware applies; decorators and dependencies
-    pass their scopes directly.
+    empty database; the realm and ``public_url`` are then the settings' too (the address
+    the problems' ``type`` points into, ``keyturn.answer.problem_type``). ``open_paths``
+    and ``scopes`` form the ``PathRules`` that app-wide middleware applies; decorators and
+    dependencies pass their scopes directly.
     """
 
-    __slots__ = ("_identities", "async_manager", "manager", "owns_manager", "realm", "rules")
+    __slots__ = (
+        "_identities",
+        "async_manager",
+        "manager",
+        "owns_manager",
+        "public_url",
+        "realm",
+        "rules",
+    )
 
     def __init__(
         self,
@@ -48,12 +58,15 @@ class Guard:
         realm: str | None = None,
         open_paths: Iterable[str] = (),
         scopes: Mapping[str, Sequence[str]] | None = None,
+        public_url: str | None = None,
     ) -> None:
+        public_url = checked_public_url(public_url)
         if keys is None or isinstance(keys, str):
             settings = load_settings({"database_url": keys})
             self.manager = build_manager(settings, create=False)
             self.owns_manager = True
             realm = settings.realm if realm is None else realm
+            public_url = settings.public_url if public_url is None else public_url
         elif isinstance(keys, AsyncKeyManager):
             self.manager = keys.sync
             self.owns_manager = False
@@ -67,6 +80,7 @@ class Guard:
             )
         self.async_manager = AsyncKeyManager(self.manager)
         self.realm = DEFAULT_REALM if realm is None else realm
+        self.public_url = public_url
         self.rules = PathRules(open_paths, scopes)
         self._identities: dict[str, tuple[KeyRecord, VerifiedKey]] = {}
 
@@ -133,15 +147,15 @@ class Guard:
         record = decision.key
         if decision.ok and record is not None:
             return self.identity(record)
-        return render(decision, realm=self.realm)
+        return render(decision, self.realm, self.public_url)
 
     def answer(self, decision: Decision) -> HttpAnswer:
-        return render(decision, realm=self.realm)
+        return render(decision, self.realm, self.public_url)
 
     def failure(self, error: KeyturnError) -> HttpAnswer:
         """The answer when no decision could be made (the store or Redis did not answer:
         503 with ``Retry-After``): each framework module maps ``keyturn.errors`` so, once."""
-        return render_error(error, realm=self.realm)
+        return render_error(error, self.realm, public_url=self.public_url)
 
     def identity(self, record: KeyRecord) -> VerifiedKey:
         """One ``VerifiedKey`` per cached record, not one per request."""

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from keyturn import __version__
+from keyturn.answer import DEFAULT_TYPE_BASE, OUTCOMES_PATH, PROBLEM_TYPE_BASE
 from keyturn.service.admin_api import admin_router
 from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
@@ -40,6 +41,29 @@ allowance (credits, refill, rate limits) than its own. Errors are
 """
 
 
+def problem_type_schema(public_url: str | None) -> dict[str, Any]:
+    """What a problem's ``type`` is on this deployment (``keyturn.answer.problem_type``)."""
+    if public_url:
+        base = f"{public_url.rstrip('/')}{OUTCOMES_PATH}/"
+        return {
+            "type": "string",
+            "format": "uri",
+            "title": "Type",
+            "description": f"`{base}{{code}}`: the catalogue page of `code` (GET it as HTML, "
+            f"JSON or Markdown). Without `public_url` it would be `{DEFAULT_TYPE_BASE}{{code}}`.",
+            "examples": [f"{base}missing_credentials"],
+        }
+    return {
+        "type": "string",
+        "format": "uri",
+        "title": "Type",
+        "description": f"`{DEFAULT_TYPE_BASE}{{code}}` for a key check's answer, "
+        f"`{PROBLEM_TYPE_BASE}{{code}}` for any other; with the `public_url` setting, the "
+        "address of the code's page under `/outcomes`. `keyturn explain CODE` explains it.",
+        "examples": [f"{DEFAULT_TYPE_BASE}missing_credentials"],
+    }
+
+
 def build_api(context: ServiceContext) -> FastAPI:
     app = FastAPI(
         title="keyturn",
@@ -50,7 +74,7 @@ def build_api(context: ServiceContext) -> FastAPI:
         redoc_url=None,
     )
     add_docs_page(app, "keyturn")
-    install_handlers(app)
+    install_handlers(app, context.settings.public_url)
     callers = Callers(context)
     app.include_router(verify_router(context, callers))
     app.include_router(admin_router(context, callers))
@@ -73,6 +97,9 @@ def build_api(context: ServiceContext) -> FastAPI:
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schema.pop("$defs", None)
                 schemas[model.__name__] = schema
+            schemas["Problem"]["properties"]["type"] = problem_type_schema(
+                context.settings.public_url
+            )
             # The prefixes this server accepts are configuration, not code: say them.
             create = schemas["CreateKey"]["properties"]["prefix"]
             create["anyOf"][0]["enum"] = prefixes

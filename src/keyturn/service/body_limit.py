@@ -30,7 +30,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from keyturn._asgi import Message, Receive, Scope
-from keyturn.answer import problem as catalogued
 from keyturn.config import Settings
 from keyturn.service.callers import Callers
 from keyturn.service.problems import ApiProblem
@@ -117,13 +116,11 @@ async def read_body(scope: Scope, receive: Receive, limit: int, timeout: float) 
                     return b"".join(chunks)
     except TimeoutError:
         detail = f"the body did not arrive within {timeout:g} seconds"
-        raise ApiProblem(catalogued("request_timeout", detail)) from None
+        raise ApiProblem("request_timeout", detail) from None
 
 
 def _too_large(limit: int) -> ApiProblem:
-    return ApiProblem(
-        catalogued("body_too_large", f"this endpoint takes bodies of at most {limit} bytes")
-    )
+    return ApiProblem("body_too_large", f"this endpoint takes bodies of at most {limit} bytes")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

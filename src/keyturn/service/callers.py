@@ -84,6 +84,6 @@ class Callers:
             "key_id": record.id if record is not None else None,
         }
         if not decision.ok or record is None:
-            raise Refused(render(decision, context.settings.realm))
+            raise Refused(render(decision, context.settings.realm, context.settings.public_url))
         request[CALLER_KEY] = (scope, record)
         return record

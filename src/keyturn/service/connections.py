@@ -43,9 +43,11 @@ RETRY_AFTER = 1
 MAX_HEAD = 64 * 1024
 
 
-def raw_answer(code: str, detail: str, *headers: tuple[str, str]) -> bytes:
+def raw_answer(
+    code: str, detail: str, *headers: tuple[str, str], public_url: str | None = None
+) -> bytes:
     """A whole HTTP/1.1 answer with the catalogue's problem, which closes the connection."""
-    problem = catalogued(code, detail)
+    problem = catalogued(code, detail, public_url=public_url)
     body = json.dumps(problem, separators=(",", ":")).encode()
     lines = [
         f"HTTP/1.1 {problem['status']} {problem['title']}",
@@ -61,7 +63,9 @@ def raw_answer(code: str, detail: str, *headers: tuple[str, str]) -> bytes:
 class Edge:
     """What the connections of one server share: the limits, and who is waiting."""
 
-    def __init__(self, ceiling: int, read_timeout: float, drain: int) -> None:
+    def __init__(
+        self, ceiling: int, read_timeout: float, drain: int, public_url: str | None = None
+    ) -> None:
         self.ceiling = ceiling
         self.read_timeout = read_timeout
         self.drain = drain
@@ -72,15 +76,20 @@ class Edge:
         self.idle: OrderedDict[Any, None] = OrderedDict()
         self._sweep: asyncio.TimerHandle | None = None
         self.late = raw_answer(
-            "request_timeout", f"the request's headers did not arrive within {read_timeout:g} s"
+            "request_timeout",
+            f"the request's headers did not arrive within {read_timeout:g} s",
+            public_url=public_url,
         )
         self.huge = raw_answer(
-            "headers_too_large", f"the request head is larger than {MAX_HEAD} bytes"
+            "headers_too_large",
+            f"the request head is larger than {MAX_HEAD} bytes",
+            public_url=public_url,
         )
         self.busy = raw_answer(
             "server_busy",
             f"the server holds {ceiling} connections, all busy",
             ("retry-after", str(RETRY_AFTER)),
+            public_url=public_url,
         )
 
     def admit(self, protocol: Any, now: float) -> bool:

@@ -43,6 +43,7 @@ class ForwardAuth:
         "_identity",
         "_log",
         "_observe",
+        "_public_url",
         "_realm",
         "_redact",
         "_rules",
@@ -55,6 +56,7 @@ class ForwardAuth:
         self._rules = PathRules.from_scope_rules(settings.rules) if settings.rules else None
         self._scopes_header = settings.scopes_header.lower().encode("latin-1") or None
         self._realm = settings.realm
+        self._public_url = settings.public_url
         self._count = metrics.count["forward_auth"]
         self._observe = metrics.observe["forward_auth"]
         self._log = settings.access_log
@@ -116,7 +118,7 @@ class ForwardAuth:
         if decision.ok and record is not None:
             await respond(send, 204, self._identity_of(record), b"")
             return
-        answer = render(decision, self._realm)
+        answer = render(decision, self._realm, self._public_url)
         await respond(
             send,
             answer.status,
@@ -130,7 +132,7 @@ class ForwardAuth:
         if self._log:
             shown = self._redact(forwarded)
             scope[LOG_KEY] = {"outcome": exc.code, "key_id": None, "forwarded": shown}
-        answer = render_error(exc, self._realm)
+        answer = render_error(exc, self._realm, public_url=self._public_url)
         await respond(
             send,
             answer.status,

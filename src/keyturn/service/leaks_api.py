@@ -72,10 +72,7 @@ def leaks_router(context: ServiceContext, callers: Callers) -> APIRouter:
         findings = parse_report(body)
         if findings is None:
             raise ApiProblem(
-                problem(
-                    "invalid_request",
-                    'expected a JSON array of {"token", "type", "url", "source"}',
-                )
+                "invalid_request", 'expected a JSON array of {"token", "type", "url", "source"}'
             )
         actor = Actor.operator(GITHUB_ACTOR)
         feedback = []
@@ -109,7 +106,11 @@ def leaks_router(context: ServiceContext, callers: Callers) -> APIRouter:
         client = request.client.host if request.client else ""
         wait = throttle.wait(client)
         if wait:
-            answer = problem("reports_throttled", f"too many reports; retry in {wait} s")
+            answer = problem(
+                "reports_throttled",
+                f"too many reports; retry in {wait} s",
+                public_url=context.settings.public_url,
+            )
             return problem_response(answer, {"retry-after": str(wait)})
         throttle.failed(client)
         background.add_task(_apply, body.key, body.url)
@@ -129,4 +130,4 @@ def _documented(status: int, description: str) -> dict[int | str, dict[str, Any]
 
 
 def _unsigned(detail: str) -> ApiProblem:
-    return ApiProblem(problem("signature_invalid", detail))
+    return ApiProblem("signature_invalid", detail)

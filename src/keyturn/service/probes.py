@@ -27,7 +27,7 @@ async def not_allowed(
 ) -> None:
     """The probes answer GET (and HEAD) only."""
     allowed = f"{scope['method']} is not allowed here; allowed: GET, HEAD"
-    body = problem(405, "method_not_allowed", allowed)
+    body = problem(405, "method_not_allowed", allowed, context.settings.public_url)
     headers = [(b"content-type", PROBLEM_JSON.encode()), (b"allow", b"GET, HEAD")]
     await respond(send, 405, headers, json.dumps(body).encode())
 
@@ -43,7 +43,7 @@ async def readyz(context: ServiceContext, scope: Scope, receive: Receive, send: 
     except Exception as exc:  # any failure of the store means "not ready", never a 500
         _log.warning("readiness check failed: %s", exc)
         why = f"the store did not answer: {type(exc).__name__}"
-        body = problem(503, "store_unavailable", why)
+        body = problem(503, "store_unavailable", why, context.settings.public_url)
         headers = [(b"content-type", PROBLEM_JSON.encode()), (b"cache-control", b"no-store")]
         await respond(send, 503, headers, json.dumps(body).encode())
         return

@@ -37,16 +37,22 @@ class Refused(Exception):
 
 
 class ApiProblem(Exception):
-    def __init__(self, body: dict[str, Any]) -> None:
-        super().__init__(body["detail"])
-        self.body = body
+    """A catalogued problem (``kind = "problem"``) to answer with; the handler writes it."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+def problem(
+    status: int, code: str, detail: str, public_url: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """A problem body: the catalogue's entry for ``code`` when it has one, else a plain
-    one for an HTTP status the catalogue does not describe."""
+    one for an HTTP status the catalogue does not describe. ``public_url``: the
+    deployment's public address, into which a catalogued ``type`` points."""
     if code in CATALOGUE:
-        return catalogued(code, detail, **extra)
+        return catalogued(code, detail, public_url=public_url, **extra)
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": "Request failed",
@@ -70,29 +76,11 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "request"
 
 
-async def _refused(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, Refused)
-    return answer_response(exc.answer)
-
-
-async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiProblem)
-    return problem_response(exc.body)
-
-
-async def _invalid(request: Request, exc: Exception) -> JSONResponse:
-    """422 naming each bad field. Only pydantic's message is kept, never the input value:
-    the verify API's input is a key."""
-    assert isinstance(exc, RequestValidationError)
-    errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
-    return problem_response(invalid(errors))
-
-
-def invalid(errors: list[dict[str, str]]) -> dict[str, Any]:
+def invalid(errors: list[dict[str, str]], public_url: str | None = None) -> dict[str, Any]:
     first = errors[0] if errors else {"field": "request", "message": "invalid request"}
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     detail = f"{first['field']}: {first['message']}{more}"
-    return problem(422, "invalid_request", detail, errors=errors)
+    return problem(422, "invalid_request", detail, public_url, errors=errors)
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
@@ -112,42 +100,57 @@ def _allowed(request: Request) -> str:
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    detail = exc.detail if isinstance(exc.detail, str) else "the request failed"
-    headers = dict(exc.headers or {})
-    if exc.status_code == 404:
-        detail = f"there is no endpoint at {request.url.path!r}; see /openapi.json"
-    elif exc.status_code == 405:
-        headers["Allow"] = _allowed(request) or headers.get("Allow", "")
-        detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
-    return problem_response(problem(exc.status_code, code, detail), headers)
-
-
-async def _keyturn_error(request: Request, exc: Exception) -> JSONResponse:
-    """Every ``KeyturnError``, once: 422, 404, 403, 409, 503 (with ``Retry-After``)."""
-    assert isinstance(exc, KeyturnError)
-    where = "query." if request.method in ("GET", "HEAD") else "body."
-    return answer_response(render_error(exc, where=where))
-
-
-async def _crashed(request: Request, exc: Exception) -> JSONResponse:
-    _log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(problem(500, "internal_error", "the server failed; see its log"))
-
-
 def answer_response(answer: HttpAnswer) -> JSONResponse:
     return problem_response(answer.body, dict(answer.headers))
 
 
-def install_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(Refused, _refused)
-    app.add_exception_handler(ApiProblem, _api_problem)
-    app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(KeyturnError, _keyturn_error)
-    app.add_exception_handler(Exception, _crashed)
+def install_handlers(app: FastAPI, public_url: str | None = None) -> None:
+    """Every error of ``app`` as a problem; catalogued types point into ``public_url``."""
+
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Refused)
+        return answer_response(exc.answer)
+
+    async def api_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiProblem)
+        return problem_response(catalogued(exc.code, exc.detail, public_url=public_url))
+
+    async def invalid_fields(request: Request, exc: Exception) -> JSONResponse:
+        """422 naming each bad field. Only pydantic's message is kept, never the input
+        value: the verify API's input is a key."""
+        assert isinstance(exc, RequestValidationError)
+        errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        return problem_response(invalid(errors, public_url))
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        detail = exc.detail if isinstance(exc.detail, str) else "the request failed"
+        headers = dict(exc.headers or {})
+        if exc.status_code == 404:
+            detail = f"there is no endpoint at {request.url.path!r}; see /openapi.json"
+        elif exc.status_code == 405:
+            headers["Allow"] = _allowed(request) or headers.get("Allow", "")
+            detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+        return problem_response(problem(exc.status_code, code, detail, public_url), headers)
+
+    async def keyturn_error(request: Request, exc: Exception) -> JSONResponse:
+        """Every ``KeyturnError``, once: 422, 404, 403, 409, 503 (with ``Retry-After``)."""
+        assert isinstance(exc, KeyturnError)
+        where = "query." if request.method in ("GET", "HEAD") else "body."
+        return answer_response(render_error(exc, where=where, public_url=public_url))
+
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        _log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = problem(500, "internal_error", "the server failed; see its log", public_url)
+        return problem_response(body)
+
+    app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(ApiProblem, api_problem)
+    app.add_exception_handler(RequestValidationError, invalid_fields)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(KeyturnError, keyturn_error)
+    app.add_exception_handler(Exception, crashed)
 
 
 # -- the OpenAPI side: which problems an operation can answer ---------------------------
@@ -161,8 +164,7 @@ _DESCRIPTIONS = {
     409: "The key's state forbids the change (e.g. enabling a revoked key)",
     422: "A field is invalid; `errors` names each one",
     429: "The calling key is over a rate limit or out of credits (`Retry-After` says when)",
-    503: "The key store or the rate-limit store does not answer (`Retry-After` says when to "
-    "retry)",
+    503: "The key store or the rate-limit store does not answer (`Retry-After` says when to retry)",
 }
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 

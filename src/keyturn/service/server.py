@@ -41,6 +41,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         connection_ceiling(settings.max_connections),
         settings.read_timeout,
         drain=max(settings.max_body_size, DRAIN_BYTES),
+        public_url=settings.public_url,
     )
     return uvicorn.Config(
         app,

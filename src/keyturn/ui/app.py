@@ -56,7 +56,9 @@ class Dashboard(Site):
         self.manager = manager
         self.keys = manager.admin
         self.redactor = masker
-        self.diagnostician = Diagnostician(manager, settings.realm, masker)
+        self.diagnostician = Diagnostician(
+            manager, settings.realm, masker, settings.public_url
+        )
 
     # -- rendering --------------------------------------------------------------------------
 

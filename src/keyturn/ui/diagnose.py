@@ -131,9 +131,13 @@ class Diagnosis:
 
 
 def explain(
-    decision: Decision, realm: str, redactor: Masker, record: KeyRecord | None = None
+    decision: Decision,
+    realm: str,
+    redactor: Masker,
+    record: KeyRecord | None = None,
+    public_url: str | None = None,
 ) -> Diagnosis:
-    answer = render(decision, realm)
+    answer = render(decision, realm, public_url)
     body = redactor.text(json.dumps(answer.body, indent=2, ensure_ascii=False))
     headers = [(name, redactor.text(value)) for name, value in answer.headers]
     return Diagnosis(
@@ -150,9 +154,16 @@ def explain(
 class Diagnostician:
     """Checks (never uses), from the manager's verifier and store."""
 
-    def __init__(self, manager: AsyncKeyManager, realm: str, redactor: Masker) -> None:
+    def __init__(
+        self,
+        manager: AsyncKeyManager,
+        realm: str,
+        redactor: Masker,
+        public_url: str | None = None,
+    ) -> None:
         self._manager = manager
         self._realm = realm
+        self._public_url = public_url
         self._redactor = redactor
 
     async def request(self, pasted: PastedRequest, scopes: tuple[str, ...] = ()) -> Diagnosis:
@@ -164,7 +175,7 @@ class Diagnostician:
 
     async def _finish(self, found: Candidate | Decision, scopes: tuple[str, ...]) -> Diagnosis:
         decision, record = await self._manager.examine(found, scopes)
-        return explain(decision, self._realm, self._redactor, record)
+        return explain(decision, self._realm, self._redactor, record, self._public_url)
 
     async def masked(
         self, actor: Actor, text: str, scopes: tuple[str, ...] = ()
@@ -181,7 +192,9 @@ class Diagnostician:
         for record in found:
             candidate = Candidate(Presented(record.masked, "masked key"), record.key_hash)
             decision = verifier.decide(candidate, record, None, scopes)
-            results.append((record, explain(decision, self._realm, self._redactor, record)))
+            results.append(
+                (record, explain(decision, self._realm, self._redactor, record, self._public_url))
+            )
         return results, not complete
 
     async def _scan(
