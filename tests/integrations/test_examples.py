@@ -83,3 +83,19 @@ def test_django_example(load: Callable[[str], ModuleType], tmp_path: Path) -> No
         assert c.get("/admin", headers={"x-api-key": key}).status_code == 403
         assert c.get("/items").status_code == 401
         assert c.get("/health").status_code == 200
+
+
+def test_portal_example(load: Callable[[str], ModuleType]) -> None:
+    from starlette.testclient import TestClient
+
+    module = load("portal_app")
+    with TestClient(module.app) as c:
+        assert c.get("/account/api-keys/keys").status_code == 401
+        assert c.get("/signin", params={"customer": "acme"}).status_code == 200
+        made = c.post("/account/api-keys/keys", json={"name": "ci", "scopes": ["orders:read"]})
+        assert made.status_code == 201, made.text
+        key = made.json()["key"]
+        assert c.get("/account/api-keys/keys").json()["keys"][0]["owner"] == "acme"
+        c.cookies.clear()
+        answer = c.get("/orders", headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200 and answer.json()["customer"] == "acme"

@@ -28,21 +28,25 @@ require("fastapi", "keyturn.integrations.fastapi")
 
 # No ``from __future__ import annotations``: FastAPI reads these signatures at runtime.
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.middleware import Middleware
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
+from starlette.concurrency import run_in_threadpool
 
-from keyturn.answer import HttpAnswer
+from keyturn.answer import HttpAnswer, render_error
+from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
 from keyturn.integrations.asgi import STATE_KEY, KeyturnMiddleware
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
+from keyturn.integrations.portal import MAX_BODY, OwnerKeys, PolicySource
 from keyturn.path_rules import PathRules
 
 _OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
@@ -212,3 +216,113 @@ def _add_inside_cors(app: FastAPI, middleware: Middleware) -> None:
     stack = app.user_middleware
     cors = [i for i, m in enumerate(stack) if issubclass(m.cls, CORSMiddleware)]  # type: ignore[arg-type]
     stack.insert(cors[-1] + 1 if cors else 0, middleware)
+
+
+# -- the customer portal, embedded --------------------------------------------------------
+
+
+def portal_router(
+    auth: KeyturnAuth,
+    *,
+    owner: Callable[..., Any],
+    policy: PolicySource,
+    prefix: str = "/portal",
+) -> APIRouter:
+    """The customer portal's operations as JSON, for an app whose own session decides the
+    owner (``docs/portal.md``)::
+
+        app.include_router(portal_router(auth, owner=current_customer, policy={
+            "scopes": ["orders:read", "orders:write"], "max_keys": 5, "max_lifetime": "90d"}))
+
+    ``owner`` is a FastAPI dependency returning the signed-in user's owner id (it refuses
+    visitors who are not signed in, as the app's other routes do); ``policy`` an
+    ``OwnerPolicy``, its JSON form, or a function of the owner returning one. Routes, below
+    ``prefix``: ``GET /keys``, ``POST /keys``, ``GET /keys/{id}`` (with usage),
+    ``POST /keys/{id}/rotate``, ``POST /keys/{id}/revoke``. Bodies must be JSON
+    (``application/json``), which a cross-site form cannot send: with cookie sessions, that
+    and ``SameSite`` cookies keep other sites from posting here.
+    """
+    operations = OwnerKeys(auth.guard.manager, policy)
+    realm = auth.guard.realm
+    router = APIRouter(prefix=prefix, tags=["keys portal"])
+
+    def who(signed_in: Annotated[Any, Depends(owner)]) -> str:
+        if not isinstance(signed_in, str) or not signed_in:
+            refusal = NotPermitted("no signed-in owner: this needs a signed-in user")
+            raise KeyturnRejected(render_error(refusal, realm))
+        return signed_in
+
+    Owner = Annotated[str, Depends(who)]
+
+    async def answer(call: Callable[..., dict[str, Any]], *args: Any, status: int = 200) -> Any:
+        try:
+            return _json_answer(await run_in_threadpool(call, *args), status)
+        except KeyturnError as exc:
+            return _problem(render_error(exc, realm, "body."))
+
+    @router.get("/keys", summary="The signed-in owner's keys")
+    async def list_keys(owner_id: Owner) -> Any:
+        return await answer(operations.list, owner_id)
+
+    @router.post("/keys", status_code=201, summary="Create a key within the policy (shown once)")
+    async def create_key(request: Request, owner_id: Owner) -> Any:
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
+        return await answer(operations.create, owner_id, body, status=201)
+
+    @router.get("/keys/{key_id}", summary="One of the owner's keys, with its usage")
+    async def get_key(key_id: str, owner_id: Owner) -> Any:
+        return await answer(operations.get, owner_id, key_id)
+
+    @router.post("/keys/{key_id}/rotate", status_code=201, summary="Rotate a key (shown once)")
+    async def rotate_key(key_id: str, request: Request, owner_id: Owner) -> Any:
+        body = await _json_body(request, optional=True)
+        if isinstance(body, Response):
+            return body
+        return await answer(operations.rotate, owner_id, key_id, body, status=201)
+
+    @router.post("/keys/{key_id}/revoke", summary="Revoke a key for good")
+    async def revoke_key(key_id: str, request: Request, owner_id: Owner) -> Any:
+        body = await _json_body(request, optional=True)
+        if isinstance(body, Response):
+            return body
+        return await answer(operations.revoke, owner_id, key_id)
+
+    return router
+
+
+def _json_answer(body: dict[str, Any], status: int) -> Response:
+    return Response(
+        json.dumps(body, default=str).encode(),
+        status,
+        headers={"content-type": "application/json", "cache-control": "no-store"},
+    )
+
+
+def _problem(answer: HttpAnswer) -> Response:
+    return Response(answer.body_bytes(), answer.status, headers=dict(answer.headers))
+
+
+async def _json_body(request: Request, *, optional: bool = False) -> Any:
+    """The JSON body (``None`` when ``optional`` and empty), or the problem to answer: a
+    body that is not ``application/json`` is refused before it is read (a cross-site form
+    cannot send one), a large one after ``MAX_BODY`` bytes."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    declared = request.headers.get("content-length", "")
+    if optional and not kind and declared in ("", "0"):
+        return None
+    if kind != "application/json":
+        return _problem(render_error(InvalidValue("send the body as application/json", "body")))
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            error = InvalidValue(f"the body is larger than {MAX_BODY // 1024} KiB", "body")
+            return _problem(render_error(error))
+    if optional and not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _problem(render_error(InvalidValue("the body is not JSON", "body")))
