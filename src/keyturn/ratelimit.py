@@ -250,3 +250,14 @@ class RateLimiter:
             return self._counts.check()
         except self._failures:
             return False
+
+    def ping(self) -> None:
+        """``LimiterUnavailable`` unless the storage answers (``/readyz``), saying why."""
+        try:
+            answers = self._counts.check()
+        except self._failures as exc:
+            raise LimiterUnavailable(
+                f"cannot reach rate-limit storage {self.shown!r}: {type(exc).__name__}"
+            ) from exc
+        if not answers:
+            raise LimiterUnavailable(f"cannot reach rate-limit storage {self.shown!r}")

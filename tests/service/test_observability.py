@@ -20,7 +20,8 @@ def test_healthz_and_readyz(live: Live) -> None:
     health = client.get("/healthz")
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     ready = client.get("/readyz")
-    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    ready_body = {"status": "ready", "checks": {"store": "ok"}}
+    assert (ready.status_code, ready.json()) == (200, ready_body)
 
 
 def test_probes_answer_get_only(live: Live) -> None:
@@ -34,14 +35,16 @@ def test_probes_answer_get_only(live: Live) -> None:
 def test_readyz_fails_when_the_store_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for live in start_live(tmp_path):
 
-        def broken() -> int:
+        def broken(key_id: str) -> None:
             raise Unavailable("cannot read database: disk I/O error")
 
-        monkeypatch.setattr(live.manager.store, "count", broken)
+        monkeypatch.setattr(live.manager.store, "get", broken)
         answer = live.client().get("/readyz")
         assert answer.status_code == 503
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["code"] == "store_unavailable"
+        assert answer.json()["checks"] == {"store": "cannot read database: disk I/O error"}
+        assert answer.headers["retry-after"] == "1"
         assert live.client().get("/healthz").status_code == 200
 
 

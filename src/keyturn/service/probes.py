@@ -1,7 +1,9 @@
 """``/healthz``, ``/readyz`` and ``/metrics``: answered before any framework runs.
 
-``/healthz`` says the process serves requests; ``/readyz`` also says the store answers, so
-an orchestrator stops routing to an instance whose database is gone without restarting it.
+``/healthz`` says the process serves requests; ``/readyz`` also says that every dependency
+in use answers (the store, and Redis when rate limits are counted there), each checked on
+its own and named in ``checks``, so an orchestrator stops routing to an instance whose
+database or Redis is gone without restarting it, and an operator sees which one it is.
 """
 
 from __future__ import annotations
@@ -9,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 
 from keyturn._asgi import Receive, Scope, Send, respond
 from keyturn.answer import PROBLEM_JSON
+from keyturn.errors import KeyturnError, LimiterUnavailable, Unavailable
 from keyturn.service.context import ServiceContext
 from keyturn.service.problems import problem
 
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _OK = json.dumps({"status": "ok"}).encode()
-_READY = json.dumps({"status": "ready"}).encode()
 READY_TIMEOUT = 2.0
 _log = logging.getLogger("keyturn.service")
 
@@ -37,17 +40,64 @@ async def healthz(context: ServiceContext, scope: Scope, receive: Receive, send:
 
 
 async def readyz(context: ServiceContext, scope: Scope, receive: Receive, send: Send) -> None:
-    store = context.sync.store
-    try:
-        await asyncio.wait_for(asyncio.to_thread(store.count), READY_TIMEOUT)
-    except Exception as exc:  # any failure of the store means "not ready", never a 500
-        _log.warning("readiness check failed: %s", exc)
-        why = f"the store did not answer: {type(exc).__name__}"
-        body = problem(503, "store_unavailable", why, context.settings.public_url)
-        headers = [(b"content-type", PROBLEM_JSON.encode()), (b"cache-control", b"no-store")]
-        await respond(send, 503, headers, json.dumps(body).encode())
+    checks = dependencies(context)
+    results = await asyncio.gather(*(_check(name, probe) for name, probe in checks.items()))
+    failed = [(name, exc) for name, exc in results if exc is not None]
+    named = {name: "ok" if exc is None else _why(exc) for name, exc in results}
+    if not failed:
+        body = {"status": "ready", "checks": named}
+        await respond(send, 200, _JSON, json.dumps(body).encode())
         return
-    await respond(send, 200, _JSON, _READY)
+    name, exc = failed[0]
+    error = exc if isinstance(exc, Unavailable) else _DOWN[name](_why(exc))
+    detail = "; ".join(f"{n}: {why}" for n, why in named.items() if why != "ok")
+    body = problem(
+        503, error.code, f"not ready: {detail}", context.settings.public_url, checks=named
+    )
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"cache-control", b"no-store"),
+        (b"retry-after", str(error.retry_after).encode()),
+    ]
+    await respond(send, 503, headers, json.dumps(body).encode())
+
+
+def dependencies(context: ServiceContext) -> dict[str, Callable[[], object]]:
+    """What ``/readyz`` checks: each dependency the service uses, by name."""
+    store = context.sync.store
+    # A read by primary key that matches nothing: it proves that the database answers a
+    # query for one index probe (a count would read every key, on every probe).
+    checks: dict[str, Callable[[], object]] = {"store": lambda: store.get(_NO_KEY)}
+    if context.settings.redis_url:
+        limiter = context.sync.limiter
+        checks["rate_limits"] = limiter.ping
+    return checks
+
+
+async def _check(
+    name: str, probe: Callable[[], object]
+) -> tuple[str, BaseException | None]:
+    try:
+        await asyncio.wait_for(asyncio.to_thread(probe), READY_TIMEOUT)
+    except Exception as exc:  # any failure of a dependency means "not ready", never a 500
+        _log.warning("readiness check of %s failed: %s", name, _why(exc))
+        return name, exc
+    return name, None
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {READY_TIMEOUT:g} s"
+    if isinstance(exc, KeyturnError):
+        return exc.message
+    return type(exc).__name__
+
+
+_NO_KEY = "readiness-probe"
+_DOWN: dict[str, Callable[[str], Unavailable]] = {
+    "store": Unavailable,
+    "rate_limits": LimiterUnavailable,
+}
 
 
 async def metrics(context: ServiceContext, scope: Scope, receive: Receive, send: Send) -> None:

@@ -9,6 +9,7 @@ other instances drop their cached copy as soon as it commits (``notify.py`` list
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -23,13 +24,23 @@ from keyturn.errors import Conflict, InvalidValue, Unavailable
 from keyturn.record import KeyRecord
 from keyturn.store import sql
 from keyturn.store.base import masked_url
+from keyturn.store.breaker import Breaker
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 
 CHANNEL = "keyturn_keys"
 # How long opening the store may take to say that PostgreSQL is unreachable or refuses:
-# with the process's start-up, a command fails within 3 s.
+# with the process's start-up, a command fails within 3 s. Every connection the pool
+# opens later has the same bound.
 CONNECT_TIMEOUT = 2
+# The longest a request waits for a pooled connection before it is refused (503): the
+# pool's default is 30 s, which held requests through an outage. While the server is
+# known to be down, requests do not wait at all (``breaker.py``).
+POOL_TIMEOUT = 3.0
+# How often, during an outage, one request tries the server again.
+RETRY_INTERVAL = 1.0
+# Failures that say the server cannot be reached (as opposed to refusing a statement).
+_UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 # Taken (per database) while migrating, so instances starting together migrate once.
 _MIGRATION_LOCK = 0x6B657974  # "keyt"
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
@@ -68,12 +79,15 @@ class PostgresStore(SQLStore):
         self.shown = masked_url(url)
         super().__init__()
         self._probe()
+        self.breaker = Breaker(RETRY_INTERVAL)
+        self._flushing = threading.Lock()
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
             configure=_configure,
+            timeout=POOL_TIMEOUT,
             open=False,
             name="keyturn",
         )
@@ -118,27 +132,64 @@ class PostgresStore(SQLStore):
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
-        try:
-            with self._pool.connection() as conn:
-                yield conn
-        except (psycopg.Error, PoolTimeout) as exc:
-            raise self._failure("read", exc) from exc
+        with self._guarded("read"), self._pool.connection() as conn:
+            yield conn
 
     @contextmanager
     def _writing(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._guarded("write to"), self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @contextmanager
+    def _guarded(self, verb: str) -> Iterator[None]:
+        """The driver's errors in ``keyturn.errors`` terms, and the breaker kept: refused at
+        once while the server is known to be down, closed by anything the server answered."""
+        self._admit(verb)
         try:
-            with self._pool.connection() as conn, conn.transaction():
-                yield conn
+            yield
         except (psycopg.Error, PoolTimeout) as exc:
-            raise self._failure("write to", exc) from exc
+            raise self._failure(verb, exc) from exc
+        except BaseException:
+            self.breaker.succeeded()  # a refusal of keyturn's own, after the server answered
+            raise
+        self.breaker.succeeded()
+
+    def _admit(self, verb: str) -> None:
+        """Refuse at once while the server is known to be down (``breaker.py``)."""
+        if not self.breaker.allow():
+            raise Unavailable(
+                f"cannot {verb} database {self.shown!r}: it did not answer a moment ago "
+                f"(trying again every {RETRY_INTERVAL:g} s)"
+            )
 
     def _failure(self, verb: str, exc: Exception) -> Exception:
         """The driver's error in ``keyturn.errors`` terms (see ``store/base.py``)."""
+        if isinstance(exc, _UNREACHABLE):
+            self._down()
+        else:
+            self.breaker.succeeded()  # the server answered, if only to refuse
         if isinstance(exc, errors.IntegrityError):
             return Conflict(f"the change conflicts with a stored key: {_first_line(exc)}")
         if isinstance(exc, psycopg.DataError):  # a value the database cannot hold
             return InvalidValue(f"the database refused a value: {_first_line(exc)}")
         return Unavailable(f"cannot {verb} database {self.shown!r}: {_first_line(exc)}")
+
+    def _down(self) -> None:
+        """The server did not answer: open the breaker, and have the pool drop the idle
+        connections the outage broke (in a thread, once at a time), so that the first
+        requests after the server is back do not each find a dead connection."""
+        self.breaker.failed()
+        if self._flushing.acquire(blocking=False):
+
+            def flush() -> None:
+                try:
+                    self._pool.check()
+                except Exception:  # noqa: S110 - the pool logs; the next failure retries
+                    pass
+                finally:
+                    self._flushing.release()
+
+            threading.Thread(target=flush, name="keyturn-pool-check", daemon=True).start()
 
     def _announce(self, conn: Any, key_hash: str) -> None:
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, key_hash))
@@ -148,11 +199,13 @@ class PostgresStore(SQLStore):
             cur.executemany(query, rows)
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
+        self._admit("read")
         try:
             with self._pool.connection() as conn:
                 row = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._failure("read", exc) from exc
+        self.breaker.succeeded()
         return self._reread(row) if row else None
 
     def watch(self, listener: Any, bound: float) -> Any:

@@ -161,6 +161,9 @@ def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker
         *audit_page.routes(dashboard),
         Mount(f"{MOUNT}/static", app=package_files()),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: not_found, 405: not_found, KeyturnError: dashboard.refused},
+    )
     app.state.dashboard = dashboard
     return SecurityHeaders(app)

@@ -221,6 +221,9 @@ def build_portal(settings: Settings, manager: AsyncKeyManager) -> ASGIApp:
         *portal_pages.routes(portal),
         Mount(f"{PATH}/static", app=package_files()),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: not_found, 405: not_found, KeyturnError: portal.refused},
+    )
     app.state.portal = portal
     return SecurityHeaders(app, security_headers(logo_origins(settings)))
