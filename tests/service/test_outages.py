@@ -128,6 +128,15 @@ def test_a_postgresql_outage_fails_closed_fast_and_recovers(deployment: Deployme
     assert readiness(d) == (200, {"store": "ok", "rate_limits": "ok"})
     signed_in = d.client()
     assert sign_in(d, signed_in).status_code == 303
+    with d.client(d.root) as admin:
+        links = [
+            admin.post(
+                "/v1/portal/sessions", json={"owner": "acme", "policy": {"scopes": ["read"]}}
+            ).json()["url"]
+            for _ in range(2)
+        ]
+    in_portal = d.client()
+    assert in_portal.get(links[0]).status_code == 303
     d.postgres.stop()
     time.sleep(1.5)  # past the cache's bound: nothing is answered from before the outage
     for name in ("unused", "plain", "credits"):
@@ -142,6 +151,11 @@ def test_a_postgresql_outage_fails_closed_fast_and_recovers(deployment: Deployme
     page = timed(lambda: sign_in(d))
     assert page.status_code == 503 and "retry-after" in page.headers, page.text
     page = timed(lambda: signed_in.get("/ui/keys"))
+    assert page.status_code == 503 and "retry-after" in page.headers, page.text
+    with d.client() as visitor:
+        page = timed(lambda: visitor.get(links[1]))
+        assert page.status_code == 503 and "retry-after" in page.headers, page.text
+    page = timed(lambda: in_portal.get("/portal"))
     assert page.status_code == 503 and "retry-after" in page.headers, page.text
     status, checks = readiness(d)
     assert status == 503 and checks["store"] != "ok" and checks["rate_limits"] == "ok", checks
@@ -163,7 +177,9 @@ def test_a_postgresql_outage_fails_closed_fast_and_recovers(deployment: Deployme
         assert admin.post("/v1/keys", json={"name": "after"}).status_code == 201
     assert sign_in(d).status_code == 303
     assert signed_in.get("/ui/keys").status_code == 200
+    assert in_portal.get("/portal").status_code == 200
     signed_in.close()
+    in_portal.close()
     until(lambda: readiness(d)[0] == 200, "/readyz")
 
 

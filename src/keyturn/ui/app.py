@@ -153,6 +153,12 @@ def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker
             )
         return dashboard.error(session, None, 404, "Not found", "There is no page here.")
 
+    async def refused(request: Request, exc: Exception) -> Response:
+        """A ``KeyturnError`` outside the page gate (the store down while a session or a
+        sign-in is checked): the gate's error page, never a 500."""
+        assert isinstance(exc, KeyturnError)
+        return dashboard.failure(dashboard.session_of(request), exc, admin=None)
+
     routes: list[BaseRoute] = [
         *signin.routes(dashboard),
         *key_actions.routes(dashboard),
@@ -163,7 +169,7 @@ def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={404: not_found, 405: not_found, KeyturnError: dashboard.refused},
+        exception_handlers={404: not_found, 405: not_found, KeyturnError: refused},
     )
     app.state.dashboard = dashboard
     return SecurityHeaders(app)

@@ -215,6 +215,12 @@ def build_portal(settings: Settings, manager: AsyncKeyManager) -> ASGIApp:
             )
         return portal.problem(session, 404, "Not found", "There is no page here.", visitor=visitor)
 
+    async def refused(request: Request, exc: Exception) -> Response:
+        """A ``KeyturnError`` outside the page gate (the store down while a link is
+        redeemed): the portal's error page, never a 500."""
+        assert isinstance(exc, KeyturnError)
+        return portal.failure(None, exc, visitor=None)
+
     routes: list[BaseRoute] = [
         Route(f"{PATH}/enter", portal.enter, methods=["GET"]),
         Route(f"{PATH}/logout", portal.leave, methods=["POST"]),
@@ -223,7 +229,7 @@ def build_portal(settings: Settings, manager: AsyncKeyManager) -> ASGIApp:
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={404: not_found, 405: not_found, KeyturnError: portal.refused},
+        exception_handlers={404: not_found, 405: not_found, KeyturnError: refused},
     )
     app.state.portal = portal
     return SecurityHeaders(app, security_headers(logo_origins(settings)))

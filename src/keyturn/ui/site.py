@@ -127,12 +127,6 @@ class Site:
         title = CATALOGUE[exc.code].title
         return self.problem(session, exc.status, title, f"{exc.message}.", headers, **context)
 
-    async def refused(self, request: Request, exc: Exception) -> Response:
-        """The app's handler of a ``KeyturnError`` that no page caught (the store down while
-        a session, a sign-in or a link is checked): its error page, never a 500."""
-        assert isinstance(exc, KeyturnError)
-        return self.failure(self.session_of(request), exc)
-
     # -- forms ------------------------------------------------------------------------------
 
     async def posted_form(
