@@ -227,9 +227,10 @@ class KeyManager:
 
     def _load(self, candidate: Candidate) -> KeyRecord | None:
         """The store read behind a cache miss."""
-        since = self.cache.mark()
+        cache = self.cache
+        since = cache.epoch, self._cache_clock()  # KeyCache.mark, inlined
         record = self.store.find_by_hash(candidate.key_hash)
-        self.cache.put(candidate.key_hash, record, since)
+        cache.put(candidate.key_hash, record, since)
         return record
 
     @property
@@ -321,7 +322,10 @@ class KeyManager:
         if found is None:
             return self.verify(headers, query, scopes=scopes)
         if isinstance(found, Candidate):
-            return self.finish(found, self._lookup(found), scopes, None)
+            # Triage looked in the cache already: a hash it does not hold is read at once.
+            if found.key_hash in self._entries:
+                return self.finish(found, self._lookup(found), scopes, None)
+            return self.finish(found, self._load(found), scopes, None)
         return found
 
     def triage_asgi(
