@@ -415,3 +415,27 @@ def test_an_unknown_key_at_keyturn_is_unknown_key(keyturn_api: tuple[Api, KeyMan
     report = diagnose(api.url("/items"), key=generate_key())
     assert {"server_rejected_key", "unknown_key"} <= set(report.codes)
     assert "header_wrong" not in report.codes
+
+
+@pytest.mark.parametrize(
+    ("kind", "linked"),
+    [
+        ("https://auth.example.com/outcomes/key_revoked", True),
+        ("https://auth.example.com/base/outcomes/key_revoked", True),
+        ("https://auth.example.com/outcomes/key_expired", False),  # another code's page
+        ("javascript:alert(1)//outcomes/key_revoked", False),
+        ("urn:keyturn:outcome:key_revoked", False),  # nothing to open
+    ],
+)
+def test_a_keyturn_problem_type_is_linked_only_when_it_is_the_codes_page(
+    kind: str, linked: bool
+) -> None:
+    from keyturn.doctor.interpret import Answer, interpret
+
+    body = {"type": kind, "title": "Key revoked", "status": 401, "code": "key_revoked",
+            "detail": "the key was revoked"}
+    answer = Answer(401, (("content-type", "application/problem+json"),),
+                    json.dumps(body).encode())
+    reading = interpret(answer)
+    assert reading.keyturn_code == "key_revoked"
+    assert reading.keyturn_page == (kind if linked else None)

@@ -7,6 +7,7 @@ every refusal it sends can be fetched from it, as a consumer's browser would.
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -226,3 +227,28 @@ def test_the_openapi_document_says_what_type_is(web: httpx.Client, live: Live) -
     plain = live.client().get("/openapi.json").json()["components"]["schemas"]["Problem"]
     assert "urn:keyturn:outcome:" in plain["properties"]["type"]["description"]
     assert live.client().get("/auth").json()["type"] == "urn:keyturn:outcome:missing_credentials"
+
+
+def test_the_doctor_links_a_keyturn_refusal_to_its_page(public: Live, web: httpx.Client) -> None:
+    """A consumer runs `keyturn doctor` against an API behind keyturn: the finding that
+    carries keyturn's own code links the page, in JSON, text and Markdown."""
+    from click.testing import CliRunner
+
+    from keyturn.cli import main
+
+    key, record = public.make_key("orders:read")
+    assert public.root.post(f"/v1/keys/{record['id']}/revoke").status_code == 200
+    page = f"{_pages(web)}key_revoked"
+    runs = {
+        fmt: CliRunner().invoke(main, ["doctor", f"{public.url}/auth", "--key-stdin",
+                                       "--no-keyring", "--format", fmt], input=key)
+        for fmt in ("json", "text", "markdown")
+    }
+    found = json.loads(runs["json"].stdout)["findings"]
+    revoked = next(f for f in found if f["code"] == "key_revoked")
+    assert revoked["url"] == page
+    assert all("url" not in f for f in found if f["code"] != "key_revoked")
+    assert f"more: {page}" in runs["text"].stdout
+    assert f"*More:* <{page}>" in runs["markdown"].stdout
+    _is_page_of(httpx.get(revoked["url"], timeout=10), "key_revoked")
+    assert all(key not in run.output for run in runs.values())
