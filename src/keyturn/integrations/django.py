@@ -20,6 +20,14 @@ reads the store in a worker thread, never on the event loop.
 
 The DRF classes in ``keyturn.integrations.drf`` share this configuration and reuse the
 middleware's verification when both are installed.
+
+``portal_urls(owner=..., policy=...)`` serves the customer portal's operations as JSON for
+the app's own signed-in users (``docs/portal.md``)::
+
+    path("account/api-keys/", include(portal_urls(
+        owner=lambda request: request.user.customer_id if request.user.is_authenticated
+        else None,
+        policy={"scopes": ["orders:read"], "max_keys": 5, "max_lifetime": "90d"}))),
 """
 
 from __future__ import annotations
@@ -37,13 +45,15 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.urls import URLPattern, path
 from django.utils.module_loading import import_string
 
-from keyturn.answer import HttpAnswer
-from keyturn.errors import InvalidValue
+from keyturn.answer import HttpAnswer, render_error
+from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
 from keyturn.integrations.guard import Guard
 from keyturn.integrations.identity import VerifiedKey
+from keyturn.integrations.portal import MAX_BODY, OwnerKeys, PolicySource, is_json, read_json
 from keyturn.manager import AsyncKeyManager, KeyManager
 
 SETTING = "KEYTURN"
@@ -180,3 +190,98 @@ def admit(request: HttpRequest, verdict: VerifiedKey | HttpAnswer) -> HttpRespon
         return response(verdict)
     request.keyturn_key = verdict
     return None
+
+
+# -- the customer portal, embedded --------------------------------------------------------
+
+
+def portal_urls(
+    *,
+    owner: Callable[[HttpRequest], str | None],
+    policy: PolicySource,
+    keys: KeyManager | None = None,
+) -> list[URLPattern]:
+    """The portal's operations as JSON views, to ``include`` under a path of the app's.
+
+    ``owner(request)`` returns the signed-in user's owner id (``None``: nobody is signed
+    in, a 403); ``policy`` as for ``OwnerPolicy`` (its JSON form, an ``OwnerPolicy``, or a
+    function of the owner); ``keys`` the manager (default: ``settings.KEYTURN``'s, as the
+    middleware's). The same routes and answers as FastAPI's ``portal_router``. Django's
+    CSRF protection stays on: a post carries the app's CSRF token (``X-CSRFToken``), and
+    its body must be ``application/json``.
+    """
+    made: list[OwnerKeys] = []
+
+    def operations() -> OwnerKeys:
+        manager = keys if keys is not None else guard().manager
+        if not made or made[0].manager is not manager:
+            made[:] = [OwnerKeys(manager, policy)]
+        return made[0]
+
+    def act(request: HttpRequest, call: Callable[..., dict[str, Any]], *args: Any) -> Any:
+        """``call(owner, *args)`` as the signed-in owner; keyturn's answer on an error."""
+        try:
+            signed_in = owner(request)
+            if not isinstance(signed_in, str) or not signed_in:
+                raise NotPermitted("no signed-in owner: this needs a signed-in user")
+            return call(operations(), signed_in, *args)
+        except KeyturnError as exc:
+            return response(render_error(exc, guard().realm, "body."))
+
+    def keys_view(request: HttpRequest) -> HttpResponse:
+        if request.method == "GET":
+            return _json_answer(act(request, OwnerKeys.list))
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["GET", "POST"])
+        create = lambda ops, who: ops.create(who, _json_body(request))  # noqa: E731
+        return _json_answer(act(request, create), 201)
+
+    def key_view(request: HttpRequest, key_id: str) -> HttpResponse:
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        return _json_answer(act(request, OwnerKeys.get, key_id))
+
+    def rotate_view(request: HttpRequest, key_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+
+        def rotate(ops: OwnerKeys, who: str) -> dict[str, Any]:
+            return ops.rotate(who, key_id, _json_body(request, optional=True))
+
+        return _json_answer(act(request, rotate), 201)
+
+    def revoke_view(request: HttpRequest, key_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+
+        def revoke(ops: OwnerKeys, who: str) -> dict[str, Any]:
+            _json_body(request, optional=True)
+            return ops.revoke(who, key_id)
+
+        return _json_answer(act(request, revoke))
+
+    return [
+        path("keys", keys_view, name="keyturn-portal-keys"),
+        path("keys/<str:key_id>", key_view, name="keyturn-portal-key"),
+        path("keys/<str:key_id>/rotate", rotate_view, name="keyturn-portal-rotate"),
+        path("keys/<str:key_id>/revoke", revoke_view, name="keyturn-portal-revoke"),
+    ]
+
+
+def _json_body(request: HttpRequest, optional: bool = False) -> Any:
+    """The request's JSON body, checked for its type before its size and then read."""
+    kind = request.content_type or ""
+    if not (optional and not kind) and not is_json(kind):
+        raise InvalidValue("send the body as application/json", "body")
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > MAX_BODY:
+        raise InvalidValue(f"the body is larger than {MAX_BODY // 1024} KiB", "body")
+    return read_json(kind, request.body, optional=optional)
+
+
+def _json_answer(result: Any, status: int = 200) -> HttpResponse:
+    if isinstance(result, HttpResponse):
+        return result
+    reply = JsonResponse(result, status=status)
+    reply["cache-control"] = "no-store"
+    return reply

@@ -46,7 +46,7 @@ from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
 from keyturn.integrations.asgi import STATE_KEY, KeyturnMiddleware
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
-from keyturn.integrations.portal import MAX_BODY, OwnerKeys, PolicySource
+from keyturn.integrations.portal import MAX_BODY, OwnerKeys, PolicySource, read_json
 from keyturn.path_rules import PathRules
 
 _OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
@@ -305,24 +305,18 @@ def _problem(answer: HttpAnswer) -> Response:
 
 
 async def _json_body(request: Request, *, optional: bool = False) -> Any:
-    """The JSON body (``None`` when ``optional`` and empty), or the problem to answer: a
-    body that is not ``application/json`` is refused before it is read (a cross-site form
-    cannot send one), a large one after ``MAX_BODY`` bytes."""
-    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    declared = request.headers.get("content-length", "")
-    if optional and not kind and declared in ("", "0"):
-        return None
-    if kind != "application/json":
-        return _problem(render_error(InvalidValue("send the body as application/json", "body")))
+    """The JSON body (``integrations.portal.read_json``) or the problem to answer; a body
+    not declared JSON is refused before it is read, a large one after ``MAX_BODY`` bytes."""
+    kind = request.headers.get("content-type", "")
+    empty = request.headers.get("content-length", "") in ("", "0")
     raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            error = InvalidValue(f"the body is larger than {MAX_BODY // 1024} KiB", "body")
-            return _problem(render_error(error))
-    if optional and not raw:
-        return None
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return _problem(render_error(InvalidValue("the body is not JSON", "body")))
+        if kind or not empty or not optional:
+            read_json(kind, b"{}")  # the declared type, before a byte is read
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_BODY:
+                break
+        return read_json(kind, bytes(raw), optional=optional)
+    except InvalidValue as exc:
+        return _problem(render_error(exc))

@@ -17,6 +17,7 @@ answer.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -46,6 +47,27 @@ def _object(body: object) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise InvalidValue("expected a JSON object", "body")
     return body
+
+
+def is_json(content_type: str) -> bool:
+    """Whether a body is declared JSON: the one kind these routes read, and one a form on
+    another site cannot send (a cross-site request of it needs a CORS preflight)."""
+    return content_type.partition(";")[0].strip().lower() == "application/json"
+
+
+def read_json(content_type: str, raw: bytes, *, optional: bool = False) -> Any:
+    """The body as JSON (``None`` when ``optional`` and there is none), or
+    ``InvalidValue`` naming what is wrong with it."""
+    if optional and not raw:
+        return None
+    if not is_json(content_type):
+        raise InvalidValue("send the body as application/json", "body")
+    if len(raw) > MAX_BODY:
+        raise InvalidValue(f"the body is larger than {MAX_BODY // 1024} KiB", "body")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidValue("the body is not JSON", "body") from None
 
 
 class OwnerKeys:
