@@ -10,6 +10,8 @@ axes:
 - **lifetime** - no key it creates, changes, rotates or re-enables may live longer than
   itself, so it can neither extend its own life nor mint a key that outlives it;
 - **allowance** - no such key may be looser than itself in credits, refill or rate limits;
+- **addresses** - a key restricted to some client addresses (``allowed_ips``) gives no
+  key a wider list, nor none at all (which would let the key be used from anywhere);
 - **operation scope** - each operation needs its scope (``keys:write``, ``keys:read``,
   ``audit:read``).
 
@@ -214,6 +216,24 @@ class Actor:
         reason = allowance.looser_than(self.allowance)
         if reason is not None:
             raise NotPermitted(f"{self._who} cannot give {what} {reason}")
+
+    def ensure_confined(self, allowed_ips: tuple[str, ...], what: str) -> None:
+        """A key with the allow-list ``allowed_ips`` (empty: anywhere) is used from no
+        address the acting key may not be used from."""
+        own = self.key.allowed if self.key is not None else None
+        if own is None:
+            return
+        if not allowed_ips:
+            raise NotPermitted(
+                f"{self._who} may only be used from {', '.join(own.networks)}; it cannot "
+                f"give {what} no address restriction"
+            )
+        wider = [network for network in allowed_ips if not own.covers(network)]
+        if wider:
+            raise NotPermitted(
+                f"{self._who} may only be used from {', '.join(own.networks)}; it cannot "
+                f"give {what} {', '.join(wider)}"
+            )
 
     def cap(self, expires_at: datetime | None, now: datetime | None = None) -> datetime | None:
         """A default expiry brought within the actor's life and ``max_lifetime`` from

@@ -40,6 +40,7 @@ from typing import Any, Final
 
 from keyturn import events
 from keyturn.actor import Actor, Allowance
+from keyturn.addresses import checked_networks
 from keyturn.cache import KeyCache
 from keyturn.credits import validate_credits
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted
@@ -104,7 +105,8 @@ class IssuedKey:
 
 @dataclass(frozen=True, slots=True)
 class NewKey:
-    """What a new key should be; left-out values take the defaults.
+    """What a new key should be; left-out values take the defaults. ``allowed_ips``: the
+    client addresses and CIDR blocks it may be used from (empty: anywhere).
 
     ``expires_in=None``: never expires; left out: ``DEFAULT_LIFETIME``, cut short to the
     acting key's own life. ``rate_limits`` like ``["100/second", "10000/day"]``;
@@ -122,13 +124,15 @@ class NewKey:
     credits: int | None = None
     refill: str | None = None
     refill_amount: int | None = None
+    allowed_ips: Collection[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class KeyChange:
     """The fields to change; ``UNSET`` ones stay as they are. ``owner=None`` and
     ``expires_at=None`` clear them, ``credits=None`` makes the key unlimited (and drops its
-    refill), ``rate_limits=()`` removes its limits. Setting ``credits`` or ``refill`` starts a
+    refill), ``rate_limits=()`` removes its limits, ``allowed_ips=()`` its address
+    restriction. Setting ``credits`` or ``refill`` starts a
     new refill period."""
 
     name: str | Unset = UNSET
@@ -140,6 +144,7 @@ class KeyChange:
     credits: int | Unset | None = UNSET
     refill: str | Unset | None = UNSET
     refill_amount: int | Unset | None = UNSET
+    allowed_ips: Collection[str] | Unset = UNSET
 
     def given(self) -> dict[str, Any]:
         return {
@@ -445,6 +450,8 @@ class KeyAdmin:
         credits, refill, amount = checked_metering(new.credits, new.refill, new.refill_amount)
         allowance = Allowance(checked_rate_limits(new.rate_limits), credits, refill, amount)
         actor.ensure_within(allowance, "a key")
+        allowed_ips = checked_networks(new.allowed_ips)
+        actor.ensure_confined(allowed_ips, "a key")
         return self._issue(
             name=checked_text(new.name, "name") or "",
             owner=actor.owner_for(checked_text(new.owner, "owner", optional=True)),
@@ -454,6 +461,7 @@ class KeyAdmin:
             expires_at=expires_at,
             allowance=allowance,
             now=now,
+            allowed_ips=allowed_ips,
         )
 
     def _prefix(self, prefix: object) -> str:
@@ -481,6 +489,7 @@ class KeyAdmin:
         now: datetime,
         replaces: KeyRecord | None = None,
         refilled_at: datetime | None = None,
+        allowed_ips: tuple[str, ...] = (),
     ) -> IssuedKey:
         """A new key; ``replaces``: the key it succeeds, whose allowance it shares."""
         key = generate_key(prefix)
@@ -506,6 +515,7 @@ class KeyAdmin:
             refill_amount=allowance.refill_amount,
             refilled_at=refilled_at,
             allowance_id="" if replaces is None else replaces.allowance_id,
+            allowed_ips=allowed_ips,
         )
         return IssuedKey(key, record)
 
@@ -536,6 +546,9 @@ class KeyAdmin:
             expires = given["expires_at"]
             changes["expires_at"] = None if expires is None else checked_time(expires, "expires_at")
             actor.ensure_outlived(changes["expires_at"], f"key {current.id}", self.clock())
+        if "allowed_ips" in given:
+            changes["allowed_ips"] = checked_networks(given["allowed_ips"])
+            actor.ensure_confined(changes["allowed_ips"], f"key {current.id}")
         metering = self._metering_changes(current, given)
         if metering:
             merged = Allowance.of(current.evolve(**metering))
@@ -596,6 +609,7 @@ class KeyAdmin:
             if not disabled:
                 actor.ensure_outlived(record.expires_at, f"key {key_id}", self.clock())
                 actor.ensure_within(Allowance.of(record), f"key {key_id}")
+                actor.ensure_confined(record.allowed_ips, f"key {key_id}")
             return None if record.disabled == disabled else {"disabled": disabled}
 
         action = "key.disable" if disabled else "key.enable"
@@ -631,6 +645,7 @@ class KeyAdmin:
             raise Conflict(f"key {old.id} was already rotated to {old.replaced_by}")
         allowance = Allowance.of(old)
         actor.ensure_within(allowance, f"the successor of key {old.id}")
+        actor.ensure_confined(old.allowed_ips, f"the successor of key {old.id}")
         now = self.clock()
         expires_at = None
         if old.expires_at is not None:
@@ -647,6 +662,7 @@ class KeyAdmin:
             now=now,
             replaces=old,
             refilled_at=old.refilled_at,
+            allowed_ips=old.allowed_ips,
         )
 
     # -- leaks ----------------------------------------------------------------------------

@@ -29,14 +29,20 @@ if TYPE_CHECKING:
 
 
 def build_verifier(settings: Settings) -> Verifier:
-    """What the settings accept: prefixes, key headers, query parameters, pepper."""
+    """What the settings accept: prefixes, key headers, query parameters, pepper, and whose
+    forwarding headers name the client (trusted proxies)."""
     reader = CredentialReader(
         settings.api_key_headers,
         query_params=settings.query_params,
         allow_query=settings.allow_query,
     )
     pepper = settings.pepper.encode() if settings.pepper else None
-    return Verifier(settings.prefixes, pepper=pepper, reader=reader)
+    return Verifier(
+        settings.prefixes,
+        pepper=pepper,
+        reader=reader,
+        trusted_proxies=settings.trusted_proxies,
+    )
 
 
 def build_manager(settings: Settings, *, create: bool = True, probe: bool = False) -> KeyManager:

@@ -73,6 +73,9 @@ class Settings:
     # Believe X-Forwarded-Proto (the dashboard's cookie is Secure when it says https); only
     # behind a proxy that sets it, since a client can send it too.
     trust_forwarded_proto: bool = False
+    # Proxies (addresses, CIDR blocks) whose X-Forwarded-For / X-Real-IP name the client for
+    # keys restricted by address; none by default: the connection's peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
     # HMAC pepper for key hashes; set it from the environment or a secret file, never a flag.
     pepper: str | None = field(default=None, repr=False)
     # The server's edge (docs/security.md): the largest request body it reads (bytes), the
@@ -246,6 +249,15 @@ def _read_timeout(value: Any) -> float:
     return seconds
 
 
+def _networks(value: Any) -> tuple[str, ...]:
+    from keyturn.addresses import checked_networks
+
+    try:
+        return checked_networks(_names(value), "trusted_proxies")
+    except InvalidValue as exc:
+        raise ValueError(exc.message) from None
+
+
 def _optional_text(value: Any) -> str | None:
     return _text(value) or None
 
@@ -314,6 +326,7 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "portal_logo_url": _web_address,
     "public_url": _web_address,
     "trust_forwarded_proto": _flag,
+    "trusted_proxies": _networks,
     "pepper": _optional_text,
     "max_body_size": _bounded(1024, 64 * 1024 * 1024, "a size in bytes"),
     "read_timeout": _read_timeout,

@@ -43,14 +43,15 @@ from keyturn.credentials import HeaderPairs, Presented
 from keyturn.credits import next_refill
 from keyturn.errors import InvalidValue
 from keyturn.keys import key_hasher
+from keyturn.owners import AsyncOwnerAdmin, OwnerAdmin
 from keyturn.propagation import DEFAULT_LIFETIME as FEED_LIFETIME
 from keyturn.propagation import follow_changes
 from keyturn.quota import Quota
-from keyturn.record import KeyRecord
+from keyturn.record import KeyRecord, Refill
 from keyturn.store import DEFAULT_URL, KeyFilter, KeyStore, open_store
 from keyturn.store.base import AuditEvent, EventStore
 from keyturn.usage import UsageRecorder
-from keyturn.verifier import Candidate, Decision, Verifier
+from keyturn.verifier import Candidate, Decision, Origin, Verifier
 from keyturn.webhooks import AsyncWebhookAdmin, WebhookAdmin
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class KeyManager:
         self.webhooks = WebhookAdmin(
             cast(EventStore, self.store), allow_private=allow_private_webhooks
         )
+        self.owners = OwnerAdmin(self.store, self.cache)
         self.usage = UsageRecorder(self.store, usage_interval)
         self._limiter = limiter
         self.feed = follow_changes(self.store, self.cache, feed_lifetime)
@@ -126,6 +128,7 @@ class KeyManager:
         self._note = self.usage.note
         self._well_formed = self.verifier.well_formed
         self._accept = self.verifier.accept
+        self._admits = self.verifier.admits
         self._digest: Callable[[str], str] = key_hasher(self.verifier.pepper)
 
     # -- issuing and changing keys, as the operator -------------------------------------
@@ -144,11 +147,12 @@ class KeyManager:
         credits: int | None = None,
         refill: str | None = None,
         refill_amount: int | None = None,
+        allowed_ips: Collection[str] = (),
     ) -> IssuedKey:
         """``expires_in=None``: the key never expires; left out: 90 days. See ``NewKey``."""
         new = NewKey(
             name, scopes, expires_in, owner, dict(metadata or {}), prefix,
-            rate_limits, credits, refill, refill_amount,
+            rate_limits, credits, refill, refill_amount, allowed_ips,
         )  # fmt: skip
         return self.admin.create(as_actor(actor), new)
 
@@ -166,11 +170,13 @@ class KeyManager:
         credits: int | Unset | None = UNSET,
         refill: str | Unset | None = UNSET,
         refill_amount: int | Unset | None = UNSET,
+        allowed_ips: Collection[str] | Unset = UNSET,
     ) -> KeyRecord:
         """Change what is given (see ``KeyChange``)."""
         change = KeyChange(
-            name, owner, scopes, metadata, expires_at, rate_limits, credits, refill, refill_amount
-        )
+            name, owner, scopes, metadata, expires_at, rate_limits, credits, refill,
+            refill_amount, allowed_ips,
+        )  # fmt: skip
         return self.admin.update(as_actor(actor), key_id, change)
 
     def rotate(
@@ -244,30 +250,54 @@ class KeyManager:
         return limiter
 
     def meter(self, decision: Decision, now: float, *, use: bool = True) -> Decision:
-        """A valid decision for a metered key, checked against its rate limits and then its
-        credits (so a burst refused by a rate limit spends no credits). Does I/O. With
-        ``use=False`` (a check) nothing is counted or spent: it only looks.
+        """A valid decision for a metered key, checked against its rate limits and its
+        owner's, then its credits and its owner's (so a burst refused by a rate limit
+        spends no credits; a credit the key spent when its owner's balance then refuses is
+        spent all the same). Does I/O. With ``use=False`` (a check) nothing is counted or
+        spent: it only looks.
 
-        Both count against the key's allowance (``KeyRecord.allowance_id``), which a
+        The key's own count against its allowance (``KeyRecord.allowance_id``), which a
         rotated key shares with its successors: during the grace overlap the old and the
-        new key together get what one key would."""
+        new key together get what one key would. The owner's are shared by all its keys."""
         record = decision.key
         assert record is not None
         allowance = record.allowance_id
-        if record.rate_limits:
+        if record.rate_limits or record.owner_rate_limits:
             counter = self.limiter.hit if use else self.limiter.peek
-            refused = counter(allowance, record.rate_limits)
-            if refused is not None:
-                return self.verifier.rate_limited(record, refused)
+            if record.rate_limits:
+                refused = counter(allowance, record.rate_limits)
+                if refused is not None:
+                    return self.verifier.rate_limited(record, refused)
+            if record.owner_rate_limits:  # shared by the owner's keys: counted per owner
+                refused = counter(f"owner:{record.owner}", record.owner_rate_limits)
+                if refused is not None:
+                    return self.verifier.rate_limited(record, refused, "owner")
+        moment = datetime.fromtimestamp(now, UTC)
         if record.credits is not None:
-            moment = datetime.fromtimestamp(now, UTC)
             left = self.store.spend(allowance, moment) if use else self._unspent(allowance, moment)
             if left is None:
-                refill = next_refill(record.refill, moment)
-                wait = refill.timestamp() - now if refill is not None else math.inf
-                quota = Quota(record.refill_amount or 0, 0, wait, "credits")
-                return self.verifier.usage_exceeded(record, quota)
+                return self._spent(record, record.refill, record.refill_amount, now, "key")
+        if record.owner_credits and record.owner is not None:  # the owner's one balance
+            owner = record.owner
+            if use:
+                left = self.store.spend_owner(owner, moment)
+            else:
+                left = self.store.owner_credits_left(owner, moment) or None
+            if left is None:
+                found = self.store.get_owner(owner)
+                refill = found.refill if found is not None else None
+                amount = found.refill_amount if found is not None else None
+                return self._spent(record, refill, amount, now, "owner")
         return decision
+
+    def _spent(
+        self, record: KeyRecord, refill: Refill | None, amount: int | None, now: float, whose: str
+    ) -> Decision:
+        """``usage_exceeded`` for credits used up (the key's or its owner's)."""
+        due = next_refill(refill, datetime.fromtimestamp(now, UTC))
+        wait = due.timestamp() - now if due is not None else math.inf
+        quota = Quota(amount or 0, 0, wait, "credits")
+        return self.verifier.usage_exceeded(record, quota, whose)
 
     def _unspent(self, allowance: str, moment: datetime) -> int | None:
         """What ``spend`` would find (refills included), without spending: ``None`` if no
@@ -285,11 +315,16 @@ class KeyManager:
             self.usage.count(record.id, decision.code)
 
     def finish(
-        self, candidate: Candidate, record: KeyRecord | None, scopes: tuple[str, ...], now: Moment
+        self,
+        candidate: Candidate,
+        record: KeyRecord | None,
+        scopes: tuple[str, ...],
+        now: Moment,
+        origin: Origin | None = None,
     ) -> Decision:
         """Decide, meter (for a metered key) and count: what follows a lookup."""
         at = seconds(now)
-        decision = self.verifier.decide(candidate, record, at, scopes)
+        decision = self.verifier.decide(candidate, record, at, scopes, origin)
         if decision.ok and record is not None and record.metered:
             decision = self.meter(decision, at)
         self.account(record, decision, at)
@@ -302,12 +337,16 @@ class KeyManager:
         *,
         scopes: Sequence[str] = (),
         now: Moment = None,
+        peer: str | None = None,
     ) -> Decision:
-        """Check a request's credentials: the whole hot path, sync."""
+        """Check a request's credentials: the whole hot path, sync. ``peer``: the address
+        the request came from (the connection's; see ``keyturn.addresses``)."""
+        if not isinstance(headers, list | tuple):
+            headers = list(headers)  # read twice: for the key, and for forwarded addresses
         found = self.verifier.inspect(headers, query)
         if isinstance(found, Decision):
             return found
-        return self.finish(found, self._lookup(found), tuple(scopes), now)
+        return self.finish(found, self._lookup(found), tuple(scopes), now, (peer, headers))
 
     def verify_asgi(
         self,
@@ -315,21 +354,28 @@ class KeyManager:
         query: bytes = b"",
         *,
         scopes: Sequence[str] = (),
+        peer: str | None = None,
     ) -> Decision:
-        """``verify`` for ASGI scopes (lower-case byte header names): the middleware's path."""
+        """``verify`` for ASGI scopes (lower-case byte header names): the middleware's path.
+        ``peer``: the connection's address (``scope["client"][0]``)."""
         scopes = tuple(scopes)
-        found = self.triage_asgi(headers, query, scopes)
+        found = self.triage_asgi(headers, query, scopes, peer)
         if found is None:
-            return self.verify(headers, query, scopes=scopes)
+            return self.verify(headers, query, scopes=scopes, peer=peer)
         if isinstance(found, Candidate):
             # Triage looked in the cache already: a hash it does not hold is read at once.
+            origin = (peer, headers)
             if found.key_hash in self._entries:
-                return self.finish(found, self._lookup(found), scopes, None)
-            return self.finish(found, self._load(found), scopes, None)
+                return self.finish(found, self._lookup(found), scopes, None, origin)
+            return self.finish(found, self._load(found), scopes, None, origin)
         return found
 
     def triage_asgi(
-        self, headers: Sequence[tuple[bytes, bytes]], query: bytes, scopes: tuple[str, ...]
+        self,
+        headers: Sequence[tuple[bytes, bytes]],
+        query: bytes,
+        scopes: tuple[str, ...],
+        peer: str | None = None,
     ) -> Decision | Candidate | None:
         """The common cases in as few steps as possible.
 
@@ -352,12 +398,16 @@ class KeyManager:
             now = time.time()
             if now < record.live_until:
                 accepted = record.accepted.get(scopes) or self._accept(record, scopes)
-                if accepted is not None:
+                if accepted is not None and (
+                    record.allowed is None or self._admits(record, (peer, headers))
+                ):
                     self._note(record.id, now)
                     return accepted
             if record.metered:
                 return Candidate(Presented(key, source), key_hash)
-            return self.finish(Candidate(Presented(key, source), key_hash), record, scopes, now)
+            return self.finish(
+                Candidate(Presented(key, source), key_hash), record, scopes, now, (peer, headers)
+            )
         if not self._well_formed(key):
             return None
         candidate = Candidate(Presented(key, source), key_hash)
@@ -367,13 +417,14 @@ class KeyManager:
         return candidate
 
     def verify_key(
-        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None
+        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None, ip: str | None = None
     ) -> Decision:
-        """Check a bare key (as the verify API receives it)."""
+        """Check a bare key (as the verify API receives it); ``ip``: the client's address,
+        as the caller saw it (needed for a key restricted by address)."""
         found = self.verifier.inspect_key(key)
         if isinstance(found, Decision):
             return found
-        return self.finish(found, self._lookup(found), tuple(scopes), now)
+        return self.finish(found, self._lookup(found), tuple(scopes), now, (ip, ()))
 
     # -- checking: the same decisions, never a use ----------------------------------------
 
@@ -384,16 +435,26 @@ class KeyManager:
         *,
         scopes: Sequence[str] = (),
         now: Moment = None,
+        peer: str | None = None,
     ) -> Decision:
         """The decision a request would get now, without making it a use."""
-        return self.examine(self.verifier.inspect(headers, query), tuple(scopes), now)[0]
+        if not isinstance(headers, list | tuple):
+            headers = list(headers)
+        found = self.verifier.inspect(headers, query)
+        return self.examine(found, tuple(scopes), now, (peer, headers))[0]
 
-    def check_key(self, key: str, *, scopes: Sequence[str] = (), now: Moment = None) -> Decision:
+    def check_key(
+        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None, ip: str | None = None
+    ) -> Decision:
         """``check`` for a bare key."""
-        return self.examine(self.verifier.inspect_key(key), tuple(scopes), now)[0]
+        return self.examine(self.verifier.inspect_key(key), tuple(scopes), now, (ip, ()))[0]
 
     def examine(
-        self, found: Candidate | Decision, scopes: tuple[str, ...] = (), now: Moment = None
+        self,
+        found: Candidate | Decision,
+        scopes: tuple[str, ...] = (),
+        now: Moment = None,
+        origin: Origin | None = None,
     ) -> tuple[Decision, KeyRecord | None]:
         """The decision for an inspected request, and the stored record its key names (also
         when it is refused), read from the store rather than the cache: what is stored now.
@@ -402,7 +463,7 @@ class KeyManager:
             return found, None
         at = seconds(now)
         record = self.store.find_by_hash(found.key_hash)
-        decision = self.verifier.decide(found, record, at, scopes)
+        decision = self.verifier.decide(found, record, at, scopes, origin)
         if decision.ok and record is not None and record.metered:
             decision = self.meter(decision, at, use=False)
         return decision, record
@@ -431,6 +492,7 @@ class AsyncKeyManager:
         self.sync = manager if isinstance(manager, KeyManager) else KeyManager(manager, **options)
         self.admin = AsyncKeyAdmin(self.sync.admin)
         self.webhooks = AsyncWebhookAdmin(self.sync.webhooks)
+        self.owners = AsyncOwnerAdmin(self.sync.owners)
 
     @property
     def verifier(self) -> Verifier:
@@ -456,11 +518,12 @@ class AsyncKeyManager:
         credits: int | None = None,
         refill: str | None = None,
         refill_amount: int | None = None,
+        allowed_ips: Collection[str] = (),
     ) -> IssuedKey:
         """``KeyManager.create_key`` in a worker thread."""
         new = NewKey(
             name, scopes, expires_in, owner, dict(metadata or {}), prefix,
-            rate_limits, credits, refill, refill_amount,
+            rate_limits, credits, refill, refill_amount, allowed_ips,
         )  # fmt: skip
         return await self.admin.create(as_actor(actor), new)
 
@@ -478,11 +541,13 @@ class AsyncKeyManager:
         credits: int | Unset | None = UNSET,
         refill: str | Unset | None = UNSET,
         refill_amount: int | Unset | None = UNSET,
+        allowed_ips: Collection[str] | Unset = UNSET,
     ) -> KeyRecord:
         """``KeyManager.update`` in a worker thread."""
         change = KeyChange(
-            name, owner, scopes, metadata, expires_at, rate_limits, credits, refill, refill_amount
-        )
+            name, owner, scopes, metadata, expires_at, rate_limits, credits, refill,
+            refill_amount, allowed_ips,
+        )  # fmt: skip
         return await self.admin.update(as_actor(actor), key_id, change)
 
     async def rotate(
@@ -539,11 +604,12 @@ class AsyncKeyManager:
         record: KeyRecord | None,
         scopes: tuple[str, ...],
         now: Moment = None,
+        origin: Origin | None = None,
     ) -> Decision:
         """``KeyManager.finish`` with the metering I/O in a worker thread."""
         sync = self.sync
         at = seconds(now)
-        decision = sync.verifier.decide(candidate, record, at, scopes)
+        decision = sync.verifier.decide(candidate, record, at, scopes, origin)
         if decision.ok and record is not None and record.metered:
             decision = await asyncio.to_thread(sync.meter, decision, at)
         sync.account(record, decision, at)
@@ -556,11 +622,15 @@ class AsyncKeyManager:
         *,
         scopes: Sequence[str] = (),
         now: Moment = None,
+        peer: str | None = None,
     ) -> Decision:
+        if not isinstance(headers, list | tuple):
+            headers = list(headers)
         found = self.sync.verifier.inspect(headers, query)
         if isinstance(found, Decision):
             return found
-        return await self.finish(found, await self.lookup(found), tuple(scopes), now)
+        origin = (peer, headers)
+        return await self.finish(found, await self.lookup(found), tuple(scopes), now, origin)
 
     async def verify_asgi(
         self,
@@ -568,12 +638,13 @@ class AsyncKeyManager:
         query: bytes = b"",
         *,
         scopes: Sequence[str] = (),
+        peer: str | None = None,
     ) -> Decision:
         scopes = tuple(scopes)
-        found = self.sync.triage_asgi(headers, query, scopes)
+        found = self.sync.triage_asgi(headers, query, scopes, peer)
         if isinstance(found, Decision):
             return found
-        return await self.resume_asgi(found, headers, query, scopes)
+        return await self.resume_asgi(found, headers, query, scopes, peer)
 
     async def resume_asgi(
         self,
@@ -581,21 +652,22 @@ class AsyncKeyManager:
         headers: Sequence[tuple[bytes, bytes]],
         query: bytes,
         scopes: tuple[str, ...],
+        peer: str | None = None,
     ) -> Decision:
         """What follows ``KeyManager.triage_asgi`` when it did not decide: the store lookup
         of a ``Candidate``, or the general path (``None``). The ASGI middleware triages
         inline and awaits this only then, so a cached key costs no coroutine."""
         if found is None:
-            return await self.verify(headers, query, scopes=scopes)
-        return await self.finish(found, await self.lookup(found), scopes)
+            return await self.verify(headers, query, scopes=scopes, peer=peer)
+        return await self.finish(found, await self.lookup(found), scopes, None, (peer, headers))
 
     async def verify_key(
-        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None
+        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None, ip: str | None = None
     ) -> Decision:
         found = self.sync.verifier.inspect_key(key)
         if isinstance(found, Decision):
             return found
-        return await self.finish(found, await self.lookup(found), tuple(scopes), now)
+        return await self.finish(found, await self.lookup(found), tuple(scopes), now, (ip, ()))
 
     # -- checking -------------------------------------------------------------------------
 
@@ -606,22 +678,29 @@ class AsyncKeyManager:
         *,
         scopes: Sequence[str] = (),
         now: Moment = None,
+        peer: str | None = None,
     ) -> Decision:
+        if not isinstance(headers, list | tuple):
+            headers = list(headers)
         found = self.sync.verifier.inspect(headers, query)
-        return (await self.examine(found, tuple(scopes), now))[0]
+        return (await self.examine(found, tuple(scopes), now, (peer, headers)))[0]
 
     async def check_key(
-        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None
+        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None, ip: str | None = None
     ) -> Decision:
         found = self.sync.verifier.inspect_key(key)
-        return (await self.examine(found, tuple(scopes), now))[0]
+        return (await self.examine(found, tuple(scopes), now, (ip, ())))[0]
 
     async def examine(
-        self, found: Candidate | Decision, scopes: tuple[str, ...] = (), now: Moment = None
+        self,
+        found: Candidate | Decision,
+        scopes: tuple[str, ...] = (),
+        now: Moment = None,
+        origin: Origin | None = None,
     ) -> tuple[Decision, KeyRecord | None]:
         if isinstance(found, Decision):
             return found, None
-        return await asyncio.to_thread(self.sync.examine, found, scopes, now)
+        return await asyncio.to_thread(self.sync.examine, found, scopes, now, origin)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.sync.close)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from keyturn import states
+from keyturn.addresses import AddressSet
 from keyturn.keys import mask_parts
 from keyturn.states import Status
 
@@ -59,12 +60,19 @@ class KeyRecord:
     # the chain's newest key (``KeyStore.spend``), so rotating a key cannot double its
     # allowance.
     allowance_id: str = ""
+    # Client addresses the key may be used from (canonical networks; empty: anywhere).
+    allowed_ips: tuple[str, ...] = ()
+    # The owner's shared limits (``keyturn.owners``), as the verifier's read brings them:
+    # its rate limits, and whether it has a credit balance to spend from.
+    owner_rate_limits: tuple[str, ...] = ()
+    owner_credits: bool = False
     # Unix times computed once (from the state table, ``keyturn.states``), so the hot path
     # compares floats instead of datetimes:
     # ``usable_until`` - refused from then on, for any reason (inf: never; -inf: already);
     # ``live_until`` - until when the ASGI fast path may accept the key from the cache alone:
     # ``usable_until``, or -inf when metered (a metered key must reach its limiter or its
-    # credit counter on every request, so it never takes the fast path).
+    # credit counter on every request, so it never takes the fast path; a key restricted
+    # by address does, and the fast path checks its client's address).
     usable_until: float = field(init=False, repr=False, compare=False)
     live_until: float = field(init=False, repr=False, compare=False)
     # The verifier's accepting decision per tuple of required scopes, built once per cached
@@ -74,12 +82,20 @@ class KeyRecord:
         default_factory=dict, init=False, repr=False, compare=False
     )
     metered: bool = field(init=False, repr=False, compare=False)
+    # ``allowed_ips`` ready to test addresses against; ``None``: not restricted.
+    allowed: AddressSet | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.allowance_id:
             self.allowance_id = self.id
         self.usable_until = usable = states.usable_until(self)
-        self.metered = bool(self.rate_limits) or self.credits is not None
+        self.metered = (
+            bool(self.rate_limits)
+            or self.credits is not None
+            or bool(self.owner_rate_limits)
+            or self.owner_credits
+        )
+        self.allowed = AddressSet(self.allowed_ips) if self.allowed_ips else None
         self.live_until = -math.inf if self.metered else usable
 
     @property
@@ -124,6 +140,7 @@ class KeyRecord:
             "refill": (
                 {"interval": self.refill, "amount": self.refill_amount} if self.refill else None
             ),
+            "allowed_ips": list(self.allowed_ips),
         }
 
     def evolve(self, **changes: Any) -> KeyRecord:

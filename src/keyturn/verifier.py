@@ -5,9 +5,11 @@ Two pure steps around the one lookup the caller performs:
 1. ``inspect`` reads the request and checks the key's shape and checksum, so garbage and
    typos are answered without touching any store; it returns a ``Candidate`` (with the
    hash to look up) or a final ``Decision``.
-2. ``decide`` takes the candidate, the record found for its hash (or ``None``), ``now`` and
-   the required scopes. A record's state (revoked, expired, ...) is only revealed after its
-   hash matched, so nobody learns anything about keys they do not hold.
+2. ``decide`` takes the candidate, the record found for its hash (or ``None``), ``now``,
+   the required scopes and where the request came from. A record's state (revoked,
+   expired, ...) is only revealed after its hash matched, so nobody learns anything about
+   keys they do not hold; then a key restricted by address is checked against the client's
+   (``keyturn.addresses``), before its scopes and before the caller meters it.
 
 Every decision is made here, including the manager's fast path for cached keys: it asks
 ``well_formed`` and ``accept`` rather than re-deciding. Which state refuses a key, and in
@@ -22,6 +24,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from keyturn import states
+from keyturn.addresses import TrustedProxies
 from keyturn.credentials import CredentialReader, HeaderPairs, Presented, Rejection
 from keyturn.errors import InvalidValue
 from keyturn.keys import (
@@ -40,6 +43,10 @@ from keyturn.providers import identify
 from keyturn.quota import Quota
 from keyturn.record import KeyRecord
 from keyturn.scopes import missing_scopes
+
+Origin = tuple[str | None, HeaderPairs]
+"""Where a request came from: the connection's peer address (``None``: unknown) and the
+request's headers (read for ``X-Forwarded-For`` only when the peer is a trusted proxy)."""
 
 # Accepting decisions kept per cached record (one per tuple of required scopes). Clients
 # choose scopes too (the forward-auth scopes header), so the memo is bounded: past it,
@@ -92,7 +99,7 @@ _PROBLEM_CODE = {
 class Verifier:
     """Pure policy: which keys this deployment accepts and what each failure means."""
 
-    __slots__ = ("_valid", "pepper", "prefix_list", "prefixes", "reader", "shape")
+    __slots__ = ("_valid", "pepper", "prefix_list", "prefixes", "proxies", "reader", "shape")
 
     def __init__(
         self,
@@ -100,6 +107,7 @@ class Verifier:
         *,
         pepper: bytes | None = None,
         reader: CredentialReader | None = None,
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
         self.prefix_list = tuple(dict.fromkeys(prefixes))  # in order: the first is the default
         if not self.prefix_list:
@@ -108,6 +116,7 @@ class Verifier:
         self.shape = shape_pattern(self.prefixes).fullmatch
         self.pepper = pepper
         self.reader = reader or CredentialReader()
+        self.proxies = TrustedProxies(trusted_proxies)
         self._valid = CATALOGUE["valid"]
 
     def reject(self, code: str, detail: str, hint: str = "", **extra: object) -> Decision:
@@ -166,8 +175,11 @@ class Verifier:
         record: KeyRecord | None,
         now: float | datetime | None = None,
         required_scopes: tuple[str, ...] = (),
+        origin: Origin | None = None,
     ) -> Decision:
-        """``now`` is Unix time or an aware datetime; ``None`` means the current time."""
+        """``now`` is Unix time or an aware datetime; ``None`` means the current time.
+        ``origin``: where the request came from (``None``: unknown, so a key restricted
+        by address is refused)."""
         if now is None:
             now = time.time()
         elif isinstance(now, datetime):
@@ -178,7 +190,39 @@ class Verifier:
             state = states.refusal(record, now)
             assert state is not None
             return self.reject(state.outcome, state.detail(record))
+        if record.allowed is not None:
+            refused = self._outside(record, origin)
+            if refused is not None:
+                return refused
         return self.accept(record, required_scopes) or self._lacking(record, required_scopes)
+
+    def admits(self, record: KeyRecord, origin: Origin) -> bool:
+        """Whether the client ``origin`` names is on the allow-list of ``record`` (which has
+        one): the fast path's question, ``decide``'s answer without the refusal."""
+        client = self.proxies.client(*origin)
+        return client is not None and client in record.allowed  # type: ignore[operator]
+
+    def _outside(self, record: KeyRecord, origin: Origin | None) -> Decision | None:
+        """``ip_not_allowed`` unless the client's address is on the key's allow-list."""
+        client = None if origin is None else self.proxies.client(*origin)
+        if client is not None and client in record.allowed:  # type: ignore[operator]
+            return None
+        if client is None:
+            return self.reject(
+                "ip_not_allowed",
+                "the key may only be used from listed addresses, and the client's address "
+                "is unknown",
+                "send the request directly, or through a proxy listed in trusted_proxies "
+                "that sets X-Forwarded-For; the verify API needs the client's address as ip",
+                key=record,
+            )
+        return self.reject(
+            "ip_not_allowed",
+            f"the key may not be used from {client}",
+            f"the request came from {client}, which is not on the key's list of allowed "
+            "addresses; send it from a listed address or ask the key's owner to add this one",
+            key=record,
+        )
 
     def accept(self, record: KeyRecord, required_scopes: tuple[str, ...]) -> Decision | None:
         """The accepting decision for a usable ``record`` if it holds ``required_scopes``,
@@ -203,24 +247,34 @@ class Verifier:
             required_scopes=required_scopes,
         )
 
-    def rate_limited(self, record: KeyRecord, quota: Quota) -> Decision:
+    def rate_limited(self, record: KeyRecord, quota: Quota, whose: str = "key") -> Decision:
+        """``whose``: ``key``, or ``owner`` for a limit shared by the owner's keys."""
         wait = quota.retry_after
         outcome = CATALOGUE["rate_limited"]
         return Decision(
             outcome,
-            f"the key's limit of {quota.policy} is used up",
+            f"the {whose}'s limit of {quota.policy} is used up"
+            + (", shared by all of its keys" if whose == "owner" else ""),
             f"wait {wait} s (Retry-After) before the next request, then stay under "
             f"{quota.policy}; ask the key's owner for a higher limit if you need one",
             record,
             quota=quota,
         )
 
-    def usage_exceeded(self, record: KeyRecord, quota: Quota) -> Decision:
+    def usage_exceeded(self, record: KeyRecord, quota: Quota, whose: str = "key") -> Decision:
+        """``whose``: ``key``, or ``owner`` for the balance shared by the owner's keys."""
         outcome = CATALOGUE["usage_exceeded"]
         wait = quota.retry_after
+        who = (
+            "the key"
+            if whose == "key"
+            else (f"the key's owner ({record.owner}), whose credits all of its keys share,")
+        )
         if wait is None:
-            detail = "the key has used all of its credits, and they are not refilled"
+            detail = f"{who} has used all of its credits, and they are not refilled"
             hint = "ask the key's owner to add credits, or use another key; do not retry"
+        elif whose == "owner":
+            detail = f"{who} has used all of its credits until the next refill"
         else:
             detail = f"the key has used all of its {record.refill} credits"
             hint = f"the credits are refilled in {wait} s (Retry-After); retry after that"

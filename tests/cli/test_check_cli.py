@@ -59,12 +59,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     stranger = create(f"sqlite:///{tmp_path_factory.mktemp('other') / 'x.db'}", "--name", "x")
     spent = create(db, "--name", "spent", "--credits", "0")
     limited = create(db, "--name", "limited", "--rate-limit", "1/hour")
+    office = create(db, "--name", "office", "--allow-ip", "192.0.2.0/24")
     key = live["key"]
     typo = key[:-1] + ("A" if key[-1] != "A" else "B")
     return {
         "db": db,
         "keys": [
-            k["key"] for k in (live, expiring, revoked, disabled, rotated, stranger, spent, limited)
+            k["key"]
+            for k in (live, expiring, revoked, disabled, rotated, stranger, spent, limited, office)
         ],
         "cases": {
             "valid": (["-H", f"Authorization: Bearer {key}", "--scope", "read"], ""),
@@ -90,6 +92,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "usage_exceeded": (["-H", f"Authorization: Bearer {spent['key']}"], ""),
             # Counted in Redis (as the servers count it), so one earlier check used it up.
             "rate_limited": (["-H", f"Authorization: Bearer {limited['key']}"], ""),
+            "ip_not_allowed": (
+                ["-H", f"Authorization: Bearer {office['key']}", "--ip", "198.51.100.1"],
+                "",
+            ),
         },
     }
 
@@ -118,6 +124,7 @@ def test_the_table_covers_every_outcome(world: dict[str, Any]) -> None:
         "insufficient_scope",
         "usage_exceeded",
         "rate_limited",
+        "ip_not_allowed",
     ],
 )
 def test_check_reports_each_outcome(
@@ -180,6 +187,8 @@ def test_text_output_names_the_problem_and_fix(world: dict[str, Any]) -> None:
         (["keys", "create", "--name", "x", "--prefix", "acme"], "KEYTURN_PREFIXES"),
         (["keys", "rotate", "key_nope", "--grace", "soon"], "invalid duration"),
         (["keys", "create", "--name", "x", "--scope", "a b"], "invalid scope"),
+        (["keys", "create", "--name", "x", "--allow-ip", "10.0.0.0/33"], "not an IP address"),
+        (["check", "-H", "Accept: */*", "--ip", "nowhere"], "not an IP address"),
         (["keys", "list", "--db", "sqlite:////proc/nope/k.db"], "does not exist"),
         (["keys", "create", "--name", "x", "--db", "sqlite:////proc/k.db"], "cannot"),
         (["keys", "list", "--db", "oracle://x"], "unsupported database URL"),

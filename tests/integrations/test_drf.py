@@ -119,9 +119,9 @@ def test_with_the_middleware_drf_reuses_its_verification(
     calls: list[tuple[str, ...]] = []
     original = Guard.check
 
-    def counting(self: Guard, headers: Any, query: Any, scopes: Any) -> Any:
+    def counting(self: Guard, headers: Any, query: Any, scopes: Any, peer: Any = None) -> Any:
         calls.append(tuple(scopes))
-        return original(self, headers, query, scopes)
+        return original(self, headers, query, scopes, peer)
 
     monkeypatch.setattr(Guard, "check", counting)
     keyturn = {

@@ -108,6 +108,8 @@ PROVOKE: dict[str, Provoke] = {
     "key_rotated": _rotated,
     "usage_exceeded": _metered(credits=0),
     "rate_limited": _metered(rate_limits=["1/minute"]),
+    # The service's clients connect from 127.0.0.1, which this list leaves out.
+    "ip_not_allowed": lambda live: bearer(live.make_key(allowed_ips=["192.0.2.0/24"])[0]),
     "insufficient_scope": lambda live: {
         **bearer(live.make_key("api")[0]),
         "X-Keyturn-Required-Scopes": "billing:write",

@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from keyturn.addresses import parse_address
 from keyturn.answer import render
 from keyturn.cli.output import (
     emit_json,
@@ -47,12 +48,20 @@ def parse_header(text: str) -> tuple[str, str]:
     metavar="SCOPE",
     help="A scope the request needs (repeat for more).",
 )
+@click.option(
+    "--ip",
+    default=None,
+    metavar="ADDRESS",
+    help="The address the request comes from (its peer; when that is a trusted proxy, "
+    "X-Forwarded-For names the client). Needed for keys restricted by address.",
+)
 @settings_options
 @format_option()
 def check(
     headers: tuple[str, ...],
     query: str,
     scopes: tuple[str, ...],
+    ip: str | None,
     config_file: str | None,
     database_url: str | None,
     fmt: str,
@@ -63,9 +72,11 @@ def check(
     Exit 0 when the key is accepted, 1 when it is rejected, 2 on bad usage.
     """
     pairs = [parse_header(h) for h in headers]
+    if ip is not None and parse_address(ip) is None:
+        raise InvalidValue(f"--ip {ip[:64]!r} is not an IP address")
     settings = settings_from(config_file, database_url=database_url)
     with open_manager(settings) as manager:
-        decision = manager.check(pairs, query.removeprefix("?"), scopes=scopes)
+        decision = manager.check(pairs, query.removeprefix("?"), scopes=scopes, peer=ip)
     answer = render(decision, realm=settings.realm, public_url=settings.public_url)
     if fmt == "json":
         emit_json(

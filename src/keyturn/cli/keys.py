@@ -121,6 +121,13 @@ def keys() -> None:
     default=None,
     help="Refill the credits every UTC day or month.",
 )
+@click.option(
+    "--allow-ip",
+    "allowed_ips",
+    multiple=True,
+    metavar="ADDRESS|CIDR",
+    help="Only accept the key from this address or block, e.g. 10.0.0.0/8 (repeat for more).",
+)
 @settings_options
 @format_option()
 def create(
@@ -132,13 +139,23 @@ def create(
     rate_limits: tuple[str, ...],
     credits: int | None,
     refill: str | None,
+    allowed_ips: tuple[str, ...],
     config_file: str | None,
     database_url: str | None,
     fmt: str,
 ) -> None:
     """Create a key and show it once (the database is created if it does not exist)."""
     new = NewKey(
-        name, scopes, parse_expiry(expires_in), owner, {}, prefix, rate_limits, credits, refill
+        name,
+        scopes,
+        parse_expiry(expires_in),
+        owner,
+        {},
+        prefix,
+        rate_limits,
+        credits,
+        refill,
+        allowed_ips=allowed_ips,
     )
     settings = settings_from(config_file, database_url=database_url)
     with open_manager(settings, create=True) as manager:
@@ -160,6 +177,14 @@ def create(
 @click.option(
     "--refill", type=click.Choice(["daily", "monthly"]), default=None, help="Refill period."
 )
+@click.option(
+    "--allow-ip",
+    "allowed_ips",
+    multiple=True,
+    metavar="ADDRESS|CIDR",
+    help="Replace the addresses the key is accepted from (repeat for more).",
+)
+@click.option("--any-ip", is_flag=True, help="Accept the key from any address again.")
 @settings_options
 @format_option()
 def update(
@@ -168,18 +193,25 @@ def update(
     no_rate_limits: bool,
     credits: str | None,
     refill: str | None,
+    allowed_ips: tuple[str, ...],
+    any_ip: bool,
     config_file: str | None,
     database_url: str | None,
     fmt: str,
 ) -> None:
-    """Change a key's rate limits or credits."""
+    """Change a key's rate limits, credits or allowed addresses."""
     limits = () if no_rate_limits else (rate_limits or UNSET)
     uses: int | Unset | None = UNSET
     if credits is not None:
         if credits != "unlimited" and not credits.isdigit():
             raise InvalidValue(f"invalid --credits {credits[:20]!r}: a number or 'unlimited'")
         uses = None if credits == "unlimited" else int(credits)
-    change = KeyChange(rate_limits=limits, credits=uses, refill=refill or UNSET)
+    change = KeyChange(
+        rate_limits=limits,
+        credits=uses,
+        refill=refill or UNSET,
+        allowed_ips=() if any_ip else (allowed_ips or UNSET),
+    )
     with open_manager(settings_from(config_file, database_url=database_url)) as manager:
         record = manager.admin.update(cli_actor(), key_id, change)
     _show_record(record, fmt)

@@ -76,12 +76,14 @@ class KeyturnMiddleware:
             required = self._requirement(scope.get("method", "GET"), path)
             if required is not None:
                 headers, query = scope["headers"], scope["query_string"]
+                client = scope.get("client")
+                peer = client[0] if client else None
                 try:
-                    found = self._triage(headers, query, required)
+                    found = self._triage(headers, query, required, peer)
                     if isinstance(found, Decision):
                         decision = found
                     else:
-                        decision = await self._resume(found, headers, query, required)
+                        decision = await self._resume(found, headers, query, required, peer)
                 except KeyturnError as exc:  # no decision could be made: fail closed
                     result: VerifiedKey | HttpAnswer = self.guard.failure(exc)
                 else:

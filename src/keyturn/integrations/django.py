@@ -141,6 +141,13 @@ def response(answer: HttpAnswer) -> HttpResponse:
     return HttpResponse(answer.body_bytes(), status=answer.status, headers=dict(answer.headers))
 
 
+def peer(request: HttpRequest) -> str | None:
+    """The address the request came from (``REMOTE_ADDR``), for keys restricted by address;
+    forwarding headers are judged by keyturn's ``trusted_proxies``, not here."""
+    address = request.META.get("REMOTE_ADDR")
+    return address if isinstance(address, str) and address else None
+
+
 def query_string(request: HttpRequest) -> str:
     return str(request.META.get("QUERY_STRING", ""))
 
@@ -166,7 +173,9 @@ class KeyturnMiddleware:
         g = conf.guard
         required = g.requirement(request.method or "GET", request.path_info)
         if required is not None:
-            verdict = g.verdict(conf.headers(request), query_string(request), required)
+            verdict = g.verdict(
+                conf.headers(request), query_string(request), required, peer(request)
+            )
             refusal = admit(request, verdict)
             if refusal is not None:
                 return refusal
@@ -177,7 +186,9 @@ class KeyturnMiddleware:
         g = conf.guard
         required = g.requirement(request.method or "GET", request.path_info)
         if required is not None:
-            verdict = await g.verdict_async(conf.headers(request), query_string(request), required)
+            verdict = await g.verdict_async(
+                conf.headers(request), query_string(request), required, peer(request)
+            )
             refusal = admit(request, verdict)
             if refusal is not None:
                 return refusal

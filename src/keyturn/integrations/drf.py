@@ -40,7 +40,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
-from keyturn.integrations.django import guard, query_string, response, setup
+from keyturn.integrations.django import guard, peer, query_string, response, setup
 from keyturn.integrations.identity import VerifiedKey
 
 
@@ -100,7 +100,7 @@ class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
         if key is None:
             g = conf.guard
             try:
-                decision = g.check(conf.headers(http), query_string(http), ())
+                decision = g.check(conf.headers(http), query_string(http), (), peer(http))
             except KeyturnError as exc:  # no decision could be made: fail closed
                 raise KeyturnRejection(g.failure(exc)) from None
             if decision.code == "missing_credentials":
@@ -140,7 +140,7 @@ class HasScopes(BasePermission):  # type: ignore[misc]
         # No keyturn key, or one short of a scope: the full check gives the exact answer.
         conf = setup()
         http = _http(request)
-        verdict = conf.guard.verdict(conf.headers(http), query_string(http), required)
+        verdict = conf.guard.verdict(conf.headers(http), query_string(http), required, peer(http))
         if isinstance(verdict, HttpAnswer):
             raise KeyturnRejection(verdict)
         return True

@@ -126,7 +126,10 @@ class KeyturnAuth(SecurityBase):
             if key is not None and (not required or key.has_scopes(*required)):
                 return key  # type: ignore[no-any-return]
         scope = request.scope
-        result = await self.guard.verdict_asgi(scope["headers"], scope["query_string"], required)
+        client = scope.get("client")
+        result = await self.guard.verdict_asgi(
+            scope["headers"], scope["query_string"], required, client[0] if client else None
+        )
         if isinstance(result, HttpAnswer):
             raise KeyturnRejected(result)
         request.state.keyturn_key = result

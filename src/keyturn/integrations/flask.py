@@ -67,7 +67,9 @@ class Keyturn:
         """Verify the current request; ``None`` when it may proceed (the key is then on g)."""
         guard = self.guard
         assert guard is not None  # init_app refuses to register without one
-        result = guard.verdict(request.headers.items(), request.query_string, scopes)
+        result = guard.verdict(
+            list(request.headers.items()), request.query_string, scopes, request.remote_addr
+        )
         if isinstance(result, HttpAnswer):
             return Response(result.body_bytes(), result.status, list(result.headers))
         g.keyturn_key = result

@@ -98,45 +98,74 @@ class Guard:
 
     # -- verification: one call per kind of caller ----------------------------------------
 
-    def check(self, headers: HeaderPairs, query: str | bytes, scopes: Sequence[str]) -> Decision:
+    # ``peer``: the address the request came from (WSGI's ``REMOTE_ADDR``, ASGI's
+    # ``scope["client"][0]``), for keys restricted by address.
+
+    def check(
+        self,
+        headers: HeaderPairs,
+        query: str | bytes,
+        scopes: Sequence[str],
+        peer: str | None = None,
+    ) -> Decision:
         """Sync frameworks (WSGI: Flask, Django)."""
-        return self.manager.verify(headers, query, scopes=scopes)
+        return self.manager.verify(headers, query, scopes=scopes, peer=peer)
 
     async def check_async(
-        self, headers: HeaderPairs, query: str | bytes, scopes: Sequence[str]
+        self,
+        headers: HeaderPairs,
+        query: str | bytes,
+        scopes: Sequence[str],
+        peer: str | None = None,
     ) -> Decision:
         """Async frameworks with ``str`` headers (Django under ASGI)."""
-        return await self.async_manager.verify(headers, query, scopes=scopes)
+        return await self.async_manager.verify(headers, query, scopes=scopes, peer=peer)
 
     async def check_asgi(
-        self, headers: Sequence[tuple[bytes, bytes]], query: bytes, scopes: Sequence[str]
+        self,
+        headers: Sequence[tuple[bytes, bytes]],
+        query: bytes,
+        scopes: Sequence[str],
+        peer: str | None = None,
     ) -> Decision:
         """ASGI scopes: cached keys are answered inline, a cache miss reads in a thread."""
-        return await self.async_manager.verify_asgi(headers, query, scopes=scopes)
+        return await self.async_manager.verify_asgi(headers, query, scopes=scopes, peer=peer)
 
     # -- the key for the handler, or the answer to send: check and settle, errors mapped ---
 
     def verdict(
-        self, headers: HeaderPairs, query: str | bytes, scopes: Sequence[str]
+        self,
+        headers: HeaderPairs,
+        query: str | bytes,
+        scopes: Sequence[str],
+        peer: str | None = None,
     ) -> VerifiedKey | HttpAnswer:
         try:
-            return self.settle(self.check(headers, query, scopes))
+            return self.settle(self.check(headers, query, scopes, peer))
         except KeyturnError as exc:
             return self.failure(exc)
 
     async def verdict_async(
-        self, headers: HeaderPairs, query: str | bytes, scopes: Sequence[str]
+        self,
+        headers: HeaderPairs,
+        query: str | bytes,
+        scopes: Sequence[str],
+        peer: str | None = None,
     ) -> VerifiedKey | HttpAnswer:
         try:
-            return self.settle(await self.check_async(headers, query, scopes))
+            return self.settle(await self.check_async(headers, query, scopes, peer))
         except KeyturnError as exc:
             return self.failure(exc)
 
     async def verdict_asgi(
-        self, headers: Sequence[tuple[bytes, bytes]], query: bytes, scopes: Sequence[str]
+        self,
+        headers: Sequence[tuple[bytes, bytes]],
+        query: bytes,
+        scopes: Sequence[str],
+        peer: str | None = None,
     ) -> VerifiedKey | HttpAnswer:
         try:
-            return self.settle(await self.check_asgi(headers, query, scopes))
+            return self.settle(await self.check_asgi(headers, query, scopes, peer))
         except KeyturnError as exc:
             return self.failure(exc)
 

@@ -22,6 +22,7 @@ from keyturn.service.context import ServiceContext
 from keyturn.service.docs_page import add_docs_page
 from keyturn.service.leaks_api import leaks_router
 from keyturn.service.models import FieldError, Health, Problem
+from keyturn.service.owners_api import owners_router
 from keyturn.service.portal_api import portal_router
 from keyturn.service.problems import install_handlers
 from keyturn.service.raw_paths import raw_paths
@@ -64,6 +65,24 @@ def problem_type_schema(public_url: str | None) -> dict[str, Any]:
     }
 
 
+def _closed_pattern_properties(node: Any) -> None:
+    """Objects whose keys pydantic constrains (``dict[NoNulText, ...]``) as
+    ``patternProperties`` say so for every key (``propertyNames``): JSON Schema lets keys
+    that match no pattern through, and the server refuses them (metadata keys with NUL)."""
+    if isinstance(node, dict):
+        patterns = node.get("patternProperties")
+        if isinstance(patterns, dict) and len(patterns) == 1 and "propertyNames" not in node:
+            ((pattern, schema),) = patterns.items()
+            node["propertyNames"] = {"pattern": pattern}
+            node["additionalProperties"] = schema
+            del node["patternProperties"]
+        for value in node.values():
+            _closed_pattern_properties(value)
+    elif isinstance(node, list):
+        for value in node:
+            _closed_pattern_properties(value)
+
+
 def build_api(context: ServiceContext) -> FastAPI:
     app = FastAPI(
         title="keyturn",
@@ -81,6 +100,7 @@ def build_api(context: ServiceContext) -> FastAPI:
     app.include_router(portal_router(context, callers))
     app.include_router(webhooks_router(context, callers))
     app.include_router(leaks_router(context, callers))
+    app.include_router(owners_router(context, callers))
     prefixes = list(context.settings.prefixes)
 
     def openapi() -> dict[str, Any]:
@@ -103,6 +123,7 @@ def build_api(context: ServiceContext) -> FastAPI:
             # The prefixes this server accepts are configuration, not code: say them.
             create = schemas["CreateKey"]["properties"]["prefix"]
             create["anyOf"][0]["enum"] = prefixes
+            _closed_pattern_properties(document)
             app.openapi_schema = document
         return app.openapi_schema
 

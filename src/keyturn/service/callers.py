@@ -73,8 +73,12 @@ class Callers:
         with the catalogue's answer. Counted in the metrics and noted for the access log."""
         context = self._context
         started = time.perf_counter()
+        client = request.get("client")
         decision = await context.manager.verify_asgi(
-            request["headers"], request["query_string"], scopes=(scope,)
+            request["headers"],
+            request["query_string"],
+            scopes=(scope,),
+            peer=client[0] if client else None,
         )
         context.metrics.count["admin"][decision.code]()
         context.metrics.observe["admin"](time.perf_counter() - started)

@@ -100,8 +100,11 @@ class ForwardAuth:
             extra = b" ".join(demanded).decode("latin-1").replace(",", " ").split()
             scopes = tuple(dict.fromkeys((*scopes, *extra)))
 
+        client = scope.get("client")
         try:
-            decision = await self._verify(headers, query, scopes=scopes)
+            decision = await self._verify(
+                headers, query, scopes=scopes, peer=client[0] if client else None
+            )
         except KeyturnError as exc:  # the store or Redis did not answer: 503, fail closed
             await self._fail(scope, send, exc, f"{verb} {uris[0].decode('latin-1')}")
             return

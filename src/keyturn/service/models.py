@@ -13,17 +13,19 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    JsonValue,
     StringConstraints,
     field_validator,
 )
+from typing_extensions import TypeAliasType  # pydantic's own dependency: 3.11 lacks it
 
 from keyturn import admin
+from keyturn.addresses import ADDRESS_PATTERN, MAX_NETWORKS, NETWORK_PATTERN
 from keyturn.admin import UNSET, KeyChange, NewKey
 from keyturn.scopes import SCOPE_TOKEN
 from keyturn.states import Status
@@ -57,8 +59,15 @@ def _rfc3339(value: Any) -> Any:
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+# JSON as metadata may hold it: text without NUL (no engine stores one), said in the
+# schema so that clients (and schemathesis) know it.
+_JsonText = Annotated[str, StringConstraints(pattern="^[^\\x00]*$")]
+JsonData = TypeAliasType(
+    "JsonData",
+    "dict[_JsonText, JsonData] | list[JsonData] | _JsonText | int | float | bool | None",
+)
 Metadata = Annotated[
-    dict[str, JsonValue],
+    dict[_JsonText, JsonData],
     Field(
         description=f"Free-form JSON object, at most {admin.MAX_METADATA_BYTES} bytes, nesting "
         f"at most {admin.MAX_METADATA_DEPTH} levels, no NUL characters."
@@ -78,6 +87,42 @@ RateLimits = Annotated[
         max_length=admin.MAX_RATE_LIMITS,
         description="Rate limits like `100/second` or `10000/day`, counted per key across "
         "every instance sharing the server's Redis.",
+    ),
+]
+
+
+def _matching(pattern: str, what: str) -> Any:
+    """A string matching ``pattern`` (stated in the schema), else a sentence saying what is
+    expected instead of pydantic's, which would quote the whole expression."""
+    match = re.compile(pattern).fullmatch
+
+    def check(value: str) -> str:
+        if not match(value):
+            raise ValueError(f"expected {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+Address = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    Field(json_schema_extra={"pattern": ADDRESS_PATTERN}),
+    _matching(ADDRESS_PATTERN, "an IP address such as 203.0.113.7 or 2001:db8::1"),
+]
+AllowedIp = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    Field(json_schema_extra={"pattern": NETWORK_PATTERN}),
+    _matching(NETWORK_PATTERN, "an IP address or a CIDR block such as 10.0.0.0/8"),
+]
+AllowedIps = Annotated[
+    list[AllowedIp],
+    Field(
+        max_length=MAX_NETWORKS,
+        description="Client addresses and CIDR blocks the key may be used from, IPv4 or IPv6 "
+        "(`203.0.113.7`, `10.0.0.0/8`, `2001:db8::/32`); empty: anywhere. The client is the "
+        "connection's peer, or the address a trusted proxy names (`trusted_proxies`).",
     ),
 ]
 
@@ -130,6 +175,7 @@ class CreateKey(_Request):
     rate_limits: RateLimits = Field(default_factory=list)
     credits: Credits | None = None
     refill: Refill | None = None
+    allowed_ips: AllowedIps = Field(default_factory=list)
 
     def to_new_key(self) -> NewKey:
         """The admin layer's request; left-out ``expires_in`` means its default."""
@@ -147,6 +193,7 @@ class CreateKey(_Request):
             self.credits,
             self.refill.interval if self.refill else None,
             self.refill.amount if self.refill else None,
+            self.allowed_ips,
         )
 
 
@@ -178,8 +225,13 @@ class UpdateKey(_Request):
     rate_limits: RateLimits | None = Field(default=None, json_schema_extra=_not_null)
     credits: Credits | None = None
     refill: Refill | None = Field(default=None, description="null: no refill.")
+    allowed_ips: AllowedIps | None = Field(
+        default=None,
+        description="Replaces the key's list of allowed client addresses (`[]`: anywhere).",
+        json_schema_extra=_not_null,
+    )
 
-    @field_validator("name", "scopes", "metadata", "rate_limits")
+    @field_validator("name", "scopes", "metadata", "rate_limits", "allowed_ips")
     @classmethod
     def _present_not_null(cls, value: Any) -> Any:
         if value is None:
@@ -209,6 +261,11 @@ class VerifyRequest(_Request):
         description="The key a client presented to your service."
     )
     scopes: Scopes = Field(default_factory=list, description="Scopes the request needs.")
+    ip: Address | None = Field(
+        default=None,
+        description="The address your service's client connected from. Keys restricted by "
+        "address (`allowed_ips`) are refused without it (`ip_not_allowed`).",
+    )
 
 
 class KeyView(BaseModel):
@@ -233,6 +290,39 @@ class KeyView(BaseModel):
     rate_limits: list[str] = Field(default_factory=list)
     credits: int | None = Field(default=None, description="Uses left; null: unlimited.")
     refill: Refill | None = None
+    allowed_ips: list[str] = Field(
+        default_factory=list,
+        description="Client addresses the key may be used from; empty: anywhere.",
+    )
+
+
+class PutOwner(_Request):
+    """An owner's limits, shared by all of its keys; what is left out is none."""
+
+    rate_limits: RateLimits = Field(
+        default_factory=list,
+        description="Rate limits counted for all of the owner's keys together.",
+    )
+    credits: Credits | None = Field(
+        default=None, description="One balance all of the owner's keys spend from; null: none."
+    )
+    refill: Refill | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class OwnerView(BaseModel):
+    """An owner's limits and what its keys did."""
+
+    owner: str
+    rate_limits: list[str]
+    credits: int | None = Field(description="The balance as last written (see credits_left).")
+    refill: Refill | None
+    metadata: dict[str, Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+    keys: dict[str, int] = Field(description="How many of its keys are in each status.")
+    credits_left: int | None = Field(description="Credits left now, after a due refill.")
+    requests: dict[str, int] = Field(description="Requests by outcome, as flushed so far.")
 
 
 class IssuedKeyView(KeyView):
@@ -242,6 +332,11 @@ class IssuedKeyView(KeyView):
 class KeyPage(BaseModel):
     keys: list[KeyView]
     next: str | None = Field(description="Pass as `after` for the next page; null at the end.")
+
+
+class OwnerKeysChanged(BaseModel):
+    owner: str
+    changed: list[KeyView] = Field(description="The keys changed (those already so are not).")
 
 
 class AuditEventView(BaseModel):

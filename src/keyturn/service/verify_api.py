@@ -40,7 +40,7 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
         body: VerifyRequest, caller: Annotated[Actor, Depends(verifier)]
     ) -> dict[str, Any]:
         started = time.perf_counter()
-        decision = await manager.verify_key(body.key, scopes=body.scopes)
+        decision = await manager.verify_key(body.key, scopes=body.scopes, ip=body.ip)
         count[decision.code]()
         observe(time.perf_counter() - started)
         key = decision.key

@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from keyturn.events import Event
 from keyturn.record import KeyRecord
 from keyturn.states import Status
+
+if TYPE_CHECKING:
+    from keyturn.owners import Owner, OwnerUsage
 
 
 def masked_url(url: str) -> str:
@@ -225,6 +228,29 @@ class KeyStore(Protocol):
         """Mark the link used, if it is unused and unexpired at ``now``, and audit it:
         one statement, so a link is redeemed at most once on any number of instances."""
         ...
+
+    # Owners' shared limits (``keyturn.owners``).
+
+    def put_owner(
+        self, owner: Owner, check: Callable[[KeyRecord], None], actor: str
+    ) -> tuple[Owner, list[str]]: ...
+
+    def get_owner(self, owner: str) -> Owner | None: ...
+
+    def owner_usage(self, owner: str, since: date | None = None) -> OwnerUsage | None: ...
+
+    def change_owner_keys(
+        self,
+        owner: str,
+        decide: Callable[[KeyRecord], dict[str, Any] | None],
+        actor: str,
+        action: str,
+        owner_action: str,
+    ) -> list[KeyRecord]: ...
+
+    def spend_owner(self, owner: str, now: datetime | None = None) -> int | None: ...
+
+    def owner_credits_left(self, owner: str, now: datetime | None = None) -> int | None: ...
 
     def close(self) -> None: ...
 

@@ -8,18 +8,30 @@ here, so the two engines cannot drift apart in behaviour.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from keyturn import events
+from keyturn import events, states
 from keyturn.credits import period_starts
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound
 from keyturn.record import KeyRecord
 from keyturn.store import sql
 from keyturn.store.base import AuditEvent, Decide, KeyFilter, PortalGrant, Successor
 from keyturn.store.outbox import Outbox
+from keyturn.store.owner_rows import (
+    GET_OWNER,
+    OWNER_CREDITS_LEFT,
+    OWNER_KEYS,
+    OWNER_USAGE,
+    PUT_OWNER,
+    SPEND_OWNER,
+    owner_of_row,
+)
+
+if TYPE_CHECKING:
+    from keyturn.owners import Owner, OwnerUsage
 
 _NO_FILTER = KeyFilter()
 ROWS_KEPT = 4096  # rows (and their records) kept for re-reads by hash; ~8 MB at most
@@ -207,6 +219,8 @@ class SQLStore(Outbox):
                         credits=record.credits,
                         refill=record.refill,
                     )
+                if record.allowed_ips:
+                    details["allowed_ips"] = record.allowed_ips
                 self._log(conn, actor, "key.create", record.id, details)
                 self._write_events(conn, [events.about(events.CREATED, record)])
                 count += 1
@@ -294,8 +308,10 @@ class SQLStore(Outbox):
             }
             row = conn.execute(self._q_rotate, params).fetchone()
             if row is None:  # the store's own guard, whatever ``successor`` checked
-                raise Conflict(f"key {old_id} is revoked or was rotated already; only a "
-                               "live key that was not rotated yet can be rotated")
+                raise Conflict(
+                    f"key {old_id} is revoked or was rotated already; only a "
+                    "live key that was not rotated yet can be rotated"
+                )
             record = self._record(row)
             self._announce(conn, record.key_hash)
             conn.execute(self._q_insert, sql.record_params(self.dialect, new))
@@ -401,3 +417,112 @@ class SQLStore(Outbox):
         day, month = period_starts(now)
         time_in = self.dialect.time_in
         return {"id": key_id, "now": time_in(now), "day": time_in(day), "month": time_in(month)}
+
+    # -- owners: limits shared by an owner's keys (``keyturn.owners``) --------------------
+
+    def _owner_keys(self, conn: Connection, owner: str) -> list[KeyRecord]:
+        """The owner's keys, locked until the transaction ends."""
+        query = self.dialect.params(OWNER_KEYS + self.dialect.lock)
+        return [self._record(row) for row in conn.execute(query, {"owner": owner}).fetchall()]
+
+    def put_owner(
+        self, owner: Owner, check: Callable[[KeyRecord], None], actor: str
+    ) -> tuple[Owner, list[str]]:
+        """Store ``owner``'s limits after ``check`` passed on each of its keys (read under
+        lock); the stored owner, and the hashes of its keys (announced)."""
+        time_in = self.dialect.time_in
+        params = {
+            "owner": owner.owner,
+            "rate_limits": ";".join(owner.rate_limits),
+            "credits": owner.credits,
+            "refill": owner.refill,
+            "refill_amount": owner.refill_amount,
+            "refilled_at": time_in(owner.refilled_at),
+            "metadata": self.dialect.json_in(owner.metadata),
+            "now": time_in(datetime.now(UTC)),
+        }
+        with self._writing() as conn:
+            keys = self._owner_keys(conn, owner.owner)
+            for record in keys:
+                check(record)
+            row = conn.execute(self.dialect.params(PUT_OWNER), params).fetchone()
+            for record in keys:
+                self._announce(conn, record.key_hash)
+            shown = owner.public()
+            del shown["created_at"], shown["updated_at"]
+            self._log(conn, actor, "owner.update", None, shown)
+        return owner_of_row(self.dialect, row), [record.key_hash for record in keys]
+
+    def change_owner_keys(
+        self,
+        owner: str,
+        decide: Callable[[KeyRecord], dict[str, Any] | None],
+        actor: str,
+        action: str,
+        owner_action: str,
+    ) -> list[KeyRecord]:
+        """``KeyStore.change`` for every key of ``owner`` at once: each decided on as
+        stored, under lock, written and audited (``action``), and the whole audited as
+        ``owner_action``; one transaction, so a refusal of any key changes none."""
+        changed: list[KeyRecord] = []
+        with self._writing() as conn:
+            for current in self._owner_keys(conn, owner):
+                changes = decide(current)
+                if not changes:
+                    continue
+                unknown = set(changes) - sql.UPDATABLE
+                if unknown:
+                    raise InvalidValue(f"cannot change {', '.join(sorted(unknown))} of a key")
+                query, params = sql.update_query(self.dialect, current.id, changes)
+                row = conn.execute(self.dialect.params(query), params).fetchone()
+                record = self._record(row)
+                self._announce(conn, record.key_hash)
+                self._log(conn, actor, action, record.id, {**changes, "owner": owner})
+                changed.append(record)
+            self._log(conn, actor, owner_action, None,
+                      {"owner": owner, "keys": [r.id for r in changed]})  # fmt: skip
+        return changed
+
+    def get_owner(self, owner: str) -> Owner | None:
+        with self._reading() as conn:
+            row = conn.execute(self.dialect.params(GET_OWNER), {"owner": owner}).fetchone()
+        return owner_of_row(self.dialect, row) if row else None
+
+    def owner_usage(self, owner: str, since: date | None = None) -> OwnerUsage | None:
+        """The owner, its keys per status, its balance and its requests per outcome;
+        ``None`` when it has neither an owner row nor keys."""
+        from keyturn.owners import Owner, OwnerUsage
+
+        if "\x00" in owner:
+            return None
+        now = datetime.now(UTC)
+        with self._reading() as conn:
+            row = conn.execute(self.dialect.params(GET_OWNER), {"owner": owner}).fetchone()
+            query = self.dialect.params(OWNER_KEYS)
+            keys = [self._record(r) for r in conn.execute(query, {"owner": owner}).fetchall()]
+            usage = conn.execute(
+                self.dialect.params(OWNER_USAGE),
+                {"owner": owner, "since": (since or date.min).isoformat()},
+            ).fetchall()
+        if row is None and not keys:
+            return None
+        found = owner_of_row(self.dialect, row) if row else Owner(owner)
+        counts: dict[str, int] = dict.fromkeys(states.STATUSES, 0)
+        for record in keys:
+            counts[record.status(now)] += 1
+        left = self.owner_credits_left(owner, now) if found.credits is not None else None
+        return OwnerUsage(found, counts, left, {o: int(n) for o, n in usage})
+
+    def spend_owner(self, owner: str, now: datetime | None = None) -> int | None:
+        """Take one credit from the owner's balance (refilling first if due); the credits
+        left after it, or ``None`` when none was left. One statement, atomic per row."""
+        params = self._period_params(owner, now or datetime.now(UTC))
+        with self._reading() as conn:
+            row = conn.execute(self.dialect.params(SPEND_OWNER), params).fetchone()
+        return None if row is None else int(row[0])
+
+    def owner_credits_left(self, owner: str, now: datetime | None = None) -> int | None:
+        params = self._period_params(owner, now or datetime.now(UTC))
+        with self._reading() as conn:
+            row = conn.execute(self.dialect.params(OWNER_CREDITS_LEFT), params).fetchone()
+        return None if row is None or row[0] is None else int(row[0])

@@ -42,6 +42,7 @@ COLUMN_NAMES = (
     "refill_amount",
     "refilled_at",
     "allowance_id",
+    "allowed_ips",
 )
 COLUMNS = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
 TIME_FIELDS = frozenset(
@@ -64,6 +65,7 @@ UPDATABLE = frozenset(
         "refill",
         "refill_amount",
         "refilled_at",
+        "allowed_ips",
     }
 )
 
@@ -136,6 +138,10 @@ def record_reader(dialect: Dialect) -> Callable[[tuple[Any, ...]], KeyRecord]:
             row[20],
             moment(row[21]),
             row[22],
+            tuple(row[23].split()) if row[23] else (),
+            # Only the read by hash brings the owner's limits (``BY_HASH``).
+            tuple(row[24].split(";")) if len(row) > 24 and row[24] else (),
+            len(row) > 25 and bool(row[25]),
         )
 
     return read
@@ -151,6 +157,8 @@ def column_value(dialect: Dialect, name: str, value: Any) -> Any:
         return dialect.json_in(value)
     if name == "rate_limits":
         return ";".join(value)
+    if name == "allowed_ips":
+        return " ".join(value)
     if name == "disabled":
         return bool(value)
     return value
@@ -165,7 +173,13 @@ INSERT_AUDIT = (
     "INSERT INTO audit (at, actor, action, key_id, details) "
     "VALUES (:at, :actor, :action, :key_id, :details)"
 )
-BY_HASH = f"SELECT {COLUMNS} FROM keys WHERE key_hash = :key_hash"
+# The verifier's read also brings the owner's shared limits (``keyturn.owners``): its rate
+# limits, and whether it has a credit balance; a key without an owner row gets NULLs.
+BY_HASH = (
+    f"SELECT {', '.join(f'keys.{c}' for c in COLUMNS.split(', '))}, "
+    "o.rate_limits, o.credits IS NOT NULL "
+    "FROM keys LEFT JOIN owners o ON o.owner = keys.owner WHERE keys.key_hash = :key_hash"
+)
 BY_ID = f"SELECT {COLUMNS} FROM keys WHERE id = :id"
 
 

@@ -52,7 +52,7 @@ _FIELDS = {"expires_in": "expires_days", "grace": "grace_hours"}
 
 
 def split_scopes(text: str) -> list[str]:
-    """Scopes as people type them: separated by spaces, commas or new lines."""
+    """Scopes (or addresses) as people type them: separated by spaces, commas or new lines."""
     return list(dict.fromkeys(s for s in re.split(r"[\s,]+", text) if s))
 
 
@@ -129,6 +129,7 @@ def new_form_values(form: Form | None, ui: Dashboard) -> dict[str, str]:
             "name": "",
             "owner": "",
             "scopes": "",
+            "allowed_ips": "",
             "expires_days": "",
             "never": "",
             "prefix": ui.settings.default_prefix,
@@ -137,6 +138,7 @@ def new_form_values(form: Form | None, ui: Dashboard) -> dict[str, str]:
         "name": form.get("name"),
         "owner": form.get("owner"),
         "scopes": form.get("scopes"),
+        "allowed_ips": form.get("allowed_ips"),
         "expires_days": form.get("expires_days"),
         "never": "on" if form.checked("never") else "",
         "prefix": form.get("prefix"),
@@ -182,6 +184,7 @@ async def create_key(ui: Dashboard, request: Request, admin: Admin, form: Form |
         lifetime,
         values["owner"] or None,
         prefix=values["prefix"] or None,
+        allowed_ips=split_scopes(values["allowed_ips"]),
     )
     try:
         issued = await ui.keys.create(admin.actor, new)
@@ -228,6 +231,8 @@ async def edit_key(ui: Dashboard, request: Request, admin: Admin, form: Form | N
     scopes = split_scopes(values["scopes"])
     if set(scopes) != record.scopes:
         changed["scopes"] = scopes
+    if values["allowed_ips"] != current["allowed_ips"]:
+        changed["allowed_ips"] = split_scopes(values["allowed_ips"])
     if values["expires_at"] != current["expires_at"]:
         text = values["expires_at"]
         changed["expires_at"] = utc_moment(text, "expires_at", errors) if text else None

@@ -185,6 +185,7 @@ def edit_values(record: KeyRecord) -> dict[str, str]:
         "name": record.name,
         "owner": record.owner or "",
         "scopes": " ".join(sorted(record.scopes)),
+        "allowed_ips": " ".join(record.allowed_ips),
         "expires_at": expires.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if expires else "",
     }
 

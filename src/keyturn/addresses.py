@@ -1,0 +1,222 @@
+"""Client addresses: a key's allow-list of networks, and who the client is behind proxies.
+
+Two questions, asked only of keys restricted by address (``allowed_ips``):
+
+- **Who is asking?** The connection's peer, unless the peer is one of the deployment's
+  ``trusted_proxies``: then ``X-Forwarded-For`` is read from the right, skipping trusted
+  hops, and the first address that is not a trusted proxy is the client (what nginx's
+  ``real_ip_recursive`` does); ``X-Real-IP`` counts only when no such hop exists. A peer
+  that is not trusted cannot name another client: its forwarding headers are ignored, so
+  a spoofed ``X-Forwarded-For`` changes nothing.
+- **Is it allowed?** An ``AddressSet`` holds the networks as merged integer ranges per IP
+  version and answers by bisection: the cost does not grow with the list. An IPv4 address
+  written as IPv4-mapped IPv6 (``::ffff:10.0.0.1``, how a dual-stack socket shows an IPv4
+  peer) is the IPv4 address.
+
+Sans-I/O: plain strings and header pairs in, answers out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from bisect import bisect_right
+from collections.abc import Iterable
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+from keyturn.credentials import HeaderPairs
+from keyturn.errors import InvalidValue
+
+Address = IPv4Address | IPv6Address
+Network = IPv4Network | IPv6Network
+
+MAX_NETWORKS = 100
+_MAPPED = IPv6Network("::ffff:0:0/96")
+_FORWARDED_FOR = "x-forwarded-for"
+_REAL_IP = "x-real-ip"
+
+
+_SEEN: dict[str, Address | None] = {}
+_SEEN_LIMIT = 4096
+
+
+def parse_address(text: str) -> Address | None:
+    """An address as peers and proxies write it (``203.0.113.9``, ``2001:db8::1``,
+    ``[2001:db8::1]:443``, ``203.0.113.9:5000``), IPv4-mapped IPv6 as IPv4; ``None`` if
+    it is none. Peers repeat, and ``ipaddress`` takes microseconds to parse, so the last
+    few thousand answers are kept (addresses are immutable)."""
+    try:
+        return _SEEN[text]
+    except KeyError:
+        pass
+    address = _parse(text)
+    if len(_SEEN) >= _SEEN_LIMIT:
+        _SEEN.clear()
+    _SEEN[text] = address
+    return address
+
+
+def _parse(text: str) -> Address | None:
+    text = text.strip()
+    if not text or len(text) > 64:
+        return None
+    try:
+        address: Address = ipaddress.ip_address(text)
+    except ValueError:
+        if text.startswith("["):
+            host, bracket, _port = text[1:].partition("]")
+        else:
+            host, bracket, _port = text.partition(":")
+            if ":" in _port:  # more than one colon: an IPv6 address that did not parse
+                return None
+        if not bracket:
+            return None
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def parse_network(text: object, field: str = "allowed_ips") -> Network:
+    """One allow-list entry: an address or a CIDR block, as its canonical block: host bits
+    below the prefix are dropped (``10.0.0.7/24`` is ``10.0.0.0/24``, as nginx reads it;
+    the stored, shown form says so), and IPv4-mapped IPv6 is IPv4, as clients are."""
+    if not isinstance(text, str) or not text.strip() or len(text) > 64:
+        raise InvalidValue("expected an IP address or a CIDR block such as 10.0.0.0/8", field)
+    value = text.strip()
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise InvalidValue(
+            f"{value[:64]!r} is not an IP address or a CIDR block such as 10.0.0.0/8 or "
+            "2001:db8::/32",
+            field,
+        ) from None
+    if isinstance(network, IPv6Network) and network.subnet_of(_MAPPED):
+        low = int(network.network_address) & 0xFFFFFFFF
+        return IPv4Network((low, network.prefixlen - 96))
+    return network
+
+
+def checked_networks(values: object, field: str = "allowed_ips") -> tuple[str, ...]:
+    """An allow-list as stored: canonical networks, duplicates dropped, in the order given."""
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise InvalidValue("expected a list of IP addresses or CIDR blocks", field)
+    networks = tuple(dict.fromkeys(str(parse_network(v, field)) for v in values))
+    if len(networks) > MAX_NETWORKS:
+        raise InvalidValue(f"an allow-list holds at most {MAX_NETWORKS} entries", field)
+    return networks
+
+
+def _merged(ranges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Sorted, non-overlapping (start, end) pairs, as two lists for bisection."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for start, end in sorted(ranges):
+        if ends and start <= ends[-1] + 1:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
+class AddressSet:
+    """Networks (address or CIDR strings, as ``checked_networks`` leaves them) to test
+    addresses against. Empty: contains nothing."""
+
+    __slots__ = ("_v4", "_v6", "networks")
+
+    def __init__(self, networks: Iterable[str]) -> None:
+        self.networks = tuple(networks)
+        ranges: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        for text in self.networks:
+            network = ipaddress.ip_network(text)
+            start = int(network.network_address)
+            ranges[network.version].append((start, start + network.num_addresses - 1))
+        self._v4 = _merged(ranges[4])
+        self._v6 = _merged(ranges[6])
+
+    def __contains__(self, address: object) -> bool:
+        if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if isinstance(address, IPv4Address):
+            starts, ends = self._v4
+        elif isinstance(address, IPv6Address):
+            starts, ends = self._v6
+        else:
+            return False
+        number = int(address)
+        at = bisect_right(starts, number) - 1
+        return at >= 0 and number <= ends[at]
+
+    def covers(self, text: str) -> bool:
+        """Whether every address of network ``text`` is in the set."""
+        network = ipaddress.ip_network(text)
+        starts, ends = self._v4 if network.version == 4 else self._v6
+        first = int(network.network_address)
+        at = bisect_right(starts, first) - 1
+        return at >= 0 and first + network.num_addresses - 1 <= ends[at]
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def __repr__(self) -> str:
+        return f"AddressSet({list(self.networks)!r})"
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+class TrustedProxies:
+    """The ``trusted_proxies`` setting: whose forwarding headers are believed."""
+
+    __slots__ = ("set",)
+
+    def __init__(self, networks: Iterable[str] = ()) -> None:
+        self.set = AddressSet(checked_networks(tuple(networks), "trusted_proxies"))
+
+    def client(self, peer: str | None, headers: HeaderPairs = ()) -> Address | None:
+        """The client's address for a request from ``peer`` with ``headers``; ``None`` when
+        it cannot be told (no peer, or a trusted proxy forwarded something unreadable)."""
+        address = parse_address(peer) if peer else None
+        if address is None or not self.set or address not in self.set:
+            return address  # an untrusted peer's forwarding headers are not believed
+        hops: list[str] = []
+        real: list[str] = []
+        for name, value in headers:
+            lowered = _text(name).lower()
+            if lowered == _FORWARDED_FOR:
+                hops.extend(_text(value).split(","))
+            elif lowered == _REAL_IP:
+                real.append(_text(value))
+        for hop in reversed(hops):
+            hop_address = parse_address(hop)
+            if hop_address is None:
+                return None
+            if hop_address not in self.set:
+                return hop_address
+        if len(real) == 1 and not hops:
+            return parse_address(real[0])
+        if hops:  # every hop is a trusted proxy: the first one is the client
+            return parse_address(hops[0])
+        return None if real else address
+
+
+# What the OpenAPI document says an address and an allow-list entry look like: every string
+# these match is read by ``parse_address`` / ``parse_network`` (IPv4 without leading zeros,
+# IPv6 in its usual forms, optionally with a prefix length); a few forms the readers also
+# take (an IPv4 tail in IPv6, a port) are left out rather than described loosely.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_V4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
+_H = "[0-9a-fA-F]{1,4}"
+_V6 = (
+    f"(({_H}:){{7}}{_H}|({_H}:){{1,7}}:|({_H}:){{1,6}}:{_H}|({_H}:){{1,5}}(:{_H}){{1,2}}"
+    f"|({_H}:){{1,4}}(:{_H}){{1,3}}|({_H}:){{1,3}}(:{_H}){{1,4}}|({_H}:){{1,2}}(:{_H}){{1,5}}"
+    f"|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:))"
+)
+ADDRESS_PATTERN = f"^({_V4}|{_V6})$"
+NETWORK_PATTERN = f"^({_V4}(/(3[0-2]|[12]?[0-9]))?|{_V6}(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$"

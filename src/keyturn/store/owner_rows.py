@@ -1,0 +1,63 @@
+"""The SQL of the ``owners`` table (``keyturn.owners``), shared by both engines; the
+methods that run it are ``SQLStore``'s (``store/relational.py``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from keyturn.store import sql
+
+if TYPE_CHECKING:
+    from keyturn.owners import Owner
+
+_OWNER_COLUMNS = (
+    "owner, rate_limits, credits, refill, refill_amount, refilled_at, metadata, created_at, "
+    "updated_at"
+)
+PUT_OWNER = (
+    f"INSERT INTO owners ({_OWNER_COLUMNS}) VALUES (:owner, :rate_limits, :credits, :refill, "
+    ":refill_amount, :refilled_at, :metadata, :now, :now) ON CONFLICT (owner) DO UPDATE SET "
+    "rate_limits = excluded.rate_limits, credits = excluded.credits, refill = excluded.refill, "
+    "refill_amount = excluded.refill_amount, refilled_at = excluded.refilled_at, "
+    "metadata = excluded.metadata, updated_at = excluded.updated_at "
+    f"RETURNING {_OWNER_COLUMNS}"
+)
+GET_OWNER = f"SELECT {_OWNER_COLUMNS} FROM owners WHERE owner = :owner"
+OWNER_KEYS = f"SELECT {sql.COLUMNS} FROM keys WHERE owner = :owner ORDER BY id"
+OWNER_USAGE = (
+    "SELECT u.outcome, SUM(u.count) FROM usage u JOIN keys k ON k.id = u.key_id "
+    "WHERE k.owner = :owner AND u.day >= :since GROUP BY u.outcome"
+)
+
+
+# An owner's balance is spent as a key's is (``sql.SPEND``: refill when due, then take one,
+# in one statement), on its own row.
+_DUE = sql._DUE
+SPEND_OWNER = (
+    "UPDATE owners SET "
+    f"credits = CASE WHEN {_DUE} THEN refill_amount - 1 ELSE credits - 1 END, "
+    f"refilled_at = CASE WHEN {_DUE} THEN :now ELSE refilled_at END "
+    "WHERE owner = :id AND credits IS NOT NULL "
+    f"AND (credits > 0 OR ({_DUE} AND refill_amount > 0)) "
+    "RETURNING credits"
+)
+OWNER_CREDITS_LEFT = (
+    f"SELECT CASE WHEN {_DUE} THEN refill_amount ELSE credits END FROM owners WHERE owner = :id"
+)
+
+
+def owner_of_row(dialect: sql.Dialect, row: Any) -> Owner:
+    from keyturn.owners import Owner
+
+    moment, loads = dialect.time_out, dialect.json_out
+    return Owner(
+        row[0],
+        tuple(row[1].split(";")) if row[1] else (),
+        row[2],
+        row[3],
+        row[4],
+        moment(row[5]),
+        loads(row[6]),
+        moment(row[7]),
+        moment(row[8]),
+    )

@@ -1,0 +1,111 @@
+"""Owners with shared limits, through the library, on both engines."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from keyturn import Actor, InvalidValue, KeyManager, NotFound, ScopeNotHeld
+from keyturn.owners import OwnerLimits
+
+
+def bearer(key: str) -> list[tuple[str, str]]:
+    return [("Authorization", f"Bearer {key}")]
+
+
+OPERATOR = Actor.operator("test")
+
+
+def test_credits_are_shared_and_exact_across_keys(manager: KeyManager) -> None:
+    keys = [manager.create_key(f"k{i}", owner="acme").key for i in range(3)]
+    manager.owners.put(OPERATOR, "acme", OwnerLimits(credits=10))
+    codes: list[str] = []
+    lock = threading.Lock()
+
+    def hammer(key: str) -> None:
+        for _ in range(8):
+            code = manager.verify(bearer(key)).code
+            with lock:
+                codes.append(code)
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in keys]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes.count("valid") == 10 and codes.count("usage_exceeded") == 14
+    # A key minted afterwards does not escape the limit.
+    fresh = manager.create_key("new", owner="acme").key
+    refused = manager.verify(bearer(fresh))
+    assert refused.code == "usage_exceeded" and "acme" in refused.detail
+    usage = manager.owners.get(OPERATOR, "acme")
+    assert usage.credits_left == 0 and usage.keys["active"] == 4
+    # Another owner's keys, and keys without an owner, are not limited.
+    assert manager.verify(bearer(manager.create_key("other", owner="globex").key)).ok
+    assert manager.verify(bearer(manager.create_key("alone").key)).ok
+
+
+def test_rate_limits_are_shared(manager: KeyManager) -> None:
+    manager.owners.put(OPERATOR, "acme", OwnerLimits(rate_limits=("3/minute",)))
+    a = manager.create_key("a", owner="acme").key
+    b = manager.create_key("b", owner="acme").key
+    codes = [manager.verify(bearer(k)).code for k in (a, b, a, b, a)]
+    assert codes == ["valid", "valid", "valid", "rate_limited", "rate_limited"]
+    refused = manager.verify(bearer(b))
+    assert "owner" in refused.detail and refused.quota is not None
+    # A check is not a use: it counts nothing.
+    assert manager.check(bearer(a)).code == "rate_limited"
+
+
+def test_changes_reach_cached_keys_and_are_audited(manager: KeyManager) -> None:
+    key = manager.create_key("a", owner="acme").key
+    for _ in range(3):
+        assert manager.verify_asgi([(b"authorization", f"Bearer {key}".encode())]).ok
+    manager.owners.put(OPERATOR, "acme", OwnerLimits(credits=0, metadata={"plan": "free"}))
+    assert manager.verify_asgi([(b"authorization", f"Bearer {key}".encode())]).code == (
+        "usage_exceeded"
+    )
+    manager.owners.put(OPERATOR, "acme", OwnerLimits())
+    assert manager.verify(bearer(key)).ok
+    events = manager.audit(action="owner.update")
+    assert [e.details["owner"] for e in events] == ["acme", "acme"]
+    assert events[1].details["metadata"] == {"plan": "free"}
+    shown = manager.owners.get(OPERATOR, "acme").public()
+    assert shown["owner"] == "acme" and shown["credits"] is None
+
+
+def test_revoke_and_disable_all_keys(manager: KeyManager) -> None:
+    keys = [manager.create_key(f"k{i}", owner="acme") for i in range(3)]
+    other = manager.create_key("x", owner="globex")
+    manager.revoke(keys[0].record.id)
+    disabled = manager.owners.disable(OPERATOR, "acme")
+    assert sorted(r.id for r in disabled) == sorted(k.record.id for k in keys[1:])
+    assert manager.verify(bearer(keys[1].key)).code == "key_disabled"
+    revoked = manager.owners.revoke(OPERATOR, "acme")
+    assert len(revoked) == 2
+    assert all(manager.verify(bearer(k.key)).code == "key_revoked" for k in keys)
+    assert manager.verify(bearer(other.key)).ok
+    assert manager.audit(action="owner.revoke")[0].details["keys"] == [r.id for r in revoked]
+    assert len(manager.audit(action="key.revoke")) == 3
+    assert manager.owners.get(OPERATOR, "acme").keys["revoked"] == 3
+
+
+def test_rules(manager: KeyManager) -> None:
+    writer = manager.create_key("w", scopes=["keys:write", "keys:read"])
+    actor = Actor.of_key(writer.record)
+    manager.create_key("root-ish", owner="acme", scopes=["admin"])
+    with pytest.raises(ScopeNotHeld):
+        manager.owners.revoke(actor, "acme")
+    with pytest.raises(ScopeNotHeld):
+        manager.owners.put(actor, "acme", OwnerLimits(credits=5))
+    assert manager.owners.get(OPERATOR, "acme").owner.credits is None  # nothing changed
+    reader = Actor.of_key(manager.create_key("r", scopes=["keys:read"]).record)
+    with pytest.raises(ScopeNotHeld):
+        manager.owners.put(reader, "globex", OwnerLimits())
+    with pytest.raises(NotFound):
+        manager.owners.get(OPERATOR, "nobody")
+    with pytest.raises(InvalidValue):
+        manager.owners.put(OPERATOR, "acme", OwnerLimits(rate_limits=("lots",)))
+    with pytest.raises(InvalidValue):
+        manager.owners.put(OPERATOR, "\x00", OwnerLimits())

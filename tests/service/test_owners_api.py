@@ -1,0 +1,71 @@
+"""``/v1/owners/{owner}`` over real HTTP: limits shared by an owner's keys, its usage, and
+all its keys revoked or disabled at once, with the admin layer's rules."""
+
+from __future__ import annotations
+
+from tests.service.conftest import Live
+
+
+def auth(live: Live, key: str) -> int:
+    return live.client().get("/auth", headers={"Authorization": f"Bearer {key}"}).status_code
+
+
+def test_put_get_and_shared_credits(live: Live) -> None:
+    keys = [live.make_key(owner="initech")[0] for _ in range(2)]
+    put = live.root.put(
+        "/v1/owners/initech",
+        json={"credits": 3, "rate_limits": ["100/minute"], "metadata": {"plan": "pro"}},
+    )
+    assert put.status_code == 200, put.text
+    body = put.json()
+    assert body["credits"] == 3 and body["rate_limits"] == ["100/minute"]
+    assert body["metadata"] == {"plan": "pro"} and body["keys"]["active"] == 2
+    statuses = [auth(live, keys[i % 2]) for i in range(5)]
+    assert statuses == [204, 204, 204, 429, 429]
+    shown = live.root.get("/v1/owners/initech").json()
+    assert shown["credits_left"] == 0
+    events = live.root.get("/v1/audit", params={"action": "owner.update"}).json()["events"]
+    assert events[0]["details"]["owner"] == "initech"
+    # Limits removed: the keys work again.
+    assert live.root.put("/v1/owners/initech", json={}).status_code == 200
+    assert auth(live, keys[0]) == 204
+
+
+def test_revoke_and_disable_everything_an_owner_has(live: Live) -> None:
+    keys = [live.make_key(owner="hooli") for _ in range(3)]
+    disabled = live.root.post("/v1/owners/hooli/disable")
+    assert disabled.status_code == 200
+    assert sorted(k["id"] for k in disabled.json()["changed"]) == sorted(r["id"] for _, r in keys)
+    assert all(auth(live, key) == 401 for key, _ in keys)
+    revoked = live.root.post("/v1/owners/hooli/revoke").json()
+    assert {k["status"] for k in revoked["changed"]} == {"revoked"}
+    assert live.root.get("/v1/owners/hooli").json()["keys"]["revoked"] == 3
+    for _, record in keys:
+        actions = [
+            e["action"]
+            for e in live.root.get("/v1/audit", params={"key_id": record["id"]}).json()["events"]
+        ]
+        assert "key.revoke" in actions and "key.disable" in actions
+
+
+def test_rules_and_errors(live: Live) -> None:
+    live.make_key("billing:admin", owner="umbrella")
+    writer, _ = live.make_key("keys:write", "keys:read")
+    weak = live.client(writer)
+    refused = weak.post("/v1/owners/umbrella/revoke")
+    assert refused.status_code == 403 and refused.json()["code"] == "insufficient_scope"
+    assert weak.put("/v1/owners/umbrella", json={"credits": 1}).status_code == 403
+    reader, _ = live.make_key("keys:read")
+    assert live.client(reader).put("/v1/owners/x", json={}).status_code == 403
+    assert live.root.get("/v1/owners/nobody").status_code == 404
+    assert live.root.put("/v1/owners/x", json={"credits": -1}).status_code == 422
+    assert live.root.put("/v1/owners/x", json={"rate_limits": ["lots"]}).status_code == 422
+    assert live.root.put("/v1/owners/x", json={"colour": "red"}).status_code == 422
+    assert live.client().get("/v1/owners/umbrella").status_code == 401
+
+
+def test_the_openapi_document_describes_owners(live: Live) -> None:
+    paths = live.client().get("/openapi.json").json()["paths"]
+    assert {"put", "get"} <= set(paths["/v1/owners/{owner}"])
+    assert "post" in paths["/v1/owners/{owner}/revoke"]
+    assert "post" in paths["/v1/owners/{owner}/disable"]

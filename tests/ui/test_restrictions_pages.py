@@ -1,0 +1,74 @@
+"""The dashboard's allowed addresses (key pages) and owner pages, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from keyturn import Actor
+from tests.service.conftest import Live, start_live
+from tests.ui.test_http import signed_in
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    yield from start_live(tmp_path_factory.mktemp("ui-restrict"))
+
+
+def test_allowed_addresses_on_create_and_edit(live: Live) -> None:
+    client, csrf = signed_in(live)
+    made = client.post(
+        "/ui/keys/new",
+        data={"csrf": csrf, "name": "office", "allowed_ips": "203.0.113.0/24 10.0.0.7/8"},
+    )
+    assert made.status_code == 201, made.text
+    record = next(r for r in live.manager.list_keys() if r.name == "office")
+    assert record.allowed_ips == ("203.0.113.0/24", "10.0.0.0/8")
+    page = client.get(f"/ui/keys/{record.id}").text
+    assert "Allowed addresses" in page and "203.0.113.0/24" in page
+    bad = client.post(
+        f"/ui/keys/{record.id}/edit",
+        data={"csrf": csrf, "name": "office", "owner": "", "scopes": "",
+              "allowed_ips": "not-an-address", "expires_at": page_expiry(page)},
+    )  # fmt: skip
+    assert bad.status_code == 422 and "not an IP address" in bad.text
+    cleared = client.post(
+        f"/ui/keys/{record.id}/edit",
+        data={"csrf": csrf, "name": "office", "owner": "", "scopes": "", "allowed_ips": "",
+              "expires_at": page_expiry(page)},
+    )  # fmt: skip
+    assert cleared.status_code == 303
+    assert live.manager.get(record.id).allowed_ips == ()
+
+
+def page_expiry(page: str) -> str:
+    marker = 'name="expires_at" type="datetime-local" value="'
+    return page.split(marker, 1)[1].split('"', 1)[0]
+
+
+def test_the_owner_page_sets_limits_and_revokes_all(live: Live) -> None:
+    keys = [live.manager.create_key(f"k{i}", owner="acme corp") for i in range(2)]
+    client, csrf = signed_in(live)
+    key_page = client.get(f"/ui/keys/{keys[0].record.id}").text
+    assert "/ui/owners/acme%20corp" in key_page
+    page = client.get("/ui/owners/acme%20corp")
+    assert page.status_code == 200 and "Limits shared by all of its keys" in page.text
+    saved = client.post(
+        "/ui/owners/acme%20corp",
+        data={"csrf": csrf, "rate_limits": "50/minute", "credits": "7", "refill": "daily"},
+    )
+    assert saved.status_code == 303
+    owner = live.manager.owners.get(Actor.operator("test"), "acme corp").owner
+    assert owner.credits == 7 and owner.rate_limits == ("50/minute",)
+    bad = client.post(
+        "/ui/owners/acme%20corp",
+        data={"csrf": csrf, "rate_limits": "lots", "credits": "", "refill": ""},
+    )
+    assert bad.status_code == 422
+    confirm = client.get("/ui/owners/acme%20corp/revoke")
+    assert confirm.status_code == 200 and "for good" in confirm.text
+    done = client.post("/ui/owners/acme%20corp/revoke", data={"csrf": csrf})
+    assert done.status_code == 303
+    assert all(live.manager.get(k.record.id).revoked_at is not None for k in keys)
+    assert client.get("/ui/owners/nobody").status_code == 404
