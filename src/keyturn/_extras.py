@@ -15,7 +15,7 @@ import importlib.util
 from keyturn.errors import InvalidValue
 
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "serve": ("uvicorn", "fastapi", "jinja2", "prometheus_client"),
+    "serve": ("uvicorn", "fastapi", "jinja2", "prometheus_client", "cryptography", "httpx"),
     "postgres": ("psycopg", "psycopg_pool"),
     "redis": ("redis",),
     "doctor": ("httpx", "dotenv", "keyring"),

@@ -9,6 +9,10 @@ other. A new face (a gRPC server, say) is composed here the same way: built from
 
 from __future__ import annotations
 
+from keyturn._extras import require
+
+require("serve", "keyturn.app")
+
 import sys
 from typing import TextIO, cast
 

@@ -17,6 +17,10 @@ before each attempt (``keyturn.webhooks``).
 
 from __future__ import annotations
 
+from keyturn._extras import require
+
+require("serve", "keyturn.delivery", "httpx")
+
 import logging
 import threading
 import time

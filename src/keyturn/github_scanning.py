@@ -15,6 +15,10 @@ keyturn into a client hammering GitHub - and the last good set kept when a refre
 
 from __future__ import annotations
 
+from keyturn._extras import require
+
+require("serve", "keyturn.github_scanning", "httpx", "cryptography")
+
 import asyncio
 import base64
 import binascii

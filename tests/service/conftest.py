@@ -24,10 +24,10 @@ import pytest
 import uvicorn
 
 from keyturn.app import create_app
+from keyturn.bootstrap import ensure_root_key
 from keyturn.compose import build_manager
 from keyturn.config import Settings
 from keyturn.manager import KeyManager
-from keyturn.service.bootstrap import ensure_root_key
 from keyturn.service.server import uvicorn_config
 
 KEY_RE = re.compile(r"kt_(?:live|test)_[0-9A-Za-z]{36}")

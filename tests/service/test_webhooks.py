@@ -14,9 +14,9 @@ import httpx
 import pytest
 import standardwebhooks
 
+from keyturn.bootstrap import ensure_root_key
 from keyturn.compose import build_manager
 from keyturn.config import Settings
-from keyturn.service.bootstrap import ensure_root_key
 
 from .conftest import Live, ServeProcess, start_live
 from .receiver import Receiver

@@ -11,6 +11,10 @@ doctor scrubs it from everything it keeps.
 
 from __future__ import annotations
 
+from keyturn._extras import require
+
+require("doctor", "keyturn.scan.verify")
+
 from typing import Literal
 
 import httpx
