@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import in_ci
+from tests.ui.axe import accessible
 from tests.ui.conftest import Server, csrf_token, screenshot, unique
 
 try:
@@ -26,39 +26,12 @@ except ImportError:  # the dev extra is not installed; under CI that is a failur
         raise
     pytest.skip("Playwright is not installed (pip install -e '.[dev]')", allow_module_level=True)
 
-try:
-    import axe_playwright_python
-except ImportError:
-    if in_ci():
-        raise
-    pytest.skip("axe-playwright-python is not installed", allow_module_level=True)
-
-AXE = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
-AXE_OPTIONS = {
-    "runOnly": {
-        "type": "tag",
-        "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"],
-    },
-    "resultTypes": ["violations"],
-}
 POLICY = {
     "scopes": ["orders:read", "orders:write"],
     "max_keys": 2,
     "max_lifetime": "30d",
     "require_expiry": True,
 }
-
-
-def accessible(page: Any) -> None:
-    """axe-core finds nothing on the page as it is now (its script is evaluated through the
-    browser's debugging protocol, which the page's CSP does not govern)."""
-    page.evaluate(AXE)
-    results = page.evaluate("options => axe.run(document, options)", AXE_OPTIONS)
-    found = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in results["violations"]
-    ]
-    assert not found, "\n".join(found)
 
 
 def open_link(server: Server, owner: str, **body: Any) -> str:
