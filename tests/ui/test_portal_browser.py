@@ -68,7 +68,7 @@ def test_an_owner_creates_a_key_and_reaches_no_other_owners(page: Any, server: S
     assert response.status == 200
     expect(page.get_by_role("heading", name="Your API keys")).to_be_visible()
     expect(page.get_by_text(f"Keys of {owner}", exact=True)).to_be_visible()
-    assert "token=" not in page.url  # the link's token leaves the address at once
+    expect(page).to_have_url(f"{server.url}/portal/")  # the link's token leaves the address
     accessible(page)
     screenshot(page, "portal-keys-empty")
 
@@ -176,6 +176,7 @@ def test_the_policy_holds_in_the_form_and_against_forged_posts(
 
 def test_rotate_with_grace_revoke_and_see_usage(page: Any, server: Server) -> None:
     page.goto(open_link(server, unique("rotator")))
+    expect(page.get_by_role("heading", name="Your API keys")).to_be_visible()
     name = unique("rotated")
     old = create_in_form(page, name)
     for _ in range(3):
@@ -220,6 +221,7 @@ def test_rotate_with_grace_revoke_and_see_usage(page: Any, server: Server) -> No
 
 def test_the_keyboard_reaches_everything_in_order(page: Any, server: Server) -> None:
     page.goto(open_link(server, unique("keyboard")))
+    expect(page.get_by_role("heading", name="Your API keys")).to_be_visible()
     # No page reorders the keyboard with a positive tabindex.
     assert page.locator("[tabindex]:not([tabindex='0']):not([tabindex='-1'])").count() == 0
     page.keyboard.press("Tab")
@@ -244,3 +246,19 @@ def test_the_keyboard_reaches_everything_in_order(page: Any, server: Server) -> 
     page.get_by_label("The new key").focus()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Copy")).to_be_focused()
+
+
+def test_a_link_opened_from_another_site_signs_in(page: Any, server: Server) -> None:
+    """The host app sends its user to the link from its own site (a redirect, or a link a
+    person clicks): the portal's SameSite=Strict cookie must still start the session."""
+    link = open_link(server, unique("from-app"))
+    page.route(
+        "https://app.example/**",
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body=f'<!doctype html><title>app</title><a href="{link}">Manage API keys</a>',
+        ),
+    )
+    page.goto("https://app.example/account")
+    page.get_by_role("link", name="Manage API keys").click()
+    expect(page.get_by_role("heading", name="Your API keys")).to_be_visible()

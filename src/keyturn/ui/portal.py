@@ -3,11 +3,12 @@
 A ``Site`` like the dashboard (same CSP, CSRF, cookie rules and session store, its cookie
 on the path ``/portal``), entered not by pasting a key but by a single-use link
 (``keyturn.portal``): ``/portal/enter?token=…`` redeems it once and starts a session that
-remembers the owner and its policy. Every page goes through ``Portal.page``: find the
-session, check the CSRF token of a post, act as the owner (``OwnerPolicy.actor``: the
-admin layer confines it to the owner's keys, so another owner's key id is a 404 here as
-everywhere), and turn the admin layer's errors into error pages. The pages themselves are in
-``keyturn.ui.portal_pages``.
+remembers the owner and its policy, answering with a page that moves on to ``/portal``
+itself, so the ``SameSite=Strict`` cookie is sent even when the link came from another
+site. Every page goes through ``Portal.page``: find the session, check the CSRF token of a
+post, act as the owner (``OwnerPolicy.actor``: the admin layer confines it to the owner's
+keys, so another owner's key id is a 404 here as everywhere), and turn the admin layer's
+errors into error pages. The pages themselves are in ``keyturn.ui.portal_pages``.
 """
 
 from __future__ import annotations
@@ -164,7 +165,11 @@ class Portal(Site):
         session = self.sessions.sign_in(
             self.session_of(request), f"owner:{link.owner}", link_hash(token), link
         )
-        response = RedirectResponse(PATH, status_code=303)
+        # Not a redirect: a link opened from another site (the host app's redirect, a click)
+        # is a cross-site navigation, and its redirects too, so the browser would withhold
+        # the new SameSite=Strict cookie from them. This page moves on from the portal's own
+        # site (a refresh, or the link), and the cookie goes along.
+        response = self.show("portal/enter.html", None, visitor=Visitor(session, link))
         return self.set_cookie(response, request, session)
 
     async def leave(self, request: Request) -> Response:
