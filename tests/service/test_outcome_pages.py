@@ -90,6 +90,9 @@ def test_the_index_lists_every_code_in_all_three_formats(web: httpx.Client) -> N
     assert all(f"### `{code}`" in markdown for code in CODES)
     page = web.get("/outcomes", headers={"accept": "text/html,*/*;q=0.8"}).text
     assert all(f'href="outcomes/{code}"' in page for code in CODES)
+    # The index says which addresses are stable, under the deployment's public address.
+    assert "These addresses are stable" in page
+    assert f"<code>{_pages(web)}{{code}}.json</code>" in page
     assert web.get("/outcomes", headers={"accept": "text/markdown"}).text == markdown
 
 

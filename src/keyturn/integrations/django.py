@@ -237,7 +237,7 @@ def portal_urls(
                 raise NotPermitted("no signed-in owner: this needs a signed-in user")
             return call(operations(), signed_in, *args)
         except KeyturnError as exc:
-            return response(render_error(exc, guard().realm, "body."))
+            return response(render_error(exc, guard().realm, "body.", guard().public_url))
 
     def keys_view(request: HttpRequest) -> HttpResponse:
         if request.method == "GET":

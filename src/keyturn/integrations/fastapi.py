@@ -246,13 +246,13 @@ def portal_router(
     and ``SameSite`` cookies keep other sites from posting here.
     """
     operations = OwnerKeys(auth.guard.manager, policy)
-    realm = auth.guard.realm
+    realm, public_url = auth.guard.realm, auth.guard.public_url
     router = APIRouter(prefix=prefix, tags=["keys portal"])
 
     def who(signed_in: Annotated[Any, Depends(owner)]) -> str:
         if not isinstance(signed_in, str) or not signed_in:
             refusal = NotPermitted("no signed-in owner: this needs a signed-in user")
-            raise KeyturnRejected(render_error(refusal, realm))
+            raise KeyturnRejected(render_error(refusal, realm, public_url=public_url))
         return signed_in
 
     Owner = Annotated[str, Depends(who)]
@@ -261,7 +261,7 @@ def portal_router(
         try:
             return _json_answer(await run_in_threadpool(call, *args), status)
         except KeyturnError as exc:
-            return _problem(render_error(exc, realm, "body."))
+            return _problem(render_error(exc, realm, "body.", public_url))
 
     @router.get("/keys", summary="The signed-in owner's keys")
     async def list_keys(owner_id: Owner) -> Any:
@@ -269,7 +269,7 @@ def portal_router(
 
     @router.post("/keys", status_code=201, summary="Create a key within the policy (shown once)")
     async def create_key(request: Request, owner_id: Owner) -> Any:
-        body = await _json_body(request)
+        body = await _json_body(request, public_url)
         if isinstance(body, Response):
             return body
         return await answer(operations.create, owner_id, body, status=201)
@@ -280,14 +280,14 @@ def portal_router(
 
     @router.post("/keys/{key_id}/rotate", status_code=201, summary="Rotate a key (shown once)")
     async def rotate_key(key_id: str, request: Request, owner_id: Owner) -> Any:
-        body = await _json_body(request, optional=True)
+        body = await _json_body(request, public_url, optional=True)
         if isinstance(body, Response):
             return body
         return await answer(operations.rotate, owner_id, key_id, body, status=201)
 
     @router.post("/keys/{key_id}/revoke", summary="Revoke a key for good")
     async def revoke_key(key_id: str, request: Request, owner_id: Owner) -> Any:
-        body = await _json_body(request, optional=True)
+        body = await _json_body(request, public_url, optional=True)
         if isinstance(body, Response):
             return body
         return await answer(operations.revoke, owner_id, key_id)
@@ -307,7 +307,9 @@ def _problem(answer: HttpAnswer) -> Response:
     return Response(answer.body_bytes(), answer.status, headers=dict(answer.headers))
 
 
-async def _json_body(request: Request, *, optional: bool = False) -> Any:
+async def _json_body(
+    request: Request, public_url: str | None, *, optional: bool = False
+) -> Any:
     """The JSON body (``integrations.portal.read_json``) or the problem to answer; a body
     not declared JSON is refused before it is read, a large one after ``MAX_BODY`` bytes."""
     kind = request.headers.get("content-type", "")
@@ -322,4 +324,4 @@ async def _json_body(request: Request, *, optional: bool = False) -> Any:
                 break
         return read_json(kind, bytes(raw), optional=optional)
     except InvalidValue as exc:
-        return _problem(render_error(exc))
+        return _problem(render_error(exc, public_url=public_url))
