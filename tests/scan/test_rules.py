@@ -303,3 +303,26 @@ def test_a_long_lower_case_random_value_with_few_digits_is_a_possible_secret() -
     value = "".join(g + d for g, d in zip(groups, "4197", strict=True)) + "".join(letters[24:])
     assert find_hits(f"TRAVEL_API_KEY={value}\n".encode(), config_like=True)
     assert not find_hits(b"TRAVEL_API_KEY=thisisnotakeybutalongvariablename\n", config_like=True)
+
+
+SHAPED = sorted({r for rules in RULES.near_by for r in rules if r.pattern}, key=lambda r: r.id)
+
+
+def test_near_entries_name_their_provider_distinctly_or_carry_a_shape() -> None:
+    unshaped = {r for rules in RULES.near_by for r in rules if not r.pattern}
+    assert len(SHAPED) >= 100
+    for rule in unshaped:  # a bare name must say who it is: five letters or more
+        assert all(len(k) >= 5 for k in rule.keywords), rule.id
+    for rule in SHAPED:
+        assert all(len(k) >= 3 and k == k.lower() for k in rule.keywords), rule.id
+
+
+@pytest.mark.parametrize("rule", SHAPED, ids=[r.id for r in SHAPED])
+def test_a_value_drawn_from_each_shape_is_found_near_its_name(rule) -> None:  # type: ignore[no-untyped-def]
+    name = rule.keywords[0].decode()
+    found = False
+    for _ in range(DRAWS):
+        value = keygen.draw(_shape_of(rule))
+        hits = find_hits(f"{name} key: {value}\n".encode())
+        found = found or any(h.start == len(name) + 6 for h in hits)
+    assert found, rule.id
