@@ -63,7 +63,7 @@ def free_port() -> int:
 def wait_ready(url: str, headers: dict[str, str]) -> None:
     import httpx
 
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a loaded machine takes a while to import the stack
     while time.monotonic() < deadline:
         try:
             if httpx.get(url, headers=headers).status_code in (200, 204):

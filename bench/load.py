@@ -303,7 +303,7 @@ def main() -> None:
     parser.add_argument("--real", type=int, default=20_000, help="keys made by the admin layer")
     parser.add_argument("--rates", default="100,200,400,800,1200", help="offered rates, per s")
     parser.add_argument("--seconds", type=float, default=5.0, help="per offered rate")
-    parser.add_argument("--instances", default="1,2")
+    parser.add_argument("--instances", default="1,2", help="'': the flood alone")
     parser.add_argument(
         "--flood-rate",
         type=float,
@@ -328,7 +328,7 @@ def main() -> None:
         print(f"store populated in {time.monotonic() - started:.0f} s\n", flush=True)
         hot, cold = keys[:HOT_KEYS], iter(keys[HOT_KEYS:])
         best: dict[int, float] = {}
-        for count in [int(n) for n in args.instances.split(",")]:
+        for count in [int(n) for n in args.instances.split(",") if n.strip()]:
             print(f"== {count} instance{'s' if count > 1 else ''} ==", flush=True)
             with instances(url, count) as ports:
                 asyncio.run(offer(ports, 50, 1, legitimate(hot, cold)))  # warm up
@@ -348,7 +348,7 @@ def main() -> None:
                         best[count] = max(best.get(count, 0.0), rate)
             print(f"highest offered rate with p99 < 5 ms: {best.get(count, 0):.0f}/s\n", flush=True)
 
-        rate = args.flood_rate or max(50.0, best.get(1, rates[0]) / 2)
+        rate = args.flood_rate or max(50.0, best.get(1, rates[0]) / 2)  # flood doubles it
         print(
             f"== forged-key flood, one instance: {rate:.0f}/s legitimate, {rate:.0f}/s forged ==",
             flush=True,
