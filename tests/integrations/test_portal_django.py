@@ -109,3 +109,35 @@ def test_the_policy_csrf_and_json_hold(site: None, keys: KeyManager) -> None:
     assert post(acme, BASE, {"name": "b"}).status_code == 201
     assert post(acme, BASE, {"name": "c"}).status_code == 403
     assert len(keys.list_keys()) == 2
+
+
+def test_the_portal_pages_for_the_signed_in_owner(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.service.conftest import start_live
+
+    for server in start_live(tmp_path):
+
+        class urls:
+            urlpatterns: ClassVar = [
+                path(
+                    "account/api-keys/",
+                    include(
+                        portal_urls(
+                            owner=current_customer,
+                            policy=POLICY,
+                            keys=server.manager,
+                            pages_url=server.url,
+                        )
+                    ),
+                )
+            ]
+
+        with override_settings(ROOT_URLCONF=urls, MIDDLEWARE=[]):
+            assert customer("nobody").get("/account/api-keys/pages").status_code == 403
+            moved = customer("s-acme").get("/account/api-keys/pages")
+        assert moved.status_code == 303
+        link = moved.headers["location"]
+        browser = httpx.Client(timeout=10)
+        assert browser.get(link).status_code == 200
+        assert "Keys of <strong>acme</strong>" in browser.get(f"{server.url}/portal/").text

@@ -155,3 +155,36 @@ def test_a_policy_per_owner(keys: KeyManager) -> None:
         assert acme.post("/account/api-keys/keys", json={"name": "a"}).status_code == 201
         assert acme.post("/account/api-keys/keys", json={"name": "b"}).status_code == 403
         assert globex.post("/account/api-keys/keys", json={"name": "a"}).status_code == 403
+
+
+def test_the_portal_pages_for_the_signed_in_owner(tmp_path: Path) -> None:
+    """``pages_url``: the host app sends its signed-in user to keyturn serve's portal pages
+    with a single-use link for that owner, under the router's policy."""
+    from tests.service.conftest import start_live
+
+    for server in start_live(tmp_path):
+        auth = KeyturnAuth(server.manager)
+        app = FastAPI()
+        app.include_router(
+            portal_router(
+                auth,
+                owner=current_customer,
+                policy=POLICY,
+                pages_url=server.url,
+                return_url="https://app.example/account",
+            )
+        )
+        with asgi_server(app) as url:
+            assert httpx.get(f"{url}/portal/pages").status_code == 401
+            moved = customer(url, "s-acme").get("/portal/pages")
+        assert moved.status_code == 303
+        link = moved.headers["location"]
+        assert link.startswith(f"{server.url}/portal/enter?token=ktp_")
+        browser = httpx.Client(timeout=10)
+        assert browser.get(link).status_code == 200
+        page = browser.get(f"{server.url}/portal/")
+        assert page.status_code == 200
+        assert "Keys of <strong>acme</strong>" in page.text
+        assert 'href="https://app.example/account"' in page.text
+        assert "You hold 0 working keys of at most 2" in page.text
+        assert httpx.get(link, timeout=10).status_code == 410  # used

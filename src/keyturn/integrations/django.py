@@ -49,7 +49,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.urls import URLPattern, path
 from django.utils.module_loading import import_string
 
-from keyturn.answer import HttpAnswer, render_error
+from keyturn.answer import DEFAULT_REALM, HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
 from keyturn.integrations.guard import Guard
 from keyturn.integrations.identity import VerifiedKey
@@ -211,13 +211,16 @@ def portal_urls(
     owner: Callable[[HttpRequest], str | None],
     policy: PolicySource,
     keys: KeyManager | None = None,
+    pages_url: str | None = None,
+    return_url: str | None = None,
 ) -> list[URLPattern]:
     """The portal's operations as JSON views, to ``include`` under a path of the app's.
 
     ``owner(request)`` returns the signed-in user's owner id (``None``: nobody is signed
     in, a 403); ``policy`` as for ``OwnerPolicy`` (its JSON form, an ``OwnerPolicy``, or a
     function of the owner); ``keys`` the manager (default: ``settings.KEYTURN``'s, as the
-    middleware's). The same routes and answers as FastAPI's ``portal_router``. Django's
+    middleware's); ``pages_url`` and ``return_url`` add ``pages`` as in FastAPI's. The same
+    routes and answers as FastAPI's ``portal_router``. Django's
     CSRF protection stays on: a post carries the app's CSRF token (``X-CSRFToken``), and
     its body must be ``application/json``.
     """
@@ -229,7 +232,7 @@ def portal_urls(
             made[:] = [OwnerKeys(manager, policy)]
         return made[0]
 
-    def act(request: HttpRequest, call: Callable[..., dict[str, Any]], *args: Any) -> Any:
+    def act(request: HttpRequest, call: Callable[..., Any], *args: Any) -> Any:
         """``call(owner, *args)`` as the signed-in owner; keyturn's answer on an error."""
         try:
             signed_in = owner(request)
@@ -237,7 +240,10 @@ def portal_urls(
                 raise NotPermitted("no signed-in owner: this needs a signed-in user")
             return call(operations(), signed_in, *args)
         except KeyturnError as exc:
-            return response(render_error(exc, guard().realm, "body.", guard().public_url))
+            conf = guard() if keys is None else None
+            realm = conf.realm if conf is not None else DEFAULT_REALM
+            public_url = conf.public_url if conf is not None else None
+            return response(render_error(exc, realm, "body.", public_url))
 
     def keys_view(request: HttpRequest) -> HttpResponse:
         if request.method == "GET":
@@ -271,7 +277,17 @@ def portal_urls(
 
         return _json_answer(act(request, revoke))
 
+    def pages_view(request: HttpRequest) -> HttpResponse:
+        if request.method != "GET" or pages_url is None:
+            return HttpResponseNotAllowed(["GET"])
+        link = act(request, OwnerKeys.pages, pages_url, return_url)
+        if isinstance(link, HttpResponse):
+            return link
+        return HttpResponse(status=303, headers={"location": link, "cache-control": "no-store"})
+
+    found = [] if pages_url is None else [path("pages", pages_view, name="keyturn-portal")]
     return [
+        *found,
         path("keys", keys_view, name="keyturn-portal-keys"),
         path("keys/<str:key_id>", key_view, name="keyturn-portal-key"),
         path("keys/<str:key_id>/rotate", rotate_view, name="keyturn-portal-rotate"),

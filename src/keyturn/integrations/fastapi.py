@@ -230,6 +230,8 @@ def portal_router(
     owner: Callable[..., Any],
     policy: PolicySource,
     prefix: str = "/portal",
+    pages_url: str | None = None,
+    return_url: str | None = None,
 ) -> APIRouter:
     """The customer portal's operations as JSON, for an app whose own session decides the
     owner (``docs/portal.md``)::
@@ -241,7 +243,10 @@ def portal_router(
     visitors who are not signed in, as the app's other routes do); ``policy`` an
     ``OwnerPolicy``, its JSON form, or a function of the owner returning one. Routes, below
     ``prefix``: ``GET /keys``, ``POST /keys``, ``GET /keys/{id}`` (with usage),
-    ``POST /keys/{id}/rotate``, ``POST /keys/{id}/revoke``. Bodies must be JSON
+    ``POST /keys/{id}/rotate``, ``POST /keys/{id}/revoke``; with ``pages_url`` (the address
+    of ``keyturn serve`` on the same store) also ``GET /pages``, which sends the signed-in
+    user to the portal's pages there with a single-use link (its "Back" link goes to
+    ``return_url``). Bodies must be JSON
     (``application/json``), which a cross-site form cannot send: with cookie sessions, that
     and ``SameSite`` cookies keep other sites from posting here.
     """
@@ -284,6 +289,18 @@ def portal_router(
         if isinstance(body, Response):
             return body
         return await answer(operations.rotate, owner_id, key_id, body, status=201)
+
+    if pages_url is not None:
+        server = pages_url
+
+        @router.get("/pages", summary="The portal's pages for the signed-in owner")
+        async def pages(owner_id: Owner) -> Any:
+            try:
+                link = await run_in_threadpool(operations.pages, owner_id, server, return_url)
+            except KeyturnError as exc:
+                return _problem(render_error(exc, realm, public_url=public_url))
+            moved = {"location": link, "cache-control": "no-store"}
+            return Response(status_code=303, headers=moved)
 
     @router.post("/keys/{key_id}/revoke", summary="Revoke a key for good")
     async def revoke_key(key_id: str, request: Request, owner_id: Owner) -> Any:

@@ -22,13 +22,15 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from keyturn.actor import Actor
 from keyturn.admin import DEFAULT_GRACE, UNSET, NewKey, Unset
 from keyturn.errors import InvalidValue
 from keyturn.manager import KeyManager
-from keyturn.portal import OwnerPolicy
+from keyturn.portal import PATH, OwnerPolicy, PortalLinks
 from keyturn.store import KeyFilter
 
 USAGE_DAYS = 30
+PAGES_TTL = timedelta(minutes=1)  # a link minted for a redirect is used at once
 LIST_LIMIT = 200
 MAX_BODY = 16 * 1024  # a name, a few scopes and a lifetime: far less is enough
 
@@ -142,6 +144,16 @@ class OwnerKeys:
             grace = timedelta(seconds=min(_whole(fields["grace_seconds"], "grace_seconds"), 10**9))
         issued = self.keys.rotate(self.policy(owner).actor(owner), key_id, grace)
         return {**issued.record.public(), "key": issued.key}
+
+    def pages(self, owner: str, server_url: str, return_url: str | None = None) -> str:
+        """A single-use link into ``keyturn serve``'s portal pages at ``server_url`` for
+        ``owner``, under the same policy: the app redirects its signed-in user there. The
+        app acts as the deployment's operator (it holds the store), named ``app`` in the
+        audit log."""
+        token, _ = PortalLinks(self.manager.store).open(
+            Actor.operator("app"), owner, self.policy(owner), PAGES_TTL, return_url
+        )
+        return f"{server_url.rstrip('/')}{PATH}/enter?token={token}"
 
     def revoke(self, owner: str, key_id: str) -> dict[str, Any]:
         return self.keys.revoke(self.policy(owner).actor(owner), key_id).public()
