@@ -8,9 +8,11 @@ the tests skip, except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -75,6 +77,7 @@ class OwnPostgres:
         if os.geteuid() == 0:
             self.as_user = ["runuser", "-u", "postgres", "--"]
             shutil.chown(self.home, "postgres")
+        self._frozen: list[int] = []
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync")
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
@@ -99,7 +102,29 @@ class OwnPostgres:
         """Stop at once (``immediate``: open connections are cut, as in a crash)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
+    def processes(self) -> list[int]:
+        """The server's processes: the postmaster and its children."""
+        master = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(master)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        return [master, *map(int, children)]
+
+    def freeze(self) -> None:
+        """Stop every process of the server without closing a connection: it accepts and
+        holds, but never answers (a hung host, a paused container)."""
+        self._frozen = self.processes()
+        for pid in self._frozen:
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self._frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self._frozen = []
+
     def close(self) -> None:
+        self.thaw()
         subprocess.run(
             [*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m",
              "immediate", "stop"],

@@ -199,3 +199,24 @@ def test_a_redis_outage_fails_closed_fast_and_recovers(deployment: Deployment) -
     d.redis.start()
     until(lambda: auth(d, d.keys["limited"]).status_code == 204, "/auth with rate limits")
     assert readiness(d) == (200, {"store": "ok", "rate_limits": "ok"})
+
+
+def test_a_postgresql_that_never_answers_is_an_outage_too(deployment: Deployment) -> None:
+    """A server that holds its connections without answering (frozen) is cut off by the
+    statement deadline (5 s) instead of holding requests without end; later requests are
+    refused at once, and the service recovers when the server answers again."""
+    d = deployment
+    assert auth(d, d.keys["plain"]).status_code == 204
+    d.postgres.freeze()
+    try:
+        time.sleep(1.5)  # past the cache's bound
+        for name in ("unused", "plain", "credits", "unused"):
+            assert_unavailable(timed(partial(auth, d, d.keys[name])), "store_unavailable")
+        with d.client(d.root) as admin:
+            assert_unavailable(timed(lambda: admin.get("/v1/keys")), "store_unavailable")
+        status, checks = readiness(d)
+        assert status == 503 and checks["store"] != "ok", checks
+    finally:
+        d.postgres.thaw()
+    until(lambda: auth(d, d.keys["unused"]).status_code == 204, "/auth")
+    until(lambda: readiness(d)[0] == 200, "/readyz")

@@ -83,7 +83,7 @@ class ChangeFeed:
                     left = proven + budget - started
                     if left <= 0:
                         raise TimeoutError("no time left for a heartbeat")
-                    await asyncio.wait_for(conn.execute("SELECT 1"), timeout=left)
+                    await self._heartbeat(conn, left)
                     proven = started
             except asyncio.CancelledError:
                 raise
@@ -97,6 +97,20 @@ class ChangeFeed:
                 for conn in held:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(conn.close(), timeout=budget)
+
+    async def _heartbeat(self, conn: psycopg.AsyncConnection[Any], left: float) -> None:
+        """``SELECT 1`` within ``left`` seconds, or ``lost`` reported at once: cancelling a
+        query on a server that does not answer takes the driver up to 10 s more, and the
+        bound cannot wait for that."""
+        beat = asyncio.ensure_future(conn.execute("SELECT 1"))
+        done, _ = await asyncio.wait({beat}, timeout=left)
+        if not done:
+            self.listener.lost()
+            # Not awaited: closing the connection (the caller does) ends the cancellation.
+            beat.add_done_callback(lambda task: task.cancelled() or task.exception())
+            beat.cancel()
+            raise TimeoutError("no answer to the heartbeat in time")
+        beat.result()
 
     def close(self) -> None:
         task = self._task

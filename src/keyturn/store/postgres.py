@@ -27,6 +27,7 @@ from keyturn.store.base import masked_url
 from keyturn.store.breaker import Breaker
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
+from keyturn.store.watchdog import Watchdog
 
 CHANNEL = "keyturn_keys"
 # How long opening the store may take to say that PostgreSQL is unreachable or refuses:
@@ -39,6 +40,10 @@ CONNECT_TIMEOUT = 2
 POOL_TIMEOUT = 3.0
 # How often, during an outage, one request tries the server again.
 RETRY_INTERVAL = 1.0
+# The longest one use of a connection (a statement, or a change's whole transaction) may
+# wait for the server before its connection is cut (``watchdog.py``): a server that holds a
+# connection without answering cannot hold a request.
+STATEMENT_TIMEOUT = 5.0
 # Failures that say the server cannot be reached (as opposed to refusing a statement).
 _UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 # Taken (per database) while migrating, so instances starting together migrate once.
@@ -80,6 +85,7 @@ class PostgresStore(SQLStore):
         super().__init__()
         self._probe()
         self.breaker = Breaker(RETRY_INTERVAL)
+        self.watchdog = Watchdog(STATEMENT_TIMEOUT)
         self._flushing = threading.Lock()
         self._pool = ConnectionPool(
             url,
@@ -119,7 +125,8 @@ class PostgresStore(SQLStore):
         )
 
     def _migrate(self) -> None:
-        with self._writing() as conn:
+        # No statement deadline: a migration may take long on a large table.
+        with self._guarded("migrate"), self._pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             apply(conn, self.dialect, conn.execute)
 
@@ -132,13 +139,26 @@ class PostgresStore(SQLStore):
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._guarded("read"), self._pool.connection() as conn:
+        with self._guarded("read"), self._pool.connection() as conn, self._deadline(conn):
             yield conn
 
     @contextmanager
     def _writing(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._guarded("write to"), self._pool.connection() as conn, conn.transaction():
+        with (
+            self._guarded("write to"),
+            self._pool.connection() as conn,
+            self._deadline(conn),
+            conn.transaction(),
+        ):
             yield conn
+
+    @contextmanager
+    def _deadline(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        token = self.watchdog.watch(conn.fileno())
+        try:
+            yield
+        finally:
+            self.watchdog.done(token)
 
     @contextmanager
     def _guarded(self, verb: str) -> Iterator[None]:
@@ -202,7 +222,11 @@ class PostgresStore(SQLStore):
         self._admit("read")
         try:
             with self._pool.connection() as conn:
-                row = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
+                token = self.watchdog.watch(conn.fileno())
+                try:
+                    row = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
+                finally:
+                    self.watchdog.done(token)
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._failure("read", exc) from exc
         self.breaker.succeeded()
@@ -215,6 +239,7 @@ class PostgresStore(SQLStore):
         return ChangeFeed(self.url, CHANNEL, listener, bound)
 
     def close(self) -> None:
+        self.watchdog.close()
         self._pool.close()
 
 
