@@ -2,8 +2,11 @@
 #   make run   - keyturn serve on 127.0.0.1:8080 with the embedded SQLite store (./keyturn.db);
 #                on a new database it prints the root key once. Installs keyturn alone.
 #   make test  - lint (ruff, mypy), then the whole test suite (PostgreSQL and Redis are
-#                started if needed). Installs keyturn with its development tools.
+#                started if needed), and meanwhile the core suite on the other supported
+#                Pythons (noxfile.py). Installs keyturn with its development tools.
 PYTHON ?= python3
+# The Pythons besides $(PYTHON) that the core suite runs on (nox sessions; see noxfile.py).
+OTHER_PYTHONS ?= core-3.12 core-3.13
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
@@ -28,12 +31,19 @@ $(BIN)/keyturn: $(VENV)/.dev
 run: $(VENV)/.serve
 	$(BIN)/keyturn serve --db sqlite:///keyturn.db
 
+# nox runs in the background: it mostly waits on installs and subprocesses, so the whole
+# suite keeps the cores; its output follows the suite's, then one line for both.
 test: lint
 	./scripts/services.sh
-	$(BIN)/python -m pytest -n auto -q
+	@$(BIN)/nox -s $(OTHER_PYTHONS) > .nox-core.log 2>&1 & pythons=$$!; \
+	$(BIN)/python -m pytest -n auto -q; suite=$$?; \
+	wait $$pythons; core=$$?; \
+	echo "--- the core suite on the other Pythons ($(OTHER_PYTHONS)):"; cat .nox-core.log; \
+	echo "whole suite: exit $$suite; core suite on $(OTHER_PYTHONS): exit $$core"; \
+	test $$suite -eq 0 && test $$core -eq 0
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench noxfile.py
 	$(BIN)/mypy src
 
 bench: $(VENV)/.dev

@@ -98,3 +98,17 @@ def test_the_readmes_pre_commit_snippet_works_as_written(tmp_path: Path) -> None
     assert blocked.returncode == 1, blocked.stdout + blocked.stderr
     assert "keyturn scan" in blocked.stdout and "Failed" in blocked.stdout
     assert "settings.py" in blocked.stdout
+
+
+def test_ci_runs_the_core_suite_on_every_other_python() -> None:
+    """`make test` (and so CI) runs the whole suite on one Python and the core suite, through
+    nox, on each other Python the package declares."""
+    commands = dry_run("test")
+    declared = re.findall(
+        r"Programming Language :: Python :: (3\.\d+)", (ROOT / "pyproject.toml").read_text()
+    )
+    assert declared == ["3.11", "3.12", "3.13"]
+    noxfile = (ROOT / "noxfile.py").read_text()
+    assert f"PYTHONS = {declared!r}".replace("'", '"') in noxfile
+    assert "nox -s core-3.12 core-3.13" in commands
+    assert commands.index("nox -s") < commands.index("pytest -n auto")
