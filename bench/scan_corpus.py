@@ -10,8 +10,11 @@ a finding on no sample's line is a false positive), and prints:
 - recall on the positives (T), precision (T found over T found + negatives F flagged +
   findings on no sample), near-misses (N) flagged, per family, beside each peer;
 - MB/s on a tree of ordinary source (text files of this virtual environment's
-  site-packages, at least 20 MB), median of the runs, with gitleaks' figure from
-  ``results/peers.json`` (gitleaks is not built here) and the ratio.
+  site-packages, at least 20 MB), median and best of the runs, with gitleaks' figure from
+  ``results/peers.json`` (gitleaks is not built here) and the ratio; and, since a shared
+  machine's load swamps wall time, the same tree scanned by the keyturn commit peers.json
+  measured (``--baseline``), interleaved with this checkout: the ratio of their CPU
+  seconds carries peers.json's keyturn figure over to this checkout.
 
 Run: ``.venv/bin/python bench/scan_corpus.py [--corpus DIR] [--runs 3] [--mb 33]``.
 Not run in CI.
@@ -129,6 +132,41 @@ def ordinary_tree(dest: Path, megabytes: float) -> int:
     return total
 
 
+def _cli_cpu(tree: Path, src: Path | None) -> tuple[float, float]:
+    """(wall, CPU seconds) of one `keyturn scan` of ``tree`` by the keyturn in ``src`` (None:
+    this checkout), started the same way for both so that only the code differs."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    code = ("import sys; from keyturn.cli import main; "
+            "sys.argv = ['keyturn', 'scan', '.', '--format', 'json']; main()")
+    started, cpu = time.perf_counter(), _cpu()
+    subprocess.run([sys.executable, "-P", "-c", code], cwd=tree, env=env, capture_output=True,
+                   check=False)
+    return time.perf_counter() - started, _cpu() - cpu
+
+
+def calibrated(tree: Path, peers: dict[str, Any], rev: str, runs: int) -> None:
+    """keyturn's own entry in peers.json (commit ``rev``) measured beside this checkout in
+    the same run, interleaved: this checkout's speed is that entry's MB/s times the ratio
+    of their CPU seconds, which a loaded machine slows alike. gitleaks cannot be built
+    here; its peers.json figure came from the same session as keyturn's entry."""
+    with tempfile.TemporaryDirectory(prefix="keyturn-baseline-") as old:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        then, now = [], []
+        for _ in range(runs):
+            then.append(_cli_cpu(tree, Path(old) / "src")[1])
+            now.append(_cli_cpu(tree, None)[1])
+    ratio = min(then) / min(now)
+    base = peers["tools"]["keyturn"]["bigtree_MB_per_s"]
+    gitleaks = peers["tools"]["gitleaks"]["bigtree_MB_per_s"]
+    print(f"same run, least CPU of {runs}: keyturn {rev} {min(then):.2f} s, this checkout "
+          f"{min(now):.2f} s; peers.json has {rev} at {base:.1f} MB/s, so this checkout "
+          f"~{base * ratio:.1f} MB/s = {base * ratio / gitleaks:.2f}x gitleaks ({gitleaks:.1f})")
+
+
 def _family_table(mine: dict[str, Any], peers: dict[str, Any]) -> None:
     names = ["keyturn", *peers]
     print(f"\n{'family':24s}" + "".join(f"{n[:14]:>16s}" for n in names))
@@ -150,6 +188,8 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=33.0, help="size of the ordinary tree")
     parser.add_argument("--jobs", type=int, default=0, help="keyturn scan --jobs")
     parser.add_argument("--no-speed", action="store_true", help="skip the ordinary tree")
+    parser.add_argument("--baseline", default="e9e9e2d",
+                        help="the keyturn commit results/peers.json measured ('' to skip)")
     args = parser.parse_args()
     corpus = find_corpus(args.corpus)
     peers = json.loads((corpus / "results" / "peers.json").read_text())
@@ -193,6 +233,8 @@ def main() -> None:
               f"{median / gitleaks:.2f}x median, {best / gitleaks:.2f}x best")
         print(f"CPU: {statistics.median(CPU):.2f} s for the tree, {per_cpu:.1f} MB per CPU-second "
               "(wall time on a shared machine says more about the others' load)")
+        if args.baseline:
+            calibrated(big, peers, args.baseline, args.runs)
 
 
 if __name__ == "__main__":
