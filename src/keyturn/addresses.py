@@ -127,7 +127,7 @@ class AddressSet:
     """Networks (address or CIDR strings, as ``checked_networks`` leaves them) to test
     addresses against. Empty: contains nothing."""
 
-    __slots__ = ("_v4", "_v6", "networks")
+    __slots__ = ("_seen", "_v4", "_v6", "networks")
 
     def __init__(self, networks: Iterable[str]) -> None:
         self.networks = tuple(networks)
@@ -138,6 +138,18 @@ class AddressSet:
             ranges[network.version].append((start, start + network.num_addresses - 1))
         self._v4 = _merged(ranges[4])
         self._v6 = _merged(ranges[6])
+        self._seen: dict[str, bool] = {}
+
+    def allows(self, text: str) -> bool:
+        """Whether the address written ``text`` (a peer, as a server gives it) is in the
+        set; answers are kept per set (bounded), since a key's clients repeat."""
+        seen = self._seen.get(text)
+        if seen is None:
+            seen = parse_address(text) in self
+            if len(self._seen) >= _SEEN_LIMIT:
+                self._seen.clear()
+            self._seen[text] = seen
+        return seen
 
     def __contains__(self, address: object) -> bool:
         if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:

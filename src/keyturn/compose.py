@@ -62,6 +62,7 @@ def build_manager(settings: Settings, *, create: bool = True, probe: bool = Fals
             prefix=settings.default_prefix,
             usage_interval=settings.usage_flush_interval,
             limiter=_limiter(settings, probe),
+            verification_retention=settings.verification_retention,
             allow_private_webhooks=settings.webhook_allow_private,
         )
     except BaseException:

@@ -76,6 +76,8 @@ class Settings:
     # Proxies (addresses, CIDR blocks) whose X-Forwarded-For / X-Real-IP name the client for
     # keys restricted by address; none by default: the connection's peer is the client.
     trusted_proxies: tuple[str, ...] = ()
+    # How long the verification log keeps its entries (keyturn.verifications), in seconds.
+    verification_retention: float = 30 * 86_400.0
     # HMAC pepper for key hashes; set it from the environment or a secret file, never a flag.
     pepper: str | None = field(default=None, repr=False)
     # The server's edge (docs/security.md): the largest request body it reads (bytes), the
@@ -258,6 +260,22 @@ def _networks(value: Any) -> tuple[str, ...]:
         raise ValueError(exc.message) from None
 
 
+def _retention(value: Any) -> float:
+    """A duration such as ``30d`` or ``12h`` (or a number of seconds), at least a minute."""
+    from keyturn.durations import parse_duration
+
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        try:
+            seconds = parse_duration(_text(value).strip()).total_seconds()
+        except InvalidValue as exc:
+            raise ValueError(exc.message) from None
+    if seconds < 60:
+        raise ValueError("expected at least a minute, like 30d")
+    return seconds
+
+
 def _optional_text(value: Any) -> str | None:
     return _text(value) or None
 
@@ -327,6 +345,7 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "public_url": _web_address,
     "trust_forwarded_proto": _flag,
     "trusted_proxies": _networks,
+    "verification_retention": _retention,
     "pepper": _optional_text,
     "max_body_size": _bounded(1024, 64 * 1024 * 1024, "a size in bytes"),
     "read_timeout": _read_timeout,

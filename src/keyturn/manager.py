@@ -51,6 +51,7 @@ from keyturn.record import KeyRecord, Refill
 from keyturn.store import DEFAULT_URL, KeyFilter, KeyStore, open_store
 from keyturn.store.base import AuditEvent, EventStore
 from keyturn.usage import UsageRecorder
+from keyturn.verifications import DEFAULT_RETENTION, VerificationLog
 from keyturn.verifier import Candidate, Decision, Origin, Verifier
 from keyturn.webhooks import AsyncWebhookAdmin, WebhookAdmin
 
@@ -87,6 +88,7 @@ class KeyManager:
         limiter: RateLimiter | str | None = None,
         feed_lifetime: float = FEED_LIFETIME,
         allow_private_webhooks: bool = False,
+        verification_retention: float = DEFAULT_RETENTION,
     ) -> None:
         """``prefix`` is the default prefix of new keys (the verifier's first accepted
         one unless given; it must be accepted). ``cache.ttl`` is the propagation bound (1 s
@@ -118,6 +120,9 @@ class KeyManager:
         )
         self.owners = OwnerAdmin(self.store, self.cache)
         self.usage = UsageRecorder(self.store, usage_interval)
+        self.verifications = VerificationLog(
+            self.store, self.verifier.proxies, retention=verification_retention
+        )
         self._limiter = limiter
         self.feed = follow_changes(self.store, self.cache, feed_lifetime)
         # Bound once: the hot path pays for no attribute chains.
@@ -471,6 +476,7 @@ class KeyManager:
     def close(self) -> None:
         if self.feed is not None:
             self.feed.close()
+        self.verifications.close()
         self.usage.close()
         self.store.close()
 

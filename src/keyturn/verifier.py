@@ -199,8 +199,13 @@ class Verifier:
     def admits(self, record: KeyRecord, origin: Origin) -> bool:
         """Whether the client ``origin`` names is on the allow-list of ``record`` (which has
         one): the fast path's question, ``decide``'s answer without the refusal."""
-        client = self.proxies.client(*origin)
-        return client is not None and client in record.allowed  # type: ignore[operator]
+        peer, headers = origin
+        allowed = record.allowed
+        assert allowed is not None
+        if peer is not None and not self.proxies.set:  # the peer is the client
+            return allowed.allows(peer)
+        client = self.proxies.client(peer, headers)
+        return client is not None and client in allowed
 
     def _outside(self, record: KeyRecord, origin: Origin | None) -> Decision | None:
         """``ip_not_allowed`` unless the client's address is on the key's allow-list."""

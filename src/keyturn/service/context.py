@@ -33,6 +33,7 @@ def build_context(
 ) -> ServiceContext:
     """The service's shared parts over a manager built by ``keyturn.compose``."""
     metrics = Metrics()
+    metrics.watch_verifications(manager.verifications)
     if deliverer is not None:
         metrics.watch_deliveries(deliverer)
     return ServiceContext(settings, AsyncKeyManager(manager), metrics, deliverer)

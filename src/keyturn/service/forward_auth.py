@@ -25,6 +25,7 @@ from keyturn.service.access_log import LOG_KEY
 from keyturn.service.identity_headers import identity_headers
 from keyturn.service.metrics import Metrics
 from keyturn.service.redact import Redactor
+from keyturn.verifications import Entry, request_id_of
 
 # The original URI as proxies tell it; and as some frameworks read it from a client's
 # X-Original-URL or X-Rewrite-URL (IIS conventions, honoured by Zend and older Symfony),
@@ -43,8 +44,10 @@ class ForwardAuth:
         "_identity",
         "_log",
         "_observe",
+        "_proxies",
         "_public_url",
         "_realm",
+        "_record",
         "_redact",
         "_rules",
         "_scopes_header",
@@ -61,6 +64,8 @@ class ForwardAuth:
         self._observe = metrics.observe["forward_auth"]
         self._log = settings.access_log
         self._redact = Redactor(settings.query_params).uri
+        self._record = manager.sync.verifications.record
+        self._proxies = manager.sync.verifier.proxies.set
         # key id -> (the record the headers were built from, the headers)
         self._identity: dict[str, tuple[KeyRecord, list[tuple[bytes, bytes]]]] = {}
 
@@ -71,9 +76,14 @@ class ForwardAuth:
         methods: list[bytes] = []
         overrides: list[bytes] = []
         demanded: list[bytes] = []
+        request_id = agent = b""
         for name, value in headers:
-            if name[:2] == b"x-":
-                if name in _URI_HEADERS:
+            if name == b"user-agent":
+                agent = value
+            elif name[:2] == b"x-":
+                if name == b"x-request-id":
+                    request_id = value
+                elif name in _URI_HEADERS:
                     uris.append(value)
                 elif name in _METHOD_HEADERS:
                     methods.append(value)
@@ -101,17 +111,32 @@ class ForwardAuth:
             scopes = tuple(dict.fromkeys((*scopes, *extra)))
 
         client = scope.get("client")
+        peer = client[0] if client else None
+        rid = request_id_of(request_id, peer, self._proxies)
         try:
-            decision = await self._verify(
-                headers, query, scopes=scopes, peer=client[0] if client else None
-            )
+            decision = await self._verify(headers, query, scopes=scopes, peer=peer)
         except KeyturnError as exc:  # the store or Redis did not answer: 503, fail closed
-            await self._fail(scope, send, exc, f"{verb} {uris[0].decode('latin-1')}")
+            await self._fail(scope, send, exc, f"{verb} {uris[0].decode('latin-1')}", rid)
             return
 
         self._count[decision.code]()
         self._observe(time.perf_counter() - started)
         record = decision.key
+        self._record(
+            Entry(
+                time.time(),
+                rid,
+                None if record is None else record.id,
+                None if record is None else record.masked,
+                decision.code,
+                peer,
+                headers,
+                verb,
+                uris[0].decode("latin-1"),
+                agent.decode("latin-1"),
+            )
+        )
+        rid_header = (b"x-request-id", rid.encode("latin-1"))
         if self._log:
             scope[LOG_KEY] = {
                 "outcome": decision.code,
@@ -119,17 +144,22 @@ class ForwardAuth:
                 "forwarded": f"{verb} {self._redact(uris[0].decode('latin-1'))}",
             }
         if decision.ok and record is not None:
-            await respond(send, 204, self._identity_of(record), b"")
+            await respond(send, 204, [*self._identity_of(record), rid_header], b"")
             return
         answer = render(decision, self._realm, self._public_url)
         await respond(
             send,
             answer.status,
-            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers],
+            [
+                *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers),
+                rid_header,
+            ],
             answer.body_bytes(),
         )
 
-    async def _fail(self, scope: Scope, send: Send, exc: KeyturnError, forwarded: str) -> None:
+    async def _fail(
+        self, scope: Scope, send: Send, exc: KeyturnError, forwarded: str, rid: str
+    ) -> None:
         """The error's problem answer (``keyturn.errors`` mapped once, by ``render_error``)."""
         self._count[exc.code]()
         if self._log:
@@ -139,7 +169,10 @@ class ForwardAuth:
         await respond(
             send,
             answer.status,
-            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers],
+            [
+                *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers),
+                (b"x-request-id", rid.encode("latin-1")),
+            ],
             answer.body_bytes(),
         )
 

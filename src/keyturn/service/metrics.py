@@ -18,6 +18,7 @@ from keyturn.outcomes import CATALOGUE
 
 if TYPE_CHECKING:
     from keyturn.delivery import Deliverer
+    from keyturn.verifications import VerificationLog
 
 # Verify latency is microseconds on a cache hit and milliseconds on a store read.
 _BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0)
@@ -62,6 +63,16 @@ class Metrics:
         # endpoint -> code -> bound Counter.inc; endpoint -> bound Histogram.observe
         self.count = {e: _Children(outcomes, e) for e in ENDPOINTS}
         self.observe = {e: latency.labels(e).observe for e in ENDPOINTS}
+
+    def watch_verifications(self, log: VerificationLog) -> None:
+        """Verification log entries dropped because the queue was full (never a blocked
+        request: ``keyturn.verifications``)."""
+        gauge = Gauge(
+            "keyturn_verifications_dropped",
+            "Verification log entries dropped since start: the queue was full.",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: log.dropped)
 
     def watch_deliveries(self, deliverer: Deliverer) -> None:
         """Webhook deliveries by outcome, as the worker last counted them in the store."""

@@ -334,6 +334,24 @@ class KeyPage(BaseModel):
     next: str | None = Field(description="Pass as `after` for the next page; null at the end.")
 
 
+class VerificationView(BaseModel):
+    id: int
+    at: datetime
+    request_id: str = Field(description="The X-Request-Id of the answer.")
+    key_id: str | None = Field(description="The key's id, when the key was known.")
+    key: str | None = Field(description="The key, masked, when it was known.")
+    outcome: str = Field(description="An outcome code; `keyturn explain CODE` explains it.")
+    client: str | None = Field(description="The client's address, as keyturn judged it.")
+    method: str
+    path: str = Field(description="The request's path, without its query.")
+    user_agent: str
+
+
+class VerificationPage(BaseModel):
+    verifications: list[VerificationView]
+    next: int | None = Field(description="Pass as `before` for the next page; null at the end.")
+
+
 class OwnerKeysChanged(BaseModel):
     owner: str
     changed: list[KeyView] = Field(description="The keys changed (those already so are not).")

@@ -11,7 +11,7 @@ what happened and the fix), so a client library never has to tell "your key is b
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
 from keyturn import admin
 from keyturn.actor import Actor
@@ -20,6 +20,7 @@ from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
 from keyturn.service.models import VerifyRequest, VerifyResult
 from keyturn.service.problems import problem_responses
+from keyturn.verifications import Entry, request_id_of
 
 
 def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
@@ -28,6 +29,8 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
     count = context.metrics.count["verify_api"]
     observe = context.metrics.observe["verify_api"]
     verifier = callers.holding(admin.VERIFY)
+    record = manager.sync.verifications.record
+    trusted = manager.sync.verifier.proxies.set
 
     @router.post(
         "/keys/verify",
@@ -37,13 +40,35 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
         summary="Check a key your service received",
     )
     async def verify_key(
-        body: VerifyRequest, caller: Annotated[Actor, Depends(verifier)]
+        body: VerifyRequest,
+        caller: Annotated[Actor, Depends(verifier)],
+        request: Request,
+        response: Response,
     ) -> dict[str, Any]:
         started = time.perf_counter()
         decision = await manager.verify_key(body.key, scopes=body.scopes, ip=body.ip)
         count[decision.code]()
         observe(time.perf_counter() - started)
         key = decision.key
+        peer = request.client.host if request.client else None
+        rid = request_id_of(request.headers.get("x-request-id", "").encode("latin-1"), peer,
+                            trusted)  # fmt: skip
+        response.headers["x-request-id"] = rid
+        # The client is the one the caller names (``ip``): the service's own client.
+        record(
+            Entry(
+                time.time(),
+                rid,
+                None if key is None else key.id,
+                None if key is None else key.masked,
+                decision.code,
+                body.ip,
+                (),
+                "POST",
+                "/v1/keys/verify",
+                request.headers.get("user-agent", ""),
+            )
+        )
         return {
             "valid": decision.ok,
             "code": decision.code,

@@ -23,6 +23,7 @@ from keyturn.states import Status
 
 if TYPE_CHECKING:
     from keyturn.owners import Owner, OwnerUsage
+    from keyturn.verifications import Verification, VerificationFilter
 
 
 def masked_url(url: str) -> str:
@@ -251,6 +252,16 @@ class KeyStore(Protocol):
     def spend_owner(self, owner: str, now: datetime | None = None) -> int | None: ...
 
     def owner_credits_left(self, owner: str, now: datetime | None = None) -> int | None: ...
+
+    # The verification log (``keyturn.verifications``).
+
+    def record_verifications(self, rows: list[dict[str, Any]]) -> None: ...
+
+    def purge_verifications(self, before: datetime) -> None: ...
+
+    def verifications(
+        self, filters: VerificationFilter, *, limit: int = 100, before: int | None = None
+    ) -> list[Verification]: ...
 
     def close(self) -> None: ...
 

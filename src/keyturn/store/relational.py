@@ -29,9 +29,16 @@ from keyturn.store.owner_rows import (
     SPEND_OWNER,
     owner_of_row,
 )
+from keyturn.store.verification_rows import (
+    INSERT_VERIFICATION,
+    PURGE_VERIFICATIONS,
+    verification_of_row,
+    verifications_query,
+)
 
 if TYPE_CHECKING:
     from keyturn.owners import Owner, OwnerUsage
+    from keyturn.verifications import Verification, VerificationFilter
 
 _NO_FILTER = KeyFilter()
 ROWS_KEPT = 4096  # rows (and their records) kept for re-reads by hash; ~8 MB at most
@@ -526,3 +533,30 @@ class SQLStore(Outbox):
         with self._reading() as conn:
             row = conn.execute(self.dialect.params(OWNER_CREDITS_LEFT), params).fetchone()
         return None if row is None or row[0] is None else int(row[0])
+
+    # -- the verification log (``keyturn.verifications``) -------------------------------
+
+    def record_verifications(self, rows: list[dict[str, Any]]) -> None:
+        """Insert a batch of decisions (one transaction)."""
+        time_in = self.dialect.time_in
+        for row in rows:
+            row["at"] = time_in(row["at"])
+        with self._writing() as conn:
+            self._executemany(conn, self.dialect.params(INSERT_VERIFICATION), rows)
+
+    def purge_verifications(self, before: datetime) -> None:
+        with self._writing() as conn:
+            conn.execute(
+                self.dialect.params(PURGE_VERIFICATIONS), {"before": self.dialect.time_in(before)}
+            )
+
+    def verifications(
+        self, filters: VerificationFilter, *, limit: int = 100, before: int | None = None
+    ) -> list[Verification]:
+        """Entries newest first, filtered; ``before``: an entry id to page on from."""
+        if _holds_nul(filters.key_id, filters.owner, filters.outcome, filters.request_id):
+            return []
+        query, params = verifications_query(self.dialect, filters, limit, before)
+        with self._reading() as conn:
+            rows = conn.execute(self.dialect.params(query), params).fetchall()
+        return [verification_of_row(self.dialect, row) for row in rows]

@@ -1,0 +1,55 @@
+"""The SQL of the verification log (``keyturn.verifications``), shared by both engines; the
+methods that run it are ``SQLStore``'s (``store/relational.py``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from keyturn.store import sql
+
+if TYPE_CHECKING:
+    from keyturn.verifications import Verification, VerificationFilter
+
+INSERT_VERIFICATION = (
+    "INSERT INTO verifications (at, request_id, key_id, masked, outcome, client, method, "
+    "path, user_agent) VALUES (:at, :request_id, :key_id, :masked, :outcome, :client, "
+    ":method, :path, :user_agent)"
+)
+PURGE_VERIFICATIONS = "DELETE FROM verifications WHERE at < :before"
+
+
+def verifications_query(
+    dialect: sql.Dialect, filters: VerificationFilter, limit: int, before: int | None
+) -> tuple[str, dict[str, Any]]:
+    where = ["1 = 1"]
+    params: dict[str, Any] = {"limit": limit}
+    for name in ("key_id", "outcome", "request_id"):
+        value = getattr(filters, name)
+        if value is not None:
+            where.append(f"v.{name} = :{name}")
+            params[name] = value
+    if filters.owner is not None:
+        where.append("v.key_id IN (SELECT id FROM keys WHERE owner = :owner)")
+        params["owner"] = filters.owner
+    if filters.since is not None:
+        where.append("v.at >= :since")
+        params["since"] = dialect.time_in(filters.since)
+    if before is not None:
+        where.append("v.id < :before")
+        params["before"] = before
+    query = (
+        "SELECT v.id, v.at, v.request_id, v.key_id, v.masked, v.outcome, v.client, v.method, "
+        f"v.path, v.user_agent FROM verifications v WHERE {' AND '.join(where)} "
+        "ORDER BY v.id DESC LIMIT :limit"
+    )
+    return query, params
+
+
+def verification_of_row(dialect: sql.Dialect, row: Any) -> Verification:
+    from keyturn.verifications import Verification
+
+    moment = dialect.time_out(row[1])
+    assert moment is not None
+    return Verification(
+        int(row[0]), moment, row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9]
+    )

@@ -1,0 +1,216 @@
+"""The verification log: every decision, recorded in batches off the hot path.
+
+A face that decides a request (``/auth``, the verify API) hands ``VerificationLog.record`` a
+tuple of plain values: one ``deque.append``, no lock, no I/O. A background thread writes
+what has gathered every ``interval`` seconds (half a second by default, so an entry is
+queryable within about that, and well within 2 s) and deletes entries older than the
+retention. The queue is bounded: when the store cannot keep up (or does not answer),
+entries past ``capacity`` are dropped and counted (``dropped``, on ``/metrics``), and a
+request never waits for the log.
+
+What an entry holds: when, the request id, the key's id and mask when the key is known,
+the outcome code, the client's address as the request showed it (the peer, and the
+forwarded addresses when the peer is a trusted proxy: the client is worked out when the
+entry is written, not on the request), method, path and user agent. Never the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from keyturn.addresses import AddressSet, parse_address
+from keyturn.keys import mask
+
+if TYPE_CHECKING:
+    from keyturn.addresses import TrustedProxies
+    from keyturn.store.base import KeyStore
+
+log = logging.getLogger("keyturn.verifications")
+
+READ_SCOPE = "verifications:read"
+DEFAULT_RETENTION = 30 * 86_400.0
+DEFAULT_CAPACITY = 100_000
+MAX_TEXT = 512  # paths and user agents are cut to this many characters
+
+
+def _text(value: str, limit: int) -> str:
+    """What any engine stores: no NUL (PostgreSQL refuses one, and a batch it refuses
+    would be retried for ever), at most ``limit`` characters."""
+    return value[:limit].replace("\x00", "\ufffd")
+
+
+def request_id_of(given: bytes, peer: str | None, trusted: AddressSet) -> str:
+    """The request's id: the one a trusted proxy set (``X-Request-Id``), else a new one.
+    A client's own id is not believed: it could name another request's entries."""
+    if given and peer is not None and trusted and len(given) <= 128:
+        address = parse_address(peer)
+        if address is not None and address in trusted:
+            return given.decode("latin-1")
+    return os.urandom(8).hex()
+
+
+_KEYISH = re.compile(r"[A-Za-z0-9_]+_[0-9A-Za-z]{36}")
+
+
+def _shown_path(path: str) -> str:
+    """The path without its query (where keys and tokens are sent), and anything shaped
+    like a key in it masked."""
+    return _KEYISH.sub(lambda m: mask(m.group()), path.partition("?")[0])
+
+
+class Entry(NamedTuple):
+    """One decision as a face saw it; ``headers`` are read for forwarded addresses only
+    when the entry is written, and only if the peer is a trusted proxy."""
+
+    at: float
+    request_id: str
+    key_id: str | None
+    masked: str | None
+    outcome: str
+    peer: str | None
+    headers: Any  # the request's header pairs, kept by reference, read when written
+    method: str
+    path: str
+    user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """An entry as stored and shown."""
+
+    id: int
+    at: datetime
+    request_id: str
+    key_id: str | None
+    key: str | None
+    outcome: str
+    client: str | None
+    method: str
+    path: str
+    user_agent: str
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "request_id": self.request_id,
+            "key_id": self.key_id,
+            "key": self.key,
+            "outcome": self.outcome,
+            "client": self.client,
+            "method": self.method,
+            "path": self.path,
+            "user_agent": self.user_agent,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationFilter:
+    key_id: str | None = None
+    owner: str | None = None
+    outcome: str | None = None
+    request_id: str | None = None
+    since: datetime | None = None
+
+
+class VerificationLog:
+    """A bounded queue of entries and the thread that writes them."""
+
+    def __init__(
+        self,
+        store: KeyStore,
+        proxies: TrustedProxies,
+        *,
+        interval: float = 0.5,
+        retention: float = DEFAULT_RETENTION,
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
+        self.store = store
+        self.proxies = proxies
+        self.interval = interval
+        self.retention = retention
+        self.capacity = capacity
+        self.dropped = 0
+        self._queue: deque[Entry] = deque()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._purged = 0.0
+
+    def record(self, entry: Entry) -> None:
+        """Queue ``entry``; past ``capacity``, drop it and count it. Never blocks."""
+        queue = self._queue
+        if len(queue) >= self.capacity:
+            self.dropped += 1
+            return
+        queue.append(entry)
+        if self._thread is None:
+            self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="keyturn-verifications", daemon=True
+            )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except Exception as exc:  # a busy or unreachable store: retry next interval
+                log.warning("verification log not written yet, will retry: %s", exc)
+
+    def flush(self) -> int:
+        """Write what has gathered (and purge what is past the retention, once a minute);
+        the number of entries written."""
+        queue = self._queue
+        batch = [queue.popleft() for _ in range(len(queue))]
+        if batch:
+            try:
+                self.store.record_verifications([self._row(e) for e in batch])
+            except Exception:
+                for entry in reversed(batch):  # back to the front, for the next flush
+                    if len(queue) < self.capacity:
+                        queue.appendleft(entry)
+                    else:
+                        self.dropped += 1
+                raise
+        now = time.time()
+        if now - self._purged >= 60:
+            self._purged = now
+            self.store.purge_verifications(datetime.fromtimestamp(now - self.retention, UTC))
+        return len(batch)
+
+    def _row(self, entry: Entry) -> dict[str, Any]:
+        client = self.proxies.client(entry.peer, entry.headers)
+        return {
+            "at": datetime.fromtimestamp(entry.at, UTC),
+            "request_id": _text(entry.request_id, 128),
+            "key_id": entry.key_id,
+            "masked": entry.masked,
+            "outcome": entry.outcome,
+            "client": None if client is None else str(client),
+            "method": _text(entry.method, 16),
+            "path": _text(_shown_path(entry.path), MAX_TEXT),
+            "user_agent": _text(entry.user_agent, MAX_TEXT),
+        }
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval + 1)
+        try:
+            self.flush()
+        except Exception as exc:
+            log.warning("verification log not written at shutdown: %s", exc)

@@ -1,0 +1,96 @@
+"""The verification log over real HTTP: every ``/auth`` and verify API answer carries
+``X-Request-Id``, and its entry is queryable by it within 2 s."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from keyturn.keys import mask
+from tests.service.conftest import Live, start_live
+
+PROXY = "127.0.0.2"
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    yield from start_live(tmp_path_factory.mktemp("log"), trusted_proxies=(PROXY,))
+
+
+def entries(live: Live, **params: str) -> list[dict[str, Any]]:
+    """Polls for up to 2 s: the promise is that an entry is queryable within 2 s."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        found = live.root.get("/v1/verifications", params=params)
+        assert found.status_code == 200, found.text
+        rows: list[dict[str, Any]] = found.json()["verifications"]
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def test_auth_answers_are_logged_by_request_id(logged: Live) -> None:
+    key, record = logged.make_key(owner="acme")
+    client = logged.client(**{"user-agent": "probe/1"})
+    ok = client.get("/auth", headers={"Authorization": f"Bearer {key}",
+                                      "X-Forwarded-Uri": "/orders/7?page=2"})  # fmt: skip
+    assert ok.status_code == 204
+    rid = ok.headers["x-request-id"]
+    (row,) = entries(logged, request_id=rid)
+    assert row["key_id"] == record["id"] and row["key"] == mask(key)
+    assert row["outcome"] == "valid" and row["client"] == "127.0.0.1"
+    assert row["method"] == "GET" and row["path"] == "/orders/7"
+    assert row["user_agent"] == "probe/1"
+    refused = client.get("/auth", headers={"Authorization": "Bearer kt_live_nope"})
+    assert refused.status_code == 401
+    (bad,) = entries(logged, request_id=refused.headers["x-request-id"])
+    assert bad["outcome"] == "malformed_key" and bad["key_id"] is None
+    # A key sent in the query is refused, and neither it nor the query is logged.
+    leaked = client.get("/auth", headers={"X-Forwarded-Uri": f"/orders/{key}?api_key={key}"})
+    assert leaked.status_code == 400
+    (shown,) = entries(logged, request_id=leaked.headers["x-request-id"])
+    assert shown["path"].startswith("/orders/kt_live_") and key not in shown["path"]
+    text = logged.root.get("/v1/verifications", params={"owner": "acme"}).text
+    assert key not in text and key[8:38] not in text
+
+
+def test_a_request_id_is_believed_from_a_trusted_proxy_only(logged: Live) -> None:
+    key, _ = logged.make_key()
+    headers = {"Authorization": f"Bearer {key}", "X-Request-Id": "from-the-proxy-1"}
+    proxy = httpx.Client(transport=httpx.HTTPTransport(local_address=PROXY), timeout=10)
+    direct = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.1"), timeout=10)
+    with proxy, direct:
+        assert proxy.get(f"{logged.url}/auth", headers=headers).headers["x-request-id"] == (
+            "from-the-proxy-1"
+        )
+        spoofed = direct.get(f"{logged.url}/auth", headers=headers).headers["x-request-id"]
+    assert spoofed != "from-the-proxy-1"
+    assert len(entries(logged, request_id="from-the-proxy-1")) == 1
+
+
+def test_the_verify_api_is_logged_with_the_named_client(logged: Live) -> None:
+    key, record = logged.make_key()
+    verifier, _ = logged.make_key("keys:verify")
+    answer = logged.client(verifier).post("/v1/keys/verify",
+                                          json={"key": key, "ip": "203.0.113.5"})  # fmt: skip
+    (row,) = entries(logged, request_id=answer.headers["x-request-id"])
+    assert row["client"] == "203.0.113.5" and row["key_id"] == record["id"]
+    assert row["path"] == "/v1/keys/verify"
+
+
+def test_reading_the_log_needs_its_scope(logged: Live) -> None:
+    plain, _ = logged.make_key("keys:read")
+    assert logged.client(plain).get("/v1/verifications").status_code == 403
+    reader, _ = logged.make_key("verifications:read")
+    assert logged.client(reader).get("/v1/verifications").status_code == 200
+    bad = logged.root.get("/v1/verifications", params={"since": "yesterday"})
+    assert bad.status_code == 422
+
+
+def test_dropped_entries_are_on_metrics(logged: Live) -> None:
+    body = logged.client().get("/metrics").text
+    assert "keyturn_verifications_dropped" in body
