@@ -66,14 +66,21 @@ def _load() -> Mapping[str, Outcome]:
 CATALOGUE: Mapping[str, Outcome] = _load()
 
 
+def spelled(code: str) -> str:
+    """``code`` as the catalogue writes codes: a person may type ``KEY_EXPIRED`` or
+    ``key-expired``; the catalogue (and each page's address) says ``key_expired``."""
+    return code.strip().lower().replace("-", "_")
+
+
 def lookup(code: str) -> Outcome:
-    """The catalogue entry for ``code``; ``UnknownCode`` names the nearest codes if absent."""
+    """The catalogue entry for ``code`` (in any case, ``spelled``); ``UnknownCode`` names
+    the nearest codes if absent."""
     try:
-        return CATALOGUE[code]
+        return CATALOGUE[spelled(code)]
     except KeyError:
         import difflib
 
-        near = difflib.get_close_matches(code, list(CATALOGUE), n=3)
+        near = difflib.get_close_matches(spelled(code), list(CATALOGUE), n=3)
         suggestion = f"; did you mean {', '.join(near)}?" if near else ""
         raise UnknownCode(f"unknown code {code!r}{suggestion}") from None
 

@@ -58,7 +58,7 @@ def test_search_prints_text_and_markdown_and_says_when_nothing_matches() -> None
     assert explain("--search", "zzzqqq", "--format", "json").stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("spelling", ["KEY_EXPIRED", "Key_Expired", " key_expired "])
+@pytest.mark.parametrize("spelling", ["KEY_EXPIRED", "Key_Expired", " key_expired ", "key-expired"])
 def test_a_code_is_explained_in_any_case(spelling: str) -> None:
     result = explain(spelling, "--format", "json")
     assert result.exit_code == 0, result.output

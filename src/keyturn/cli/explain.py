@@ -42,7 +42,7 @@ def explain(code: str | None, list_all: bool, query: str | None, fmt: str) -> No
         _listing(list(CATALOGUE.values()), fmt)
         return
     try:
-        outcome = lookup(code.strip().lower())
+        outcome = lookup(code)
     except UnknownCode as exc:
         raise UsageFailure(f"{exc.args[0]} (see `keyturn explain --list`)") from None
     if fmt == "json":

@@ -33,7 +33,7 @@ from keyturn import __version__
 from keyturn._asgi import ASGIApp
 from keyturn.answer import OUTCOMES_PATH, PROBLEM_JSON, problem, problem_type
 from keyturn.outcome_search import search
-from keyturn.outcomes import CATALOGUE, Outcome, render_markdown
+from keyturn.outcomes import CATALOGUE, Outcome, render_markdown, spelled
 from keyturn.ui.render import Templates
 from keyturn.ui.site import SecurityHeaders, package_files
 
@@ -149,7 +149,7 @@ class OutcomePages:
         fmt = self._format(request, suffix)
         if fmt is None:
             return self._not_acceptable()
-        code = stem.strip().lower().replace("-", "_")
+        code = spelled(stem)
         outcome = CATALOGUE.get(code)
         if outcome is not None and code != stem:  # KEY_EXPIRED: the one address of a code
             return RedirectResponse(code + (f".{suffix}" if suffix else ""), 308, headers=_CACHE)
