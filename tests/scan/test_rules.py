@@ -323,6 +323,18 @@ def test_a_value_drawn_from_each_shape_is_found_near_its_name(rule) -> None:  # 
     found = False
     for _ in range(DRAWS):
         value = keygen.draw(_shape_of(rule))
-        hits = find_hits(f"{name} key: {value}\n".encode())
+        other = ("\nid: " + keygen.draw(rule.companion.split("(?:", 1)[1].rsplit(")(?!", 1)[0])
+                 if rule.companion else "")  # the credential's other part, where it has one
+        hits = find_hits(f"{name} key: {value}{other}\n".encode())
         found = found or any(h.start == len(name) + 6 for h in hits)
     assert found, rule.id
+
+
+def test_a_two_part_credential_needs_its_other_part_nearby() -> None:
+    # Duo's secret key authenticates only beside its integration key (DI + 18).
+    secret = keygen.draw("[a-zA-Z0-9]{38}") + "7k"
+    ikey = "DI" + keygen.draw("[A-Z0-9]{18}")
+    both = f"DUO_IKEY={ikey}\nDUO_SKEY={secret}\n# duo\n".encode()
+    assert any(h.provider == "Duo" for h in find_hits(b"# duo settings\n" + both))
+    alone = f"# duo settings\nDUO_IKEY=DI123\nDUO_SKEY={secret}\n".encode()
+    assert not any(h.provider == "Duo" for h in find_hits(alone))

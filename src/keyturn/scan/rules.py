@@ -65,6 +65,7 @@ class Rule:
     check: str = ""  # a format check of CHECKS the secret must pass
     multiline: bool = False  # the pattern names a line break: its window is not one line
     near: bool = False  # a provider's name near a random value ([near]), not a pattern
+    companion: str = ""  # [near]: the other part of the credential, needed within 5 lines
 
     # Compiled on first use, once per process: a scan compiles only the rules whose
     # keywords it meets, so loading 500 rules costs a hook nothing.
@@ -172,13 +173,15 @@ def _near_rules(data: dict[str, Any], source: str) -> tuple[Near, tuple[Rule, ..
             source=source, confidence="medium",
             keywords=tuple(k.encode() for k in entry["keywords"]),
             pattern=_bounded(entry["shape"]) if "shape" in entry else "", near=True,
+            companion=_bounded(entry["companion"]) if "companion" in entry else "",
         )
         for entry in data["providers"]
     )
     return near, rules
 
 
-_NEAR_FIELDS = frozenset({"name", "keywords", "shape"})
+_NEAR_FIELDS = frozenset({"name", "keywords", "shape", "companion"})
+COMPANION_LINES = 5
 
 
 def _bounded(shape: str) -> str:
@@ -435,11 +438,27 @@ def _shaped_near_matches(ruleset: RuleSet, rule: Rule, data: bytes,
             if match.start() > after + near.reach:
                 break
             value = match[0]
-            if shaped_value_ok(value):
+            if shaped_value_ok(value) and _accompanied(rule, data, match.start(), match.end()):
                 last = match.end()
                 found.append(RuleMatch(rule, match.start(), match.end(), value))
                 break
     return found
+
+
+def _accompanied(rule: Rule, data: bytes, start: int, end: int) -> bool:
+    """Whether the credential's other part (Duo's integration key beside its secret key)
+    is within COMPANION_LINES lines of the value: one part alone authenticates nothing."""
+    if not rule.companion:
+        return True
+    low, high = start, end
+    for _ in range(COMPANION_LINES):
+        low = max(data.rfind(b"\n", 0, low), 0)
+        found = data.find(b"\n", high + 1)
+        high = len(data) if found == -1 else found
+    return any(
+        m.end() <= start or m.start() >= end
+        for m in compiled(rule.companion).finditer(data, low, high)
+    )
 
 
 def _near_matches(ruleset: RuleSet, rule: Rule, data: bytes,
