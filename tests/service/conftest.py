@@ -144,13 +144,17 @@ class ServeProcess:
 
     _RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+                 open_files: int | None = None):
+        """``open_files``: the child's soft descriptor limit (set in the child alone, so this
+        test process, which serves other tests' fixtures meanwhile, keeps its own)."""
+        limit = ["prlimit", f"--nofile={open_files}:", "--"] if open_files else []
         self.log = Path(cwd or ".") / f"serve-{id(self)}.err"
         self.out = Path(cwd or ".") / f"serve-{id(self)}.out"
         self._err_handle = self.log.open("w")
         self._out_handle = self.out.open("w")
         self.process = subprocess.Popen(
-            [*keyturn_command(), "serve", "--port", "0", *args],
+            [*limit, *keyturn_command(), "serve", "--port", "0", *args],
             stdout=self._out_handle,
             stderr=self._err_handle,
             stdin=subprocess.DEVNULL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -19,24 +19,10 @@ from tests.service.rawhttp import closed_by_server, connect, head, read_answer, 
 
 
 @contextlib.contextmanager
-def descriptor_limit(soft: int) -> Iterator[None]:
-    """Children started inside inherit a soft descriptor limit of ``soft``, the usual one
-    being 1,024 (this process's own limit is restored afterwards)."""
-    old_soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard), hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (old_soft, hard))
-
-
-@contextlib.contextmanager
 def serving(tmp: Path, soft_limit: int = 1024, **env: str) -> Iterator[tuple[ServeProcess, str]]:
     db = f"sqlite:///{tmp / 'keyturn.db'}"
     env = {"KEYTURN_ACCESS_LOG": "false", **env}
-    with descriptor_limit(soft_limit):
-        process = ServeProcess("--db", db, env=env, cwd=tmp)
-    with process:
+    with ServeProcess("--db", db, env=env, cwd=tmp, open_files=soft_limit) as process:
         keys = KEY_RE.findall(process.stderr)
         assert len(keys) == 1, process.stderr
         yield process, keys[0]
@@ -82,6 +68,8 @@ def test_a_thousand_half_open_connections_do_not_take_auth_down(tmp_path: Path) 
 def test_the_ceiling_holds_under_a_small_descriptor_limit(tmp_path: Path) -> None:
     env = {"KEYTURN_MAX_CONNECTIONS": "100", "KEYTURN_READ_TIMEOUT": "60"}
     with serving(tmp_path, soft_limit=256, **env) as (server, root):
+        limits = Path(f"/proc/{server.process.pid}/limits").read_text()
+        assert re.search(r"Max open files\s+256\s", limits), limits
         socks = half_open(server.url, 300)
         try:
             assert auth(server.url, root) == 204
