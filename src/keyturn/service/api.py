@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from keyturn import __version__
-from keyturn.answer import DEFAULT_TYPE_BASE, OUTCOMES_PATH, PROBLEM_TYPE_BASE
+from keyturn.answer import DEFAULT_TYPE_BASE, OUTCOMES_PATH, PROBLEM_JSON, PROBLEM_TYPE_BASE
 from keyturn.service.admin_api import admin_router
 from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
@@ -24,7 +24,7 @@ from keyturn.service.leaks_api import leaks_router
 from keyturn.service.models import FieldError, Health, Problem
 from keyturn.service.owners_api import owners_router
 from keyturn.service.portal_api import portal_router
-from keyturn.service.problems import install_handlers
+from keyturn.service.problems import PROBLEM_REF, install_handlers
 from keyturn.service.raw_paths import raw_paths
 from keyturn.service.verifications_api import verifications_router
 from keyturn.service.verify_api import verify_router
@@ -41,6 +41,12 @@ scopes it does not hold; no key it creates or changes may outlive it or have a l
 allowance (credits, refill, rate limits) than its own. Errors are
 `application/problem+json` (RFC 9457), each `code` explained by `keyturn explain CODE`.
 """
+
+
+BAD_REQUEST = {
+    "description": "The body cannot be read as JSON (`http_400`)",
+    "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}},
+}
 
 
 def problem_type_schema(public_url: str | None) -> dict[str, Any]:
@@ -82,6 +88,15 @@ def _closed_pattern_properties(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _closed_pattern_properties(value)
+
+
+def _unreadable_bodies(document: dict[str, Any]) -> None:
+    """Every operation that takes a body can answer 400 for one that cannot be read (bytes
+    that are not UTF-8 JSON), whoever may call it: said once here rather than per route."""
+    for item in document["paths"].values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault("400", BAD_REQUEST)
 
 
 def build_api(context: ServiceContext) -> FastAPI:
@@ -126,6 +141,7 @@ def build_api(context: ServiceContext) -> FastAPI:
             create = schemas["CreateKey"]["properties"]["prefix"]
             create["anyOf"][0]["enum"] = prefixes
             _closed_pattern_properties(document)
+            _unreadable_bodies(document)
             app.openapi_schema = document
         return app.openapi_schema
 
