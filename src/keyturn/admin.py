@@ -391,6 +391,22 @@ class KeyAdmin:
             actor.ensure_sees(self._get(key_id))
         return self.store.usage(key_id, since)
 
+    def working_keys(self, actor: Actor) -> int:
+        """How many working keys (active or disabled) the owner acting holds, counted to one
+        past its ``max_keys``: what that bound counts. A rotated key's successor takes its
+        place; a revoked or expired key frees one."""
+        actor.require(READ)
+        if actor.owner is None:
+            raise InvalidValue("working keys are counted for an owner", "owner")
+        return self._working(actor)
+
+    def _working(self, actor: Actor) -> int:
+        limit = (actor.max_keys or 0) + 1
+        return sum(
+            len(self.store.list_keys(KeyFilter(owner=actor.owner, status=s), limit=limit))
+            for s in ("active", "disabled")
+        )
+
     def _get(self, key_id: str) -> KeyRecord:
         record = self.store.get(key_id)
         if record is None:
@@ -411,13 +427,9 @@ class KeyAdmin:
         return issued
 
     def _ensure_room(self, actor: Actor) -> None:
-        """The owner holds fewer working keys (active or disabled) than ``max_keys``: a
-        rotated key's successor takes its place, a revoked or expired key frees one."""
+        """The owner holds fewer working keys than ``max_keys``."""
         bound = actor.max_keys or 0
-        held = sum(
-            len(self.store.list_keys(KeyFilter(owner=actor.owner, status=s), limit=bound + 1))
-            for s in ("active", "disabled")
-        )
+        held = self._working(actor)
         if held >= bound:
             raise NotPermitted(
                 f"owner {actor.owner} holds {held} working keys, the most allowed is {bound}; "
@@ -756,6 +768,9 @@ class AsyncKeyAdmin:
                 actor, key_id=key_id, by=by, action=action, limit=limit, before=before
             )
         )
+
+    async def working_keys(self, actor: Actor) -> int:
+        return await asyncio.to_thread(self.sync.working_keys, actor)
 
     async def usage(self, actor: Actor, key_id: str, since: date | None = None) -> dict[str, int]:
         return await asyncio.to_thread(self.sync.usage, actor, key_id, since)

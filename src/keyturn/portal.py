@@ -55,6 +55,8 @@ DEFAULT_TTL = timedelta(minutes=15)
 MIN_TTL = timedelta(seconds=10)
 MAX_TTL = timedelta(hours=24)
 MAX_URL_LENGTH = 2000
+# The most keys a portal lists (newest first; revoked and expired ones too).
+LIST_LIMIT = 200
 TOKEN_PREFIX = "ktp_"  # noqa: S105 - a prefix, not a secret
 TOKEN_LENGTH = 43  # base62: 256 bits
 _ALPHABET = string.digits + string.ascii_letters

@@ -122,6 +122,9 @@ def test_an_owner_holds_at_most_max_keys_working_keys(manager: KeyManager) -> No
     admin.create(acme(), NewKey("two", ["orders:read"], timedelta(days=1)))
     with pytest.raises(NotPermitted, match="most allowed is 2"):
         admin.create(acme(), NewKey("three", ["orders:read"], timedelta(days=1)))
+    assert admin.working_keys(acme()) == 2
+    with pytest.raises(InvalidValue):
+        admin.working_keys(Actor.operator())
     with pytest.raises(NotPermitted):
         admin.create_many(acme(), [NewKey("bulk", ["orders:read"], timedelta(days=1))])
     # A rotation replaces a key: the count stays; revoking one makes room.

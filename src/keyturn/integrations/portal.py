@@ -26,12 +26,10 @@ from keyturn.actor import Actor
 from keyturn.admin import DEFAULT_GRACE, UNSET, NewKey, Unset
 from keyturn.errors import InvalidValue
 from keyturn.manager import KeyManager
-from keyturn.portal import PATH, OwnerPolicy, PortalLinks
-from keyturn.store import KeyFilter
+from keyturn.portal import LIST_LIMIT, PATH, OwnerPolicy, PortalLinks
 
 USAGE_DAYS = 30
 PAGES_TTL = timedelta(minutes=1)  # a link minted for a redirect is used at once
-LIST_LIMIT = 200
 MAX_BODY = 16 * 1024  # a name, a few scopes and a lifetime: far less is enough
 
 PolicySource = OwnerPolicy | Mapping[str, Any] | Callable[[str], OwnerPolicy]
@@ -93,10 +91,7 @@ class OwnerKeys:
         policy = self.policy(owner)
         actor = policy.actor(owner)
         records = self.keys.list_keys(actor, limit=LIST_LIMIT)
-        working = sum(
-            len(self.keys.list_keys(actor, KeyFilter(status=s), limit=policy.max_keys + 1))
-            for s in ("active", "disabled")
-        )
+        working = self.keys.working_keys(actor)
         return {
             "keys": [r.public() for r in records],
             "working": working,

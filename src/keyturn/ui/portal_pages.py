@@ -18,9 +18,8 @@ from starlette.routing import BaseRoute, Route
 
 from keyturn.admin import NewKey
 from keyturn.errors import InvalidValue, KeyNotFound, NotPermitted
-from keyturn.portal import PATH, OwnerPolicy
+from keyturn.portal import LIST_LIMIT, PATH, OwnerPolicy
 from keyturn.record import KeyRecord, utcnow
-from keyturn.store import KeyFilter
 from keyturn.ui.forms import Form
 from keyturn.ui.key_actions import (
     ACTIONS,
@@ -32,9 +31,6 @@ from keyturn.ui.key_actions import (
 from keyturn.ui.key_pages import USAGE_DAYS, key_id_of, usage_chart
 from keyturn.ui.portal import Portal, PortalPage, Visitor
 
-# The most keys one owner's list shows (a policy allows at most 1000 working keys; revoked
-# and expired ones are listed too, newest first).
-LIST_LIMIT = 200
 _DAY = 86_400
 # Lifetimes offered on the form, in seconds; those beyond the policy's are left out.
 LIFETIMES = (3600, _DAY, 7 * _DAY, 30 * _DAY, 90 * _DAY, 365 * _DAY)
@@ -61,24 +57,12 @@ def lifetime_choices(policy: OwnerPolicy) -> list[tuple[str, str]]:
     return [*choices, (str(longest), f"{lifetime_text(longest)} (the longest allowed)")]
 
 
-async def working_count(portal: Portal, visitor: Visitor) -> int:
-    """The owner's working keys (active or disabled): what ``max_keys`` counts."""
-    bound = visitor.link.policy.max_keys + 1
-    counted = 0
-    for status in ("active", "disabled"):
-        found = await portal.keys.list_keys(
-            visitor.actor, KeyFilter(status=status), limit=bound
-        )
-        counted += len(found)
-    return counted
-
-
 async def key_list(
     portal: Portal, request: Request, visitor: Visitor, form: Form | None
 ) -> Response:
     records = await portal.keys.list_keys(visitor.actor, limit=LIST_LIMIT)
     now = utcnow()
-    working = await working_count(portal, visitor)
+    working = await portal.keys.working_keys(visitor.actor)
     return portal.render(
         "portal/keys.html",
         visitor,
