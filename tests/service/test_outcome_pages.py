@@ -255,3 +255,15 @@ def test_the_doctor_links_a_keyturn_refusal_to_its_page(public: Live, web: httpx
     assert f"*More:* <{page}>" in runs["markdown"].stdout
     _is_page_of(httpx.get(revoked["url"], timeout=10), "key_revoked")
     assert all(key not in run.output for run in runs.values())
+
+
+def test_the_catalogue_is_served_with_the_dashboard_turned_off(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Problem types may point at it whatever else the deployment serves."""
+    for live in start_live(tmp_path_factory.mktemp("bare"), ui=False, portal=False,
+                           access_log=False):
+        assert live.client().get("/ui/login").status_code == 404
+        _is_page_of(live.client().get("/outcomes/key_expired"), "key_expired")
+        css = live.client().get("/outcomes/static/style.css")
+        assert css.status_code == 200
