@@ -40,7 +40,6 @@ from keyturn.ui.site import SecurityHeaders, package_files
 # The addresses the service hands to this app (keyturn.app mounts each).
 MOUNTS = (OUTCOMES_PATH, f"{OUTCOMES_PATH}.json", f"{OUTCOMES_PATH}.md")
 MEDIA = {"html": "text/html", "json": "application/json", "md": "text/markdown"}
-_SUFFIXES = {"json": "json", "md": "md", "html": "html"}
 # The same for everyone and changed only by an upgrade: caches may keep a page a while.
 _CACHE = {"cache-control": "public, max-age=300", "vary": "Accept"}
 _KINDS = {
@@ -143,7 +142,7 @@ class OutcomePages:
     async def entry(self, request: Request) -> Response:
         name = request.path_params["name"]
         stem, dot, suffix = name.rpartition(".")
-        suffix = _SUFFIXES.get(suffix.lower()) if dot else None
+        suffix = suffix.lower() if dot and suffix.lower() in MEDIA else None
         if suffix is None:
             stem = name
         fmt = self._format(request, suffix)
