@@ -48,9 +48,10 @@ def serve(which: str, port: int, db: str, access_log: bool) -> None:
     from keyturn.service.server import serve as run
 
     settings = Settings(
-        port=port, database_url=db, access_log=access_log, log_level="warning", cache_ttl=60.0
+        port=port, database_url=db, access_log=access_log, log_level="warning", cache_ttl=60.0,
+        verification_log=which != "nolog",
     )
-    app = create_app(settings) if which == "keyturn" else hello
+    app = hello if which == "hello" else create_app(settings)
     run(app, settings)  # what `keyturn serve` runs, for both
 
 
@@ -102,7 +103,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
                         help="keyturn's JSON access log, written to a file (default: on)")
-    parser.add_argument("--serve", choices=["keyturn", "hello"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["keyturn", "nolog", "hello"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -122,7 +123,8 @@ def main() -> None:
         fenced = manager.create_key(
             "bench-ips", scopes=["read"], allowed_ips=["10.0.0.0/8", "127.0.0.0/8", "::1"]
         ).key
-    ports = {"keyturn": free_port(), "hello": free_port()}
+    # "nolog": keyturn with the verification log turned off, to show what the log costs.
+    ports = {"keyturn": free_port(), "nolog": free_port(), "hello": free_port()}
     log = (folder / "access.log").open("wb")
     children = {
         which: subprocess.Popen(
@@ -134,6 +136,7 @@ def main() -> None:
     }
     urls = {
         "keyturn": f"http://127.0.0.1:{ports['keyturn']}/auth",
+        "nolog": f"http://127.0.0.1:{ports['nolog']}/auth",
         "hello": f"http://127.0.0.1:{ports['hello']}/",
     }
     try:
@@ -143,8 +146,8 @@ def main() -> None:
             run_wrk(url, key, 1, args.connections)  # warm up
         wait_ready(urls["keyturn"], {"Authorization": f"Bearer {fenced}"})
         # contender -> (the server it runs on, the key it sends)
-        contenders = {"keyturn": ("keyturn", key), "restricted": ("keyturn", fenced),
-                      "hello": ("hello", key)}
+        contenders = {"keyturn": ("keyturn", key), "nolog": ("nolog", key),
+                      "restricted": ("keyturn", fenced), "hello": ("hello", key)}
         samples: dict[str, list[float]] = {name: [] for name in contenders}
         cpu: dict[str, list[float]] = {name: [] for name in contenders}  # server CPU s/request
         for round_ in range(args.rounds):
@@ -186,6 +189,11 @@ def main() -> None:
     print(f"  restricted key (allowed_ips)    median {fenced_rps:9,.0f} req/s, "
           f"{fenced_rps / keyturn_rps:.3f}x of the unrestricted key; server CPU "
           f"{fenced_cpu * 1e6:.1f} µs, {fenced_cpu / keyturn_cpu:.3f}x (target <= 1.10x)")
+    nolog_rps = statistics.median(samples["nolog"])
+    nolog_cpu = statistics.median(cpu["nolog"])
+    print(f"  verification log off            median {nolog_rps:9,.0f} req/s; with it on: "
+          f"{keyturn_rps / nolog_rps:.3f}x the requests, server CPU {keyturn_cpu * 1e6:.1f} vs "
+          f"{nolog_cpu * 1e6:.1f} µs, {keyturn_cpu / nolog_cpu:.3f}x (target <= 1.10x)")
 
 
 def _has(module: str) -> bool:

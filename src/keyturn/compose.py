@@ -63,6 +63,7 @@ def build_manager(settings: Settings, *, create: bool = True, probe: bool = Fals
             usage_interval=settings.usage_flush_interval,
             limiter=_limiter(settings, probe),
             verification_retention=settings.verification_retention,
+            verification_log=settings.verification_log,
             allow_private_webhooks=settings.webhook_allow_private,
         )
     except BaseException:

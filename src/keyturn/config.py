@@ -76,7 +76,9 @@ class Settings:
     # Proxies (addresses, CIDR blocks) whose X-Forwarded-For / X-Real-IP name the client for
     # keys restricted by address; none by default: the connection's peer is the client.
     trusted_proxies: tuple[str, ...] = ()
-    # How long the verification log keeps its entries (keyturn.verifications), in seconds.
+    # The verification log (keyturn.verifications): on or off, and how long it keeps its
+    # entries, in seconds.
+    verification_log: bool = True
     verification_retention: float = 30 * 86_400.0
     # HMAC pepper for key hashes; set it from the environment or a secret file, never a flag.
     pepper: str | None = field(default=None, repr=False)
@@ -345,6 +347,7 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "public_url": _web_address,
     "trust_forwarded_proto": _flag,
     "trusted_proxies": _networks,
+    "verification_log": _flag,
     "verification_retention": _retention,
     "pepper": _optional_text,
     "max_body_size": _bounded(1024, 64 * 1024 * 1024, "a size in bytes"),

@@ -89,6 +89,7 @@ class KeyManager:
         feed_lifetime: float = FEED_LIFETIME,
         allow_private_webhooks: bool = False,
         verification_retention: float = DEFAULT_RETENTION,
+        verification_log: bool = True,
     ) -> None:
         """``prefix`` is the default prefix of new keys (the verifier's first accepted
         one unless given; it must be accepted). ``cache.ttl`` is the propagation bound (1 s
@@ -121,7 +122,10 @@ class KeyManager:
         self.owners = OwnerAdmin(self.store, self.cache)
         self.usage = UsageRecorder(self.store, usage_interval)
         self.verifications = VerificationLog(
-            self.store, self.verifier.proxies, retention=verification_retention
+            self.store,
+            self.verifier.proxies,
+            retention=verification_retention,
+            enabled=verification_log,
         )
         self._limiter = limiter
         self.feed = follow_changes(self.store, self.cache, feed_lifetime)

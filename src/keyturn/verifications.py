@@ -121,6 +121,10 @@ class VerificationFilter:
     since: datetime | None = None
 
 
+def _ignore(entry: Entry) -> None:
+    """``record`` of a log that is turned off."""
+
+
 class VerificationLog:
     """A bounded queue of entries and the thread that writes them."""
 
@@ -132,8 +136,12 @@ class VerificationLog:
         interval: float = 0.5,
         retention: float = DEFAULT_RETENTION,
         capacity: int = DEFAULT_CAPACITY,
+        enabled: bool = True,
     ) -> None:
+        """``enabled=False``: ``record`` does nothing (the ``verification_log`` setting)."""
         self.store = store
+        if not enabled:
+            self.record = _ignore  # type: ignore[method-assign]
         self.proxies = proxies
         self.interval = interval
         self.retention = retention

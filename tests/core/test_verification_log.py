@@ -70,3 +70,10 @@ def test_the_retention_setting() -> None:
         load_settings(environ={"KEYTURN_VERIFICATION_RETENTION": "5s"})
     with pytest.raises(SettingsError):
         load_settings(environ={"KEYTURN_VERIFICATION_RETENTION": "forever"})
+
+
+def test_the_log_can_be_turned_off(db_url: str) -> None:
+    with KeyManager(db_url, verification_log=False) as manager:
+        manager.verifications.record(entry())
+        assert manager.verifications.flush() == 0
+    assert load_settings(environ={"KEYTURN_VERIFICATION_LOG": "off"}).verification_log is False
