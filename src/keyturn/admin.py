@@ -125,6 +125,7 @@ class NewKey:
     refill: str | None = None
     refill_amount: int | None = None
     allowed_ips: Collection[str] = ()
+    canary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,44 @@ class KeyChange:
             for name in self.__dataclass_fields__
             if getattr(self, name) is not UNSET
         }
+
+
+@dataclass(frozen=True, slots=True)
+class LifetimePolicy:
+    """How long the deployment lets a key live (settings ``max_lifetime``,
+    ``require_expiry``): a new or changed expiry beyond ``max_lifetime`` from now - never
+    expiring among them - or a key without an expiry where one is required, is refused
+    naming the limit; the default lifetime and a rotation's successor are cut to it."""
+
+    max_lifetime: timedelta | None = None
+    require_expiry: bool = False
+
+    def check(self, expires_at: datetime | None, now: datetime, field: str) -> None:
+        limit = self.max_lifetime
+        if expires_at is None and (self.require_expiry or limit is not None):
+            raise InvalidValue(
+                "this deployment requires every key to expire"
+                + (f" within {_span(limit)} (max_lifetime)" if limit else " (require_expiry)"),
+                field,
+            )
+        if limit is not None and expires_at is not None and expires_at - now > limit:
+            raise InvalidValue(
+                f"this deployment lets a key live at most {_span(limit)} (max_lifetime): "
+                f"expire it by {(now + limit).strftime('%Y-%m-%d %H:%M:%S UTC')}",
+                field,
+            )
+
+    def longest(self) -> timedelta | None:
+        """The longest life the policy allows (``None``: no expiry at all)."""
+        if self.max_lifetime is not None:
+            return self.max_lifetime
+        return MAX_LIFETIME if self.require_expiry else None
+
+    def cap(self, expires_at: datetime | None, now: datetime) -> datetime | None:
+        if self.max_lifetime is None:
+            return expires_at
+        latest = now + self.max_lifetime
+        return latest if expires_at is None or expires_at > latest else expires_at
 
 
 def new_key_id() -> str:
@@ -332,9 +371,11 @@ class KeyAdmin:
         pepper: bytes | None = None,
         default_prefix: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        lifetime: LifetimePolicy | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
+        self.lifetime = lifetime or LifetimePolicy()
         self.prefixes = tuple(prefixes)
         self.pepper = pepper
         self.default_prefix = default_prefix or self.prefixes[0]
@@ -452,12 +493,13 @@ class KeyAdmin:
         actor.ensure_grants(scopes)
         now = self.clock()
         if new.expires_in is UNSET:
-            expires_at = actor.cap(now + DEFAULT_LIFETIME, now)
+            expires_at = actor.cap(self.lifetime.cap(now + DEFAULT_LIFETIME, now), now)
         elif new.expires_in is None:
             expires_at = None
         else:
             lifetime = checked_period(new.expires_in, "expires_in", _SECOND, MAX_LIFETIME)
             expires_at = now + lifetime
+        self.lifetime.check(expires_at, now, "expires_in")
         actor.ensure_outlived(expires_at, "a key", now)
         credits, refill, amount = checked_metering(new.credits, new.refill, new.refill_amount)
         allowance = Allowance(checked_rate_limits(new.rate_limits), credits, refill, amount)
@@ -474,6 +516,7 @@ class KeyAdmin:
             allowance=allowance,
             now=now,
             allowed_ips=allowed_ips,
+            canary=new.canary is True,
         )
 
     def _prefix(self, prefix: object) -> str:
@@ -502,6 +545,7 @@ class KeyAdmin:
         replaces: KeyRecord | None = None,
         refilled_at: datetime | None = None,
         allowed_ips: tuple[str, ...] = (),
+        canary: bool = False,
     ) -> IssuedKey:
         """A new key; ``replaces``: the key it succeeds, whose allowance it shares."""
         key = generate_key(prefix)
@@ -528,6 +572,7 @@ class KeyAdmin:
             refilled_at=refilled_at,
             allowance_id="" if replaces is None else replaces.allowance_id,
             allowed_ips=allowed_ips,
+            canary=canary,
         )
         return IssuedKey(key, record)
 
@@ -557,6 +602,7 @@ class KeyAdmin:
         if "expires_at" in given:
             expires = given["expires_at"]
             changes["expires_at"] = None if expires is None else checked_time(expires, "expires_at")
+            self.lifetime.check(changes["expires_at"], self.clock(), "expires_at")
             actor.ensure_outlived(changes["expires_at"], f"key {current.id}", self.clock())
         if "allowed_ips" in given:
             changes["allowed_ips"] = checked_networks(given["allowed_ips"])
@@ -669,13 +715,33 @@ class KeyAdmin:
             scopes=old.scopes,
             metadata=dict(old.metadata),
             prefix=old.prefix,
-            expires_at=actor.cap(expires_at, now),
+            expires_at=actor.cap(self.lifetime.cap(expires_at, now), now),
             allowance=allowance,
             now=now,
             replaces=old,
             refilled_at=old.refilled_at,
             allowed_ips=old.allowed_ips,
+            canary=old.canary,
         )
+
+    def disable_unused(self, actor: Actor, key_id: str, unused_since: datetime) -> KeyRecord:
+        """Disable a key not used since before ``unused_since`` (the lifetime policy's
+        ``disable_unused_after``), with the event ``key.unused``; a key used meanwhile, or
+        already disabled or revoked, is left as it is."""
+        actor.require(WRITE)
+
+        def decide(record: KeyRecord) -> dict[str, Any] | None:
+            last = record.last_used_at or record.created_at
+            if record.revoked_at is not None or record.disabled or last >= unused_since:
+                return None
+            return {"disabled": True}
+
+        details = {"reason": "unused", "unused_since": unused_since.isoformat()}
+        changed = self.store.change(
+            key_id, decide, actor.name, "key.disable", emit=events.UNUSED, details=details
+        )
+        self.cache.invalidate(changed.key_hash)
+        return changed
 
     # -- leaks ----------------------------------------------------------------------------
 
@@ -788,6 +854,11 @@ class AsyncKeyAdmin:
 
     async def revoke(self, actor: Actor, key_id: str) -> KeyRecord:
         return await asyncio.to_thread(self.sync.revoke, actor, key_id)
+
+    async def disable_unused(
+        self, actor: Actor, key_id: str, unused_since: datetime
+    ) -> KeyRecord:
+        return await asyncio.to_thread(self.sync.disable_unused, actor, key_id, unused_since)
 
     async def leaked(
         self,

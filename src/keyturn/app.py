@@ -21,6 +21,7 @@ from keyturn.compose import build_manager
 from keyturn.config import Settings
 from keyturn.delivery import Deliverer
 from keyturn.manager import KeyManager
+from keyturn.reminders import Reminders
 from keyturn.service.access_log import AccessLog
 from keyturn.service.app import KeyturnService
 from keyturn.service.context import build_context
@@ -38,14 +39,22 @@ def create_app(
     """The full service for ``settings`` (its manager built by ``keyturn.compose`` unless
     given), with the outcome catalogue at ``/outcomes`` (always), the dashboard at ``/ui``
     and the customer portal at ``/portal`` unless the settings turn them off, the webhook
-    worker (``keyturn.delivery``) running while the app is, wrapped in the access log
-    (written to ``log_stream``, stdout by default) when it is on."""
+    worker (``keyturn.delivery``) and the time-driven events (``keyturn.reminders``)
+    running while the app is, wrapped in the access log (written to ``log_stream``, stdout
+    by default) when it is on."""
     settings = settings or Settings()
     manager = manager or build_manager(settings, probe=True)
     deliverer = Deliverer(
         cast(EventStore, manager.store), allow_private=settings.webhook_allow_private
     )
-    context = build_context(settings, manager, deliverer)
+    reminders = Reminders(
+        manager.admin,
+        cast(EventStore, manager.store),
+        warnings=settings.expiry_warnings,
+        unused_after=settings.disable_unused_after,
+        interval=settings.lifecycle_interval,
+    )
+    context = build_context(settings, manager, deliverer, reminders)
     # The catalogue is public and always served: problem types may point at it.
     pages = build_outcome_pages(settings.public_url)
     mounts: dict[str, ASGIApp] = dict.fromkeys(MOUNTS, pages)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from keyturn.admin import LifetimePolicy
 from keyturn.cache import KeyCache
 from keyturn.config import Settings
 from keyturn.credentials import CredentialReader
@@ -65,6 +66,7 @@ def build_manager(settings: Settings, *, create: bool = True, probe: bool = Fals
             verification_retention=settings.verification_retention,
             verification_log=settings.verification_log,
             allow_private_webhooks=settings.webhook_allow_private,
+            lifetime=LifetimePolicy(settings.max_lifetime, settings.require_expiry),
         )
     except BaseException:
         store.close()

@@ -14,11 +14,13 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from keyturn.credentials import DEFAULT_API_KEY_HEADERS, DEFAULT_QUERY_PARAMS
+from keyturn.durations import parse_duration
 from keyturn.errors import InvalidValue
 from keyturn.keys import DEFAULT_PREFIX, TEST_PREFIX, validate_prefix
 from keyturn.path_rules import ScopeRule, parse_pattern
@@ -95,6 +97,15 @@ class Settings:
     # or notify), and where GitHub's secret scanning publishes the keys it signs with.
     leak_action: str = "revoke"
     github_keys_url: str = GITHUB_KEYS_URL
+    # Lifetime policy (docs/webhooks.md#lifetime-policy): the longest a key may live (None:
+    # no limit), whether every key must expire, and after how long without a use a key is
+    # disabled (None: never). Reminders: days before an expiry that key.expiring is sent,
+    # and how often (seconds) the time-driven events are looked for.
+    max_lifetime: timedelta | None = None
+    require_expiry: bool = False
+    disable_unused_after: timedelta | None = None
+    expiry_warnings: tuple[int, ...] = (30, 7, 1)
+    lifecycle_interval: float = 60.0
 
     @property
     def default_prefix(self) -> str:
@@ -314,6 +325,31 @@ def _http_url(value: Any) -> str:
     return url
 
 
+def _optional_duration(value: Any) -> timedelta | None:
+    """``366d``, ``12h``, ``2w``; ``""`` or ``none`` for no limit."""
+    text = _text(value).strip().lower()
+    if text in ("", "none", "never", "off"):
+        return None
+    try:
+        return parse_duration(text)
+    except InvalidValue as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _days(value: Any) -> tuple[int, ...]:
+    """Whole days, most first: ``[30, 7, 1]`` in TOML, ``30,7,1`` in the environment."""
+    items = value if isinstance(value, list) else _names(value)
+    days = sorted({_bounded(1, 3660, "days")(item) for item in items}, reverse=True)
+    return tuple(days)
+
+
+def _interval(value: Any) -> float:
+    seconds = _seconds(value)
+    if seconds < 0.1:
+        raise ValueError("expected at least 0.1 seconds")
+    return seconds
+
+
 def public_url(value: Any) -> str | None:
     """``public_url`` checked as ``keyturn serve`` checks it (for integrations given it in
     code): an absolute http(s) URL, or None."""
@@ -356,6 +392,11 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "webhook_allow_private": _flag,
     "leak_action": _leak_action,
     "github_keys_url": _http_url,
+    "max_lifetime": _optional_duration,
+    "require_expiry": _flag,
+    "disable_unused_after": _optional_duration,
+    "expiry_warnings": _days,
+    "lifecycle_interval": _interval,
 }
 assert set(_PARSERS) == {f.name for f in fields(Settings)}
 

@@ -35,10 +35,12 @@ from keyturn.admin import (
     IssuedKey,
     KeyAdmin,
     KeyChange,
+    LifetimePolicy,
     NewKey,
     Unset,
 )
 from keyturn.cache import MISSING, KeyCache
+from keyturn.canary import CanaryAlarm, who
 from keyturn.credentials import HeaderPairs, Presented
 from keyturn.credits import next_refill
 from keyturn.errors import InvalidValue
@@ -90,6 +92,7 @@ class KeyManager:
         allow_private_webhooks: bool = False,
         verification_retention: float = DEFAULT_RETENTION,
         verification_log: bool = True,
+        lifetime: LifetimePolicy | None = None,
     ) -> None:
         """``prefix`` is the default prefix of new keys (the verifier's first accepted
         one unless given; it must be accepted). ``cache.ttl`` is the propagation bound (1 s
@@ -115,6 +118,7 @@ class KeyManager:
             prefixes=self.verifier.prefix_list,
             pepper=self.verifier.pepper,
             default_prefix=self.prefix,
+            lifetime=lifetime,
         )
         self.webhooks = WebhookAdmin(
             cast(EventStore, self.store), allow_private=allow_private_webhooks
@@ -127,6 +131,7 @@ class KeyManager:
             retention=verification_retention,
             enabled=verification_log,
         )
+        self.canaries = CanaryAlarm(cast(EventStore, self.store))
         self._limiter = limiter
         self.feed = follow_changes(self.store, self.cache, feed_lifetime)
         # Bound once: the hot path pays for no attribute chains.
@@ -331,9 +336,12 @@ class KeyManager:
         now: Moment,
         origin: Origin | None = None,
     ) -> Decision:
-        """Decide, meter (for a metered key) and count: what follows a lookup."""
+        """Decide, meter (for a metered key) and count: what follows a lookup. A canary's
+        use raises its alarm, with what ``headers`` say of the request."""
         at = seconds(now)
         decision = self.verifier.decide(candidate, record, at, scopes, origin)
+        if record is not None and record.canary:  # someone has it: key.canary_used
+            self.canaries.raise_alarm(record, who(origin, candidate.presented.key))
         if decision.ok and record is not None and record.metered:
             decision = self.meter(decision, at)
         self.account(record, decision, at)
@@ -482,6 +490,7 @@ class KeyManager:
             self.feed.close()
         self.verifications.close()
         self.usage.close()
+        self.canaries.close()
         self.store.close()
 
     def __enter__(self) -> KeyManager:
@@ -620,6 +629,8 @@ class AsyncKeyManager:
         sync = self.sync
         at = seconds(now)
         decision = sync.verifier.decide(candidate, record, at, scopes, origin)
+        if record is not None and record.canary:
+            sync.canaries.raise_alarm(record, who(origin, candidate.presented.key))
         if decision.ok and record is not None and record.metered:
             decision = await asyncio.to_thread(sync.meter, decision, at)
         sync.account(record, decision, at)

@@ -66,6 +66,10 @@ class KeyRecord:
     # its rate limits, and whether it has a credit balance to spend from.
     owner_rate_limits: tuple[str, ...] = ()
     owner_credits: bool = False
+    # A canary: a real-looking key that exists only to be noticed. The verifier refuses it
+    # exactly as it refuses an unknown key, and every use of it is an event
+    # (``key.canary_used``); it is never usable (``usable_until`` is -inf).
+    canary: bool = False
     # Unix times computed once (from the state table, ``keyturn.states``), so the hot path
     # compares floats instead of datetimes:
     # ``usable_until`` - refused from then on, for any reason (inf: never; -inf: already);
@@ -88,7 +92,7 @@ class KeyRecord:
     def __post_init__(self) -> None:
         if not self.allowance_id:
             self.allowance_id = self.id
-        self.usable_until = usable = states.usable_until(self)
+        self.usable_until = usable = -math.inf if self.canary else states.usable_until(self)
         self.metered = (
             bool(self.rate_limits)
             or self.credits is not None
@@ -131,6 +135,7 @@ class KeyRecord:
             "expires_at": iso(self.expires_at),
             "revoked_at": iso(self.revoked_at),
             "disabled": self.disabled,
+            "canary": self.canary,
             "last_used_at": iso(self.last_used_at),
             "replaced_by": self.replaced_by,
             "replaces": self.replaces,

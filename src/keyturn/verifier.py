@@ -184,7 +184,7 @@ class Verifier:
             now = time.time()
         elif isinstance(now, datetime):
             now = now.timestamp()
-        if record is None:
+        if record is None or record.canary:  # a canary is refused as if it did not exist
             return self.reject("unknown_key", "no key with this value exists in this deployment")
         if now >= record.usable_until:
             state = states.refusal(record, now)

@@ -128,6 +128,12 @@ def keys() -> None:
     metavar="ADDRESS|CIDR",
     help="Only accept the key from this address or block, e.g. 10.0.0.0/8 (repeat for more).",
 )
+@click.option(
+    "--canary",
+    is_flag=True,
+    help="A canary key: refused exactly like an unknown key, and every use sends "
+    "key.canary_used to the webhooks. Plant it where only an intruder would look.",
+)
 @settings_options
 @format_option()
 def create(
@@ -140,6 +146,7 @@ def create(
     credits: int | None,
     refill: str | None,
     allowed_ips: tuple[str, ...],
+    canary: bool,
     config_file: str | None,
     database_url: str | None,
     fmt: str,
@@ -156,6 +163,7 @@ def create(
         credits,
         refill,
         allowed_ips=allowed_ips,
+        canary=canary,
     )
     settings = settings_from(config_file, database_url=database_url)
     with open_manager(settings, create=True) as manager:

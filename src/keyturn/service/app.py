@@ -4,8 +4,8 @@ Dispatch is a path comparison, so a forward-auth request never enters a framewor
 or middleware stack. Apps mounted beside the service (the dashboard at ``/ui``, mounted by
 ``keyturn.app``, which composes the two packages so that neither imports the other) come
 next, and everything else goes to the FastAPI app. The lifespan is handled here: on
-startup the webhook worker starts; on shutdown it stops and the manager is closed, which
-flushes the batched last-used times.
+startup the webhook worker and the time-driven events start; on shutdown they stop and
+the manager is closed, which flushes the batched last-used times.
 """
 
 from __future__ import annotations
@@ -65,12 +65,12 @@ class KeyturnService:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self.context.deliverer is not None:
-                    self.context.deliverer.start()
+                for worker in self.context.background():
+                    worker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.context.deliverer is not None:
-                    await asyncio.to_thread(self.context.deliverer.close)
+                for worker in self.context.background():
+                    await asyncio.to_thread(worker.close)
                 try:
                     await self.context.manager.aclose()
                 except Exception as exc:  # report, but let the server finish stopping

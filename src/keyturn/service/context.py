@@ -8,6 +8,7 @@ from keyturn.admin import AsyncKeyAdmin
 from keyturn.config import Settings
 from keyturn.delivery import Deliverer
 from keyturn.manager import AsyncKeyManager, KeyManager
+from keyturn.reminders import Reminders
 from keyturn.service.metrics import Metrics
 
 
@@ -18,6 +19,12 @@ class ServiceContext:
     metrics: Metrics
     # The webhook worker of this instance (started and stopped with the app), if any.
     deliverer: Deliverer | None = None
+    # The time-driven events of this instance (``keyturn.reminders``), if any.
+    reminders: Reminders | None = None
+
+    def background(self) -> tuple[Deliverer | Reminders, ...]:
+        """The workers that run while the app does."""
+        return tuple(w for w in (self.deliverer, self.reminders) if w is not None)
 
     @property
     def sync(self) -> KeyManager:
@@ -29,11 +36,14 @@ class ServiceContext:
 
 
 def build_context(
-    settings: Settings, manager: KeyManager, deliverer: Deliverer | None = None
+    settings: Settings,
+    manager: KeyManager,
+    deliverer: Deliverer | None = None,
+    reminders: Reminders | None = None,
 ) -> ServiceContext:
     """The service's shared parts over a manager built by ``keyturn.compose``."""
     metrics = Metrics()
     metrics.watch_verifications(manager.verifications)
     if deliverer is not None:
         metrics.watch_deliveries(deliverer)
-    return ServiceContext(settings, AsyncKeyManager(manager), metrics, deliverer)
+    return ServiceContext(settings, AsyncKeyManager(manager), metrics, deliverer, reminders)

@@ -176,6 +176,11 @@ class CreateKey(_Request):
     credits: Credits | None = None
     refill: Refill | None = None
     allowed_ips: AllowedIps = Field(default_factory=list)
+    canary: bool = Field(
+        default=False,
+        description="A canary key: refused exactly like an unknown key, and each use sends "
+        "`key.canary_used` (plant it where only an intruder would find it).",
+    )
 
     def to_new_key(self) -> NewKey:
         """The admin layer's request; left-out ``expires_in`` means its default."""
@@ -194,6 +199,7 @@ class CreateKey(_Request):
             self.refill.interval if self.refill else None,
             self.refill.amount if self.refill else None,
             self.allowed_ips,
+            self.canary,
         )
 
 
@@ -283,6 +289,9 @@ class KeyView(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     disabled: bool
+    canary: bool = Field(
+        default=False, description="A canary: always refused as unknown, every use reported."
+    )
     last_used_at: datetime | None
     replaced_by: str | None
     replaces: str | None

@@ -336,6 +336,38 @@ class SQLStore(Outbox):
             )
         return record, new
 
+    def due_for_events(
+        self, now: datetime, horizon: datetime, unused_before: datetime | None
+    ) -> Sequence[KeyRecord]:
+        """Keys a time-driven event may be due for (``keyturn.reminders`` decides which):
+        not revoked, not canaries, and expiring from a week ago to ``horizon``, or ending a
+        rotation's grace within a day, or holding credits, or (``unused_before``) working
+        but unused since before it."""
+        d = self.dialect
+        params = {
+            "past": d.time_in(now - timedelta(days=7)),
+            "horizon": d.time_in(horizon),
+            "now": d.time_in(now),
+            "day": d.time_in(now + timedelta(days=1)),
+            "unused": d.time_in(unused_before) if unused_before is not None else None,
+        }
+        query = (
+            f"SELECT {sql.COLUMNS} FROM keys WHERE revoked_at IS NULL AND NOT canary AND ("
+            "(expires_at IS NOT NULL AND expires_at >= :past AND expires_at <= :horizon) "
+            "OR (grace_until IS NOT NULL AND grace_until > :now AND grace_until <= :day) "
+            "OR credits IS NOT NULL"
+            + (
+                " OR (NOT disabled AND replaced_by IS NULL "
+                "AND COALESCE(last_used_at, created_at) < :unused)"
+                if unused_before is not None
+                else ""
+            )
+            + ")"
+        )
+        with self._reading() as conn:
+            rows = conn.execute(d.params(query), params).fetchall()
+        return [self._record(row) for row in rows]
+
     def touch(self, last_used: Mapping[str, datetime]) -> None:
         """Batched last-used times; not audited (they are usage, not changes)."""
         if not last_used:

@@ -43,6 +43,7 @@ COLUMN_NAMES = (
     "refilled_at",
     "allowance_id",
     "allowed_ips",
+    "canary",
 )
 COLUMNS = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
 TIME_FIELDS = frozenset(
@@ -140,8 +141,9 @@ def record_reader(dialect: Dialect) -> Callable[[tuple[Any, ...]], KeyRecord]:
             row[22],
             tuple(row[23].split()) if row[23] else (),
             # Only the read by hash brings the owner's limits (``BY_HASH``).
-            tuple(row[24].split(";")) if len(row) > 24 and row[24] else (),
-            len(row) > 25 and bool(row[25]),
+            tuple(row[25].split(";")) if len(row) > 25 and row[25] else (),
+            len(row) > 26 and bool(row[26]),
+            bool(row[24]),
         )
 
     return read
@@ -159,7 +161,7 @@ def column_value(dialect: Dialect, name: str, value: Any) -> Any:
         return ";".join(value)
     if name == "allowed_ips":
         return " ".join(value)
-    if name == "disabled":
+    if name == "disabled" or name == "canary":
         return bool(value)
     return value
 

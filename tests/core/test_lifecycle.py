@@ -1,0 +1,136 @@
+"""Time-driven events and the lifetime policy, on every engine: each occasion is recorded
+once, a key unused too long is disabled, and no key outlives the deployment's limit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from keyturn import KeyManager
+from keyturn.actor import Actor
+from keyturn.admin import LifetimePolicy
+from keyturn.errors import InvalidValue
+from keyturn.record import utcnow
+from keyturn.reminders import Reminders
+from keyturn.webhooks import NewWebhook
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def manager(db_url: str) -> Iterator[KeyManager]:
+    with KeyManager(db_url, allow_private_webhooks=True) as m:
+        yield m
+
+
+def watch(manager: KeyManager) -> str:
+    return manager.webhooks.create(
+        Actor.operator(), NewWebhook("http://127.0.0.1:9/", ["*"])
+    ).webhook.id
+
+
+def seen(manager: KeyManager, hook: str) -> list[str]:
+    manager.store.dispatch(limit=1000)
+    return [d.type for d in reversed(manager.store.deliveries(hook, limit=1000))]
+
+
+def reminders(manager: KeyManager, **options: object) -> Reminders:
+    return Reminders(manager.admin, manager.store, **options)  # type: ignore[arg-type]
+
+
+def test_expiry_reminders_come_once_each(manager: KeyManager) -> None:
+    key = manager.create_key("a", expires_in=timedelta(days=40)).record
+    hook = watch(manager)
+    remind = reminders(manager)
+    start = utcnow()
+    for offset, expected in (
+        (0, []),
+        (11, ["key.expiring"]),  # 29 days left: the 30-day reminder
+        (12, []),
+        (34, ["key.expiring"]),  # 6 days left
+        (35, []),
+        (39.5, ["key.expiring"]),  # half a day left
+        (41, ["key.expired"]),
+        (42, []),
+    ):
+        before = len(seen(manager, hook))
+        remind.run_once(start + offset * DAY)
+        remind.run_once(start + offset * DAY)  # a second round (or instance) adds nothing
+        assert seen(manager, hook)[before:] == expected, offset
+    days = [
+        c.body for c in manager.store.claim(start + 50 * DAY, 30, limit=100)
+        if c.delivery.type == "key.expiring"
+    ]
+    assert all(f'"days":{d}' in body for d, body in zip((30, 7, 1), days, strict=True))
+    assert all(f'"id":"{key.id}"' in body for body in days)
+
+
+def test_a_key_first_seen_near_its_expiry_gets_the_closest_reminder_only(
+    manager: KeyManager,
+) -> None:
+    manager.create_key("a", expires_in=timedelta(days=5))
+    hook = watch(manager)
+    reminders(manager).run_once()
+    assert seen(manager, hook) == ["key.expiring"]
+    (claim,) = manager.store.claim(utcnow(), 30)
+    assert '"days":7' in claim.body
+
+
+def test_grace_ending_and_credits_low(manager: KeyManager) -> None:
+    hook = watch(manager)
+    old = manager.create_key("a").record
+    manager.rotate(old.id, grace=timedelta(hours=12))
+    manager.create_key("b", credits=0)
+    before = len(seen(manager, hook))
+    reminders(manager).run_once()
+    reminders(manager).run_once()
+    assert sorted(seen(manager, hook)[before:]) == ["key.credits_low", "key.grace_ending"]
+
+
+def test_a_key_unused_too_long_is_disabled_with_key_unused(manager: KeyManager) -> None:
+    hook = watch(manager)
+    idle = manager.create_key("idle", expires_in=None).record
+    busy = manager.create_key("busy", expires_in=None).record
+    later = utcnow() + 31 * DAY
+    manager.store.touch({busy.id: later - DAY})
+    before = len(seen(manager, hook))
+    remind = reminders(manager, unused_after=30 * DAY)
+    remind.run_once(later)
+    remind.run_once(later)
+    assert seen(manager, hook)[before:] == ["key.unused"]
+    assert manager.get(idle.id).disabled
+    assert not manager.get(busy.id).disabled
+    (entry,) = manager.audit(key_id=idle.id, action="key.disable")
+    assert entry.actor == "lifecycle"
+    assert entry.details["reason"] == "unused"
+
+
+def test_max_lifetime_refuses_and_names_the_limit(db_url: str) -> None:
+    policy = LifetimePolicy(max_lifetime=timedelta(days=366))
+    with KeyManager(db_url, lifetime=policy) as manager:
+        with pytest.raises(InvalidValue, match=r"366 days \(max_lifetime\)") as refused:
+            manager.create_key("a", expires_in=timedelta(days=400))
+        assert refused.value.field == "expires_in"
+        with pytest.raises(InvalidValue, match="max_lifetime"):
+            manager.create_key("a", expires_in=None)
+        key = manager.create_key("a", expires_in=timedelta(days=366)).record
+        with pytest.raises(InvalidValue, match="366 days"):
+            manager.update(key.id, expires_at=utcnow() + 400 * DAY)
+        with pytest.raises(InvalidValue, match="max_lifetime"):
+            manager.update(key.id, expires_at=None)
+    short = LifetimePolicy(max_lifetime=timedelta(days=30))
+    with KeyManager(db_url, lifetime=short) as manager:
+        made = manager.create_key("default").record
+        assert made.expires_at is not None
+        assert made.expires_at - made.created_at <= timedelta(days=30)
+
+
+def test_require_expiry(db_url: str) -> None:
+    with KeyManager(db_url, lifetime=LifetimePolicy(require_expiry=True)) as manager:
+        with pytest.raises(InvalidValue, match="require_expiry"):
+            manager.create_key("a", expires_in=None)
+        key = manager.create_key("a", expires_in=timedelta(days=1000)).record
+        with pytest.raises(InvalidValue, match="require_expiry"):
+            manager.update(key.id, expires_at=None)
