@@ -337,7 +337,7 @@ class KeyManager:
         origin: Origin | None = None,
     ) -> Decision:
         """Decide, meter (for a metered key) and count: what follows a lookup. A canary's
-        use raises its alarm, with what ``headers`` say of the request."""
+        use raises its alarm, with what ``origin`` (peer and headers) says of the request."""
         at = seconds(now)
         decision = self.verifier.decide(candidate, record, at, scopes, origin)
         if record is not None and record.canary:  # someone has it: key.canary_used
