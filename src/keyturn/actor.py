@@ -184,6 +184,15 @@ class Actor:
                 missing,
             )
 
+    def ensure_revokes(self, target: KeyRecord) -> None:
+        """``target`` may be revoked: an owner revokes any key of its own (revoking only
+        takes access away, and a leaked key must be stoppable even if an operator gave it
+        scopes beyond the owner's policy); any other actor must manage it."""
+        if self.owner is not None:
+            self.ensure_sees(target)
+        else:
+            self.ensure_manages(target)
+
     def ensure_outlived(
         self, expires_at: datetime | None, what: str, now: datetime | None = None
     ) -> None:

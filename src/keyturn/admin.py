@@ -641,7 +641,7 @@ class KeyAdmin:
         actor.require(WRITE)
 
         def decide(record: KeyRecord) -> dict[str, Any] | None:
-            actor.ensure_manages(record)
+            actor.ensure_revokes(record)
             if record.revoked_at is not None:
                 return None
             return {"revoked_at": self.clock()}

@@ -60,6 +60,13 @@ def test_an_owner_sees_and_changes_only_its_own_keys(manager: KeyManager) -> Non
     assert manager.get(unowned.record.id).usable()
 
 
+def test_an_owner_revokes_its_own_key_whatever_its_scopes(manager: KeyManager) -> None:
+    wide = manager.create_key("operator-made", scopes=["admin:all"], owner="acme")
+    with pytest.raises(ScopeNotHeld):
+        manager.admin.rotate(acme(), wide.record.id)  # a successor would grant admin:all
+    assert manager.admin.revoke(acme(), wide.record.id).revoked_at is not None
+
+
 def test_an_owner_cannot_give_a_key_away_or_make_one_for_another_owner(
     manager: KeyManager,
 ) -> None:
