@@ -211,9 +211,9 @@ def test_dependency_reuses_the_middleware_verification(
     calls: list[tuple[str, ...]] = []
     original = KeyManager.triage_asgi
 
-    def counting(self: KeyManager, headers: Any, query: bytes, scopes: Any) -> Any:
+    def counting(self: KeyManager, headers: Any, query: bytes, scopes: Any, *rest: Any) -> Any:
         calls.append(tuple(scopes))
-        return original(self, headers, query, scopes)
+        return original(self, headers, query, scopes, *rest)
 
     monkeypatch.setattr(KeyManager, "triage_asgi", counting)
     app, _ = protected_app(keys)
