@@ -127,8 +127,8 @@ class WebhookAdmin:
 
     def create(self, actor: Actor, new: NewWebhook) -> CreatedWebhook:
         actor.require(WRITE)
+        chosen = checked_events(new.events)  # before the URL: resolving its host is slow
         url = checked_url(new.url, allow_private=self.allow_private)
-        chosen = checked_events(new.events)
         description = new.description
         if description is not None:
             description = description.strip()[:MAX_DESCRIPTION] or None

@@ -24,6 +24,7 @@ from keyturn.errors import KeyturnError
 # the doctor's HTTP client for `keyturn scan` in a pre-commit hook cost a second per commit.
 COMMANDS = {
     "keys": "keyturn.cli.keys:keys",
+    "webhooks": "keyturn.cli.webhooks:webhooks",
     "owners": "keyturn.cli.owners:owners",
     "check": "keyturn.cli.check:check",
     "explain": "keyturn.cli.explain:explain",
