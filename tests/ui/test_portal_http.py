@@ -174,6 +174,21 @@ def test_a_post_without_this_sessions_csrf_token_changes_nothing(live: Live) -> 
     assert [k["name"] for k in keys] == ["target"]
 
 
+def test_an_operators_wider_key_of_the_owner_can_be_revoked_not_rotated(live: Live) -> None:
+    wide, record = live.make_key("admin:all", name="wide", owner="wide-owner")
+    visit = enter(live, "wide-owner")
+    page = visit.client.get(f"/portal/keys/{record['id']}").text
+    assert "Revoke…" in page and "Rotate…" not in page
+    token = visit.csrf()
+    rotate = visit.client.post(
+        f"/portal/keys/{record['id']}/rotate", data={"csrf": token, "grace_hours": "0"}
+    )
+    assert rotate.status_code == 403
+    revoke = visit.client.post(f"/portal/keys/{record['id']}/revoke", data={"csrf": token})
+    assert revoke.status_code == 303
+    assert live.client(wide).get("/auth").status_code == 401
+
+
 def test_changes_are_audited_with_the_owner_as_actor(live: Live) -> None:
     visit = enter(live, "audited")
     created = visit.create(name="audited-key")

@@ -84,6 +84,8 @@ async def key_detail(
         visitor,
         key=record,
         key_status=record.status(),
+        # A successor holds its predecessor's scopes: only within the policy's.
+        rotatable=record.scopes <= visitor.link.policy.scopes,
         chart=await usage_chart(portal.manager, record.id, days),
         days=days,
         usage_days=USAGE_DAYS,
