@@ -72,3 +72,27 @@ def test_the_owner_page_sets_limits_and_revokes_all(live: Live) -> None:
     assert done.status_code == 303
     assert all(live.manager.get(k.record.id).revoked_at is not None for k in keys)
     assert client.get("/ui/owners/nobody").status_code == 404
+
+
+def test_why_was_it_rejected_by_request_id(live: Live) -> None:
+    import time
+
+    issued = live.manager.create_key("why", scopes=["read"])
+    refused = live.client().get(
+        "/auth",
+        headers={"Authorization": f"Bearer {issued.key}", "X-Keyturn-Required-Scopes": "admin"},
+    )
+    assert refused.status_code == 403
+    rid = refused.headers["x-request-id"]
+    client, _ = signed_in(live)
+    deadline = time.monotonic() + 2.0
+    while True:
+        page = client.get("/ui/verifications", params={"request_id": rid})
+        assert page.status_code == 200
+        if "insufficient_scope" in page.text or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert "insufficient_scope" in page.text and issued.record.masked in page.text
+    assert issued.key not in page.text
+    assert "Its recent verifications" in client.get(f"/ui/keys/{issued.record.id}").text
+    assert client.get("/ui/verifications", params={"key_id": "a b"}).status_code == 400

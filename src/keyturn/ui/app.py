@@ -140,7 +140,15 @@ def safe_next(target: str) -> bool:
 
 def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker) -> ASGIApp:
     """The dashboard app; it answers paths under ``/ui`` (mounted by ``keyturn.app``)."""
-    from keyturn.ui import audit_page, check_page, key_actions, key_pages, owner_pages, signin
+    from keyturn.ui import (
+        audit_page,
+        check_page,
+        key_actions,
+        key_pages,
+        owner_pages,
+        signin,
+        verifications_page,
+    )
 
     dashboard = Dashboard(settings, manager, masker)
 
@@ -164,6 +172,7 @@ def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker
         *key_actions.routes(dashboard),
         *key_pages.routes(dashboard),
         *owner_pages.routes(dashboard),
+        *verifications_page.routes(dashboard),
         *check_page.routes(dashboard),
         *audit_page.routes(dashboard),
         Mount(f"{MOUNT}/static", app=package_files()),
