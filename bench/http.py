@@ -196,7 +196,7 @@ def servers(
             proc = subprocess.Popen(command)
             procs.append(proc)
             urls[variant] = (f"http://127.0.0.1:{port}/", proc.pid)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded machine takes a while to import FastAPI
         for url, _ in urls.values():
             wait_ready(url, "", deadline)
         yield urls
@@ -348,17 +348,15 @@ def main() -> None:
         f"{args.wrk_cpu if args.wrk_cpu >= 0 else 'any'}",
         flush=True,
     )
-    measured: dict[str, Pairs] = {}
     with tempfile.TemporaryDirectory() as tmp:
         database = f"sqlite:///{Path(tmp) / 'bench.db'}"
         with KeyManager(database) as manager:
             key = manager.create_key("bench", scopes=[SCOPE]).key
         for stack in stacks:
-            measured[stack] = measure_stack(args, database, key, stack)
-    for stack, results in measured.items():
-        http, loop = STACKS[stack]
-        print(f"\n== uvicorn http={http} loop={loop} ==")
-        report(results)
+            results = measure_stack(args, database, key, stack)
+            http, loop = STACKS[stack]
+            print(f"\n== uvicorn http={http} loop={loop} ==")
+            report(results)  # each stack's as soon as it is measured
 
 
 def measure_stack(args: argparse.Namespace, database: str, key: str, stack: str) -> Pairs:
