@@ -172,6 +172,8 @@ class Outbox:
         events and settled deliveries are dropped on the way."""
         d = self.dialect
         now = datetime.now(UTC)
+        if not self._any("SELECT 1 FROM outbox WHERE NOT dispatched LIMIT 1", {}):
+            return 0  # the common case, read without taking the write lock
         with self._writing() as conn:
             rows = conn.execute(
                 d.params(
@@ -224,6 +226,9 @@ class Outbox:
             "until": d.time_in(now + timedelta(seconds=lease)),
             "limit": limit,
         }
+        due = "SELECT 1 FROM deliveries WHERE status = 'pending' AND next_at <= :now LIMIT 1"
+        if not self._any(due, {"now": params["now"]}):
+            return []
         with self._writing() as conn:
             rows = conn.execute(
                 d.params(
@@ -240,6 +245,10 @@ class Outbox:
             for row in rows:
                 conn.execute(lock, {"until": params["until"], "id": row[0]})
         return [Claim(self._delivery(row[:11]), row[11], row[12], row[13]) for row in rows]
+
+    def _any(self, query: str, params: dict[str, Any]) -> bool:
+        with self._reading() as conn:
+            return conn.execute(self.dialect.params(query), params).fetchone() is not None
 
     def settle(
         self,
