@@ -152,3 +152,32 @@ def test_an_import_without_its_extra_is_an_import_error_naming_it(
     kind, _, message = done.stdout.strip().partition(" | ")
     assert kind == "MissingExtra", done.stdout
     assert "\n" not in message and message.endswith(f"pip install 'keyturn[{extra}]'")
+
+
+EVERY_MODULE = textwrap.dedent('''
+    import importlib, json, pathlib
+    import keyturn
+    from keyturn._extras import MissingExtra
+    root = pathlib.Path(keyturn.__file__).parent
+    failures = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue  # `python -m keyturn`: runs the command line
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        try:
+            importlib.import_module(name)
+        except MissingExtra:
+            pass  # one line naming the extra: what an extra's module must do
+        except Exception as exc:
+            failures[name] = f"{type(exc).__name__}: {exc}"
+    print(json.dumps(failures))
+''')
+
+
+def test_every_module_imports_on_the_core_or_names_its_extra(core: Env) -> None:
+    """Each module of the package, imported on the bare core: it works, or it raises the one
+    line naming its extra; never a bare ModuleNotFoundError from deep inside."""
+    done = core.python(EVERY_MODULE)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {}

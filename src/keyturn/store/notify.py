@@ -17,6 +17,10 @@ the listener is back (``live``). A busy machine thus costs speed, never the boun
 
 from __future__ import annotations
 
+from keyturn._extras import require
+
+require("postgres", "keyturn.store.notify")
+
 import asyncio
 import contextlib
 import logging

@@ -8,6 +8,10 @@ other instances drop their cached copy as soon as it commits (``notify.py`` list
 
 from __future__ import annotations
 
+from keyturn._extras import require
+
+require("postgres", "keyturn.store.postgres")
+
 import re
 import threading
 from collections.abc import Iterator
