@@ -66,8 +66,17 @@ JsonData = TypeAliasType(
     "JsonData",
     "dict[_JsonText, JsonData] | list[JsonData] | _JsonText | int | float | bool | None",
 )
+def _metadata(value: Any) -> Any:
+    """The admin layer's check first (NUL, size, depth), so that its message, about
+    ``metadata`` as a whole, is the answer rather than one per nested branch of the type."""
+    if isinstance(value, dict):
+        admin.checked_metadata(value)
+    return value
+
+
 Metadata = Annotated[
     dict[_JsonText, JsonData],
+    BeforeValidator(_metadata),
     Field(
         description=f"Free-form JSON object, at most {admin.MAX_METADATA_BYTES} bytes, nesting "
         f"at most {admin.MAX_METADATA_DEPTH} levels, no NUL characters."
