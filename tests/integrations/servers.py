@@ -72,7 +72,7 @@ def uvicorn_command(target: str, *args: str, env: dict[str, str], log: Path) -> 
             env={**os.environ, **env, "PYTHONPATH": path},
         )
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90
             while not (match := _RUNNING.search(log.read_text())):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"uvicorn did not start:\n{log.read_text()}")

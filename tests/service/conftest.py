@@ -164,7 +164,7 @@ class ServeProcess:
         self.url = self._wait_for_port()
 
     def _wait_for_port(self) -> str:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             match = self._RUNNING.search(self.log.read_text())
             if match:
