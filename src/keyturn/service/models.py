@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
 )
@@ -185,7 +186,7 @@ class CreateKey(_Request):
     credits: Credits | None = None
     refill: Refill | None = None
     allowed_ips: AllowedIps = Field(default_factory=list)
-    canary: bool = Field(
+    canary: StrictBool = Field(
         default=False,
         description="A canary key: refused exactly like an unknown key, and each use sends "
         "`key.canary_used` (plant it where only an intruder would find it).",
