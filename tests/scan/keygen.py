@@ -272,7 +272,8 @@ def family_samples() -> dict[str, tuple[str, str]]:
                           + _uuid() + "@" + _uuid() + "/IncomingWebhook/" + secrets.token_hex(16)
                           + "/" + _uuid() + '"\n'),
         "jwt": ("client.py", f'AUTH = "Bearer {jwt()}"\n'),
-        "generic-assignment": ("settings.py", 'API_SECRET = "' + draw(f"{alnum}{{32}}") + '"\n'),
+        # A digit and a letter at the end: one all-letter draw in 300 is no key's shape.
+        "generic-assignment": ("settings.py", 'API_SECRET = "' + draw(f"{alnum}{{30}}") + '7k"\n'),
         "azure-sas": ("blob.env", "BLOB_URL=https://acmeprod.blob.core.windows.net/exports?sv=2022-"
                       "11-02&ss=b&srt=co&sp=rl&se=2031-01-01T00:00:00Z&st=2024-01-01T00:00:00Z"
                       "&spr=https&sig=" + _b64(32).replace("+", "%2B").replace("/", "%2F")
