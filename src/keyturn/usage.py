@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
+from keyturn.flusher import Flusher
+
 log = logging.getLogger("keyturn.usage")
 
 
@@ -42,8 +44,7 @@ class UsageRecorder:
         # Other outcomes per (key id, code): off the fast path, under the lock.
         self._outcomes: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._writer = Flusher(self.flush, interval, "keyturn-usage", log, "usage")
 
     def note(self, key_id: str, at: float) -> None:
         """An accepted request: count it, and note the time if a second has passed."""
@@ -58,29 +59,15 @@ class UsageRecorder:
             self._noted.setdefault(key_id, [at, 0])[1] += 1
         with self._lock:
             self._pending[key_id] = at
-        if self._thread is None:
-            self._start()
+        if self._writer.thread is None:
+            self._writer.start()
 
     def count(self, key_id: str, code: str) -> None:
         """A refused request for a known key (revoked, rate limited, out of credits, ...)."""
         with self._lock:
             self._outcomes[key_id, code] = self._outcomes.get((key_id, code), 0) + 1
-        if self._thread is None:
-            self._start()
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="keyturn-usage", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.flush()
-            except Exception as exc:  # a busy or unreachable store: retry next interval
-                log.warning("usage not written yet, will retry: %s", exc)
+        if self._writer.thread is None:
+            self._writer.start()
 
     def flush(self, *, final: bool = False) -> None:
         """Write what is due: last-used times, and the counts that have ripened (all of
@@ -115,9 +102,7 @@ class UsageRecorder:
                 self._outcomes[key] = self._outcomes.get(key, 0) + total
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.interval + 1)
+        self._writer.stop()
         self.flush(final=True)
 
 

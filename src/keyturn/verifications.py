@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyturn.addresses import AddressSet, parse_address
+from keyturn.flusher import Flusher
 from keyturn.keys import mask
 
 if TYPE_CHECKING:
@@ -148,9 +148,8 @@ class VerificationLog:
         self.capacity = capacity
         self.dropped = 0
         self._queue: deque[Entry] = deque()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._writer = Flusher(self.flush, interval, "keyturn-verifications", log,
+                               "verification log")
         self._purged = 0.0
 
     def record(self, entry: Entry) -> None:
@@ -160,24 +159,8 @@ class VerificationLog:
             self.dropped += 1
             return
         queue.append(entry)
-        if self._thread is None:
-            self._start()
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(
-                target=self._run, name="keyturn-verifications", daemon=True
-            )
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.flush()
-            except Exception as exc:  # a busy or unreachable store: retry next interval
-                log.warning("verification log not written yet, will retry: %s", exc)
+        if self._writer.thread is None:
+            self._writer.start()
 
     def flush(self) -> int:
         """Write what has gathered (and purge what is past the retention, once a minute);
@@ -215,9 +198,7 @@ class VerificationLog:
         }
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.interval + 1)
+        self._writer.stop()
         try:
             self.flush()
         except Exception as exc:
