@@ -52,28 +52,34 @@ class Outbox:
     ) -> None:
         raise NotImplementedError
 
+    def _executemany(self, conn: Connection, query: str, rows: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
     # -- recording -------------------------------------------------------------------
+
+    def _event_rows(self, events: Iterable[Event]) -> list[dict[str, Any]]:
+        time_in = self.dialect.time_in
+        return [
+            {
+                "event_id": event.id,
+                "type": event.type,
+                "at": time_in(event.at),
+                "key_id": event.key_id,
+                "body": event.body(),
+                "once": event.once,
+                "no": False,
+            }
+            for event in events
+        ]
 
     def _write_events(self, conn: Connection, events: Iterable[Event]) -> int:
         """Write events in the caller's transaction; how many were new."""
         query = self.dialect.params(INSERT_EVENT)
-        time_in = self.dialect.time_in
-        new = 0
-        for event in events:
-            cursor = conn.execute(
-                query,
-                {
-                    "event_id": event.id,
-                    "type": event.type,
-                    "at": time_in(event.at),
-                    "key_id": event.key_id,
-                    "body": event.body(),
-                    "once": event.once,
-                    "no": False,
-                },
-            )
-            new += max(cursor.rowcount, 0)
-        return new
+        return sum(max(conn.execute(query, row).rowcount, 0) for row in self._event_rows(events))
+
+    def _write_all_events(self, conn: Connection, events: Iterable[Event]) -> None:
+        """Many events at once (a bulk creation), in the caller's transaction."""
+        self._executemany(conn, self.dialect.params(INSERT_EVENT), self._event_rows(events))
 
     def record_events(self, events: Iterable[Event]) -> int:
         with self._writing() as conn:

@@ -211,6 +211,7 @@ class SQLStore(Outbox):
 
     def create_many(self, records: Iterable[KeyRecord], actor: str) -> int:
         count = 0
+        created: list[events.Event] = []
         with self._writing() as conn:
             for record in records:
                 conn.execute(self._q_insert, sql.record_params(self.dialect, record))
@@ -229,8 +230,9 @@ class SQLStore(Outbox):
                 if record.allowed_ips:
                     details["allowed_ips"] = record.allowed_ips
                 self._log(conn, actor, "key.create", record.id, details)
-                self._write_events(conn, [events.about(events.CREATED, record)])
+                created.append(events.about(events.CREATED, record))
                 count += 1
+            self._write_all_events(conn, created)
         return count
 
     def update(self, key_id: str, changes: Mapping[str, Any], actor: str, action: str) -> KeyRecord:
