@@ -37,3 +37,12 @@ def test_max_lifetime_is_a_422_naming_the_limit_on_the_api_and_cli(tmp_path: Pat
     )
     assert done.returncode == 2
     assert "366 days (max_lifetime)" in done.stderr
+
+
+def test_the_root_key_says_how_long_it_lives_under_a_lifetime_policy(tmp_path: Path) -> None:
+    for name, env, said in (("free.db", {}, "no expiry"),
+                            ("policy.db", {"KEYTURN_MAX_LIFETIME": "30d"}, "expires 20")):
+        made = run_cli("init", "--db", f"sqlite:///{tmp_path / name}", env=env)
+        assert made.returncode == 0, made.stderr
+        assert said in made.stdout + made.stderr
+        assert ("no expiry" in made.stdout + made.stderr) == (said == "no expiry")

@@ -74,7 +74,8 @@ def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
         return
     lines = [
         "",
-        f"keyturn: new database: created the root key {issued.record.id} (scope '*', no expiry).",
+        f"keyturn: new database: created the root key {issued.record.id} "
+        f"(scope '*', {_life(issued)}).",
         "It is shown only this once. Store it in your secret manager now:",
         "",
         f"    {issued.key}",
@@ -108,8 +109,8 @@ def _show_key_file(issued: IssuedKey, path: str, fmt: str) -> None:
         )
         return
     click.echo(
-        f"keyturn: new database: created the root key {issued.record.id} (scope '*', no "
-        f"expiry) and wrote it to {path!r} (0600). Move it to your secret manager and "
+        f"keyturn: new database: created the root key {issued.record.id} (scope '*', "
+        f"{_life(issued)}) and wrote it to {path!r} (0600). Move it to your secret manager and "
         "delete the file."
     )
 
@@ -241,3 +242,9 @@ def init(config_file: str | None, database_url: str | None, fmt: str, output: st
             err=True,
         )
     sys.exit(0)
+
+
+def _life(issued: IssuedKey) -> str:
+    """How long the root key lives: for ever, unless the lifetime policy says otherwise."""
+    expires = issued.record.expires_at
+    return "no expiry" if expires is None else f"expires {expires.isoformat(timespec='seconds')}"
