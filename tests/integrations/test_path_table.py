@@ -80,7 +80,10 @@ def key_for(store: str) -> Iterator[Callable[[Iterable[str]], str]]:
 
 
 @pytest.fixture(scope="module")
-def face(request: pytest.FixtureRequest, store: str) -> Iterator[tuple[str, str]]:
+def face(
+    request: pytest.FixtureRequest, store: str, key_for: Callable[[Iterable[str]], str]
+) -> Iterator[tuple[str, str]]:
+    key_for(())  # the database exists before a face opens it (faces never create one)
     with FACES[request.param](store) as url:
         yield request.param, url
 
