@@ -155,6 +155,8 @@ def test_every_post_needs_the_sessions_token(live: Live) -> None:
         ("/ui/audit?before=-1", 400),
         ("/ui/audit?before=99999999999999999999999", 400),
         ("/ui/audit?actor=a%0ab", 400),
+        ("/ui/verifications?request_id=a%0ab", 400),
+        ("/ui/verifications?outcome=" + "x" * 200, 400),
         ("/ui/nothing/here", 404),
         ("/ui/logout", 405),
     ],

@@ -31,18 +31,33 @@ def details_text(event: AuditEvent, redact: Callable[[str], str]) -> str:
     return redact(json.dumps(event.details, sort_keys=True, ensure_ascii=False, default=str))
 
 
+def query_filters(
+    request: Request, names: tuple[str, ...], shape: re.Pattern[str]
+) -> dict[str, str] | str:
+    """The log filters of the query string, each empty or one word of ``shape``; else the
+    name of the first that is not (one rule for every log page of the dashboard)."""
+    values = {name: request.query_params.get(name, "").strip() for name in names}
+    for name, value in values.items():
+        if value and not shape.fullmatch(value):
+            return name
+    return values
+
+
+def bad_filter(ui: Dashboard, admin: Admin, name: str) -> Response:
+    return ui.error(
+        admin.session,
+        admin,
+        400,
+        "That filter does not work",
+        f"The {name.replace('_', ' ')} filter is one word of printable ASCII.",
+    )
+
+
 async def audit_log(ui: Dashboard, request: Request, admin: Admin, form: Form | None) -> Response:
     params = request.query_params
-    values = {name: params.get(name, "").strip() for name in ("key_id", "actor", "action")}
-    for name, value in values.items():
-        if value and not _FILTER.fullmatch(value):
-            return ui.error(
-                admin.session,
-                admin,
-                400,
-                "That filter does not work",
-                f"The {name.replace('_', ' ')} filter is one word of printable ASCII.",
-            )
+    values = query_filters(request, ("key_id", "actor", "action"), _FILTER)
+    if isinstance(values, str):
+        return bad_filter(ui, admin, values)
     before_text = params.get("before", "")
     if before_text and (not before_text.isdigit() or not 1 <= int(before_text) < 2**63):
         return ui.error(

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from keyturn.outcomes import CATALOGUE
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
+from keyturn.ui.audit_page import bad_filter, query_filters
 from keyturn.ui.forms import Form
 from keyturn.ui.render import MOUNT
 from keyturn.verifications import READ_SCOPE, VerificationFilter
@@ -28,17 +29,9 @@ _FILTER = re.compile(r"[\x21-\x7e]{1,128}")
 async def verifications(
     ui: Dashboard, request: Request, admin: Admin, form: Form | None
 ) -> Response:
-    params = request.query_params
-    values = {name: params.get(name, "").strip() for name in ("request_id", "key_id", "outcome")}
-    for name, value in values.items():
-        if value and not _FILTER.fullmatch(value):
-            return ui.error(
-                admin.session,
-                admin,
-                400,
-                "That filter does not work",
-                f"The {name.replace('_', ' ')} filter is one word of printable ASCII.",
-            )
+    values = query_filters(request, ("request_id", "key_id", "outcome"), _FILTER)
+    if isinstance(values, str):
+        return bad_filter(ui, admin, values)
     filters = VerificationFilter(
         key_id=values["key_id"] or None,
         outcome=values["outcome"] or None,
