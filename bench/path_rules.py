@@ -2,7 +2,7 @@
 
 ``/auth`` and the integrations ask the path-rule engine once per request. A path that comes
 again is a memo hit; a new plain path is matched once; any other path has its forms worked
-out (see ``keyturn.path_rules``). This prints the best of several runs for each, in µs per
+out (see ``keyturn._path_rules``). This prints the best of several runs for each, in µs per
 call (the best is the figure least disturbed by a shared machine), with the rules of a
 typical deployment (20 prefixes, some per method).
 
@@ -15,7 +15,7 @@ import itertools
 import timeit
 from collections.abc import Callable
 
-from keyturn.path_rules import PathRules
+from keyturn._path_rules import PathRules
 
 RULES = {
     **{f"/api/v1/area{i}": [f"area{i}:read"] for i in range(16)},

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # standard library's http; the project root instead (tests.scan.keygen draws the keys).
 sys.path[0] = str(ROOT)
 
-from keyturn.providers import PROVIDERS  # noqa: E402
+from keyturn._providers import PROVIDERS  # noqa: E402
 from keyturn.scan.walker import BINARY_SUFFIXES, SKIP_DIRS, is_binary  # noqa: E402
 from tests.scan import keygen  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 ``RULES`` is the rule set; each ``PathCase`` is a request and the scopes it must need. The
 paths are the forms a proxy passes on as sent and an upstream may resolve elsewhere (see
-``keyturn.path_rules``): dot segments, encoded dots, slashes and backslashes, double
+``keyturn._path_rules``): dot segments, encoded dots, slashes and backslashes, double
 encoding, ``;`` parameters, a NUL, a fragment, case, format suffixes, absolute URIs. Each
 must need at least the scopes of every rule a form of it falls under, so a key short of
 one is refused, and a key holding them all passes the rules.

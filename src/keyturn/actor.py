@@ -102,7 +102,7 @@ class Allowance:
 
 def _admits_no_more(own: str, bound: str) -> bool:
     """Whether limit ``own`` admits at most what ``bound`` admits within ``bound``'s window."""
-    from keyturn.ratelimit import window  # only keys with rate limits import ``limits``
+    from keyturn._ratelimit import window  # only keys with rate limits import ``limits``
 
     own_count, own_seconds = window(own)
     count, seconds = window(bound)

@@ -38,11 +38,11 @@ from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any, Final
 
-from keyturn import events
+from keyturn import _events as events
+from keyturn._addresses import checked_networks
+from keyturn._credits import validate_credits
 from keyturn.actor import Actor, Allowance
-from keyturn.addresses import checked_networks
 from keyturn.cache import KeyCache
-from keyturn.credits import validate_credits
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted
 from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, mask, parse_key
 from keyturn.record import KeyRecord, utcnow
@@ -307,7 +307,7 @@ def checked_rate_limits(values: object) -> tuple[str, ...]:
         raise InvalidValue(f"a key has at most {MAX_RATE_LIMITS} rate limits", "rate_limits")
     if not texts:
         return ()
-    from keyturn.ratelimit import normalize_rate_limits  # ``limits`` only when used
+    from keyturn._ratelimit import normalize_rate_limits  # ``limits`` only when used
 
     try:
         return normalize_rate_limits(texts)
@@ -426,7 +426,7 @@ class KeyAdmin:
         )
 
     def usage(self, actor: Actor, key_id: str, since: date | None = None) -> dict[str, int]:
-        """Requests per outcome for a key, as flushed so far (see ``usage.py``)."""
+        """Requests per outcome for a key, as flushed so far (see ``_usage.py``)."""
         actor.require(READ)
         if actor.owner is not None:
             actor.ensure_sees(self._get(key_id))

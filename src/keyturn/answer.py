@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from keyturn._quota import Quota
 from keyturn.errors import InvalidValue, KeyturnError, ScopeNotHeld, Unavailable
 from keyturn.outcomes import CATALOGUE
-from keyturn.quota import Quota
 from keyturn.verifier import Decision
 
 PROBLEM_JSON = "application/problem+json"
@@ -127,12 +127,27 @@ def problem(
     detail: str,
     hint: str | None = None,
     *,
+    status: int = 500,
     public_url: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """An RFC 9457 body for a catalogued problem (``kind = "problem"``): title and status
-    from the catalogue, ``hint`` defaulting to the catalogue's fix."""
-    entry = CATALOGUE[code]
+    """An RFC 9457 body, the one builder of every problem keyturn sends.
+
+    A catalogued code (``kind = "problem"``) takes its title and status from the
+    catalogue, ``hint`` defaulting to the catalogue's fix; ``public_url`` points its
+    ``type`` at the catalogue page. A code the catalogue does not describe (an HTTP status
+    a framework raised, ``http_418``) gets a plain body with ``status``."""
+    entry = CATALOGUE.get(code)
+    if entry is None:
+        plain: dict[str, Any] = {
+            "type": PROBLEM_TYPE_BASE + code,
+            "title": "Request failed",
+            "status": status,
+            "detail": detail,
+            "code": code,
+        }
+        plain.update(extra)
+        return plain
     body: dict[str, Any] = {
         "type": problem_type(code, public_url, PROBLEM_TYPE_BASE),
         "title": entry.title,

@@ -17,11 +17,11 @@ import sys
 from typing import TextIO, cast
 
 from keyturn._asgi import ASGIApp
+from keyturn._delivery import Deliverer
+from keyturn._reminders import Reminders
 from keyturn.compose import build_manager
 from keyturn.config import Settings
-from keyturn.delivery import Deliverer
 from keyturn.manager import KeyManager
-from keyturn.reminders import Reminders
 from keyturn.service.access_log import AccessLog
 from keyturn.service.app import KeyturnService
 from keyturn.service.context import build_context
@@ -39,7 +39,7 @@ def create_app(
     """The full service for ``settings`` (its manager built by ``keyturn.compose`` unless
     given), with the outcome catalogue at ``/outcomes`` (always), the dashboard at ``/ui``
     and the customer portal at ``/portal`` unless the settings turn them off, the webhook
-    worker (``keyturn.delivery``) and the time-driven events (``keyturn.reminders``)
+    worker (``keyturn._delivery``) and the time-driven events (``keyturn._reminders``)
     running while the app is, wrapped in the access log (written to ``log_stream``, stdout
     by default) when it is on."""
     settings = settings or Settings()

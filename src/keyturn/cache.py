@@ -3,7 +3,7 @@
 ``ttl`` is the staleness bound: a change made by another process is seen here within ``ttl``
 seconds, because entries live that long and then are read again. Changes made through this
 process invalidate their entry at once. A store with a change feed (PostgreSQL's
-``LISTEN/NOTIFY``, see ``propagation.py``) invalidates entries as other instances change
+``LISTEN/NOTIFY``, see ``_propagation.py``) invalidates entries as other instances change
 them, and while that feed is provably live the cache may keep entries for a longer
 ``lifetime``: the bound then holds through the feed rather than through expiry.
 

@@ -26,7 +26,7 @@ from keyturn.store.base import masked_url
 from keyturn.verifier import Verifier
 
 if TYPE_CHECKING:
-    from keyturn.ratelimit import RateLimiter
+    from keyturn._ratelimit import RateLimiter
 
 
 def build_verifier(settings: Settings) -> Verifier:
@@ -77,7 +77,7 @@ def _limiter(settings: Settings, probe: bool) -> RateLimiter | None:
     """Rate limits counted in Redis when the instances share one, else in this process."""
     if not settings.redis_url:
         return None
-    from keyturn.ratelimit import RateLimiter
+    from keyturn._ratelimit import RateLimiter
 
     limiter = RateLimiter(settings.redis_url, key_prefix=settings.redis_prefix)
     if probe and not limiter.check():

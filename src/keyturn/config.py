@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from keyturn._durations import parse_duration
+from keyturn._path_rules import ScopeRule, parse_pattern
 from keyturn.credentials import DEFAULT_API_KEY_HEADERS, DEFAULT_QUERY_PARAMS
-from keyturn.durations import parse_duration
 from keyturn.errors import InvalidValue
 from keyturn.keys import DEFAULT_PREFIX, TEST_PREFIX, validate_prefix
-from keyturn.path_rules import ScopeRule, parse_pattern
 from keyturn.scopes import SCOPE_TOKEN
 from keyturn.store import DEFAULT_URL
 
@@ -78,7 +78,7 @@ class Settings:
     # Proxies (addresses, CIDR blocks) whose X-Forwarded-For / X-Real-IP name the client for
     # keys restricted by address; none by default: the connection's peer is the client.
     trusted_proxies: tuple[str, ...] = ()
-    # The verification log (keyturn.verifications): on or off, and how long it keeps its
+    # The verification log (keyturn._verifications): on or off, and how long it keeps its
     # entries, in seconds.
     verification_log: bool = True
     verification_retention: float = 30 * 86_400.0
@@ -265,7 +265,7 @@ def _read_timeout(value: Any) -> float:
 
 
 def _networks(value: Any) -> tuple[str, ...]:
-    from keyturn.addresses import checked_networks
+    from keyturn._addresses import checked_networks
 
     try:
         return checked_networks(_names(value), "trusted_proxies")
@@ -275,7 +275,7 @@ def _networks(value: Any) -> tuple[str, ...]:
 
 def _retention(value: Any) -> float:
     """A duration such as ``30d`` or ``12h`` (or a number of seconds), at least a minute."""
-    from keyturn.durations import parse_duration
+    from keyturn._durations import parse_duration
 
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)

@@ -11,7 +11,7 @@ are the sync manager's own methods, and only store and counter I/O moves to a wo
 thread, so an event loop is never blocked.
 
 Several managers (processes, machines) may share one store: changes made through any of them
-reach every cache within the cache's ``ttl`` (see ``propagation.py``).
+reach every cache within the cache's ``ttl`` (see ``_propagation.py``).
 
 A *check* (``check``, ``check_key``, ``examine``: ``keyturn check`` and the dashboard's
 "why was it rejected?") answers what a request would get without being a use: it spends no
@@ -27,6 +27,15 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+from keyturn._canary import CanaryAlarm, who
+from keyturn._credits import next_refill
+from keyturn._owners import AsyncOwnerAdmin, OwnerAdmin
+from keyturn._propagation import DEFAULT_LIFETIME as FEED_LIFETIME
+from keyturn._propagation import follow_changes
+from keyturn._quota import Quota
+from keyturn._usage import UsageRecorder
+from keyturn._verifications import DEFAULT_RETENTION, VerificationLog
+from keyturn._webhooks import AsyncWebhookAdmin, WebhookAdmin
 from keyturn.actor import Actor
 from keyturn.admin import (
     DEFAULT_GRACE,
@@ -40,25 +49,16 @@ from keyturn.admin import (
     Unset,
 )
 from keyturn.cache import MISSING, KeyCache
-from keyturn.canary import CanaryAlarm, who
 from keyturn.credentials import HeaderPairs, Presented
-from keyturn.credits import next_refill
 from keyturn.errors import InvalidValue
 from keyturn.keys import key_hasher
-from keyturn.owners import AsyncOwnerAdmin, OwnerAdmin
-from keyturn.propagation import DEFAULT_LIFETIME as FEED_LIFETIME
-from keyturn.propagation import follow_changes
-from keyturn.quota import Quota
 from keyturn.record import KeyRecord, Refill
 from keyturn.store import DEFAULT_URL, KeyFilter, KeyStore, open_store
 from keyturn.store.base import AuditEvent, EventStore
-from keyturn.usage import UsageRecorder
-from keyturn.verifications import DEFAULT_RETENTION, VerificationLog
 from keyturn.verifier import Candidate, Decision, Origin, Verifier
-from keyturn.webhooks import AsyncWebhookAdmin, WebhookAdmin
 
 if TYPE_CHECKING:
-    from keyturn.ratelimit import RateLimiter
+    from keyturn._ratelimit import RateLimiter
 
 Moment = float | datetime | None
 """``now`` as callers give it: Unix time, an aware datetime, or ``None`` for the clock."""
@@ -101,7 +101,7 @@ class KeyManager:
         ``feed_lifetime``: how long cached records live while the store's change feed is
         live (PostgreSQL). Deployments build their manager from settings with
         ``keyturn.compose.build_manager``. ``allow_private_webhooks``: webhooks may
-        post to this network's own addresses (``keyturn.webhooks``)."""
+        post to this network's own addresses (``keyturn._webhooks``)."""
         self.verifier = verifier or Verifier()
         if prefix is not None and prefix not in self.verifier.prefixes:
             raise InvalidValue(
@@ -234,7 +234,7 @@ class KeyManager:
         )
 
     def usage_counts(self, key_id: str, since: date | None = None) -> dict[str, int]:
-        """Requests per outcome for a key, as flushed so far (see ``usage.py``)."""
+        """Requests per outcome for a key, as flushed so far (see ``_usage.py``)."""
         return self.admin.usage(Actor.operator(), key_id, since)
 
     # -- verifying ----------------------------------------------------------------------
@@ -258,7 +258,7 @@ class KeyManager:
         """Made on first use: a deployment without rate limits never imports ``limits``."""
         limiter = self._limiter
         if limiter is None or isinstance(limiter, str):
-            from keyturn.ratelimit import MEMORY, RateLimiter
+            from keyturn._ratelimit import MEMORY, RateLimiter
 
             limiter = self._limiter = RateLimiter(limiter or MEMORY)
         return limiter
@@ -357,7 +357,7 @@ class KeyManager:
         peer: str | None = None,
     ) -> Decision:
         """Check a request's credentials: the whole hot path, sync. ``peer``: the address
-        the request came from (the connection's; see ``keyturn.addresses``)."""
+        the request came from (the connection's; see ``keyturn._addresses``)."""
         if not isinstance(headers, list | tuple):
             headers = list(headers)  # read twice: for the key, and for forwarded addresses
         found = self.verifier.inspect(headers, query)

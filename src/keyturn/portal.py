@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from keyturn._durations import parse_duration
 from keyturn.actor import Actor
 from keyturn.admin import (
     DEFAULT_LIFETIME,
@@ -42,7 +43,6 @@ from keyturn.admin import (
     checked_scopes,
     checked_text,
 )
-from keyturn.durations import parse_duration
 from keyturn.errors import InvalidValue
 from keyturn.record import utcnow
 from keyturn.store.base import KeyStore, PortalGrant

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from keyturn import states
-from keyturn.addresses import AddressSet
+from keyturn import _states as states
+from keyturn._addresses import AddressSet
+from keyturn._states import Status
 from keyturn.keys import mask_parts
-from keyturn.states import Status
 
 Refill = Literal["daily", "monthly"]
 REFILLS: tuple[Refill, ...] = ("daily", "monthly")
@@ -47,7 +47,7 @@ class KeyRecord:
     replaced_by: str | None = None
     replaces: str | None = None
     grace_until: datetime | None = None
-    # Metering (see ``ratelimit.py`` and ``credits.py``): limits like "100/second"; the
+    # Metering (see ``_ratelimit.py`` and ``_credits.py``): limits like "100/second"; the
     # uses left (None: unlimited), refilled to ``refill_amount`` each ``refill`` period.
     rate_limits: tuple[str, ...] = ()
     credits: int | None = None
@@ -62,7 +62,7 @@ class KeyRecord:
     allowance_id: str = ""
     # Client addresses the key may be used from (canonical networks; empty: anywhere).
     allowed_ips: tuple[str, ...] = ()
-    # The owner's shared limits (``keyturn.owners``), as the verifier's read brings them:
+    # The owner's shared limits (``keyturn._owners``), as the verifier's read brings them:
     # its rate limits, and whether it has a credit balance to spend from.
     owner_rate_limits: tuple[str, ...] = ()
     owner_credits: bool = False
@@ -70,7 +70,7 @@ class KeyRecord:
     # exactly as it refuses an unknown key, and every use of it is an event
     # (``key.canary_used``); it is never usable (``usable_until`` is -inf).
     canary: bool = False
-    # Unix times computed once (from the state table, ``keyturn.states``), so the hot path
+    # Unix times computed once (from the state table, ``keyturn._states``), so the hot path
     # compares floats instead of datetimes:
     # ``usable_until`` - refused from then on, for any reason (inf: never; -inf: already);
     # ``live_until`` - until when the ASGI fast path may accept the key from the cache alone:
@@ -107,7 +107,7 @@ class KeyRecord:
         return mask_parts(self.prefix, self.start, self.end)
 
     def status(self, now: datetime | None = None) -> Status:
-        """What the key shows as: the first state of ``keyturn.states.STATES`` it is in,
+        """What the key shows as: the first state of ``keyturn._states.STATES`` it is in,
         or active. A rotated key shows as rotated during its grace period too, while
         the verifier still accepts it (``usable``)."""
         return states.status(self, (now or utcnow()).timestamp())

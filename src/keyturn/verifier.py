@@ -9,11 +9,11 @@ Two pure steps around the one lookup the caller performs:
    the required scopes and where the request came from. A record's state (revoked,
    expired, ...) is only revealed after its hash matched, so nobody learns anything about
    keys they do not hold; then a key restricted by address is checked against the client's
-   (``keyturn.addresses``), before its scopes and before the caller meters it.
+   (``keyturn._addresses``), before its scopes and before the caller meters it.
 
 Every decision is made here, including the manager's fast path for cached keys: it asks
 ``well_formed`` and ``accept`` rather than re-deciding. Which state refuses a key, and in
-which order, comes from the state table (``keyturn.states``).
+which order, comes from the state table (``keyturn._states``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from keyturn import states
-from keyturn.addresses import TrustedProxies
+from keyturn import _states as states
+from keyturn._addresses import TrustedProxies
+from keyturn._providers import identify
+from keyturn._quota import Quota
 from keyturn.credentials import CredentialReader, HeaderPairs, Presented, Rejection
 from keyturn.errors import InvalidValue
 from keyturn.keys import (
@@ -39,8 +41,6 @@ from keyturn.keys import (
     shape_pattern,
 )
 from keyturn.outcomes import CATALOGUE, Outcome
-from keyturn.providers import identify
-from keyturn.quota import Quota
 from keyturn.record import KeyRecord
 from keyturn.scopes import missing_scopes
 

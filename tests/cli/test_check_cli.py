@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from keyturn import KeyManager
+from keyturn._ratelimit import RateLimiter
 from keyturn.outcomes import CATALOGUE
-from keyturn.ratelimit import RateLimiter
 from tests.conftest import REDIS_URL
 from tests.core.rfc6750 import parse_challenge
 

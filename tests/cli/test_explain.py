@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner, Result
 
+from keyturn._outcome_search import search, words
 from keyturn.cli import main
-from keyturn.outcome_search import search, words
 from keyturn.outcomes import CATALOGUE
 
 

@@ -1,4 +1,4 @@
-"""Address allow-lists and trusted proxies (``keyturn.addresses``), against ``ipaddress``."""
+"""Address allow-lists and trusted proxies (``keyturn._addresses``), against ``ipaddress``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyturn.addresses import (
+from keyturn._addresses import (
     ADDRESS_PATTERN,
     NETWORK_PATTERN,
     AddressSet,

@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 
 from keyturn import KeyManager
+from keyturn._reminders import Reminders
+from keyturn._webhooks import NewWebhook
 from keyturn.actor import Actor
 from keyturn.admin import LifetimePolicy
 from keyturn.errors import InvalidValue
 from keyturn.record import utcnow
-from keyturn.reminders import Reminders
-from keyturn.webhooks import NewWebhook
 
 DAY = timedelta(days=1)
 

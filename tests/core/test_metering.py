@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from keyturn import AsyncKeyManager, InvalidValue, KeyManager, render
-from keyturn.ratelimit import RateLimiter, normalize_rate_limits
+from keyturn._ratelimit import RateLimiter, normalize_rate_limits
 from tests.conftest import REDIS_URL
 
 

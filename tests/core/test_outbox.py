@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 
 from keyturn import KeyManager
+from keyturn._events import Event
+from keyturn._webhooks import NewWebhook
 from keyturn.actor import Actor
 from keyturn.errors import Conflict
-from keyturn.events import Event
 from keyturn.record import utcnow
 from keyturn.store import open_store
-from keyturn.webhooks import NewWebhook
 
 
 def subscribe(manager: KeyManager, *events: str) -> str:

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from keyturn import Actor, InvalidValue, KeyManager, NotFound, ScopeNotHeld
-from keyturn.owners import OwnerLimits
+from keyturn._owners import OwnerLimits
 
 
 def bearer(key: str) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyturn.path_rules import PathRules, Requirement, ScopeRule, parse_pattern, path_forms
+from keyturn._path_rules import PathRules, Requirement, ScopeRule, parse_pattern, path_forms
 from tests.path_cases import PATH_CASES, RULES, PathCase, oracle_forms, paths
 
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from keyturn import KeyManager
-from keyturn.addresses import TrustedProxies
+from keyturn._addresses import TrustedProxies
+from keyturn._verifications import Entry, VerificationFilter, VerificationLog
 from keyturn.config import SettingsError, load_settings
-from keyturn.verifications import Entry, VerificationFilter, VerificationLog
 
 
 def entry(outcome: str = "valid", key_id: str | None = None, **fields: object) -> Entry:

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
+from keyturn._providers import entries
 from keyturn.doctor import diagnose, render_markdown
 from keyturn.keys import encode_base62
-from keyturn.providers import entries
 from tests.doctor.apis import Seen
 from tests.doctor.emulator import Emulator
 

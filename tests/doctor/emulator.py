@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from keyturn.providers import entries
+from keyturn._providers import entries
 from tests.doctor.apis import Reply, Seen
 
 ENTRIES: dict[str, dict[str, Any]] = {e["id"]: e for e in entries()}

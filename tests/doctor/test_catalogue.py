@@ -10,10 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keyturn.doctor.permissions import FINDINGS as DENIALS
-from keyturn.doctor.target import provider_at, provider_named
-from keyturn.outcomes import CATALOGUE
-from keyturn.providers import (
+from keyturn._providers import (
     PROVIDERS,
     KeyType,
     Provider,
@@ -23,6 +20,9 @@ from keyturn.providers import (
     identify,
     identify_type,
 )
+from keyturn.doctor.permissions import FINDINGS as DENIALS
+from keyturn.doctor.target import provider_at, provider_named
+from keyturn.outcomes import CATALOGUE
 
 DOCTOR_SRC = Path(__file__).parents[2] / "src" / "keyturn" / "doctor"
 TESTS = Path(__file__).parent

@@ -21,9 +21,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from click.testing import CliRunner
 
+from keyturn._placeholders import is_placeholder
+from keyturn._providers import KeyType, by_id, identify_type
 from keyturn.cli import main
-from keyturn.placeholders import is_placeholder
-from keyturn.providers import KeyType, by_id, identify_type
 from tests.doctor import wire
 from tests.doctor.apis import Api, Respond
 from tests.doctor.conftest import assert_hidden

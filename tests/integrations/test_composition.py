@@ -96,8 +96,8 @@ def test_the_middleware_fails_closed_with_a_503_when_redis_does_not_answer(
     from starlette.routing import Route
     from starlette.testclient import TestClient
 
+    from keyturn._ratelimit import RateLimiter
     from keyturn.integrations.asgi import KeyturnMiddleware
-    from keyturn.ratelimit import RateLimiter
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

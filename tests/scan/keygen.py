@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from re import _constants as sre_c  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 
+from keyturn._providers import PROVIDERS, KeyType, Provider
 from keyturn.keys import BASE62, encode_base62, generate_key
-from keyturn.providers import PROVIDERS, KeyType, Provider
 
 _random = secrets.SystemRandom()
 

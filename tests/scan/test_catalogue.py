@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from keyturn._providers import CHECKSUMS, PROVIDERS
 from keyturn.outcomes import CATALOGUE
-from keyturn.providers import CHECKSUMS, PROVIDERS
 from keyturn.scan import codes, scanner
 from keyturn.scan.shapes import SHAPES
 from tests.scan import keygen

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from keyturn.providers import by_id
+from keyturn._providers import by_id
 from keyturn.scan import Options, scan_paths
 from keyturn.scan.rules import RULES
 from keyturn.scan.sarif import to_sarif

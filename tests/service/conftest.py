@@ -23,8 +23,8 @@ import httpx
 import pytest
 import uvicorn
 
+from keyturn._bootstrap import ensure_root_key
 from keyturn.app import create_app
-from keyturn.bootstrap import ensure_root_key
 from keyturn.compose import build_manager
 from keyturn.config import Settings
 from keyturn.manager import KeyManager

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from keyturn.outcome_search import words
+from keyturn._outcome_search import words
 from keyturn.outcomes import CATALOGUE
 from keyturn.ui.render import CONTENT_SECURITY_POLICY
 from tests.service.conftest import Live, start_live

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import standardwebhooks
 
-from keyturn.bootstrap import ensure_root_key
+from keyturn._bootstrap import ensure_root_key
 from keyturn.compose import build_manager
 from keyturn.config import Settings
 

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from keyturn.addresses import parse_address
+from keyturn._addresses import parse_address
 from keyturn.answer import render
 from keyturn.cli.output import (
     emit_json,

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import click
 
+from keyturn._outcome_search import search
 from keyturn.cli.output import UsageFailure, emit_json, format_option, table
-from keyturn.outcome_search import search
 from keyturn.outcomes import CATALOGUE, Outcome, UnknownCode, lookup, render_markdown, render_text
 
 

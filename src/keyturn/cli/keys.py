@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import click
 
+from keyturn._durations import parse_duration, parse_expiry
+from keyturn._states import STATUSES
 from keyturn.actor import Actor
 from keyturn.admin import UNSET, IssuedKey, KeyChange, NewKey, Unset
 from keyturn.cli.output import (
@@ -24,10 +26,8 @@ from keyturn.cli.output import (
     styled_output,
     table,
 )
-from keyturn.durations import parse_duration, parse_expiry
 from keyturn.errors import InvalidValue
 from keyturn.record import KeyRecord
-from keyturn.states import STATUSES
 from keyturn.store import KeyFilter
 
 

@@ -1,7 +1,7 @@
 """``keyturn owners ...``: an owner's shared limits, its usage, and all its keys at once.
 
 A translator, as ``keyturn keys`` is: flags become ``OwnerLimits`` for the owner operations
-of the admin layer (``keyturn.owners``), made by the operator (``cli:<user>`` in the audit
+of the admin layer (``keyturn._owners``), made by the operator (``cli:<user>`` in the audit
 log) with the same rules and validation as ``PUT /v1/owners/{owner}``.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from keyturn._owners import OwnerLimits, OwnerUsage
 from keyturn.cli.keys import cli_actor
 from keyturn.cli.output import (
     emit_json,
@@ -17,7 +18,6 @@ from keyturn.cli.output import (
     settings_from,
     settings_options,
 )
-from keyturn.owners import OwnerLimits, OwnerUsage
 
 
 def _show(usage: OwnerUsage, fmt: str) -> None:

@@ -90,7 +90,7 @@ def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
 
 def _root_key(manager: KeyManager, path: str | None) -> IssuedKey | None:
     """The new root key, if the database has no keys; written to ``path`` when given."""
-    from keyturn.bootstrap import ensure_root_key
+    from keyturn._bootstrap import ensure_root_key
 
     if path is None or manager.store.count():
         return ensure_root_key(manager)

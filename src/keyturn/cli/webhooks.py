@@ -1,6 +1,6 @@
 """``keyturn webhooks ...``: subscribe to key lifecycle events from a terminal.
 
-A translator, like ``keyturn keys``: flags become the operations of ``keyturn.webhooks``,
+A translator, like ``keyturn keys``: flags become the operations of ``keyturn._webhooks``,
 made by the operator (``cli:<user>`` in the audit log) with the same URL rules and event
 names as ``/v1/webhooks``. The signing secret is shown once, by ``create``.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import click
 
-from keyturn import events
+from keyturn import _events as events
+from keyturn._webhooks import NewWebhook
 from keyturn.cli.keys import cli_actor
 from keyturn.cli.output import (
     emit_json,
@@ -19,7 +20,6 @@ from keyturn.cli.output import (
     settings_options,
     table,
 )
-from keyturn.webhooks import NewWebhook
 
 
 @click.group()

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from keyturn._providers import Provider
 from keyturn.doctor.clean import clean, sendable
 from keyturn.doctor.deadline import Deadline
 from keyturn.doctor.probe import Exchange, Sender, client, dropped
@@ -36,7 +37,7 @@ from keyturn.doctor.sources import (
     Found,
     candidate_names,
     find_dotenv_file,
-    mask,
+    mask_found,
     netrc_findings,
     read_key_file,
     search_key,
@@ -53,7 +54,6 @@ from keyturn.doctor.steps import (
 from keyturn.doctor.target import host_of, provider_at
 from keyturn.doctor.validity import DEFAULT_MAX_AGE_DAYS, parse_created_at
 from keyturn.doctor.variants import candidates, explain_variant, try_variants
-from keyturn.providers import Provider
 
 Headers = Sequence[tuple[str, str]] | Mapping[str, str]
 BEARER = Convention("Authorization", "Bearer $KEY")
@@ -105,7 +105,7 @@ def diagnose(url: str | Checkup | None = None, **options: Any) -> Report:
         url=without_password(plan.url) if plan.url else None,
         steps=steps,
         ok=False,
-        key=mask(found.value) if found.value else None,
+        key=mask_found(found.value) if found.value else None,
         key_source=found.where,
         provider=plan.target.id if plan.target else None,
     )
@@ -276,7 +276,7 @@ def _key_step(plan: _Plan) -> _KeyFound:
         step.add(*cleaned.findings)
         found.value, found.where = cleaned.key, search.chosen.where
         found.secrets = [s for s in (search.chosen.value, cleaned.key) if s]
-        step.summary = f"{search.chosen.where}: {mask(cleaned.key)}"
+        step.summary = f"{search.chosen.where}: {mask_found(cleaned.key)}"
     step.close()
     return found
 
@@ -298,8 +298,11 @@ def _sending(plan: _Plan, found: _KeyFound) -> tuple[Sent, list[tuple[str, str]]
             convention = documented(target, kind, plan.env)
     if target is not None and not chosen:
         have = {n.lower() for n, _ in headers}
-        headers += [(n, v) for n, v in required_headers(target, plan.env)
-                    if v is not None and n.lower() not in have]
+        headers += [
+            (n, v)
+            for n, v in required_headers(target, plan.env)
+            if v is not None and n.lower() not in have
+        ]
     return Sent(convention, chosen, tuple(n for n, _ in headers)), headers
 
 
@@ -338,14 +341,20 @@ def _probe(
     url, key, method = plan.url, found.value, plan.method
     step = Step("probe")
     report.steps.append(step)
-    with client(transport=plan.checkup.transport) as transport, Deadline(
-        plan.checkup.timeout
-    ) as deadline:
+    with (
+        client(transport=plan.checkup.transport) as transport,
+        Deadline(plan.checkup.timeout) as deadline,
+    ):
         sender = Sender(transport, deadline, scrub)
         exchange = sender.send(method, url, headers, sent, key)
         answer = exchange.answer
-        report.probe = Probe(method, report.url or url, sent.describe(),
-                             answer.status if answer else None, tuple(exchange.redirects))
+        report.probe = Probe(
+            method,
+            report.url or url,
+            sent.describe(),
+            answer.status if answer else None,
+            tuple(exchange.redirects),
+        )
         report.ok = _read(step, exchange, plan, sent, codes_in(report.steps))
         # Another way can only help where the request, not the key's rights, was refused.
         refused = bool(codes_in([step]) & {"server_rejected_key", "rejected_as_sent"})
@@ -362,18 +371,22 @@ def _read(
     shown = f"{plan.method} {without_password(plan.url or '')}"
     answer = exchange.answer
     if exchange.out_of_time:
-        step.add(finding(
-            "connection_failed",
-            f"{shown}: no complete answer within {plan.checkup.timeout:g} s (--timeout "
-            "bounds the whole probe)",
-        ))
+        step.add(
+            finding(
+                "connection_failed",
+                f"{shown}: no complete answer within {plan.checkup.timeout:g} s (--timeout "
+                "bounds the whole probe)",
+            )
+        )
     elif exchange.error or answer is None:
         step.add(finding("connection_failed", f"{shown}: {exchange.error or 'no answer'}"))
     elif exchange.bad_location is not None:
-        step.add(finding(
-            "redirect_invalid",
-            f"{shown} answers {answer.status} with Location: {exchange.bad_location}",
-        ))
+        step.add(
+            finding(
+                "redirect_invalid",
+                f"{shown} answers {answer.status} with Location: {exchange.bad_location}",
+            )
+        )
     elif exchange.blocked:
         step.add(dropped(without_password(plan.url or ""), answer.status, exchange.blocked))
     else:

@@ -12,8 +12,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from keyturn._placeholders import is_placeholder
 from keyturn.doctor.report import Finding, finding
-from keyturn.placeholders import is_placeholder
 
 # Characters that look like nothing in a terminal but change the key.
 _INVISIBLE = {

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyturn._providers import Provider
 from keyturn.doctor.challenge import Challenge, parse_challenges
 from keyturn.outcomes import CATALOGUE
-from keyturn.providers import Provider
 
 KEYTURN_TYPE_BASE = "urn:keyturn:outcome:"
 # A keyturn deployment with a public address types its problems with the catalogue page

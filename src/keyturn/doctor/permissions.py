@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from keyturn._providers import Provider, Signal
 from keyturn.doctor.interpret import Answer, Interpretation, dig
 from keyturn.doctor.report import Finding, finding
-from keyturn.providers import Provider, Signal
 
 # Finding code of each meaning (the catalogue explains each).
 FINDINGS = {

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from keyturn._providers import Provider
 from keyturn.doctor.clean import clean
 from keyturn.doctor.interpret import Answer
 from keyturn.doctor.probe import dropped, origin
@@ -18,11 +19,10 @@ from keyturn.doctor.report import Probe, Report, Step, finding
 from keyturn.doctor.route import check_route, insecure, without_password
 from keyturn.doctor.scrub import Scrubber
 from keyturn.doctor.sending import Convention, literal_key
-from keyturn.doctor.sources import Found, mask
+from keyturn.doctor.sources import Found, mask_found
 from keyturn.doctor.steps import Sent, codes_in, format_step, judge_answer, validity_step
 from keyturn.doctor.target import provider_at
 from keyturn.doctor.validity import DEFAULT_MAX_AGE_DAYS
-from keyturn.providers import Provider
 
 
 def _header_items(headers: Any) -> list[tuple[str, str]]:
@@ -49,19 +49,21 @@ def _sent_key(
     return None
 
 
-def _key_step(found: tuple[Found, Convention] | None, target: Provider | None) -> tuple[
-    Step, str | None
-]:
+def _key_step(
+    found: tuple[Found, Convention] | None, target: Provider | None
+) -> tuple[Step, str | None]:
     step = Step("key", summary="the key the request carried")
     if found is None:
-        step.add(finding(
-            "key_not_set",
-            "the request carried no key in Authorization, x-api-key or api-key"
-            + (f", nor in {target.header}" if target else ""),
-        ))
+        step.add(
+            finding(
+                "key_not_set",
+                "the request carried no key in Authorization, x-api-key or api-key"
+                + (f", nor in {target.header}" if target else ""),
+            )
+        )
         return step.close(), None
     key_found = found[0]
-    step.add(finding("key_source", f"{key_found.where}: {mask(key_found.value)}"))
+    step.add(finding("key_source", f"{key_found.where}: {mask_found(key_found.value)}"))
     cleaned = clean(key_found.value, key_found.where)
     step.add(*cleaned.findings)
     return step.close(), cleaned.key
@@ -97,12 +99,13 @@ def explain_response(
         scrub(final_url),
     )
     ok = False
-    lost_key = found is not None and _sent_key(
-        _header_items(request.headers), final_url, target
-    ) is None
+    lost_key = (
+        found is not None and _sent_key(_header_items(request.headers), final_url, target) is None
+    )
     if history and origin(url) != origin(final_url) and lost_key:
-        probe_step.add(dropped(without_password(url), history[0].status_code,
-                               without_password(final_url)))
+        probe_step.add(
+            dropped(without_password(url), history[0].status_code, without_password(final_url))
+        )
     else:
         reported = codes_in([key_step, format_step_, validity])
         ok = judge_answer(probe_step, answer, target, convention, reported)
@@ -111,14 +114,18 @@ def explain_response(
         url=without_password(url),
         steps=[key_step, format_step_, validity, probe_step],
         ok=ok,
-        key=mask(value) if value else None,
+        key=mask_found(value) if value else None,
         key_source=found[0].where if found else None,
         provider=target.id if target else None,
         probe=Probe(
-            request.method, without_password(final_url), convention.describe(),
+            request.method,
+            without_password(final_url),
+            convention.describe(),
             response.status_code,
-            tuple(f"{r.status_code} → {without_password(r.headers.get('location', ''))}"
-                  for r in history),
+            tuple(
+                f"{r.status_code} → {without_password(r.headers.get('location', ''))}"
+                for r in history
+            ),
         ),
     )
     return report.redacted(scrub)

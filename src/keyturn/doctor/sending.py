@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from keyturn._providers import KeyType, Provider
 from keyturn.doctor.report import Finding, finding
-from keyturn.providers import KeyType, Provider
 
 KEY = "$KEY"
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: a header name

@@ -14,10 +14,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from keyturn._providers import CHECKSUMS, KeyType, Provider, identify_type
 from keyturn.doctor.report import Finding, finding
 from keyturn.doctor.target import KEYTURN
 from keyturn.keys import KeyDefect, KeyProblem, parse_key
-from keyturn.providers import CHECKSUMS, KeyType, Provider, identify_type
 
 _KEYTURN_PREFIXES = ("kt_live_", "kt_test_")
 

@@ -23,9 +23,11 @@ from keyturn.doctor.scrub import masked
 KEYRING_SERVICE = "keyturn"
 
 
-def mask(value: str) -> str:
-    """The mask of the key a value holds, quotes and whitespace aside."""
+def mask_found(value: str) -> str:
+    """The mask (``scrub.masked``) of the key a raw value holds, quotes and whitespace
+    aside."""
     return masked(clean(value, "").key)
+
 
 GENERIC_NAME = "API_KEY"
 
@@ -40,7 +42,7 @@ class Found:
     name: str | None = None
 
     def __repr__(self) -> str:
-        return f"Found({mask(self.value)!r}, {self.where!r})"
+        return f"Found({mask_found(self.value)!r}, {self.where!r})"
 
 
 @dataclass(slots=True)
@@ -69,14 +71,18 @@ class KeySearch:
                 detail += f"; set but empty: {', '.join(self.empty)}"
             found.append(finding("key_not_set", detail))
         else:
-            found.append(finding("key_source", f"{self.chosen.where}: {mask(self.chosen.value)}"))
+            found.append(
+                finding("key_source", f"{self.chosen.where}: {mask_found(self.chosen.value)}")
+            )
         if self.dotenv_unreadable:
-            found.append(finding(
-                "dotenv_unreadable",
-                f"{self.dotenv_path}: {self.dotenv_unreadable}; load_dotenv() fails on it "
-                "(UnicodeDecodeError), so no variable in it is set",
-                "save the file as UTF-8 text (or remove the stray bytes the detail names)",
-            ))
+            found.append(
+                finding(
+                    "dotenv_unreadable",
+                    f"{self.dotenv_path}: {self.dotenv_unreadable}; load_dotenv() fails on it "
+                    "(UnicodeDecodeError), so no variable in it is set",
+                    "save the file as UTF-8 text (or remove the stray bytes the detail names)",
+                )
+            )
         for in_env, in_dotenv in self.shadowed:
             found.append(_shadowed(in_env, in_dotenv))
         if self.chosen is not None:
@@ -85,8 +91,9 @@ class KeySearch:
                     found.append(
                         finding(
                             "key_shadowed",
-                            f"{other.where} holds {mask(other.value)}, a different key than the "
-                            f"one used ({mask(self.chosen.value)} from {self.chosen.where})",
+                            f"{other.where} holds {mask_found(other.value)}, a different key "
+                            f"than the one used ({mask_found(self.chosen.value)} from "
+                            f"{self.chosen.where})",
                         )
                     )
         return found
@@ -97,12 +104,13 @@ def _shadowed(in_env: Found | None, in_dotenv: Found) -> Finding:
     if in_env is None:
         detail = (
             f"{name} is set but empty in the environment, so load_dotenv() keeps the empty "
-            f"value and ignores {mask(in_dotenv.value)} in {in_dotenv.where}"
+            f"value and ignores {mask_found(in_dotenv.value)} in {in_dotenv.where}"
         )
     else:
         detail = (
-            f"{name} is {mask(in_env.value)} in the environment but {mask(in_dotenv.value)} in "
-            f"{in_dotenv.where}; load_dotenv() keeps the environment's value"
+            f"{name} is {mask_found(in_env.value)} in the environment but "
+            f"{mask_found(in_dotenv.value)} in {in_dotenv.where}; load_dotenv() keeps the "
+            "environment's value"
         )
     return finding(
         "dotenv_shadowed",
@@ -223,9 +231,7 @@ def search_key(
             search.empty.append(f"{name} in {dotenv_path}")
     search.keyring_available, stored = read_keyring(names) if use_keyring else (False, {})
     for name, value in stored.items():
-        candidates.append(
-            Found(value, "keyring", f"OS keyring ({KEYRING_SERVICE} / {name})", name)
-        )
+        candidates.append(Found(value, "keyring", f"OS keyring ({KEYRING_SERVICE} / {name})", name))
     if candidates:
         search.chosen, search.others = candidates[0], candidates[1:]
     return search

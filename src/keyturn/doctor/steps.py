@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from keyturn._providers import Provider
 from keyturn.doctor.interpret import Answer, interpret
 from keyturn.doctor.report import Step
 from keyturn.doctor.route import check_route
@@ -18,7 +19,6 @@ from keyturn.doctor.shape import Identity, check_shape
 from keyturn.doctor.target import host_of
 from keyturn.doctor.validity import check_age, check_jwt
 from keyturn.doctor.verdict import judge
-from keyturn.providers import Provider
 
 CREATED_AT_ENV = "KEY_CREATED_AT"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from keyturn.providers import PROVIDERS, Provider, by_id, for_host
+from keyturn._providers import PROVIDERS, Provider, by_id, for_host
 
 KEYTURN = Provider(
     id="keyturn",

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from keyturn._providers import KeyType, Provider
 from keyturn.doctor.interpret import interpret
 from keyturn.doctor.probe import Exchange, Sender
 from keyturn.doctor.report import Finding, Tried, finding
 from keyturn.doctor.sending import Convention, accepted, parse_send, required_headers
-from keyturn.providers import KeyType, Provider
 
 COMMON = ("bearer", "x-api-key", "token", "header:api-key", "basic")
 

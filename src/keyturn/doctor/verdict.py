@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from keyturn._providers import Provider
 from keyturn.doctor.interpret import Answer, Interpretation
 from keyturn.doctor.permissions import (
     Denial,
@@ -22,7 +23,6 @@ from keyturn.doctor.permissions import (
 from keyturn.doctor.report import Finding, finding
 from keyturn.doctor.sending import Convention, accepted, required_headers
 from keyturn.outcomes import CATALOGUE
-from keyturn.providers import Provider
 
 # A message saying no key arrived: "x-api-key header is required", "Missing API key", ...
 _NO_KEY = re.compile(

@@ -14,8 +14,8 @@ an optional extra (``pip install 'keyturn[fastapi]'``) and nothing here imports 
 
 from __future__ import annotations
 
+from keyturn._path_rules import PathRules
 from keyturn.integrations.guard import Guard
 from keyturn.integrations.identity import VerifiedKey
-from keyturn.path_rules import PathRules
 
 __all__ = ["Guard", "PathRules", "VerifiedKey"]

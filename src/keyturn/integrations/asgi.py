@@ -33,7 +33,7 @@ class KeyturnMiddleware:
     """Require a key on every path except ``open_paths``, with per-path ``scopes``.
 
     ``scopes`` maps paths (optionally ``"METHOD /path"``) to required scopes; see
-    ``keyturn.path_rules`` for how rules match. Rules are matched on the path the app
+    ``keyturn._path_rules`` for how rules match. Rules are matched on the path the app
     routes on, below its mount point (``root_path``). WebSocket handshakes are checked
     like HTTP requests. A CORS preflight refused here goes on when Starlette's
     ``CORSMiddleware`` is inside this one, since that answers it without calling the app.

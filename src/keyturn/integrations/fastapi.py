@@ -41,13 +41,13 @@ from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
 
+from keyturn._path_rules import PathRules
 from keyturn.answer import HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
 from keyturn.integrations.asgi import STATE_KEY, KeyturnMiddleware
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.integrations.portal import MAX_BODY, OwnerKeys, PolicySource, read_json
-from keyturn.path_rules import PathRules
 
 _OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _DESCRIPTION = "A keyturn API key (kt_live_... or kt_test_...)."

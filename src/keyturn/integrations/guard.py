@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
+from keyturn._path_rules import PathRules, Requirement
 from keyturn.answer import DEFAULT_REALM, HttpAnswer, render, render_error
 from keyturn.compose import build_manager
 from keyturn.config import load_settings
@@ -20,7 +21,6 @@ from keyturn.credentials import HeaderPairs
 from keyturn.errors import KeyturnError
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.manager import AsyncKeyManager, KeyManager
-from keyturn.path_rules import PathRules, Requirement
 from keyturn.record import KeyRecord
 from keyturn.verifier import Decision
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from keyturn import keys
-from keyturn.providers import identify_type
+from keyturn._providers import identify_type
 from keyturn.scan import codes, generic
 from keyturn.scan.codes import Confidence
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure, fingerprint, mask_value

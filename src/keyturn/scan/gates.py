@@ -14,7 +14,7 @@ import math
 import re
 from collections import Counter
 
-from keyturn.placeholders import is_placeholder
+from keyturn._placeholders import is_placeholder
 
 # Words a template or a document puts in a fake key. Six letters or more (``dummy`` aside),
 # so a random 40-character key spells one by chance about once in 10**7.

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from keyturn.providers import PROVIDERS, KeyType, Provider
+from keyturn._providers import PROVIDERS, KeyType, Provider
 
 _SECRET_NAME = re.compile(
     rb"api[_.-]?key|secret|token|passw(?:or)?d|access[_.-]?key|private[_.-]?key"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ahocorasick_rs import BytesAhoCorasick, Implementation
 
-from keyturn.providers import PROVIDERS, KeyType, Provider
+from keyturn._providers import PROVIDERS, KeyType, Provider
 
 # A key ends where its characters end: a longer run is another (or a damaged) string.
 _KEY_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from keyturn import admin
+from keyturn._states import Status
 from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route
 from keyturn.service.callers import Callers
@@ -33,7 +34,6 @@ from keyturn.service.models import (
     UpdateKey,
 )
 from keyturn.service.problems import problem_responses
-from keyturn.states import Status
 from keyturn.store import KeyFilter
 
 

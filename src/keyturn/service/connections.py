@@ -35,8 +35,7 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from keyturn.answer import PROBLEM_JSON
-from keyturn.answer import problem as catalogued
+from keyturn.answer import PROBLEM_JSON, problem
 
 _log = logging.getLogger("keyturn.service")
 RETRY_AFTER = 1
@@ -47,10 +46,10 @@ def raw_answer(
     code: str, detail: str, *headers: tuple[str, str], public_url: str | None = None
 ) -> bytes:
     """A whole HTTP/1.1 answer with the catalogue's problem, which closes the connection."""
-    problem = catalogued(code, detail, public_url=public_url)
-    body = json.dumps(problem, separators=(",", ":")).encode()
+    answer = problem(code, detail, public_url=public_url)
+    body = json.dumps(answer, separators=(",", ":")).encode()
     lines = [
-        f"HTTP/1.1 {problem['status']} {problem['title']}",
+        f"HTTP/1.1 {answer['status']} {answer['title']}",
         f"content-type: {PROBLEM_JSON}",
         f"content-length: {len(body)}",
         "cache-control: no-store",

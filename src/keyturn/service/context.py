@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keyturn._delivery import Deliverer
+from keyturn._reminders import Reminders
 from keyturn.admin import AsyncKeyAdmin
 from keyturn.config import Settings
-from keyturn.delivery import Deliverer
 from keyturn.manager import AsyncKeyManager, KeyManager
-from keyturn.reminders import Reminders
 from keyturn.service.metrics import Metrics
 
 
@@ -19,7 +19,7 @@ class ServiceContext:
     metrics: Metrics
     # The webhook worker of this instance (started and stopped with the app), if any.
     deliverer: Deliverer | None = None
-    # The time-driven events of this instance (``keyturn.reminders``), if any.
+    # The time-driven events of this instance (``keyturn._reminders``), if any.
     reminders: Reminders | None = None
 
     def background(self) -> tuple[Deliverer | Reminders, ...]:

@@ -15,17 +15,17 @@ from __future__ import annotations
 import time
 
 from keyturn._asgi import Receive, Scope, Send, respond
+from keyturn._path_rules import PathRules
+from keyturn._verifications import Entry, request_id_of
 from keyturn.answer import render, render_error
 from keyturn.config import Settings
 from keyturn.errors import KeyturnError
 from keyturn.manager import AsyncKeyManager
-from keyturn.path_rules import PathRules
 from keyturn.record import KeyRecord
 from keyturn.service.access_log import LOG_KEY
 from keyturn.service.identity_headers import identity_headers
 from keyturn.service.metrics import Metrics
 from keyturn.service.redact import Redactor
-from keyturn.verifications import Entry, request_id_of
 
 # The original URI as proxies tell it; and as some frameworks read it from a client's
 # X-Original-URL or X-Rewrite-URL (IIS conventions, honoured by Zend and older Symfony),

@@ -21,9 +21,10 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 
+from keyturn._github_scanning import GitHubKeys, parse_report
+from keyturn._throttle import Throttle
 from keyturn.actor import Actor
 from keyturn.answer import PROBLEM_JSON, problem
-from keyturn.github_scanning import GitHubKeys, parse_report
 from keyturn.service.body_limit import gated_route
 from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
@@ -34,7 +35,6 @@ from keyturn.service.problems import (
     problem_response,
     problem_responses,
 )
-from keyturn.throttle import Throttle
 
 GITHUB_ACTOR = "github-secret-scanning"
 REPORT_ACTOR = "leak-report"

@@ -24,8 +24,8 @@ from prometheus_client.registry import Collector
 from keyturn.outcomes import CATALOGUE
 
 if TYPE_CHECKING:
-    from keyturn.delivery import Deliverer
-    from keyturn.verifications import VerificationLog
+    from keyturn._delivery import Deliverer
+    from keyturn._verifications import VerificationLog
 
 # Verify latency is microseconds on a cache hit and milliseconds on a store read.
 _BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0)
@@ -120,7 +120,7 @@ class Metrics:
 
     def watch_verifications(self, log: VerificationLog) -> None:
         """Verification log entries dropped because the queue was full (never a blocked
-        request: ``keyturn.verifications``)."""
+        request: ``keyturn._verifications``)."""
         gauge = Gauge(
             "keyturn_verifications_dropped",
             "Verification log entries dropped since start: the queue was full.",

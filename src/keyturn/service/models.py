@@ -26,10 +26,10 @@ from pydantic import (
 from typing_extensions import TypeAliasType  # pydantic's own dependency: 3.11 lacks it
 
 from keyturn import admin
-from keyturn.addresses import ADDRESS_PATTERN, MAX_NETWORKS, NETWORK_PATTERN
+from keyturn._addresses import ADDRESS_PATTERN, MAX_NETWORKS, NETWORK_PATTERN
+from keyturn._states import Status
 from keyturn.admin import UNSET, KeyChange, NewKey
 from keyturn.scopes import SCOPE_TOKEN
-from keyturn.states import Status
 
 # The limits below are the admin layer's (``keyturn.admin``), declared here so that the
 # OpenAPI document states them; the admin layer checks them for every face.
@@ -429,7 +429,7 @@ class Health(BaseModel):
     status: str
 
 
-# -- webhooks (``keyturn.webhooks``) ---------------------------------------------------
+# -- webhooks (``keyturn._webhooks``) ---------------------------------------------------
 
 EventType = Annotated[
     str,

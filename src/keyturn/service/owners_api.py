@@ -1,7 +1,7 @@
 """``/v1/owners/{owner}``: an owner's shared limits, its usage, and all its keys at once.
 
 A translator, as ``admin_api`` is: JSON becomes ``OwnerLimits`` and goes to the owner
-operations of the admin layer (``keyturn.owners``) in the calling key's name; the rules
+operations of the admin layer (``keyturn._owners``) in the calling key's name; the rules
 (who may change limits that several keys share) are there, the errors mapped by the one
 handler (``keyturn.service.problems``).
 """
@@ -15,8 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 
 from keyturn import admin
+from keyturn._owners import OwnerLimits
 from keyturn.actor import Actor
-from keyturn.owners import OwnerLimits
 from keyturn.service.body_limit import gated_route
 from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext

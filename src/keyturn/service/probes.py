@@ -14,10 +14,9 @@ import logging
 from collections.abc import Callable
 
 from keyturn._asgi import Receive, Scope, Send, respond
-from keyturn.answer import PROBLEM_JSON
+from keyturn.answer import PROBLEM_JSON, problem
 from keyturn.errors import KeyturnError, LimiterUnavailable, Unavailable
 from keyturn.service.context import ServiceContext
-from keyturn.service.problems import problem
 
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _OK = json.dumps({"status": "ok"}).encode()
@@ -25,12 +24,10 @@ READY_TIMEOUT = 2.0
 _log = logging.getLogger("keyturn.service")
 
 
-async def not_allowed(
-    context: ServiceContext, scope: Scope, receive: Receive, send: Send
-) -> None:
+async def not_allowed(context: ServiceContext, scope: Scope, receive: Receive, send: Send) -> None:
     """The probes answer GET (and HEAD) only."""
     allowed = f"{scope['method']} is not allowed here; allowed: GET, HEAD"
-    body = problem(405, "method_not_allowed", allowed, context.settings.public_url)
+    body = problem("method_not_allowed", allowed, public_url=context.settings.public_url)
     headers = [(b"content-type", PROBLEM_JSON.encode()), (b"allow", b"GET, HEAD")]
     await respond(send, 405, headers, json.dumps(body).encode())
 
@@ -52,7 +49,7 @@ async def readyz(context: ServiceContext, scope: Scope, receive: Receive, send: 
     error = exc if isinstance(exc, Unavailable) else _DOWN[name](_why(exc))
     detail = "; ".join(f"{n}: {why}" for n, why in named.items() if why != "ok")
     body = problem(
-        503, error.code, f"not ready: {detail}", context.settings.public_url, checks=named
+        error.code, f"not ready: {detail}", public_url=context.settings.public_url, checks=named
     )
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
@@ -74,9 +71,7 @@ def dependencies(context: ServiceContext) -> dict[str, Callable[[], object]]:
     return checks
 
 
-async def _check(
-    name: str, probe: Callable[[], object]
-) -> tuple[str, BaseException | None]:
+async def _check(name: str, probe: Callable[[], object]) -> tuple[str, BaseException | None]:
     try:
         await asyncio.wait_for(asyncio.to_thread(probe), READY_TIMEOUT)
     except Exception as exc:  # any failure of a dependency means "not ready", never a 500

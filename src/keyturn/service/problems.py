@@ -20,10 +20,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
-from keyturn.answer import PROBLEM_JSON, PROBLEM_TYPE_BASE, HttpAnswer, render_error
-from keyturn.answer import problem as catalogued
+from keyturn.answer import PROBLEM_JSON, HttpAnswer, problem, render_error
 from keyturn.errors import KeyturnError
-from keyturn.outcomes import CATALOGUE
 
 _log = logging.getLogger("keyturn.service")
 
@@ -45,25 +43,6 @@ class ApiProblem(Exception):
         self.detail = detail
 
 
-def problem(
-    status: int, code: str, detail: str, public_url: str | None = None, **extra: Any
-) -> dict[str, Any]:
-    """A problem body: the catalogue's entry for ``code`` when it has one, else a plain
-    one for an HTTP status the catalogue does not describe. ``public_url``: the
-    deployment's public address, into which a catalogued ``type`` points."""
-    if code in CATALOGUE:
-        return catalogued(code, detail, public_url=public_url, **extra)
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + code,
-        "title": "Request failed",
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
-    body.update(extra)
-    return body
-
-
 def problem_response(
     body: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
@@ -80,7 +59,7 @@ def invalid(errors: list[dict[str, str]], public_url: str | None = None) -> dict
     first = errors[0] if errors else {"field": "request", "message": "invalid request"}
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     detail = f"{first['field']}: {first['message']}{more}"
-    return problem(422, "invalid_request", detail, public_url, errors=errors)
+    return problem("invalid_request", detail, public_url=public_url, errors=errors)
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
@@ -113,7 +92,7 @@ def install_handlers(app: FastAPI, public_url: str | None = None) -> None:
 
     async def api_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiProblem)
-        return problem_response(catalogued(exc.code, exc.detail, public_url=public_url))
+        return problem_response(problem(exc.code, exc.detail, public_url=public_url))
 
     async def invalid_fields(request: Request, exc: Exception) -> JSONResponse:
         """422 naming each bad field. Only pydantic's message is kept, never the input
@@ -132,7 +111,9 @@ def install_handlers(app: FastAPI, public_url: str | None = None) -> None:
         elif exc.status_code == 405:
             headers["Allow"] = _allowed(request) or headers.get("Allow", "")
             detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
-        return problem_response(problem(exc.status_code, code, detail, public_url), headers)
+        return problem_response(
+            problem(code, detail, status=exc.status_code, public_url=public_url), headers
+        )
 
     async def keyturn_error(request: Request, exc: Exception) -> JSONResponse:
         """Every ``KeyturnError``, once: 422, 404, 403, 409, 503 (with ``Retry-After``)."""
@@ -142,7 +123,7 @@ def install_handlers(app: FastAPI, public_url: str | None = None) -> None:
 
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
-        body = problem(500, "internal_error", "the server failed; see its log", public_url)
+        body = problem("internal_error", "the server failed; see its log", public_url=public_url)
         return problem_response(body)
 
     app.add_exception_handler(Refused, refused)

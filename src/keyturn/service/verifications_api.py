@@ -1,4 +1,4 @@
-"""``GET /v1/verifications``: the verification log (``keyturn.verifications``), filtered.
+"""``GET /v1/verifications``: the verification log (``keyturn._verifications``), filtered.
 
 Needs the scope ``verifications:read``. Entries are newest first and paged by id; an
 entry is here within about half a second of its decision (the log's write interval).
@@ -12,13 +12,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from keyturn._verifications import READ_SCOPE, VerificationFilter
 from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route
 from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
 from keyturn.service.models import Timestamp, VerificationPage
 from keyturn.service.problems import problem_responses
-from keyturn.verifications import READ_SCOPE, VerificationFilter
 
 _BEFORE = "The `next` of the previous page: the id of its last entry."
 

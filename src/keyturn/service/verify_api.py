@@ -14,13 +14,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from keyturn import admin
+from keyturn._verifications import Entry, request_id_of
 from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route
 from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
 from keyturn.service.models import VerifyRequest, VerifyResult
 from keyturn.service.problems import problem_responses
-from keyturn.verifications import Entry, request_id_of
 
 
 def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:

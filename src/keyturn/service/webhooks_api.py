@@ -1,7 +1,7 @@
 """``/v1/webhooks``: subscribe to key lifecycle events, over HTTP.
 
 A translator like ``admin_api``: JSON becomes a ``NewWebhook`` and the admin operations
-of ``keyturn.webhooks`` decide (scopes ``webhooks:read`` / ``webhooks:write``, the URL
+of ``keyturn._webhooks`` decide (scopes ``webhooks:read`` / ``webhooks:write``, the URL
 rules, the events known); their errors become problem documents in the one handler.
 """
 
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from keyturn import webhooks
+from keyturn import _webhooks as webhooks
 from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route
 from keyturn.service.callers import Callers

@@ -17,13 +17,13 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from keyturn.events import Event
+from keyturn._events import Event
+from keyturn._states import Status
 from keyturn.record import KeyRecord
-from keyturn.states import Status
 
 if TYPE_CHECKING:
-    from keyturn.owners import Owner, OwnerUsage
-    from keyturn.verifications import Verification, VerificationFilter
+    from keyturn._owners import Owner, OwnerUsage
+    from keyturn._verifications import Verification, VerificationFilter
 
 
 def masked_url(url: str) -> str:
@@ -230,7 +230,7 @@ class KeyStore(Protocol):
         one statement, so a link is redeemed at most once on any number of instances."""
         ...
 
-    # Owners' shared limits (``keyturn.owners``).
+    # Owners' shared limits (``keyturn._owners``).
 
     def put_owner(
         self, owner: Owner, check: Callable[[KeyRecord], None], actor: str
@@ -253,7 +253,7 @@ class KeyStore(Protocol):
 
     def owner_credits_left(self, owner: str, now: datetime | None = None) -> int | None: ...
 
-    # The verification log (``keyturn.verifications``).
+    # The verification log (``keyturn._verifications``).
 
     def record_verifications(self, rows: list[dict[str, Any]]) -> None: ...
 
@@ -278,7 +278,7 @@ class EventStore(Protocol):
     def due_for_events(
         self, now: datetime, horizon: datetime, unused_before: datetime | None
     ) -> Sequence[KeyRecord]:
-        """Keys a time-driven event may be due for (``keyturn.reminders``)."""
+        """Keys a time-driven event may be due for (``keyturn._reminders``)."""
         ...
 
     def create_webhook(self, webhook: Webhook, actor: str) -> None: ...

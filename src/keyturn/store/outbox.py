@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from keyturn.events import ANY, Event
+from keyturn._events import ANY, Event
 from keyturn.store.base import Claim, Delivery, Webhook
 
 if TYPE_CHECKING:

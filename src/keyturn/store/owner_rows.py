@@ -1,4 +1,4 @@
-"""The SQL of the ``owners`` table (``keyturn.owners``), shared by both engines; the
+"""The SQL of the ``owners`` table (``keyturn._owners``), shared by both engines; the
 methods that run it are ``SQLStore``'s (``store/relational.py``)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from keyturn.store import sql
 
 if TYPE_CHECKING:
-    from keyturn.owners import Owner
+    from keyturn._owners import Owner
 
 _OWNER_COLUMNS = (
     "owner, rate_limits, credits, refill, refill_amount, refilled_at, metadata, created_at, "
@@ -47,7 +47,7 @@ OWNER_CREDITS_LEFT = (
 
 
 def owner_of_row(dialect: sql.Dialect, row: Any) -> Owner:
-    from keyturn.owners import Owner
+    from keyturn._owners import Owner
 
     moment, loads = dialect.time_out, dialect.json_out
     return Owner(

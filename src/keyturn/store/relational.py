@@ -13,8 +13,9 @@ from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from keyturn import events, states
-from keyturn.credits import period_starts
+from keyturn import _events as events
+from keyturn import _states as states
+from keyturn._credits import period_starts
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound
 from keyturn.record import KeyRecord
 from keyturn.store import sql
@@ -37,8 +38,8 @@ from keyturn.store.verification_rows import (
 )
 
 if TYPE_CHECKING:
-    from keyturn.owners import Owner, OwnerUsage
-    from keyturn.verifications import Verification, VerificationFilter
+    from keyturn._owners import Owner, OwnerUsage
+    from keyturn._verifications import Verification, VerificationFilter
 
 _NO_FILTER = KeyFilter()
 ROWS_KEPT = 4096  # rows (and their records) kept for re-reads by hash; ~8 MB at most
@@ -341,7 +342,7 @@ class SQLStore(Outbox):
     def due_for_events(
         self, now: datetime, horizon: datetime, unused_before: datetime | None
     ) -> Sequence[KeyRecord]:
-        """Keys a time-driven event may be due for (``keyturn.reminders`` decides which):
+        """Keys a time-driven event may be due for (``keyturn._reminders`` decides which):
         not revoked, not canaries, and expiring from a week ago to ``horizon``, or ending a
         rotation's grace within a day, or holding credits, or (``unused_before``) working
         but unused since before it."""
@@ -459,7 +460,7 @@ class SQLStore(Outbox):
         time_in = self.dialect.time_in
         return {"id": key_id, "now": time_in(now), "day": time_in(day), "month": time_in(month)}
 
-    # -- owners: limits shared by an owner's keys (``keyturn.owners``) --------------------
+    # -- owners: limits shared by an owner's keys (``keyturn._owners``) --------------------
 
     def _owner_keys(self, conn: Connection, owner: str) -> list[KeyRecord]:
         """The owner's keys, locked until the transaction ends."""
@@ -532,7 +533,7 @@ class SQLStore(Outbox):
     def owner_usage(self, owner: str, since: date | None = None) -> OwnerUsage | None:
         """The owner, its keys per status, its balance and its requests per outcome;
         ``None`` when it has neither an owner row nor keys."""
-        from keyturn.owners import Owner, OwnerUsage
+        from keyturn._owners import Owner, OwnerUsage
 
         if "\x00" in owner:
             return None
@@ -568,7 +569,7 @@ class SQLStore(Outbox):
             row = conn.execute(self.dialect.params(OWNER_CREDITS_LEFT), params).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
-    # -- the verification log (``keyturn.verifications``) -------------------------------
+    # -- the verification log (``keyturn._verifications``) -------------------------------
 
     def record_verifications(self, rows: list[dict[str, Any]]) -> None:
         """Insert a batch of decisions (one transaction)."""

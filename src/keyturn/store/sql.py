@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from keyturn import states
+from keyturn import _states as states
 from keyturn.record import KeyRecord
 from keyturn.store.base import KeyFilter
 
@@ -175,7 +175,7 @@ INSERT_AUDIT = (
     "INSERT INTO audit (at, actor, action, key_id, details) "
     "VALUES (:at, :actor, :action, :key_id, :details)"
 )
-# The verifier's read also brings the owner's shared limits (``keyturn.owners``): its rate
+# The verifier's read also brings the owner's shared limits (``keyturn._owners``): its rate
 # limits, and whether it has a credit balance; a key without an owner row gets NULLs.
 BY_HASH = (
     f"SELECT {', '.join(f'keys.{c}' for c in COLUMNS.split(', '))}, "

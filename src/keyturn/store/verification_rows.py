@@ -1,4 +1,4 @@
-"""The SQL of the verification log (``keyturn.verifications``), shared by both engines; the
+"""The SQL of the verification log (``keyturn._verifications``), shared by both engines; the
 methods that run it are ``SQLStore``'s (``store/relational.py``)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from keyturn.store import sql
 
 if TYPE_CHECKING:
-    from keyturn.verifications import Verification, VerificationFilter
+    from keyturn._verifications import Verification, VerificationFilter
 
 INSERT_VERIFICATION = (
     "INSERT INTO verifications (at, request_id, key_id, masked, outcome, client, method, "
@@ -46,7 +46,7 @@ def verifications_query(
 
 
 def verification_of_row(dialect: sql.Dialect, row: Any) -> Verification:
-    from keyturn.verifications import Verification
+    from keyturn._verifications import Verification
 
     moment = dialect.time_out(row[1])
     assert moment is not None

@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from keyturn._states import STATUSES
 from keyturn.errors import NotPermitted
 from keyturn.manager import AsyncKeyManager
 from keyturn.record import KeyRecord, utcnow
-from keyturn.states import STATUSES
 from keyturn.store import KeyFilter
 from keyturn.store.base import AuditEvent
 from keyturn.ui.admin import Admin

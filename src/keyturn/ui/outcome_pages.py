@@ -6,7 +6,7 @@ documentation), so the person who got the 401 can read what it means and what to
 operator's ``keyturn explain`` prints the same entries. Each address answers in three
 formats: HTML for browsers (no JavaScript: the search is a plain GET form), JSON and
 Markdown, chosen by the ``Accept`` header or a ``.json`` / ``.md`` suffix (a suffix wins, so
-a link can name a format). ``?q=`` searches the index with ``keyturn.outcome_search``, the
+a link can name a format). ``?q=`` searches the index with ``keyturn._outcome_search``, the
 ranking ``keyturn explain --search`` uses.
 
 Public: no key is needed to read the catalogue, and nothing on these pages depends on who
@@ -31,8 +31,8 @@ from starlette.routing import Mount, Route
 
 from keyturn import __version__
 from keyturn._asgi import ASGIApp
+from keyturn._outcome_search import search
 from keyturn.answer import OUTCOMES_PATH, PROBLEM_JSON, problem, problem_type
-from keyturn.outcome_search import search
 from keyturn.outcomes import CATALOGUE, Outcome, render_markdown, spelled
 from keyturn.ui.render import Templates
 from keyturn.ui.site import SecurityHeaders, package_files

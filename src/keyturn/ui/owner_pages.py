@@ -1,7 +1,7 @@
 """An owner's page: its shared limits, its keys and requests, and all its keys at once.
 
 A translator, as the key pages are: the limits form becomes ``OwnerLimits`` and revoking or
-disabling all keys goes to the owner operations of the admin layer (``keyturn.owners``) in
+disabling all keys goes to the owner operations of the admin layer (``keyturn._owners``) in
 the signed-in key's name. Revoking or disabling all keys is two steps that work without
 JavaScript: a GET shows what will happen, the POST does it.
 """
@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from keyturn._owners import OwnerLimits, OwnerUsage
 from keyturn.admin import READ, WRITE
 from keyturn.errors import InvalidValue
-from keyturn.owners import OwnerLimits, OwnerUsage
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard, Page
 from keyturn.ui.forms import Form

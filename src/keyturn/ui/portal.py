@@ -25,12 +25,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from keyturn._asgi import ASGIApp
+from keyturn._throttle import Throttle
 from keyturn.actor import Actor
 from keyturn.config import Settings
 from keyturn.errors import KeyturnError
 from keyturn.manager import AsyncKeyManager
 from keyturn.portal import PATH, AsyncPortalLinks, PortalLink, PortalLinks, link_hash
-from keyturn.throttle import Throttle
 from keyturn.ui.forms import Form
 from keyturn.ui.render import security_headers
 from keyturn.ui.sessions import Session

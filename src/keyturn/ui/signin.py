@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from keyturn._throttle import Throttle as SignInThrottle
 from keyturn.outcomes import lookup
-from keyturn.throttle import Throttle as SignInThrottle
 from keyturn.ui import csrf
 from keyturn.ui.admin import Admin, current_admin, may_sign_in
 from keyturn.ui.app import Dashboard, safe_next

@@ -1,6 +1,6 @@
 """The verification log's page: "why was it rejected?" for a request id a user reports.
 
-Filters the log (``keyturn.verifications``) by request id, key id or outcome, newest
+Filters the log (``keyturn._verifications``) by request id, key id or outcome, newest
 first; each outcome links to its catalogue explanation on the check page's terms. Needs
 ``verifications:read``.
 """
@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from keyturn._verifications import READ_SCOPE, VerificationFilter
 from keyturn.outcomes import CATALOGUE
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
 from keyturn.ui.audit_page import bad_filter, query_filters
 from keyturn.ui.forms import Form
 from keyturn.ui.render import MOUNT
-from keyturn.verifications import READ_SCOPE, VerificationFilter
 
 PAGE_SIZE = 100
 _FILTER = re.compile(r"[\x21-\x7e]{1,128}")

@@ -12,14 +12,14 @@ since the event; then the delivery is marked failed (the deliveries list, the da
 ``/metrics`` show it). A process killed mid-delivery leaves its lease to run out, and the
 next round of any instance sends the delivery again. Redirects are not followed (a
 receiver cannot send keyturn elsewhere), and the destination's address is checked again
-before each attempt (``keyturn.webhooks``).
+before each attempt (``keyturn._webhooks``).
 """
 
 from __future__ import annotations
 
 from keyturn._extras import require
 
-require("serve", "keyturn.delivery", "httpx")
+require("serve", "keyturn._delivery", "httpx")
 
 import logging
 import threading
@@ -30,10 +30,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from keyturn import __version__
+from keyturn._signing import headers
+from keyturn._webhooks import private_address
 from keyturn.record import utcnow
-from keyturn.signing import headers
 from keyturn.store.base import Claim, EventStore
-from keyturn.webhooks import private_address
 
 FIRST_RETRY = 5.0
 MAX_DELAY = 60.0

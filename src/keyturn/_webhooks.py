@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-from keyturn import events
+from keyturn import _events as events
+from keyturn._signing import new_secret
 from keyturn.actor import Actor
 from keyturn.errors import InvalidValue, NotFound
 from keyturn.record import utcnow
-from keyturn.signing import new_secret
 from keyturn.store.base import Delivery, EventStore, Webhook
 
 READ: Final = "webhooks:read"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from keyturn._extras import require
 
-require("serve", "keyturn.github_scanning", "httpx", "cryptography")
+require("serve", "keyturn._github_scanning", "httpx", "cryptography")
 
 import asyncio
 import base64

@@ -24,11 +24,11 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
-from keyturn import events
+from keyturn import _events as events
+from keyturn._events import Event
 from keyturn.actor import Actor
 from keyturn.admin import KeyAdmin
 from keyturn.errors import KeyturnError
-from keyturn.events import Event
 from keyturn.record import KeyRecord, utcnow
 from keyturn.store.base import EventStore
 

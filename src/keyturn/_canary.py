@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from keyturn import events
+from keyturn import _events as events
 from keyturn.keys import mask
 from keyturn.record import KeyRecord
 from keyturn.store.base import EventStore

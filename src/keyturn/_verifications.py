@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from keyturn.addresses import AddressSet, parse_address
-from keyturn.flusher import Flusher
+from keyturn._addresses import AddressSet, parse_address
+from keyturn._flusher import Flusher
 from keyturn.keys import mask
 
 if TYPE_CHECKING:
-    from keyturn.addresses import TrustedProxies
+    from keyturn._addresses import TrustedProxies
     from keyturn.store.base import KeyStore
 
 log = logging.getLogger("keyturn.verifications")

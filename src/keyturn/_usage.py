@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
-from keyturn.flusher import Flusher
+from keyturn._flusher import Flusher
 
 log = logging.getLogger("keyturn.usage")
 

@@ -24,8 +24,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from keyturn._extras import require
+from keyturn._quota import Quota
 from keyturn.errors import InvalidValue, LimiterUnavailable
-from keyturn.quota import Quota
 from keyturn.store.base import masked_url
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 An event is written to the store's outbox in the transaction of the change it describes
 (``keyturn.store.outbox``), so a change that commits always has its event and a change
-that is rolled back never does; a worker delivers it later (``keyturn.delivery``). Its body
+that is rolled back never does; a worker delivers it later (``keyturn._delivery``). Its body
 is fixed when it is recorded, so every attempt sends and signs the same bytes.
 
 The data of an event is the key's public view (``KeyRecord.public``): identity and state,
