@@ -163,7 +163,7 @@ def near_misses() -> list[str]:
         "sk_live_" + "X" * 24,
         "ghp_" + "x" * 36,
         "sk-ant-api03-" + "x" * 93 + "AA",
-        "AIza" + "0123456789" * 3 + "ABCDE",
+        "sk-ant-api03-" + "EXAMPLE" * 13 + "2AA",  # a word repeated: a stand-in, not typed
         # keyturn's own specification examples (docs/key-format.md), valid checksums and all
         "kt_live_" + "0123456789ABCDEFGHIJabcdefghij" + "1n1GV2",
         "acme_test_" + "z" * 30 + "0XNw4r",
@@ -172,6 +172,16 @@ def near_misses() -> list[str]:
         "sk_live_EXAMPLEexample1234567890",
     ]
     return misses
+
+
+def typed_keys() -> list[str]:
+    """Keys of a provider's exact shape (no checksum) whose characters count up like typed
+    ones: found, but only as ``low`` (a test key, or a real one somebody made up)."""
+    counting = "abc123def456ghi789jkl012mno345pqr678stu901vwx234yz"
+    return [
+        "AIza" + "0123456789" * 3 + "ABCDE",
+        "sk-ant-api03-" + (counting * 2)[:93] + "AA",
+    ]
 
 
 # ---- Structured secrets, made the way their issuers make them (tests only) ----------
@@ -291,6 +301,15 @@ def family_samples() -> dict[str, tuple[str, str]]:
         "tableau-pat": ("tableau.txt", "pat name: ci-bot\nsecret: " + _b64(16) + ":"
                         + draw(f"{alnum}{{32}}") + "\n"),
         "atlassian-dc-pat": ("jira.env", "JIRA_TOKEN=" + _atlassian_dc_pat() + "\n"),
+        "twilio-api-key": ("twilio.env", "TWILIO_API_KEY_SID=SK" + secrets.token_hex(16)
+                           + "\nTWILIO_API_KEY_SECRET=" + draw(f"{alnum}{{30}}") + "7k\n"),
+        "github-oauth-app": ("github.yaml", "github:\n  client_id: " + draw(f"{alnum}{{18}}")
+                             + "7k\n  client_secret: " + secrets.token_hex(20) + "\n"),
+        "github-long-token": ("gh.env", "GH_TOKEN=ghs_" + draw("[A-Za-z0-9]{120}") + "7k\n"),
+        "postman-key": ("postman.json", '{"postman_api_key": "PMAK-'
+                        + draw("[A-Za-z0-9]{57}") + '7k"}\n'),
+        "db-connection-string": ("appsettings.json", '{"Db": "Server=db.internal;Database=app;'
+                                 f'User Id=app;Password={password};"}}\n'),
         "provider-shape-near-name": ("notes.md", "[DEBUG] sending request to the box API, "
                                      "key=" + draw(f"{alnum}{{30}}") + "7k\n"),
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-Confidence = Literal["certain", "high", "medium"]
+Confidence = Literal["certain", "high", "medium", "low"]
 
 LEAKED_KEYTURN_KEY: Final = "leaked_keyturn_key"
 LEAKED_PROVIDER_KEY: Final = "leaked_provider_key"
@@ -27,5 +27,8 @@ CODES: Final = (
 # certain: a public checksum verifies (a random string passes once in 2**32), or a fact
 #          about the repository (a tracked .env);
 # high:    a provider's distinctive shape, with no checksum to check;
-# medium:  a high-entropy value assigned to a secret-looking name.
-CONFIDENCES: Final[tuple[Confidence, ...]] = ("certain", "high", "medium")
+# medium:  a high-entropy value assigned to a secret-looking name;
+# low:     a provider's exact shape with nothing else for it: the value looks hand-typed
+#          (it counts up: a test key, or a real one a person made up), a password that is a
+#          word, or a credential's identifier that travels beside its secret.
+CONFIDENCES: Final[tuple[Confidence, ...]] = ("certain", "high", "medium", "low")

@@ -19,15 +19,33 @@ from keyturn._providers import identify_type
 from keyturn.scan import codes, generic
 from keyturn.scan.codes import Confidence
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure, fingerprint, mask_value
-from keyturn.scan.gates import plausible_secret, random_enough, structured_secret_ok
+from keyturn.scan.gates import (
+    looks_patterned,
+    password_stand_in,
+    plausible_secret,
+    random_enough,
+    stand_in,
+    structured_stand_in,
+    typed_look,
+)
 from keyturn.scan.prefilter import keyword_lines, shapes_present
 from keyturn.scan.rules import rule_matches, shapes_named
-from keyturn.scan.shapes import DECIDING_PREFIXES, KEYTURN_TAIL, LEFT_STOP, PREFIX_CHARS
+from keyturn.scan.shapes import (
+    DECIDING_PREFIXES,
+    KEYTURN_TAIL,
+    LEFT_STOP,
+    PREFIX_CHARS,
+    near_miss_of_a_shape,
+)
 
 BASE62_CHARS = frozenset(keys.BASE62)
 
 ALLOW = re.compile(rb"keyturn:[ \t]*allow")
 _LONE_CR = re.compile(rb"\r(?!\n)")
+# Said of a key of a provider's exact shape whose characters count up or repeat (``low``).
+TYPED = ", exact shape but looks hand-typed"
+IDENTIFIER = "its secret is usually beside it"
+WEAK = ", a weak one"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +101,22 @@ def _provider_hits(data: bytes, claimed: Claims) -> list[Hit]:
         provider, key_type = match
         if not key_type.secret or not key_type.checksum_ok(secret):
             continue  # an identifier meant to be seen, or a near-miss: not a key
-        if not random_enough(secret, secret[len(key_type.prefix) :]):
+        random_part = secret[len(key_type.prefix) :]
+        if stand_in(secret, random_part):
+            continue
+        # A checksum's published test vectors count up too: a typed value that passes one
+        # is a specification's example. Without a checksum, the exact shape is still said.
+        typed = looks_patterned(random_part)
+        if typed and key_type.checksum:
             continue
         claimed.add(start, end)
-        checked = ", checksum valid" if key_type.checksum else ""
+        checked = ", checksum valid" if key_type.checksum else TYPED if typed else ""
+        confidence: Confidence = "certain" if key_type.checksum else "low" if typed else "high"
         where = f" at {provider.keys_url}" if provider.keys_url else ""
         hits.append(
             Hit(
                 codes.LEAKED_PROVIDER_KEY, start, end, secret, provider.id, provider.name,
-                key_type.name + checked, "certain" if key_type.checksum else "high",
+                key_type.name + checked, confidence,
                 mask_value(secret, key_type.prefix),
                 f"revoke or rotate this {provider.name} {key_type.name}{where}, then read "
                 "the new one from the environment or a secrets manager",
@@ -111,15 +136,30 @@ def _rule_hits(data: bytes, lowered: bytes, claimed: Claims) -> list[Hit]:
         # A catalogued shape (GitHub's checksummed tokens) is the catalogue's call: its
         # checksum, not a peer's looser pattern, decides whether it is a key.
         specific = rule.provider != "generic" and (not rule.near or bool(rule.pattern))
-        if _shape_decided(secret, specific) or not structured_secret_ok(secret):
+        kind, confidence = rule.kind, rule.confidence
+        known = identify_type(secret) if rule.identifier else None
+        if known is not None and not known[1].secret:
+            # The user half of a key (Twilio's API key SID), which a peer reports: no secret
+            # itself, but where it is written its secret usually is too.
+            kind, confidence = f"{known[1].name}, an identifier: {IDENTIFIER}", "low"
+        elif rule.password:
+            if _shape_decided(secret) or password_stand_in(secret):
+                continue
+            if not plausible_secret(secret):
+                kind, confidence = kind + WEAK, "low"
+        elif _shape_decided(secret, specific) or structured_stand_in(secret):
             continue
+        elif typed_look(secret):
+            if not specific:
+                continue  # a keyword near a typed value: nothing says it is a key
+            kind, confidence = kind + TYPED, "low"
         claimed.add(found.start, found.end)
         generic_rule = rule.provider == "generic" or rule.near
         hits.append(
             Hit(
                 codes.POSSIBLE_SECRET if generic_rule else codes.LEAKED_PROVIDER_KEY,
                 found.start, found.end, secret, rule.id, rule.provider,
-                f"{rule.kind} (rule {rule.source})", rule.confidence, mask_value(secret),
+                f"{kind} (rule {rule.source})", confidence, mask_value(secret),
                 f"revoke or rotate this {rule.provider} {rule.kind} where it was issued, then "
                 "read the new one from the environment or a secrets manager",
             )
@@ -173,10 +213,13 @@ def _shape_decided(value: str, specific: bool = False) -> bool:
     ``specific``: the value fits a provider's own exact shape (Lob's ``live_`` and 35
     characters), which says more than its likeness to a keyturn key off by a character.
     """
+    if specific:
+        # A provider's rule stands unless the catalogue's own shape holds the value (and its
+        # checksum failed, or it is a stand-in): Postman's documented form is stricter than
+        # the keys trufflehog finds, and GitHub's tokens may grow past their 40 characters.
+        return identify_type(value) is not None or near_miss_of_a_shape(value)
     if value.startswith(DECIDING_PREFIXES) or identify_type(value) is not None:
         return True
-    if specific:
-        return False
     prefix, sep, tail = value.rpartition("_")  # a keyturn key with a character too many or few
     return (
         bool(sep)

@@ -58,14 +58,18 @@ def is_documentation_example(key: str) -> bool:
     return hashlib.sha256(key.encode()).hexdigest() in _DOCUMENTATION_EXAMPLES
 
 
-def random_enough(key: str, random_part: str) -> bool:
-    """A distinctive key (``random_part`` is what follows its prefix) that is no placeholder."""
-    return not (
-        looks_patterned(random_part)
-        or _MARKERS.search(random_part)
-        or is_placeholder(key)
-        or is_documentation_example(key)
+def stand_in(key: str, random_part: str) -> bool:
+    """A key (``random_part`` is what follows its prefix) that only marks where one goes:
+    a placeholder, a word like ``example`` in it, a run of one character, a documented key.
+    Nobody's secret, whatever its shape."""
+    return bool(
+        _MARKERS.search(random_part) or is_placeholder(key) or is_documentation_example(key)
     )
+
+
+def random_enough(key: str, random_part: str) -> bool:
+    """A distinctive key that is no stand-in and does not count up like a typed one."""
+    return not (looks_patterned(random_part) or stand_in(key, random_part))
 
 
 _DOCUMENT_WORDS = re.compile(r"(?i)example|sample|placeholder|changeme|redacted|dummy")
@@ -78,12 +82,22 @@ def structured_secret_ok(secret: str) -> bool:
     long-lived tokens hold ten ``A``; base64 of zero bytes is ``AAAA`` in a PEM block), so a
     run of one character is no sign of a stand-in here; counting and words are.
     """
-    return not (
-        (len(secret) <= 100 and looks_patterned(secret))
-        or _DOCUMENT_WORDS.search(secret)
-        or is_placeholder(secret)
+    return not (structured_stand_in(secret) or typed_look(secret))
+
+
+def structured_stand_in(secret: str) -> bool:
+    """A rule's secret that is a placeholder or a documentation example as a whole."""
+    return bool(
+        _DOCUMENT_WORDS.search(secret) or is_placeholder(secret)
         or is_documentation_example(secret)
     )
+
+
+def typed_look(secret: str) -> bool:
+    """A value that counts up or repeats like one a person typed (``abc123…``): a test key,
+    or a real one somebody made up. Past 100 characters a key's own structure (base64 of
+    zero bytes) repeats too, so only shorter values are judged."""
+    return len(secret) <= 100 and looks_patterned(secret)
 
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -136,3 +150,22 @@ def plausible_secret(value: str) -> bool:
         and not is_placeholder(value)
         and not is_documentation_example(value)
     )
+
+
+# A password is a person's choice, so a word or a weak one is still somebody's password
+# (``P@ssw0rd!``, ``postgres``): only a template or the word for a password stands in.
+_PASSWORD_STAND_INS = frozenset({
+    "password", "pass", "passwd", "pwd", "secret", "changeme", "yourpassword", "mypassword",
+    "dbpassword", "redacted", "hidden", "none", "null", "empty",
+})
+_TEMPLATE = re.compile(
+    r"<[^<>]*>|\$\{[A-Za-z_]\w*\}|^\$[A-Za-z_]\w*$|\{\{.*\}\}|\{[A-Za-z_]\w*\}|%\(?\w*\)?s|#\{.*\}|\.{3}|…"
+    r"|^(.)\1*$"
+)
+
+
+def password_stand_in(value: str) -> bool:
+    """A password field holding a template (``<...>``, ``${DB_PASSWORD}``, ``%s``), a run of
+    one character (``****``) or the word for a password: nobody's password."""
+    squashed = re.sub(r"[^a-z0-9]", "", value.lower())
+    return squashed in _PASSWORD_STAND_INS or bool(_TEMPLATE.search(value))

@@ -63,6 +63,8 @@ class Rule:
     requires: tuple[str, ...] = ()  # rule ids that must match within `within` lines too
     within: int = 0
     check: str = ""  # a format check of CHECKS the secret must pass
+    password: bool = False  # a person's choice: weak is reported (low), a stand-in is not
+    identifier: bool = False  # reports the user half of a key the catalogue calls public (low)
     multiline: bool = False  # the pattern names a line break: its window is not one line
     near: bool = False  # a provider's name near a random value ([near]), not a pattern
     companion: str = ""  # [near]: the other part of the credential, needed within 5 lines
@@ -135,6 +137,8 @@ def _rule(entry: dict[str, Any]) -> Rule:
         requires=tuple(entry.get("requires", ())),
         within=entry.get("within", 0),
         check=entry.get("check", ""),
+        password=entry.get("password", False),
+        identifier=entry.get("identifier", False),
         multiline=_SPANS_LINES.search(pattern) is not None,
     )
 
@@ -210,7 +214,7 @@ _SECTIONS = frozenset({"allow", "rule", "near", "verify"})
 _RULE_FIELDS = frozenset({
     "id", "provider", "kind", "source", "confidence", "keywords", "pattern", "anchored",
     "secret_group", "min_entropy", "allow", "allow_match", "allow_line", "stopwords", "report",
-    "requires", "within", "check",
+    "requires", "within", "check", "password", "identifier",
 })
 
 

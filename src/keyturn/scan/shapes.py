@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from re import _parser as sre_parse  # type: ignore[attr-defined]
 
 from ahocorasick_rs import BytesAhoCorasick, Implementation
 
@@ -98,3 +99,32 @@ DECIDING_PREFIXES = tuple(
         }
     )
 )
+
+# A distinctive shape of one fixed length, by prefix: a value with the prefix and a few
+# characters more or fewer is that key with a typo or cut short, whatever a peer's looser
+# rule for the prefix says (one of another length, or of the same length in another
+# alphabet, is another form of the provider's key).
+TYPO_REACH = 3
+
+
+def _fixed_lengths() -> dict[str, frozenset[int]]:
+    found: dict[str, set[int]] = {}
+    for provider in PROVIDERS:
+        for key_type in provider.key_types:
+            low, high = sre_parse.parse(key_type.pattern.pattern).getwidth()
+            if key_type.distinctive and low == high:
+                found.setdefault(key_type.prefix, set()).add(low)
+    return {prefix: frozenset(lengths) for prefix, lengths in found.items()}
+
+
+FIXED_LENGTHS: dict[str, frozenset[int]] = _fixed_lengths()
+
+
+def near_miss_of_a_shape(value: str) -> bool:
+    """``value`` starts like a fixed-length catalogued key and misses its length by a few."""
+    size = len(value)
+    return any(
+        value.startswith(prefix) and size not in lengths
+        and any(abs(size - length) <= TYPO_REACH for length in lengths)
+        for prefix, lengths in FIXED_LENGTHS.items()
+    )
