@@ -10,13 +10,16 @@ catalogue code or a ``WWW-Authenticate`` header fails a test by name.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from keyturn import KeyManager, generate_key, hash_key
+from keyturn.record import KeyRecord
 
 T = TypeVar("T")
 
@@ -148,6 +151,8 @@ CASES: tuple[Case, ...] = (
         repeat=2,
     ),
     Case("valid_bearer", "valid", 200, headers=bearer("valid")),
+    # A key rotated an hour ago, in its grace period: accepted, and the response says so.
+    Case("valid_in_grace", "valid", 200, headers=bearer("retiring")),
     Case("valid_bearer_lowercase", "valid", 200, headers=(("authorization", "bearer {valid}"),)),
     Case("valid_x_api_key", "valid", 200, headers=(("X-API-Key", "{valid}"),)),
     Case(
@@ -169,6 +174,7 @@ class Keys:
     store_url: str
     values: dict[str, str]
     valid_id: str
+    ids: dict[str, str] = field(default_factory=dict)  # label -> id, of the accepted keys
 
     def headers(self, case: Case) -> list[tuple[str, str]]:
         return [(name, value.format(**self.values)) for name, value in case.headers]
@@ -211,6 +217,10 @@ def issue_keys(db: Path) -> Keys:
     manager.disable(disabled.record.id)
     rotated = manager.create_key("rotated")
     manager.rotate(rotated.record.id, grace=timedelta(0))
+    retiring = manager.create_key(
+        "reader", scopes=["items:read"], owner="alice", metadata={"plan": "pro"}
+    )
+    manager.rotate(retiring.record.id, grace=timedelta(hours=2))
     spent = manager.create_key("spent", scopes=["items:read"], credits=0)
     limited = manager.create_key("limited", scopes=["items:read"], rate_limits=["1/day"])
     last = valid.key[-1]
@@ -221,6 +231,7 @@ def issue_keys(db: Path) -> Keys:
         "revoked": revoked.key,
         "disabled": disabled.key,
         "rotated": rotated.key,
+        "retiring": retiring.key,
         "spent": spent.key,
         "limited": limited.key,
         "unknown": generate_key(),
@@ -228,7 +239,8 @@ def issue_keys(db: Path) -> Keys:
         "truncated": valid.key[:-5],
         "openai": "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z",
     }
-    return Keys(manager, url, values, valid.record.id)
+    ids = {"valid": valid.record.id, "retiring": retiring.record.id}
+    return Keys(manager, url, values, valid.record.id, ids)
 
 
 @dataclass
@@ -256,18 +268,23 @@ def check(case: Case, seen: Observed, keys: Keys, *, problem_json: bool = True) 
         assert secret not in text, "a response must never echo a key"
     assert hash_key(keys.values["valid"]) not in text, "nor a key's hash"
     assert seen.status == case.status, (seen.status, seen.body[:300])
+    lifecycle = {k: v for k, v in seen.raw_headers if k.startswith("keyturn-key-")}
     if case.code == "open":
         assert seen.json() == {"ok": True}
         assert "www-authenticate" not in seen.headers
+        assert lifecycle == {}, "an open path says nothing about a key"
         return
     if case.code == "valid":
         body = seen.json()
-        assert body["id"] == keys.valid_id
+        record = keys.manager.get(keys.ids[_label(case)])
+        assert body["id"] == record.id
+        assert lifecycle == expected_lifecycle(record), lifecycle
         assert body["name"] == "reader" and body["owner"] == "alice"
         assert body["scopes"] == ["items:read"] and body["metadata"] == {"plan": "pro"}
         assert "key_hash" not in seen.body.decode()
         assert "www-authenticate" not in seen.headers
         return
+    assert lifecycle == {}, "a refusal never tells anything about the key"
     body = seen.json()
     assert body["code"] == case.code
     assert body["status"] == case.status
@@ -300,6 +317,27 @@ def check(case: Case, seen: Observed, keys: Keys, *, problem_json: bool = True) 
     if problem_json:
         assert seen.headers["content-type"] == "application/problem+json"
         assert seen.headers["cache-control"] == "no-store"
+
+
+def _label(case: Case) -> str:
+    """The key a case sends (``{valid}`` in its headers: ``valid``)."""
+    found = re.findall(r"\{(\w+)\}", " ".join(v for _, v in case.headers))
+    assert len(set(found)) == 1, case
+    return str(found[0])
+
+
+def expected_lifecycle(record: KeyRecord) -> dict[str, str]:
+    """The lifecycle headers a client must see for ``record``: its expiry and, in a
+    rotation's grace period, its end, as HTTP-dates cut to the second (RFC 9110)."""
+    expected = {}
+    if record.expires_at is not None:
+        expected["keyturn-key-expires"] = record.expires_at
+    if record.replaced_by is not None and record.grace_until is not None:
+        expected["keyturn-key-rotated-until"] = record.grace_until
+    return {
+        name: format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
+        for name, moment in expected.items()
+    }
 
 
 def last(case: Case, send: Callable[[], T]) -> T:

@@ -375,6 +375,7 @@ def test_verify_api(live: Live) -> None:
             "scopes": ["orders:read"],
             "metadata": {"plan": "pro"},
             "expires_at": record["expires_at"],
+            "rotated_until": None,
         },
     }
     denied = checker.post("/v1/keys/verify", json={"key": key, "scopes": ["orders:write"]}).json()

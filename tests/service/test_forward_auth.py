@@ -127,11 +127,16 @@ def test_each_outcome_gets_its_catalogue_answer(live: Live, code: str) -> None:
     headers = PROVOKE[code](live)
     answer = auth(live, headers)
     outcome = CATALOGUE[code]
+    told = {k for k in answer.headers if k.lower().startswith("keyturn-key-")}
     if code == "valid":
         assert answer.status_code == 204
         assert answer.headers["x-keyturn-key-id"].startswith("key_")
         assert answer.content == b""
+        assert told == {"keyturn-key-expires"}  # the API's default lifetime: 90 days
         return
+    # A refusal says nothing about the key it refused: not when it expires, nor that it
+    # was rotated, even when the key is known and its hash matched.
+    assert told == set()
     assert answer.status_code == outcome.status
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.headers["cache-control"] == "no-store"

@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -51,7 +53,10 @@ class Echo(BaseHTTPRequestHandler):
                 "body": self.rfile.read(length).decode() if length else "",
             }
         ).encode()
-        self.send_response(200)
+        # ``x-echo-status`` asks for another status, as an application's own error answer;
+        # the application also claims a lifecycle of its own, which nginx must hide.
+        self.send_response(int(self.headers.get("x-echo-status") or 200))
+        self.send_header("keyturn-key-expires", "Thu, 01 Jan 2099 00:00:00 GMT")
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -234,6 +239,38 @@ def test_good_key_reaches_the_upstream_with_identity_and_without_the_key(stack: 
     assert "x-keyturn-required-scopes" not in headers
 
 
+def test_the_client_sees_the_keys_lifecycle_and_the_application_does_not_need_it(
+    stack: Stack,
+) -> None:
+    """keyturn's Keyturn-Key-* answer headers reach the client's response through nginx."""
+    key, key_id = stack.make_key("api", expires_in=5 * 86400)
+    root = {"authorization": f"Bearer {stack.root_key}"}
+    rotated = httpx.post(f"{stack.keyturn_url}/v1/keys/{key_id}/rotate",
+                         json={"grace_seconds": 7200}, headers=root)
+    assert rotated.status_code == 201
+    shown = httpx.get(f"{stack.keyturn_url}/v1/keys/{key_id}", headers=root).json()
+    answer = httpx.get(f"{stack.url}/orders", headers={"authorization": f"Bearer {key}"})
+    assert answer.status_code == 200, answer.text
+    for header, stored in (("keyturn-key-expires", "expires_at"),
+                          ("keyturn-key-rotated-until", "grace_until")):
+        assert answer.headers.get_list(header) == [answer.headers[header]]  # once
+        moment = datetime.fromisoformat(shown[stored]).replace(microsecond=0)
+        assert parsedate_to_datetime(answer.headers[header]) == moment
+    # An application's own error answer for an accepted request carries them too.
+    missing = httpx.get(f"{stack.url}/orders", headers={"authorization": f"Bearer {key}",
+                                                        "x-echo-status": "404"})
+    assert "keyturn-key-expires" in missing.headers
+    # A refusal carries none: the same key where its scopes fall short.
+    refused = httpx.get(f"{stack.url}/admin/x", headers={"authorization": f"Bearer {key}"})
+    assert refused.status_code == 403
+    assert not [h for h in refused.headers if h.lower().startswith("keyturn-key-")]
+    # A key with nothing to tell gets no empty headers.
+    lasting, _ = stack.make_key("api", expires_in=None)
+    plain = httpx.get(f"{stack.url}/orders", headers={"authorization": f"Bearer {lasting}"})
+    assert plain.status_code == 200
+    assert not [h for h in plain.headers if h.lower().startswith("keyturn-key-")]
+
+
 def test_metered_refusal_is_429_with_its_headers(stack: Stack) -> None:
     """auth_request turns a 429 into a 500; the config's error page passes keyturn's answer."""
     with KeyManager(stack.db) as manager:
@@ -308,9 +345,12 @@ def test_a_key_with_a_huge_identity_still_gets_through(stack: Stack) -> None:
         issued = manager.create_key("huge", scopes=scopes)
         # Longer than the admin layer allows today: a record from before that rule.
         manager.store.update(issued.record.id, {"owner": "o" * 5000}, "test", "key.update")
+        # In a rotation's grace period: both lifecycle headers join the identity's.
+        manager.rotate(issued.record.id, grace=timedelta(hours=1))
         key = issued.key
     answer = httpx.get(f"{stack.url}/orders", headers={"authorization": f"Bearer {key}"})
     assert answer.status_code == 200, answer.text
+    assert answer.headers["keyturn-key-expires"] and answer.headers["keyturn-key-rotated-until"]
     headers = answer.json()["headers"]
     assert headers["x-keyturn-truncated"] == "owner scopes"
     assert headers["x-keyturn-scopes"].startswith("api scope:000:")
@@ -326,3 +366,22 @@ def test_every_proxy_config_copies_every_identity_header() -> None:
     for header in ("key-id", "owner", "scopes", "truncated"):
         for name, text in configs.items():
             assert f"x-keyturn-{header}" in text, (name, header)
+
+
+def test_every_proxy_config_that_can_passes_the_lifecycle_to_the_client() -> None:
+    """Traefik's forwardAuth copies auth headers onto the request only (its config says so,
+    and docs/serve.md); the others add them to the client's response."""
+    passes = {
+        "keyturn-protect.inc": "add_header {}",
+        "Caddyfile": "header {} {{rp.header.{}}}",
+        "envoy.yaml": "- exact: {}",
+    }
+    for name, form in passes.items():
+        text = (DOCS / name).read_text()
+        for header in ("Keyturn-Key-Expires", "Keyturn-Key-Rotated-Until"):
+            wanted = form.format(header, header)
+            if name == "envoy.yaml":
+                wanted = wanted.lower()
+            assert wanted in text, (name, header)
+    assert "allowed_client_headers_on_success" in (DOCS / "envoy.yaml").read_text()
+    assert "cannot add them to the client's response" in (DOCS / "traefik-dynamic.yml").read_text()

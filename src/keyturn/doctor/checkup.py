@@ -390,7 +390,7 @@ def _read(
     elif exchange.blocked:
         step.add(dropped(without_password(plan.url or ""), answer.status, exchange.blocked))
     else:
-        return judge_answer(step, answer, plan.target, sent, reported)
+        return judge_answer(step, answer, plan.target, sent, reported, plan.now)
     return False
 
 

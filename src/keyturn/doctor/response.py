@@ -108,7 +108,7 @@ def explain_response(
         )
     else:
         reported = codes_in([key_step, format_step_, validity])
-        ok = judge_answer(probe_step, answer, target, convention, reported)
+        ok = judge_answer(probe_step, answer, target, convention, reported, now)
     probe_step.close()
     report = Report(
         url=without_password(url),

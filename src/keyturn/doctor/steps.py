@@ -12,6 +12,7 @@ from datetime import datetime
 
 from keyturn._providers import Provider
 from keyturn.doctor.interpret import Answer, interpret
+from keyturn.doctor.lifecycle import lifecycle_findings
 from keyturn.doctor.report import Step
 from keyturn.doctor.route import check_route
 from keyturn.doctor.sending import Convention, check_convention
@@ -94,12 +95,16 @@ def judge_answer(
     target: Provider | None,
     sent: Convention,
     reported: set[str],
+    now: datetime,
 ) -> bool:
-    """Add what ``answer`` says to ``step`` (skipping codes already ``reported``); whether
-    the request was authorised."""
+    """Add what ``answer`` says to ``step`` (skipping codes already ``reported``), and, when
+    it accepted the key, what it says of the key's future (at ``now``); whether the request
+    was authorised."""
     reading = interpret(answer, target)
     verdict = judge(answer, reading, target, sent, host_of(answer.url), frozenset(reported))
     step.add(*(f for f in verdict.findings if f.code not in reported))
+    if verdict.authorised:
+        step.add(*lifecycle_findings(answer, now))
     return verdict.authorised
 
 

@@ -6,7 +6,9 @@ which is what keeps keyturn within a few percent of an unprotected app.
 
 Handlers find the verified key in ``scope["state"]["keyturn_key"]`` - that is
 ``request.state.keyturn_key`` in Starlette and FastAPI - as a ``VerifiedKey`` (id, name,
-owner, scopes, metadata; never the key or its hash). A rejected request gets keyturn's full
+owner, scopes, metadata; never the key or its hash), and the app's response carries the
+key's lifecycle headers (``keyturn.lifecycle_headers``: its expiry, a rotation's end). A
+rejected request gets keyturn's full
 answer (status, ``WWW-Authenticate`` challenge, problem+json body) and never reaches the app.
 """
 
@@ -14,16 +16,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
 from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
+from keyturn.lifecycle_headers import as_bytes
 from keyturn.verifier import Decision
 
 STATE_KEY = "keyturn_key"
 """Where the ``VerifiedKey`` lands: ``scope["state"][STATE_KEY]``, ``request.state.keyturn_key``."""
+REFUSED_KEY = "keyturn_refused"
+"""Set in ``scope["state"]`` when keyturn refuses a request the middleware had let through."""
 
 _POLICY_VIOLATION = 1008  # RFC 6455 close code, for WebSocket servers without HTTP denial
 _MIDDLEWARE_DEPTH = 32  # middleware layers looked through for a CORSMiddleware
@@ -100,6 +106,8 @@ class KeyturnMiddleware:
                 if state is None:
                     scope["state"] = state = {}
                 state[STATE_KEY] = result
+                if result.lifecycle:
+                    send = _telling(send, state, kind, as_bytes(result.lifecycle))
         elif kind == "lifespan" and self.guard.owns_manager:
             send = self._closing_on_shutdown(send)
         await self.app(scope, receive, send)
@@ -111,6 +119,26 @@ class KeyturnMiddleware:
             await send(message)
 
         return forward
+
+
+_START = {"http": "http.response.start", "websocket": "websocket.accept"}
+
+
+def _telling(
+    send: Send, state: dict[str, Any], kind: str, headers: tuple[tuple[bytes, bytes], ...]
+) -> Send:
+    """``send`` that adds the key's lifecycle ``headers`` to the response's start (or to a
+    WebSocket's accept), whatever the app put there; not to a refusal of keyturn's own made
+    inside (FastAPI's dependency asking for more scopes marks ``REFUSED_KEY``): a refusal
+    never tells anything about the key."""
+    start = _START[kind]
+
+    async def forward(message: Message) -> None:
+        if message["type"] == start and not state.get(REFUSED_KEY):
+            message = {**message, "headers": [*message.get("headers", ()), *headers]}
+        await send(message)
+
+    return forward
 
 
 def route_path(path: str, root_path: str) -> str:

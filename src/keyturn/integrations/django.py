@@ -13,7 +13,8 @@ Configure it in settings, and add ``"keyturn.integrations.django.KeyturnMiddlewa
         "USER": "myapp.auth.user_for_key",  # optional, for DRF: VerifiedKey -> user
     }
 
-A request that passes carries the ``VerifiedKey`` as ``request.keyturn_key``; any other gets
+A request that passes carries the ``VerifiedKey`` as ``request.keyturn_key``, and its response
+the key's lifecycle headers (``keyturn.lifecycle_headers``); any other gets
 keyturn's full answer and never reaches a view. Paths are matched on ``request.path_info``,
 as URLconf patterns are. The middleware works under WSGI and ASGI; under ASGI a cache miss
 reads the store in a worker thread, never on the event loop.
@@ -179,7 +180,7 @@ class KeyturnMiddleware:
             refusal = admit(request, verdict)
             if refusal is not None:
                 return refusal
-        return self.get_response(request)
+        return tell(request, self.get_response(request))
 
     async def _acall(self, request: HttpRequest) -> Any:
         conf = setup()
@@ -192,7 +193,7 @@ class KeyturnMiddleware:
             refusal = admit(request, verdict)
             if refusal is not None:
                 return refusal
-        return await self.get_response(request)
+        return tell(request, await self.get_response(request))
 
 
 def admit(request: HttpRequest, verdict: VerifiedKey | HttpAnswer) -> HttpResponse | None:
@@ -201,6 +202,17 @@ def admit(request: HttpRequest, verdict: VerifiedKey | HttpAnswer) -> HttpRespon
         return response(verdict)
     request.keyturn_key = verdict
     return None
+
+
+def tell(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Add the lifecycle headers of the key the request was accepted with (by this
+    middleware, or by DRF's ``KeyturnAuthentication`` on an open path) to ``response``;
+    none when DRF's ``HasScopes`` refused it after all."""
+    key = getattr(request, "keyturn_key", None)
+    if isinstance(key, VerifiedKey) and not getattr(request, "keyturn_refused", False):
+        for name, value in key.lifecycle:
+            response[name] = value
+    return response
 
 
 # -- the customer portal, embedded --------------------------------------------------------

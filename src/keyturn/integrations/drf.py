@@ -9,6 +9,7 @@
 
 ``request.auth`` is the ``VerifiedKey``; ``request.user`` is a ``KeyUser`` for it, or the
 user that ``settings.KEYTURN["USER"]`` (a dotted path to ``fn(key) -> user``) maps it to.
+The view's response carries the key's lifecycle headers (``keyturn.lifecycle_headers``).
 
 The answers follow RFC 6750 as every keyturn integration does: a missing or bad key is a
 401 with keyturn's challenge (``authenticate_header`` returns it, so DRF never turns a 401
@@ -42,6 +43,7 @@ from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
 from keyturn.integrations.django import guard, peer, query_string, response, setup
 from keyturn.integrations.identity import VerifiedKey
+from keyturn.lifecycle_headers import HEADER_NAMES
 
 
 class KeyturnRejection(APIException):  # type: ignore[misc]
@@ -109,6 +111,7 @@ class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
             if isinstance(verdict, HttpAnswer):
                 raise KeyturnRejection(verdict)
             key = http.keyturn_key = verdict
+        _tell(request, key)
         user_for_key = conf.user_for_key
         return (KeyUser(key) if user_for_key is None else user_for_key(key)), key
 
@@ -116,6 +119,27 @@ class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
         """The challenge DRF sends when it finds no credentials; it keeps DRF's 401 a 401."""
         g = guard()
         return g.answer(g.check((), "", ())).header("www-authenticate") or "Bearer"
+
+
+def _tell(request: Request, key: VerifiedKey) -> None:
+    """The key's lifecycle headers (``keyturn.lifecycle_headers``) on the view's response:
+    DRF's ``finalize_response`` copies the view's ``headers`` onto it, whether or not the
+    Django middleware is installed (which sets the same values)."""
+    view = (request.parser_context or {}).get("view")
+    headers = getattr(view, "headers", None)
+    if isinstance(headers, dict):
+        headers.update(key.lifecycle)
+
+
+def _untell(request: Request) -> None:
+    """A refusal says nothing about the key: no lifecycle headers on it, from the view or
+    from the Django middleware (``keyturn.integrations.django.tell``)."""
+    view = (request.parser_context or {}).get("view")
+    headers = getattr(view, "headers", None)
+    if isinstance(headers, dict):
+        for name in HEADER_NAMES:
+            headers.pop(name, None)
+    _http(request).keyturn_refused = True
 
 
 class HasScopes(BasePermission):  # type: ignore[misc]
@@ -142,6 +166,7 @@ class HasScopes(BasePermission):  # type: ignore[misc]
         http = _http(request)
         verdict = conf.guard.verdict(conf.headers(http), query_string(http), required, peer(http))
         if isinstance(verdict, HttpAnswer):
+            _untell(request)
             raise KeyturnRejection(verdict)
         return True
 

@@ -44,7 +44,7 @@ from starlette.concurrency import run_in_threadpool
 from keyturn._path_rules import PathRules
 from keyturn.answer import HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
-from keyturn.integrations.asgi import STATE_KEY, KeyturnMiddleware
+from keyturn.integrations.asgi import REFUSED_KEY, STATE_KEY, KeyturnMiddleware
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.integrations.portal import MAX_BODY, OwnerKeys, PolicySource, read_json
@@ -118,6 +118,7 @@ class KeyturnAuth(SecurityBase):
         self,
         request: Request,
         security_scopes: SecurityScopes,
+        response: Response,
     ) -> VerifiedKey:
         required = security_scopes.scopes
         state = request.scope.get("state")
@@ -131,8 +132,14 @@ class KeyturnAuth(SecurityBase):
             scope["headers"], scope["query_string"], required, client[0] if client else None
         )
         if isinstance(result, HttpAnswer):
+            if state is not None:
+                state[REFUSED_KEY] = True  # the middleware tells the key's lifecycle: not now
             raise KeyturnRejected(result)
         request.state.keyturn_key = result
+        # The key's lifecycle on the response FastAPI builds from the route's return value
+        # (with ``protect``, the middleware adds them to every response instead).
+        for name, value in result.lifecycle:
+            response.headers[name] = value
         return result
 
     def install(self, app: FastAPI) -> None:

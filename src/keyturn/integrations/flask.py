@@ -9,7 +9,8 @@
     def items():
         return {"caller": g.keyturn_key.name}
 
-A view that passes gets the ``VerifiedKey`` on ``flask.g.keyturn_key``; any other request
+A view that passes gets the ``VerifiedKey`` on ``flask.g.keyturn_key`` (and its response the
+key's lifecycle headers, ``keyturn.lifecycle_headers``); any other request
 gets keyturn's full answer (catalogue status, ``WWW-Authenticate`` challenge, problem+json
 body) and the view never runs. Flask is sync, so verification uses the sync manager: a
 cached key costs no I/O, a cache miss reads the store on the request's own thread.
@@ -25,7 +26,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar, overload
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, after_this_request, current_app, g, request
 
 from keyturn.answer import HttpAnswer
 from keyturn.integrations.guard import Guard, KeySource
@@ -73,6 +74,14 @@ class Keyturn:
         if isinstance(result, HttpAnswer):
             return Response(result.body_bytes(), result.status, list(result.headers))
         g.keyturn_key = result
+        if result.lifecycle:
+            lifecycle = result.lifecycle
+
+            @after_this_request
+            def tell(response: Response) -> Response:
+                response.headers.extend(lifecycle)
+                return response
+
         return None
 
 

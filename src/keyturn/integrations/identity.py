@@ -7,11 +7,12 @@ key's hash into a template, a log line or a JSON response by accident.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from keyturn.lifecycle_headers import lifecycle_headers
 from keyturn.record import KeyRecord
 from keyturn.scopes import missing_scopes
 
@@ -27,6 +28,9 @@ class VerifiedKey:
     metadata: Mapping[str, Any]
     masked: str
     expires_at: datetime | None
+    # The key's lifecycle headers (``keyturn.lifecycle_headers``), which every integration
+    # adds to the app's response for a request it accepted; built once per cached record.
+    lifecycle: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def from_record(cls, record: KeyRecord) -> VerifiedKey:
@@ -39,6 +43,7 @@ class VerifiedKey:
             metadata=MappingProxyType(record.metadata),
             masked=record.masked,
             expires_at=record.expires_at,
+            lifecycle=lifecycle_headers(record),
         )
 
     def has_scopes(self, *required: str) -> bool:

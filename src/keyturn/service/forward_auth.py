@@ -2,7 +2,8 @@
 
 The proxy forwards the original request's headers (and tells the original method and URI in
 ``X-Forwarded-*`` or ``X-Original-*`` headers, or, for Envoy's ext_authz, by appending the
-original path to ``/auth``). keyturn answers 204 with the caller's identity in headers, or
+original path to ``/auth``). keyturn answers 204 with the caller's identity in headers (and
+the key's lifecycle, ``keyturn.lifecycle_headers``, for the proxy to pass to the client), or
 the catalogue's full 401/403/400/429 answer, which the proxy hands to the client unchanged.
 
 This is raw ASGI on purpose: it runs once per proxied request, so it must cost little more
@@ -20,6 +21,7 @@ from keyturn._verifications import Entry, request_id_of
 from keyturn.answer import render, render_error
 from keyturn.config import Settings
 from keyturn.errors import KeyturnError
+from keyturn.lifecycle_headers import as_bytes, lifecycle_headers
 from keyturn.manager import AsyncKeyManager
 from keyturn.record import KeyRecord
 from keyturn.service.access_log import LOG_KEY
@@ -204,6 +206,8 @@ class ForwardAuth:
             return cached[1]
         if len(self._identity) >= _IDENTITY_LIMIT:
             self._identity.clear()
-        headers = identity_headers(record)
+        # The identity for the upstream, and the key's lifecycle for the client (the
+        # documented proxy configs pass ``Keyturn-Key-*`` on to the response).
+        headers = [*identity_headers(record), *as_bytes(lifecycle_headers(record))]
         self._identity[record.id] = (record, headers)
         return headers

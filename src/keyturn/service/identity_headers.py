@@ -32,7 +32,8 @@ TRUNCATED_HEADER = b"x-keyturn-truncated"
 
 IDENTITY_LIMIT = 3584
 """Bytes the identity headers' values take together, at most: with the rest of a 204 (about
-210 bytes) it stays inside nginx's smallest default buffer, 4 KB."""
+210 bytes) and the key's lifecycle headers (``keyturn.lifecycle_headers``, at most 110) it
+stays inside nginx's smallest default buffer, 4 KB."""
 OWNER_LIMIT = 2400
 """Bytes of a percent-encoded owner, at most: any owner the admin API accepts (200
 characters, 12 bytes each at worst) fits."""

@@ -397,6 +397,12 @@ class VerifiedKeyView(BaseModel):
     scopes: list[str]
     metadata: dict[str, Any]
     expires_at: datetime | None
+    rotated_until: datetime | None = Field(
+        default=None,
+        description="Set while a rotated key is in its grace period, on a valid answer only: "
+        "a successor exists, and this key is accepted until then (the "
+        "`Keyturn-Key-Rotated-Until` header of the other faces).",
+    )
 
 
 class VerifyResult(BaseModel):

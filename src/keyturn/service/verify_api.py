@@ -83,6 +83,9 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
                 "scopes": sorted(key.scopes),
                 "metadata": key.metadata,
                 "expires_at": key.expires_at,
+                "rotated_until": key.grace_until
+                if decision.ok and key.replaced_by is not None
+                else None,
             },
         }
 
