@@ -31,6 +31,7 @@ from tests.integrations.cases import (
     Keys,
     case_ids,
     check,
+    expected_lifecycle,
     last,
     observed,
 )
@@ -104,8 +105,12 @@ def test_websocket_handshake_needs_a_key(client: TestClient, keys: Keys) -> None
     assert denied.value.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
     assert denied.value.json()["code"] == "missing_credentials"
 
-    with client.websocket_connect("/ws", headers={"x-api-key": keys.values["valid"]}) as ws:
+    with client.websocket_connect("/ws", headers={"x-api-key": keys.values["retiring"]}) as ws:
         assert ws.receive_json() == {"name": "reader"}
+        # The accept carries the key's lifecycle, as an HTTP response would.
+        told = {k.decode(): v.decode() for k, v in ws.extra_headers or ()}
+        record = keys.manager.get(keys.ids["retiring"])
+        assert told == expected_lifecycle(record)
 
 
 async def _bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:

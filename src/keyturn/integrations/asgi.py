@@ -23,7 +23,6 @@ from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
-from keyturn.lifecycle_headers import as_bytes
 from keyturn.verifier import Decision
 
 STATE_KEY = "keyturn_key"
@@ -106,8 +105,8 @@ class KeyturnMiddleware:
                 if state is None:
                     scope["state"] = state = {}
                 state[STATE_KEY] = result
-                if result.lifecycle:
-                    send = _telling(send, state, kind, as_bytes(result.lifecycle))
+                if result.lifecycle_asgi:
+                    send = _telling(send, state, kind, result.lifecycle_asgi)
         elif kind == "lifespan" and self.guard.owns_manager:
             send = self._closing_on_shutdown(send)
         await self.app(scope, receive, send)

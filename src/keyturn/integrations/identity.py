@@ -12,7 +12,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from keyturn.lifecycle_headers import lifecycle_headers
+from keyturn.lifecycle_headers import as_bytes, lifecycle_headers
 from keyturn.record import KeyRecord
 from keyturn.scopes import missing_scopes
 
@@ -31,6 +31,10 @@ class VerifiedKey:
     # The key's lifecycle headers (``keyturn.lifecycle_headers``), which every integration
     # adds to the app's response for a request it accepted; built once per cached record.
     lifecycle: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
+    # The same, as an ASGI server takes them: encoded once, not on every request.
+    lifecycle_asgi: tuple[tuple[bytes, bytes], ...] = field(
+        default=(), repr=False, compare=False
+    )
 
     @classmethod
     def from_record(cls, record: KeyRecord) -> VerifiedKey:
@@ -43,7 +47,8 @@ class VerifiedKey:
             metadata=MappingProxyType(record.metadata),
             masked=record.masked,
             expires_at=record.expires_at,
-            lifecycle=lifecycle_headers(record),
+            lifecycle=(lifecycle := lifecycle_headers(record)),
+            lifecycle_asgi=as_bytes(lifecycle),
         )
 
     def has_scopes(self, *required: str) -> bool:
