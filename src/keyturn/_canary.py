@@ -23,6 +23,7 @@ from typing import Any
 from keyturn import _events as events
 from keyturn.keys import mask
 from keyturn.record import KeyRecord
+from keyturn.redact import mask_text
 from keyturn.store.base import EventStore
 
 MAX_PENDING = 1000
@@ -41,7 +42,8 @@ def who(origin: tuple[str | None, Iterable[tuple[Any, Any]]] | None, key: str = 
 ]:
     """Who used the canary, as the request's headers say (the connection's peer when no
     proxy names the client): each field at most 200 characters, the path without its
-    query, and the key itself masked wherever it shows."""
+    query, and the key itself - and any other key, in whatever encoding - masked wherever
+    it shows (``keyturn.redact``): the event goes to webhook receivers."""
     peer, headers = origin or (None, ())
     seen: dict[str, str] = {}
     for name, value in headers:
@@ -60,7 +62,7 @@ def who(origin: tuple[str | None, Iterable[tuple[Any, Any]]] | None, key: str = 
                 value = value.split("?")[0]
             if key:
                 value = value.replace(key, mask(key))
-            value = value[:MAX_FIELD]
+            value = mask_text(value)[:MAX_FIELD]
         found[field] = value
     return found
 

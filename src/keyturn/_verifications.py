@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyturn._addresses import AddressSet, parse_address
 from keyturn._flusher import Flusher
-from keyturn.keys import mask
+from keyturn.redact import mask_text
 
 if TYPE_CHECKING:
     from keyturn._addresses import TrustedProxies
@@ -57,13 +56,11 @@ def request_id_of(given: bytes, peer: str | None, trusted: AddressSet) -> str:
     return os.urandom(8).hex()
 
 
-_KEYISH = re.compile(r"[A-Za-z0-9_]+_[0-9A-Za-z]{36}")
-
-
-def _shown_path(path: str) -> str:
-    """The path without its query (where keys and tokens are sent), and anything shaped
-    like a key in it masked."""
-    return _KEYISH.sub(lambda m: mask(m.group()), path.partition("?")[0])
+def _shown(text: str, limit: int) -> str:
+    """Client-written text as stored: every key in it masked, in whatever encoding it came
+    (``keyturn.redact``: a key in a user agent or a percent-encoded path is still a key),
+    then cut and cleaned (``_text``)."""
+    return _text(mask_text(text), limit)
 
 
 class Entry(NamedTuple):
@@ -193,8 +190,8 @@ class VerificationLog:
             "outcome": entry.outcome,
             "client": None if client is None else str(client),
             "method": _text(entry.method, 16),
-            "path": _text(_shown_path(entry.path), MAX_TEXT),
-            "user_agent": _text(entry.user_agent, MAX_TEXT),
+            "path": _shown(entry.path.partition("?")[0], MAX_TEXT),
+            "user_agent": _shown(entry.user_agent, MAX_TEXT),
         }
 
     def close(self) -> None:

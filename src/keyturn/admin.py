@@ -46,6 +46,7 @@ from keyturn.cache import KeyCache
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted
 from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, mask, parse_key
 from keyturn.record import KeyRecord, utcnow
+from keyturn.redact import mask_text
 from keyturn.scopes import validate_scopes
 from keyturn.store.base import AuditEvent, Decide, KeyFilter, KeyStore
 
@@ -353,6 +354,13 @@ _EVENTS: Final = {
     "key.disable": events.DISABLED,
     "key.enable": events.ENABLED,
 }
+
+
+def _reported(text: object, limit: int) -> str:
+    """A reporter's words as the audit log and the ``key.leaked`` event keep them: any key
+    in them masked (the place a key was found may quote it, and with ``leak_action =
+    notify`` that key still works), no NUL (PostgreSQL refuses one), then cut."""
+    return mask_text(str(text)).replace("\x00", "\ufffd")[:limit]
 
 
 class KeyAdmin:
@@ -780,8 +788,8 @@ class KeyAdmin:
 
         details = {
             "leak_action": action,
-            "url": None if url is None else str(url)[:2048],
-            "source": None if source is None else str(source)[:200],
+            "url": None if url is None else _reported(url, 2048),
+            "source": None if source is None else _reported(source, 200),
         }
         changed = self.store.change(
             found.id, decide, actor.name, "key.leak", emit=events.LEAKED, details=details

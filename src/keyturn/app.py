@@ -22,10 +22,10 @@ from keyturn._reminders import Reminders
 from keyturn.compose import build_manager
 from keyturn.config import Settings
 from keyturn.manager import KeyManager
+from keyturn.redact import Redactor
 from keyturn.service.access_log import AccessLog
 from keyturn.service.app import KeyturnService
 from keyturn.service.context import build_context
-from keyturn.service.redact import Redactor
 from keyturn.store.base import EventStore
 from keyturn.ui.outcome_pages import MOUNTS, build_outcome_pages
 

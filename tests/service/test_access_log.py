@@ -15,8 +15,8 @@ import httpx
 from keyturn._asgi import Message, Receive, Scope, Send
 from keyturn.credentials import DEFAULT_QUERY_PARAMS
 from keyturn.keys import generate_key, mask
+from keyturn.redact import Redactor
 from keyturn.service.access_log import LOG_KEY, AccessLog
-from keyturn.service.redact import Redactor
 from tests.service.conftest import KEY_RE, ServeProcess
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from keyturn.credentials import DEFAULT_QUERY_PARAMS
 from keyturn.keys import generate_key, mask
-from keyturn.service.redact import Redactor
+from keyturn.redact import Redactor
 
 REDACT = Redactor(DEFAULT_QUERY_PARAMS)
 

@@ -24,10 +24,10 @@ from keyturn.errors import KeyturnError
 from keyturn.lifecycle_headers import as_bytes, lifecycle_headers
 from keyturn.manager import AsyncKeyManager
 from keyturn.record import KeyRecord
+from keyturn.redact import Redactor
 from keyturn.service.access_log import LOG_KEY
 from keyturn.service.identity_headers import identity_headers
 from keyturn.service.metrics import Metrics
-from keyturn.service.redact import Redactor
 
 # The original URI as proxies tell it; and as some frameworks read it from a client's
 # X-Original-URL or X-Rewrite-URL (IIS conventions, honoured by Zend and older Symfony),

@@ -23,8 +23,8 @@ import uvicorn
 
 from keyturn._asgi import ASGIApp
 from keyturn.config import Settings
+from keyturn.redact import RedactingFormatter, redact_handlers
 from keyturn.service.connections import Edge, guarded
-from keyturn.service.redact import RedactingFormatter, redact_handlers
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Descriptors kept for everything but client connections: the listening socket, the event
