@@ -7,11 +7,15 @@ operations with an ``Actor``. A webhook's secret is made here and returned once,
 
 Where keyturn may send requests is a rule too: a service that posts to any URL an API
 caller names can be turned against the network it runs in (server-side request forgery).
-So a URL must be ``http`` or ``https``, without credentials or a fragment, and its host
-must resolve to public addresses only: no loopback, private, link-local (the cloud
-metadata address among them), shared, reserved or multicast ones. The check runs when the
-webhook is made and again before every delivery (a name may be re-pointed later). A
-deployment whose receivers live on its own network says so with
+So a URL must be ``http`` or ``https``, without credentials, a fragment or port 0, and
+its host must resolve to public addresses only: no loopback, private, link-local (the
+cloud metadata address among them), shared, reserved, site-local or multicast ones, in any
+of the ways an IPv6 address can carry an IPv4 one (mapped ``::ffff:127.0.0.1``,
+compatible ``::127.0.0.1``, translated, NAT64 ``64:ff9b::a00:1``, 6to4 ``2002:7f00:1::``:
+the IPv4 address inside must be public). The check runs when the webhook is made, and a
+delivery connects only to an address it has just checked (``keyturn._delivery``), so a
+name re-pointed later, or answering differently each time (DNS rebinding), gains
+nothing. A deployment whose receivers live on its own network says so with
 ``webhook_allow_private`` (``KEYTURN_WEBHOOK_ALLOW_PRIVATE``).
 """
 
@@ -23,6 +27,7 @@ import secrets
 import socket
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -38,6 +43,12 @@ WRITE: Final = "webhooks:write"
 MAX_URL_LENGTH = 2048
 MAX_DESCRIPTION = 200
 MAX_WEBHOOKS = 100
+# IPv6 ranges whose last 32 bits are an IPv4 address a host or a gateway would reach:
+# compatible (::/96), mapped, translated (RFC 2765) and NAT64's well-known prefix.
+_CARRY_IPV4 = tuple(
+    IPv6Network(n) for n in ("::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
+_LOCAL_NAT64 = IPv6Network("64:ff9b:1::/48")  # RFC 8215: translates to a local network
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,31 +102,59 @@ def checked_url(url: object, *, allow_private: bool = False) -> str:
         raise InvalidValue(
             "a webhook URL may hold no fragment, spaces or control characters", "url"
         )
+    if port == 0:
+        raise InvalidValue("a webhook URL's port must be 1-65535", "url")
+    if not parts.hostname.isascii():
+        raise InvalidValue(
+            "write an internationalised host name in its ASCII form (xn--...), so that "
+            "every reader of the URL means the same host",
+            "url",
+        )
     if not allow_private:
-        refused = private_address(parts.hostname, port or (443 if parts.scheme == "https" else 80))
-        if refused is not None:
+        try:
+            public_addresses(parts.hostname, port or (443 if parts.scheme == "https" else 80))
+        except NotPublic as refused:
             raise InvalidValue(
                 f"the URL's host {refused}; webhooks go to public addresses only, unless the "
                 "deployment allows its own network (webhook_allow_private, "
                 "KEYTURN_WEBHOOK_ALLOW_PRIVATE)",
                 "url",
-            )
+            ) from None
     return url
 
 
-def private_address(host: str, port: int) -> str | None:
-    """Why ``host`` is not a public destination (``None``: every address it has is)."""
+def is_public(ip: IPv4Address | IPv6Address) -> bool:
+    """Whether keyturn may connect to ``ip`` (see the module's docstring): an IPv6 address
+    that carries an IPv4 one is judged by the IPv4 address."""
+    if isinstance(ip, IPv6Address):
+        carried = next((n for n in _CARRY_IPV4 if ip in n), None)
+        if carried is not None:
+            return is_public(IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip.sixtofour is not None:
+            return is_public(ip.sixtofour)
+        if ip in _LOCAL_NAT64 or ip.is_site_local or ip.is_reserved:
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+def public_addresses(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, when all of them are public; ``NotPublic``
+    saying why not otherwise (one private answer spoils the name: a client may pick it)."""
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        return f"{host[:80]!r} does not resolve"
+        raise NotPublic(f"{host[:80]!r} does not resolve") from None
+    addresses = []
     for *_, address in found:
         ip = ipaddress.ip_address(str(address[0]).split("%")[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            return f"{host[:80]!r} is (or resolves to) the non-public address {ip}"
-    return None
+        if not is_public(ip):
+            raise NotPublic(f"{host[:80]!r} is (or resolves to) the non-public address {ip}")
+        addresses.append(str(address[0]))
+    return addresses
+
+
+class NotPublic(Exception):
+    """A destination keyturn may not connect to; the message says why."""
 
 
 class WebhookAdmin:
