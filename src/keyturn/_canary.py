@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from keyturn import _events as events
+from keyturn._redact import mask_text
 from keyturn.keys import mask
 from keyturn.record import KeyRecord
-from keyturn.redact import mask_text
 from keyturn.store.base import EventStore
 
 MAX_PENDING = 1000
@@ -43,7 +43,7 @@ def who(origin: tuple[str | None, Iterable[tuple[Any, Any]]] | None, key: str = 
     """Who used the canary, as the request's headers say (the connection's peer when no
     proxy names the client): each field at most 200 characters, the path without its
     query, and the key itself - and any other key, in whatever encoding - masked wherever
-    it shows (``keyturn.redact``): the event goes to webhook receivers."""
+    it shows (``keyturn._redact``): the event goes to webhook receivers."""
     peer, headers = origin or (None, ())
     seen: dict[str, str] = {}
     for name, value in headers:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyturn._addresses import AddressSet, parse_address
 from keyturn._flusher import Flusher
-from keyturn.redact import mask_text
+from keyturn._redact import mask_text
 
 if TYPE_CHECKING:
     from keyturn._addresses import TrustedProxies
@@ -58,7 +58,7 @@ def request_id_of(given: bytes, peer: str | None, trusted: AddressSet) -> str:
 
 def _shown(text: str, limit: int) -> str:
     """Client-written text as stored: every key in it masked, in whatever encoding it came
-    (``keyturn.redact``: a key in a user agent or a percent-encoded path is still a key),
+    (``keyturn._redact``: a key in a user agent or a percent-encoded path is still a key),
     then cut and cleaned (``_text``)."""
     return _text(mask_text(text), limit)
 

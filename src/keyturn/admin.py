@@ -41,12 +41,12 @@ from typing import Any, Final
 from keyturn import _events as events
 from keyturn._addresses import checked_networks
 from keyturn._credits import validate_credits
+from keyturn._redact import mask_text
 from keyturn.actor import Actor, Allowance
 from keyturn.cache import KeyCache
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted
 from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, mask, parse_key
 from keyturn.record import KeyRecord, utcnow
-from keyturn.redact import mask_text
 from keyturn.scopes import validate_scopes
 from keyturn.store.base import AuditEvent, Decide, KeyFilter, KeyStore
 

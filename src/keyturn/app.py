@@ -18,11 +18,11 @@ from typing import TextIO, cast
 
 from keyturn._asgi import ASGIApp
 from keyturn._delivery import Deliverer
+from keyturn._redact import Redactor
 from keyturn._reminders import Reminders
 from keyturn.compose import build_manager
 from keyturn.config import Settings
 from keyturn.manager import KeyManager
-from keyturn.redact import Redactor
 from keyturn.service.access_log import AccessLog
 from keyturn.service.app import KeyturnService
 from keyturn.service.context import build_context

@@ -13,9 +13,9 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus
 import httpx
 
 from keyturn._asgi import Message, Receive, Scope, Send
+from keyturn._redact import Redactor
 from keyturn.credentials import DEFAULT_QUERY_PARAMS
 from keyturn.keys import generate_key, mask
-from keyturn.redact import Redactor
 from keyturn.service.access_log import LOG_KEY, AccessLog
 from tests.service.conftest import KEY_RE, ServeProcess
 

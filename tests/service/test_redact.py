@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keyturn._redact import Redactor
 from keyturn.credentials import DEFAULT_QUERY_PARAMS
 from keyturn.keys import generate_key, mask
-from keyturn.redact import Redactor
 
 REDACT = Redactor(DEFAULT_QUERY_PARAMS)
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from keyturn.redact import Redactor
+from keyturn._redact import Redactor
 from keyturn.ui.chart import build_chart, css_classes, nice_ceiling
 from keyturn.ui.csrf import token_matches
 from keyturn.ui.diagnose import PasteError, masked_headers, parse_masked, parse_pasted

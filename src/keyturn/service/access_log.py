@@ -19,7 +19,7 @@ from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
 from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
-from keyturn.redact import Redactor, mask_text
+from keyturn._redact import Redactor, mask_text
 
 LOG_KEY = "keyturn.log"
 FLUSH_DELAY = 0.2

@@ -17,6 +17,7 @@ import time
 
 from keyturn._asgi import Receive, Scope, Send, respond
 from keyturn._path_rules import PathRules
+from keyturn._redact import Redactor
 from keyturn._verifications import Entry, request_id_of
 from keyturn.answer import render, render_error
 from keyturn.config import Settings
@@ -24,7 +25,6 @@ from keyturn.errors import KeyturnError
 from keyturn.lifecycle_headers import as_bytes, lifecycle_headers
 from keyturn.manager import AsyncKeyManager
 from keyturn.record import KeyRecord
-from keyturn.redact import Redactor
 from keyturn.service.access_log import LOG_KEY
 from keyturn.service.identity_headers import identity_headers
 from keyturn.service.metrics import Metrics

@@ -22,8 +22,8 @@ from typing import TextIO
 import uvicorn
 
 from keyturn._asgi import ASGIApp
+from keyturn._redact import RedactingFormatter, redact_handlers
 from keyturn.config import Settings
-from keyturn.redact import RedactingFormatter, redact_handlers
 from keyturn.service.connections import Edge, guarded
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
