@@ -8,9 +8,14 @@ refused (429, ``signin_throttled`` or ``reports_throttled``, with ``Retry-After`
 anything is read. The dashboard counts only failed sign-ins, so an admin who mistyped a key
 a few times is never held up.
 
-The address is the connection's peer: behind a proxy every client shares the proxy's, so
-the bucket is generous. Memory is bounded: at most ``CLIENTS`` addresses are remembered, the
-least recently failed forgotten first.
+Who the client is (``Throttle.client``) is what the rest of keyturn believes: the
+connection's peer, or the address a proxy listed in ``trusted_proxies`` names
+(``keyturn._addresses``), never a header an untrusted peer wrote. Behind a trusted proxy
+each client has its own bucket, so one client's failures never hold up another (without
+``trusted_proxies`` every client shares the proxy's bucket). An IPv6 client counts by its
+/64, the block one subscriber is given: stepping through the addresses of one's own block
+is no way around the bucket. Memory is bounded: at most ``CLIENTS`` clients are remembered,
+the least recently failed forgotten first.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from ipaddress import IPv6Address, IPv6Network
+
+from keyturn._addresses import TrustedProxies, parse_address
+from keyturn.credentials import HeaderPairs
 
 BURST = 10
 REFILL = 6.0  # seconds per failure forgiven: 10 a minute, sustained
@@ -33,13 +42,27 @@ class Throttle:
         refill: float = REFILL,
         clients: int = CLIENTS,
         clock: Callable[[], float] = time.monotonic,
+        proxies: TrustedProxies | None = None,
     ) -> None:
         self._burst = burst
         self._refill = refill
         self._clients = clients
         self._clock = clock
+        self._proxies = proxies or TrustedProxies()
         # client -> (failures still allowed, when that was counted)
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def client(self, peer: str | None, headers: HeaderPairs = ()) -> str:
+        """The bucket a request from ``peer`` with ``headers`` counts in (see the module's
+        docstring)."""
+        address = self._proxies.client(peer, headers)
+        if address is None:  # no peer, or a trusted proxy that named nobody readable
+            address = parse_address(peer) if peer else None
+            if address is None:
+                return peer or ""
+        if isinstance(address, IPv6Address):
+            return str(IPv6Network((int(address) >> 64 << 64, 64)))
+        return str(address)
 
     def _allowance(self, client: str, now: float) -> float:
         left, then = self._buckets.get(client, (float(self._burst), now))

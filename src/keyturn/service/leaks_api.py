@@ -49,7 +49,9 @@ def leaks_router(context: ServiceContext, callers: Callers) -> APIRouter:
     admin = context.admin
     action = context.settings.leak_action
     github = GitHubKeys(context.settings.github_keys_url)
-    throttle = Throttle(burst=REPORTS_BURST, refill=REPORTS_REFILL)
+    throttle = Throttle(
+        burst=REPORTS_BURST, refill=REPORTS_REFILL, proxies=context.sync.verifier.proxies
+    )
 
     @router.post(
         "/leaks/github",
@@ -103,7 +105,9 @@ def leaks_router(context: ServiceContext, callers: Callers) -> APIRouter:
     async def report(
         body: ReportLeak, request: Request, background: BackgroundTasks
     ) -> Any:
-        client = request.client.host if request.client else ""
+        client = throttle.client(
+            request.client.host if request.client else None, request.headers.raw
+        )
         wait = throttle.wait(client)
         if wait:
             answer = problem(

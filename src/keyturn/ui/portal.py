@@ -82,7 +82,7 @@ class Portal(Site):
         self.manager = manager
         self.keys = manager.admin
         self.links = AsyncPortalLinks(PortalLinks(manager.store))
-        self.throttle = Throttle()
+        self.throttle = Throttle(proxies=manager.sync.verifier.proxies)
 
     def visitor_of(self, request: Request) -> Visitor | None:
         session = self.session_of(request)
@@ -138,7 +138,9 @@ class Portal(Site):
     async def enter(self, request: Request) -> Response:
         """Redeem the link once and start a session for its owner (a new session id and
         CSRF token: nothing planted before counts after)."""
-        client = request.client.host if request.client else ""
+        client = self.throttle.client(
+            request.client.host if request.client else None, request.headers.raw
+        )
         wait = self.throttle.wait(client)
         if wait:
             return self.problem(

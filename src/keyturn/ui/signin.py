@@ -42,7 +42,7 @@ class SignIn:
 
     def __init__(self, ui: Dashboard) -> None:
         self.ui = ui
-        self.throttle = SignInThrottle()
+        self.throttle = SignInThrottle(proxies=ui.manager.sync.verifier.proxies)
 
     async def home(self, request: Request) -> Response:
         admin = await current_admin(self.ui.sessions, self.ui.manager, self.ui.session_of(request))
@@ -99,7 +99,9 @@ class SignIn:
         session = self.ui.session_of(request)
         if session is None:
             return self.form_page(request, None, 403, _EXPIRED)
-        client = request.client.host if request.client else ""
+        client = self.throttle.client(
+            request.client.host if request.client else None, request.headers.raw
+        )
         wait = self.throttle.wait(client)
         if wait:
             return self.throttled(request, session, wait)
