@@ -415,6 +415,25 @@ def test_a_method_override_is_one_more_account(gated: Live) -> None:
     assert answer.status_code == 403
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["_method=POST", "_method=post", "%5Fmethod=POST", "a=1&_method=P%4FST", "_method=POST&"],
+)
+def test_a_method_override_in_the_query_is_one_more_account(gated: Live, query: str) -> None:
+    """Laravel, Symfony and Express's method-override take the method from ``_method`` in
+    the query: ``GET /orders?_method=POST`` may be handled as a POST."""
+    reader, _ = gated.make_key("orders:read")
+    both, _ = gated.make_key("orders:read", "orders:write")
+    for proxied in (
+        {"X-Forwarded-Uri": f"/orders?{query}", "X-Forwarded-Method": "GET"},
+        {"X-Original-URI": f"/orders?{query}"},
+    ):
+        assert auth(gated, {**bearer(reader), **proxied}).status_code == 403
+        assert auth(gated, {**bearer(both), **proxied}).status_code == 204
+    # Envoy: the query on /auth itself.
+    assert auth(gated, bearer(reader), f"/auth/orders?{query}").status_code == 403
+
+
 def test_head_needs_what_get_needs(tmp_path: Path) -> None:
     for live in start_live(tmp_path, rules=(ScopeRule("/reports", ("reports:read",), "GET"),)):
         key, _ = live.make_key()

@@ -14,6 +14,7 @@ hello-world).
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qsl
 
 from keyturn._asgi import Receive, Scope, Send, respond
 from keyturn._path_rules import PathRules
@@ -37,6 +38,9 @@ _METHOD_HEADERS = (b"x-forwarded-method", b"x-original-method")
 # Method-override conventions, which some frameworks honour: the upstream may handle the
 # request as that method, so each is one more account of it to judge.
 _OVERRIDE_HEADERS = (b"x-http-method-override", b"x-http-method", b"x-method-override")
+# ... and the query parameter of the same convention (Laravel, Symfony, Express's
+# method-override): ``POST /orders?_method=DELETE`` may be handled as a DELETE.
+_OVERRIDE_PARAM = "_method"
 _IDENTITY_LIMIT = 10_000
 
 
@@ -100,6 +104,10 @@ class ForwardAuth:
             uris.append(raw[5:] + (b"?" + query if query else b""))
         elif not uris:
             uris.append(b"/?" + scope["query_string"])
+        for uri in uris:
+            query = uri.partition(b"?")[2]
+            if b"method" in query or b"METHOD" in query or b"%" in query:
+                overrides.extend(_query_overrides(query))
         if len(uris) == 1 and len(methods) < 2 and not overrides:  # the usual case, faster
             path_b, _, query = uris[0].partition(b"?")
             verb = methods[0].decode("latin-1") if methods else scope["method"]
@@ -211,3 +219,10 @@ class ForwardAuth:
         headers = [*identity_headers(record), *as_bytes(lifecycle_headers(record))]
         self._identity[record.id] = (record, headers)
         return headers
+
+
+def _query_overrides(query: bytes) -> list[bytes]:
+    """The methods a query's ``_method`` parameters name, decoded as a framework decodes
+    them (a name written ``%5Fmethod`` is ``_method`` to it)."""
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    return [v.encode("latin-1") for k, v in pairs if k.strip().lower() == _OVERRIDE_PARAM]
