@@ -7,7 +7,7 @@ store (one conditional ``UPDATE``, exact across instances), so a client cannot e
 limit by minting more keys: every key's request counts against the owner too. A key's own
 limits still hold; a request must pass both.
 
-The verifier's read of a key brings its owner's limits with it (``store.sql.BY_HASH``), so
+The verifier's read of a key brings its owner's limits with it (``store.sql.by_hash``), so
 a key without an owner row pays nothing, and a change to an owner's limits reaches every
 instance within the propagation bound as a change to a key does.
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyturn.cache import KeyCache
+from keyturn.store.base import EVERY_KEY
 
 DEFAULT_LIFETIME = 300.0
 
@@ -31,7 +32,10 @@ class CacheInvalidation:
         self.live_now = False
 
     def changed(self, key_hash: str) -> None:
-        self.cache.invalidate(key_hash)
+        if key_hash == EVERY_KEY:  # a role changed: any key may hold it
+            self.cache.clear()
+        else:
+            self.cache.invalidate(key_hash)
 
     def live(self) -> None:
         self.live_now = True

@@ -6,7 +6,9 @@ through the admin API or the dashboard. A key acts within what it holds itself, 
 axes:
 
 - **scopes** - it grants only scopes it holds, and changes only keys whose scopes it holds
-  (without the second half a ``keys:write`` key could revoke or rotate the root key);
+  (without the second half a ``keys:write`` key could revoke or rotate the root key); a
+  key's scopes are its effective ones, its own and its roles' (``keyturn.roles``), on both
+  sides;
 - **lifetime** - no key it creates, changes, rotates or re-enables may live longer than
   itself, so it can neither extend its own life nor mint a key that outlives it;
 - **allowance** - no such key may be looser than itself in credits, refill or rate limits;
@@ -142,7 +144,7 @@ class Actor:
         ends at its expiry or at the end of a rotation's grace, whichever comes first."""
         until = record.usable_until
         expires = None if until == math.inf else datetime.fromtimestamp(max(until, 0), UTC)
-        return cls(record.id, record.scopes, expires, Allowance.of(record), record)
+        return cls(record.id, record.granted, expires, Allowance.of(record), record)
 
     # -- the four checks ------------------------------------------------------------------
 
@@ -174,9 +176,10 @@ class Actor:
             )
 
     def ensure_manages(self, target: KeyRecord) -> None:
-        """``target`` may be changed: the actor sees it and holds every scope it holds."""
+        """``target`` may be changed: the actor sees it and holds every scope it holds (its
+        own and its roles')."""
         self.ensure_sees(target)
-        missing = missing_scopes(self.scopes, sorted(target.scopes))
+        missing = missing_scopes(self.scopes, sorted(target.granted))
         if missing:
             raise ScopeNotHeld(
                 f"key {target.id} holds scopes that {self._who} does not: "

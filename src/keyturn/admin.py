@@ -44,10 +44,10 @@ from keyturn._credits import validate_credits
 from keyturn._redact import mask_text
 from keyturn.actor import Actor, Allowance
 from keyturn.cache import KeyCache
-from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted
+from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted, UnknownRole
 from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, mask, parse_key
 from keyturn.record import KeyRecord, utcnow
-from keyturn.scopes import validate_scopes
+from keyturn.scopes import validate_roles, validate_scopes
 from keyturn.store.base import AuditEvent, Decide, KeyFilter, KeyStore
 
 DEFAULT_LIFETIME = timedelta(days=90)
@@ -61,6 +61,7 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 MAX_TEXT_LENGTH = 200
 MAX_SCOPES = 64
+MAX_ROLES = 16
 MAX_METADATA_BYTES = 8192
 MAX_METADATA_DEPTH = 8
 MAX_RATE_LIMITS = 10
@@ -110,7 +111,8 @@ class NewKey:
     client addresses and CIDR blocks it may be used from (empty: anywhere).
 
     ``expires_in=None``: never expires; left out: ``DEFAULT_LIFETIME``, cut short to the
-    acting key's own life. ``rate_limits`` like ``["100/second", "10000/day"]``;
+    acting key's own life. ``roles``: names of defined roles (``keyturn.roles``), whose
+    scopes the key holds besides its own. ``rate_limits`` like ``["100/second", "10000/day"]``;
     ``credits``: uses the key has (``None``: unlimited), refilled to ``refill_amount``
     (default: the starting credits) every ``refill`` (``"daily"`` or ``"monthly"``, UTC).
     """
@@ -127,6 +129,7 @@ class NewKey:
     refill_amount: int | None = None
     allowed_ips: Collection[str] = ()
     canary: bool = False
+    roles: Collection[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +137,7 @@ class KeyChange:
     """The fields to change; ``UNSET`` ones stay as they are. ``owner=None`` and
     ``expires_at=None`` clear them, ``credits=None`` makes the key unlimited (and drops its
     refill), ``rate_limits=()`` removes its limits, ``allowed_ips=()`` its address
-    restriction. Setting ``credits`` or ``refill`` starts a
+    restriction, ``roles=()`` its roles. Setting ``credits`` or ``refill`` starts a
     new refill period."""
 
     name: str | Unset = UNSET
@@ -147,6 +150,7 @@ class KeyChange:
     refill: str | Unset | None = UNSET
     refill_amount: int | Unset | None = UNSET
     allowed_ips: Collection[str] | Unset = UNSET
+    roles: Collection[str] | Unset = UNSET
 
     def given(self) -> dict[str, Any]:
         return {
@@ -223,6 +227,13 @@ def checked_scopes(scopes: object) -> frozenset[str]:
     checked = validate_scopes(scopes)
     if len(checked) > MAX_SCOPES:
         raise InvalidValue(f"a key holds at most {MAX_SCOPES} scopes", "scopes")
+    return checked
+
+
+def checked_roles(roles: object) -> tuple[str, ...]:
+    checked = validate_roles(roles)  # type: ignore[arg-type]
+    if len(checked) > MAX_ROLES:
+        raise InvalidValue(f"a key holds at most {MAX_ROLES} roles", "roles")
     return checked
 
 
@@ -415,6 +426,8 @@ class KeyAdmin:
             filters = replace(filters, owner=actor.owner)
         if filters.expiring_before is not None:
             checked_time(filters.expiring_before, "expiring_before")
+        if filters.role is not None:
+            checked_roles([filters.role])
         return self.store.list_keys(filters, limit=limit, after=after)
 
     def audit(
@@ -498,7 +511,9 @@ class KeyAdmin:
         """The key ``new`` describes, checked against every rule but not stored."""
         actor.require(WRITE)
         scopes = checked_scopes(new.scopes)
-        actor.ensure_grants(scopes)
+        roles = checked_roles(new.roles)
+        role_scopes = self._role_scopes(roles)
+        actor.ensure_grants(scopes | role_scopes)
         now = self.clock()
         if new.expires_in is UNSET:
             expires_at = actor.cap(self.lifetime.cap(now + DEFAULT_LIFETIME, now), now)
@@ -525,7 +540,21 @@ class KeyAdmin:
             now=now,
             allowed_ips=allowed_ips,
             canary=new.canary is True,
+            roles=roles,
+            role_scopes=role_scopes,
         )
+
+    def _role_scopes(self, roles: tuple[str, ...]) -> frozenset[str]:
+        """The scopes the named roles grant together; ``UnknownRole`` names any that is not
+        defined. (The store checks again in the write's transaction, against a deletion
+        made meanwhile.)"""
+        if not roles:
+            return frozenset()
+        defined = self.store.role_scopes(roles)
+        missing = tuple(name for name in roles if name not in defined)
+        if missing:
+            raise UnknownRole(missing)
+        return frozenset().union(*defined.values())
 
     def _prefix(self, prefix: object) -> str:
         if prefix is None:
@@ -554,6 +583,8 @@ class KeyAdmin:
         refilled_at: datetime | None = None,
         allowed_ips: tuple[str, ...] = (),
         canary: bool = False,
+        roles: tuple[str, ...] = (),
+        role_scopes: frozenset[str] = frozenset(),
     ) -> IssuedKey:
         """A new key; ``replaces``: the key it succeeds, whose allowance it shares."""
         key = generate_key(prefix)
@@ -581,6 +612,8 @@ class KeyAdmin:
             allowance_id="" if replaces is None else replaces.allowance_id,
             allowed_ips=allowed_ips,
             canary=canary,
+            roles=roles,
+            role_scopes=role_scopes,
         )
         return IssuedKey(key, record)
 
@@ -605,6 +638,9 @@ class KeyAdmin:
         if "scopes" in given:
             changes["scopes"] = checked_scopes(given["scopes"])
             actor.ensure_grants(changes["scopes"])
+        if "roles" in given:
+            changes["roles"] = checked_roles(given["roles"])
+            actor.ensure_grants(self._role_scopes(changes["roles"]))
         if "metadata" in given:
             changes["metadata"] = checked_metadata(given["metadata"])
         if "expires_at" in given:
@@ -730,6 +766,8 @@ class KeyAdmin:
             refilled_at=old.refilled_at,
             allowed_ips=old.allowed_ips,
             canary=old.canary,
+            roles=old.roles,
+            role_scopes=old.role_scopes,
         )
 
     def disable_unused(self, actor: Actor, key_id: str, unused_since: datetime) -> KeyRecord:

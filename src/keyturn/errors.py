@@ -76,6 +76,39 @@ class KeyNotFound(NotFound):
         self.key_id = key_id
 
 
+class UnknownRole(InvalidValue):
+    """A key was given a role that is not defined (``keyturn.roles``)."""
+
+    code = "unknown_role"
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        listed = ", ".join(repr(n) for n in names)
+        super().__init__(
+            f"no role {listed}: define {'it' if len(names) == 1 else 'them'} first "
+            "(PUT /v1/roles/{name}, keyturn roles put) or leave "
+            f"{'it' if len(names) == 1 else 'them'} out",
+            "roles",
+        )
+        self.names = names
+
+
+class InvalidPermissions(InvalidValue):
+    """A permission expression (``keyturn.permissions``) that cannot be read."""
+
+    code = "invalid_permissions"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "permissions")
+
+
+class RoleNotFound(NotFound):
+    code = "role_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no role {name[:200]!r}; list roles to find its name")
+        self.name = name
+
+
 class NotPermitted(KeyturnError):
     """The acting key may not do this. Nothing was changed."""
 
@@ -102,6 +135,21 @@ class Conflict(KeyturnError):
     exit_code = 1
 
 
+class RoleInUse(Conflict):
+    """A role that keys still hold cannot be deleted."""
+
+    code = "role_in_use"
+
+    def __init__(self, name: str, holders: int) -> None:
+        super().__init__(
+            f"role {name!r} is held by {holders} key{'s' if holders != 1 else ''}; take it "
+            "off them first (PATCH /v1/keys/{id} with the roles they keep, keyturn keys "
+            "update ID --role ...), or revoke them"
+        )
+        self.name = name
+        self.holders = holders
+
+
 class Unavailable(KeyturnError):
     """A dependency does not answer: the request may succeed if retried after
     ``retry_after`` seconds. Fails closed: nothing is accepted while it lasts."""
@@ -123,12 +171,16 @@ class LimiterUnavailable(Unavailable):
 
 __all__ = [
     "Conflict",
+    "InvalidPermissions",
     "InvalidValue",
     "KeyNotFound",
     "KeyturnError",
     "LimiterUnavailable",
     "NotFound",
     "NotPermitted",
+    "RoleInUse",
+    "RoleNotFound",
     "ScopeNotHeld",
     "Unavailable",
+    "UnknownRole",
 ]

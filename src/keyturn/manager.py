@@ -53,6 +53,7 @@ from keyturn.credentials import HeaderPairs, Presented
 from keyturn.errors import InvalidValue
 from keyturn.keys import key_hasher
 from keyturn.record import KeyRecord, Refill
+from keyturn.roles import AsyncRoleAdmin, RoleAdmin
 from keyturn.store import DEFAULT_URL, KeyFilter, KeyStore, open_store
 from keyturn.store.base import AuditEvent, EventStore
 from keyturn.verifier import Candidate, Decision, Origin, Verifier
@@ -124,6 +125,7 @@ class KeyManager:
             cast(EventStore, self.store), allow_private=allow_private_webhooks
         )
         self.owners = OwnerAdmin(self.store, self.cache)
+        self.roles = RoleAdmin(self.store, self.cache)
         self.usage = UsageRecorder(self.store, usage_interval)
         self.verifications = VerificationLog(
             self.store,
@@ -162,11 +164,13 @@ class KeyManager:
         refill: str | None = None,
         refill_amount: int | None = None,
         allowed_ips: Collection[str] = (),
+        roles: Collection[str] = (),
     ) -> IssuedKey:
-        """``expires_in=None``: the key never expires; left out: 90 days. See ``NewKey``."""
+        """``expires_in=None``: the key never expires; left out: 90 days. ``roles``: names
+        of roles (``keyturn.roles``) whose scopes it holds too. See ``NewKey``."""
         new = NewKey(
             name, scopes, expires_in, owner, dict(metadata or {}), prefix,
-            rate_limits, credits, refill, refill_amount, allowed_ips,
+            rate_limits, credits, refill, refill_amount, allowed_ips, roles=roles,
         )  # fmt: skip
         return self.admin.create(as_actor(actor), new)
 
@@ -185,11 +189,12 @@ class KeyManager:
         refill: str | Unset | None = UNSET,
         refill_amount: int | Unset | None = UNSET,
         allowed_ips: Collection[str] | Unset = UNSET,
+        roles: Collection[str] | Unset = UNSET,
     ) -> KeyRecord:
         """Change what is given (see ``KeyChange``)."""
         change = KeyChange(
             name, owner, scopes, metadata, expires_at, rate_limits, credits, refill,
-            refill_amount, allowed_ips,
+            refill_amount, allowed_ips, roles,
         )  # fmt: skip
         return self.admin.update(as_actor(actor), key_id, change)
 
@@ -512,6 +517,7 @@ class AsyncKeyManager:
         self.admin = AsyncKeyAdmin(self.sync.admin)
         self.webhooks = AsyncWebhookAdmin(self.sync.webhooks)
         self.owners = AsyncOwnerAdmin(self.sync.owners)
+        self.roles = AsyncRoleAdmin(self.sync.roles)
 
     @property
     def verifier(self) -> Verifier:
@@ -538,11 +544,12 @@ class AsyncKeyManager:
         refill: str | None = None,
         refill_amount: int | None = None,
         allowed_ips: Collection[str] = (),
+        roles: Collection[str] = (),
     ) -> IssuedKey:
         """``KeyManager.create_key`` in a worker thread."""
         new = NewKey(
             name, scopes, expires_in, owner, dict(metadata or {}), prefix,
-            rate_limits, credits, refill, refill_amount, allowed_ips,
+            rate_limits, credits, refill, refill_amount, allowed_ips, roles=roles,
         )  # fmt: skip
         return await self.admin.create(as_actor(actor), new)
 
@@ -561,11 +568,12 @@ class AsyncKeyManager:
         refill: str | Unset | None = UNSET,
         refill_amount: int | Unset | None = UNSET,
         allowed_ips: Collection[str] | Unset = UNSET,
+        roles: Collection[str] | Unset = UNSET,
     ) -> KeyRecord:
         """``KeyManager.update`` in a worker thread."""
         change = KeyChange(
             name, owner, scopes, metadata, expires_at, rate_limits, credits, refill,
-            refill_amount, allowed_ips,
+            refill_amount, allowed_ips, roles,
         )  # fmt: skip
         return await self.admin.update(as_actor(actor), key_id, change)
 

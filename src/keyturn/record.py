@@ -70,6 +70,11 @@ class KeyRecord:
     # exactly as it refuses an unknown key, and every use of it is an event
     # (``key.canary_used``); it is never usable (``usable_until`` is -inf).
     canary: bool = False
+    # Roles (``keyturn.roles``): the names the key holds, and the scopes they grant as the
+    # key's read brings them (every read joins them, so a change to a role is a change to
+    # the row of each key holding it, seen within the propagation bound like any other).
+    roles: tuple[str, ...] = ()
+    role_scopes: frozenset[str] = frozenset()
     # Unix times computed once (from the state table, ``keyturn._states``), so the hot path
     # compares floats instead of datetimes:
     # ``usable_until`` - refused from then on, for any reason (inf: never; -inf: already);
@@ -88,6 +93,10 @@ class KeyRecord:
     metered: bool = field(init=False, repr=False, compare=False)
     # ``allowed_ips`` ready to test addresses against; ``None``: not restricted.
     allowed: AddressSet | None = field(init=False, repr=False, compare=False)
+    # The effective scopes: its own and its roles', which every check of what the key may
+    # do reads (the verifier, the admin layer's grant rules, the identity handed to
+    # handlers). Made once per record, so a key with roles costs the hot path nothing.
+    granted: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.allowance_id:
@@ -101,6 +110,7 @@ class KeyRecord:
         )
         self.allowed = AddressSet(self.allowed_ips) if self.allowed_ips else None
         self.live_until = -math.inf if self.metered else usable
+        self.granted = self.scopes | self.role_scopes if self.role_scopes else self.scopes
 
     @property
     def masked(self) -> str:
@@ -129,6 +139,8 @@ class KeyRecord:
             "key": self.masked,
             "prefix": self.prefix,
             "scopes": sorted(self.scopes),
+            "roles": list(self.roles),
+            "effective_scopes": sorted(self.granted),
             "metadata": self.metadata,
             "status": self.status(now),
             "created_at": iso(self.created_at),

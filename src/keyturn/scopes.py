@@ -33,6 +33,28 @@ def validate_scopes(scopes: Iterable[str]) -> frozenset[str]:
     return checked
 
 
+MAX_ROLE_LENGTH = 64
+ROLE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:-]{{0,{MAX_ROLE_LENGTH - 1}}}")
+
+
+def validate_roles(roles: Iterable[str]) -> tuple[str, ...]:
+    """Role names (``keyturn.roles``), sorted and without repeats; ``InvalidValue`` names
+    the first bad one. A name is one word of letters, digits and ``. _ : -``: it sits in a
+    URL path (``/v1/roles/{name}``) and, like a scope, in a space-separated column."""
+    if isinstance(roles, str) or not isinstance(roles, Iterable):
+        raise InvalidValue("expected a list of role names", "roles")
+    given = list(roles)
+    for role in given:
+        if not isinstance(role, str) or not ROLE_NAME.fullmatch(role):
+            raise InvalidValue(
+                f"invalid role name {str(role)[:40]!r}: a role name is 1 to "
+                f"{MAX_ROLE_LENGTH} letters, digits, dots, underscores, colons or hyphens, "
+                "starting with a letter or digit, like 'billing-admin'",
+                "roles",
+            )
+    return tuple(sorted(set(given)))
+
+
 def missing_scopes(held: frozenset[str], required: Iterable[str]) -> tuple[str, ...]:
     """The scopes of ``required`` that ``held`` does not grant (empty: all are held).
 

@@ -236,7 +236,7 @@ class Verifier:
         memo = record.accepted
         accepted: Decision | None = memo.get(required_scopes)
         if accepted is None:
-            if required_scopes and missing_scopes(record.scopes, required_scopes):
+            if required_scopes and missing_scopes(record.granted, required_scopes):
                 return None
             accepted = Decision(self._valid, "", "", record, required_scopes)
             if len(memo) < ACCEPTED_MEMO_LIMIT:
@@ -244,7 +244,7 @@ class Verifier:
         return accepted
 
     def _lacking(self, record: KeyRecord, required_scopes: tuple[str, ...]) -> Decision:
-        missing = missing_scopes(record.scopes, required_scopes)
+        missing = missing_scopes(record.granted, required_scopes)
         return self.reject(
             "insufficient_scope",
             f"the key lacks the scope{'s' if len(missing) > 1 else ''} {', '.join(missing)}",

@@ -24,6 +24,7 @@ from keyturn.record import KeyRecord
 if TYPE_CHECKING:
     from keyturn._owners import Owner, OwnerUsage
     from keyturn._verifications import Verification, VerificationFilter
+    from keyturn.roles import Role
 
 
 def masked_url(url: str) -> str:
@@ -35,6 +36,10 @@ def masked_url(url: str) -> str:
     user = netloc[0].partition(":")[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
 
+
+EVERY_KEY = "*"
+"""What a store announces (``_announce``) for a change that may touch any key, such as a
+role's scopes: every cache drops everything. No key hash (hex) is ever ``*``."""
 
 Decide = Callable[[KeyRecord], Mapping[str, Any] | None]
 """The key as stored now -> the fields to change (``None``: none); raises to refuse."""
@@ -137,6 +142,7 @@ class KeyFilter:
     search: str | None = None  # substring of name, owner or id
     expiring_before: datetime | None = None
     prefix: str | None = None
+    role: str | None = None  # holds this role
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +258,24 @@ class KeyStore(Protocol):
     def spend_owner(self, owner: str, now: datetime | None = None) -> int | None: ...
 
     def owner_credits_left(self, owner: str, now: datetime | None = None) -> int | None: ...
+
+    # Roles (``keyturn.roles``): named sets of scopes that keys hold.
+
+    def get_role(self, name: str) -> Role | None: ...
+
+    def list_roles(self) -> list[Role]: ...
+
+    def role_scopes(self, names: Iterable[str]) -> dict[str, frozenset[str]]:
+        """The scopes of each named role that exists."""
+        ...
+
+    def put_role(self, role: Role, check: Callable[[Role | None], None], actor: str) -> Role:
+        """Create or replace a role (``check`` refuses by raising); announced to every key."""
+        ...
+
+    def delete_role(self, name: str, check: Callable[[Role], None], actor: str) -> Role:
+        """Delete a role no working key holds (``RoleInUse``), or ``RoleNotFound``."""
+        ...
 
     # The verification log (``keyturn._verifications``).
 

@@ -23,7 +23,12 @@ PUT_OWNER = (
     f"RETURNING {_OWNER_COLUMNS}"
 )
 GET_OWNER = f"SELECT {_OWNER_COLUMNS} FROM owners WHERE owner = :owner"
-OWNER_KEYS = f"SELECT {sql.COLUMNS} FROM keys WHERE owner = :owner ORDER BY id"
+
+
+def owner_keys(dialect: sql.Dialect) -> str:
+    return f"SELECT {sql.selected(dialect)} FROM keys WHERE owner = :owner ORDER BY id"
+
+
 OWNER_USAGE = (
     "SELECT u.outcome, SUM(u.count) FROM usage u JOIN keys k ON k.id = u.key_id "
     "WHERE k.owner = :owner AND u.day >= :since GROUP BY u.outcome"

@@ -71,6 +71,9 @@ POSTGRESQL = sql.Dialect(
     like="ILIKE",
     greatest="GREATEST",
     lock=" FOR UPDATE",
+    share=" FOR SHARE",
+    find="strpos",
+    join_text="string_agg",
 )
 
 

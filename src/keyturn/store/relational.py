@@ -19,16 +19,31 @@ from keyturn._credits import period_starts
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound
 from keyturn.record import KeyRecord
 from keyturn.store import sql
-from keyturn.store.base import AuditEvent, Decide, KeyFilter, PortalGrant, Successor
+from keyturn.store.base import (
+    EVERY_KEY,
+    AuditEvent,
+    Decide,
+    KeyFilter,
+    PortalGrant,
+    Successor,
+)
 from keyturn.store.outbox import Outbox
 from keyturn.store.owner_rows import (
     GET_OWNER,
     OWNER_CREDITS_LEFT,
-    OWNER_KEYS,
     OWNER_USAGE,
     PUT_OWNER,
     SPEND_OWNER,
+    owner_keys,
     owner_of_row,
+)
+from keyturn.store.role_rows import (
+    DELETE_ROLE,
+    PUT_ROLE,
+    get_role,
+    holders,
+    list_roles,
+    role_of_row,
 )
 from keyturn.store.verification_rows import (
     INSERT_VERIFICATION,
@@ -40,6 +55,7 @@ from keyturn.store.verification_rows import (
 if TYPE_CHECKING:
     from keyturn._owners import Owner, OwnerUsage
     from keyturn._verifications import Verification, VerificationFilter
+    from keyturn.roles import Role
 
 _NO_FILTER = KeyFilter()
 ROWS_KEPT = 4096  # rows (and their records) kept for re-reads by hash; ~8 MB at most
@@ -81,12 +97,12 @@ class SQLStore(Outbox):
         self._rows: dict[str, tuple[Any, KeyRecord]] = {}
         self.rows_kept = ROWS_KEPT
         q = self.dialect.params
-        self._q_by_id = q(sql.BY_ID)
-        self._q_by_hash = q(sql.BY_HASH)
-        self._q_lock = q(sql.BY_ID + self.dialect.lock)
+        self._q_by_id = q(sql.by_id(self.dialect))
+        self._q_by_hash = q(sql.by_hash(self.dialect))
+        self._q_lock = q(sql.by_id(self.dialect) + self.dialect.lock)
         self._q_insert = q(sql.INSERT_KEY)
         self._q_audit = q(sql.INSERT_AUDIT)
-        self._q_rotate = q(sql.ROTATE)
+        self._q_rotate = q(sql.rotate_query(self.dialect))
         self._q_touch = q(sql.touch_query(self.dialect))
         self._q_spend = q(sql.SPEND)
         self._q_credits_left = q(sql.CREDITS_LEFT)
@@ -151,7 +167,7 @@ class SQLStore(Outbox):
         limit: int = 50,
         after: str | None = None,
     ) -> Sequence[KeyRecord]:
-        if _holds_nul(filters.owner, filters.search, filters.prefix, after):
+        if _holds_nul(filters.owner, filters.search, filters.prefix, filters.role, after):
             return []
         query, params = sql.list_query(self.dialect, filters, limit, after)
         with self._reading() as conn:
@@ -215,6 +231,7 @@ class SQLStore(Outbox):
         created: list[events.Event] = []
         with self._writing() as conn:
             for record in records:
+                self._ensure_roles(conn, record.roles)
                 conn.execute(self._q_insert, sql.record_params(self.dialect, record))
                 details: dict[str, Any] = {
                     "name": record.name,
@@ -230,6 +247,8 @@ class SQLStore(Outbox):
                     )
                 if record.allowed_ips:
                     details["allowed_ips"] = record.allowed_ips
+                if record.roles:
+                    details["roles"] = record.roles
                 self._log(conn, actor, "key.create", record.id, details)
                 created.append(events.about(events.CREATED, record))
                 count += 1
@@ -271,6 +290,8 @@ class SQLStore(Outbox):
             if unknown:
                 raise InvalidValue(f"cannot change {', '.join(sorted(unknown))} of a key")
             record = current
+            if "roles" in changes:
+                self._ensure_roles(conn, changes["roles"])
             if changes:
                 query, params = sql.update_query(self.dialect, key_id, changes)
                 record = self._record(conn.execute(self.dialect.params(query), params).fetchone())
@@ -355,7 +376,7 @@ class SQLStore(Outbox):
             "unused": d.time_in(unused_before) if unused_before is not None else None,
         }
         query = (
-            f"SELECT {sql.COLUMNS} FROM keys WHERE revoked_at IS NULL AND NOT canary AND ("
+            f"SELECT {sql.selected(d)} FROM keys WHERE revoked_at IS NULL AND NOT canary AND ("
             "(expires_at IS NOT NULL AND expires_at >= :past AND expires_at <= :horizon) "
             "OR (grace_until IS NOT NULL AND grace_until > :now AND grace_until <= :day) "
             "OR credits IS NOT NULL"
@@ -464,7 +485,7 @@ class SQLStore(Outbox):
 
     def _owner_keys(self, conn: Connection, owner: str) -> list[KeyRecord]:
         """The owner's keys, locked until the transaction ends."""
-        query = self.dialect.params(OWNER_KEYS + self.dialect.lock)
+        query = self.dialect.params(owner_keys(self.dialect) + self.dialect.lock)
         return [self._record(row) for row in conn.execute(query, {"owner": owner}).fetchall()]
 
     def put_owner(
@@ -540,7 +561,7 @@ class SQLStore(Outbox):
         now = datetime.now(UTC)
         with self._reading() as conn:
             row = conn.execute(self.dialect.params(GET_OWNER), {"owner": owner}).fetchone()
-            query = self.dialect.params(OWNER_KEYS)
+            query = self.dialect.params(owner_keys(self.dialect))
             keys = [self._record(r) for r in conn.execute(query, {"owner": owner}).fetchall()]
             usage = conn.execute(
                 self.dialect.params(OWNER_USAGE),
@@ -568,6 +589,108 @@ class SQLStore(Outbox):
         with self._reading() as conn:
             row = conn.execute(self.dialect.params(OWNER_CREDITS_LEFT), params).fetchone()
         return None if row is None or row[0] is None else int(row[0])
+
+    # -- roles: named sets of scopes that keys hold (``keyturn.roles``) -----------------
+
+    def get_role(self, name: str) -> Role | None:
+        """The role, with how many keys (not revoked) hold it; ``None``: no such role."""
+        if _holds_nul(name):
+            return None
+        with self._reading() as conn:
+            row = conn.execute(self._q(get_role(self.dialect)), {"name": name}).fetchone()
+        return role_of_row(self.dialect, row) if row else None
+
+    def role_scopes(self, names: Iterable[str]) -> dict[str, frozenset[str]]:
+        """The scopes of each named role that exists (one read, no holders counted)."""
+        wanted = sorted(set(names))
+        if not wanted or _holds_nul(*wanted):
+            return {}
+        query = self._q(f"SELECT name, scopes FROM roles WHERE {self._named}")
+        with self._reading() as conn:
+            rows = conn.execute(query, {"names": f" {' '.join(wanted)} "}).fetchall()
+        return {name: frozenset(scopes.split()) for name, scopes in rows}
+
+    def list_roles(self) -> list[Role]:
+        with self._reading() as conn:
+            rows = conn.execute(list_roles(self.dialect)).fetchall()
+        return [role_of_row(self.dialect, row) for row in rows]
+
+    def put_role(
+        self, role: Role, check: Callable[[Role | None], None], actor: str
+    ) -> Role:
+        """Store ``role`` (creating or replacing it) after ``check`` passed on the role as
+        stored (``None``: new), read under lock; every cache is told that any key may have
+        changed (``EVERY_KEY``), so the keys holding it change within the bound."""
+        time_in = self.dialect.time_in
+        params = {
+            "name": role.name,
+            "scopes": " ".join(sorted(role.scopes)),
+            "description": role.description,
+            "now": time_in(datetime.now(UTC)),
+        }
+        with self._writing() as conn:
+            check(self._locked_role(conn, role.name))
+            row = conn.execute(self._q(PUT_ROLE), params).fetchone()
+            self._announce(conn, EVERY_KEY)
+            details = {"name": role.name, "scopes": role.scopes, "description": role.description}
+            self._log(conn, actor, "role.update", None, details)
+        return role_of_row(self.dialect, row)
+
+    def delete_role(self, name: str, check: Callable[[Role], None], actor: str) -> Role:
+        """Delete the role after ``check`` passed on it (read under lock); a role that
+        keys which are not revoked still hold is refused (``RoleInUse``), so no working
+        key ever names a role that is gone."""
+        from keyturn.errors import RoleInUse, RoleNotFound
+
+        with self._writing() as conn:
+            current = self._locked_role(conn, name)
+            if current is None:
+                raise RoleNotFound(name)
+            check(current)
+            # Counted in a statement of its own, after the lock: it sees every key written
+            # by a transaction that held the role (``_ensure_roles``) until it committed.
+            query = self._q(f"SELECT {holders(self.dialect, 'CAST(:name AS TEXT)')}")
+            count = int(conn.execute(query, {"name": name}).fetchone()[0])
+            if count:
+                raise RoleInUse(name, count)
+            conn.execute(self._q(DELETE_ROLE), {"name": name})
+            self._announce(conn, EVERY_KEY)
+            self._log(conn, actor, "role.delete", None,
+                      {"name": name, "scopes": current.scopes})  # fmt: skip
+        return current
+
+    def _locked_role(self, conn: Connection, name: str) -> Role | None:
+        if _holds_nul(name):
+            return None
+        query = self._q(get_role(self.dialect) + self.dialect.lock)
+        row = conn.execute(query, {"name": name}).fetchone()
+        return role_of_row(self.dialect, row) if row else None
+
+    def _ensure_roles(self, conn: Connection, roles: Iterable[str]) -> None:
+        """The roles exist, and stay until the transaction ends (PostgreSQL: ``FOR
+        SHARE``, which a deletion's ``FOR UPDATE`` waits for; SQLite's writes are one at
+        a time): a key is never written holding a role deleted meanwhile."""
+        from keyturn.errors import UnknownRole
+
+        wanted = sorted(set(roles))
+        if not wanted:
+            return
+        query = self._q(
+            f"SELECT name FROM roles WHERE {self._named} ORDER BY name{self.dialect.share}"
+        )
+        found = {r[0] for r in conn.execute(query, {"names": f" {' '.join(wanted)} "})}
+        missing = tuple(n for n in wanted if n not in found)
+        if missing:
+            raise UnknownRole(missing)
+
+    @property
+    def _named(self) -> str:
+        """Roles named in ``:names`` (names between spaces): a scan of the small roles
+        table, with one parameter whatever the number of names."""
+        return f"{self.dialect.find}(CAST(:names AS TEXT), ' ' || name || ' ') > 0"
+
+    def _q(self, query: str) -> str:
+        return self.dialect.params(query)
 
     # -- the verification log (``keyturn._verifications``) -------------------------------
 

@@ -44,6 +44,7 @@ COLUMN_NAMES = (
     "allowance_id",
     "allowed_ips",
     "canary",
+    "roles",
 )
 COLUMNS = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
 TIME_FIELDS = frozenset(
@@ -67,6 +68,7 @@ UPDATABLE = frozenset(
         "refill_amount",
         "refilled_at",
         "allowed_ips",
+        "roles",
     }
 )
 
@@ -88,6 +90,9 @@ class Dialect:
     like: str = "LIKE"  # case-insensitive substring search (SQLite's LIKE is, PG's is not)
     greatest: str = "MAX"  # the larger of two values
     lock: str = ""  # appended to a SELECT to lock its rows until the transaction ends
+    share: str = ""  # appended to a SELECT to keep its rows from changing until the end
+    find: str = "instr"  # the position of a text in another (0: not in it)
+    join_text: str = "group_concat"  # an aggregate joining texts with a separator
 
 
 def _seconds(value: datetime | None) -> float | None:
@@ -104,6 +109,25 @@ def _json_text(value: str) -> Any:
 
 
 SQLITE = Dialect("sqlite", _seconds, _moment, json.dumps, _json_text)
+
+
+def role_scopes(dialect: Dialect) -> str:
+    """The scopes of the roles a key holds, as one space-separated text (NULL: it holds
+    none), for the key's row read in the same statement. The roles table is small (roles
+    are named by people), and a key without roles skips it."""
+    return (
+        "CASE WHEN keys.roles = '' THEN NULL ELSE "
+        f"(SELECT {dialect.join_text}(r.scopes, ' ') FROM roles r "
+        f"WHERE {dialect.find}(' ' || keys.roles || ' ', ' ' || r.name || ' ') > 0) END"
+    )
+
+
+def selected(dialect: Dialect) -> str:
+    """What every read of a key selects: its columns, then the scopes of its roles."""
+    return f"{COLUMNS}, {role_scopes(dialect)}"
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 def record_reader(dialect: Dialect) -> Callable[[tuple[Any, ...]], KeyRecord]:
@@ -140,10 +164,12 @@ def record_reader(dialect: Dialect) -> Callable[[tuple[Any, ...]], KeyRecord]:
             moment(row[21]),
             row[22],
             tuple(row[23].split()) if row[23] else (),
-            # Only the read by hash brings the owner's limits (``BY_HASH``).
-            tuple(row[25].split(";")) if len(row) > 25 and row[25] else (),
-            len(row) > 26 and bool(row[26]),
+            # Only the read by hash brings the owner's limits (``by_hash``).
+            tuple(row[27].split(";")) if len(row) > 27 and row[27] else (),
+            len(row) > 28 and bool(row[28]),
             bool(row[24]),
+            tuple(row[25].split()) if row[25] else (),
+            frozenset(row[26].split()) if row[26] else _NONE,
         )
 
     return read
@@ -159,7 +185,7 @@ def column_value(dialect: Dialect, name: str, value: Any) -> Any:
         return dialect.json_in(value)
     if name == "rate_limits":
         return ";".join(value)
-    if name == "allowed_ips":
+    if name == "allowed_ips" or name == "roles":
         return " ".join(value)
     if name == "disabled" or name == "canary":
         return bool(value)
@@ -175,14 +201,21 @@ INSERT_AUDIT = (
     "INSERT INTO audit (at, actor, action, key_id, details) "
     "VALUES (:at, :actor, :action, :key_id, :details)"
 )
-# The verifier's read also brings the owner's shared limits (``keyturn._owners``): its rate
-# limits, and whether it has a credit balance; a key without an owner row gets NULLs.
-BY_HASH = (
-    f"SELECT {', '.join(f'keys.{c}' for c in COLUMNS.split(', '))}, "
-    "o.rate_limits, o.credits IS NOT NULL "
-    "FROM keys LEFT JOIN owners o ON o.owner = keys.owner WHERE keys.key_hash = :key_hash"
-)
-BY_ID = f"SELECT {COLUMNS} FROM keys WHERE id = :id"
+
+
+def by_hash(dialect: Dialect) -> str:
+    """The verifier's read, which also brings the owner's shared limits
+    (``keyturn._owners``): its rate limits, and whether it has a credit balance; a key
+    without an owner row gets NULLs."""
+    return (
+        f"SELECT {', '.join(f'keys.{c}' for c in COLUMNS.split(', '))}, "
+        f"{role_scopes(dialect)}, o.rate_limits, o.credits IS NOT NULL "
+        "FROM keys LEFT JOIN owners o ON o.owner = keys.owner WHERE keys.key_hash = :key_hash"
+    )
+
+
+def by_id(dialect: Dialect) -> str:
+    return f"SELECT {selected(dialect)} FROM keys WHERE id = :id"
 
 
 def audit_details(changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -211,6 +244,9 @@ def list_query(
         params["prefix"] = filters.prefix
     if filters.status is not None:
         where.append(f"({states.status_sql(filters.status)})")
+    if filters.role is not None:
+        where.append(f"{dialect.find}(' ' || roles || ' ', :role_word) > 0")
+        params["role_word"] = f" {filters.role} "
     if filters.search:
         like = dialect.like
         where.append(
@@ -226,7 +262,7 @@ def list_query(
         where.append("(created_at, id) < (SELECT created_at, id FROM keys WHERE id = :after)")
         params["after"] = after
     sql = (
-        f"SELECT {COLUMNS} FROM keys WHERE {' AND '.join(where)} "
+        f"SELECT {selected(dialect)} FROM keys WHERE {' AND '.join(where)} "
         "ORDER BY created_at DESC, id DESC LIMIT :limit"
     )
     return sql, params
@@ -258,15 +294,17 @@ def update_query(
     sets = ", ".join(f'"{name}" = :{name}' for name in changes)
     params = {name: column_value(dialect, name, value) for name, value in changes.items()}
     params["key_id"] = key_id
-    return f"UPDATE keys SET {sets} WHERE id = :key_id RETURNING {COLUMNS}", params
+    return f"UPDATE keys SET {sets} WHERE id = :key_id RETURNING {selected(dialect)}", params
 
 
 # A key is replaced once, and only while it is not revoked: the condition makes the store
 # itself refuse a second successor, whatever its caller checked.
-ROTATE = (
-    "UPDATE keys SET replaced_by = :replaced_by, grace_until = :grace_until "
-    f"WHERE id = :id AND replaced_by IS NULL AND revoked_at IS NULL RETURNING {COLUMNS}"
-)
+def rotate_query(dialect: Dialect) -> str:
+    return (
+        "UPDATE keys SET replaced_by = :replaced_by, grace_until = :grace_until "
+        "WHERE id = :id AND replaced_by IS NULL AND revoked_at IS NULL "
+        f"RETURNING {selected(dialect)}"
+    )
 
 
 def touch_query(dialect: Dialect) -> str:

@@ -18,7 +18,7 @@ from keyturn.store import sql
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 
-_BY_HASH = sql.BY_HASH.replace(":key_hash", "?")
+_BY_HASH = sql.by_hash(sql.SQLITE).replace(":key_hash", "?")
 
 
 def create_private(path: str) -> None:
