@@ -52,6 +52,7 @@ from keyturn.cache import MISSING, KeyCache
 from keyturn.credentials import HeaderPairs, Presented
 from keyturn.errors import InvalidValue
 from keyturn.keys import key_hasher
+from keyturn.permissions import Node, permissions_of
 from keyturn.record import KeyRecord, Refill
 from keyturn.roles import AsyncRoleAdmin, RoleAdmin
 from keyturn.store import DEFAULT_URL, KeyFilter, KeyStore, open_store
@@ -340,11 +341,12 @@ class KeyManager:
         scopes: tuple[str, ...],
         now: Moment,
         origin: Origin | None = None,
+        permissions: Node | None = None,
     ) -> Decision:
         """Decide, meter (for a metered key) and count: what follows a lookup. A canary's
         use raises its alarm, with what ``origin`` (peer and headers) says of the request."""
         at = seconds(now)
-        decision = self.verifier.decide(candidate, record, at, scopes, origin)
+        decision = self.verifier.decide(candidate, record, at, scopes, origin, permissions)
         if record is not None and record.canary:  # someone has it: key.canary_used
             self.canaries.raise_alarm(record, who(origin, candidate.presented.key))
         if decision.ok and record is not None and record.metered:
@@ -439,14 +441,24 @@ class KeyManager:
         return candidate
 
     def verify_key(
-        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None, ip: str | None = None
+        self,
+        key: str,
+        *,
+        scopes: Sequence[str] = (),
+        now: Moment = None,
+        ip: str | None = None,
+        permissions: str | Node | None = None,
     ) -> Decision:
         """Check a bare key (as the verify API receives it); ``ip``: the client's address,
-        as the caller saw it (needed for a key restricted by address)."""
+        as the caller saw it (needed for a key restricted by address). ``permissions``: an
+        expression over scopes the key must meet too, like ``"orders:read and (orders:write
+        or admin)"`` (``keyturn.permissions``; ``InvalidPermissions`` if it cannot be
+        read); a refusal's ``unmet`` names the part it fails."""
+        needed = permissions_of(permissions)
         found = self.verifier.inspect_key(key)
         if isinstance(found, Decision):
             return found
-        return self.finish(found, self._lookup(found), tuple(scopes), now, (ip, ()))
+        return self.finish(found, self._lookup(found), tuple(scopes), now, (ip, ()), needed)
 
     # -- checking: the same decisions, never a use ----------------------------------------
 
@@ -466,10 +478,18 @@ class KeyManager:
         return self.examine(found, tuple(scopes), now, (peer, headers))[0]
 
     def check_key(
-        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None, ip: str | None = None
+        self,
+        key: str,
+        *,
+        scopes: Sequence[str] = (),
+        now: Moment = None,
+        ip: str | None = None,
+        permissions: str | Node | None = None,
     ) -> Decision:
         """``check`` for a bare key."""
-        return self.examine(self.verifier.inspect_key(key), tuple(scopes), now, (ip, ()))[0]
+        needed = permissions_of(permissions)
+        found = self.verifier.inspect_key(key)
+        return self.examine(found, tuple(scopes), now, (ip, ()), needed)[0]
 
     def examine(
         self,
@@ -477,6 +497,7 @@ class KeyManager:
         scopes: tuple[str, ...] = (),
         now: Moment = None,
         origin: Origin | None = None,
+        permissions: Node | None = None,
     ) -> tuple[Decision, KeyRecord | None]:
         """The decision for an inspected request, and the stored record its key names (also
         when it is refused), read from the store rather than the cache: what is stored now.
@@ -485,7 +506,7 @@ class KeyManager:
             return found, None
         at = seconds(now)
         record = self.store.find_by_hash(found.key_hash)
-        decision = self.verifier.decide(found, record, at, scopes, origin)
+        decision = self.verifier.decide(found, record, at, scopes, origin, permissions)
         if decision.ok and record is not None and record.metered:
             decision = self.meter(decision, at, use=False)
         return decision, record
@@ -632,11 +653,12 @@ class AsyncKeyManager:
         scopes: tuple[str, ...],
         now: Moment = None,
         origin: Origin | None = None,
+        permissions: Node | None = None,
     ) -> Decision:
         """``KeyManager.finish`` with the metering I/O in a worker thread."""
         sync = self.sync
         at = seconds(now)
-        decision = sync.verifier.decide(candidate, record, at, scopes, origin)
+        decision = sync.verifier.decide(candidate, record, at, scopes, origin, permissions)
         if record is not None and record.canary:
             sync.canaries.raise_alarm(record, who(origin, candidate.presented.key))
         if decision.ok and record is not None and record.metered:
@@ -691,12 +713,20 @@ class AsyncKeyManager:
         return await self.finish(found, await self.lookup(found), scopes, None, (peer, headers))
 
     async def verify_key(
-        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None, ip: str | None = None
+        self,
+        key: str,
+        *,
+        scopes: Sequence[str] = (),
+        now: Moment = None,
+        ip: str | None = None,
+        permissions: str | Node | None = None,
     ) -> Decision:
+        needed = permissions_of(permissions)
         found = self.sync.verifier.inspect_key(key)
         if isinstance(found, Decision):
             return found
-        return await self.finish(found, await self.lookup(found), tuple(scopes), now, (ip, ()))
+        record = await self.lookup(found)
+        return await self.finish(found, record, tuple(scopes), now, (ip, ()), needed)
 
     # -- checking -------------------------------------------------------------------------
 
@@ -715,10 +745,17 @@ class AsyncKeyManager:
         return (await self.examine(found, tuple(scopes), now, (peer, headers)))[0]
 
     async def check_key(
-        self, key: str, *, scopes: Sequence[str] = (), now: Moment = None, ip: str | None = None
+        self,
+        key: str,
+        *,
+        scopes: Sequence[str] = (),
+        now: Moment = None,
+        ip: str | None = None,
+        permissions: str | Node | None = None,
     ) -> Decision:
+        needed = permissions_of(permissions)
         found = self.sync.verifier.inspect_key(key)
-        return (await self.examine(found, tuple(scopes), now, (ip, ())))[0]
+        return (await self.examine(found, tuple(scopes), now, (ip, ()), needed))[0]
 
     async def examine(
         self,
@@ -726,10 +763,13 @@ class AsyncKeyManager:
         scopes: tuple[str, ...] = (),
         now: Moment = None,
         origin: Origin | None = None,
+        permissions: Node | None = None,
     ) -> tuple[Decision, KeyRecord | None]:
         if isinstance(found, Decision):
             return found, None
-        return await asyncio.to_thread(self.sync.examine, found, scopes, now, origin)
+        return await asyncio.to_thread(
+            self.sync.examine, found, scopes, now, origin, permissions
+        )
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.sync.close)

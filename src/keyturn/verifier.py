@@ -41,6 +41,7 @@ from keyturn.keys import (
     shape_pattern,
 )
 from keyturn.outcomes import CATALOGUE, Outcome
+from keyturn.permissions import Node
 from keyturn.record import KeyRecord
 from keyturn.scopes import missing_scopes
 
@@ -68,6 +69,9 @@ class Decision(NamedTuple):
     key: KeyRecord | None = None
     required_scopes: tuple[str, ...] = ()
     quota: Quota | None = None
+    # For ``insufficient_scope``: what the key lacks, as an expression (the missing scopes
+    # joined by ``and``, or the failed part of a permission expression).
+    unmet: str = ""
 
     @property
     def code(self) -> str:
@@ -176,10 +180,12 @@ class Verifier:
         now: float | datetime | None = None,
         required_scopes: tuple[str, ...] = (),
         origin: Origin | None = None,
+        permissions: Node | None = None,
     ) -> Decision:
         """``now`` is Unix time or an aware datetime; ``None`` means the current time.
         ``origin``: where the request came from (``None``: unknown, so a key restricted
-        by address is refused)."""
+        by address is refused). ``permissions``: an expression the key's scopes must meet
+        as well as ``required_scopes`` (``keyturn.permissions``)."""
         if now is None:
             now = time.time()
         elif isinstance(now, datetime):
@@ -194,7 +200,26 @@ class Verifier:
             refused = self._outside(record, origin)
             if refused is not None:
                 return refused
-        return self.accept(record, required_scopes) or self._lacking(record, required_scopes)
+        decision = self.accept(record, required_scopes) or self._lacking(record, required_scopes)
+        if permissions is not None and decision.ok:
+            return self.permitted(decision, permissions)
+        return decision
+
+    def permitted(self, decision: Decision, permissions: Node) -> Decision:
+        """``decision`` (an accepting one) if its key meets ``permissions``, else the
+        ``insufficient_scope`` refusal naming the part of the expression it fails."""
+        record = decision.key
+        assert record is not None
+        unmet = permissions.unmet(record.granted)
+        if unmet is None:
+            return decision
+        return self.reject(
+            "insufficient_scope",
+            f"the key does not meet the permissions required: it lacks {unmet}",
+            key=record,
+            required_scopes=tuple(s for s in unmet.scopes() if s not in record.granted),
+            unmet=str(unmet),
+        )
 
     def admits(self, record: KeyRecord, origin: Origin) -> bool:
         """Whether the client ``origin`` names is on the allow-list of ``record`` (which has
@@ -250,6 +275,7 @@ class Verifier:
             f"the key lacks the scope{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
             key=record,
             required_scopes=required_scopes,
+            unmet=" and ".join(missing),
         )
 
     def rate_limited(self, record: KeyRecord, quota: Quota, whose: str = "key") -> Decision:
