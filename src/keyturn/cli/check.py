@@ -99,6 +99,6 @@ def check(
             key = decision.key
             click.echo(
                 f"  key:    {key.id} ({key.name}, {key.masked}), "
-                f"scopes: {', '.join(sorted(key.scopes)) or '(none)'}"
+                f"scopes: {', '.join(sorted(key.granted)) or '(none)'}"
             )
     sys.exit(0 if decision.ok else 1)

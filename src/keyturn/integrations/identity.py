@@ -24,10 +24,11 @@ class VerifiedKey:
     id: str
     name: str
     owner: str | None
-    scopes: frozenset[str]
+    scopes: frozenset[str]  # effective: its own and its roles' (``keyturn.roles``)
     metadata: Mapping[str, Any]
     masked: str
     expires_at: datetime | None
+    roles: tuple[str, ...] = ()
     # The key's lifecycle headers (``keyturn.lifecycle_headers``), which every integration
     # adds to the app's response for a request it accepted; built once per cached record.
     lifecycle: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
@@ -43,10 +44,11 @@ class VerifiedKey:
             id=record.id,
             name=record.name,
             owner=record.owner,
-            scopes=record.scopes,
+            scopes=record.granted,
             metadata=MappingProxyType(record.metadata),
             masked=record.masked,
             expires_at=record.expires_at,
+            roles=record.roles,
             lifecycle=(lifecycle := lifecycle_headers(record)),
             lifecycle_asgi=as_bytes(lifecycle),
         )
@@ -62,6 +64,7 @@ class VerifiedKey:
             "name": self.name,
             "owner": self.owner,
             "scopes": sorted(self.scopes),
+            "roles": list(self.roles),
             "metadata": dict(self.metadata),
             "key": self.masked,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,

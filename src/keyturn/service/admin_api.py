@@ -89,6 +89,9 @@ def admin_router(context: ServiceContext, callers: Callers) -> APIRouter:
         search: Text = None,
         prefix: Annotated[str | None, Query(max_length=32)] = None,
         expiring_before: Timestamp | None = None,
+        role: Annotated[
+            str | None, Query(max_length=64, description="Only keys holding this role.")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         after: Annotated[str | None, Query(max_length=64, description=_AFTER)] = None,
     ) -> dict[str, Any]:
@@ -98,6 +101,7 @@ def admin_router(context: ServiceContext, callers: Callers) -> APIRouter:
             search=search,
             expiring_before=expiring_before,
             prefix=prefix,
+            role=role,
         )
         records = await keys.list_keys(actor, filters, limit=limit, after=after)
         return {

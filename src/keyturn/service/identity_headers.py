@@ -54,7 +54,7 @@ def identity_headers(record: KeyRecord) -> list[tuple[bytes, bytes]]:
         left_out.append("owner")
     room = IDENTITY_LIMIT - len(key_id) - len(owner)
     scopes: list[str] = []
-    for scope in sorted(record.scopes):
+    for scope in sorted(record.granted):  # its own and its roles'
         encoded = quote(scope, safe=_SCOPE_SAFE)
         room -= len(encoded) + (1 if scopes else 0)
         if room < 0:

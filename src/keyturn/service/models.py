@@ -29,7 +29,8 @@ from keyturn import admin
 from keyturn._addresses import ADDRESS_PATTERN, MAX_NETWORKS, NETWORK_PATTERN
 from keyturn._states import Status
 from keyturn.admin import UNSET, KeyChange, NewKey
-from keyturn.scopes import SCOPE_TOKEN
+from keyturn.permissions import MAX_LENGTH as MAX_PERMISSIONS_LENGTH
+from keyturn.scopes import ROLE_NAME, SCOPE_TOKEN
 
 # The limits below are the admin layer's (``keyturn.admin``), declared here so that the
 # OpenAPI document states them; the admin layer checks them for every face.
@@ -44,6 +45,19 @@ Scope = Annotated[
     Field(description="A permission, printable ASCII without spaces: `orders:read`; `*` is root."),
 ]
 Scopes = Annotated[list[Scope], Field(max_length=admin.MAX_SCOPES)]
+RoleName = Annotated[
+    str,
+    StringConstraints(pattern=f"^{ROLE_NAME.pattern}$"),
+    Field(description="A role's name: letters, digits and `. _ : -`, like `billing-admin`."),
+]
+Roles = Annotated[
+    list[RoleName],
+    Field(
+        max_length=admin.MAX_ROLES,
+        description="Roles (`/v1/roles`) whose scopes the key holds besides its own; each "
+        "must be defined (`unknown_role` otherwise).",
+    ),
+]
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 MAX_LIFETIME_SECONDS = int(admin.MAX_LIFETIME.total_seconds())
 MAX_GRACE_SECONDS = int(admin.MAX_GRACE.total_seconds())
@@ -186,6 +200,7 @@ class CreateKey(_Request):
     credits: Credits | None = None
     refill: Refill | None = None
     allowed_ips: AllowedIps = Field(default_factory=list)
+    roles: Roles = Field(default_factory=list)
     canary: StrictBool = Field(
         default=False,
         description="A canary key: refused exactly like an unknown key, and each use sends "
@@ -210,6 +225,7 @@ class CreateKey(_Request):
             self.refill.amount if self.refill else None,
             self.allowed_ips,
             self.canary,
+            self.roles,
         )
 
 
@@ -246,8 +262,12 @@ class UpdateKey(_Request):
         description="Replaces the key's list of allowed client addresses (`[]`: anywhere).",
         json_schema_extra=_not_null,
     )
+    roles: Roles | None = Field(
+        default=None, description="Replaces the key's roles (`[]`: none).",
+        json_schema_extra=_not_null,
+    )
 
-    @field_validator("name", "scopes", "metadata", "rate_limits", "allowed_ips")
+    @field_validator("name", "scopes", "metadata", "rate_limits", "allowed_ips", "roles")
     @classmethod
     def _present_not_null(cls, value: Any) -> Any:
         if value is None:
@@ -277,6 +297,15 @@ class VerifyRequest(_Request):
         description="The key a client presented to your service."
     )
     scopes: Scopes = Field(default_factory=list, description="Scopes the request needs.")
+    permissions: Annotated[str, StringConstraints(max_length=MAX_PERMISSIONS_LENGTH)] | None = (
+        Field(
+            default=None,
+            description="An expression over scopes the key must meet as well, like "
+            "`orders:read and (orders:write or admin)`: `and`, `or`, `not`, parentheses; "
+            "a malformed one is 422 `invalid_permissions`.",
+            examples=["orders:read and (orders:write or admin)"],
+        )
+    )
     ip: Address | None = Field(
         default=None,
         description="The address your service's client connected from. Keys restricted by "
@@ -313,6 +342,30 @@ class KeyView(BaseModel):
         default_factory=list,
         description="Client addresses the key may be used from; empty: anywhere.",
     )
+    roles: list[str] = Field(default_factory=list, description="The roles the key holds.")
+    effective_scopes: list[str] = Field(
+        default_factory=list, description="What the key may do: its scopes and its roles'."
+    )
+
+
+class PutRole(_Request):
+    """A role: the scopes every key holding it gets, replaced whole."""
+
+    scopes: Scopes = Field(description="The scopes the role grants.")
+    description: Name | None = None
+
+
+class RoleView(BaseModel):
+    name: str
+    scopes: list[str]
+    description: str | None
+    keys: int = Field(description="How many keys that are not revoked hold the role.")
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class RoleList(BaseModel):
+    roles: list[RoleView]
 
 
 class PutOwner(_Request):
@@ -394,7 +447,8 @@ class VerifiedKeyView(BaseModel):
     id: str
     name: str
     owner: str | None
-    scopes: list[str]
+    scopes: list[str] = Field(description="Its effective scopes: its own and its roles'.")
+    roles: list[str] = Field(default_factory=list)
     metadata: dict[str, Any]
     expires_at: datetime | None
     rotated_until: datetime | None = Field(
@@ -411,6 +465,11 @@ class VerifyResult(BaseModel):
     detail: str = Field(description="What exactly happened (empty when valid).")
     hint: str = Field(description="What the caller should do (empty when valid).")
     key: VerifiedKeyView | None = Field(description="The key checked, when it is known.")
+    missing: str | None = Field(
+        default=None,
+        description="For `insufficient_scope`: what the key lacks, as an expression (the "
+        "missing scopes, or the part of `permissions` it fails).",
+    )
 
 
 class FieldError(BaseModel):

@@ -46,7 +46,9 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
         response: Response,
     ) -> dict[str, Any]:
         started = time.perf_counter()
-        decision = await manager.verify_key(body.key, scopes=body.scopes, ip=body.ip)
+        decision = await manager.verify_key(
+            body.key, scopes=body.scopes, ip=body.ip, permissions=body.permissions
+        )
         count[decision.code]()
         observe(time.perf_counter() - started)
         key = decision.key
@@ -80,13 +82,15 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
                 "id": key.id,
                 "name": key.name,
                 "owner": key.owner,
-                "scopes": sorted(key.scopes),
+                "scopes": sorted(key.granted),
+                "roles": list(key.roles),
                 "metadata": key.metadata,
                 "expires_at": key.expires_at,
                 "rotated_until": key.grace_until
                 if decision.ok and key.replaced_by is not None
                 else None,
             },
+            "missing": decision.unmet or None,
         }
 
     return router

@@ -29,7 +29,7 @@ DASHBOARD_SCOPES = (admin.READ, admin.WRITE, admin.VERIFY, admin.AUDIT)
 
 
 def holds(record: KeyRecord, scope: str) -> bool:
-    return not missing_scopes(record.scopes, (scope,))
+    return not missing_scopes(record.granted, (scope,))
 
 
 def may_sign_in(record: KeyRecord) -> bool:

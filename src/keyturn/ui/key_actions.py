@@ -157,7 +157,7 @@ def new_form(
         values=values,
         errors=errors,
         prefixes=ui.settings.prefixes,
-        own_scopes=sorted(admin.key.scopes),
+        own_scopes=sorted(admin.key.granted),
         default_days=DEFAULT_LIFETIME_DAYS,
     )
 

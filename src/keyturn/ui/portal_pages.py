@@ -85,7 +85,7 @@ async def key_detail(
         key=record,
         key_status=record.status(),
         # A successor holds its predecessor's scopes: only within the policy's.
-        rotatable=record.scopes <= visitor.link.policy.scopes,
+        rotatable=record.granted <= visitor.link.policy.scopes,
         chart=await usage_chart(portal.manager, record.id, days),
         days=days,
         usage_days=USAGE_DAYS,
