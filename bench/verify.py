@@ -7,6 +7,8 @@ Prints, from one run:
 - the cached verify of a key restricted by address (``allowed_ips``: the client's address
   is checked on the fast path) and of an unrestricted key with the peer given, against the
   plain cached verify; target: at most 1.10x;
+- the verify of a key holding its scope through roles against a key holding it itself,
+  cached (target: at most 1.10x) and missing the cache (the read joins the roles' scopes);
 - a verify that misses the cache (SQLite lookup) with 1,000 and with 1,000,000 keys, against
   a bare ``sqlite3`` fetch of the same row (``SELECT * ... WHERE key_hash = ?``, no Python
   around it) measured in the same rounds; target: at most 1.5x at 1,000,000 keys (the big
@@ -15,7 +17,8 @@ Prints, from one run:
 
 Rounds alternate between the contenders so that a noisy, shared machine hurts both alike;
 figures are medians over rounds, in CPU time of the measuring thread (see ``per_call``).
-Run: ``.venv/bin/python bench/verify.py [--big N]``.
+Run: ``.venv/bin/python bench/verify.py [--big N] [--hot-only]`` (``--hot-only``: the
+sections that need no million-key store).
 """
 
 from __future__ import annotations
@@ -123,6 +126,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", type=int, default=1_000_000, help="keys in the large store")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument(
+        "--hot-only", action="store_true", help="only the sections without the large store"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="keyturn-bench-") as tmp:
@@ -169,6 +175,41 @@ def run(args: argparse.Namespace, folder: Path) -> None:
           f"{ips['peer'] / ips['plain']:.2f}x")
     print(f"  restricted key (4 networks)        {ips['restricted'] * 1e6:7.2f} µs, "
           f"{ips['restricted'] / ips['plain']:.2f}x   (target <= 1.10x)\n")
+
+    # 1c. Roles: the scope held through two roles against held by the key itself.
+    operator = Actor.operator("bench")
+    cached.roles.put(operator, "bench-reader", ["read", "list"])
+    cached.roles.put(operator, "bench-auditor", ["audit:read"])
+    roled = cached.create_key("bench-roles", roles=["bench-reader", "bench-auditor"])
+    roled_headers = request_headers(roled.key)
+    assert cached.verify_asgi(roled_headers, scopes=("read",)).code == "valid"
+    assert cached.verify_asgi(headers, scopes=("read",)).code == "valid"
+    roles = side_by_side(
+        {
+            "own": lambda: cached.verify_asgi(headers, scopes=("read",)),
+            "roles": lambda: cached.verify_asgi(roled_headers, scopes=("read",)),
+        },
+        rounds=args.rounds,
+        calls=20_000,
+    )
+    print(f"cached verify, scope held itself     {roles['own'] * 1e6:7.2f} µs")
+    print(f"  the scope held through 2 roles     {roles['roles'] * 1e6:7.2f} µs, "
+          f"{roles['roles'] / roles['own']:.2f}x   (target <= 1.10x)")
+    missing = KeyManager(f"sqlite:///{folder / 'cached.db'}", cache=KeyCache(maxsize=0))
+    missed = side_by_side(
+        {
+            "own": lambda: missing.verify_asgi(headers, scopes=("read",)),
+            "roles": lambda: missing.verify_asgi(roled_headers, scopes=("read",)),
+        },
+        rounds=args.rounds,
+        calls=2_000,
+    )
+    missing.close()
+    print(f"cache miss (SQLite), scope held      {missed['own'] * 1e6:7.2f} µs")
+    print(f"  through 2 roles (joined)           {missed['roles'] * 1e6:7.2f} µs, "
+          f"{missed['roles'] / missed['own']:.2f}x\n")
+    if args.hot_only:
+        return
 
     # 2. Cache misses on SQLite, small and large store, alternating.
     small, small_keys = populate(f"sqlite:///{folder / 'small.db'}", REAL_KEYS)

@@ -102,7 +102,7 @@ class InvalidPermissions(InvalidValue):
 
 
 class RoleNotFound(NotFound):
-    code = "role_not_found"
+    code = "no_such_role"
 
     def __init__(self, name: str) -> None:
         super().__init__(f"no role {name[:200]!r}; list roles to find its name")

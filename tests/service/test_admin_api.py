@@ -373,10 +373,12 @@ def test_verify_api(live: Live) -> None:
             "name": "test key",
             "owner": "shop",
             "scopes": ["orders:read"],
+            "roles": [],
             "metadata": {"plan": "pro"},
             "expires_at": record["expires_at"],
             "rotated_until": None,
         },
+        "missing": None,
     }
     denied = checker.post("/v1/keys/verify", json={"key": key, "scopes": ["orders:write"]}).json()
     assert (denied["valid"], denied["code"]) == (False, "insufficient_scope")

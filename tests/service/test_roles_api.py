@@ -37,7 +37,7 @@ def test_roles_crud_and_audit(gated: Live) -> None:
     assert root.get("/v1/roles/support").json()["description"] == "help"
     assert "support" in [r["name"] for r in root.get("/v1/roles").json()["roles"]]
     missing = root.get("/v1/roles/nobody")
-    assert missing.status_code == 404 and missing.json()["code"] == "role_not_found"
+    assert missing.status_code == 404 and missing.json()["code"] == "no_such_role"
     bad = root.put("/v1/roles/bad%20name", json={"scopes": []})
     assert bad.status_code == 422
     events = root.get("/v1/audit", params={"action": "role.update"}).json()["events"]

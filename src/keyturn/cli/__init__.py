@@ -26,6 +26,7 @@ COMMANDS = {
     "keys": "keyturn.cli.keys:keys",
     "webhooks": "keyturn.cli.webhooks:webhooks",
     "owners": "keyturn.cli.owners:owners",
+    "roles": "keyturn.cli.roles:roles",
     "check": "keyturn.cli.check:check",
     "explain": "keyturn.cli.explain:explain",
     "serve": "keyturn.cli.serve:serve",

@@ -52,8 +52,9 @@ def _show_issued(issued: IssuedKey, fmt: str, verb: str) -> None:
     key_id = click.style(record.id, bold=True) if styled else record.id
     click.echo(
         f"{verb} key {key_id} ({record.name}), "
-        f"scopes: {', '.join(sorted(record.scopes)) or '(none)'}, "
-        f"expires: {_when(record.expires_at)}"
+        f"scopes: {', '.join(sorted(record.granted)) or '(none)'}, "
+        + (f"roles: {', '.join(record.roles)}, " if record.roles else "")
+        + f"expires: {_when(record.expires_at)}"
     )
     click.echo()
     click.echo(f"    {issued.key}")
@@ -129,6 +130,13 @@ def keys() -> None:
     help="Only accept the key from this address or block, e.g. 10.0.0.0/8 (repeat for more).",
 )
 @click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    metavar="ROLE",
+    help="A role whose scopes the key holds too (repeat for more; see keyturn roles).",
+)
+@click.option(
     "--canary",
     is_flag=True,
     help="A canary key: refused exactly like an unknown key, and every use sends "
@@ -146,6 +154,7 @@ def create(
     credits: int | None,
     refill: str | None,
     allowed_ips: tuple[str, ...],
+    roles: tuple[str, ...],
     canary: bool,
     config_file: str | None,
     database_url: str | None,
@@ -164,6 +173,7 @@ def create(
         refill,
         allowed_ips=allowed_ips,
         canary=canary,
+        roles=roles,
     )
     settings = settings_from(config_file, database_url=database_url)
     with open_manager(settings, create=True) as manager:
@@ -193,6 +203,14 @@ def create(
     help="Replace the addresses the key is accepted from (repeat for more).",
 )
 @click.option("--any-ip", is_flag=True, help="Accept the key from any address again.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    metavar="ROLE",
+    help="Replace the key's roles (repeat for more).",
+)
+@click.option("--no-roles", is_flag=True, help="Take every role off the key.")
 @settings_options
 @format_option()
 def update(
@@ -203,11 +221,13 @@ def update(
     refill: str | None,
     allowed_ips: tuple[str, ...],
     any_ip: bool,
+    roles: tuple[str, ...],
+    no_roles: bool,
     config_file: str | None,
     database_url: str | None,
     fmt: str,
 ) -> None:
-    """Change a key's rate limits, credits or allowed addresses."""
+    """Change a key's rate limits, credits, allowed addresses or roles."""
     limits = () if no_rate_limits else (rate_limits or UNSET)
     uses: int | Unset | None = UNSET
     if credits is not None:
@@ -219,6 +239,7 @@ def update(
         credits=uses,
         refill=refill or UNSET,
         allowed_ips=() if any_ip else (allowed_ips or UNSET),
+        roles=() if no_roles else (roles or UNSET),
     )
     with open_manager(settings_from(config_file, database_url=database_url)) as manager:
         record = manager.admin.update(cli_actor(), key_id, change)
@@ -234,6 +255,7 @@ def update(
     help="Only keys in this state (rotated: replaced, whether or not its grace is over).",
 )
 @click.option("--search", default=None, help="Substring of name or owner, or an exact id.")
+@click.option("--role", default=None, help="Only keys holding this role.")
 @click.option(
     "--expiring-within",
     default=None,
@@ -248,6 +270,7 @@ def list_(
     owner: str | None,
     status: str | None,
     search: str | None,
+    role: str | None,
     expiring_within: str | None,
     limit: int,
     after: str | None,
@@ -264,6 +287,7 @@ def list_(
         status=status,  # type: ignore[arg-type]  # click.Choice guarantees a Status
         search=search,
         expiring_before=expiring,
+        role=role,
     )
     with open_manager(settings_from(config_file, database_url=database_url)) as manager:
         records = manager.admin.list_keys(cli_actor(), filters, limit=limit, after=after)

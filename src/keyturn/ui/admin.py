@@ -21,11 +21,12 @@ from keyturn.actor import Actor
 from keyturn.errors import KeyNotFound
 from keyturn.manager import AsyncKeyManager
 from keyturn.record import KeyRecord
+from keyturn.roles import ROLES_READ, ROLES_WRITE
 from keyturn.scopes import missing_scopes
 from keyturn.ui.sessions import Session, SessionStore
 
 # Each of these lets a key sign in; each opens part of the dashboard.
-DASHBOARD_SCOPES = (admin.READ, admin.WRITE, admin.VERIFY, admin.AUDIT)
+DASHBOARD_SCOPES = (admin.READ, admin.WRITE, admin.VERIFY, admin.AUDIT, ROLES_READ, ROLES_WRITE)
 
 
 def holds(record: KeyRecord, scope: str) -> bool:
@@ -64,6 +65,14 @@ class Admin:
     @property
     def can_audit(self) -> bool:
         return self.can(admin.AUDIT)
+
+    @property
+    def can_read_roles(self) -> bool:
+        return self.can(ROLES_READ)
+
+    @property
+    def can_write_roles(self) -> bool:
+        return self.can(ROLES_WRITE)
 
 
 async def current_admin(

@@ -146,6 +146,7 @@ def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker
         key_actions,
         key_pages,
         owner_pages,
+        role_pages,
         signin,
         verifications_page,
     )
@@ -172,6 +173,7 @@ def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker
         *key_actions.routes(dashboard),
         *key_pages.routes(dashboard),
         *owner_pages.routes(dashboard),
+        *role_pages.routes(dashboard),
         *verifications_page.routes(dashboard),
         *check_page.routes(dashboard),
         *audit_page.routes(dashboard),

@@ -130,6 +130,7 @@ def new_form_values(form: Form | None, ui: Dashboard) -> dict[str, str]:
             "owner": "",
             "scopes": "",
             "allowed_ips": "",
+            "roles": "",
             "expires_days": "",
             "never": "",
             "prefix": ui.settings.default_prefix,
@@ -139,6 +140,7 @@ def new_form_values(form: Form | None, ui: Dashboard) -> dict[str, str]:
         "owner": form.get("owner"),
         "scopes": form.get("scopes"),
         "allowed_ips": form.get("allowed_ips"),
+        "roles": form.get("roles"),
         "expires_days": form.get("expires_days"),
         "never": "on" if form.checked("never") else "",
         "prefix": form.get("prefix"),
@@ -185,6 +187,7 @@ async def create_key(ui: Dashboard, request: Request, admin: Admin, form: Form |
         values["owner"] or None,
         prefix=values["prefix"] or None,
         allowed_ips=split_scopes(values["allowed_ips"]),
+        roles=split_scopes(values["roles"]),
     )
     try:
         issued = await ui.keys.create(admin.actor, new)
@@ -233,6 +236,9 @@ async def edit_key(ui: Dashboard, request: Request, admin: Admin, form: Form | N
         changed["scopes"] = scopes
     if values["allowed_ips"] != current["allowed_ips"]:
         changed["allowed_ips"] = split_scopes(values["allowed_ips"])
+    roles = split_scopes(values["roles"])
+    if tuple(sorted(roles)) != record.roles:
+        changed["roles"] = roles
     if values["expires_at"] != current["expires_at"]:
         text = values["expires_at"]
         changed["expires_at"] = utc_moment(text, "expires_at", errors) if text else None

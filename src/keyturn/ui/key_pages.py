@@ -21,6 +21,7 @@ from keyturn._states import STATUSES
 from keyturn.errors import NotPermitted
 from keyturn.manager import AsyncKeyManager
 from keyturn.record import KeyRecord, utcnow
+from keyturn.scopes import ROLE_NAME
 from keyturn.store import KeyFilter
 from keyturn.store.base import AuditEvent
 from keyturn.ui.admin import Admin
@@ -62,6 +63,9 @@ def list_filters(request: Request) -> tuple[KeyFilter, dict[str, str], str | Non
                 f"'Expires within' takes a number of days from 1 to {MAX_EXPIRING_DAYS}."
             )
         expiring_before = utcnow() + timedelta(days=int(expiring_text))
+    role = params.get("role", "").strip()
+    if role and not ROLE_NAME.fullmatch(role):
+        raise BadQuery("That is not a role name: letters, digits and . _ : - only.")
     after = params.get("after") or None
     if after is not None and not _KEY_ID.fullmatch(after):
         raise BadQuery("That page address is not valid; start again from the first page.")
@@ -70,8 +74,9 @@ def list_filters(request: Request) -> tuple[KeyFilter, dict[str, str], str | Non
         # "Expiring soon" means keys that still work and will stop: active ones.
         status=status or ("active" if expiring_before else None),
         expiring_before=expiring_before,
+        role=role or None,
     )
-    values = {"q": search, "status": status, "expiring": expiring_text}
+    values = {"q": search, "status": status, "expiring": expiring_text, "role": role}
     return filters, values, after
 
 
@@ -186,6 +191,7 @@ def edit_values(record: KeyRecord) -> dict[str, str]:
         "owner": record.owner or "",
         "scopes": " ".join(sorted(record.scopes)),
         "allowed_ips": " ".join(record.allowed_ips),
+        "roles": " ".join(record.roles),
         "expires_at": expires.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if expires else "",
     }
 

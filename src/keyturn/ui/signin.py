@@ -34,7 +34,9 @@ def home_of(admin: Admin) -> str:
         return f"{MOUNT}/keys"
     if admin.can_verify:
         return f"{MOUNT}/check"
-    return f"{MOUNT}/audit"
+    if admin.can_audit:
+        return f"{MOUNT}/audit"
+    return f"{MOUNT}/roles"
 
 
 class SignIn:
