@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from keyturn.path_rules import ScopeRule
+from keyturn.config import ScopeRule
 from tests.service.conftest import Live, start_live
 
 
