@@ -18,7 +18,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from keyturn import KeyManager, generate_key, hash_key
+from keyturn import Actor, KeyManager, generate_key, hash_key
 from keyturn.record import KeyRecord
 
 T = TypeVar("T")
@@ -153,6 +153,8 @@ CASES: tuple[Case, ...] = (
     Case("valid_bearer", "valid", 200, headers=bearer("valid")),
     # A key rotated an hour ago, in its grace period: accepted, and the response says so.
     Case("valid_in_grace", "valid", 200, headers=bearer("retiring")),
+    # A scope held through a role counts as the key's own, on every face.
+    Case("valid_scope_through_a_role", "valid_role", 200, headers=bearer("roled"), path="/admin"),
     Case("valid_bearer_lowercase", "valid", 200, headers=(("authorization", "bearer {valid}"),)),
     Case("valid_x_api_key", "valid", 200, headers=(("X-API-Key", "{valid}"),)),
     Case(
@@ -223,6 +225,8 @@ def issue_keys(db: Path) -> Keys:
     manager.rotate(retiring.record.id, grace=timedelta(hours=2))
     spent = manager.create_key("spent", scopes=["items:read"], credits=0)
     limited = manager.create_key("limited", scopes=["items:read"], rate_limits=["1/day"])
+    manager.roles.put(Actor.operator("test"), "staff", ["admin"])
+    roled = manager.create_key("staff member", scopes=["items:read"], roles=["staff"])
     last = valid.key[-1]
     values = {
         "valid": valid.key,
@@ -234,12 +238,13 @@ def issue_keys(db: Path) -> Keys:
         "retiring": retiring.key,
         "spent": spent.key,
         "limited": limited.key,
+        "roled": roled.key,
         "unknown": generate_key(),
         "typo": valid.key[:-1] + ("A" if last != "A" else "B"),
         "truncated": valid.key[:-5],
         "openai": "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z",
     }
-    ids = {"valid": valid.record.id, "retiring": retiring.record.id}
+    ids = {"valid": valid.record.id, "retiring": retiring.record.id, "roled": roled.record.id}
     return Keys(manager, url, values, valid.record.id, ids)
 
 
@@ -283,6 +288,13 @@ def check(case: Case, seen: Observed, keys: Keys, *, problem_json: bool = True) 
         assert body["scopes"] == ["items:read"] and body["metadata"] == {"plan": "pro"}
         assert "key_hash" not in seen.body.decode()
         assert "www-authenticate" not in seen.headers
+        return
+    if case.code == "valid_role":
+        body = seen.json()
+        record = keys.manager.get(keys.ids["roled"])
+        assert body["id"] == record.id and body["roles"] == ["staff"]
+        assert body["scopes"] == ["admin", "items:read"]  # effective: its own and its role's
+        assert lifecycle == expected_lifecycle(record), lifecycle
         return
     assert lifecycle == {}, "a refusal never tells anything about the key"
     body = seen.json()
