@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -52,7 +53,14 @@ ANY: Final = "*"
 
 
 def new_event_id() -> str:
-    return "msg_" + secrets.token_hex(12)
+    """``msg_`` + the time in milliseconds + 64 random bits, in hex: unique, and in the
+    order events are made, so the outbox's unique index grows at its end instead of at a
+    random page for each event (a bulk creation writes thousands in one transaction)."""
+    return f"msg_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
+
+
+# One encoder for every body: ``json.dumps`` with options builds a new one per call.
+_encode_body = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +79,7 @@ class Event:
     def body(self) -> str:
         """The JSON a webhook receives: ``{"type", "timestamp", "data"}``."""
         payload = {"type": self.type, "timestamp": self.at.isoformat(), "data": self.data}
-        return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+        return _encode_body(payload)
 
 
 def about(kind: str, record: KeyRecord, *, once: str | None = None, **extra: Any) -> Event:

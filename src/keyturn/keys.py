@@ -93,10 +93,16 @@ def shape_pattern(prefixes: frozenset[str]) -> re.Pattern[str]:
     return re.compile(rf"(?:{alternatives})_[0-9A-Za-z]{{{_TAIL_LENGTH}}}")
 
 
+_BODY_SPAN = 62**BODY_LENGTH
+
+
 def generate_key(prefix: str = DEFAULT_PREFIX) -> str:
     """A new key: ``secrets``-random body with its checksum. Show it once; store its hash."""
     validate_prefix(prefix)
-    body = "".join(secrets.choice(BASE62) for _ in range(BODY_LENGTH))
+    # One uniform number below 62**30, written in base62: exactly the distribution of 30
+    # independent ``secrets.choice`` draws, at one call to the OS's random source instead
+    # of 30 (those were a third of a bulk creation's time).
+    body = encode_base62(secrets.randbelow(_BODY_SPAN), BODY_LENGTH)
     head = f"{prefix}_{body}"
     return head + checksum(head)
 

@@ -212,48 +212,59 @@ class SQLStore(Outbox):
         key_id: str | None,
         details: Mapping[str, Any],
     ) -> None:
-        conn.execute(
-            self._q_audit,
-            {
-                "at": self.dialect.time_in(datetime.now(UTC)),
-                "actor": actor,
-                "action": action,
-                "key_id": key_id,
-                "details": self.dialect.json_in(sql.audit_details(details)),
-            },
-        )
+        conn.execute(self._q_audit, self._audit_row(actor, action, key_id, details))
+
+    def _audit_row(
+        self, actor: str, action: str, key_id: str | None, details: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "at": self.dialect.time_in(datetime.now(UTC)),
+            "actor": actor,
+            "action": action,
+            "key_id": key_id,
+            "details": self.dialect.json_in(sql.audit_details(details)),
+        }
 
     def create(self, record: KeyRecord, actor: str) -> None:
         self.create_many([record], actor)
 
     def create_many(self, records: Iterable[KeyRecord], actor: str) -> int:
-        count = 0
+        """Keys, their audit entries and their ``key.created`` events, in one transaction;
+        each table written with one ``executemany`` (a statement per row cost a bulk
+        creation a fifth of its time)."""
+        rows: list[dict[str, Any]] = []
+        audits: list[dict[str, Any]] = []
         created: list[events.Event] = []
+        roles: set[str] = set()  # every key's, checked once
+        for record in records:
+            rows.append(sql.record_params(self.dialect, record))
+            details: dict[str, Any] = {
+                "name": record.name,
+                "scopes": record.scopes,
+                "owner": record.owner,
+                "expires_at": record.expires_at,
+            }
+            if record.metered:
+                details.update(
+                    rate_limits=record.rate_limits,
+                    credits=record.credits,
+                    refill=record.refill,
+                )
+            if record.allowed_ips:
+                details["allowed_ips"] = record.allowed_ips
+            if record.roles:
+                details["roles"] = record.roles
+                roles.update(record.roles)
+            audits.append(self._audit_row(actor, "key.create", record.id, details))
+            created.append(events.about(events.CREATED, record))
+        if not rows:
+            return 0
         with self._writing() as conn:
-            for record in records:
-                self._ensure_roles(conn, record.roles)
-                conn.execute(self._q_insert, sql.record_params(self.dialect, record))
-                details: dict[str, Any] = {
-                    "name": record.name,
-                    "scopes": record.scopes,
-                    "owner": record.owner,
-                    "expires_at": record.expires_at,
-                }
-                if record.metered:
-                    details.update(
-                        rate_limits=record.rate_limits,
-                        credits=record.credits,
-                        refill=record.refill,
-                    )
-                if record.allowed_ips:
-                    details["allowed_ips"] = record.allowed_ips
-                if record.roles:
-                    details["roles"] = record.roles
-                self._log(conn, actor, "key.create", record.id, details)
-                created.append(events.about(events.CREATED, record))
-                count += 1
+            self._ensure_roles(conn, roles)
+            self._executemany(conn, self._q_insert, rows)
+            self._executemany(conn, self._q_audit, audits)
             self._write_all_events(conn, created)
-        return count
+        return len(rows)
 
     def update(self, key_id: str, changes: Mapping[str, Any], actor: str, action: str) -> KeyRecord:
         """Change fields as given and audit it, in one transaction (no rules: the admin
