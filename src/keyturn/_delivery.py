@@ -47,6 +47,7 @@ MAX_DELAY = 60.0
 GIVE_UP_AFTER = timedelta(hours=24)
 LEASE = 60.0  # longer than one attempt can take (TIMEOUT), so a live worker keeps its claim
 TIMEOUT = 10.0  # one attempt, all of it: connecting, sending, the answer's head
+LEASE_MARGIN = 5.0  # the lease's slack past the last attempt's end (clocks, the settle)
 POLL = 0.5
 COUNT_EVERY = 5.0  # seconds between counts of deliveries by status (for /metrics)
 _log = logging.getLogger("keyturn.webhooks")
@@ -116,12 +117,19 @@ class Deliverer:
     def run_once(self, now: datetime | None = None) -> int:
         """One round: dispatch, claim, send. How many deliveries were attempted."""
         self.store.dispatch()
+        # Every attempt must end inside the lease, or another instance could take a
+        # delivery while this one is still sending it (a batch of slow receivers outlasts
+        # one lease): no attempt starts with less than one attempt's time left of it,
+        # counted from before the claim (which may wait for the store's lock).
+        last_start = time.monotonic() + LEASE - TIMEOUT - LEASE_MARGIN
         claims = self.store.claim(now or utcnow(), LEASE)
+        sent = 0
         for claim in claims:
-            if self._stop.is_set():
-                break  # the lease runs out and another round sends it
+            if self._stop.is_set() or time.monotonic() > last_start:
+                break  # the lease runs out and another round (of any instance) sends it
             self.send(claim)
-        return len(claims)
+            sent += 1
+        return sent
 
     def send(self, claim: Claim) -> bool:
         delivery = claim.delivery

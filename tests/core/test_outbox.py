@@ -5,6 +5,7 @@ worker at a time however many instances share the store."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -112,3 +113,36 @@ def test_instances_sharing_a_store_claim_each_delivery_once(
     finally:
         for store in others:
             store.close()
+
+
+def test_a_slow_batch_never_outlasts_its_lease(
+    manager: KeyManager, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that claimed a batch for a slow receiver stops starting attempts while one
+    could still end after its lease; otherwise another instance takes the rest of the batch
+    when the lease runs out and both send it. Here the lease (2 s) covers about six of twenty
+    0.2 s posts: every event still arrives once, from whichever worker took it."""
+    from keyturn import _delivery
+    from tests.service.receiver import Receiver
+
+    monkeypatch.setattr(_delivery, "LEASE", 2.0)
+    monkeypatch.setattr(_delivery, "TIMEOUT", 0.6)
+    monkeypatch.setattr(_delivery, "LEASE_MARGIN", 0.1)
+    with Receiver(delay=0.2) as receiver:
+        manager.webhooks.create(Actor.operator(), NewWebhook(receiver.url, ("*",)))
+        for i in range(20):
+            manager.create_key(f"k{i}")
+        stores = [open_store(db_url) for _ in range(2)]
+        workers = [_delivery.Deliverer(s, allow_private=True, poll=0.05) for s in stores]
+        try:
+            for worker in workers:
+                worker.start()
+            receiver.wait_for(20, timeout=60)
+            time.sleep(2.5)  # a duplicate would come when a lease runs out
+        finally:
+            for worker in workers:
+                worker.close()
+            for store in stores:
+                store.close()
+        ids = [r.headers["webhook-id"] for r in receiver.received]
+        assert len(ids) == len(set(ids)) == 20

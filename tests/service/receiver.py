@@ -27,11 +27,13 @@ class Received:
 
 class Receiver:
     """``with Receiver() as r``: ``r.url`` takes posts; ``down()`` / ``up()`` close and
-    reopen the port (connections refused meanwhile); ``status`` is what it answers."""
+    reopen the port (connections refused meanwhile); ``status`` is what it answers, after
+    ``delay`` seconds (a slow receiver)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, delay: float = 0.0) -> None:
         self.received: list[Received] = []
         self.status = 200
+        self.delay = delay
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.port = port
@@ -48,6 +50,7 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                time.sleep(receiver.delay)
                 with receiver._lock:
                     receiver.received.append(
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
