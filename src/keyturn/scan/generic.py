@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import PurePath
 
 from keyturn._providers import PROVIDERS, KeyType, Provider
 
@@ -74,17 +73,22 @@ _CONFIG_NAMES = frozenset({"dockerfile", "containerfile", "procfile", "credentia
 _NOTES_SUFFIXES = frozenset([".txt", ".log"])
 
 
+# Asked of every file scanned: string operations, not a PurePath each time. Paths as
+# reported use "/" (walker.items_for).
+def _name_and_suffix(path: str) -> tuple[str, str]:
+    """The file name, lower-cased, and its suffix as ``PurePath.suffix`` reads it."""
+    name = path.rsplit("/", 1)[-1].lower()
+    dot = name.rfind(".")
+    return name, name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
 def notes_like(path: str) -> bool:
-    return PurePath(path).suffix.lower() in _NOTES_SUFFIXES
+    return _name_and_suffix(path)[1] in _NOTES_SUFFIXES
 
 
 def config_like(path: str) -> bool:
-    name = PurePath(path).name.lower()
-    return (
-        name.startswith(".env")
-        or PurePath(name).suffix in _CONFIG_SUFFIXES
-        or name in _CONFIG_NAMES
-    )
+    name, suffix = _name_and_suffix(path)
+    return name.startswith(".env") or suffix in _CONFIG_SUFFIXES or name in _CONFIG_NAMES
 
 
 @dataclass(frozen=True, slots=True)

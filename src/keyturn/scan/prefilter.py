@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ahocorasick_rs import BytesAhoCorasick, Implementation
+
 from keyturn.scan.shapes import ANCHOR_AUTOMATON, BY_ANCHOR, Shape
 
 # Lower case; searched in a lower-cased copy of the file, once, if the file is not tiny.
 KEYWORDS = (b"key", b"token", b"secret", b"passw", b"credential", b"bearer",
             b"authorization")
+KEYWORD_AUTOMATON = BytesAhoCorasick(list(KEYWORDS), implementation=Implementation.DFA)
 
 
 def shapes_present(data: bytes) -> Iterator[Shape]:
@@ -28,19 +31,14 @@ def shapes_present(data: bytes) -> Iterator[Shape]:
 
 def keyword_lines(data: bytes, lowered: bytes) -> list[tuple[int, int]]:
     """(start, end) of every line that holds a keyword, in order, each once (``lowered``
-    is ``data.lower()``, made once per file)."""
-    starts: set[int] = set()
-    for word in KEYWORDS:
-        at = lowered.find(word)
-        while at != -1:
-            start = lowered.rfind(b"\n", 0, at) + 1
-            starts.add(start)
-            end = lowered.find(b"\n", at)
-            if end == -1:
-                break
-            at = lowered.find(word, end)  # the rest of this line is covered already
+    is ``data.lower()``, made once per file): one Aho-Corasick pass, not a search per word."""
     spans = []
-    for start in sorted(starts):
-        end = data.find(b"\n", start)
-        spans.append((start, len(data) if end == -1 else end))
+    line_end = -1
+    for _index, start, _end in KEYWORD_AUTOMATON.find_matches_as_indexes(lowered):
+        if start < line_end:
+            continue  # the rest of this line is covered already
+        line_start = lowered.rfind(b"\n", 0, start) + 1
+        found = lowered.find(b"\n", start)
+        line_end = len(data) if found == -1 else found
+        spans.append((line_start, line_end))
     return spans

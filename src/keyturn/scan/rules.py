@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from re import _constants as sre_constants  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
@@ -104,6 +105,31 @@ class RuleMatch:
 @functools.cache
 def compiled(source: str) -> re.Pattern[bytes]:
     return re.compile(source.encode())
+
+
+@functools.cache
+def required_literals(source: str) -> tuple[bytes, ...]:
+    """Literals every match of ``source`` holds, made of characters case cannot change
+    (``==`` closing an Azure storage key, the ``@`` of ``user:password@``): a window without
+    one of them is skipped with a ``bytes.find`` instead of a regex search."""
+    runs: list[bytes] = []
+
+    def walk(parsed: Any) -> None:
+        run = bytearray()
+        for op, arg in parsed:
+            if op is sre_constants.LITERAL and not chr(arg).isalpha():
+                run.append(arg)
+                continue
+            if run:
+                runs.append(bytes(run))
+            run = bytearray()
+            if op is sre_constants.SUBPATTERN:
+                walk(arg[-1])  # a group is matched whole: its literals are required too
+        if run:
+            runs.append(bytes(run))
+
+    walk(sre_parse.parse(source))
+    return tuple(sorted(set(runs), key=len, reverse=True))
 
 
 @functools.cache
@@ -205,6 +231,10 @@ class RuleSet:
     windowed: tuple[tuple[Rule, ...], ...]
     whole_file: tuple[tuple[Rule, ...], ...]
     near_by: tuple[tuple[Rule, ...], ...]  # [near] providers named by each keyword
+    # The same for helpers (`report = false`), searched only in a file where a rule that
+    # requires one found something: most keywords of helpers (`https://`, `client`) are
+    # common, and their spans would cost every file a step per occurrence.
+    helpers: tuple[tuple[tuple[Rule, ...], ...], tuple[tuple[Rule, ...], ...]]
     near: Near | None
     automaton: BytesAhoCorasick
     verify: dict[str, str]  # provider id -> the URL `--verify` asks with a found key
@@ -231,10 +261,13 @@ def load(text: str) -> RuleSet:
     index = {k: i for i, k in enumerate(keywords)}
     windowed: list[list[Rule]] = [[] for _ in keywords]
     whole_file: list[list[Rule]] = [[] for _ in keywords]
+    helper_windowed: list[list[Rule]] = [[] for _ in keywords]
+    helper_whole_file: list[list[Rule]] = [[] for _ in keywords]
     near_by: list[list[Rule]] = [[] for _ in keywords]
     for rule in rules:
+        tables = (windowed, whole_file) if rule.report else (helper_windowed, helper_whole_file)
         for keyword in rule.keywords:
-            (windowed if rule.anchored else whole_file)[index[keyword]].append(rule)
+            tables[0 if rule.anchored else 1][index[keyword]].append(rule)
     for rule in near_rules:
         for keyword in rule.keywords:
             near_by[index[keyword]].append(rule)
@@ -243,6 +276,7 @@ def load(text: str) -> RuleSet:
         rules, tuple(allow.get("secret", ())),
         tuple(s.lower().encode() for s in allow.get("stopwords", ())), tuple(keywords),
         tuple(map(tuple, windowed)), tuple(map(tuple, whole_file)), tuple(map(tuple, near_by)),
+        (tuple(map(tuple, helper_windowed)), tuple(map(tuple, helper_whole_file))),
         near, BytesAhoCorasick(keywords, implementation=Implementation.DFA),  # fastest search
         dict(data.get("verify", {})),
     )
@@ -291,8 +325,10 @@ def _covered(rule: Rule, data: bytes, last_end: int, start: int, end: int) -> bo
     return start < last_end and data[last_end : last_end + 1] == b"\n"
 
 
-def _searches(ruleset: RuleSet, data: bytes, lowered: bytes) -> dict[Rule, list[tuple[int, int]]]:
-    """For each rule with a keyword in the file, the spans of the file to search.
+def _searches(ruleset: RuleSet, data: bytes, lowered: bytes,
+              helpers: bool = False) -> dict[Rule, list[tuple[int, int]]]:
+    """For each rule with a keyword in the file, the spans of the file to search (for the
+    helpers, with ``helpers``).
 
     The hot loop of a scan: one step per keyword occurrence. A one-line rule's span is the
     keyword's line, computed once per line and added once per rule.
@@ -300,13 +336,15 @@ def _searches(ruleset: RuleSet, data: bytes, lowered: bytes) -> dict[Rule, list[
     spans: dict[Rule, list[tuple[int, int]]] = {}
     size = len(data)
     line_start, line_end = -1, -1
+    windowed, whole_file = ruleset.helpers if helpers else (ruleset.windowed, ruleset.whole_file)
+    near_by = () if helpers else ruleset.near_by
     for index, start, end in ruleset.automaton.find_matches_as_indexes(lowered, overlapping=True):
-        if ruleset.near_by[index] and _starts_a_word(data, start):
-            for rule in ruleset.near_by[index]:
+        if near_by and near_by[index] and _starts_a_word(data, start):
+            for rule in near_by[index]:
                 spans.setdefault(rule, []).append((end, end))  # where the name ends
-        for rule in ruleset.whole_file[index]:
+        for rule in whole_file[index]:
             spans[rule] = [(0, size)]
-        rules = ruleset.windowed[index]
+        rules = windowed[index]
         if not rules:
             continue
         if start >= line_end:  # a new line
@@ -389,7 +427,10 @@ def _matches(ruleset: RuleSet, rule: Rule, data: bytes,
     found = []
     seen: set[int] = set()
     finditer = rule.regex.finditer
+    required = required_literals(rule.pattern)
     for start, end in _merged(spans):
+        if any(data.find(literal, start, end) == -1 for literal in required):
+            continue
         for match in finditer(data, start, end):
             s, e = rule.secret_span(match)
             if s in seen or e <= s:
@@ -510,18 +551,21 @@ def rule_matches(data: bytes, lowered: bytes, ruleset: RuleSet = RULES) -> list[
     by_id = {rule.id: rule for rule in searches}
     found: list[RuleMatch] = []
     helpers: dict[str, list[RuleMatch]] = {}
+    helper_spans: dict[Rule, list[tuple[int, int]]] | None = None  # searched when needed
     for rule, spans in searches.items():
-        if not rule.report:
-            continue
         if rule.near:
             found += _near_matches(ruleset, rule, data, spans)
             continue
         matches = _matches(ruleset, rule, data, spans)
         for needed in rule.requires if matches else ():
-            if needed not in helpers:
-                helper = by_id.get(needed)
-                helpers[needed] = _matches(ruleset, helper, data, searches[helper]) if (
-                    helper) else []
+            if needed in helpers:
+                continue
+            if needed not in by_id and helper_spans is None:
+                helper_spans = _searches(ruleset, data, lowered, helpers=True)
+                by_id |= {helper.id: helper for helper in helper_spans}
+            helper = by_id.get(needed)
+            where = searches.get(helper) or (helper_spans or {}).get(helper) if helper else None
+            helpers[needed] = _matches(ruleset, helper, data, where) if helper and where else []
         found += [
             m for m in matches
             if all(_near(data, m.start, helpers[n], rule.within) for n in rule.requires)
