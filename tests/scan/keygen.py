@@ -303,6 +303,9 @@ def family_samples() -> dict[str, tuple[str, str]]:
         "atlassian-dc-pat": ("jira.env", "JIRA_TOKEN=" + _atlassian_dc_pat() + "\n"),
         "twilio-api-key": ("twilio.env", "TWILIO_API_KEY_SID=SK" + secrets.token_hex(16)
                            + "\nTWILIO_API_KEY_SECRET=" + draw(f"{alnum}{{30}}") + "7k\n"),
+        "aws-appsync-key": ("appsync.ts", 'const url = "https://' + draw("[a-z0-9]{26}")
+                            + '.appsync-api.us-east-1.amazonaws.com/graphql";\nconst apiKey = '
+                            + '"da2-' + draw("[a-z0-9]{24}") + '7k";\n'),
         "github-oauth-app": ("github.yaml", "github:\n  client_id: " + draw(f"{alnum}{{18}}")
                              + "7k\n  client_secret: " + secrets.token_hex(20) + "\n"),
         "github-long-token": ("gh.env", "GH_TOKEN=ghs_" + draw("[A-Za-z0-9]{120}") + "7k\n"),

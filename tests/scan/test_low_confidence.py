@@ -115,3 +115,13 @@ def test_a_random_password_in_a_connection_string_is_medium() -> None:
 ])
 def test_password_stand_ins_and_bare_password_fields_are_not_findings(line: str) -> None:
     assert not _hits(line + "\n"), line
+
+
+def test_an_appsync_api_key_counts_beside_its_endpoint_only() -> None:
+    key = "da2-" + keygen.draw("[a-z0-9]{24}") + "7k"
+    endpoint = f"https://{keygen.draw('[a-z0-9]{26}')}.appsync-api.eu-west-1.amazonaws.com/graphql"
+    found = _hits(f'const url = "{endpoint}";\nconst key = "{key}";\n', config_like=False)
+    assert [(s, c) for s, c, _ in found] == [(key, "high")]
+    assert not _hits(f'const key = "{key}";\n', config_like=False)
+    short = "https://abc.appsync-api.eu-west-1.amazonaws.com/graphql"  # not an endpoint's id
+    assert not _hits(f'const url = "{short}";\nconst key = "{key}";\n', config_like=False)

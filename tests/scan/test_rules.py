@@ -338,3 +338,15 @@ def test_a_two_part_credential_needs_its_other_part_nearby() -> None:
     assert any(h.provider == "Duo" for h in find_hits(b"# duo settings\n" + both))
     alone = f"# duo settings\nDUO_IKEY=DI123\nDUO_SKEY={secret}\n".encode()
     assert not any(h.provider == "Duo" for h in find_hits(alone))
+
+
+@pytest.mark.parametrize("rule", [r for r in ALONE if r.anchored and r.report],
+                         ids=[r.id for r in ALONE if r.anchored and r.report])
+def test_a_rules_secret_stops_before_the_quote_or_space_after_it(rule) -> None:  # type: ignore[no-untyped-def]
+    # The terminator a peer's pattern requires after a key (a quote, a space) is context:
+    # inside the secret it would change the mask, the fingerprint and the length checks.
+    for _ in range(DRAWS):
+        match = rule.regex.search(f'"{keygen.draw(rule.pattern)}" '.encode())
+        if match:
+            end = rule.secret_span(match)[1]
+            assert match.string[end - 1 : end] not in (b'"', b"'", b"`", b" "), rule.id

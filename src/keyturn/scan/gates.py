@@ -85,11 +85,21 @@ def structured_secret_ok(secret: str) -> bool:
     return not (structured_stand_in(secret) or typed_look(secret))
 
 
+_RUN = re.compile(r"(.)\1+")
+
+
+def mostly_one_character(secret: str) -> bool:
+    """Most of the value is one character repeated (``da2-aaaa…``, a bech32 key of ``qqqq…``):
+    a stand-in. A run inside a real shape (Dropbox's ten ``A``) is a small part of it."""
+    longest = max((m.end() - m.start() for m in _RUN.finditer(secret)), default=1)
+    return longest * 2 > len(secret)
+
+
 def structured_stand_in(secret: str) -> bool:
     """A rule's secret that is a placeholder or a documentation example as a whole."""
     return bool(
         _DOCUMENT_WORDS.search(secret) or is_placeholder(secret)
-        or is_documentation_example(secret)
+        or is_documentation_example(secret) or mostly_one_character(secret)
     )
 
 
