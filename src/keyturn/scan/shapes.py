@@ -112,7 +112,9 @@ def _fixed_lengths() -> dict[str, frozenset[int]]:
     for provider in PROVIDERS:
         for key_type in provider.key_types:
             low, high = sre_parse.parse(key_type.pattern.pattern).getwidth()
-            if key_type.distinctive and low == high:
+            # As for DECIDING_PREFIXES: a three-character prefix (`sk-`) starts other
+            # providers' keys too, of other lengths.
+            if key_type.distinctive and low == high and len(key_type.prefix) >= 4:
                 found.setdefault(key_type.prefix, set()).add(low)
     return {prefix: frozenset(lengths) for prefix, lengths in found.items()}
 
