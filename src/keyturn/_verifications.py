@@ -17,7 +17,7 @@ entry is written, not on the request), method, path and user agent. Never the ke
 from __future__ import annotations
 
 import logging
-import os
+import random
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -53,7 +53,9 @@ def request_id_of(given: bytes, peer: str | None, trusted: AddressSet) -> str:
         address = parse_address(peer)
         if address is not None and address in trusted:
             return given.decode("latin-1")
-    return os.urandom(8).hex()
+    # 64 random bits name a request: ids are not secrets, so the process's own generator
+    # (reseeded in a forked worker) serves, without a system call per request.
+    return f"{random.getrandbits(64):016x}"
 
 
 def _shown(text: str, limit: int) -> str:

@@ -33,6 +33,7 @@ from keyturn._owners import AsyncOwnerAdmin, OwnerAdmin
 from keyturn._propagation import DEFAULT_LIFETIME as FEED_LIFETIME
 from keyturn._propagation import follow_changes
 from keyturn._quota import Quota
+from keyturn._store_reads import StoreReads
 from keyturn._usage import UsageRecorder
 from keyturn._verifications import DEFAULT_RETENTION, VerificationLog
 from keyturn._webhooks import AsyncWebhookAdmin, WebhookAdmin
@@ -137,6 +138,7 @@ class KeyManager:
         self.canaries = CanaryAlarm(cast(EventStore, self.store))
         self._limiter = limiter
         self.feed = follow_changes(self.store, self.cache, feed_lifetime)
+        self.reads = StoreReads(self.store, self.verifier)
         # Bound once: the hot path pays for no attribute chains.
         self._plain = self.verifier.reader.plain_asgi
         self._entries = self.cache.entries
@@ -245,17 +247,20 @@ class KeyManager:
 
     # -- verifying ----------------------------------------------------------------------
 
-    def _lookup(self, candidate: Candidate) -> KeyRecord | None:
+    def _lookup(self, candidate: Candidate, origin: Origin | None) -> KeyRecord | Decision | None:
         cached = self.cache.get(candidate.key_hash)
         if cached is not MISSING:
             return cached  # type: ignore[return-value]
-        return self._load(candidate)
+        return self._load(candidate, origin)
 
-    def _load(self, candidate: Candidate) -> KeyRecord | None:
-        """The store read behind a cache miss."""
+    def _load(self, candidate: Candidate, origin: Origin | None) -> KeyRecord | Decision | None:
+        """The store read behind a cache miss (``keyturn._store_reads``: bounded per client
+        and at once; a throttled client's refusal instead of the record)."""
         cache = self.cache
         since = cache.epoch, self._cache_clock()  # KeyCache.mark, inlined
-        record = self.store.find_by_hash(candidate.key_hash)
+        record = self.reads.read(candidate.key_hash, origin)
+        if isinstance(record, Decision):
+            return record
         cache.put(candidate.key_hash, record, since)
         return record
 
@@ -370,7 +375,11 @@ class KeyManager:
         found = self.verifier.inspect(headers, query)
         if isinstance(found, Decision):
             return found
-        return self.finish(found, self._lookup(found), tuple(scopes), now, (peer, headers))
+        origin = (peer, headers)
+        record = self._lookup(found, origin)
+        if isinstance(record, Decision):
+            return record
+        return self.finish(found, record, tuple(scopes), now, origin)
 
     def verify_asgi(
         self,
@@ -390,8 +399,12 @@ class KeyManager:
             # Triage looked in the cache already: a hash it does not hold is read at once.
             origin = (peer, headers)
             if found.key_hash in self._entries:
-                return self.finish(found, self._lookup(found), scopes, None, origin)
-            return self.finish(found, self._load(found), scopes, None, origin)
+                record = self._lookup(found, origin)
+            else:
+                record = self._load(found, origin)
+            if isinstance(record, Decision):
+                return record
+            return self.finish(found, record, scopes, None, origin)
         return found
 
     def triage_asgi(
@@ -458,7 +471,10 @@ class KeyManager:
         found = self.verifier.inspect_key(key)
         if isinstance(found, Decision):
             return found
-        return self.finish(found, self._lookup(found), tuple(scopes), now, (ip, ()), needed)
+        record = self._lookup(found, (ip, ()))
+        if isinstance(record, Decision):
+            return record
+        return self.finish(found, record, tuple(scopes), now, (ip, ()), needed)
 
     # -- checking: the same decisions, never a use ----------------------------------------
 
@@ -515,6 +531,7 @@ class KeyManager:
         if self.feed is not None:
             self.feed.close()
         self.verifications.close()
+        self.reads.close()
         self.usage.close()
         self.canaries.close()
         self.store.close()
@@ -640,11 +657,16 @@ class AsyncKeyManager:
 
     # -- verifying ----------------------------------------------------------------------
 
-    async def lookup(self, candidate: Candidate) -> KeyRecord | None:
-        cached = self.sync.cache.get(candidate.key_hash)
+    async def lookup(
+        self, candidate: Candidate, origin: Origin | None
+    ) -> KeyRecord | Decision | None:
+        """The cached record, or the store read in the readers' own threads."""
+        sync = self.sync
+        cached = sync.cache.get(candidate.key_hash)
         if cached is not MISSING:
             return cached  # type: ignore[return-value]
-        return await asyncio.to_thread(self.sync._load, candidate)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(sync.reads.pool, sync._load, candidate, origin)
 
     async def finish(
         self,
@@ -681,7 +703,10 @@ class AsyncKeyManager:
         if isinstance(found, Decision):
             return found
         origin = (peer, headers)
-        return await self.finish(found, await self.lookup(found), tuple(scopes), now, origin)
+        record = await self.lookup(found, origin)
+        if isinstance(record, Decision):
+            return record
+        return await self.finish(found, record, tuple(scopes), now, origin)
 
     async def verify_asgi(
         self,
@@ -710,7 +735,11 @@ class AsyncKeyManager:
         inline and awaits this only then, so a cached key costs no coroutine."""
         if found is None:
             return await self.verify(headers, query, scopes=scopes, peer=peer)
-        return await self.finish(found, await self.lookup(found), scopes, None, (peer, headers))
+        origin = (peer, headers)
+        record = await self.lookup(found, origin)
+        if isinstance(record, Decision):
+            return record
+        return await self.finish(found, record, scopes, None, origin)
 
     async def verify_key(
         self,
@@ -725,7 +754,9 @@ class AsyncKeyManager:
         found = self.sync.verifier.inspect_key(key)
         if isinstance(found, Decision):
             return found
-        record = await self.lookup(found)
+        record = await self.lookup(found, (ip, ()))
+        if isinstance(record, Decision):
+            return record
         return await self.finish(found, record, tuple(scopes), now, (ip, ()), needed)
 
     # -- checking -------------------------------------------------------------------------

@@ -70,6 +70,7 @@ class KeyturnMiddleware:
         self._triage = self.guard.manager.triage_asgi
         self._resume = self.guard.async_manager.resume_asgi
         self._settle = self.guard.settle
+        self._settled = self.guard.settled
         self._cors_inside = _wraps_cors(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,14 +86,18 @@ class KeyturnMiddleware:
                 peer = client[0] if client else None
                 try:
                     found = self._triage(headers, query, required, peer)
-                    if isinstance(found, Decision):
-                        decision = found
-                    else:
-                        decision = await self._resume(found, headers, query, required, peer)
+                    if not isinstance(found, Decision):
+                        found = await self._resume(found, headers, query, required, peer)
                 except KeyturnError as exc:  # no decision could be made: fail closed
                     result: VerifiedKey | HttpAnswer = self.guard.failure(exc)
                 else:
-                    result = self._settle(decision)
+                    # Guard.settle, inlined for a decision it settled before: a cached
+                    # key's accepting decision is one object, request after request.
+                    settled = self._settled.get(id(found))
+                    if settled is not None and settled[0] is found:
+                        result = settled[1]
+                    else:
+                        result = self._settle(found)
                 if isinstance(result, HttpAnswer):
                     if self._cors_inside and is_preflight(scope):
                         await self.app(scope, receive, send)  # answered by CORSMiddleware

@@ -49,6 +49,7 @@ class Guard:
         "public_url",
         "realm",
         "rules",
+        "settled",
     )
 
     def __init__(
@@ -83,6 +84,10 @@ class Guard:
         self.public_url = public_url
         self.rules = PathRules(open_paths, scopes)
         self._identities: dict[str, tuple[KeyRecord, VerifiedKey]] = {}
+        # id(accepting decision) -> (the decision, its key): the verifier keeps one
+        # accepting decision per cached record and scope tuple, so the hot path finds the
+        # key for it with one lookup (``KeyturnMiddleware`` reads it inline).
+        self.settled: dict[int, tuple[Decision, VerifiedKey]] = {}
 
     @classmethod
     def of(cls, keys: KeySource, **options: object) -> Guard:
@@ -175,7 +180,11 @@ class Guard:
         """The key to hand the handler, or the full answer to send instead."""
         record = decision.key
         if decision.ok and record is not None:
-            return self.identity(record)
+            verified = self.identity(record)
+            if len(self.settled) >= _IDENTITY_LIMIT:
+                self.settled.clear()
+            self.settled[id(decision)] = (decision, verified)  # it holds the id in use
+            return verified
         return render(decision, self.realm, self.public_url)
 
     def answer(self, decision: Decision) -> HttpAnswer:

@@ -12,6 +12,7 @@ times what answering ``/auth`` does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from datetime import UTC, datetime
@@ -24,6 +25,10 @@ from keyturn._redact import Redactor, mask_text
 LOG_KEY = "keyturn.log"
 FLUSH_DELAY = 0.2
 FLUSH_LINES = 512
+# Parts of lines kept for reuse: a busy server logs the same client, path, status, key and
+# outcome over and over, so each is escaped and masked once (see ``_Parts``).
+PARTS = 4096
+LONGEST_PART = 1024
 
 _encode = json.JSONEncoder(check_circular=False).encode
 # The C escaper, ASCII-only: beside quotes, backslashes and control characters it escapes
@@ -86,14 +91,30 @@ class LineBuffer:
             self._stream.flush()
 
 
+class _Parts(dict[Any, str]):
+    """What a part of a line becomes once escaped and masked, kept for the next line with
+    the same values. Only parts that masking left unchanged are kept: the memo never holds
+    a key (nor anything a key was masked out of). Bounded: ``PARTS`` of them, each at most
+    ``LONGEST_PART`` characters long, all forgotten together when full."""
+
+    def keep(self, values: Any, raw: str, part: str) -> str:
+        if len(raw) <= LONGEST_PART:
+            if len(self) >= PARTS:
+                self.clear()
+            self[values] = part
+        return part
+
+
 class AccessLog:
-    __slots__ = ("_app", "_buffer", "_clock", "_redact")
+    __slots__ = ("_app", "_buffer", "_clock", "_heads", "_redact", "_tails")
 
     def __init__(self, app: ASGIApp, redactor: Redactor, stream: TextIO) -> None:
         self._app = app
         self._redact = redactor.uri
         self._buffer = LineBuffer(stream)
         self._clock = _Clock()
+        self._heads = _Parts()  # (client, method, path, status) -> their fields
+        self._tails = _Parts()  # what handlers noted (items) -> their fields
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -132,15 +153,40 @@ class AccessLog:
         query = scope.get("query_string", b"")
         path = scope["path"] + ("?" + query.decode("latin-1") if query else "")
         client = scope.get("client")
-        line = (
-            f'{{"time":"{self._clock.now()}","client":{_json(client[0] if client else None)},'
-            f'"method":{_quote(scope["method"])},"path":{_quote(self._redact(path))},'
-            f'"status":{int(status)},"duration_ms":{elapsed * 1000:.3f}'
-        )
+        values = (client[0] if client else None, scope["method"], path, status)
+        head = self._heads.get(values)
+        if head is None:
+            shown = self._redact(path)
+            head = (
+                f'"client":{_json(values[0])},"method":{_quote(values[1])},'
+                f'"path":{_quote(shown)},"status":{int(status)}'
+            )
+            if shown == path:
+                self._heads.keep(values, path, head)
+        tail = ""
         extra: dict[str, Any] | None = scope.get(LOG_KEY)
         if extra:
-            for name, value in extra.items():
-                if isinstance(value, str):  # whatever a handler noted, masked too
-                    value = mask_text(value)
-                line += f",{_quote(name)}:{_json(value)}"
-        self._buffer.add(line + "}")
+            noted = tuple(extra.items())
+            try:
+                found = self._tails.get(noted)
+            except TypeError:  # a noted value that cannot be a dictionary key: never kept
+                found = None
+            tail = self._noted(noted) if found is None else found
+        self._buffer.add(
+            f'{{"time":"{self._clock.now()}",{head},"duration_ms":{elapsed * 1000:.3f}{tail}}}'
+        )
+
+    def _noted(self, noted: tuple[tuple[str, Any], ...]) -> str:
+        """What handlers noted, as fields: every string masked too (kept if none changed)."""
+        tail = ""
+        clean = True
+        for name, value in noted:
+            if isinstance(value, str):
+                shown = mask_text(value)
+                clean = clean and shown == value
+                value = shown
+            tail += f",{_quote(name)}:{_json(value)}"
+        if clean:
+            with contextlib.suppress(TypeError):  # unhashable: not kept
+                self._tails.keep(noted, tail, tail)
+        return tail

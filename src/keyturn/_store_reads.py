@@ -1,0 +1,118 @@
+"""Store reads behind cache misses, bounded per client and at once: what a forged-key flood
+can cost.
+
+The checksum is public, so anyone can make well-formed keys that were never issued, and each
+fresh one misses the cache and costs a store read before it can be refused. Two bounds:
+
+- **Per client.** A read that finds no key counts against the client that sent it, in a
+  bucket of ``BURST`` that refills at ``RATE`` a second (``keyturn._throttle.Throttle``). With
+  its bucket empty, that client's keys that are not in the cache are refused without reading
+  the store (429 ``lookups_throttled``, with ``Retry-After``); keys already in the cache still
+  pass, and other clients are not affected. The client is the address ``trusted_proxies``
+  work out (``keyturn._addresses``), so behind a proxy each client has its own bucket; a
+  request whose client is unknown is not throttled. A refusal says nothing about the key:
+  the store was not asked.
+- **At once.** At most ``CONCURRENCY`` reads run at the same time, so a flood from many
+  addresses queues for the store instead of taking all of its connections; a read that
+  cannot start within ``WAIT`` seconds fails closed (503 ``store_unavailable``). Async code
+  reads in a pool of exactly that many threads of its own, so it never holds up the worker
+  threads the rest of the service uses.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from keyturn._quota import Quota
+from keyturn._throttle import Throttle
+from keyturn.errors import Unavailable
+from keyturn.record import KeyRecord
+from keyturn.verifier import Decision, Origin, Verifier
+
+if TYPE_CHECKING:
+    from keyturn.store.base import KeyStore
+
+BURST = 50
+"""Unknown keys a client may send before it is throttled: far more than typos make."""
+RATE = 5.0
+"""Unknown keys a second a client may send, sustained, once its burst is spent."""
+CONCURRENCY = 4
+WAIT = 2.0
+
+
+class StoreReads:
+    """The one way the manager reads a record by hash on a cache miss."""
+
+    def __init__(
+        self,
+        store: KeyStore,
+        verifier: Verifier,
+        *,
+        burst: int = BURST,
+        rate: float = RATE,
+        concurrency: int = CONCURRENCY,
+        wait: float = WAIT,
+    ) -> None:
+        self._store = store
+        self._verifier = verifier
+        self._burst = burst
+        self._throttle = Throttle(burst=burst, refill=1.0 / rate)
+        self._lock = threading.Lock()  # the throttle's buckets, shared by reading threads
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._wait = wait
+        self.concurrency = concurrency
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """The threads async code reads in (made on the first miss)."""
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.concurrency, "keyturn-reads")
+                pool = self._pool
+        return pool
+
+    def read(self, key_hash: str, origin: Origin | None) -> KeyRecord | Decision | None:
+        """The record stored under ``key_hash`` (``None``: no such key), or the refusal of a
+        throttled client. Blocks for a free read at most ``WAIT`` seconds."""
+        client = self._client(origin)
+        if client is not None:
+            with self._lock:
+                wait = self._throttle.wait(client)
+            if wait:
+                return self._refusal(wait)
+        if not self._slots.acquire(timeout=self._wait):
+            raise Unavailable(
+                f"the store is busy: {self.concurrency} key lookups have been running for "
+                f"{self._wait:g} s; retry shortly",
+            )
+        try:
+            record = self._store.find_by_hash(key_hash)
+        finally:
+            self._slots.release()
+        if record is None and client is not None:
+            with self._lock:
+                self._throttle.failed(client)
+        return record
+
+    def _client(self, origin: Origin | None) -> str | None:
+        if origin is None:
+            return None
+        client = self._verifier.proxies.client(*origin)
+        return None if client is None else str(client)
+
+    def _refusal(self, wait: int) -> Decision:
+        return self._verifier.reject(
+            "lookups_throttled",
+            "this client has sent too many keys this service does not know, so its keys "
+            "that are not already in the cache are refused for a while without a lookup",
+            quota=Quota(self._burst, 0, float(wait), "unknown keys"),
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,139 @@
+"""Store reads behind cache misses: a forged-key flood from one client is throttled, by the
+client's address as the trusted proxies tell it, while other clients' keys pass; and no more
+than a few reads run at once, however many misses arrive together."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from keyturn import AsyncKeyManager, KeyCache, KeyManager
+from keyturn._store_reads import BURST, CONCURRENCY, RATE
+from keyturn.keys import generate_key
+from keyturn.verifier import Verifier
+
+PROXY = "10.0.0.1"
+FLOODER = "203.0.113.9"
+HONEST = "198.51.100.7"
+
+
+def through_proxy(key: str, client: str) -> list[tuple[bytes, bytes]]:
+    """The headers a request has behind the proxy, which names its client."""
+    return [
+        (b"authorization", f"Bearer {key}".encode()),
+        (b"x-forwarded-for", client.encode()),
+    ]
+
+
+@pytest.fixture
+def proxied(db_url: str) -> Any:
+    verifier = Verifier(trusted_proxies=[PROXY])
+    with KeyManager(db_url, verifier=verifier, cache=KeyCache(ttl=60)) as manager:
+        if manager.feed is not None:  # its start empties the cache: wait for it first
+            assert manager.feed.connected.wait(10)
+        yield manager
+
+
+def test_a_flood_from_one_client_is_throttled_while_another_clients_keys_pass(
+    proxied: KeyManager,
+) -> None:
+    known = proxied.create_key("in use").key
+    fresh = proxied.create_key("not asked for yet").key
+    assert proxied.verify_asgi(through_proxy(known, FLOODER), peer=PROXY).ok  # cached now
+    started = time.monotonic()
+    codes = [
+        proxied.verify_asgi(through_proxy(generate_key(), FLOODER), peer=PROXY).code
+        for _ in range(BURST + 40)
+    ]
+    refilled = (time.monotonic() - started) * RATE  # what the bucket regained meanwhile
+    assert codes[:BURST] == ["unknown_key"] * BURST
+    assert codes.count("unknown_key") <= BURST + refilled + 1
+    assert codes.count("lookups_throttled") >= 40 - refilled - 1
+
+    refused = proxied.verify(through_proxy(generate_key(), FLOODER), peer=PROXY)
+    assert refused.code == "lookups_throttled"  # the sync path too
+    assert refused.quota is not None and refused.quota.retry_after == 1
+    # The flooding client's key in the cache still passes; so does another client's key that
+    # is not cached yet, and another client's unknown key is looked up and refused as such.
+    assert proxied.verify_asgi(through_proxy(known, FLOODER), peer=PROXY).ok
+    assert proxied.verify_asgi(through_proxy(fresh, HONEST), peer=PROXY).ok
+    stranger = through_proxy(generate_key(), HONEST)
+    assert proxied.verify_asgi(stranger, peer=PROXY).code == "unknown_key"
+
+
+def test_a_throttled_client_is_let_back_in_as_its_bucket_refills(proxied: KeyManager) -> None:
+    codes: list[str] = []
+    while codes[-1:] != ["lookups_throttled"]:  # until its bucket is empty
+        codes.append(proxied.verify_asgi(through_proxy(generate_key(), FLOODER), peer=PROXY).code)
+        assert len(codes) < 10 * BURST
+    time.sleep(2 / RATE)
+    code = proxied.verify_asgi(through_proxy(generate_key(), FLOODER), peer=PROXY).code
+    assert code == "unknown_key"
+
+
+def test_the_async_manager_and_the_verify_api_path_are_throttled_alike(
+    proxied: KeyManager,
+) -> None:
+    manager = AsyncKeyManager(proxied)
+
+    async def flood() -> list[str]:
+        codes = []
+        for _ in range(BURST + 5):
+            headers = through_proxy(generate_key(), FLOODER)
+            codes.append((await manager.verify(headers, peer=PROXY)).code)
+        return codes
+
+    codes = asyncio.run(flood())
+    assert codes[:BURST] == ["unknown_key"] * BURST
+    assert codes[-1] == "lookups_throttled"
+    # The verify API names the client itself (``ip``): the same client, the same bucket.
+    assert proxied.verify_key(generate_key(), ip=FLOODER).code == "lookups_throttled"
+    assert proxied.verify_key(generate_key(), ip=HONEST).code == "unknown_key"
+
+
+def test_without_trusted_proxies_each_connection_address_is_a_client(db_url: str) -> None:
+    with KeyManager(db_url, cache=KeyCache(ttl=60)) as manager:
+        for _ in range(BURST):
+            manager.verify_asgi(through_proxy(generate_key(), "192.0.2.1"), peer="192.0.2.1")
+        forged = through_proxy(generate_key(), "192.0.2.1")
+        assert manager.verify_asgi(forged, peer="192.0.2.1").code == "lookups_throttled"
+        # X-Forwarded-For from an untrusted peer names nobody: it cannot dodge the bucket.
+        dodging = through_proxy(generate_key(), "192.0.2.99")
+        assert manager.verify_asgi(dodging, peer="192.0.2.1").code == "lookups_throttled"
+        assert manager.verify_asgi(forged, peer="192.0.2.2").code == "unknown_key"
+
+
+def test_no_more_than_a_few_store_reads_run_at_once(db_url: str) -> None:
+    with KeyManager(db_url, cache=KeyCache(ttl=60)) as manager:
+        find = manager.store.find_by_hash
+        running = peak = 0
+        lock = threading.Lock()
+
+        def slow_find(key_hash: str) -> Any:
+            nonlocal running, peak
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            time.sleep(0.05)
+            with lock:
+                running -= 1
+            return find(key_hash)
+
+        manager.store.find_by_hash = slow_find  # type: ignore[method-assign]
+        async_manager = AsyncKeyManager(manager)
+
+        async def burst() -> list[str]:
+            checks = [
+                async_manager.verify_asgi(
+                    through_proxy(generate_key(), f"192.0.2.{n}"), peer=f"192.0.2.{n}"
+                )
+                for n in range(1, 25)
+            ]
+            return [decision.code for decision in await asyncio.gather(*checks)]
+
+        assert asyncio.run(burst()) == ["unknown_key"] * 24
+        assert peak == CONCURRENCY
