@@ -22,6 +22,8 @@ fresh one misses the cache and costs a store read before it can be refused. Two 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -54,11 +56,12 @@ class StoreReads:
         rate: float = RATE,
         concurrency: int = CONCURRENCY,
         wait: float = WAIT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._verifier = verifier
         self._burst = burst
-        self._throttle = Throttle(burst=burst, refill=1.0 / rate)
+        self._throttle = Throttle(burst=burst, refill=1.0 / rate, clock=clock)
         self._lock = threading.Lock()  # the throttle's buckets, shared by reading threads
         self._slots = threading.BoundedSemaphore(concurrency)
         self._wait = wait
