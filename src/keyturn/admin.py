@@ -425,7 +425,16 @@ class KeyAdmin:
                 return []
             filters = replace(filters, owner=actor.owner)
         if filters.expiring_before is not None:
-            checked_time(filters.expiring_before, "expiring_before")
+            # A bound, not a stored time: one outside what keyturn stores is clamped to it
+            # (before 1970 no key expires; after 9998 every expiring key does).
+            bound = filters.expiring_before
+            if not isinstance(bound, datetime) or bound.utcoffset() is None:
+                checked_time(bound, "expiring_before")
+            if bound.year < 1970:
+                bound = EARLIEST
+            elif bound.year >= LATEST.year:
+                bound = LATEST
+            filters = replace(filters, expiring_before=min(max(bound, EARLIEST), LATEST))
         if filters.role is not None:
             checked_roles([filters.role])
         return self.store.list_keys(filters, limit=limit, after=after)

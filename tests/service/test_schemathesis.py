@@ -93,5 +93,11 @@ def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, schema_li
     # addresses only), which no schema can say: a well-formed URL may still be a 422.
     if case.operation.path == "/v1/webhooks" and case.method == "POST":
         excluded.append(positive_data_acceptance)
+    # A key's roles must be defined ones (422 unknown_role otherwise), which depends on the
+    # store; and whether a permission expression parses depends on a grammar (nested
+    # parentheses) no JSON Schema can state. Either one in a body makes a 422 possible.
+    body = case.body if isinstance(case.body, dict) else {}
+    if body.get("roles") or body.get("permissions") is not None:
+        excluded.append(positive_data_acceptance)
     response = case.call_and_validate(base_url=schema_live.url, excluded_checks=excluded)
     assert response.status_code < 500
