@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
@@ -103,6 +104,23 @@ class _Parts(dict[Any, str]):
                 self.clear()
             self[values] = part
         return part
+
+
+def remembering(mask: Callable[[str], str]) -> Callable[[str], str]:
+    """``mask`` for values that repeat (a proxy's forwarded URIs): a value it left unchanged
+    is passed through the next time without being searched again (``_Parts``: never a value
+    that held a key)."""
+    parts = _Parts()
+
+    def masked(value: str) -> str:
+        if value in parts:
+            return value
+        shown = mask(value)
+        if shown == value:
+            parts.keep(value, value, value)
+        return shown
+
+    return masked
 
 
 class AccessLog:
