@@ -150,3 +150,42 @@ def _new(name: str, roles: list[str]):  # type: ignore[no-untyped-def]
     from keyturn.admin import NewKey
 
     return NewKey(name, roles=roles)
+
+
+def test_a_role_deleted_while_a_key_takes_it_never_dangles(engine: KeyManager) -> None:
+    """A key written with a role and the role's deletion, at once: either the key holds a
+    role that still exists, or the key was refused (unknown_role), or the deletion was
+    (role_in_use); never a working key naming a deleted role."""
+    import threading
+
+    outcomes: list[str] = []
+    for round_ in range(8):
+        name = f"r{round_}"
+        engine.roles.put(OPERATOR, name, ["x"])
+        start = threading.Barrier(2)
+
+        def create(name: str = name, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                engine.create_key("racer", roles=[name])
+                outcomes.append("created")
+            except UnknownRole:
+                outcomes.append("refused")
+
+        def delete(name: str = name, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                engine.roles.delete(OPERATOR, name)
+                outcomes.append("deleted")
+            except RoleInUse:
+                outcomes.append("in use")
+
+        threads = [threading.Thread(target=create), threading.Thread(target=delete)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    existing = {r.name for r in engine.roles.list_roles(OPERATOR)}
+    for record in engine.list_keys(KeyFilter(search="racer"), limit=100):
+        assert set(record.roles) <= existing, (record.roles, existing, outcomes)
+    assert outcomes.count("created") + outcomes.count("refused") == 8

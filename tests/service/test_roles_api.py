@@ -54,6 +54,9 @@ def test_keys_carry_roles_and_auth_honours_them(gated: Live) -> None:
     assert record["effective_scopes"] == ["orders:read", "profile"]
     assert auth(gated, key, "/orders/1") == 204
     assert auth(gated, key, "/orders", "POST") == 403
+    # The upstream is told the effective scopes.
+    passed = gated.client().get("/auth", headers={"Authorization": f"Bearer {key}"})
+    assert passed.headers["x-keyturn-scopes"] == "orders:read profile"
     # Changing the role changes the key, within the propagation bound.
     assert root.put("/v1/roles/clerk", json={"scopes": ["orders:read", "orders:write"]}).is_success
     assert auth(gated, key, "/orders", "POST") == 204
