@@ -54,8 +54,10 @@ class VerifiedKey:
         )
 
     def has_scopes(self, *required: str) -> bool:
-        """Whether the key grants all of ``required`` (wildcards as the verifier reads them)."""
-        return not missing_scopes(self.scopes, required)
+        """Whether the key grants all of ``required`` (wildcards as the verifier reads them).
+        A route's own scopes, held as written, are one set comparison: the usual case of
+        ``Security(auth, scopes=[...])``, on every request."""
+        return self.scopes.issuperset(required) or not missing_scopes(self.scopes, required)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, for handlers that echo the caller's identity."""
