@@ -48,10 +48,16 @@ from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted, Un
 from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, mask, parse_key
 from keyturn.record import KeyRecord, utcnow
 from keyturn.scopes import validate_roles, validate_scopes
-from keyturn.store.base import AuditEvent, Decide, KeyFilter, KeyStore
+from keyturn.store.base import AuditEvent, Decide, Grace, KeyFilter, KeyStore
 
 DEFAULT_LIFETIME = timedelta(days=90)
 DEFAULT_GRACE = timedelta(hours=24)
+# A usage-aware grace (``rotate`` with ``quiet``) lasts at most this long unless told.
+DEFAULT_GRACE_MAX = timedelta(days=7)
+# The shortest quiet period, in multiples of the lag with which a use reaches every
+# instance (the usage flush, 5 s by default, plus the cache's 1 s): that lag is the rule's
+# slack, so it is kept to a quarter of the period at most (24 s with the defaults).
+QUIET_LAGS = 4
 MAX_LIFETIME = timedelta(days=100 * 366)  # a century
 MAX_GRACE = timedelta(days=366)
 _SECOND = timedelta(seconds=1)
@@ -391,8 +397,13 @@ class KeyAdmin:
         default_prefix: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         lifetime: LifetimePolicy | None = None,
+        usage_lag: timedelta = timedelta(seconds=6),
     ) -> None:
+        """``usage_lag``: how late a use of a key can reach the store and every instance
+        (the usage flush interval plus the cache TTL), which bounds the quiet periods of
+        usage-aware rotations from below (``QUIET_LAGS`` of it, at least a second)."""
         self.store = store
+        self.shortest_quiet = max(_SECOND, QUIET_LAGS * usage_lag)
         self.cache = cache
         self.lifetime = lifetime or LifetimePolicy()
         self.prefixes = tuple(prefixes)
@@ -727,21 +738,58 @@ class KeyAdmin:
         return self._change(key_id, decide, actor, action)
 
     def rotate(
-        self, actor: Actor, key_id: str, grace: timedelta = DEFAULT_GRACE
+        self,
+        actor: Actor,
+        key_id: str,
+        grace: timedelta | None = None,
+        *,
+        quiet: timedelta | None = None,
     ) -> IssuedKey:
         """A successor with the same name, owner, scopes, metadata, lifetime and allowance;
-        the old key keeps working for ``grace`` (0: it stops now), then answers
-        ``key_rotated``. The two share one allowance (credits left, rate-limit windows) for
-        as long as both work, so a rotation never hands out an allowance twice. The
-        successor's life is cut short to the actor's own. Of several rotations of one key
-        at once, one wins and the others are a ``Conflict``."""
+        the old key keeps working for ``grace`` (default 24 hours; 0: it stops now), then
+        answers ``key_rotated``. The two share one allowance (credits left, rate-limit
+        windows) for as long as both work, so a rotation never hands out an allowance
+        twice. The successor's life is cut short to the actor's own. Of several rotations
+        of one key at once, one wins and the others are a ``Conflict``.
+
+        ``quiet``: a usage-aware grace. The old key works until nobody has used it for
+        ``quiet`` (at least ``shortest_quiet``), counted from the rotation and then from each
+        use, and ``grace`` (default 7 days, at least ``quiet``) is the most it works. Uses
+        are the last-used times the usage recorder flushes (``usage.py``), written by every
+        instance, so the rule holds across instances; a use reaches the store up to one
+        flush interval late, which is the rule's slack (``store.sql.extend_quiet_grace``)."""
         actor.require(WRITE)
-        grace = checked_period(grace, "grace", timedelta(0), MAX_GRACE)
+        if quiet is None:
+            grace = checked_period(
+                DEFAULT_GRACE if grace is None else grace, "grace", timedelta(0), MAX_GRACE
+            )
+        else:
+            if isinstance(quiet, timedelta) and quiet < self.shortest_quiet:
+                raise InvalidValue(
+                    f"a quiet period must be at least {_span(self.shortest_quiet)}: "
+                    f"{QUIET_LAGS} times how late a use reaches every instance "
+                    "(usage_flush_interval + cache_ttl), which is the rule's slack",
+                    "grace_until_quiet",
+                )
+            quiet = checked_period(quiet, "grace_until_quiet", self.shortest_quiet, MAX_GRACE)
+            most = DEFAULT_GRACE_MAX if grace is None else grace
+            if isinstance(most, timedelta) and most < quiet:
+                raise InvalidValue(
+                    f"the longest grace ({_span(most)}) is shorter than the quiet period "
+                    f"({_span(quiet)}): make it at least as long",
+                    "grace_max",
+                )
+            grace = checked_period(most, "grace_max", quiet, MAX_GRACE)
         issued: list[IssuedKey] = []
 
-        def successor(old: KeyRecord) -> tuple[KeyRecord, datetime]:
+        def successor(old: KeyRecord) -> tuple[KeyRecord, Grace]:
             issued.append(self._successor(actor, old))
-            return issued[-1].record, issued[-1].record.created_at + grace
+            start = issued[-1].record.created_at
+            if quiet is None:
+                return issued[-1].record, Grace(start + grace)
+            return issued[-1].record, Grace(
+                start + quiet, math.ceil(quiet.total_seconds()), start + grace
+            )
 
         old, _ = self.store.rotate(key_id, successor, actor.name)
         self.cache.invalidate(old.key_hash)
@@ -903,9 +951,16 @@ class AsyncKeyAdmin:
         return await asyncio.to_thread(self.sync.update, actor, key_id, change)
 
     async def rotate(
-        self, actor: Actor, key_id: str, grace: timedelta = DEFAULT_GRACE
+        self,
+        actor: Actor,
+        key_id: str,
+        grace: timedelta | None = None,
+        *,
+        quiet: timedelta | None = None,
     ) -> IssuedKey:
-        return await asyncio.to_thread(self.sync.rotate, actor, key_id, grace)
+        return await asyncio.to_thread(
+            lambda: self.sync.rotate(actor, key_id, grace, quiet=quiet)
+        )
 
     async def revoke(self, actor: Actor, key_id: str) -> KeyRecord:
         return await asyncio.to_thread(self.sync.revoke, actor, key_id)

@@ -122,6 +122,7 @@ class KeyManager:
             pepper=self.verifier.pepper,
             default_prefix=self.prefix,
             lifetime=lifetime,
+            usage_lag=timedelta(seconds=usage_interval + self.cache.ttl),
         )
         self.webhooks = WebhookAdmin(
             cast(EventStore, self.store), allow_private=allow_private_webhooks
@@ -202,11 +203,18 @@ class KeyManager:
         return self.admin.update(as_actor(actor), key_id, change)
 
     def rotate(
-        self, key_id: str, *, grace: timedelta = DEFAULT_GRACE, actor: Actor | str = "system"
+        self,
+        key_id: str,
+        *,
+        grace: timedelta | None = None,
+        quiet: timedelta | None = None,
+        actor: Actor | str = "system",
     ) -> IssuedKey:
         """Issue a successor with the same name, owner, scopes and lifetime; the old key keeps
-        working for ``grace`` (0: it stops now), then answers ``key_rotated``."""
-        return self.admin.rotate(as_actor(actor), key_id, grace)
+        working for ``grace`` (default 24 hours; 0: it stops now), then answers
+        ``key_rotated``. With ``quiet``, until nobody has used it for that long, at most
+        ``grace`` (default 7 days): ``KeyAdmin.rotate``."""
+        return self.admin.rotate(as_actor(actor), key_id, grace, quiet=quiet)
 
     def revoke(self, key_id: str, *, actor: Actor | str = "system") -> KeyRecord:
         """Permanent. Revoking a revoked key changes nothing and succeeds."""
@@ -616,9 +624,16 @@ class AsyncKeyManager:
         return await self.admin.update(as_actor(actor), key_id, change)
 
     async def rotate(
-        self, key_id: str, *, grace: timedelta = DEFAULT_GRACE, actor: Actor | str = "system"
+        self,
+        key_id: str,
+        *,
+        grace: timedelta | None = None,
+        quiet: timedelta | None = None,
+        actor: Actor | str = "system",
     ) -> IssuedKey:
-        return await asyncio.to_thread(self.sync.rotate, key_id, grace=grace, actor=actor)
+        return await asyncio.to_thread(
+            lambda: self.sync.rotate(key_id, grace=grace, quiet=quiet, actor=actor)
+        )
 
     async def revoke(self, key_id: str, *, actor: Actor | str = "system") -> KeyRecord:
         return await asyncio.to_thread(self.sync.revoke, key_id, actor=actor)

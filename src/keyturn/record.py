@@ -75,6 +75,12 @@ class KeyRecord:
     # the row of each key holding it, seen within the propagation bound like any other).
     roles: tuple[str, ...] = ()
     role_scopes: frozenset[str] = frozenset()
+    # A usage-aware grace (``KeyAdmin.rotate`` with a quiet period): the rotated key works
+    # until it has gone unused for this many seconds, and until ``grace_max`` at the latest;
+    # ``grace_until`` is the end as things stand, moved later by the store as uses of the
+    # key are flushed (``store.sql.extend_quiet_grace``).
+    grace_quiet_seconds: int | None = None
+    grace_max: datetime | None = None
     # Unix times computed once (from the state table, ``keyturn._states``), so the hot path
     # compares floats instead of datetimes:
     # ``usable_until`` - refused from then on, for any reason (inf: never; -inf: already);
@@ -152,6 +158,8 @@ class KeyRecord:
             "replaced_by": self.replaced_by,
             "replaces": self.replaces,
             "grace_until": iso(self.grace_until),
+            "grace_until_quiet_seconds": self.grace_quiet_seconds,
+            "grace_max": iso(self.grace_max),
             "rate_limits": list(self.rate_limits),
             "credits": self.credits,
             "refill": (

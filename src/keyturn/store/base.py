@@ -43,8 +43,21 @@ role's scopes: every cache drops everything. No key hash (hex) is ever ``*``."""
 
 Decide = Callable[[KeyRecord], Mapping[str, Any] | None]
 """The key as stored now -> the fields to change (``None``: none); raises to refuse."""
-Successor = Callable[[KeyRecord], tuple[KeyRecord, datetime]]
-"""The key as stored now -> its successor and the end of its grace; raises to refuse."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grace:
+    """How long a rotated key keeps working: until ``until``; with ``quiet_seconds``, that
+    end moves later with each use, to the last use plus the quiet period, but never past
+    ``most`` (``KeyAdmin.rotate``)."""
+
+    until: datetime
+    quiet_seconds: int | None = None
+    most: datetime | None = None
+
+
+Successor = Callable[[KeyRecord], tuple[KeyRecord, Grace]]
+"""The key as stored now -> its successor and its grace; raises to refuse."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,7 @@ class SQLStore(Outbox):
         self._q_audit = q(sql.INSERT_AUDIT)
         self._q_rotate = q(sql.rotate_query(self.dialect))
         self._q_touch = q(sql.touch_query(self.dialect))
+        self._q_extend_grace = q(sql.extend_quiet_grace(self.dialect))
         self._q_spend = q(sql.SPEND)
         self._q_credits_left = q(sql.CREDITS_LEFT)
         self._q_usage = q(sql.COUNT_USAGE)
@@ -342,10 +343,12 @@ class SQLStore(Outbox):
         wins, every other one gets ``Conflict``. Returns (old, new) as stored."""
         with self._writing() as conn:
             current = self._locked(conn, old_id)
-            new, grace_until = successor(current)
+            new, grace = successor(current)
             params = {
                 "replaced_by": new.id,
-                "grace_until": self.dialect.time_in(grace_until),
+                "grace_until": self.dialect.time_in(grace.until),
+                "grace_quiet_seconds": grace.quiet_seconds,
+                "grace_max": self.dialect.time_in(grace.most),
                 "id": old_id,
             }
             row = conn.execute(self._q_rotate, params).fetchone()
@@ -357,13 +360,11 @@ class SQLStore(Outbox):
             record = self._record(row)
             self._announce(conn, record.key_hash)
             conn.execute(self._q_insert, sql.record_params(self.dialect, new))
-            self._log(
-                conn,
-                actor,
-                "key.rotate",
-                old_id,
-                {"replaced_by": new.id, "grace_until": grace_until},
-            )
+            details: dict[str, Any] = {"replaced_by": new.id, "grace_until": grace.until}
+            if grace.quiet_seconds is not None:
+                details.update(grace_until_quiet_seconds=grace.quiet_seconds,
+                               grace_max=grace.most)  # fmt: skip
+            self._log(conn, actor, "key.rotate", old_id, details)
             self._log(conn, actor, "key.create", new.id, {"replaces": old_id})
             self._write_events(
                 conn,
@@ -404,7 +405,10 @@ class SQLStore(Outbox):
         return [self._record(row) for row in rows]
 
     def touch(self, last_used: Mapping[str, datetime]) -> None:
-        """Batched last-used times; not audited (they are usage, not changes)."""
+        """Batched last-used times; not audited (they are usage, not changes). In the same
+        transaction, the end of every usage-aware grace these uses prolong moves later
+        (``sql.extend_quiet_grace``), announced to other instances like a change, so a
+        cache that keeps records for long (a live change feed) does not hold an old end."""
         if not last_used:
             return
         # In key order, as every instance does: concurrent flushes lock rows in one order
@@ -413,8 +417,11 @@ class SQLStore(Outbox):
             {"at": self.dialect.time_in(at), "id": key_id}
             for key_id, at in sorted(last_used.items())
         ]
+        now = {"now": self.dialect.time_in(datetime.now(UTC))}
         with self._writing() as conn:
             self._executemany(conn, self._q_touch, rows)
+            for (key_hash,) in conn.execute(self._q_extend_grace, now).fetchall():
+                self._announce(conn, key_hash)
 
     def count_usage(self, counts: UsageCounts, day: date | None = None) -> None:
         """Add batched per-key counts by outcome to the day's totals (UTC)."""

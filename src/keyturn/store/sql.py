@@ -45,10 +45,20 @@ COLUMN_NAMES = (
     "allowed_ips",
     "canary",
     "roles",
+    "grace_quiet_seconds",
+    "grace_max",
 )
 COLUMNS = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
 TIME_FIELDS = frozenset(
-    {"created_at", "expires_at", "revoked_at", "last_used_at", "grace_until", "refilled_at"}
+    {
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+        "grace_until",
+        "refilled_at",
+        "grace_max",
+    }
 )
 UPDATABLE = frozenset(
     {
@@ -89,6 +99,8 @@ class Dialect:
     params: Callable[[str], str] = _same
     like: str = "LIKE"  # case-insensitive substring search (SQLite's LIKE is, PG's is not)
     greatest: str = "MAX"  # the larger of two values
+    least: str = "MIN"  # the smaller of two values
+    plus_seconds: str = "({} + {})"  # a time column plus a number of seconds
     lock: str = ""  # appended to a SELECT to lock its rows until the transaction ends
     share: str = ""  # appended to a SELECT to keep its rows from changing until the end
     find: str = "instr"  # the position of a text in another (0: not in it)
@@ -165,11 +177,13 @@ def record_reader(dialect: Dialect) -> Callable[[tuple[Any, ...]], KeyRecord]:
             row[22],
             tuple(row[23].split()) if row[23] else (),
             # Only the read by hash brings the owner's limits (``by_hash``).
-            tuple(row[27].split(";")) if len(row) > 27 and row[27] else (),
-            len(row) > 28 and bool(row[28]),
+            tuple(row[29].split(";")) if len(row) > 29 and row[29] else (),
+            len(row) > 30 and bool(row[30]),
             bool(row[24]),
             tuple(row[25].split()) if row[25] else (),
-            frozenset(row[26].split()) if row[26] else _NONE,
+            frozenset(row[28].split()) if row[28] else _NONE,
+            row[26],
+            moment(row[27]),
         )
 
     return read
@@ -301,9 +315,28 @@ def update_query(
 # itself refuse a second successor, whatever its caller checked.
 def rotate_query(dialect: Dialect) -> str:
     return (
-        "UPDATE keys SET replaced_by = :replaced_by, grace_until = :grace_until "
+        "UPDATE keys SET replaced_by = :replaced_by, grace_until = :grace_until, "
+        "grace_quiet_seconds = :grace_quiet_seconds, grace_max = :grace_max "
         "WHERE id = :id AND replaced_by IS NULL AND revoked_at IS NULL "
         f"RETURNING {selected(dialect)}"
+    )
+
+
+def extend_quiet_grace(dialect: Dialect) -> str:
+    """``UPDATE`` moving the end of every usage-aware grace (``KeyAdmin.rotate`` with a
+    quiet period) to the key's last use plus its quiet period, at most its ``grace_max``,
+    returning the hashes of the keys it moved.
+
+    Run after ``touch`` wrote the last-used times. Only a grace still running (``:now``)
+    and a use made before its end move it, and only ever later: a grace that has ended
+    stays ended (a late flush does not revive the key), and concurrent flushes of several
+    instances cannot move it back. The partial index ``keys_quiet_grace`` keeps it to the
+    keys in such a grace."""
+    end = f"{dialect.least}(grace_max, {dialect.plus_seconds.format('last_used_at', 'grace_quiet_seconds')})"
+    return (
+        f"UPDATE keys SET grace_until = {end} "
+        "WHERE grace_quiet_seconds IS NOT NULL AND grace_until > :now "
+        f"AND last_used_at < grace_until AND {end} > grace_until RETURNING key_hash"
     )
 
 
