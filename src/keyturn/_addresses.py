@@ -110,6 +110,18 @@ def checked_networks(values: object, field: str = "allowed_ips") -> tuple[str, .
     return networks
 
 
+def within_networks(networks: Iterable[str], bounds: Iterable[str]) -> bool:
+    """Whether every network of ``networks`` lies inside one of ``bounds`` (no bounds:
+    anywhere, so always)."""
+    outer = [parse_network(b) for b in bounds]
+    if not outer:
+        return True
+    return all(
+        any(inner.version == o.version and inner.subnet_of(o) for o in outer)  # type: ignore[arg-type]
+        for inner in (parse_network(n) for n in networks)
+    )
+
+
 def _merged(ranges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
     """Sorted, non-overlapping (start, end) pairs, as two lists for bisection."""
     starts: list[int] = []

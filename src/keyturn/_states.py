@@ -68,6 +68,15 @@ def _grace_over(record: KeyRecord) -> float:
     return _at(record.grace_until)
 
 
+def _why_grace_ended(record: KeyRecord) -> str:
+    """For a usage-aware grace, which of its two ends came (``KeyAdmin.rotate``)."""
+    if record.grace_quiet_seconds is None:
+        return ""
+    if record.grace_max is not None and record.grace_until == record.grace_max:
+        return ", the longest it could last while the key was still in use"
+    return f", after {record.grace_quiet_seconds} seconds without a use"
+
+
 def _expires(record: KeyRecord) -> float:
     return _at(record.expires_at)
 
@@ -96,7 +105,7 @@ STATES: tuple[State, ...] = (
         _grace_over,
         "replaced_by IS NOT NULL",
         lambda r: "the key was replaced by a rotated key; its grace period ended on "
-        f"{_fmt(r.grace_until)}",  # type: ignore[arg-type]
+        f"{_fmt(r.grace_until)}{_why_grace_ended(r)}",  # type: ignore[arg-type]
     ),
     State(
         "expired",

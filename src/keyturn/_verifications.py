@@ -11,7 +11,9 @@ request never waits for the log.
 What an entry holds: when, the request id, the key's id and mask when the key is known,
 the outcome code, the client's address as the request showed it (the peer, and the
 forwarded addresses when the peer is a trusted proxy: the client is worked out when the
-entry is written, not on the request), method, path and user agent. Never the key.
+entry is written, not on the request), method, path, user agent and the scopes the request
+needed (what least-privilege suggestions, ``keyturn.suggestions``, are made of). Never the
+key.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class Entry(NamedTuple):
     method: str
     path: str
     user_agent: str
+    scopes: tuple[str, ...] = ()  # what the request needed (path rules, asked for)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,7 @@ class Verification:
     method: str
     path: str
     user_agent: str
+    scopes: tuple[str, ...] | None = None  # ``None``: logged before scopes were recorded
 
     def public(self) -> dict[str, Any]:
         return {
@@ -108,6 +112,28 @@ class Verification:
             "method": self.method,
             "path": self.path,
             "user_agent": self.user_agent,
+            "scopes": None if self.scopes is None else list(self.scopes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who used a key, as the log groups it: one client, method and path, with how many
+    requests (any outcome) and the last one's time."""
+
+    client: str | None
+    method: str
+    path: str
+    requests: int
+    last_seen: datetime
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "client": self.client,
+            "method": self.method,
+            "path": self.path,
+            "requests": self.requests,
+            "last_seen": self.last_seen.isoformat(),
         }
 
 
@@ -194,6 +220,7 @@ class VerificationLog:
             "method": _text(entry.method, 16),
             "path": _shown(entry.path.partition("?")[0], MAX_TEXT),
             "user_agent": _shown(entry.user_agent, MAX_TEXT),
+            "scopes": " ".join(entry.scopes),
         }
 
     def close(self) -> None:

@@ -39,16 +39,18 @@ from enum import Enum
 from typing import Any, Final
 
 from keyturn import _events as events
-from keyturn._addresses import checked_networks
+from keyturn._addresses import checked_networks, within_networks
 from keyturn._credits import validate_credits
 from keyturn._redact import mask_text
+from keyturn._verifications import Caller
 from keyturn.actor import Actor, Allowance
 from keyturn.cache import KeyCache
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted, UnknownRole
 from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, mask, parse_key
 from keyturn.record import KeyRecord, utcnow
-from keyturn.scopes import validate_roles, validate_scopes
+from keyturn.scopes import missing_scopes, validate_roles, validate_scopes
 from keyturn.store.base import AuditEvent, Decide, Grace, KeyFilter, KeyStore
+from keyturn.suggestions import MAX_DAYS, Suggestion, suggest
 
 DEFAULT_LIFETIME = timedelta(days=90)
 DEFAULT_GRACE = timedelta(hours=24)
@@ -472,6 +474,90 @@ class KeyAdmin:
         if actor.owner is not None:
             actor.ensure_sees(self._get(key_id))
         return self.store.usage(key_id, since)
+
+    def callers(
+        self, actor: Actor, key_id: str, since: datetime | None = None, limit: int = 20
+    ) -> Sequence[Caller]:
+        """Who used the key (the verification log: client address, method, path, requests,
+        last seen), since ``since``; by default, for a rotated key, since its rotation (who
+        still uses the old key), else over the last day."""
+        actor.require(READ)
+        record = self._get(key_id)
+        actor.ensure_sees(record)
+        if since is None:
+            successor = self.store.get(record.replaced_by) if record.replaced_by else None
+            since = successor.created_at if successor else self.clock() - timedelta(days=1)
+        return self.store.key_callers(key_id, since, limit)
+
+    def suggest(self, actor: Actor, key_id: str, days: int = 30) -> Suggestion:
+        """The scopes the key's requests needed and the address ranges they came from over
+        the last ``days`` whole days (UTC, today included): ``keyturn.suggestions``."""
+        actor.require(READ)
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+            raise InvalidValue(f"expected a whole number of days from 1 to {MAX_DAYS}", "days")
+        record = self._get(key_id)
+        actor.ensure_sees(record)
+        today = self.clock().astimezone(UTC).date()
+        first = today - timedelta(days=days - 1)
+        since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+        counted = self.store.usage(key_id, first).get("valid", 0)
+        needs = self.store.key_needs(key_id, since)
+        return suggest(
+            key_id, record.scopes, record.allowed_ips, needs, counted, days=days, since=since
+        )
+
+    def narrow(
+        self,
+        actor: Actor,
+        key_id: str,
+        *,
+        scopes: Collection[str] | None = None,
+        allowed_ips: Collection[str] | None = None,
+        reason: Mapping[str, Any] | None = None,
+    ) -> KeyRecord:
+        """Take scopes away from the key and confine it to fewer addresses, in one audited
+        change (``key.narrow``, the event ``key.updated``; ``reason`` goes in the audit
+        entry): every scope given must be one the key holds now (directly or by a
+        wildcard), every network inside its current ``allowed_ips`` (when it has any), so
+        this can only narrow a key. ``None``: that part stays."""
+        actor.require(WRITE)
+
+        def decide(current: KeyRecord) -> dict[str, Any] | None:
+            actor.ensure_manages(current)
+            changes: dict[str, Any] = {}
+            if scopes is not None:
+                narrowed = checked_scopes(scopes)
+                wider = missing_scopes(current.scopes, sorted(narrowed))
+                if wider:
+                    raise InvalidValue(
+                        f"key {current.id} does not hold {', '.join(wider)}: narrowing only "
+                        "takes scopes away (use an update to grant scopes)",
+                        "scopes",
+                    )
+                changes["scopes"] = narrowed
+            if allowed_ips is not None:
+                networks = checked_networks(allowed_ips)
+                if not networks:
+                    raise InvalidValue(
+                        "an empty allow-list lets a key be used from anywhere: narrowing "
+                        "gives at least one address or network",
+                        "allowed_ips",
+                    )
+                if not within_networks(networks, current.allowed_ips):
+                    raise InvalidValue(
+                        f"narrowing only confines key {current.id} further: every network "
+                        "must lie inside its current allowed_ips (use an update to widen)",
+                        "allowed_ips",
+                    )
+                actor.ensure_confined(networks, f"key {current.id}")
+                changes["allowed_ips"] = networks
+            return changes or None
+
+        changed = self.store.change(
+            key_id, decide, actor.name, "key.narrow", emit=events.UPDATED, details=reason
+        )
+        self.cache.invalidate(changed.key_hash)
+        return changed
 
     def working_keys(self, actor: Actor) -> int:
         """How many working keys (active or disabled) the owner acting holds, counted to one
@@ -935,6 +1021,29 @@ class AsyncKeyAdmin:
         return await asyncio.to_thread(
             lambda: self.sync.audit(
                 actor, key_id=key_id, by=by, action=action, limit=limit, before=before
+            )
+        )
+
+    async def callers(
+        self, actor: Actor, key_id: str, since: datetime | None = None, limit: int = 20
+    ) -> Sequence[Caller]:
+        return await asyncio.to_thread(self.sync.callers, actor, key_id, since, limit)
+
+    async def suggest(self, actor: Actor, key_id: str, days: int = 30) -> Suggestion:
+        return await asyncio.to_thread(self.sync.suggest, actor, key_id, days)
+
+    async def narrow(
+        self,
+        actor: Actor,
+        key_id: str,
+        *,
+        scopes: Collection[str] | None = None,
+        allowed_ips: Collection[str] | None = None,
+        reason: Mapping[str, Any] | None = None,
+    ) -> KeyRecord:
+        return await asyncio.to_thread(
+            lambda: self.sync.narrow(
+                actor, key_id, scopes=scopes, allowed_ips=allowed_ips, reason=reason
             )
         )
 

@@ -39,7 +39,6 @@ from keyturn._verifications import DEFAULT_RETENTION, VerificationLog
 from keyturn._webhooks import AsyncWebhookAdmin, WebhookAdmin
 from keyturn.actor import Actor
 from keyturn.admin import (
-    DEFAULT_GRACE,
     UNSET,
     AsyncKeyAdmin,
     IssuedKey,

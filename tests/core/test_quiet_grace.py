@@ -50,7 +50,7 @@ def test_the_longest_grace_defaults_to_a_week(fast: KeyManager) -> None:
 def test_a_quiet_period_shorter_than_the_usage_lag_is_refused(store_url: str) -> None:
     with KeyManager(store_url) as m:  # a 5 s flush and a 1 s cache: 24 s at least
         key = m.create_key("svc")
-        with pytest.raises(InvalidValue, match="at least 24 seconds.*usage_flush_interval"):
+        with pytest.raises(InvalidValue, match=r"at least 24 seconds.*usage_flush_interval"):
             m.rotate(key.record.id, quiet=timedelta(seconds=10))
         with pytest.raises(InvalidValue, match="shorter than the quiet period") as refused:
             m.rotate(key.record.id, quiet=timedelta(minutes=30), grace=timedelta(minutes=10))

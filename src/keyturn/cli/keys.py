@@ -9,7 +9,7 @@ the settings, as ``keyturn serve``'s does.
 from __future__ import annotations
 
 import getpass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -26,9 +26,10 @@ from keyturn.cli.output import (
     styled_output,
     table,
 )
-from keyturn.errors import InvalidValue
+from keyturn.errors import Conflict, InvalidValue
 from keyturn.record import KeyRecord
 from keyturn.store import KeyFilter
+from keyturn.suggestions import MAX_DAYS
 
 
 def cli_actor() -> Actor:
@@ -325,10 +326,95 @@ def list_(
 @settings_options
 @format_option()
 def show(key_id: str, config_file: str | None, database_url: str | None, fmt: str) -> None:
-    """Show one key's record."""
+    """Show one key's record; for a rotated key, who still uses it (from the verification
+    log: client address, method and path, requests and last use since the rotation)."""
     with open_manager(settings_from(config_file, database_url=database_url)) as manager:
         record = manager.admin.get(cli_actor(), key_id)
-    _show_record(record, fmt)
+        callers = manager.admin.callers(cli_actor(), key_id) if record.replaced_by else None
+    if callers is None:
+        _show_record(record, fmt)
+    elif fmt == "json":
+        emit_json({**record.public(), "still_used_by": [c.public() for c in callers]})
+    else:
+        _show_record(record, fmt)
+        click.echo()
+        if not callers:
+            click.echo("Nobody has used it since the rotation (as the verification log shows).")
+            return
+        click.echo("Still used since the rotation by (from the verification log):")
+        table(
+            ("CLIENT", "METHOD", "PATH", "REQUESTS", "LAST SEEN"),
+            [
+                (c.client or "(unknown)", c.method, c.path, str(c.requests), _when(c.last_seen))
+                for c in callers
+            ],
+        )
+
+
+@keys.command()
+@click.argument("key_id")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, MAX_DAYS),
+    help="Look at the last N whole days (UTC, today included).",
+)
+@click.option(
+    "--apply",
+    is_flag=True,
+    help="Narrow the key to the suggestion (one audited change), if it is complete.",
+)
+@settings_options
+@format_option()
+def suggest(
+    key_id: str,
+    days: int,
+    apply: bool,
+    config_file: str | None,
+    database_url: str | None,
+    fmt: str,
+) -> None:
+    """Suggest the least privilege for a key: the scopes its requests needed and the
+    address ranges they came from (from the verification log)."""
+    with open_manager(settings_from(config_file, database_url=database_url)) as manager:
+        found = manager.admin.suggest(cli_actor(), key_id, days)
+        narrowed = None
+        if apply:
+            if not found.complete:
+                raise Conflict(
+                    f"not narrowing key {key_id}: the suggestion is not complete "
+                    f"({'; '.join(found.reasons)})"
+                )
+            narrowed = manager.admin.narrow(
+                cli_actor(),
+                key_id,
+                scopes=found.scopes,
+                allowed_ips=found.allowed_ips,
+                reason={"suggested_from_days": days},
+            )
+    if fmt == "json":
+        shown = found.public()
+        if narrowed is not None:
+            shown["narrowed"] = narrowed.public()
+        emit_json(shown)
+        return
+    requests = f"{found.logged} logged of {found.counted} counted accepted requests"
+    click.echo(f"Key {key_id}, last {days} days ({requests}):")
+    scopes = "(not known)" if found.scopes is None else ", ".join(found.scopes) or "(none)"
+    click.echo(f"  scopes needed:  {scopes}")
+    if found.unused:
+        click.echo(f"  scopes unused:  {', '.join(found.unused)}")
+    ips = "(not known)" if found.allowed_ips is None else ", ".join(found.allowed_ips)
+    click.echo(f"  addresses from: {ips}")
+    for reason in found.reasons:
+        click.echo(f"  not complete:   {reason}")
+    if narrowed is not None:
+        click.echo(f"Narrowed {key_id}: now {_status(narrowed)}, scopes "
+                   f"{', '.join(sorted(narrowed.scopes)) or '(none)'}, allowed from "
+                   f"{', '.join(narrowed.allowed_ips)}")  # fmt: skip
+    elif found.complete:
+        click.echo(f"Apply with: keyturn keys suggest {key_id} --days {days} --apply")
 
 
 def _status(record: KeyRecord) -> str:
@@ -364,19 +450,55 @@ keys.add_command(_state_command("enable", "Re-enable a disabled key."))
 @click.argument("key_id")
 @click.option(
     "--grace",
-    default="24h",
-    show_default=True,
+    default=None,
     metavar="DURATION",
-    help="How long the old key keeps working: 30s, 15m, 12h, 7d; 0 stops it now.",
+    help="How long the old key keeps working: 30s, 15m, 12h, 7d; 0 stops it now. "
+    "[default: 24h]",
+)
+@click.option(
+    "--grace-until-quiet",
+    "quiet",
+    default=None,
+    metavar="DURATION",
+    help="Keep the old key working until nobody has used it for this long, e.g. 15m "
+    "(at most --grace-max).",
+)
+@click.option(
+    "--grace-max",
+    default=None,
+    metavar="DURATION",
+    help="With --grace-until-quiet: the longest the old key keeps working. [default: 7d]",
 )
 @settings_options
 @format_option()
 def rotate(
-    key_id: str, grace: str, config_file: str | None, database_url: str | None, fmt: str
+    key_id: str,
+    grace: str | None,
+    quiet: str | None,
+    grace_max: str | None,
+    config_file: str | None,
+    database_url: str | None,
+    fmt: str,
 ) -> None:
-    """Replace a key with a new one; the old one works for a grace period."""
-    grace_period = parse_duration(grace, zero=True)
+    """Replace a key with a new one; the old one works for a grace period, or until its
+    clients have moved to the new one (--grace-until-quiet)."""
+    if quiet is None and grace_max is not None:
+        raise InvalidValue("--grace-max bounds --grace-until-quiet: give both, or use --grace")
+    if quiet is not None and grace is not None:
+        raise InvalidValue("with --grace-until-quiet, bound the grace with --grace-max")
+    bound = grace_max if quiet is not None else grace
+    period = None if bound is None else parse_duration(bound, zero=quiet is None)
+    quiet_period = parse_duration(quiet) if quiet is not None else None
     with open_manager(settings_from(config_file, database_url=database_url)) as manager:
-        issued = manager.admin.rotate(cli_actor(), key_id, grace_period)
-    old = "old key stops now" if not grace_period else f"old key works for {grace}"
-    _show_issued(issued, fmt, f"Rotated {key_id} ({old}); new")
+        issued = manager.admin.rotate(cli_actor(), key_id, period, quiet=quiet_period)
+        old = manager.admin.get(cli_actor(), key_id)
+    if quiet_period is not None:
+        said = (
+            f"old key works until unused for {quiet}, until {_when(old.grace_max)} at the "
+            "latest"
+        )
+    else:
+        said = "old key stops now" if period == timedelta(0) else (
+            f"old key works until {_when(old.grace_until)}"
+        )
+    _show_issued(issued, fmt, f"Rotated {key_id} ({said}); new")

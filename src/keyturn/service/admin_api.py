@@ -11,7 +11,6 @@ errors become problem documents in one handler (``keyturn.service.problems``).
 # which refer to dependencies made inside the router factory.
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
@@ -162,14 +161,17 @@ def admin_router(context: ServiceContext, callers: Callers) -> APIRouter:
         responses={**_BY_ID, **problem_responses(409)},
         tags=["keys"],
         summary="Replace a key; the old one works for a grace period",
+        description="The old key keeps working for `grace_seconds` (default 24 hours), or, "
+        "with `grace_until_quiet_seconds`, until nobody has used it for that long, at most "
+        "`grace_max_seconds` (default 7 days). The two keys share one allowance meanwhile.",
     )
     async def rotate_key(
         key_id: KeyId,
         actor: Annotated[Actor, Depends(writer)],
         body: Annotated[RotateKey | None, Body()] = None,
     ) -> dict[str, Any]:
-        grace = timedelta(seconds=(body or RotateKey()).grace_seconds)
-        issued = await keys.rotate(actor, key_id, grace)
+        grace, quiet = (body or RotateKey()).grace()
+        issued = await keys.rotate(actor, key_id, grace, quiet=quiet)
         return {**issued.record.public(), "key": issued.key}
 
     @router.get(

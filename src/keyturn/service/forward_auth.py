@@ -153,6 +153,7 @@ class ForwardAuth:
                 verb,
                 original,
                 agent.decode("latin-1"),
+                scopes,
             )
         )
         rid_header = (b"x-request-id", rid.encode("latin-1"))

@@ -29,6 +29,7 @@ from keyturn import admin
 from keyturn._addresses import ADDRESS_PATTERN, MAX_NETWORKS, NETWORK_PATTERN
 from keyturn._states import Status
 from keyturn.admin import UNSET, KeyChange, NewKey
+from keyturn.errors import InvalidValue
 from keyturn.permissions import MAX_LENGTH as MAX_PERMISSIONS_LENGTH
 from keyturn.scopes import ROLE_NAME, SCOPE_TOKEN
 
@@ -286,10 +287,44 @@ class UpdateKey(_Request):
 
 
 class RotateKey(_Request):
-    grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] = Field(
-        default=int(admin.DEFAULT_GRACE.total_seconds()),
-        description="How long the old key keeps working (default 24 hours; 0 ends it now).",
+    grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] | None = Field(
+        default=None,
+        description="How long the old key keeps working (default 24 hours; 0 ends it now). "
+        "Not with `grace_until_quiet_seconds`: give `grace_max_seconds` instead.",
     )
+    grace_until_quiet_seconds: Annotated[int, Field(ge=1, le=MAX_GRACE_SECONDS)] | None = Field(
+        default=None,
+        description="A usage-aware grace: the old key keeps working until nobody has used it "
+        "for this long (at least 4 times the deployment's usage flush interval plus its "
+        "cache TTL: 24 s by default), at most `grace_max_seconds`.",
+    )
+    grace_max_seconds: Annotated[int, Field(ge=1, le=MAX_GRACE_SECONDS)] | None = Field(
+        default=None,
+        description="With `grace_until_quiet_seconds`: the longest the old key keeps working "
+        "(default 7 days).",
+    )
+
+    def grace(self) -> tuple[timedelta | None, timedelta | None]:
+        """(grace, quiet) for ``KeyAdmin.rotate``."""
+        if self.grace_until_quiet_seconds is None:
+            if self.grace_max_seconds is not None:
+                raise InvalidValue(
+                    "grace_max_seconds bounds a usage-aware grace: give "
+                    "grace_until_quiet_seconds too, or use grace_seconds",
+                    "grace_max_seconds",
+                )
+            return _seconds(self.grace_seconds), None
+        if self.grace_seconds is not None:
+            raise InvalidValue(
+                "with grace_until_quiet_seconds, bound the grace with grace_max_seconds, "
+                "not grace_seconds",
+                "grace_seconds",
+            )
+        return _seconds(self.grace_max_seconds), _seconds(self.grace_until_quiet_seconds)
+
+
+def _seconds(value: int | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)
 
 
 class VerifyRequest(_Request):
@@ -334,7 +369,17 @@ class KeyView(BaseModel):
     last_used_at: datetime | None
     replaced_by: str | None
     replaces: str | None
-    grace_until: datetime | None
+    grace_until: datetime | None = Field(
+        description="When a rotated key stops working, as things stand (a usage-aware grace "
+        "moves it later with each use)."
+    )
+    grace_until_quiet_seconds: int | None = Field(
+        default=None,
+        description="A usage-aware grace: the key stops once unused for this long.",
+    )
+    grace_max: datetime | None = Field(
+        default=None, description="A usage-aware grace: the latest the key stops."
+    )
     rate_limits: list[str] = Field(default_factory=list)
     credits: int | None = Field(default=None, description="Uses left; null: unlimited.")
     refill: Refill | None = None
@@ -417,6 +462,11 @@ class VerificationView(BaseModel):
     method: str
     path: str = Field(description="The request's path, without its query.")
     user_agent: str
+    scopes: list[str] | None = Field(
+        default=None,
+        description="The scopes the request needed; null for entries logged before they "
+        "were recorded.",
+    )
 
 
 class VerificationPage(BaseModel):

@@ -69,6 +69,7 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
                 "POST",
                 "/v1/keys/verify",
                 request.headers.get("user-agent", ""),
+                tuple(body.scopes or ()),
             )
         )
         return {

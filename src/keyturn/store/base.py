@@ -23,8 +23,9 @@ from keyturn.record import KeyRecord
 
 if TYPE_CHECKING:
     from keyturn._owners import Owner, OwnerUsage
-    from keyturn._verifications import Verification, VerificationFilter
+    from keyturn._verifications import Caller, Verification, VerificationFilter
     from keyturn.roles import Role
+    from keyturn.suggestions import Need
 
 
 def masked_url(url: str) -> str:
@@ -299,6 +300,14 @@ class KeyStore(Protocol):
     def verifications(
         self, filters: VerificationFilter, *, limit: int = 100, before: int | None = None
     ) -> list[Verification]: ...
+
+    def key_callers(self, key_id: str, since: datetime, limit: int = 20) -> list[Caller]:
+        """Who used the key since ``since``, per client, method and path, latest first."""
+        ...
+
+    def key_needs(self, key_id: str, since: datetime, limit: int = 10_000) -> list[Need]:
+        """What the key's accepted requests since ``since`` needed, per scopes and client."""
+        ...
 
     def close(self) -> None: ...
 

@@ -47,6 +47,8 @@ from keyturn.store.role_rows import (
 )
 from keyturn.store.verification_rows import (
     INSERT_VERIFICATION,
+    KEY_CALLERS,
+    KEY_NEEDS,
     PURGE_VERIFICATIONS,
     verification_of_row,
     verifications_query,
@@ -54,8 +56,9 @@ from keyturn.store.verification_rows import (
 
 if TYPE_CHECKING:
     from keyturn._owners import Owner, OwnerUsage
-    from keyturn._verifications import Verification, VerificationFilter
+    from keyturn._verifications import Caller, Verification, VerificationFilter
     from keyturn.roles import Role
+    from keyturn.suggestions import Need
 
 _NO_FILTER = KeyFilter()
 ROWS_KEPT = 4096  # rows (and their records) kept for re-reads by hash; ~8 MB at most
@@ -736,3 +739,30 @@ class SQLStore(Outbox):
         with self._reading() as conn:
             rows = conn.execute(self.dialect.params(query), params).fetchall()
         return [verification_of_row(self.dialect, row) for row in rows]
+
+    def key_callers(self, key_id: str, since: datetime, limit: int = 20) -> list[Caller]:
+        """Who used the key since ``since`` (any outcome): per client, method and path,
+        the latest first."""
+        from keyturn._verifications import Caller
+
+        if _holds_nul(key_id):
+            return []
+        params = {"key_id": key_id, "since": self.dialect.time_in(since), "limit": limit}
+        with self._reading() as conn:
+            rows = conn.execute(self.dialect.params(KEY_CALLERS), params).fetchall()
+        moment = self.dialect.time_out
+        return [Caller(r[0], r[1], r[2], int(r[3]), moment(r[4]) or since) for r in rows]
+
+    def key_needs(self, key_id: str, since: datetime, limit: int = 10_000) -> list[Need]:
+        """What the key's accepted requests since ``since`` needed, per set of scopes and
+        client (``keyturn.suggestions``)."""
+        from keyturn.suggestions import Need
+
+        if _holds_nul(key_id):
+            return []
+        params = {"key_id": key_id, "since": self.dialect.time_in(since), "limit": limit}
+        with self._reading() as conn:
+            rows = conn.execute(self.dialect.params(KEY_NEEDS), params).fetchall()
+        return [
+            Need(None if r[0] is None else tuple(r[0].split()), r[1], int(r[2])) for r in rows
+        ]

@@ -332,7 +332,8 @@ def extend_quiet_grace(dialect: Dialect) -> str:
     stays ended (a late flush does not revive the key), and concurrent flushes of several
     instances cannot move it back. The partial index ``keys_quiet_grace`` keeps it to the
     keys in such a grace."""
-    end = f"{dialect.least}(grace_max, {dialect.plus_seconds.format('last_used_at', 'grace_quiet_seconds')})"
+    quiet_over = dialect.plus_seconds.format("last_used_at", "grace_quiet_seconds")
+    end = f"{dialect.least}(grace_max, {quiet_over})"
     return (
         f"UPDATE keys SET grace_until = {end} "
         "WHERE grace_quiet_seconds IS NOT NULL AND grace_until > :now "

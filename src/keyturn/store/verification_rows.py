@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 INSERT_VERIFICATION = (
     "INSERT INTO verifications (at, request_id, key_id, masked, outcome, client, method, "
-    "path, user_agent) VALUES (:at, :request_id, :key_id, :masked, :outcome, :client, "
-    ":method, :path, :user_agent)"
+    "path, user_agent, scopes) VALUES (:at, :request_id, :key_id, :masked, :outcome, "
+    ":client, :method, :path, :user_agent, :scopes)"
 )
 PURGE_VERIFICATIONS = "DELETE FROM verifications WHERE at < :before"
 
@@ -39,7 +39,7 @@ def verifications_query(
         params["before"] = before
     query = (
         "SELECT v.id, v.at, v.request_id, v.key_id, v.masked, v.outcome, v.client, v.method, "
-        f"v.path, v.user_agent FROM verifications v WHERE {' AND '.join(where)} "
+        f"v.path, v.user_agent, v.scopes FROM verifications v WHERE {' AND '.join(where)} "
         "ORDER BY v.id DESC LIMIT :limit"
     )
     return query, params
@@ -50,6 +50,24 @@ def verification_of_row(dialect: sql.Dialect, row: Any) -> Verification:
 
     moment = dialect.time_out(row[1])
     assert moment is not None
+    scopes = None if row[10] is None else tuple(row[10].split())
     return Verification(
-        int(row[0]), moment, row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9]
-    )
+        int(row[0]), moment, row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
+        scopes,
+    )  # fmt: skip
+
+
+# Who used a key since a moment: one row per client, method and path, latest first. The
+# index on (key_id, id) narrows the scan to the key's own entries.
+KEY_CALLERS = (
+    "SELECT client, method, path, COUNT(*), MAX(at) FROM verifications "
+    "WHERE key_id = :key_id AND at >= :since GROUP BY client, method, path "
+    "ORDER BY MAX(at) DESC LIMIT :limit"
+)
+# What a key's accepted requests needed, and where they came from, since a moment: one
+# row per set of scopes and client address, with how many requests.
+KEY_NEEDS = (
+    "SELECT scopes, client, COUNT(*) FROM verifications "
+    "WHERE key_id = :key_id AND at >= :since AND outcome = 'valid' "
+    "GROUP BY scopes, client LIMIT :limit"
+)
