@@ -7,7 +7,13 @@ reads the keys an event may be due for (``due_for_events``) and records
   and 1 by default; a key already closer than a threshold when it is first seen gets the
   closest one only), with ``data.days``;
 - ``key.expired`` when its expiry has passed (within the last week);
-- ``key.grace_ending`` when a rotated key's grace period ends within a day;
+- ``key.grace_ending`` when a rotated key's grace period ends within a day, with
+  ``data.still_used_by``: who used the old key since the rotation (the verification log's
+  clients, methods, paths, last seen), so the receiver knows who has yet to move. For a
+  usage-aware grace (``grace_until_quiet_seconds``) it is about the latest end,
+  ``grace_max``: the quiet end comes only once nobody uses the key, and needs no warning,
+  while the latest end cuts off whoever still does. (Its ``grace_until`` moves with every
+  use, so it cannot name an occasion.)
 - ``key.credits_low`` when a refilled key has 10% of its refill left, and when any metered
   key has none left (``data.level``: 10 or 0);
 - ``key.unused``, disabling the key, when it has not been used for ``disable_unused_after``.
@@ -108,9 +114,16 @@ class Reminders:
                     once = f"expiring:{key}:{days}d:{stamp}"
                     yield events.about(events.EXPIRING, record, once=once, days=days)
         grace = record.grace_until
-        if grace is not None and timedelta(0) < grace - now <= timedelta(days=1):
-            stamp = int(grace.timestamp())
-            yield events.about(events.GRACE_ENDING, record, once=f"grace:{key}:{stamp}")
+        if grace is not None and grace > now:
+            end = record.grace_max or grace
+            if end - now <= timedelta(days=1):
+                callers = self.admin.callers(Actor.operator(ACTOR), key).callers
+                yield events.about(
+                    events.GRACE_ENDING,
+                    record,
+                    once=f"grace:{key}:{int(end.timestamp())}",
+                    still_used_by=[c.public() for c in callers],
+                )
         if record.credits is not None:
             period = int(record.refilled_at.timestamp()) if record.refilled_at else 0
             level = None

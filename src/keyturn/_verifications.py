@@ -138,6 +138,22 @@ class Caller:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyCallers:
+    """Who used one key since a moment (for a rotated key: since its rotation)."""
+
+    key_id: str
+    since: datetime
+    callers: tuple[Caller, ...]
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "since": self.since.isoformat(),
+            "callers": [c.public() for c in self.callers],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class VerificationFilter:
     key_id: str | None = None
     owner: str | None = None

@@ -42,7 +42,7 @@ from keyturn import _events as events
 from keyturn._addresses import checked_networks, within_networks
 from keyturn._credits import validate_credits
 from keyturn._redact import mask_text
-from keyturn._verifications import Caller
+from keyturn._verifications import KeyCallers
 from keyturn.actor import Actor, Allowance
 from keyturn.cache import KeyCache
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted, UnknownRole
@@ -477,7 +477,7 @@ class KeyAdmin:
 
     def callers(
         self, actor: Actor, key_id: str, since: datetime | None = None, limit: int = 20
-    ) -> Sequence[Caller]:
+    ) -> KeyCallers:
         """Who used the key (the verification log: client address, method, path, requests,
         last seen), since ``since``; by default, for a rotated key, since its rotation (who
         still uses the old key), else over the last day."""
@@ -487,7 +487,7 @@ class KeyAdmin:
         if since is None:
             successor = self.store.get(record.replaced_by) if record.replaced_by else None
             since = successor.created_at if successor else self.clock() - timedelta(days=1)
-        return self.store.key_callers(key_id, since, limit)
+        return KeyCallers(key_id, since, tuple(self.store.key_callers(key_id, since, limit)))
 
     def suggest(self, actor: Actor, key_id: str, days: int = 30) -> Suggestion:
         """The scopes the key's requests needed and the address ranges they came from over
@@ -1026,7 +1026,7 @@ class AsyncKeyAdmin:
 
     async def callers(
         self, actor: Actor, key_id: str, since: datetime | None = None, limit: int = 20
-    ) -> Sequence[Caller]:
+    ) -> KeyCallers:
         return await asyncio.to_thread(self.sync.callers, actor, key_id, since, limit)
 
     async def suggest(self, actor: Actor, key_id: str, days: int = 30) -> Suggestion:

@@ -3,6 +3,8 @@ once, a key unused too long is disabled, and no key outlives the deployment's li
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -10,6 +12,7 @@ import pytest
 
 from keyturn import KeyManager
 from keyturn._reminders import Reminders
+from keyturn._verifications import Entry
 from keyturn._webhooks import NewWebhook
 from keyturn.actor import Actor
 from keyturn.admin import LifetimePolicy
@@ -134,3 +137,33 @@ def test_require_expiry(db_url: str) -> None:
         key = manager.create_key("a", expires_in=timedelta(days=1000)).record
         with pytest.raises(InvalidValue, match="require_expiry"):
             manager.update(key.id, expires_at=None)
+
+
+def test_a_usage_aware_grace_warns_of_its_latest_end_once_naming_who_still_uses_it(
+    manager: KeyManager,
+) -> None:
+    hook = watch(manager)
+    old = manager.create_key("a", scopes=["read"])
+    manager.rotate(old.record.id, quiet=timedelta(minutes=15), grace=timedelta(days=3))
+    remind = reminders(manager)
+    before = len(seen(manager, hook))
+    remind.run_once()  # ends in 15 minutes if nobody uses it: no warning for that
+    assert seen(manager, hook)[before:] == []
+    manager.verifications.record(
+        Entry(time.time(), "r1", old.record.id, old.record.masked, "valid", "203.0.113.9",
+              (), "GET", "/orders", "client/1.0", ("read",))  # fmt: skip
+    )
+    manager.verifications.flush()
+    later = utcnow() + timedelta(days=2, hours=1)  # its latest end is within a day
+    # In use all along: each flushed use moved its end (tests/core/test_quiet_grace.py).
+    manager.store.update(old.record.id, {"grace_until": later + timedelta(minutes=10)},
+                         "test", "key.update")  # fmt: skip
+    remind.run_once(later)
+    remind.run_once(later)
+    assert seen(manager, hook)[before:] == ["key.grace_ending"]
+    (body,) = [c.body for c in manager.store.claim(later, 30, limit=100)
+               if c.delivery.type == "key.grace_ending"]  # fmt: skip
+    data = json.loads(body)["data"]
+    assert data["grace_until_quiet_seconds"] == 900 and data["grace_max"] is not None
+    (caller,) = data["still_used_by"]
+    assert caller["client"] == "203.0.113.9" and caller["path"] == "/orders"

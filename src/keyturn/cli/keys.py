@@ -330,10 +330,12 @@ def show(key_id: str, config_file: str | None, database_url: str | None, fmt: st
     log: client address, method and path, requests and last use since the rotation)."""
     with open_manager(settings_from(config_file, database_url=database_url)) as manager:
         record = manager.admin.get(cli_actor(), key_id)
-        callers = manager.admin.callers(cli_actor(), key_id) if record.replaced_by else None
-    if callers is None:
+        found = manager.admin.callers(cli_actor(), key_id) if record.replaced_by else None
+    if found is None:
         _show_record(record, fmt)
-    elif fmt == "json":
+        return
+    callers = found.callers
+    if fmt == "json":
         emit_json({**record.public(), "still_used_by": [c.public() for c in callers]})
     else:
         _show_record(record, fmt)

@@ -27,6 +27,7 @@ from keyturn.service.portal_api import portal_router
 from keyturn.service.problems import PROBLEM_REF, install_handlers
 from keyturn.service.raw_paths import raw_paths
 from keyturn.service.roles_api import roles_router
+from keyturn.service.traffic_api import traffic_router
 from keyturn.service.verifications_api import verifications_router
 from keyturn.service.verify_api import verify_router
 from keyturn.service.webhooks_api import webhooks_router
@@ -120,6 +121,7 @@ def build_api(context: ServiceContext) -> FastAPI:
     app.include_router(owners_router(context, callers))
     app.include_router(roles_router(context, callers))
     app.include_router(verifications_router(context, callers))
+    app.include_router(traffic_router(context, callers))
     prefixes = list(context.settings.prefixes)
 
     def openapi() -> dict[str, Any]:

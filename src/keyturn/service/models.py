@@ -623,3 +623,57 @@ class GitHubFeedback(BaseModel):
     token_hash: str = Field(description="SHA-256 of the token, hex (never the token).")
     token_type: str
     label: Literal["true_positive", "false_positive"]
+
+
+class CallerView(BaseModel):
+    client: str | None = Field(description="The client's address, as keyturn judged it.")
+    method: str
+    path: str = Field(description="The request's path, without its query.")
+    requests: int = Field(description="Requests with this key (any outcome).")
+    last_seen: datetime
+
+
+class CallerList(BaseModel):
+    key_id: str
+    since: datetime
+    callers: list[CallerView] = Field(
+        description="From the verification log, the latest first: who used the key since "
+        "`since` (for a rotated key, by default, since its rotation: who still uses it)."
+    )
+
+
+class SuggestionRequests(BaseModel):
+    logged: int = Field(description="Accepted requests in the verification log.")
+    counted: int = Field(description="Accepted requests the usage counters saw (every face).")
+
+
+class SuggestionView(BaseModel):
+    """What the key's requests needed over the last `days` days."""
+
+    key_id: str
+    days: int
+    since: datetime
+    requests: SuggestionRequests
+    complete: bool = Field(
+        description="Every accepted request counted was logged with what it needed: only "
+        "then is narrowing the key to the suggestion safe."
+    )
+    scopes: list[str] | None = Field(description="The scopes needed; null: not known.")
+    unused_scopes: list[str] = Field(description="Scopes the key holds that were not needed.")
+    allowed_ips: list[str] | None = Field(
+        description="The clients' addresses as ranges (/24, /48, or single addresses when a "
+        "range had at most 4); null: not known."
+    )
+    reasons: list[str] = Field(description="Why the suggestion is not complete, if it is not.")
+
+
+class NarrowKey(_Request):
+    """Take scopes away, confine to fewer addresses: never widens (422 otherwise)."""
+
+    scopes: Scopes | None = Field(
+        default=None, description="The scopes to keep: each one the key holds now."
+    )
+    allowed_ips: AllowedIps | None = Field(
+        default=None,
+        description="Where the key may be used from: inside its current allow-list.",
+    )

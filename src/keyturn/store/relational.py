@@ -380,7 +380,7 @@ class SQLStore(Outbox):
     ) -> Sequence[KeyRecord]:
         """Keys a time-driven event may be due for (``keyturn._reminders`` decides which):
         not revoked, not canaries, and expiring from a week ago to ``horizon``, or ending a
-        rotation's grace within a day, or holding credits, or (``unused_before``) working
+        rotation's grace within a day (a usage-aware grace: at its latest), or holding credits, or (``unused_before``) working
         but unused since before it."""
         d = self.dialect
         params = {
@@ -393,7 +393,8 @@ class SQLStore(Outbox):
         query = (
             f"SELECT {sql.selected(d)} FROM keys WHERE revoked_at IS NULL AND NOT canary AND ("
             "(expires_at IS NOT NULL AND expires_at >= :past AND expires_at <= :horizon) "
-            "OR (grace_until IS NOT NULL AND grace_until > :now AND grace_until <= :day) "
+            "OR (grace_until IS NOT NULL AND grace_until > :now "
+            "AND COALESCE(grace_max, grace_until) <= :day) "
             "OR credits IS NOT NULL"
             + (
                 " OR (NOT disabled AND replaced_by IS NULL "
