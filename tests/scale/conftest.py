@@ -34,9 +34,10 @@ class Cluster:
     redis_prefix: str | None = None
     admin_key: str = ""
     instances: list[ServeProcess] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # more settings, as KEYTURN_*
 
     def start(self) -> ServeProcess:
-        env = {"KEYTURN_DATABASE_URL": self.db_url, "KEYTURN_ACCESS_LOG": "false"}
+        env = {"KEYTURN_DATABASE_URL": self.db_url, "KEYTURN_ACCESS_LOG": "false", **self.env}
         args: list[str] = []
         if self.redis_prefix is not None:
             args = ["--redis", REDIS_URL]

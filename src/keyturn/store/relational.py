@@ -380,8 +380,8 @@ class SQLStore(Outbox):
     ) -> Sequence[KeyRecord]:
         """Keys a time-driven event may be due for (``keyturn._reminders`` decides which):
         not revoked, not canaries, and expiring from a week ago to ``horizon``, or ending a
-        rotation's grace within a day (a usage-aware grace: at its latest), or holding credits, or (``unused_before``) working
-        but unused since before it."""
+        rotation's grace within a day (a usage-aware grace: at its latest), or holding
+        credits, or (``unused_before``) working but unused since before it."""
         d = self.dialect
         params = {
             "past": d.time_in(now - timedelta(days=7)),

@@ -180,6 +180,10 @@ async def render_detail(
         refusal=manage_refusal(admin, record),
         errors=errors or {},
         values=values or edit_values(record),
+        callers=(await ui.keys.callers(admin.actor, record.id)).callers
+        if record.replaced_by
+        else None,
+        suggestion=await ui.keys.suggest(admin.actor, record.id, days),
     )
 
 

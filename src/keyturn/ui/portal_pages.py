@@ -26,6 +26,7 @@ from keyturn.ui.key_actions import (
     DEFAULT_GRACE_HOURS,
     MAX_GRACE_HOURS,
     field_error,
+    grace_of,
     whole_number,
 )
 from keyturn.ui.key_pages import USAGE_DAYS, key_id_of, usage_chart
@@ -173,6 +174,7 @@ def action_page(verb: str) -> tuple[PortalPage, PortalPage]:
             action=action,
             grace_hours=DEFAULT_GRACE_HOURS,
             max_grace_hours=MAX_GRACE_HOURS,
+            quiet_minutes="",
             errors={},
         )
 
@@ -186,11 +188,11 @@ def action_page(verb: str) -> tuple[PortalPage, PortalPage]:
             visitor.session.flash = "Revoked. Requests with this key are now refused."
             return RedirectResponse(f"{PATH}/keys/{record.id}", status_code=303)
         errors: dict[str, str] = {}
-        hours = whole_number(form.get("grace_hours"), "grace_hours", errors)
-        if hours is not None:
+        grace = grace_of(form, errors)
+        if grace is not None:
             try:
                 issued = await portal.keys.rotate(
-                    visitor.actor, record.id, timedelta(hours=hours)
+                    visitor.actor, record.id, grace[0], quiet=grace[1]
                 )
             except InvalidValue as exc:
                 errors = field_error(exc)
@@ -212,6 +214,7 @@ def action_page(verb: str) -> tuple[PortalPage, PortalPage]:
             action=action,
             grace_hours=form.get("grace_hours"),
             max_grace_hours=MAX_GRACE_HOURS,
+            quiet_minutes=form.get("quiet_minutes"),
             errors=errors,
         )
 
