@@ -39,3 +39,16 @@ def test_bad_owner_input_is_one_line(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no owner" in missing.stderr
     bad = run("owners", "set", "acme", "--rate-limit", "lots", db=db)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_an_owner_with_a_slash_is_one_name_to_the_cli(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'k.db'}"
+    create(db, "--name", "k", "--owner", "team/payments")
+    create(db, "--name", "j", "--owner", "team")
+    shown = json.loads(run("owners", "set", "team/payments", "--credits", "4", "--format",
+                           "json", db=db, check=True).stdout)  # fmt: skip
+    assert shown["owner"] == "team/payments" and shown["keys"]["active"] == 1
+    done = run("owners", "disable", "team/payments", db=db, check=True).stdout
+    assert "1 key(s) of team/payments disabled" in done
+    assert json.loads(run("owners", "show", "team", "--format", "json", db=db,
+                          check=True).stdout)["keys"]["active"] == 1  # fmt: skip

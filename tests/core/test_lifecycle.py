@@ -149,10 +149,9 @@ def test_a_usage_aware_grace_warns_of_its_latest_end_once_naming_who_still_uses_
     before = len(seen(manager, hook))
     remind.run_once()  # ends in 15 minutes if nobody uses it: no warning for that
     assert seen(manager, hook)[before:] == []
-    manager.verifications.record(
-        Entry(time.time(), "r1", old.record.id, old.record.masked, "valid", "203.0.113.9",
-              (), "GET", "/orders", "client/1.0", ("read",))  # fmt: skip
-    )
+    used = Entry(time.time(), "r1", old.record.id, old.record.masked, "valid", "203.0.113.9",
+                 (), "GET", "/orders", "client/1.0", ("read",))  # fmt: skip
+    manager.verifications.record(used)
     manager.verifications.flush()
     later = utcnow() + timedelta(days=2, hours=1)  # its latest end is within a day
     # In use all along: each flushed use moved its end (tests/core/test_quiet_grace.py).

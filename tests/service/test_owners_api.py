@@ -69,3 +69,27 @@ def test_the_openapi_document_describes_owners(live: Live) -> None:
     assert {"put", "get"} <= set(paths["/v1/owners/{owner}"])
     assert "post" in paths["/v1/owners/{owner}/revoke"]
     assert "post" in paths["/v1/owners/{owner}/disable"]
+
+
+def test_owners_with_slashes_are_addressed_however_the_slash_is_sent(live: Live) -> None:
+    """An owner is free text: ``team/payments`` and even ``acme/revoke`` are names, sent
+    with the slash as it is or as ``%2F``, and never read as another route."""
+    payments = live.make_key(owner="team/payments")[0]
+    tricky = live.make_key(owner="acme/revoke")[0]
+    plain = live.make_key(owner="acme")[0]
+    for path in ("/v1/owners/team/payments", "/v1/owners/team%2Fpayments"):
+        put = live.root.put(path, json={"metadata": {"path": path}})
+        assert put.status_code == 200, put.text
+        assert put.json()["owner"] == "team/payments" and put.json()["keys"]["active"] == 1
+        assert live.root.get(path).json()["metadata"] == {"path": path}
+    # GET and PUT address the owner, POST .../revoke the owner before it: no ambiguity.
+    assert live.root.get("/v1/owners/acme/revoke").json()["owner"] == "acme/revoke"
+    assert live.root.get("/v1/owners/acme%2Frevoke").json()["owner"] == "acme/revoke"
+    revoked = live.root.post("/v1/owners/acme%2Frevoke/revoke")
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["owner"] == "acme/revoke" and len(revoked.json()["changed"]) == 1
+    assert auth(live, tricky) == 401
+    assert auth(live, plain) == 204 and auth(live, payments) == 204  # untouched
+    disabled = live.root.post("/v1/owners/team/payments/disable")
+    assert [k["owner"] for k in disabled.json()["changed"]] == ["team/payments"]
+    assert auth(live, payments) == 401 and auth(live, plain) == 204

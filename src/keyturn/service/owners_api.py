@@ -4,6 +4,14 @@ A translator, as ``admin_api`` is: JSON becomes ``OwnerLimits`` and goes to the 
 operations of the admin layer (``keyturn._owners``) in the calling key's name; the rules
 (who may change limits that several keys share) are there, the errors mapped by the one
 handler (``keyturn.service.problems``).
+
+An owner is free text and may hold a ``/`` (``acme/billing``, as teams name themselves):
+every route takes the rest of the path as the owner (``{owner:path}``), so a client may
+send the slash as it is or as ``%2F`` (the server decodes the path before routing, and a
+proxy may too). The owner itself answers only GET and PUT, and ``.../revoke`` and
+``.../disable`` only POST, so the method tells ``POST /v1/owners/a/revoke`` (revoke the
+keys of ``a``) from ``GET /v1/owners/a/revoke`` (the owner ``a/revoke``). Refusing ``/`` in
+owner names instead would strand the keys that already carry such an owner.
 """
 
 # No `from __future__ import annotations`: FastAPI must evaluate the route signatures,
@@ -23,7 +31,13 @@ from keyturn.service.context import ServiceContext
 from keyturn.service.models import Name, OwnerKeysChanged, OwnerView, PutOwner
 from keyturn.service.problems import problem_responses
 
-OwnerName = Annotated[Name, Path(description="The owner, as keys name it (`owner`).")]
+OwnerName = Annotated[
+    Name,
+    Path(
+        description="The owner, as keys name it (`owner`), percent-encoded; a `/` in it may "
+        "be sent as it is or as `%2F`."
+    ),
+]
 _BY_NAME = problem_responses(400, 401, 403, 404, 422, 429, 503)
 
 
@@ -34,7 +48,7 @@ def owners_router(context: ServiceContext, callers: Callers) -> APIRouter:
     writer = callers.holding(admin.WRITE)
 
     @router.put(
-        "/owners/{owner}",
+        "/owners/{owner:path}",
         response_model=OwnerView,
         responses=problem_responses(400, 401, 403, 422, 429, 503),
         tags=["owners"],
@@ -54,7 +68,7 @@ def owners_router(context: ServiceContext, callers: Callers) -> APIRouter:
         return (await owners.get(actor, stored.owner)).public()
 
     @router.get(
-        "/owners/{owner}",
+        "/owners/{owner:path}",
         response_model=OwnerView,
         responses=_BY_NAME,
         tags=["owners"],
@@ -82,7 +96,7 @@ def owners_router(context: ServiceContext, callers: Callers) -> APIRouter:
         ("disable", "Disable all of an owner's live keys at once"),
     ):
         router.add_api_route(
-            f"/owners/{{owner}}/{verb}",
+            f"/owners/{{owner:path}}/{verb}",
             all_keys(verb),
             methods=["POST"],
             response_model=OwnerKeysChanged,
