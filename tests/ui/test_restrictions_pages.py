@@ -66,9 +66,9 @@ def test_the_owner_page_sets_limits_and_revokes_all(live: Live) -> None:
         data={"csrf": csrf, "rate_limits": "lots", "credits": "", "refill": ""},
     )
     assert bad.status_code == 422
-    confirm = client.get("/ui/owner-keys/revoke/acme%20corp")
+    confirm = client.get("/ui/owners/acme%20corp/revoke")
     assert confirm.status_code == 200 and "for good" in confirm.text
-    done = client.post("/ui/owner-keys/revoke/acme%20corp", data={"csrf": csrf})
+    done = client.post("/ui/owners/acme%20corp/revoke", data={"csrf": csrf})
     assert done.status_code == 303
     assert all(live.manager.get(k.record.id).revoked_at is not None for k in keys)
     assert client.get("/ui/owners/nobody").status_code == 404
@@ -99,22 +99,22 @@ def test_why_was_it_rejected_by_request_id(live: Live) -> None:
 
 
 def test_owners_with_slashes_have_pages_and_actions(live: Live) -> None:
-    """The dashboard links an owner as one percent-encoded segment and the revoke/disable
-    pages live under their own prefix, so ``acme/disable`` is an owner, not an action."""
+    """The dashboard links an owner as one percent-encoded segment, so ``acme/disable`` is
+    an owner, not an action on ``acme``."""
     key = live.manager.create_key("s", owner="acme/disable")
     other = live.manager.create_key("t", owner="acme")
     client, csrf = signed_in(live)
     key_page = client.get(f"/ui/keys/{key.record.id}").text
     assert "/ui/owners/acme%2Fdisable" in key_page
     page = client.get("/ui/owners/acme%2Fdisable")
-    assert page.status_code == 200 and "/ui/owner-keys/disable/acme%2Fdisable" in page.text
+    assert page.status_code == 200 and "/ui/owners/acme%2Fdisable/disable" in page.text
     saved = client.post(
         "/ui/owners/acme%2Fdisable",
         data={"csrf": csrf, "rate_limits": "", "credits": "5", "refill": ""},
     )
     assert saved.status_code == 303 and saved.headers["location"] == "/ui/owners/acme%2Fdisable"
     assert live.manager.owners.get(Actor.operator("t"), "acme/disable").owner.credits == 5
-    done = client.post("/ui/owner-keys/disable/acme%2Fdisable", data={"csrf": csrf})
+    done = client.post("/ui/owners/acme%2Fdisable/disable", data={"csrf": csrf})
     assert done.status_code == 303
     assert live.manager.get(key.record.id).disabled
     assert not live.manager.get(other.record.id).disabled

@@ -3,9 +3,11 @@
 Dispatch is a path comparison, so a forward-auth request never enters a framework's router
 or middleware stack. Apps mounted beside the service (the dashboard at ``/ui``, mounted by
 ``keyturn.app``, which composes the two packages so that neither imports the other) come
-next, and everything else goes to the FastAPI app. The lifespan is handled here: on
-startup the webhook worker and the time-driven events start; on shutdown they stop and
-the manager is closed, which flushes the batched last-used times.
+next, and everything else goes to the FastAPI app; both route on the path with encoded
+slashes kept inside their segment (``keyturn.path_names``: free-form names like owners).
+The lifespan is handled here: on startup the webhook worker and the time-driven events
+start; on shutdown they stop and the manager is closed, which flushes the batched
+last-used times.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from keyturn._asgi import ASGIApp, Receive, Scope, Send
+from keyturn.path_names import needs_routing_path, routing_path
 from keyturn.service import probes
 from keyturn.service.api import build_api
 from keyturn.service.context import ServiceContext
@@ -51,6 +54,9 @@ class KeyturnService:
                     probe = probes.not_allowed
                 await probe(self.context, scope, receive, send)
                 return
+            if needs_routing_path(scope.get("raw_path")):  # a name holding a slash
+                scope = {**scope, "path": routing_path(scope["raw_path"])}
+                path = scope["path"]
             for prefix, app in self.mounts:
                 if path == prefix or path.startswith(prefix + "/"):
                     await app(scope, receive, send)

@@ -287,6 +287,17 @@ class UpdateKey(_Request):
 
 
 class RotateKey(_Request):
+    # What a schema can say of the three: a fixed grace or a usage-aware one, not both. (The
+    # quiet period's least and the longest grace's lower bound, the quiet period, depend on
+    # the deployment and on another field: the admin layer checks them, 422.)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "not": {"required": ["grace_seconds", "grace_until_quiet_seconds"]},
+            "dependentRequired": {"grace_max_seconds": ["grace_until_quiet_seconds"]},
+        },
+    )
+
     grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] | None = Field(
         default=None,
         description="How long the old key keeps working (default 24 hours; 0 ends it now). "

@@ -5,13 +5,8 @@ operations of the admin layer (``keyturn._owners``) in the calling key's name; t
 (who may change limits that several keys share) are there, the errors mapped by the one
 handler (``keyturn.service.problems``).
 
-An owner is free text and may hold a ``/`` (``acme/billing``, as teams name themselves):
-every route takes the rest of the path as the owner (``{owner:path}``), so a client may
-send the slash as it is or as ``%2F`` (the server decodes the path before routing, and a
-proxy may too). The owner itself answers only GET and PUT, and ``.../revoke`` and
-``.../disable`` only POST, so the method tells ``POST /v1/owners/a/revoke`` (revoke the
-keys of ``a``) from ``GET /v1/owners/a/revoke`` (the owner ``a/revoke``). Refusing ``/`` in
-owner names instead would strand the keys that already carry such an owner.
+An owner is one path segment, percent-encoded: ``team/payments`` is
+``/v1/owners/team%2Fpayments`` (``keyturn.path_names``: the ``name`` convertor).
 """
 
 # No `from __future__ import annotations`: FastAPI must evaluate the route signatures,
@@ -22,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 
-from keyturn import admin
+from keyturn import admin, path_names
 from keyturn._owners import OwnerLimits
 from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route
@@ -34,10 +29,11 @@ from keyturn.service.problems import problem_responses
 OwnerName = Annotated[
     Name,
     Path(
-        description="The owner, as keys name it (`owner`), percent-encoded; a `/` in it may "
-        "be sent as it is or as `%2F`."
+        description="The owner, as keys name it (`owner`): one path segment, percent-encoded "
+        "(a `/` in it as `%2F`)."
     ),
 ]
+path_names.register()
 _BY_NAME = problem_responses(400, 401, 403, 404, 422, 429, 503)
 
 
@@ -48,7 +44,7 @@ def owners_router(context: ServiceContext, callers: Callers) -> APIRouter:
     writer = callers.holding(admin.WRITE)
 
     @router.put(
-        "/owners/{owner:path}",
+        "/owners/{owner:name}",
         response_model=OwnerView,
         responses=problem_responses(400, 401, 403, 422, 429, 503),
         tags=["owners"],
@@ -68,7 +64,7 @@ def owners_router(context: ServiceContext, callers: Callers) -> APIRouter:
         return (await owners.get(actor, stored.owner)).public()
 
     @router.get(
-        "/owners/{owner:path}",
+        "/owners/{owner:name}",
         response_model=OwnerView,
         responses=_BY_NAME,
         tags=["owners"],
@@ -96,7 +92,7 @@ def owners_router(context: ServiceContext, callers: Callers) -> APIRouter:
         ("disable", "Disable all of an owner's live keys at once"),
     ):
         router.add_api_route(
-            f"/owners/{{owner:path}}/{verb}",
+            f"/owners/{{owner:name}}/{verb}",
             all_keys(verb),
             methods=["POST"],
             response_model=OwnerKeysChanged,

@@ -12,14 +12,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from keyturn import path_names
 from keyturn._owners import OwnerLimits, OwnerUsage
 from keyturn.admin import READ, WRITE
 from keyturn.errors import InvalidValue
+from keyturn.path_names import segment
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard, Page
 from keyturn.ui.forms import Form
 from keyturn.ui.key_actions import field_error, split_scopes, whole_number
-from keyturn.ui.render import MOUNT, segment
+from keyturn.ui.render import MOUNT
 
 _WARNINGS = {
     "revoke": "Every key of this owner is revoked, for good: requests with any of them are "
@@ -29,12 +31,12 @@ _WARNINGS = {
 }
 
 
+path_names.register()
+
+
 def owner_url(owner: str) -> str:
+    """The owner's page: the owner as one path segment (``keyturn.path_names``)."""
     return f"{MOUNT}/owners/{segment(owner)}"
-
-
-def all_keys_url(verb: str, owner: str) -> str:
-    return f"{MOUNT}/owner-keys/{verb}/{segment(owner)}"
 
 
 def _values(usage: OwnerUsage) -> dict[str, str]:
@@ -105,7 +107,6 @@ def all_keys_page(verb: str) -> tuple[Page, Page]:
             verb=verb,
             warning=_WARNINGS[verb],
             owner_url=owner_url(usage.owner.owner),
-            action_url=all_keys_url(verb, usage.owner.owner),
         )
 
     async def perform(ui: Dashboard, request: Request, admin: Admin, form: Form | None) -> Response:
@@ -119,16 +120,13 @@ def all_keys_page(verb: str) -> tuple[Page, Page]:
 
 
 def routes(ui: Dashboard) -> list[BaseRoute]:
-    """An owner is free text and may hold ``/``: each route takes the rest of the path as
-    the owner (``{owner:path}``), and nothing follows it, so no owner name can read as
-    another route (``/owners/a/revoke`` is the owner ``a/revoke``, never "revoke ``a``")."""
     found: list[BaseRoute] = [
-        Route(f"{MOUNT}/owners/{{owner:path}}", ui.page(owner_detail, READ), methods=["GET"]),
-        Route(f"{MOUNT}/owners/{{owner:path}}", ui.page(set_limits, WRITE), methods=["POST"]),
+        Route(f"{MOUNT}/owners/{{owner:name}}", ui.page(owner_detail, READ), methods=["GET"]),
+        Route(f"{MOUNT}/owners/{{owner:name}}", ui.page(set_limits, WRITE), methods=["POST"]),
     ]
     for verb in ("revoke", "disable"):
         confirm, perform = all_keys_page(verb)
-        path = f"{MOUNT}/owner-keys/{verb}/{{owner:path}}"
+        path = f"{MOUNT}/owners/{{owner:name}}/{verb}"
         found.append(Route(path, ui.page(confirm, WRITE), methods=["GET"]))
         found.append(Route(path, ui.page(perform, WRITE), methods=["POST"]))
     return found

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
 from keyturn import __version__
+from keyturn.path_names import segment
 
 MOUNT = "/ui"
 
@@ -65,13 +65,6 @@ def iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value is not None else ""
 
 
-def segment(value: str) -> str:
-    """Free text as one path segment: every ``/`` and ``%`` percent-encoded too, so an owner
-    named ``acme/billing`` or ``a/../b`` stays one name however a browser resolves the URL
-    (``/ui/owners/{owner:path}`` decodes it back)."""
-    return quote(value, safe="")
-
-
 def static_url(name: str, mount: str = MOUNT) -> str:
     """A static file's URL; the version in the query makes an upgrade refetch it."""
     return f"{mount}/static/{name}?v={__version__}"
@@ -88,6 +81,7 @@ def environment(mount: str = MOUNT) -> Environment:
     env.filters["when"] = when
     env.filters["day"] = day
     env.filters["iso"] = iso
+    env.filters["segment"] = segment  # a free-form name in a path (keyturn.path_names)
     env.filters["segment"] = segment
     env.globals.update(
         static=lambda name: static_url(name, mount), version=__version__, mount=mount
