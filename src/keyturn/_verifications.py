@@ -12,7 +12,7 @@ What an entry holds: when, the request id, the key's id and mask when the key is
 the outcome code, the client's address as the request showed it (the peer, and the
 forwarded addresses when the peer is a trusted proxy: the client is worked out when the
 entry is written, not on the request), method, path, user agent and the scopes the request
-needed (what least-privilege suggestions, ``keyturn.suggestions``, are made of). Never the
+needed (what least-privilege suggestions, ``keyturn._suggestions``, are made of). Never the
 key.
 """
 

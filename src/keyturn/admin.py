@@ -42,6 +42,7 @@ from keyturn import _events as events
 from keyturn._addresses import checked_networks, within_networks
 from keyturn._credits import validate_credits
 from keyturn._redact import mask_text
+from keyturn._suggestions import MAX_DAYS, Suggestion, suggest
 from keyturn._verifications import KeyCallers
 from keyturn.actor import Actor, Allowance
 from keyturn.cache import KeyCache
@@ -50,7 +51,6 @@ from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, mask,
 from keyturn.record import KeyRecord, utcnow
 from keyturn.scopes import missing_scopes, validate_roles, validate_scopes
 from keyturn.store.base import AuditEvent, Decide, Grace, KeyFilter, KeyStore
-from keyturn.suggestions import MAX_DAYS, Suggestion, suggest
 
 DEFAULT_LIFETIME = timedelta(days=90)
 DEFAULT_GRACE = timedelta(hours=24)
@@ -491,7 +491,7 @@ class KeyAdmin:
 
     def suggest(self, actor: Actor, key_id: str, days: int = 30) -> Suggestion:
         """The scopes the key's requests needed and the address ranges they came from over
-        the last ``days`` whole days (UTC, today included): ``keyturn.suggestions``."""
+        the last ``days`` whole days (UTC, today included): ``keyturn._suggestions``."""
         actor.require(READ)
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
             raise InvalidValue(f"expected a whole number of days from 1 to {MAX_DAYS}", "days")

@@ -15,6 +15,7 @@ import click
 
 from keyturn._durations import parse_duration, parse_expiry
 from keyturn._states import STATUSES
+from keyturn._suggestions import MAX_DAYS
 from keyturn.actor import Actor
 from keyturn.admin import UNSET, IssuedKey, KeyChange, NewKey, Unset
 from keyturn.cli.output import (
@@ -29,7 +30,6 @@ from keyturn.cli.output import (
 from keyturn.errors import Conflict, InvalidValue
 from keyturn.record import KeyRecord
 from keyturn.store import KeyFilter
-from keyturn.suggestions import MAX_DAYS
 
 
 def cli_actor() -> Actor:

@@ -4,7 +4,7 @@ Dispatch is a path comparison, so a forward-auth request never enters a framewor
 or middleware stack. Apps mounted beside the service (the dashboard at ``/ui``, mounted by
 ``keyturn.app``, which composes the two packages so that neither imports the other) come
 next, and everything else goes to the FastAPI app; both route on the path with encoded
-slashes kept inside their segment (``keyturn.path_names``: free-form names like owners).
+slashes kept inside their segment (``keyturn._path_names``: free-form names like owners).
 The lifespan is handled here: on startup the webhook worker and the time-driven events
 start; on shutdown they stop and the manager is closed, which flushes the batched
 last-used times.
@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from keyturn._asgi import ASGIApp, Receive, Scope, Send
-from keyturn.path_names import needs_routing_path, routing_path
+from keyturn._path_names import needs_routing_path, routing_path
 from keyturn.service import probes
 from keyturn.service.api import build_api
 from keyturn.service.context import ServiceContext

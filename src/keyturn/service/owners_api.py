@@ -6,7 +6,7 @@ operations of the admin layer (``keyturn._owners``) in the calling key's name; t
 handler (``keyturn.service.problems``).
 
 An owner is one path segment, percent-encoded: ``team/payments`` is
-``/v1/owners/team%2Fpayments`` (``keyturn.path_names``: the ``name`` convertor).
+``/v1/owners/team%2Fpayments`` (``keyturn._path_names``: the ``name`` convertor).
 """
 
 # No `from __future__ import annotations`: FastAPI must evaluate the route signatures,
@@ -17,7 +17,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 
-from keyturn import admin, path_names
+from keyturn import _path_names as path_names
+from keyturn import admin
 from keyturn._owners import OwnerLimits
 from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route

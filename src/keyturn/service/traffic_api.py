@@ -3,7 +3,7 @@ least privilege it needs.
 
 A translator, as ``admin_api`` is: who still uses a key (for a rotated key, since its
 rotation) and what its requests needed come from the verification log through the admin
-layer (``KeyAdmin.callers``, ``KeyAdmin.suggest``, ``keyturn.suggestions``), and narrowing
+layer (``KeyAdmin.callers``, ``KeyAdmin.suggest``, ``keyturn._suggestions``), and narrowing
 is the admin layer's one audited change (``KeyAdmin.narrow``), which only ever narrows.
 """
 
@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from keyturn import admin
+from keyturn._suggestions import MAX_DAYS
 from keyturn.actor import Actor
 from keyturn.service.admin_api import KeyId
 from keyturn.service.body_limit import gated_route
@@ -28,7 +29,6 @@ from keyturn.service.models import (
     Timestamp,
 )
 from keyturn.service.problems import problem_responses
-from keyturn.suggestions import MAX_DAYS
 
 _BY_ID = problem_responses(400, 401, 403, 404, 422, 429, 503)
 

@@ -23,9 +23,11 @@ from keyturn.record import KeyRecord
 
 if TYPE_CHECKING:
     from keyturn._owners import Owner, OwnerUsage
+    from keyturn._suggestions import Need
+    from keyturn._verifications import Caller, Verification, VerificationFilter
+    from keyturn._suggestions import Need
     from keyturn._verifications import Caller, Verification, VerificationFilter
     from keyturn.roles import Role
-    from keyturn.suggestions import Need
 
 
 def masked_url(url: str) -> str:

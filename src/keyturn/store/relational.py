@@ -56,9 +56,11 @@ from keyturn.store.verification_rows import (
 
 if TYPE_CHECKING:
     from keyturn._owners import Owner, OwnerUsage
+    from keyturn._suggestions import Need
+    from keyturn._verifications import Caller, Verification, VerificationFilter
+    from keyturn._suggestions import Need
     from keyturn._verifications import Caller, Verification, VerificationFilter
     from keyturn.roles import Role
-    from keyturn.suggestions import Need
 
 _NO_FILTER = KeyFilter()
 ROWS_KEPT = 4096  # rows (and their records) kept for re-reads by hash; ~8 MB at most
@@ -756,8 +758,8 @@ class SQLStore(Outbox):
 
     def key_needs(self, key_id: str, since: datetime, limit: int = 10_000) -> list[Need]:
         """What the key's accepted requests since ``since`` needed, per set of scopes and
-        client (``keyturn.suggestions``)."""
-        from keyturn.suggestions import Need
+        client (``keyturn._suggestions``)."""
+        from keyturn._suggestions import Need
 
         if _holds_nul(key_id):
             return []

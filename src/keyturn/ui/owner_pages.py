@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from keyturn import path_names
+from keyturn import _path_names as path_names
 from keyturn._owners import OwnerLimits, OwnerUsage
+from keyturn._path_names import segment
 from keyturn.admin import READ, WRITE
 from keyturn.errors import InvalidValue
-from keyturn.path_names import segment
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard, Page
 from keyturn.ui.forms import Form
@@ -35,7 +35,7 @@ path_names.register()
 
 
 def owner_url(owner: str) -> str:
-    """The owner's page: the owner as one path segment (``keyturn.path_names``)."""
+    """The owner's page: the owner as one path segment (``keyturn._path_names``)."""
     return f"{MOUNT}/owners/{segment(owner)}"
 
 

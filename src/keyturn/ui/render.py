@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.responses import HTMLResponse
 
 from keyturn import __version__
-from keyturn.path_names import segment
+from keyturn._path_names import segment
 
 MOUNT = "/ui"
 
@@ -81,7 +81,7 @@ def environment(mount: str = MOUNT) -> Environment:
     env.filters["when"] = when
     env.filters["day"] = day
     env.filters["iso"] = iso
-    env.filters["segment"] = segment  # a free-form name in a path (keyturn.path_names)
+    env.filters["segment"] = segment  # a free-form name in a path (keyturn._path_names)
     env.filters["segment"] = segment
     env.globals.update(
         static=lambda name: static_url(name, mount), version=__version__, mount=mount
