@@ -34,6 +34,7 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from keyturn._addresses import MAX_NETWORKS, Address, Network, parse_address, within_networks
+from keyturn.scopes import missing_scopes
 
 FEW = 4  # at most this many addresses of one /24 or /48 are listed one by one
 GROUP_V4 = 24
@@ -68,11 +69,15 @@ class Suggestion:
         """Every accepted request the counters saw was logged, with what it needed."""
         return not self.reasons
 
-    def changes(self, held: frozenset[str], allowed: tuple[str, ...]) -> bool:
-        """Whether applying it would change a key holding ``held`` and ``allowed``."""
-        return (self.scopes is not None and frozenset(self.scopes) != held) or (
-            self.allowed_ips is not None and set(self.allowed_ips) != set(allowed)
-        )
+    def narrows(self, held: frozenset[str], allowed: tuple[str, ...]) -> bool:
+        """Whether applying it to a key holding ``held`` and confined to ``allowed`` is a
+        narrowing that changes something: complete, every scope held now (a request may
+        have needed one the key has lost since), every range inside ``allowed``."""
+        if not self.complete or self.scopes is None or self.allowed_ips is None:
+            return False
+        if missing_scopes(held, self.scopes) or not within_networks(self.allowed_ips, allowed):
+            return False
+        return frozenset(self.scopes) != held or set(self.allowed_ips) != set(allowed)
 
     def public(self) -> dict[str, Any]:
         return {

@@ -381,6 +381,8 @@ def suggest(
     address ranges they came from (from the verification log)."""
     with open_manager(settings_from(config_file, database_url=database_url)) as manager:
         found = manager.admin.suggest(cli_actor(), key_id, days)
+        record = manager.admin.get(cli_actor(), key_id)
+        narrows = found.narrows(record.scopes, record.allowed_ips)
         narrowed = None
         if apply:
             if not found.complete:
@@ -388,13 +390,14 @@ def suggest(
                     f"not narrowing key {key_id}: the suggestion is not complete "
                     f"({'; '.join(found.reasons)})"
                 )
-            narrowed = manager.admin.narrow(
-                cli_actor(),
-                key_id,
-                scopes=found.scopes,
-                allowed_ips=found.allowed_ips,
-                reason={"suggested_from_days": days},
-            )
+            if narrows:
+                narrowed = manager.admin.narrow(
+                    cli_actor(),
+                    key_id,
+                    scopes=found.scopes,
+                    allowed_ips=found.allowed_ips,
+                    reason={"suggested_from_days": days},
+                )
     if fmt == "json":
         shown = found.public()
         if narrowed is not None:
@@ -415,8 +418,10 @@ def suggest(
         click.echo(f"Narrowed {key_id}: now {_status(narrowed)}, scopes "
                    f"{', '.join(sorted(narrowed.scopes)) or '(none)'}, allowed from "
                    f"{', '.join(narrowed.allowed_ips)}")  # fmt: skip
-    elif found.complete:
+    elif narrows:
         click.echo(f"Apply with: keyturn keys suggest {key_id} --days {days} --apply")
+    elif found.complete:
+        click.echo("Nothing to narrow: the key holds what its requests needed and no more.")
 
 
 def _status(record: KeyRecord) -> str:
