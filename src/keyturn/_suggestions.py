@@ -6,7 +6,8 @@ matched, the scopes header, the verify request's ``scopes``) and the client's ad
 the key's accepted requests over the last N whole days (UTC):
 
 - **scopes**: every scope some request needed, and nothing else. A key holding
-  ``orders:*`` whose requests needed only ``orders:read`` is offered ``orders:read``.
+  ``orders:*`` whose requests needed only ``orders:read`` is offered ``orders:read``. Scopes
+  its roles grant stay with the roles: the suggestion is for the key's own scopes.
 - **addresses**: the clients' addresses, grouped by ``/24`` (IPv4) and ``/48`` (IPv6): a
   group with at most ``FEW`` distinct addresses is listed address by address, a busier one
   as its whole range, and adjacent ranges are merged. A range that lies outside the key's
@@ -102,10 +103,12 @@ def suggest(
     *,
     days: int,
     since: datetime,
+    by_roles: frozenset[str] = frozenset(),
 ) -> Suggestion:
-    """The suggestion for a key holding ``held`` and restricted to ``allowed`` (empty:
-    anywhere), from its logged accepted requests (``needs``) and the accepted requests its
-    usage counters saw over the same days (``counted``)."""
+    """The suggestion for a key holding ``held`` (its own scopes) and restricted to
+    ``allowed`` (empty: anywhere), from its logged accepted requests (``needs``) and the
+    accepted requests its usage counters saw over the same days (``counted``). A scope its
+    roles grant (``by_roles``) is left to them: the suggestion is for its own scopes."""
     needs = list(needs)
     logged = sum(n.requests for n in needs)
     reasons: list[str] = []
@@ -119,7 +122,8 @@ def suggest(
         )
     scopes: tuple[str, ...] | None = None
     if logged and all(n.scopes is not None for n in needs):
-        scopes = tuple(sorted({s for n in needs for s in n.scopes or ()}))
+        needed = {s for n in needs for s in n.scopes or ()}
+        scopes = tuple(sorted(s for s in needed if missing_scopes(by_roles, (s,))))
     elif logged:
         reasons.append("some requests were logged before keyturn recorded the scopes needed")
     ips: tuple[str, ...] | None = None

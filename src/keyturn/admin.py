@@ -503,8 +503,9 @@ class KeyAdmin:
         counted = self.store.usage(key_id, first).get("valid", 0)
         needs = self.store.key_needs(key_id, since)
         return suggest(
-            key_id, record.scopes, record.allowed_ips, needs, counted, days=days, since=since
-        )
+            key_id, record.scopes, record.allowed_ips, needs, counted, days=days, since=since,
+            by_roles=record.role_scopes,
+        )  # fmt: skip
 
     def narrow(
         self,

@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from keyturn._owners import Owner, OwnerUsage
     from keyturn._suggestions import Need
     from keyturn._verifications import Caller, Verification, VerificationFilter
-    from keyturn._suggestions import Need
-    from keyturn._verifications import Caller, Verification, VerificationFilter
     from keyturn.roles import Role
 
 
