@@ -492,3 +492,35 @@ def test_no_path_gets_past_a_rule_whose_scopes_the_key_lacks(
             assert auth(live, {**bearer(every), **sent}).status_code == 204
             for scope in _needed(rules, method, path):
                 assert auth(live, {**bearer(short[scope]), **sent}).status_code == 403, scope
+
+
+def test_a_forged_key_flood_from_one_client_is_throttled_while_others_pass(
+    tmp_path: Path,
+) -> None:
+    """Behind a trusted proxy, one client sending fresh forged keys (well formed, never
+    issued: each a store read) is refused 429 once past its bound, before any lookup; a
+    key of another client behind the same proxy, never asked for before, still passes."""
+    import time
+
+    from keyturn._store_reads import BURST, RATE
+
+    for live in start_live(tmp_path, trusted_proxies=("127.0.0.1",)):
+        issued, _ = live.make_key()
+        client = live.client()
+
+        def ask(key: str, who: str, client: httpx.Client = client) -> httpx.Response:
+            headers = {"authorization": f"Bearer {key}", "x-forwarded-for": who}
+            return client.get("/auth", headers=headers)
+
+        started = time.monotonic()
+        answers = [ask(generate_key(), "203.0.113.9") for _ in range(BURST + 60)]
+        refilled = (time.monotonic() - started) * RATE  # what the bound regained meanwhile
+        codes = [answer.status_code for answer in answers]
+        assert codes[:BURST] == [401] * BURST
+        assert codes.count(429) >= 60 - refilled - 1 and codes[-1] == 429
+        refused = answers[-1]
+        assert refused.json()["code"] == "lookups_throttled"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert "www-authenticate" not in refused.headers  # the credentials are not at fault
+        assert ask(issued, "198.51.100.7").status_code == 204
+        assert ask(generate_key(), "198.51.100.7").json()["code"] == "unknown_key"
