@@ -3,11 +3,13 @@
 Both run on uvicorn with the settings ``keyturn serve`` uses (``uvicorn_config``), each in
 its own process, loaded by ``wrk`` with the same connections, threads and request headers.
 The verdict is paired: in each round both servers, pinned to the same CPU, are loaded at the
-same time (wrk on the other CPU), so the scheduler's fair share makes their throughput ratio
-their cost ratio, and whatever else the machine does hurts both alike; the ratio is the
-median over rounds of keyturn / hello-world (target >= 0.90). Then each is loaded alone, in
-turn, with the informative rows (a key restricted by address, the verification log off);
-the servers' CPU time per request is printed too.
+same time (wrk on the other CPU), so whatever else the machine does hurts both alike. Two
+ratios come from those runs, medians over rounds of keyturn / hello-world: throughput, and
+requests per CPU-second (the scheduler shares a CPU by thread, so a server whose background
+threads are busy gets more than half of it, which the second ratio does not reward); the
+verdict is the lower (target >= 0.90). Then each is loaded alone, in turn, with the
+informative rows (a key restricted by address, the verification log off) and the servers'
+CPU time per request.
 
 Run: ``.venv/bin/python bench/forward_auth.py [--rounds 5] [--seconds 5] [--no-access-log]``
 (needs ``wrk``: ``apt-get install -y wrk``). Not run in CI.
@@ -172,11 +174,16 @@ def main() -> None:
         samples: dict[str, list[float]] = {name: [] for name in contenders}
         cpu: dict[str, list[float]] = {name: [] for name in contenders}  # server CPU s/request
         together: list[float] = []  # keyturn / hello-world, loaded at the same time
+        per_cpu: list[float] = []  # requests per CPU-second, keyturn / hello-world, same runs
         for round_ in range(args.rounds):
+            spent = {which: cpu_seconds(children[which].pid) for which in ("keyturn", "hello")}
             both = {which: start_wrk(urls[which], key, args.seconds, args.connections)
                     for which in ("keyturn", "hello")}
-            rates = {which: finish_wrk(urls[which], wrk)[0] for which, wrk in both.items()}
-            together.append(rates["keyturn"] / rates["hello"])
+            done = {which: finish_wrk(urls[which], wrk) for which, wrk in both.items()}
+            together.append(done["keyturn"][0] / done["hello"][0])
+            cost = {which: (cpu_seconds(children[which].pid) - spent[which]) / done[which][1]
+                    for which in done}
+            per_cpu.append(cost["hello"] / cost["keyturn"])
             order = list(contenders) if round_ % 2 == 0 else list(reversed(contenders))
             for which in order:
                 server, sent = contenders[which]
@@ -206,9 +213,15 @@ def main() -> None:
           f"rounds {', '.join(f'{s:,.0f}' for s in samples['hello'])}")
     pairs = zip(samples["keyturn"], samples["hello"], strict=True)
     paired = statistics.median(k / h for k, h in pairs)
-    verdict = statistics.median(together)
-    print(f"  keyturn / hello-world, loaded together on one CPU: {verdict:.3f}x "
-          f"(median of {', '.join(f'{r:.3f}' for r in together)})  (target >= 0.90x)  "
+    # Loaded together, the scheduler shares the CPU by thread, so a server whose background
+    # threads are busy (the verification log's writer) gets more than half of it: requests
+    # per CPU-second, from the same runs, counts that work too. The verdict is the lower.
+    throughput, efficiency = statistics.median(together), statistics.median(per_cpu)
+    verdict = min(throughput, efficiency)
+    print(f"  keyturn / hello-world, loaded together on one CPU: throughput {throughput:.3f}x "
+          f"(rounds {', '.join(f'{r:.3f}' for r in together)}), requests per CPU-second "
+          f"{efficiency:.3f}x (rounds {', '.join(f'{r:.3f}' for r in per_cpu)})")
+    print(f"  verdict (the lower) {verdict:.3f}x  (target >= 0.90x)  "
           f"{'ok' if verdict >= 0.90 else 'BELOW TARGET'}")
     print(f"  loaded in turn: ratio of medians {keyturn_rps / hello_rps:.3f}x, "
           f"median of per-round ratios {paired:.3f}x")

@@ -168,11 +168,12 @@ def drf_requests(header: str, value: str) -> Callable[[int], list[Any]]:
 
 
 def keyturn_subjects(tmp: Path) -> tuple[list[Subject], Any]:
-    from keyturn import AsyncKeyManager
+    from keyturn import AsyncKeyManager, KeyManager
     from keyturn.integrations.asgi import KeyturnMiddleware
     from keyturn.integrations.django import guard
     from keyturn.integrations.drf import KeyturnAuthentication
 
+    KeyManager(f"sqlite:///{tmp / 'keyturn.db'}").close()  # the integrations only open one
     manager = guard().manager  # the store the DRF classes use, from settings.KEYTURN
     key = manager.create_key("bench", scopes=["items:read"]).key
     async_manager = AsyncKeyManager(manager)
