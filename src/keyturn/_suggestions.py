@@ -18,8 +18,10 @@ the key's usage counters saw (``usage.py``: every face counts) over the same day
 The framework integrations and the admin API do not write the verification log, entries are
 dropped under overload, the log may be turned off or keep fewer days than asked; in each of
 those cases some of the key's traffic is invisible here, and narrowing the key to what is
-visible could cut off what is not. Requests logged before scopes were recorded, and clients
-whose address is not known, make the scopes or the addresses unknown in the same way.
+visible could cut off what is not. Requests logged before scopes were recorded, requests
+the verify API decided by a permission expression (``not admin`` holds for a key that has
+lost ``admin``: narrowing could widen what it is accepted for), and clients whose address
+is not known make the scopes or the addresses unknown in the same way.
 
 Pure: rows in, a ``Suggestion`` out.
 """
@@ -125,7 +127,11 @@ def suggest(
         needed = {s for n in needs for s in n.scopes or ()}
         scopes = tuple(sorted(s for s in needed if missing_scopes(by_roles, (s,))))
     elif logged:
-        reasons.append("some requests were logged before keyturn recorded the scopes needed")
+        reasons.append(
+            "some requests were logged without a set of scopes they needed: before keyturn "
+            "recorded them, or decided by a permission expression (whose 'not' could turn "
+            "a narrowed key's refusals into acceptances)"
+        )
     ips: tuple[str, ...] | None = None
     addresses = [parse_address(n.client) if n.client else None for n in needs]
     if logged and all(a is not None for a in addresses):

@@ -81,7 +81,9 @@ class Entry(NamedTuple):
     method: str
     path: str
     user_agent: str
-    scopes: tuple[str, ...] = ()  # what the request needed (path rules, asked for)
+    # What the request needed (path rules, asked for); ``None``: not a set of scopes (a
+    # permission expression, which may say ``not``).
+    scopes: tuple[str, ...] | None = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +238,7 @@ class VerificationLog:
             "method": _text(entry.method, 16),
             "path": _shown(entry.path.partition("?")[0], MAX_TEXT),
             "user_agent": _shown(entry.user_agent, MAX_TEXT),
-            "scopes": " ".join(entry.scopes),
+            "scopes": None if entry.scopes is None else " ".join(entry.scopes),
         }
 
     def close(self) -> None:

@@ -94,3 +94,36 @@ def test_reading_the_log_needs_its_scope(logged: Live) -> None:
 def test_dropped_entries_are_on_metrics(logged: Live) -> None:
     body = logged.client().get("/metrics").text
     assert "keyturn_verifications_dropped" in body
+
+
+def test_each_entry_says_what_its_request_needed_and_an_expression_is_no_such_set(
+    logged: Live,
+) -> None:
+    """The scopes logged are what least-privilege suggestions are made of; a permission
+    expression (which may say ``not``) is logged as unknown, and so no narrowing is
+    suggested from it."""
+    key, record = logged.make_key("orders:read", "admin")
+    verifier, _ = logged.make_key("keys:verify")
+    service = logged.client(verifier)
+    plain = {"key": key, "scopes": ["orders:read"], "ip": "203.0.113.7"}
+    asked = service.post("/v1/keys/verify", json=plain)
+    by_expression = service.post(
+        "/v1/keys/verify",
+        json={"key": key, "permissions": "orders:read and admin", "ip": "203.0.113.7"},
+    )
+    assert asked.json()["valid"] and by_expression.json()["valid"]
+    rows = entries(logged, key_id=record["id"])
+    deadline = time.monotonic() + 2
+    while len(rows) < 2 and time.monotonic() < deadline:
+        rows = entries(logged, key_id=record["id"])
+    assert sorted(map(str, (r["scopes"] for r in rows))) == ["None", "['orders:read']"]
+    deadline = time.monotonic() + 15  # the usage counts are written every 5 s here
+    while True:
+        found = logged.root.get(f"/v1/keys/{record['id']}/suggestions", params={"days": 1})
+        suggestion = found.json()
+        if suggestion["requests"]["counted"] == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert suggestion["requests"] == {"logged": 2, "counted": 2}
+    assert not suggestion["complete"] and suggestion["scopes"] is None
+    assert "permission expression" in suggestion["reasons"][0]

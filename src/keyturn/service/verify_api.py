@@ -69,7 +69,9 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
                 "POST",
                 "/v1/keys/verify",
                 request.headers.get("user-agent", ""),
-                tuple(body.scopes or ()),
+                # An expression's needs are no set of scopes (``not``): left unknown, so
+                # no least-privilege suggestion is made from it (``keyturn._suggestions``).
+                None if body.permissions is not None else tuple(body.scopes or ()),
             )
         )
         return {
