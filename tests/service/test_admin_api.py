@@ -391,3 +391,27 @@ def test_verify_api(live: Live) -> None:
         assert result.json()["valid"] is False and result.json()["hint"]
     field_error(checker.post("/v1/keys/verify", json={}), "body.key")
     field_error(checker.post("/v1/keys/verify", json={"key": "x" * 1025}), "body.key")
+
+
+@pytest.mark.parametrize(
+    ("moment", "finds"),
+    [
+        ("0434-11-09T15:11:45Z", False),
+        ("0001-01-01T00:00:00+05:00", False),  # before what datetime holds, in UTC
+        ("1969-12-31T23:59:59Z", False),
+        ("9999-12-31T23:59:59-14:00", True),  # after it
+        ("9500-01-01T00:00:00Z", True),
+    ],
+)
+def test_a_time_filter_outside_the_stored_range_is_a_filter(
+    live: Live, moment: str, finds: bool
+) -> None:
+    """Any date-time the schema allows is a filter: before 1970 it selects nothing, after
+    9998 everything that expires (every stored time lies between)."""
+    _, record = live.make_key(owner="filter-range")  # expires in 90 days, the default
+    answer = live.root.get(
+        "/v1/keys", params={"expiring_before": moment, "owner": "filter-range"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert (record["id"] in answer.text) is finds
+    assert live.root.get("/v1/verifications", params={"since": moment}).status_code == 200

@@ -2,7 +2,9 @@
 
 Every operation gets generated requests, valid and invalid (bounded so the run stays well
 under a minute); each response must be no 5xx, have a documented status and content type,
-and match its schema. Requests carry the root key, so they reach the handlers.
+and match its schema. Requests carry the root key, so they reach the handlers. The server is
+the real ``keyturn serve`` process a user runs (its connection guard, body limits and
+timeouts in front of the app), not the app in a thread.
 
 The document is generated at collection time from a throwaway in-memory service, since the
 cases are made then (schemathesis's lazy fixture loader does not run on this pytest); the
@@ -28,7 +30,7 @@ from keyturn.keys import display_parts, generate_key, hash_key
 from keyturn.record import KeyRecord
 from keyturn.service.api import build_api
 from keyturn.service.context import build_context
-from tests.service.conftest import Live, start_live
+from tests.service.conftest import ServeProcess
 
 
 def _document() -> dict[str, Any]:
@@ -61,21 +63,27 @@ class RootKey:
 
 
 @pytest.fixture(scope="module")
-def schema_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    for live in start_live(tmp_path_factory.mktemp("schemathesis"), access_log=False):
-        now = datetime.now(UTC)
+def schema_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``keyturn serve`` on a database holding the run's root key (so it makes none)."""
+    tmp = tmp_path_factory.mktemp("schemathesis")
+    database = f"sqlite:///{tmp / 'keyturn.db'}"
+    manager = build_manager(Settings(database_url=database))
+    try:
         prefix, start, end = display_parts(ROOT_KEY)
         record = KeyRecord(
             id=new_key_id(), key_hash=hash_key(ROOT_KEY), prefix=prefix, start=start, end=end,
             name="schemathesis root", owner=None, scopes=frozenset({"*"}), metadata={},
-            created_at=now, expires_at=None,
+            created_at=datetime.now(UTC), expires_at=None,
         )
-        live.manager.store.create(record, actor="test")
-        yield live
+        manager.store.create(record, actor="test")
+    finally:
+        manager.close()
+    with ServeProcess("--db", database, "--no-access-log", cwd=tmp) as served:
+        yield served.url
 
 
-def test_the_document_is_the_served_one(schema_live: Live) -> None:
-    assert httpx.get(f"{schema_live.url}/openapi.json").json() == DOCUMENT
+def test_the_document_is_the_served_one(schema_live: str) -> None:
+    assert httpx.get(f"{schema_live}/openapi.json").json() == DOCUMENT
 
 
 def _values(case: schemathesis.Case) -> list[Any]:
@@ -105,7 +113,7 @@ def _unstorable(value: Any) -> bool:
     derandomize=True,
     suppress_health_check=list(HealthCheck),
 )
-def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, schema_live: Live) -> None:
+def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, schema_live: str) -> None:
     # /auth answers every method (a proxy forwards WebDAV's and tomorrow's too), so the
     # check that an undocumented method gets a 405 does not apply to it.
     excluded = [unsupported_method] if case.operation.path == "/auth" else []
@@ -128,5 +136,5 @@ def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, schema_li
     # and an expiry outside is a 422 (test_admin_rules.py): JSON Schema cannot bound a date-time.
     if any(_unstorable(value) for value in _values(case)):
         excluded.append(positive_data_acceptance)
-    response = case.call_and_validate(base_url=schema_live.url, excluded_checks=excluded)
+    response = case.call_and_validate(base_url=schema_live, excluded_checks=excluded)
     assert response.status_code < 500

@@ -75,6 +75,12 @@ def _rfc3339(value: Any) -> Any:
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+_STORED_YEARS = "^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
+# A time keyturn stores: the schema states the years it can hold (``admin.checked_time``
+# holds the exact bounds, in UTC).
+StoredTime = Annotated[
+    Timestamp, Field(json_schema_extra={"pattern": _STORED_YEARS})
+]
 # JSON as metadata may hold it: text without NUL (no engine stores one), said in the
 # schema so that clients (and schemathesis) know it.
 _JsonText = Annotated[str, StringConstraints(pattern="^[^\\x00]*$")]
@@ -250,7 +256,7 @@ class UpdateKey(_Request):
     metadata: Metadata | None = Field(
         default=None, description="Replaces the key's metadata.", json_schema_extra=_not_null
     )
-    expires_at: Timestamp | None = Field(
+    expires_at: StoredTime | None = Field(
         default=None,
         description="RFC 3339 time with a UTC offset, from 1970 to the end of 9998; null: "
         "never expires. Never past the calling key's own expiry.",
