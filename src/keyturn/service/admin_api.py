@@ -28,6 +28,7 @@ from keyturn.service.models import (
     IssuedKeyView,
     KeyPage,
     KeyView,
+    RoleName,
     RotateKey,
     Timestamp,
     UpdateKey,
@@ -88,9 +89,7 @@ def admin_router(context: ServiceContext, callers: Callers) -> APIRouter:
         search: Text = None,
         prefix: Annotated[str | None, Query(max_length=32)] = None,
         expiring_before: Timestamp | None = None,
-        role: Annotated[
-            str | None, Query(max_length=64, description="Only keys holding this role.")
-        ] = None,
+        role: Annotated[RoleName | None, Query(description="Only keys holding this role.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         after: Annotated[str | None, Query(max_length=64, description=_AFTER)] = None,
     ) -> dict[str, Any]:
