@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from keyturn.credentials import HeaderPairs
@@ -135,11 +135,30 @@ def _merged(ranges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
+class _Verdicts(dict[str, bool]):
+    """Answers by address text, bounded; an address not seen yet is judged on lookup
+    (``__missing__``), so a repeated one costs a C dict lookup and no Python frame."""
+
+    __slots__ = ("_judge",)
+
+    def __init__(self, judge: Callable[[str], bool]) -> None:
+        super().__init__()
+        self._judge = judge
+
+    def __missing__(self, text: str) -> bool:
+        if len(self) >= _SEEN_LIMIT:
+            self.clear()
+        verdict = self[text] = self._judge(text)
+        return verdict
+
+
 class AddressSet:
     """Networks (address or CIDR strings, as ``checked_networks`` leaves them) to test
-    addresses against. Empty: contains nothing."""
+    addresses against, compiled once (a record builds its set when it is read, and the
+    cache keeps it): merged integer ranges per IP version, searched by bisection. Empty:
+    contains nothing."""
 
-    __slots__ = ("_seen", "_v4", "_v6", "networks")
+    __slots__ = ("_v4", "_v6", "allows", "networks")
 
     def __init__(self, networks: Iterable[str]) -> None:
         self.networks = tuple(networks)
@@ -150,18 +169,13 @@ class AddressSet:
             ranges[network.version].append((start, start + network.num_addresses - 1))
         self._v4 = _merged(ranges[4])
         self._v6 = _merged(ranges[6])
-        self._seen: dict[str, bool] = {}
+        # ``allows(text)``: whether the address written ``text`` (a peer, as a server gives
+        # it) is in the set. A key's clients repeat, so answers are kept per set (bounded)
+        # and a repeated address is one dict lookup, what the fast path can afford.
+        self.allows: Callable[[str], bool] = _Verdicts(self._judge).__getitem__
 
-    def allows(self, text: str) -> bool:
-        """Whether the address written ``text`` (a peer, as a server gives it) is in the
-        set; answers are kept per set (bounded), since a key's clients repeat."""
-        seen = self._seen.get(text)
-        if seen is None:
-            seen = parse_address(text) in self
-            if len(self._seen) >= _SEEN_LIMIT:
-                self._seen.clear()
-            self._seen[text] = seen
-        return seen
+    def _judge(self, text: str) -> bool:
+        return parse_address(text) in self
 
     def __contains__(self, address: object) -> bool:
         if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:

@@ -443,7 +443,7 @@ class KeyManager:
             if now < record.live_until:
                 accepted = record.accepted.get(scopes) or self._accept(record, scopes)
                 if accepted is not None and (
-                    record.allowed is None or self._admits(record, (peer, headers))
+                    record.allowed is None or self._admits(record, peer, headers)
                 ):
                     self._note(record.id, now)
                     return accepted

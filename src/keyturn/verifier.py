@@ -103,7 +103,16 @@ _PROBLEM_CODE = {
 class Verifier:
     """Pure policy: which keys this deployment accepts and what each failure means."""
 
-    __slots__ = ("_valid", "pepper", "prefix_list", "prefixes", "proxies", "reader", "shape")
+    __slots__ = (
+        "_peer_is_client",
+        "_valid",
+        "pepper",
+        "prefix_list",
+        "prefixes",
+        "proxies",
+        "reader",
+        "shape",
+    )
 
     def __init__(
         self,
@@ -121,6 +130,8 @@ class Verifier:
         self.pepper = pepper
         self.reader = reader or CredentialReader()
         self.proxies = TrustedProxies(trusted_proxies)
+        # No proxy is trusted: a request's peer is its client, whatever it forwards.
+        self._peer_is_client = not self.proxies.set
         self._valid = CATALOGUE["valid"]
 
     def reject(self, code: str, detail: str, hint: str = "", **extra: object) -> Decision:
@@ -221,13 +232,14 @@ class Verifier:
             unmet=str(unmet),
         )
 
-    def admits(self, record: KeyRecord, origin: Origin) -> bool:
-        """Whether the client ``origin`` names is on the allow-list of ``record`` (which has
-        one): the fast path's question, ``decide``'s answer without the refusal."""
-        peer, headers = origin
+    def admits(self, record: KeyRecord, peer: str | None, headers: HeaderPairs) -> bool:
+        """Whether the client of a request from ``peer`` with ``headers`` is on the
+        allow-list of ``record`` (which has one): the fast path's question, ``decide``'s
+        answer without the refusal. With no trusted proxy the peer is the client, and the
+        answer is the record's compiled set's, one dict lookup for an address seen before."""
         allowed = record.allowed
         assert allowed is not None
-        if peer is not None and not self.proxies.set:  # the peer is the client
+        if self._peer_is_client and peer is not None:
             return allowed.allows(peer)
         client = self.proxies.client(peer, headers)
         return client is not None and client in allowed
