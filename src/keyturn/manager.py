@@ -52,6 +52,7 @@ from keyturn.cache import MISSING, KeyCache
 from keyturn.credentials import HeaderPairs, Presented
 from keyturn.errors import InvalidValue
 from keyturn.keys import key_hasher
+from keyturn.outcomes import CATALOGUE
 from keyturn.permissions import Node, permissions_of
 from keyturn.record import KeyRecord, Refill
 from keyturn.roles import AsyncRoleAdmin, RoleAdmin
@@ -62,6 +63,7 @@ from keyturn.verifier import Candidate, Decision, Origin, Verifier
 if TYPE_CHECKING:
     from keyturn._ratelimit import RateLimiter
 
+VALID = CATALOGUE["valid"]  # the accepting outcome: ``decision.outcome is VALID`` is ``ok``
 Moment = float | datetime | None
 """``now`` as callers give it: Unix time, an aware datetime, or ``None`` for the clock."""
 
@@ -341,8 +343,8 @@ class KeyManager:
         """Count the request for its key (batched, off the hot path)."""
         if record is None:
             return
-        if decision.ok:
-            self.usage.note(record.id, now)
+        if decision.outcome is VALID:
+            self._note(record.id, now)
         else:
             self.usage.count(record.id, decision.code)
 
@@ -357,11 +359,13 @@ class KeyManager:
     ) -> Decision:
         """Decide, meter (for a metered key) and count: what follows a lookup. A canary's
         use raises its alarm, with what ``origin`` (peer and headers) says of the request."""
-        at = seconds(now)
+        at = time.time() if now is None else seconds(now)
         decision = self.verifier.decide(candidate, record, at, scopes, origin, permissions)
-        if record is not None and record.canary:  # someone has it: key.canary_used
+        if record is None:
+            return decision
+        if record.canary:  # someone has it: key.canary_used
             self.canaries.raise_alarm(record, who(origin, candidate.presented.key))
-        if decision.ok and record is not None and record.metered:
+        if record.metered and decision.outcome is VALID:
             decision = self.meter(decision, at)
         self.account(record, decision, at)
         return decision

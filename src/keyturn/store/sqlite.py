@@ -146,7 +146,11 @@ class SQLiteStore(SQLStore):
         # The cache-miss read, kept free of the shared path's context manager (a ``try``
         # costs nothing until something is raised).
         try:
-            row = self._conn.execute(_BY_HASH, (key_hash,)).fetchone()
+            conn = self._local.conn  # the thread's connection: an attribute, not a call
+        except AttributeError:
+            conn = self._conn
+        try:
+            row = conn.execute(_BY_HASH, (key_hash,)).fetchone()
         except sqlite3.Error as exc:
             raise _failure(f"cannot read database {self.path!r}", exc) from exc
         return self._reread(row) if row else None
