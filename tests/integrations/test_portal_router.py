@@ -73,7 +73,16 @@ def test_an_owner_manages_its_keys_as_json(host: str, keys: KeyManager) -> None:
     assert one["usage"]["by_outcome"] == {} and one["key"] != key  # masked from now on
     rotated = acme.post(f"/portal/keys/{made.json()['id']}/rotate", json={"grace_seconds": 60})
     assert rotated.status_code == 201 and rotated.json()["key"] != key
-    revoked = acme.post(f"/portal/keys/{rotated.json()['id']}/revoke")
+    # The usage-aware grace, as on the served portal's rotate form.
+    until_quiet = {"grace_until_quiet_seconds": 900, "grace_max_seconds": 86400}
+    quiet = acme.post(f"/portal/keys/{rotated.json()['id']}/rotate", json=until_quiet)
+    assert quiet.status_code == 201, quiet.text
+    old = keys.get(rotated.json()["id"])
+    assert old.grace_quiet_seconds == 900 and old.grace_max is not None
+    both = acme.post(f"/portal/keys/{quiet.json()['id']}/rotate",
+                     json={"grace_seconds": 60, "grace_until_quiet_seconds": 900})  # fmt: skip
+    assert both.status_code == 422
+    revoked = acme.post(f"/portal/keys/{quiet.json()['id']}/revoke")
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
     actors = {e.actor for e in keys.audit(key_id=made.json()["id"])}
     assert actors == {"owner:acme"}

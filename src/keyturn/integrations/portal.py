@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from keyturn.actor import Actor
-from keyturn.admin import DEFAULT_GRACE, UNSET, NewKey, Unset
+from keyturn.admin import UNSET, NewKey, Unset
 from keyturn.errors import InvalidValue
 from keyturn.manager import KeyManager
 from keyturn.portal import LIST_LIMIT, PATH, OwnerPolicy, PortalLinks
@@ -128,16 +128,26 @@ class OwnerKeys:
         return {"since": since.isoformat(), "by_outcome": counts}
 
     def rotate(self, owner: str, key_id: str, body: object) -> dict[str, Any]:
-        """``{"grace_seconds": N}`` (default 24 hours): the successor, with its full key
-        this once; the old key works until the grace period ends."""
+        """``{"grace_seconds": N}`` (default 24 hours), or ``{"grace_until_quiet_seconds":
+        Q, "grace_max_seconds": M}`` (until unused for Q seconds, at most M, default 7
+        days): the successor, with its full key this once; the old key works until then."""
         fields = _object(body)
-        unknown = set(fields) - {"grace_seconds"}
+        unknown = set(fields) - {"grace_seconds", "grace_until_quiet_seconds", "grace_max_seconds"}
         if unknown:
             raise InvalidValue("unknown field", sorted(unknown)[0][:40])
-        grace = DEFAULT_GRACE
-        if "grace_seconds" in fields:
-            grace = timedelta(seconds=min(_whole(fields["grace_seconds"], "grace_seconds"), 10**9))
-        issued = self.keys.rotate(self.policy(owner).actor(owner), key_id, grace)
+        given = {
+            name: timedelta(seconds=min(_whole(value, name), 10**9))
+            for name, value in fields.items()
+        }
+        quiet = given.get("grace_until_quiet_seconds")
+        if quiet is None and "grace_max_seconds" in given:
+            raise InvalidValue("give grace_until_quiet_seconds too", "grace_max_seconds")
+        if quiet is not None and "grace_seconds" in given:
+            raise InvalidValue("with grace_until_quiet_seconds, use grace_max_seconds",
+                               "grace_seconds")  # fmt: skip
+        grace = given.get("grace_max_seconds" if quiet else "grace_seconds")
+        actor = self.policy(owner).actor(owner)
+        issued = self.keys.rotate(actor, key_id, grace, quiet=quiet)
         return {**issued.record.public(), "key": issued.key}
 
     def pages(self, owner: str, server_url: str, return_url: str | None = None) -> str:
