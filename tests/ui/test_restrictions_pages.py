@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -118,3 +119,37 @@ def test_owners_with_slashes_have_pages_and_actions(live: Live) -> None:
     assert done.status_code == 303
     assert live.manager.get(key.record.id).disabled
     assert not live.manager.get(other.record.id).disabled
+
+
+def test_the_rotate_form_takes_a_quiet_period_and_the_page_names_who_still_uses_the_key(
+    live: Live,
+) -> None:
+    issued = live.manager.create_key("quiet", scopes=["orders:read"])
+    client, csrf = signed_in(live)
+    too_short = client.post(
+        f"/ui/keys/{issued.record.id}/rotate",
+        data={"csrf": csrf, "grace_hours": "48", "quiet_minutes": "0"},
+    )
+    assert too_short.status_code == 422 and "quiet period must be at least" in too_short.text
+    assert 'id="quiet_minutes-error"' in too_short.text or "quiet_minutes" in too_short.text
+    assert live.manager.get(issued.record.id).replaced_by is None
+    done = client.post(
+        f"/ui/keys/{issued.record.id}/rotate",
+        data={"csrf": csrf, "grace_hours": "48", "quiet_minutes": "15"},
+    )
+    assert done.status_code == 201, done.text
+    old = live.manager.get(issued.record.id)
+    assert old.grace_quiet_seconds == 900 and old.grace_max is not None
+    assert old.grace_until is not None and old.replaced_by is not None
+    assert (old.grace_max - old.grace_until).total_seconds() == 47 * 3600 + 45 * 60
+    assert live.client(issued.key).get(
+        "/auth", headers={"X-Original-URI": "/orders/9"}
+    ).status_code == 204
+    deadline = time.monotonic() + 3  # the verification log is written every 0.5 s
+    while True:
+        page = client.get(f"/ui/keys/{issued.record.id}").text
+        if "/orders/9" in page or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert "Who still uses this key" in page and "until nobody has used it for 900" in page
+    assert "GET /orders/9" in page and "127.0.0.1" in page
