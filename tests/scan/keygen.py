@@ -306,8 +306,8 @@ def family_samples() -> dict[str, tuple[str, str]]:
         "aws-appsync-key": ("appsync.ts", 'const url = "https://' + draw("[a-z0-9]{26}")
                             + '.appsync-api.us-east-1.amazonaws.com/graphql";\nconst apiKey = '
                             + '"da2-' + draw("[a-z0-9]{24}") + '7k";\n'),
-        "github-oauth-app": ("github.yaml", "github:\n  client_id: " + draw(f"{alnum}{{18}}")
-                             + "7k\n  client_secret: " + secrets.token_hex(20) + "\n"),
+        "github-oauth-app": ("github.env", "GITHUB_CLIENT_ID=" + draw(f"{alnum}{{18}}")
+                             + "7k\nGITHUB_CLIENT_SECRET=" + secrets.token_hex(20) + "\n"),
         "github-long-token": ("gh.env", "GH_TOKEN=ghs_" + draw("[A-Za-z0-9]{120}") + "7k\n"),
         "postman-key": ("postman.json", '{"postman_api_key": "PMAK-'
                         + draw("[A-Za-z0-9]{57}") + '7k"}\n'),
