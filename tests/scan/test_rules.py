@@ -21,8 +21,8 @@ REPORTED = [r for r in RULES.rules if r.report]
 # Patterns that need a word break (\b) between two parts a random draw glues together
 # ("influxtoken"); their shapes are real, only drawing them blind is not.
 UNDRAWABLE = {
-    "aiven-auth-token", "amplitude-secret-key", "curl-auth-header", "curl-auth-user",
-    "influxdb-api-token",
+    "aiven-auth-token", "amplitude-secret-key", "couchbase-capella-api-key",
+    "curl-auth-header", "curl-auth-user", "influxdb-api-token",
 }
 ALONE = [r for r in REPORTED if not r.requires and not r.check and r.id not in UNDRAWABLE]
 DRAWS = 10
@@ -350,3 +350,14 @@ def test_a_rules_secret_stops_before_the_quote_or_space_after_it(rule) -> None: 
         if match:
             end = rule.secret_span(match)[1]
             assert match.string[end - 1 : end] not in (b'"', b"'", b"`", b" "), rule.id
+
+
+@pytest.mark.parametrize("first", ["+", "/"])
+def test_a_base64_secret_may_start_with_plus_or_slash(first: str) -> None:
+    # `\b` before a base64 value never matched one starting with + or / after a space.
+    tableau = (first + keygen.draw("[A-Za-z0-9+/]{21}") + "==:"
+               + keygen.draw("[A-Za-z0-9]{30}") + "7k")
+    couchbase = first + keygen.draw("[A-Za-z0-9+/]{78}") + "7k"
+    for text, secret in ((f"secret: {tableau}\n", tableau),
+                         (f"couchbase api key = {couchbase}\n", couchbase)):
+        assert secret in {h.secret for h in find_hits(text.encode(), config_like=True)}, text
