@@ -9,7 +9,8 @@ fresh one misses the cache and costs a store read before it can be refused. Two 
   its bucket empty, that client's keys that are not in the cache are refused without reading
   the store (429 ``lookups_throttled``, with ``Retry-After``); keys already in the cache still
   pass, and other clients are not affected. The client is the address ``trusted_proxies``
-  work out (``keyturn._addresses``), so behind a proxy each client has its own bucket; a
+  work out (``keyturn._addresses``), so behind a proxy each client has its own bucket, and
+  an IPv6 client counts by its /64 (``Throttle.client``, as every throttle counts); a
   request whose client is unknown is not throttled. A refusal says nothing about the key:
   the store was not asked.
 - **At once.** At most ``CONCURRENCY`` reads run at the same time, so a flood from many
@@ -61,7 +62,9 @@ class StoreReads:
         self._store = store
         self._verifier = verifier
         self._burst = burst
-        self._throttle = Throttle(burst=burst, refill=1.0 / rate, clock=clock)
+        self._throttle = Throttle(
+            burst=burst, refill=1.0 / rate, clock=clock, proxies=verifier.proxies
+        )
         self._lock = threading.Lock()  # the throttle's buckets, shared by reading threads
         self._slots = threading.BoundedSemaphore(concurrency)
         self._wait = wait
@@ -103,10 +106,10 @@ class StoreReads:
         return record
 
     def _client(self, origin: Origin | None) -> str | None:
+        """The client's bucket as every throttle counts it (an IPv6 client by its /64)."""
         if origin is None:
             return None
-        client = self._verifier.proxies.client(*origin)
-        return None if client is None else str(client)
+        return self._throttle.client(*origin) or None
 
     def _refusal(self, wait: int) -> Decision:
         return self._verifier.reject(

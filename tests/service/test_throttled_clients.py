@@ -1,5 +1,6 @@
 """Who a throttle counts: the client as keyturn believes it, on every throttled face (leak
-reports, dashboard sign-ins, portal links), against a real server on loopback.
+reports, dashboard sign-ins, portal links, unknown keys on ``/auth``), against a real
+server on loopback.
 
 Behind a trusted proxy each client has a bucket of its own, so one client's failures do
 not lock out the others; an IPv6 client counts by its /64, so stepping through the
@@ -41,7 +42,25 @@ def open_link(live: Live, client: str | None) -> int:
     return live.client(**headers).get("/portal/enter", params={"token": "ktp_nope"}).status_code
 
 
-FACES = {"leak report": (report, 20), "sign-in": (sign_in, 10), "portal link": (open_link, 10)}
+_KEPT: dict[str, httpx.Client] = {}
+
+
+def unknown_key(live: Live, client: str | None) -> int:
+    """A fresh forged key (a store read each): one kept-alive connection, since this bucket
+    refills at 5 a second and a new connection per request can be slower than that."""
+    connection = _KEPT.get(live.url) or _KEPT.setdefault(live.url, live.client())
+    headers = {"Authorization": f"Bearer {generate_key()}"}
+    if client:
+        headers["X-Forwarded-For"] = client
+    return connection.get("/auth", headers=headers).status_code
+
+
+FACES = {
+    "leak report": (report, 20),
+    "sign-in": (sign_in, 10),
+    "portal link": (open_link, 10),
+    "unknown keys": (unknown_key, 50),
+}
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +85,17 @@ def exhaust(live: Live, attempt: Attempt, burst: int, client: str | None) -> Non
     raise AssertionError(f"{client} was never throttled")
 
 
+def held(live: Live, attempt: Attempt, client: str) -> bool:
+    """Whether ``client`` is held up right after another exhausted a bucket: a few tries,
+    since the fastest bucket (unknown keys, 5 a second) refills between two requests."""
+    return any(attempt(live, client) == 429 for _ in range(3))
+
+
 @pytest.mark.parametrize("face", FACES)
 def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(proxied: Live, face: str) -> None:
     attempt, burst = FACES[face]
     exhaust(proxied, attempt, burst, "203.0.113.10")
-    assert attempt(proxied, "198.51.100.7, 203.0.113.10") == 429  # a hop before it is no way out
+    assert held(proxied, attempt, "198.51.100.7, 203.0.113.10")  # a hop before is no way out
     assert attempt(proxied, "203.0.113.11") != 429  # another client is not held up
 
 
@@ -79,7 +104,7 @@ def test_an_ipv6_client_counts_by_its_64(proxied: Live, face: str) -> None:
     attempt, burst = FACES[face]
     exhaust(proxied, attempt, burst, "2001:db8:7:1::1")
     for neighbour in ("2001:db8:7:1::2", "2001:db8:7:1:ffff:ffff:ffff:ffff"):
-        assert attempt(proxied, neighbour) == 429
+        assert held(proxied, attempt, neighbour)
     assert attempt(proxied, "2001:db8:7:2::1") != 429  # the next /64 is someone else
 
 
