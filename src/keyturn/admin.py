@@ -36,7 +36,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from keyturn import _events as events
 from keyturn._addresses import checked_networks, within_networks
@@ -50,7 +50,15 @@ from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted, Un
 from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, mask, parse_key
 from keyturn.record import KeyRecord, utcnow
 from keyturn.scopes import missing_scopes, validate_roles, validate_scopes
-from keyturn.store.base import AuditEvent, Decide, Grace, KeyFilter, KeyStore
+from keyturn.store.base import (
+    AuditEvent,
+    Decide,
+    EventStore,
+    Grace,
+    KeyFilter,
+    KeyStore,
+    RecordedEvent,
+)
 
 DEFAULT_LIFETIME = timedelta(days=90)
 DEFAULT_GRACE = timedelta(hours=24)
@@ -467,6 +475,20 @@ class KeyAdmin:
         return self.store.audit(
             key_id=key_id, actor=by, action=action, limit=limit, before=before
         )
+
+    def canary_uses(
+        self, actor: Actor, key_id: str | None = None, *, limit: int = 100
+    ) -> Sequence[RecordedEvent]:
+        """The uses of canary keys (of ``key_id``), newest first: each ``key.canary_used``
+        event (client, method, path, user agent) the outbox still holds (a week after its
+        dispatch). An actor bound to an owner names one of its own keys."""
+        actor.require(READ)
+        if actor.owner is not None:
+            if key_id is None:
+                raise NotPermitted("name one of the owner's canary keys")
+            actor.ensure_sees(self._get(key_id))
+        events_store = cast(EventStore, self.store)
+        return events_store.recorded(events.CANARY_USED, key_id=key_id, limit=limit)
 
     def usage(self, actor: Actor, key_id: str, since: date | None = None) -> dict[str, int]:
         """Requests per outcome for a key, as flushed so far (see ``_usage.py``)."""
@@ -1007,6 +1029,13 @@ class AsyncKeyAdmin:
     ) -> Sequence[KeyRecord]:
         return await asyncio.to_thread(
             self.sync.list_keys, actor, filters, limit=limit, after=after
+        )
+
+    async def canary_uses(
+        self, actor: Actor, key_id: str | None = None, *, limit: int = 100
+    ) -> Sequence[RecordedEvent]:
+        return await asyncio.to_thread(
+            lambda: self.sync.canary_uses(actor, key_id, limit=limit)
         )
 
     async def audit(

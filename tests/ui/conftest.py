@@ -56,6 +56,7 @@ class Server:
     url: str
     root_key: str = field(repr=False)
     process: ServeProcess
+    db_url: str = ""
 
     def api(self, key: str | None = None) -> httpx.Client:
         return httpx.Client(
@@ -93,11 +94,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # Usage counts reach the store quickly, so a test sees its requests in the chart.
         "KEYTURN_USAGE_FLUSH_INTERVAL": "0.2",
         "KEYTURN_ACCESS_LOG": "false",
+        # The webhook pages' tests post to a receiver on loopback.
+        "KEYTURN_WEBHOOK_ALLOW_PRIVATE": "true",
     }
-    with ServeProcess("--db", f"sqlite:///{tmp / 'keyturn.db'}", env=env, cwd=tmp) as process:
+    db_url = f"sqlite:///{tmp / 'keyturn.db'}"
+    with ServeProcess("--db", db_url, env=env, cwd=tmp) as process:
         keys = KEY_RE.findall(process.stderr)
         assert len(keys) == 1, process.stderr
-        yield Server(process.url, keys[0], process)
+        yield Server(process.url, keys[0], process, db_url)
         process.stop()
 
 

@@ -138,6 +138,17 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as the outbox holds it (for a week after it was dispatched)."""
+
+    id: str
+    type: str
+    at: datetime
+    key_id: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """A delivery taken by one worker until ``locked_until``: what to send, and where."""
 
@@ -157,6 +168,7 @@ class KeyFilter:
     expiring_before: datetime | None = None
     prefix: str | None = None
     role: str | None = None  # holds this role
+    canary: bool | None = None  # a canary key (True) or not (False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +340,12 @@ class EventStore(Protocol):
         ...
 
     def create_webhook(self, webhook: Webhook, actor: str) -> None: ...
+
+    def recorded(
+        self, type: str, *, key_id: str | None = None, limit: int = 100
+    ) -> Sequence[RecordedEvent]:
+        """Events of ``type`` still in the outbox (about ``key_id``), newest first."""
+        ...
 
     def webhooks(self) -> Sequence[Webhook]: ...
 

@@ -12,13 +12,14 @@ that dies holding a lease only delays the delivery until the lease ends: at leas
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from keyturn._events import ANY, Event
-from keyturn.store.base import Claim, Delivery, Webhook
+from keyturn.store.base import Claim, Delivery, RecordedEvent, Webhook
 
 if TYPE_CHECKING:
     from keyturn.store.relational import Connection
@@ -84,6 +85,27 @@ class Outbox:
     def record_events(self, events: Iterable[Event]) -> int:
         with self._writing() as conn:
             return self._write_events(conn, events)
+
+    def recorded(
+        self, type: str, *, key_id: str | None = None, limit: int = 100
+    ) -> Sequence[RecordedEvent]:
+        """Events of ``type`` (about ``key_id``) still in the outbox, newest first: the
+        dashboard's record of a canary's uses, kept as long as the outbox keeps events."""
+        query = "SELECT event_id, type, at, key_id, body FROM outbox WHERE type = :type"
+        params: dict[str, Any] = {"type": type, "limit": limit}
+        if key_id is not None:
+            query += " AND key_id = :key_id"
+            params["key_id"] = key_id
+        with self._reading() as conn:
+            rows = conn.execute(
+                self.dialect.params(query + " ORDER BY id DESC LIMIT :limit"), params
+            ).fetchall()
+        found = []
+        for row in rows:
+            at = self.dialect.time_out(row[2])
+            assert at is not None
+            found.append(RecordedEvent(row[0], row[1], at, row[3], json.loads(row[4])["data"]))
+        return found
 
     # -- webhooks ----------------------------------------------------------------------
 

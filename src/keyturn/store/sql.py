@@ -258,6 +258,9 @@ def list_query(
         params["prefix"] = filters.prefix
     if filters.status is not None:
         where.append(f"({states.status_sql(filters.status)})")
+    if filters.canary is not None:
+        where.append("canary = :canary")
+        params["canary"] = filters.canary
     if filters.role is not None:
         where.append(f"{dialect.find}(' ' || roles || ' ', :role_word) > 0")
         params["role_word"] = f" {filters.role} "

@@ -6,9 +6,9 @@ accept the key (not revoked, disabled, expired, or past a rotation's grace). Sco
 read from that fresh record too, so narrowing an admin key narrows its open sessions.
 
 What a page offers follows the same scopes as the admin API (``keys:read``,
-``keys:write``, ``keys:verify``, ``audit:read``, ``*``), checked with the same
-``missing_scopes`` the verifier uses; what the admin may then do to a key is the admin
-layer's to decide, with ``Admin.actor``.
+``keys:write``, ``keys:verify``, ``audit:read``, ``roles:*``, ``webhooks:*``, ``*``),
+checked with the same ``missing_scopes`` the verifier uses; what the admin may then do to
+a key is the admin layer's to decide, with ``Admin.actor``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from keyturn import _webhooks as webhooks
 from keyturn import admin
 from keyturn.actor import Actor
 from keyturn.errors import KeyNotFound
@@ -26,7 +27,10 @@ from keyturn.scopes import missing_scopes
 from keyturn.ui.sessions import Session, SessionStore
 
 # Each of these lets a key sign in; each opens part of the dashboard.
-DASHBOARD_SCOPES = (admin.READ, admin.WRITE, admin.VERIFY, admin.AUDIT, ROLES_READ, ROLES_WRITE)
+DASHBOARD_SCOPES = (
+    admin.READ, admin.WRITE, admin.VERIFY, admin.AUDIT, ROLES_READ, ROLES_WRITE,
+    webhooks.READ, webhooks.WRITE,
+)
 
 
 def holds(record: KeyRecord, scope: str) -> bool:
@@ -65,6 +69,14 @@ class Admin:
     @property
     def can_audit(self) -> bool:
         return self.can(admin.AUDIT)
+
+    @property
+    def can_read_webhooks(self) -> bool:
+        return self.can(webhooks.READ)
+
+    @property
+    def can_write_webhooks(self) -> bool:
+        return self.can(webhooks.WRITE)
 
     @property
     def can_read_roles(self) -> bool:

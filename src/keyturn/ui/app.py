@@ -142,6 +142,7 @@ def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker
     """The dashboard app; it answers paths under ``/ui`` (mounted by ``keyturn.app``)."""
     from keyturn.ui import (
         audit_page,
+        canary_page,
         check_page,
         key_actions,
         key_pages,
@@ -149,6 +150,7 @@ def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker
         role_pages,
         signin,
         verifications_page,
+        webhook_pages,
     )
 
     dashboard = Dashboard(settings, manager, masker)
@@ -174,6 +176,8 @@ def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker
         *key_pages.routes(dashboard),
         *owner_pages.routes(dashboard),
         *role_pages.routes(dashboard),
+        *webhook_pages.routes(dashboard),
+        *canary_page.routes(dashboard),
         *verifications_page.routes(dashboard),
         *check_page.routes(dashboard),
         *audit_page.routes(dashboard),

@@ -151,6 +151,7 @@ def new_form_values(form: Form | None, ui: Dashboard) -> dict[str, str]:
             "roles": "",
             "expires_days": "",
             "never": "",
+            "canary": "",
             "prefix": ui.settings.default_prefix,
         }
     return {
@@ -161,6 +162,7 @@ def new_form_values(form: Form | None, ui: Dashboard) -> dict[str, str]:
         "roles": form.get("roles"),
         "expires_days": form.get("expires_days"),
         "never": "on" if form.checked("never") else "",
+        "canary": "on" if form.checked("canary") else "",
         "prefix": form.get("prefix"),
     }
 
@@ -206,6 +208,7 @@ async def create_key(ui: Dashboard, request: Request, admin: Admin, form: Form |
         prefix=values["prefix"] or None,
         allowed_ips=split_scopes(values["allowed_ips"]),
         roles=split_scopes(values["roles"]),
+        canary=bool(values["canary"]),
     )
     try:
         issued = await ui.keys.create(admin.actor, new)
