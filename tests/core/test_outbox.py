@@ -15,6 +15,7 @@ from keyturn import KeyManager
 from keyturn._events import Event
 from keyturn._webhooks import NewWebhook
 from keyturn.actor import Actor
+from keyturn.admin import NewKey
 from keyturn.errors import Conflict
 from keyturn.record import utcnow
 from keyturn.store import open_store
@@ -146,3 +147,27 @@ def test_a_slow_batch_never_outlasts_its_lease(
                 store.close()
         ids = [r.headers["webhook-id"] for r in receiver.received]
         assert len(ids) == len(set(ids)) == 20
+
+
+def test_canaries_and_their_uses_are_listed(manager: KeyManager) -> None:
+    """What the dashboard's canaries page reads: the canary keys, and each use newest first,
+    an owner's key seeing its own canaries' only."""
+    from keyturn import _events as events
+    from keyturn.errors import NotPermitted
+    from keyturn.store.base import KeyFilter
+
+    operator = Actor.operator()
+    decoy = manager.admin.create(operator, NewKey("decoy", owner="acme", canary=True)).record
+    manager.create_key("real", owner="acme")
+    listed = manager.admin.list_keys(operator, KeyFilter(canary=True))
+    assert [k.id for k in listed] == [decoy.id]
+    for path in ("/first", "/second"):
+        seen = {"client": "203.0.113.9", "method": "GET", "path": path, "user_agent": "curl"}
+        manager.store.record_events([events.about(events.CANARY_USED, decoy, request=seen)])
+    uses = manager.admin.canary_uses(operator)
+    assert [u.data["request"]["path"] for u in uses] == ["/second", "/first"]
+    assert {u.key_id for u in uses} == {decoy.id} and uses[0].at >= uses[1].at
+    owner = Actor("acme's portal", scopes=frozenset({"*"}), owner="acme")
+    assert len(manager.admin.canary_uses(owner, decoy.id)) == 2
+    with pytest.raises(NotPermitted):
+        manager.admin.canary_uses(owner)  # an owner names one of its own canaries
