@@ -497,12 +497,15 @@ class KeyManager:
         scopes: Sequence[str] = (),
         now: Moment = None,
         peer: str | None = None,
+        permissions: str | Node | None = None,
     ) -> Decision:
-        """The decision a request would get now, without making it a use."""
+        """The decision a request would get now, without making it a use. ``permissions``:
+        an expression the key must meet too (as ``verify_key`` takes it)."""
+        needed = permissions_of(permissions)
         if not isinstance(headers, list | tuple):
             headers = list(headers)
         found = self.verifier.inspect(headers, query)
-        return self.examine(found, tuple(scopes), now, (peer, headers))[0]
+        return self.examine(found, tuple(scopes), now, (peer, headers), needed)[0]
 
     def check_key(
         self,
@@ -787,11 +790,13 @@ class AsyncKeyManager:
         scopes: Sequence[str] = (),
         now: Moment = None,
         peer: str | None = None,
+        permissions: str | Node | None = None,
     ) -> Decision:
+        needed = permissions_of(permissions)
         if not isinstance(headers, list | tuple):
             headers = list(headers)
         found = self.sync.verifier.inspect(headers, query)
-        return (await self.examine(found, tuple(scopes), now, (peer, headers)))[0]
+        return (await self.examine(found, tuple(scopes), now, (peer, headers), needed))[0]
 
     async def check_key(
         self,

@@ -45,3 +45,25 @@ def test_bad_role_input_is_one_line(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no role 'nobody'" in missing.stderr
     bad = run("roles", "put", "has space", db=db)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_check_takes_a_permission_expression(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'k.db'}"
+    KeyManager(db).close()
+    run("roles", "put", "writer", "--scope", "orders:write", db=db, check=True)
+    reader = create(db, "--name", "r", "--scope", "orders:read")["key"]
+    writer = create(db, "--name", "w", "--scope", "orders:read", "--role", "writer")["key"]
+    expression = "orders:read and (orders:write or admin)"
+    refused = run("check", "-H", f"Authorization: Bearer {reader}", "--permissions", expression,
+                  "--format", "json", db=db)  # fmt: skip
+    assert refused.returncode == 1
+    shown = json.loads(refused.stdout)
+    assert shown["code"] == "insufficient_scope" and shown["missing"] == "orders:write or admin"
+    text = run("check", "-H", f"Authorization: Bearer {reader}", "--permissions", "admin", db=db)
+    assert "missing: admin" in text.stdout
+    accepted = run("check", "-H", f"Authorization: Bearer {writer}", "--permissions", expression,
+                   db=db)  # fmt: skip
+    assert accepted.returncode == 0, accepted.stdout
+    bad = run("check", "-H", f"Authorization: Bearer {reader}", "--permissions", "(a", db=db)
+    assert bad.returncode == 2 and "never closed" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -49,6 +49,13 @@ def parse_header(text: str) -> tuple[str, str]:
     help="A scope the request needs (repeat for more).",
 )
 @click.option(
+    "--permissions",
+    default=None,
+    metavar="EXPRESSION",
+    help="What the request needs, as an expression over scopes, like "
+    "'orders:read and (orders:write or admin)'.",
+)
+@click.option(
     "--ip",
     default=None,
     metavar="ADDRESS",
@@ -61,6 +68,7 @@ def check(
     headers: tuple[str, ...],
     query: str,
     scopes: tuple[str, ...],
+    permissions: str | None,
     ip: str | None,
     config_file: str | None,
     database_url: str | None,
@@ -76,12 +84,15 @@ def check(
         raise InvalidValue(f"--ip {ip[:64]!r} is not an IP address")
     settings = settings_from(config_file, database_url=database_url)
     with open_manager(settings) as manager:
-        decision = manager.check(pairs, query.removeprefix("?"), scopes=scopes, peer=ip)
+        decision = manager.check(
+            pairs, query.removeprefix("?"), scopes=scopes, peer=ip, permissions=permissions
+        )
     answer = render(decision, realm=settings.realm, public_url=settings.public_url)
     if fmt == "json":
         emit_json(
             {
                 "code": decision.code,
+                "missing": decision.unmet or None,
                 "status": answer.status,
                 "headers": dict(answer.headers),
                 "body": answer.body,
@@ -91,6 +102,8 @@ def check(
         click.echo(f"{decision.code}: {decision.outcome.title} (HTTP {answer.status})")
         if decision.detail:
             click.echo(f"  detail: {decision.detail}")
+        if decision.unmet:
+            click.echo(f"  missing: {decision.unmet}")
         if not decision.ok:
             click.echo(f"  fix:    {decision.hint}")
         for name, value in answer.headers:
