@@ -3,6 +3,7 @@ use is a signed ``key.canary_used`` event naming who used it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +109,33 @@ def test_keys_create_canary_on_the_command_line(tmp_path: Path) -> None:
     assert key is not None
     with build_manager(Settings(database_url=db)) as manager:
         assert manager.verify_key(key.group(0)).code == "unknown_key"
+
+
+def _deliveries(live: Live) -> dict[str, float]:
+    """``keyturn_webhook_deliveries`` as anyone who reaches ``/metrics`` reads it."""
+    lines = live.client().get("/metrics").text.splitlines()
+    return {
+        line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+        for line in lines
+        if line.startswith("keyturn_webhook_deliveries{")
+    }
+
+
+def test_metrics_do_not_tell_a_canary_from_an_unknown_key(tmp_path: Path) -> None:
+    """``/metrics`` needs no key, and the port that serves it serves the portal and
+    ``/v1/leaks`` to the public too: whoever tries a key must not see the alarm it raised
+    in the delivery counts, while the receiver does get it."""
+    for live in start_live(tmp_path, webhook_allow_private=True):
+        with Receiver() as receiver:
+            live.root.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]})
+            key, _ = canary(live)
+            receiver.wait_for(1)  # key.created, delivered
+            before = _deliveries(live)
+            deadline = time.monotonic() + 15
+            while sum(before.values()) < 1 and time.monotonic() < deadline:
+                time.sleep(0.5)  # the worker counts every few seconds
+                before = _deliveries(live)
+            assert live.client(key).get("/auth").status_code == 401
+            receiver.wait_for(2)  # the alarm reached the deployment's receiver
+            time.sleep(6)  # past the next count of deliveries (every 5 s)
+            assert _deliveries(live) == before

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from keyturn._events import ANY, Event
+from keyturn._events import ANY, CANARY_USED, Event
 from keyturn.store.base import Claim, Delivery, RecordedEvent, Webhook
 
 if TYPE_CHECKING:
@@ -185,10 +185,16 @@ class Outbox:
         )
 
     def delivery_counts(self) -> dict[str, int]:
-        """Deliveries by status (``pending``, ``delivered``, ``failed``)."""
+        """Deliveries by status (``pending``, ``delivered``, ``failed``), canary alarms
+        left out: the counts are on ``/metrics``, which needs no key, and one more delivery
+        after trying a key would tell its user that the key is a canary (the deliveries
+        API and the dashboard show them)."""
         with self._reading() as conn:
             rows = conn.execute(
-                "SELECT status, COUNT(*) FROM deliveries GROUP BY status"
+                self.dialect.params(
+                    "SELECT status, COUNT(*) FROM deliveries WHERE type <> :alarm GROUP BY status"
+                ),
+                {"alarm": CANARY_USED},
             ).fetchall()
         return {status: int(count) for status, count in rows}
 
