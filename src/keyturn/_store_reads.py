@@ -4,8 +4,9 @@ can cost.
 The checksum is public, so anyone can make well-formed keys that were never issued, and each
 fresh one misses the cache and costs a store read before it can be refused. Two bounds:
 
-- **Per client.** A read that finds no key counts against the client that sent it, in a
-  bucket of ``BURST`` that refills at ``RATE`` a second (``keyturn._throttle.Throttle``). With
+- **Per client.** A read that finds no key (or a canary, which must look the same) counts
+  against the client that sent it, in a bucket of ``BURST`` that refills at ``RATE`` a
+  second (``keyturn._throttle.Throttle``). With
   its bucket empty, that client's keys that are not in the cache are refused without reading
   the store (429 ``lookups_throttled``, with ``Retry-After``); keys already in the cache still
   pass, and other clients are not affected. The client is the address ``trusted_proxies``
@@ -100,7 +101,9 @@ class StoreReads:
             record = self._store.find_by_hash(key_hash)
         finally:
             self._slots.release()
-        if record is None and client is not None:
+        # A canary costs what an unknown key costs: a bucket left fuller after it would
+        # tell its user that the key exists (the verifier refuses it as unknown too).
+        if (record is None or record.canary) and client is not None:
             with self._lock:
                 self._throttle.failed(client)
         return record

@@ -13,6 +13,8 @@ import pytest
 
 from keyturn import AsyncKeyManager, KeyCache, KeyManager
 from keyturn._store_reads import BURST, CONCURRENCY, RATE, StoreReads
+from keyturn.actor import Actor
+from keyturn.admin import NewKey
 from keyturn.keys import generate_key
 from keyturn.verifier import Verifier
 
@@ -159,3 +161,18 @@ def test_no_more_than_a_few_store_reads_run_at_once(db_url: str) -> None:
 
         assert asyncio.run(burst()) == ["unknown_key"] * 24
         assert peak == CONCURRENCY
+
+
+def test_a_canary_costs_a_client_what_an_unknown_key_costs(proxied: KeyManager) -> None:
+    """The bucket must not tell a canary from an unknown key: after its burst less one
+    forged key, a client that then tries a canary is throttled exactly as one that tried
+    an unknown key (a found record that did not count would leave it a lookup)."""
+    decoy = proxied.admin.create(Actor.operator(), NewKey("decoy", canary=True)).key
+    outcomes = []
+    for client, suspect in ((FLOODER, decoy), (HONEST, generate_key())):
+        for _ in range(BURST - 1):
+            proxied.verify_asgi(through_proxy(generate_key(), client), peer=PROXY)
+        tried = proxied.verify_asgi(through_proxy(suspect, client), peer=PROXY).code
+        after = proxied.verify_asgi(through_proxy(generate_key(), client), peer=PROXY).code
+        outcomes.append((tried, after))
+    assert outcomes[0] == outcomes[1] == ("unknown_key", "lookups_throttled")
