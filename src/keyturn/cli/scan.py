@@ -12,6 +12,7 @@ from keyturn._extras import require
 from keyturn.cli.output import UsageFailure, echo_styled, format_option, styled_output
 from keyturn.errors import InvalidValue, KeyturnError
 from keyturn.scan import baseline as baselines
+from keyturn.scan.codes import CONFIDENCES
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure
 from keyturn.scan.git import GitError, work_tree_root
 from keyturn.scan.quarantine import LeakReporter, checked_report_url
@@ -80,6 +81,10 @@ def _run(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
               help="Skip paths or file names matching GLOB (repeat for more).")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True,
               help="Worker processes for large scans (0: one per CPU).")
+@click.option("--min-confidence", type=click.Choice(CONFIDENCES), default="low",
+              show_default=True,
+              help="Report (and fail on) only findings at least this sure; the default "
+                   "reports everything, `low` included.")
 @click.option("--verify", is_flag=True,
               help="Ask each found key's provider whether it is live (online; the key goes "
                    "only to the provider's own API, and is never shown): live, revoked or "
@@ -90,7 +95,8 @@ def _run(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
                    "before the push. https, or http to loopback.")
 def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None, fmt: str,
          baseline_file: str | None, update_file: str | None, max_size: str,
-         exclude: tuple[str, ...], jobs: int, verify: bool, report_url: str | None) -> None:
+         exclude: tuple[str, ...], jobs: int, min_confidence: str, verify: bool,
+         report_url: str | None) -> None:
     """Find API keys and other secrets before they land in git.
 
     PATH (default: the current directory) is scanned as git would commit it: tracked files
@@ -110,7 +116,7 @@ def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
             raise UsageFailure(str(exc)) from None
     try:
         _scan(paths, staged, history, since, fmt, baseline_file, update_file, max_size,
-              exclude, jobs, verify, reporter)
+              exclude, jobs, min_confidence, verify, reporter)
     except (click.ClickException, KeyturnError):  # one line and its own exit code, in main
         raise
     except Exception as exc:  # any failure must not read as "no secrets"
@@ -121,7 +127,7 @@ def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
 
 def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None, fmt: str,
           baseline_file: str | None, update_file: str | None, max_size: str,
-          exclude: tuple[str, ...], jobs: int, verify: bool,
+          exclude: tuple[str, ...], jobs: int, min_confidence: str, verify: bool,
           reporter: LeakReporter | None = None) -> None:
     if staged and history:
         raise UsageFailure("use --staged or --history, not both")
@@ -152,7 +158,10 @@ def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None
             reporter.close()
     if reporter is not None:
         _reported(reporter)
-    found = sorted(result.findings, key=lambda f: (f.path, f.line, f.column, f.code))
+    # Below the threshold a finding is dropped whole: not shown, not failing, not baselined.
+    floor = CONFIDENCES.index(min_confidence)
+    found = sorted((f for f in result.findings if CONFIDENCES.index(f.confidence) <= floor),
+                   key=lambda f: (f.path, f.line, f.column, f.code))
     known = [f for f in found if known_set is not None and f in known_set]
     new = [f for f in found if f not in known]
     if update_file:
