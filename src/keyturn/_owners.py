@@ -111,7 +111,7 @@ class OwnerAdmin:
         manages each of the owner's keys may change the limits they share (checked on each,
         inside the store's transaction)."""
         actor.require(WRITE)
-        name = checked_text(owner, "owner") or ""
+        name = _owner(owner)
         credits, refill, amount = checked_metering(
             limits.credits, limits.refill, limits.refill_amount
         )
@@ -131,9 +131,10 @@ class OwnerAdmin:
 
     def get(self, actor: Actor, owner: str, since: date | None = None) -> OwnerUsage:
         actor.require(READ)
-        found = self.store.owner_usage(owner, since)
+        name = _owner(owner)
+        found = self.store.owner_usage(name, since)
         if found is None:
-            raise NotFound(f"no owner {owner[:200]!r}: it has no keys and no limits")
+            raise NotFound(f"no owner {name!r}: it has no keys and no limits")
         return found
 
     def revoke(self, actor: Actor, owner: str) -> list[KeyRecord]:
@@ -162,10 +163,19 @@ class OwnerAdmin:
     def _each(
         self, actor: Actor, owner: str, decide: Any, action: str, owner_action: str
     ) -> list[KeyRecord]:
-        changed = self.store.change_owner_keys(owner, decide, actor.name, action, owner_action)
+        changed = self.store.change_owner_keys(
+            _owner(owner), decide, actor.name, action, owner_action
+        )
         for record in changed:
             self.cache.invalidate(record.key_hash)
         return changed
+
+
+def _owner(owner: str) -> str:
+    """An owner's name as keys store it (``checked_text``: trimmed, printable), read the
+    same way by every operation: ``" acme"`` in an address is ``acme``, for revoking its
+    keys as for setting its limits."""
+    return checked_text(owner, "owner") or ""
 
 
 class AsyncOwnerAdmin:

@@ -95,3 +95,26 @@ def test_an_owner_with_a_slash_is_one_encoded_path_segment(live: Live) -> None:
     shown = live.root.get("/v1/owners/50%252F50")
     assert shown.status_code == 200 and shown.json()["owner"] == "50%2F50"
     assert auth(live, odd) == 204
+
+
+def test_every_operation_reads_an_owners_name_alike(live: Live) -> None:
+    """Keys store an owner trimmed; setting limits trims the name too. Reading, disabling
+    and revoking must address that same owner: `/v1/owners/%20padded%20/revoke` revoking
+    nothing (`changed: []`) while the owner's keys kept working was an incident response
+    that silently failed."""
+    key, record = live.make_key(owner=" padded ")
+    assert record["owner"] == "padded"
+    root = live.root
+    assert root.put("/v1/owners/%20padded", json={"rate_limits": ["50/minute"]}).json()[
+        "owner"
+    ] == "padded"
+    shown = root.get("/v1/owners/padded%20")
+    assert shown.status_code == 200 and shown.json()["owner"] == "padded"
+    disabled = root.post("/v1/owners/%20padded/disable")
+    assert disabled.status_code == 200
+    assert [k["id"] for k in disabled.json()["changed"]] == [record["id"]]
+    assert auth(live, key) == 401
+    revoked = root.post("/v1/owners/%20padded%20/revoke")
+    assert revoked.status_code == 200
+    assert [k["id"] for k in revoked.json()["changed"]] == [record["id"]]
+    assert root.get(f"/v1/keys/{record['id']}").json()["status"] == "revoked"
