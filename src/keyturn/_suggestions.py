@@ -140,7 +140,11 @@ def suggest(
             ips = None
             reasons.append(f"the clients' addresses make more than {MAX_NETWORKS} ranges")
     elif logged:
-        reasons.append("some requests came from a client whose address is not known")
+        reasons.append(
+            "some requests came from a client whose address is not known: verify API "
+            "requests that gave no 'ip' (send the client's address as 'ip'), or requests "
+            "without a peer address"
+        )
     unused = tuple(sorted(held - set(scopes))) if scopes is not None else ()
     return Suggestion(
         key_id, days, since, logged, counted, scopes, ips, unused, tuple(reasons)

@@ -127,3 +127,28 @@ def test_each_entry_says_what_its_request_needed_and_an_expression_is_no_such_se
     assert suggestion["requests"] == {"logged": 2, "counted": 2}
     assert not suggestion["complete"] and suggestion["scopes"] is None
     assert "permission expression" in suggestion["reasons"][0]
+
+
+def test_a_verify_request_without_ip_leaves_the_addresses_unknown_and_says_to_send_it(
+    logged: Live,
+) -> None:
+    """The verify API is asked by the application, not the client: without the client's
+    address in 'ip' the log cannot say where the key was used from, and the suggestion
+    says which field to send rather than only that something is unknown."""
+    key, record = logged.make_key("orders:read", "admin")
+    verifier, _ = logged.make_key("keys:verify")
+    answer = logged.client(verifier).post(
+        "/v1/keys/verify", json={"key": key, "scopes": ["orders:read"]}
+    )
+    assert answer.json()["valid"]
+    deadline = time.monotonic() + 15  # the usage counts are written every 5 s here
+    while True:
+        found = logged.root.get(f"/v1/keys/{record['id']}/suggestions", params={"days": 1})
+        suggestion = found.json()
+        if suggestion["requests"] == {"logged": 1, "counted": 1} or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert suggestion["requests"] == {"logged": 1, "counted": 1}
+    assert suggestion["scopes"] == ["orders:read"] and suggestion["allowed_ips"] is None
+    assert not suggestion["complete"]
+    assert "send the client's address as 'ip'" in suggestion["reasons"][0]
