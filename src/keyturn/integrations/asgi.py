@@ -15,7 +15,7 @@ answer (status, ``WWW-Authenticate`` challenge, problem+json body) and never rea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any
 
 from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
@@ -137,10 +137,14 @@ def _telling(
     never tells anything about the key."""
     start = _START[kind]
 
-    async def forward(message: Message) -> None:
+    # A plain function handing back ``send``'s awaitable (ASGI asks for an awaitable
+    # callable): no coroutine of its own on each message.
+    def forward(message: Message) -> Awaitable[None]:
         if message["type"] == start and not state.get(REFUSED_KEY):
-            message = {**message, "headers": [*message.get("headers", ()), *headers]}
-        await send(message)
+            # A new list (an app may send one list each time), in the app's own message,
+            # as Starlette's MutableHeaders does: no copy of the message.
+            message["headers"] = [*message.get("headers", ()), *headers]
+        return send(message)
 
     return forward
 
