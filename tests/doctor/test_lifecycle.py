@@ -42,14 +42,23 @@ def test_an_expiry_five_days_away_is_a_warning_with_the_date(serve: Serve) -> No
     report = checkup(serve, 200, ("Keyturn-Key-Expires", "Mon, 07 Dec 2026 12:00:00 GMT"))
     assert report.ok  # a warning: the key works today
     assert found(report, "key_expiry_near") == (
-        "the server says this key expires in 5 days (2026-12-07, 2026-12-07 12:00:00 UTC)"
+        "the server says this key expires in 5 days 3 hours (2026-12-07, 2026-12-07 12:00:00 UTC)"
     )
     assert next(f for f in report.findings if f.code == "key_expiry_near").severity == "warning"
 
 
+def test_the_time_left_is_not_said_a_whole_day_short(serve: Serve) -> None:
+    """A key made for 5 days a second ago has 4 days 23 hours 59 minutes left: "expires in
+    4 days" (whole days, rounded down) told its holder a day less than the truth."""
+    report = checkup(serve, 200, ("Keyturn-Key-Expires", "Mon, 07 Dec 2026 08:59:59 GMT"))
+    assert "expires in 4 days 23 hours (2026-12-07" in found(report, "key_expiry_near")
+    report = checkup(serve, 200, ("Keyturn-Key-Rotated-Until", "Wed, 02 Dec 2026 09:14:59 GMT"))
+    assert "(in 14 minutes 59 seconds)" in found(report, "key_successor_exists")
+
+
 def test_an_expiry_months_away_is_information(serve: Serve) -> None:
     report = checkup(serve, 200, ("Keyturn-Key-Expires", "Sun, 28 Feb 2027 00:00:00 GMT"))
-    assert "expires in 87 days (2027-02-28" in found(report, "key_expiry_announced")
+    assert "expires in 87 days 15 hours (2027-02-28" in found(report, "key_expiry_announced")
     assert "key_expiry_near" not in report.codes
 
 

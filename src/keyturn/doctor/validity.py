@@ -7,6 +7,7 @@ policy) and a JWT's claims (readable by anyone; the signature is the server's bu
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from keyturn.doctor.report import Finding, finding
@@ -33,14 +34,25 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def _count(count: int, unit: str) -> str:
+    return f"{count} {unit}{'s' if count != 1 else ''}"
+
+
 def span(delta: timedelta) -> str:
-    """A duration for people: '3 days', '5 hours', '40 seconds'."""
+    """A duration for people: '3 days', '4 days 23 hours', '5 hours', '40 seconds'.
+
+    The largest unit, and the next one when it is not nought, both rounded down: one unit
+    alone said "expires in 4 days" of a key made for 5 days a second before."""
     seconds = abs(int(delta.total_seconds()))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+    for (unit, size), (smaller, smaller_size) in pairwise(_UNITS):
         if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
+            said = _count(seconds // size, unit)
+            rest = seconds % size // smaller_size
+            return f"{said} {_count(rest, smaller)}" if rest else said
+    return _count(seconds, "second")
 
 
 def check_age(
