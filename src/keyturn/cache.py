@@ -14,6 +14,13 @@ and a flood of them must push out other unknown hashes, never the records of the
 clients actually use. Eviction is first-in-first-out: cheaper on the hot path than LRU
 bookkeeping, and with a TTL every entry is refreshed soon anyway.
 
+A canary's record is cached among the records (each use must reach the verifier to raise its
+alarm) but is evicted as an unknown hash is: it takes its place in the unknown hashes' order
+and bound, and leaves the records when it leaves that order. Were it kept like a record, a
+flood of forged keys would push out unknown hashes but not the canary, and whether a
+suspect key is still cached after a flood (seen through the per-client bound on store reads)
+would tell a canary from a key that does not exist.
+
 Only ``get`` is on the hot path, and it takes no lock. Writers (``put`` after a store read,
 ``invalidate``, ``clear``) share a lock and an epoch that every invalidation advances. A
 store read starts with ``mark()`` and ends with ``put(..., since=mark)``: the entry's time
@@ -101,7 +108,7 @@ class KeyCache:
         self, key_hash: str, record: KeyRecord | None, since: tuple[int, float] | None = None
     ) -> None:
         """Cache what the store said; ``since`` is the ``mark()`` taken before reading it."""
-        bound = self.maxsize if record is not None else self.unknown_maxsize
+        bound = self.maxsize if record is not None and not record.canary else self.unknown_maxsize
         if bound <= 0:
             return
         with self._lock:
@@ -110,9 +117,15 @@ class KeyCache:
             else:
                 start, raced = since[1], since[0] != self.epoch
             expiry = start + (self.ttl if raced else self.lifetime)
-            if record is None:
+            if record is None or record.canary:
                 self._entries.pop(key_hash, None)
-                _bounded(self._unknown, key_hash, bound)[key_hash] = expiry
+                if len(self._unknown) >= bound and key_hash not in self._unknown:
+                    evicted = next(iter(self._unknown))  # first in, first out; an evicted
+                    del self._unknown[evicted]  # canary leaves the records with it
+                    self._entries.pop(evicted, None)
+                self._unknown[key_hash] = expiry
+                if record is not None:
+                    self._entries[key_hash] = (expiry, record)
             else:
                 self._unknown.pop(key_hash, None)
                 _bounded(self._entries, key_hash, bound)[key_hash] = (expiry, record)
@@ -147,7 +160,7 @@ class KeyCache:
             self._unknown.clear()
 
     def __len__(self) -> int:
-        return len(self._entries) + len(self._unknown)
+        return len(self._entries.keys() | self._unknown.keys())  # a canary is in both
 
 
 _Map = TypeVar("_Map", bound=dict[str, Any])

@@ -280,3 +280,33 @@ def test_a_store_read_racing_an_invalidation_is_cached_for_the_ttl_only() -> Non
     cache.put("h", None, since)
     clock[0] = 200.0
     assert cache.get("h") is None  # cached (as unknown) for the long lifetime
+
+
+def test_a_flood_evicts_a_canary_exactly_as_it_evicts_an_unknown_key(db_url: str) -> None:
+    """Whether a suspect key is still cached after a flood is visible from outside (the
+    per-client bound on store reads counts only lookups that reach the store), so a flood
+    must push a canary out of the cache in the same turn as an unknown key tried at the same
+    moment, and never keep it longer; the keys in use stay."""
+    from keyturn.actor import Actor
+    from keyturn.admin import NewKey
+    from keyturn.keys import generate_key
+
+    def header(key: str) -> list[tuple[bytes, bytes]]:
+        return [(b"authorization", f"Bearer {key}".encode())]
+
+    with KeyManager(db_url, cache=KeyCache(maxsize=200, ttl=60)) as manager:
+        if manager.feed is not None:  # its start empties the cache: wait for it first
+            assert manager.feed.connected.wait(10)
+        canary = manager.admin.create(Actor.operator(), NewKey("decoy", canary=True)).key
+        real = manager.create_key("real").key
+        for suspect in (canary, generate_key()):  # the canary first, then an unknown key
+            assert manager.verify_asgi(header(suspect)).code == "unknown_key"
+        assert manager.verify_asgi(header(real)).ok
+        room = manager.cache.unknown_maxsize - 2
+        for _ in range(room):  # fills the unknown hashes' bound, both suspects kept
+            assert manager.verify_asgi(header(generate_key())).code == "unknown_key"
+        assert len(manager.cache.entries) == 2  # the real key and the canary
+        assert manager.verify_asgi(header(generate_key())).code == "unknown_key"
+        assert len(manager.cache.entries) == 1  # the oldest suspect, the canary, is gone
+        assert len(manager.cache) == manager.cache.unknown_maxsize + 1
+        assert manager.verify_asgi(header(real)).ok
