@@ -13,9 +13,8 @@ import click
 
 from keyturn._addresses import parse_address
 from keyturn.answer import render
-from keyturn.cli.output import (
-    emit_json,
-    format_option,
+from keyturn.cli.output import emit_json, format_option
+from keyturn.cli.settings import (
     open_manager,
     settings_from,
     settings_options,

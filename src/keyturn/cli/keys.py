@@ -21,11 +21,13 @@ from keyturn.admin import UNSET, IssuedKey, KeyChange, NewKey, Unset
 from keyturn.cli.output import (
     emit_json,
     format_option,
+    styled_output,
+    table,
+)
+from keyturn.cli.settings import (
     open_manager,
     settings_from,
     settings_options,
-    styled_output,
-    table,
 )
 from keyturn.errors import Conflict, InvalidValue
 from keyturn.record import KeyRecord

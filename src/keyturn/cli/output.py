@@ -1,8 +1,7 @@
-"""Shared CLI plumbing: ``--format``, ``--config``/``--db``, the manager, tables and colour.
+"""Shared CLI plumbing: ``--format``, usage errors, tables and colour.
 
-Every command that touches keys loads the settings (flags, then ``KEYTURN_*``, then the
-``--config`` TOML file) and builds its manager with ``keyturn.compose.build_manager``, as
-``keyturn serve`` does, so a setting means the same on the command line as on the server.
+It imports no settings and no manager (those are ``keyturn.cli.settings``): ``keyturn
+scan``, run by a pre-commit hook on every commit, needs this module and not the service.
 Errors are ``keyturn.errors``, turned into one line and an exit code in one place, the
 command group's ``main``.
 """
@@ -12,14 +11,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
-
-from keyturn.config import CONFIG_ENV, Settings, env_name, load_settings
-from keyturn.manager import KeyManager
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,44 +37,6 @@ def format_option(*choices: str) -> Callable[[F], F]:
         show_default=True,
         help="Output for people (text) or machines (json).",
     )
-
-
-def settings_options(func: F) -> F:
-    """``--config`` and ``--db``: where the settings and the database are."""
-    func = click.option(
-        "--db",
-        "database_url",
-        default=None,
-        metavar="URL",
-        help=f"Database URL [default: sqlite:///keyturn.db; also ${env_name('database_url')}].",
-    )(func)
-    return click.option(
-        "--config",
-        "config_file",
-        default=None,
-        metavar="FILE",
-        type=click.Path(dir_okay=False),
-        help=f"TOML settings file (also ${CONFIG_ENV}); flags and KEYTURN_* win over it.",
-    )(func)
-
-
-def settings_from(config_file: str | None, **flags: Any) -> Settings:
-    """The settings for a command: ``flags`` (those given), ``KEYTURN_*``, the TOML file."""
-    return load_settings(flags, config_file=config_file)
-
-
-@contextmanager
-def open_manager(settings: Settings, *, create: bool = False) -> Iterator[KeyManager]:
-    """The manager the settings describe, closed (and its usage flushed) afterwards.
-    Only commands that make keys pass ``create``: the others refuse a database that does
-    not exist rather than make an empty one."""
-    from keyturn.compose import build_manager
-
-    manager = build_manager(settings, create=create)
-    try:
-        yield manager
-    finally:
-        manager.close()
 
 
 def styled_output(err: bool = False) -> bool:

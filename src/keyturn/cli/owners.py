@@ -11,9 +11,8 @@ import click
 
 from keyturn._owners import OwnerLimits, OwnerUsage
 from keyturn.cli.keys import cli_actor
-from keyturn.cli.output import (
-    emit_json,
-    format_option,
+from keyturn.cli.output import emit_json, format_option
+from keyturn.cli.settings import (
     open_manager,
     settings_from,
     settings_options,

@@ -20,9 +20,8 @@ from keyturn.cli.output import (
     UsageFailure,
     emit_json,
     format_option,
-    settings_from,
-    settings_options,
 )
+from keyturn.cli.settings import settings_from, settings_options
 from keyturn.compose import build_manager
 from keyturn.config import Settings
 from keyturn.manager import KeyManager

@@ -15,10 +15,12 @@ from keyturn.cli.keys import cli_actor
 from keyturn.cli.output import (
     emit_json,
     format_option,
+    table,
+)
+from keyturn.cli.settings import (
     open_manager,
     settings_from,
     settings_options,
-    table,
 )
 
 

@@ -1,0 +1,56 @@
+"""``--config``/``--db``, the settings they name, and the manager built from them.
+
+Every command that touches keys loads the settings (flags, then ``KEYTURN_*``, then the
+``--config`` TOML file) and builds its manager with ``keyturn.compose.build_manager``, as
+``keyturn serve`` does, so a setting means the same on the command line as on the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from keyturn.cli.output import F
+from keyturn.config import CONFIG_ENV, Settings, env_name, load_settings
+from keyturn.manager import KeyManager
+
+
+def settings_options(func: F) -> F:
+    """``--config`` and ``--db``: where the settings and the database are."""
+    func = click.option(
+        "--db",
+        "database_url",
+        default=None,
+        metavar="URL",
+        help=f"Database URL [default: sqlite:///keyturn.db; also ${env_name('database_url')}].",
+    )(func)
+    return click.option(
+        "--config",
+        "config_file",
+        default=None,
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help=f"TOML settings file (also ${CONFIG_ENV}); flags and KEYTURN_* win over it.",
+    )(func)
+
+
+def settings_from(config_file: str | None, **flags: Any) -> Settings:
+    """The settings for a command: ``flags`` (those given), ``KEYTURN_*``, the TOML file."""
+    return load_settings(flags, config_file=config_file)
+
+
+@contextmanager
+def open_manager(settings: Settings, *, create: bool = False) -> Iterator[KeyManager]:
+    """The manager the settings describe, closed (and its usage flushed) afterwards.
+    Only commands that make keys pass ``create``: the others refuse a database that does
+    not exist rather than make an empty one."""
+    from keyturn.compose import build_manager
+
+    manager = build_manager(settings, create=create)
+    try:
+        yield manager
+    finally:
+        manager.close()
