@@ -323,7 +323,7 @@ def list_(
         click.echo(f"more: keyturn keys list --after {records[-1].id}", err=True)
 
 
-@keys.command()
+@keys.command(short_help="Show one key; if rotated, who still uses it.")
 @click.argument("key_id")
 @settings_options
 @format_option()
@@ -355,7 +355,7 @@ def show(key_id: str, config_file: str | None, database_url: str | None, fmt: st
         )
 
 
-@keys.command()
+@keys.command(short_help="The scopes and addresses a key's requests needed.")
 @click.argument("key_id")
 @click.option(
     "--days",
@@ -455,7 +455,7 @@ keys.add_command(_state_command("disable", "Disable a key (undo with enable)."))
 keys.add_command(_state_command("enable", "Re-enable a disabled key."))
 
 
-@keys.command()
+@keys.command(short_help="Replace a key; the old one works for a while.")
 @click.argument("key_id")
 @click.option(
     "--grace",

@@ -35,7 +35,7 @@ def _show(role: Role, fmt: str) -> None:
         click.echo(f"{name.ljust(width)}  {'' if value is None else value}")
 
 
-@click.group()
+@click.group(short_help="Named sets of scopes that keys hold.")
 def roles() -> None:
     """Roles: named sets of scopes; a key holding one has its scopes too."""
 
@@ -49,7 +49,11 @@ def roles() -> None:
     metavar="SCOPE",
     help="A scope the role grants (repeat for more; what is not given is not granted).",
 )
-@click.option("--description", default=None, help="What the role is for.")
+@click.option(
+    "--description",
+    default=None,
+    help="What the role is for (left out: none, even if the role had one).",
+)
 @settings_options
 @format_option()
 def put(
@@ -60,8 +64,10 @@ def put(
     database_url: str | None,
     fmt: str,
 ) -> None:
-    """Define role NAME, or replace its scopes: every key holding it changes at once
-    (other instances within the propagation bound)."""
+    """Define or replace role NAME, scopes and description.
+
+    Every key holding it changes at once (other instances within the propagation
+    bound)."""
     with open_manager(settings_from(config_file, database_url=database_url)) as manager:
         role = manager.roles.put(cli_actor(), name, scopes, description)
     _show(role, fmt)
