@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from keyturn.keys import mask
+from keyturn.keys import generate_key, mask
 from tests.service.conftest import Live, start_live
 
 PROXY = "127.0.0.2"
@@ -152,3 +152,22 @@ def test_a_verify_request_without_ip_leaves_the_addresses_unknown_and_says_to_se
     assert suggestion["scopes"] == ["orders:read"] and suggestion["allowed_ips"] is None
     assert not suggestion["complete"]
     assert "send the client's address as 'ip'" in suggestion["reasons"][0]
+
+
+def test_a_verify_refusal_that_waiting_ends_says_how_long(logged: Live) -> None:
+    """The hint of rate_limited and lookups_throttled says to wait for Retry-After: the
+    verify API's 200 answer carries that as retry_after, or its caller could not."""
+    verifier, _ = logged.make_key("keys:verify")
+    service = logged.client(verifier)
+    metered, _ = logged.make_key(rate_limits=["1/minute"])
+    first = service.post("/v1/keys/verify", json={"key": metered, "ip": "203.0.113.8"}).json()
+    assert first["valid"] and first["retry_after"] is None
+    limited = service.post("/v1/keys/verify", json={"key": metered, "ip": "203.0.113.8"})
+    assert limited.json()["code"] == "rate_limited"
+    assert 0 < limited.json()["retry_after"] <= 60
+    for _ in range(80):
+        forged = service.post("/v1/keys/verify", json={"key": generate_key(), "ip": "198.51.100.9"})
+        if forged.json()["code"] == "lookups_throttled":
+            break
+    assert forged.json()["code"] == "lookups_throttled", forged.text
+    assert forged.json()["retry_after"] >= 1

@@ -537,6 +537,12 @@ class VerifyResult(BaseModel):
         description="For `insufficient_scope`: what the key lacks, as an expression (the "
         "missing scopes, or the part of `permissions` it fails).",
     )
+    retry_after: int | None = Field(
+        default=None,
+        description="For a refusal that waiting ends (`rate_limited`, `lookups_throttled`, "
+        "spent credits that refill): the seconds to wait, as the other faces' `Retry-After` "
+        "header says.",
+    )
 
 
 class FieldError(BaseModel):

@@ -94,6 +94,8 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
                 else None,
             },
             "missing": decision.unmet or None,
+            # The hint says to wait for Retry-After; a 200 carries it as data instead.
+            "retry_after": None if decision.quota is None else decision.quota.retry_after,
         }
 
     return router
