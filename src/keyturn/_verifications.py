@@ -1,7 +1,11 @@
 """The verification log: every decision, recorded in batches off the hot path.
 
-A face that decides a request (``/auth``, the verify API) hands ``VerificationLog.record`` a
-tuple of plain values: one ``deque.append``, no lock, no I/O. A background thread writes
+Every decision the core makes for a use of a key (``KeyManager.verify``, ``verify_asgi``,
+``verify_key`` and their async twins, whichever face called them: ``/auth``, the verify
+API, the admin API's own authentication, the ASGI middleware and the framework
+integrations) is handed to ``VerificationLog.record`` as a tuple of references: one
+``deque.append``, no lock, no I/O. A face tells what it knows beyond the headers in a
+``Seen`` (method, path, request id). A background thread writes
 what has gathered every ``interval`` seconds (half a second by default, so an entry is
 queryable within about that, and well within 2 s) and deletes entries older than the
 retention. The queue is bounded: when the store cannot keep up (or does not answer),
@@ -67,23 +71,44 @@ def _shown(text: str, limit: int) -> str:
     return _text(mask_text(text), limit)
 
 
-class Entry(NamedTuple):
-    """One decision as a face saw it; ``headers`` are read for forwarded addresses only
-    when the entry is written, and only if the peer is a trusted proxy."""
+class Seen(NamedTuple):
+    """What a face knows of a request beyond its headers and peer, handed to the verify
+    call so that the core records the decision (``KeyManager``): the method and path it
+    judged, the request id it answers with (``None``: one is made when the entry is
+    written) and the user agent when the headers do not carry it (the verify API)."""
 
-    at: float
-    request_id: str
-    key_id: str | None
-    masked: str | None
-    outcome: str
-    peer: str | None
-    headers: Any  # the request's header pairs, kept by reference, read when written
     method: str
     path: str
-    user_agent: str
+    request_id: str | None = None
+    user_agent: str | None = None
+
+
+_UNSEEN = Seen("", "")
+
+
+class Entry(NamedTuple):
+    """One decision as the core made it: what a request costs the log is this tuple and
+    one ``deque.append``. The key's id and mask, the client's address (forwarded addresses
+    are read only if the peer is a trusted proxy) and the user agent are worked out when
+    the entry is written, off the hot path."""
+
+    at: float
+    decision: Any  # keyturn.verifier.Decision
+    peer: str | None
+    headers: Any  # the request's header pairs, kept by reference, read when written
+    seen: Seen | None
     # What the request needed (path rules, asked for); ``None``: not a set of scopes (a
     # permission expression, which may say ``not``).
     scopes: tuple[str, ...] | None = ()
+
+
+def _header(headers: Any, name: str) -> str:
+    """The first ``name`` header among pairs of ``str`` or of ASGI ``bytes``."""
+    wanted = name.encode("latin-1")
+    for key, value in headers:
+        if key == wanted or (isinstance(key, str) and key.lower() == name):
+            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,17 +252,23 @@ class VerificationLog:
         return len(batch)
 
     def _row(self, entry: Entry) -> dict[str, Any]:
+        seen = entry.seen or _UNSEEN
+        decision = entry.decision
+        key = decision.key
         client = self.proxies.client(entry.peer, entry.headers)
+        agent = seen.user_agent
+        if agent is None:
+            agent = _header(entry.headers, "user-agent")
         return {
             "at": datetime.fromtimestamp(entry.at, UTC),
-            "request_id": _text(entry.request_id, 128),
-            "key_id": entry.key_id,
-            "masked": entry.masked,
-            "outcome": entry.outcome,
+            "request_id": _text(seen.request_id or f"{random.getrandbits(64):016x}", 128),
+            "key_id": None if key is None else key.id,
+            "masked": None if key is None else key.masked,
+            "outcome": decision.code,
             "client": None if client is None else str(client),
-            "method": _text(entry.method, 16),
-            "path": _shown(entry.path.partition("?")[0], MAX_TEXT),
-            "user_agent": _shown(entry.user_agent, MAX_TEXT),
+            "method": _text(seen.method, 16),
+            "path": _shown(seen.path.partition("?")[0], MAX_TEXT),
+            "user_agent": _shown(agent, MAX_TEXT),
             "scopes": None if entry.scopes is None else " ".join(entry.scopes),
         }
 

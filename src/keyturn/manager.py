@@ -35,7 +35,7 @@ from keyturn._propagation import follow_changes
 from keyturn._quota import Quota
 from keyturn._store_reads import StoreReads
 from keyturn._usage import UsageRecorder
-from keyturn._verifications import DEFAULT_RETENTION, VerificationLog
+from keyturn._verifications import DEFAULT_RETENTION, Entry, Seen, VerificationLog
 from keyturn._webhooks import AsyncWebhookAdmin, WebhookAdmin
 from keyturn.actor import Actor
 from keyturn.admin import (
@@ -147,6 +147,7 @@ class KeyManager:
         self._unknown = self.cache.unknown
         self._cache_clock = self.cache.clock
         self._note = self.usage.note
+        self._log = self.verifications.record
         self._well_formed = self.verifier.well_formed
         self._accept = self.verifier.accept
         self._admits = self.verifier.admits
@@ -339,6 +340,20 @@ class KeyManager:
         left = self.store.credits_left(allowance, moment)
         return left if left else None
 
+    def _logged(
+        self,
+        decision: Decision,
+        peer: str | None,
+        headers: HeaderPairs,
+        seen: Seen | None,
+        scopes: tuple[str, ...] | None = (),
+    ) -> Decision:
+        """``decision``, recorded in the verification log (queued; see ``_verifications``):
+        every use of a key the core decides goes through here or the fast path's append.
+        ``scopes``: what the request needed (``None``: a permission expression)."""
+        self._log(Entry(time.time(), decision, peer, headers, seen, scopes))
+        return decision
+
     def account(self, record: KeyRecord | None, decision: Decision, now: float) -> None:
         """Count the request for its key (batched, off the hot path)."""
         if record is None:
@@ -378,6 +393,7 @@ class KeyManager:
         scopes: Sequence[str] = (),
         now: Moment = None,
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> Decision:
         """Check a request's credentials: the whole hot path, sync. ``peer``: the address
         the request came from (the connection's; see ``keyturn._addresses``)."""
@@ -385,12 +401,13 @@ class KeyManager:
             headers = list(headers)  # read twice: for the key, and for forwarded addresses
         found = self.verifier.inspect(headers, query)
         if isinstance(found, Decision):
-            return found
+            return self._logged(found, peer, headers, seen, tuple(scopes))
         origin = (peer, headers)
         record = self._lookup(found, origin)
         if isinstance(record, Decision):
-            return record
-        return self.finish(found, record, tuple(scopes), now, origin)
+            return self._logged(record, peer, headers, seen, tuple(scopes))
+        decision = self.finish(found, record, tuple(scopes), now, origin)
+        return self._logged(decision, peer, headers, seen, tuple(scopes))
 
     def verify_asgi(
         self,
@@ -399,13 +416,14 @@ class KeyManager:
         *,
         scopes: Sequence[str] = (),
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> Decision:
         """``verify`` for ASGI scopes (lower-case byte header names): the middleware's path.
         ``peer``: the connection's address (``scope["client"][0]``)."""
         scopes = tuple(scopes)
-        found = self.triage_asgi(headers, query, scopes, peer)
+        found = self.triage_asgi(headers, query, scopes, peer, seen)
         if found is None:
-            return self.verify(headers, query, scopes=scopes, peer=peer)
+            return self.verify(headers, query, scopes=scopes, peer=peer, seen=seen)
         if isinstance(found, Candidate):
             # Triage looked in the cache already: a hash it does not hold is read at once.
             origin = (peer, headers)
@@ -414,8 +432,9 @@ class KeyManager:
             else:
                 record = self._load(found, origin)
             if isinstance(record, Decision):
-                return record
-            return self.finish(found, record, scopes, None, origin)
+                return self._logged(record, peer, headers, seen, scopes)
+            decision = self.finish(found, record, scopes, None, origin)
+            return self._logged(decision, peer, headers, seen, scopes)
         return found
 
     def triage_asgi(
@@ -424,6 +443,7 @@ class KeyManager:
         query: bytes,
         scopes: tuple[str, ...],
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> Decision | Candidate | None:
         """The common cases in as few steps as possible.
 
@@ -431,7 +451,9 @@ class KeyManager:
         back as a ``Candidate`` to look up in the store (or, for a metered key, to meter);
         anything else returns ``None`` and takes the general path, which reaches the same
         answers (a property test holds both paths to that). Never does I/O. The decisions
-        are the verifier's: the memo of accepted scope tuples is filled by ``accept``.
+        are the verifier's, and each one returned is recorded (``seen``: what the face
+        knows of the request, for the verification log). The memo of accepted scope tuples is
+        filled by ``accept``.
         """
         found = self._plain(headers, query)
         if found is None:
@@ -450,18 +472,20 @@ class KeyManager:
                     record.allowed is None or self._admits(record, peer, headers)
                 ):
                     self._note(record.id, now)
+                    self._log(Entry(now, accepted, peer, headers, seen, scopes))
                     return accepted
             if record.metered:
                 return Candidate(Presented(key, source), key_hash)
-            return self.finish(
-                Candidate(Presented(key, source), key_hash), record, scopes, now, (peer, headers)
-            )
+            candidate = Candidate(Presented(key, source), key_hash)
+            decision = self.finish(candidate, record, scopes, now, (peer, headers))
+            return self._logged(decision, peer, headers, seen, scopes)
         if not self._well_formed(key):
             return None
         candidate = Candidate(Presented(key, source), key_hash)
         expiry = self._unknown.get(key_hash)
         if expiry is not None and expiry >= self._cache_clock():
-            return self.finish(candidate, None, scopes, None)  # a cached unknown hash
+            decision = self.finish(candidate, None, scopes, None)  # a cached unknown hash
+            return self._logged(decision, peer, headers, seen, scopes)
         return candidate
 
     def verify_key(
@@ -472,6 +496,7 @@ class KeyManager:
         now: Moment = None,
         ip: str | None = None,
         permissions: str | Node | None = None,
+        seen: Seen | None = None,
     ) -> Decision:
         """Check a bare key (as the verify API receives it); ``ip``: the client's address,
         as the caller saw it (needed for a key restricted by address). ``permissions``: an
@@ -479,13 +504,16 @@ class KeyManager:
         or admin)"`` (``keyturn.permissions``; ``InvalidPermissions`` if it cannot be
         read); a refusal's ``unmet`` names the part it fails."""
         needed = permissions_of(permissions)
+        # An expression's needs are no set of scopes (it may say ``not``): logged as such.
+        asked = None if needed is not None else tuple(scopes)
         found = self.verifier.inspect_key(key)
         if isinstance(found, Decision):
-            return found
+            return self._logged(found, ip, (), seen, asked)
         record = self._lookup(found, (ip, ()))
         if isinstance(record, Decision):
-            return record
-        return self.finish(found, record, tuple(scopes), now, (ip, ()), needed)
+            return self._logged(record, ip, (), seen, asked)
+        decision = self.finish(found, record, tuple(scopes), now, (ip, ()), needed)
+        return self._logged(decision, ip, (), seen, asked)
 
     # -- checking: the same decisions, never a use ----------------------------------------
 
@@ -717,17 +745,19 @@ class AsyncKeyManager:
         scopes: Sequence[str] = (),
         now: Moment = None,
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> Decision:
         if not isinstance(headers, list | tuple):
             headers = list(headers)
         found = self.sync.verifier.inspect(headers, query)
         if isinstance(found, Decision):
-            return found
+            return self.sync._logged(found, peer, headers, seen, tuple(scopes))
         origin = (peer, headers)
         record = await self.lookup(found, origin)
         if isinstance(record, Decision):
-            return record
-        return await self.finish(found, record, tuple(scopes), now, origin)
+            return self.sync._logged(record, peer, headers, seen, tuple(scopes))
+        decision = await self.finish(found, record, tuple(scopes), now, origin)
+        return self.sync._logged(decision, peer, headers, seen, tuple(scopes))
 
     async def verify_asgi(
         self,
@@ -736,12 +766,13 @@ class AsyncKeyManager:
         *,
         scopes: Sequence[str] = (),
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> Decision:
         scopes = tuple(scopes)
-        found = self.sync.triage_asgi(headers, query, scopes, peer)
+        found = self.sync.triage_asgi(headers, query, scopes, peer, seen)
         if isinstance(found, Decision):
             return found
-        return await self.resume_asgi(found, headers, query, scopes, peer)
+        return await self.resume_asgi(found, headers, query, scopes, peer, seen)
 
     async def resume_asgi(
         self,
@@ -750,17 +781,19 @@ class AsyncKeyManager:
         query: bytes,
         scopes: tuple[str, ...],
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> Decision:
         """What follows ``KeyManager.triage_asgi`` when it did not decide: the store lookup
         of a ``Candidate``, or the general path (``None``). The ASGI middleware triages
         inline and awaits this only then, so a cached key costs no coroutine."""
         if found is None:
-            return await self.verify(headers, query, scopes=scopes, peer=peer)
+            return await self.verify(headers, query, scopes=scopes, peer=peer, seen=seen)
         origin = (peer, headers)
         record = await self.lookup(found, origin)
         if isinstance(record, Decision):
-            return record
-        return await self.finish(found, record, scopes, None, origin)
+            return self.sync._logged(record, peer, headers, seen, scopes)
+        decision = await self.finish(found, record, scopes, None, origin)
+        return self.sync._logged(decision, peer, headers, seen, scopes)
 
     async def verify_key(
         self,
@@ -770,15 +803,19 @@ class AsyncKeyManager:
         now: Moment = None,
         ip: str | None = None,
         permissions: str | Node | None = None,
+        seen: Seen | None = None,
     ) -> Decision:
         needed = permissions_of(permissions)
+        # An expression's needs are no set of scopes (it may say ``not``): logged as such.
+        asked = None if needed is not None else tuple(scopes)
         found = self.sync.verifier.inspect_key(key)
         if isinstance(found, Decision):
-            return found
+            return self.sync._logged(found, ip, (), seen, asked)
         record = await self.lookup(found, (ip, ()))
         if isinstance(record, Decision):
-            return record
-        return await self.finish(found, record, tuple(scopes), now, (ip, ()), needed)
+            return self.sync._logged(record, ip, (), seen, asked)
+        decision = await self.finish(found, record, tuple(scopes), now, (ip, ()), needed)
+        return self.sync._logged(decision, ip, (), seen, asked)
 
     # -- checking -------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ once, a key unused too long is disabled, and no key outlives the deployment's li
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -12,7 +11,7 @@ import pytest
 
 from keyturn import KeyManager
 from keyturn._reminders import Reminders
-from keyturn._verifications import Entry
+from keyturn._verifications import Seen
 from keyturn._webhooks import NewWebhook
 from keyturn.actor import Actor
 from keyturn.admin import LifetimePolicy
@@ -149,9 +148,9 @@ def test_a_usage_aware_grace_warns_of_its_latest_end_once_naming_who_still_uses_
     before = len(seen(manager, hook))
     remind.run_once()  # ends in 15 minutes if nobody uses it: no warning for that
     assert seen(manager, hook)[before:] == []
-    used = Entry(time.time(), "r1", old.record.id, old.record.masked, "valid", "203.0.113.9",
-                 (), "GET", "/orders", "client/1.0", ("read",))  # fmt: skip
-    manager.verifications.record(used)
+    headers = [("authorization", f"Bearer {old.key}"), ("user-agent", "client/1.0")]
+    # Recorded by the core, with what the face saw of the request.
+    manager.verify(headers, scopes=["read"], peer="203.0.113.9", seen=Seen("GET", "/orders"))
     manager.verifications.flush()
     later = utcnow() + timedelta(days=2, hours=1)  # its latest end is within a day
     # In use all along: each flushed use moved its end (tests/core/test_quiet_grace.py).

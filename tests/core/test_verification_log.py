@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from keyturn import KeyManager
 from keyturn._addresses import TrustedProxies
-from keyturn._verifications import Entry, VerificationFilter, VerificationLog
+from keyturn._verifications import Entry, Seen, VerificationFilter, VerificationLog
 from keyturn.config import SettingsError, load_settings
+from keyturn.outcomes import CATALOGUE
+from keyturn.record import KeyRecord
+from keyturn.verifier import Decision
 
 
-def entry(outcome: str = "valid", key_id: str | None = None, **fields: object) -> Entry:
-    values: dict[str, object] = {
-        "at": time.time(), "request_id": "r1", "key_id": key_id, "masked": None,
-        "outcome": outcome, "peer": "203.0.113.9", "headers": (), "method": "GET",
-        "path": "/orders", "user_agent": "curl/8",
+def entry(outcome: str = "valid", key: KeyRecord | None = None, **fields: Any) -> Entry:
+    """An entry as the core queues it: the decision, the request's peer and headers, and
+    what the face saw (``Seen``)."""
+    values: dict[str, Any] = {
+        "at": time.time(), "request_id": "r1", "peer": "203.0.113.9", "headers": (),
+        "method": "GET", "path": "/orders", "user_agent": "curl/8",
     }  # fmt: skip
     values.update(fields)
-    return Entry(**values)  # type: ignore[arg-type]
+    seen = Seen(values["method"], values["path"], values["request_id"], values["user_agent"])
+    decision = Decision(CATALOGUE[outcome], "", "", key)
+    return Entry(values["at"], decision, values["peer"], values["headers"], seen)
 
 
 def test_a_full_queue_drops_and_counts_never_blocks(manager: KeyManager) -> None:
@@ -37,7 +44,7 @@ def test_a_full_queue_drops_and_counts_never_blocks(manager: KeyManager) -> None
 def test_entries_are_stored_filtered_and_purged(manager: KeyManager) -> None:
     key = manager.create_key("k", owner="acme")
     log = VerificationLog(manager.store, TrustedProxies(["10.0.0.0/8"]), interval=3600)
-    log.record(entry(key_id=key.record.id, masked=key.record.masked, request_id="a"))
+    log.record(entry(key=key.record, request_id="a"))
     log.record(entry("unknown_key", request_id="b", path="/x?api_key=secret",
                      user_agent="evil\x00agent"))  # fmt: skip
     forwarded = [(b"x-forwarded-for", b"198.51.100.7")]

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any
 
 from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
+from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
 from keyturn.integrations.guard import Guard, KeySource
@@ -84,10 +85,11 @@ class KeyturnMiddleware:
                 headers, query = scope["headers"], scope["query_string"]
                 client = scope.get("client")
                 peer = client[0] if client else None
+                seen = Seen(scope.get("method", "GET"), path)  # recorded with the decision
                 try:
-                    found = self._triage(headers, query, required, peer)
+                    found = self._triage(headers, query, required, peer, seen)
                     if not isinstance(found, Decision):
-                        found = await self._resume(found, headers, query, required, peer)
+                        found = await self._resume(found, headers, query, required, peer, seen)
                 except KeyturnError as exc:  # no decision could be made: fail closed
                     result: VerifiedKey | HttpAnswer = self.guard.failure(exc)
                 else:

@@ -50,6 +50,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.urls import URLPattern, path
 from django.utils.module_loading import import_string
 
+from keyturn._verifications import Seen
 from keyturn.answer import DEFAULT_REALM, HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
 from keyturn.integrations.guard import Guard
@@ -153,6 +154,11 @@ def query_string(request: HttpRequest) -> str:
     return str(request.META.get("QUERY_STRING", ""))
 
 
+def seen_of(request: HttpRequest) -> Seen:
+    """The request's method and path, recorded with its decision (the verification log)."""
+    return Seen(request.method or "GET", request.path)
+
+
 class KeyturnMiddleware:
     """Require a key per ``settings.KEYTURN``; sync or async, whichever the stack is."""
 
@@ -175,8 +181,9 @@ class KeyturnMiddleware:
         required = g.requirement(request.method or "GET", request.path_info)
         if required is not None:
             verdict = g.verdict(
-                conf.headers(request), query_string(request), required, peer(request)
-            )
+                conf.headers(request), query_string(request), required, peer(request),
+                seen_of(request),
+            )  # fmt: skip
             refusal = admit(request, verdict)
             if refusal is not None:
                 return refusal
@@ -188,8 +195,9 @@ class KeyturnMiddleware:
         required = g.requirement(request.method or "GET", request.path_info)
         if required is not None:
             verdict = await g.verdict_async(
-                conf.headers(request), query_string(request), required, peer(request)
-            )
+                conf.headers(request), query_string(request), required, peer(request),
+                seen_of(request),
+            )  # fmt: skip
             refusal = admit(request, verdict)
             if refusal is not None:
                 return refusal

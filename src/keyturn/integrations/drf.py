@@ -41,7 +41,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
-from keyturn.integrations.django import guard, peer, query_string, response, setup
+from keyturn.integrations.django import guard, peer, query_string, response, seen_of, setup
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.lifecycle_headers import HEADER_NAMES
 
@@ -102,7 +102,9 @@ class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
         if key is None:
             g = conf.guard
             try:
-                decision = g.check(conf.headers(http), query_string(http), (), peer(http))
+                decision = g.check(
+                    conf.headers(http), query_string(http), (), peer(http), seen_of(http)
+                )
             except KeyturnError as exc:  # no decision could be made: fail closed
                 raise KeyturnRejection(g.failure(exc)) from None
             if decision.code == "missing_credentials":
@@ -118,7 +120,7 @@ class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
     def authenticate_header(self, request: Request) -> str:
         """The challenge DRF sends when it finds no credentials; it keeps DRF's 401 a 401."""
         g = guard()
-        return g.answer(g.check((), "", ())).header("www-authenticate") or "Bearer"
+        return g.missing().header("www-authenticate") or "Bearer"
 
 
 def _tell(request: Request, key: VerifiedKey) -> None:
@@ -164,7 +166,9 @@ class HasScopes(BasePermission):  # type: ignore[misc]
         # No keyturn key, or one short of a scope: the full check gives the exact answer.
         conf = setup()
         http = _http(request)
-        verdict = conf.guard.verdict(conf.headers(http), query_string(http), required, peer(http))
+        verdict = conf.guard.verdict(
+            conf.headers(http), query_string(http), required, peer(http), seen_of(http)
+        )
         if isinstance(verdict, HttpAnswer):
             _untell(request)
             raise KeyturnRejection(verdict)
@@ -206,6 +210,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse |
         and isinstance(request.authenticators[0], KeyturnAuthentication)
     ):
         g = guard()
-        return response(g.answer(g.check((), "", ())))
+        return response(g.missing())
     result: HttpResponse | None = drf_exception_handler(exc, context)
     return result

@@ -42,6 +42,7 @@ from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
 
 from keyturn._path_rules import PathRules
+from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
 from keyturn.integrations.asgi import REFUSED_KEY, STATE_KEY, KeyturnMiddleware
@@ -129,7 +130,11 @@ class KeyturnAuth(SecurityBase):
         scope = request.scope
         client = scope.get("client")
         result = await self.guard.verdict_asgi(
-            scope["headers"], scope["query_string"], required, client[0] if client else None
+            scope["headers"],
+            scope["query_string"],
+            required,
+            client[0] if client else None,
+            Seen(scope.get("method", "GET"), scope["path"]),
         )
         if isinstance(result, HttpAnswer):
             if state is not None:

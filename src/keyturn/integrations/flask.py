@@ -28,6 +28,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from flask import Flask, Response, after_this_request, current_app, g, request
 
+from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer
 from keyturn.integrations.guard import Guard, KeySource
 
@@ -69,7 +70,11 @@ class Keyturn:
         guard = self.guard
         assert guard is not None  # init_app refuses to register without one
         result = guard.verdict(
-            list(request.headers.items()), request.query_string, scopes, request.remote_addr
+            list(request.headers.items()),
+            request.query_string,
+            scopes,
+            request.remote_addr,
+            Seen(request.method, request.path),
         )
         if isinstance(result, HttpAnswer):
             return Response(result.body_bytes(), result.status, list(result.headers))

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
 from keyturn._path_rules import PathRules, Requirement
+from keyturn._verifications import Seen
 from keyturn.answer import DEFAULT_REALM, HttpAnswer, render, render_error
 from keyturn.compose import build_manager
 from keyturn.config import load_settings
@@ -104,7 +105,8 @@ class Guard:
     # -- verification: one call per kind of caller ----------------------------------------
 
     # ``peer``: the address the request came from (WSGI's ``REMOTE_ADDR``, ASGI's
-    # ``scope["client"][0]``), for keys restricted by address.
+    # ``scope["client"][0]``), for keys restricted by address; ``seen``: its method and
+    # path, which the core records with the decision in the verification log.
 
     def check(
         self,
@@ -112,9 +114,10 @@ class Guard:
         query: str | bytes,
         scopes: Sequence[str],
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> Decision:
         """Sync frameworks (WSGI: Flask, Django)."""
-        return self.manager.verify(headers, query, scopes=scopes, peer=peer)
+        return self.manager.verify(headers, query, scopes=scopes, peer=peer, seen=seen)
 
     async def check_async(
         self,
@@ -122,9 +125,12 @@ class Guard:
         query: str | bytes,
         scopes: Sequence[str],
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> Decision:
         """Async frameworks with ``str`` headers (Django under ASGI)."""
-        return await self.async_manager.verify(headers, query, scopes=scopes, peer=peer)
+        return await self.async_manager.verify(
+            headers, query, scopes=scopes, peer=peer, seen=seen
+        )
 
     async def check_asgi(
         self,
@@ -132,9 +138,12 @@ class Guard:
         query: bytes,
         scopes: Sequence[str],
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> Decision:
         """ASGI scopes: cached keys are answered inline, a cache miss reads in a thread."""
-        return await self.async_manager.verify_asgi(headers, query, scopes=scopes, peer=peer)
+        return await self.async_manager.verify_asgi(
+            headers, query, scopes=scopes, peer=peer, seen=seen
+        )
 
     # -- the key for the handler, or the answer to send: check and settle, errors mapped ---
 
@@ -144,9 +153,10 @@ class Guard:
         query: str | bytes,
         scopes: Sequence[str],
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> VerifiedKey | HttpAnswer:
         try:
-            return self.settle(self.check(headers, query, scopes, peer))
+            return self.settle(self.check(headers, query, scopes, peer, seen))
         except KeyturnError as exc:
             return self.failure(exc)
 
@@ -156,9 +166,10 @@ class Guard:
         query: str | bytes,
         scopes: Sequence[str],
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> VerifiedKey | HttpAnswer:
         try:
-            return self.settle(await self.check_async(headers, query, scopes, peer))
+            return self.settle(await self.check_async(headers, query, scopes, peer, seen))
         except KeyturnError as exc:
             return self.failure(exc)
 
@@ -168,9 +179,10 @@ class Guard:
         query: bytes,
         scopes: Sequence[str],
         peer: str | None = None,
+        seen: Seen | None = None,
     ) -> VerifiedKey | HttpAnswer:
         try:
-            return self.settle(await self.check_asgi(headers, query, scopes, peer))
+            return self.settle(await self.check_asgi(headers, query, scopes, peer, seen))
         except KeyturnError as exc:
             return self.failure(exc)
 
@@ -186,6 +198,13 @@ class Guard:
             self.settled[id(decision)] = (decision, verified)  # it holds the id in use
             return verified
         return render(decision, self.realm, self.public_url)
+
+    def missing(self) -> HttpAnswer:
+        """The answer to a request without a key (its challenge included), decided by the
+        verifier alone: no request was made, so nothing is recorded."""
+        found = self.manager.verifier.inspect(())
+        assert isinstance(found, Decision)
+        return self.answer(found)
 
     def answer(self, decision: Decision) -> HttpAnswer:
         return render(decision, self.realm, self.public_url)

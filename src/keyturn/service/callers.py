@@ -16,6 +16,7 @@ from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from keyturn._asgi import Scope
+from keyturn._verifications import Seen
 from keyturn.actor import Actor
 from keyturn.answer import render
 from keyturn.record import KeyRecord
@@ -79,6 +80,7 @@ class Callers:
             request["query_string"],
             scopes=(scope,),
             peer=client[0] if client else None,
+            seen=Seen(request["method"], request["path"]),  # recorded with the decision
         )
         context.metrics.count["admin"][decision.code]()
         context.metrics.observe["admin"](time.perf_counter() - started)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 from keyturn._asgi import Receive, Scope, Send, respond
 from keyturn._path_rules import PathRules
 from keyturn._redact import Redactor
-from keyturn._verifications import Entry, request_id_of
+from keyturn._verifications import Seen, request_id_of
 from keyturn.answer import render, render_error
 from keyturn.config import Settings
 from keyturn.errors import KeyturnError
@@ -54,7 +54,6 @@ class ForwardAuth:
         "_proxies",
         "_public_url",
         "_realm",
-        "_record",
         "_redact",
         "_resume",
         "_rules",
@@ -74,7 +73,6 @@ class ForwardAuth:
         self._observe = metrics.observe["forward_auth"]
         self._log = settings.access_log
         self._redact = remembering(Redactor(settings.query_params).uri)
-        self._record = manager.sync.verifications.record
         self._proxies = manager.sync.verifier.proxies.set
         # key id -> (the record the headers were built from, the headers)
         self._identity: dict[str, tuple[KeyRecord, list[tuple[bytes, bytes]]]] = {}
@@ -86,11 +84,9 @@ class ForwardAuth:
         methods: list[bytes] = []
         overrides: list[bytes] = []
         demanded: list[bytes] = []
-        request_id = agent = b""
+        request_id = b""
         for name, value in headers:
-            if name == b"user-agent":
-                agent = value
-            elif name[:2] == b"x-":
+            if name[:2] == b"x-":
                 if name == b"x-request-id":
                     request_id = value
                 elif name in _URI_HEADERS:
@@ -129,11 +125,12 @@ class ForwardAuth:
         rid = request_id_of(request_id, peer, self._proxies)
         original = uris[0].decode("latin-1")
         try:
-            found = self._triage(headers, query, scopes, peer)
+            seen = Seen(verb, original, rid)  # recorded with the decision, by the core
+            found = self._triage(headers, query, scopes, peer, seen)
             if isinstance(found, Decision):
                 decision = found
             else:
-                decision = await self._resume(found, headers, query, scopes, peer)
+                decision = await self._resume(found, headers, query, scopes, peer, seen)
         except KeyturnError as exc:  # the store or Redis did not answer: 503, fail closed
             await self._fail(scope, send, exc, f"{verb} {original}", rid)
             return
@@ -141,21 +138,6 @@ class ForwardAuth:
         self._count[decision.code]()
         self._observe(time.perf_counter() - started)
         record = decision.key
-        self._record(
-            Entry(
-                time.time(),
-                rid,
-                None if record is None else record.id,
-                None if record is None else record.masked,
-                decision.code,
-                peer,
-                headers,
-                verb,
-                original,
-                agent.decode("latin-1"),
-                scopes,
-            )
-        )
         rid_header = (b"x-request-id", rid.encode("latin-1"))
         if self._log:
             scope[LOG_KEY] = {

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from keyturn import admin
-from keyturn._verifications import Entry, request_id_of
+from keyturn._verifications import Seen, request_id_of
 from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route
 from keyturn.service.callers import Callers
@@ -29,7 +29,6 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
     count = context.metrics.count["verify_api"]
     observe = context.metrics.observe["verify_api"]
     verifier = callers.holding(admin.VERIFY)
-    record = manager.sync.verifications.record
     trusted = manager.sync.verifier.proxies.set
 
     @router.post(
@@ -46,34 +45,23 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
         response: Response,
     ) -> dict[str, Any]:
         started = time.perf_counter()
-        decision = await manager.verify_key(
-            body.key, scopes=body.scopes, ip=body.ip, permissions=body.permissions
-        )
-        count[decision.code]()
-        observe(time.perf_counter() - started)
-        key = decision.key
         peer = request.client.host if request.client else None
         rid = request_id_of(request.headers.get("x-request-id", "").encode("latin-1"), peer,
                             trusted)  # fmt: skip
         response.headers["x-request-id"] = rid
-        # The client is the one the caller names (``ip``): the service's own client.
-        record(
-            Entry(
-                time.time(),
-                rid,
-                None if key is None else key.id,
-                None if key is None else key.masked,
-                decision.code,
-                body.ip,
-                (),
-                "POST",
-                "/v1/keys/verify",
-                request.headers.get("user-agent", ""),
-                # An expression's needs are no set of scopes (``not``): left unknown, so
-                # no least-privilege suggestion is made from it (``keyturn._suggestions``).
-                None if body.permissions is not None else tuple(body.scopes or ()),
-            )
+        # Recorded by the core with the decision; the client is the one the caller names
+        # (``ip``), not the service calling.
+        agent = request.headers.get("user-agent", "")
+        decision = await manager.verify_key(
+            body.key,
+            scopes=body.scopes,
+            ip=body.ip,
+            permissions=body.permissions,
+            seen=Seen("POST", "/v1/keys/verify", rid, agent),
         )
+        count[decision.code]()
+        observe(time.perf_counter() - started)
+        key = decision.key
         return {
             "valid": decision.ok,
             "code": decision.code,

@@ -1,0 +1,101 @@
+"""Every face records its decisions in the verification log: the core does, on its one
+verify path, so a request through the ASGI middleware, FastAPI, Flask, Django, DRF or the
+admin API's own authentication shows in ``GET /v1/verifications`` of a real ``keyturn
+serve`` sharing the store, with the method and path the face saw."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from django.test import Client as DjangoClient
+from django.test.utils import override_settings
+from flask import Flask, g
+from starlette.testclient import TestClient
+
+from keyturn.integrations.flask import Keyturn, require_key
+from tests.integrations import django_site, mounted_apps
+from tests.service.conftest import Live, start_live
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    yield from start_live(tmp_path_factory.mktemp("faces"))
+
+
+def logged(live: Live, key_id: str) -> list[dict[str, Any]]:
+    """The key's entries, polled for up to 2 s (an entry is queryable within 2 s)."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        found = live.root.get("/v1/verifications", params={"key_id": key_id})
+        assert found.status_code == 200, found.text
+        rows: list[dict[str, Any]] = found.json()["verifications"]
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def _starlette(live: Live, key: str) -> int:
+    app = mounted_apps.starlette_app(live.manager, scopes={})
+    with TestClient(app) as client:
+        return client.get("/orders/7", headers={"Authorization": f"Bearer {key}"}).status_code
+
+
+def _fastapi(live: Live, key: str) -> int:
+    app = mounted_apps.fastapi_app(live.manager, scopes={})
+    with TestClient(app) as client:
+        return client.get("/orders/7", headers={"Authorization": f"Bearer {key}"}).status_code
+
+
+def _flask(live: Live, key: str) -> int:
+    app = Flask(__name__)
+    Keyturn(app, live.manager)
+
+    @app.get("/orders/7")
+    @require_key
+    def order() -> dict[str, str]:
+        return {"name": g.keyturn_key.name}
+
+    answer = app.test_client().get("/orders/7", headers={"Authorization": f"Bearer {key}"})
+    return answer.status_code
+
+
+def _django(live: Live, key: str) -> int:
+    middleware = ["keyturn.integrations.django.KeyturnMiddleware"]
+    keyturn = {"KEYS": live.manager}
+    with override_settings(ROOT_URLCONF=django_site.plain, MIDDLEWARE=middleware,
+                           KEYTURN=keyturn):  # fmt: skip
+        return DjangoClient().get("/items", HTTP_AUTHORIZATION=f"Bearer {key}").status_code
+
+
+def _drf(live: Live, key: str) -> int:
+    with override_settings(ROOT_URLCONF=django_site.rest, MIDDLEWARE=[],
+                           KEYTURN={"KEYS": live.manager}):  # fmt: skip
+        return DjangoClient().get("/items", HTTP_AUTHORIZATION=f"Bearer {key}").status_code
+
+
+def _admin_api(live: Live, key: str) -> int:
+    return httpx.get(f"{live.url}/v1/keys", headers={"Authorization": f"Bearer {key}"}).status_code
+
+
+FACES: dict[str, tuple[Callable[[Live, str], int], str, str]] = {
+    "asgi": (_starlette, "GET", "/orders/7"),
+    "fastapi": (_fastapi, "GET", "/orders/7"),
+    "flask": (_flask, "GET", "/orders/7"),
+    "django": (_django, "GET", "/items"),
+    "drf": (_drf, "GET", "/items"),
+    "admin_api": (_admin_api, "GET", "/v1/keys"),
+}
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_request_through_each_face_is_in_the_verification_log(live: Live, face: str) -> None:
+    send, method, path = FACES[face]
+    key, record = live.make_key("keys:read", "items:read")
+    assert send(live, key) == 200
+    rows = logged(live, record["id"])
+    assert [(r["outcome"], r["method"], r["path"]) for r in rows] == [("valid", method, path)]
+    assert rows[0]["request_id"] and key not in str(rows)
