@@ -189,7 +189,7 @@ class VerificationFilter:
     since: datetime | None = None
 
 
-def _ignore(entry: Entry) -> None:
+def _ignore(*entry: Any) -> None:
     """``record`` of a log that is turned off."""
 
 
@@ -215,13 +215,15 @@ class VerificationLog:
         self.retention = retention
         self.capacity = capacity
         self.dropped = 0
-        self._queue: deque[Entry] = deque()
+        self._queue: deque[tuple[Any, ...]] = deque()
         self._writer = Flusher(self.flush, interval, "keyturn-verifications", log,
                                "verification log")
         self._purged = 0.0
 
-    def record(self, entry: Entry) -> None:
-        """Queue ``entry``; past ``capacity``, drop it and count it. Never blocks."""
+    def record(self, *entry: Any) -> None:
+        """Queue an entry, given as ``Entry``'s fields (the call's own argument tuple is
+        what is queued: no object is built on the hot path); past ``capacity``, drop it
+        and count it. Never blocks."""
         queue = self._queue
         if len(queue) >= self.capacity:
             self.dropped += 1
@@ -237,7 +239,7 @@ class VerificationLog:
         batch = [queue.popleft() for _ in range(len(queue))]
         if batch:
             try:
-                self.store.record_verifications([self._row(e) for e in batch])
+                self.store.record_verifications([self._row(Entry(*e)) for e in batch])
             except Exception:
                 for entry in reversed(batch):  # back to the front, for the next flush
                     if len(queue) < self.capacity:

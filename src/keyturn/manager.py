@@ -35,7 +35,7 @@ from keyturn._propagation import follow_changes
 from keyturn._quota import Quota
 from keyturn._store_reads import StoreReads
 from keyturn._usage import UsageRecorder
-from keyturn._verifications import DEFAULT_RETENTION, Entry, Seen, VerificationLog
+from keyturn._verifications import DEFAULT_RETENTION, Seen, VerificationLog
 from keyturn._webhooks import AsyncWebhookAdmin, WebhookAdmin
 from keyturn.actor import Actor
 from keyturn.admin import (
@@ -351,7 +351,7 @@ class KeyManager:
         """``decision``, recorded in the verification log (queued; see ``_verifications``):
         every use of a key the core decides goes through here or the fast path's append.
         ``scopes``: what the request needed (``None``: a permission expression)."""
-        self._log(Entry(time.time(), decision, peer, headers, seen, scopes))
+        self._log(time.time(), decision, peer, headers, seen, scopes)
         return decision
 
     def account(self, record: KeyRecord | None, decision: Decision, now: float) -> None:
@@ -472,7 +472,7 @@ class KeyManager:
                     record.allowed is None or self._admits(record, peer, headers)
                 ):
                     self._note(record.id, now)
-                    self._log(Entry(now, accepted, peer, headers, seen, scopes))
+                    self._log(now, accepted, peer, headers, seen, scopes)
                     return accepted
             if record.metered:
                 return Candidate(Presented(key, source), key_hash)

@@ -33,7 +33,7 @@ def entry(outcome: str = "valid", key: KeyRecord | None = None, **fields: Any) -
 def test_a_full_queue_drops_and_counts_never_blocks(manager: KeyManager) -> None:
     log = VerificationLog(manager.store, TrustedProxies(), interval=3600, capacity=3)
     for i in range(5):
-        log.record(entry(request_id=f"r{i}"))
+        log.record(*entry(request_id=f"r{i}"))
     assert log.dropped == 2
     assert log.flush() == 3
     found = manager.store.verifications(VerificationFilter())
@@ -44,12 +44,12 @@ def test_a_full_queue_drops_and_counts_never_blocks(manager: KeyManager) -> None
 def test_entries_are_stored_filtered_and_purged(manager: KeyManager) -> None:
     key = manager.create_key("k", owner="acme")
     log = VerificationLog(manager.store, TrustedProxies(["10.0.0.0/8"]), interval=3600)
-    log.record(entry(key=key.record, request_id="a"))
-    log.record(entry("unknown_key", request_id="b", path="/x?api_key=secret",
+    log.record(*entry(key=key.record, request_id="a"))
+    log.record(*entry("unknown_key", request_id="b", path="/x?api_key=secret",
                      user_agent="evil\x00agent"))  # fmt: skip
     forwarded = [(b"x-forwarded-for", b"198.51.100.7")]
-    log.record(entry("key_revoked", request_id="c", peer="10.1.2.3", headers=forwarded))
-    log.record(entry("key_revoked", request_id="old", at=time.time() - 7200))
+    log.record(*entry("key_revoked", request_id="c", peer="10.1.2.3", headers=forwarded))
+    log.record(*entry("key_revoked", request_id="old", at=time.time() - 7200))
     log.flush()
     store = manager.store
     by_key = store.verifications(VerificationFilter(key_id=key.record.id))
@@ -81,6 +81,6 @@ def test_the_retention_setting() -> None:
 
 def test_the_log_can_be_turned_off(db_url: str) -> None:
     with KeyManager(db_url, verification_log=False) as manager:
-        manager.verifications.record(entry())
+        manager.verifications.record(*entry())
         assert manager.verifications.flush() == 0
     assert load_settings(environ={"KEYTURN_VERIFICATION_LOG": "off"}).verification_log is False

@@ -119,9 +119,11 @@ def test_with_the_middleware_drf_reuses_its_verification(
     calls: list[tuple[str, ...]] = []
     original = Guard.check
 
-    def counting(self: Guard, headers: Any, query: Any, scopes: Any, peer: Any = None) -> Any:
+    def counting(
+        self: Guard, headers: Any, query: Any, scopes: Any, peer: Any = None, seen: Any = None
+    ) -> Any:
         calls.append(tuple(scopes))
-        return original(self, headers, query, scopes, peer)
+        return original(self, headers, query, scopes, peer, seen)
 
     monkeypatch.setattr(Guard, "check", counting)
     keyturn = {
