@@ -379,6 +379,7 @@ def test_verify_api(live: Live) -> None:
             "rotated_until": None,
         },
         "missing": None,
+        "retry_after": None,
     }
     denied = checker.post("/v1/keys/verify", json={"key": key, "scopes": ["orders:write"]}).json()
     assert (denied["valid"], denied["code"]) == (False, "insufficient_scope")
