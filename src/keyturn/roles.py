@@ -17,8 +17,10 @@ The rules, here and nowhere else (the admin API, the dashboard and the CLI trans
 
 - reading roles needs ``roles:read``; defining, changing or deleting one ``roles:write``;
 - a role is a grant to every key holding it, so an actor defines or changes a role only
-  within the scopes it holds itself, and only a role whose scopes (before the change) it
-  holds too: it can neither widen nor narrow what keys beyond its own power may do;
+  within the scopes it holds itself, only a role whose scopes (before the change) it holds
+  too, and only a role that no working key beyond its power holds (a key with a scope the
+  actor lacks: the change would widen or narrow that key, which the actor could not
+  change itself): ``Actor.ensure_manages`` for each holder, as an update would;
 - a role that working keys still hold is not deleted (``RoleInUse``, 409, naming how many):
   deleting it would silently take scopes away from them, and a role created later under
   the same name would silently hand its scopes to them. Take the role off the keys first.
@@ -36,12 +38,13 @@ from typing import Any, Final
 from keyturn.actor import Actor
 from keyturn.admin import checked_scopes, checked_text
 from keyturn.cache import KeyCache
-from keyturn.errors import InvalidValue, RoleNotFound
+from keyturn.errors import InvalidValue, RoleNotFound, ScopeNotHeld
 from keyturn.scopes import validate_roles
-from keyturn.store.base import KeyStore
+from keyturn.store.base import KeyFilter, KeyStore
 
 ROLES_READ: Final = "roles:read"
 ROLES_WRITE: Final = "roles:write"
+_PAGE: Final = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,7 @@ class RoleAdmin:
             checked_text(description, "description", optional=True),
         )
         actor.ensure_grants(role.scopes)
+        self._ensure_manages_holders(actor, role.name)
 
         def check(current: Role | None) -> None:
             if current is not None:
@@ -102,6 +106,32 @@ class RoleAdmin:
         self.store.put_role(role, check, actor.name)
         self.cache.clear()  # every key holding it changed; the store announced it to others
         return self.get(actor, role.name)
+
+    def _ensure_manages_holders(self, actor: Actor, name: str) -> None:
+        """``actor`` could change each working key holding role ``name`` itself
+        (``ScopeNotHeld`` naming the first that it could not). The holders are read
+        before the change's transaction, so a key given the role in between is not
+        checked: only an actor holding all of the role's scopes can have given it."""
+        if actor.owner is None and "*" in actor.scopes:
+            return  # it manages every key
+        after: str | None = None
+        while True:
+            page = self.store.list_keys(KeyFilter(role=name), limit=_PAGE, after=after)
+            for holder in page:
+                if holder.revoked_at is None:
+                    try:
+                        actor.ensure_manages(holder)
+                    except ScopeNotHeld as exc:
+                        raise ScopeNotHeld(
+                            f"role {name} is held by key {holder.id}, which holds scopes "
+                            f"that {actor.name} does not: {', '.join(exc.missing)}; a role "
+                            "changes every key holding it, so take the role off that key "
+                            "first, or make the change with a key holding those scopes",
+                            exc.missing,
+                        ) from None
+            if len(page) < _PAGE:
+                return
+            after = page[-1].id
 
     def get(self, actor: Actor, name: str) -> Role:
         actor.require(ROLES_READ)
