@@ -84,11 +84,11 @@ class ForwardAuth:
         methods: list[bytes] = []
         overrides: list[bytes] = []
         demanded: list[bytes] = []
-        request_id = b""
+        request_ids: list[bytes] = []
         for name, value in headers:
             if name[:2] == b"x-":
                 if name == b"x-request-id":
-                    request_id = value
+                    request_ids.append(value)
                 elif name in _URI_HEADERS:
                     uris.append(value)
                 elif name in _METHOD_HEADERS:
@@ -122,7 +122,7 @@ class ForwardAuth:
 
         client = scope.get("client")
         peer = client[0] if client else None
-        rid = request_id_of(request_id, peer, self._proxies)
+        rid = request_id_of(request_ids, peer, self._proxies)
         original = uris[0].decode("latin-1")
         try:
             seen = Seen(verb, original, rid)  # recorded with the decision, by the core

@@ -46,8 +46,8 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
     ) -> dict[str, Any]:
         started = time.perf_counter()
         peer = request.client.host if request.client else None
-        rid = request_id_of(request.headers.get("x-request-id", "").encode("latin-1"), peer,
-                            trusted)  # fmt: skip
+        ids = [value for name, value in request.scope["headers"] if name == b"x-request-id"]
+        rid = request_id_of(ids, peer, trusted)
         response.headers["x-request-id"] = rid
         # Recorded by the core with the decision; the client is the one the caller names
         # (``ip``), not the service calling.
