@@ -4,9 +4,12 @@ A canary is a real key of the deployment's format, planted where only an intrude
 look (a decoy ``.env``, an old backup, a honeypot config). The verifier refuses it exactly
 as it refuses a key that does not exist - same status, body and headers, and the same one
 store lookup - so whoever tries it learns nothing, while the deployment learns that
-someone has it: client address, method, path and user agent, as the request's headers say
-them (a proxy's ``X-Forwarded-For``, ``X-Forwarded-Method`` / ``X-Original-Method``,
-``X-Forwarded-Uri`` / ``X-Original-URI``, as forward-auth receives them).
+someone has it: the client's address as keyturn judges it everywhere (the peer, or what a
+trusted proxy names: ``keyturn._addresses``; an intruder's own ``X-Forwarded-For`` cannot
+blame another address, and is kept apart as ``forwarded_for``, what was claimed), and the
+method, path and user agent as the request's headers say them (``X-Forwarded-Method`` /
+``X-Original-Method``, ``X-Forwarded-Uri`` / ``X-Original-URI``, as forward-auth receives
+them).
 
 The alarm is written off the request path, by one thread, so a flood of canary uses delays
 no answer; the queue is bounded, and what does not fit is counted in the next event.
@@ -18,7 +21,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyturn import _events as events
 from keyturn._redact import mask_text
@@ -26,10 +29,13 @@ from keyturn.keys import mask
 from keyturn.record import KeyRecord
 from keyturn.store.base import EventStore
 
+if TYPE_CHECKING:
+    from keyturn._addresses import TrustedProxies
+
 MAX_PENDING = 1000
 MAX_FIELD = 200
 _ORIGIN_HEADERS = {
-    "client": ("x-forwarded-for", "x-real-ip"),
+    "forwarded_for": ("x-forwarded-for",),
     "method": ("x-forwarded-method", "x-original-method"),
     "path": ("x-forwarded-uri", "x-original-uri"),
     "user_agent": ("user-agent",),
@@ -37,28 +43,29 @@ _ORIGIN_HEADERS = {
 _log = logging.getLogger("keyturn.canary")
 
 
-def who(origin: tuple[str | None, Iterable[tuple[Any, Any]]] | None, key: str = "") -> dict[
-    str, str | None
-]:
-    """Who used the canary, as the request's headers say (the connection's peer when no
-    proxy names the client): each field at most 200 characters, the path without its
-    query, and the key itself - and any other key, in whatever encoding - masked wherever
-    it shows (``keyturn._redact``): the event goes to webhook receivers."""
+def who(
+    origin: tuple[str | None, Iterable[tuple[Any, Any]]] | None,
+    key: str,
+    proxies: TrustedProxies,
+) -> dict[str, str | None]:
+    """Who used the canary: ``client`` as ``proxies`` judge it (the peer when no trusted
+    proxy names another), the rest as the request's headers say: each field at most 200
+    characters, the path without its query, and the key itself - and any other key, in
+    whatever encoding - masked wherever it shows (``keyturn._redact``): the event goes to
+    webhook receivers."""
     peer, headers = origin or (None, ())
+    headers = list(headers)
+    client = proxies.client(peer, headers)
     seen: dict[str, str] = {}
     for name, value in headers:
         lower = (name.decode("latin-1") if isinstance(name, bytes) else str(name)).lower()
         if lower not in seen:
             seen[lower] = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-    found: dict[str, str | None] = {}
+    found: dict[str, str | None] = {"client": None if client is None else str(client)}
     for field, names in _ORIGIN_HEADERS.items():
         value = next((seen[n] for n in names if n in seen), None)
-        if value is None and field == "client":
-            value = peer
         if value is not None:
-            if field == "client":
-                value = value.split(",")[0].strip()
-            elif field == "path":
+            if field == "path":
                 value = value.split("?")[0]
             if key:
                 value = value.replace(key, mask(key))

@@ -379,7 +379,9 @@ class KeyManager:
         if record is None:
             return decision
         if record.canary:  # someone has it: key.canary_used
-            self.canaries.raise_alarm(record, who(origin, candidate.presented.key))
+            self.canaries.raise_alarm(
+                record, who(origin, candidate.presented.key, self.verifier.proxies)
+            )
         if record.metered and decision.outcome is VALID:
             decision = self.meter(decision, at)
         self.account(record, decision, at)
@@ -731,7 +733,9 @@ class AsyncKeyManager:
         at = seconds(now)
         decision = sync.verifier.decide(candidate, record, at, scopes, origin, permissions)
         if record is not None and record.canary:
-            sync.canaries.raise_alarm(record, who(origin, candidate.presented.key))
+            sync.canaries.raise_alarm(
+                record, who(origin, candidate.presented.key, sync.verifier.proxies)
+            )
         if decision.ok and record is not None and record.metered:
             decision = await asyncio.to_thread(sync.meter, decision, at)
         sync.account(record, decision, at)

@@ -77,7 +77,8 @@ def test_every_use_of_a_canary_is_an_event_naming_who(decoyed: Live) -> None:
             assert event.json["type"] == "key.canary_used"
             assert event.json["data"]["id"] == record["id"]
             assert event.json["data"]["request"] == {
-                "client": "203.0.113.7",
+                "client": "127.0.0.1",  # no trusted proxy: the peer, whatever it claims
+                "forwarded_for": "203.0.113.7, 10.0.0.1",
                 "method": "DELETE",
                 "path": "/orders/7",
                 "user_agent": "curl/8.5.0",
