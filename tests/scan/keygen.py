@@ -306,6 +306,11 @@ def family_samples() -> dict[str, tuple[str, str]]:
         "aws-appsync-key": ("appsync.ts", 'const url = "https://' + draw("[a-z0-9]{26}")
                             + '.appsync-api.us-east-1.amazonaws.com/graphql";\nconst apiKey = '
                             + '"da2-' + draw("[a-z0-9]{24}") + '7k";\n'),
+        # Typed, not drawn (the alphabet), yet of AppSync's exact shape beside its endpoint:
+        # reported, at confidence low.
+        "aws-appsync-key-typed": ("appsync.js", 'const url = "https://' + draw("[a-z0-9]{26}")
+                                  + '.appsync-api.eu-west-1.amazonaws.com/graphql";\n'
+                                  'const apiKey = "da2-abcdefghijklmnopqrstuvwxyz";\n'),
         "github-oauth-app": ("github.env", "GITHUB_CLIENT_ID=" + draw(f"{alnum}{{18}}")
                              + "7k\nGITHUB_CLIENT_SECRET=" + secrets.token_hex(20) + "\n"),
         "github-long-token": ("gh.env", "GH_TOKEN=ghs_" + draw("[A-Za-z0-9]{120}") + "7k\n"),

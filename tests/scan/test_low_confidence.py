@@ -125,3 +125,40 @@ def test_an_appsync_api_key_counts_beside_its_endpoint_only() -> None:
     assert not _hits(f'const key = "{key}";\n', config_like=False)
     short = "https://abc.appsync-api.eu-west-1.amazonaws.com/graphql"  # not an endpoint's id
     assert not _hits(f'const url = "{short}";\nconst key = "{key}";\n', config_like=False)
+
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _spelling_the_alphabet(pattern: str, length: int) -> str:
+    """A random draw of ``pattern`` with the alphabet typed into its middle: too few of its
+    neighbours count up for the value to look typed by that measure alone."""
+    head = keygen.draw(f"{pattern}{{{(length - 26) // 2}}}")
+    return head + ALPHABET + keygen.draw(f"{pattern}{{{length - 26 - len(head)}}}")
+
+
+def test_an_appsync_key_spelling_the_alphabet_is_reported_low_beside_its_endpoint() -> None:
+    endpoint = f"https://{keygen.draw('[a-z0-9]{26}')}.appsync-api.eu-west-1.amazonaws.com"
+    key = "da2-" + ALPHABET
+    ((secret, confidence, kind),) = _hits(f'url = "{endpoint}"\nkey = "{key}"\n')
+    assert (secret, confidence) == (key, "low")
+    assert "looks hand-typed" in kind
+    assert not _hits(f'key = "{key}"\n')  # no endpoint beside it: nothing says AppSync
+
+
+@pytest.mark.parametrize("template, prefix, pattern, length, suffix", [
+    ('ANTHROPIC_API_KEY = "{}"', "sk-ant-api03-", "[A-Za-z0-9_-]", 93, "AA"),  # catalogue
+    ("GH_TOKEN={}", "ghs_", ALNUM, 120, ""),  # a rule, past the 100 characters judged by
+])                                            # their neighbours
+def test_a_provider_key_spelling_the_alphabet_is_typed_at_any_length(
+        template: str, prefix: str, pattern: str, length: int, suffix: str) -> None:
+    key = prefix + _spelling_the_alphabet(pattern, length) + suffix
+    ((secret, confidence, kind),) = _hits(template.format(key))
+    assert (secret, confidence) == (key, "low")
+    assert "looks hand-typed" in kind
+
+
+def test_a_generic_value_spelling_the_alphabet_is_no_finding() -> None:
+    value = _spelling_the_alphabet(ALNUM, 64)
+    assert not _hits(f'API_SECRET = "{value}"\n')
+    assert _hits(f'API_SECRET = "{_mixed(64)}"\n')  # the same length, drawn: a finding

@@ -17,7 +17,8 @@ from tests.scan.test_cli import keyturn
 def tree(tmp_path: Path) -> Path:
     """One finding per level below certain, and one certain: low, medium, certain."""
     (tmp_path / "typed.py").write_text(f'GOOGLE_KEY = "{keygen.typed_keys()[0]}"\n')
-    (tmp_path / "conf.env").write_text(f"SERVICE_TOKEN={secrets.token_urlsafe(18)}\n")
+    # A digit and a letter at the end: one url-safe draw in sixty has no digit, no key.
+    (tmp_path / "conf.env").write_text(f"SERVICE_TOKEN={secrets.token_urlsafe(18)}7k\n")
     (tmp_path / "app.py").write_text(f'TOKEN = "{keygen.github_checksummed("ghp_")}"\n')
     return tmp_path
 

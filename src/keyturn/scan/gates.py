@@ -45,13 +45,23 @@ def shannon_entropy(text: str) -> float:
     return -sum(n / size * math.log2(n / size) for n in Counter(text).values())
 
 
+# The alphabet in order: a person typing a stand-in spells it, a draw of 26 letters does
+# once in 26**26.
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _spells_alphabet(text: str) -> bool:
+    return _ALPHABET in text.lower()
+
+
 def looks_patterned(text: str) -> bool:
-    """Half the neighbours repeat or count up or down (``aaaa``, ``0123ABCD``): typed, not drawn.
+    """Half the neighbours repeat or count up or down (``aaaa``, ``0123ABCD``), or the
+    alphabet is spelt in order anywhere in it: typed, not drawn.
 
     A uniformly random base62 string has about 5% such neighbours and hexadecimal about 19%.
     """
     steps = sum(1 for a, b in itertools.pairwise(text) if abs(ord(a) - ord(b)) <= 1)
-    return steps * 2 >= len(text) - 1
+    return steps * 2 >= len(text) - 1 or _spells_alphabet(text)
 
 
 def is_documentation_example(key: str) -> bool:
@@ -106,8 +116,8 @@ def structured_stand_in(secret: str) -> bool:
 def typed_look(secret: str) -> bool:
     """A value that counts up or repeats like one a person typed (``abc123…``): a test key,
     or a real one somebody made up. Past 100 characters a key's own structure (base64 of
-    zero bytes) repeats too, so only shorter values are judged."""
-    return len(secret) <= 100 and looks_patterned(secret)
+    zero bytes) repeats too, so longer values are judged by the alphabet alone."""
+    return looks_patterned(secret) if len(secret) <= 100 else _spells_alphabet(secret)
 
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
