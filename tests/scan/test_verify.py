@@ -15,8 +15,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from keyturn._providers import by_id
+from keyturn.cli import main
 from keyturn.scan import Options, scan_paths
 from keyturn.scan.rules import RULES
 from keyturn.scan.sarif import to_sarif
@@ -91,3 +93,51 @@ def test_every_verify_url_is_on_its_providers_own_https_host(provider_id: str) -
     assert provider is not None
     url = urlsplit(RULES.verify[provider_id])
     assert url.scheme == "https" and provider.serves(url.hostname or "")
+
+
+class Recorder:
+    """Every provider's API at once: records each request, answers 401."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.hosts.append(request.url.host)
+        return httpx.Response(401)
+
+
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_a_key_below_min_confidence_is_neither_reported_nor_sent(tmp_path: Path,
+                                                                jobs: int) -> None:
+    # An Anthropic key of the exact shape that looks hand-typed (low), and a GitHub token
+    # whose checksum verifies (certain): both providers can be asked.
+    typed = keygen.typed_keys()[1]
+    (tmp_path / "a.py").write_text(f'ANTHROPIC_API_KEY = "{typed}"\n'
+                                   f'TOKEN = "{keygen.github_checksummed("ghp_")}"\n')
+    seen = Recorder()
+    everything = scan_paths([str(tmp_path)], Options(
+        jobs=jobs, verify=True, verify_transport=httpx.MockTransport(seen)))
+    assert sorted(f.confidence for f in everything.findings) == ["certain", "low"]
+    assert sorted(seen.hosts) == ["api.anthropic.com", "api.github.com"]
+
+    seen.hosts.clear()
+    sure = scan_paths([str(tmp_path)], Options(
+        jobs=jobs, min_confidence="medium", verify=True,
+        verify_transport=httpx.MockTransport(seen)))
+    assert [(f.provider_id, f.line) for f in sure.findings] == [("github", 2)]
+    assert seen.hosts == ["api.github.com"]  # the typed key went nowhere
+
+
+def test_the_command_sends_no_key_below_its_min_confidence(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    typed, token = keygen.typed_keys()[1], keygen.github_checksummed("ghp_")
+    (tmp_path / "a.py").write_text(f'ANTHROPIC_API_KEY = "{typed}"\nTOKEN = "{token}"\n')
+    seen = Recorder()  # the providers' APIs: the public internet, so a mock
+    monkeypatch.setattr(httpx, "HTTPTransport", lambda: httpx.MockTransport(seen))
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(main, ["scan", "--jobs", "1", "--verify", "--min-confidence",
+                                     "medium", "--format", "json", "a.py"])
+    assert done.exit_code == 1, done.output
+    report = json.loads(done.stdout)
+    assert [(f["line"], f["verified"]) for f in report["findings"]] == [(2, "revoked")]
+    assert seen.hosts == ["api.github.com"]

@@ -12,7 +12,7 @@ from keyturn._extras import require
 from keyturn.cli.output import UsageFailure, echo_styled, format_option, styled_output
 from keyturn.errors import InvalidValue, KeyturnError
 from keyturn.scan import baseline as baselines
-from keyturn.scan.codes import CONFIDENCES
+from keyturn.scan.codes import CONFIDENCES, Confidence
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure
 from keyturn.scan.git import GitError, work_tree_root
 from keyturn.scan.quarantine import LeakReporter, checked_report_url
@@ -95,7 +95,7 @@ def _run(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
                    "before the push. https, or http to loopback.")
 def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None, fmt: str,
          baseline_file: str | None, update_file: str | None, max_size: str,
-         exclude: tuple[str, ...], jobs: int, min_confidence: str, verify: bool,
+         exclude: tuple[str, ...], jobs: int, min_confidence: Confidence, verify: bool,
          report_url: str | None) -> None:
     """Find API keys and other secrets before they land in git.
 
@@ -127,7 +127,7 @@ def scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None,
 
 def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None, fmt: str,
           baseline_file: str | None, update_file: str | None, max_size: str,
-          exclude: tuple[str, ...], jobs: int, min_confidence: str, verify: bool,
+          exclude: tuple[str, ...], jobs: int, min_confidence: Confidence, verify: bool,
           reporter: LeakReporter | None = None) -> None:
     if staged and history:
         raise UsageFailure("use --staged or --history, not both")
@@ -147,8 +147,10 @@ def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None
             salt = baselines.new_salt()
     except baselines.BaselineError as exc:
         raise UsageFailure(str(exc)) from None
+    # Below the threshold a finding is dropped whole: not verified, not shown, not failing,
+    # not baselined.
     options = Options(salt=salt, max_size=_size(max_size), jobs=jobs, excludes=exclude,
-                      verify=verify, report=reporter)
+                      min_confidence=min_confidence, verify=verify, report=reporter)
     try:
         result, mode = _run(paths, staged, history, since, options)
     except GitError as exc:
@@ -158,10 +160,7 @@ def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None
             reporter.close()
     if reporter is not None:
         _reported(reporter)
-    # Below the threshold a finding is dropped whole: not shown, not failing, not baselined.
-    floor = CONFIDENCES.index(min_confidence)
-    found = sorted((f for f in result.findings if CONFIDENCES.index(f.confidence) <= floor),
-                   key=lambda f: (f.path, f.line, f.column, f.code))
+    found = sorted(result.findings, key=lambda f: (f.path, f.line, f.column, f.code))
     known = [f for f in found if known_set is not None and f in known_set]
     new = [f for f in found if f not in known]
     if update_file:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from keyturn import keys
 from keyturn._providers import identify_type
 from keyturn.scan import codes, generic
-from keyturn.scan.codes import Confidence
+from keyturn.scan.codes import CONFIDENCES, Confidence
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure, fingerprint, mask_value
 from keyturn.scan.gates import (
     looks_patterned,
@@ -289,9 +289,12 @@ def scan_bytes(
     data: bytes, path: str, *, config_like: bool = False, notes: bool = False,
     salt: str = DEFAULT_SALT,
     verifier: Verifier | None = None,
+    min_confidence: Confidence = "low",
 ) -> list[Exposure]:
     """Findings for one file's content; lines marked ``keyturn: allow`` are skipped.
     With ``verifier`` (``--verify``), each finding carries its provider's verdict.
+    A finding less sure than ``min_confidence`` is dropped before the verifier sees it: a
+    key the scan will not report is sent to no one.
 
     A line ends at LF, CRLF or a lone CR (old Mac files): a lone CR becomes LF first, which
     keeps every offset, so ``keyturn: allow`` covers its own line whatever the line ends.
@@ -302,7 +305,10 @@ def scan_bytes(
     findings = []
     line, counted, line_start, line_end, allowed = 1, 0, 0, -1, False
     at, column = 0, 1
+    floor = CONFIDENCES.index(min_confidence)
     for hit in find_hits(data, config_like, notes):
+        if CONFIDENCES.index(hit.confidence) > floor:
+            continue  # lines and columns count on from the last finding kept
         if hit.start > line_end:  # a new line: count the breaks since the last hit
             breaks = data.count(b"\n", counted, hit.start)
             if breaks:

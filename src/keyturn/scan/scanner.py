@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keyturn.scan import git
-from keyturn.scan.codes import ENV_FILE_TRACKED
+from keyturn.scan.codes import ENV_FILE_TRACKED, Confidence
 from keyturn.scan.content import text_of
 from keyturn.scan.detect import Verifier, scan_bytes
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure
@@ -43,6 +43,8 @@ class Options:
     jobs: int = 0  # 0: one per CPU
     excludes: tuple[str, ...] = ()
     progress: bool = True  # drawn only when stderr is a terminal
+    # Findings less sure than this are dropped whole, before --verify or --report sees them.
+    min_confidence: Confidence = "low"
     verify: bool = False  # ask each found key's provider whether it is live (online)
     # Where --verify's requests go: None for the network; tests pass a mock of the internet.
     verify_transport: httpx.BaseTransport | None = field(default=None, compare=False)
@@ -95,8 +97,8 @@ def _read_file(name: str, max_size: int) -> bytes:
         os.close(fd)
 
 
-def _scan_item(item: Item, salt: str, max_size: int, result: Result,
-               verifier: Verifier | None = None) -> None:
+def _scan_item(item: Item, salt: str, max_size: int, min_confidence: Confidence,
+               result: Result, verifier: Verifier | None = None) -> None:
     if item.error:
         result.unreadable.append((item.path, item.error))
         return
@@ -121,16 +123,17 @@ def _scan_item(item: Item, salt: str, max_size: int, result: Result,
     result.files += 1
     result.bytes += len(data)
     found = scan_bytes(text, item.path, config_like=config_like(item.path),
-                       notes=notes_like(item.path), salt=salt, verifier=verifier)
+                       notes=notes_like(item.path), salt=salt, verifier=verifier,
+                       min_confidence=min_confidence)
     result.findings += [replace(f, commits=item.commits) for f in found] if item.commits else found
 
 
-def scan_chunk(items: Sequence[Item], salt: str, max_size: int,
+def scan_chunk(items: Sequence[Item], salt: str, max_size: int, min_confidence: Confidence,
                verifier: Verifier | None = None) -> Result:
     """Scan some items; runs in a worker process for large scans."""
     result = Result()
     for item in items:
-        _scan_item(item, salt, max_size, result, verifier)
+        _scan_item(item, salt, max_size, min_confidence, result, verifier)
     return result
 
 
@@ -193,13 +196,16 @@ def run(items: Sequence[Item], options: Options) -> Result:
         if jobs == 1 or total < PARALLEL_BYTES or len(chunks) == 1 or online:
             verifier = _verifier(options)
             for chunk in chunks:
-                part = scan_chunk(chunk, options.salt, options.max_size, verifier)
+                part = scan_chunk(chunk, options.salt, options.max_size,
+                                  options.min_confidence, verifier)
                 result.add(part)
                 advance(sum(weights[id(i)] for i in chunk))
             return result
         with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
             futures = [
-                (pool.submit(scan_chunk, c, options.salt, options.max_size), c) for c in chunks
+                (pool.submit(scan_chunk, c, options.salt, options.max_size,
+                             options.min_confidence), c)
+                for c in chunks
             ]
             for future, chunk in futures:
                 result.add(future.result())
