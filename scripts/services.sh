@@ -10,17 +10,21 @@ if command -v redis-cli >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 -p 6379 ping
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --dir /tmp --logfile /tmp/keyturn-redis.log || true
 fi
-# nginx for tests/service/test_nginx.py, which runs docs/proxies/nginx.conf for real (the
-# test starts its own nginx on loopback; the package's service is not needed).
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] && command -v apt-get >/dev/null 2>&1; then
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; } >/dev/null 2>&1 \
-    || echo "services.sh: could not install nginx; tests/service/test_nginx.py will fail" >&2
-fi
-# Chromium for tests/ui, which drive the dashboard in a real headless browser (Debian's
-# package, through Playwright's executable_path; Playwright's own download is never used).
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
-    || echo "services.sh: could not install chromium; tests/ui will fail under CI" >&2
+# System packages the tests drive for real: nginx for tests/service/test_nginx.py, which runs
+# docs/proxies/nginx.conf (the test starts its own nginx on loopback; the package's service is
+# not needed), and Chromium for tests/ui, which drive the dashboard in a real headless browser
+# (Debian's package, through Playwright's executable_path; Playwright's own download is never
+# used). apt waits up to 10 minutes for a package lock that another install holds, rather than
+# failing at once and leaving those tests to fail under CI.
+missing=()
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then missing+=(nginx); fi
+if ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt=(apt-get -qq -o DPkg::Lock::Timeout=600)
+  { "${apt[@]}" update && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y "${missing[@]}"; } \
+    >/dev/null 2>&1 \
+    || echo "services.sh: could not install ${missing[*]}; tests/service/test_nginx.py (nginx)" \
+      "and tests/ui (chromium) will fail under CI" >&2
 fi
 # Wait until both answer: the first tests start right after this script.
 for _ in $(seq 1 30); do
