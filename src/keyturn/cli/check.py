@@ -30,7 +30,7 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value.strip(" \t")
 
 
-@click.command()
+@click.command(short_help="Show how serve would answer a request's credentials.")
 @click.option(
     "-H",
     "--header",

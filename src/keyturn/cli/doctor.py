@@ -45,7 +45,7 @@ def _show(report: Report, fmt: str) -> None:
             click.echo(render_text(report))
 
 
-@click.command()
+@click.command(short_help="Find out why an API rejects a key.")
 @click.argument("url", required=False)
 @click.option("--key-env", metavar="NAME", help="Read the key from this environment variable.")
 @click.option("--key-file", metavar="PATH", help="Read the key from this file.")

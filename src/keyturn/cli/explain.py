@@ -11,7 +11,7 @@ from keyturn.cli.output import UsageFailure, emit_json, format_option, table
 from keyturn.outcomes import CATALOGUE, Outcome, UnknownCode, lookup, render_markdown, render_text
 
 
-@click.command()
+@click.command(short_help="Explain an outcome or finding CODE and how to fix it.")
 @click.argument("code", required=False)
 @click.option("--list", "list_all", is_flag=True, help="List every code in the catalogue.")
 @click.option(

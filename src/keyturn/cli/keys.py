@@ -86,7 +86,7 @@ def keys() -> None:
     """Issue, list, rotate and revoke API keys."""
 
 
-@keys.command()
+@keys.command(short_help="Create a key and show it once.")
 @click.option("--name", required=True, help="What the key is for, e.g. 'billing worker'.")
 @click.option(
     "--scope",

@@ -33,12 +33,12 @@ def _show(usage: OwnerUsage, fmt: str) -> None:
         click.echo(f"{name.ljust(width)}  {'' if value is None else value}")
 
 
-@click.group()
+@click.group(short_help="An owner's limits; revoke or disable all its keys at once.")
 def owners() -> None:
     """Limits shared by all of an owner's keys; revoke or disable all its keys at once."""
 
 
-@owners.command(name="set")
+@owners.command(name="set", short_help="Set OWNER's limits; what is not given is removed.")
 @click.argument("owner")
 @click.option(
     "--rate-limit",
@@ -75,7 +75,7 @@ def set_(
     _show(usage, fmt)
 
 
-@owners.command()
+@owners.command(short_help="Show OWNER's limits, keys, credits left and requests.")
 @click.argument("owner")
 @settings_options
 @format_option()

@@ -114,7 +114,7 @@ def _show_key_file(issued: IssuedKey, path: str, fmt: str) -> None:
     )
 
 
-@click.command()
+@click.command(short_help="Serve the admin API, the verify API and forward-auth.")
 @settings_options
 @click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1].")
 @click.option(
@@ -201,7 +201,7 @@ def serve(
     run(create_app(settings, manager), settings)
 
 
-@click.command()
+@click.command(short_help="Create the database and its root key, without serving.")
 @settings_options
 @format_option()
 @click.option(

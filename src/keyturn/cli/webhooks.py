@@ -94,7 +94,7 @@ def delete(webhook_id: str, config_file: str | None, database_url: str | None) -
     click.echo(f"Deleted webhook {webhook_id}")
 
 
-@webhooks.command()
+@webhooks.command(short_help="List a webhook's deliveries, newest first.")
 @click.argument("webhook_id")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @settings_options
