@@ -14,7 +14,8 @@ instance within the propagation bound as a change to a key does.
 The operations (``OwnerAdmin``) sit beside the key operations of the admin layer and keep
 its rules: setting an owner's limits or revoking or disabling all its keys needs
 ``keys:write`` and a key that manages every one of the owner's keys (it holds all their
-scopes); reading needs ``keys:read``. Every change is audited, each key's own change
+scopes), and a key with limits of its own sets none looser (``Actor.ensure_within``);
+reading needs ``keys:read``. Every change is audited, each key's own change
 included, in one transaction.
 """
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from keyturn.actor import Actor
+from keyturn.actor import Actor, Allowance
 from keyturn.admin import (
     READ,
     WRITE,
@@ -124,6 +125,9 @@ class OwnerAdmin:
             utcnow() if refill is not None else None,
             checked_metadata(limits.metadata),
         )
+        # Shared limits are an allowance: a limited key sets none looser than its own, as
+        # it gives no key looser ones (``{}`` would lift a cap the keys rely on).
+        actor.ensure_within(Allowance(record.rate_limits, credits, refill, amount), f"owner {name}")
         stored, hashes = self.store.put_owner(record, actor.ensure_manages, actor.name)
         for key_hash in hashes:
             self.cache.invalidate(key_hash)

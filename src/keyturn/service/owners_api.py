@@ -12,6 +12,7 @@ An owner is one path segment, percent-encoded: ``team/payments`` is
 # No `from __future__ import annotations`: FastAPI must evaluate the route signatures,
 # which refer to dependencies made inside the router factory.
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -41,6 +42,7 @@ _BY_NAME = problem_responses(400, 401, 403, 404, 422, 429, 503)
 def owners_router(context: ServiceContext, callers: Callers) -> APIRouter:
     router = APIRouter(prefix="/v1", route_class=gated_route(callers, context.settings))
     owners = context.manager.owners
+    store = context.sync.store
     reader = callers.holding(admin.READ)
     writer = callers.holding(admin.WRITE)
 
@@ -62,7 +64,12 @@ def owners_router(context: ServiceContext, callers: Callers) -> APIRouter:
             body.metadata,
         )
         stored = await owners.put(actor, owner, limits)  # the name as stored: stripped
-        return (await owners.get(actor, stored.owner)).public()
+        # The answer to a change is what it changed, as every write's (``PATCH
+        # /v1/keys/{id}`` needs no keys:read either): a ``keys:read`` check here would
+        # answer 403 for a change already made.
+        usage = await asyncio.to_thread(store.owner_usage, stored.owner)
+        assert usage is not None  # just stored
+        return usage.public()
 
     @router.get(
         "/owners/{owner:name}",
