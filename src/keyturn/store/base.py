@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from keyturn._suggestions import Need
     from keyturn._verifications import Caller, Verification, VerificationFilter
     from keyturn.roles import Role
+    from keyturn.store.verification_rows import VerificationRow
 
 
 def masked_url(url: str) -> str:
@@ -305,7 +306,9 @@ class KeyStore(Protocol):
 
     # The verification log (``keyturn._verifications``).
 
-    def record_verifications(self, rows: list[dict[str, Any]]) -> None: ...
+    def record_verifications(self, rows: list[VerificationRow]) -> None:
+        """Insert a batch: ``verification_rows.VERIFICATION_COLUMNS`` in order."""
+        ...
 
     def purge_verifications(self, before: datetime) -> None: ...
 

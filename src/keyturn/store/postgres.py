@@ -16,6 +16,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +32,7 @@ from keyturn.store.base import masked_url
 from keyturn.store.breaker import Breaker
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
+from keyturn.store.verification_rows import COPY_VERIFICATIONS, VerificationRow
 from keyturn.store.watchdog import Watchdog
 
 CHANNEL = "keyturn_keys"
@@ -226,6 +228,11 @@ class PostgresStore(SQLStore):
     def _executemany(self, conn: Any, query: str, rows: list[dict[str, Any]]) -> None:
         with conn.cursor() as cur:
             cur.executemany(query, rows)
+
+    def _insert_verifications(self, conn: Any, rows: list[VerificationRow]) -> None:
+        with conn.cursor() as cur, cur.copy(COPY_VERIFICATIONS) as copy:
+            for row in rows:
+                copy.write_row((datetime.fromtimestamp(row[0], UTC), *row[1:]))
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
         self._admit("read")

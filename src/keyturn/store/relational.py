@@ -46,10 +46,10 @@ from keyturn.store.role_rows import (
     role_of_row,
 )
 from keyturn.store.verification_rows import (
-    INSERT_VERIFICATION,
     KEY_CALLERS,
     KEY_NEEDS,
     PURGE_VERIFICATIONS,
+    VerificationRow,
     verification_of_row,
     verifications_query,
 )
@@ -127,6 +127,10 @@ class SQLStore(Outbox):
     def _executemany(self, conn: Connection, query: str, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             conn.execute(query, row)
+
+    def _insert_verifications(self, conn: Connection, rows: list[VerificationRow]) -> None:
+        """A batch of the verification log's rows, each engine its fastest way."""
+        raise NotImplementedError
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -716,13 +720,10 @@ class SQLStore(Outbox):
 
     # -- the verification log (``keyturn._verifications``) -------------------------------
 
-    def record_verifications(self, rows: list[dict[str, Any]]) -> None:
+    def record_verifications(self, rows: list[VerificationRow]) -> None:
         """Insert a batch of decisions (one transaction)."""
-        time_in = self.dialect.time_in
-        for row in rows:
-            row["at"] = time_in(row["at"])
         with self._writing() as conn:
-            self._executemany(conn, self.dialect.params(INSERT_VERIFICATION), rows)
+            self._insert_verifications(conn, rows)
 
     def purge_verifications(self, before: datetime) -> None:
         with self._writing() as conn:

@@ -17,6 +17,7 @@ from keyturn.record import KeyRecord
 from keyturn.store import sql
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
+from keyturn.store.verification_rows import INSERT_VERIFICATION, VerificationRow
 
 _BY_HASH = sql.by_hash(sql.SQLITE).replace(":key_hash", "?")
 
@@ -141,6 +142,9 @@ class SQLiteStore(SQLStore):
 
     def _executemany(self, conn: Any, query: str, rows: list[dict[str, Any]]) -> None:
         conn.executemany(query, rows)
+
+    def _insert_verifications(self, conn: Any, rows: list[VerificationRow]) -> None:
+        conn.executemany(INSERT_VERIFICATION, rows)
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
         # The cache-miss read, kept free of the shared path's context manager (a ``try``

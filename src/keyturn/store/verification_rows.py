@@ -10,11 +10,23 @@ from keyturn.store import sql
 if TYPE_CHECKING:
     from keyturn._verifications import Verification, VerificationFilter
 
+# A row as the writer (``keyturn._verifications``) hands it to the store: these columns in
+# this order, ``at`` in Unix seconds. Positional, so that a batch goes to the driver as it
+# was built (no dict per row, no names to bind).
+VERIFICATION_COLUMNS = (
+    "at", "request_id", "key_id", "masked", "outcome", "client", "method", "path",
+    "user_agent", "scopes",
+)  # fmt: skip
+VerificationRow = tuple[
+    float, str, str | None, str | None, str, str | None, str, str, str, str | None
+]
+_COLUMNS = ", ".join(VERIFICATION_COLUMNS)
+# SQLite: ``executemany`` of one prepared statement.
 INSERT_VERIFICATION = (
-    "INSERT INTO verifications (at, request_id, key_id, masked, outcome, client, method, "
-    "path, user_agent, scopes) VALUES (:at, :request_id, :key_id, :masked, :outcome, "
-    ":client, :method, :path, :user_agent, :scopes)"
+    f"INSERT INTO verifications ({_COLUMNS}) VALUES ({', '.join('?' * len(VERIFICATION_COLUMNS))})"
 )
+# PostgreSQL: one COPY per batch (no statement per row, no round trip per row).
+COPY_VERIFICATIONS = f"COPY verifications ({_COLUMNS}) FROM STDIN"
 PURGE_VERIFICATIONS = "DELETE FROM verifications WHERE at < :before"
 
 
