@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from keyturn import KeyManager
-from keyturn._addresses import TrustedProxies
-from keyturn._verifications import Entry, Seen, VerificationFilter, VerificationLog
+from keyturn._addresses import AddressSet, TrustedProxies
+from keyturn._verifications import (
+    Entry,
+    Seen,
+    VerificationFilter,
+    VerificationLog,
+    request_id_of,
+)
 from keyturn.config import SettingsError, load_settings
+from keyturn.keys import mask
 from keyturn.outcomes import CATALOGUE
 from keyturn.record import KeyRecord
 from keyturn.verifier import Decision
@@ -28,6 +36,14 @@ def entry(outcome: str = "valid", key: KeyRecord | None = None, **fields: Any) -
     seen = Seen(values["method"], values["path"], values["request_id"], values["user_agent"])
     decision = Decision(CATALOGUE[outcome], "", "", key)
     return Entry(values["at"], decision, values["peer"], values["headers"], seen)
+
+
+@pytest.fixture
+def manager(store_url: str) -> Iterator[KeyManager]:
+    """Every test here on both engines (SQLite's batch is one ``executemany``,
+    PostgreSQL's one ``COPY``)."""
+    with KeyManager(store_url) as m:
+        yield m
 
 
 def test_a_full_queue_drops_and_counts_never_blocks(manager: KeyManager) -> None:
@@ -84,3 +100,38 @@ def test_the_log_can_be_turned_off(db_url: str) -> None:
         manager.verifications.record(*entry())
         assert manager.verifications.flush() == 0
     assert load_settings(environ={"KEYTURN_VERIFICATION_LOG": "off"}).verification_log is False
+
+
+def test_a_batch_tells_each_request_apart(manager: KeyManager) -> None:
+    """What a batch works out once (a peer's client, a path's and a user agent's masked
+    form) is still each request's own: requests of one proxy name different clients, and
+    the same text is masked alike wherever it stands."""
+    key = manager.create_key("k").key
+    log = VerificationLog(manager.store, TrustedProxies(["10.0.0.0/8"]), interval=3600)
+    for i, client in enumerate(["198.51.100.7", "198.51.100.8", "198.51.100.7"]):
+        log.record(*entry(request_id=f"p{i}", peer="10.0.0.1", path=f"/k/{key}",
+                          headers=[(b"x-forwarded-for", client.encode())]))  # fmt: skip
+    log.record(*entry(request_id="d", peer="203.0.113.9", path=f"/k/{key}", user_agent=key))
+    log.record(*entry(request_id="e", peer="10.0.0.1", path="/other?api_key=x"))
+    log.record(*entry(request_id="f", peer="203.0.113.9", user_agent="curl/8"))
+    log.flush()
+    rows = {v.request_id: v for v in manager.store.verifications(VerificationFilter())}
+    assert [rows[f"p{i}"].client for i in range(3)] == [
+        "198.51.100.7", "198.51.100.8", "198.51.100.7",
+    ]  # fmt: skip
+    assert rows["e"].client == "10.0.0.1" and rows["f"].client == "203.0.113.9"
+    assert rows["d"].path == rows["p0"].path == f"/k/{mask(key)}" and rows["e"].path == "/other"
+    assert rows["d"].user_agent == mask(key) and rows["f"].user_agent == "curl/8"
+    log.close()
+
+
+def test_a_request_id_made_by_keyturn_begins_with_the_time() -> None:
+    """32 hex digits, the first 12 the time in milliseconds: ids sort as they were made
+    (what keeps the log's index on them cheap to grow)."""
+    before = time.time_ns() // 1_000_000
+    made = [request_id_of(b"", "203.0.113.9", AddressSet(())) for _ in range(3)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(made)) == 3
+    for rid in made:
+        assert len(rid) == 32 and int(rid, 16) >= 0
+        assert before <= int(rid[:12], 16) <= after
