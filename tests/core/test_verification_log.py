@@ -129,7 +129,7 @@ def test_a_request_id_made_by_keyturn_begins_with_the_time() -> None:
     """32 hex digits, the first 12 the time in milliseconds: ids sort as they were made
     (what keeps the log's index on them cheap to grow)."""
     before = time.time_ns() // 1_000_000
-    made = [request_id_of(b"", "203.0.113.9", AddressSet(())) for _ in range(3)]
+    made = [request_id_of([], "203.0.113.9", AddressSet(())) for _ in range(3)]
     after = time.time_ns() // 1_000_000
     assert len(set(made)) == 3
     for rid in made:

@@ -16,7 +16,7 @@ import pytest
 from tests.service.conftest import Live, start_live
 
 PROXY = "127.0.0.2"
-OWN_ID = re.compile(r"[0-9a-f]{16}")
+OWN_ID = re.compile(r"[0-9a-f]{32}")  # the time in milliseconds, then 80 random bits
 
 
 @pytest.fixture(scope="module")
