@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import click
 
+from keyturn._printable import printable
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -66,8 +68,11 @@ def emit_json(data: Any) -> None:
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
-    """Aligned columns under a bold heading on a terminal; tab-separated when piped."""
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    """Aligned columns under a bold heading on a terminal; tab-separated when piped.
+    Cells are data, some of it written by clients (paths, user agents, a receiver's
+    error), so their control characters are escaped: none can drive the terminal or
+    forge a row."""
+    cells = [["" if v is None else printable(str(v)) for v in row] for row in rows]
     if not styled_output():
         click.echo("\t".join(columns))
         for row in cells:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from keyturn._extras import require
+from keyturn._printable import printable
 from keyturn.cli.output import UsageFailure, echo_styled, format_option, styled_output
 from keyturn.errors import InvalidValue, KeyturnError
 from keyturn.scan import baseline as baselines
@@ -16,7 +17,7 @@ from keyturn.scan.codes import CONFIDENCES, Confidence
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure
 from keyturn.scan.git import GitError, work_tree_root
 from keyturn.scan.quarantine import LeakReporter, checked_report_url
-from keyturn.scan.report import finding_lines, printable, summary, to_json, unreadable_lines
+from keyturn.scan.report import finding_lines, summary, to_json, unreadable_lines
 from keyturn.scan.sarif import to_sarif
 from keyturn.scan.scanner import (
     DEFAULT_MAX_SIZE,

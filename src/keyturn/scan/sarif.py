@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 from keyturn import __version__
+from keyturn._printable import printable
 from keyturn.outcomes import lookup
 from keyturn.scan.codes import CODES
 from keyturn.scan.exposure import Exposure
-from keyturn.scan.report import printable
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {"error": "error", "warning": "warning", "info": "note"}
