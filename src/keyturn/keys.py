@@ -212,9 +212,16 @@ def mask(key: str) -> str:
     prefix, sep, tail = key.rpartition("_")
     if not sep or not _PREFIX_RE.fullmatch(prefix):
         prefix, sep, tail = "", "", key
-    if len(tail) < 16:
-        return f"{prefix}{sep}…"
-    return f"{prefix}{sep}{tail[:4]}…{tail[-4:]}"
+    return mask_after(prefix + sep, tail)
+
+
+def mask_after(shown: str, secret: str) -> str:
+    """``shown`` as it is, then the first and last four characters of ``secret`` if at least
+    8 stay hidden between them, else none: the one masking rule for keys, whoever's they are
+    (keyturn's own here, any provider's in ``keyturn scan``)."""
+    if len(secret) < 16:
+        return f"{shown}…"
+    return f"{shown}{secret[:4]}…{secret[-4:]}"
 
 
 def mask_parts(prefix: str, start: str, end: str) -> str:

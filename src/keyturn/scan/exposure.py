@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyturn.keys import mask_after
 from keyturn.outcomes import lookup
 from keyturn.scan.codes import Confidence
 
@@ -27,11 +28,9 @@ def fingerprint(provider_id: str, secret: str, salt: str = DEFAULT_SALT) -> str:
 
 def mask_value(value: str, prefix: str = "") -> str:
     """``prefix`` shown, then 4 + 4 characters of the rest if at least 8 stay hidden."""
-    tail = value[len(prefix) :] if value.startswith(prefix) else value
-    shown = prefix if value.startswith(prefix) else ""
-    if len(tail) < 16:
-        return f"{shown}…"
-    return f"{shown}{tail[:4]}…{tail[-4:]}"
+    if value.startswith(prefix):
+        return mask_after(prefix, value[len(prefix) :])
+    return mask_after("", value)
 
 
 @dataclass(frozen=True, slots=True)
