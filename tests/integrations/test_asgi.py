@@ -109,6 +109,7 @@ def test_websocket_handshake_needs_a_key(client: TestClient, keys: Keys) -> None
         assert ws.receive_json() == {"name": "reader"}
         # The accept carries the key's lifecycle, as an HTTP response would.
         told = {k.decode(): v.decode() for k, v in ws.extra_headers or ()}
+        assert told.pop("x-request-id")  # and the id its decision is logged under
         record = keys.manager.get(keys.ids["retiring"])
         assert told == expected_lifecycle(record)
 

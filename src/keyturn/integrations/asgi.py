@@ -10,6 +10,8 @@ owner, scopes, metadata; never the key or its hash), and the app's response carr
 key's lifecycle headers (``keyturn.lifecycle_headers``: its expiry, a rotation's end). A
 rejected request gets keyturn's full
 answer (status, ``WWW-Authenticate`` challenge, problem+json body) and never reaches the app.
+Either answer carries ``X-Request-Id``, the id the decision is recorded under in the
+verification log.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
 from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
+from keyturn.integrations._request_id import HEADER_ASGI
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.verifier import Decision
@@ -30,6 +33,9 @@ STATE_KEY = "keyturn_key"
 """Where the ``VerifiedKey`` lands: ``scope["state"][STATE_KEY]``, ``request.state.keyturn_key``."""
 REFUSED_KEY = "keyturn_refused"
 """Set in ``scope["state"]`` when keyturn refuses a request the middleware had let through."""
+REQUEST_ID_KEY = "keyturn_request_id"
+"""The request's id (``X-Request-Id``, bytes) in ``scope["state"]``: a later decision on the
+same request (FastAPI's dependency) is recorded under it."""
 
 _POLICY_VIOLATION = 1008  # RFC 6455 close code, for WebSocket servers without HTTP denial
 _MIDDLEWARE_DEPTH = 32  # middleware layers looked through for a CORSMiddleware
@@ -72,6 +78,7 @@ class KeyturnMiddleware:
         self._resume = self.guard.async_manager.resume_asgi
         self._settle = self.guard.settle
         self._settled = self.guard.settled
+        self._request_id = self.guard.request_ids.asgi
         self._cors_inside = _wraps_cors(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -80,15 +87,18 @@ class KeyturnMiddleware:
             path = scope["path"]
             if scope.get("root_path"):
                 path = route_path(path, scope["root_path"])
-            required = self._requirement(scope.get("method", "GET"), path)
+            method = scope.get("method", "GET")
+            required = self._requirement(method, path)
             if required is not None:
-                headers, query = scope["headers"], scope["query_string"]
+                headers = scope["headers"]
                 client = scope.get("client")
                 peer = client[0] if client else None
-                seen = Seen(scope.get("method", "GET"), path)  # recorded with the decision
+                rid = self._request_id(headers, peer)
+                seen = Seen(method, path, rid.decode("latin-1"))  # recorded with the decision
                 try:
-                    found = self._triage(headers, query, required, peer, seen)
+                    found = self._triage(headers, scope["query_string"], required, peer, seen)
                     if not isinstance(found, Decision):
+                        query = scope["query_string"]
                         found = await self._resume(found, headers, query, required, peer, seen)
                 except KeyturnError as exc:  # no decision could be made: fail closed
                     result: VerifiedKey | HttpAnswer = self.guard.failure(exc)
@@ -104,16 +114,16 @@ class KeyturnMiddleware:
                     if self._cors_inside and is_preflight(scope):
                         await self.app(scope, receive, send)  # answered by CORSMiddleware
                     elif kind == "http":
-                        await _send_answer(send, result, "http.response")
+                        await _send_answer(send, result, "http.response", rid)
                     else:
-                        await _refuse_websocket(scope, send, result)
+                        await _refuse_websocket(scope, send, result, rid)
                     return
                 state = scope.get("state")
                 if state is None:
                     scope["state"] = state = {}
                 state[STATE_KEY] = result
-                if result.lifecycle_asgi:
-                    send = _telling(send, state, kind, result.lifecycle_asgi)
+                state[REQUEST_ID_KEY] = rid
+                send = _telling(send, state, kind, result.lifecycle_asgi, (HEADER_ASGI, rid))
         elif kind == "lifespan" and self.guard.owns_manager:
             send = self._closing_on_shutdown(send)
         await self.app(scope, receive, send)
@@ -131,21 +141,28 @@ _START = {"http": "http.response.start", "websocket": "websocket.accept"}
 
 
 def _telling(
-    send: Send, state: dict[str, Any], kind: str, headers: tuple[tuple[bytes, bytes], ...]
+    send: Send,
+    state: dict[str, Any],
+    kind: str,
+    lifecycle: tuple[tuple[bytes, bytes], ...],
+    request_id: tuple[bytes, bytes],
 ) -> Send:
-    """``send`` that adds the key's lifecycle ``headers`` to the response's start (or to a
-    WebSocket's accept), whatever the app put there; not to a refusal of keyturn's own made
-    inside (FastAPI's dependency asking for more scopes marks ``REFUSED_KEY``): a refusal
-    never tells anything about the key."""
+    """``send`` that adds the request's ``X-Request-Id`` and the key's ``lifecycle`` headers
+    to the response's start (or to a WebSocket's accept), whatever the app put there; the
+    lifecycle not to a refusal of keyturn's own made inside (FastAPI's dependency asking for
+    more scopes marks ``REFUSED_KEY``): a refusal never tells anything about the key."""
     start = _START[kind]
 
     # A plain function handing back ``send``'s awaitable (ASGI asks for an awaitable
     # callable): no coroutine of its own on each message.
     def forward(message: Message) -> Awaitable[None]:
-        if message["type"] == start and not state.get(REFUSED_KEY):
+        if message["type"] == start:
             # A new list (an app may send one list each time), in the app's own message,
             # as Starlette's MutableHeaders does: no copy of the message.
-            message["headers"] = [*message.get("headers", ()), *headers]
+            if state.get(REFUSED_KEY):
+                message["headers"] = [*message.get("headers", ()), request_id]
+            else:
+                message["headers"] = [*message.get("headers", ()), *lifecycle, request_id]
         return send(message)
 
     return forward
@@ -187,18 +204,21 @@ def _wraps_cors(app: object) -> bool:
     return False
 
 
-async def _send_answer(send: Send, answer: HttpAnswer, prefix: str) -> None:
+async def _send_answer(send: Send, answer: HttpAnswer, prefix: str, request_id: bytes) -> None:
     body = answer.body_bytes()
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
     headers.append((b"content-length", str(len(body)).encode()))
+    headers.append((HEADER_ASGI, request_id))
     await send({"type": f"{prefix}.start", "status": answer.status, "headers": headers})
     await send({"type": f"{prefix}.body", "body": body})
 
 
-async def _refuse_websocket(scope: Scope, send: Send, answer: HttpAnswer) -> None:
+async def _refuse_websocket(
+    scope: Scope, send: Send, answer: HttpAnswer, request_id: bytes
+) -> None:
     """The full HTTP answer where the server supports it, else a policy-violation close."""
     if "websocket.http.response" in scope.get("extensions", {}):
-        await _send_answer(send, answer, "websocket.http.response")
+        await _send_answer(send, answer, "websocket.http.response", request_id)
     else:
         await send(
             {"type": "websocket.close", "code": _POLICY_VIOLATION, "reason": answer.body["code"]}

@@ -15,9 +15,10 @@ Configure it in settings, and add ``"keyturn.integrations.django.KeyturnMiddlewa
 
 A request that passes carries the ``VerifiedKey`` as ``request.keyturn_key``, and its response
 the key's lifecycle headers (``keyturn.lifecycle_headers``); any other gets
-keyturn's full answer and never reaches a view. Paths are matched on ``request.path_info``,
-as URLconf patterns are. The middleware works under WSGI and ASGI; under ASGI a cache miss
-reads the store in a worker thread, never on the event loop.
+keyturn's full answer and never reaches a view. Either answer carries ``X-Request-Id``, the
+id the decision is recorded under in the verification log. Paths are matched on
+``request.path_info``, as URLconf patterns are. The middleware works under WSGI and ASGI;
+under ASGI a cache miss reads the store in a worker thread, never on the event loop.
 
 The DRF classes in ``keyturn.integrations.drf`` share this configuration and reuse the
 middleware's verification when both are installed.
@@ -53,6 +54,7 @@ from django.utils.module_loading import import_string
 from keyturn._verifications import Seen
 from keyturn.answer import DEFAULT_REALM, HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
+from keyturn.integrations._request_id import HEADER as REQUEST_ID
 from keyturn.integrations.guard import Guard
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.integrations.portal import MAX_BODY, OwnerKeys, PolicySource, is_json, read_json
@@ -154,9 +156,20 @@ def query_string(request: HttpRequest) -> str:
     return str(request.META.get("QUERY_STRING", ""))
 
 
-def seen_of(request: HttpRequest) -> Seen:
-    """The request's method and path, recorded with its decision (the verification log)."""
-    return Seen(request.method or "GET", request.path)
+def request_id(request: HttpRequest, guard: Guard) -> str:
+    """The request's ``X-Request-Id`` (a trusted proxy's, or a new one), kept on the request
+    as ``keyturn_request_id``: every decision made on it is recorded under that id, and
+    every answer carries it."""
+    rid: str | None = getattr(request, "keyturn_request_id", None)
+    if rid is None:
+        given = request.META.get("HTTP_X_REQUEST_ID")
+        rid = request.keyturn_request_id = guard.request_ids.of(given, peer(request))
+    return rid
+
+
+def seen_of(request: HttpRequest, guard: Guard) -> Seen:
+    """The request's method, path and id, recorded with its decision (the verification log)."""
+    return Seen(request.method or "GET", request.path, request_id(request, guard))
 
 
 class KeyturnMiddleware:
@@ -182,7 +195,7 @@ class KeyturnMiddleware:
         if required is not None:
             verdict = g.verdict(
                 conf.headers(request), query_string(request), required, peer(request),
-                seen_of(request),
+                seen_of(request, g),
             )  # fmt: skip
             refusal = admit(request, verdict)
             if refusal is not None:
@@ -196,7 +209,7 @@ class KeyturnMiddleware:
         if required is not None:
             verdict = await g.verdict_async(
                 conf.headers(request), query_string(request), required, peer(request),
-                seen_of(request),
+                seen_of(request, g),
             )  # fmt: skip
             refusal = admit(request, verdict)
             if refusal is not None:
@@ -207,15 +220,19 @@ class KeyturnMiddleware:
 def admit(request: HttpRequest, verdict: VerifiedKey | HttpAnswer) -> HttpResponse | None:
     """Put the verified key on ``request.keyturn_key``, or return the answer to send."""
     if isinstance(verdict, HttpAnswer):
-        return response(verdict)
+        return tell(request, response(verdict))
     request.keyturn_key = verdict
     return None
 
 
 def tell(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    """Add the lifecycle headers of the key the request was accepted with (by this
-    middleware, or by DRF's ``KeyturnAuthentication`` on an open path) to ``response``;
-    none when DRF's ``HasScopes`` refused it after all."""
+    """Add the request's ``X-Request-Id`` (once keyturn decided on it) and the lifecycle
+    headers of the key the request was accepted with (by this middleware, or by DRF's
+    ``KeyturnAuthentication`` on an open path) to ``response``; no lifecycle headers when
+    keyturn refused it after all (DRF's ``HasScopes``)."""
+    rid = getattr(request, "keyturn_request_id", None)
+    if rid is not None:
+        response[REQUEST_ID] = rid
     key = getattr(request, "keyturn_key", None)
     if isinstance(key, VerifiedKey) and not getattr(request, "keyturn_refused", False):
         for name, value in key.lifecycle:

@@ -9,7 +9,9 @@
 
 ``request.auth`` is the ``VerifiedKey``; ``request.user`` is a ``KeyUser`` for it, or the
 user that ``settings.KEYTURN["USER"]`` (a dotted path to ``fn(key) -> user``) maps it to.
-The view's response carries the key's lifecycle headers (``keyturn.lifecycle_headers``).
+The view's response carries the key's lifecycle headers (``keyturn.lifecycle_headers``), and
+every answer keyturn decided ``X-Request-Id``, the id the decision is recorded under in the
+verification log.
 
 The answers follow RFC 6750 as every keyturn integration does: a missing or bad key is a
 401 with keyturn's challenge (``authenticate_header`` returns it, so DRF never turns a 401
@@ -41,6 +43,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
+from keyturn.integrations._request_id import HEADER as REQUEST_ID
 from keyturn.integrations.django import guard, peer, query_string, response, seen_of, setup
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.lifecycle_headers import HEADER_NAMES
@@ -101,10 +104,10 @@ class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
         key: VerifiedKey | None = getattr(http, "keyturn_key", None)  # the middleware's
         if key is None:
             g = conf.guard
+            seen = seen_of(http, g)
+            _tell_id(request, http)  # on any answer, refusals included
             try:
-                decision = g.check(
-                    conf.headers(http), query_string(http), (), peer(http), seen_of(http)
-                )
+                decision = g.check(conf.headers(http), query_string(http), (), peer(http), seen)
             except KeyturnError as exc:  # no decision could be made: fail closed
                 raise KeyturnRejection(g.failure(exc)) from None
             if decision.code == "missing_credentials":
@@ -114,6 +117,7 @@ class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
                 raise KeyturnRejection(verdict)
             key = http.keyturn_key = verdict
         _tell(request, key)
+        _tell_id(request, http)
         user_for_key = conf.user_for_key
         return (KeyUser(key) if user_for_key is None else user_for_key(key)), key
 
@@ -131,6 +135,15 @@ def _tell(request: Request, key: VerifiedKey) -> None:
     headers = getattr(view, "headers", None)
     if isinstance(headers, dict):
         headers.update(key.lifecycle)
+
+
+def _tell_id(request: Request, http: HttpRequest) -> None:
+    """The request's ``X-Request-Id`` on the view's response, whatever it is."""
+    view = (request.parser_context or {}).get("view")
+    headers = getattr(view, "headers", None)
+    rid = getattr(http, "keyturn_request_id", None)
+    if isinstance(headers, dict) and rid is not None:
+        headers[REQUEST_ID] = rid
 
 
 def _untell(request: Request) -> None:
@@ -167,8 +180,10 @@ class HasScopes(BasePermission):  # type: ignore[misc]
         conf = setup()
         http = _http(request)
         verdict = conf.guard.verdict(
-            conf.headers(http), query_string(http), required, peer(http), seen_of(http)
-        )
+            conf.headers(http), query_string(http), required, peer(http),
+            seen_of(http, conf.guard),
+        )  # fmt: skip
+        _tell_id(request, http)
         if isinstance(verdict, HttpAnswer):
             _untell(request)
             raise KeyturnRejection(verdict)

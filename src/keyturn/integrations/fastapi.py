@@ -18,7 +18,9 @@ third of the dependency's time (``bench/http.py``). When the
 middleware that ``protect`` installs has already verified the request, the dependency only
 reads the key from ``request.state`` (and checks the route's scopes in memory). Rejections
 are keyturn's full answer - the catalogue status, the ``WWW-Authenticate`` challenge and the
-problem+json body - never FastAPI's bare ``403 {"detail": "Not authenticated"}``.
+problem+json body - never FastAPI's bare ``403 {"detail": "Not authenticated"}``. Every answer
+the dependency or the middleware decided carries ``X-Request-Id``, the id its decision is
+recorded under in the verification log.
 """
 
 from keyturn._extras import require
@@ -45,7 +47,8 @@ from keyturn._path_rules import PathRules
 from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
-from keyturn.integrations.asgi import REFUSED_KEY, STATE_KEY, KeyturnMiddleware
+from keyturn.integrations._request_id import HEADER as REQUEST_ID
+from keyturn.integrations.asgi import REFUSED_KEY, REQUEST_ID_KEY, STATE_KEY, KeyturnMiddleware
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.integrations.portal import MAX_BODY, OwnerKeys, PolicySource, read_json
@@ -59,13 +62,17 @@ class KeyturnRejected(HTTPException):
 
     It is an ``HTTPException`` so that an app without keyturn's handler (see
     ``KeyturnAuth.install``) still answers with the right status and challenge; with the
-    handler installed the body is the exact problem+json document as well.
+    handler installed the body is the exact problem+json document as well. ``request_id``:
+    the ``X-Request-Id`` to answer with, when no middleware of keyturn's adds it.
     """
 
-    def __init__(self, answer: HttpAnswer) -> None:
+    def __init__(self, answer: HttpAnswer, request_id: str | None = None) -> None:
         headers = {k: v for k, v in answer.headers if k != "content-type"}
+        if request_id is not None:
+            headers[REQUEST_ID] = request_id
         super().__init__(answer.status, detail=answer.body, headers=headers)
         self.answer = answer
+        self.request_id = request_id
 
 
 async def answer_rejection(request: Request, exc: Exception) -> Response:
@@ -73,7 +80,10 @@ async def answer_rejection(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, KeyturnRejected):  # pragma: no cover - registered for this type only
         raise exc
     answer = exc.answer
-    return Response(answer.body_bytes(), answer.status, headers=dict(answer.headers))
+    headers = dict(answer.headers)
+    if exc.request_id is not None:
+        headers[REQUEST_ID] = exc.request_id
+    return Response(answer.body_bytes(), answer.status, headers=headers)
 
 
 class _BearerScheme(SecurityBase):
@@ -129,22 +139,30 @@ class KeyturnAuth(SecurityBase):
                 return key  # type: ignore[no-any-return]
         scope = request.scope
         client = scope.get("client")
+        peer = client[0] if client else None
+        told = state.get(REQUEST_ID_KEY) if state is not None else None
+        # Under ``protect`` the middleware's id, which it adds to the answer; else a new one.
+        rid = told if told is not None else self.guard.request_ids.asgi(scope["headers"], peer)
         result = await self.guard.verdict_asgi(
             scope["headers"],
             scope["query_string"],
             required,
-            client[0] if client else None,
-            Seen(scope.get("method", "GET"), scope["path"]),
+            peer,
+            Seen(scope.get("method", "GET"), scope["path"], rid.decode("latin-1")),
         )
         if isinstance(result, HttpAnswer):
             if state is not None:
                 state[REFUSED_KEY] = True  # the middleware tells the key's lifecycle: not now
-            raise KeyturnRejected(result)
+            raise KeyturnRejected(result, None if told is not None else rid.decode("latin-1"))
         request.state.keyturn_key = result
-        # The key's lifecycle on the response FastAPI builds from the route's return value
-        # (with ``protect``, the middleware adds them to every response instead).
+        # The key's lifecycle and the request's id on the response FastAPI builds from the
+        # route's return value (with ``protect``, the middleware adds them to every
+        # response instead).
+        headers = response.headers
         for name, value in result.lifecycle:
-            response.headers[name] = value
+            headers[name] = value
+        if told is None:
+            headers[REQUEST_ID] = rid.decode("latin-1")
         return result
 
     def install(self, app: FastAPI) -> None:

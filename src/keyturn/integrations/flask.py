@@ -12,7 +12,8 @@
 A view that passes gets the ``VerifiedKey`` on ``flask.g.keyturn_key`` (and its response the
 key's lifecycle headers, ``keyturn.lifecycle_headers``); any other request
 gets keyturn's full answer (catalogue status, ``WWW-Authenticate`` challenge, problem+json
-body) and the view never runs. Flask is sync, so verification uses the sync manager: a
+body) and the view never runs. Either answer carries ``X-Request-Id``, the id the decision
+is recorded under in the verification log. Flask is sync, so verification uses the sync manager: a
 cached key costs no I/O, a cache miss reads the store on the request's own thread.
 """
 
@@ -30,6 +31,7 @@ from flask import Flask, Response, after_this_request, current_app, g, request
 
 from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer
+from keyturn.integrations._request_id import HEADER as REQUEST_ID
 from keyturn.integrations.guard import Guard, KeySource
 
 EXTENSION = "keyturn"
@@ -69,23 +71,26 @@ class Keyturn:
         """Verify the current request; ``None`` when it may proceed (the key is then on g)."""
         guard = self.guard
         assert guard is not None  # init_app refuses to register without one
+        peer = request.remote_addr
+        rid = guard.request_ids.of(request.headers.get(REQUEST_ID), peer)
         result = guard.verdict(
             list(request.headers.items()),
             request.query_string,
             scopes,
-            request.remote_addr,
-            Seen(request.method, request.path),
+            peer,
+            Seen(request.method, request.path, rid),
         )
         if isinstance(result, HttpAnswer):
-            return Response(result.body_bytes(), result.status, list(result.headers))
+            return Response(
+                result.body_bytes(), result.status, [*result.headers, (REQUEST_ID, rid)]
+            )
         g.keyturn_key = result
-        if result.lifecycle:
-            lifecycle = result.lifecycle
+        told = [*result.lifecycle, (REQUEST_ID, rid)]
 
-            @after_this_request
-            def tell(response: Response) -> Response:
-                response.headers.extend(lifecycle)
-                return response
+        @after_this_request
+        def tell(response: Response) -> Response:
+            response.headers.extend(told)
+            return response
 
         return None
 

@@ -20,6 +20,7 @@ from keyturn.config import load_settings
 from keyturn.config import public_url as checked_public_url
 from keyturn.credentials import HeaderPairs
 from keyturn.errors import KeyturnError
+from keyturn.integrations._request_id import RequestIds
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.manager import AsyncKeyManager, KeyManager
 from keyturn.record import KeyRecord
@@ -49,6 +50,7 @@ class Guard:
         "owns_manager",
         "public_url",
         "realm",
+        "request_ids",
         "rules",
         "settled",
     )
@@ -81,6 +83,8 @@ class Guard:
                 f"{type(keys)!r}"
             )
         self.async_manager = AsyncKeyManager(self.manager)
+        # The X-Request-Id of each answer: a trusted proxy's, or a new one.
+        self.request_ids = RequestIds(self.manager.verifier.proxies.set)
         self.realm = DEFAULT_REALM if realm is None else realm
         self.public_url = public_url
         self.rules = PathRules(open_paths, scopes)
