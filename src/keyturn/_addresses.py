@@ -82,10 +82,19 @@ def _parse(text: str) -> Address | None:
 def parse_network(text: object, field: str = "allowed_ips") -> Network:
     """One allow-list entry: an address or a CIDR block, as its canonical block: host bits
     below the prefix are dropped (``10.0.0.7/24`` is ``10.0.0.0/24``, as nginx reads it;
-    the stored, shown form says so), and IPv4-mapped IPv6 is IPv4, as clients are."""
+    the stored, shown form says so), and IPv4-mapped IPv6 is IPv4, as clients are. An IPv6
+    zone (``fe80::1%eth0``) is refused: the list compares addresses, not interfaces, so the
+    entry would admit the address from any of them."""
     if not isinstance(text, str) or not text.strip() or len(text) > 64:
         raise InvalidValue("expected an IP address or a CIDR block such as 10.0.0.0/8", field)
     value = text.strip()
+    if "%" in value:
+        raise InvalidValue(
+            f"{value[:64]!r} has an IPv6 zone (after '%'): a zone names an interface of the "
+            "host that wrote it, which an allow-list cannot check; give the address or block "
+            "without it",
+            field,
+        )
     try:
         network = ipaddress.ip_network(value, strict=False)
     except ValueError:
