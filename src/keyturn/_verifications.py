@@ -3,14 +3,15 @@
 Every decision the core makes for a use of a key (``KeyManager.verify``, ``verify_asgi``,
 ``verify_key`` and their async twins, whichever face called them: ``/auth``, the verify
 API, the admin API's own authentication, the ASGI middleware and the framework
-integrations) is handed to ``VerificationLog.record`` as a tuple of references: one
-``deque.append``, no lock, no I/O. A face tells what it knows beyond the headers in a
-``Seen`` (method, path, request id). A background thread writes
-what has gathered every ``interval`` seconds (half a second by default, so an entry is
-queryable within about that, and well within 2 s) and deletes entries older than the
-retention. The queue is bounded: when the store cannot keep up (or does not answer),
-entries past ``capacity`` are dropped and counted (``dropped``, on ``/metrics``), and a
-request never waits for the log.
+integrations) is queued as a tuple of references: one ``deque.append``, no lock, no I/O
+(``KeyManager`` appends it itself while the queue has ``room``, and hands it to
+``VerificationLog.record`` otherwise, which starts the writer, or drops and counts). A face
+tells what it knows beyond the headers in a ``Seen`` (method, path, request id). A
+background thread writes what has gathered every ``interval`` seconds (half a second by
+default, so an entry is queryable within about that, and well within 2 s) and deletes
+entries older than the retention. The queue is bounded: when the store cannot keep up
+(or does not answer), entries past ``capacity`` are dropped and counted (``dropped``, on
+``/metrics``), and a request never waits for the log.
 
 What an entry holds: when, the request id, the key's id and mask when the key is known,
 the outcome code, the client's address as the request showed it (the peer, and the
@@ -229,7 +230,12 @@ class VerificationLog:
         self.retention = retention
         self.capacity = capacity
         self.dropped = 0
-        self._queue: deque[tuple[Any, ...]] = deque()
+        self.queue: deque[tuple[Any, ...]] = deque()
+        # How full the queue may be for the hot path (``KeyManager``) to append an entry
+        # itself, without the call to ``record``: the capacity once the writer runs; 0
+        # until then and while the log is off, so the first entry (and every entry of a log
+        # turned off) goes through ``record``, which starts the writer (or ignores it).
+        self.room = 0
         self._writer = Flusher(self.flush, interval, "keyturn-verifications", log,
                                "verification log")
         self._purged = 0.0
@@ -238,18 +244,19 @@ class VerificationLog:
         """Queue an entry, given as ``Entry``'s fields (the call's own argument tuple is
         what is queued: no object is built on the hot path); past ``capacity``, drop it
         and count it. Never blocks."""
-        queue = self._queue
+        queue = self.queue
         if len(queue) >= self.capacity:
             self.dropped += 1
             return
         queue.append(entry)
         if self._writer.thread is None:
             self._writer.start()
+            self.room = self.capacity
 
     def flush(self) -> int:
         """Write what has gathered (and purge what is past the retention, once a minute);
         the number of entries written."""
-        queue = self._queue
+        queue = self.queue
         batch = [queue.popleft() for _ in range(len(queue))]
         if batch:
             try:

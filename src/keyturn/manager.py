@@ -147,7 +147,7 @@ class KeyManager:
         self._unknown = self.cache.unknown
         self._cache_clock = self.cache.clock
         self._note = self.usage.note
-        self._log = self.verifications.record
+        self._log_queue = self.verifications.queue
         self._well_formed = self.verifier.well_formed
         self._accept = self.verifier.accept
         self._admits = self.verifier.admits
@@ -351,7 +351,11 @@ class KeyManager:
         """``decision``, recorded in the verification log (queued; see ``_verifications``):
         every use of a key the core decides goes through here or the fast path's append.
         ``scopes``: what the request needed (``None``: a permission expression)."""
-        self._log(time.time(), decision, peer, headers, seen, scopes)
+        log = self.verifications
+        if len(self._log_queue) < log.room:  # ``record``'s append, without the call
+            self._log_queue.append((time.time(), decision, peer, headers, seen, scopes))
+        else:
+            log.record(time.time(), decision, peer, headers, seen, scopes)
         return decision
 
     def account(self, record: KeyRecord | None, decision: Decision, now: float) -> None:
@@ -474,7 +478,11 @@ class KeyManager:
                     record.allowed is None or self._admits(record, peer, headers)
                 ):
                     self._note(record.id, now)
-                    self._log(now, accepted, peer, headers, seen, scopes)
+                    log = self.verifications  # ``_logged``, inlined
+                    if len(self._log_queue) < log.room:
+                        self._log_queue.append((now, accepted, peer, headers, seen, scopes))
+                    else:
+                        log.record(now, accepted, peer, headers, seen, scopes)
                     return accepted
             if record.metered:
                 return Candidate(Presented(key, source), key_hash)
