@@ -135,3 +135,20 @@ def test_a_request_id_made_by_keyturn_begins_with_the_time() -> None:
     for rid in made:
         assert len(rid) == 32 and int(rid, 16) >= 0
         assert before <= int(rid[:12], 16) <= after
+
+
+def test_the_core_keeps_the_queue_bound_on_every_path(manager: KeyManager) -> None:
+    """The hot path appends entries itself while the queue has room: past the capacity
+    they are dropped and counted there too, and the request is still answered."""
+    key = manager.create_key("k").key
+    log = manager.verifications
+    log.capacity = 2
+    log._writer.interval = 3600  # nothing written behind the test's back
+    headers = [(b"authorization", f"Bearer {key}".encode())]
+    answers = [manager.verify_asgi(headers).code for _ in range(4)]  # cached after the first
+    answers.append(manager.verify_key(key).code)
+    assert answers == ["valid"] * 5
+    assert log.dropped == 3
+    assert log.flush() == 2
+    manager.verify_asgi(headers)
+    assert log.dropped == 3 and log.flush() == 1
