@@ -37,17 +37,21 @@ _REAL_IP = "x-real-ip"
 
 _SEEN: dict[str, Address | None] = {}
 _SEEN_LIMIT = 4096
+_LONGEST = 128  # an address, with a port and the spaces around a hop, is never longer
 
 
 def parse_address(text: str) -> Address | None:
     """An address as peers and proxies write it (``203.0.113.9``, ``2001:db8::1``,
     ``[2001:db8::1]:443``, ``203.0.113.9:5000``), IPv4-mapped IPv6 as IPv4; ``None`` if
     it is none. Peers repeat, and ``ipaddress`` takes microseconds to parse, so the last
-    few thousand answers are kept (addresses are immutable)."""
+    few thousand answers are kept (addresses are immutable); text too long to be an address
+    is not, so a forwarded header's garbage cannot fill the memo with header-sized keys."""
     try:
         return _SEEN[text]
     except KeyError:
         pass
+    if len(text) > _LONGEST:
+        return None
     address = _parse(text)
     if len(_SEEN) >= _SEEN_LIMIT:
         _SEEN.clear()
@@ -57,7 +61,7 @@ def parse_address(text: str) -> Address | None:
 
 def _parse(text: str) -> Address | None:
     text = text.strip()
-    if not text or len(text) > 64:
+    if not text or len(text) > 64:  # the longest: [IPv6 with an IPv4 tail%zone]:port
         return None
     try:
         address: Address = ipaddress.ip_address(text)
