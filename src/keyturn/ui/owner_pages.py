@@ -84,8 +84,17 @@ async def set_limits(ui: Dashboard, request: Request, admin: Admin, form: Form |
     credits = whole_number(values["credits"], "credits", errors) if values["credits"] else None
     if errors:
         return await _page(ui, admin, owner, 422, errors, values)
+    # The form shows the limits, not the metadata or the refill amount (set through the
+    # API): a PUT sets the whole record, so those are carried over as stored, not erased
+    # (an amount left out defaults to the whole balance, which could loosen the refill).
+    current = (await ui.manager.owners.get(admin.actor, owner)).owner
+    refill = values["refill"] or None
     limits = OwnerLimits(
-        tuple(split_scopes(values["rate_limits"])), credits, values["refill"] or None
+        tuple(split_scopes(values["rate_limits"])),
+        credits,
+        refill,
+        current.refill_amount if refill is not None else None,
+        current.metadata,
     )
     try:
         stored = await ui.manager.owners.put(admin.actor, owner, limits)
