@@ -23,7 +23,7 @@ from keyturn._reminders import Reminders
 from keyturn.compose import build_manager
 from keyturn.config import Settings
 from keyturn.manager import KeyManager
-from keyturn.service.access_log import AccessLog
+from keyturn.service.access_log import AccessLines
 from keyturn.service.app import KeyturnService
 from keyturn.service.context import build_context
 from keyturn.store.base import EventStore
@@ -69,7 +69,7 @@ def create_app(
         from keyturn.ui.portal import build_portal
 
         mounts[PATH] = build_portal(settings, context.manager)
-    service = KeyturnService(context, mounts)
-    if not settings.access_log:
-        return service
-    return AccessLog(service, Redactor(settings.query_params), log_stream or sys.stdout)
+    access = None
+    if settings.access_log:
+        access = AccessLines(Redactor(settings.query_params), log_stream or sys.stdout)
+    return KeyturnService(context, mounts, access)

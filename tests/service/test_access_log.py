@@ -16,7 +16,7 @@ from keyturn._asgi import Message, Receive, Scope, Send
 from keyturn._redact import Redactor
 from keyturn.credentials import DEFAULT_QUERY_PARAMS
 from keyturn.keys import generate_key, mask
-from keyturn.service.access_log import LOG_KEY, AccessLog
+from keyturn.service.access_log import LOG_KEY, AccessLines, AccessLog
 from tests.service.conftest import KEY_RE, ServeProcess
 
 
@@ -34,11 +34,11 @@ def logged(scope: Scope, status: int = 200) -> dict[str, Any]:
         pass
 
     stream = io.StringIO()
-    log = AccessLog(app, Redactor(DEFAULT_QUERY_PARAMS), stream)
+    log = AccessLog(app, AccessLines(Redactor(DEFAULT_QUERY_PARAMS), stream))
 
     async def run() -> None:
         await log({"type": "http", "method": "GET", "query_string": b"", **scope}, receive, send)
-        log._buffer.flush()
+        log.lines.flush()
 
     asyncio.run(run())
     lines = stream.getvalue().splitlines()

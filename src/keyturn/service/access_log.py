@@ -1,8 +1,10 @@
 """Structured access logs: one JSON object per request, keys masked, headers never.
 
-A pure ASGI middleware (no framework) so the forward-auth hot path pays one closure and one
-list append. Handlers deeper in the stack add facts (the outcome code, the key id, the URI
-the proxy forwarded) to ``scope["keyturn.log"]``; they are merged into the line.
+``AccessLines`` writes the lines; ``AccessLog`` is the pure ASGI middleware (no framework)
+that times a request and notes its status for them. Handlers deeper in the stack add facts
+(the outcome code, the key id) to ``scope["keyturn.log"]``; they are merged into the line.
+``/auth`` runs once per proxied request, so it is not wrapped: it knows its own status and
+facts, and hands them to ``AccessLines.write`` itself (no closure, no wrapped ``send``).
 
 Lines are written in batches, at most ``FLUSH_DELAY`` seconds after they happen, and at
 shutdown: a write and a flush per request (what a ``logging`` handler does) cost several
@@ -46,22 +48,29 @@ def _json(value: Any) -> str:
 
 
 class _Clock:
-    """RFC 3339 UTC timestamps with milliseconds; the date and time part is formatted once
-    per second, since a busy server writes thousands of lines in each."""
+    """RFC 3339 UTC timestamps with milliseconds, formatted once per millisecond (the date
+    and time part once per second): a busy server writes several lines in each, and
+    formatting one costs more than the rest of its line."""
 
-    __slots__ = ("_prefix", "_second")
+    __slots__ = ("_milli", "_prefix", "_second", "_stamp")
 
     def __init__(self) -> None:
+        self._milli = -1
         self._second = -1
         self._prefix = ""
+        self._stamp = ""
 
     def now(self) -> str:
-        moment = time.time()
-        second = int(moment)
-        if second != self._second:
-            self._second = second
-            self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._prefix}.{int((moment - second) * 1000):03d}Z"
+        milli = time.time_ns() // 1_000_000
+        if milli != self._milli:
+            self._milli = milli
+            second, part = divmod(milli, 1000)
+            if second != self._second:
+                self._second = second
+                stamp = datetime.fromtimestamp(second, UTC)
+                self._prefix = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+            self._stamp = f"{self._prefix}.{part:03d}Z"
+        return self._stamp
 
 
 class LineBuffer:
@@ -123,16 +132,77 @@ def remembering(mask: Callable[[str], str]) -> Callable[[str], str]:
     return masked
 
 
-class AccessLog:
-    __slots__ = ("_app", "_buffer", "_clock", "_heads", "_redact", "_tails")
+Noted = tuple[tuple[str, Any], ...]
 
-    def __init__(self, app: ASGIApp, redactor: Redactor, stream: TextIO) -> None:
-        self._app = app
+
+class AccessLines:
+    """The access log of one server: each request's line, assembled and buffered."""
+
+    __slots__ = ("_buffer", "_clock", "_heads", "_redact", "_tails")
+
+    def __init__(self, redactor: Redactor, stream: TextIO) -> None:
         self._redact = redactor.uri
         self._buffer = LineBuffer(stream)
         self._clock = _Clock()
         self._heads = _Parts()  # (client, method, path, status) -> their fields
         self._tails = _Parts()  # what handlers noted (items) -> their fields
+
+    def flush(self) -> None:
+        self._buffer.flush()
+
+    def write(self, scope: Scope, status: int, elapsed: float, noted: Noted = ()) -> None:
+        """One JSON object, assembled by hand: three times cheaper than encoding a dict,
+        and every value that is not a number passes through the JSON string escaper.
+        ``noted``: (name, value) fields to add after the request's own."""
+        query = scope.get("query_string", b"")
+        path = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+        client = scope.get("client")
+        values = (client[0] if client else None, scope["method"], path, status)
+        head = self._heads.get(values)
+        if head is None:
+            shown = self._redact(path)
+            head = (
+                f'"client":{_json(values[0])},"method":{_quote(values[1])},'
+                f'"path":{_quote(shown)},"status":{int(status)}'
+            )
+            if shown == path:
+                self._heads.keep(values, path, head)
+        tail = ""
+        if noted:
+            try:
+                found = self._tails.get(noted)
+            except TypeError:  # a noted value that cannot be a dictionary key: never kept
+                found = None
+            tail = self._noted(noted) if found is None else found
+        self._buffer.add(
+            f'{{"time":"{self._clock.now()}",{head},"duration_ms":{elapsed * 1000:.3f}{tail}}}'
+        )
+
+    def _noted(self, noted: Noted) -> str:
+        """What handlers noted, as fields: every string masked too (kept if none changed)."""
+        tail = ""
+        clean = True
+        for name, value in noted:
+            if isinstance(value, str):
+                shown = mask_text(value)
+                clean = clean and shown == value
+                value = shown
+            tail += f",{_quote(name)}:{_json(value)}"
+        if clean:
+            with contextlib.suppress(TypeError):  # unhashable: not kept
+                self._tails.keep(noted, tail, tail)
+        return tail
+
+
+class AccessLog:
+    """The middleware: a line per HTTP request to ``app``, with what it noted in
+    ``scope[LOG_KEY]``; the lines are flushed before the lifespan's shutdown completes."""
+
+    __slots__ = ("_app", "lines")
+
+    def __init__(self, app: ASGIApp, lines: AccessLines) -> None:
+        self._app = app
+        self.lines = lines
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -153,58 +223,16 @@ class AccessLog:
         try:
             await self._app(scope, receive, observed)
         finally:
-            self._write(scope, status, time.perf_counter() - started)
+            extra: dict[str, Any] | None = scope.get(LOG_KEY)
+            noted = tuple(extra.items()) if extra else ()
+            self.lines.write(scope, status, time.perf_counter() - started, noted)
 
     def _flushing(self, send: Send) -> Send:
         """``send`` for the lifespan: the last lines are written before shutdown completes."""
 
         async def flush_then_send(message: Message) -> None:
             if message["type"].startswith("lifespan.shutdown"):
-                self._buffer.flush()
+                self.lines.flush()
             await send(message)
 
         return flush_then_send
-
-    def _write(self, scope: Scope, status: int, elapsed: float) -> None:
-        """One JSON object, assembled by hand: three times cheaper than encoding a dict,
-        and every value that is not a number passes through the JSON string escaper."""
-        query = scope.get("query_string", b"")
-        path = scope["path"] + ("?" + query.decode("latin-1") if query else "")
-        client = scope.get("client")
-        values = (client[0] if client else None, scope["method"], path, status)
-        head = self._heads.get(values)
-        if head is None:
-            shown = self._redact(path)
-            head = (
-                f'"client":{_json(values[0])},"method":{_quote(values[1])},'
-                f'"path":{_quote(shown)},"status":{int(status)}'
-            )
-            if shown == path:
-                self._heads.keep(values, path, head)
-        tail = ""
-        extra: dict[str, Any] | None = scope.get(LOG_KEY)
-        if extra:
-            noted = tuple(extra.items())
-            try:
-                found = self._tails.get(noted)
-            except TypeError:  # a noted value that cannot be a dictionary key: never kept
-                found = None
-            tail = self._noted(noted) if found is None else found
-        self._buffer.add(
-            f'{{"time":"{self._clock.now()}",{head},"duration_ms":{elapsed * 1000:.3f}{tail}}}'
-        )
-
-    def _noted(self, noted: tuple[tuple[str, Any], ...]) -> str:
-        """What handlers noted, as fields: every string masked too (kept if none changed)."""
-        tail = ""
-        clean = True
-        for name, value in noted:
-            if isinstance(value, str):
-                shown = mask_text(value)
-                clean = clean and shown == value
-                value = shown
-            tail += f",{_quote(name)}:{_json(value)}"
-        if clean:
-            with contextlib.suppress(TypeError):  # unhashable: not kept
-                self._tails.keep(noted, tail, tail)
-        return tail

@@ -16,17 +16,17 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qsl
 
-from keyturn._asgi import Receive, Scope, Send, respond
+from keyturn._asgi import Receive, Scope, Send
 from keyturn._path_rules import PathRules
 from keyturn._redact import Redactor
 from keyturn._verifications import Seen, request_id_of
-from keyturn.answer import render, render_error
+from keyturn.answer import HttpAnswer, render, render_error
 from keyturn.config import Settings
 from keyturn.errors import KeyturnError
 from keyturn.lifecycle_headers import as_bytes, lifecycle_headers
 from keyturn.manager import AsyncKeyManager
 from keyturn.record import KeyRecord
-from keyturn.service.access_log import LOG_KEY, remembering
+from keyturn.service.access_log import AccessLines, Noted, remembering
 from keyturn.service.identity_headers import identity_headers
 from keyturn.service.metrics import Metrics
 from keyturn.verifier import Decision
@@ -49,7 +49,7 @@ class ForwardAuth:
     __slots__ = (
         "_count",
         "_identity",
-        "_log",
+        "_lines",
         "_observe",
         "_proxies",
         "_public_url",
@@ -61,7 +61,14 @@ class ForwardAuth:
         "_triage",
     )
 
-    def __init__(self, manager: AsyncKeyManager, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        manager: AsyncKeyManager,
+        settings: Settings,
+        metrics: Metrics,
+        access: AccessLines | None = None,
+    ) -> None:
+        """``access``: the access log (``/auth`` writes its own line: it is not wrapped)."""
         # manager.verify_asgi, unrolled: a cached key is decided inline, without a coroutine.
         self._triage = manager.sync.triage_asgi
         self._resume = manager.resume_asgi
@@ -71,7 +78,7 @@ class ForwardAuth:
         self._public_url = settings.public_url
         self._count = metrics.count["forward_auth"]
         self._observe = metrics.observe["forward_auth"]
-        self._log = settings.access_log
+        self._lines = access
         self._redact = remembering(Redactor(settings.query_params).uri)
         self._proxies = manager.sync.verifier.proxies.set
         # key id -> (the record the headers were built from, the headers)
@@ -80,6 +87,56 @@ class ForwardAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = scope["headers"]
+        verb, scopes, query, original, request_ids = self._request(scope, headers)
+        client = scope.get("client")
+        peer = client[0] if client else None
+        rid = request_id_of(request_ids, peer, self._proxies)
+        lines = self._lines
+        status = 500  # the server's answer if this fails before answering
+        try:
+            try:
+                seen = Seen(verb, original, rid)  # recorded with the decision, by the core
+                found = self._triage(headers, query, scopes, peer, seen)
+                if isinstance(found, Decision):
+                    decision = found
+                else:
+                    decision = await self._resume(found, headers, query, scopes, peer, seen)
+            except KeyturnError as exc:  # the store or Redis did not answer: 503, fail closed
+                self._count[exc.code]()
+                answer = render_error(exc, self._realm, public_url=self._public_url)
+                status = answer.status
+                await self._send(send, answer, rid)
+                if lines is not None:
+                    lines.write(scope, status, time.perf_counter() - started,
+                                self._noted(exc.code, None, verb, original))
+                return
+
+            self._count[decision.code]()
+            self._observe(time.perf_counter() - started)
+            record = decision.key
+            if decision.ok and record is not None:
+                status = 204
+                headers = [*self._identity_of(record), (b"x-request-id", rid.encode("latin-1"))]
+                await send({"type": "http.response.start", "status": 204, "headers": headers})
+                await send({"type": "http.response.body", "body": b""})
+            else:
+                answer = render(decision, self._realm, self._public_url)
+                status = answer.status
+                await self._send(send, answer, rid)
+        except BaseException:
+            if lines is not None:  # what the client got, or the 500 the server sends
+                lines.write(scope, status, time.perf_counter() - started)
+            raise
+        if lines is not None:
+            key_id = record.id if record is not None else None
+            lines.write(scope, status, time.perf_counter() - started,
+                        self._noted(decision.code, key_id, verb, original))
+
+    def _request(
+        self, scope: Scope, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str, tuple[str, ...], bytes, str, list[bytes]]:
+        """What the proxy asks about: the method, the scopes it needs, the query to read a
+        key from, the original URI, and the request ids it set."""
         uris: list[bytes] = []
         methods: list[bytes] = []
         overrides: list[bytes] = []
@@ -106,7 +163,11 @@ class ForwardAuth:
             uris.append(b"/?" + scope["query_string"])
         for uri in uris:
             query = uri.partition(b"?")[2]
-            if b"method" in query or b"METHOD" in query or b"%" in query:
+            # ``bytes.find``, not ``in``: ``b"x" in query`` tries the operand as an integer
+            # first, and the TypeError it formats and drops costs more than the search.
+            if query and (
+                query.find(b"method") >= 0 or query.find(b"METHOD") >= 0 or query.find(b"%") >= 0
+            ):
                 overrides.extend(_query_overrides(query))
         if len(uris) == 1 and len(methods) < 2 and not overrides:  # the usual case, faster
             path_b, _, query = uris[0].partition(b"?")
@@ -120,63 +181,27 @@ class ForwardAuth:
             extra = b" ".join(demanded).decode("latin-1").replace(",", " ").split()
             scopes = tuple(dict.fromkeys((*scopes, *extra)))
 
-        client = scope.get("client")
-        peer = client[0] if client else None
-        rid = request_id_of(request_ids, peer, self._proxies)
-        original = uris[0].decode("latin-1")
-        try:
-            seen = Seen(verb, original, rid)  # recorded with the decision, by the core
-            found = self._triage(headers, query, scopes, peer, seen)
-            if isinstance(found, Decision):
-                decision = found
-            else:
-                decision = await self._resume(found, headers, query, scopes, peer, seen)
-        except KeyturnError as exc:  # the store or Redis did not answer: 503, fail closed
-            await self._fail(scope, send, exc, f"{verb} {original}", rid)
-            return
+        return verb, scopes, query, uris[0].decode("latin-1"), request_ids
 
-        self._count[decision.code]()
-        self._observe(time.perf_counter() - started)
-        record = decision.key
-        rid_header = (b"x-request-id", rid.encode("latin-1"))
-        if self._log:
-            scope[LOG_KEY] = {
-                "outcome": decision.code,
-                "key_id": record.id if record is not None else None,
-                "forwarded": f"{verb} {self._redact(original)}",
-            }
-        if decision.ok and record is not None:
-            await respond(send, 204, [*self._identity_of(record), rid_header], b"")
-            return
-        answer = render(decision, self._realm, self._public_url)
-        await respond(
-            send,
-            answer.status,
-            [
-                *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers),
-                rid_header,
-            ],
-            answer.body_bytes(),
+    def _noted(self, code: str, key_id: str | None, verb: str, original: str) -> Noted:
+        """The access log's fields for ``/auth``: the outcome, the key and the request the
+        proxy forwarded (a key in its URI masked)."""
+        return (
+            ("outcome", code),
+            ("key_id", key_id),
+            ("forwarded", f"{verb} {self._redact(original)}"),
         )
 
-    async def _fail(
-        self, scope: Scope, send: Send, exc: KeyturnError, forwarded: str, rid: str
-    ) -> None:
-        """The error's problem answer (``keyturn.errors`` mapped once, by ``render_error``)."""
-        self._count[exc.code]()
-        if self._log:
-            shown = self._redact(forwarded)
-            scope[LOG_KEY] = {"outcome": exc.code, "key_id": None, "forwarded": shown}
-        answer = render_error(exc, self._realm, public_url=self._public_url)
-        await respond(
-            send,
-            answer.status,
-            [
-                *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers),
-                (b"x-request-id", rid.encode("latin-1")),
-            ],
-            answer.body_bytes(),
-        )
+    @staticmethod
+    async def _send(send: Send, answer: HttpAnswer, rid: str) -> None:
+        """A refusal or an error: the catalogue's answer, with the request's id."""
+        body = answer.body_bytes()
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+        headers.append((b"x-request-id", rid.encode("latin-1")))
+        if body:
+            headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def _union(
         self, scope: Scope, uris: list[bytes], methods: list[bytes], told: bool
