@@ -13,16 +13,16 @@ instance within the propagation bound as a change to a key does.
 
 The operations (``OwnerAdmin``) sit beside the key operations of the admin layer and keep
 its rules: setting an owner's limits or revoking or disabling all its keys needs
-``keys:write`` and a key that manages every one of the owner's keys (it holds all their
-scopes), and a key with limits of its own sets none looser (``Actor.ensure_within``);
-reading needs ``keys:read``. Every change is audited, each key's own change
-included, in one transaction.
+``keys:write`` and a key that manages every one of the owner's keys that is not revoked
+(it holds all their scopes), and a key with limits of its own sets none looser
+(``Actor.ensure_within``); reading needs ``keys:read``. Every change is audited, each key's
+own change included, in one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -128,7 +128,7 @@ class OwnerAdmin:
         # Shared limits are an allowance: a limited key sets none looser than its own, as
         # it gives no key looser ones (``{}`` would lift a cap the keys rely on).
         actor.ensure_within(Allowance(record.rate_limits, credits, refill, amount), f"owner {name}")
-        stored, hashes = self.store.put_owner(record, actor.ensure_manages, actor.name)
+        stored, hashes = self.store.put_owner(record, _working(actor.ensure_manages), actor.name)
         for key_hash in hashes:
             self.cache.invalidate(key_hash)
         return stored
@@ -147,8 +147,10 @@ class OwnerAdmin:
         at = utcnow()
 
         def decide(record: KeyRecord) -> dict[str, Any] | None:
+            if record.revoked_at is not None:
+                return None
             actor.ensure_manages(record)
-            return None if record.revoked_at is not None else {"revoked_at": at}
+            return {"revoked_at": at}
 
         return self._each(actor, owner, decide, "key.revoke", "owner.revoke")
 
@@ -157,10 +159,10 @@ class OwnerAdmin:
         actor.require(WRITE)
 
         def decide(record: KeyRecord) -> dict[str, Any] | None:
-            actor.ensure_manages(record)
-            if record.revoked_at is not None or record.disabled:
+            if record.revoked_at is not None:
                 return None
-            return {"disabled": True}
+            actor.ensure_manages(record)
+            return None if record.disabled else {"disabled": True}
 
         return self._each(actor, owner, decide, "key.disable", "owner.disable")
 
@@ -173,6 +175,18 @@ class OwnerAdmin:
         for record in changed:
             self.cache.invalidate(record.key_hash)
         return changed
+
+
+def _working(check: Callable[[KeyRecord], None]) -> Callable[[KeyRecord], None]:
+    """``check`` for the owner's keys that are not revoked: a revoked key never changes
+    again, so an owner-wide change leaves it alone, and it must not stand in the way (a
+    revoked key beyond the actor would block stopping the rest)."""
+
+    def checked(record: KeyRecord) -> None:
+        if record.revoked_at is None:
+            check(record)
+
+    return checked
 
 
 def _owner(owner: str) -> str:
