@@ -300,6 +300,8 @@ def family_samples() -> dict[str, tuple[str, str]]:
                               + "FFFFNRAL\n"),
         "tableau-pat": ("tableau.txt", "pat name: ci-bot\nsecret: " + _b64(16) + ":"
                         + draw(f"{alnum}{{32}}") + "\n"),
+        "atlassian-api-token-24": ("jira.py", 'JIRA_API_TOKEN = "' + draw(f"{alnum}{{22}}")
+                                   + '7k"\n'),
         "atlassian-dc-pat": ("jira.env", "JIRA_TOKEN=" + _atlassian_dc_pat() + "\n"),
         "twilio-api-key": ("twilio.env", "TWILIO_API_KEY_SID=SK" + secrets.token_hex(16)
                            + "\nTWILIO_API_KEY_SECRET=" + draw(f"{alnum}{{30}}") + "7k\n"),

@@ -361,3 +361,19 @@ def test_a_base64_secret_may_start_with_plus_or_slash(first: str) -> None:
     for text, secret in ((f"secret: {tableau}\n", tableau),
                          (f"couchbase api key = {couchbase}\n", couchbase)):
         assert secret in {h.secret for h in find_hits(text.encode(), config_like=True)}, text
+
+
+@pytest.mark.parametrize("template", [
+    'JIRA_API_TOKEN = "{}"', 'export CONFLUENCE_TOKEN="{}"', '  "atlassian_token": "{}",',
+])
+def test_an_atlassian_token_of_the_older_24_character_form_is_found_after_its_name(
+        template: str) -> None:
+    token = keygen.draw("[A-Za-z0-9]{22}") + "7k"
+    (hit,) = find_hits(template.format(token).encode() + b"\n", config_like=True)
+    assert (hit.secret, hit.provider, hit.confidence) == (token, "Atlassian", "medium")
+
+
+def test_a_product_named_inside_a_word_names_no_atlassian_token() -> None:
+    # A list of tool names: the comma passes for an assignment, the next word for a token.
+    line = b'  "tools": "findPagesInConfluence,searchIssuesByLabelNames",\n'
+    assert not find_hits(line, config_like=True)
