@@ -210,10 +210,7 @@ def run(args: argparse.Namespace, folder: Path) -> None:
     print(f"cache miss (SQLite), scope held      {missed['own'] * 1e6:7.2f} µs")
     print(f"  through 2 roles (joined)           {missed['roles'] * 1e6:7.2f} µs, "
           f"{missed['roles'] / missed['own']:.2f}x\n")
-    if args.hot_only:
-        return
-
-    # 1c. The verification log, which the core writes for every decision: the same cached
+    # 1d. The verification log, which the core writes for every decision: the same cached
     # verify with the log on (as above) and off, measured in the same rounds.
     unlogged = KeyManager(
         f"sqlite:///{folder / 'cached.db'}", cache=KeyCache(ttl=3600), verification_log=False
@@ -231,6 +228,9 @@ def run(args: argparse.Namespace, folder: Path) -> None:
     print(f"  the same, log on (the default)     {logged['on'] * 1e6:7.2f} µs, "
           f"{logged['on'] / logged['off']:.2f}x   (target <= 1.10x)\n")
     unlogged.close()
+
+    if args.hot_only:
+        return
 
     # 2. Cache misses on SQLite, small and large store, alternating.
     small, small_keys = populate(f"sqlite:///{folder / 'small.db'}", REAL_KEYS)
