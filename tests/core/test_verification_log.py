@@ -22,6 +22,7 @@ from keyturn.config import SettingsError, load_settings
 from keyturn.keys import mask
 from keyturn.outcomes import CATALOGUE
 from keyturn.record import KeyRecord
+from keyturn.store.verification_rows import ROWS_PER_INSERT
 from keyturn.verifier import Decision
 
 
@@ -152,3 +153,18 @@ def test_the_core_keeps_the_queue_bound_on_every_path(manager: KeyManager) -> No
     assert log.flush() == 2
     manager.verify_asgi(headers)
     assert log.dropped == 3 and log.flush() == 1
+
+
+def test_a_batch_of_many_entries_is_written_whole(manager: KeyManager) -> None:
+    """A big batch goes to the database in several statements (SQLite) or one COPY
+    (PostgreSQL): every entry arrives once, as recorded."""
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    count = 2 * ROWS_PER_INSERT + 7
+    for i in range(count):
+        log.record(*entry(request_id=f"r{i}", path=f"/n/{i}"))
+    assert log.flush() == count
+    found = manager.store.verifications(VerificationFilter(), limit=count + 10)
+    assert sorted((v.request_id, v.path) for v in found) == sorted(
+        (f"r{i}", f"/n/{i}") for i in range(count)
+    )
+    log.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,12 @@ from keyturn.record import KeyRecord
 from keyturn.store import sql
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
-from keyturn.store.verification_rows import INSERT_VERIFICATION, VerificationRow
+from keyturn.store.verification_rows import (
+    ROWS_PER_INSERT,
+    VERIFICATION_COLUMNS,
+    VerificationRow,
+    insert_verifications,
+)
 
 _BY_HASH = sql.by_hash(sql.SQLITE).replace(":key_hash", "?")
 
@@ -144,7 +150,13 @@ class SQLiteStore(SQLStore):
         conn.executemany(query, rows)
 
     def _insert_verifications(self, conn: Any, rows: list[VerificationRow]) -> None:
-        conn.executemany(INSERT_VERIFICATION, rows)
+        # In statements of ROWS_PER_INSERT rows, or as many as the parameter limit allows
+        # (999 parameters before SQLite 3.32), then one for what remains.
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        step = min(ROWS_PER_INSERT, limit // len(VERIFICATION_COLUMNS))
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            conn.execute(insert_verifications(len(chunk)), list(chain.from_iterable(chunk)))
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
         # The cache-miss read, kept free of the shared path's context manager (a ``try``

@@ -3,6 +3,7 @@ methods that run it are ``SQLStore``'s (``store/relational.py``)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from keyturn.store import sql
@@ -21,10 +22,19 @@ VerificationRow = tuple[
     float, str, str | None, str | None, str, str | None, str, str, str, str | None
 ]
 _COLUMNS = ", ".join(VERIFICATION_COLUMNS)
-# SQLite: ``executemany`` of one prepared statement.
-INSERT_VERIFICATION = (
-    f"INSERT INTO verifications ({_COLUMNS}) VALUES ({', '.join('?' * len(VERIFICATION_COLUMNS))})"
-)
+_ROW = f"({', '.join('?' * len(VERIFICATION_COLUMNS))})"
+# SQLite: rows per INSERT. One statement per row (``executemany``) costs its own bind,
+# step and reset, and the driver lets the GIL go around every step: under load, each row
+# became a hand-off with the serving thread. A statement of many rows is one step.
+ROWS_PER_INSERT = 500
+
+
+@lru_cache(maxsize=4)
+def insert_verifications(rows: int) -> str:
+    """SQLite's INSERT of ``rows`` rows (``?`` placeholders, the columns in order)."""
+    return f"INSERT INTO verifications ({_COLUMNS}) VALUES {', '.join([_ROW] * rows)}"
+
+
 # PostgreSQL: one COPY per batch (no statement per row, no round trip per row).
 COPY_VERIFICATIONS = f"COPY verifications ({_COLUMNS}) FROM STDIN"
 PURGE_VERIFICATIONS = "DELETE FROM verifications WHERE at < :before"
