@@ -7,10 +7,11 @@ under ``/auth``'s rules (``keyturn._verifications.request_id_of``); a client's o
 believed (it could name another request's entries). Otherwise a new one of the same shape
 as ``/auth``'s, 32 hex digits beginning with the time in milliseconds (so ids sort as they
 were made and the log's index grows at its end), where the 80 random bits of ``/auth``'s
-are 48 drawn once per process and a 32-bit counter: one clock read and one bytes
-formatting, no random draw, uuid or string building per request, on a path that costs a few
-microseconds. A forked worker draws its own bits, so workers forked from one parent never
-share ids.
+are 48 drawn once per process and a counter. The counter's last two digits come from a
+table and the rest, with the time, is formatted once per 256 ids: no clock read, random
+draw, uuid or number formatting per request, on a path that costs a few microseconds (the
+time is when the run of 256 began). A forked worker draws its own bits, so workers forked
+from one parent never share ids.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import itertools
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from keyturn._addresses import AddressSet
 from keyturn._verifications import request_id_of
@@ -27,22 +28,33 @@ from keyturn._verifications import request_id_of
 HEADER = "X-Request-Id"
 HEADER_ASGI = b"x-request-id"
 
+# An id is a head (the time in milliseconds, 12 hex digits; 48 bits drawn once per process,
+# 12; the run's number, 6) and the last two hex digits of its place in the run, taken from
+# these tables: a run of 256 ids formats one head, and each id in it costs two joins.
+_LOW = [f"{n:02x}" for n in range(256)]
+_LOW_BYTES = [low.encode("ascii") for low in _LOW]
+_count = itertools.count().__next__  # atomic: threads never share a number
+_process = secrets.token_hex(6)
+_run: tuple[int, str, bytes] = (-1, "", b"")  # the run, its head as str and as bytes
 
-def _fresh() -> Callable[[], bytes]:
-    process = secrets.token_hex(6).encode("ascii")  # 48 bits
-    count = itertools.count(1).__next__
-    clock = time.time_ns
-    # The counter wraps at 2**32: the time in front keeps the ids apart.
-    return lambda: b"%012x%s%08x" % (clock() // 1_000_000, process, count() & 0xFFFFFFFF)
 
-
-new_id: Callable[[], bytes] = _fresh()
-"""A new request id (ASCII bytes, as a header value)."""
+def new_id() -> tuple[str, bytes]:
+    """A new request id, as ``Seen`` records it and as the header sends it."""
+    global _run
+    number = _count()
+    run, head, head_bytes = _run
+    if number >> 8 != run:  # a new run (or a thread that read the next one's head first)
+        run = number >> 8
+        head = f"{time.time_ns() // 1_000_000:012x}{_process}{run & 0xFFFFFF:06x}"
+        head_bytes = head.encode("ascii")
+        _run = run, head, head_bytes
+    low = number & 0xFF
+    return head + _LOW[low], head_bytes + _LOW_BYTES[low]
 
 
 def _reseed() -> None:
-    global new_id
-    new_id = _fresh()
+    global _process, _run
+    _process, _run = secrets.token_hex(6), (-1, "", b"")
 
 
 os.register_at_fork(after_in_child=_reseed)
@@ -56,13 +68,15 @@ class RequestIds:
     def __init__(self, trusted: AddressSet) -> None:
         self.trusted = trusted
 
-    def asgi(self, headers: Iterable[tuple[bytes, bytes]], peer: str | None) -> bytes:
-        """For ASGI header pairs, as a header value; the headers are read only when some
-        proxy is trusted."""
+    def asgi(
+        self, headers: Iterable[tuple[bytes, bytes]], peer: str | None
+    ) -> tuple[str, bytes]:
+        """For ASGI header pairs; the headers are read only when some proxy is trusted."""
         if self.trusted:
             given = [value for name, value in headers if name == HEADER_ASGI]
             if given:
-                return request_id_of(given, peer, self.trusted).encode("ascii")
+                taken = request_id_of(given, peer, self.trusted)
+                return taken, taken.encode("ascii")
         return new_id()
 
     def of(self, given: str | None, peer: str | None) -> str:
@@ -70,4 +84,4 @@ class RequestIds:
         headers arrive joined by commas, which no id taken holds)."""
         if given is not None and self.trusted:
             return request_id_of([given.encode("latin-1")], peer, self.trusted)
-        return new_id().decode("ascii")
+        return new_id()[0]

@@ -24,7 +24,7 @@ from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
 from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
-from keyturn.integrations._request_id import HEADER_ASGI
+from keyturn.integrations._request_id import HEADER_ASGI, new_id
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.verifier import Decision
@@ -34,8 +34,8 @@ STATE_KEY = "keyturn_key"
 REFUSED_KEY = "keyturn_refused"
 """Set in ``scope["state"]`` when keyturn refuses a request the middleware had let through."""
 REQUEST_ID_KEY = "keyturn_request_id"
-"""The request's id (``X-Request-Id``, bytes) in ``scope["state"]``: a later decision on the
-same request (FastAPI's dependency) is recorded under it."""
+"""The request's id (``X-Request-Id``) in ``scope["state"]``: a later decision on the same
+request (FastAPI's dependency) is recorded under it."""
 
 _POLICY_VIOLATION = 1008  # RFC 6455 close code, for WebSocket servers without HTTP denial
 _MIDDLEWARE_DEPTH = 32  # middleware layers looked through for a CORSMiddleware
@@ -78,7 +78,9 @@ class KeyturnMiddleware:
         self._resume = self.guard.async_manager.resume_asgi
         self._settle = self.guard.settle
         self._settled = self.guard.settled
-        self._request_id = self.guard.request_ids.asgi
+        # A request id of keyturn's own, or (some proxy is trusted) perhaps the proxy's.
+        ids = self.guard.request_ids
+        self._taken = ids.asgi if ids.trusted else None
         self._cors_inside = _wraps_cors(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -93,8 +95,8 @@ class KeyturnMiddleware:
                 headers = scope["headers"]
                 client = scope.get("client")
                 peer = client[0] if client else None
-                rid = self._request_id(headers, peer)
-                seen = Seen(method, path, rid.decode("latin-1"))  # recorded with the decision
+                rid, rid_header = new_id() if self._taken is None else self._taken(headers, peer)
+                seen = Seen(method, path, rid)  # recorded with the decision
                 try:
                     found = self._triage(headers, scope["query_string"], required, peer, seen)
                     if not isinstance(found, Decision):
@@ -114,16 +116,18 @@ class KeyturnMiddleware:
                     if self._cors_inside and is_preflight(scope):
                         await self.app(scope, receive, send)  # answered by CORSMiddleware
                     elif kind == "http":
-                        await _send_answer(send, result, "http.response", rid)
+                        await _send_answer(send, result, "http.response", rid_header)
                     else:
-                        await _refuse_websocket(scope, send, result, rid)
+                        await _refuse_websocket(scope, send, result, rid_header)
                     return
                 state = scope.get("state")
                 if state is None:
                     scope["state"] = state = {}
                 state[STATE_KEY] = result
                 state[REQUEST_ID_KEY] = rid
-                send = _telling(send, state, kind, result.lifecycle_asgi, (HEADER_ASGI, rid))
+                send = _telling(
+                    send, state, kind, result.lifecycle_asgi, (HEADER_ASGI, rid_header)
+                )
         elif kind == "lifespan" and self.guard.owns_manager:
             send = self._closing_on_shutdown(send)
         await self.app(scope, receive, send)

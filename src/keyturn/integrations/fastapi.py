@@ -142,18 +142,18 @@ class KeyturnAuth(SecurityBase):
         peer = client[0] if client else None
         told = state.get(REQUEST_ID_KEY) if state is not None else None
         # Under ``protect`` the middleware's id, which it adds to the answer; else a new one.
-        rid = told if told is not None else self.guard.request_ids.asgi(scope["headers"], peer)
+        rid = told if told is not None else self.guard.request_ids.asgi(scope["headers"], peer)[0]
         result = await self.guard.verdict_asgi(
             scope["headers"],
             scope["query_string"],
             required,
             peer,
-            Seen(scope.get("method", "GET"), scope["path"], rid.decode("latin-1")),
+            Seen(scope.get("method", "GET"), scope["path"], rid),
         )
         if isinstance(result, HttpAnswer):
             if state is not None:
                 state[REFUSED_KEY] = True  # the middleware tells the key's lifecycle: not now
-            raise KeyturnRejected(result, None if told is not None else rid.decode("latin-1"))
+            raise KeyturnRejected(result, None if told is not None else rid)
         request.state.keyturn_key = result
         # The key's lifecycle and the request's id on the response FastAPI builds from the
         # route's return value (with ``protect``, the middleware adds them to every
@@ -162,7 +162,7 @@ class KeyturnAuth(SecurityBase):
         for name, value in result.lifecycle:
             headers[name] = value
         if told is None:
-            headers[REQUEST_ID] = rid.decode("latin-1")
+            headers[REQUEST_ID] = rid
         return result
 
     def install(self, app: FastAPI) -> None:
