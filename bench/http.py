@@ -71,11 +71,11 @@ async def hello_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"Hello, world"})
 
 
-def build(variant: str, database: str) -> Any:
+def build(variant: str, database: str, verification_log: bool = True) -> Any:
     from keyturn import KeyManager
     from keyturn.integrations.asgi import KeyturnMiddleware
 
-    keys = KeyManager(database)
+    keys = KeyManager(database, verification_log=verification_log)
     if variant.startswith("raw"):
         return KeyturnMiddleware(hello_asgi, keys) if "keyturn" in variant else hello_asgi
     if variant.startswith("starlette"):
@@ -122,19 +122,19 @@ def build(variant: str, database: str) -> Any:
     return app
 
 
-def serve(variant: str, database: str, port: int, cpu: int | None, http: str, loop: str) -> None:
+def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
+    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
     uvicorn.run(
-        build(variant, database),
+        build(args.serve, args.database, args.verification_log),
         host="127.0.0.1",
-        port=port,
+        port=args.port,
         log_level="warning",
         access_log=False,
-        http=http,  # type: ignore[arg-type]
-        loop=loop,  # type: ignore[arg-type]
+        http=args.http,
+        loop=args.loop,
     )
 
 
@@ -191,6 +191,8 @@ def servers(
             port = free_port()
             command = [sys.executable, __file__, "--serve", variant, "--database", database]
             command += ["--port", str(port), "--http", http, "--loop", loop]
+            if not args.verification_log:
+                command.append("--no-verification-log")
             if args.server_cpu >= 0:
                 command += ["--cpu", str(args.server_cpu)]
             proc = subprocess.Popen(command)
@@ -312,6 +314,12 @@ def main() -> None:
         default="concurrent",
         help="load each pair at the same time (steadier on a shared machine) or in turn",
     )
+    parser.add_argument(
+        "--verification-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keyturn's verification log (default: on, as deployed); off shows what it costs",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -319,7 +327,7 @@ def main() -> None:
     args = parser.parse_args()
     unshadow_stdlib_http()
     if args.serve:
-        serve(args.serve, args.database, args.port, args.cpu, args.http, args.loop)
+        serve(args)
         return
     if shutil.which(args.wrk) is None:
         raise SystemExit(
@@ -345,7 +353,8 @@ def main() -> None:
         f"per stack, wrk -t1 -c{args.connections}, Python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs, server on CPU "
         f"{args.server_cpu if args.server_cpu >= 0 else 'any'}, wrk on CPU "
-        f"{args.wrk_cpu if args.wrk_cpu >= 0 else 'any'}",
+        f"{args.wrk_cpu if args.wrk_cpu >= 0 else 'any'}, verification log "
+        f"{'on' if args.verification_log else 'off'}",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -355,13 +364,21 @@ def main() -> None:
         for stack in stacks:
             results = measure_stack(args, database, key, stack)
             http, loop = STACKS[stack]
-            print(f"\n== uvicorn http={http} loop={loop} ==")
+            print(f"\n== uvicorn http={http} loop={loop} ==  (load average {load_average()})")
             report(results)  # each stack's as soon as it is measured
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages: what else was running meanwhile."""
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:  # pragma: no cover - not on this platform
+        return "n/a"
 
 
 def measure_stack(args: argparse.Namespace, database: str, key: str, stack: str) -> Pairs:
     http, loop = STACKS[stack]
-    print(f"\nuvicorn http={http} loop={loop}", flush=True)
+    print(f"\nuvicorn http={http} loop={loop}  (load average {load_average()})", flush=True)
     with servers(args, database, stack) as urls:
         for variant, (url, pid) in urls.items():
             expected = 401 if "keyturn" in variant else 200
