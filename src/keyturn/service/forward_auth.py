@@ -26,7 +26,7 @@ from keyturn.errors import KeyturnError
 from keyturn.lifecycle_headers import as_bytes, lifecycle_headers
 from keyturn.manager import AsyncKeyManager
 from keyturn.record import KeyRecord
-from keyturn.service.access_log import AccessLines, Noted, remembering
+from keyturn.service.access_log import AccessLines, Parts, remembering
 from keyturn.service.identity_headers import identity_headers
 from keyturn.service.metrics import Metrics
 from keyturn.verifier import Decision
@@ -48,6 +48,7 @@ _IDENTITY_LIMIT = 10_000
 class ForwardAuth:
     __slots__ = (
         "_count",
+        "_fields",
         "_identity",
         "_lines",
         "_observe",
@@ -79,6 +80,8 @@ class ForwardAuth:
         self._count = metrics.count["forward_auth"]
         self._observe = metrics.observe["forward_auth"]
         self._lines = access
+        # (outcome, key id, method, URI) -> their access-log fields (``Parts``: never a key)
+        self._fields = Parts()
         self._redact = remembering(Redactor(settings.query_params).uri)
         self._proxies = manager.sync.verifier.proxies.set
         # key id -> (the record the headers were built from, the headers)
@@ -108,7 +111,7 @@ class ForwardAuth:
                 await self._send(send, answer, rid)
                 if lines is not None:
                     lines.write(scope, status, time.perf_counter() - started,
-                                self._noted(exc.code, None, verb, original))
+                                self._logged(lines, exc.code, None, verb, original))
                 return
 
             self._count[decision.code]()
@@ -130,7 +133,7 @@ class ForwardAuth:
         if lines is not None:
             key_id = record.id if record is not None else None
             lines.write(scope, status, time.perf_counter() - started,
-                        self._noted(decision.code, key_id, verb, original))
+                        self._logged(lines, decision.code, key_id, verb, original))
 
     def _request(
         self, scope: Scope, headers: list[tuple[bytes, bytes]]
@@ -183,14 +186,20 @@ class ForwardAuth:
 
         return verb, scopes, query, uris[0].decode("latin-1"), request_ids
 
-    def _noted(self, code: str, key_id: str | None, verb: str, original: str) -> Noted:
+    def _logged(
+        self, lines: AccessLines, code: str, key_id: str | None, verb: str, original: str
+    ) -> str:
         """The access log's fields for ``/auth``: the outcome, the key and the request the
-        proxy forwarded (a key in its URI masked)."""
-        return (
-            ("outcome", code),
-            ("key_id", key_id),
-            ("forwarded", f"{verb} {self._redact(original)}"),
-        )
+        proxy forwarded (a key in its URI masked); worked out once for a repeated one."""
+        facts = (code, key_id, verb, original)
+        fields = self._fields.get(facts)
+        if fields is None:
+            shown = self._redact(original)
+            noted = (("outcome", code), ("key_id", key_id), ("forwarded", f"{verb} {shown}"))
+            fields = lines.fields(noted)
+            if shown == original:
+                self._fields.keep(facts, original, fields)
+        return fields
 
     @staticmethod
     async def _send(send: Send, answer: HttpAnswer, rid: str) -> None:
