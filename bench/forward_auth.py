@@ -8,8 +8,9 @@ ratios come from those runs, medians over rounds of keyturn / hello-world: throu
 requests per CPU-second (the scheduler shares a CPU by thread, so a server whose background
 threads are busy gets more than half of it, which the second ratio does not reward); the
 verdict is the lower (target >= 0.90). Then each is loaded alone, in turn, with the
-informative rows (a key restricted by address, the verification log off) and the servers'
-CPU time per request.
+informative rows (a key restricted by address, the verification log off, a raw-ASGI app that
+sends /auth's answer headers without deciding anything: the server's own share of /auth)
+and the servers' CPU time per request.
 
 Run: ``.venv/bin/python bench/forward_auth.py [--rounds 5] [--seconds 5] [--no-access-log]``
 (needs ``wrk``: ``apt-get install -y wrk``). Not run in CI.
@@ -51,6 +52,25 @@ async def hello(scope: dict, receive: object, send: object) -> None:  # type: ig
     await send({"type": "http.response.body", "body": b"hello"})  # type: ignore[operator]
 
 
+# What /auth answers a valid key with (identity, lifecycle, request id), as constants: the
+# server's own cost of sending such an answer, which no /auth can go below.
+AUTH_HEADERS = [
+    (b"x-keyturn-key-id", b"key_0123456789abcdef"), (b"x-keyturn-owner", b""),
+    (b"x-keyturn-scopes", b"read"), (b"x-keyturn-truncated", b""),
+    (b"cache-control", b"no-store"), (b"keyturn-key-expires", b"Tue, 02 Mar 2027 12:00:00 GMT"),
+    (b"x-request-id", b"0123456789abcdef0123456789abcdef"),
+]
+
+
+async def headers_only(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+    """A raw-ASGI app answering as /auth does (204, its headers), without deciding anything."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 204,  # type: ignore[operator]
+                "headers": AUTH_HEADERS})
+    await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+
 def serve(which: str, port: int, db: str, access_log: bool, cpu: int) -> None:
     """Child process: one server, run as ``keyturn serve`` runs it (on ``cpu``, if >= 0)."""
     if cpu >= 0 and hasattr(os, "sched_setaffinity"):
@@ -62,7 +82,8 @@ def serve(which: str, port: int, db: str, access_log: bool, cpu: int) -> None:
         port=port, database_url=db, access_log=access_log, log_level="warning", cache_ttl=60.0,
         verification_log=which != "nolog",
     )
-    app = hello if which == "hello" else create_app(settings)
+    apps = {"hello": hello, "headers": headers_only}
+    app = apps[which] if which in apps else create_app(settings)
     run(app, settings)  # what `keyturn serve` runs, for both
 
 
@@ -124,7 +145,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
                         help="keyturn's JSON access log, written to a file (default: on)")
-    parser.add_argument("--serve", choices=["keyturn", "nolog", "hello"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["keyturn", "nolog", "hello", "headers"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, default=-1, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -146,7 +168,9 @@ def main() -> None:
             "bench-ips", scopes=["read"], allowed_ips=["10.0.0.0/8", "127.0.0.0/8", "::1"]
         ).key
     # "nolog": keyturn with the verification log turned off, to show what the log costs.
-    ports = {"keyturn": free_port(), "nolog": free_port(), "hello": free_port()}
+    # "headers": a raw-ASGI app sending /auth's answer without deciding (the server's floor).
+    ports = {"keyturn": free_port(), "nolog": free_port(), "hello": free_port(),
+             "headers": free_port()}
     log = (folder / "access.log").open("wb")
     children = {
         which: subprocess.Popen(
@@ -161,6 +185,7 @@ def main() -> None:
         "keyturn": f"http://127.0.0.1:{ports['keyturn']}/auth",
         "nolog": f"http://127.0.0.1:{ports['nolog']}/auth",
         "hello": f"http://127.0.0.1:{ports['hello']}/",
+        "headers": f"http://127.0.0.1:{ports['headers']}/",
     }
     try:
         for url in urls.values():
@@ -170,7 +195,8 @@ def main() -> None:
         wait_ready(urls["keyturn"], {"Authorization": f"Bearer {fenced}"})
         # contender -> (the server it runs on, the key it sends)
         contenders = {"keyturn": ("keyturn", key), "nolog": ("nolog", key),
-                      "restricted": ("keyturn", fenced), "hello": ("hello", key)}
+                      "restricted": ("keyturn", fenced), "hello": ("hello", key),
+                      "headers": ("headers", key)}
         samples: dict[str, list[float]] = {name: [] for name in contenders}
         cpu: dict[str, list[float]] = {name: [] for name in contenders}  # server CPU s/request
         together: list[float] = []  # keyturn / hello-world, loaded at the same time
@@ -233,6 +259,13 @@ def main() -> None:
     print(f"  restricted key (allowed_ips)    median {fenced_rps:9,.0f} req/s, "
           f"{fenced_rps / keyturn_rps:.3f}x of the unrestricted key; server CPU "
           f"{fenced_cpu * 1e6:.1f} µs, {fenced_cpu / keyturn_cpu:.3f}x (target <= 1.10x)")
+    floor_rps = statistics.median(samples["headers"])
+    floor_cpu = statistics.median(cpu["headers"])
+    print(f"  raw ASGI sending /auth's 204 headers, deciding nothing: median {floor_rps:9,.0f} "
+          f"req/s, {floor_rps / hello_rps:.3f}x of hello-world; server CPU {floor_cpu * 1e6:.1f} "
+          f"µs (the server's own cost of such an answer); keyturn / it: "
+          f"{keyturn_rps / floor_rps:.3f}x the requests, "
+          f"{floor_cpu / keyturn_cpu:.3f}x per CPU-second")
     nolog_rps = statistics.median(samples["nolog"])
     nolog_cpu = statistics.median(cpu["nolog"])
     print(f"  verification log off            median {nolog_rps:9,.0f} req/s; with it on: "
