@@ -5,7 +5,9 @@ Two questions, asked only of keys restricted by address (``allowed_ips``):
 - **Who is asking?** The connection's peer, unless the peer is one of the deployment's
   ``trusted_proxies``: then ``X-Forwarded-For`` is read from the right, skipping trusted
   hops, and the first address that is not a trusted proxy is the client (what nginx's
-  ``real_ip_recursive`` does); ``X-Real-IP`` counts only when no such hop exists. A peer
+  ``real_ip_recursive`` does); ``X-Real-IP`` names the client when no such header came,
+  and when both came they must agree (a proxy that sets only one passes a client's own
+  other one on: disagreeing, the client cannot be told). A peer
   that is not trusted cannot name another client: its forwarding headers are ignored, so
   a spoofed ``X-Forwarded-For`` changes nothing.
 - **Is it allowed?** An ``AddressSet`` holds the networks as merged integer ranges per IP
@@ -244,17 +246,31 @@ class TrustedProxies:
                 hops.extend(_text(value).split(","))
             elif lowered == _REAL_IP:
                 real.append(_text(value))
+        if not hops:
+            if not real:
+                return address  # the proxy itself asks
+            return parse_address(real[0]) if len(real) == 1 else None
+        client = self._forwarded(hops)
+        if client is None or not real:
+            return client
+        # A proxy that sets only X-Real-IP passes a client's own X-Forwarded-For on: where
+        # the two disagree (and X-Real-IP is no trusted hop of a chain), nobody can tell
+        # which header the proxy wrote.
+        for text in real:
+            named = parse_address(text)
+            if named is None or (named != client and named not in self.set):
+                return None
+        return client
+
+    def _forwarded(self, hops: list[str]) -> Address | None:
+        """The client ``X-Forwarded-For`` names, read from the right past trusted hops."""
         for hop in reversed(hops):
             hop_address = parse_address(hop)
             if hop_address is None:
                 return None
             if hop_address not in self.set:
                 return hop_address
-        if len(real) == 1 and not hops:
-            return parse_address(real[0])
-        if hops:  # every hop is a trusted proxy: the first one is the client
-            return parse_address(hops[0])
-        return None if real else address
+        return parse_address(hops[0])  # every hop is a trusted proxy: the first is the client
 
 
 # What the OpenAPI document says an address and an allow-list entry look like: every string

@@ -146,7 +146,10 @@ PROXY_OK = "203.0.113.1"
         (PROXY, [(b"x-forwarded-for", b"6.6.6.6, 203.0.113.1, 10.9.0.2")], "203.0.113.1"),
         (PROXY, [("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "203.0.113.1")], PROXY_OK),
         (PROXY, [("X-Real-IP", "203.0.113.1")], "203.0.113.1"),
-        (PROXY, [("X-Forwarded-For", "203.0.113.1"), ("X-Real-IP", "6.6.6.6")], "203.0.113.1"),
+        # Both, disagreeing: one of them is a client's own, passed on (cannot be told).
+        (PROXY, [("X-Forwarded-For", "203.0.113.1"), ("X-Real-IP", "6.6.6.6")], None),
+        (PROXY, [("X-Forwarded-For", "203.0.113.1"), ("X-Real-IP", "203.0.113.1")], PROXY_OK),
+        (PROXY, [("X-Forwarded-For", f"{PROXY_OK},10.9.0.2"), ("X-Real-IP", "10.9.0.2")], PROXY_OK),
         (PROXY, [], PROXY),  # the proxy itself asks
         (PROXY, [("X-Forwarded-For", "10.9.0.2")], "10.9.0.2"),  # only proxies: the first
         (PROXY, [("X-Forwarded-For", "garbage, 203.0.113.1")], "203.0.113.1"),
