@@ -274,10 +274,15 @@ def _networks(value: Any) -> tuple[str, ...]:
 
 
 def _retention(value: Any) -> float:
-    """A duration such as ``30d`` or ``12h`` (or a number of seconds), at least a minute."""
-    from keyturn._durations import parse_duration
+    """A duration such as ``30d`` or ``12h`` (or a number of seconds), at least a minute and
+    at most what ``parse_duration`` takes: a number from a TOML file may be ``nan``, ``inf``
+    or any size, none of which a purge can count back from."""
+    from keyturn._durations import LONGEST, parse_duration
 
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not 0 <= value <= LONGEST.total_seconds():  # False for nan, too
+            longest = int(LONGEST.total_seconds())
+            raise ValueError(f"expected seconds from 60 to {longest}, or a duration like 30d")
         seconds = float(value)
     else:
         try:
