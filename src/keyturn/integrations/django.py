@@ -66,8 +66,10 @@ SETTING = "KEYTURN"
 @dataclass(frozen=True, slots=True)
 class Setup:
     """``settings.KEYTURN``, resolved once: the guard, the DRF user mapping, and which
-    ``request.META`` entries can hold a key (reading two entries beats building
-    ``request.headers`` from all of them on every request)."""
+    ``request.META`` entries keyturn reads: those that can hold a key, the forwarding
+    headers a trusted proxy sets (the client's address, for keys restricted by address)
+    and the user agent (for the verification log). Reading these few beats building
+    ``request.headers`` from all of them on every request."""
 
     guard: Guard
     user_for_key: Callable[[VerifiedKey], Any] | None
@@ -122,7 +124,13 @@ def _build(options: dict[str, Any]) -> Setup:
     user = options.get("USER")
     if isinstance(user, str):
         user = import_string(user)
-    names = ("authorization", *g.manager.verifier.reader.api_key_headers)
+    names = (
+        "authorization",
+        *g.manager.verifier.reader.api_key_headers,
+        "x-forwarded-for",  # what keyturn._addresses reads behind a trusted proxy
+        "x-real-ip",
+        "user-agent",
+    )
     meta = tuple(("HTTP_" + name.upper().replace("-", "_"), name) for name in names)
     return Setup(g, user, meta)
 
