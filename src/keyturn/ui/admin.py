@@ -88,10 +88,12 @@ class Admin:
 
 
 async def current_admin(
-    sessions: SessionStore, manager: AsyncKeyManager, session: Session | None
+    sessions: SessionStore, manager: AsyncKeyManager, session: Session | None, client: str | None
 ) -> Admin | None:
     """The admin of a signed-in session whose key still stands, else ``None`` (and the
-    session is ended if its key no longer stands)."""
+    session is ended if its key no longer stands). A key restricted by address stands only
+    for a request whose ``client`` (as the verifier judges it) is on its list: a session
+    cookie carried elsewhere is no way around the list."""
     if session is None or session.subject is None or session.proof is None:
         return None
     record: KeyRecord | None
@@ -107,4 +109,6 @@ async def current_admin(
     ):
         sessions.drop(session.id)
         return None
+    if record.allowed is not None and (client is None or not record.allowed.allows(client)):
+        return None  # signed in still, from where the key may be used
     return Admin(session, record)

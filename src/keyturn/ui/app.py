@@ -87,12 +87,22 @@ class Dashboard(Site):
 
     # -- the gate ---------------------------------------------------------------------------
 
+    def client_of(self, request: Request) -> str | None:
+        """The request's client as every face judges it (the peer, or what a trusted proxy
+        names; ``None``: it cannot be told), for keys restricted by address."""
+        peer = request.client.host if request.client else None
+        found = self.manager.sync.verifier.proxies.client(peer, request.headers.raw)
+        return None if found is None else str(found)
+
+
     def page(self, handler: Page, needs: str) -> Callable[[Request], Awaitable[Response]]:
         """``handler`` behind sign-in, CSRF (on posts), the scope ``needs`` and error pages."""
 
         async def endpoint(request: Request) -> Response:
             session = self.session_of(request)
-            admin = await current_admin(self.sessions, self.manager, session)
+            admin = await current_admin(
+                self.sessions, self.manager, session, self.client_of(request)
+            )
             if admin is None:
                 return self.to_sign_in(request)
             form = None

@@ -47,7 +47,10 @@ class SignIn:
         self.throttle = SignInThrottle(proxies=ui.manager.sync.verifier.proxies)
 
     async def home(self, request: Request) -> Response:
-        admin = await current_admin(self.ui.sessions, self.ui.manager, self.ui.session_of(request))
+        session = self.ui.session_of(request)
+        admin = await current_admin(
+            self.ui.sessions, self.ui.manager, session, self.ui.client_of(request)
+        )
         if admin is None:
             return RedirectResponse(f"{MOUNT}/login", status_code=303)
         return RedirectResponse(home_of(admin), status_code=303)
@@ -90,7 +93,9 @@ class SignIn:
 
     async def show(self, request: Request) -> Response:
         session = self.ui.session_of(request)
-        admin = await current_admin(self.ui.sessions, self.ui.manager, session)
+        admin = await current_admin(
+            self.ui.sessions, self.ui.manager, session, self.ui.client_of(request)
+        )
         if admin is not None:
             return RedirectResponse(home_of(admin), status_code=303)
         return self.form_page(request, session)
@@ -124,7 +129,7 @@ class SignIn:
             return self.form_page(request, session, 400, "Paste an admin key to sign in.")
         if len(key) > MAX_KEY_LENGTH:
             return self.form_page(request, session, 400, "That is far longer than any key.")
-        decision: Decision = await self.ui.manager.verify_key(key)
+        decision: Decision = await self.ui.manager.verify_key(key, ip=self.ui.client_of(request))
         record = decision.key
         if not decision.ok or record is None:
             redact = self.ui.redactor.text
