@@ -277,17 +277,25 @@ class VerificationLog:
     def _rows(self, batch: list[tuple[Any, ...]]) -> list[VerificationRow]:
         """The stored rows of queued entries (``Entry``'s fields, in order). What repeats
         from request to request (the client of a peer that is no trusted proxy, a path, a
-        user agent) is worked out once per batch: masking a text or reading an address
-        costs microseconds, and a batch holds the same few many times over."""
+        user agent, a key's mask) is worked out once per batch: masking a text or reading
+        an address costs microseconds, and a batch holds the same few many times over."""
         proxies = self.proxies
         clients: dict[str | None, str | None] = {}
         paths: dict[str, str] = {}
         agents: dict[str, str] = {}
+        masks: dict[str, str] = {}  # key id -> the key's mask (a property, worked out)
         rows: list[VerificationRow] = []
         for at, decision, peer, headers, seen, scopes in batch:
             if seen is None:
                 seen = _UNSEEN
             key = decision.key
+            if key is None:
+                key_id = masked = None
+            else:
+                key_id = key.id
+                masked = masks.get(key_id)
+                if masked is None:
+                    masked = masks[key_id] = key.masked
             if peer in clients:
                 client = clients[peer]
             else:
@@ -311,8 +319,8 @@ class VerificationLog:
             rows.append((
                 at,
                 _text(seen.request_id or new_request_id(), 128),
-                None if key is None else key.id,
-                None if key is None else key.masked,
+                key_id,
+                masked,
                 decision.code,
                 client,
                 _text(seen.method, 16),
