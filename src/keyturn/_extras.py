@@ -28,7 +28,11 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 class MissingExtra(InvalidValue, ImportError):
     """An extra is not installed. An ``ImportError`` for ``import keyturn.integrations.flask``
     and the like (code that tries an import keeps working), an ``InvalidValue`` for the
-    faces (the CLI's one line and exit 2)."""
+    faces (the CLI's one line and exit 2). ``install`` is the command that adds it."""
+
+    def __init__(self, message: str, install: str) -> None:
+        super().__init__(message)
+        self.install = install
 
 
 def require(extra: str, purpose: str, *modules: str) -> None:
@@ -37,7 +41,9 @@ def require(extra: str, purpose: str, *modules: str) -> None:
     checking costs no import time."""
     for module in modules or EXTRAS[extra]:
         if importlib.util.find_spec(module) is None:
+            install = f"pip install 'keyturn[{extra}]'"
             raise MissingExtra(
                 f"{purpose} needs keyturn's {extra!r} extra ({module} is not installed): "
-                f"pip install 'keyturn[{extra}]'"
+                f"{install}",
+                install,
             )
