@@ -16,13 +16,13 @@ from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from keyturn._asgi import Scope
-from keyturn._verifications import Seen
+from keyturn._verifications import Seen, request_id_of
 from keyturn.actor import Actor
 from keyturn.answer import render
 from keyturn.record import KeyRecord
 from keyturn.service.access_log import LOG_KEY
 from keyturn.service.context import ServiceContext
-from keyturn.service.problems import Refused
+from keyturn.service.problems import REQUEST_ID, Refused
 
 Caller = Callable[..., Awaitable[Actor]]
 # Where an authenticated request keeps (scope checked, the calling key's record).
@@ -38,6 +38,7 @@ class Callers:
 
     def __init__(self, context: ServiceContext) -> None:
         self._context = context
+        self._trusted = context.manager.sync.verifier.proxies.set
         # Each dependency ``holding`` made -> the scope it demands (the body gate reads it).
         self.scopes: dict[Callable[..., Any], str] = {}
         header = context.settings.api_key_headers[0] if context.settings.api_key_headers else None
@@ -75,12 +76,19 @@ class Callers:
         context = self._context
         started = time.perf_counter()
         client = request.get("client")
+        peer = client[0] if client else None
+        # The request's id, kept for its answer whatever it is (a refusal too), and the
+        # decision recorded under it.
+        rid = request.get(REQUEST_ID)
+        if rid is None:
+            ids = [value for name, value in request["headers"] if name == b"x-request-id"]
+            rid = request[REQUEST_ID] = request_id_of(ids, peer, self._trusted)
         decision = await context.manager.verify_asgi(
             request["headers"],
             request["query_string"],
             scopes=(scope,),
-            peer=client[0] if client else None,
-            seen=Seen(request["method"], request["path"]),  # recorded with the decision
+            peer=peer,
+            seen=Seen(request["method"], request["path"], rid),  # recorded with the decision
         )
         context.metrics.count["admin"][decision.code]()
         context.metrics.observe["admin"](time.perf_counter() - started)

@@ -83,23 +83,37 @@ def answer_response(answer: HttpAnswer) -> JSONResponse:
     return problem_response(answer.body, dict(answer.headers))
 
 
+# Where a request's id is kept once its caller is authenticated (``callers``): a refusal
+# carries it too, so the id a client got finds its entry in the verification log.
+REQUEST_ID = "keyturn.request_id"
+
+
+def _identified(request: Request, response: JSONResponse) -> JSONResponse:
+    rid = request.scope.get(REQUEST_ID)
+    if rid is not None:
+        response.headers["x-request-id"] = rid
+    return response
+
+
 def install_handlers(app: FastAPI, public_url: str | None = None) -> None:
     """Every error of ``app`` as a problem; catalogued types point into ``public_url``."""
 
     async def refused(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Refused)
-        return answer_response(exc.answer)
+        return _identified(request, answer_response(exc.answer))
 
     async def api_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiProblem)
-        return problem_response(problem(exc.code, exc.detail, public_url=public_url))
+        return _identified(
+            request, problem_response(problem(exc.code, exc.detail, public_url=public_url))
+        )
 
     async def invalid_fields(request: Request, exc: Exception) -> JSONResponse:
         """422 naming each bad field. Only pydantic's message is kept, never the input
         value: the verify API's input is a key."""
         assert isinstance(exc, RequestValidationError)
         errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
-        return problem_response(invalid(errors, public_url))
+        return _identified(request, problem_response(invalid(errors, public_url)))
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
@@ -111,20 +125,25 @@ def install_handlers(app: FastAPI, public_url: str | None = None) -> None:
         elif exc.status_code == 405:
             headers["Allow"] = _allowed(request) or headers.get("Allow", "")
             detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
-        return problem_response(
-            problem(code, detail, status=exc.status_code, public_url=public_url), headers
+        return _identified(
+            request,
+            problem_response(
+                problem(code, detail, status=exc.status_code, public_url=public_url), headers
+            ),
         )
 
     async def keyturn_error(request: Request, exc: Exception) -> JSONResponse:
         """Every ``KeyturnError``, once: 422, 404, 403, 409, 503 (with ``Retry-After``)."""
         assert isinstance(exc, KeyturnError)
         where = "query." if request.method in ("GET", "HEAD") else "body."
-        return answer_response(render_error(exc, where=where, public_url=public_url))
+        return _identified(
+            request, answer_response(render_error(exc, where=where, public_url=public_url))
+        )
 
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
         body = problem("internal_error", "the server failed; see its log", public_url=public_url)
-        return problem_response(body)
+        return _identified(request, problem_response(body))
 
     app.add_exception_handler(Refused, refused)
     app.add_exception_handler(ApiProblem, api_problem)

@@ -14,13 +14,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from keyturn import admin
-from keyturn._verifications import Seen, request_id_of
+from keyturn._verifications import Seen
 from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route
 from keyturn.service.callers import Callers
 from keyturn.service.context import ServiceContext
 from keyturn.service.models import VerifyRequest, VerifyResult
-from keyturn.service.problems import problem_responses
+from keyturn.service.problems import REQUEST_ID, problem_responses
 
 
 def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
@@ -29,7 +29,6 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
     count = context.metrics.count["verify_api"]
     observe = context.metrics.observe["verify_api"]
     verifier = callers.holding(admin.VERIFY)
-    trusted = manager.sync.verifier.proxies.set
 
     @router.post(
         "/keys/verify",
@@ -45,9 +44,7 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
         response: Response,
     ) -> dict[str, Any]:
         started = time.perf_counter()
-        peer = request.client.host if request.client else None
-        ids = [value for name, value in request.scope["headers"] if name == b"x-request-id"]
-        rid = request_id_of(ids, peer, trusted)
+        rid = request.scope[REQUEST_ID]  # the caller's authentication chose it
         response.headers["x-request-id"] = rid
         # Recorded by the core with the decision; the client is the one the caller names
         # (``ip``), not the service calling.
