@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +105,7 @@ def test_websocket_handshake_needs_a_key(client: TestClient, keys: Keys) -> None
     assert denied.value.status_code == 401
     assert denied.value.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
     assert denied.value.json()["code"] == "missing_credentials"
+    assert re.fullmatch(r"[0-9a-f]{32}", denied.value.headers["x-request-id"])
 
     with client.websocket_connect("/ws", headers={"x-api-key": keys.values["retiring"]}) as ws:
         assert ws.receive_json() == {"name": "reader"}

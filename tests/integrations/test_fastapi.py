@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.testclient import TestClient
 
 from keyturn import KeyManager
+from keyturn._verifications import VerificationFilter
 from keyturn.integrations import VerifiedKey
 from keyturn.integrations.fastapi import KeyturnAuth
 from tests.integrations.cases import (
@@ -223,6 +224,27 @@ def test_dependency_reuses_the_middleware_verification(
         calls.clear()
         assert c.get("/admin", headers={"x-api-key": keys.values["valid"]}).status_code == 403
         assert calls == [(), ("admin",)]  # only a refusal is worked out in full
+
+
+@pytest.mark.parametrize("setup", ["protect", "dependency_only"])
+def test_a_route_refusing_for_scopes_answers_with_one_request_id(
+    keys: Keys, setup: str
+) -> None:
+    """``/admin`` refuses the valid key (no ``admin`` scope): the answer carries exactly one
+    ``X-Request-Id``, and every decision made on the request (under ``protect``, the
+    middleware's acceptance and the route's refusal) is recorded under it."""
+    app = protected_app(keys)[0] if setup == "protect" else dependency_only_app(keys)
+    log = keys.manager.verifications
+    log.flush()
+    with TestClient(app) as c:
+        r = c.get("/admin", headers={"x-api-key": keys.values["valid"]})
+    assert r.status_code == 403
+    ids = r.headers.get_list("x-request-id")
+    assert len(ids) == 1
+    log.flush()
+    found = keys.manager.store.verifications(VerificationFilter(request_id=ids[0]))
+    expected = ["insufficient_scope", "valid"] if setup == "protect" else ["insufficient_scope"]
+    assert sorted(v.outcome for v in found) == expected
 
 
 def test_without_keyturns_handler_status_and_challenge_still_hold(keys: Keys) -> None:
