@@ -33,9 +33,15 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from keyturn._asgi import Scope
 from keyturn.answer import PROBLEM_JSON, problem
+from keyturn.service.direct_auth import DirectAuthProtocol
+from keyturn.service.forward_auth import Answer
 
 _log = logging.getLogger("keyturn.service")
 RETRY_AFTER = 1
@@ -203,15 +209,25 @@ class GuardedProtocol:
         return cycle is None or cycle.response_complete
 
 
-def guarded(edge: Edge, base: type[asyncio.Protocol] | None = None) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol class (httptools when installed, else h11), under ``edge``."""
+def guarded(
+    edge: Edge,
+    base: type[asyncio.Protocol] | None = None,
+    direct: Callable[[Scope], Answer | None] | None = None,
+) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol class (httptools when installed, else h11), under ``edge``;
+    on h11, with ``direct`` (``ForwardAuth.answer_now``) answering the plain ``/auth``
+    requests in the protocol (``keyturn.service.direct_auth``)."""
     if base is None:
         try:
             from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
             base = HttpToolsProtocol
         except ImportError:
-            from uvicorn.protocols.http.h11_impl import H11Protocol
-
             base = H11Protocol
+    if direct is not None and issubclass(base, H11Protocol):
+        return type(
+            f"DirectGuarded{base.__name__}",
+            (DirectAuthProtocol, GuardedProtocol, base),
+            {"edge": edge, "answer_now": staticmethod(direct)},
+        )
     return type(f"Guarded{base.__name__}", (GuardedProtocol, base), {"edge": edge})

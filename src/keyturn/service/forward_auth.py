@@ -43,6 +43,8 @@ _OVERRIDE_HEADERS = (b"x-http-method-override", b"x-http-method", b"x-method-ove
 # method-override): ``POST /orders?_method=DELETE`` may be handled as a DELETE.
 _OVERRIDE_PARAM = "_method"
 _IDENTITY_LIMIT = 10_000
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+"""An answer in full: status, headers, body."""
 
 
 class ForwardAuth:
@@ -90,56 +92,68 @@ class ForwardAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = scope["headers"]
-        verb, scopes, query, original, request_ids = self._request(scope, headers)
-        client = scope.get("client")
-        peer = client[0] if client else None
-        rid = request_id_of(request_ids, peer, self._proxies)
+        verb, scopes, query, original, rid, peer = self._request(scope, headers)
+        seen = Seen(verb, original, rid)  # recorded with the decision, by the core
         lines = self._lines
         status = 500  # the server's answer if this fails before answering
         try:
             try:
-                seen = Seen(verb, original, rid)  # recorded with the decision, by the core
                 found = self._triage(headers, query, scopes, peer, seen)
                 if isinstance(found, Decision):
                     decision = found
                 else:
                     decision = await self._resume(found, headers, query, scopes, peer, seen)
             except KeyturnError as exc:  # the store or Redis did not answer: 503, fail closed
-                self._count[exc.code]()
+                code, key_id = exc.code, None
+                self._count[code]()
                 answer = render_error(exc, self._realm, public_url=self._public_url)
-                status = answer.status
-                await self._send(send, answer, rid)
-                if lines is not None:
-                    lines.write(scope, status, time.perf_counter() - started,
-                                self._logged(lines, exc.code, None, verb, original))
-                return
-
-            self._count[decision.code]()
-            self._observe(time.perf_counter() - started)
-            record = decision.key
-            if decision.ok and record is not None:
-                status = 204
-                headers = [*self._identity_of(record), (b"x-request-id", rid.encode("latin-1"))]
-                await send({"type": "http.response.start", "status": 204, "headers": headers})
-                await send({"type": "http.response.body", "body": b""})
+                status, out, body = _problem(answer, rid)
             else:
-                answer = render(decision, self._realm, self._public_url)
-                status = answer.status
-                await self._send(send, answer, rid)
+                code, key_id = decision.code, decision.key.id if decision.key else None
+                status, out, body = self._answer(decision, rid, started)
+            await send({"type": "http.response.start", "status": status, "headers": out})
+            await send({"type": "http.response.body", "body": body})
         except BaseException:
             if lines is not None:  # what the client got, or the 500 the server sends
                 lines.write(scope, status, time.perf_counter() - started)
             raise
         if lines is not None:
-            key_id = record.id if record is not None else None
             lines.write(scope, status, time.perf_counter() - started,
-                        self._logged(lines, decision.code, key_id, verb, original))
+                        self._logged(lines, code, key_id, verb, original))
+
+    def answer_now(self, scope: Scope) -> Answer | None:
+        """The answer to an HTTP ``scope`` for ``/auth`` if it is decided without waiting
+        (a cached key: the usual case), counted and logged as ``__call__`` does; ``None``
+        when it needs the store (nothing was counted, logged or recorded then: the request
+        is to be answered by ``__call__``). For ``keyturn.service.direct_auth``."""
+        started = time.perf_counter()
+        headers = scope["headers"]
+        verb, scopes, query, original, rid, peer = self._request(scope, headers)
+        found = self._triage(headers, query, scopes, peer, Seen(verb, original, rid))
+        if not isinstance(found, Decision):
+            return None
+        answer = self._answer(found, rid, started)
+        lines = self._lines
+        if lines is not None:
+            key_id = found.key.id if found.key else None
+            lines.write(scope, answer[0], time.perf_counter() - started,
+                        self._logged(lines, found.code, key_id, verb, original))
+        return answer
+
+    def _answer(self, decision: Decision, rid: str, started: float) -> Answer:
+        """What a decision is answered with (counted in the metrics)."""
+        self._count[decision.code]()
+        self._observe(time.perf_counter() - started)
+        record = decision.key
+        if decision.ok and record is not None:
+            return 204, [*self._identity_of(record), (b"x-request-id", rid.encode("latin-1"))], b""
+        return _problem(render(decision, self._realm, self._public_url), rid)
 
     def _request(
         self, scope: Scope, headers: list[tuple[bytes, bytes]]
-    ) -> tuple[str, tuple[str, ...], bytes, str, list[bytes]]:
+    ) -> tuple[str, tuple[str, ...], bytes, str, str, str | None]:
         """What the proxy asks about: the method, the scopes it needs, the query to read a
-        key from, the original URI, and the request ids it set."""
+        key from, the original URI; the request's id and the peer's address."""
         uris: list[bytes] = []
         methods: list[bytes] = []
         overrides: list[bytes] = []
@@ -184,7 +198,10 @@ class ForwardAuth:
             extra = b" ".join(demanded).decode("latin-1").replace(",", " ").split()
             scopes = tuple(dict.fromkeys((*scopes, *extra)))
 
-        return verb, scopes, query, uris[0].decode("latin-1"), request_ids
+        client = scope.get("client")
+        peer = client[0] if client else None
+        rid = request_id_of(request_ids, peer, self._proxies)
+        return verb, scopes, query, uris[0].decode("latin-1"), rid, peer
 
     def _logged(
         self, lines: AccessLines, code: str, key_id: str | None, verb: str, original: str
@@ -200,17 +217,6 @@ class ForwardAuth:
             if shown == original:
                 self._fields.keep(facts, original, fields)
         return fields
-
-    @staticmethod
-    async def _send(send: Send, answer: HttpAnswer, rid: str) -> None:
-        """A refusal or an error: the catalogue's answer, with the request's id."""
-        body = answer.body_bytes()
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
-        headers.append((b"x-request-id", rid.encode("latin-1")))
-        if body:
-            headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
     def _union(
         self, scope: Scope, uris: list[bytes], methods: list[bytes], told: bool
@@ -245,6 +251,16 @@ class ForwardAuth:
         headers = [*identity_headers(record), *as_bytes(lifecycle_headers(record))]
         self._identity[record.id] = (record, headers)
         return headers
+
+
+def _problem(answer: HttpAnswer, rid: str) -> Answer:
+    """A refusal or an error: the catalogue's answer, with the request's id."""
+    body = answer.body_bytes()
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+    headers.append((b"x-request-id", rid.encode("latin-1")))
+    if body:
+        headers.append((b"content-length", str(len(body)).encode()))
+    return answer.status, headers, body
 
 
 def _query_overrides(query: bytes) -> list[bytes]:

@@ -24,6 +24,7 @@ import uvicorn
 from keyturn._asgi import ASGIApp
 from keyturn._redact import RedactingFormatter, redact_handlers
 from keyturn.config import Settings
+from keyturn.service.app import KeyturnService
 from keyturn.service.connections import Edge, guarded
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -43,9 +44,11 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         drain=max(settings.max_body_size, DRAIN_BYTES),
         public_url=settings.public_url,
     )
+    # The service's /auth, answered in the protocol when it can be (service.direct_auth).
+    direct = app.forward_auth.answer_now if isinstance(app, KeyturnService) else None
     return uvicorn.Config(
         app,
-        http=guarded(edge),
+        http=guarded(edge, direct=direct),
         host=settings.host,
         port=settings.port,
         lifespan="on",

@@ -1,0 +1,139 @@
+"""``/auth`` answered by the HTTP protocol itself, when the request allows it.
+
+A raw-ASGI hello-world is most of what a server spends on a request: under uvicorn's h11
+protocol, parsing the head into events, building the scope, a task and its request cycle,
+and writing the response through h11 again (each header validated by regular expressions)
+cost about 530,000 instructions a request (callgrind), where deciding a cached key takes
+some 60,000. So ``keyturn serve`` answers the usual forward-auth request in the protocol's
+``data_received``, before h11 sees it: the same ``ForwardAuth`` decision
+(``ForwardAuth.answer_now``: counted, logged and recorded alike), written as the bytes h11
+would write.
+
+Only a request that leaves no room for doubt is taken, and everything else goes to uvicorn
+unchanged: the connection between requests (nothing buffered, no response under way, not
+draining, not paused), one whole request head and nothing after it, ``HTTP/1.1``, a method
+with no body to frame (``HEAD`` answers without one: left to uvicorn), a target of ``/auth``
+in visible ASCII, header lines that are plain ``name: value`` in visible ASCII, exactly one
+``Host``, and no header that changes how the connection or a body is handled
+(``Content-Length``, ``Transfer-Encoding``, ``Connection``, ``Expect``, ``Upgrade``). A
+key that is not cached (a store read) is answered by uvicorn too: nothing was recorded for
+it here. Each condition is what h11 and uvicorn would accept and read the same way, so the
+scope ``ForwardAuth`` sees, and the answer, are the ones it gets through ASGI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+import h11
+from uvicorn.protocols.http.h11_impl import STATUS_PHRASES
+
+from keyturn._asgi import Scope
+from keyturn.service.forward_auth import Answer
+
+_REQUEST_LINE = re.compile(
+    rb"(GET|POST|PUT|PATCH|DELETE|OPTIONS) (/auth(?:[/?][\x21-\x7e]*)?) HTTP/1\.1"
+)
+# RFC 9110's token, then the value between optional whitespace (visible ASCII only).
+_HEADER_LINE = re.compile(
+    rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?)[ \t]*"
+)
+# The longest head taken here (h11's default bound on a head it is still reading).
+HEAD_LIMIT = 16 * 1024
+_FRAMING = frozenset(
+    (b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
+)
+
+
+def request_scope(data: bytes, limit: int) -> Scope | None:
+    """The ASGI scope uvicorn would build (the parts ``ForwardAuth`` reads) for ``data``,
+    if it is exactly one plain ``/auth`` request head of at most ``limit`` bytes."""
+    if len(data) > limit or data.find(b"\r\n\r\n") != len(data) - 4:
+        return None
+    lines = data[:-4].split(b"\r\n")
+    line = _REQUEST_LINE.fullmatch(lines[0])
+    if line is None:
+        return None
+    headers: list[tuple[bytes, bytes]] = []
+    hosts = 0
+    for raw in lines[1:]:
+        header = _HEADER_LINE.fullmatch(raw)
+        if header is None:
+            return None
+        name = header[1].lower()
+        if name in _FRAMING:
+            return None
+        hosts += name == b"host"
+        headers.append((name, header[2]))
+    if hosts != 1:
+        return None
+    raw_path, _, query = line[2].partition(b"?")
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "method": line[1].decode("ascii"),
+        "path": unquote(raw_path.decode("ascii")),
+        "raw_path": raw_path,
+        "query_string": query,
+        "headers": headers,
+    }
+
+
+def response_bytes(answer: Answer, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The answer as h11 writes it for uvicorn (its own headers, like Date, first)."""
+    status, headers, body = answer
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, STATUS_PHRASES[status])]
+    parts.extend(b"%s: %s\r\n" % pair for pair in default_headers)
+    parts.extend(b"%s: %s\r\n" % pair for pair in headers)
+    parts.append(b"\r\n")
+    parts.append(body)
+    return b"".join(parts)
+
+
+class DirectAuthProtocol:
+    """The mixin over the server's guarded h11 protocol (``keyturn.service.connections``)."""
+
+    # uvicorn's attributes, set by its protocol class.
+    conn: h11.Connection
+    cycle: Any
+    transport: Any
+    flow: Any
+    server_state: Any
+    client: tuple[str, int] | None
+    server: tuple[str, int] | None
+    root_path: str
+    edge: Any
+    _draining: int
+    answer_now: Callable[[Scope], Answer | None]
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        if data.find(b" /auth", 0, 14) > 0 and (  # the method is at most 7 letters
+            conn.our_state is h11.IDLE
+            and conn.their_state is h11.IDLE
+            and not conn.trailing_data[0]
+            and (self.cycle is None or self.cycle.response_complete)
+            and self._draining < 0
+            and not self.root_path
+            and not self.flow.write_paused
+            and not self.transport.is_closing()
+        ):
+            scope = request_scope(data, HEAD_LIMIT)
+            if scope is not None:
+                scope["client"] = self.client
+                scope["server"] = self.server
+                try:
+                    answer = self.answer_now(scope)
+                except Exception:  # a fault: uvicorn answers it (500) and logs it
+                    answer = None
+                if answer is not None:
+                    self._unset_keepalive_if_required()  # type: ignore[attr-defined]
+                    self.transport.write(response_bytes(answer, self.server_state.default_headers))
+                    self.cycle = None
+                    self.edge.waiting.pop(self, None)
+                    self.on_response_complete()  # type: ignore[attr-defined]
+                    return
+        super().data_received(data)  # type: ignore[misc]
