@@ -9,7 +9,7 @@ requests per CPU-second (the scheduler shares a CPU by thread, so a server whose
 threads are busy gets more than half of it, which the second ratio does not reward); the
 verdict is the lower (target >= 0.90). Then each is loaded alone, in turn, with the
 informative rows (a key restricted by address, the verification log off, a raw-ASGI app that
-sends /auth's answer headers without deciding anything: the server's own share of /auth)
+sends /auth's answer headers through ASGI without deciding anything)
 and the servers' CPU time per request.
 
 Run: ``.venv/bin/python bench/forward_auth.py [--rounds 5] [--seconds 5] [--no-access-log]``
@@ -52,8 +52,9 @@ async def hello(scope: dict, receive: object, send: object) -> None:  # type: ig
     await send({"type": "http.response.body", "body": b"hello"})  # type: ignore[operator]
 
 
-# What /auth answers a valid key with (identity, lifecycle, request id), as constants: the
-# server's own cost of sending such an answer, which no /auth can go below.
+# What /auth answers a valid key with (identity, lifecycle, request id), as constants: what
+# sending such an answer costs through ASGI, deciding nothing (keyturn serve answers /auth in
+# the protocol where it can: keyturn.service.direct_auth).
 AUTH_HEADERS = [
     (b"x-keyturn-key-id", b"key_0123456789abcdef"), (b"x-keyturn-owner", b""),
     (b"x-keyturn-scopes", b"read"), (b"x-keyturn-truncated", b""),
@@ -263,7 +264,7 @@ def main() -> None:
     floor_cpu = statistics.median(cpu["headers"])
     print(f"  raw ASGI sending /auth's 204 headers, deciding nothing: median {floor_rps:9,.0f} "
           f"req/s, {floor_rps / hello_rps:.3f}x of hello-world; server CPU {floor_cpu * 1e6:.1f} "
-          f"µs (the server's own cost of such an answer); keyturn / it: "
+          f"µs (such an answer through ASGI); keyturn / it: "
           f"{keyturn_rps / floor_rps:.3f}x the requests, "
           f"{floor_cpu / keyturn_cpu:.3f}x per CPU-second")
     nolog_rps = statistics.median(samples["nolog"])
