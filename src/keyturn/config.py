@@ -427,6 +427,10 @@ def _parse(name: str, value: Any, source: str) -> Any:
         raise SettingsError(f"{source}: {exc}") from None
 
 
+# The command-line flags whose names are not the setting's (errors name the flag typed).
+_FLAGS = {"database_url": "--db", "redis_url": "--redis", "rules": "--rule"}
+
+
 def load_settings(
     flags: Mapping[str, Any] | None = None,
     *,
@@ -455,5 +459,5 @@ def load_settings(
             values[name] = _parse(name, text, env_name(name))
     for name, value in (flags or {}).items():
         if value is not None:
-            values[name] = _parse(name, value, f"--{name.replace('_', '-')}")
+            values[name] = _parse(name, value, _FLAGS.get(name, f"--{name.replace('_', '-')}"))
     return replace(Settings(), **values)

@@ -223,3 +223,24 @@ def test_serve_without_its_extra_says_what_to_install(tmp_path: Path) -> None:
     result = run("serve", "--port", "0", env={"PYTHONPATH": str(site)}, cwd=tmp_path)
     one_line(result, 2, "pip install 'keyturn[serve]'")
     assert not (tmp_path / "keyturn.db").exists()
+
+
+@pytest.mark.parametrize("url", ["sqlite:///", "sqlite://", "sqlite:///:memory:"])
+@pytest.mark.parametrize(
+    "args",
+    [["keys", "create", "--name", "x"], ["keys", "list"], ["init"], ["roles", "list"]],
+    ids=["keys create", "keys list", "init", "roles list"],
+)
+def test_a_database_in_memory_is_refused_where_it_would_end_with_the_command(
+    tmp_path: Path, url: str, args: list[str]
+) -> None:
+    """`--db "sqlite:///$DB"` with DB unset: a key shown and lost, an empty list."""
+    result = run(*args, "--db", url, cwd=tmp_path)
+    one_line(result, 2, "in memory", "sqlite:///keyturn.db")
+    assert "kt_" not in result.stdout
+    by_env = run(*args, env={"KEYTURN_DATABASE_URL": url}, cwd=tmp_path)
+    one_line(by_env, 2, "in memory")
+
+
+def test_a_bad_database_flag_is_named_as_typed(tmp_path: Path) -> None:
+    one_line(run("keys", "list", "--db", "keyturn.db", cwd=tmp_path), 2, "--db:", "sqlite:///")

@@ -21,7 +21,7 @@ from keyturn.cli.output import (
     emit_json,
     format_option,
 )
-from keyturn.cli.settings import settings_from, settings_options
+from keyturn.cli.settings import lasting, settings_from, settings_options
 from keyturn.compose import build_manager
 from keyturn.config import Settings
 from keyturn.manager import KeyManager
@@ -219,7 +219,7 @@ def init(config_file: str | None, database_url: str | None, fmt: str, output: st
     settings = settings_from(config_file, database_url=database_url)
     if output is not None:
         refuse_existing(output)  # before the database is touched
-    manager = build_manager(settings)
+    manager = build_manager(lasting(settings))
     try:
         issued = _root_key(manager, output)
         count = manager.store.count()

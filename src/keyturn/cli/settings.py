@@ -15,7 +15,9 @@ import click
 
 from keyturn.cli.output import F
 from keyturn.config import CONFIG_ENV, Settings, env_name, load_settings
+from keyturn.errors import InvalidValue
 from keyturn.manager import KeyManager
+from keyturn.store.sqlite import in_memory
 
 
 def settings_options(func: F) -> F:
@@ -42,6 +44,20 @@ def settings_from(config_file: str | None, **flags: Any) -> Settings:
     return load_settings(flags, config_file=config_file)
 
 
+def lasting(settings: Settings) -> Settings:
+    """The settings, if their database outlives the command: a key made in an in-memory
+    database (``sqlite:///:memory:``, or ``sqlite:///`` from an unset variable) would be
+    shown and lost, and a list of one would be empty."""
+    url = settings.database_url
+    if url.partition("://")[0].lower() == "sqlite" and in_memory(url):
+        raise InvalidValue(
+            f"database {url!r} is in memory and ends with this command: name a file, e.g. "
+            "--db sqlite:///keyturn.db (an empty variable in the URL gives this)",
+            "database_url",
+        )
+    return settings
+
+
 @contextmanager
 def open_manager(settings: Settings, *, create: bool = False) -> Iterator[KeyManager]:
     """The manager the settings describe, closed (and its usage flushed) afterwards.
@@ -49,7 +65,7 @@ def open_manager(settings: Settings, *, create: bool = False) -> Iterator[KeyMan
     not exist rather than make an empty one."""
     from keyturn.compose import build_manager
 
-    manager = build_manager(settings, create=create)
+    manager = build_manager(lasting(settings), create=create)
     try:
         yield manager
     finally:

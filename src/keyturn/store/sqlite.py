@@ -47,6 +47,12 @@ def create_private(path: str) -> None:
         os.close(fd)
 
 
+def in_memory(url: str) -> bool:
+    """Whether a ``sqlite://`` URL names no file (``sqlite:///:memory:``, or an empty path,
+    as ``sqlite:///$DB`` gives with ``DB`` unset): a database that ends with its process."""
+    return url.removeprefix("sqlite://").removeprefix("/") in ("", ":memory:")
+
+
 class SQLiteStore(SQLStore):
     """``sqlite:///path/to/file.db`` (or ``sqlite:///:memory:`` for a throwaway store).
 
@@ -58,7 +64,7 @@ class SQLiteStore(SQLStore):
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.path = url.removeprefix("sqlite://").removeprefix("/") if url != "sqlite://" else ""
-        if not self.path or self.path == ":memory:":
+        if in_memory(url):
             # A shared in-memory database, so every thread sees the same data.
             self._target = f"file:keyturn-{id(self)}?mode=memory&cache=shared"
             self._uri = True
