@@ -83,6 +83,21 @@ def connection_ceiling(wanted: int) -> int:
     return ceiling
 
 
+def warn_of_blind_trust(trusted_proxies: tuple[str, ...]) -> None:
+    """Say so when ``trusted_proxies`` believes every peer (a ``/0``): then any client can
+    name any address, for keys restricted by address and for sign-in limits alike. Not
+    refused: a process reachable only through its proxy (a container behind an ingress)
+    may mean it."""
+    everyone = [network for network in trusted_proxies if network.endswith("/0")]
+    if everyone:
+        _log.warning(
+            "trusted_proxies lists %s: every peer's X-Forwarded-For and X-Real-IP are "
+            "believed, so any client that reaches this server directly can name any "
+            "address (allowed_ips, sign-in limits); list your proxies' addresses instead",
+            ", ".join(everyone),
+        )
+
+
 def configure_logging(settings: Settings) -> None:
     """The service's own messages to stderr (access log lines go to stdout, unlogged)."""
     service = logging.getLogger("keyturn.service")
@@ -124,6 +139,7 @@ def serve(app: ASGIApp, settings: Settings) -> None:
     walks it all again, a cost that lands on requests.
     """
     configure_logging(settings)
+    warn_of_blind_trust(settings.trusted_proxies)
     config = uvicorn_config(app, settings)
     # uvicorn's own lines (errors, tracebacks) are masked like the service's.
     redact_handlers("uvicorn", "uvicorn.error", "uvicorn.access")
