@@ -90,6 +90,27 @@ def test_starlette_answers_every_case(case: Case, client: TestClient, keys: Keys
     check(case, observed(r.status_code, r.headers.multi_items(), r.content), keys)
 
 
+def test_repeated_refusals_keep_their_own_answer_and_request_id(
+    client: TestClient, keys: Keys
+) -> None:
+    """A refusal's answer is rendered once and reused (a flood of one refusal costs one
+    rendering): each request still gets its own request id, and different refusals on
+    one app never answer with each other's body or challenge."""
+    revoked = {"authorization": f"Bearer {keys.values['revoked']}"}
+    short = {"authorization": f"Bearer {keys.values['valid']}"}  # lacks the admin scope
+    seen: set[str] = set()
+    for _ in range(2):
+        gone = client.get("/items", headers=revoked)
+        denied = client.get("/admin", headers=short)
+        assert (gone.status_code, gone.json()["code"]) == (401, "key_revoked")
+        assert (denied.status_code, denied.json()["code"]) == (403, "insufficient_scope")
+        assert 'scope="admin"' in denied.headers["www-authenticate"]
+        assert "scope=" not in gone.headers["www-authenticate"]
+        assert denied.json()["required_scopes"] == ["admin"]
+        seen |= {gone.headers["x-request-id"], denied.headers["x-request-id"]}
+    assert len(seen) == 4
+
+
 def test_two_authorization_headers_conflict(client: TestClient, keys: Keys) -> None:
     valid = keys.values["valid"]
     r = client.get("/items", headers=[("authorization", f"Bearer {valid}")] * 2)

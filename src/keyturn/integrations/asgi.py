@@ -39,6 +39,7 @@ request (FastAPI's dependency) is recorded under it."""
 
 _POLICY_VIOLATION = 1008  # RFC 6455 close code, for WebSocket servers without HTTP denial
 _MIDDLEWARE_DEPTH = 32  # middleware layers looked through for a CORSMiddleware
+_ENCODED_LIMIT = 1024  # refusals kept encoded
 
 
 class KeyturnMiddleware:
@@ -208,11 +209,31 @@ def _wraps_cors(app: object) -> bool:
     return False
 
 
-async def _send_answer(send: Send, answer: HttpAnswer, prefix: str, request_id: bytes) -> None:
+_Encoded = tuple[HttpAnswer, tuple[tuple[bytes, bytes], ...], bytes]
+_encoded: dict[int, _Encoded] = {}  # id(answer) -> (the answer, its headers, its body)
+
+
+def _encoding(answer: HttpAnswer) -> _Encoded:
+    """``answer``'s headers and body as ASGI sends them, encoded once per answer (the guard
+    renders a repeated refusal once: ``Guard.settle``)."""
+    known = _encoded.get(id(answer))
+    if known is not None and known[0] is answer:
+        return known
     body = answer.body_bytes()
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
-    headers.append((b"content-length", str(len(body)).encode()))
-    headers.append((HEADER_ASGI, request_id))
+    headers = tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers)
+    if len(_encoded) >= _ENCODED_LIMIT:
+        _encoded.clear()
+    known = _encoded[id(answer)] = (
+        answer,
+        (*headers, (b"content-length", str(len(body)).encode())),
+        body,
+    )  # it holds the id in use
+    return known
+
+
+async def _send_answer(send: Send, answer: HttpAnswer, prefix: str, request_id: bytes) -> None:
+    _, encoded, body = _encoding(answer)
+    headers = [*encoded, (HEADER_ASGI, request_id)]
     await send({"type": f"{prefix}.start", "status": answer.status, "headers": headers})
     await send({"type": f"{prefix}.body", "body": body})
 

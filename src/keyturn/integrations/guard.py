@@ -45,6 +45,7 @@ class Guard:
 
     __slots__ = (
         "_identities",
+        "_refusals",
         "async_manager",
         "manager",
         "owns_manager",
@@ -89,6 +90,7 @@ class Guard:
         self.public_url = public_url
         self.rules = PathRules(open_paths, scopes)
         self._identities: dict[str, tuple[KeyRecord, VerifiedKey]] = {}
+        self._refusals: dict[tuple[str, str, str, tuple[str, ...]], HttpAnswer] = {}
         # id(accepting decision) -> (the decision, its key): the verifier keeps one
         # accepting decision per cached record and scope tuple, so the hot path finds the
         # key for it with one lookup (``KeyturnMiddleware`` reads it inline).
@@ -201,7 +203,17 @@ class Guard:
                 self.settled.clear()
             self.settled[id(decision)] = (decision, verified)  # it holds the id in use
             return verified
-        return render(decision, self.realm, self.public_url)
+        if decision.quota is not None:  # Retry-After and RateLimit-* differ each time
+            return render(decision, self.realm, self.public_url)
+        # A refusal's answer is made of these alone (and the guard's realm and address):
+        # rendered once, so a flood of the same refusal is not rendered request by request.
+        made = (decision.code, decision.detail, decision.hint, decision.required_scopes)
+        answer = self._refusals.get(made)
+        if answer is None:
+            if len(self._refusals) >= _IDENTITY_LIMIT:
+                self._refusals.clear()
+            answer = self._refusals[made] = render(decision, self.realm, self.public_url)
+        return answer
 
     def missing(self) -> HttpAnswer:
         """The answer to a request without a key (its challenge included), decided by the
