@@ -201,6 +201,15 @@ def test_an_unreachable_postgresql_fails_fast_in_one_line(
     assert elapsed < 20, elapsed
 
 
+def test_serve_on_a_busy_ipv6_port_names_it_as_a_url_does(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET6) as busy:
+        busy.bind(("::1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = run("serve", "--host", "::1", "--port", str(port), cwd=tmp_path)
+    one_line(result, 4, f"[::1]:{port} is already in use")
+
+
 def test_serve_on_a_busy_port_is_one_line_and_exit_4(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -244,3 +253,18 @@ def test_a_database_in_memory_is_refused_where_it_would_end_with_the_command(
 
 def test_a_bad_database_flag_is_named_as_typed(tmp_path: Path) -> None:
     one_line(run("keys", "list", "--db", "keyturn.db", cwd=tmp_path), 2, "--db:", "sqlite:///")
+
+
+def test_the_root_key_banner_command_runs_as_printed(tmp_path: Path) -> None:
+    """The banner's curl names serve's own address (it said http://HOST:PORT)."""
+    port = closed_port()
+    with ServeProcess("--port", str(port), "--db", f"sqlite:///{tmp_path / 'k.db'}",
+                      cwd=tmp_path) as server:
+        banner = server.stderr
+        root_key = banner.split("Store it in your secret manager now:", 1)[1].split()[0]
+        command = banner.split("Use it to create narrower keys, e.g.\n", 1)[1].split("\n\n")[0]
+        assert f"http://127.0.0.1:{port}/v1/keys" in command
+        made = subprocess.run(["sh", "-c", f"{command} -s -o /dev/null -w '%{{http_code}}'"],
+                              env={**os.environ, "ROOT_KEY": root_key}, capture_output=True,
+                              text=True, timeout=30)
+        assert made.stdout == "201", made.stdout + made.stderr

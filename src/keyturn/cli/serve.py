@@ -52,15 +52,24 @@ def _ensure_free(settings: Settings) -> None:
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise UsageFailure(
-                    f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+                    f"cannot listen on {_origin(settings)}: {exc.strerror}"
                 ) from None
             raise AddressInUse(
-                f"{settings.host}:{settings.port} is already in use by another process; stop "
+                f"{_origin(settings)} is already in use by another process; stop "
                 "it, or choose another port with --port (or KEYTURN_PORT)"
             ) from None
 
 
-def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
+def _origin(settings: Settings) -> str:
+    """Where serve listens, as a URL writes it (an IPv6 address in brackets); ``HOST:PORT``
+    when the port is not known yet (``--port 0``)."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"{host}:{settings.port}" if settings.port else "HOST:PORT"
+
+
+def _show_root_key(issued: IssuedKey, fmt: str, err: bool, origin: str = "HOST:PORT") -> None:
+    """The root key, once, and a command that uses it: with ``origin`` (serve's address),
+    one to paste as it is."""
     if fmt == "json":
         emit_json(
             {
@@ -80,7 +89,7 @@ def _show_root_key(issued: IssuedKey, fmt: str, err: bool) -> None:
         f"    {issued.key}",
         "",
         "Use it to create narrower keys, e.g.",
-        '    curl -X POST http://HOST:PORT/v1/keys -H "Authorization: Bearer $ROOT_KEY" \\',
+        f'    curl -X POST http://{origin}/v1/keys -H "Authorization: Bearer $ROOT_KEY" \\',
         "      -H 'content-type: application/json' -d '{\"name\": \"web\", \"scopes\": [\"api\"]}'",
         "",
     ]
@@ -182,7 +191,7 @@ def serve(
     manager = build_manager(settings, probe=True)
     issued = _root_key(manager, root_key_file)
     if issued is not None and root_key_file is None:
-        _show_root_key(issued, "text", err=True)
+        _show_root_key(issued, "text", err=True, origin=_origin(settings))
     elif issued is not None:
         click.echo(
             f"keyturn: new database: root key {issued.record.id} written to "
@@ -191,7 +200,7 @@ def serve(
         )
     click.echo(
         f"keyturn: database {masked_url(settings.database_url)}; "
-        f"forward-auth at http://{settings.host}:{settings.port}/auth, "
+        f"forward-auth at http://{_origin(settings)}/auth, "
         f"API docs at /docs{', dashboard at /ui' if settings.ui else ''}",
         err=True,
     )
