@@ -224,6 +224,7 @@ def main() -> None:
         for child in children.values():
             child.wait(timeout=30)
         log.close()
+        shutil.rmtree(folder, ignore_errors=True)  # the database and a run's access log
     keyturn_rps = statistics.median(samples["keyturn"])
     hello_rps = statistics.median(samples["hello"])
     keyturn_cpu = statistics.median(cpu["keyturn"])
