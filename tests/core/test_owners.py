@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
-from keyturn import Actor, InvalidValue, KeyManager, NotFound, ScopeNotHeld
-from keyturn._owners import OwnerLimits
+from keyturn import (
+    Actor,
+    InvalidValue,
+    IssuedKey,
+    KeyCache,
+    KeyManager,
+    KeyRecord,
+    NotFound,
+    ScopeNotHeld,
+)
+from keyturn._owners import Owner, OwnerLimits
 
 
 def bearer(key: str) -> list[tuple[str, str]]:
@@ -109,3 +119,67 @@ def test_rules(manager: KeyManager) -> None:
         manager.owners.put(OPERATOR, "acme", OwnerLimits(rate_limits=("lots",)))
     with pytest.raises(InvalidValue):
         manager.owners.put(OPERATOR, "\x00", OwnerLimits())
+
+
+def test_a_change_to_an_owners_limits_reaches_another_instance_within_the_bound(
+    db_url: str,
+) -> None:
+    """The limits are kept on the owner's keys' rows: a change made through one instance is
+    seen by another sharing the store once its cached record is past the bound."""
+    now = [1000.0]
+    other_cache = KeyCache(ttl=1.0, clock=lambda: now[0])
+    with (
+        KeyManager(db_url) as one,
+        KeyManager(db_url, cache=other_cache, feed_lifetime=1.0) as other,
+    ):
+        key = one.create_key("k", owner="acme").key
+        assert other.verify(bearer(key)).ok  # cached there, unmetered
+        one.owners.put(OPERATOR, "acme", OwnerLimits(credits=1))
+        now[0] += 1.01
+        assert other.verify(bearer(key)).ok  # the owner's one credit
+        assert other.verify(bearer(key)).code == "usage_exceeded"
+        one.owners.put(OPERATOR, "acme", OwnerLimits(rate_limits=("1/minute",)))
+        now[0] += 1.01
+        codes = [other.verify(bearer(key)).code for _ in range(2)]
+        assert codes == ["valid", "rate_limited"]
+
+
+def test_a_key_given_another_owner_takes_that_owners_limits(manager: KeyManager) -> None:
+    manager.owners.put(OPERATOR, "acme", OwnerLimits(credits=1))
+    made = manager.create_key("k", owner="globex")
+    key = bearer(made.key)
+    assert manager.verify(key).ok and manager.verify(key).ok
+    manager.update(made.record.id, owner="acme")
+    assert [manager.verify(key).code for _ in range(2)] == ["valid", "usage_exceeded"]
+    manager.update(made.record.id, owner=None)
+    assert manager.verify(key).ok
+    # Every read of the key says so, not only the verifier's.
+    assert not manager.get(made.record.id).metered
+
+
+def test_a_key_made_while_its_owners_limits_change_gets_the_new_limits(
+    manager: KeyManager,
+) -> None:
+    """The change holds the owner until it commits: a key created meanwhile under that
+    owner waits, then takes the new limits (whichever instance made it)."""
+    manager.create_key("old", owner="acme")
+    inside, release = threading.Event(), threading.Event()
+
+    def check(record: KeyRecord) -> None:
+        inside.set()
+        assert release.wait(10)
+
+    change = threading.Thread(
+        target=manager.store.put_owner, args=(Owner("acme", credits=1), check, "test")
+    )
+    change.start()
+    assert inside.wait(10)
+    made: list[IssuedKey] = []
+    create = threading.Thread(target=lambda: made.append(manager.create_key("new", owner="acme")))
+    create.start()
+    time.sleep(0.3)  # let the creation reach the owner before the change commits
+    release.set()
+    change.join(10)
+    create.join(10)
+    key = bearer(made[0].key)
+    assert [manager.verify(key).code for _ in range(2)] == ["valid", "usage_exceeded"]

@@ -25,6 +25,16 @@ PUT_OWNER = (
 GET_OWNER = f"SELECT {_OWNER_COLUMNS} FROM owners WHERE owner = :owner"
 
 
+
+def keep_owner_limits(dialect: sql.Dialect) -> str:
+    """The owner's limits written to its keys' rows (``sql.OWNER_LIMITS``), returning the
+    keys (locked until the transaction ends, as ``UPDATE`` locks rows)."""
+    return (
+        "UPDATE keys SET owner_rate_limits = :rate_limits, owner_credits = :has_credits "
+        f"WHERE owner = :owner RETURNING {sql.selected(dialect)}"
+    )
+
+
 def owner_keys(dialect: sql.Dialect) -> str:
     return f"SELECT {sql.selected(dialect)} FROM keys WHERE owner = :owner ORDER BY id"
 

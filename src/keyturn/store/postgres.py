@@ -54,6 +54,9 @@ STATEMENT_TIMEOUT = 5.0
 _UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 # Taken (per database) while migrating, so instances starting together migrate once.
 _MIGRATION_LOCK = 0x6B657974  # "keyt"
+# Per owner (``sql.Dialect.owner_share``): a pair of int4 keys, a space apart from the
+# migration's bigint one.
+_OWNER_LOCK = f"{_MIGRATION_LOCK}, hashtext(CAST(:owner AS text))"
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
 
 
@@ -76,6 +79,8 @@ POSTGRESQL = sql.Dialect(
     plus_seconds="({} + {} * interval '1 second')",
     lock=" FOR UPDATE",
     share=" FOR SHARE",
+    owner_share=f"SELECT pg_advisory_xact_lock_shared({_OWNER_LOCK})",
+    owner_lock=f"SELECT pg_advisory_xact_lock({_OWNER_LOCK})",
     find="strpos",
     join_text="string_agg",
 )

@@ -34,6 +34,7 @@ from keyturn.store.owner_rows import (
     OWNER_USAGE,
     PUT_OWNER,
     SPEND_OWNER,
+    keep_owner_limits,
     owner_keys,
     owner_of_row,
 )
@@ -268,6 +269,7 @@ class SQLStore(Outbox):
         if not rows:
             return 0
         with self._writing() as conn:
+            self._hold_owners(conn, (row["owner"] for row in rows), self.dialect.owner_share)
             self._ensure_roles(conn, roles)
             self._executemany(conn, self._q_insert, rows)
             self._executemany(conn, self._q_audit, audits)
@@ -311,6 +313,8 @@ class SQLStore(Outbox):
             record = current
             if "roles" in changes:
                 self._ensure_roles(conn, changes["roles"])
+            if changes.get("owner", current.owner) != current.owner:
+                self._hold_owners(conn, [changes["owner"]], self.dialect.owner_share)
             if changes:
                 query, params = sql.update_query(self.dialect, key_id, changes)
                 record = self._record(conn.execute(self.dialect.params(query), params).fetchone())
@@ -517,8 +521,9 @@ class SQLStore(Outbox):
     def put_owner(
         self, owner: Owner, check: Callable[[KeyRecord], None], actor: str
     ) -> tuple[Owner, list[str]]:
-        """Store ``owner``'s limits after ``check`` passed on each of its keys (read under
-        lock); the stored owner, and the hashes of its keys (announced)."""
+        """Store ``owner``'s limits, on its row and its keys' rows, after ``check`` passed
+        on each of its keys (as changed: ``check`` raising rolls it all back); the stored
+        owner, and the hashes of its keys (announced)."""
         time_in = self.dialect.time_in
         params = {
             "owner": owner.owner,
@@ -530,17 +535,39 @@ class SQLStore(Outbox):
             "metadata": self.dialect.json_in(owner.metadata),
             "now": time_in(datetime.now(UTC)),
         }
+        limits = {
+            "owner": owner.owner,
+            "rate_limits": params["rate_limits"],
+            "has_credits": owner.credits is not None,
+        }
         with self._writing() as conn:
-            keys = self._owner_keys(conn, owner.owner)
+            # First: a key put under the owner meanwhile waits for this change to end,
+            # then takes the new limits (``sql.OWNER_LIMITS``).
+            self._hold_owners(conn, [owner.owner], self.dialect.owner_lock)
+            row = conn.execute(self.dialect.params(PUT_OWNER), params).fetchone()
+            # Its keys locked before they are written: a rotation of one of them that got
+            # there first commits its successor before the write below begins, which
+            # then sees it (a write waiting on a row would not).
+            self._owner_keys(conn, owner.owner)
+            query = self.dialect.params(keep_owner_limits(self.dialect))
+            keys = [self._record(r) for r in conn.execute(query, limits).fetchall()]
+            hashes = []
             for record in keys:
                 check(record)
-            row = conn.execute(self.dialect.params(PUT_OWNER), params).fetchone()
-            for record in keys:
                 self._announce(conn, record.key_hash)
+                hashes.append(record.key_hash)
             shown = owner.public()
             del shown["created_at"], shown["updated_at"]
             self._log(conn, actor, "owner.update", None, shown)
-        return owner_of_row(self.dialect, row), [record.key_hash for record in keys]
+        return owner_of_row(self.dialect, row), hashes
+
+    def _hold_owners(self, conn: Connection, owners: Iterable[str | None], how: str) -> None:
+        """Hold the owners' limits still until the transaction ends (``how``: the dialect's
+        ``owner_share`` or ``owner_lock``; nothing on SQLite), in one order, so that two
+        writes holding several cannot wait on each other."""
+        if how:
+            for name in sorted({o for o in owners if o is not None}):
+                conn.execute(self.dialect.params(how), {"owner": name})
 
     def change_owner_keys(
         self,
