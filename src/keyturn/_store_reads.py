@@ -45,6 +45,8 @@ RATE = 5.0
 """Unknown keys a second a client may send, sustained, once its burst is spent."""
 CONCURRENCY = 4
 WAIT = 2.0
+PEERS_KEPT = 4096
+"""Peers whose bucket is kept worked out (see ``StoreReads._client``)."""
 
 
 class StoreReads:
@@ -68,6 +70,11 @@ class StoreReads:
             burst=burst, refill=1.0 / rate, clock=clock, proxies=verifier.proxies
         )
         self._lock = threading.Lock()  # the throttle's buckets, shared by reading threads
+        # With no trusted proxy a request's peer is its client, so its bucket depends on
+        # the peer alone: worked out once per peer (parsing an address costs a miss 2 µs,
+        # an IPv6 one 8 µs, as much as the store read), not once per miss.
+        self._by_peer = not verifier.proxies.set
+        self._buckets: dict[str, str] = {}
         # The free reads, as tokens in a queue: ``SimpleQueue`` is written in C, so taking
         # and giving back a token costs a miss a tenth of what ``threading.Semaphore``'s
         # Python-level condition does (3 µs, a third of the store read it guards).
@@ -120,7 +127,15 @@ class StoreReads:
         """The client's bucket as every throttle counts it (an IPv6 client by its /64)."""
         if origin is None:
             return None
-        return self._throttle.client(*origin) or None
+        peer = origin[0]
+        if peer is None or not self._by_peer:
+            return self._throttle.client(*origin) or None
+        bucket = self._buckets.get(peer)
+        if bucket is None:
+            if len(self._buckets) >= PEERS_KEPT:
+                self._buckets.clear()
+            bucket = self._buckets[peer] = self._throttle.client(peer)
+        return bucket or None
 
     def _refusal(self, wait: int) -> Decision:
         return self._verifier.reject(
