@@ -910,7 +910,10 @@ class KeyAdmin:
         if old.revoked_at is not None:
             raise Conflict(f"key {old.id} is revoked; only a live key can be rotated")
         if old.replaced_by is not None:
-            raise Conflict(f"key {old.id} was already rotated to {old.replaced_by}")
+            raise Conflict(
+                f"key {old.id} was already rotated to {old.replaced_by}: rotate "
+                f"{old.replaced_by} instead, or revoke {old.id} to stop it now"
+            )
         allowance = Allowance.of(old)
         actor.ensure_within(allowance, f"the successor of key {old.id}")
         actor.ensure_confined(old.allowed_ips, f"the successor of key {old.id}")

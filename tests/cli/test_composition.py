@@ -118,6 +118,14 @@ def test_rotate_with_no_grace_stops_the_old_key_now(env: dict[str, str]) -> None
         assert json.loads(checked.stdout)["code"] == "key_rotated"
 
 
+def test_rotating_a_rotated_key_says_what_to_do_instead(env: dict[str, str]) -> None:
+    """A newcomer who rotated with the default grace and then wants the old key stopped."""
+    old = made("--name", "x", env=env)
+    new = json.loads(run("keys", "rotate", old["id"], "--format", "json", env=env).stdout)
+    again = run("keys", "rotate", old["id"], "--grace", "0", env=env)
+    one_line(again, 1, "already rotated", f"rotate {new['id']}", f"revoke {old['id']}")
+
+
 def test_a_key_in_its_grace_period_shows_as_rotated(env: dict[str, str]) -> None:
     old = made("--name", "x", env=env)
     assert run("keys", "rotate", old["id"], "--grace", "1h", env=env).returncode == 0
