@@ -117,6 +117,13 @@ class Entry(NamedTuple):
     scopes: tuple[str, ...] | None = ()
 
 
+def _needed(needs: dict[tuple[str, ...], str], scopes: tuple[str, ...]) -> str:
+    """The scopes a request needed as stored (space-separated, cleaned as ``_text``
+    cleans: a scope a face did not check could hold a NUL), kept in ``needs``."""
+    text = needs[scopes] = " ".join(scopes).replace("\x00", "\ufffd")
+    return text
+
+
 def _header(headers: Any, name: str) -> str:
     """The first ``name`` header among pairs of ``str`` or of ASGI ``bytes``."""
     wanted = name.encode("latin-1")
@@ -284,6 +291,7 @@ class VerificationLog:
         paths: dict[str, str] = {}
         agents: dict[str, str] = {}
         masks: dict[str, str] = {}  # key id -> the key's mask (a property, worked out)
+        needs: dict[tuple[str, ...], str] = {}
         rows: list[VerificationRow] = []
         for at, decision, peer, headers, seen, scopes in batch:
             if seen is None:
@@ -326,7 +334,7 @@ class VerificationLog:
                 _text(seen.method, 16),
                 path_shown,
                 agent_shown,
-                None if scopes is None else " ".join(scopes),
+                None if scopes is None else needs.get(scopes) or _needed(needs, scopes),
             ))  # fmt: skip
         return rows
 

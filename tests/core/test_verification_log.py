@@ -168,3 +168,15 @@ def test_a_batch_of_many_entries_is_written_whole(manager: KeyManager) -> None:
         (f"r{i}", f"/n/{i}") for i in range(count)
     )
     log.close()
+
+
+def test_a_scope_holding_a_nul_does_not_stop_the_log(manager: KeyManager) -> None:
+    """PostgreSQL refuses a NUL in text, and a refused batch would be retried for ever
+    while every later entry waited behind it: what a request needed is stored cleaned."""
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    log.record(*entry(request_id="n")._replace(scopes=("orders:read", "bad\x00scope")))
+    log.record(*entry(request_id="p"))
+    assert log.flush() == 2
+    rows = {v.request_id: v for v in manager.store.verifications(VerificationFilter())}
+    assert rows["n"].scopes == ("orders:read", "bad\ufffdscope") and rows["p"].scopes == ()
+    log.close()
