@@ -18,6 +18,7 @@ from keyturn import (
     ScopeNotHeld,
 )
 from keyturn._owners import Owner, OwnerLimits
+from tests.core.test_store import raw_execute
 
 
 def bearer(key: str) -> list[tuple[str, str]]:
@@ -183,3 +184,20 @@ def test_a_key_made_while_its_owners_limits_change_gets_the_new_limits(
     create.join(10)
     key = bearer(made[0].key)
     assert [manager.verify(key).code for _ in range(2)] == ["valid", "usage_exceeded"]
+
+
+def test_a_store_upgraded_from_before_keeps_its_owners_limits(db_url: str) -> None:
+    """Migration 0070 writes each owner's limits to its keys' rows as it adds them."""
+    with KeyManager(db_url) as m:
+        key = m.create_key("k", owner="acme").key
+        other = m.create_key("other", owner="globex").key
+        m.owners.put(OPERATOR, "acme", OwnerLimits(credits=1, rate_limits=("5/minute",)))
+    raw_execute(
+        db_url,
+        "ALTER TABLE keys DROP COLUMN owner_rate_limits",
+        "ALTER TABLE keys DROP COLUMN owner_credits",
+        "DELETE FROM schema_migrations WHERE version = 70",
+    )
+    with KeyManager(db_url) as m:
+        assert [m.verify(bearer(key)).code for _ in range(2)] == ["valid", "usage_exceeded"]
+        assert all(m.verify(bearer(other)).ok for _ in range(6))
