@@ -81,5 +81,9 @@ def _limiter(settings: Settings, probe: bool) -> RateLimiter | None:
 
     limiter = RateLimiter(settings.redis_url, key_prefix=settings.redis_prefix)
     if probe and not limiter.check():
-        raise LimiterUnavailable(f"cannot reach Redis at {masked_url(settings.redis_url)!r}")
+        raise LimiterUnavailable(
+            f"cannot reach Redis at {masked_url(settings.redis_url)!r}: check that Redis runs "
+            "there, or leave --redis and KEYTURN_REDIS_URL unset to count rate limits in this "
+            "process"
+        )
     return limiter

@@ -276,3 +276,10 @@ def test_the_root_key_banner_command_runs_as_printed(tmp_path: Path) -> None:
                               env={**os.environ, "ROOT_KEY": root_key}, capture_output=True,
                               text=True, timeout=30)
         assert made.stdout == "201", made.stdout + made.stderr
+
+
+def test_serve_with_a_redis_that_does_not_answer_says_what_to_check(tmp_path: Path) -> None:
+    port = closed_port()
+    result = run("serve", "--port", "0", "--redis", f"redis://127.0.0.1:{port}/0",
+                 "--db", f"sqlite:///{tmp_path / 'k.db'}", cwd=tmp_path)
+    one_line(result, 3, f"127.0.0.1:{port}", "check that Redis runs there", "KEYTURN_REDIS_URL")
