@@ -441,6 +441,8 @@ class KeyAdmin:
     ) -> Sequence[KeyRecord]:
         actor.require(READ)
         filters = filters or KeyFilter()
+        if filters.owner is not None:  # trimmed, as keys store it and /v1/owners/{owner} reads
+            filters = replace(filters, owner=filters.owner.strip())
         if actor.owner is not None:
             if filters.owner not in (None, actor.owner):
                 return []
