@@ -283,3 +283,15 @@ def test_serve_with_a_redis_that_does_not_answer_says_what_to_check(tmp_path: Pa
     result = run("serve", "--port", "0", "--redis", f"redis://127.0.0.1:{port}/0",
                  "--db", f"sqlite:///{tmp_path / 'k.db'}", cwd=tmp_path)
     one_line(result, 3, f"127.0.0.1:{port}", "check that Redis runs there", "KEYTURN_REDIS_URL")
+
+
+def test_keys_create_on_a_new_database_names_the_file(tmp_path: Path) -> None:
+    """Run from another folder than the server's, `keys create` makes a database there,
+    whose keys that server refuses: it says so, with the file's absolute path."""
+    first = run("keys", "create", "--name", "x", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    path = tmp_path / "keyturn.db"
+    assert f"new database '{path}'" in first.stderr
+    assert f"--db sqlite:///{path}" in first.stderr
+    second = run("keys", "create", "--name", "y", cwd=tmp_path)
+    assert second.returncode == 0 and second.stderr == ""

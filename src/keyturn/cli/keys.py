@@ -32,6 +32,7 @@ from keyturn.cli.settings import (
 from keyturn.errors import Conflict, InvalidValue
 from keyturn.record import KeyRecord
 from keyturn.store import KeyFilter
+from keyturn.store.sqlite import SQLiteStore
 
 
 def cli_actor() -> Actor:
@@ -181,7 +182,14 @@ def create(
     settings = settings_from(config_file, database_url=database_url)
     with open_manager(settings, create=True) as manager:
         issued = manager.admin.create(cli_actor(), new)
+        created = manager.store.created if isinstance(manager.store, SQLiteStore) else None
     _show_issued(issued, fmt, "Created")
+    if created is not None:
+        click.echo(
+            f"keyturn: new database {str(created)!r}: a server accepts this key only if it "
+            f"reads this file (--db sqlite:///{created})",
+            err=True,
+        )
 
 
 @keys.command()

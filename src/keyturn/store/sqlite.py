@@ -64,6 +64,9 @@ class SQLiteStore(SQLStore):
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.path = url.removeprefix("sqlite://").removeprefix("/") if url != "sqlite://" else ""
+        # The file this store made (absolute), if it did: a command that makes keys says so,
+        # since a server reading another file would refuse them.
+        self.created: Path | None = None
         if in_memory(url):
             # A shared in-memory database, so every thread sees the same data.
             self._target = f"file:keyturn-{id(self)}?mode=memory&cache=shared"
@@ -85,6 +88,7 @@ class SQLiteStore(SQLStore):
                 )
             self._target = str(Path(self.path).expanduser())
             self._uri = False
+            self.created = None if where.exists() else where
             create_private(self._target)
         super().__init__()
         self._local = threading.local()
