@@ -295,3 +295,12 @@ def test_keys_create_on_a_new_database_names_the_file(tmp_path: Path) -> None:
     assert f"--db sqlite:///{path}" in first.stderr
     second = run("keys", "create", "--name", "y", cwd=tmp_path)
     assert second.returncode == 0 and second.stderr == ""
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0:8080", "localhost:8080", "[::1]"])
+def test_serve_with_a_port_or_brackets_in_the_host_says_to_use_port(
+    tmp_path: Path, host: str
+) -> None:
+    result = run("serve", "--host", host, "--db", f"sqlite:///{tmp_path / 'k.db'}", cwd=tmp_path)
+    one_line(result, 2, repr(host), "--port")
+    assert not (tmp_path / "k.db").exists()

@@ -7,6 +7,7 @@ imports (uvicorn, FastAPI) happen inside ``serve``, so the rest of the CLI start
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 import sys
 from typing import Any
@@ -39,9 +40,22 @@ class AddressInUse(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _ensure_free(settings: Settings) -> None:
     """Fail in one line, before the database is touched, when the port is taken (uvicorn
     would log a traceback-like error and exit 1 after startup)."""
+    if ":" in settings.host and not _is_address(settings.host):
+        raise UsageFailure(
+            f"host {settings.host!r} is not an address: give the address alone (--host "
+            "0.0.0.0, --host ::1) and the port with --port"
+        )
     if settings.port == 0:
         return
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
