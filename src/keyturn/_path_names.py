@@ -40,8 +40,9 @@ def routing_path(raw: bytes) -> str:
 
 def needs_routing_path(raw: bytes | None) -> bool:
     """Whether ``raw`` holds anything ``routing_path`` keeps encoded (cheap: most paths
-    hold no ``%2``)."""
-    return raw is not None and b"%2" in raw and _KEPT.search(raw) is not None
+    hold no ``%2``; ``find``, because ``in`` on bytes first tries the operand as an
+    integer and builds and drops a ``TypeError`` on every call)."""
+    return raw is not None and raw.find(b"%2") >= 0 and _KEPT.search(raw) is not None
 
 
 def segment(name: str) -> str:

@@ -24,7 +24,6 @@ key.
 from __future__ import annotations
 
 import logging
-import random
 import re
 import time
 from collections import deque
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from keyturn._addresses import AddressSet, parse_address
 from keyturn._flusher import Flusher
 from keyturn._redact import mask_text
+from keyturn._request_ids import new_id
 
 if TYPE_CHECKING:
     from keyturn._addresses import TrustedProxies
@@ -67,16 +67,7 @@ def request_id_of(given: Sequence[bytes], peer: str | None, trusted: AddressSet)
         address = parse_address(peer)
         if address is not None and address in trusted:
             return given[0].decode("ascii")
-    return new_request_id()
-
-
-def new_request_id() -> str:
-    """A new request id: 32 hex digits, the time in milliseconds (12) then 80 random bits.
-    Ids made one after another sort, so the log's index on them grows at its end; random
-    ids would each land on a page of their own, and a write would touch as many pages as
-    the batch has entries. Ids are not secrets: the process's own generator (reseeded in a
-    forked worker) serves, without a system call per request."""
-    return f"{time.time_ns() // 1_000_000:012x}{random.getrandbits(80):020x}"
+    return new_id()[0]
 
 
 def _shown(text: str, limit: int) -> str:
@@ -326,7 +317,7 @@ class VerificationLog:
                 agent_shown = agents[agent] = _shown(agent, MAX_TEXT)
             rows.append((
                 at,
-                _text(seen.request_id or new_request_id(), 128),
+                _text(seen.request_id or new_id()[0], 128),
                 key_id,
                 masked,
                 decision.code,

@@ -127,15 +127,18 @@ def test_a_batch_tells_each_request_apart(manager: KeyManager) -> None:
 
 
 def test_a_request_id_made_by_keyturn_begins_with_the_time() -> None:
-    """32 hex digits, the first 12 the time in milliseconds: ids sort as they were made
-    (what keeps the log's index on them cheap to grow)."""
+    """32 hex digits, the first 12 the time in milliseconds (when the id's run of 256
+    began, so never after it was made): ids sort as they were made (what keeps the log's
+    index on them cheap to grow)."""
     before = time.time_ns() // 1_000_000
-    made = [request_id_of([], "203.0.113.9", AddressSet(())) for _ in range(3)]
+    made = [request_id_of([], "203.0.113.9", AddressSet(())) for _ in range(300)]
     after = time.time_ns() // 1_000_000
-    assert len(set(made)) == 3
+    assert len(set(made)) == 300
+    assert made == sorted(made)
     for rid in made:
         assert len(rid) == 32 and int(rid, 16) >= 0
-        assert before <= int(rid[:12], 16) <= after
+        assert int(rid[:12], 16) <= after
+    assert int(made[-1][:12], 16) >= before  # 300 ids began a run here
 
 
 def test_the_core_keeps_the_queue_bound_on_every_path(manager: KeyManager) -> None:

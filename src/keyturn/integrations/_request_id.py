@@ -4,61 +4,20 @@ the entry ("Why was it rejected?", ``GET /v1/verifications?request_id=``).
 
 The id a trusted proxy set (``X-Request-Id`` from a peer in ``trusted_proxies``) is taken
 under ``/auth``'s rules (``keyturn._verifications.request_id_of``); a client's own is not
-believed (it could name another request's entries). Otherwise a new one of the same shape
-as ``/auth``'s, 32 hex digits beginning with the time in milliseconds (so ids sort as they
-were made and the log's index grows at its end), where the 80 random bits of ``/auth``'s
-are 48 drawn once per process and a counter. The counter's last two digits come from a
-table and the rest, with the time, is formatted once per 256 ids: no clock read, random
-draw, uuid or number formatting per request, on a path that costs a few microseconds (the
-time is when the run of 256 began). A forked worker draws its own bits, so workers forked
-from one parent never share ids.
+believed (it could name another request's entries). Otherwise a new one, from the generator
+every face shares (``keyturn._request_ids``).
 """
 
 from __future__ import annotations
 
-import itertools
-import os
-import secrets
-import time
 from collections.abc import Iterable
 
 from keyturn._addresses import AddressSet
+from keyturn._request_ids import new_id
 from keyturn._verifications import request_id_of
 
 HEADER = "X-Request-Id"
 HEADER_ASGI = b"x-request-id"
-
-# An id is a head (the time in milliseconds, 12 hex digits; 48 bits drawn once per process,
-# 12; the run's number, 6) and the last two hex digits of its place in the run, taken from
-# these tables: a run of 256 ids formats one head, and each id in it costs two joins.
-_LOW = [f"{n:02x}" for n in range(256)]
-_LOW_BYTES = [low.encode("ascii") for low in _LOW]
-_count = itertools.count().__next__  # atomic: threads never share a number
-_process = secrets.token_hex(6)
-_run: tuple[int, str, bytes] = (-1, "", b"")  # the run, its head as str and as bytes
-
-
-def new_id() -> tuple[str, bytes]:
-    """A new request id, as ``Seen`` records it and as the header sends it."""
-    global _run
-    number = _count()
-    run, head, head_bytes = _run
-    if number >> 8 != run:  # a new run (or a thread that read the next one's head first)
-        run = number >> 8
-        head = f"{time.time_ns() // 1_000_000:012x}{_process}{run & 0xFFFFFF:06x}"
-        head_bytes = head.encode("ascii")
-        _run = run, head, head_bytes
-    low = number & 0xFF
-    return head + _LOW[low], head_bytes + _LOW_BYTES[low]
-
-
-def _reseed() -> None:
-    global _process, _run
-    _process, _run = secrets.token_hex(6), (-1, "", b"")
-
-
-os.register_at_fork(after_in_child=_reseed)
-
 
 class RequestIds:
     """The request id of each request, given the ``trusted_proxies`` whose ids are taken."""
