@@ -225,6 +225,15 @@ def _database_url(value: Any) -> str:
     return url
 
 
+def _redis_url(value: Any) -> str | None:
+    """Checked here so the error names the flag or variable typed (the URL itself is not
+    repeated: it may hold a password)."""
+    url = _optional_text(value)
+    if url is not None and not url.lower().startswith(("redis://", "rediss://")):
+        raise ValueError("expected a Redis URL such as redis://127.0.0.1:6379/0")
+    return url
+
+
 def parse_scopes(value: Any) -> tuple[str, ...]:
     """Scopes as a TOML list or a string separated by spaces or commas."""
     if isinstance(value, str):
@@ -377,7 +386,7 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "cache_ttl": _seconds,
     "usage_flush_interval": _seconds,
     "shutdown_timeout": _seconds,
-    "redis_url": _optional_text,
+    "redis_url": _redis_url,
     "redis_prefix": _text,
     "ui": _flag,
     "ui_idle_timeout": _idle,

@@ -304,3 +304,12 @@ def test_serve_with_a_port_or_brackets_in_the_host_says_to_use_port(
     result = run("serve", "--host", host, "--db", f"sqlite:///{tmp_path / 'k.db'}", cwd=tmp_path)
     one_line(result, 2, repr(host), "--port")
     assert not (tmp_path / "k.db").exists()
+
+
+def test_a_redis_url_without_its_scheme_is_named_as_typed(tmp_path: Path) -> None:
+    typed = run("serve", "--redis", "127.0.0.1:6379", cwd=tmp_path)
+    one_line(typed, 2, "--redis:", "redis://127.0.0.1:6379/0")
+    by_env = run("serve", env={"KEYTURN_REDIS_URL": "redis//:hunter2@127.0.0.1"}, cwd=tmp_path)
+    one_line(by_env, 2, "KEYTURN_REDIS_URL:")
+    assert "hunter2" not in by_env.stderr
+    assert not (tmp_path / "keyturn.db").exists()
