@@ -9,15 +9,12 @@ from anywhere. A real nginx with docs/proxies/nginx.conf, and ``keyturn serve``.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
 
-from tests.service.conftest import KEY_RE, ServeProcess
-from tests.service.test_nginx import Echo, Stack, start_nginx
+from tests.service.test_nginx import Stack, nginx_stack
 
 ALLOWED = "198.51.100.0/24"
 CLIENT = "127.0.0.5"  # a loopback address of its own, not nginx's (trusted) 127.0.0.1
@@ -32,22 +29,9 @@ def get(stack: Stack, key: str, **claims: str) -> httpx.Response:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("nginx-client")
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    app = f"127.0.0.1:{upstream.server_address[1]}"
-    db = f"sqlite:///{tmp / 'keyturn.db'}"
     env = {**os.environ, "KEYTURN_TRUSTED_PROXIES": "127.0.0.1"}
-    with ServeProcess("--db", db, env=env, cwd=tmp) as keyturn:
-        root = KEY_RE.findall(keyturn.stderr)[0]
-        nginx, port = start_nginx(tmp, keyturn.url.removeprefix("http://"), app)
-        try:
-            yield Stack(f"http://127.0.0.1:{port}", root, keyturn.url, db)
-        finally:
-            nginx.terminate()
-            nginx.wait(timeout=10)
-            upstream.shutdown()
-            keyturn.stop()
+    with nginx_stack(tmp_path_factory.mktemp("nginx-client"), env=env) as built:
+        yield built
 
 
 @pytest.mark.parametrize(

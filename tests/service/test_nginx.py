@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -149,15 +150,17 @@ def start_nginx(tmp: Path, keyturn: str, app: str) -> tuple[subprocess.Popen[byt
     raise RuntimeError(f"nginx did not start:\n{(tmp / 'error.log').read_text()}")
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("nginx")
+@contextmanager
+def nginx_stack(
+    tmp: Path, *serve_args: str, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """nginx with the shipped configuration in front of an echoing app, asking a real
+    ``keyturn serve`` (started with ``serve_args``, on a new SQLite file) at ``/auth``."""
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     app = f"127.0.0.1:{upstream.server_address[1]}"
     db = f"sqlite:///{tmp / 'keyturn.db'}"
-    rules = ("--rule", "/admin=admin", "--rule", "GET /reports=reports")
-    with ServeProcess("--db", db, *rules, cwd=tmp) as keyturn:
+    with ServeProcess("--db", db, *serve_args, env=env, cwd=tmp) as keyturn:
         root = KEY_RE.findall(keyturn.stderr)[0]
         nginx, port = start_nginx(tmp, keyturn.url.removeprefix("http://"), app)
         try:
@@ -167,6 +170,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             nginx.wait(timeout=10)
             upstream.shutdown()
             keyturn.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    rules = ("--rule", "/admin=admin", "--rule", "GET /reports=reports")
+    with nginx_stack(tmp_path_factory.mktemp("nginx"), *rules) as built:
+        yield built
 
 
 def problem(answer: httpx.Response, status: int, code: str) -> dict[str, object]:
