@@ -32,9 +32,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 def logged(live: Live, key_id: str) -> list[dict[str, Any]]:
     """The key's entries, polled for up to 2 s (an entry is queryable within 2 s)."""
+    return entries(live, key_id=key_id)
+
+
+def entries(live: Live, **filters: str) -> list[dict[str, Any]]:
+    """The entries ``GET /v1/verifications`` finds for ``filters``, polled for up to 2 s."""
     deadline = time.monotonic() + 2.0
     while True:
-        found = live.root.get("/v1/verifications", params={"key_id": key_id})
+        found = live.root.get("/v1/verifications", params=filters)
         assert found.status_code == 200, found.text
         rows: list[dict[str, Any]] = found.json()["verifications"]
         if rows or time.monotonic() > deadline:
@@ -122,14 +127,7 @@ INTEGRATIONS = [face for face in FACES if face != "admin_api"]
 
 def by_request_id(live: Live, request_id: str) -> list[dict[str, Any]]:
     """The entries recorded under ``request_id``, polled for up to 2 s."""
-    deadline = time.monotonic() + 2.0
-    while True:
-        found = live.root.get("/v1/verifications", params={"request_id": request_id})
-        assert found.status_code == 200, found.text
-        rows: list[dict[str, Any]] = found.json()["verifications"]
-        if rows or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
+    return entries(live, request_id=request_id)
 
 
 @pytest.mark.parametrize("face", FACES)
