@@ -217,3 +217,14 @@ def test_in_memory_store_is_shared_across_threads() -> None:
     thread.join()
     assert results == ["valid"]
     m.close()
+
+
+def test_a_database_url_scheme_is_read_in_any_case(db_url: str) -> None:
+    """Schemes are case-insensitive (RFC 3986): ``SQLITE:///...`` is the same file as
+    ``sqlite:///...`` (it was read as a file named ``SQLITE:``...), and
+    ``POSTGRESQL://...`` the same database (psycopg refused it)."""
+    scheme, _, rest = db_url.partition("://")
+    with KeyManager(db_url) as manager:
+        issued = manager.create_key("any-case")
+    with KeyManager(f"{scheme.upper()}://{rest}") as shouted:
+        assert shouted.verify_key(issued.key).code == "valid"

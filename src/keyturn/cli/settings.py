@@ -17,6 +17,7 @@ from keyturn.cli.output import F
 from keyturn.config import CONFIG_ENV, Settings, env_name, load_settings
 from keyturn.errors import InvalidValue
 from keyturn.manager import KeyManager
+from keyturn.store import normal_url
 from keyturn.store.sqlite import in_memory
 
 
@@ -49,7 +50,7 @@ def lasting(settings: Settings) -> Settings:
     database (``sqlite:///:memory:``, or ``sqlite:///`` from an unset variable) would be
     shown and lost, and a list of one would be empty."""
     url = settings.database_url
-    if url.partition("://")[0].lower() == "sqlite" and in_memory(url):
+    if (plain := normal_url(url)).startswith("sqlite://") and in_memory(plain):
         raise InvalidValue(
             f"database {url!r} is in memory and ends with this command: name a file, e.g. "
             "--db sqlite:///keyturn.db (an empty variable in the URL gives this)",

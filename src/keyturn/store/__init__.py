@@ -9,6 +9,14 @@ from keyturn.store.base import AuditEvent, KeyFilter, KeyStore
 DEFAULT_URL = "sqlite:///keyturn.db"
 
 
+def normal_url(url: str) -> str:
+    """``url`` with its scheme in lower case: schemes are case-insensitive (RFC 3986,
+    3.1), so ``SQLITE:///keyturn.db`` names the same file as ``sqlite:///keyturn.db``,
+    where the SQLite path reading and psycopg take the lower-case form only."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.lower()}{sep}{rest}" if sep else url
+
+
 def open_store(url: str = DEFAULT_URL, *, create: bool = True) -> KeyStore:
     """Open (and migrate) the store that ``url`` names.
 
@@ -18,7 +26,8 @@ def open_store(url: str = DEFAULT_URL, *, create: bool = True) -> KeyStore:
     ``unknown_key`` for every key. Raises ``InvalidValue`` for an unusable URL or file and
     ``Unavailable`` for a database that does not answer.
     """
-    scheme = url.partition("://")[0].lower()
+    url = normal_url(url)
+    scheme = url.partition("://")[0]
     if scheme == "sqlite":
         from keyturn.store.sqlite import SQLiteStore
 
