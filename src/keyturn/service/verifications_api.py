@@ -46,8 +46,6 @@ def verifications_router(context: ServiceContext, callers: Callers) -> APIRouter
         before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description=_BEFORE)] = None,
     ) -> dict[str, Any]:
         actor.require(READ_SCOPE)
-        # An owner is read as keys store it (trimmed), as on every other face.
-        owner = None if owner is None else owner.strip()
         filters = VerificationFilter(key_id, owner, outcome, request_id, since)
         found = await asyncio.to_thread(store.verifications, filters, limit=limit, before=before)
         return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -761,7 +762,10 @@ class SQLStore(Outbox):
     def verifications(
         self, filters: VerificationFilter, *, limit: int = 100, before: int | None = None
     ) -> list[Verification]:
-        """Entries newest first, filtered; ``before``: an entry id to page on from."""
+        """Entries newest first, filtered; ``before``: an entry id to page on from. An owner
+        is read as keys store it (trimmed), whichever face asks."""
+        if filters.owner is not None:
+            filters = replace(filters, owner=filters.owner.strip())
         if _holds_nul(filters.key_id, filters.owner, filters.outcome, filters.request_id):
             return []
         query, params = verifications_query(self.dialect, filters, limit, before)
