@@ -1,8 +1,13 @@
-"""The request ids keyturn makes, one generator for every face (``/auth``, the verify and
-admin APIs, the integrations), so that every id has one shape: 32 hex digits beginning with
-the time in milliseconds (when the id's run of 256 began), so ids sort as they were made
-and the verification log's index on them grows at its end (random ids would each land on a
-page of their own).
+"""Request ids, for every face (``/auth``, the verify and admin APIs, the integrations):
+the id a trusted proxy set (``X-Request-Id``), taken under one set of rules, else one keyturn
+makes. Each answer carries it and its decision is recorded under it in the verification log,
+so the id a client or a log saw finds the entry ("Why was it rejected?",
+``GET /v1/verifications?request_id=``).
+
+keyturn's own ids come from one generator, so that every id has one shape: 32 hex digits
+beginning with the time in milliseconds (when the id's run of 256 began), so ids sort as
+they were made and the verification log's index on them grows at its end (random ids would
+each land on a page of their own).
 
 The rest is 48 bits drawn once per process and a counter, so a request costs no random
 draw (and never the ``random`` module's shared state, which an application may have seeded
@@ -14,8 +19,16 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import secrets
 import time
+from collections.abc import Iterable, Sequence
+
+from keyturn._addresses import AddressSet, parse_address
+
+HEADER = "X-Request-Id"
+HEADER_ASGI = b"x-request-id"
+_TAKEN = re.compile(rb"[\x21-\x7e]{1,128}")  # an id the log's readers can look up
 
 # An id is a head (the time in milliseconds, 12 hex digits; 48 bits drawn once per process,
 # 12; the run's number, 6) and the last two hex digits of its place in the run, taken from
@@ -47,3 +60,43 @@ def _reseed() -> None:
 
 
 os.register_at_fork(after_in_child=_reseed)
+
+
+def request_id_of(given: Sequence[bytes], peer: str | None, trusted: AddressSet) -> str:
+    """The request's id: the ``X-Request-Id`` a trusted proxy set, else a new one. A
+    client's own id is not believed: it could name another request's entries. Nor is an
+    id the log's readers could not look up (``GET /v1/verifications`` and the dashboard
+    take at most 128 visible ASCII characters), nor one of several: a proxy that adds its
+    id beside a client's would leave which is whose to guesswork."""
+    if len(given) == 1 and peer is not None and trusted and _TAKEN.fullmatch(given[0]):
+        address = parse_address(peer)
+        if address is not None and address in trusted:
+            return given[0].decode("ascii")
+    return new_id()[0]
+
+
+class RequestIds:
+    """The request id of each request, given the ``trusted_proxies`` whose ids are taken."""
+
+    __slots__ = ("trusted",)
+
+    def __init__(self, trusted: AddressSet) -> None:
+        self.trusted = trusted
+
+    def asgi(
+        self, headers: Iterable[tuple[bytes, bytes]], peer: str | None
+    ) -> tuple[str, bytes]:
+        """For ASGI header pairs; the headers are read only when some proxy is trusted."""
+        if self.trusted:
+            given = [value for name, value in headers if name == HEADER_ASGI]
+            if given:
+                taken = request_id_of(given, peer, self.trusted)
+                return taken, taken.encode("ascii")
+        return new_id()
+
+    def of(self, given: str | None, peer: str | None) -> str:
+        """For a request whose ``X-Request-Id`` header is ``given`` (WSGI, Django: several
+        headers arrive joined by commas, which no id taken holds)."""
+        if given is not None and self.trusted:
+            return request_id_of([given.encode("latin-1")], peer, self.trusted)
+        return new_id()[0]

@@ -24,15 +24,13 @@ key.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from keyturn._addresses import AddressSet, parse_address
+from keyturn._addresses import parse_address
 from keyturn._flusher import Flusher
 from keyturn._redact import mask_text
 from keyturn._request_ids import new_id
@@ -48,26 +46,12 @@ READ_SCOPE = "verifications:read"
 DEFAULT_RETENTION = 30 * 86_400.0
 DEFAULT_CAPACITY = 100_000
 MAX_TEXT = 512  # paths and user agents are cut to this many characters
-_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
 
 
 def _text(value: str, limit: int) -> str:
     """What any engine stores: no NUL (PostgreSQL refuses one, and a batch it refuses
     would be retried for ever), at most ``limit`` characters."""
     return value[:limit].replace("\x00", "\ufffd")
-
-
-def request_id_of(given: Sequence[bytes], peer: str | None, trusted: AddressSet) -> str:
-    """The request's id: the ``X-Request-Id`` a trusted proxy set, else a new one. A
-    client's own id is not believed: it could name another request's entries. Nor is an
-    id the log's readers could not look up (``GET /v1/verifications`` and the dashboard
-    take at most 128 visible ASCII characters), nor one of several: a proxy that adds its
-    id beside a client's would leave which is whose to guesswork."""
-    if len(given) == 1 and peer is not None and trusted and _REQUEST_ID.fullmatch(given[0]):
-        address = parse_address(peer)
-        if address is not None and address in trusted:
-            return given[0].decode("ascii")
-    return new_id()[0]
 
 
 def _shown(text: str, limit: int) -> str:

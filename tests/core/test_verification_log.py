@@ -11,12 +11,12 @@ import pytest
 
 from keyturn import KeyManager
 from keyturn._addresses import AddressSet, TrustedProxies
+from keyturn._request_ids import request_id_of
 from keyturn._verifications import (
     Entry,
     Seen,
     VerificationFilter,
     VerificationLog,
-    request_id_of,
 )
 from keyturn.config import SettingsError, load_settings
 from keyturn.keys import mask

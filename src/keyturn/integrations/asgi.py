@@ -21,11 +21,10 @@ from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any
 
 from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
-from keyturn._request_ids import new_id
+from keyturn._request_ids import HEADER_ASGI, new_id
 from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
-from keyturn.integrations._request_id import HEADER_ASGI
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.verifier import Decision

@@ -51,10 +51,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.urls import URLPattern, path
 from django.utils.module_loading import import_string
 
+from keyturn._request_ids import HEADER as REQUEST_ID
 from keyturn._verifications import Seen
 from keyturn.answer import DEFAULT_REALM, HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
-from keyturn.integrations._request_id import HEADER as REQUEST_ID
 from keyturn.integrations.guard import Guard
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.integrations.portal import MAX_BODY, OwnerKeys, PolicySource, is_json, read_json

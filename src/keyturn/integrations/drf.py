@@ -41,9 +41,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from keyturn._request_ids import HEADER as REQUEST_ID
 from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
-from keyturn.integrations._request_id import HEADER as REQUEST_ID
 from keyturn.integrations.django import guard, peer, query_string, response, seen_of, setup
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.lifecycle_headers import HEADER_NAMES

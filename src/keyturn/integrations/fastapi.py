@@ -44,10 +44,10 @@ from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
 
 from keyturn._path_rules import PathRules
+from keyturn._request_ids import HEADER as REQUEST_ID
 from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
-from keyturn.integrations._request_id import HEADER as REQUEST_ID
 from keyturn.integrations.asgi import REFUSED_KEY, REQUEST_ID_KEY, STATE_KEY, KeyturnMiddleware
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey

@@ -29,9 +29,9 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from flask import Flask, Response, after_this_request, current_app, g, request
 
+from keyturn._request_ids import HEADER as REQUEST_ID
 from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer
-from keyturn.integrations._request_id import HEADER as REQUEST_ID
 from keyturn.integrations.guard import Guard, KeySource
 
 EXTENSION = "keyturn"

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
 from keyturn._path_rules import PathRules, Requirement
+from keyturn._request_ids import RequestIds
 from keyturn._verifications import Seen
 from keyturn.answer import DEFAULT_REALM, HttpAnswer, render, render_error
 from keyturn.compose import build_manager
@@ -20,7 +21,6 @@ from keyturn.config import load_settings
 from keyturn.config import public_url as checked_public_url
 from keyturn.credentials import HeaderPairs
 from keyturn.errors import KeyturnError
-from keyturn.integrations._request_id import RequestIds
 from keyturn.integrations.identity import VerifiedKey
 from keyturn.manager import AsyncKeyManager, KeyManager
 from keyturn.record import KeyRecord

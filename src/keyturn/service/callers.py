@@ -16,7 +16,8 @@ from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from keyturn._asgi import Scope
-from keyturn._verifications import Seen, request_id_of
+from keyturn._request_ids import RequestIds
+from keyturn._verifications import Seen
 from keyturn.actor import Actor
 from keyturn.answer import render
 from keyturn.record import KeyRecord
@@ -38,7 +39,7 @@ class Callers:
 
     def __init__(self, context: ServiceContext) -> None:
         self._context = context
-        self._trusted = context.manager.sync.verifier.proxies.set
+        self._ids = RequestIds(context.manager.sync.verifier.proxies.set)
         # Each dependency ``holding`` made -> the scope it demands (the body gate reads it).
         self.scopes: dict[Callable[..., Any], str] = {}
         header = context.settings.api_key_headers[0] if context.settings.api_key_headers else None
@@ -81,8 +82,7 @@ class Callers:
         # decision recorded under it.
         rid = request.get(REQUEST_ID)
         if rid is None:
-            ids = [value for name, value in request["headers"] if name == b"x-request-id"]
-            rid = request[REQUEST_ID] = request_id_of(ids, peer, self._trusted)
+            rid = request[REQUEST_ID] = self._ids.asgi(request["headers"], peer)[0]
         decision = await context.manager.verify_asgi(
             request["headers"],
             request["query_string"],

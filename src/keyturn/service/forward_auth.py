@@ -19,7 +19,8 @@ from urllib.parse import parse_qsl
 from keyturn._asgi import Receive, Scope, Send
 from keyturn._path_rules import PathRules
 from keyturn._redact import Redactor
-from keyturn._verifications import Seen, request_id_of
+from keyturn._request_ids import request_id_of
+from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer, render, render_error
 from keyturn.config import Settings
 from keyturn.errors import KeyturnError
