@@ -12,19 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from keyturn.cli import main
+from tests.cli.command_tree import command_paths
 
-
-def _groups(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    ctx = click.Context(group)
-    found = [path]
-    for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
-        if isinstance(command, click.Group):
-            found += _groups(command, (*path, name))
-    return found
-
-
-GROUPS = _groups(main)
+GROUPS = command_paths(main, groups_only=True)
 
 
 def _listing(path: tuple[str, ...], columns: int) -> dict[str, str]:

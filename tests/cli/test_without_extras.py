@@ -12,25 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import pytest
 
 from keyturn._extras import EXTRAS
 from keyturn.cli import COMMANDS, main
+from tests.cli.command_tree import command_paths
 
 OPTIONAL = sorted({module for modules in EXTRAS.values() for module in modules})
-
-
-def _paths(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    ctx = click.Context(group)
-    found = [path]
-    for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
-        if isinstance(command, click.Group):
-            found += _paths(command, (*path, name))
-        else:
-            found.append((*path, name))
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +50,7 @@ def test_keyturn_help_lists_every_command_on_the_core(
     assert "doctor" in listing and "pip install 'keyturn[doctor]'" in listing
 
 
-PATHS = [p for p in _paths(main) if p]
+PATHS = [p for p in command_paths(main) if p]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[" ".join(p) for p in PATHS])
