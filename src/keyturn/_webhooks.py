@@ -33,8 +33,9 @@ from urllib.parse import urlsplit
 
 from keyturn import _events as events
 from keyturn._signing import new_secret
+from keyturn._verifications import READ_SCOPE as LOG_READ
 from keyturn.actor import Actor
-from keyturn.errors import InvalidValue, NotFound
+from keyturn.errors import InvalidValue, NotFound, ScopeNotHeld
 from keyturn.record import utcnow
 from keyturn.store.base import Delivery, EventStore, Webhook
 
@@ -167,6 +168,18 @@ class WebhookAdmin:
     def create(self, actor: Actor, new: NewWebhook) -> CreatedWebhook:
         actor.require(WRITE)
         chosen = checked_events(new.events)  # before the URL: resolving its host is slow
+        if events.ANY in chosen or events.GRACE_ENDING in chosen:
+            # key.grace_ending names who still uses a key (client addresses, paths): the
+            # verification log's, readable only with its scope, on every face.
+            try:
+                actor.require(LOG_READ)
+            except ScopeNotHeld as refused:
+                raise ScopeNotHeld(
+                    f"{refused}: {events.GRACE_ENDING} (and so '*') names who still uses a "
+                    f"key, client addresses included, which needs {LOG_READ}; choose the "
+                    "events without it, or use a key holding it",
+                    refused.missing,
+                ) from None
         url = checked_url(new.url, allow_private=self.allow_private)
         description = new.description
         if description is not None:

@@ -43,6 +43,7 @@ from keyturn._addresses import checked_networks, within_networks
 from keyturn._credits import validate_credits
 from keyturn._redact import mask_text
 from keyturn._suggestions import MAX_DAYS, Suggestion, suggest
+from keyturn._verifications import READ_SCOPE as LOG_READ
 from keyturn._verifications import KeyCallers
 from keyturn.actor import Actor, Allowance
 from keyturn.cache import KeyCache
@@ -504,8 +505,10 @@ class KeyAdmin:
     ) -> KeyCallers:
         """Who used the key (the verification log: client address, method, path, requests,
         last seen), since ``since``; by default, for a rotated key, since its rotation (who
-        still uses the old key), else over the last day."""
+        still uses the old key), else over the last day. Client addresses are the log's, so
+        they need its scope (``verifications:read``) beside ``keys:read``, on every face."""
         actor.require(READ)
+        actor.require(LOG_READ)
         record = self._get(key_id)
         actor.ensure_sees(record)
         if since is None:
@@ -515,8 +518,11 @@ class KeyAdmin:
 
     def suggest(self, actor: Actor, key_id: str, days: int = 30) -> Suggestion:
         """The scopes the key's requests needed and the address ranges they came from over
-        the last ``days`` whole days (UTC, today included): ``keyturn._suggestions``."""
+        the last ``days`` whole days (UTC, today included): ``keyturn._suggestions``. Made
+        of the verification log (client addresses included), so it needs the log's scope too.
+        """
         actor.require(READ)
+        actor.require(LOG_READ)
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
             raise InvalidValue(f"expected a whole number of days from 1 to {MAX_DAYS}", "days")
         record = self._get(key_id)

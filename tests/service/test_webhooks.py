@@ -159,7 +159,7 @@ def test_webhook_scopes(hooked: Live) -> None:
     assert refused.status_code == 403
     assert refused.json()["code"] == "insufficient_scope"
     assert hooked.client(keys_admin).get("/v1/webhooks").status_code == 403
-    made = hooked.client(writer).post("/v1/webhooks", json=body)
+    made = hooked.client(writer).post("/v1/webhooks", json={**body, "events": ["key.created"]})
     assert made.status_code == 201
     assert hooked.client(None).get("/v1/webhooks").status_code == 401
     assert hooked.client(writer).delete(f"/v1/webhooks/{made.json()['id']}").status_code == 204

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from keyturn._states import STATUSES
+from keyturn._verifications import READ_SCOPE as LOG_READ
 from keyturn.errors import NotPermitted
 from keyturn.manager import AsyncKeyManager
 from keyturn.record import KeyRecord, utcnow
@@ -158,6 +159,7 @@ async def render_detail(
     values: dict[str, str] | None = None,
 ) -> Response:
     """One key's page; ``errors`` and ``values`` refill its edit form after a bad post."""
+    reads_log = admin.can(LOG_READ)
     events: list[AuditEvent] = (
         list(await ui.keys.audit(admin.actor, key_id=record.id, limit=10))
         if admin.can_audit
@@ -180,10 +182,12 @@ async def render_detail(
         refusal=manage_refusal(admin, record),
         errors=errors or {},
         values=values or edit_values(record),
+        # Who called (client addresses) is the verification log's: only for its readers.
+        reads_log=reads_log,
         callers=(await ui.keys.callers(admin.actor, record.id)).callers
-        if record.replaced_by
+        if record.replaced_by and reads_log
         else None,
-        suggestion=await ui.keys.suggest(admin.actor, record.id, days),
+        suggestion=await ui.keys.suggest(admin.actor, record.id, days) if reads_log else None,
     )
 
 
