@@ -35,15 +35,23 @@ class MissingExtra(InvalidValue, ImportError):
         self.install = install
 
 
-def require(extra: str, purpose: str, *modules: str) -> None:
-    """``MissingExtra`` naming the ``pip install`` to run, if a module of ``extra`` (or the
-    ``modules`` of it that ``purpose`` needs) is not installed. Looked up, not imported:
-    checking costs no import time."""
+def missing(extra: str, purpose: str, *modules: str) -> MissingExtra | None:
+    """The ``MissingExtra`` naming the ``pip install`` to run if a module of ``extra`` (or
+    the ``modules`` of it that ``purpose`` needs) is not installed, else ``None``. Looked
+    up, not imported: checking costs no import time, so a command's help can say it."""
     for module in modules or EXTRAS[extra]:
         if importlib.util.find_spec(module) is None:
             install = f"pip install 'keyturn[{extra}]'"
-            raise MissingExtra(
+            return MissingExtra(
                 f"{purpose} needs keyturn's {extra!r} extra ({module} is not installed): "
                 f"{install}",
                 install,
             )
+    return None
+
+
+def require(extra: str, purpose: str, *modules: str) -> None:
+    """Raise ``missing``'s answer, if there is one."""
+    gap = missing(extra, purpose, *modules)
+    if gap is not None:
+        raise gap

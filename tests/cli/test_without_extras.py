@@ -1,8 +1,9 @@
 """`keyturn --help` on the core alone: the first thing a newcomer types works on any install.
 
 `make run` installs the 'serve' extra and no other; `pip install keyturn` installs none.
-Every command is listed and every command's help answers on either; a command whose extra
-is missing says, in one line, what to install (exit 2), never a traceback.
+Every command is listed and every command's help shows its usage on either; a command whose
+extra is missing says what to install there (`keyturn doctor --help` once printed only the
+install line), and when run, in one line (exit 2), never a traceback.
 """
 
 from __future__ import annotations
@@ -44,25 +45,52 @@ def test_keyturn_help_lists_every_command_on_the_core(
     done = keyturn(core_only, tmp_path, *args)
     assert done.returncode == 0, done.stderr
     listing = done.stdout.split("\nCommands:\n", 1)[1]
-    assert sorted(line.split()[0] for line in listing.splitlines() if line.strip()) == sorted(
-        COMMANDS
-    )
-    assert "doctor" in listing and "pip install 'keyturn[doctor]'" in listing
+    names = [line.split()[0] for line in listing.splitlines() if line[2:3].strip()]
+    assert sorted(names) == sorted(COMMANDS)
+    assert "Not installed: pip install 'keyturn[doctor]'." in " ".join(listing.split())
 
 
 PATHS = [p for p in command_paths(main) if p]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[" ".join(p) for p in PATHS])
-def test_each_commands_help_on_the_core_is_its_help_or_what_to_install(
+def test_each_commands_help_on_the_core_is_its_usage(
     core_only: dict[str, str], tmp_path: Path, path: tuple[str, ...]
 ) -> None:
     done = keyturn(core_only, tmp_path, *path, "--help")
-    if done.returncode == 0:
-        assert f"keyturn {' '.join(path)} [OPTIONS]" in done.stdout.splitlines()[0], done.stdout
-        return
-    assert done.returncode == 2, (done.returncode, done.stderr)
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert "pip install 'keyturn[" in lines[0]
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert f"keyturn {' '.join(path)} [OPTIONS]" in done.stdout.splitlines()[0], done.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("command", "extra"), [("doctor", "doctor"), ("serve", "serve")])
+def test_a_command_without_its_extra_shows_its_options_and_what_to_install(
+    core_only: dict[str, str], tmp_path: Path, command: str, extra: str
+) -> None:
+    helped = keyturn(core_only, tmp_path, command, "--help")
+    assert helped.returncode == 0 and helped.stderr == "", helped.stderr
+    assert "\nOptions:\n" in helped.stdout
+    assert f"pip install 'keyturn[{extra}]'" in (x.strip() for x in helped.stdout.splitlines())
+    run = keyturn(core_only, tmp_path, command)
+    assert run.returncode == 2, (run.returncode, run.stderr)
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith(f"error: keyturn {command} needs keyturn's {extra!r} extra (")
+    assert lines[0].endswith(f"is not installed): pip install 'keyturn[{extra}]'")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_with_the_extra_the_help_does_not_ask_for_it(tmp_path: Path) -> None:
+    environ = {**os.environ, "NO_COLOR": "1"}
+    done = keyturn(environ, tmp_path, "doctor", "--help")
+    assert done.returncode == 0 and "--try-variants" in done.stdout
+    assert "pip install" not in done.stdout
+
+
+def test_the_doctors_default_age_in_the_help_is_the_doctors() -> None:
+    from keyturn.cli.doctor import DEFAULT_MAX_AGE_DAYS, doctor
+    from keyturn.doctor.validity import DEFAULT_MAX_AGE_DAYS as LIBRARY_DEFAULT
+
+    assert DEFAULT_MAX_AGE_DAYS == LIBRARY_DEFAULT
+    option = next(p for p in doctor.params if p.name == "max_age")
+    assert option.default == str(LIBRARY_DEFAULT)

@@ -18,7 +18,6 @@ import click
 from click.exceptions import NoArgsIsHelpError
 
 from keyturn import __version__
-from keyturn._extras import MissingExtra
 from keyturn.errors import KeyturnError
 
 # Each command's module is imported only when that command runs: importing the server and
@@ -40,7 +39,8 @@ COMMANDS = {
 class KeyturnGroup(click.Group):
     """Click's own usage errors, from any command, become one ``error:`` line and exit 2,
     like keyturn's own; every ``KeyturnError`` becomes one line and its class's exit code,
-    here and nowhere else; ``keyturn`` alone prints its help; commands load lazily."""
+    here and nowhere else; ``keyturn`` alone prints its help; commands load lazily (and
+    load without their extras: ``keyturn.cli.output.needs_extra``)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -50,10 +50,7 @@ class KeyturnGroup(click.Group):
         if target is None:
             return None
         module, _, attr = target.partition(":")
-        try:
-            command: click.Command = getattr(importlib.import_module(module), attr)
-        except MissingExtra as missing:
-            return _not_installed(cmd_name, missing)
+        command: click.Command = getattr(importlib.import_module(module), attr)
         return command
 
     def main(
@@ -85,24 +82,6 @@ class KeyturnGroup(click.Group):
             click.echo("Aborted.", err=True)
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
-
-
-def _not_installed(name: str, missing: MissingExtra) -> click.Command:
-    """A command whose extra is missing: listed by ``keyturn --help`` with what to install
-    (one absent extra must not break the help of every other command), and when run, with
-    any arguments, its one line and exit 2."""
-
-    def run(args: tuple[str, ...]) -> None:
-        raise missing
-
-    return click.Command(
-        name,
-        callback=run,
-        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
-        short_help=f"Not installed: {missing.install}.",
-        add_help_option=False,
-        context_settings={"ignore_unknown_options": True},
-    )
 
 
 @click.group(cls=KeyturnGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from keyturn._extras import require
 from keyturn.cli.check import parse_header
-from keyturn.cli.output import UsageFailure, echo_styled, format_option, styled_output
-from keyturn.doctor import diagnose, render_json, render_markdown
-from keyturn.doctor.render import render_text, text_output
-from keyturn.doctor.report import Report
-from keyturn.doctor.sources import read_bounded
-from keyturn.doctor.validity import DEFAULT_MAX_AGE_DAYS
+from keyturn.cli.output import (
+    UsageFailure,
+    echo_styled,
+    format_option,
+    needs_extra,
+    styled_output,
+)
+
+if TYPE_CHECKING:
+    from keyturn.doctor.report import Report
+
+# The doctor's own default (keyturn.doctor.validity, pinned equal by a test): written here
+# because importing the doctor needs its extra, and the help must answer without it.
+DEFAULT_MAX_AGE_DAYS = 90
 
 
 def _positive(value: str, option: str, kind: type[int] | type[float]) -> Any:
@@ -27,12 +36,17 @@ def _positive(value: str, option: str, kind: type[int] | type[float]) -> Any:
 
 
 def _stdin_key() -> str:
+    from keyturn.doctor.sources import read_bounded
+
     if sys.stdin is None or sys.stdin.isatty():
         raise UsageFailure("--key-stdin reads the key from standard input: pipe it in")
     return read_bounded(sys.stdin.buffer, "standard input")
 
 
 def _show(report: Report, fmt: str) -> None:
+    from keyturn.doctor import render_json, render_markdown
+    from keyturn.doctor.render import render_text, text_output
+
     if fmt == "json":
         click.echo(render_json(report))
     elif fmt == "markdown":
@@ -45,6 +59,7 @@ def _show(report: Report, fmt: str) -> None:
             click.echo(render_text(report))
 
 
+@needs_extra("doctor")
 @click.command(short_help="Find out why an API rejects a key.")
 @click.argument("url", required=False)
 @click.option("--key-env", metavar="NAME", help="Read the key from this environment variable.")
@@ -90,6 +105,9 @@ def doctor(url: str | None, key_env: str | None, key_file: str | None, key_stdin
     Exit 0 when the probe was authorised (or, without a probe, when nothing is wrong),
     1 otherwise, 2 on bad usage.
     """
+    require("doctor", "keyturn doctor")
+    from keyturn.doctor import diagnose
+
     if sum([key_env is not None, key_file is not None, key_stdin]) > 1:
         raise UsageFailure("use only one of --key-env, --key-file and --key-stdin")
     max_age_days = _positive(max_age, "--max-age", int)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
+from keyturn._extras import missing
 from keyturn._printable import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,6 +29,25 @@ class UsageFailure(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
+
+
+def needs_extra(extra: str) -> Callable[[click.Command], click.Command]:
+    """For a command that needs an extra (put above ``@click.command``): without it, the
+    command's help still shows its usage and options, and says what to install, in its line
+    of ``keyturn --help`` and under its own ``--help``; running it stops with that line."""
+
+    def mark(command: click.Command) -> click.Command:
+        gap = missing(extra, f"keyturn {command.name}")
+        if gap is not None:
+            command.short_help = f"{command.get_short_help_str()} Not installed: {gap.install}."
+            # \b: click keeps the lines as written, so the command is never broken.
+            command.epilog = (
+                f"\b\nNot installed here: keyturn's {extra!r} extra. Install it with\n"
+                f"    {gap.install}"
+            )
+        return command
+
+    return mark
 
 
 def format_option(*choices: str) -> Callable[[F], F]:

@@ -21,6 +21,7 @@ from keyturn.cli.output import (
     UsageFailure,
     emit_json,
     format_option,
+    needs_extra,
 )
 from keyturn.cli.settings import lasting, settings_from, settings_options
 from keyturn.compose import build_manager
@@ -137,6 +138,7 @@ def _show_key_file(issued: IssuedKey, path: str, fmt: str) -> None:
     )
 
 
+@needs_extra("serve")
 @click.command(short_help="Serve the admin API, the verify API and forward-auth.")
 @settings_options
 @click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1].")
