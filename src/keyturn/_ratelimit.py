@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple, Protocol
+from urllib.parse import urlsplit
 
 from keyturn._extras import require
 from keyturn._quota import Quota
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
     import redis
 
 MEMORY = "memory://"
+# The URLs redis-py opens: TCP, TLS, and a Unix socket (``unix:///run/redis.sock?db=0``).
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+REDIS_URLS = (
+    "redis://[:password@]host:6379/0 such as redis://127.0.0.1:6379/0, rediss://... for TLS, "
+    "or unix:///path/redis.sock?db=0"
+)
 DEFAULT_KEY_PREFIX = "keyturn"
 
 # A month and a year are 30 and 360 days: a window has one length, whatever the calendar.
@@ -182,7 +189,8 @@ class RateLimiter:
     """Counts requests per key id against the key's limits.
 
     ``storage`` is ``memory://`` (one process) or ``redis://[:password@]host:6379/0``
-    (``rediss://`` for TLS; shared by every instance; the ``redis`` extra). ``key_prefix``
+    (``rediss://`` for TLS, ``unix:///path/redis.sock?db=0`` for a local socket; shared by
+    every instance; the ``redis`` extra). ``key_prefix``
     separates deployments (or test runs) that share one Redis.
     """
 
@@ -194,10 +202,9 @@ class RateLimiter:
         if storage == MEMORY:
             self._counts = _MemoryCounts()
             return
-        if not storage.startswith(("redis://", "rediss://")):
+        if urlsplit(storage).scheme not in REDIS_SCHEMES:
             raise InvalidValue(
-                f"cannot use rate-limit storage {shown!r}: use memory:// or "
-                "redis://[:password@]host:6379/0",
+                f"cannot use rate-limit storage {shown!r}: use memory:// or {REDIS_URLS}",
                 "redis_url",
             )
         require("redis", "rate limits counted in Redis")
@@ -209,8 +216,7 @@ class RateLimiter:
         except ValueError as exc:
             # The client's message may repeat the URL, password and all: say it our way.
             raise InvalidValue(
-                f"cannot use rate-limit storage {shown!r}: use memory:// or "
-                "redis://[:password@]host:6379/0",
+                f"cannot use rate-limit storage {shown!r}: use memory:// or {REDIS_URLS}",
                 "redis_url",
             ) from exc
         self._counts = _RedisCounts(client, key_prefix)

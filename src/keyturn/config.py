@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from keyturn._durations import parse_duration
 from keyturn._path_rules import ScopeRule, parse_pattern
+from keyturn._ratelimit import REDIS_SCHEMES, REDIS_URLS
 from keyturn.credentials import DEFAULT_API_KEY_HEADERS, DEFAULT_QUERY_PARAMS
 from keyturn.errors import InvalidValue
 from keyturn.keys import DEFAULT_PREFIX, TEST_PREFIX, validate_prefix
@@ -229,8 +230,15 @@ def _redis_url(value: Any) -> str | None:
     """Checked here so the error names the flag or variable typed (the URL itself is not
     repeated: it may hold a password)."""
     url = _optional_text(value)
-    if url is not None and not url.lower().startswith(("redis://", "rediss://")):
-        raise ValueError("expected a Redis URL such as redis://127.0.0.1:6379/0")
+    if url is None:
+        return None
+    url = url.strip()
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in REDIS_SCHEMES:
+        raise ValueError(f"expected a Redis URL: {REDIS_URLS}")
     return url
 
 

@@ -181,8 +181,9 @@ def _show_key_file(issued: IssuedKey, path: str, fmt: str) -> None:
     "redis_url",
     default=None,
     metavar="URL",
-    help="Redis for rate limits shared by every instance, e.g. redis://127.0.0.1:6379/0 "
-    "[default: counted in this process; also $KEYTURN_REDIS_URL].",
+    help="Redis for rate limits shared by every instance, e.g. redis://127.0.0.1:6379/0, "
+    "rediss://... (TLS) or unix:///run/redis.sock [default: counted in this process; also "
+    "$KEYTURN_REDIS_URL].",
 )
 def serve(
     config_file: str | None, rules: tuple[str, ...], root_key_file: str | None, **flags: Any
