@@ -153,3 +153,32 @@ def test_the_rotate_form_takes_a_quiet_period_and_the_page_names_who_still_uses_
         time.sleep(0.2)
     assert "Who still uses this key" in page and "until nobody has used it for 900" in page
     assert "GET /orders/9" in page and "127.0.0.1" in page
+
+
+def test_the_why_page_checks_a_key_restricted_by_address_from_a_given_client(
+    live: Live,
+) -> None:
+    """The verify API takes the client's address (``ip``); the check page had no field for
+    it, so a key on an allow-list could only ever be shown refused there."""
+    issued = live.manager.create_key("office only", allowed_ips=["203.0.113.0/24"])
+    client, csrf = signed_in(live)
+    form = client.get("/ui/check").text
+    assert 'name="ip"' in form
+
+    def check(**fields: str) -> str:
+        answer = client.post("/ui/check", data={"csrf": csrf, **fields})
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    assert "ip_not_allowed" in check(key=issued.key)
+    inside = check(key=issued.key, ip="203.0.113.9")
+    assert "HTTP 200" in inside and "ip_not_allowed" not in inside
+    outside = check(key=issued.key, ip="198.51.100.1")
+    assert "ip_not_allowed" in outside and "198.51.100.1" in outside
+    pasted = check(headers=f"Authorization: Bearer {issued.key}", ip="203.0.113.10")
+    assert "HTTP 200" in pasted
+    masked = f"{issued.key[:12]}…{issued.key[-4:]}"
+    assert "HTTP 200" in check(key=masked, ip="203.0.113.11")
+    bad = client.post("/ui/check", data={"csrf": csrf, "key": issued.key, "ip": "not-an-ip"})
+    assert bad.status_code == 400 and "is an IP address" in bad.text
+    assert issued.key not in bad.text

@@ -32,7 +32,7 @@ from keyturn.manager import AsyncKeyManager
 from keyturn.outcomes import Outcome
 from keyturn.record import KeyRecord
 from keyturn.store import KeyFilter
-from keyturn.verifier import Candidate, Decision
+from keyturn.verifier import Candidate, Decision, Origin
 
 MAX_HEADERS = 100
 MASKED_SCAN_LIMIT = 5000
@@ -166,19 +166,27 @@ class Diagnostician:
         self._public_url = public_url
         self._redactor = redactor
 
-    async def request(self, pasted: PastedRequest, scopes: tuple[str, ...] = ()) -> Diagnosis:
+    # ``ip``: the address the request came from (as the verify API's ``ip`` and ``keyturn
+    # check --ip``): without it a key restricted by address is ``ip_not_allowed``. With the
+    # pasted headers it is the peer, so a trusted proxy's X-Forwarded-For names the client.
+
+    async def request(
+        self, pasted: PastedRequest, scopes: tuple[str, ...] = (), ip: str | None = None
+    ) -> Diagnosis:
         found = self._manager.verifier.inspect(pasted.headers, pasted.query)
-        return await self._finish(found, scopes)
+        return await self._finish(found, scopes, (ip, pasted.headers))
 
-    async def key(self, key: str, scopes: tuple[str, ...] = ()) -> Diagnosis:
-        return await self._finish(self._manager.verifier.inspect_key(key), scopes)
+    async def key(self, key: str, scopes: tuple[str, ...] = (), ip: str | None = None) -> Diagnosis:
+        return await self._finish(self._manager.verifier.inspect_key(key), scopes, (ip, ()))
 
-    async def _finish(self, found: Candidate | Decision, scopes: tuple[str, ...]) -> Diagnosis:
-        decision, record = await self._manager.examine(found, scopes)
+    async def _finish(
+        self, found: Candidate | Decision, scopes: tuple[str, ...], origin: Origin
+    ) -> Diagnosis:
+        decision, record = await self._manager.examine(found, scopes, origin=origin)
         return explain(decision, self._realm, self._redactor, record, self._public_url)
 
     async def masked(
-        self, actor: Actor, text: str, scopes: tuple[str, ...] = ()
+        self, actor: Actor, text: str, scopes: tuple[str, ...] = (), ip: str | None = None
     ) -> tuple[list[tuple[KeyRecord, Diagnosis]], bool]:
         """Each key ``actor`` may read whose mask is ``text``, with the decision it would get
         now; and whether the search stopped at ``MASKED_SCAN_LIMIT`` keys before the end."""
@@ -191,7 +199,7 @@ class Diagnostician:
         results = []
         for record in found:
             candidate = Candidate(Presented(record.masked, "masked key"), record.key_hash)
-            decision = verifier.decide(candidate, record, None, scopes)
+            decision = verifier.decide(candidate, record, None, scopes, (ip, ()))
             results.append(
                 (record, explain(decision, self._realm, self._redactor, record, self._public_url))
             )
