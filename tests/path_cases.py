@@ -47,7 +47,10 @@ class PathCase:
 
 
 def _case(path: str, *needs: str, method: str = "GET", wire: bool = True) -> PathCase:
-    return PathCase(path, frozenset(needs), method, wire, asgi="%c0" not in path)
+    return PathCase(path, frozenset(needs), method, wire, asgi=not _OVERLONG.search(path))
+
+
+_OVERLONG = re.compile(r"%(?:c[01]|e0%[89]|f0%8)", re.IGNORECASE)
 
 
 ADMIN_FORMS = [
@@ -85,6 +88,14 @@ ADMIN_FORMS = [
     "/admin%20",  # trailing spaces trimmed (WHATWG, Windows)
     "/%u0061dmin",  # IIS's %u escapes
     "/x/%c0%ae%c0%ae/admin",  # overlong UTF-8, which old decoders read as '..'
+    "/x/%e0%80%ae%e0%80%ae/admin",  # three bytes
+    "/x/%f0%80%80%ae%f0%80%80%ae/admin",  # four
+    "/x/%c0%2e%c0%2e/admin",  # continuation bytes unchecked (lenient decoders)
+    "/x/..%c0%afadmin",  # an overlong slash
+    "/x/..%c1%9cadmin",  # an overlong backslash (IIS)
+    "/x/..%00/admin",  # a NUL skipped
+    "/adm%C4%B1n",  # a dotless i, 'I' upper-cased (Java's equalsIgnoreCase, .NET)
+    "/ADM%C4%B0N",  # a dotted capital I, 'i' lower-cased
     "/%EF%BD%81dmin",  # a fullwidth 'a', normalised (NFKC)
     "/x/.%2e%09/admin",
 ]

@@ -64,8 +64,14 @@ _C0_SPACE = "".join(map(chr, range(0x21)))
 # What some transform changes (a shortcut past them all for most paths).
 _TRANSFORMED = re.compile(r"[?#%\\\x00-\x20\x7f-\U0010ffff]|^(?:[^/]|//)")
 _WHATWG_DROPS = re.compile(r"[\t\n\r]|^[\x00-\x20]|[\x00-\x20]$")
+# IIS's %uXXXX, and overlong UTF-8: two bytes (%c0%ae), three (%e0%80%ae) or four
+# (%f0%80%80%ae), the last byte unchecked as lenient decoders leave it (%c0%2e, and IIS's
+# %c1%1c, a backslash), and sent raw after the escaped lead (%c0.: the same bytes).
 _LEGACY_ESCAPE = re.compile(
-    r"%u(?P<u>[0-9a-f]{4})|%(?P<lead>c[01])%(?P<cont>[89ab][0-9a-f])", re.IGNORECASE
+    r"%u(?P<u>[0-9a-f]{4})"
+    r"|(?P<lead>%(?:c[01]|e0%[89][0-9a-f]|f0%8[0-9a-f]%[0-9a-f]{2}))"
+    r"(?:%(?P<cont>[0-9a-f]{2})|(?P<raw>[\x21-\x24\x26-\x7e]))",
+    re.IGNORECASE,
 )
 # What _cleaned changes: a ';' or a segment ending in '.' or ' ' (dot segments included).
 _UNCLEAN = re.compile(r";|[. ](?:/|$)")
@@ -133,6 +139,8 @@ def _transforms(text: str) -> Iterator[str]:
     for stop in ("?", "#", "\x00"):
         if stop in text:
             yield text.partition(stop)[0]
+    if "\x00" in text:
+        yield text.replace("\x00", "")  # C string handling that skips NULs
     if "%" in text:
         yield unquote(text)
         if _LEGACY_ESCAPE.search(text):  # IIS's %u0061, and overlong UTF-8 such as %c0%ae
@@ -153,11 +161,17 @@ def _transforms(text: str) -> Iterator[str]:
 
 
 def _legacy_character(escape: re.Match[str]) -> str:
-    """The character an old decoder reads from ``%uXXXX`` or a two-byte overlong UTF-8
-    escape (``%c0%ae`` is ``.`` to it)."""
+    """The character an old decoder reads from ``%uXXXX`` or an overlong UTF-8 escape
+    (``%c0%ae``, ``%e0%80%ae`` and ``%f0%80%80%ae`` are ``.`` to it): the lead's payload
+    bits, then six from each following byte."""
     if escape["u"]:
         return chr(int(escape["u"], 16))
-    return chr((int(escape["lead"], 16) & 0x1F) << 6 | (int(escape["cont"], 16) & 0x3F))
+    lead, *rest = (int(byte, 16) for byte in escape["lead"][1:].split("%"))
+    rest.append(int(escape["cont"], 16) if escape["cont"] else ord(escape["raw"]))
+    value = lead & (0x1F, 0x0F, 0x07)[len(rest) - 1]
+    for byte in rest:
+        value = value << 6 | byte & 0x3F
+    return chr(value)
 
 
 def _texts(path: str) -> set[str] | None:
@@ -243,6 +257,23 @@ def _without_suffix(form: str) -> str | None:
 
 
 # -- matching ---------------------------------------------------------------------------
+
+
+def _case_folds(form: str) -> tuple[str, ...]:
+    """``form`` as case-insensitive matchers read it: lower-cased, and, when it is not
+    ASCII, folded a character at a time to one character as Java's ``equalsIgnoreCase``
+    and .NET's ordinal comparisons do: ``ı`` (dotless) and ``ſ`` (long s) upper-case to
+    ``I`` and ``S``, ``İ`` lower-cases to ``i``, so ``/admın`` is ``/admin`` to them."""
+    lower = form.lower()
+    if form.isascii():
+        return (lower,)
+    simple = "".join(_simple_fold(char) for char in form)
+    return (lower,) if simple == lower else (lower, simple)
+
+
+def _simple_fold(char: str) -> str:
+    upper = char.upper()
+    return ((upper if len(upper) == 1 else char).lower() or char)[0]
 
 
 def _stricter(a: Requirement, b: Requirement) -> Requirement:
@@ -354,9 +385,9 @@ class PathRules:
         found: Requirement = None  # the identity of _stricter
         for form in forms:
             found = _stricter(found, self._form(self._rules, method, form))
-            folded = form.lower()
-            if folded != form or self._case_rules:
-                found = _stricter(found, self._form(self._folded, method, folded))
+            for folded in _case_folds(form):
+                if folded != form or self._case_rules:
+                    found = _stricter(found, self._form(self._folded, method, folded))
         return found
 
     @staticmethod
