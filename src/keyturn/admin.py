@@ -83,9 +83,10 @@ MAX_METADATA_BYTES = 8192
 MAX_METADATA_DEPTH = 8
 MAX_RATE_LIMITS = 10
 MAX_CREDITS = 10**12  # exactly representable in JSON Schema, and more than any plan needs
-# Printable text: at least one visible character, no control characters (they break logs
-# and terminals, and an owner travels in the X-Keyturn-Owner header).
-TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# Printable text: at least one visible character, no control characters, C1 included
+# (they break logs and terminals: U+009B is a terminal's CSI, as ESC [ is; and an owner
+# travels in the X-Keyturn-Owner header).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
 _TEXT = re.compile(TEXT_PATTERN)
 
 # The scope each operation needs; faces authenticate callers with the same names.

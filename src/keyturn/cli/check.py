@@ -12,6 +12,7 @@ import sys
 import click
 
 from keyturn._addresses import parse_address
+from keyturn._printable import printable
 from keyturn.answer import render
 from keyturn.cli.output import emit_json, format_option
 from keyturn.cli.settings import (
@@ -110,7 +111,7 @@ def check(
         if decision.ok and decision.key is not None:
             key = decision.key
             click.echo(
-                f"  key:    {key.id} ({key.name}, {key.masked}), "
+                f"  key:    {key.id} ({printable(key.name)}, {key.masked}), "
                 f"scopes: {', '.join(sorted(key.granted)) or '(none)'}"
             )
     sys.exit(0 if decision.ok else 1)

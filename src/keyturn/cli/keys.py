@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from keyturn._durations import parse_duration, parse_expiry
+from keyturn._printable import printable
 from keyturn._states import STATUSES
 from keyturn._suggestions import MAX_DAYS
 from keyturn.actor import Actor
@@ -55,7 +56,7 @@ def _show_issued(issued: IssuedKey, fmt: str, verb: str) -> None:
     styled = styled_output()
     key_id = click.style(record.id, bold=True) if styled else record.id
     click.echo(
-        f"{verb} key {key_id} ({record.name}), "
+        f"{verb} key {key_id} ({printable(record.name)}), "
         f"scopes: {', '.join(sorted(record.granted)) or '(none)'}, "
         + (f"roles: {', '.join(record.roles)}, " if record.roles else "")
         + f"expires: {_when(record.expires_at)}"
@@ -79,7 +80,7 @@ def _show_record(record: KeyRecord, fmt: str) -> None:
             value = ", ".join(value) or "(none)"
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items()) or "(none)"
-        click.echo(f"{name.ljust(width)}  {'' if value is None else value}")
+        click.echo(f"{name.ljust(width)}  {'' if value is None else printable(str(value))}")
 
 
 @click.group()
@@ -453,7 +454,8 @@ def _state_command(verb: str, help_text: str) -> click.Command:
         if fmt == "json":
             emit_json(record.public())
         else:
-            click.echo(f"{record.id} ({record.name}, {record.masked}) is now {_status(record)}")
+            shown = f"{record.id} ({record.name}, {record.masked}) is now {_status(record)}"
+            click.echo(printable(shown))
 
     return command
 

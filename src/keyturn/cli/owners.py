@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from keyturn._owners import OwnerLimits, OwnerUsage
+from keyturn._printable import printable
 from keyturn.cli.keys import cli_actor
 from keyturn.cli.output import emit_json, format_option
 from keyturn.cli.settings import (
@@ -30,7 +31,7 @@ def _show(usage: OwnerUsage, fmt: str) -> None:
             value = ", ".join(value) or "(none)"
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items() if v != 0) or "(none)"
-        click.echo(f"{name.ljust(width)}  {'' if value is None else value}")
+        click.echo(f"{name.ljust(width)}  {'' if value is None else printable(str(value))}")
 
 
 @click.group(short_help="An owner's limits; revoke or disable all its keys at once.")
@@ -98,9 +99,9 @@ def _all_keys_command(verb: str, help_text: str) -> click.Command:
             emit_json({"owner": owner, "changed": [record.public() for record in changed]})
             return
         past = {"revoke": "revoked", "disable": "disabled"}[verb]
-        click.echo(f"{len(changed)} key(s) of {owner} {past}")
+        click.echo(printable(f"{len(changed)} key(s) of {owner} {past}"))
         for record in changed:
-            click.echo(f"  {record.id} ({record.name}, {record.masked})")
+            click.echo(printable(f"  {record.id} ({record.name}, {record.masked})"))
 
     return command
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from keyturn._printable import printable
 from keyturn.cli.keys import cli_actor
 from keyturn.cli.output import (
     emit_json,
@@ -32,7 +33,7 @@ def _show(role: Role, fmt: str) -> None:
     for name, value in shown.items():
         if isinstance(value, list):
             value = ", ".join(value) or "(none)"
-        click.echo(f"{name.ljust(width)}  {'' if value is None else value}")
+        click.echo(f"{name.ljust(width)}  {'' if value is None else printable(str(value))}")
 
 
 @click.group(short_help="Named sets of scopes that keys hold.")
