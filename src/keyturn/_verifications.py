@@ -3,22 +3,31 @@
 Every decision the core makes for a use of a key (``KeyManager.verify``, ``verify_asgi``,
 ``verify_key`` and their async twins, whichever face called them: ``/auth``, the verify
 API, the admin API's own authentication, the ASGI middleware and the framework
-integrations) is queued as a tuple of references: one ``deque.append``, no lock, no I/O
-(``KeyManager`` appends it itself while the queue has ``room``, and hands it to
+integrations) is queued as one plain tuple (``Entry``): one ``deque.append``, no lock, no
+I/O (``KeyManager`` appends it itself while the queue has ``room``, and hands it to
 ``VerificationLog.record`` otherwise, which starts the writer, or drops and counts). A face
-tells what it knows beyond the headers in a ``Seen`` (method, path, request id). A
+tells what it knows of the request in a ``Seen`` (method, path, request id, user agent). A
 background thread writes what has gathered every ``interval`` seconds (half a second by
 default, so an entry is queryable within about that, and well within 2 s) and deletes
 entries older than the retention. The queue is bounded: when the store cannot keep up
 (or does not answer), entries past ``capacity`` are dropped and counted (``dropped``, on
 ``/metrics``), and a request never waits for the log.
 
-What an entry holds: when, the request id, the key's id and mask when the key is known,
-the outcome code, the client's address as the request showed it (the peer, and the
-forwarded addresses when the peer is a trusted proxy: the client is worked out when the
-entry is written, not on the request), method, path, user agent and the scopes the request
-needed (what least-privilege suggestions, ``keyturn._suggestions``, are made of). Never the
-key.
+What an entry holds: when, the request id, the key's id when the key is known (its mask is
+found when the entry is written), the outcome code, the client's address as the request
+showed it (the peer, and the forwarded addresses when the peer is a trusted proxy: the
+client is worked out when the entry is written, not on the request), method, path, user
+agent and the scopes the request needed (what least-privilege suggestions,
+``keyturn._suggestions``, are made of). Never the key.
+
+Why an entry is a plain tuple of strings and numbers, and not the decision and the
+request's header list: a queue holds a few hundred thousand entries between two writes
+under load, and every object in it that the garbage collector tracks (a decision, a header
+list, a named tuple) is promoted through its generations and walked again by each full
+collection; that made the log cost the hot path half again as much as the decision. A
+tuple of untracked values is untracked at the first young collection and costs nothing
+after. The header list is kept only where the writer must read it (a face that did not
+find the user agent, or a peer that may be a trusted proxy).
 """
 
 from __future__ import annotations
@@ -62,34 +71,55 @@ def _shown(text: str, limit: int) -> str:
 
 
 class Seen(NamedTuple):
-    """What a face knows of a request beyond its headers and peer, handed to the verify
-    call so that the core records the decision (``KeyManager``): the method and path it
-    judged, the request id it answers with (``None``: one is made when the entry is
-    written) and the user agent when the headers do not carry it (the verify API)."""
+    """What a face knows of a request, handed to the verify call so that the core records
+    the decision (``KeyManager``): the method and path it judged, the request id it answers
+    with (``None``: one is made when the entry is written), the user agent (``None``: to
+    be read from ``headers`` when the entry is written), and the header pairs the writer
+    must read, by reference: the forwarded addresses when the peer may be a trusted proxy,
+    the user agent when not given; ``()`` when there is nothing to read (no proxy is
+    trusted, the user agent given), so that the queue holds no header list."""
 
     method: str
     path: str
     request_id: str | None = None
     user_agent: str | None = None
+    headers: Any = ()  # HeaderPairs; ``Any``: ``str`` or ASGI ``bytes`` pairs
 
 
-_UNSEEN = Seen("", "")
+def unseen(headers: Any) -> Seen:
+    """What is known of a request no face described (a direct call of the core): its
+    headers, read when the entry is written."""
+    return Seen("", "", None, None, headers)
 
 
 class Entry(NamedTuple):
-    """One decision as the core made it: what a request costs the log is this tuple and
-    one ``deque.append``. The key's id and mask, the client's address (forwarded addresses
-    are read only if the peer is a trusted proxy) and the user agent are worked out when
-    the entry is written, off the hot path."""
+    """One decision as the core queues it (``KeyManager``: the first five fields, then a
+    ``Seen``'s, one tuple made by ``+``): what a request costs the log is this tuple and one
+    ``deque.append``. The key's mask, the client's address (forwarded addresses are read
+    only if the peer is a trusted proxy) and the user agent are worked out when the entry
+    is written, off the hot path."""
 
     at: float
-    decision: Any  # keyturn.verifier.Decision
+    outcome: str  # the outcome's code
+    key_id: str | None
     peer: str | None
-    headers: Any  # the request's header pairs, kept by reference, read when written
-    seen: Seen | None
     # What the request needed (path rules, asked for); ``None``: not a set of scopes (a
     # permission expression, which may say ``not``).
-    scopes: tuple[str, ...] | None = ()
+    scopes: tuple[str, ...] | None
+    method: str
+    path: str
+    request_id: str | None
+    user_agent: str | None
+    headers: Any
+
+
+def user_agent(headers: Any) -> str:
+    """The user agent among ASGI header pairs (lower-case ``bytes`` names), for a face
+    that does not read the headers otherwise."""
+    for name, value in headers:
+        if name == b"user-agent":
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def _needed(needs: dict[tuple[str, ...], str], scopes: tuple[str, ...]) -> str:
@@ -186,8 +216,11 @@ class VerificationFilter:
     since: datetime | None = None
 
 
-def _ignore(*entry: Any) -> None:
+def _ignore(entry: tuple[Any, ...]) -> None:
     """``record`` of a log that is turned off."""
+
+
+MASKS_KEPT = 10_000  # key ids whose masks the log remembers (``VerificationLog.masks``)
 
 
 class VerificationLog:
@@ -213,6 +246,10 @@ class VerificationLog:
         self.capacity = capacity
         self.dropped = 0
         self.queue: deque[tuple[Any, ...]] = deque()
+        # key id -> the key's mask, for the writer: the core notes a key's mask when it
+        # decides on a key it read (``KeyManager._logged``), so that the hot path queues
+        # only the id; the writer reads one it does not find from the store.
+        self.masks: dict[str, str] = {}
         # How full the queue may be for the hot path (``KeyManager``) to append an entry
         # itself, without the call to ``record``: the capacity once the writer runs; 0
         # until then and while the log is off, so the first entry (and every entry of a log
@@ -222,9 +259,8 @@ class VerificationLog:
                                "verification log")
         self._purged = 0.0
 
-    def record(self, *entry: Any) -> None:
-        """Queue an entry, given as ``Entry``'s fields (the call's own argument tuple is
-        what is queued: no object is built on the hot path); past ``capacity``, drop it
+    def record(self, entry: tuple[Any, ...]) -> None:
+        """Queue an entry (``Entry``'s fields, a plain tuple); past ``capacity``, drop it
         and count it. Never blocks."""
         queue = self.queue
         if len(queue) >= self.capacity:
@@ -256,29 +292,37 @@ class VerificationLog:
             self.store.purge_verifications(datetime.fromtimestamp(now - self.retention, UTC))
         return len(batch)
 
+    def note_mask(self, key_id: str, masked: str) -> None:
+        """Remember a key's mask for the writer (bounded: past ``MASKS_KEPT`` ids the
+        memory starts again, and the writer reads what it misses from the store)."""
+        masks = self.masks
+        if len(masks) >= MASKS_KEPT:
+            masks.clear()
+        masks[key_id] = masked
+
+    def _mask(self, key_id: str) -> str | None:
+        """A key's mask the core did not note: read from the store (``None``: the key is
+        gone)."""
+        record = self.store.get(key_id)
+        if record is None:
+            return None
+        self.note_mask(key_id, record.masked)
+        return record.masked
+
     def _rows(self, batch: list[tuple[Any, ...]]) -> list[VerificationRow]:
         """The stored rows of queued entries (``Entry``'s fields, in order). What repeats
         from request to request (the client of a peer that is no trusted proxy, a path, a
-        user agent, a key's mask) is worked out once per batch: masking a text or reading
-        an address costs microseconds, and a batch holds the same few many times over."""
+        user agent) is worked out once per batch: masking a text or reading an address
+        costs microseconds, and a batch holds the same few many times over."""
         proxies = self.proxies
+        masks = self.masks
         clients: dict[str | None, str | None] = {}
         paths: dict[str, str] = {}
         agents: dict[str, str] = {}
-        masks: dict[str, str] = {}  # key id -> the key's mask (a property, worked out)
         needs: dict[tuple[str, ...], str] = {}
         rows: list[VerificationRow] = []
-        for at, decision, peer, headers, seen, scopes in batch:
-            if seen is None:
-                seen = _UNSEEN
-            key = decision.key
-            if key is None:
-                key_id = masked = None
-            else:
-                key_id = key.id
-                masked = masks.get(key_id)
-                if masked is None:
-                    masked = masks[key_id] = key.masked
+        for at, code, key_id, peer, scopes, method, path, rid, agent, headers in batch:
+            masked = None if key_id is None else masks.get(key_id) or self._mask(key_id)
             if peer in clients:
                 client = clients[peer]
             else:
@@ -289,10 +333,8 @@ class VerificationLog:
                     client = None if found is None else str(found)
                 else:
                     client = clients[peer] = None if address is None else str(address)
-            agent = seen.user_agent
             if agent is None:
                 agent = _header(headers, "user-agent")
-            path = seen.path
             path_shown = paths.get(path)
             if path_shown is None:
                 path_shown = paths[path] = _shown(path.partition("?")[0], MAX_TEXT)
@@ -301,12 +343,12 @@ class VerificationLog:
                 agent_shown = agents[agent] = _shown(agent, MAX_TEXT)
             rows.append((
                 at,
-                _text(seen.request_id or new_id()[0], 128),
+                _text(rid or new_id()[0], 128),
                 key_id,
                 masked,
-                decision.code,
+                code,
                 client,
-                _text(seen.method, 16),
+                _text(method, 16),
                 path_shown,
                 agent_shown,
                 None if scopes is None else needs.get(scopes) or _needed(needs, scopes),

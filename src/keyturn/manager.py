@@ -35,7 +35,7 @@ from keyturn._propagation import follow_changes
 from keyturn._quota import Quota
 from keyturn._store_reads import StoreReads
 from keyturn._usage import UsageRecorder
-from keyturn._verifications import DEFAULT_RETENTION, Seen, VerificationLog
+from keyturn._verifications import DEFAULT_RETENTION, Seen, VerificationLog, unseen
 from keyturn._webhooks import AsyncWebhookAdmin, WebhookAdmin
 from keyturn.actor import Actor
 from keyturn.admin import (
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from keyturn._ratelimit import RateLimiter
 
 VALID = CATALOGUE["valid"]  # the accepting outcome: ``decision.outcome is VALID`` is ``ok``
+_VALID = VALID.code
 Moment = float | datetime | None
 """``now`` as callers give it: Unix time, an aware datetime, or ``None`` for the clock."""
 
@@ -348,14 +349,25 @@ class KeyManager:
         seen: Seen | None,
         scopes: tuple[str, ...] | None = (),
     ) -> Decision:
-        """``decision``, recorded in the verification log (queued; see ``_verifications``):
-        every use of a key the core decides goes through here or the fast path's append.
-        ``scopes``: what the request needed (``None``: a permission expression)."""
+        """``decision``, recorded in the verification log (queued as an ``Entry``; see
+        ``_verifications``): every use of a key the core decides goes through here or the
+        fast path's append. ``scopes``: what the request needed (``None``: a permission
+        expression). A key's mask is noted for the writer here, where the key was read: the
+        fast path queues only its id."""
         log = self.verifications
+        key = decision.key
+        key_id = None
+        if key is not None:
+            key_id = key.id
+            if key_id not in log.masks:
+                log.note_mask(key_id, key.masked)
+        entry = (time.time(), decision.outcome.code, key_id, peer, scopes) + (
+            seen or unseen(headers)
+        )
         if len(self._log_queue) < log.room:  # ``record``'s append, without the call
-            self._log_queue.append((time.time(), decision, peer, headers, seen, scopes))
+            self._log_queue.append(entry)
         else:
-            log.record(time.time(), decision, peer, headers, seen, scopes)
+            log.record(entry)
         return decision
 
     def account(self, record: KeyRecord | None, decision: Decision, now: float) -> None:
@@ -478,11 +490,12 @@ class KeyManager:
                     record.allowed is None or self._admits(record, peer, headers)
                 ):
                     self._note(record.id, now)
-                    log = self.verifications  # ``_logged``, inlined
-                    if len(self._log_queue) < log.room:
-                        self._log_queue.append((now, accepted, peer, headers, seen, scopes))
+                    # ``_logged``, inlined (the writer finds the key's mask by its id)
+                    logged = (now, _VALID, record.id, peer, scopes) + (seen or unseen(headers))
+                    if len(self._log_queue) < self.verifications.room:
+                        self._log_queue.append(logged)
                     else:
-                        log.record(now, accepted, peer, headers, seen, scopes)
+                        self.verifications.record(logged)
                     return accepted
             if record.metered:
                 return Candidate(Presented(key, source), key_hash)

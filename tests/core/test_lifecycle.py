@@ -150,7 +150,8 @@ def test_a_usage_aware_grace_warns_of_its_latest_end_once_naming_who_still_uses_
     assert seen(manager, hook)[before:] == []
     headers = [("authorization", f"Bearer {old.key}"), ("user-agent", "client/1.0")]
     # Recorded by the core, with what the face saw of the request.
-    manager.verify(headers, scopes=["read"], peer="203.0.113.9", seen=Seen("GET", "/orders"))
+    seen_by_face = Seen("GET", "/orders", None, "client/1.0")
+    manager.verify(headers, scopes=["read"], peer="203.0.113.9", seen=seen_by_face)
     manager.verifications.flush()
     later = utcnow() + timedelta(days=2, hours=1)  # its latest end is within a day
     # In use all along: each flushed use moved its end (tests/core/test_quiet_grace.py).

@@ -20,23 +20,21 @@ from keyturn._verifications import (
 )
 from keyturn.config import SettingsError, load_settings
 from keyturn.keys import mask
-from keyturn.outcomes import CATALOGUE
 from keyturn.record import KeyRecord
 from keyturn.store.verification_rows import ROWS_PER_INSERT
-from keyturn.verifier import Decision
 
 
 def entry(outcome: str = "valid", key: KeyRecord | None = None, **fields: Any) -> Entry:
-    """An entry as the core queues it: the decision, the request's peer and headers, and
-    what the face saw (``Seen``)."""
+    """An entry as the core queues it: the outcome, the key's id, the request's peer, and
+    what the face saw (``Seen``: method, path, request id, user agent, headers)."""
     values: dict[str, Any] = {
         "at": time.time(), "request_id": "r1", "peer": "203.0.113.9", "headers": (),
         "method": "GET", "path": "/orders", "user_agent": "curl/8",
     }  # fmt: skip
     values.update(fields)
-    seen = Seen(values["method"], values["path"], values["request_id"], values["user_agent"])
-    decision = Decision(CATALOGUE[outcome], "", "", key)
-    return Entry(values["at"], decision, values["peer"], values["headers"], seen)
+    seen = Seen(values["method"], values["path"], values["request_id"], values["user_agent"],
+                values["headers"])  # fmt: skip
+    return Entry(values["at"], outcome, key.id if key else None, values["peer"], (), *seen)
 
 
 @pytest.fixture
@@ -50,7 +48,7 @@ def manager(store_url: str) -> Iterator[KeyManager]:
 def test_a_full_queue_drops_and_counts_never_blocks(manager: KeyManager) -> None:
     log = VerificationLog(manager.store, TrustedProxies(), interval=3600, capacity=3)
     for i in range(5):
-        log.record(*entry(request_id=f"r{i}"))
+        log.record(entry(request_id=f"r{i}"))
     assert log.dropped == 2
     assert log.flush() == 3
     found = manager.store.verifications(VerificationFilter())
@@ -61,12 +59,12 @@ def test_a_full_queue_drops_and_counts_never_blocks(manager: KeyManager) -> None
 def test_entries_are_stored_filtered_and_purged(manager: KeyManager) -> None:
     key = manager.create_key("k", owner="acme")
     log = VerificationLog(manager.store, TrustedProxies(["10.0.0.0/8"]), interval=3600)
-    log.record(*entry(key=key.record, request_id="a"))
-    log.record(*entry("unknown_key", request_id="b", path="/x?api_key=secret",
+    log.record(entry(key=key.record, request_id="a"))
+    log.record(entry("unknown_key", request_id="b", path="/x?api_key=secret",
                      user_agent="evil\x00agent"))  # fmt: skip
     forwarded = [(b"x-forwarded-for", b"198.51.100.7")]
-    log.record(*entry("key_revoked", request_id="c", peer="10.1.2.3", headers=forwarded))
-    log.record(*entry("key_revoked", request_id="old", at=time.time() - 7200))
+    log.record(entry("key_revoked", request_id="c", peer="10.1.2.3", headers=forwarded))
+    log.record(entry("key_revoked", request_id="old", at=time.time() - 7200))
     log.flush()
     store = manager.store
     by_key = store.verifications(VerificationFilter(key_id=key.record.id))
@@ -98,7 +96,7 @@ def test_the_retention_setting() -> None:
 
 def test_the_log_can_be_turned_off(db_url: str) -> None:
     with KeyManager(db_url, verification_log=False) as manager:
-        manager.verifications.record(*entry())
+        manager.verifications.record(entry())
         assert manager.verifications.flush() == 0
     assert load_settings(environ={"KEYTURN_VERIFICATION_LOG": "off"}).verification_log is False
 
@@ -110,11 +108,11 @@ def test_a_batch_tells_each_request_apart(manager: KeyManager) -> None:
     key = manager.create_key("k").key
     log = VerificationLog(manager.store, TrustedProxies(["10.0.0.0/8"]), interval=3600)
     for i, client in enumerate(["198.51.100.7", "198.51.100.8", "198.51.100.7"]):
-        log.record(*entry(request_id=f"p{i}", peer="10.0.0.1", path=f"/k/{key}",
+        log.record(entry(request_id=f"p{i}", peer="10.0.0.1", path=f"/k/{key}",
                           headers=[(b"x-forwarded-for", client.encode())]))  # fmt: skip
-    log.record(*entry(request_id="d", peer="203.0.113.9", path=f"/k/{key}", user_agent=key))
-    log.record(*entry(request_id="e", peer="10.0.0.1", path="/other?api_key=x"))
-    log.record(*entry(request_id="f", peer="203.0.113.9", user_agent="curl/8"))
+    log.record(entry(request_id="d", peer="203.0.113.9", path=f"/k/{key}", user_agent=key))
+    log.record(entry(request_id="e", peer="10.0.0.1", path="/other?api_key=x"))
+    log.record(entry(request_id="f", peer="203.0.113.9", user_agent="curl/8"))
     log.flush()
     rows = {v.request_id: v for v in manager.store.verifications(VerificationFilter())}
     assert [rows[f"p{i}"].client for i in range(3)] == [
@@ -164,7 +162,7 @@ def test_a_batch_of_many_entries_is_written_whole(manager: KeyManager) -> None:
     log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
     count = 2 * ROWS_PER_INSERT + 7
     for i in range(count):
-        log.record(*entry(request_id=f"r{i}", path=f"/n/{i}"))
+        log.record(entry(request_id=f"r{i}", path=f"/n/{i}"))
     assert log.flush() == count
     found = manager.store.verifications(VerificationFilter(), limit=count + 10)
     assert sorted((v.request_id, v.path) for v in found) == sorted(
@@ -177,8 +175,8 @@ def test_a_scope_holding_a_nul_does_not_stop_the_log(manager: KeyManager) -> Non
     """PostgreSQL refuses a NUL in text, and a refused batch would be retried for ever
     while every later entry waited behind it: what a request needed is stored cleaned."""
     log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
-    log.record(*entry(request_id="n")._replace(scopes=("orders:read", "bad\x00scope")))
-    log.record(*entry(request_id="p"))
+    log.record(entry(request_id="n")._replace(scopes=("orders:read", "bad\x00scope")))
+    log.record(entry(request_id="p"))
     assert log.flush() == 2
     rows = {v.request_id: v for v in manager.store.verifications(VerificationFilter())}
     assert rows["n"].scopes == ("orders:read", "bad\ufffdscope") and rows["p"].scopes == ()

@@ -48,19 +48,25 @@ def entries(live: Live, **filters: str) -> list[dict[str, Any]]:
 
 
 Answer = tuple[int, str | None]  # status, X-Request-Id
+AGENT = "faces-test/1.0"  # the user agent every face's request sends
+
+
+def sent(key: str) -> dict[str, str]:
+    """The headers of each face's request."""
+    return {"Authorization": f"Bearer {key}", "User-Agent": AGENT}
 
 
 def _starlette(live: Live, key: str) -> Answer:
     app = mounted_apps.starlette_app(live.manager, scopes={})
     with TestClient(app) as client:
-        r = client.get("/orders/7", headers={"Authorization": f"Bearer {key}"})
+        r = client.get("/orders/7", headers=sent(key))
         return r.status_code, r.headers.get("x-request-id")
 
 
 def _fastapi(live: Live, key: str) -> Answer:
     app = mounted_apps.fastapi_app(live.manager, scopes={})
     with TestClient(app) as client:
-        r = client.get("/orders/7", headers={"Authorization": f"Bearer {key}"})
+        r = client.get("/orders/7", headers=sent(key))
         return r.status_code, r.headers.get("x-request-id")
 
 
@@ -75,7 +81,7 @@ def _fastapi_dependency(live: Live, key: str) -> Answer:
         return {"name": key.name}
 
     with TestClient(app) as client:
-        r = client.get("/orders/7", headers={"Authorization": f"Bearer {key}"})
+        r = client.get("/orders/7", headers=sent(key))
         return r.status_code, r.headers.get("x-request-id")
 
 
@@ -88,7 +94,7 @@ def _flask(live: Live, key: str) -> Answer:
     def order() -> dict[str, str]:
         return {"name": g.keyturn_key.name}
 
-    answer = app.test_client().get("/orders/7", headers={"Authorization": f"Bearer {key}"})
+    answer = app.test_client().get("/orders/7", headers=sent(key))
     return answer.status_code, answer.headers.get("x-request-id")
 
 
@@ -97,19 +103,21 @@ def _django(live: Live, key: str) -> Answer:
     keyturn = {"KEYS": live.manager}
     with override_settings(ROOT_URLCONF=django_site.plain, MIDDLEWARE=middleware,
                            KEYTURN=keyturn):  # fmt: skip
-        r = DjangoClient().get("/items", HTTP_AUTHORIZATION=f"Bearer {key}")
+        r = DjangoClient().get("/items", HTTP_AUTHORIZATION=f"Bearer {key}",
+                               HTTP_USER_AGENT=AGENT)
         return r.status_code, r.headers.get("x-request-id")
 
 
 def _drf(live: Live, key: str) -> Answer:
     with override_settings(ROOT_URLCONF=django_site.rest, MIDDLEWARE=[],
                            KEYTURN={"KEYS": live.manager}):  # fmt: skip
-        r = DjangoClient().get("/items", HTTP_AUTHORIZATION=f"Bearer {key}")
+        r = DjangoClient().get("/items", HTTP_AUTHORIZATION=f"Bearer {key}",
+                               HTTP_USER_AGENT=AGENT)
         return r.status_code, r.headers.get("x-request-id")
 
 
 def _admin_api(live: Live, key: str) -> Answer:
-    r = httpx.get(f"{live.url}/v1/keys", headers={"Authorization": f"Bearer {key}"})
+    r = httpx.get(f"{live.url}/v1/keys", headers=sent(key))
     return r.status_code, r.headers.get("x-request-id")
 
 
@@ -138,6 +146,7 @@ def test_a_request_through_each_face_is_in_the_verification_log(live: Live, face
     rows = logged(live, record["id"])
     assert [(r["outcome"], r["method"], r["path"]) for r in rows] == [("valid", method, path)]
     assert rows[0]["request_id"] and key not in str(rows)
+    assert rows[0]["user_agent"] == AGENT
 
 
 @pytest.mark.parametrize("face", INTEGRATIONS)

@@ -22,7 +22,7 @@ from typing import Any
 
 from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
 from keyturn._request_ids import HEADER_ASGI, new_id
-from keyturn._verifications import Seen
+from keyturn._verifications import Seen, user_agent
 from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
 from keyturn.integrations.guard import Guard, KeySource
@@ -97,7 +97,10 @@ class KeyturnMiddleware:
                 client = scope.get("client")
                 peer = client[0] if client else None
                 rid, rid_header = new_id() if self._taken is None else self._taken(headers, peer)
-                seen = Seen(method, path, rid)  # recorded with the decision
+                # Recorded with the decision; the headers only if a proxy is trusted (its
+                # forwarded addresses name the client).
+                seen = Seen(method, path, rid, user_agent(headers),
+                            () if self._taken is None else headers)
                 try:
                     found = self._triage(headers, scope["query_string"], required, peer, seen)
                     if not isinstance(found, Decision):

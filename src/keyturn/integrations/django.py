@@ -175,9 +175,14 @@ def request_id(request: HttpRequest, guard: Guard) -> str:
     return rid
 
 
-def seen_of(request: HttpRequest, guard: Guard) -> Seen:
-    """The request's method, path and id, recorded with its decision (the verification log)."""
-    return Seen(request.method or "GET", request.path, request_id(request, guard))
+def seen_of(request: HttpRequest, guard: Guard, headers: list[tuple[str, str]]) -> Seen:
+    """The request's method, path, id and user agent, recorded with its decision (the
+    verification log); its ``headers`` only when a proxy is trusted (the writer reads the
+    forwarded addresses then)."""
+    return Seen(
+        request.method or "GET", request.path, request_id(request, guard),
+        request.META.get("HTTP_USER_AGENT", ""), headers if guard.request_ids.trusted else (),
+    )  # fmt: skip
 
 
 class KeyturnMiddleware:
@@ -201,9 +206,10 @@ class KeyturnMiddleware:
         g = conf.guard
         required = g.requirement(request.method or "GET", request.path_info)
         if required is not None:
+            headers = conf.headers(request)
             verdict = g.verdict(
-                conf.headers(request), query_string(request), required, peer(request),
-                seen_of(request, g),
+                headers, query_string(request), required, peer(request),
+                seen_of(request, g, headers),
             )  # fmt: skip
             refusal = admit(request, verdict)
             if refusal is not None:
@@ -215,9 +221,10 @@ class KeyturnMiddleware:
         g = conf.guard
         required = g.requirement(request.method or "GET", request.path_info)
         if required is not None:
+            headers = conf.headers(request)
             verdict = await g.verdict_async(
-                conf.headers(request), query_string(request), required, peer(request),
-                seen_of(request, g),
+                headers, query_string(request), required, peer(request),
+                seen_of(request, g, headers),
             )  # fmt: skip
             refusal = admit(request, verdict)
             if refusal is not None:

@@ -104,10 +104,11 @@ class KeyturnAuthentication(BaseAuthentication):  # type: ignore[misc]
         key: VerifiedKey | None = getattr(http, "keyturn_key", None)  # the middleware's
         if key is None:
             g = conf.guard
-            seen = seen_of(http, g)
+            headers = conf.headers(http)
+            seen = seen_of(http, g, headers)
             _tell_id(request, http)  # on any answer, refusals included
             try:
-                decision = g.check(conf.headers(http), query_string(http), (), peer(http), seen)
+                decision = g.check(headers, query_string(http), (), peer(http), seen)
             except KeyturnError as exc:  # no decision could be made: fail closed
                 raise KeyturnRejection(g.failure(exc)) from None
             if decision.code == "missing_credentials":
@@ -179,10 +180,10 @@ class HasScopes(BasePermission):  # type: ignore[misc]
         # No keyturn key, or one short of a scope: the full check gives the exact answer.
         conf = setup()
         http = _http(request)
+        headers = conf.headers(http)
         verdict = conf.guard.verdict(
-            conf.headers(http), query_string(http), required, peer(http),
-            seen_of(http, conf.guard),
-        )  # fmt: skip
+            headers, query_string(http), required, peer(http), seen_of(http, conf.guard, headers)
+        )
         _tell_id(request, http)
         if isinstance(verdict, HttpAnswer):
             _untell(request)

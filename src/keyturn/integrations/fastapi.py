@@ -45,7 +45,7 @@ from starlette.concurrency import run_in_threadpool
 
 from keyturn._path_rules import PathRules
 from keyturn._request_ids import HEADER as REQUEST_ID
-from keyturn._verifications import Seen
+from keyturn._verifications import Seen, user_agent
 from keyturn.answer import HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
 from keyturn.integrations.asgi import REFUSED_KEY, REQUEST_ID_KEY, STATE_KEY, KeyturnMiddleware
@@ -152,7 +152,8 @@ class KeyturnAuth(SecurityBase):
             scope["query_string"],
             required,
             peer,
-            Seen(scope.get("method", "GET"), scope["path"], rid),
+            Seen(scope.get("method", "GET"), scope["path"], rid, user_agent(scope["headers"]),
+                 scope["headers"] if self.guard.request_ids.trusted else ()),
         )
         if isinstance(result, HttpAnswer):
             if state is not None:

@@ -73,12 +73,15 @@ class Keyturn:
         assert guard is not None  # init_app refuses to register without one
         peer = request.remote_addr
         rid = guard.request_ids.of(request.headers.get(REQUEST_ID), peer)
+        headers = list(request.headers.items())
+        agent = request.headers.get("User-Agent", "")
+        forwarded = headers if guard.request_ids.trusted else ()  # read only behind a proxy
         result = guard.verdict(
-            list(request.headers.items()),
+            headers,
             request.query_string,
             scopes,
             peer,
-            Seen(request.method, request.path, rid),
+            Seen(request.method, request.path, rid, agent, forwarded),
         )
         if isinstance(result, HttpAnswer):
             return Response(

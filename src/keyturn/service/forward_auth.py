@@ -93,8 +93,10 @@ class ForwardAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = scope["headers"]
-        verb, scopes, query, original, rid, peer = self._request(scope, headers)
-        seen = Seen(verb, original, rid)  # recorded with the decision, by the core
+        verb, scopes, query, original, rid, peer, agent = self._request(scope, headers)
+        # Recorded with the decision, by the core; the headers only if a proxy is trusted
+        # (its forwarded addresses name the client).
+        seen = Seen(verb, original, rid, agent, headers if self._proxies else ())
         lines = self._lines
         status = 500  # the server's answer if this fails before answering
         try:
@@ -129,8 +131,9 @@ class ForwardAuth:
         is to be answered by ``__call__``). For ``keyturn.service.direct_auth``."""
         started = time.perf_counter()
         headers = scope["headers"]
-        verb, scopes, query, original, rid, peer = self._request(scope, headers)
-        found = self._triage(headers, query, scopes, peer, Seen(verb, original, rid))
+        verb, scopes, query, original, rid, peer, agent = self._request(scope, headers)
+        seen = Seen(verb, original, rid, agent, headers if self._proxies else ())
+        found = self._triage(headers, query, scopes, peer, seen)
         if not isinstance(found, Decision):
             return None
         answer = self._answer(found, rid, started)
@@ -152,14 +155,16 @@ class ForwardAuth:
 
     def _request(
         self, scope: Scope, headers: list[tuple[bytes, bytes]]
-    ) -> tuple[str, tuple[str, ...], bytes, str, str, str | None]:
+    ) -> tuple[str, tuple[str, ...], bytes, str, str, str | None, str]:
         """What the proxy asks about: the method, the scopes it needs, the query to read a
-        key from, the original URI; the request's id and the peer's address."""
+        key from, the original URI; the request's id, the peer's address and the user agent
+        (for the verification log)."""
         uris: list[bytes] = []
         methods: list[bytes] = []
         overrides: list[bytes] = []
         demanded: list[bytes] = []
         request_ids: list[bytes] = []
+        agent = b""
         for name, value in headers:
             if name[:2] == b"x-":
                 if name == b"x-request-id":
@@ -172,6 +177,8 @@ class ForwardAuth:
                     demanded.append(value)
                 elif name in _OVERRIDE_HEADERS:
                     overrides.append(value)
+            elif name == b"user-agent" and not agent:
+                agent = value
         # Envoy's ext_authz appends the original path and query to /auth.
         raw = scope.get("raw_path") or scope["path"].encode("latin-1")
         if len(raw) > 5:
@@ -202,7 +209,8 @@ class ForwardAuth:
         client = scope.get("client")
         peer = client[0] if client else None
         rid = request_id_of(request_ids, peer, self._proxies)
-        return verb, scopes, query, uris[0].decode("latin-1"), rid, peer
+        original = uris[0].decode("latin-1")
+        return verb, scopes, query, original, rid, peer, agent.decode("latin-1")
 
     def _logged(
         self, lines: AccessLines, code: str, key_id: str | None, verb: str, original: str
