@@ -32,12 +32,16 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from keyturn import _webhooks as webhooks
 from keyturn._durations import parse_duration
+from keyturn._verifications import READ_SCOPE as LOG_READ
 from keyturn.actor import Actor
 from keyturn.admin import (
+    AUDIT,
     DEFAULT_LIFETIME,
     MAX_LIFETIME,
     READ,
+    VERIFY,
     WRITE,
     checked_period,
     checked_scopes,
@@ -45,6 +49,8 @@ from keyturn.admin import (
 )
 from keyturn.errors import InvalidValue
 from keyturn.record import utcnow
+from keyturn.roles import ROLES_READ, ROLES_WRITE
+from keyturn.scopes import missing_scopes
 from keyturn.store.base import KeyStore, PortalGrant
 
 PORTAL_WRITE: Final = "portal:write"
@@ -64,6 +70,12 @@ _ALPHABET = string.digits + string.ascii_letters
 _TOKEN = re.compile(r"ktp_[0-9A-Za-z]{43}")
 # What a portal visitor may do: read and change its owner's keys, nothing else.
 OPERATIONS = frozenset({READ, WRITE})
+# keyturn's own scopes: what its admin API, dashboard and verify API check. A customer's
+# key is for the deployment's API; one holding any of these would reach every owner's keys.
+KEYTURN_SCOPES: Final = (
+    READ, WRITE, VERIFY, AUDIT, PORTAL_WRITE, LOG_READ, ROLES_READ, ROLES_WRITE,
+    webhooks.READ, webhooks.WRITE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +86,19 @@ class OwnerPolicy:
     max_keys: int = DEFAULT_MAX_KEYS
     max_lifetime: timedelta | None = DEFAULT_LIFETIME
     require_expiry: bool = True
+
+    def __post_init__(self) -> None:
+        """A policy never hands out keyturn's own scopes, nor a wildcard granting one
+        (``*``, ``keys:*``): the link's maker may hold them, but the owner's keys would then
+        read, change or open the portal of every other owner's keys."""
+        for scope in sorted(self.scopes):
+            granted = [s for s in KEYTURN_SCOPES if not missing_scopes(frozenset((scope,)), (s,))]
+            if granted:
+                raise InvalidValue(
+                    f"the scope {scope!r} grants keyturn's own {', '.join(granted)}: an "
+                    "owner's keys are for your API, so a policy names its scopes only",
+                    "policy.scopes",
+                )
 
     @classmethod
     def of(cls, value: Mapping[str, Any] | None) -> OwnerPolicy:
