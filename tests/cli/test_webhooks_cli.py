@@ -24,7 +24,9 @@ def test_create_list_deliveries_delete(tmp_path: Path) -> None:
     assert hook["secret"] not in listed.stdout
     log = run_cli("webhooks", "deliveries", hook["id"], "--db", db, "--format", "json")
     assert json.loads(log.stdout) == {"deliveries": []}
-    assert run_cli("webhooks", "delete", hook["id"], "--db", db).returncode == 0
+    deleted = run_cli("webhooks", "delete", hook["id"], "--db", db, "--format", "json")
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(deleted.stdout) == {"id": hook["id"], "deleted": True}
     gone = run_cli("webhooks", "delete", hook["id"], "--db", db)
     assert gone.returncode == 2 and "no webhook" in gone.stderr
 

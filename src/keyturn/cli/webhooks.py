@@ -86,11 +86,15 @@ def list_(config_file: str | None, database_url: str | None, fmt: str) -> None:
 @webhooks.command()
 @click.argument("webhook_id")
 @settings_options
-def delete(webhook_id: str, config_file: str | None, database_url: str | None) -> None:
+@format_option()
+def delete(webhook_id: str, config_file: str | None, database_url: str | None, fmt: str) -> None:
     """Delete a webhook and its deliveries log."""
     settings = settings_from(config_file, database_url=database_url)
     with open_manager(settings) as manager:
         manager.webhooks.delete(cli_actor(), webhook_id)
+    if fmt == "json":
+        emit_json({"id": webhook_id, "deleted": True})
+        return
     click.echo(f"Deleted webhook {webhook_id}")
 
 
