@@ -313,3 +313,31 @@ def test_a_redis_url_without_its_scheme_is_named_as_typed(tmp_path: Path) -> Non
     one_line(by_env, 2, "KEYTURN_REDIS_URL:")
     assert "hunter2" not in by_env.stderr
     assert not (tmp_path / "keyturn.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["keys", "create", "--name", "x", "--scope", "bad scope"],
+        ["keys", "create", "--name", "x", "--prefix", "nope"],
+        ["keys", "create", "--name", "x", "--rate-limit", "5/fortnight"],
+        ["keys", "create", "--name", "x", "--allow-ip", "999.1.1.1"],
+        ["init", "--output", "missing-folder/root.key"],
+        ["serve", "--port", "0", "--root-key-file", "missing-folder/root.key"],
+    ],
+    ids=["bad scope", "bad prefix", "bad rate limit", "bad address", "init", "serve"],
+)
+def test_a_command_that_fails_leaves_no_database_it_created(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """It left an empty keyturn.db, which the next command took for the deployment's."""
+    result = run(*args, cwd=tmp_path)
+    one_line(result, 2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_command_that_fails_keeps_a_database_it_did_not_create(tmp_path: Path) -> None:
+    assert run("keys", "create", "--name", "kept", cwd=tmp_path).returncode == 0
+    one_line(run("keys", "create", "--name", "x", "--scope", "bad scope", cwd=tmp_path), 2)
+    listed = run("keys", "list", "--format", "json", cwd=tmp_path)
+    assert [k["name"] for k in json.loads(listed.stdout)["keys"]] == ["kept"]

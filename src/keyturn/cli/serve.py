@@ -23,7 +23,13 @@ from keyturn.cli.output import (
     format_option,
     needs_extra,
 )
-from keyturn.cli.settings import lasting, settings_from, settings_options
+from keyturn.cli.settings import (
+    closed_or_undone,
+    lasting,
+    settings_from,
+    settings_options,
+    undo_new_database,
+)
 from keyturn.compose import build_manager
 from keyturn.config import Settings
 from keyturn.manager import KeyManager
@@ -206,7 +212,12 @@ def serve(
     settings = settings_from(config_file, **flags)
     _ensure_free(settings)
     manager = build_manager(settings, probe=True)
-    issued = _root_key(manager, root_key_file)
+    try:
+        issued = _root_key(manager, root_key_file)
+    except BaseException:
+        manager.close()
+        undo_new_database(manager)
+        raise
     if issued is not None and root_key_file is None:
         _show_root_key(issued, "text", err=True, origin=_origin(settings))
     elif issued is not None:
@@ -245,12 +256,9 @@ def init(config_file: str | None, database_url: str | None, fmt: str, output: st
     settings = settings_from(config_file, database_url=database_url)
     if output is not None:
         refuse_existing(output)  # before the database is touched
-    manager = build_manager(lasting(settings))
-    try:
+    with closed_or_undone(build_manager(lasting(settings))) as manager:
         issued = _root_key(manager, output)
         count = manager.store.count()
-    finally:
-        manager.close()
     if issued is not None and output is not None:
         _show_key_file(issued, output, fmt)
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,7 +19,7 @@ from keyturn.config import CONFIG_ENV, Settings, env_name, load_settings
 from keyturn.errors import InvalidValue
 from keyturn.manager import KeyManager
 from keyturn.store import normal_url
-from keyturn.store.sqlite import in_memory
+from keyturn.store.sqlite import SQLiteStore, in_memory
 
 
 def settings_options(func: F) -> F:
@@ -66,8 +67,30 @@ def open_manager(settings: Settings, *, create: bool = False) -> Iterator[KeyMan
     not exist rather than make an empty one."""
     from keyturn.compose import build_manager
 
-    manager = build_manager(lasting(settings), create=create)
+    with closed_or_undone(build_manager(lasting(settings), create=create)) as manager:
+        yield manager
+
+
+@contextmanager
+def closed_or_undone(manager: KeyManager) -> Iterator[KeyManager]:
+    """``manager``, closed afterwards; and when the command fails, the SQLite file it
+    created removed again. ``keyturn keys create --scope 'bad scope'`` in a new folder (or
+    ``init --output`` into a missing folder) left an empty keyturn.db behind, which the
+    next command then took for the deployment's database."""
     try:
         yield manager
-    finally:
+    except BaseException:
         manager.close()
+        undo_new_database(manager)
+        raise
+    manager.close()
+
+
+def undo_new_database(manager: KeyManager) -> None:
+    """Remove the SQLite file (and its journal) that ``manager``'s store created, if it did;
+    ``manager`` is closed."""
+    created = manager.store.created if isinstance(manager.store, SQLiteStore) else None
+    if created is None:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{created}{suffix}").unlink(missing_ok=True)
