@@ -178,6 +178,9 @@ def test_staged_and_history_through_the_command(project) -> None:
         (["--baseline", "nope.json"], "error: baseline nope.json does not exist"),
         (["--max-size", "lots"], "error: --max-size 'lots' is not a size"),
         (["--history", "--since", "no-such-rev"], "error: git: "),
+        # Said before scanning; it was exit 3, "the scan failed ... Please report this."
+        (["--update-baseline", "missing-dir/b.json"],
+         "error: cannot write baseline 'missing-dir/b.json': its folder does not exist"),
     ],
 )
 def test_bad_usage_is_one_error_line_and_exit_2(project, args, message) -> None:

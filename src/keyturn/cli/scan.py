@@ -148,6 +148,9 @@ def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None
             salt = baselines.new_salt()
     except baselines.BaselineError as exc:
         raise UsageFailure(str(exc)) from None
+    if update_file and not Path(update_file).absolute().parent.is_dir():
+        # Said before the scan, which can take minutes, rather than when writing after it.
+        raise UsageFailure(f"cannot write baseline {update_file!r}: its folder does not exist")
     # Below the threshold a finding is dropped whole: not verified, not shown, not failing,
     # not baselined.
     options = Options(salt=salt, max_size=_size(max_size), jobs=jobs, excludes=exclude,
@@ -165,7 +168,10 @@ def _scan(paths: tuple[str, ...], staged: bool, history: bool, since: str | None
     known = [f for f in found if known_set is not None and f in known_set]
     new = [f for f in found if f not in known]
     if update_file:
-        count = baselines.save(Path(update_file), found, salt)
+        try:
+            count = baselines.save(Path(update_file), found, salt)
+        except OSError as exc:
+            raise UsageFailure(f"cannot write baseline {update_file!r}: {exc.strerror}") from None
         click.echo(f"wrote {count} fingerprint{'s' if count != 1 else ''} to {update_file}",
                    err=True)
     # Rendered whole before a byte is written: output is complete or absent, never cut.
