@@ -231,6 +231,21 @@ def test_serve_on_a_busy_port_is_one_line_and_exit_4(tmp_path: Path) -> None:
     assert "4 `serve` could not listen on its port" in " ".join(readme.split())
 
 
+def test_a_bad_database_url_is_a_usage_error_even_on_a_busy_port(tmp_path: Path) -> None:
+    """The user's mistake is named first: a port held by a running server must not hide
+    that --db is wrong (they would free the port only to meet the real error)."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        for db, message in [
+            ("mysql://x", "unsupported database URL"),
+            (f"sqlite:///{tmp_path / 'no' / 'k.db'}", "does not exist"),
+        ]:
+            result = run("serve", "--port", str(port), "--db", db, cwd=tmp_path)
+            one_line(result, 2, message)
+
+
 def test_serve_without_its_extra_says_what_to_install(tmp_path: Path) -> None:
     """The server stack is the 'serve' extra (so a pre-commit hook running `keyturn scan`
     does not install it); without it `keyturn serve` says, in one line, what to install."""

@@ -56,7 +56,7 @@ def _is_address(host: str) -> bool:
 
 
 def _ensure_free(settings: Settings) -> None:
-    """Fail in one line, before the database is touched, when the port is taken (uvicorn
+    """Fail in one line, before a root key is made, when the port is taken (uvicorn
     would log a traceback-like error and exit 1 after startup)."""
     if ":" in settings.host and not _is_address(settings.host):
         raise UsageFailure(
@@ -210,9 +210,11 @@ def serve(
             table[rule[:split]] = rule[split + 1 :]
         flags["rules"] = table
     settings = settings_from(config_file, **flags)
-    _ensure_free(settings)
+    # The database first, so a bad --db is a usage error whatever holds the port; a new
+    # database made here is removed again when the port turns out to be taken.
     manager = build_manager(settings, probe=True)
     try:
+        _ensure_free(settings)
         issued = _root_key(manager, root_key_file)
     except BaseException:
         manager.close()
