@@ -48,7 +48,16 @@ from keyturn._verifications import KeyCallers
 from keyturn.actor import Actor, Allowance
 from keyturn.cache import KeyCache
 from keyturn.errors import Conflict, InvalidValue, KeyNotFound, NotPermitted, UnknownRole
-from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, mask, parse_key
+from keyturn.keys import (
+    KEY_AS_TEXT,
+    KeyDefect,
+    display_parts,
+    generate_key,
+    hash_key,
+    holds_key,
+    mask,
+    parse_key,
+)
 from keyturn.record import KeyRecord, utcnow
 from keyturn.scopes import missing_scopes, validate_roles, validate_scopes
 from keyturn.store.base import (
@@ -236,6 +245,8 @@ def checked_text(value: object, field: str, *, optional: bool = False) -> str | 
             "characters)",
             field,
         )
+    if holds_key(text):
+        raise InvalidValue(KEY_AS_TEXT, field)
     return text
 
 
@@ -279,6 +290,8 @@ def _check_json(value: object, depth: int) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidValue("metadata text must be valid Unicode", "metadata") from None
+        if holds_key(value):
+            raise InvalidValue(KEY_AS_TEXT, "metadata")
     elif isinstance(value, bool) or value is None or isinstance(value, int):
         return
     elif isinstance(value, float):

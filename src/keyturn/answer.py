@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyturn._quota import Quota
+from keyturn._redact import mask_text
 from keyturn.errors import InvalidValue, KeyturnError, ScopeNotHeld, Unavailable
 from keyturn.outcomes import CATALOGUE
 from keyturn.verifier import Decision
@@ -136,7 +137,14 @@ def problem(
     A catalogued code (``kind = "problem"``) takes its title and status from the
     catalogue, ``hint`` defaulting to the catalogue's fix; ``public_url`` points its
     ``type`` at the catalogue page. A code the catalogue does not describe (an HTTP status
-    a framework raised, ``http_418``) gets a plain body with ``status``."""
+    a framework raised, ``http_418``) gets a plain body with ``status``.
+
+    What a client wrote comes back in a detail (a field's name, an id, a scope, a path) and
+    may be a key pasted in the wrong place (``GET /v1/keys/kt_live_...``, a key in
+    ``scopes``), so every key in ``detail`` and ``errors`` is masked here, for every face."""
+    detail = mask_text(detail)
+    if "errors" in extra:
+        extra["errors"] = [_masked(error) for error in extra["errors"]]
     entry = CATALOGUE.get(code)
     if entry is None:
         plain: dict[str, Any] = {
@@ -158,6 +166,12 @@ def problem(
     }
     body.update(extra)
     return body
+
+
+def _masked(error: Any) -> Any:
+    if isinstance(error, dict):
+        return {k: mask_text(v) if isinstance(v, str) else v for k, v in error.items()}
+    return error
 
 
 def render_error(

@@ -227,3 +227,21 @@ def mask_after(shown: str, secret: str) -> str:
 def mask_parts(prefix: str, start: str, end: str) -> str:
     """The mask of a stored key, rebuilt from its display parts."""
     return f"{prefix}_{start}…{end}"
+
+
+# A key in text: a prefix, "_" and a base62 run (as ``keyturn._redact`` finds them).
+_KEY_IN_TEXT = re.compile(r"[a-z0-9][a-z0-9_]{0,31}_[0-9A-Za-z]{30,}")
+# Why a value holding a key is refused, wherever keyturn would store it as text.
+KEY_AS_TEXT = (
+    "this holds a keyturn key, and a key is never stored as text (keyturn keeps only its "
+    "hash, and names, scopes and metadata are shown and logged): give the key's id "
+    "(key_...) or a name instead, and if the key was shared, rotate it"
+)
+
+
+def holds_key(text: str) -> bool:
+    """Whether ``text`` holds a whole keyturn key of any deployment (its checksum right),
+    pasted where a name, scope or id belongs."""
+    return len(text) > _TAIL_LENGTH and any(
+        isinstance(parse_key(found[0]), ParsedKey) for found in _KEY_IN_TEXT.finditer(text)
+    )

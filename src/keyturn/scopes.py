@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 
 from keyturn.errors import InvalidValue
+from keyturn.keys import KEY_AS_TEXT, holds_key
 
 MAX_SCOPE_LENGTH = 128
 SCOPE_TOKEN = re.compile(rf"[\x21\x23-\x5b\x5d-\x7e]{{1,{MAX_SCOPE_LENGTH}}}")
@@ -30,6 +31,8 @@ def validate_scopes(scopes: Iterable[str]) -> frozenset[str]:
                 "backslashes, like 'read' or 'billing:write'",
                 "scopes",
             )
+        if holds_key(scope):
+            raise InvalidValue(KEY_AS_TEXT, "scopes")
     return checked
 
 
@@ -52,6 +55,8 @@ def validate_roles(roles: Iterable[str]) -> tuple[str, ...]:
                 "starting with a letter or digit, like 'billing-admin'",
                 "roles",
             )
+        if holds_key(role):
+            raise InvalidValue(KEY_AS_TEXT, "roles")
     return tuple(sorted(set(given)))
 
 

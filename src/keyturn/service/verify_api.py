@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from keyturn import admin
+from keyturn._redact import mask_text
 from keyturn._verifications import Seen
 from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route
@@ -62,7 +63,7 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
         return {
             "valid": decision.ok,
             "code": decision.code,
-            "detail": decision.detail,
+            "detail": mask_text(decision.detail),  # it names the scopes asked for
             "hint": "" if decision.ok else decision.hint,
             "key": None
             if key is None
@@ -78,7 +79,7 @@ def verify_router(context: ServiceContext, callers: Callers) -> APIRouter:
                 if decision.ok and key.replaced_by is not None
                 else None,
             },
-            "missing": decision.unmet or None,
+            "missing": mask_text(decision.unmet) if decision.unmet else None,
             # The hint says to wait for Retry-After; a 200 carries it as data instead.
             "retry_after": None if decision.quota is None else decision.quota.retry_after,
         }

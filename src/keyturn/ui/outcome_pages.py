@@ -32,6 +32,7 @@ from starlette.routing import Mount, Route
 from keyturn import __version__
 from keyturn._asgi import ASGIApp
 from keyturn._outcome_search import search
+from keyturn._redact import mask_text
 from keyturn.answer import OUTCOMES_PATH, PROBLEM_JSON, problem, problem_type
 from keyturn.outcomes import CATALOGUE, Outcome, render_markdown, spelled
 from keyturn.ui.render import Templates
@@ -127,7 +128,7 @@ class OutcomePages:
         )
         if fmt is None:
             return self._not_acceptable()
-        query = request.query_params.get("q", "").strip()[:200]
+        query = mask_text(request.query_params.get("q", "").strip()[:200])
         entries = search(query) if query else list(CATALOGUE.values())
         if fmt == "json":
             return self._json([self._entry(e) for e in entries])
@@ -200,6 +201,7 @@ class OutcomePages:
         )
 
     def _missing(self, name: str, fmt: str) -> Response:
+        name = mask_text(name)  # a key pasted as a code is not shown back
         near = [CATALOGUE[c] for c in difflib.get_close_matches(name.lower(), CATALOGUE, n=3)]
         near += [e for e in search(name)[:3] if e not in near]
         detail = f"the catalogue has no entry {name[:100]!r}"

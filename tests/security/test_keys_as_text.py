@@ -1,0 +1,73 @@
+"""A key pasted where a name, scope, role, owner, id or metadata belongs: a common mistake
+(``GET /v1/keys/<the key>`` for its id, a key as a new key's name). Such a value was stored
+as text (names, scopes and metadata are shown on pages, in the audit log and in webhooks)
+or echoed in the error (``no key with id 'kt_live_...'``, ``body.kt_live_...: Extra inputs
+are not permitted``, the verify API's ``the key lacks the scope kt_live_...``). Now every
+field that is stored refuses a whole key (422, saying why), and every problem body, the
+verify API's ``detail`` and ``missing``, and the outcome pages mask one. Over real HTTP on
+SQLite and PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from keyturn.keys import holds_key, mask
+from tests.service.conftest import Live
+
+
+def attempts(key: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+    return [
+        ("POST", "/v1/keys", {"name": key}),
+        ("POST", "/v1/keys", {"name": f"my key is {key}"}),
+        ("POST", "/v1/keys", {"name": "x", "owner": key}),
+        ("POST", "/v1/keys", {"name": "x", "scopes": [key]}),
+        ("POST", "/v1/keys", {"name": "x", "roles": [key]}),
+        ("POST", "/v1/keys", {"name": "x", "metadata": {"k": [key]}}),
+        ("POST", "/v1/keys", {"name": "x", "metadata": {key: 1}}),
+        ("POST", "/v1/keys", {"name": "x", key: 1}),
+        ("PUT", "/v1/roles/pasted", {"scopes": [key]}),
+        ("PUT", f"/v1/roles/{key}", {"scopes": ["a"]}),
+        ("PUT", "/v1/roles/pasted", {"scopes": ["a"], "description": key}),
+        ("GET", f"/v1/keys/{key}", None),
+        ("POST", f"/v1/keys/{key}/revoke", None),
+        ("GET", f"/v1/owners/{key}", None),
+        ("PUT", f"/v1/owners/{key}", {}),
+        ("PUT", "/v1/owners/pasted", {"metadata": {"note": key}}),
+        ("POST", "/v1/portal/sessions", {"owner": key}),
+        ("GET", f"/v1/verifications?request_id={key}", None),
+        ("GET", f"/outcomes/{key}", None),
+        ("GET", f"/outcomes/{key}.json", None),
+        ("GET", f"/outcomes?q={key}", None),
+    ]
+
+
+def test_a_pasted_key_is_neither_stored_nor_echoed(engine_live: Live) -> None:
+    live = engine_live
+    key, record = live.make_key("orders:read")
+    secret = key.rpartition("_")[2]
+    for method, path, body in attempts(key):
+        answer = live.root.request(method, path, json=body)
+        assert secret not in answer.text, (method, path, answer.text[:300])
+        assert answer.status_code in (200, 404, 422), (method, path, answer.status_code)
+        if answer.status_code == 422 and body is not None and path != "/v1/keys/verify":
+            assert answer.json()["code"] in ("invalid_request", "invalid_permissions")
+    # The verify API names what a key lacks; a key asked for as a scope comes back masked.
+    for body in ({"scopes": [key]}, {"permissions": f"orders:read and {key}"}):
+        answer = live.root.post("/v1/keys/verify", json={"key": key, **body})
+        assert answer.status_code == 200, answer.text
+        assert secret not in answer.text and mask(key) in answer.text
+    audit = live.root.get("/v1/audit", params={"limit": 200}).text
+    keys = live.root.get("/v1/keys", params={"limit": 200}).text
+    assert secret not in audit and secret not in keys
+    assert live.root.get(f"/v1/keys/{record['id']}").json()["status"] == "active"
+
+
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [("kt_live_" + "A" * 36, False), ("orders:read", False), ("", False)],
+)
+def test_only_a_whole_key_counts(text: str, held: bool) -> None:
+    """Text merely shaped like a key (its checksum wrong) is an ordinary value."""
+    assert holds_key(text) is held
