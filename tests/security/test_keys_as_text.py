@@ -9,12 +9,15 @@ SQLite and PostgreSQL + Redis."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import httpx
 import pytest
 
 from keyturn.keys import holds_key, mask
 from tests.service.conftest import Live
+from tests.ui.test_http import token
 
 
 def attempts(key: str) -> list[tuple[str, str, dict[str, Any] | None]]:
@@ -71,3 +74,25 @@ def test_a_pasted_key_is_neither_stored_nor_echoed(engine_live: Live) -> None:
 def test_only_a_whole_key_counts(text: str, held: bool) -> None:
     """Text merely shaped like a key (its checksum wrong) is an ordinary value."""
     assert holds_key(text) is held
+
+
+def test_the_dashboard_shows_no_pasted_key_back(engine_live: Live) -> None:
+    """Its error pages and field errors mask one; a refused form keeps what was typed in its
+    fields (the visitor's own text, in the answer to their own post), and nowhere else."""
+    live = engine_live
+    key, _ = live.make_key("orders:read")
+    secret = key.rpartition("_")[2]
+    with httpx.Client(base_url=live.url, timeout=10) as browser:
+        form = browser.get("/ui/login")
+        signed = browser.post("/ui/login", data={"csrf": token(form), "key": live.root_key})
+        assert signed.status_code == 303
+        csrf = token(browser.get("/ui/keys/new"))
+        answers = [
+            browser.post("/ui/keys/new", data={"csrf": csrf, "name": "x", **fields})
+            for fields in ({"name": key}, {"scopes": key}, {"owner": key}, {"allowed_ips": key})
+        ]
+        answers += [browser.get(f"/ui/keys/{key}"), browser.get(f"/ui/owners/{key}")]
+        for answer in answers:
+            assert answer.status_code in (404, 422), answer.status_code
+            shown = re.sub(r'value="[^"]*"', "", answer.text)
+            assert secret not in shown, shown[:2000]

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
+from keyturn._redact import mask_text
 from keyturn.config import Settings
 from keyturn.errors import KeyturnError, Unavailable
 from keyturn.outcomes import CATALOGUE
@@ -96,7 +97,10 @@ class Site:
         headers: dict[str, str] | None = None,
         **context: Any,
     ) -> Response:
-        """``name`` rendered with the session's CSRF token and flash message."""
+        """``name`` rendered with the session's CSRF token and flash message. A form's
+        errors quote what was typed, which may be a key pasted in the wrong field: masked."""
+        if context.get("errors"):
+            context["errors"] = {f: mask_text(str(m)) for f, m in context["errors"].items()}
         values = {
             "csrf": session.csrf if session is not None else "",
             "flash": session.take_flash() if session is not None else None,
@@ -114,6 +118,7 @@ class Site:
         headers: dict[str, str] | None = None,
         **context: Any,
     ) -> Response:
+        message = mask_text(message)  # it may quote an id or value that was a key
         return self.show(
             self.error_template, session, status, headers, title=title, message=message, **context
         )
