@@ -172,11 +172,11 @@ class ForwardAuth:
                 elif name in _URI_HEADERS:
                     uris.append(value)
                 elif name in _METHOD_HEADERS:
-                    methods.append(value)
+                    methods += _listed(value)
                 elif name == self._scopes_header:
                     demanded.append(value)
                 elif name in _OVERRIDE_HEADERS:
-                    overrides.append(value)
+                    overrides += _listed(value)
             elif name == b"user-agent" and not agent:
                 agent = value
         # Envoy's ext_authz appends the original path and query to /auth.
@@ -276,4 +276,12 @@ def _query_overrides(query: bytes) -> list[bytes]:
     """The methods a query's ``_method`` parameters name, decoded as a framework decodes
     them (a name written ``%5Fmethod`` is ``_method`` to it)."""
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
-    return [v.encode("latin-1") for k, v in pairs if k.strip().lower() == _OVERRIDE_PARAM]
+    named = [v.encode("latin-1") for k, v in pairs if k.strip().lower() == _OVERRIDE_PARAM]
+    return [method for value in named for method in _listed(value)]
+
+
+def _listed(value: bytes) -> list[bytes]:
+    """The methods a header or parameter names: a list, as a proxy joins repeated headers
+    and as Express's method-override reads one (its first item: ``POST, GET`` is POST to
+    it), so every item counts."""
+    return [value] if value.find(b",") < 0 else value.split(b",")
