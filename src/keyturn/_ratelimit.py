@@ -246,7 +246,8 @@ class RateLimiter:
                     return Quota(limit.amount, max(0, limit.amount - count), left, text)
         except self._failures as exc:
             raise LimiterUnavailable(
-                f"cannot count rate limits in {self.shown!r}: {type(exc).__name__}"
+                f"cannot count rate limits in {self.shown!r} ({type(exc).__name__}): check "
+                "that Redis runs there and answers"
             ) from exc
         return None
 

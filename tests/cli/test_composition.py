@@ -356,3 +356,13 @@ def test_a_command_that_fails_keeps_a_database_it_did_not_create(tmp_path: Path)
     one_line(run("keys", "create", "--name", "x", "--scope", "bad scope", cwd=tmp_path), 2)
     listed = run("keys", "list", "--format", "json", cwd=tmp_path)
     assert [k["name"] for k in json.loads(listed.stdout)["keys"]] == ["kept"]
+
+
+def test_check_with_a_redis_that_does_not_answer_says_what_to_check(tmp_path: Path) -> None:
+    """It said only "cannot count rate limits in 'redis://...': ConnectionError"."""
+    port = closed_port()
+    env = {"KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path / 'keys.db'}"}
+    key = made("--name", "metered", "--rate-limit", "5/minute", env=env)["key"]
+    down = {**env, "KEYTURN_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    one_line(run("check", "-H", f"x-api-key: {key}", env=down), 3,
+             f"127.0.0.1:{port}", "check that Redis runs there")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -212,3 +214,41 @@ def test_the_real_command_exit_codes_and_one_line_errors(project) -> None:
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
     assert "Traceback" not in bad.stderr
     assert keyturn("scan", "--help", cwd=repo.root).returncode == 0
+
+
+def test_ctrl_c_stops_a_parallel_scan_with_one_line(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: each worker printed its own
+    KeyboardInterrupt traceback before the scan said "Aborted."."""
+    repo = Repo(tmp_path / "p")
+    line = "the quick brown fox jumps over the lazy dog while nobody is watching it\n"
+    for n in range(40):  # 40 MB: well above the size that starts worker processes
+        repo.write(f"notes-{n}.txt", f"{n}\n" + line * 14_000)
+    repo.commit("notes")
+    # --history: the workers receive the blobs themselves, so they are often between two,
+    # waiting on their queue, where Python printed the interrupt's traceback.
+    scan_process = subprocess.Popen(
+        [sys.executable, "-m", "keyturn", "scan", "--history", "--jobs", "2"], cwd=repo.root,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    while scan_process.poll() is None and not _a_worker_waits(scan_process.pid):
+        time.sleep(0.002)
+    os.killpg(scan_process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _, err = scan_process.communicate(timeout=120)
+    assert scan_process.returncode == 130, err
+    assert "Traceback" not in err and err.strip().endswith("Aborted.")
+
+
+def _a_worker_waits(pid: int) -> bool:
+    """Whether ``pid``'s two worker processes have both scanned (a tenth of a second of CPU
+    each) and one of them now sleeps: waits on its queue for the next blobs, where Python
+    printed an interrupt's traceback."""
+    states, ticks = [], []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        states.append(fields[0])
+        ticks.append(int(fields[11]) + int(fields[12]))  # utime + stime
+    busy = len(ticks) >= 2 and min(ticks) >= os.sysconf("SC_CLK_TCK") // 10
+    return busy and "S" in states

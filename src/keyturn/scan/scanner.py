@@ -9,6 +9,7 @@ drawn on stderr when it is a terminal and the scan is long.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -201,16 +202,27 @@ def run(items: Sequence[Item], options: Options) -> Result:
                 result.add(part)
                 advance(sum(weights[id(i)] for i in chunk))
             return result
-        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
+        workers = min(jobs, len(chunks))
+        with ProcessPoolExecutor(max_workers=workers, initializer=_leave_interrupts) as pool:
             futures = [
                 (pool.submit(scan_chunk, c, options.salt, options.max_size,
                              options.min_confidence), c)
                 for c in chunks
             ]
-            for future, chunk in futures:
-                result.add(future.result())
-                advance(sum(weights[id(i)] for i in chunk))
+            try:
+                for future, chunk in futures:
+                    result.add(future.result())
+                    advance(sum(weights[id(i)] for i in chunk))
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return result
+
+
+def _leave_interrupts() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (it stops the scan and says so); each
+    worker's own KeyboardInterrupt traceback filled the terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _NoProgress:
