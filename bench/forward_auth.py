@@ -12,8 +12,14 @@ informative rows (a key restricted by address, the verification log off, a raw-A
 sends /auth's answer headers through ASGI without deciding anything)
 and the servers' CPU time per request.
 
-Run: ``.venv/bin/python bench/forward_auth.py [--rounds 5] [--seconds 5] [--no-access-log]``
-(needs ``wrk``: ``apt-get install -y wrk``). Not run in CI.
+Every server runs on the same uvicorn stack, named by ``--http`` and ``--loop`` as uvicorn
+names them: ``h11`` on ``asyncio`` (``pip install uvicorn``) or ``httptools`` on ``uvloop``
+(``pip install 'uvicorn[standard]'``, or keyturn's ``bench`` extra); ``auto`` takes the
+fastest installed, as ``keyturn serve`` does. The first line of the output says which ran.
+
+Run: ``.venv/bin/python bench/forward_auth.py [--http h11|httptools] [--loop asyncio|uvloop]
+[--rounds 5] [--seconds 5] [--no-access-log]`` (needs ``wrk``: ``apt-get install -y wrk``).
+Not run in CI.
 """
 
 from __future__ import annotations
@@ -72,7 +78,8 @@ async def headers_only(scope: dict, receive: object, send: object) -> None:  # t
     await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
 
 
-def serve(which: str, port: int, db: str, access_log: bool, cpu: int) -> None:
+def serve(which: str, port: int, db: str, access_log: bool, cpu: int, http: str,
+          loop: str) -> None:
     """Child process: one server, run as ``keyturn serve`` runs it (on ``cpu``, if >= 0)."""
     if cpu >= 0 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
@@ -85,7 +92,7 @@ def serve(which: str, port: int, db: str, access_log: bool, cpu: int) -> None:
     )
     apps = {"hello": hello, "headers": headers_only}
     app = apps[which] if which in apps else create_app(settings)
-    run(app, settings)  # what `keyturn serve` runs, for both
+    run(app, settings, http, loop)  # what `keyturn serve` runs, for both
 
 
 def free_port() -> int:
@@ -146,6 +153,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
                         help="keyturn's JSON access log, written to a file (default: on)")
+    parser.add_argument("--http", choices=["auto", "h11", "httptools"], default="auto",
+                        help="uvicorn's HTTP protocol (default: httptools if installed)")
+    parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
+                        help="uvicorn's event loop (default: uvloop if installed)")
     parser.add_argument("--serve", choices=["keyturn", "nolog", "hello", "headers"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, default=-1, help=argparse.SUPPRESS)
@@ -153,7 +164,7 @@ def main() -> None:
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.db, args.access_log, args.cpu)
+        serve(args.serve, args.port, args.db, args.access_log, args.cpu, args.http, args.loop)
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
@@ -177,6 +188,7 @@ def main() -> None:
         which: subprocess.Popen(
             [sys.executable, __file__, "--serve", which, "--port", str(port), "--db", db,
              "--access-log" if args.access_log else "--no-access-log",
+             "--http", args.http, "--loop", args.loop,
              "--cpu", str(SERVER_CPU if WRK_CPU is not None else -1)],
             stdout=log if which == "keyturn" else subprocess.DEVNULL,
         )
@@ -229,10 +241,12 @@ def main() -> None:
     hello_rps = statistics.median(samples["hello"])
     keyturn_cpu = statistics.median(cpu["keyturn"])
     hello_cpu = statistics.median(cpu["hello"])
-    loop = "uvloop" if _has("uvloop") else "asyncio"
-    http = "httptools" if _has("httptools") else "h11"
-    print(f"forward-auth benchmark: uvicorn ({loop}, {http}), wrk -t1 -c{args.connections}, "
-          f"{args.rounds} rounds of {args.seconds}s, access log "
+    import uvicorn
+
+    loop = args.loop if args.loop != "auto" else "uvloop" if _has("uvloop") else "asyncio"
+    http = args.http if args.http != "auto" else "httptools" if _has("httptools") else "h11"
+    print(f"forward-auth benchmark: uvicorn {uvicorn.__version__} ({http} on {loop}), "
+          f"wrk -t1 -c{args.connections}, {args.rounds} rounds of {args.seconds}s, access log "
           f"{'on' if args.access_log else 'off'}, {os.cpu_count()} CPUs"
           + (f", servers on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}" if WRK_CPU is not None else ""))
     print(f"  keyturn /auth (valid key, 204)  median {keyturn_rps:9,.0f} req/s   "
@@ -275,7 +289,7 @@ def main() -> None:
           f"{nolog_cpu * 1e6:.1f} µs, {keyturn_cpu / nolog_cpu:.3f}x (target <= 1.10x)")
 
 
-def _has(module: str) -> bool:
+def _has(module: str) -> bool:  # what uvicorn's "auto" finds
     import importlib.util
 
     return importlib.util.find_spec(module) is not None

@@ -41,6 +41,8 @@ class Live:
     root_key: str = field(repr=False)
     manager: KeyManager
     settings: Settings
+    # uvicorn's HTTP protocol class the server runs (keyturn.service.connections.guarded)
+    protocol: type[Any] | None = None
     _clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, key: str | None = None, **headers: str) -> httpx.Client:
@@ -70,8 +72,12 @@ class Live:
 class ServerThread:
     """uvicorn serving ``app`` on 127.0.0.1, port chosen by the kernel (or ``port``)."""
 
-    def __init__(self, app: Any, settings: Settings, port: int = 0) -> None:
-        self.server = uvicorn.Server(uvicorn_config(app, replace(settings, port=port)))
+    def __init__(self, app: Any, settings: Settings, port: int = 0, http: str = "auto") -> None:
+        """``http``: uvicorn's HTTP protocol (``h11``, ``httptools``; ``auto``: the fastest
+        installed), on the event loop that goes with it (asyncio, uvloop)."""
+        loop = {"h11": "asyncio", "httptools": "uvloop"}.get(http, "auto")
+        config = uvicorn_config(app, replace(settings, port=port), http, loop)
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -90,7 +96,8 @@ class ServerThread:
 
 
 def start_live(
-    tmp: Path, log_stream: TextIO | None = None, port: int = 0, **overrides: Any
+    tmp: Path, log_stream: TextIO | None = None, port: int = 0, http: str = "auto",
+    **overrides: Any,
 ) -> Iterator[Live]:
     settings = replace(
         Settings(database_url=f"sqlite:///{tmp / 'keyturn.db'}", log_level="warning"),
@@ -100,12 +107,25 @@ def start_live(
     issued = ensure_root_key(manager)
     assert issued is not None
     app = create_app(settings, manager, log_stream=log_stream)
-    with ServerThread(app, settings, port) as url:
-        live = Live(url, issued.key, manager, settings)
+    server = ServerThread(app, settings, port, http)
+    with server as url:
+        live = Live(url, issued.key, manager, settings, server.server.config.http)
         try:
             yield live
         finally:
             live.close()
+
+
+# uvicorn's HTTP protocols, each on its event loop: what `pip install uvicorn` runs, and what
+# `uvicorn[standard]` runs. The forward-auth tests run on both (keyturn.service.direct_auth
+# answers /auth inside each).
+PROTOCOLS = ("h11", "httptools")
+
+
+@pytest.fixture(scope="module", params=PROTOCOLS)
+def protocol(request: pytest.FixtureRequest) -> str:
+    """Each of uvicorn's HTTP protocols in turn, for a module's servers."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""``/auth`` over real HTTP: every catalogue outcome, scope rules, proxies' header dialects."""
+"""``/auth`` over real HTTP: every catalogue outcome, scope rules, proxies' header dialects;
+on each of uvicorn's HTTP protocols (``protocol``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,13 @@ from tests.service.conftest import Live, start_live
 
 
 @pytest.fixture(scope="module")
-def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(tmp_path_factory: pytest.TempPathFactory, protocol: str) -> Iterator[Live]:
+    """A service with default settings, on ``protocol``."""
+    yield from start_live(tmp_path_factory.mktemp("live"), http=protocol)
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory: pytest.TempPathFactory, protocol: str) -> Iterator[Live]:
     """A service with forward-auth scope rules, as a proxy deployment would configure."""
     rules = (
         ScopeRule("/admin/", ("admin",)),
@@ -29,7 +36,7 @@ def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         ScopeRule("/orders", ("orders:write",), "POST"),
         ScopeRule("/orders/archive", ("archive",)),
     )
-    yield from start_live(tmp_path_factory.mktemp("gated"), rules=rules)
+    yield from start_live(tmp_path_factory.mktemp("gated"), http=protocol, rules=rules)
 
 
 def auth(live: Live, headers: dict[str, str] | None = None, path: str = "/auth",
@@ -319,16 +326,17 @@ def test_scopes_header_adds_to_rules_and_cannot_lift_them(gated: Live) -> None:
     assert answer.json()["required_scopes"] == ["admin", "audit"]
 
 
-def test_key_in_forwarded_query_is_refused_unless_allowed(tmp_path: Path) -> None:
-    for live in start_live(tmp_path, allow_query=True):
+def test_key_in_forwarded_query_is_refused_unless_allowed(tmp_path: Path, protocol: str) -> None:
+    for live in start_live(tmp_path, http=protocol, allow_query=True):
         key, _ = live.make_key()
         answer = auth(live, {"X-Forwarded-Uri": f"/x?api_key={key}"})
         assert answer.status_code == 204
 
 
-def test_custom_realm_and_header_names(tmp_path: Path) -> None:
+def test_custom_realm_and_header_names(tmp_path: Path, protocol: str) -> None:
     for live in start_live(
-        tmp_path, realm="orders", api_key_headers=("x-orders-key",), scopes_header="X-Need"
+        tmp_path, http=protocol, realm="orders", api_key_headers=("x-orders-key",),
+        scopes_header="X-Need",
     ):
         key, _ = live.make_key("a")
         assert auth(live, {"x-orders-key": key}).status_code == 204
@@ -342,10 +350,12 @@ def test_custom_realm_and_header_names(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tabled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def tabled(tmp_path_factory: pytest.TempPathFactory, protocol: str) -> Iterator[Live]:
     """A service with the rules every face is held to (tests/path_cases.py)."""
     rules = tuple(parse_rule(pattern, scopes) for pattern, scopes in RULES.items())
-    yield from start_live(tmp_path_factory.mktemp("tabled"), rules=rules, access_log=False)
+    yield from start_live(
+        tmp_path_factory.mktemp("tabled"), http=protocol, rules=rules, access_log=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -434,8 +444,9 @@ def test_a_method_override_in_the_query_is_one_more_account(gated: Live, query: 
     assert auth(gated, bearer(reader), f"/auth/orders?{query}").status_code == 403
 
 
-def test_head_needs_what_get_needs(tmp_path: Path) -> None:
-    for live in start_live(tmp_path, rules=(ScopeRule("/reports", ("reports:read",), "GET"),)):
+def test_head_needs_what_get_needs(tmp_path: Path, protocol: str) -> None:
+    rules = (ScopeRule("/reports", ("reports:read",), "GET"),)
+    for live in start_live(tmp_path, http=protocol, rules=rules):
         key, _ = live.make_key()
         for sent in ({"X-Forwarded-Method": "HEAD"}, {"X-Original-Method": "head"}):
             headers = {**bearer(key), "X-Forwarded-Uri": "/reports/1", **sent}
@@ -477,13 +488,16 @@ def _needed(rules: dict[str, list[str]], method: str, path: str) -> set[str]:
 )
 def test_no_path_gets_past_a_rule_whose_scopes_the_key_lacks(
     tmp_path_factory: pytest.TempPathFactory,
+    protocol: str,
     rules: dict[str, list[str]],
     requests: list[tuple[str, str]],
 ) -> None:
     """For any rule set and any path: wherever an upstream may route the path, ``/auth``
     answers 2xx only to a key holding the scopes of the rule that covers that place."""
     table = tuple(parse_rule(pattern, scopes) for pattern, scopes in rules.items())
-    for live in start_live(tmp_path_factory.mktemp("any"), rules=table, access_log=False):
+    for live in start_live(
+        tmp_path_factory.mktemp("any"), http=protocol, rules=table, access_log=False
+    ):
         every = live.manager.create_key("every", scopes=SCOPE_NAMES).key
         short = {s: live.manager.create_key("short", scopes=[x for x in SCOPE_NAMES if x != s]).key
                  for s in SCOPE_NAMES}
@@ -495,7 +509,7 @@ def test_no_path_gets_past_a_rule_whose_scopes_the_key_lacks(
 
 
 def test_a_forged_key_flood_from_one_client_is_throttled_while_others_pass(
-    tmp_path: Path,
+    tmp_path: Path, protocol: str
 ) -> None:
     """Behind a trusted proxy, one client sending fresh forged keys (well formed, never
     issued: each a store read) is refused 429 once past its bound, before any lookup; a
@@ -504,7 +518,7 @@ def test_a_forged_key_flood_from_one_client_is_throttled_while_others_pass(
 
     from keyturn._store_reads import BURST, RATE
 
-    for live in start_live(tmp_path, trusted_proxies=("127.0.0.1",)):
+    for live in start_live(tmp_path, http=protocol, trusted_proxies=("127.0.0.1",)):
         issued, _ = live.make_key()
         client = live.client()
 

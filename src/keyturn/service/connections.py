@@ -36,11 +36,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from keyturn._asgi import Scope
 from keyturn.answer import PROBLEM_JSON, problem
-from keyturn.service.direct_auth import DirectAuthProtocol
+from keyturn.service.direct_auth import UVICORN_TESTED, seam_for
 from keyturn.service.forward_auth import Answer
 
 _log = logging.getLogger("keyturn.service")
@@ -214,9 +215,10 @@ def guarded(
     base: type[asyncio.Protocol] | None = None,
     direct: Callable[[Scope], Answer | None] | None = None,
 ) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol class (httptools when installed, else h11), under ``edge``;
-    on h11, with ``direct`` (``ForwardAuth.answer_now``) answering the plain ``/auth``
-    requests in the protocol (``keyturn.service.direct_auth``)."""
+    """uvicorn's HTTP protocol class (``base``; by default httptools when installed, else
+    h11), under ``edge``; with ``direct`` (``ForwardAuth.answer_now``) answering the plain
+    ``/auth`` requests in the protocol (``keyturn.service.direct_auth``) where the uvicorn
+    release is one that is tested with it."""
     if base is None:
         try:
             from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -224,10 +226,17 @@ def guarded(
             base = HttpToolsProtocol
         except ImportError:
             base = H11Protocol
-    if direct is not None and issubclass(base, H11Protocol):
-        return type(
-            f"DirectGuarded{base.__name__}",
-            (DirectAuthProtocol, GuardedProtocol, base),
-            {"edge": edge, "answer_now": staticmethod(direct)},
+    if direct is not None:
+        seam = seam_for(base)
+        if seam is not None:
+            return type(
+                f"DirectGuarded{base.__name__}",
+                (seam, GuardedProtocol, base),
+                {"edge": edge, "answer_now": staticmethod(direct)},
+            )
+        oldest, newest = (".".join(map(str, r)) for r in UVICORN_TESTED)
+        _log.info(
+            "/auth is answered through ASGI: answering it in uvicorn's protocol is tested "
+            "with uvicorn %s to %s (this is %s)", oldest, newest, uvicorn.__version__,
         )
     return type(f"Guarded{base.__name__}", (GuardedProtocol, base), {"edge": edge})

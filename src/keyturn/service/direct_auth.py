@@ -4,21 +4,29 @@ A raw-ASGI hello-world is most of what a server spends on a request: under uvico
 protocol, parsing the head into events, building the scope, a task and its request cycle,
 and writing the response through h11 again (each header validated by regular expressions)
 cost about 530,000 instructions a request (callgrind), where deciding a cached key takes
-some 60,000. So ``keyturn serve`` answers the usual forward-auth request in the protocol's
-``data_received``, before h11 sees it: the same ``ForwardAuth`` decision
-(``ForwardAuth.answer_now``: counted, logged and recorded alike), written as the bytes h11
-would write.
+some 60,000; under httptools the parser is C, but the scope, the per-header callbacks, the
+task, the cycle and the checked writes remain. So ``keyturn serve`` answers the usual
+forward-auth request in the protocol's ``data_received``, before the parser sees it: the
+same ``ForwardAuth`` decision (``ForwardAuth.answer_now``: counted, logged and recorded
+alike), written as the bytes uvicorn would write (the same on both protocols).
 
 Only a request that leaves no room for doubt is taken, and everything else goes to uvicorn
-unchanged: the connection between requests (nothing buffered, no response under way, not
-draining, not paused), one whole request head and nothing after it, ``HTTP/1.1``, a method
-with no body to frame (``HEAD`` answers without one: left to uvicorn), a target of ``/auth``
-in visible ASCII, header lines that are plain ``name: value`` in visible ASCII, exactly one
-``Host``, and no header that changes how the connection or a body is handled
-(``Content-Length``, ``Transfer-Encoding``, ``Connection``, ``Expect``, ``Upgrade``). A
-key that is not cached (a store read) is answered by uvicorn too: nothing was recorded for
-it here. Each condition is what h11 and uvicorn would accept and read the same way, so the
-scope ``ForwardAuth`` sees, and the answer, are the ones it gets through ASGI.
+unchanged: the connection between requests (the parser in no request, no response under
+way, not draining, not paused), one whole request head and nothing after it, ``HTTP/1.1``,
+a method with no body to frame (``HEAD`` answers without one: left to uvicorn), a target of
+``/auth`` in visible ASCII without a fragment (httptools drops one, h11 keeps it), header
+lines that are plain ``name: value`` in visible ASCII, exactly one ``Host``, and no header
+that changes how the connection or a body is handled (``Content-Length``,
+``Transfer-Encoding``, ``Connection``, ``Expect``, ``Upgrade``). A key that is not cached (a
+store read) is answered by uvicorn too: nothing was recorded for it here. Each condition is
+what h11, httptools and uvicorn would accept and read the same way, so the scope
+``ForwardAuth`` sees, and the answer, are the ones it gets through ASGI.
+
+The reading of the head and the writing of the answer are one (``DirectAuthProtocol``); the
+protocols differ only in how they tell that the connection is between requests
+(``H11Seam``, ``HttpToolsSeam``). Both read uvicorn's internals, so they are used only with
+the uvicorn releases they are tested with (``UVICORN_TESTED``, ``seam_for``): with another
+one, ``/auth`` is answered through ASGI, as every other request.
 """
 
 from __future__ import annotations
@@ -29,13 +37,14 @@ from typing import Any
 from urllib.parse import unquote
 
 import h11
-from uvicorn.protocols.http.h11_impl import STATUS_PHRASES
+import uvicorn
+from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 from keyturn._asgi import Scope
 from keyturn.service.forward_auth import Answer
 
 _REQUEST_LINE = re.compile(
-    rb"(GET|POST|PUT|PATCH|DELETE|OPTIONS) (/auth(?:[/?][\x21-\x7e]*)?) HTTP/1\.1"
+    rb"(GET|POST|PUT|PATCH|DELETE|OPTIONS) (/auth(?:[/?][\x21-\x22\x24-\x7e]*)?) HTTP/1\.1"
 )
 # RFC 9110's token, then the value between optional whitespace (visible ASCII only).
 _HEADER_LINE = re.compile(
@@ -46,6 +55,9 @@ HEAD_LIMIT = 16 * 1024
 _FRAMING = frozenset(
     (b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
 )
+# The uvicorn releases (major, minor) whose protocol internals the seams below are tested
+# against, oldest and newest: with another release ``seam_for`` finds none.
+UVICORN_TESTED = ((0, 30), (0, 55))
 
 
 def request_scope(data: bytes, limit: int) -> Scope | None:
@@ -94,10 +106,10 @@ def response_bytes(answer: Answer, default_headers: list[tuple[bytes, bytes]]) -
 
 
 class DirectAuthProtocol:
-    """The mixin over the server's guarded h11 protocol (``keyturn.service.connections``)."""
+    """The mixin over the server's guarded protocol (``keyturn.service.connections``); a
+    seam below says when the connection is between requests."""
 
-    # uvicorn's attributes, set by its protocol class.
-    conn: h11.Connection
+    # uvicorn's attributes, set by its protocol classes (both have these).
     cycle: Any
     transport: Any
     flow: Any
@@ -109,13 +121,13 @@ class DirectAuthProtocol:
     _draining: int
     answer_now: Callable[[Scope], Answer | None]
 
+    def between_requests(self) -> bool:
+        """Nothing of a request has been read, and no response is under way."""
+        raise NotImplementedError
+
     def data_received(self, data: bytes) -> None:
-        conn = self.conn
         if data.find(b" /auth", 0, 14) > 0 and (  # the method is at most 7 letters
-            conn.our_state is h11.IDLE
-            and conn.their_state is h11.IDLE
-            and not conn.trailing_data[0]
-            and (self.cycle is None or self.cycle.response_complete)
+            self.between_requests()
             and self._draining < 0
             and not self.root_path
             and not self.flow.write_paused
@@ -137,3 +149,59 @@ class DirectAuthProtocol:
                     self.on_response_complete()  # type: ignore[attr-defined]
                     return
         super().data_received(data)  # type: ignore[misc]
+
+
+class H11Seam(DirectAuthProtocol):
+    """Over ``H11Protocol``: h11 says where it is, and what it holds unread."""
+
+    conn: h11.Connection
+
+    def between_requests(self) -> bool:
+        conn = self.conn
+        return (
+            conn.our_state is h11.IDLE
+            and conn.their_state is h11.IDLE
+            and not conn.trailing_data[0]
+            and (self.cycle is None or self.cycle.response_complete)
+        )
+
+
+class HttpToolsSeam(DirectAuthProtocol):
+    """Over ``HttpToolsProtocol``: httptools keeps no buffer, but its parser has a state it
+    does not tell, so the protocol notes when a request begins and when it is complete
+    (with a request upgrading the connection, the parser never reads another: nor does this)."""
+
+    parser: Any
+    _idle = True  # a new connection's parser has read nothing
+
+    def between_requests(self) -> bool:
+        return self._idle and (self.cycle is None or self.cycle.response_complete)
+
+    def on_message_begin(self) -> None:
+        self._idle = False
+        super().on_message_begin()  # type: ignore[misc]
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()  # type: ignore[misc]
+        self._idle = not self.parser.should_upgrade()
+
+
+def seam_for(base: type[Any]) -> type[DirectAuthProtocol] | None:
+    """The mixin that answers ``/auth`` in uvicorn's protocol ``base``; ``None`` for a
+    protocol or a uvicorn release it is not tested with."""
+    if not UVICORN_TESTED[0] <= release(uvicorn.__version__) <= UVICORN_TESTED[1]:
+        return None
+    if issubclass(base, H11Protocol):
+        return H11Seam
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # httptools is not installed
+        return None
+    return HttpToolsSeam if issubclass(base, HttpToolsProtocol) else None
+
+
+def release(version: str) -> tuple[int, int]:
+    """(major, minor) of a version string; (0, 0) if it does not start with two numbers."""
+    major, _, rest = version.partition(".")
+    minor = re.match(r"\d+", rest)
+    return (int(major), int(minor[0])) if major.isdigit() and minor else (0, 0)

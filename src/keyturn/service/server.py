@@ -8,6 +8,7 @@ last-used times to the store.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from keyturn._asgi import ASGIApp
 from keyturn._redact import RedactingFormatter, redact_handlers
@@ -37,7 +39,12 @@ DRAIN_BYTES = 1024 * 1024
 _log = logging.getLogger("keyturn.service")
 
 
-def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+def uvicorn_config(
+    app: ASGIApp, settings: Settings, http: str = "auto", loop: str = "auto"
+) -> uvicorn.Config:
+    """uvicorn's configuration for ``app``. ``http`` (``h11``, ``httptools``) and ``loop``
+    (``asyncio``, ``uvloop``) are uvicorn's choices, ``auto`` the fastest installed: the
+    tests and ``bench/forward_auth.py`` run each stack by name."""
     edge = Edge(
         connection_ceiling(settings.max_connections),
         settings.read_timeout,
@@ -48,7 +55,8 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     direct = app.forward_auth.answer_now if isinstance(app, KeyturnService) else None
     return uvicorn.Config(
         app,
-        http=guarded(edge, direct=direct),
+        http=guarded(edge, _protocol(http), direct=direct),
+        loop=loop,
         host=settings.host,
         port=settings.port,
         lifespan="on",
@@ -58,6 +66,20 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         proxy_headers=False,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout) or None,
     )
+
+
+def _protocol(http: str) -> type[asyncio.Protocol] | None:
+    """uvicorn's HTTP protocol class by uvicorn's name for it (``None``: the fastest
+    installed, as uvicorn picks it)."""
+    if http == "h11":
+        return H11Protocol
+    if http == "httptools":
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # needs httptools
+
+        return HttpToolsProtocol
+    if http != "auto":
+        raise ValueError(f"unknown HTTP protocol {http!r}: use auto, h11 or httptools")
+    return None
 
 
 def connection_ceiling(wanted: int) -> int:
@@ -131,7 +153,7 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve(app: ASGIApp, settings: Settings) -> None:
+def serve(app: ASGIApp, settings: Settings, http: str = "auto", loop: str = "auto") -> None:
     """Serve until SIGINT or SIGTERM, then finish in-flight requests and flush.
 
     Everything made so far (the imported frameworks, the app) lives as long as the process,
@@ -140,7 +162,7 @@ def serve(app: ASGIApp, settings: Settings) -> None:
     """
     configure_logging(settings)
     warn_of_blind_trust(settings.trusted_proxies)
-    config = uvicorn_config(app, settings)
+    config = uvicorn_config(app, settings, http, loop)
     # uvicorn's own lines (errors, tracebacks) are masked like the service's.
     redact_handlers("uvicorn", "uvicorn.error", "uvicorn.access")
     gc.collect()
