@@ -12,14 +12,13 @@ informative rows (a key restricted by address, the verification log off, a raw-A
 sends /auth's answer headers through ASGI without deciding anything)
 and the servers' CPU time per request.
 
-Every server runs on the same uvicorn stack, named by ``--http`` and ``--loop`` as uvicorn
-names them: ``h11`` on ``asyncio`` (``pip install uvicorn``) or ``httptools`` on ``uvloop``
-(``pip install 'uvicorn[standard]'``, or keyturn's ``bench`` extra); ``auto`` takes the
-fastest installed, as ``keyturn serve`` does. The first line of the output says which ran.
+Every server runs on the same uvicorn stack, ``--http`` (keyturn serve's ``http`` setting):
+``h11`` on asyncio (``pip install uvicorn``) or ``httptools`` on uvloop (``pip install
+'uvicorn[standard]'``, or keyturn's ``bench`` extra); ``auto`` takes the second when it is
+installed, as ``keyturn serve`` does. The first line of the output says which ran.
 
-Run: ``.venv/bin/python bench/forward_auth.py [--http h11|httptools] [--loop asyncio|uvloop]
-[--rounds 5] [--seconds 5] [--no-access-log]`` (needs ``wrk``: ``apt-get install -y wrk``).
-Not run in CI.
+Run: ``.venv/bin/python bench/forward_auth.py [--http h11|httptools] [--rounds 5]
+[--seconds 5] [--no-access-log]`` (needs ``wrk``: ``apt-get install -y wrk``). Not run in CI.
 """
 
 from __future__ import annotations
@@ -78,8 +77,7 @@ async def headers_only(scope: dict, receive: object, send: object) -> None:  # t
     await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
 
 
-def serve(which: str, port: int, db: str, access_log: bool, cpu: int, http: str,
-          loop: str) -> None:
+def serve(which: str, port: int, db: str, access_log: bool, cpu: int, http: str) -> None:
     """Child process: one server, run as ``keyturn serve`` runs it (on ``cpu``, if >= 0)."""
     if cpu >= 0 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
@@ -88,11 +86,11 @@ def serve(which: str, port: int, db: str, access_log: bool, cpu: int, http: str,
 
     settings = Settings(
         port=port, database_url=db, access_log=access_log, log_level="warning", cache_ttl=60.0,
-        verification_log=which != "nolog",
+        verification_log=which != "nolog", http=http,
     )
     apps = {"hello": hello, "headers": headers_only}
     app = apps[which] if which in apps else create_app(settings)
-    run(app, settings, http, loop)  # what `keyturn serve` runs, for both
+    run(app, settings)  # what `keyturn serve` runs, for both
 
 
 def free_port() -> int:
@@ -154,9 +152,8 @@ def main() -> None:
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
                         help="keyturn's JSON access log, written to a file (default: on)")
     parser.add_argument("--http", choices=["auto", "h11", "httptools"], default="auto",
-                        help="uvicorn's HTTP protocol (default: httptools if installed)")
-    parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
-                        help="uvicorn's event loop (default: uvloop if installed)")
+                        help="h11 on asyncio, or httptools on uvloop (default: httptools "
+                             "on uvloop if installed)")
     parser.add_argument("--serve", choices=["keyturn", "nolog", "hello", "headers"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, default=-1, help=argparse.SUPPRESS)
@@ -164,7 +161,7 @@ def main() -> None:
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.db, args.access_log, args.cpu, args.http, args.loop)
+        serve(args.serve, args.port, args.db, args.access_log, args.cpu, args.http)
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
@@ -188,7 +185,7 @@ def main() -> None:
         which: subprocess.Popen(
             [sys.executable, __file__, "--serve", which, "--port", str(port), "--db", db,
              "--access-log" if args.access_log else "--no-access-log",
-             "--http", args.http, "--loop", args.loop,
+             "--http", args.http,
              "--cpu", str(SERVER_CPU if WRK_CPU is not None else -1)],
             stdout=log if which == "keyturn" else subprocess.DEVNULL,
         )
@@ -243,8 +240,9 @@ def main() -> None:
     hello_cpu = statistics.median(cpu["hello"])
     import uvicorn
 
-    loop = args.loop if args.loop != "auto" else "uvloop" if _has("uvloop") else "asyncio"
     http = args.http if args.http != "auto" else "httptools" if _has("httptools") else "h11"
+    loop = {"h11": "asyncio", "httptools": "uvloop"}.get(args.http) or (
+        "uvloop" if _has("uvloop") else "asyncio")
     print(f"forward-auth benchmark: uvicorn {uvicorn.__version__} ({http} on {loop}), "
           f"wrk -t1 -c{args.connections}, {args.rounds} rounds of {args.seconds}s, access log "
           f"{'on' if args.access_log else 'off'}, {os.cpu_count()} CPUs"

@@ -8,6 +8,7 @@ ignores ``alow_query = true`` is worse than one that refuses to start.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -56,6 +57,9 @@ class Settings:
     rules: tuple[ScopeRule, ...] = ()
     access_log: bool = True
     log_level: str = "info"
+    # uvicorn's HTTP stack: "h11" (pure Python, on asyncio), "httptools" (on uvloop: what
+    # uvicorn[standard] installs), or "auto", the second when it is installed.
+    http: str = "auto"
     cache_ttl: float = 1.0
     usage_flush_interval: float = 5.0
     shutdown_timeout: float = 30.0
@@ -217,6 +221,19 @@ def _log_level(value: Any) -> str:
     if level not in ("critical", "error", "warning", "info", "debug"):
         raise ValueError("expected one of critical, error, warning, info, debug")
     return level
+
+
+def _http(value: Any) -> str:
+    stack = _text(value).strip().lower()
+    if stack not in ("auto", "h11", "httptools"):
+        raise ValueError("expected one of auto, h11, httptools")
+    if stack == "httptools" and not all(map(_installed, ("httptools", "uvloop"))):
+        raise ValueError("httptools needs httptools and uvloop: pip install 'uvicorn[standard]'")
+    return stack
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def _database_url(value: Any) -> str:
@@ -391,6 +408,7 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "rules": _rules,
     "access_log": _flag,
     "log_level": _log_level,
+    "http": _http,
     "cache_ttl": _seconds,
     "usage_flush_interval": _seconds,
     "shutdown_timeout": _seconds,

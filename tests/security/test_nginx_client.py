@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.service.conftest import PROTOCOLS
 from tests.service.test_nginx import Stack, nginx_stack
 
 ALLOWED = "198.51.100.0/24"
@@ -27,9 +28,11 @@ def get(stack: Stack, key: str, **claims: str) -> httpx.Response:
         return client.get(f"{stack.url}/data", headers={"Authorization": f"Bearer {key}", **claims})
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    env = {**os.environ, "KEYTURN_TRUSTED_PROXIES": "127.0.0.1"}
+@pytest.fixture(scope="module", params=PROTOCOLS)
+def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+          ) -> Iterator[Stack]:
+    """On each of uvicorn's HTTP stacks (keyturn serve answers /auth inside each)."""
+    env = {**os.environ, "KEYTURN_TRUSTED_PROXIES": "127.0.0.1", "KEYTURN_HTTP": request.param}
     with nginx_stack(tmp_path_factory.mktemp("nginx-client"), env=env) as built:
         yield built
 

@@ -72,12 +72,8 @@ class Live:
 class ServerThread:
     """uvicorn serving ``app`` on 127.0.0.1, port chosen by the kernel (or ``port``)."""
 
-    def __init__(self, app: Any, settings: Settings, port: int = 0, http: str = "auto") -> None:
-        """``http``: uvicorn's HTTP protocol (``h11``, ``httptools``; ``auto``: the fastest
-        installed), on the event loop that goes with it (asyncio, uvloop)."""
-        loop = {"h11": "asyncio", "httptools": "uvloop"}.get(http, "auto")
-        config = uvicorn_config(app, replace(settings, port=port), http, loop)
-        self.server = uvicorn.Server(config)
+    def __init__(self, app: Any, settings: Settings, port: int = 0) -> None:
+        self.server = uvicorn.Server(uvicorn_config(app, replace(settings, port=port)))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -96,8 +92,7 @@ class ServerThread:
 
 
 def start_live(
-    tmp: Path, log_stream: TextIO | None = None, port: int = 0, http: str = "auto",
-    **overrides: Any,
+    tmp: Path, log_stream: TextIO | None = None, port: int = 0, **overrides: Any
 ) -> Iterator[Live]:
     settings = replace(
         Settings(database_url=f"sqlite:///{tmp / 'keyturn.db'}", log_level="warning"),
@@ -107,7 +102,7 @@ def start_live(
     issued = ensure_root_key(manager)
     assert issued is not None
     app = create_app(settings, manager, log_stream=log_stream)
-    server = ServerThread(app, settings, port, http)
+    server = ServerThread(app, settings, port)
     with server as url:
         live = Live(url, issued.key, manager, settings, server.server.config.http)
         try:
@@ -116,9 +111,9 @@ def start_live(
             live.close()
 
 
-# uvicorn's HTTP protocols, each on its event loop: what `pip install uvicorn` runs, and what
-# `uvicorn[standard]` runs. The forward-auth tests run on both (keyturn.service.direct_auth
-# answers /auth inside each).
+# uvicorn's HTTP stacks (Settings.http): what `pip install uvicorn` runs, h11 on asyncio, and
+# what `uvicorn[standard]` runs, httptools on uvloop. The forward-auth tests run on both
+# (keyturn.service.direct_auth answers /auth inside each).
 PROTOCOLS = ("h11", "httptools")
 
 

@@ -72,6 +72,7 @@ def test_environment_forms() -> None:
         "KEYTURN_SHUTDOWN_TIMEOUT": "2.5",
         "KEYTURN_PEPPER": "s3cret",
         "KEYTURN_SCOPES_HEADER": "",
+        "KEYTURN_HTTP": "H11",
     }
     settings = load_settings(environ=env)
     assert settings.api_key_headers == ("x-one", "x-two")
@@ -80,6 +81,7 @@ def test_environment_forms() -> None:
     assert settings.shutdown_timeout == 2.5
     assert settings.pepper == "s3cret"
     assert settings.scopes_header == ""
+    assert settings.http == "h11"
     assert "s3cret" not in repr(settings)
 
 
@@ -97,6 +99,7 @@ def test_environment_forms() -> None:
         ({"KEYTURN_PREFIXES": ""}, "at least one key prefix"),
         ({"KEYTURN_API_KEY_HEADERS": "x key"}, "not a valid HTTP header name"),
         ({"KEYTURN_LOG_LEVEL": "loud"}, "expected one of"),
+        ({"KEYTURN_HTTP": "h2"}, "KEYTURN_HTTP: expected one of auto, h11, httptools"),
         ({"KEYTURN_DATABASE_URL": "keyturn.db"}, "expected a database URL"),
         ({"KEYTURN_CACHE_TTL": "-1"}, "expected seconds"),
     ],

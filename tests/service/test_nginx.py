@@ -173,9 +173,11 @@ def nginx_stack(
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, protocol: str) -> Iterator[Stack]:
+    """On each of uvicorn's HTTP stacks (keyturn serve answers /auth inside each)."""
     rules = ("--rule", "/admin=admin", "--rule", "GET /reports=reports")
-    with nginx_stack(tmp_path_factory.mktemp("nginx"), *rules) as built:
+    env = {"KEYTURN_HTTP": protocol}
+    with nginx_stack(tmp_path_factory.mktemp("nginx"), *rules, env=env) as built:
         yield built
 
 

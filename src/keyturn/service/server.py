@@ -39,12 +39,7 @@ DRAIN_BYTES = 1024 * 1024
 _log = logging.getLogger("keyturn.service")
 
 
-def uvicorn_config(
-    app: ASGIApp, settings: Settings, http: str = "auto", loop: str = "auto"
-) -> uvicorn.Config:
-    """uvicorn's configuration for ``app``. ``http`` (``h11``, ``httptools``) and ``loop``
-    (``asyncio``, ``uvloop``) are uvicorn's choices, ``auto`` the fastest installed: the
-    tests and ``bench/forward_auth.py`` run each stack by name."""
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     edge = Edge(
         connection_ceiling(settings.max_connections),
         settings.read_timeout,
@@ -55,8 +50,8 @@ def uvicorn_config(
     direct = app.forward_auth.answer_now if isinstance(app, KeyturnService) else None
     return uvicorn.Config(
         app,
-        http=guarded(edge, _protocol(http), direct=direct),
-        loop=loop,
+        http=guarded(edge, _protocol(settings.http), direct=direct),
+        loop=_LOOPS[settings.http],
         host=settings.host,
         port=settings.port,
         lifespan="on",
@@ -68,8 +63,13 @@ def uvicorn_config(
     )
 
 
+# The event loop of each HTTP stack (``Settings.http``): h11 is what `pip install uvicorn`
+# runs, on asyncio; httptools comes with uvloop in `uvicorn[standard]`.
+_LOOPS = {"auto": "auto", "h11": "asyncio", "httptools": "uvloop"}
+
+
 def _protocol(http: str) -> type[asyncio.Protocol] | None:
-    """uvicorn's HTTP protocol class by uvicorn's name for it (``None``: the fastest
+    """uvicorn's HTTP protocol class for ``Settings.http`` (``None``: the fastest
     installed, as uvicorn picks it)."""
     if http == "h11":
         return H11Protocol
@@ -77,8 +77,6 @@ def _protocol(http: str) -> type[asyncio.Protocol] | None:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # needs httptools
 
         return HttpToolsProtocol
-    if http != "auto":
-        raise ValueError(f"unknown HTTP protocol {http!r}: use auto, h11 or httptools")
     return None
 
 
@@ -153,7 +151,7 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve(app: ASGIApp, settings: Settings, http: str = "auto", loop: str = "auto") -> None:
+def serve(app: ASGIApp, settings: Settings) -> None:
     """Serve until SIGINT or SIGTERM, then finish in-flight requests and flush.
 
     Everything made so far (the imported frameworks, the app) lives as long as the process,
@@ -162,7 +160,7 @@ def serve(app: ASGIApp, settings: Settings, http: str = "auto", loop: str = "aut
     """
     configure_logging(settings)
     warn_of_blind_trust(settings.trusted_proxies)
-    config = uvicorn_config(app, settings, http, loop)
+    config = uvicorn_config(app, settings)
     # uvicorn's own lines (errors, tracebacks) are masked like the service's.
     redact_handlers("uvicorn", "uvicorn.error", "uvicorn.access")
     gc.collect()
