@@ -44,17 +44,18 @@ from keyturn._asgi import Scope
 from keyturn.service.forward_auth import Answer
 
 _REQUEST_LINE = re.compile(
-    rb"(GET|POST|PUT|PATCH|DELETE|OPTIONS) (/auth(?:[/?][\x21-\x22\x24-\x7e]*)?) HTTP/1\.1"
+    rb"(GET|POST|PUT|PATCH|DELETE|OPTIONS) (/auth(?:[/?][\x21-\x22\x24-\x7e]*)?) HTTP/1\.1\r\n"
 )
-# RFC 9110's token, then the value between optional whitespace (visible ASCII only).
-_HEADER_LINE = re.compile(
-    rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?)[ \t]*"
-)
+# Header lines: RFC 9110's token, a colon, the value with the whitespace around it (visible
+# ASCII, spaces and tabs only); then the empty line. Checked in one pass, read in another.
+_TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+_FIELDS = re.compile(rb"(?:" + _TOKEN + rb":[\t\x20-\x7e]*\r\n)*\r\n")
+_FIELD = re.compile(rb"(" + _TOKEN + rb"):([\t\x20-\x7e]*)\r\n")
+# Headers that change how the connection or a body is handled, at the start of a line of
+# the lower-cased head.
+_FRAMING = re.compile(rb"\n(?:content-length|transfer-encoding|connection|expect|upgrade):")
 # The longest head taken here (h11's default bound on a head it is still reading).
 HEAD_LIMIT = 16 * 1024
-_FRAMING = frozenset(
-    (b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
-)
 # The uvicorn releases (major, minor) whose protocol internals the seams below are tested
 # against, oldest and newest: with another release ``seam_for`` finds none.
 UVICORN_TESTED = ((0, 30), (0, 55))
@@ -65,23 +66,16 @@ def request_scope(data: bytes, limit: int) -> Scope | None:
     if it is exactly one plain ``/auth`` request head of at most ``limit`` bytes."""
     if len(data) > limit or data.find(b"\r\n\r\n") != len(data) - 4:
         return None
-    lines = data[:-4].split(b"\r\n")
-    line = _REQUEST_LINE.fullmatch(lines[0])
+    line = _REQUEST_LINE.match(data)
     if line is None:
         return None
-    headers: list[tuple[bytes, bytes]] = []
-    hosts = 0
-    for raw in lines[1:]:
-        header = _HEADER_LINE.fullmatch(raw)
-        if header is None:
-            return None
-        name = header[1].lower()
-        if name in _FRAMING:
-            return None
-        hosts += name == b"host"
-        headers.append((name, header[2]))
-    if hosts != 1:
+    fields = line.end()
+    if _FIELDS.fullmatch(data, fields) is None:
         return None
+    lowered = data[fields - 1 :].lower()  # from the newline before the first header
+    if _FRAMING.search(lowered) is not None or lowered.count(b"\nhost:") != 1:
+        return None
+    headers = [(name.lower(), value.strip(b" \t")) for name, value in _FIELD.findall(data, fields)]
     raw_path, _, query = line[2].partition(b"?")
     return {
         "type": "http",
