@@ -54,6 +54,9 @@ def host(keys: KeyManager) -> Iterator[str]:
         yield url
 
 
+JSON = {"content-type": "application/json"}
+
+
 def customer(url: str, session: str) -> httpx.Client:
     return httpx.Client(base_url=url, cookies={"session": session}, timeout=10)
 
@@ -82,7 +85,7 @@ def test_an_owner_manages_its_keys_as_json(host: str, keys: KeyManager) -> None:
     both = acme.post(f"/portal/keys/{quiet.json()['id']}/rotate",
                      json={"grace_seconds": 60, "grace_until_quiet_seconds": 900})  # fmt: skip
     assert both.status_code == 422
-    revoked = acme.post(f"/portal/keys/{quiet.json()['id']}/revoke")
+    revoked = acme.post(f"/portal/keys/{quiet.json()['id']}/revoke", headers=JSON)
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
     actors = {e.actor for e in keys.audit(key_id=made.json()["id"])}
     assert actors == {"owner:acme"}
@@ -97,7 +100,7 @@ def test_another_owners_keys_are_404_for_every_operation(host: str, keys: KeyMan
         ("POST", f"/portal/keys/{key_id}/rotate", {"grace_seconds": 0}),
         ("POST", f"/portal/keys/{key_id}/revoke", None),
     ):
-        answer = acme.request(method, path, json=body)
+        answer = acme.request(method, path, json=body, headers=JSON if method == "POST" else {})
         assert answer.status_code == 404, path
         assert answer.headers["content-type"] == "application/problem+json"
     assert keys.get(key_id).usable()
@@ -143,6 +146,15 @@ def test_only_signed_in_json_posts_reach_it(host: str) -> None:
     big = acme.post("/portal/keys", json={"name": "x" * 20_000})
     assert big.status_code == 422
     assert acme.get("/portal/keys").json()["keys"] == []
+    # A bodiless post with no type at all (fetch in no-cors mode, sendBeacon) is one another
+    # site can send with the user's cookies: revoking and rotating need the JSON type too.
+    made = acme.post("/portal/keys", json={"name": "kept"}).json()["id"]
+    for verb in ("revoke", "rotate"):
+        for headers in ({}, {"content-type": "text/plain"}):
+            refused = acme.post(f"/portal/keys/{made}/{verb}", headers=headers)
+            assert refused.status_code == 422, (verb, headers, refused.text)
+    assert acme.get(f"/portal/keys/{made}").json()["status"] == "active"
+    assert acme.post(f"/portal/keys/{made}/revoke", headers=JSON).status_code == 200
 
 
 def test_a_policy_per_owner(keys: KeyManager) -> None:

@@ -363,13 +363,15 @@ async def _json_body(
     request: Request, public_url: str | None, *, optional: bool = False
 ) -> Any:
     """The JSON body (``integrations.portal.read_json``) or the problem to answer; a body
-    not declared JSON is refused before it is read, a large one after ``MAX_BODY`` bytes."""
+    not declared JSON is refused before it is read, a large one after ``MAX_BODY`` bytes.
+    A post without a body (revoke) must declare JSON too: another site can send a bodiless
+    post with no type at all (``fetch`` in ``no-cors`` mode, ``sendBeacon``), with the
+    user's cookies where they are ``SameSite=None`` or the site is a sibling subdomain,
+    and only a declared JSON type makes a browser ask first (CORS preflight)."""
     kind = request.headers.get("content-type", "")
-    empty = request.headers.get("content-length", "") in ("", "0")
     raw = bytearray()
     try:
-        if kind or not empty or not optional:
-            read_json(kind, b"{}")  # the declared type, before a byte is read
+        read_json(kind, b"{}")  # the declared type, before a byte is read
         async for chunk in request.stream():
             raw += chunk
             if len(raw) > MAX_BODY:
