@@ -12,8 +12,10 @@ BIN     = $(VENV)/bin
 
 .PHONY: run test lint bench clean
 
-# keyturn and what serving needs (the serve extra), nothing more.
+# keyturn and what serving needs (the serve extra), nothing more. pip is quiet, so say
+# what the minute or two of silence is.
 $(VENV)/.serve: pyproject.toml
+	@echo "installing keyturn and its serve extra into $(VENV) (a minute or two, once)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[serve]'
@@ -21,6 +23,7 @@ $(VENV)/.serve: pyproject.toml
 
 # keyturn with the test, lint and benchmark tools (the extras named "dev").
 $(VENV)/.dev: pyproject.toml
+	@echo "installing keyturn and its development tools into $(VENV) (a few minutes, once)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
