@@ -366,3 +366,17 @@ def test_check_with_a_redis_that_does_not_answer_says_what_to_check(tmp_path: Pa
     down = {**env, "KEYTURN_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     one_line(run("check", "-H", f"x-api-key: {key}", env=down), 3,
              f"127.0.0.1:{port}", "check that Redis runs there")
+
+
+def test_rotate_says_when_the_old_key_really_stops(env: dict[str, str]) -> None:
+    """A key expiring in 12 hours, rotated with a 7-day grace, was said to work "until" a
+    week later; it is refused once it expires."""
+    soon = made("--name", "short", "--expires-in", "12h", env=env)
+    quiet = run("keys", "rotate", soon["id"], "--grace-until-quiet", "15m", "--grace-max", "7d",
+                env=env)
+    expiry = soon["expires_at"][:16].replace("T", " ")
+    assert quiet.returncode == 0, quiet.stderr
+    assert f"at the latest until {expiry} UTC, when it expires" in quiet.stdout
+    long = made("--name", "long", "--expires-in", "90d", env=env)
+    plain = run("keys", "rotate", long["id"], "--grace", "24h", env=env)
+    assert "when it expires" not in plain.stdout and "old key works until " in plain.stdout

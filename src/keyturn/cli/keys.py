@@ -48,6 +48,14 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "never"
 
 
+def _grace_end(end: datetime | None, expires: datetime | None) -> str:
+    """When a rotated key stops: its grace's end, or its own expiry when that comes first
+    (an expired key is refused whatever its grace; the message named the later time)."""
+    if expires is not None and (end is None or expires < end):
+        return f"{_when(expires)}, when it expires"
+    return _when(end)
+
+
 def _show_issued(issued: IssuedKey, fmt: str, verb: str) -> None:
     record = issued.record
     if fmt == "json":
@@ -513,11 +521,11 @@ def rotate(
         old = manager.admin.get(cli_actor(), key_id)
     if quiet_period is not None:
         said = (
-            f"old key works until unused for {quiet}, until {_when(old.grace_max)} at the "
-            "latest"
+            f"old key works until unused for {quiet}, at the latest until "
+            f"{_grace_end(old.grace_max, old.expires_at)}"
         )
     else:
         said = "old key stops now" if period == timedelta(0) else (
-            f"old key works until {_when(old.grace_until)}"
+            f"old key works until {_grace_end(old.grace_until, old.expires_at)}"
         )
     _show_issued(issued, fmt, f"Rotated {key_id} ({said}); new")
