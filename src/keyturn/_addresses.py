@@ -275,8 +275,9 @@ class TrustedProxies:
 
 # What the OpenAPI document says an address and an allow-list entry look like: every string
 # these match is read by ``parse_address`` / ``parse_network`` (IPv4 without leading zeros,
-# IPv6 in its usual forms, optionally with a prefix length); a few forms the readers also
-# take (an IPv4 tail in IPv6, a port) are left out rather than described loosely.
+# IPv6 in its usual forms, optionally with a prefix length, and an address IPv4-mapped); a
+# few forms the readers also take (other IPv4 tails in IPv6, a port) are left out rather
+# than described loosely.
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _V4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
 _H = "[0-9a-fA-F]{1,4}"
@@ -285,5 +286,8 @@ _V6 = (
     f"|({_H}:){{1,4}}(:{_H}){{1,3}}|({_H}:){{1,3}}(:{_H}){{1,4}}|({_H}:){{1,2}}(:{_H}){{1,5}}"
     f"|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:))"
 )
-ADDRESS_PATTERN = f"^({_V4}|{_V6})$"
+# IPv4-mapped IPv6 (``::ffff:10.0.0.1``): how a dual-stack socket shows an IPv4 client, so
+# what a service passes the verify API as ``ip``; every face reads it as the IPv4 address.
+_MAPPED_V4 = rf"(::|(0{{1,4}}:){{5}})[fF]{{4}}:{_V4}"
+ADDRESS_PATTERN = f"^({_V4}|{_V6}|{_MAPPED_V4})$"
 NETWORK_PATTERN = f"^({_V4}(/(3[0-2]|[12]?[0-9]))?|{_V6}(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$"
