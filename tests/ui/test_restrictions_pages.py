@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from keyturn import Actor
@@ -181,4 +182,24 @@ def test_the_why_page_checks_a_key_restricted_by_address_from_a_given_client(
     assert "HTTP 200" in check(key=masked, ip="203.0.113.11")
     bad = client.post("/ui/check", data={"csrf": csrf, "key": issued.key, "ip": "not-an-ip"})
     assert bad.status_code == 400 and "is an IP address" in bad.text
+    assert issued.key not in bad.text
+
+
+def test_the_why_page_checks_a_permission_expression(live: Live) -> None:
+    """`keyturn check --permissions` and the verify API's `permissions` had no counterpart
+    on the page."""
+    issued = live.manager.create_key("reader", scopes=["orders:read"])
+    client, csrf = signed_in(live)
+    assert 'name="permissions"' in client.get("/ui/check").text
+
+    def check(expression: str) -> httpx.Response:
+        return client.post(
+            "/ui/check", data={"csrf": csrf, "key": issued.key, "permissions": expression}
+        )
+
+    assert "HTTP 200" in check("orders:read or billing:read").text
+    unmet = check("orders:read and billing:read")
+    assert unmet.status_code == 200 and "insufficient_scope" in unmet.text
+    bad = check("orders:read and (")
+    assert bad.status_code == 400 and "Permissions:" in bad.text
     assert issued.key not in bad.text

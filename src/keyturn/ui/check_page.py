@@ -14,6 +14,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from keyturn._addresses import parse_address
+from keyturn.errors import InvalidPermissions
+from keyturn.permissions import MAX_LENGTH, parse
 from keyturn.scopes import SCOPE_TOKEN
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
@@ -36,6 +38,7 @@ def page(ui: Dashboard, admin: Admin, status: int = 200, **context: Any) -> Resp
         "shown_query": "",
         "scopes": "",
         "ip": "",
+        "permissions": "",
         "mode": "headers",
         **context,
     }
@@ -52,9 +55,15 @@ async def run(ui: Dashboard, request: Request, admin: Admin, form: Form | None) 
     key_text = form.get("key")
     scope_text = form.get("scopes")
     ip = form.get("ip") or None
+    expression = form.get("permissions")
     scopes = tuple(split_scopes(scope_text))
     mode = "key" if key_text else "headers"
-    common: dict[str, Any] = {"scopes": scope_text, "ip": ip or "", "mode": mode}
+    common: dict[str, Any] = {
+        "scopes": scope_text,
+        "ip": ip or "",
+        "permissions": expression[:MAX_LENGTH],
+        "mode": mode,
+    }
     bad = next((s for s in scopes if not SCOPE_TOKEN.fullmatch(s)), None)
     if bad is not None or len(scopes) > 64:
         return page(ui, admin, 400, error="Scopes are words of printable ASCII.", **common)
@@ -66,6 +75,10 @@ async def run(ui: Dashboard, request: Request, admin: Admin, form: Form | None) 
             error="The client address is an IP address, like 203.0.113.9 or 2001:db8::1.",
             **{**common, "ip": ip[:64]},
         )
+    try:
+        permissions = parse(expression) if expression else None
+    except InvalidPermissions as exc:
+        return page(ui, admin, 400, error=f"Permissions: {exc.message}.", **common)
     if len(pasted_text) > MAX_PASTE or len(key_text) > 1024:
         return page(ui, admin, 413, error="That is more than a request's headers.", **common)
     diagnostician = ui.diagnostician
@@ -79,9 +92,11 @@ async def run(ui: Dashboard, request: Request, admin: Admin, form: Form | None) 
                     error="Looking up a masked key needs the scope 'keys:read'.",
                     **common,
                 )
-            matches, truncated = await diagnostician.masked(admin.actor, key_text, scopes, ip)
+            matches, truncated = await diagnostician.masked(
+                admin.actor, key_text, scopes, ip, permissions
+            )
             return page(ui, admin, matches=matches, truncated=truncated, **common)
-        result = await diagnostician.key(key_text, scopes, ip)
+        result = await diagnostician.key(key_text, scopes, ip, permissions)
         return page(ui, admin, result=result, **common)
     if not pasted_text.strip():
         return page(ui, admin, 400, error="Paste a request's headers, or a key.", **common)
@@ -90,7 +105,7 @@ async def run(ui: Dashboard, request: Request, admin: Admin, form: Form | None) 
     except PasteError as exc:
         return page(ui, admin, 400, error=str(exc), **common)
     shown = masked_headers(pasted.headers, ui.settings.api_key_headers, ui.redactor)
-    result = await diagnostician.request(pasted, scopes, ip)
+    result = await diagnostician.request(pasted, scopes, ip, permissions)
     return page(
         ui,
         admin,

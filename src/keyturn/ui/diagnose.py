@@ -30,6 +30,7 @@ from keyturn.credentials import Presented
 from keyturn.keys import mask
 from keyturn.manager import AsyncKeyManager
 from keyturn.outcomes import Outcome
+from keyturn.permissions import Node
 from keyturn.record import KeyRecord
 from keyturn.store import KeyFilter
 from keyturn.verifier import Candidate, Decision, Origin
@@ -170,23 +171,48 @@ class Diagnostician:
     # check --ip``): without it a key restricted by address is ``ip_not_allowed``. With the
     # pasted headers it is the peer, so a trusted proxy's X-Forwarded-For names the client.
 
+    # ``permissions``: an expression the key must meet as well (``keyturn check
+    # --permissions``, the verify API's ``permissions``), parsed by the caller.
+
     async def request(
-        self, pasted: PastedRequest, scopes: tuple[str, ...] = (), ip: str | None = None
+        self,
+        pasted: PastedRequest,
+        scopes: tuple[str, ...] = (),
+        ip: str | None = None,
+        permissions: Node | None = None,
     ) -> Diagnosis:
         found = self._manager.verifier.inspect(pasted.headers, pasted.query)
-        return await self._finish(found, scopes, (ip, pasted.headers))
+        return await self._finish(found, scopes, (ip, pasted.headers), permissions)
 
-    async def key(self, key: str, scopes: tuple[str, ...] = (), ip: str | None = None) -> Diagnosis:
-        return await self._finish(self._manager.verifier.inspect_key(key), scopes, (ip, ()))
+    async def key(
+        self,
+        key: str,
+        scopes: tuple[str, ...] = (),
+        ip: str | None = None,
+        permissions: Node | None = None,
+    ) -> Diagnosis:
+        found = self._manager.verifier.inspect_key(key)
+        return await self._finish(found, scopes, (ip, ()), permissions)
 
     async def _finish(
-        self, found: Candidate | Decision, scopes: tuple[str, ...], origin: Origin
+        self,
+        found: Candidate | Decision,
+        scopes: tuple[str, ...],
+        origin: Origin,
+        permissions: Node | None,
     ) -> Diagnosis:
-        decision, record = await self._manager.examine(found, scopes, origin=origin)
+        decision, record = await self._manager.examine(
+            found, scopes, origin=origin, permissions=permissions
+        )
         return explain(decision, self._realm, self._redactor, record, self._public_url)
 
     async def masked(
-        self, actor: Actor, text: str, scopes: tuple[str, ...] = (), ip: str | None = None
+        self,
+        actor: Actor,
+        text: str,
+        scopes: tuple[str, ...] = (),
+        ip: str | None = None,
+        permissions: Node | None = None,
     ) -> tuple[list[tuple[KeyRecord, Diagnosis]], bool]:
         """Each key ``actor`` may read whose mask is ``text``, with the decision it would get
         now; and whether the search stopped at ``MASKED_SCAN_LIMIT`` keys before the end."""
@@ -199,7 +225,7 @@ class Diagnostician:
         results = []
         for record in found:
             candidate = Candidate(Presented(record.masked, "masked key"), record.key_hash)
-            decision = verifier.decide(candidate, record, None, scopes, (ip, ()))
+            decision = verifier.decide(candidate, record, None, scopes, (ip, ()), permissions)
             results.append(
                 (record, explain(decision, self._realm, self._redactor, record, self._public_url))
             )
