@@ -380,3 +380,29 @@ def test_rotate_says_when_the_old_key_really_stops(env: dict[str, str]) -> None:
     long = made("--name", "long", "--expires-in", "90d", env=env)
     plain = run("keys", "rotate", long["id"], "--grace", "24h", env=env)
     assert "when it expires" not in plain.stdout and "old key works until " in plain.stdout
+
+
+@pytest.mark.parametrize(("host", "shown"), [("0.0.0.0", "127.0.0.1"), ("::", "[::1]")])
+def test_serve_on_every_interface_prints_addresses_this_machine_can_paste(
+    tmp_path: Path, host: str, shown: str
+) -> None:
+    """The banner said `curl -X POST http://0.0.0.0:8080/v1/keys`, which only Linux
+    connects."""
+    port = closed_port()
+    server = subprocess.Popen(
+        [*KEYTURN, "serve", "--host", host, "--port", str(port), "--db",
+         f"sqlite:///{tmp_path / 'k.db'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )
+    try:
+        assert server.stderr is not None
+        banner = ""
+        while "forward-auth at" not in banner:
+            line = server.stderr.readline()
+            assert line, banner
+            banner += line
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert f"curl -X POST http://{shown}:{port}/v1/keys" in banner
+    assert f"forward-auth at http://{shown}:{port}/auth" in banner

@@ -81,10 +81,16 @@ def _ensure_free(settings: Settings) -> None:
             ) from None
 
 
+# A wildcard address listens on every interface; a client on this machine reaches it on
+# loopback (``curl http://0.0.0.0:8080`` works on Linux only).
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - read, not bound
+
+
 def _origin(settings: Settings) -> str:
-    """Where serve listens, as a URL writes it (an IPv6 address in brackets); ``HOST:PORT``
-    when the port is not known yet (``--port 0``)."""
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    """Where serve listens, as a URL on this machine writes it (an IPv6 address in brackets,
+    loopback for a wildcard); ``HOST:PORT`` when the port is not known yet (``--port 0``)."""
+    host = _LOOPBACK.get(settings.host, settings.host)
+    host = f"[{host}]" if ":" in host else host
     return f"{host}:{settings.port}" if settings.port else "HOST:PORT"
 
 
