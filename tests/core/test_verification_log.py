@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from keyturn import KeyManager
 from keyturn._addresses import AddressSet, TrustedProxies
@@ -21,7 +23,7 @@ from keyturn._verifications import (
 from keyturn.config import SettingsError, load_settings
 from keyturn.keys import mask
 from keyturn.record import KeyRecord
-from keyturn.store.verification_rows import ROWS_PER_INSERT
+from keyturn.store.verification_rows import ROWS_PER_INSERT, statement_sizes
 
 
 def entry(outcome: str = "valid", key: KeyRecord | None = None, **fields: Any) -> Entry:
@@ -181,3 +183,13 @@ def test_a_scope_holding_a_nul_does_not_stop_the_log(manager: KeyManager) -> Non
     rows = {v.request_id: v for v in manager.store.verifications(VerificationFilter())}
     assert rows["n"].scopes == ("orders:read", "bad\ufffdscope") and rows["p"].scopes == ()
     log.close()
+
+
+@given(count=st.integers(0, 5_000), largest=st.sampled_from([ROWS_PER_INSERT, 99, 3]))
+def test_a_batch_is_written_in_statements_of_a_few_sizes(count: int, largest: int) -> None:
+    """Every row of any batch is in exactly one INSERT, and the INSERTs come in a few
+    sizes (what SQLite prepares once per connection), whatever the batch's size."""
+    sizes = list(statement_sizes(count, largest))
+    assert sum(sizes) == count
+    assert set(sizes) <= {largest, 100, 20, 4, 1}
+    assert len(sizes) <= count // largest + 15

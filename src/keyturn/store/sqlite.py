@@ -23,6 +23,7 @@ from keyturn.store.verification_rows import (
     VERIFICATION_COLUMNS,
     VerificationRow,
     insert_verifications,
+    statement_sizes,
 )
 
 _BY_HASH = sql.by_hash(sql.SQLITE).replace(":key_hash", "?")
@@ -161,12 +162,15 @@ class SQLiteStore(SQLStore):
 
     def _insert_verifications(self, conn: Any, rows: list[VerificationRow]) -> None:
         # In statements of ROWS_PER_INSERT rows, or as many as the parameter limit allows
-        # (999 parameters before SQLite 3.32), then one for what remains.
+        # (999 parameters before SQLite 3.32), then in a few smaller sizes, each prepared
+        # once (``statement_sizes``).
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        step = min(ROWS_PER_INSERT, limit // len(VERIFICATION_COLUMNS))
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            conn.execute(insert_verifications(len(chunk)), list(chain.from_iterable(chunk)))
+        largest = min(ROWS_PER_INSERT, limit // len(VERIFICATION_COLUMNS))
+        start = 0
+        for size in statement_sizes(len(rows), largest):
+            chunk = rows[start : start + size]
+            start += size
+            conn.execute(insert_verifications(size), list(chain.from_iterable(chunk)))
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
         # The cache-miss read, kept free of the shared path's context manager (a ``try``
