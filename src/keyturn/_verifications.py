@@ -86,10 +86,11 @@ class Seen(NamedTuple):
     headers: Any = ()  # HeaderPairs; ``Any``: ``str`` or ASGI ``bytes`` pairs
 
 
-def unseen(headers: Any) -> Seen:
-    """What is known of a request no face described (a direct call of the core): its
-    headers, read when the entry is written."""
-    return Seen("", "", None, None, headers)
+def unseen(headers: Any, proxied: bool) -> Seen:
+    """What is known of a request no face described (a direct call of the core): its user
+    agent, read now so that the queue keeps no header list, and its headers only if a
+    proxy is trusted (``proxied``: the writer reads the forwarded addresses then)."""
+    return Seen("", "", None, _header(headers, "user-agent"), headers if proxied else ())
 
 
 class Entry(NamedTuple):

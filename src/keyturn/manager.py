@@ -149,6 +149,7 @@ class KeyManager:
         self._cache_clock = self.cache.clock
         self._note = self.usage.note
         self._log_queue = self.verifications.queue
+        self._proxied = bool(self.verifier.proxies.set)  # a peer may be a trusted proxy
         self._well_formed = self.verifier.well_formed
         self._accept = self.verifier.accept
         self._admits = self.verifier.admits
@@ -362,7 +363,7 @@ class KeyManager:
             if key_id not in log.masks:
                 log.note_mask(key_id, key.masked)
         entry = (time.time(), decision.outcome.code, key_id, peer, scopes) + (
-            seen or unseen(headers)
+            seen or unseen(headers, self._proxied)
         )
         if len(self._log_queue) < log.room:  # ``record``'s append, without the call
             self._log_queue.append(entry)
@@ -491,7 +492,9 @@ class KeyManager:
                 ):
                     self._note(record.id, now)
                     # ``_logged``, inlined (the writer finds the key's mask by its id)
-                    logged = (now, _VALID, record.id, peer, scopes) + (seen or unseen(headers))
+                    logged = (now, _VALID, record.id, peer, scopes) + (
+                        seen or unseen(headers, self._proxied)
+                    )
                     if len(self._log_queue) < self.verifications.room:
                         self._log_queue.append(logged)
                     else:

@@ -24,6 +24,7 @@ from keyturn.config import SettingsError, load_settings
 from keyturn.keys import mask
 from keyturn.record import KeyRecord
 from keyturn.store.verification_rows import ROWS_PER_INSERT, statement_sizes
+from keyturn.verifier import Verifier
 
 
 def entry(outcome: str = "valid", key: KeyRecord | None = None, **fields: Any) -> Entry:
@@ -193,3 +194,23 @@ def test_a_batch_is_written_in_statements_of_a_few_sizes(count: int, largest: in
     assert sum(sizes) == count
     assert set(sizes) <= {largest, 100, 20, 4, 1}
     assert len(sizes) <= count // largest + 15
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_a_direct_call_of_the_core_is_logged_with_its_agent_and_client(
+    db_url: str, trusted: bool
+) -> None:
+    """Without a face's ``Seen`` the core reads the user agent from the headers; behind a
+    trusted proxy the client is the one it forwarded, else the peer (a client's own
+    ``X-Forwarded-For`` is not believed)."""
+    verifier = Verifier(trusted_proxies=["10.0.0.0/8"] if trusted else [])
+    with KeyManager(db_url, verifier=verifier) as manager:
+        key = manager.create_key("k").key
+        headers = [(b"authorization", f"Bearer {key}".encode()), (b"user-agent", b"cron/2"),
+                   (b"x-forwarded-for", b"198.51.100.7")]  # fmt: skip
+        for _ in range(2):  # a cache miss, then the cached fast path
+            assert manager.verify_asgi(headers, peer="10.0.0.5").code == "valid"
+        manager.verifications.flush()
+        rows = manager.store.verifications(VerificationFilter())
+    client = "198.51.100.7" if trusted else "10.0.0.5"
+    assert [(v.user_agent, v.client) for v in rows] == [("cron/2", client)] * 2
