@@ -18,7 +18,7 @@ import posixpath
 import re
 import socket
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from hypothesis import strategies as st
 
@@ -133,7 +133,8 @@ PATH_CASES: tuple[PathCase, ...] = (
 # -- paths for the properties --------------------------------------------------------------
 
 SEGMENTS = ["a", "b", "admin", "x", "A", "ADMIN", "", ".", "..", "%2e%2e", "%2E.", "..;",
-            "%252e%252e", "admin.json", "a;p=1", "a.", "%61"]
+            "%252e%252e", "admin.json", "a;p=1", "a.", "%61", "%c0%ae%c0%ae", "%e0%80%ae.",
+            "%f0%80%80%ae%c0%2e", "adm%C4%B1n", "ADM%C4%B0N", "..%00", "%c1%1c"]
 SEPARATORS = ["/", "/", "/", "\\", "%2f", "%2F", "%5c", "%252f", "//"]
 TAILS = ["", "", "?q=1", "#frag", "%00", "%00/../admin", ";x", ".json", "/"]
 
@@ -159,7 +160,36 @@ def _decodings(path: str) -> list[str]:
     found = [path]
     for _ in range(3):
         found.append(unquote(found[-1]))
-    return found
+    return found + [_lenient_utf8(text) for text in found if "%" in text]
+
+
+def _lenient_utf8(text: str) -> str:
+    """``text`` percent-decoded to bytes and read as an old decoder reads UTF-8: a lead byte
+    C0-C1, E0 or F0 and the bytes it announces, their payload bits joined, whatever they
+    hold (so overlong forms of ASCII are ASCII); every other byte as Latin-1."""
+    data = unquote_to_bytes(text)
+    out, at = [], 0
+    while at < len(data):
+        lead = data[at]
+        size = 2 if lead in (0xC0, 0xC1) else 3 if lead == 0xE0 else 4 if lead == 0xF0 else 1
+        if size == 1 or at + size > len(data):
+            out.append(chr(lead))
+            at += 1
+            continue
+        value = lead & (0xFF >> (size + 1))
+        for byte in data[at + 1 : at + size]:
+            value = (value << 6) | (byte & 0x3F)
+        out.append(chr(value) if value < 0x80 else chr(lead))
+        at += size if value < 0x80 else 1
+    return "".join(out)
+
+
+def _java_fold(text: str) -> str:
+    """``text`` as Java's ``equalsIgnoreCase`` compares it: each character upper-cased, then
+    lower-cased (simple mappings: one character each)."""
+    return "".join(
+        (up if len(up := c.upper()) == 1 else c).lower()[:1] or c for c in text
+    )
 
 
 def _nginx(path: str) -> str:
@@ -190,11 +220,13 @@ def oracle_forms(target: str) -> set[str]:
     for raw in raws:
         for decoded in _decodings(raw):
             whatwg = re.sub(r"[\t\n\r]", "", decoded).strip("".join(map(chr, range(33))))
-            for text in {decoded, decoded.replace("\\", "/"), decoded.split("\x00")[0], whatwg}:
+            texts = {decoded, decoded.replace("\\", "/"), decoded.split("\x00")[0], whatwg,
+                     decoded.replace("\x00", "")}  # fmt: skip
+            for text in texts:
                 text = text if text.startswith("/") else "/" + text
                 paths.update((text, _nginx(text), _tomcat(text), _windows(text)))
     routed = set(paths) | {_drf(p) for p in paths}
-    return routed | {p.lower() for p in routed}
+    return routed | {p.lower() for p in routed} | {_java_fold(p) for p in routed}
 
 
 # -- requests as sent, byte for byte --------------------------------------------------

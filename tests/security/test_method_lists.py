@@ -3,8 +3,8 @@ method-override (it takes the first item of a comma-separated value, which is al
 Node joins a repeated header), and a proxy joining repeated ``X-Forwarded-Method``
 headers makes one such value. ``/auth`` judged ``POST, GET`` as one method no rule names,
 so a ``GET`` key reached a ``POST`` rule's handler. Every item of every account now
-counts, on both of keyturn serve's paths: the request taken whole in the HTTP protocol,
-and in two writes through uvicorn and ASGI."""
+counts, on both of uvicorn's protocols and, on h11, both of keyturn serve's paths: the
+request taken whole in the HTTP protocol, and in two writes through uvicorn and ASGI."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from keyturn.config import ScopeRule
-from tests.service.conftest import Live, start_live
+from tests.service.conftest import Live, protocol, start_live
 from tests.service.rawhttp import connect, read_answer
 
 LISTS = [
@@ -28,10 +28,13 @@ LISTS = [
 ]
 
 
+__all__ = ["protocol"]  # each of uvicorn's HTTP protocols (h11, httptools) in turn
+
+
 @pytest.fixture(scope="module")
-def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def gated(tmp_path_factory: pytest.TempPathFactory, protocol: str) -> Iterator[Live]:
     rules = (ScopeRule("/orders", ("orders:write",), "POST"),)
-    yield from start_live(tmp_path_factory.mktemp("lists"), rules=rules)
+    yield from start_live(tmp_path_factory.mktemp("lists"), http=protocol, rules=rules)
 
 
 def status(live: Live, headers: dict[str, str], split: bool) -> int:
