@@ -56,6 +56,9 @@ _FIELD = re.compile(rb"(" + _TOKEN + rb"):([\t\x20-\x7e]*)\r\n")
 _FRAMING = re.compile(rb"\n(?:content-length|transfer-encoding|connection|expect|upgrade):")
 # The longest head taken here (h11's default bound on a head it is still reading).
 HEAD_LIMIT = 16 * 1024
+_STATUS_LINES = {
+    status: b"HTTP/1.1 %d %s\r\n" % (status, phrase) for status, phrase in STATUS_PHRASES.items()
+}
 # The uvicorn releases (major, minor) whose protocol internals the seams below are tested
 # against, oldest and newest: with another release ``seam_for`` finds none.
 UVICORN_TESTED = ((0, 30), (0, 55))
@@ -89,14 +92,12 @@ def request_scope(data: bytes, limit: int) -> Scope | None:
 
 
 def response_bytes(answer: Answer, default_headers: list[tuple[bytes, bytes]]) -> bytes:
-    """The answer as h11 writes it for uvicorn (its own headers, like Date, first)."""
+    """The answer as uvicorn writes it, on h11 and on httptools alike (its own headers, like
+    Date, first; the answer's names are lower-case already, as httptools would write them)."""
     status, headers, body = answer
-    parts = [b"HTTP/1.1 %d %s\r\n" % (status, STATUS_PHRASES[status])]
-    parts.extend(b"%s: %s\r\n" % pair for pair in default_headers)
-    parts.extend(b"%s: %s\r\n" % pair for pair in headers)
-    parts.append(b"\r\n")
-    parts.append(body)
-    return b"".join(parts)
+    lines = [b"%s: %s\r\n" % pair for pair in default_headers]
+    lines += [b"%s: %s\r\n" % pair for pair in headers]
+    return b"".join((_STATUS_LINES[status], *lines, b"\r\n", body))
 
 
 class DirectAuthProtocol:
