@@ -888,7 +888,10 @@ class KeyAdmin:
         use, and ``grace`` (default 7 days, at least ``quiet``) is the most it works. Uses
         are the last-used times the usage recorder flushes (``usage.py``), written by every
         instance, so the rule holds across instances; a use reaches the store up to one
-        flush interval late, which is the rule's slack (``store.sql.extend_quiet_grace``)."""
+        flush interval late, which is the rule's slack (``store.sql.extend_quiet_grace``).
+
+        Either grace ends at the old key's own expiry at the latest: it is refused then
+        anyway, and what the rotation stores is what every face shows."""
         actor.require(WRITE)
         if quiet is None:
             grace = checked_period(
@@ -916,10 +919,16 @@ class KeyAdmin:
         def successor(old: KeyRecord) -> tuple[KeyRecord, Grace]:
             issued.append(self._successor(actor, old))
             start = issued[-1].record.created_at
+
+            def ending(at: datetime) -> datetime:
+                # The old key is refused once it expires, whatever its grace: every face
+                # (API, dashboard, CLI, the grace_ending webhook) must name that earlier end.
+                return at if old.expires_at is None else min(at, old.expires_at)
+
             if quiet is None:
-                return issued[-1].record, Grace(start + grace)
+                return issued[-1].record, Grace(ending(start + grace))
             return issued[-1].record, Grace(
-                start + quiet, math.ceil(quiet.total_seconds()), start + grace
+                ending(start + quiet), math.ceil(quiet.total_seconds()), ending(start + grace)
             )
 
         old, _ = self.store.rotate(key_id, successor, actor.name)

@@ -91,6 +91,22 @@ def test_grace_ending_and_credits_low(manager: KeyManager) -> None:
     assert sorted(seen(manager, hook)[before:]) == ["key.credits_low", "key.grace_ending"]
 
 
+def test_grace_ending_comes_before_the_old_key_expires_not_after(manager: KeyManager) -> None:
+    """A key expiring in 3 days rotated with a 7-day grace stops in 3 days: the warning
+    comes the day before that, naming that end (it came on day 6, days too late)."""
+    hook = watch(manager)
+    old = manager.create_key("a", expires_in=3 * DAY).record
+    manager.rotate(old.id, grace=7 * DAY)
+    before = len(seen(manager, hook))
+    later = utcnow() + 2.5 * DAY
+    reminders(manager).run_once(later)
+    assert "key.grace_ending" in seen(manager, hook)[before:]
+    (body,) = [c.body for c in manager.store.claim(later, 30, limit=100)
+               if c.delivery.type == "key.grace_ending"]  # fmt: skip
+    data = json.loads(body)["data"]
+    assert data["id"] == old.id and data["grace_until"] == data["expires_at"]
+
+
 def test_a_key_unused_too_long_is_disabled_with_key_unused(manager: KeyManager) -> None:
     hook = watch(manager)
     idle = manager.create_key("idle", expires_in=None).record

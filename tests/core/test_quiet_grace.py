@@ -115,3 +115,26 @@ def test_a_check_is_not_a_use_and_does_not_prolong_the_grace(fast: KeyManager) -
     assert fast.check(bearer(key.key)).code == "valid"
     fast.usage.flush()
     assert fast.get(key.record.id).grace_until == end
+
+
+@pytest.mark.parametrize("quiet", [None, timedelta(minutes=15)], ids=["fixed", "quiet"])
+def test_no_grace_outlasts_the_old_keys_expiry(fast: KeyManager, quiet: timedelta | None) -> None:
+    """A key expiring in 12 hours is refused then, whatever its grace: a 7-day grace stored
+    and shown as a week away told operators and clients it kept working past that."""
+    key = fast.create_key("svc", expires_in=timedelta(hours=12))
+    fast.rotate(key.record.id, quiet=quiet, grace=timedelta(days=7))
+    old = fast.get(key.record.id)
+    assert old.expires_at is not None
+    if quiet is None:
+        assert old.grace_until == old.expires_at
+    else:  # the quiet end comes first; the latest end is the expiry
+        assert old.grace_until is not None and old.grace_until < old.expires_at
+        assert old.grace_max == old.expires_at
+    shown = old.public()
+    assert max(filter(None, (shown["grace_until"], shown["grace_max"]))) == shown["expires_at"]
+
+
+def test_a_grace_ending_before_the_expiry_is_kept(fast: KeyManager) -> None:
+    key = fast.create_key("svc", expires_in=timedelta(days=30))
+    new = fast.rotate(key.record.id, quiet=timedelta(minutes=15), grace=timedelta(days=7))
+    assert fast.get(key.record.id).grace_max == new.record.created_at + timedelta(days=7)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -304,6 +305,26 @@ def test_rotate_with_grace(live: Live) -> None:
     assert live.client(new["key"]).get("/auth").status_code == 204
     body = problem(live.root.post(f"/v1/keys/{old['id']}/rotate"), 409, "conflict")
     assert "already rotated" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"grace_seconds": 7 * 86400},
+     {"grace_until_quiet_seconds": 900, "grace_max_seconds": 7 * 86400}],
+    ids=["fixed", "quiet"],
+)  # fmt: skip
+def test_rotation_says_the_old_key_stops_at_its_expiry(live: Live, body: dict[str, int]) -> None:
+    """A key expiring in 12 hours, rotated with a week's grace: the API answer and the
+    client's Rotated-Until header named a week, though the key stops in 12 hours."""
+    old_key, old = live.make_key("a", expires_in=12 * 3600)
+    assert live.root.post(f"/v1/keys/{old['id']}/rotate", json=body).status_code == 201
+    now = live.root.get(f"/v1/keys/{old['id']}").json()
+    latest = now["grace_max"] or now["grace_until"]
+    assert latest == now["expires_at"] == old["expires_at"]
+    answer = live.client(old_key).get("/auth")
+    assert answer.status_code == 204
+    until = parsedate_to_datetime(answer.headers["keyturn-key-rotated-until"])
+    assert until <= datetime.fromisoformat(old["expires_at"])
 
 
 def test_rotate_default_body_and_failures(live: Live) -> None:

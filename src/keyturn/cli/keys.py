@@ -51,7 +51,7 @@ def _when(value: datetime | None) -> str:
 def _grace_end(end: datetime | None, expires: datetime | None) -> str:
     """When a rotated key stops: its grace's end, or its own expiry when that comes first
     (an expired key is refused whatever its grace; the message named the later time)."""
-    if expires is not None and (end is None or expires < end):
+    if expires is not None and (end is None or expires <= end):
         return f"{_when(expires)}, when it expires"
     return _when(end)
 
