@@ -12,11 +12,15 @@ a key without an owner row pays nothing, and a change to an owner's limits reach
 instance within the propagation bound as a change to a key does.
 
 The operations (``OwnerAdmin``) sit beside the key operations of the admin layer and keep
-its rules: setting an owner's limits or revoking or disabling all its keys needs
-``keys:write`` and a key that manages every one of the owner's keys that is not revoked
-(it holds all their scopes), and a key with limits of its own sets none looser
-(``Actor.ensure_within``); reading needs ``keys:read``. Every change is audited, each key's
-own change included, in one transaction.
+its rules: revoking or disabling all its keys needs ``keys:write`` and a key that manages
+every one of the owner's keys that is not revoked (it holds all their scopes). Setting an
+owner's limits needs ``owners:write`` instead, and a key that manages those keys too: the
+limits bind the keys made for the owner later, by anyone, which no check of today's keys
+can cover (a ``keys:write`` key could plant ``credits: 0`` for an owner with no keys yet,
+or lift a cap set for keys to come), as a role binds the keys given it later and needs
+``roles:write``. A key with limits of its own sets none looser (``Actor.ensure_within``);
+reading needs ``keys:read``. Every change is audited, each key's own change included, in
+one transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
 
 from keyturn.actor import Actor, Allowance
 from keyturn.admin import (
@@ -40,6 +44,9 @@ from keyturn.cache import KeyCache
 from keyturn.errors import NotFound
 from keyturn.record import KeyRecord, Refill, utcnow
 from keyturn.store.base import KeyStore
+
+# Setting limits that every key of an owner shares, those made later included.
+OWNERS_WRITE: Final = "owners:write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +117,8 @@ class OwnerAdmin:
     def put(self, actor: Actor, owner: str, limits: OwnerLimits) -> Owner:
         """Replace the owner's limits and metadata (creating the owner). Only a key that
         manages each of the owner's keys may change the limits they share (checked on each,
-        inside the store's transaction)."""
-        actor.require(WRITE)
+        inside the store's transaction), holding ``owners:write``."""
+        actor.require(OWNERS_WRITE)
         name = _owner(owner)
         credits, refill, amount = checked_metering(
             limits.credits, limits.refill, limits.refill_amount

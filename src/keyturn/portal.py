@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from keyturn import _webhooks as webhooks
 from keyturn._durations import parse_duration
+from keyturn._owners import OWNERS_WRITE
 from keyturn._verifications import READ_SCOPE as LOG_READ
 from keyturn.actor import Actor
 from keyturn.admin import (
@@ -74,7 +75,7 @@ OPERATIONS = frozenset({READ, WRITE})
 # key is for the deployment's API; one holding any of these would reach every owner's keys.
 KEYTURN_SCOPES: Final = (
     READ, WRITE, VERIFY, AUDIT, PORTAL_WRITE, LOG_READ, ROLES_READ, ROLES_WRITE,
-    webhooks.READ, webhooks.WRITE,
+    webhooks.READ, webhooks.WRITE, OWNERS_WRITE,
 )
 
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Path
 
 from keyturn import _path_names as path_names
 from keyturn import admin
-from keyturn._owners import OwnerLimits
+from keyturn._owners import OWNERS_WRITE, OwnerLimits
 from keyturn.actor import Actor
 from keyturn.service.body_limit import gated_route
 from keyturn.service.callers import Callers
@@ -45,6 +45,7 @@ def owners_router(context: ServiceContext, callers: Callers) -> APIRouter:
     store = context.sync.store
     reader = callers.holding(admin.READ)
     writer = callers.holding(admin.WRITE)
+    limiter = callers.holding(OWNERS_WRITE)
 
     @router.put(
         "/owners/{owner:name}",
@@ -54,7 +55,7 @@ def owners_router(context: ServiceContext, callers: Callers) -> APIRouter:
         summary="Set an owner's limits, shared by all of its keys",
     )
     async def put_owner(
-        owner: OwnerName, body: PutOwner, actor: Annotated[Actor, Depends(writer)]
+        owner: OwnerName, body: PutOwner, actor: Annotated[Actor, Depends(limiter)]
     ) -> dict[str, Any]:
         limits = OwnerLimits(
             tuple(body.rate_limits),

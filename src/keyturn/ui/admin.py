@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from keyturn import _webhooks as webhooks
 from keyturn import admin
+from keyturn._owners import OWNERS_WRITE
 from keyturn.actor import Actor
 from keyturn.errors import KeyNotFound
 from keyturn.manager import AsyncKeyManager
@@ -29,7 +30,7 @@ from keyturn.ui.sessions import Session, SessionStore
 # Each of these lets a key sign in; each opens part of the dashboard.
 DASHBOARD_SCOPES = (
     admin.READ, admin.WRITE, admin.VERIFY, admin.AUDIT, ROLES_READ, ROLES_WRITE,
-    webhooks.READ, webhooks.WRITE,
+    webhooks.READ, webhooks.WRITE, OWNERS_WRITE,
 )
 
 
@@ -77,6 +78,10 @@ class Admin:
     @property
     def can_write_webhooks(self) -> bool:
         return self.can(webhooks.WRITE)
+
+    @property
+    def can_write_owners(self) -> bool:
+        return self.can(OWNERS_WRITE)
 
     @property
     def can_read_roles(self) -> bool:

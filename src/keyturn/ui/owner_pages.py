@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from keyturn import _path_names as path_names
-from keyturn._owners import OwnerLimits, OwnerUsage
+from keyturn._owners import OWNERS_WRITE, OwnerLimits, OwnerUsage
 from keyturn._path_names import segment
 from keyturn.admin import READ, WRITE
 from keyturn.errors import InvalidValue
@@ -131,7 +131,9 @@ def all_keys_page(verb: str) -> tuple[Page, Page]:
 def routes(ui: Dashboard) -> list[BaseRoute]:
     found: list[BaseRoute] = [
         Route(f"{MOUNT}/owners/{{owner:name}}", ui.page(owner_detail, READ), methods=["GET"]),
-        Route(f"{MOUNT}/owners/{{owner:name}}", ui.page(set_limits, WRITE), methods=["POST"]),
+        Route(
+            f"{MOUNT}/owners/{{owner:name}}", ui.page(set_limits, OWNERS_WRITE), methods=["POST"]
+        ),
     ]
     for verb in ("revoke", "disable"):
         confirm, perform = all_keys_page(verb)
