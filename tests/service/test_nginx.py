@@ -385,7 +385,7 @@ def test_every_proxy_config_that_can_passes_the_lifecycle_to_the_client() -> Non
     and docs/serve.md); the others add them to the client's response."""
     passes = {
         "keyturn-protect.inc": "add_header {}",
-        "Caddyfile": "header {} {{rp.header.{}}}",
+        "Caddyfile": " {} {{rp.header.{}}}",  # run for real: tests/service/test_caddy.py
         "envoy.yaml": "- exact: {}",
     }
     for name, form in passes.items():
