@@ -301,11 +301,14 @@ class VerificationLog:
             masks.clear()
         masks[key_id] = masked
 
-    def _mask(self, key_id: str) -> str | None:
+    def _mask(self, key_id: str, gone: set[str]) -> str | None:
         """A key's mask the core did not note: read from the store (``None``: the key is
-        gone)."""
+        gone, noted in ``gone`` so that a batch reads it once)."""
+        if key_id in gone:
+            return None
         record = self.store.get(key_id)
         if record is None:
+            gone.add(key_id)
             return None
         self.note_mask(key_id, record.masked)
         return record.masked
@@ -321,9 +324,10 @@ class VerificationLog:
         paths: dict[str, str] = {}
         agents: dict[str, str] = {}
         needs: dict[tuple[str, ...], str] = {}
+        gone: set[str] = set()  # key ids the store no longer holds
         rows: list[VerificationRow] = []
         for at, code, key_id, peer, scopes, method, path, rid, agent, headers in batch:
-            masked = None if key_id is None else masks.get(key_id) or self._mask(key_id)
+            masked = None if key_id is None else masks.get(key_id) or self._mask(key_id, gone)
             if peer in clients:
                 client = clients[peer]
             else:

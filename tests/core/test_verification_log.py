@@ -214,3 +214,17 @@ def test_a_direct_call_of_the_core_is_logged_with_its_agent_and_client(
         rows = manager.store.verifications(VerificationFilter())
     client = "198.51.100.7" if trusted else "10.0.0.5"
     assert [(v.user_agent, v.client) for v in rows] == [("cron/2", client)] * 2
+
+
+def test_an_entry_of_a_key_the_store_no_longer_holds_is_written_without_its_mask(
+    manager: KeyManager,
+) -> None:
+    """The writer reads a mask the core did not note from the store; a key gone by then
+    leaves the entry its id, and the batch is written (not retried for ever)."""
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    for rid in ("g1", "g2"):
+        log.record(entry(request_id=rid)._replace(key_id="key_gone"))
+    assert log.flush() == 2
+    rows = manager.store.verifications(VerificationFilter(key_id="key_gone"))
+    assert sorted((v.request_id, v.key) for v in rows) == [("g1", None), ("g2", None)]
+    log.close()
