@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import re
+import secrets
+
 import pytest
 
 from keyturn.keys import generate_key
@@ -195,3 +199,31 @@ def test_the_gates_separate_drawn_from_typed() -> None:
     assert plausible_secret("9fK2xQ7mZ1pL8vR3tY6wB4nC")
     assert not plausible_secret("my_secret_value_2")
     assert not plausible_secret("application/x-www-form-urlencoded")
+
+
+def _whsec(size: int) -> str:
+    """A Standard Webhooks secret of ``size`` random bytes that Stripe's shape cannot be."""
+    while True:
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(size)).decode()
+        if re.search(r"[+/=]", secret) or len(secret) != 38:
+            return secret
+
+
+@pytest.mark.parametrize("size", [24, 48, 64])  # 24: keyturn's and Svix's own size
+def test_a_standard_webhooks_secret_is_not_called_stripes(size: int) -> None:
+    """keyturn's (and Svix's) webhook secrets were reported as Stripe's, with Stripe's
+    dashboard as where to rotate them."""
+    secret = _whsec(size)
+    (finding,) = scan_bytes(f"WEBHOOK_SECRET={secret}\n".encode(), "a.env")
+    assert finding.code == "leaked_provider_key"
+    assert finding.provider == "Standard Webhooks" and "Stripe" not in finding.fix
+    assert secret not in finding.masked
+
+
+def test_a_whsec_of_32_alphanumerics_names_both_senders() -> None:
+    """Stripe's shape is also a Standard Webhooks secret of 24 bytes without + or /."""
+    stripe_shaped = "whsec_" + "h7Kq2XbP9mZr4TfW8vNc3LsJ6dYg1RaE"
+    (finding,) = scan_bytes(f"WEBHOOK_SECRET={stripe_shaped}\n".encode(), "a.env")
+    assert finding.provider == "Stripe"
+    assert "Standard Webhooks" in finding.key_type
+    assert len(base64.b64decode(stripe_shaped[6:])) == 24  # a valid one of either
