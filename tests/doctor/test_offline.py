@@ -11,7 +11,7 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from keyturn.doctor import diagnose
+from keyturn.doctor import diagnose, render_text
 from keyturn.keys import generate_key
 from tests.doctor.conftest import (
     MemoryKeyring,
@@ -496,3 +496,14 @@ def test_a_password_in_the_url_is_not_reported() -> None:
     report = offline("https://alice:pa55word@api.example.com/v1", key=openai_key())
     assert report.url == "https://***@api.example.com/v1"
     assert "pa55word" not in json.dumps(report.as_dict())
+
+
+def test_a_keyturn_key_is_named_with_its_public_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scrubber hid the prefix as a piece of the key: "a keyturn key (prefix …)"."""
+    key = generate_key(prefix="acme_live")
+    monkeypatch.setenv("API_KEY", key)
+    report = offline(None)
+    text = render_text(report)
+    assert "a keyturn key (prefix acme_live_)" in text
+    assert_hidden(text + json.dumps(report.as_dict()), key)
+    assert "acme_live_" + key.removeprefix("acme_live_")[:4] not in text  # nothing after it

@@ -9,6 +9,10 @@ wherever it stands, before anything is cut to length.
 It holds no secret in clear: only the per-process salted hashes (Python's string hash) of
 the forms' 8-character pieces, so a report can carry its scrubber to the final rendering
 without carrying the key.
+
+A key's public prefix (``kt_live_``, ``sk_live_``: what its issuer prints beside it) is no
+secret and helps the reader: a piece that lies within it is hidden only as part of a run
+that holds some of the secret, never on its own ("a keyturn key (prefix kt_live_)").
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote, quote_plus
+
+from keyturn._providers import identify_type
+from keyturn.keys import KeyDefect, parse_key
 
 FRAGMENT = 8  # fewer characters of a key are not worth hiding (nor findable in prose)
 SHOWN = 4  # characters of each end a mask shows
@@ -38,6 +45,16 @@ def masked(key: str) -> str:
     if len(key) < 4 * SHOWN or not _MASKABLE.fullmatch(ends):
         return ELLIPSIS
     return f"{key[:SHOWN]}{ELLIPSIS}{key[-SHOWN:]}"
+
+
+def public_head(key: str) -> str:
+    """The part of ``key`` its issuer publishes: a keyturn key's prefix and ``_``, a
+    catalogued provider type's prefix; ``""`` when nothing says."""
+    parsed = parse_key(key)
+    if not isinstance(parsed, KeyDefect):
+        return parsed.prefix + "_"
+    match = identify_type(key)
+    return match[1].prefix if match is not None else ""
 
 
 def _base64_forms(data: bytes) -> Iterator[str]:
@@ -87,14 +104,20 @@ class Scrubber:
     """Replaces every piece of every form of the secrets by a mask, in any text."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._pieces: dict[int, str] = {}  # hash of an 8-character piece -> mask to show
+        # hash of an 8-character piece -> (mask to show, whether it holds any of the secret)
+        self._pieces: dict[int, tuple[str, bool]] = {}
         for secret in secrets:
             if len(secret.strip()) < FRAGMENT:
                 continue  # not a key: a placeholder, or nothing
             shown = masked(secret)
+            head = public_head(secret.strip())
             for form in forms(secret):
                 for i in range(len(form) - FRAGMENT + 1):
-                    self._pieces.setdefault(hash(form[i : i + FRAGMENT]), shown)
+                    piece = form[i : i + FRAGMENT]
+                    secret_piece = piece not in head
+                    known = self._pieces.get(hash(piece))
+                    if known is None or (secret_piece and not known[1]):
+                        self._pieces[hash(piece)] = (shown, secret_piece)
 
     def __bool__(self) -> bool:
         return bool(self._pieces)
@@ -119,21 +142,23 @@ class Scrubber:
             first = False
 
     def _spans(self, text: str) -> list[tuple[int, int, str]]:
-        """Maximal runs of text covered by secret pieces: (start, end, mask)."""
-        spans: list[tuple[int, int, str]] = []
+        """Maximal runs of text covered by secret pieces: (start, end, mask); a run of
+        public-prefix pieces alone is none."""
+        spans: list[tuple[int, int, str, bool]] = []
         pieces = self._pieces
         if not pieces:
-            return spans
+            return []
         for i in range(len(text) - FRAGMENT + 1):
-            shown = pieces.get(hash(text[i : i + FRAGMENT]))
-            if shown is None:
+            known = pieces.get(hash(text[i : i + FRAGMENT]))
+            if known is None:
                 continue
+            shown, secret = known
             if spans and i <= spans[-1][1]:
-                start, _, first_shown = spans[-1]
-                spans[-1] = (start, i + FRAGMENT, first_shown)
+                start, _, first_shown, held = spans[-1]
+                spans[-1] = (start, i + FRAGMENT, first_shown, held or secret)
             else:
-                spans.append((i, i + FRAGMENT, shown))
-        return spans
+                spans.append((i, i + FRAGMENT, shown, secret))
+        return [(start, end, shown) for start, end, shown, held in spans if held]
 
     def bytes(self, data: bytes) -> bytes:
         """``data`` (a body) scrubbed as UTF-8 text; unchanged when nothing matched."""
