@@ -36,10 +36,6 @@ def _fmt(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _at(moment: datetime | None) -> float:
-    return NEVER if moment is None else moment.timestamp()
-
-
 @dataclass(frozen=True, slots=True)
 class State:
     """One row of the table."""
@@ -65,7 +61,8 @@ def _replaced(record: KeyRecord) -> float:
 
 
 def _grace_over(record: KeyRecord) -> float:
-    return _at(record.grace_until)
+    grace = record.grace_until  # ``_at``, inlined: this runs on every record built
+    return NEVER if grace is None else grace.timestamp()
 
 
 def _why_grace_ended(record: KeyRecord) -> str:
@@ -78,7 +75,8 @@ def _why_grace_ended(record: KeyRecord) -> str:
 
 
 def _expires(record: KeyRecord) -> float:
-    return _at(record.expires_at)
+    expires = record.expires_at  # ``_at``, inlined
+    return NEVER if expires is None else expires.timestamp()
 
 
 STATES: tuple[State, ...] = (

@@ -101,8 +101,7 @@ class StoreReads:
         throttled client. Blocks for a free read at most ``WAIT`` seconds."""
         client = self._client(origin)
         if client is not None:
-            with self._lock:
-                wait = self._throttle.wait(client)
+            wait = self._throttle.wait(client)  # a read: no lock (see ``Throttle.wait``)
             if wait:
                 return self._refusal(wait)
         try:

@@ -69,7 +69,12 @@ class Throttle:
         return min(float(self._burst), left + (now - then) / self._refill)
 
     def wait(self, client: str) -> int:
-        """Seconds ``client`` must wait before its next request (0: go ahead)."""
+        """Seconds ``client`` must wait before its next request (0: go ahead).
+
+        Only reads (one ``dict`` look-up, atomic), so callers need no lock around it; a
+        client that never failed has a full bucket and costs no clock reading."""
+        if client not in self._buckets and self._burst >= 1:
+            return 0
         now = self._clock()
         left = self._allowance(client, now)
         return 0 if left >= 1 else max(1, math.ceil((1 - left) * self._refill))
