@@ -151,6 +151,8 @@ class KeyManager:
         self._log_queue = self.verifications.queue
         self._proxied = bool(self.verifier.proxies.set)  # a peer may be a trusted proxy
         self._well_formed = self.verifier.well_formed
+        # Hashes of keys the store has found (see ``Verifier.well_formed``'s ``issued``).
+        self._hashes_read: Collection[str] = getattr(self.store, "hashes_read", ())
         self._accept = self.verifier.accept
         self._admits = self.verifier.admits
         self._digest: Callable[[str], str] = key_hasher(self.verifier.pepper)
@@ -505,7 +507,7 @@ class KeyManager:
             candidate = Candidate(Presented(key, source), key_hash)
             decision = self.finish(candidate, record, scopes, now, (peer, headers))
             return self._logged(decision, peer, headers, seen, scopes)
-        if not self._well_formed(key):
+        if not self._well_formed(key, entry is not None or key_hash in self._hashes_read):
             return None
         candidate = Candidate(Presented(key, source), key_hash)
         expiry = self._unknown.get(key_hash)

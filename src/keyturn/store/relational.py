@@ -8,7 +8,7 @@ here, so the two engines cannot drift apart in behaviour.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -101,6 +101,9 @@ class SQLStore(Outbox):
         # Rows read by hash, with the record made of each (see ``_reread``); how many.
         self._rows: dict[str, tuple[Any, KeyRecord]] = {}
         self.rows_kept = ROWS_KEPT
+        # The hashes of those rows, live: each is a key this store issued, so a cache miss
+        # on one need not check the key's checksum again (``Verifier.well_formed``).
+        self.hashes_read: Collection[str] = self._rows.keys()
         q = self.dialect.params
         self._q_by_id = q(sql.by_id(self.dialect))
         self._q_by_hash = q(sql.by_hash(self.dialect))
