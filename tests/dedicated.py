@@ -49,6 +49,22 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+def started(process: subprocess.Popen[bytes], port: int, timeout: float) -> bool:
+    """Whether ``process`` listens on 127.0.0.1:``port`` within ``timeout`` seconds; when it
+    exits first or never listens, it is stopped and the answer is ``False`` (the caller
+    may retry on another port: a free port can be taken between choosing and binding)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    process.wait()
+    return False
+
+
 def postgres_bin() -> Path | None:
     """The folder of ``initdb`` and ``pg_ctl``: on PATH, else the newest Debian package."""
     found = shutil.which("pg_ctl")

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -27,8 +25,9 @@ import httpx
 import pytest
 
 from tests.conftest import in_ci
+from tests.dedicated import free_port, started
 from tests.service.conftest import KEY_RE, ServeProcess
-from tests.service.test_nginx import DOCS, Echo, Stack, free_port
+from tests.service.test_nginx import DOCS, Echo, Stack
 
 CADDY = shutil.which("caddy")
 
@@ -64,15 +63,8 @@ def start_caddy(tmp: Path, keyturn: str, app: str) -> tuple[subprocess.Popen[byt
                 [CADDY, "run", "--config", str(tmp / "Caddyfile"), "--adapter", "caddyfile"],
                 stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp,
             )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return process, port
-            except OSError:
-                time.sleep(0.05)
-        process.kill()
-        process.wait()
+        if started(process, port, 20):
+            return process, port
     raise RuntimeError(f"Caddy did not start:\n{log.read_text()}")
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ import pytest
 
 from keyturn.manager import KeyManager
 from tests.conftest import in_ci
+from tests.dedicated import free_port, started
 from tests.path_cases import ADMIN_FORMS, OFF_WIRE_ADMIN_FORMS, send_raw
 from tests.service.conftest import KEY_RE, ServeProcess
 
@@ -67,12 +66,6 @@ class Echo(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 MAIN_CONF = """\
@@ -138,15 +131,8 @@ def start_nginx(tmp: Path, keyturn: str, app: str) -> tuple[subprocess.Popen[byt
             [NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return process, port
-            except OSError:
-                time.sleep(0.05)
-        process.kill()
-        process.wait()
+        if started(process, port, 10):
+            return process, port
     raise RuntimeError(f"nginx did not start:\n{(tmp / 'error.log').read_text()}")
 
 
