@@ -32,10 +32,12 @@ from starlette.responses import Response
 from keyturn._asgi import Message, Receive, Scope
 from keyturn.config import Settings
 from keyturn.service.callers import Callers
-from keyturn.service.problems import ApiProblem
+from keyturn.service.problems import ApiProblem, problem_responses
 
 # Routes whose bodies are small by nature: a smaller cap than ``max_body_size``.
 SMALL_BODIES = {"/v1/keys/verify": 8 * 1024}
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def has_body(scope: Scope) -> bool:
@@ -72,6 +74,13 @@ def gated_route(guard: Callers, settings: Settings) -> type[APIRoute]:
     limit, timeout = settings.max_body_size, settings.read_timeout
 
     class GatedRoute(APIRoute):
+        def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+            super().__init__(path, endpoint, **kwargs)
+            # Every route that takes a body can answer the gate's 413 and 408 (an
+            # undocumented status is a contract break for a generated client).
+            if self.methods and self.methods & _BODY_METHODS:
+                self.responses = {**problem_responses(408, 413), **self.responses}
+
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
             needed = _demands(self.dependant, guard.scopes)

@@ -161,7 +161,10 @@ _DESCRIPTIONS = {
     403: "The calling key lacks a scope, or would grant more than it holds "
     "(`insufficient_scope`, `grant_exceeded`)",
     404: "No key with this id",
+    408: "The body did not arrive within the read timeout (`request_timeout`)",
     409: "The key's state forbids the change (e.g. enabling a revoked key)",
+    413: "The body is larger than this endpoint takes (`body_too_large`; the detail says "
+    "how large it may be)",
     422: "A field is invalid; `errors` names each one",
     429: "The calling key is over a rate limit or out of credits (`Retry-After` says when)",
     503: "The key store or the rate-limit store does not answer (`Retry-After` says when to retry)",
