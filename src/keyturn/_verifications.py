@@ -86,11 +86,16 @@ class Seen(NamedTuple):
     headers: Any = ()  # HeaderPairs; ``Any``: ``str`` or ASGI ``bytes`` pairs
 
 
+_new_seen = tuple.__new__
+
+
 def unseen(headers: Any, proxied: bool) -> Seen:
     """What is known of a request no face described (a direct call of the core): its user
     agent, read now so that the queue keeps no header list, and its headers only if a
     proxy is trusted (``proxied``: the writer reads the forwarded addresses then)."""
-    return Seen("", "", None, _header(headers, "user-agent"), headers if proxied else ())
+    # ``tuple.__new__``: a named tuple's own constructor is Python code, run on every call.
+    agent = _header(headers, "user-agent")
+    return _new_seen(Seen, ("", "", None, agent, headers if proxied else ()))
 
 
 class Entry(NamedTuple):
@@ -134,8 +139,10 @@ def _header(headers: Any, name: str) -> str:
     """The first ``name`` header among pairs of ``str`` or of ASGI ``bytes``."""
     wanted = name.encode("latin-1")
     for key, value in headers:
-        if key == wanted or (isinstance(key, str) and key.lower() == name):
-            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        if key == wanted:  # ASGI's lower-case bytes, the hot path's
+            return str(value.decode("latin-1"))
+        if isinstance(key, str) and key.lower() == name:
+            return str(value)
     return ""
 
 
