@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -323,3 +324,27 @@ def test_a_flood_evicts_a_canary_exactly_as_it_evicts_an_unknown_key(db_url: str
         assert len(manager.cache.entries) == 1  # the oldest suspect, the canary, is gone
         assert len(manager.cache) == manager.cache.unknown_maxsize + 1
         assert manager.verify_asgi(header(real)).ok
+
+
+def test_a_prefix_this_verifier_refuses_stays_refused_after_a_shared_store_read_it(
+    tmp_path: Path,
+) -> None:
+    """A miss on a key whose row the store has read before skips the checksum (its hash is
+    an issued key's), never the shape: a manager that does not accept ``acme`` keys refuses
+    one even when another manager, on the same store, has just read it."""
+    from keyturn.store import open_store
+    from keyturn.verifier import Verifier
+
+    store = open_store(f"sqlite:///{tmp_path / 'shared.db'}")  # the read memo: SQLStore's
+    wide = KeyManager(store, verifier=Verifier(("kt", "acme")), prefix="acme")
+    narrow = KeyManager(store, verifier=Verifier(("kt",)), cache=KeyCache(maxsize=0))
+    try:
+        key = wide.create_key("partner", scopes=["orders:read"]).key
+        assert wide.verify(bearer(key)).ok
+        assert key.startswith("acme_")
+        for _ in range(2):  # the second: its row read before, by this manager too
+            refused = narrow.verify_asgi([(b"authorization", f"Bearer {key}".encode())])
+            assert not refused.ok and refused.code == "malformed_key", refused.code
+    finally:
+        narrow.close()
+        wide.close()
