@@ -27,7 +27,7 @@ import pytest
 from tests.conftest import in_ci
 from tests.dedicated import free_port, started
 from tests.service.conftest import KEY_RE, ServeProcess
-from tests.service.test_nginx import DOCS, Echo, Stack
+from tests.service.test_nginx import Echo, Stack, documented
 
 CADDY = shutil.which("caddy")
 
@@ -40,15 +40,12 @@ CLIENT = "127.0.0.5"  # a loopback address of its own, not Caddy's (trusted) 127
 def render(keyturn: str, app: str, port: int) -> str:
     """docs/proxies/Caddyfile with its three documented addresses replaced (and Caddy's
     admin endpoint off, so that parallel runs do not share its port)."""
-    site = (DOCS / "Caddyfile").read_text()
-    for documented, actual in (
+    return documented(
+        "Caddyfile",
         ("reverse_proxy 127.0.0.1:8080 {", f"reverse_proxy {keyturn} {{"),
         ("reverse_proxy 127.0.0.1:9000 {", f"reverse_proxy {app} {{"),
         (":8000 {", f"{{\n\tadmin off\n}}\n\nhttp://127.0.0.1:{port} {{"),
-    ):
-        assert site.count(documented) == 1, documented
-        site = site.replace(documented, actual)
-    return site
+    )
 
 
 def start_caddy(tmp: Path, keyturn: str, app: str) -> tuple[subprocess.Popen[bytes], int]:

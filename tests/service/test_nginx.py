@@ -86,17 +86,24 @@ http {{
 """
 
 
+def documented(name: str, *replaced: tuple[str, str]) -> str:
+    """The shipped docs/proxies/``name`` with each documented text (found exactly once,
+    so the test runs the file as users copy it) replaced by the test's own."""
+    site = (DOCS / name).read_text()
+    for text, actual in replaced:
+        assert site.count(text) == 1, text
+        site = site.replace(text, actual)
+    return site
+
+
 def render_site(keyturn: str, app: str, port: int) -> str:
     """docs/proxies/nginx.conf with its three documented addresses replaced."""
-    site = (DOCS / "nginx.conf").read_text()
-    for documented, actual in (
+    return documented(
+        "nginx.conf",
         ("server 127.0.0.1:8080;", f"server {keyturn};"),
         ("server 127.0.0.1:9000;", f"server {app};"),
         ("listen 8000;", f"listen 127.0.0.1:{port};"),
-    ):
-        assert site.count(documented) == 1, documented
-        site = site.replace(documented, actual)
-    return site
+    )
 
 
 @dataclass
