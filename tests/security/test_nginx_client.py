@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.service.conftest import PROTOCOLS
-from tests.service.test_nginx import Stack, nginx_stack
+from tests.service.test_nginx import Stack, proxy_stack
 
 ALLOWED = "198.51.100.0/24"
 CLIENT = "127.0.0.5"  # a loopback address of its own, not nginx's (trusted) 127.0.0.1
@@ -33,7 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
           ) -> Iterator[Stack]:
     """On each of uvicorn's HTTP stacks (keyturn serve answers /auth inside each)."""
     env = {**os.environ, "KEYTURN_TRUSTED_PROXIES": "127.0.0.1", "KEYTURN_HTTP": request.param}
-    with nginx_stack(tmp_path_factory.mktemp("nginx-client"), env=env) as built:
+    with proxy_stack(tmp_path_factory.mktemp("nginx-client"), env=env) as built:
         yield built
 
 

@@ -14,11 +14,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -26,8 +24,7 @@ import pytest
 
 from tests.conftest import in_ci
 from tests.dedicated import free_port, started
-from tests.service.conftest import KEY_RE, ServeProcess
-from tests.service.test_nginx import Echo, Stack, documented
+from tests.service.test_nginx import Stack, documented, problem, proxy_stack
 
 CADDY = shutil.which("caddy")
 
@@ -67,22 +64,10 @@ def start_caddy(tmp: Path, keyturn: str, app: str) -> tuple[subprocess.Popen[byt
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("caddy")
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    app = f"127.0.0.1:{upstream.server_address[1]}"
-    db = f"sqlite:///{tmp / 'keyturn.db'}"
     env = {"KEYTURN_TRUSTED_PROXIES": "127.0.0.1"}
-    with ServeProcess("--db", db, "--rule", "/admin=admin", env=env, cwd=tmp) as keyturn:
-        root = KEY_RE.findall(keyturn.stderr)[0]
-        caddy, port = start_caddy(tmp, keyturn.url.removeprefix("http://"), app)
-        try:
-            yield Stack(f"http://127.0.0.1:{port}", root, keyturn.url, db)
-        finally:
-            caddy.terminate()
-            caddy.wait(timeout=10)
-            upstream.shutdown()
-            keyturn.stop()
+    tmp = tmp_path_factory.mktemp("caddy")
+    with proxy_stack(tmp, "--rule", "/admin=admin", env=env, start=start_caddy) as built:
+        yield built
 
 
 def get(stack: Stack, path: str, key: str | None = None, **headers: str) -> httpx.Response:
@@ -91,15 +76,6 @@ def get(stack: Stack, path: str, key: str | None = None, **headers: str) -> http
         headers["Authorization"] = f"Bearer {key}"
     with httpx.Client(transport=httpx.HTTPTransport(local_address=CLIENT), timeout=10) as c:
         return c.get(f"{stack.url}{path}", headers=headers)
-
-
-def problem(answer: httpx.Response, status: int, code: str) -> dict[str, object]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == "application/problem+json"
-    assert answer.headers["www-authenticate"].startswith('Bearer realm="api"')
-    body: dict[str, object] = answer.json()
-    assert body["code"] == code
-    return body
 
 
 def lifecycle(answer: httpx.Response) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -143,24 +143,29 @@ def start_nginx(tmp: Path, keyturn: str, app: str) -> tuple[subprocess.Popen[byt
     raise RuntimeError(f"nginx did not start:\n{(tmp / 'error.log').read_text()}")
 
 
+Starter = Callable[[Path, str, str], tuple[subprocess.Popen[bytes], int]]
+
+
 @contextmanager
-def nginx_stack(
-    tmp: Path, *serve_args: str, env: dict[str, str] | None = None
+def proxy_stack(
+    tmp: Path, *serve_args: str, env: dict[str, str] | None = None, start: Starter | None = None
 ) -> Iterator[Stack]:
-    """nginx with the shipped configuration in front of an echoing app, asking a real
-    ``keyturn serve`` (started with ``serve_args``, on a new SQLite file) at ``/auth``."""
+    """nginx (or the proxy ``start`` runs) with the shipped configuration in front of an
+    echoing app, asking a real ``keyturn serve`` (started with ``serve_args``, on a new
+    SQLite file) at ``/auth``."""
+    start = start or start_nginx
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     app = f"127.0.0.1:{upstream.server_address[1]}"
     db = f"sqlite:///{tmp / 'keyturn.db'}"
     with ServeProcess("--db", db, *serve_args, env=env, cwd=tmp) as keyturn:
         root = KEY_RE.findall(keyturn.stderr)[0]
-        nginx, port = start_nginx(tmp, keyturn.url.removeprefix("http://"), app)
+        proxy, port = start(tmp, keyturn.url.removeprefix("http://"), app)
         try:
             yield Stack(f"http://127.0.0.1:{port}", root, keyturn.url, db)
         finally:
-            nginx.terminate()
-            nginx.wait(timeout=10)
+            proxy.terminate()
+            proxy.wait(timeout=10)
             upstream.shutdown()
             keyturn.stop()
 
@@ -170,7 +175,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, protocol: str) -> Iterator[S
     """On each of uvicorn's HTTP stacks (keyturn serve answers /auth inside each)."""
     rules = ("--rule", "/admin=admin", "--rule", "GET /reports=reports")
     env = {"KEYTURN_HTTP": protocol}
-    with nginx_stack(tmp_path_factory.mktemp("nginx"), *rules, env=env) as built:
+    with proxy_stack(tmp_path_factory.mktemp("nginx"), *rules, env=env) as built:
         yield built
 
 
