@@ -246,7 +246,14 @@ KEY_AS_TEXT = (
 
 def holds_key(text: str) -> bool:
     """Whether ``text`` holds a whole keyturn key of any deployment (its checksum right),
-    pasted where a name, scope or id belongs."""
-    return len(text) > _TAIL_LENGTH and any(
-        isinstance(parse_key(found[0]), ParsedKey) for found in _KEY_IN_TEXT.finditer(text)
-    )
+    pasted where a name, scope or id belongs. A run of key shape is tried from each place
+    its prefix could start: text glued in front (``apikey_kt_live_...``, ``xkt_live_...``)
+    joins the run, and read whole it has no valid checksum."""
+    if len(text) <= _TAIL_LENGTH:
+        return False
+    for found in _KEY_IN_TEXT.finditer(text):
+        run = found[0]
+        for start in range(run.rindex("_")):
+            if isinstance(parse_key(run[start:]), ParsedKey):
+                return True
+    return False

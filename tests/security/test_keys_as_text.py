@@ -24,6 +24,9 @@ def attempts(key: str) -> list[tuple[str, str, dict[str, Any] | None]]:
     return [
         ("POST", "/v1/keys", {"name": key}),
         ("POST", "/v1/keys", {"name": f"my key is {key}"}),
+        ("POST", "/v1/keys", {"name": f"apikey_{key}"}),
+        ("POST", "/v1/keys", {"name": "x", "owner": f"x{key}"}),
+        ("POST", "/v1/keys", {"name": "x", "scopes": ["a" * 40 + f"_{key}"]}),
         ("POST", "/v1/keys", {"name": "x", "owner": key}),
         ("POST", "/v1/keys", {"name": "x", "scopes": [key]}),
         ("POST", "/v1/keys", {"name": "x", "roles": [key]}),
@@ -96,3 +99,14 @@ def test_the_dashboard_shows_no_pasted_key_back(engine_live: Live) -> None:
             assert answer.status_code in (404, 422), answer.status_code
             shown = re.sub(r'value="[^"]*"', "", answer.text)
             assert secret not in shown, shown[:2000]
+
+
+@pytest.mark.parametrize("glued", ["apikey_", "x", "a" * 40 + "_", "key=", "9"])
+def test_a_key_glued_to_other_text_is_still_found(glued: str) -> None:
+    """Glued text joins the key-shaped run, and the run read whole has no valid checksum:
+    each place the key's prefix could start is tried (the masking of logs found these
+    already; the refusal to store them did not)."""
+    from keyturn.keys import generate_key
+
+    key = generate_key()
+    assert holds_key(glued + key) and holds_key(f"{glued}{key} and more")
