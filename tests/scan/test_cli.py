@@ -233,7 +233,7 @@ def test_ctrl_c_stops_a_parallel_scan_with_one_line(tmp_path: Path) -> None:
         scan_process = subprocess.Popen(
             [sys.executable, "-m", "keyturn", "scan", "--history", "--jobs", "2"],
             cwd=repo.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_interruptible,
         )
         while scan_process.poll() is None and not _a_worker_waits(scan_process.pid):
             time.sleep(0.002)
@@ -243,6 +243,13 @@ def test_ctrl_c_stops_a_parallel_scan_with_one_line(tmp_path: Path) -> None:
             break
     assert scan_process.returncode == 130, err
     assert "Traceback" not in err and err.strip().endswith("Aborted.")
+
+
+def _interruptible() -> None:
+    """In the child, before the scan starts: Ctrl-C as a terminal's foreground job has it.
+    A test run started in the background (``make test &``, CI runners) ignores SIGINT, and
+    a process that starts with it ignored keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _a_worker_waits(pid: int) -> bool:
