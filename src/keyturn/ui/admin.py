@@ -19,19 +19,20 @@ from dataclasses import dataclass
 from keyturn import _webhooks as webhooks
 from keyturn import admin
 from keyturn._owners import OWNERS_WRITE
+from keyturn._verifications import READ_SCOPE as LOG_READ
 from keyturn.actor import Actor
 from keyturn.errors import KeyNotFound
 from keyturn.manager import AsyncKeyManager
+from keyturn.portal import KEYTURN_SCOPES, PORTAL_WRITE
 from keyturn.record import KeyRecord
 from keyturn.roles import ROLES_READ, ROLES_WRITE
 from keyturn.scopes import missing_scopes
 from keyturn.ui.sessions import Session, SessionStore
 
-# Each of these lets a key sign in; each opens part of the dashboard.
-DASHBOARD_SCOPES = (
-    admin.READ, admin.WRITE, admin.VERIFY, admin.AUDIT, ROLES_READ, ROLES_WRITE,
-    webhooks.READ, webhooks.WRITE, OWNERS_WRITE,
-)
+# Each of these lets a key sign in; each opens part of the dashboard: keyturn's own scopes
+# (one list, which portal policies also refuse to hand out), but the portal's and the
+# verification log's, which open no page by themselves.
+DASHBOARD_SCOPES = tuple(s for s in KEYTURN_SCOPES if s not in (PORTAL_WRITE, LOG_READ))
 
 
 def holds(record: KeyRecord, scope: str) -> bool:
