@@ -167,13 +167,6 @@ class Diagnostician:
         self._public_url = public_url
         self._redactor = redactor
 
-    # ``ip``: the address the request came from (as the verify API's ``ip`` and ``keyturn
-    # check --ip``): without it a key restricted by address is ``ip_not_allowed``. With the
-    # pasted headers it is the peer, so a trusted proxy's X-Forwarded-For names the client.
-
-    # ``permissions``: an expression the key must meet as well (``keyturn check
-    # --permissions``, the verify API's ``permissions``), parsed by the caller.
-
     async def request(
         self,
         pasted: PastedRequest,
@@ -181,6 +174,11 @@ class Diagnostician:
         ip: str | None = None,
         permissions: Node | None = None,
     ) -> Diagnosis:
+        """Judge a pasted request. ``ip``: the address it came from (as the verify API's
+        ``ip`` and ``keyturn check --ip``), else a key restricted by address is
+        ``ip_not_allowed``; with the pasted headers it is the peer, so a trusted proxy's
+        X-Forwarded-For names the client. ``permissions``: an expression the key must meet
+        as well (``keyturn check --permissions``), parsed by the caller."""
         found = self._manager.verifier.inspect(pasted.headers, pasted.query)
         return await self._finish(found, scopes, (ip, pasted.headers), permissions)
 
@@ -191,6 +189,7 @@ class Diagnostician:
         ip: str | None = None,
         permissions: Node | None = None,
     ) -> Diagnosis:
+        """Judge a bare key, ``ip`` and ``permissions`` as for ``request``."""
         found = self._manager.verifier.inspect_key(key)
         return await self._finish(found, scopes, (ip, ()), permissions)
 
