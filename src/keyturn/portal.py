@@ -49,7 +49,7 @@ from keyturn.admin import (
     checked_text,
 )
 from keyturn.errors import InvalidValue
-from keyturn.record import utcnow
+from keyturn.record import KeyRecord, utcnow
 from keyturn.roles import ROLES_READ, ROLES_WRITE
 from keyturn.scopes import missing_scopes
 from keyturn.store.base import KeyStore, PortalGrant
@@ -69,6 +69,8 @@ TOKEN_LENGTH = 43  # base62: 256 bits
 _ALPHABET = string.digits + string.ascii_letters
 # Shaped like a key (a prefix, "_", base62), so the server's log masker masks it too.
 _TOKEN = re.compile(r"ktp_[0-9A-Za-z]{43}")
+# A link's ``created_by`` naming a key (``keyturn.admin``'s ids), not the operator.
+_KEY_ID = re.compile(r"key_[0-9a-f]{16}")
 # What a portal visitor may do: read and change its owner's keys, nothing else.
 OPERATIONS = frozenset({READ, WRITE})
 # keyturn's own scopes: what its admin API, dashboard and verify API check. A customer's
@@ -139,13 +141,22 @@ class OwnerPolicy:
             "require_expiry": self.require_expiry,
         }
 
-    def actor(self, owner: str) -> Actor:
+    def actor(self, owner: str, maker: KeyRecord | None = None) -> Actor:
         """The owner acting under this policy: ``owner:<owner>`` in the audit log, confined
         to its own keys, granting only the policy's scopes, its keys living at most
-        ``max_lifetime`` from each change."""
+        ``max_lifetime`` from each change. ``maker``: the key that opened the link, as it
+        is now; the owner acts within it too (the policy's scopes it still holds, its
+        expiry, its allowance), or a leaked short-lived or metered key could hand out, through
+        a link, keys that outlive it and are unlimited."""
+        scopes, bound = self.scopes, Actor.operator()
+        if maker is not None:
+            bound = Actor.of_key(maker)
+            scopes = frozenset(s for s in scopes if not missing_scopes(bound.scopes, (s,)))
         return Actor(
             f"owner:{owner}",
-            self.scopes,
+            scopes,
+            bound.expires_at,
+            bound.allowance,
             owner=owner,
             operations=OPERATIONS,
             max_keys=self.max_keys,
@@ -260,6 +271,18 @@ class PortalLinks:
         )
         return token, link
 
+    def actor(self, link: PortalLink) -> Actor | None:
+        """The owner acting through ``link`` (``OwnerPolicy.actor``), within the key that
+        made it as that key is now; ``None`` when that key no longer works (revoked,
+        disabled, expired, its grace over): what a key opened closes with it. A link the
+        operator made (the CLI, the library) is bounded by its policy alone."""
+        if not _KEY_ID.fullmatch(link.created_by):
+            return link.policy.actor(link.owner)
+        maker = self.store.get(link.created_by)
+        if maker is None or not maker.usable():
+            return None
+        return link.policy.actor(link.owner, maker)
+
     def redeem(self, token: str) -> PortalLink | None:
         """What ``token`` opens, once: ``None`` for a token that is malformed, unknown,
         used or expired (the visitor is told the same for each)."""
@@ -287,3 +310,6 @@ class AsyncPortalLinks:
 
     async def redeem(self, token: str) -> PortalLink | None:
         return await asyncio.to_thread(self.sync.redeem, token)
+
+    async def actor(self, link: PortalLink) -> Actor | None:
+        return await asyncio.to_thread(self.sync.actor, link)

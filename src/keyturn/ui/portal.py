@@ -46,15 +46,12 @@ class Visitor:
 
     session: Session
     link: PortalLink
+    # The owner under its policy, within the key that made the link (``PortalLinks.actor``).
+    actor: Actor
 
     @property
     def owner(self) -> str:
         return self.link.owner
-
-    @property
-    def actor(self) -> Actor:
-        """The owner under its policy (``OwnerPolicy.actor``)."""
-        return self.link.policy.actor(self.link.owner)
 
 
 PortalPage = Callable[["Portal", Request, Visitor, Form | None], Awaitable[Response]]
@@ -84,11 +81,17 @@ class Portal(Site):
         self.links = AsyncPortalLinks(PortalLinks(manager.store))
         self.throttle = Throttle(proxies=manager.sync.verifier.proxies)
 
-    def visitor_of(self, request: Request) -> Visitor | None:
+    async def visitor_of(self, request: Request) -> Visitor | None:
+        """The signed-in visitor; ``None`` without a session, or once the key that made its
+        link no longer works (the session is ended then)."""
         session = self.session_of(request)
         if session is None or not isinstance(session.data, PortalLink):
             return None
-        return Visitor(session, session.data)
+        actor = await self.links.actor(session.data)
+        if actor is None:
+            self.sessions.drop(session.id)
+            return None
+        return Visitor(session, session.data, actor)
 
     def render(
         self,
@@ -105,7 +108,7 @@ class Portal(Site):
         """``handler`` behind the portal session, CSRF (on posts) and error pages."""
 
         async def endpoint(request: Request) -> Response:
-            visitor = self.visitor_of(request)
+            visitor = await self.visitor_of(request)
             if visitor is None:
                 return self.ended(request)
             form = None
@@ -153,14 +156,16 @@ class Portal(Site):
             )
         token = request.query_params.get("token", "")[:MAX_TOKEN_LENGTH]
         link = await self.links.redeem(token)
-        if link is None:
+        actor = await self.links.actor(link) if link is not None else None
+        if link is None or actor is None:
             self.throttle.failed(client)
             return self.problem(
                 None,
                 410,
                 "This link does not work",
                 "A portal link works once, for a short while: this one was used already, "
-                "has expired, or is not a portal link. Go back to the application you came "
+                "has expired, was made by a key that no longer works, or is not a portal "
+                "link. Go back to the application you came "
                 "from and open the key portal from there again.",
                 visitor=None,
             )
@@ -171,11 +176,11 @@ class Portal(Site):
         # is a cross-site navigation, and its redirects too, so the browser would withhold
         # the new SameSite=Strict cookie from them. This page moves on from the portal's own
         # site (a refresh, or the link), and the cookie goes along.
-        response = self.show("portal/enter.html", None, visitor=Visitor(session, link))
+        response = self.show("portal/enter.html", None, visitor=Visitor(session, link, actor))
         return self.set_cookie(response, request, session)
 
     async def leave(self, request: Request) -> Response:
-        visitor = self.visitor_of(request)
+        visitor = await self.visitor_of(request)
         if visitor is None:
             return self.ended(request)
         posted = await self.posted_form(request, visitor.session, visitor=visitor)
@@ -212,7 +217,10 @@ def build_portal(settings: Settings, manager: AsyncKeyManager) -> ASGIApp:
     portal = Portal(settings, manager)
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        visitor = portal.visitor_of(request)
+        try:
+            visitor = await portal.visitor_of(request)
+        except KeyturnError:  # the store down: the page without the visitor's navigation
+            visitor = None
         session = visitor.session if visitor is not None else None
         status = exc.status_code if isinstance(exc, HTTPException) else 404
         if status == 405:
