@@ -35,14 +35,15 @@ from keyturn import _events as events
 from keyturn._signing import new_secret
 from keyturn._verifications import READ_SCOPE as LOG_READ
 from keyturn.actor import Actor
+from keyturn.admin import checked_text
 from keyturn.errors import InvalidValue, NotFound, ScopeNotHeld
+from keyturn.keys import KEY_AS_TEXT, url_holds_key
 from keyturn.record import utcnow
 from keyturn.store.base import Delivery, EventStore, Webhook
 
 READ: Final = "webhooks:read"
 WRITE: Final = "webhooks:write"
 MAX_URL_LENGTH = 2048
-MAX_DESCRIPTION = 200
 MAX_WEBHOOKS = 100
 # IPv6 ranges whose last 32 bits are an IPv4 address a host or a gateway would reach:
 # compatible (::/96), mapped, translated (RFC 2765) and NAT64's well-known prefix.
@@ -90,6 +91,8 @@ def checked_url(url: object, *, allow_private: bool = False) -> str:
     """A URL keyturn may post to (see the module's docstring); ``InvalidValue`` if not."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise InvalidValue(f"expected a URL of at most {MAX_URL_LENGTH} characters", "url")
+    if url_holds_key(url):  # listed to every webhooks:read key, shown, audited
+        raise InvalidValue(KEY_AS_TEXT, "url")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -182,8 +185,9 @@ class WebhookAdmin:
                 ) from None
         url = checked_url(new.url, allow_private=self.allow_private)
         description = new.description
-        if description is not None:
-            description = description.strip()[:MAX_DESCRIPTION] or None
+        if isinstance(description, str) and not description.strip():
+            description = None  # a form's empty field
+        description = checked_text(description, "description", optional=True)
         if len(self.store.webhooks()) >= MAX_WEBHOOKS:
             raise InvalidValue(f"a deployment has at most {MAX_WEBHOOKS} webhooks", "url")
         secret = new_secret()

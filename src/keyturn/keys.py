@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
+from urllib.parse import unquote_plus
 
 from keyturn.errors import InvalidValue
 
@@ -256,4 +257,17 @@ def holds_key(text: str) -> bool:
         for start in range(run.rindex("_")):
             if isinstance(parse_key(run[start:]), ParsedKey):
                 return True
+    return False
+
+
+def url_holds_key(url: str) -> bool:
+    """``holds_key`` for a URL: read as written and percent-decoded (once or twice), as
+    whoever follows or logs it may read it (``%5F`` is ``_``)."""
+    for _ in range(3):
+        if holds_key(url):
+            return True
+        decoded = unquote_plus(url)
+        if decoded == url:
+            return False
+        url = decoded
     return False

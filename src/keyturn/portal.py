@@ -49,6 +49,7 @@ from keyturn.admin import (
     checked_text,
 )
 from keyturn.errors import InvalidValue
+from keyturn.keys import KEY_AS_TEXT, url_holds_key
 from keyturn.record import KeyRecord, utcnow
 from keyturn.roles import ROLES_READ, ROLES_WRITE
 from keyturn.scopes import missing_scopes
@@ -212,6 +213,8 @@ def checked_return_url(value: object) -> str | None:
         parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc or not value.isprintable():
         raise InvalidValue("expected an absolute http:// or https:// URL", "return_url")
+    if url_holds_key(value):  # kept with the link, the portal's Back link
+        raise InvalidValue(KEY_AS_TEXT, "return_url")
     return value
 
 

@@ -10,12 +10,14 @@ SQLite and PostgreSQL + Redis."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from keyturn.keys import holds_key, mask
+from tests.security.conftest import live_on
 from tests.service.conftest import Live
 from tests.ui.test_http import token
 
@@ -110,3 +112,45 @@ def test_a_key_glued_to_other_text_is_still_found(glued: str) -> None:
 
     key = generate_key()
     assert holds_key(glued + key) and holds_key(f"{glued}{key} and more")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hooks_live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """A service whose webhooks may post to loopback (nothing listens at the port used)."""
+    yield from live_on(request.param, request, tmp_path_factory, webhook_allow_private=True)
+
+
+def test_a_key_in_a_webhook_or_a_portal_link_is_refused(hooks_live: Live) -> None:
+    """A webhook's URL and description (listed to every webhooks:read key, shown on the
+    dashboard, kept in the audit log) and a portal link's return URL (the portal's Back
+    link, kept with the link) are stored text too."""
+    live = hooks_live
+    key, _ = live.make_key("orders:read")
+    secret = key.rpartition("_")[2]
+    hook = "http://127.0.0.1:9/hook"
+    for path, body in (
+        ("/v1/webhooks", {"url": f"{hook}?token={key}", "events": ["key.created"]}),
+        ("/v1/webhooks", {"url": f"{hook}/{key}", "events": ["key.created"]}),
+        ("/v1/webhooks", {"url": hook, "events": ["key.created"], "description": f"x{key}"}),
+        ("/v1/portal/sessions", {"owner": "pasted", "return_url": f"https://app.example/?k={key}"}),
+    ):
+        answer = live.root.post(path, json=body)
+        assert answer.status_code == 422, (body, answer.status_code)
+        assert secret not in answer.text
+        assert "never stored as text" in answer.json()["detail"]
+    listed = live.root.get("/v1/webhooks").text
+    audit = live.root.get("/v1/audit", params={"limit": 200}).text
+    assert secret not in listed and secret not in audit
+
+
+def test_a_webhook_description_is_printable_text(hooks_live: Live) -> None:
+    """As a role's description is: no control character (an ESC reaches the operator's
+    terminal in ``keyturn webhooks list``; PostgreSQL cannot store a NUL)."""
+    for text in ("a\x00b", "a\x1b[2Jb", "a\u009bb"):
+        answer = hooks_live.root.post(
+            "/v1/webhooks",
+            json={"url": "http://127.0.0.1:9/hook", "events": ["key.created"], "description": text},
+        )
+        assert answer.status_code == 422, (text, answer.status_code, answer.text)
