@@ -70,18 +70,26 @@ class KeyturnGroup(click.Group):
             sys.exit(0)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            click.echo(_masked(f"error: {exc.format_message()}{hint}"), err=True)
             sys.exit(2)
         except click.ClickException as exc:
-            exc.show()
+            click.echo(_masked(f"error: {exc.format_message()}"), err=True)
             sys.exit(exc.exit_code)
         except KeyturnError as exc:
-            click.echo(f"error: {exc.message}", err=True)
+            click.echo(_masked(f"error: {exc.message}"), err=True)
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo("Aborted.", err=True)
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _masked(message: str) -> str:
+    """An error line with any key in it masked: an error may quote what was typed, and a
+    key pasted as an id or an argument would otherwise be printed back whole."""
+    from keyturn._redact import mask_text  # only when there is an error to print
+
+    return mask_text(message)
 
 
 @click.group(cls=KeyturnGroup, context_settings={"help_option_names": ["-h", "--help"]})

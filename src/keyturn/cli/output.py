@@ -27,9 +27,6 @@ class UsageFailure(click.ClickException):
 
     exit_code = 2
 
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
 
 def needs_extra(extra: str) -> Callable[[click.Command], click.Command]:
     """For a command that needs an extra (put above ``@click.command``): without it, the

@@ -43,9 +43,6 @@ class AddressInUse(click.ClickException):
 
     exit_code = ADDRESS_IN_USE
 
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
 
 def _is_address(host: str) -> bool:
     try:
