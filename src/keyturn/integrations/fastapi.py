@@ -43,11 +43,13 @@ from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
 
+from keyturn._asgi import ASGIApp
 from keyturn._path_rules import PathRules
 from keyturn._request_ids import HEADER as REQUEST_ID
 from keyturn._verifications import Seen, user_agent
 from keyturn.answer import HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
+from keyturn.integrations._fastapi_shortcut import shortcut
 from keyturn.integrations.asgi import REFUSED_KEY, REQUEST_ID_KEY, STATE_KEY, KeyturnMiddleware
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
@@ -198,7 +200,9 @@ class KeyturnAuth(SecurityBase):
         """
         self.guard.rules = PathRules([*_documentation(app), *open_paths], scopes)
         app.add_exception_handler(KeyturnRejected, answer_rejection)
-        _add_inside_cors(app, Middleware(KeyturnMiddleware, keys=self.guard))
+        _add_inside_cors(
+            app, Middleware(_ProtectingMiddleware, keys=self.guard, auth=self, routes=app.router)
+        )
         app.openapi = self._documenting(app.openapi, self.guard.rules)  # type: ignore[method-assign]
 
     def _documenting(
@@ -234,6 +238,16 @@ class KeyturnAuth(SecurityBase):
 
         openapi._keyturn = True  # type: ignore[attr-defined]
         return openapi
+
+
+class _ProtectingMiddleware(KeyturnMiddleware):
+    """``protect``'s middleware: built with the app's middleware stack (at startup or the
+    first request), it gives the routes declared by then that use ``auth`` the shortcut of
+    ``_fastapi_shortcut``, which takes the key this middleware verified."""
+
+    def __init__(self, app: ASGIApp, keys: Guard, *, auth: KeyturnAuth, routes: APIRouter) -> None:
+        super().__init__(app, keys)
+        shortcut(routes.routes, auth)
 
 
 def _documentation(app: FastAPI) -> list[str]:
