@@ -16,7 +16,9 @@ bearer alternative beside it in the document, rather than a second, empty depend
 FastAPI resolves every dependency of a route on every request, and one more level cost a
 third of the dependency's time (``bench/http.py``). When the
 middleware that ``protect`` installs has already verified the request, the dependency only
-reads the key from ``request.state`` (and checks the route's scopes in memory). Rejections
+reads the key from ``request.state`` (and checks the route's scopes in memory); the routes
+declared before the app starts do that without FastAPI resolving the dependency at all
+(``_fastapi_shortcut``). Rejections
 are keyturn's full answer - the catalogue status, the ``WWW-Authenticate`` challenge and the
 problem+json body - never FastAPI's bare ``403 {"detail": "Not authenticated"}``. Every answer
 the dependency or the middleware decided carries ``X-Request-Id``, the id its decision is
