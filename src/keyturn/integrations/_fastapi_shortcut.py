@@ -96,13 +96,9 @@ def _shortcut_route(route: APIRoute, auth: object) -> None:
     if names:
         given = dependant.request_param_name
         lean.request_param_name = given or _REQUEST
-        lean.call = _handing_key(
-            endpoint,
-            names,
-            lean.request_param_name,
-            given is None,
-            _is_coroutine_callable(endpoint),
-        )
+        lean.call = _handing_key(endpoint, names, lean.request_param_name, given is None)
+        if _is_coroutine_callable(lean.call) != _is_coroutine_callable(endpoint):
+            return  # FastAPI would await what it ran in a thread before, or the reverse
         # FastAPI names the endpoint in its validation errors (file, line, function): the
         # user's endpoint, not the function handing it the key.
         _endpoint_context_cache[id(lean.call)] = _extract_endpoint_context(endpoint)
@@ -121,35 +117,25 @@ def _shortcut_route(route: APIRoute, auth: object) -> None:
 
 
 def _handing_key(
-    endpoint: Callable[..., Any],
-    names: tuple[str, ...],
-    request_name: str,
-    pop: bool,
-    is_coroutine: bool,
+    endpoint: Callable[..., Any], names: tuple[str, ...], request_name: str, pop: bool
 ) -> Callable[..., Any]:
     """``endpoint``, called with the middleware's key as its ``names`` arguments (read from
-    the request FastAPI passes as ``request_name``; ``pop``: a parameter of ours only)."""
+    the request FastAPI passes as ``request_name``; ``pop``: a parameter of ours only).
 
-    def filled(values: dict[str, Any]) -> dict[str, Any]:
+    A plain function returning what ``endpoint`` returns: FastAPI tells a coroutine
+    function from the function it wraps (``__wrapped__``), so it awaits an ``async def``
+    endpoint's coroutine from here - no coroutine of our own - and runs a ``def`` one in
+    its thread pool, as it did the endpoint itself."""
+
+    @functools.wraps(endpoint)
+    def call(**values: Any) -> Any:
         request = values.pop(request_name) if pop else values[request_name]
         key = request.scope["state"][STATE_KEY]
         for name in names:
             values[name] = key
-        return values
+        return endpoint(**values)
 
-    if is_coroutine:
-
-        @functools.wraps(endpoint)
-        async def call(**values: Any) -> Any:
-            return await endpoint(**filled(values))
-
-        return call
-
-    @functools.wraps(endpoint)
-    def call_sync(**values: Any) -> Any:  # run in FastAPI's thread pool, as the endpoint was
-        return endpoint(**filled(values))
-
-    return call_sync
+    return call
 
 
 class _Shortcut:
