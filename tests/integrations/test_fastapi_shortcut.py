@@ -14,9 +14,10 @@ from typing import Annotated, Any
 import fastapi
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import SecurityScopes
 from fastapi.testclient import TestClient
 
 from keyturn import KeyManager
@@ -421,6 +422,26 @@ def test_another_keyturnauth_on_a_route_is_its_own_dependency(
     with TestClient(app) as c:
         check_late(c, "/late", callers)
     assert calls.keyturn == 2
+
+
+def test_a_subclass_calling_the_dependency_its_own_way_is_called(
+    manager: KeyManager, callers: Callers
+) -> None:
+    class Tagging(KeyturnAuth):
+        async def __call__(
+            self, request: Request, security_scopes: SecurityScopes, response: Response
+        ) -> VerifiedKey:
+            key = await super().__call__(request, security_scopes, response)
+            response.headers["x-plan"] = "pro"
+            return key
+
+    app = FastAPI()
+    auth = Tagging(manager, realm=REALM)
+    auth.protect(app)
+    late_routes(app, auth)
+    with TestClient(app) as c:
+        check_late(c, "/late", callers)
+        assert c.get("/late", headers=with_key(callers.admin)).headers["x-plan"] == "pro"
 
 
 def test_an_open_path_still_verifies_in_the_dependency(

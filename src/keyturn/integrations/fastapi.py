@@ -249,7 +249,9 @@ class _ProtectingMiddleware(KeyturnMiddleware):
 
     def __init__(self, app: ASGIApp, keys: Guard, *, auth: KeyturnAuth, routes: APIRouter) -> None:
         super().__init__(app, keys)
-        shortcut(routes.routes, auth)
+        # A subclass's own __call__ does more than hold the scopes: FastAPI must call it.
+        if type(auth).__call__ is KeyturnAuth.__call__:
+            shortcut(routes.routes, auth)
 
 
 def _documentation(app: FastAPI) -> list[str]:
