@@ -106,6 +106,12 @@ OFF_WIRE_ADMIN_FORMS = [
     "/x#/../admin",  # a raw fragment
     "http://example.com/admin/users",  # absolute form
     "//example.com/admin",
+    # Overlong UTF-8 sent raw (a header's obs-text, a proxy passing the bytes on): the same
+    # bytes as the escaped forms once decoded, and an old decoder reads them as '..' and '/'
+    "/x/\xc0\xae\xc0\xae/admin",
+    "/x/\xe0\x80\xae\xe0\x80\xae/admin",
+    "/x/..\xc0\xafadmin",
+    "/x/%c0\xae%c0\xae/admin",  # an escaped lead, its continuation raw
 ]
 
 PATH_CASES: tuple[PathCase, ...] = (
@@ -134,7 +140,8 @@ PATH_CASES: tuple[PathCase, ...] = (
 
 SEGMENTS = ["a", "b", "admin", "x", "A", "ADMIN", "", ".", "..", "%2e%2e", "%2E.", "..;",
             "%252e%252e", "admin.json", "a;p=1", "a.", "%61", "%c0%ae%c0%ae", "%e0%80%ae.",
-            "%f0%80%80%ae%c0%2e", "adm%C4%B1n", "ADM%C4%B0N", "..%00", "%c1%1c"]
+            "%f0%80%80%ae%c0%2e", "adm%C4%B1n", "ADM%C4%B0N", "..%00", "%c1%1c",
+            "\xc0\xae\xc0\xae", "%c0\xae."]
 SEPARATORS = ["/", "/", "/", "\\", "%2f", "%2F", "%5c", "%252f", "//"]
 TAILS = ["", "", "?q=1", "#frag", "%00", "%00/../admin", ";x", ".json", "/"]
 
@@ -147,7 +154,8 @@ def paths(draw: st.DrawFn, printable: bool = False) -> str:
         if printable:
             return draw(st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=30))
         return draw(st.text(max_size=30))
-    parts = draw(st.lists(st.tuples(st.sampled_from(SEPARATORS), st.sampled_from(SEGMENTS)),
+    segments = [s for s in SEGMENTS if s.isascii()] if printable else SEGMENTS
+    parts = draw(st.lists(st.tuples(st.sampled_from(SEPARATORS), st.sampled_from(segments)),
                           min_size=1, max_size=6))
     return "".join(sep + segment for sep, segment in parts) + draw(st.sampled_from(TAILS))
 
@@ -160,14 +168,16 @@ def _decodings(path: str) -> list[str]:
     found = [path]
     for _ in range(3):
         found.append(unquote(found[-1]))
-    return found + [_lenient_utf8(text) for text in found if "%" in text]
+    return found + [_lenient_utf8(text) for text in found if "%" in text or not text.isascii()]
 
 
 def _lenient_utf8(text: str) -> str:
     """``text`` percent-decoded to bytes and read as an old decoder reads UTF-8: a lead byte
     C0-C1, E0 or F0 and the bytes it announces, their payload bits joined, whatever they
-    hold (so overlong forms of ASCII are ASCII); every other byte as Latin-1."""
-    data = unquote_to_bytes(text)
+    hold (so overlong forms of ASCII are ASCII); every other byte as Latin-1. Characters
+    up to U+00FF are the raw bytes a proxy passed on (read as Latin-1, as headers are)."""
+    raw = text.encode("latin-1") if max(text, default="") <= "\xff" else text.encode()
+    data = unquote_to_bytes(raw)
     out, at = [], 0
     while at < len(data):
         lead = data[at]

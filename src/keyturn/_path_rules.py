@@ -73,6 +73,8 @@ _LEGACY_ESCAPE = re.compile(
     r"(?:%(?P<cont>[0-9a-f]{2})|(?P<raw>[\x21-\x24\x26-\x7e]))",
     re.IGNORECASE,
 )
+# A raw byte beyond ASCII, as a header's latin-1 reading holds it.
+_HIGH_BYTE = re.compile(r"[\x80-\xff]")
 # What _cleaned changes: a ';' or a segment ending in '.' or ' ' (dot segments included).
 _UNCLEAN = re.compile(r";|[. ](?:/|$)")
 # What _resolved changes, besides a trailing slash (which no rule tells apart).
@@ -158,6 +160,14 @@ def _transforms(text: str) -> Iterator[str]:
         yield unicodedata.normalize("NFKC", text)  # fullwidth and other compatibility forms
         if max(text) <= "\xff":  # raw UTF-8 a proxy passed as latin-1
             yield text.encode("latin-1").decode("utf-8", "replace")
+            # ... and the same bytes escaped, which decode as the raw ones do: so raw
+            # overlong UTF-8 (\xc0\xae), alone or beside escaped bytes, gets every reading
+            # the escaped form gets (an old decoder's '.')
+            yield _HIGH_BYTE.sub(_escaped, text)
+
+
+def _escaped(byte: re.Match[str]) -> str:
+    return f"%{ord(byte[0]):02X}"
 
 
 def _legacy_character(escape: re.Match[str]) -> str:
@@ -210,9 +220,14 @@ def _resolved(segments: list[str]) -> str:
 
 
 def _cleaned(segment: str) -> str:
-    """A segment as a servlet container (``;jsessionid=``) or Windows (trailing dots and
-    spaces) reads it; a dot segment stays one (``..;`` is ``..`` to Tomcat)."""
-    segment = segment.partition(";")[0]
+    """A segment as a servlet container (``;jsessionid=``) and Windows (trailing dots and
+    spaces) read it; a dot segment stays one (``..;`` is ``..`` to Tomcat)."""
+    return _trimmed(segment.partition(";")[0])
+
+
+def _trimmed(segment: str) -> str:
+    """A segment as Windows alone reads it: trailing dots and spaces dropped, a ``;`` kept
+    (``..;`` is a name there, so ``/a./..;`` is below ``/a``)."""
     if _DOTS.fullmatch(segment):
         return ".." if segment.startswith("..") else "."
     return segment.rstrip(". ")
@@ -240,8 +255,10 @@ def path_forms(path: str) -> frozenset[str] | None:
             if _UNRESOLVED.search(text):
                 forms.add(_resolved(text.split("/")))
             if _UNCLEAN.search(text):
-                cleaned = [_cleaned(s) for s in text.split("/")]
-                forms.update(("/".join(cleaned), _resolved(cleaned)))
+                segments = text.split("/")
+                for clean in (_cleaned, _trimmed) if ";" in text else (_cleaned,):
+                    cleaned = [clean(s) for s in segments]
+                    forms.update(("/".join(cleaned), _resolved(cleaned)))
     if len(forms) > _FORM_LIMIT:
         return None
     return frozenset(forms or ("/",))
