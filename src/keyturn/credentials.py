@@ -207,10 +207,12 @@ class CredentialReader:
                     "the Authorization header holds a value with no scheme in front of it",
                     "put 'Bearer ' before the key: " + _SEND_INSTEAD.format(header=alt),
                 )
-            shown = scheme if len(scheme) <= 20 and scheme.isascii() else scheme[:20] + "…"
+            # A long first word is no scheme but a key or part of one: not echoed, not even
+            # cut short (its first 20 characters were most of a key's secret part).
+            named = f"scheme '{scheme}'" if len(scheme) <= 20 and scheme.isascii() else "scheme"
             return Rejection(
                 "unsupported_scheme",
-                f"the Authorization scheme '{shown}' is not supported here; only 'Bearer' is",
+                f"the Authorization {named} is not supported here; only 'Bearer' is",
                 _SEND_INSTEAD.format(header=alt),
             )
         token = rest.lstrip(" ")

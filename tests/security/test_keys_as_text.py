@@ -154,3 +154,20 @@ def test_a_webhook_description_is_printable_text(hooks_live: Live) -> None:
             json={"url": "http://127.0.0.1:9/hook", "events": ["key.created"], "description": text},
         )
         assert answer.status_code == 422, (text, answer.status_code, answer.text)
+
+
+def test_no_piece_of_a_key_sent_as_a_scheme_comes_back(engine_live: Live) -> None:
+    """``Authorization: <key> ...`` (a key where the scheme belongs): the refusal named the
+    scheme, cut to 20 characters, which were 12 to 20 characters of the key's secret part."""
+    live = engine_live
+    key, _ = live.make_key("orders:read")
+    secret = key.rpartition("_")[2]
+    pieces = {secret[i : i + 8] for i in range(len(secret) - 7)}
+    for value in (f"{key} x", f"{secret} x", f"Basic{key} x"):
+        for path in ("/auth", "/v1/keys"):
+            answer = httpx.get(f"{live.url}{path}", headers={"authorization": value}, timeout=10)
+            assert answer.status_code == 401, (value, answer.text)
+            assert answer.json()["code"] == "unsupported_scheme"
+            assert not any(piece in answer.text for piece in pieces), answer.text
+    short = httpx.get(f"{live.url}/auth", headers={"authorization": "Token abc"}, timeout=10)
+    assert "'Token'" in short.json()["detail"]  # a scheme that is one is still named
