@@ -251,7 +251,7 @@ class PostgresStore(SQLStore):
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._failure("read", exc) from exc
         self.breaker.succeeded()
-        return self._reread(row) if row else None
+        return self._reread(key_hash, row) if row else None
 
     def watch(self, listener: Any, bound: float) -> Any:
         """Start announcing changes made by any instance to ``listener`` (``notify.py``)."""

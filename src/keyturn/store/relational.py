@@ -97,7 +97,7 @@ class SQLStore(Outbox):
     dialect: sql.Dialect
 
     def __init__(self) -> None:
-        self._record = sql.record_reader(self.dialect)
+        self._build = sql.record_reader(self.dialect)
         # Rows read by hash, with the record made of each (see ``_reread``); how many.
         self._rows: dict[str, tuple[Any, KeyRecord]] = {}
         self.rows_kept = ROWS_KEPT
@@ -139,7 +139,14 @@ class SQLStore(Outbox):
 
     # -- reads ---------------------------------------------------------------------------
 
-    def _reread(self, row: Any) -> KeyRecord:
+    def _record(self, row: Any) -> KeyRecord:
+        return self._build(*row)
+
+    def _hashed(self, row: Any) -> KeyRecord:
+        """The record of a row ``find_by_hash`` read (an engine may read it its own way)."""
+        return self._build(*row)
+
+    def _reread(self, key_hash: str, row: Any) -> KeyRecord:
         """The record of a row read by hash: the one made last time if the row is the same
         (the whole row compared, in C), else a new one.
 
@@ -151,20 +158,20 @@ class SQLStore(Outbox):
         changed row always makes a new record.
         """
         rows = self._rows
-        kept = rows.get(row[1])
+        kept = rows.get(key_hash)
         if kept is not None and kept[0] == row:
             return kept[1]
-        record = self._record(row)
+        record = self._hashed(row)
         if self.rows_kept:
-            if len(rows) >= self.rows_kept and row[1] not in rows:
+            if len(rows) >= self.rows_kept and key_hash not in rows:
                 rows.pop(next(iter(rows)), None)
-            rows[row[1]] = (row, record)
+            rows[key_hash] = (row, record)
         return record
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
         with self._reading() as conn:
             row = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
-        return self._reread(row) if row else None
+        return self._reread(key_hash, row) if row else None
 
     def get(self, key_id: str) -> KeyRecord | None:
         if _holds_nul(key_id):

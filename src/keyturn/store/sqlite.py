@@ -6,9 +6,11 @@ transaction is open); WAL lets those readers proceed while a writer commits.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,10 @@ from keyturn.store.verification_rows import (
     statement_sizes,
 )
 
-_BY_HASH = sql.by_hash(sql.SQLITE).replace(":key_hash", "?")
+_BY_HASH = sql.packed_by_hash(sql.SQLITE).replace(":key_hash", "?")
+# The C scanner behind ``json.loads``, called as ``raw_decode`` calls it: the array
+# ``_BY_HASH`` packs is read without ``loads``' two Python frames and its whitespace regex.
+_scan: Callable[[str, int], tuple[list[Any], int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def create_private(path: str) -> None:
@@ -174,16 +179,20 @@ class SQLiteStore(SQLStore):
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
         # The cache-miss read, kept free of the shared path's context manager (a ``try``
-        # costs nothing until something is raised).
+        # costs nothing until something is raised), on a cursor the thread keeps: one
+        # statement, whose read transaction ends as ``fetchone`` steps past its one row.
         try:
-            conn = self._local.conn  # the thread's connection: an attribute, not a call
+            reader = self._local.reader  # an attribute, not a call
         except AttributeError:
-            conn = self._conn
+            reader = self._local.reader = self._conn.cursor()
         try:
-            row = conn.execute(_BY_HASH, (key_hash,)).fetchone()
+            row = reader.execute(_BY_HASH, (key_hash,)).fetchone()
         except sqlite3.Error as exc:
             raise _failure(f"cannot read database {self.path!r}", exc) from exc
-        return self._reread(row) if row else None
+        return self._reread(key_hash, row) if row else None
+
+    def _hashed(self, row: Any) -> KeyRecord:
+        return self._build(*_scan(row[0], 0)[0], *row[1:])
 
     def close(self) -> None:
         with self._lock:
