@@ -171,16 +171,19 @@ class WebhookAdmin:
     def create(self, actor: Actor, new: NewWebhook) -> CreatedWebhook:
         actor.require(WRITE)
         chosen = checked_events(new.events)  # before the URL: resolving its host is slow
-        if events.ANY in chosen or events.GRACE_ENDING in chosen:
-            # key.grace_ending names who still uses a key (client addresses, paths): the
-            # verification log's, readable only with its scope, on every face.
+        naming = [e for e in (events.GRACE_ENDING, events.CANARY_USED) if e in chosen]
+        if events.ANY in chosen or naming:
+            # key.grace_ending names who still uses a key, key.canary_used who tried a
+            # canary (client addresses, paths): the verification log's, readable only with
+            # its scope, on every face.
             try:
                 actor.require(LOG_READ)
             except ScopeNotHeld as refused:
+                said = " and ".join(naming or (events.GRACE_ENDING, events.CANARY_USED))
                 raise ScopeNotHeld(
-                    f"{refused}: {events.GRACE_ENDING} (and so '*') names who still uses a "
-                    f"key, client addresses included, which needs {LOG_READ}; choose the "
-                    "events without it, or use a key holding it",
+                    f"{refused}: {said} (and so '*') name who used a key, client addresses "
+                    f"included, which needs {LOG_READ}; choose the events without them, or "
+                    "use a key holding it",
                     refused.missing,
                 ) from None
         url = checked_url(new.url, allow_private=self.allow_private)

@@ -498,8 +498,10 @@ class KeyAdmin:
     ) -> Sequence[RecordedEvent]:
         """The uses of canary keys (of ``key_id``), newest first: each ``key.canary_used``
         event (client, method, path, user agent) the outbox still holds (a week after its
-        dispatch). An actor bound to an owner names one of its own keys."""
+        dispatch). An actor bound to an owner names one of its own keys. Who used a key is
+        the verification log's to tell, so it needs the log's scope too, as ``callers``."""
         actor.require(READ)
+        actor.require(LOG_READ)
         if actor.owner is not None:
             if key_id is None:
                 raise NotPermitted("name one of the owner's canary keys")

@@ -80,7 +80,8 @@ def test_webhooks_carrying_callers_ask_for_the_logs_scope(live: Live) -> None:
     hooks_only, _ = live.make_key("webhooks:write")
     both, _ = live.make_key("webhooks:write", "verifications:read")
     url = "http://127.0.0.1:9/hook"
-    for events in (None, ["*"], ["key.grace_ending"], ["key.created", "key.grace_ending"]):
+    for events in (None, ["*"], ["key.grace_ending"], ["key.created", "key.grace_ending"],
+                   ["key.canary_used"]):
         body = {"url": url} if events is None else {"url": url, "events": events}
         refused = live.client(hooks_only).post("/v1/webhooks", json=body)
         assert refused.status_code == 403, (events, refused.text)
@@ -92,3 +93,30 @@ def test_webhooks_carrying_callers_ask_for_the_logs_scope(live: Live) -> None:
     other = live.client(hooks_only).post("/v1/webhooks", json=body)
     assert other.status_code == 201, other.text
     live.root.delete(f"/v1/webhooks/{other.json()['id']}")
+
+
+def test_canary_uses_are_shown_to_log_readers_only(live: Live) -> None:
+    """A canary's uses name who tried it (client address, request, user agent): the
+    dashboard's canary page listed them to any keys:read key."""
+    canary, _ = live.make_key("orders:read", name="bait", canary=True)
+    transport = httpx.HTTPTransport(local_address=CLIENT)
+    with httpx.Client(base_url=live.url, transport=transport, timeout=10) as client:
+        assert client.get("/auth", headers={"authorization": f"Bearer {canary}"}).status_code == 401
+    # The log reader first: once its page lists the use, the other's page would too.
+    for scopes, shown in ((("keys:read", "verifications:read"), True), (("keys:read",), False)):
+        key, _ = live.make_key(*scopes)
+        with httpx.Client(base_url=live.url, timeout=10) as browser:
+            form = browser.get("/ui/login")
+            signed = browser.post("/ui/login", data={"csrf": token(form), "key": key})
+            assert signed.status_code == 303, signed.text
+            deadline = time.monotonic() + 10
+            page = browser.get("/ui/canaries")
+            while shown and CLIENT not in page.text:  # the alarm is written off the request
+                assert time.monotonic() < deadline, "the use never reached the page"
+                time.sleep(0.1)
+                page = browser.get("/ui/canaries")
+            assert page.status_code == 200
+            assert "bait" in page.text
+            assert (CLIENT in page.text) is shown, scopes
+            if not shown:
+                assert "verifications:read" in page.text  # says what would show it

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from keyturn import admin as keys
+from keyturn._verifications import READ_SCOPE as LOG_READ
 from keyturn.store.base import KeyFilter, RecordedEvent
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
@@ -25,9 +26,10 @@ LISTED = 200  # canaries, and uses, on the page at most
 async def canaries(ui: Dashboard, request: Request, admin: Admin, form: Form | None) -> Response:
     listed = await ui.keys.list_keys(admin.actor, KeyFilter(canary=True), limit=LISTED)
     uses: list[RecordedEvent] = []
-    if admin.actor.owner is None:
+    reads_log = admin.can(LOG_READ)  # who tried a canary is the verification log's to tell
+    if reads_log and admin.actor.owner is None:
         uses = list(await ui.keys.canary_uses(admin.actor, limit=LISTED))
-    else:  # an owner's admin key sees the uses of the owner's canaries only
+    elif reads_log:  # an owner's admin key sees the uses of the owner's canaries only
         for key in listed:
             uses += await ui.keys.canary_uses(admin.actor, key.id, limit=LISTED)
         uses.sort(key=lambda use: use.at, reverse=True)
@@ -43,6 +45,7 @@ async def canaries(ui: Dashboard, request: Request, admin: Admin, form: Form | N
         canaries=listed,
         uses=uses[:LISTED],
         uses_of=uses_of,
+        reads_log=reads_log,
         names={key.id: key.name for key in listed},
     )
 
