@@ -86,16 +86,17 @@ class Seen(NamedTuple):
     headers: Any = ()  # HeaderPairs; ``Any``: ``str`` or ASGI ``bytes`` pairs
 
 
-_new_seen = tuple.__new__
-
-
-def unseen(headers: Any, proxied: bool) -> Seen:
-    """What is known of a request no face described (a direct call of the core): its user
-    agent, read now so that the queue keeps no header list, and its headers only if a
-    proxy is trusted (``proxied``: the writer reads the forwarded addresses then)."""
-    # ``tuple.__new__``: a named tuple's own constructor is Python code, run on every call.
-    agent = _header(headers, "user-agent")
-    return _new_seen(Seen, ("", "", None, agent, headers if proxied else ()))
+def unseen(headers: Any, proxied: bool) -> tuple[Any, ...]:
+    """``Seen``'s fields, as a plain tuple, for a request no face described (a direct call
+    of the core): its user agent, read now so that the queue keeps no header list, and its
+    headers only if a proxy is trusted (``proxied``: the writer reads the forwarded
+    addresses then). It runs on every direct call: the ASGI pairs are looked through in
+    line (no call, no encoded name) and no ``Seen`` is built, only the tuple the entry is
+    made of."""
+    for name, value in headers:
+        if name == b"user-agent":
+            return ("", "", None, value.decode("latin-1"), headers if proxied else ())
+    return ("", "", None, _header(headers, "user-agent"), headers if proxied else ())
 
 
 class Entry(NamedTuple):
