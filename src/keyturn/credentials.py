@@ -99,15 +99,18 @@ class CredentialReader:
 
     def plain_asgi(
         self, headers: Iterable[tuple[bytes, bytes]], query: bytes = b""
-    ) -> tuple[str, str] | None:
-        """(key, header name) when one key comes the plain way, else ``None``: "read fully".
+    ) -> tuple[bytes, bytes] | None:
+        """(key, header name), as sent (bytes: a cached key is found by the hash of its
+        bytes, never decoded), when one key comes the plain way, else ``None``: "read
+        fully".
 
         For ASGI scopes (header names are lower-case bytes). It only recognises exactly one
         ``Authorization: Bearer <key>`` or API-key header and no key in the query, and does
         not check the key's characters, so the caller must (the verifier's shape regex does).
         Anything else returns ``None`` and goes through ``read``, which explains the mistake.
         """
-        found = source = None
+        found: bytes | None = None
+        source = b""
         names = self._api_key_headers_b
         for name, value in headers:
             if name == b"authorization":
@@ -122,7 +125,7 @@ class CredentialReader:
                 found, source = value, name
         if found is None or (query and any(name in query for name in self._query_params_b)):
             return None
-        return found.decode("latin-1"), source.decode("latin-1")  # type: ignore[union-attr]
+        return found, source
 
     def _decide(
         self, authorization: list[str], api_keys: list[tuple[str, str]], query: str | bytes

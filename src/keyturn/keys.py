@@ -180,7 +180,15 @@ _OPAD = bytes(x ^ 0x5C for x in range(256))
 
 @functools.lru_cache(maxsize=16)
 def key_hasher(pepper: bytes | None = None) -> Callable[[str], str]:
-    """``hash_key`` with the pepper bound, for the hot path.
+    """``hash_key`` with the pepper bound (``key_bytes_hasher``, of the key's UTF-8)."""
+    digest = key_bytes_hasher(pepper)
+    return lambda key: digest(key.encode())
+
+
+@functools.lru_cache(maxsize=16)
+def key_bytes_hasher(pepper: bytes | None = None) -> Callable[[bytes], str]:
+    """``hash_key`` of a key as it arrived (ASCII bytes), with the pepper bound, for the
+    hot path: the ASGI fast path hashes the header's bytes, never decoding them for a hit.
 
     HMAC-SHA256 (RFC 2104) with its two padded-key states computed once: each hash then
     copies them, where ``hmac.new`` would key a new HMAC object through OpenSSL on every
@@ -189,14 +197,14 @@ def key_hasher(pepper: bytes | None = None) -> Callable[[str], str]:
     """
     new: Callable[[bytes], hashlib._Hash] = _sha256
     if pepper is None:
-        return lambda key: new(key.encode()).hexdigest()
+        return lambda key: new(key).hexdigest()
     block = new(pepper).digest() if len(pepper) > _BLOCK else pepper
     block = block.ljust(_BLOCK, b"\0")
     inner, outer = new(block.translate(_IPAD)), new(block.translate(_OPAD))
 
-    def peppered(key: str) -> str:
+    def peppered(key: bytes) -> str:
         mac = inner.copy()
-        mac.update(key.encode())
+        mac.update(key)
         result = outer.copy()
         result.update(mac.digest())
         return result.hexdigest()

@@ -51,7 +51,7 @@ from keyturn.admin import (
 from keyturn.cache import MISSING, KeyCache
 from keyturn.credentials import HeaderPairs, Presented
 from keyturn.errors import InvalidValue
-from keyturn.keys import key_hasher
+from keyturn.keys import key_bytes_hasher
 from keyturn.outcomes import CATALOGUE
 from keyturn.permissions import Node, permissions_of
 from keyturn.record import KeyRecord, Refill
@@ -155,7 +155,7 @@ class KeyManager:
         self._hashes_read: Collection[str] = getattr(self.store, "hashes_read", ())
         self._accept = self.verifier.accept
         self._admits = self.verifier.admits
-        self._digest: Callable[[str], str] = key_hasher(self.verifier.pepper)
+        self._digest: Callable[[bytes], str] = key_bytes_hasher(self.verifier.pepper)
 
     # -- issuing and changing keys, as the operator -------------------------------------
 
@@ -479,8 +479,11 @@ class KeyManager:
         found = self._plain(headers, query)
         if found is None:
             return None
-        key, source = found
-        key_hash = self._digest(key)
+        # The key's bytes as sent are hashed: a hit needs them never decoded. Only ASCII
+        # bytes are a key (the shape says so), and their hash is their text's; any other
+        # value's hash is no key's, and the shape check below refuses it.
+        raw, source = found
+        key_hash = self._digest(raw)
         entry = self._entries.get(key_hash)  # KeyCache.get, inlined: this runs per request
         if entry is not None and entry[0] >= self._cache_clock():
             record = entry[1]
@@ -502,14 +505,16 @@ class KeyManager:
                     else:
                         self.verifications.record(logged)
                     return accepted
+            presented = Presented(raw.decode("latin-1"), source.decode("latin-1"))
+            candidate = Candidate(presented, key_hash)
             if record.metered:
-                return Candidate(Presented(key, source), key_hash)
-            candidate = Candidate(Presented(key, source), key_hash)
+                return candidate
             decision = self.finish(candidate, record, scopes, now, (peer, headers))
             return self._logged(decision, peer, headers, seen, scopes)
+        key = raw.decode("latin-1")
         if not self._well_formed(key, entry is not None or key_hash in self._hashes_read):
             return None
-        candidate = Candidate(Presented(key, source), key_hash)
+        candidate = Candidate(Presented(key, source.decode("latin-1")), key_hash)
         expiry = self._unknown.get(key_hash)
         if expiry is not None and expiry >= self._cache_clock():
             decision = self.finish(candidate, None, scopes, None)  # a cached unknown hash
