@@ -71,9 +71,10 @@ def challenge(decision: Decision, realm: str = DEFAULT_REALM) -> str:
     if outcome.error:
         parts.append(f'error="{outcome.error}"')
     if decision.code != "missing_credentials" and decision.detail:
-        parts.append(f'error_description="{quoted_param(decision.detail)}"')
+        parts.append(f'error_description="{quoted_param(mask_text(decision.detail))}"')
     if decision.required_scopes and outcome.code == "insufficient_scope":
-        parts.append(f'scope="{quoted_param(" ".join(decision.required_scopes))}"')
+        scopes = mask_text(" ".join(decision.required_scopes))
+        parts.append(f'scope="{quoted_param(scopes)}"')
     return "Bearer " + ", ".join(parts)
 
 
@@ -89,16 +90,18 @@ def render(
         return HttpAnswer(
             200, (("content-type", "application/json"),), {"code": "valid", "key": key}
         )
+    # The scopes a request needs may be a client's words (``/auth``'s scopes header, which
+    # a proxy passes on), a key pasted there among them: masked, as ``problem`` masks.
     body: dict[str, Any] = {
         "type": problem_type(outcome.code, public_url),
         "title": outcome.title,
         "status": outcome.status,
-        "detail": decision.detail,
+        "detail": mask_text(decision.detail),
         "code": outcome.code,
         "hint": decision.hint,
     }
     if decision.required_scopes and outcome.code == "insufficient_scope":
-        body["required_scopes"] = list(decision.required_scopes)
+        body["required_scopes"] = [mask_text(scope) for scope in decision.required_scopes]
     if decision.quota is not None:
         headers = (("content-type", PROBLEM_JSON), *quota_headers(decision.quota))
         return HttpAnswer(outcome.status, (*headers, ("cache-control", "no-store")), body)

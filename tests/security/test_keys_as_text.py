@@ -171,3 +171,22 @@ def test_no_piece_of_a_key_sent_as_a_scheme_comes_back(engine_live: Live) -> Non
             assert not any(piece in answer.text for piece in pieces), answer.text
     short = httpx.get(f"{live.url}/auth", headers={"authorization": "Token abc"}, timeout=10)
     assert "'Token'" in short.json()["detail"]  # a scheme that is one is still named
+
+
+def test_a_key_demanded_as_a_scope_on_auth_is_not_echoed(engine_live: Live) -> None:
+    """``X-Keyturn-Required-Scopes`` is a header a client can add (proxies pass the client's
+    headers on to ``/auth``): a key in it came back whole in the 403's detail, its
+    ``required_scopes`` and the ``WWW-Authenticate`` challenge."""
+    live = engine_live
+    key, _ = live.make_key("orders:read")
+    secret = key.rpartition("_")[2]
+    for demanded in (key, f"x{key}", f"orders:read, {key}"):
+        answer = httpx.get(
+            f"{live.url}/auth",
+            headers={"authorization": f"Bearer {key}", "x-keyturn-required-scopes": demanded},
+            timeout=10,
+        )
+        assert answer.status_code == 403, answer.text
+        assert secret not in answer.text
+        assert secret not in str(answer.headers)
+        assert mask(key) in answer.json()["detail"]
