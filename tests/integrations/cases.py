@@ -151,6 +151,8 @@ CASES: tuple[Case, ...] = (
         repeat=2,
     ),
     Case("valid_bearer", "valid", 200, headers=bearer("valid")),
+    # Expiring in five days: accepted, and the response says when (a 90-day key's does not).
+    Case("valid_expiring_soon", "valid", 200, headers=bearer("soon")),
     # A key rotated an hour ago, in its grace period: accepted, and the response says so.
     Case("valid_in_grace", "valid", 200, headers=bearer("retiring")),
     # A scope held through a role counts as the key's own, on every face.
@@ -223,6 +225,10 @@ def issue_keys(db: Path) -> Keys:
         "reader", scopes=["items:read"], owner="alice", metadata={"plan": "pro"}
     )
     manager.rotate(retiring.record.id, grace=timedelta(hours=2))
+    soon = manager.create_key(
+        "reader", scopes=["items:read"], owner="alice", metadata={"plan": "pro"},
+        expires_in=timedelta(days=5),
+    )
     spent = manager.create_key("spent", scopes=["items:read"], credits=0)
     limited = manager.create_key("limited", scopes=["items:read"], rate_limits=["1/day"])
     manager.roles.put(Actor.operator("test"), "staff", ["admin"])
@@ -236,6 +242,7 @@ def issue_keys(db: Path) -> Keys:
         "disabled": disabled.key,
         "rotated": rotated.key,
         "retiring": retiring.key,
+        "soon": soon.key,
         "spent": spent.key,
         "limited": limited.key,
         "roled": roled.key,
@@ -244,7 +251,12 @@ def issue_keys(db: Path) -> Keys:
         "truncated": valid.key[:-5],
         "openai": "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z",
     }
-    ids = {"valid": valid.record.id, "retiring": retiring.record.id, "roled": roled.record.id}
+    ids = {
+        "valid": valid.record.id,
+        "retiring": retiring.record.id,
+        "soon": soon.record.id,
+        "roled": roled.record.id,
+    }
     return Keys(manager, url, values, valid.record.id, ids)
 
 
@@ -284,6 +296,8 @@ def check(case: Case, seen: Observed, keys: Keys, *, problem_json: bool = True) 
         record = keys.manager.get(keys.ids[_label(case)])
         assert body["id"] == record.id
         assert lifecycle == expected_lifecycle(record), lifecycle
+        if _label(case) == "soon":  # the one case the expiry is due in
+            assert list(lifecycle) == ["keyturn-key-expires"], lifecycle
         assert body["name"] == "reader" and body["owner"] == "alice"
         assert body["scopes"] == ["items:read"] and body["metadata"] == {"plan": "pro"}
         assert "key_hash" not in seen.body.decode()
@@ -339,12 +353,17 @@ def _label(case: Case) -> str:
 
 
 def expected_lifecycle(record: KeyRecord) -> dict[str, str]:
-    """The lifecycle headers a client must see for ``record``: its expiry and, in a
-    rotation's grace period, its end, as HTTP-dates cut to the second (RFC 9110)."""
+    """The lifecycle headers a client must see for ``record``, as HTTP-dates cut to the
+    second (RFC 9110): in a rotation's grace period, its end and the key's expiry; else
+    the expiry once it is 30 days away or less; else nothing."""
     expected = {}
-    if record.expires_at is not None:
+    rotated = record.replaced_by is not None and record.grace_until is not None
+    if record.expires_at is not None and (
+        rotated or record.expires_at - datetime.now(UTC) <= timedelta(days=30)
+    ):
         expected["keyturn-key-expires"] = record.expires_at
-    if record.replaced_by is not None and record.grace_until is not None:
+    if rotated:
+        assert record.grace_until is not None
         expected["keyturn-key-rotated-until"] = record.grace_until
     return {
         name: format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)

@@ -2,6 +2,7 @@
 
 A client holding a key that expires in five days, or that was rotated an hour ago, gets
 ``Keyturn-Key-Expires`` / ``Keyturn-Key-Rotated-Until`` on every accepted ``/auth`` answer
+(the expiry from 30 days before it)
 and the same facts in the verify API's JSON; ``keyturn doctor``, run as a user would against
 that server, turns them into warnings. Refusals carry none of it.
 """
@@ -89,6 +90,18 @@ def test_a_key_in_its_grace_period_says_until_when_it_works(served: Served) -> N
     assert when(answer.headers["keyturn-key-expires"]) == seconds(record["expires_at"])
 
 
+def test_the_expiry_is_told_from_30_days_before_it(served: Served) -> None:
+    """Further off, nothing is to be done about it: no header on the answers until then."""
+    near, record = served.make_key(expires_in=30 * DAY - 60)
+    assert when(served.auth(near).headers["keyturn-key-expires"]) == seconds(record["expires_at"])
+    far, _ = served.make_key(expires_in=30 * DAY + 60)
+    answer = served.auth(far)
+    assert answer.status_code == 204 and told(answer) == {}
+    default, record = served.make_key()  # the API's default lifetime: 90 days
+    answer = served.auth(default)
+    assert record["expires_at"] and answer.status_code == 204 and told(answer) == {}
+
+
 def test_a_key_without_expiry_or_successor_gets_no_lifecycle_headers(served: Served) -> None:
     key, _ = served.make_key(expires_in=None)
     answer = served.auth(key)
@@ -165,8 +178,9 @@ def test_doctor_is_quiet_about_a_key_far_from_its_end(served: Served) -> None:
     code, out = doctor(served, key, "--format", "json")
     assert code == 0
     codes = [f["code"] for f in json.loads(out)["findings"]]
-    assert "key_expiry_announced" in codes
-    assert not {"key_expiry_near", "key_successor_exists"} & set(codes)
+    # The server tells the expiry from 30 days before it: nothing to find yet.
+    assert "auth_ok" in codes
+    assert not {"key_expiry_announced", "key_expiry_near", "key_successor_exists"} & set(codes)
 
 
 def test_the_dates_are_utc_whatever_the_servers_zone(tmp_path: Path) -> None:

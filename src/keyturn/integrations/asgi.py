@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from time import time
 from typing import Any
 
 from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
@@ -135,9 +136,13 @@ class KeyturnMiddleware:
                     scope["state"] = state = {}
                 state[STATE_KEY] = result
                 state[REQUEST_ID_KEY] = rid
-                send = _telling(
-                    send, state, kind, result.lifecycle_asgi, (HEADER_ASGI, rid_header)
-                )
+                # The key's lifecycle only once it is due (``VerifiedKey.lifecycle``), which
+                # for most keys, most of the time, it is not: no header for the server to write.
+                if time() < result.lifecycle_due:
+                    told: _Told = ((HEADER_ASGI, rid_header),)
+                else:
+                    told = (*result.lifecycle_all_asgi, (HEADER_ASGI, rid_header))
+                send = _telling(send, state, _START[kind], told)
         elif kind == "lifespan" and self.guard.owns_manager:
             send = self._closing_on_shutdown(send)
         await self.app(scope, receive, send)
@@ -152,20 +157,15 @@ class KeyturnMiddleware:
 
 
 _START = {"http": "http.response.start", "websocket": "websocket.accept"}
+_Told = tuple[tuple[bytes, bytes], ...]
 
 
-def _telling(
-    send: Send,
-    state: dict[str, Any],
-    kind: str,
-    lifecycle: tuple[tuple[bytes, bytes], ...],
-    request_id: tuple[bytes, bytes],
-) -> Send:
-    """``send`` that adds the request's ``X-Request-Id`` and the key's ``lifecycle`` headers
-    to the response's start (or to a WebSocket's accept), whatever the app put there; the
-    lifecycle not to a refusal of keyturn's own made inside (FastAPI's dependency asking for
-    more scopes marks ``REFUSED_KEY``): a refusal never tells anything about the key."""
-    start = _START[kind]
+def _telling(send: Send, state: dict[str, Any], start: str, told: _Told) -> Send:
+    """``send`` that adds ``told`` (the key's lifecycle headers, if due, then the request's
+    ``X-Request-Id``) to the response's ``start`` message (or to a WebSocket's accept),
+    whatever the app put there; only the id to a refusal of keyturn's own made inside
+    (FastAPI's dependency asking for more scopes marks ``REFUSED_KEY``): a refusal never
+    tells anything about the key."""
 
     # A plain function handing back ``send``'s awaitable (ASGI asks for an awaitable
     # callable): no coroutine of its own on each message.
@@ -173,10 +173,10 @@ def _telling(
         if message["type"] == start:
             # A new list (an app may send one list each time), in the app's own message,
             # as Starlette's MutableHeaders does: no copy of the message.
-            if state.get(REFUSED_KEY):
-                message["headers"] = [*message.get("headers", ()), request_id]
+            if len(told) > 1 and state.get(REFUSED_KEY):
+                message["headers"] = [*message.get("headers", ()), told[-1]]
             else:
-                message["headers"] = [*message.get("headers", ()), *lifecycle, request_id]
+                message["headers"] = [*message.get("headers", ()), *told]
         return send(message)
 
     return forward

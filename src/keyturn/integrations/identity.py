@@ -6,13 +6,15 @@ key's hash into a template, a log line or a JSON response by accident.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from keyturn.lifecycle_headers import as_bytes, lifecycle_headers
+from keyturn.lifecycle_headers import as_bytes, due_from, lifecycle_headers
 from keyturn.record import KeyRecord
 from keyturn.scopes import missing_scopes
 
@@ -30,12 +32,14 @@ class VerifiedKey:
     expires_at: datetime | None
     roles: tuple[str, ...] = ()
     # The key's lifecycle headers (``keyturn.lifecycle_headers``), which every integration
-    # adds to the app's response for a request it accepted; built once per cached record.
-    lifecycle: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
+    # adds to the app's response for a request it accepted from ``lifecycle_due`` on (epoch
+    # seconds: ``lifecycle_headers.due_from``); built once per cached record.
+    lifecycle_all: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
     # The same, as an ASGI server takes them: encoded once, not on every request.
-    lifecycle_asgi: tuple[tuple[bytes, bytes], ...] = field(
+    lifecycle_all_asgi: tuple[tuple[bytes, bytes], ...] = field(
         default=(), repr=False, compare=False
     )
+    lifecycle_due: float = field(default=math.inf, repr=False, compare=False)
 
     @classmethod
     def from_record(cls, record: KeyRecord) -> VerifiedKey:
@@ -49,9 +53,15 @@ class VerifiedKey:
             masked=record.masked,
             expires_at=record.expires_at,
             roles=record.roles,
-            lifecycle=(lifecycle := lifecycle_headers(record)),
-            lifecycle_asgi=as_bytes(lifecycle),
+            lifecycle_all=(lifecycle := lifecycle_headers(record)),
+            lifecycle_all_asgi=as_bytes(lifecycle),
+            lifecycle_due=due_from(record),
         )
+
+    @property
+    def lifecycle(self) -> tuple[tuple[str, str], ...]:
+        """The lifecycle headers for a response sent now: none while the end is far."""
+        return self.lifecycle_all if time.time() >= self.lifecycle_due else ()
 
     def has_scopes(self, *required: str) -> bool:
         """Whether the key grants all of ``required`` (wildcards as the verifier reads them).

@@ -24,7 +24,7 @@ from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer, render, render_error
 from keyturn.config import Settings
 from keyturn.errors import KeyturnError
-from keyturn.lifecycle_headers import as_bytes, lifecycle_headers
+from keyturn.lifecycle_headers import as_bytes, due_from, lifecycle_headers
 from keyturn.manager import AsyncKeyManager
 from keyturn.record import KeyRecord
 from keyturn.service.access_log import AccessLines, Parts, remembering
@@ -46,6 +46,10 @@ _OVERRIDE_PARAM = "_method"
 _IDENTITY_LIMIT = 10_000
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 """An answer in full: status, headers, body."""
+
+
+# A record, its identity headers, the same with its lifecycle headers, and when those are due.
+_Identity = tuple[KeyRecord, list[tuple[bytes, bytes]], list[tuple[bytes, bytes]], float]
 
 
 class ForwardAuth:
@@ -88,7 +92,7 @@ class ForwardAuth:
         self._redact = remembering(Redactor(settings.query_params).uri)
         self._proxies = manager.sync.verifier.proxies.set
         # key id -> (the record the headers were built from, the headers)
-        self._identity: dict[str, tuple[KeyRecord, list[tuple[bytes, bytes]]]] = {}
+        self._identity: dict[str, _Identity] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -251,15 +255,15 @@ class ForwardAuth:
 
     def _identity_of(self, record: KeyRecord) -> list[tuple[bytes, bytes]]:
         cached = self._identity.get(record.id)
-        if cached is not None and cached[0] is record:
-            return cached[1]
-        if len(self._identity) >= _IDENTITY_LIMIT:
-            self._identity.clear()
-        # The identity for the upstream, and the key's lifecycle for the client (the
-        # documented proxy configs pass ``Keyturn-Key-*`` on to the response).
-        headers = [*identity_headers(record), *as_bytes(lifecycle_headers(record))]
-        self._identity[record.id] = (record, headers)
-        return headers
+        if cached is None or cached[0] is not record:
+            if len(self._identity) >= _IDENTITY_LIMIT:
+                self._identity.clear()
+            # The identity for the upstream, and the key's lifecycle for the client once it
+            # is due (the documented proxy configs pass ``Keyturn-Key-*`` on to the response).
+            identity = identity_headers(record)
+            told = [*identity, *as_bytes(lifecycle_headers(record))]
+            cached = self._identity[record.id] = (record, identity, told, due_from(record))
+        return cached[2] if time.time() >= cached[3] else cached[1]
 
 
 def _problem(answer: HttpAnswer, rid: str) -> Answer:
