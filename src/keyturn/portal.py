@@ -277,12 +277,13 @@ class PortalLinks:
     def actor(self, link: PortalLink) -> Actor | None:
         """The owner acting through ``link`` (``OwnerPolicy.actor``), within the key that
         made it as that key is now; ``None`` when that key no longer works (revoked,
-        disabled, expired, its grace over): what a key opened closes with it. A link the
+        disabled, expired, its grace over) or no longer holds ``portal:write``: what a key
+        opened closes with it. A link the
         operator made (the CLI, the library) is bounded by its policy alone."""
         if not _KEY_ID.fullmatch(link.created_by):
             return link.policy.actor(link.owner)
         maker = self.store.get(link.created_by)
-        if maker is None or not maker.usable():
+        if maker is None or not maker.usable() or missing_scopes(maker.granted, (PORTAL_WRITE,)):
             return None
         return link.policy.actor(link.owner, maker)
 

@@ -95,3 +95,13 @@ def test_a_revoked_makers_links_and_sessions_open_nothing(engine_live: Live) -> 
     assert page.status_code == 401 and "customer" not in page.text
     assert httpx.get(unused, timeout=10).status_code == 410
     assert [k["id"] for k in owned(live, "revoked-maker")] == [record["id"]]
+
+
+def test_a_maker_that_lost_portal_write_opens_nothing(engine_live: Live) -> None:
+    live = engine_live
+    key, made = live.make_key("portal:write", "orders:read", name="backend")
+    browser = enter(live, key, "narrowed-maker")
+    assert browser.get("/portal").status_code == 200
+    narrowed = live.root.patch(f"/v1/keys/{made['id']}", json={"scopes": ["orders:read"]})
+    assert narrowed.status_code == 200, narrowed.text
+    assert browser.get("/portal").status_code == 401
