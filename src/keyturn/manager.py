@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -51,7 +51,7 @@ from keyturn.admin import (
 from keyturn.cache import MISSING, KeyCache
 from keyturn.credentials import HeaderPairs, Presented
 from keyturn.errors import InvalidValue
-from keyturn.keys import key_bytes_hasher
+from keyturn.keys import builtin_sha256, key_bytes_hasher
 from keyturn.outcomes import CATALOGUE
 from keyturn.permissions import Node, permissions_of
 from keyturn.record import KeyRecord, Refill
@@ -155,7 +155,10 @@ class KeyManager:
         self._hashes_read: Collection[str] = getattr(self.store, "hashes_read", ())
         self._accept = self.verifier.accept
         self._admits = self.verifier.admits
-        self._digest: Callable[[bytes], str] = key_bytes_hasher(self.verifier.pepper)
+        # With a pepper, the HMAC its states are bound in; without, ``None``: the hot path
+        # hashes in line (``builtin_sha256``), without the call of a Python function.
+        pepper = self.verifier.pepper
+        self._peppered = None if pepper is None else key_bytes_hasher(pepper)
 
     # -- issuing and changing keys, as the operator -------------------------------------
 
@@ -483,7 +486,8 @@ class KeyManager:
         # bytes are a key (the shape says so), and their hash is their text's; any other
         # value's hash is no key's, and the shape check below refuses it.
         raw, source = found
-        key_hash = self._digest(raw)
+        peppered = self._peppered
+        key_hash = builtin_sha256(raw).hexdigest() if peppered is None else peppered(raw)
         entry = self._entries.get(key_hash)  # KeyCache.get, inlined: this runs per request
         if entry is not None and entry[0] >= self._cache_clock():
             record = entry[1]
