@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from keyturn._addresses import AddressSet, parse_address
+from keyturn.keys import holds_key
 
 HEADER = "X-Request-Id"
 HEADER_ASGI = b"x-request-id"
@@ -66,9 +67,16 @@ def request_id_of(given: Sequence[bytes], peer: str | None, trusted: AddressSet)
     """The request's id: the ``X-Request-Id`` a trusted proxy set, else a new one. A
     client's own id is not believed: it could name another request's entries. Nor is an
     id the log's readers could not look up (``GET /v1/verifications`` and the dashboard
-    take at most 128 visible ASCII characters), nor one of several: a proxy that adds its
-    id beside a client's would leave which is whose to guesswork."""
-    if len(given) == 1 and peer is not None and trusted and _TAKEN.fullmatch(given[0]):
+    take at most 128 visible ASCII characters), nor one holding a key (proxies pass a
+    client's id on, and the log keeps ids as they are), nor one of several: a proxy that
+    adds its id beside a client's would leave which is whose to guesswork."""
+    if (
+        len(given) == 1
+        and peer is not None
+        and trusted
+        and _TAKEN.fullmatch(given[0])
+        and not holds_key(given[0].decode("ascii"))  # a client's, passed on: never logged
+    ):
         address = parse_address(peer)
         if address is not None and address in trusted:
             return given[0].decode("ascii")

@@ -62,3 +62,24 @@ def test_other_ids_are_replaced(proxied: Live, key: str, face: str, ids: list[by
     answer = through_proxy(proxied, face, key, ids)
     assert answer.is_success, answer.text
     assert OWN_ID.fullmatch(answer.headers["x-request-id"])
+
+
+@pytest.mark.parametrize("face", ["auth", "verify"])
+def test_an_id_holding_a_key_is_replaced_and_never_logged(
+    proxied: Live, key: str, face: str
+) -> None:
+    """Proxies pass a client's ``X-Request-Id`` on: one holding a key (pasted, or glued to
+    other text) was kept, so the verification log stored the key whole, for every
+    ``verifications:read`` key and the dashboard to read."""
+    import time
+
+    secret = key.rpartition("_")[2]
+    for given in (key, f"req-{key}"):
+        answer = through_proxy(proxied, face, key, [given.encode()])
+        assert answer.is_success, answer.text
+        assert OWN_ID.fullmatch(answer.headers["x-request-id"]), answer.headers["x-request-id"]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the log is written in batches, off the request
+        logged = proxied.root.get("/v1/verifications", params={"limit": 200}).text
+        assert secret not in logged
+        time.sleep(0.5)
