@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from keyturn import _states as states
@@ -110,6 +111,9 @@ class Dialect:
     # the limits (``OWNER_LIMITS``). None for SQLite, whose writes are one at a time.
     owner_share: str = ""
     owner_lock: str = ""
+    # A time column's value that is not NULL -> datetime: ``time_out`` without its test
+    # for NULL (the record reader makes it), for SQLite a C call without a Python frame.
+    time_of: Callable[[Any], datetime] = _same
 
 
 def _seconds(value: datetime | None) -> float | None:
@@ -125,7 +129,10 @@ def _json_text(value: str) -> Any:
     return json.loads(value) if value != "{}" else {}
 
 
-SQLITE = Dialect("sqlite", _seconds, _moment, json.dumps, _json_text)
+SQLITE = Dialect(
+    "sqlite", _seconds, _moment, json.dumps, _json_text,
+    time_of=partial(datetime.fromtimestamp, tz=UTC),
+)  # fmt: skip
 
 
 def role_scopes(dialect: Dialect) -> str:
@@ -166,6 +173,7 @@ def packed_by_hash(dialect: Dialect) -> str:
 
 
 _NONE: frozenset[str] = frozenset()
+SCOPE_SETS_KEPT = 1024
 
 
 def record_reader(dialect: Dialect) -> Callable[..., KeyRecord]:
@@ -176,7 +184,18 @@ def record_reader(dialect: Dialect) -> Callable[..., KeyRecord]:
     scopes split on spaces (a scope token has none, RFC 6750 §3), no per-field dispatch,
     and a time column that is NULL (most are) costs a test, not a call.
     """
-    moment, loads = dialect.time_out, dialect.json_out
+    moment, loads = dialect.time_of, dialect.json_out
+    # Scope sets by their text, shared by the records of keys with the same scopes (most
+    # keys of a deployment hold one of a few): a frozenset costs a miss 4,000 instructions.
+    sets: dict[str, frozenset[str]] = {}
+
+    def scope_set(text: str) -> frozenset[str]:
+        found = sets.get(text)
+        if found is None:
+            found = frozenset(text.split())
+            if len(sets) < SCOPE_SETS_KEPT:
+                sets[text] = found
+        return found
 
     def read(
         id_: str, key_hash: str, prefix: str, start: str, end: str, name: str,
@@ -187,6 +206,7 @@ def record_reader(dialect: Dialect) -> Callable[..., KeyRecord]:
         owner_rate_limits: str, owner_credits: Any, created: Any, expires: Any,
         revoked: Any, used: Any, grace: Any, refilled: Any, grace_max: Any,
     ) -> KeyRecord:  # fmt: skip
+        granted = sets.get(scopes) or scope_set(scopes)
         return KeyRecord(
             id_,
             key_hash,
@@ -195,9 +215,9 @@ def record_reader(dialect: Dialect) -> Callable[..., KeyRecord]:
             end,
             name,
             owner,
-            frozenset(scopes.split()),
+            granted,
             loads(metadata),
-            moment(created),  # type: ignore[arg-type]
+            moment(created),
             None if expires is None else moment(expires),
             None if revoked is None else moment(revoked),
             bool(disabled),
@@ -216,7 +236,7 @@ def record_reader(dialect: Dialect) -> Callable[..., KeyRecord]:
             bool(owner_credits),
             bool(canary),
             tuple(roles.split()) if roles else (),
-            frozenset(role_scopes.split()) if role_scopes else _NONE,
+            (sets.get(role_scopes) or scope_set(role_scopes)) if role_scopes else _NONE,
             quiet,
             None if grace_max is None else moment(grace_max),
         )
