@@ -361,7 +361,7 @@ class VerificationLog:
                 masked,
                 code,
                 client,
-                _text(method, 16),
+                _shown(method, 16),  # a forwarded method is a client's words
                 path_shown,
                 agent_shown,
                 None if scopes is None else needs.get(scopes) or _needed(needs, scopes),
