@@ -131,8 +131,9 @@ def user_agent(headers: Any) -> str:
 
 def _needed(needs: dict[tuple[str, ...], str], scopes: tuple[str, ...]) -> str:
     """The scopes a request needed as stored (space-separated, cleaned as ``_text``
-    cleans: a scope a face did not check could hold a NUL), kept in ``needs``."""
-    text = needs[scopes] = " ".join(scopes).replace("\x00", "\ufffd")
+    cleans: a scope a face did not check could hold a NUL; masked as ``_shown`` masks:
+    ``/auth``'s scopes header is a client's words), kept in ``needs``."""
+    text = needs[scopes] = mask_text(" ".join(scopes)).replace("\x00", "\ufffd")
     return text
 
 

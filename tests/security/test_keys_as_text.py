@@ -177,9 +177,10 @@ def test_no_piece_of_a_key_sent_as_a_scheme_comes_back(engine_live: Live) -> Non
 def test_a_key_demanded_as_a_scope_on_auth_is_not_echoed(engine_live: Live) -> None:
     """``X-Keyturn-Required-Scopes`` is a header a client can add (proxies pass the client's
     headers on to ``/auth``): a key in it came back whole in the 403's detail, its
-    ``required_scopes`` and the ``WWW-Authenticate`` challenge."""
+    ``required_scopes`` and the ``WWW-Authenticate`` challenge, and was stored whole among
+    the scopes the verification log says the request needed."""
     live = engine_live
-    key, _ = live.make_key("orders:read")
+    key, record = live.make_key("orders:read")
     secret = key.rpartition("_")[2]
     for demanded in (key, f"x{key}", f"orders:read, {key}"):
         answer = httpx.get(
@@ -191,6 +192,15 @@ def test_a_key_demanded_as_a_scope_on_auth_is_not_echoed(engine_live: Live) -> N
         assert secret not in answer.text
         assert secret not in str(answer.headers)
         assert mask(key) in answer.json()["detail"]
+    # ... nor stored: the verification log keeps the scopes each request needed.
+    deadline = time.monotonic() + 10
+    logged: list[dict[str, Any]] = []
+    while len(logged) < 3:
+        assert time.monotonic() < deadline, "the entries never reached the log"
+        time.sleep(0.2)
+        found = live.root.get("/v1/verifications", params={"key_id": record["id"]})
+        logged = found.json()["verifications"]
+    assert secret not in found.text
 
 
 def test_a_key_given_as_the_method_is_not_logged(engine_live: Live) -> None:
