@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from time import time
-from typing import Any
 
 from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
 from keyturn._request_ids import HEADER_ASGI, new_id
@@ -142,7 +141,28 @@ class KeyturnMiddleware:
                     told: _Told = ((HEADER_ASGI, rid_header),)
                 else:
                     told = (*result.lifecycle_all_asgi, (HEADER_ASGI, rid_header))
-                send = _telling(send, state, _START[kind], told)
+                start = _START[kind]
+                app_send = send
+
+                # ``send`` that adds ``told`` (the lifecycle headers if due, then the request's
+                # ``X-Request-Id``) to the response's start or a WebSocket's accept, whatever
+                # the app put there; only the id to a refusal of keyturn's own made inside
+                # (FastAPI's dependency asking for more scopes marks ``REFUSED_KEY``): a
+                # refusal never tells anything about the key. Defined here, not made by a
+                # helper: one call fewer per request. A plain function handing back
+                # ``send``'s awaitable (ASGI asks for an awaitable callable): no coroutine of
+                # its own on each message.
+                def telling(message: Message) -> Awaitable[None]:
+                    if message["type"] == start:
+                        # A new list (an app may send one list each time), in the app's own
+                        # message, as Starlette's MutableHeaders does: no copy of the message.
+                        if len(told) > 1 and state.get(REFUSED_KEY):
+                            message["headers"] = [*message.get("headers", ()), told[-1]]
+                        else:
+                            message["headers"] = [*message.get("headers", ()), *told]
+                    return app_send(message)
+
+                send = telling
         elif kind == "lifespan" and self.guard.owns_manager:
             send = self._closing_on_shutdown(send)
         await self.app(scope, receive, send)
@@ -158,28 +178,6 @@ class KeyturnMiddleware:
 
 _START = {"http": "http.response.start", "websocket": "websocket.accept"}
 _Told = tuple[tuple[bytes, bytes], ...]
-
-
-def _telling(send: Send, state: dict[str, Any], start: str, told: _Told) -> Send:
-    """``send`` that adds ``told`` (the key's lifecycle headers, if due, then the request's
-    ``X-Request-Id``) to the response's ``start`` message (or to a WebSocket's accept),
-    whatever the app put there; only the id to a refusal of keyturn's own made inside
-    (FastAPI's dependency asking for more scopes marks ``REFUSED_KEY``): a refusal never
-    tells anything about the key."""
-
-    # A plain function handing back ``send``'s awaitable (ASGI asks for an awaitable
-    # callable): no coroutine of its own on each message.
-    def forward(message: Message) -> Awaitable[None]:
-        if message["type"] == start:
-            # A new list (an app may send one list each time), in the app's own message,
-            # as Starlette's MutableHeaders does: no copy of the message.
-            if len(told) > 1 and state.get(REFUSED_KEY):
-                message["headers"] = [*message.get("headers", ()), told[-1]]
-            else:
-                message["headers"] = [*message.get("headers", ()), *told]
-        return send(message)
-
-    return forward
 
 
 def route_path(path: str, root_path: str) -> str:
