@@ -43,11 +43,12 @@ from keyturn._addresses import parse_address
 from keyturn._flusher import Flusher
 from keyturn._redact import mask_text
 from keyturn._request_ids import new_id
+from keyturn.store.verification_rows import LATE, SHAPE_REUSE
 
 if TYPE_CHECKING:
     from keyturn._addresses import TrustedProxies
     from keyturn.store.base import KeyStore
-    from keyturn.store.verification_rows import VerificationRow
+    from keyturn.store.verification_rows import LateRow, ShapeRow
 
 log = logging.getLogger("keyturn.verifications")
 
@@ -127,14 +128,6 @@ def user_agent(headers: Any) -> str:
         if name == b"user-agent":
             return str(value.decode("latin-1"))
     return ""
-
-
-def _needed(needs: dict[tuple[str, ...], str], scopes: tuple[str, ...]) -> str:
-    """The scopes a request needed as stored (space-separated, cleaned as ``_text``
-    cleans: a scope a face did not check could hold a NUL; masked as ``_shown`` masks:
-    ``/auth``'s scopes header is a client's words), kept in ``needs``."""
-    text = needs[scopes] = mask_text(" ".join(scopes)).replace("\x00", "\ufffd")
-    return text
 
 
 def _header(headers: Any, name: str) -> str:
@@ -231,6 +224,29 @@ def _ignore(entry: tuple[Any, ...]) -> None:
 
 
 MASKS_KEPT = 10_000  # key ids whose masks the log remembers (``VerificationLog.masks``)
+# Shapes the writer names by id (then it starts again). An entry of a shape it does not
+# name costs its shape's row too: about 1.6 times what an entry cost before shapes, where
+# one of a known shape costs half.
+SHAPES_KEPT = 1_000
+
+
+class _Batch:
+    """What the writer works out once per batch for the new shapes in it: a client's
+    address from a peer, a masked text, the key ids the store no longer holds."""
+
+    __slots__ = ("clients", "gone", "texts")
+
+    def __init__(self) -> None:
+        self.clients: dict[str | None, str | None] = {}
+        self.texts: dict[str, str] = {}
+        self.gone: set[str] = set()
+
+    def shown(self, text: str) -> str:
+        """``_shown``, once per text a batch holds."""
+        shown = self.texts.get(text)
+        if shown is None:
+            shown = self.texts[text] = _shown(text, MAX_TEXT)
+        return shown
 
 
 class VerificationLog:
@@ -268,6 +284,10 @@ class VerificationLog:
         self._writer = Flusher(self.flush, interval, "keyturn-verifications", log,
                                "verification log")
         self._purged = 0.0
+        # What the writer knows of the shapes it stored (``_rows``): shape key -> id, and
+        # since when (it forgets them all after ``SHAPE_REUSE``).
+        self._shapes: dict[tuple[Any, ...], int] = {}
+        self._shapes_from = 0.0
 
     def record(self, entry: tuple[Any, ...]) -> None:
         """Queue an entry (``Entry``'s fields, a plain tuple); past ``capacity``, drop it
@@ -288,7 +308,8 @@ class VerificationLog:
         batch = [queue.popleft() for _ in range(len(queue))]
         if batch:
             try:
-                self.store.record_verifications(self._rows(batch))
+                late: list[LateRow] = []
+                self.store.record_verifications(self._rows(batch, late), late)
             except Exception:
                 for entry in reversed(batch):  # back to the front, for the next flush
                     if len(queue) < self.capacity:
@@ -310,64 +331,111 @@ class VerificationLog:
             masks.clear()
         masks[key_id] = masked
 
-    def _mask(self, key_id: str, gone: set[str]) -> str | None:
+    def _mask(self, key_id: str, work: _Batch) -> str | None:
         """A key's mask the core did not note: read from the store (``None``: the key is
-        gone, noted in ``gone`` so that a batch reads it once)."""
-        if key_id in gone:
+        gone, noted in ``work`` so that a batch reads it once)."""
+        if key_id in work.gone:
             return None
         record = self.store.get(key_id)
         if record is None:
-            gone.add(key_id)
+            work.gone.add(key_id)
             return None
         self.note_mask(key_id, record.masked)
         return record.masked
 
-    def _rows(self, batch: list[tuple[Any, ...]]) -> list[VerificationRow]:
-        """The stored rows of queued entries (``Entry``'s fields, in order). What repeats
-        from request to request (the client of a peer that is no trusted proxy, a path, a
-        user agent) is worked out once per batch: masking a text or reading an address
-        costs microseconds, and a batch holds the same few many times over."""
-        proxies = self.proxies
-        masks = self.masks
-        clients: dict[str | None, str | None] = {}
-        paths: dict[str, str] = {}
-        agents: dict[str, str] = {}
-        needs: dict[tuple[str, ...], str] = {}
-        gone: set[str] = set()  # key ids the store no longer holds
-        rows: list[VerificationRow] = []
+    def _rows(self, batch: list[tuple[Any, ...]], late: list[LateRow]) -> list[Any]:
+        """The stored values of queued entries (``Entry``'s fields, in order): for each, its
+        time, request id, key id and the id of its shape (what repeats from request to
+        request, stored once: ``verification_rows``), in one flat list. An entry's shape is
+        found by what the request showed (outcome, key, peer, scopes, method, path, user
+        agent): the previous entry's, most often, else among the shapes this writer made,
+        so that for most entries nothing is hashed, masked, parsed or bound but a number.
+        The shapes new to the batch are stored first, in their own transaction, so that a
+        batch the store then refuses leaves none named that is not there. Entries ``LATE``
+        seconds or more old are added to ``late`` (for the purge)."""
+        now = time.time()
+        written_late = now - LATE
+        if now - self._shapes_from >= SHAPE_REUSE or len(self._shapes) >= SHAPES_KEPT:
+            self._shapes.clear()  # the purge keeps a shape SHAPE_REUSE after it was made
+            self._shapes_from = now
+        known = self._shapes
+        new: dict[tuple[Any, ...], int] = {}  # shape key -> -(its place in ``made`` + 1)
+        made: list[ShapeRow] = []
+        work = _Batch()
+        values: list[Any] = []
+        last: tuple[Any, ...] = ()
+        shape = 0
         for at, code, key_id, peer, scopes, method, path, rid, agent, headers in batch:
-            masked = None if key_id is None else masks.get(key_id) or self._mask(key_id, gone)
-            if peer in clients:
-                client = clients[peer]
+            if headers:  # the client named by a proxy, or the user agent not given
+                client, agent = self._seen(peer, headers, agent, work)
+                key: tuple[Any, ...] = (code, key_id, client, scopes, method, path, agent, 0)
             else:
-                address = parse_address(peer) if peer else None
-                if address is not None and address in proxies.set:
-                    # A trusted proxy's forwarded addresses name the client: per request.
-                    found = proxies.client(peer, headers)
-                    client = None if found is None else str(found)
-                else:
-                    client = clients[peer] = None if address is None else str(address)
-            if agent is None:
-                agent = _header(headers, "user-agent")
-            path_shown = paths.get(path)
-            if path_shown is None:
-                path_shown = paths[path] = _shown(path.partition("?")[0], MAX_TEXT)
-            agent_shown = agents.get(agent)
-            if agent_shown is None:
-                agent_shown = agents[agent] = _shown(agent, MAX_TEXT)
-            rows.append((
-                at,
-                _text(rid or new_id()[0], 128),
-                key_id,
-                masked,
-                code,
-                client,
-                _shown(method, 16),  # a forwarded method is a client's words
-                path_shown,
-                agent_shown,
-                None if scopes is None else needs.get(scopes) or _needed(needs, scopes),
-            ))  # fmt: skip
-        return rows
+                key = (code, key_id, peer, scopes, method, path, agent)
+            if key != last:
+                last = key
+                shape = known.get(key) or new.get(key) or 0
+                if not shape:
+                    shape = new[key] = -len(made) - 1
+                    made.append(self._shape(now, key, work))
+            if rid is None:
+                rid = new_id()[0]
+            elif len(rid) > 128 or "\x00" in rid:
+                rid = _text(rid, 128)
+            values += (at, rid, key_id, shape)
+            if at < written_late:
+                late.append((rid, at))
+        if made:
+            ids = self.store.add_verification_shapes(made)
+            for key, place in new.items():
+                if len(known) >= SHAPES_KEPT:
+                    break
+                known[key] = ids[-place - 1]
+            for i in range(3, len(values), 4):  # the new shapes' places, by their ids
+                if values[i] < 0:
+                    values[i] = ids[-values[i] - 1]
+        return values
+
+    def _seen(
+        self, peer: str | None, headers: Any, agent: str | None, work: _Batch
+    ) -> tuple[str | None, str]:
+        """The client and the user agent of an entry that kept its headers: the client a
+        trusted proxy named (per request), the user agent read from the headers if the
+        face did not give it."""
+        client = self._client(peer, headers, work)
+        return client, _header(headers, "user-agent") if agent is None else agent
+
+    def _client(self, peer: str | None, headers: Any, work: _Batch) -> str | None:
+        """The client's address as stored: the peer's, or the one a trusted proxy's
+        forwarded addresses name (per request, so not kept in ``work``)."""
+        clients = work.clients
+        if peer in clients:
+            return clients[peer]
+        address = parse_address(peer) if peer else None
+        if address is not None and address in self.proxies.set:
+            found = self.proxies.client(peer, headers)
+            return None if found is None else str(found)
+        client = clients[peer] = None if address is None else str(address)
+        return client
+
+    def _shape(self, now: float, key: tuple[Any, ...], work: _Batch) -> ShapeRow:
+        """A new shape's row from its key (``_rows``): the key's mask found, the peer read
+        as an address (a key of eight values holds the client already), the path and user
+        agent masked and cut, the scopes joined."""
+        code, key_id, peer, scopes, method, path, agent = key[:7]
+        client = peer if len(key) == 8 else self._client(peer, (), work)
+        masked = None if key_id is None else self.masks.get(key_id) or self._mask(key_id, work)
+        return (
+            now,
+            code,
+            masked,
+            client,
+            _shown(method, 16),  # a forwarded method is a client's words
+            work.shown(path.partition("?")[0]),
+            work.shown(agent),
+            # ``/auth``'s scopes header is a client's words too (masked, not cut); a scope
+            # a face did not check could hold a NUL.
+            None if scopes is None else mask_text(" ".join(scopes)).replace("\x00", "\ufffd"),
+        )
 
     def close(self) -> None:
         self._writer.stop()

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from keyturn._suggestions import Need
     from keyturn._verifications import Caller, Verification, VerificationFilter
     from keyturn.roles import Role
-    from keyturn.store.verification_rows import VerificationRow
+    from keyturn.store.verification_rows import LateRow, ShapeRow
 
 
 def masked_url(url: str) -> str:
@@ -306,8 +306,15 @@ class KeyStore(Protocol):
 
     # The verification log (``keyturn._verifications``).
 
-    def record_verifications(self, rows: list[VerificationRow]) -> None:
-        """Insert a batch: ``verification_rows.VERIFICATION_COLUMNS`` in order."""
+    def record_verifications(self, values: list[Any], late: list[LateRow] | None = None) -> None:
+        """Insert a batch (one flat list: ``verification_rows.VERIFICATION_COLUMNS`` in
+        order for each entry), and note the request id and time of those of its entries
+        written late (``LATE``)."""
+        ...
+
+    def add_verification_shapes(self, shapes: list[ShapeRow]) -> list[int]:
+        """Insert what entries repeat (``verification_rows.SHAPE_COLUMNS`` in order); the
+        new shapes' ids, in order."""
         ...
 
     def purge_verifications(self, before: datetime) -> None: ...

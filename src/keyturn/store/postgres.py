@@ -32,8 +32,18 @@ from keyturn.store.base import masked_url
 from keyturn.store.breaker import Breaker
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
-from keyturn.store.verification_rows import COPY_VERIFICATIONS, VerificationRow
+from keyturn.store.verification_rows import (
+    COPY_SHAPES,
+    COPY_VERIFICATIONS,
+    VERIFICATION_COLUMNS,
+)
 from keyturn.store.watchdog import Watchdog
+
+# Ids for new shapes of the verification log, from the table's own sequence.
+_SHAPE_IDS = (
+    "SELECT nextval(pg_get_serial_sequence('verification_shapes', 'id')) "
+    "FROM generate_series(1, %s)"
+)
 
 CHANNEL = "keyturn_keys"
 # How long opening the store may take to say that PostgreSQL is unreachable or refuses:
@@ -234,10 +244,20 @@ class PostgresStore(SQLStore):
         with conn.cursor() as cur:
             cur.executemany(query, rows)
 
-    def _insert_verifications(self, conn: Any, rows: list[VerificationRow]) -> None:
+    def _insert_verifications(self, conn: Any, values: list[Any]) -> None:
+        moment = datetime.fromtimestamp
         with conn.cursor() as cur, cur.copy(COPY_VERIFICATIONS) as copy:
+            write = copy.write_row
+            for i in range(0, len(values), len(VERIFICATION_COLUMNS)):
+                write((moment(values[i], UTC), *values[i + 1 : i + 4]))
+
+    def _insert_shapes(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        with conn.cursor() as cur, cur.copy(COPY_SHAPES) as copy:
             for row in rows:
-                copy.write_row((datetime.fromtimestamp(row[0], UTC), *row[1:]))
+                copy.write_row(row)
+
+    def _shape_ids(self, conn: Any, count: int) -> list[int]:
+        return [int(r[0]) for r in conn.execute(_SHAPE_IDS, (count,)).fetchall()]
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
         self._admit("read")

@@ -48,10 +48,17 @@ from keyturn.store.role_rows import (
     role_of_row,
 )
 from keyturn.store.verification_rows import (
+    INSERT_LATE,
     KEY_CALLERS,
     KEY_NEEDS,
+    NEXT_SHAPE,
+    PURGE_LATE,
+    PURGE_LATE_VERIFICATIONS,
+    PURGE_SHAPES,
     PURGE_VERIFICATIONS,
-    VerificationRow,
+    SHAPES_OUTLIVE,
+    LateRow,
+    ShapeRow,
     verification_of_row,
     verifications_query,
 )
@@ -133,9 +140,22 @@ class SQLStore(Outbox):
         for row in rows:
             conn.execute(query, row)
 
-    def _insert_verifications(self, conn: Connection, rows: list[VerificationRow]) -> None:
-        """A batch of the verification log's rows, each engine its fastest way."""
+    def _insert_verifications(self, conn: Connection, values: list[Any]) -> None:
+        """A batch of the verification log's entries (flat: ``VERIFICATION_COLUMNS`` for
+        each), each engine its fastest way."""
         raise NotImplementedError
+
+    def _insert_shapes(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """New shapes of the verification log (``SHAPE_TABLE_COLUMNS``, ``created`` as the
+        engine stores times), each engine its fastest way."""
+        raise NotImplementedError
+
+    def _shape_ids(self, conn: Connection, count: int) -> list[int]:
+        """Ids for ``count`` new shapes of the verification log, in the transaction that
+        adds them: after the highest (SQLite: ``BEGIN IMMEDIATE`` keeps other writers
+        out until it commits)."""
+        first = int(conn.execute(NEXT_SHAPE).fetchone()[0])
+        return list(range(first, first + count))
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -758,15 +778,43 @@ class SQLStore(Outbox):
 
     # -- the verification log (``keyturn._verifications``) -------------------------------
 
-    def record_verifications(self, rows: list[VerificationRow]) -> None:
-        """Insert a batch of decisions (one transaction)."""
+    def record_verifications(
+        self, values: list[Any], late: list[LateRow] | None = None
+    ) -> None:
+        """Insert a batch of decisions, and note those of them written late (one
+        transaction)."""
         with self._writing() as conn:
-            self._insert_verifications(conn, rows)
+            self._insert_verifications(conn, values)
+            if late:
+                moment = self.dialect.time_in
+                self._executemany(conn, self._q(INSERT_LATE), [
+                    {"request_id": rid, "at": moment(datetime.fromtimestamp(at, UTC))}
+                    for rid, at in late
+                ])  # fmt: skip
+
+    def add_verification_shapes(self, shapes: list[ShapeRow]) -> list[int]:
+        """Insert new shapes (one transaction); their ids, in order."""
+        # The shapes of a batch share a time: converted once.
+        times = {at: self.dialect.time_in(datetime.fromtimestamp(at, UTC))
+                 for at in {shape[0] for shape in shapes}}  # fmt: skip
+        with self._writing() as conn:
+            ids = self._shape_ids(conn, len(shapes))
+            self._insert_shapes(conn, [
+                (id_, times[shape[0]], *shape[1:])
+                for id_, shape in zip(ids, shapes, strict=True)
+            ])  # fmt: skip
+        return ids
 
     def purge_verifications(self, before: datetime) -> None:
+        """Delete the entries decided before ``before``, then the shapes no entry left can
+        name (``verification_rows.SHAPES_OUTLIVE``)."""
+        time_in = self.dialect.time_in
         with self._writing() as conn:
+            for purge in (PURGE_VERIFICATIONS, PURGE_LATE_VERIFICATIONS, PURGE_LATE):
+                conn.execute(self._q(purge), {"before": time_in(before)})
             conn.execute(
-                self.dialect.params(PURGE_VERIFICATIONS), {"before": self.dialect.time_in(before)}
+                self._q(PURGE_SHAPES),
+                {"before": time_in(before - timedelta(seconds=SHAPES_OUTLIVE))},
             )
 
     def verifications(

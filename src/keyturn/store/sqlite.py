@@ -22,9 +22,9 @@ from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 from keyturn.store.verification_rows import (
     ROWS_PER_INSERT,
+    SHAPE_TABLE_COLUMNS,
     VERIFICATION_COLUMNS,
-    VerificationRow,
-    insert_verifications,
+    insert_rows,
     statement_sizes,
 )
 
@@ -165,17 +165,12 @@ class SQLiteStore(SQLStore):
     def _executemany(self, conn: Any, query: str, rows: list[dict[str, Any]]) -> None:
         conn.executemany(query, rows)
 
-    def _insert_verifications(self, conn: Any, rows: list[VerificationRow]) -> None:
-        # In statements of ROWS_PER_INSERT rows, or as many as the parameter limit allows
-        # (999 parameters before SQLite 3.32), then in a few smaller sizes, each prepared
-        # once (``statement_sizes``).
-        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        largest = min(ROWS_PER_INSERT, limit // len(VERIFICATION_COLUMNS))
-        start = 0
-        for size in statement_sizes(len(rows), largest):
-            chunk = rows[start : start + size]
-            start += size
-            conn.execute(insert_verifications(size), list(chain.from_iterable(chunk)))
+    def _insert_verifications(self, conn: Any, values: list[Any]) -> None:
+        _insert_rows(conn, "verifications", VERIFICATION_COLUMNS, values)
+
+    def _insert_shapes(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        _insert_rows(conn, "verification_shapes", SHAPE_TABLE_COLUMNS,
+                     list(chain.from_iterable(rows)))
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
         # The cache-miss read, kept free of the shared path's context manager (a ``try``
@@ -217,6 +212,19 @@ class _Reading:
     ) -> None:
         if isinstance(exc, sqlite3.Error):
             raise _failure(f"cannot read database {self.path!r}", exc) from exc
+
+
+def _insert_rows(conn: Any, table: str, columns: tuple[str, ...], values: list[Any]) -> None:
+    """Rows given as one flat list of ``columns`` values each, in statements of
+    ROWS_PER_INSERT rows, or as many as the parameter limit allows (999 parameters before
+    SQLite 3.32), then in a few smaller sizes, each prepared once (``statement_sizes``)."""
+    width = len(columns)
+    largest = min(ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    start = 0
+    for size in statement_sizes(len(values) // width, largest):
+        end = start + size * width
+        conn.execute(insert_rows(table, columns, size), values[start:end])
+        start = end
 
 
 class _Transaction:

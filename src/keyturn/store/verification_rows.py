@@ -1,5 +1,11 @@
 """The SQL of the verification log (``keyturn._verifications``), shared by both engines; the
-methods that run it are ``SQLStore``'s (``store/relational.py``)."""
+methods that run it are ``SQLStore``'s (``store/relational.py``).
+
+An entry is stored as its time, request id, key id and shape: the id of a row of
+``verification_shapes`` holding what repeats from request to request (outcome, mask,
+client, method, path, user agent, scopes). Binding those seven texts to every entry, and
+keeping the indexes on them, was most of what the log cost; the writer binds them once per
+shape it has not seen (migration 0080)."""
 
 from __future__ import annotations
 
@@ -12,18 +18,23 @@ from keyturn.store import sql
 if TYPE_CHECKING:
     from keyturn._verifications import Verification, VerificationFilter
 
-# A row as the writer (``keyturn._verifications``) hands it to the store: these columns in
-# this order, ``at`` in Unix seconds. Positional, so that a batch goes to the driver as it
-# was built (no dict per row, no names to bind).
-VERIFICATION_COLUMNS = (
-    "at", "request_id", "key_id", "masked", "outcome", "client", "method", "path",
-    "user_agent", "scopes",
+# A batch as the writer (``keyturn._verifications``) hands it to the store: one flat list
+# of values, these columns in this order for each entry, ``at`` in Unix seconds.
+# Positional and flat, so that a batch goes to the driver as it was built (no tuple or
+# dict per entry, no names to bind).
+VERIFICATION_COLUMNS = ("at", "request_id", "key_id", "shape")
+# A new shape as the writer hands it to the store (``created`` in Unix seconds); the store
+# numbers it in the transaction that adds it.
+SHAPE_COLUMNS = (
+    "created", "outcome", "masked", "client", "method", "path", "user_agent", "scopes",
 )  # fmt: skip
-VerificationRow = tuple[
-    float, str, str | None, str | None, str, str | None, str, str, str, str | None
-]
-_COLUMNS = ", ".join(VERIFICATION_COLUMNS)
-_ROW = f"({', '.join('?' * len(VERIFICATION_COLUMNS))})"
+ShapeRow = tuple[float, str, str | None, str | None, str, str, str, str | None]
+# How long the writer names a shape it made (then it makes it anew), and how long past the
+# retention a shape is kept: an entry is written at most ``SHAPE_REUSE`` after its shape,
+# so once the purge has deleted every entry written before a moment, no entry left names
+# a shape made a day before it (a day: for clocks of several instances that disagree).
+SHAPE_REUSE = 3600.0
+SHAPES_OUTLIVE = SHAPE_REUSE + 86_400.0
 # SQLite: rows per INSERT. One statement per row (``executemany``) costs its own bind,
 # step and reset, and the driver lets the GIL go around every step: under load, each row
 # became a hand-off with the serving thread. A statement of many rows is one step.
@@ -45,15 +56,53 @@ def statement_sizes(count: int, largest: int) -> Iterator[int]:
             yield size
 
 
-@lru_cache(maxsize=len(_SMALLER) + 1)
-def insert_verifications(rows: int) -> str:
+@lru_cache(maxsize=2 * (len(_SMALLER) + 1))
+def insert_rows(table: str, columns: tuple[str, ...], rows: int) -> str:
     """SQLite's INSERT of ``rows`` rows (``?`` placeholders, the columns in order)."""
-    return f"INSERT INTO verifications ({_COLUMNS}) VALUES {', '.join([_ROW] * rows)}"
+    row = f"({', '.join('?' * len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
 
 
+# New shapes are written as entries are, in as few statements, numbered by the store.
+SHAPE_TABLE_COLUMNS = ("id", *SHAPE_COLUMNS)
+# SQLite numbers new shapes after the highest, in the writing transaction (``BEGIN
+# IMMEDIATE``: no other writer can take the same numbers).
+NEXT_SHAPE = "SELECT COALESCE(MAX(id), 0) + 1 FROM verification_shapes"
 # PostgreSQL: one COPY per batch (no statement per row, no round trip per row).
-COPY_VERIFICATIONS = f"COPY verifications ({_COLUMNS}) FROM STDIN"
-PURGE_VERIFICATIONS = "DELETE FROM verifications WHERE at < :before"
+COPY_VERIFICATIONS = f"COPY verifications ({', '.join(VERIFICATION_COLUMNS)}) FROM STDIN"
+COPY_SHAPES = f"COPY verification_shapes ({', '.join(SHAPE_TABLE_COLUMNS)}) FROM STDIN"
+
+# An entry written ``LATE`` seconds or more after its time (the store was down) is noted in
+# ``verification_late``, where the purge finds it (a request id and a time).
+LATE = 60.0
+LateRow = tuple[str, float]
+INSERT_LATE = "INSERT INTO verification_late (request_id, at) VALUES (:request_id, :at)"
+
+_NEVER = 2**63 - 1
+# The purge walks a table in id order, which is the order entries (and shapes) were
+# written in, up to the first one to keep: it reads only what it deletes, with no index on
+# the time. An entry it does not reach then was written after one it keeps, so less than
+# ``LATE`` before it, or it was noted as late and is deleted by its request id.
+PURGE_VERIFICATIONS = (
+    "DELETE FROM verifications WHERE id < COALESCE((SELECT id FROM verifications "
+    f"WHERE at >= :before ORDER BY id LIMIT 1), {_NEVER})"
+)
+PURGE_LATE_VERIFICATIONS = (
+    "DELETE FROM verifications WHERE at < :before AND request_id IN "
+    "(SELECT request_id FROM verification_late WHERE at < :before)"
+)
+PURGE_LATE = "DELETE FROM verification_late WHERE at < :before"
+PURGE_SHAPES = (
+    "DELETE FROM verification_shapes WHERE id < COALESCE((SELECT id FROM "
+    f"verification_shapes WHERE created >= :before ORDER BY id LIMIT 1), {_NEVER})"
+)
+
+# An entry as read: its own columns, then its shape's.
+_READ = (
+    "SELECT v.id, v.at, v.request_id, v.key_id, s.masked, s.outcome, s.client, s.method, "
+    "s.path, s.user_agent, s.scopes FROM verifications v "
+    "JOIN verification_shapes s ON s.id = v.shape"
+)
 
 
 def verifications_query(
@@ -61,10 +110,11 @@ def verifications_query(
 ) -> tuple[str, dict[str, Any]]:
     where = ["1 = 1"]
     params: dict[str, Any] = {"limit": limit}
-    for name in ("key_id", "outcome", "request_id"):
+    for name, column in (("key_id", "v.key_id"), ("outcome", "s.outcome"),
+                         ("request_id", "v.request_id")):  # fmt: skip
         value = getattr(filters, name)
         if value is not None:
-            where.append(f"v.{name} = :{name}")
+            where.append(f"{column} = :{name}")
             params[name] = value
     if filters.owner is not None:
         where.append("v.key_id IN (SELECT id FROM keys WHERE owner = :owner)")
@@ -75,11 +125,7 @@ def verifications_query(
     if before is not None:
         where.append("v.id < :before")
         params["before"] = before
-    query = (
-        "SELECT v.id, v.at, v.request_id, v.key_id, v.masked, v.outcome, v.client, v.method, "
-        f"v.path, v.user_agent, v.scopes FROM verifications v WHERE {' AND '.join(where)} "
-        "ORDER BY v.id DESC LIMIT :limit"
-    )
+    query = f"{_READ} WHERE {' AND '.join(where)} ORDER BY v.id DESC LIMIT :limit"
     return query, params
 
 
@@ -96,16 +142,19 @@ def verification_of_row(dialect: sql.Dialect, row: Any) -> Verification:
 
 
 # Who used a key since a moment: one row per client, method and path, latest first. The
-# index on (key_id, id) narrows the scan to the key's own entries.
+# index on (key_id, id) narrows the scan to the key's own entries; several shapes may
+# share a client, method and path (they differ in the rest), hence the grouping by value.
 KEY_CALLERS = (
-    "SELECT client, method, path, COUNT(*), MAX(at) FROM verifications "
-    "WHERE key_id = :key_id AND at >= :since GROUP BY client, method, path "
-    "ORDER BY MAX(at) DESC LIMIT :limit"
+    "SELECT s.client, s.method, s.path, COUNT(*), MAX(v.at) FROM verifications v "
+    "JOIN verification_shapes s ON s.id = v.shape "
+    "WHERE v.key_id = :key_id AND v.at >= :since GROUP BY s.client, s.method, s.path "
+    "ORDER BY MAX(v.at) DESC LIMIT :limit"
 )
 # What a key's accepted requests needed, and where they came from, since a moment: one
 # row per set of scopes and client address, with how many requests.
 KEY_NEEDS = (
-    "SELECT scopes, client, COUNT(*) FROM verifications "
-    "WHERE key_id = :key_id AND at >= :since AND outcome = 'valid' "
-    "GROUP BY scopes, client LIMIT :limit"
+    "SELECT s.scopes, s.client, COUNT(*) FROM verifications v "
+    "JOIN verification_shapes s ON s.id = v.shape "
+    "WHERE v.key_id = :key_id AND v.at >= :since AND s.outcome = 'valid' "
+    "GROUP BY s.scopes, s.client LIMIT :limit"
 )
