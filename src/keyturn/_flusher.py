@@ -11,6 +11,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+WRITE_WAIT = 10.0  # seconds ``stop`` waits for a write in progress, past the interval
+
 
 class Flusher:
     def __init__(self, flush: Callable[[], object], interval: float, name: str,
@@ -40,7 +42,9 @@ class Flusher:
                 self._log.warning("%s not written yet, will retry: %s", self._what, exc)
 
     def stop(self) -> None:
-        """Stop the writer and wait for a write in progress; the caller flushes the rest."""
+        """Stop the writer and wait for a write in progress (a batch of many new kinds of
+        entry takes seconds on a busy machine; a store that does not answer gives up within
+        its own timeouts); the caller flushes the rest."""
         self._stop.set()
         if self.thread is not None:
-            self.thread.join(timeout=self.interval + 1)
+            self.thread.join(timeout=self.interval + WRITE_WAIT)
