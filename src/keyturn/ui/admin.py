@@ -9,11 +9,16 @@ What a page offers follows the same scopes as the admin API (``keys:read``,
 ``keys:write``, ``keys:verify``, ``audit:read``, ``roles:*``, ``webhooks:*``, ``*``),
 checked with the same ``missing_scopes`` the verifier uses; what the admin may then do to
 a key is the admin layer's to decide, with ``Admin.actor``.
+
+Each page is also a use of the key, charged as the admin API charges a call (``charge``):
+a session is no way around a metered key's rate limits and credits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import time
 from dataclasses import dataclass
 
 from keyturn import _webhooks as webhooks
@@ -28,6 +33,7 @@ from keyturn.record import KeyRecord
 from keyturn.roles import ROLES_READ, ROLES_WRITE
 from keyturn.scopes import missing_scopes
 from keyturn.ui.sessions import Session, SessionStore
+from keyturn.verifier import Decision
 
 # Each of these lets a key sign in; each opens part of the dashboard: keyturn's own scopes
 # (one list, which portal policies also refuse to hand out), but the portal's and the
@@ -118,3 +124,16 @@ async def current_admin(
     if record.allowed is not None and (client is None or not record.allowed.allows(client)):
         return None  # signed in still, from where the key may be used
     return Admin(session, record)
+
+
+async def charge(manager: AsyncKeyManager, admin: Admin, scope: str) -> Decision:
+    """One use of the session's key for a page needing ``scope``: the accepting decision,
+    or the refusal of its rate limits or credits (or its owner's). The admin API's own
+    metering (``KeyManager.meter``), so a page and the API call doing the same thing cost
+    the same; an unmetered key costs no I/O."""
+    record = admin.key
+    accepted = manager.sync.verifier.accept(record, (scope,))
+    assert accepted is not None  # the gate checked the scope
+    if not record.metered:
+        return accepted
+    return await asyncio.to_thread(manager.sync.meter, accepted, time.time())

@@ -30,12 +30,13 @@ from keyturn._asgi import ASGIApp
 from keyturn.config import Settings
 from keyturn.errors import KeyturnError
 from keyturn.manager import AsyncKeyManager
-from keyturn.ui.admin import Admin, current_admin
+from keyturn.ui.admin import Admin, charge, current_admin
 from keyturn.ui.diagnose import Diagnostician, Masker
 from keyturn.ui.forms import Form
 from keyturn.ui.render import MOUNT
 from keyturn.ui.sessions import Session
 from keyturn.ui.site import SecurityHeaders, Site, package_files
+from keyturn.verifier import Decision
 
 COOKIE = "keyturn_ui"
 Page = Callable[["Dashboard", Request, Admin, Form | None], Awaitable[Response]]
@@ -121,11 +122,34 @@ class Dashboard(Site):
                     f"({admin.key.masked}) does not hold it. Nothing was changed.",
                 )
             try:
+                charged = await charge(self.manager, admin, needs)
+                if not charged.ok:
+                    return self.used_up(admin, charged, changing=form is not None)
                 return await handler(self, request, admin, form)
             except KeyturnError as exc:
                 return self.failure(admin.session, exc, admin=admin)
 
         return endpoint
+
+    def used_up(self, admin: Admin, refused: Decision, *, changing: bool) -> Response:
+        """The page for a key whose rate limit or credits refused this request: which ran
+        out and when to try again, as the admin API's answer says (and its
+        ``Retry-After``). The session stays: the key is still good, only spent for now."""
+        quota = refused.quota
+        wait = quota.retry_after if quota is not None else None
+        message = f"The key you signed in with ({admin.key.masked}): {refused.detail}."
+        if refused.hint:
+            message += f" {refused.hint[0].upper()}{refused.hint[1:]}."
+        if changing:
+            message += " Nothing was changed."
+        return self.error(
+            admin.session,
+            admin,
+            refused.outcome.status,
+            refused.outcome.title,
+            message,
+            {"retry-after": str(wait)} if wait is not None else None,
+        )
 
     def to_sign_in(self, request: Request) -> Response:
         """Back to the sign-in page, remembering where the visitor was going."""
