@@ -3,7 +3,9 @@
 Each page is a plain async function ``(dashboard, request, admin, form) -> Response``; the
 gate in ``Dashboard.page`` does, in this order and for every page alike: find the session,
 re-check its admin key (``keyturn.ui.admin``), read and check the CSRF token of a form post,
-check the scope the page needs, and turn the errors a page may raise into error pages:
+check the scope the page needs, charge the key for the use as the admin API charges a call
+(rate limits, credits: a clear 429 page past them), and turn the errors a page may raise
+into error pages:
 every ``keyturn.errors.KeyturnError`` from the admin layer, mapped here once - not
 permitted (403, the admin layer's own words), an unknown key (404), a state conflict (409),
 an invalid value (422), an outage (503) - and a bad form (400/413/415). A page cannot forget
