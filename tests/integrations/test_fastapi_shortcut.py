@@ -27,6 +27,9 @@ from keyturn.integrations.fastapi import KeyturnAuth
 from tests.integrations.servers import asgi_server
 
 REALM = "shortcut-test"
+# On another FastAPI every route keeps FastAPI's path: the answers are the same, the
+# dependency runs; test_the_installed_fastapi_is_one_the_shortcut_knows says so once.
+SHORTCUT = known(fastapi.__version__)
 
 
 @dataclass
@@ -188,7 +191,8 @@ def test_wildcard_scopes_are_read_as_the_dependency_reads_them(
         "id": callers.ids["wildcard"],
         "user": "items",
     }
-    assert calls.keyturn == 0  # items:* holds items:read without asking the dependency
+    # items:* holds items:read without asking the dependency
+    assert calls.keyturn == (0 if SHORTCUT else 1)
     assert_insufficient_scope(client.get("/admin", headers=with_key(callers.wildcard)), ["admin"])
 
 
@@ -222,7 +226,8 @@ def test_accepted_requests_hand_the_endpoint_its_key_without_running_the_depende
         "n": 7,
         "id": callers.ids["reader"],
     }
-    assert calls.keyturn == 0  # the middleware's verification was taken as it is
+    # The middleware's verification was taken as it is.
+    assert calls.keyturn == (0 if SHORTCUT else 4)
 
 
 def test_validation_errors_still_name_the_users_endpoint(
@@ -380,6 +385,7 @@ def test_routes_declared_once_the_app_runs_take_fastapis_path(
     app, auth = app_and_auth
     assert client.get("/items", headers=with_key(callers.reader)).status_code == 200
     late_routes(app, auth)
+    calls.keyturn = 0
     check_late(client, "/late", callers)
     assert calls.keyturn == 2  # the late route's dependency ran for its accepted requests
 
