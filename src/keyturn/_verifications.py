@@ -87,6 +87,12 @@ class Seen(NamedTuple):
     headers: Any = ()  # HeaderPairs; ``Any``: ``str`` or ASGI ``bytes`` pairs
 
 
+# The user agent of the last direct call, as sent and as text: the next request from the
+# same kind of client queues the same text, not a copy (a queue filling under load grows by
+# what each entry holds, and every new block costs the hot path cache misses).
+_last_agent: tuple[bytes, str] = (b"", "")
+
+
 def unseen(headers: Any, proxied: bool) -> tuple[Any, ...]:
     """``Seen``'s fields, as a plain tuple, for a request no face described (a direct call
     of the core): its user agent, read now so that the queue keeps no header list, and its
@@ -94,9 +100,13 @@ def unseen(headers: Any, proxied: bool) -> tuple[Any, ...]:
     addresses then). It runs on every direct call: the ASGI pairs are looked through in
     line (no call, no encoded name) and no ``Seen`` is built, only the tuple the entry is
     made of."""
+    global _last_agent
     for name, value in headers:
         if name == b"user-agent":
-            return ("", "", None, value.decode("latin-1"), headers if proxied else ())
+            last = _last_agent
+            if value != last[0]:
+                last = _last_agent = (value, value.decode("latin-1"))
+            return ("", "", None, last[1], headers if proxied else ())
     return ("", "", None, _header(headers, "user-agent"), headers if proxied else ())
 
 

@@ -216,6 +216,22 @@ def test_a_direct_call_of_the_core_is_logged_with_its_agent_and_client(
     assert [(v.user_agent, v.client) for v in rows] == [("cron/2", client)] * 2
 
 
+def test_direct_calls_from_different_clients_each_log_their_own_agent(db_url: str) -> None:
+    """The core reuses the text of the last user agent it read for the next request that
+    sends the same one: a request with another agent, or none, still logs its own."""
+    with KeyManager(db_url) as manager:
+        key = manager.create_key("k").key
+        bearer = (b"authorization", f"Bearer {key}".encode())
+        agents = [b"cron/2", b"cron/2", b"curl/8", None, b"cron/2", b"cron/3"]
+        for agent in agents:
+            headers = [bearer] if agent is None else [(b"user-agent", agent), bearer]
+            assert manager.verify_asgi(headers).code == "valid"
+        manager.verifications.flush()
+        rows = manager.store.verifications(VerificationFilter())
+    assert sorted(v.user_agent for v in rows) == ["", "cron/2", "cron/2", "cron/2", "cron/3",
+                                                  "curl/8"]
+
+
 def test_an_entry_of_a_key_the_store_no_longer_holds_is_written_without_its_mask(
     manager: KeyManager,
 ) -> None:
