@@ -45,6 +45,7 @@ from pathlib import Path
 from keyturn import Actor, IssuedKey, KeyCache, KeyManager, NewKey
 from keyturn._request_ids import new_id
 from keyturn._verifications import Seen
+from keyturn.keys import builtin_sha256 as fastest_sha256
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -59,15 +60,18 @@ def request_headers(key: str) -> Headers:
 
 
 def bare_ceiling(table: dict[str, float]) -> Callable[[Headers], bool]:
-    """The least work that can check a key: what keyturn's hot path is measured against."""
+    """The least work that can check a key: what keyturn's hot path is measured against.
+    It hashes the header's bytes as sent with the SHA-256 keyturn itself uses (CPython's
+    built-in one, cheaper per call than OpenSSL's), so the ceiling is no slower than
+    keyturn for a reason that is not keyturn's own work."""
 
     def verify(headers: Headers) -> bool:
         for name, value in headers:
             if name == b"authorization":
-                scheme, _, token = value.decode("latin-1").partition(" ")
-                if scheme.lower() != "bearer":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() != b"bearer":
                     return False
-                expires = table.get(sha256(token.encode()).hexdigest())
+                expires = table.get(fastest_sha256(token).hexdigest())
                 return expires is not None and time.time() < expires
         return False
 
