@@ -121,3 +121,26 @@ def test_page_views_are_charged_as_the_admin_apis_reads_are(engine_live: Live) -
     client.close()
     assert_refused_page(refused, "usage_exceeded", "credits", False)
     assert live.root.get(f"/v1/keys/{record['id']}").json()["credits"] == 0
+
+
+def test_an_owners_refilled_credits_run_out_with_a_page_not_a_500(engine_live: Live) -> None:
+    """The balance an owner's keys share, refilled daily: spent through the dashboard, the
+    page says so and when it comes back (the refusal for an owner's refilled credits had
+    no hint, and raised on every face)."""
+    live = engine_live
+    owner = f"acme-{uuid.uuid4().hex[:8]}"
+    put = live.root.put(
+        f"/v1/owners/{owner}", json={"credits": 3, "refill": {"interval": "daily", "amount": 3}}
+    )
+    assert put.status_code == 200, put.text
+    key, _ = live.make_key(*SCOPES, owner=owner)
+    client, _ = signed_in(live, key)  # two of the owner's credits
+    assert client.get("/ui/roles").status_code == 200
+    refused = client.get("/ui/roles")
+    client.close()
+    assert_refused_page(refused, "usage_exceeded", "refilled", False)
+    assert owner in html.unescape(refused.text)
+    assert 1 <= int(refused.headers["retry-after"]) <= 86_400
+    api = live.client(key).get("/v1/roles")  # the admin API: the same refusal
+    assert api.status_code == CATALOGUE["usage_exceeded"].status, api.text
+    assert api.headers["retry-after"]
