@@ -321,6 +321,7 @@ class Verifier:
             hint = "ask the key's owner to add credits, or use another key; do not retry"
         elif whose == "owner":
             detail = f"{who} has used all of its credits until the next refill"
+            hint = f"the owner's credits are refilled in {wait} s (Retry-After); retry after that"
         else:
             detail = f"the key has used all of its {record.refill} credits"
             hint = f"the credits are refilled in {wait} s (Retry-After); retry after that"
