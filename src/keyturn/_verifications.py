@@ -43,7 +43,7 @@ from keyturn._addresses import parse_address
 from keyturn._flusher import Flusher
 from keyturn._redact import mask_text
 from keyturn._request_ids import new_id
-from keyturn.store.verification_rows import LATE, SHAPE_REUSE
+from keyturn.store.verification_rows import LATE, SHAPE_REUSE, VERIFICATION_COLUMNS
 
 if TYPE_CHECKING:
     from keyturn._addresses import TrustedProxies
@@ -355,14 +355,15 @@ class VerificationLog:
 
     def _rows(self, batch: list[tuple[Any, ...]], late: list[LateRow]) -> list[Any]:
         """The stored values of queued entries (``Entry``'s fields, in order): for each, its
-        time, request id, key id and the id of its shape (what repeats from request to
-        request, stored once: ``verification_rows``), in one flat list. An entry's shape is
-        found by what the request showed (outcome, key, peer, scopes, method, path, user
-        agent): the previous entry's, most often, else among the shapes this writer made,
-        so that for most entries nothing is hashed, masked, parsed or bound but a number.
-        The shapes new to the batch are stored first, in their own transaction, so that a
-        batch the store then refuses leaves none named that is not there. Entries ``LATE``
-        seconds or more old are added to ``late`` (for the purge)."""
+        time, request id, key id, the id of its shape (what repeats from request to request,
+        stored once: ``verification_rows``) and its path (masked once per batch), in one
+        flat list. An entry's shape is found by what the request showed (outcome, key,
+        peer, scopes, method, user agent): the previous entry's, most often, else among the
+        shapes this writer made, so that for most entries nothing is hashed, masked, parsed
+        or bound but a number and the path. The shapes new to the batch are stored first,
+        in their own transaction, so that a batch the store then refuses leaves none named
+        that is not there. Entries ``LATE`` seconds or more old are added to ``late`` (for
+        the purge)."""
         now = time.time()
         written_late = now - LATE
         if now - self._shapes_from >= SHAPE_REUSE or len(self._shapes) >= SHAPES_KEPT:
@@ -372,15 +373,16 @@ class VerificationLog:
         new: dict[tuple[Any, ...], int] = {}  # shape key -> -(its place in ``made`` + 1)
         made: list[ShapeRow] = []
         work = _Batch()
+        paths: dict[str, str] = {}  # a path as the request showed it -> as stored
         values: list[Any] = []
         last: tuple[Any, ...] = ()
         shape = 0
         for at, code, key_id, peer, scopes, method, path, rid, agent, headers in batch:
             if headers:  # the client named by a proxy, or the user agent not given
                 client, agent = self._seen(peer, headers, agent, work)
-                key: tuple[Any, ...] = (code, key_id, client, scopes, method, path, agent, 0)
+                key: tuple[Any, ...] = (code, key_id, client, scopes, method, agent, 0)
             else:
-                key = (code, key_id, peer, scopes, method, path, agent)
+                key = (code, key_id, peer, scopes, method, agent)
             if key != last:
                 last = key
                 shape = known.get(key) or new.get(key) or 0
@@ -391,7 +393,10 @@ class VerificationLog:
                 rid = new_id()[0]
             elif len(rid) > 128 or "\x00" in rid:
                 rid = _text(rid, 128)
-            values += (at, rid, key_id, shape)
+            shown = paths.get(path)
+            if shown is None:
+                shown = paths[path] = _shown(path.partition("?")[0], MAX_TEXT)
+            values += (at, rid, key_id, shape, shown)
             if at < written_late:
                 late.append((rid, at))
         if made:
@@ -400,7 +405,8 @@ class VerificationLog:
                 if len(known) >= SHAPES_KEPT:
                     break
                 known[key] = ids[-place - 1]
-            for i in range(3, len(values), 4):  # the new shapes' places, by their ids
+            width = len(VERIFICATION_COLUMNS)
+            for i in range(3, len(values), width):  # the new shapes' places, by their ids
                 if values[i] < 0:
                     values[i] = ids[-values[i] - 1]
         return values
@@ -429,10 +435,10 @@ class VerificationLog:
 
     def _shape(self, now: float, key: tuple[Any, ...], work: _Batch) -> ShapeRow:
         """A new shape's row from its key (``_rows``): the key's mask found, the peer read
-        as an address (a key of eight values holds the client already), the path and user
-        agent masked and cut, the scopes joined."""
-        code, key_id, peer, scopes, method, path, agent = key[:7]
-        client = peer if len(key) == 8 else self._client(peer, (), work)
+        as an address (a key of seven values holds the client already), the user agent
+        masked and cut, the scopes joined."""
+        code, key_id, peer, scopes, method, agent = key[:6]
+        client = peer if len(key) == 7 else self._client(peer, (), work)
         masked = None if key_id is None else self.masks.get(key_id) or self._mask(key_id, work)
         return (
             now,
@@ -440,7 +446,6 @@ class VerificationLog:
             masked,
             client,
             _shown(method, 16),  # a forwarded method is a client's words
-            work.shown(path.partition("?")[0]),
             work.shown(agent),
             # ``/auth``'s scopes header is a client's words too (masked, not cut); a scope
             # a face did not check could hold a NUL.

@@ -248,8 +248,9 @@ class PostgresStore(SQLStore):
         moment = datetime.fromtimestamp
         with conn.cursor() as cur, cur.copy(COPY_VERIFICATIONS) as copy:
             write = copy.write_row
-            for i in range(0, len(values), len(VERIFICATION_COLUMNS)):
-                write((moment(values[i], UTC), *values[i + 1 : i + 4]))
+            width = len(VERIFICATION_COLUMNS)
+            for i in range(0, len(values), width):
+                write((moment(values[i], UTC), *values[i + 1 : i + width]))
 
     def _insert_shapes(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         with conn.cursor() as cur, cur.copy(COPY_SHAPES) as copy:

@@ -1,6 +1,7 @@
 -- The verification log, cheaper to write: what repeats from request to request (outcome,
--- mask, client, method, path, user agent, scopes: a request's "shape") is stored once in
--- verification_shapes, and each entry is its time, request id, key id and shape. The
+-- mask, client, method, user agent, scopes: a request's "shape") is stored once in
+-- verification_shapes, and each entry is its time, request id, key id, shape and path (a
+-- path often differs from request to request: ids in it). The
 -- index on `at` goes: the purge walks the entries in id order (ids grow with time) and
 -- deletes by request id those written late (verification_late), and a `since` filter
 -- reads the entries newest first. The key index leaves out entries of no key (an
@@ -16,18 +17,17 @@ CREATE TABLE verification_shapes (
     masked     text,
     client     text,
     method     text NOT NULL,
-    path       text NOT NULL,
     user_agent text NOT NULL,
     scopes     text
 );
 INSERT INTO verification_shapes
-    (id, created, outcome, masked, client, method, path, user_agent, scopes)
+    (id, created, outcome, masked, client, method, user_agent, scopes)
 SELECT DENSE_RANK() OVER (
-           ORDER BY outcome, masked, client, method, path, user_agent, scopes
+           ORDER BY outcome, masked, client, method, user_agent, scopes
        ),
-       MAX(at), outcome, masked, client, method, path, user_agent, scopes
+       MAX(at), outcome, masked, client, method, user_agent, scopes
 FROM verifications
-GROUP BY outcome, masked, client, method, path, user_agent, scopes;
+GROUP BY outcome, masked, client, method, user_agent, scopes;
 SELECT setval(pg_get_serial_sequence('verification_shapes', 'id'),
               COALESCE(MAX(id), 0) + 1, false)
 FROM verification_shapes;
@@ -35,7 +35,7 @@ ALTER TABLE verifications ADD COLUMN shape bigint;
 UPDATE verifications v SET shape = r.shape
 FROM (
     SELECT id, DENSE_RANK() OVER (
-               ORDER BY outcome, masked, client, method, path, user_agent, scopes
+               ORDER BY outcome, masked, client, method, user_agent, scopes
            ) AS shape
     FROM verifications
 ) r
@@ -45,7 +45,7 @@ DROP INDEX verifications_at;
 DROP INDEX verifications_key;
 ALTER TABLE verifications
     DROP COLUMN outcome, DROP COLUMN masked, DROP COLUMN client, DROP COLUMN method,
-    DROP COLUMN path, DROP COLUMN user_agent, DROP COLUMN scopes;
+    DROP COLUMN user_agent, DROP COLUMN scopes;
 CREATE INDEX verifications_key ON verifications (key_id, id) WHERE key_id IS NOT NULL;
 -- Entries written a minute or more after their time (the store was down): the purge
 -- deletes them by request id, as walking the ids it would reach them late. Among existing entries, those older by a minute than

@@ -1,6 +1,7 @@
 -- The verification log, cheaper to write: what repeats from request to request (outcome,
--- mask, client, method, path, user agent, scopes: a request's "shape") is stored once in
--- verification_shapes, and each entry is its time, request id, key id and shape. The
+-- mask, client, method, user agent, scopes: a request's "shape") is stored once in
+-- verification_shapes, and each entry is its time, request id, key id, shape and path (a
+-- path often differs from request to request: ids in it). The
 -- index on `at` goes: the purge walks the entries in id order (ids grow with time) and
 -- deletes by request id those written late (verification_late), and a `since` filter
 -- reads the entries newest first. The key index leaves out entries of no key (an
@@ -16,28 +17,28 @@ CREATE TABLE verification_shapes (
     masked     TEXT,
     client     TEXT,
     method     TEXT NOT NULL,
-    path       TEXT NOT NULL,
     user_agent TEXT NOT NULL,
     scopes     TEXT
 );
 INSERT INTO verification_shapes
-    (id, created, outcome, masked, client, method, path, user_agent, scopes)
+    (id, created, outcome, masked, client, method, user_agent, scopes)
 SELECT DENSE_RANK() OVER (
-           ORDER BY outcome, masked, client, method, path, user_agent, scopes
+           ORDER BY outcome, masked, client, method, user_agent, scopes
        ),
-       MAX(at), outcome, masked, client, method, path, user_agent, scopes
+       MAX(at), outcome, masked, client, method, user_agent, scopes
 FROM verifications
-GROUP BY outcome, masked, client, method, path, user_agent, scopes;
+GROUP BY outcome, masked, client, method, user_agent, scopes;
 CREATE TABLE verifications_0080 (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     at         REAL NOT NULL,
     request_id TEXT NOT NULL,
     key_id     TEXT,
-    shape      INTEGER NOT NULL
+    shape      INTEGER NOT NULL,
+    path       TEXT NOT NULL
 );
-INSERT INTO verifications_0080 (id, at, request_id, key_id, shape)
+INSERT INTO verifications_0080 (id, at, request_id, key_id, shape, path)
 SELECT id, at, request_id, key_id,
-       DENSE_RANK() OVER (ORDER BY outcome, masked, client, method, path, user_agent, scopes)
+       DENSE_RANK() OVER (ORDER BY outcome, masked, client, method, user_agent, scopes), path
 FROM verifications
 ORDER BY id;
 -- Ids are never handed out twice: the new table goes on from the old one's last id, also
