@@ -235,9 +235,11 @@ def _ignore(entry: tuple[Any, ...]) -> None:
 
 MASKS_KEPT = 10_000  # key ids whose masks the log remembers (``VerificationLog.masks``)
 # Shapes the writer names by id (then it starts again). An entry of a shape it does not
-# name costs its shape's row too: about 1.6 times what an entry cost before shapes, where
-# one of a known shape costs half.
-SHAPES_KEPT = 1_000
+# name costs its shape's row too: about 1.7 times what an entry cost before shapes, where
+# one of a known shape costs half. A shape names a key and a client, so an API with a few
+# thousand keys or client addresses in use an hour has that many shapes: 20,000 of them
+# hold about 6 MB (a tuple of references to texts the entries brought).
+SHAPES_KEPT = 20_000
 
 
 class _Batch:
