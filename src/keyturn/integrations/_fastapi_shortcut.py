@@ -25,6 +25,10 @@ routes added once the app has started, routes of included routers (FastAPI answe
 through handlers of its own, one per inclusion) and mounted apps.
 """
 
+from keyturn._extras import require
+
+require("fastapi", "keyturn.integrations._fastapi_shortcut")
+
 import copy
 import dataclasses
 import functools
