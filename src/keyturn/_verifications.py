@@ -238,8 +238,22 @@ MASKS_KEPT = 10_000  # key ids whose masks the log remembers (``VerificationLog.
 # name costs its shape's row too: about 1.7 times what an entry cost before shapes, where
 # one of a known shape costs half. A shape names a key and a client, so an API with a few
 # thousand keys or client addresses in use an hour has that many shapes: 20,000 of them
-# hold about 6 MB (a tuple of references to texts the entries brought).
+# hold about 6 MB (a tuple of references to texts the entries brought, each no longer
+# than a stored text: ``_small``).
 SHAPES_KEPT = 20_000
+
+
+def _small(key: tuple[Any, ...]) -> bool:
+    """Whether the writer may remember a shape (``_rows``): its key holds the user agent,
+    method and scopes as the client sent them, so one whose texts are longer than a stored
+    text is written but not kept (else clients, with or without a key, could fill the
+    memory with ``SHAPES_KEPT`` long user agents). Not cut instead: the stored text is
+    masked before it is cut, and a cut could split a key the masker would then miss."""
+    scopes = key[3]
+    size = len(key[4]) + len(key[5] or "")
+    if scopes is not None:
+        size += sum(map(len, scopes))
+    return size <= MAX_TEXT
 
 
 class _Batch:
@@ -406,7 +420,8 @@ class VerificationLog:
             for key, place in new.items():
                 if len(known) >= SHAPES_KEPT:
                     break
-                known[key] = ids[-place - 1]
+                if _small(key):
+                    known[key] = ids[-place - 1]
             width = len(VERIFICATION_COLUMNS)
             for i in range(3, len(values), width):  # the new shapes' places, by their ids
                 if values[i] < 0:
@@ -448,7 +463,7 @@ class VerificationLog:
             masked,
             client,
             _shown(method, 16),  # a forwarded method is a client's words
-            work.shown(agent),
+            work.shown(agent or ""),  # ``None``: no header to read it from
             # ``/auth``'s scopes header is a client's words too (masked, not cut); a scope
             # a face did not check could hold a NUL.
             None if scopes is None else mask_text(" ".join(scopes)).replace("\x00", "\ufffd"),

@@ -104,6 +104,38 @@ def test_a_shape_the_store_refused_is_not_named(manager: KeyManager) -> None:
     log.close()
 
 
+def test_shapes_with_long_user_agents_are_written_but_not_remembered(
+    manager: KeyManager,
+) -> None:
+    """The writer remembers the shapes it stored, keyed by what the client sent: clients
+    sending long user agents (no key needed) must not fill that memory; their entries are
+    still written, masked and cut."""
+    key = manager.create_key("k", owner="acme")
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    long_agents = [f"bot-{i}/" + "x" * 16_000 + key.key for i in range(50)]
+    for i, agent in enumerate(long_agents):
+        log.record(entry("unknown_key", request_id=f"long-{i}", user_agent=agent))
+    log.record(entry(request_id="short", user_agent="curl/8"))
+    log.flush()
+    assert len(log._shapes) == 1  # only the short one
+    found = manager.store.verifications(VerificationFilter(request_id="long-7"))[0]
+    assert found.user_agent == ("bot-7/" + "x" * 16_000)[:512]
+    assert key.key not in found.user_agent
+    log.close()
+
+
+def test_an_entry_without_a_user_agent_or_headers_is_written(manager: KeyManager) -> None:
+    """``Seen``'s user agent ``None`` means "read it from the headers"; with none to read,
+    the entry is written with an empty one (it must not stop the log)."""
+    key = manager.create_key("k", owner="acme")
+    headers = [("authorization", f"Bearer {key.key}")]
+    assert manager.verify(headers, seen=Seen("GET", "/x", "no-agent")).ok
+    manager.verifications.flush()
+    (found,) = manager.store.verifications(VerificationFilter(request_id="no-agent"))
+    assert (found.path, found.user_agent, found.key_id) == ("/x", "", key.record.id)
+    assert not manager.verifications.queue
+
+
 def test_entries_written_late_are_purged_by_their_time(manager: KeyManager) -> None:
     """The purge walks entries in the order they were written; one written long after its
     time (the store was down) is found by its request id."""
