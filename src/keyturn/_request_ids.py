@@ -25,11 +25,14 @@ import time
 from collections.abc import Iterable, Sequence
 
 from keyturn._addresses import AddressSet, parse_address
-from keyturn.keys import holds_key
+from keyturn._redact import mask_text
 
 HEADER = "X-Request-Id"
 HEADER_ASGI = b"x-request-id"
-_TAKEN = re.compile(rb"[\x21-\x7e]{1,128}")  # an id the log's readers can look up
+# An id taken as it is: what proxies make (nginx's ``$request_id``, UUIDs, ULIDs) and the
+# log's readers can look up. No ``%``, ``+``, ``/`` or ``=``: text that could be a key
+# percent- or base64-encoded is not weighed, it is replaced.
+_TAKEN = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
 # An id is a head (the time in milliseconds, 12 hex digits; 48 bits drawn once per process,
 # 12; the run's number, 6) and the last two hex digits of its place in the run, taken from
@@ -67,19 +70,17 @@ def request_id_of(given: Sequence[bytes], peer: str | None, trusted: AddressSet)
     """The request's id: the ``X-Request-Id`` a trusted proxy set, else a new one. A
     client's own id is not believed: it could name another request's entries. Nor is an
     id the log's readers could not look up (``GET /v1/verifications`` and the dashboard
-    take at most 128 visible ASCII characters), nor one holding a key (proxies pass a
-    client's id on, and the log keeps ids as they are), nor one of several: a proxy that
-    adds its id beside a client's would leave which is whose to guesswork."""
-    if (
-        len(given) == 1
-        and peer is not None
-        and trusted
-        and _TAKEN.fullmatch(given[0])
-        and not holds_key(given[0].decode("ascii"))  # a client's, passed on: never logged
-    ):
-        address = parse_address(peer)
-        if address is not None and address in trusted:
-            return given[0].decode("ascii")
+    take at most 128 visible ASCII characters), nor one that is more than letters, digits
+    and ``._-`` or that masking would change: proxies pass a client's id on, and the log
+    keeps ids as they are, so an id holding a key, plainly or encoded, would store it
+    whole. Nor one of several: a proxy that adds its id beside a client's would leave
+    which is whose to guesswork."""
+    if len(given) == 1 and peer is not None and trusted and _TAKEN.fullmatch(given[0]):
+        taken = given[0].decode("ascii")
+        if mask_text(taken) == taken:  # a client's key, passed on: never logged
+            address = parse_address(peer)
+            if address is not None and address in trusted:
+                return taken
     return new_id()[0]
 
 
