@@ -34,3 +34,12 @@ def engine_live(
 ) -> Iterator[Live]:
     """One service per module and engine, default settings."""
     yield from live_on(request.param, request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hooks_live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """One service per module and engine whose webhooks may post to loopback (nothing needs
+    to answer at the port used)."""
+    yield from live_on(request.param, request, tmp_path_factory, webhook_allow_private=True)

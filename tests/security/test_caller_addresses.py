@@ -9,24 +9,20 @@ PostgreSQL + Redis."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.security.conftest import live_on
 from tests.service.conftest import Live
 from tests.ui.test_http import token
 
 CLIENT = "127.0.0.9"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def live(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Live]:
+@pytest.fixture(scope="module")
+def live(hooks_live: Live) -> Live:
     """Webhooks may post to loopback (no receiver answers: none is needed here)."""
-    yield from live_on(request.param, request, tmp_path_factory, webhook_allow_private=True)
+    return hooks_live
 
 
 def used_after_rotation(live: Live) -> str:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from keyturn.keys import holds_key, mask
-from tests.security.conftest import live_on
 from tests.service.conftest import Live
 from tests.ui.test_http import token
 
@@ -113,14 +111,6 @@ def test_a_key_glued_to_other_text_is_still_found(glued: str) -> None:
 
     key = generate_key()
     assert holds_key(glued + key) and holds_key(f"{glued}{key} and more")
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def hooks_live(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Live]:
-    """A service whose webhooks may post to loopback (nothing listens at the port used)."""
-    yield from live_on(request.param, request, tmp_path_factory, webhook_allow_private=True)
 
 
 def test_a_key_in_a_webhook_or_a_portal_link_is_refused(hooks_live: Live) -> None:
