@@ -154,6 +154,47 @@ def test_entries_written_late_are_purged_by_their_time(manager: KeyManager) -> N
     log.close()
 
 
+def test_an_entry_dated_ahead_does_not_hold_back_the_purge(manager: KeyManager) -> None:
+    """The purge walks entries in id order up to the first one to keep; an entry dated
+    ahead (an instance whose clock runs ahead) must not keep the old ones written after it
+    past the retention."""
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    now = time.time()
+    log.record(entry(request_id="before", at=now))
+    log.record(entry(request_id="ahead", at=now + 7 * 86_400))
+    log.record(entry(request_id="after", at=now))  # written on time: not noted as late
+    log.flush()
+    # A day on, with a day's retention: only the entry dated ahead is not due.
+    manager.store.purge_verifications(datetime.fromtimestamp(now + 3600, UTC))
+    kept = [v.request_id for v in manager.store.verifications(VerificationFilter())]
+    assert kept == ["ahead"]
+    log.close()
+
+
+def test_shape_ids_are_not_given_again_after_every_shape_is_purged(
+    manager: KeyManager, store_url: str
+) -> None:
+    """Once the purge has deleted every entry and shape, a new shape takes a number never
+    given before: an entry left over (dated ahead) still reads as its own shape."""
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    now = time.time()
+    log.record(entry(request_id="first", user_agent="first/1"))
+    log.record(entry(request_id="second", user_agent="second/1"))
+    log.flush()
+    first_ids = {row[0] for row in raw(store_url, "SELECT id FROM verification_shapes")}
+    manager.store.purge_verifications(datetime.fromtimestamp(now + 3 * 86_400, UTC))
+    assert manager.store.verifications(VerificationFilter()) == []
+    log.close()
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)  # remembers none
+    log.record(entry(request_id="third", user_agent="third/1"))
+    log.flush()
+    ids = {row[0] for row in raw(store_url, "SELECT id FROM verification_shapes")}
+    assert min(ids - first_ids) > max(first_ids)
+    (found,) = manager.store.verifications(VerificationFilter(request_id="third"))
+    assert found.user_agent == "third/1"
+    log.close()
+
+
 def test_entries_written_before_the_shapes_read_as_before(store_url: str) -> None:
     """Migration 0080 moves every entry to the new tables: each reads as it did, keeps its
     id, and ids go on after the highest ever given (also a deleted one)."""

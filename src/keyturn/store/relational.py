@@ -51,12 +51,15 @@ from keyturn.store.verification_rows import (
     INSERT_LATE,
     KEY_CALLERS,
     KEY_NEEDS,
+    LATE,
     NEXT_SHAPE,
+    PURGE_BY_TIME,
     PURGE_LATE,
     PURGE_LATE_VERIFICATIONS,
     PURGE_SHAPES,
     PURGE_VERIFICATIONS,
     SHAPES_OUTLIVE,
+    STOPPED_AHEAD,
     LateRow,
     ShapeRow,
     verification_of_row,
@@ -806,12 +809,16 @@ class SQLStore(Outbox):
         return ids
 
     def purge_verifications(self, before: datetime) -> None:
-        """Delete the entries decided before ``before``, then the shapes no entry left can
-        name (``verification_rows.SHAPES_OUTLIVE``)."""
+        """Delete the entries decided before ``before`` (walking the ids; by time too when an
+        entry dated ahead stopped the walk: ``verification_rows.STOPPED_AHEAD``), then the
+        shapes no entry left can name (``verification_rows.SHAPES_OUTLIVE``)."""
         time_in = self.dialect.time_in
+        ahead = time_in(datetime.now(UTC) + timedelta(seconds=LATE))
         with self._writing() as conn:
             for purge in (PURGE_VERIFICATIONS, PURGE_LATE_VERIFICATIONS, PURGE_LATE):
                 conn.execute(self._q(purge), {"before": time_in(before)})
+            if conn.execute(self._q(STOPPED_AHEAD), {"ahead": ahead}).fetchone():
+                conn.execute(self._q(PURGE_BY_TIME), {"before": time_in(before)})
             conn.execute(
                 self._q(PURGE_SHAPES),
                 {"before": time_in(before - timedelta(seconds=SHAPES_OUTLIVE))},

@@ -91,9 +91,21 @@ PURGE_LATE_VERIFICATIONS = (
     "(SELECT request_id FROM verification_late WHERE at < :before)"
 )
 PURGE_LATE = "DELETE FROM verification_late WHERE at < :before"
+# An entry dated ahead (an instance whose clock runs ahead, or a clock stepped back) stops
+# the walk, and every entry written after it would outlive the retention: when the walk
+# stopped at an entry dated ``LATE`` or more ahead of now, the purge also deletes by time,
+# reading the whole table (no index on ``at``), each time until that entry is due.
+STOPPED_AHEAD = (
+    "SELECT 1 FROM verifications WHERE id = (SELECT MIN(id) FROM verifications) "
+    "AND at > :ahead"
+)
+PURGE_BY_TIME = "DELETE FROM verifications WHERE at < :before"
+# The highest-numbered shape is never deleted: SQLite numbers new shapes after it
+# (``NEXT_SHAPE``), and a number given again could name another shape to an entry left.
 PURGE_SHAPES = (
     "DELETE FROM verification_shapes WHERE id < COALESCE((SELECT id FROM "
-    f"verification_shapes WHERE created >= :before ORDER BY id LIMIT 1), {_NEVER})"
+    f"verification_shapes WHERE created >= :before ORDER BY id LIMIT 1), {_NEVER}) "
+    "AND id < (SELECT MAX(id) FROM verification_shapes)"
 )
 
 # An entry as read: its own columns, then its shape's.
