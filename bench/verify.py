@@ -270,33 +270,44 @@ def hot(args: argparse.Namespace, folder: Path) -> None:
           f"{logged['direct on'] / logged['direct off']:.2f}x")
     # The writer's part, which the serving thread's CPU time above does not count (it runs
     # in a thread of its own, and on a server takes CPU the requests would have had): the
-    # CPU time of writing queued entries to the store, per entry, for entries of one shape
-    # (the same client, method, path and user agent: the writer names the shape it stored)
-    # and for entries of a new path each (every entry's shape is written too).
+    # CPU time of writing queued entries to the store, per entry. A shape is what repeats
+    # from request to request (outcome, key, client, scopes, method, user agent; not the
+    # path): entries of one shape, each after one like it (the best case); of one shape
+    # with a new path each; of 50 clients interleaved (each entry's shape is one the writer
+    # stored before, found by lookup); and of a new client each (every entry's shape is new
+    # and written too: the worst case).
     writer = writer_per_entry(cached, args.rounds)
-    total = logged["on"] + writer["one shape"]
+    total = logged["on"] + writer["50 clients"]
     print(f"  the writer, per entry: one shape   {writer['one shape'] * 1e6:7.2f} µs; "
-          f"a new path each {writer['new paths'] * 1e6:.2f} µs")
+          f"one shape, a new path each {writer['new paths'] * 1e6:.2f} µs")
+    print(f"    50 clients interleaved           {writer['50 clients'] * 1e6:7.2f} µs; "
+          f"a new client (a new shape) each {writer['new clients'] * 1e6:.2f} µs")
     print(f"  log on, serving thread + writer    {total * 1e6:7.2f} µs, "
-          f"{total / logged['off']:.2f}x the log off\n")
+          f"{total / logged['off']:.2f}x the log off (writer: 50 clients interleaved)\n")
     unlogged.close()
     cached.close()
 
 
 def writer_per_entry(manager: KeyManager, rounds: int, entries: int = 5_000) -> dict[str, float]:
     """CPU seconds of the verification log's writer per entry (median over rounds), for
-    entries queued as the ASGI middleware's are: of one shape, and of a new path each."""
+    entries queued as the ASGI middleware's are: of one shape; of one shape with a new path
+    each; of 50 clients interleaved; of a new client (so a new shape) each."""
     # A log of its own, whose queue is filled here and whose writer thread never starts:
     # every entry is written by ``flush``, in this thread, where its CPU time is counted.
     log = VerificationLog(manager.store, manager.verifier.proxies, interval=3600)
     key = manager.create_key("bench-writer", scopes=["read"])
     log.note_mask(key.record.id, key.record.masked)
-    samples: dict[str, list[float]] = {"one shape": [], "new paths": []}
+    samples: dict[str, list[float]] = {
+        "one shape": [], "new paths": [], "50 clients": [], "new clients": [],
+    }  # fmt: skip
     for round_ in range(rounds):
         for kind, times in samples.items():
             for n in range(entries):
-                path = "/orders/7" if kind == "one shape" else f"/orders/{round_}-{n}"
-                log.queue.append((time.time(), "valid", key.record.id, "203.0.113.9", (),
+                path = f"/orders/{round_}-{n}" if kind == "new paths" else "/orders/7"
+                peer = (f"198.51.100.{n % 50}" if kind == "50 clients" else
+                        f"10.{round_ & 255}.{n >> 8 & 255}.{n & 255}" if kind == "new clients"
+                        else "203.0.113.9")  # fmt: skip
+                log.queue.append((time.time(), "valid", key.record.id, peer, (),
                                   *Seen("GET", path, new_id()[0], "python-httpx/0.28")))
             start = time.thread_time()
             written = log.flush()
