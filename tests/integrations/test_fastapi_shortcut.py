@@ -212,6 +212,44 @@ def test_under_uvicorn_accepted_and_refused_requests_answer_as_before(
 # -- (2) the endpoint gets its key ------------------------------------------------------------
 
 
+def test_the_endpoint_gets_the_key_its_scopes_were_held_against(
+    manager: KeyManager, callers: Callers
+) -> None:
+    """The route's other dependencies run between the scope check and the endpoint: one
+    replacing ``request.state``'s key (with a key holding no scopes at all) must not change
+    the key the endpoint is handed."""
+    app = FastAPI()
+    auth = KeyturnAuth(manager, realm=REALM)
+    auth.protect(app)
+
+    class Swapped:
+        id = "swapped"
+        scopes: frozenset[str] = frozenset()
+
+    def swap(request: Request) -> None:
+        request.state.keyturn_key = Swapped()
+
+    @app.get("/items")
+    async def items(
+        key: Annotated[VerifiedKey, Security(auth, scopes=["items:read"])],
+        _: Annotated[None, Depends(swap)],
+    ) -> dict[str, Any]:
+        return {"id": key.id}
+
+    @app.get("/sync")
+    def sync(
+        key: Annotated[VerifiedKey, Security(auth, scopes=["items:read"])],
+        _: Annotated[None, Depends(swap)],
+    ) -> dict[str, Any]:
+        return {"id": key.id}
+
+    with TestClient(app) as c:
+        for path in ("/items", "/sync"):
+            r = c.get(path, headers=with_key(callers.reader))
+            assert r.json() == {"id": callers.ids["reader"]}, path
+
+
+
 def test_accepted_requests_hand_the_endpoint_its_key_without_running_the_dependency(
     client: TestClient, callers: Callers, calls: Calls
 ) -> None:

@@ -45,6 +45,9 @@ KNOWN = frozenset({(0, 165)})
 """FastAPI's (major, minor) versions whose routing internals the shortcut is built on."""
 
 _REQUEST = "keyturn request"  # not an identifier: never one of an endpoint's own parameters
+# The key the route's scopes were held against, in the request's scope: the route's other
+# dependencies run between the check and the endpoint, and may replace ``request.state``'s.
+_CHECKED = "keyturn checked key"
 
 
 def known(version: str) -> bool:
@@ -123,8 +126,9 @@ def _shortcut_route(route: APIRoute, auth: object) -> None:
 def _handing_key(
     endpoint: Callable[..., Any], names: tuple[str, ...], request_name: str, pop: bool
 ) -> Callable[..., Any]:
-    """``endpoint``, called with the middleware's key as its ``names`` arguments (read from
-    the request FastAPI passes as ``request_name``; ``pop``: a parameter of ours only).
+    """``endpoint``, called with the key the route's scopes were held against as its
+    ``names`` arguments (read from the request FastAPI passes as ``request_name``; ``pop``:
+    a parameter of ours only).
 
     A plain function returning what ``endpoint`` returns: FastAPI tells a coroutine
     function from the function it wraps (``__wrapped__``), so it awaits an ``async def``
@@ -134,7 +138,7 @@ def _handing_key(
     @functools.wraps(endpoint)
     def call(**values: Any) -> Any:
         request = values.pop(request_name) if pop else values[request_name]
-        key = request.scope["state"][STATE_KEY]
+        key = request.scope[_CHECKED]
         for name in names:
             values[name] = key
         return endpoint(**values)
@@ -174,5 +178,6 @@ class _Shortcut:
                 if not (key.scopes.issuperset(required) or key.has_scopes(*required)):
                     break
             else:
+                scope[_CHECKED] = key
                 return self.lean_app(scope, receive, send)
         return self.route_app(scope, receive, send)
