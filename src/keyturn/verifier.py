@@ -214,7 +214,7 @@ class Verifier:
             refused = self._outside(record, origin)
             if refused is not None:
                 return refused
-        decision = self.accept(record, required_scopes) or self._lacking(record, required_scopes)
+        decision = self.accept(record, required_scopes) or self.lacking(record, required_scopes)
         if permissions is not None and decision.ok:
             return self.permitted(decision, permissions)
         return decision
@@ -283,7 +283,8 @@ class Verifier:
                 memo[required_scopes] = accepted
         return accepted
 
-    def _lacking(self, record: KeyRecord, required_scopes: tuple[str, ...]) -> Decision:
+    def lacking(self, record: KeyRecord, required_scopes: tuple[str, ...]) -> Decision:
+        """The refusal of ``record`` for the ``required_scopes`` it does not hold."""
         missing = missing_scopes(record.granted, required_scopes)
         return self.reject(
             "insufficient_scope",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +178,27 @@ def test_masked_keys_are_recognised() -> None:
     assert parse_masked(" kt_test_4fQz...9aB1 ") == ("kt_test", "4fQz", "9aB1")
     for text in ("kt_live_4fQz9aB1", "kt_live_4fQ…9aB1", KEY, "…", ""):
         assert parse_masked(text) is None
+
+
+def test_charging_a_key_for_a_scope_it_lacks_refuses_it_clearly(tmp_path: Path) -> None:
+    """Pages check the scope before charging; a page that did not gets keyturn's own
+    refusal for the missing scope (a 403 page), never a failed check deep inside."""
+    import asyncio
+    import time
+
+    from keyturn import AsyncKeyManager
+    from keyturn.ui.admin import Admin, charge
+    from keyturn.ui.sessions import Session
+
+    async def scenario() -> list[tuple[bool, str, str]]:
+        manager = AsyncKeyManager(f"sqlite:///{tmp_path / 'keyturn.db'}")
+        issued = await manager.create_key("reader", scopes=["keys:read"], credits=5)
+        admin = Admin(Session("s", "c", time.time(), issued.record.id), issued.record)
+        lacking = await charge(manager, admin, "keys:write")
+        held = await charge(manager, admin, "keys:read")
+        await manager.aclose()
+        return [(d.ok, d.code, d.detail) for d in (lacking, held)]
+
+    lacking, held = asyncio.run(scenario())
+    assert lacking == (False, "insufficient_scope", "the key lacks the scope keys:write")
+    assert held[:2] == (True, "valid")

@@ -132,8 +132,10 @@ async def charge(manager: AsyncKeyManager, admin: Admin, scope: str) -> Decision
     metering (``KeyManager.meter``), so a page and the API call doing the same thing cost
     the same; an unmetered key costs no I/O."""
     record = admin.key
-    accepted = manager.sync.verifier.accept(record, (scope,))
-    assert accepted is not None  # the gate checked the scope
+    verifier = manager.sync.verifier
+    accepted = verifier.accept(record, (scope,))
+    if accepted is None:  # pages check the scope first; one that did not is refused here
+        return verifier.lacking(record, (scope,))
     if not record.metered:
         return accepted
     return await asyncio.to_thread(manager.sync.meter, accepted, time.time())
