@@ -165,9 +165,8 @@ class SQLStore(Outbox):
     def _record(self, row: Any) -> KeyRecord:
         return self._build(*row)
 
-    def _hashed(self, row: Any) -> KeyRecord:
-        """The record of a row ``find_by_hash`` read (an engine may read it its own way)."""
-        return self._build(*row)
+    # The record of a row ``find_by_hash`` read: an engine may read that row its own way.
+    _hashed = _record
 
     def _reread(self, key_hash: str, row: Any) -> KeyRecord:
         """The record of a row read by hash: the one made last time if the row is the same
