@@ -235,12 +235,13 @@ def _ignore(entry: tuple[Any, ...]) -> None:
 
 MASKS_KEPT = 10_000  # key ids whose masks the log remembers (``VerificationLog.masks``)
 # Shapes the writer names by id (then it starts again). An entry of a shape it does not
-# name costs its shape's row too: about 1.7 times what an entry cost before shapes, where
-# one of a known shape costs half. A shape names a key and a client, so an API with a few
-# thousand keys or client addresses in use an hour has that many shapes: 20,000 of them
-# hold about 6 MB (a tuple of references to texts the entries brought, each no longer
-# than a stored text: ``_small``).
-SHAPES_KEPT = 20_000
+# name costs its shape's row too: several times an entry of a known shape. A shape names a
+# key, a client and the scopes asked for, which a client of /auth chooses
+# (X-Keyturn-Required-Scopes), so what is kept here must stay small whatever clients send:
+# 1,000 shapes hold about 250 KB (a tuple of references to texts the entries brought, each
+# no longer than a stored text: ``_small``). Traffic of more shapes than that an hour pays
+# the new shape's price on most entries.
+SHAPES_KEPT = 1_000
 
 
 def _small(key: tuple[Any, ...]) -> bool:

@@ -185,6 +185,7 @@ def test_charging_a_key_for_a_scope_it_lacks_refuses_it_clearly(tmp_path: Path) 
     refusal for the missing scope (a 403 page), never a failed check deep inside."""
     import asyncio
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     from keyturn import AsyncKeyManager
     from keyturn.ui.admin import Admin, charge
@@ -199,6 +200,8 @@ def test_charging_a_key_for_a_scope_it_lacks_refuses_it_clearly(tmp_path: Path) 
         await manager.aclose()
         return [(d.ok, d.code, d.detail) for d in (lacking, held)]
 
-    lacking, held = asyncio.run(scenario())
+    # A thread of its own: a browser test in the same worker may hold a running loop here.
+    with ThreadPoolExecutor(1) as pool:
+        lacking, held = pool.submit(asyncio.run, scenario()).result()
     assert lacking == (False, "insufficient_scope", "the key lacks the scope keys:write")
     assert held[:2] == (True, "valid")
