@@ -10,17 +10,12 @@ before ...". A value that is not an HTTP-date is named as such, never guessed at
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from keyturn.doctor.interpret import Answer
 from keyturn.doctor.report import Finding, finding
 from keyturn.doctor.validity import span
-from keyturn.lifecycle_headers import EXPIRES_HEADER, ROTATED_HEADER, read_http_date
-
-EXPIRY_WARNING = timedelta(days=30)
-"""An announced expiry this close is a warning (``key_expiry_near``); further off, it is
-information (``key_expiry_announced``). 30 days: the first of keyturn's own ``key.expiring``
-reminders to the provider."""
+from keyturn.lifecycle_headers import EXPIRES_HEADER, ROTATED_HEADER, WARNING, read_http_date
 
 
 def _day(moment: datetime) -> str:
@@ -55,7 +50,10 @@ def lifecycle_findings(answer: Answer, now: datetime) -> list[Finding]:
         left = expires - now
         said = f"the server says this key expires in {span(left)} ({_day(expires)}, " \
             f"{_when(expires)})"
-        if left <= EXPIRY_WARNING:
+        # Within ``WARNING`` (30 days: when a keyturn server starts announcing the expiry, and
+        # its first ``key.expiring`` reminder to the provider) a warning; further off,
+        # information: other servers may announce earlier.
+        if left <= WARNING:
             found.append(finding("key_expiry_near", said))
         else:
             found.append(finding("key_expiry_announced", said))
