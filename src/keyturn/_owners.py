@@ -18,7 +18,8 @@ owner's limits needs ``owners:write`` instead, and a key that manages those keys
 limits bind the keys made for the owner later, by anyone, which no check of today's keys
 can cover (a ``keys:write`` key could plant ``credits: 0`` for an owner with no keys yet,
 or lift a cap set for keys to come), as a role binds the keys given it later and needs
-``roles:write``. A key with limits of its own sets none looser (``Actor.ensure_within``);
+``roles:write``. A key with limits of its own sets none looser (``Actor.ensure_within``),
+and a key bound by the owner's limits (``Actor.bound_owner``) loosens none of them;
 reading needs ``keys:read``. Every change is audited, each key's own change included, in
 one transaction.
 """
@@ -41,7 +42,7 @@ from keyturn.admin import (
     checked_text,
 )
 from keyturn.cache import KeyCache
-from keyturn.errors import NotFound
+from keyturn.errors import NotFound, NotPermitted
 from keyturn.record import KeyRecord, Refill, utcnow
 from keyturn.store.base import KeyStore
 
@@ -134,11 +135,27 @@ class OwnerAdmin:
         )
         # Shared limits are an allowance: a limited key sets none looser than its own, as
         # it gives no key looser ones (``{}`` would lift a cap the keys rely on).
-        actor.ensure_within(Allowance(record.rate_limits, credits, refill, amount), f"owner {name}")
+        shared = Allowance(record.rate_limits, credits, refill, amount)
+        actor.ensure_within(shared, f"owner {name}")
+        if actor.bound_owner == name:  # the limits binding the actor itself: none looser
+            reason = shared.looser_than(self._shared(name))
+            if reason is not None:
+                raise NotPermitted(
+                    f"key {actor.name} is bound by the limits of owner {name}; it cannot "
+                    f"give them {reason}"
+                )
         stored, hashes = self.store.put_owner(record, _working(actor.ensure_manages), actor.name)
         for key_hash in hashes:
             self.cache.invalidate(key_hash)
         return stored
+
+    def _shared(self, name: str) -> Allowance:
+        """The owner's limits as they stand: its credits are those left in its balance."""
+        usage = self.store.owner_usage(name)
+        if usage is None:
+            return Allowance()
+        found = usage.owner
+        return Allowance(found.rate_limits, usage.credits_left, found.refill, found.refill_amount)
 
     def get(self, actor: Actor, owner: str, since: date | None = None) -> OwnerUsage:
         actor.require(READ)

@@ -14,6 +14,11 @@ axes:
 - **allowance** - no such key may be looser than itself in credits, refill or rate limits;
 - **addresses** - a key restricted to some client addresses (``allowed_ips``) gives no
   key a wider list, nor none at all (which would let the key be used from anywhere);
+- **shared limits** - a key of an owner with shared limits (``keyturn._owners``) is bound
+  by them too, so every key it makes, moves or rotates stays that owner's and counts
+  against the same limits (``bound_owner``), and it loosens none of them: otherwise a
+  ``keys:write`` key whose owner had 3 credits left could mint a key for no owner and
+  make unlimited requests with it;
 - **operation scope** - each operation needs its scope (``keys:write``, ``keys:read``,
   ``audit:read``).
 
@@ -132,6 +137,9 @@ class Actor:
     max_keys: int | None = None
     # The longest life of a key it makes or changes, from the change (an owner's policy).
     max_lifetime: timedelta | None = None
+    # A key of an owner with shared limits: the owner whose limits bind it, and every key
+    # it hands out.
+    bound_owner: str | None = None
 
     @classmethod
     def operator(cls, name: str = "system") -> Actor:
@@ -144,7 +152,11 @@ class Actor:
         ends at its expiry or at the end of a rotation's grace, whichever comes first."""
         until = record.usable_until
         expires = None if until == math.inf else datetime.fromtimestamp(max(until, 0), UTC)
-        return cls(record.id, record.granted, expires, Allowance.of(record), record)
+        shared = bool(record.owner_rate_limits) or record.owner_credits
+        bound = record.owner if shared else None
+        return cls(
+            record.id, record.granted, expires, Allowance.of(record), record, bound_owner=bound
+        )
 
     # -- the four checks ------------------------------------------------------------------
 
@@ -161,10 +173,27 @@ class Actor:
             raise KeyNotFound(target.id)
 
     def owner_for(self, owner: str | None) -> str | None:
-        """The owner a key made or changed by this actor gets: an owner's own, always."""
-        if self.owner is None or owner in (None, self.owner):
-            return self.owner if self.owner is not None else owner
-        raise NotPermitted(f"{self._who} can only make keys for owner {self.owner}")
+        """The owner a key made or changed by this actor gets: an owner's own, always, and
+        a key bound by its owner's limits gives its own owner (none given: that one)."""
+        own = self.owner if self.owner is not None else self.bound_owner
+        if own is None or owner in (None, own):
+            return own if own is not None else owner
+        if self.owner is not None:
+            raise NotPermitted(f"{self._who} can only make keys for owner {self.owner}")
+        raise NotPermitted(self._escapes(own, f"a key of owner {owner}"))
+
+    def ensure_shares(self, owner: str | None, what: str) -> None:
+        """A key handed out with owner ``owner`` counts against the limits that bind the
+        actor (``bound_owner``): the same owner."""
+        if self.bound_owner is not None and owner != self.bound_owner:
+            theirs = f"of owner {owner}" if owner is not None else "of no owner"
+            raise NotPermitted(self._escapes(self.bound_owner, f"{what}, {theirs}"))
+
+    def _escapes(self, own: str, what: str) -> str:
+        return (
+            f"{self._who} is bound by the limits owner {own} shares with its keys; it cannot "
+            f"hand out {what}, which would not count against them"
+        )
 
     def ensure_grants(self, scopes: Iterable[str]) -> None:
         """``scopes`` may be handed out: the actor holds every one of them."""

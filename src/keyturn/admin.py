@@ -949,6 +949,7 @@ class KeyAdmin:
             )
         allowance = Allowance.of(old)
         actor.ensure_within(allowance, f"the successor of key {old.id}")
+        actor.ensure_shares(old.owner, f"the successor of key {old.id}")
         actor.ensure_confined(old.allowed_ips, f"the successor of key {old.id}")
         now = self.clock()
         expires_at = None
