@@ -180,19 +180,19 @@ class Actor:
             return own if own is not None else owner
         if self.owner is not None:
             raise NotPermitted(f"{self._who} can only make keys for owner {self.owner}")
-        raise NotPermitted(self._escapes(own, f"a key of owner {owner}"))
+        raise NotPermitted(self._escapes(own, "a key", owner))
 
     def ensure_shares(self, owner: str | None, what: str) -> None:
         """A key handed out with owner ``owner`` counts against the limits that bind the
         actor (``bound_owner``): the same owner."""
         if self.bound_owner is not None and owner != self.bound_owner:
-            theirs = f"of owner {owner}" if owner is not None else "of no owner"
-            raise NotPermitted(self._escapes(self.bound_owner, f"{what}, {theirs}"))
+            raise NotPermitted(self._escapes(self.bound_owner, what, owner))
 
-    def _escapes(self, own: str, what: str) -> str:
+    def _escapes(self, own: str, what: str, other: str | None) -> str:
+        theirs = f"owner {other}" if other is not None else "no owner"
         return (
             f"{self._who} is bound by the limits owner {own} shares with its keys; it cannot "
-            f"hand out {what}, which would not count against them"
+            f"hand out {what} for {theirs}, whose keys would not count against them"
         )
 
     def ensure_grants(self, scopes: Iterable[str]) -> None:

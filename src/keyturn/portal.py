@@ -263,6 +263,7 @@ class PortalLinks:
         actor.require(PORTAL_WRITE)
         name = checked_text(owner, "owner") or ""
         actor.ensure_grants(policy.scopes)
+        actor.ensure_shares(name, "a portal")
         ttl = checked_period(ttl, "ttl", MIN_TTL, MAX_TTL)
         back = checked_return_url(return_url)
         link = PortalLink(name, policy, self.clock() + ttl, back, actor.name)
@@ -278,13 +279,16 @@ class PortalLinks:
         """The owner acting through ``link`` (``OwnerPolicy.actor``), within the key that
         made it as that key is now; ``None`` when that key no longer works (revoked,
         disabled, expired, its grace over) or no longer holds ``portal:write``: what a key
-        opened closes with it. A link the
+        opened closes with it, and so does a key bound by another owner's limits
+        (``Actor.bound_owner``). A link the
         operator made (the CLI, the library) is bounded by its policy alone."""
         if not _KEY_ID.fullmatch(link.created_by):
             return link.policy.actor(link.owner)
         maker = self.store.get(link.created_by)
         if maker is None or not maker.usable() or missing_scopes(maker.granted, (PORTAL_WRITE,)):
             return None
+        if Actor.of_key(maker).bound_owner not in (None, link.owner):
+            return None  # its owner's limits came to bind it: it hands out no other owner's
         return link.policy.actor(link.owner, maker)
 
     def redeem(self, token: str) -> PortalLink | None:

@@ -104,3 +104,18 @@ def test_an_owner_without_limits_binds_nothing(engine_live: Live) -> None:
     key, _ = live.make_key("keys:write", "orders:read", owner="plain-label-co")
     made = live.client(key).post("/v1/keys", json={"name": "x", "scopes": ["orders:read"]})
     assert made.status_code == 201 and made.json()["owner"] is None
+
+
+def test_it_opens_no_portal_for_another_owner(engine_live: Live) -> None:
+    """A portal's keys are its owner's: a link for another owner would hand out keys free
+    of the limits binding the key that opened it."""
+    live = engine_live
+    owner, key, _ = bound_key(live, "portal:write", "orders:read")
+    policy = {"scopes": ["orders:read"]}
+    other = live.client(key).post(
+        "/v1/portal/sessions", json={"owner": "free-co", "policy": policy}
+    )
+    assert other.status_code == 403, other.text
+    assert other.json()["code"] == "grant_exceeded"
+    own = live.client(key).post("/v1/portal/sessions", json={"owner": owner, "policy": policy})
+    assert own.status_code == 201, own.text
