@@ -324,12 +324,19 @@ def scan_bytes(
         at = hit.start
         if allowed:
             continue
-        verdict = verifier(hit.provider_id, hit.secret) if verifier else None
-        findings.append(
-            Exposure(
-                hit.code, path, line, column, hit.provider_id, hit.provider, hit.key_type,
-                hit.masked, hit.confidence, fingerprint(hit.provider_id, hit.secret, salt),
-                hit.fix, verified=verdict or "",
-            )
-        )
+        findings.append(exposure(hit, path, line, column, salt, verifier))
     return findings
+
+
+def exposure(
+    hit: Hit, path: str, line: int, column: int, salt: str, verifier: Verifier | None,
+    commits: tuple[str, ...] = (),
+) -> Exposure:
+    """What is reported of ``hit``: never its secret (with ``verifier``, the provider's
+    verdict on it)."""
+    verdict = verifier(hit.provider_id, hit.secret) if verifier else None
+    return Exposure(
+        hit.code, path, line, column, hit.provider_id, hit.provider, hit.key_type,
+        hit.masked, hit.confidence, fingerprint(hit.provider_id, hit.secret, salt),
+        hit.fix, commits, verdict or "",
+    )

@@ -25,6 +25,7 @@ from keyturn.scan.detect import Verifier, scan_bytes
 from keyturn.scan.exposure import DEFAULT_SALT, Exposure
 from keyturn.scan.generic import config_like, notes_like
 from keyturn.scan.hygiene import check_env_files, env_finding, is_env_file
+from keyturn.scan.names import mask_result, name_findings
 from keyturn.scan.walker import Item, items_for, skipped_by_name
 
 if TYPE_CHECKING:  # httpx comes with --verify only: a hook's scan does not import it
@@ -259,7 +260,18 @@ def scan_paths(targets: Sequence[str], options: Options) -> Result:
     result = run(items, options)
     env_files = [i.path for i in items if is_env_file(i.path)]
     result.findings += check_env_files(env_files, options.salt)
-    return result
+    return _with_names(result, {i.path: () for i in items}, options)
+
+
+def _with_names(result: Result, paths: dict[str, tuple[str, ...]], options: Options) -> Result:
+    """``result`` with the secrets in ``paths`` (each with the commits adding it) as
+    findings, and every name it shows masked (``keyturn.scan.names``)."""
+    verifier = _verifier(options)
+    for path, commits in paths.items():
+        result.findings += name_findings(
+            path, options.salt, options.min_confidence, verifier, commits
+        )
+    return mask_result(result)
 
 
 def scan_staged(root: Path, options: Options) -> Result:
@@ -280,7 +292,7 @@ def scan_staged(root: Path, options: Options) -> Result:
         env_finding(ENV_FILE_TRACKED, e.path, options.salt) for e in entries
         if is_env_file(e.path)
     ]
-    return result
+    return _with_names(result, {e.path: () for e in entries}, options)
 
 
 def _batches(items: Iterable[Item], limit: int) -> Iterator[list[Item]]:
@@ -310,13 +322,14 @@ def scan_history(root: Path, since: str | None, options: Options) -> Result:
 
     for batch in _batches(items(), HISTORY_BATCH_BYTES):  # the history need not fit in memory
         result.add(run(batch, options))
-    env: dict[str, list[str]] = {}
+    named: dict[str, list[str]] = {}
     for blob in blobs:
         for commit, path in blob.introduced:
-            if is_env_file(path):
-                env.setdefault(path, []).append(commit)
+            named.setdefault(path, []).append(commit)
+    added = {path: tuple(dict.fromkeys(commits)) for path, commits in sorted(named.items())}
     result.findings += [
-        env_finding(ENV_FILE_TRACKED, path, options.salt, tuple(dict.fromkeys(commits)))
-        for path, commits in sorted(env.items())
+        env_finding(ENV_FILE_TRACKED, path, options.salt, commits)
+        for path, commits in added.items()
+        if is_env_file(path)
     ]
-    return result
+    return _with_names(result, added, options)

@@ -1,0 +1,100 @@
+"""A secret in a file's name is a finding, and no output of ``keyturn scan`` shows it.
+
+A file or folder named after a key (``cfg-kt_live_.../settings.txt``, a cache file named by
+a token) lands in git's tree objects like content does, and every format of the scan's
+report printed the name whole: the key, in a CI log, from the tool meant to keep keys out
+of logs. And a clean file under that name was no finding at all, so the hook let the key
+through. Now each secret in a name is a finding (line 0: about the file) and every name the
+report shows has its secrets masked: paths, ``--staged`` and ``--history``, in text, JSON
+and SARIF, unreadable files included."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from keyturn.cli import main
+from keyturn.keys import generate_key
+from tests.doctor.conftest import github_token
+from tests.scan.repo import Repo
+
+
+def assert_hidden(output: str, *keys: str) -> None:
+    """No key shows beyond its mask: its prefix and 4 + 4 characters of the rest."""
+    for key in keys:
+        hidden = key[key.rfind("_") + 5 : -4]
+        shown = [hidden[i : i + 8] for i in range(len(hidden) - 7) if hidden[i : i + 8] in output]
+        assert not shown, f"pieces of {key[:12]}... in the output: {shown[:3]}"
+
+
+def scan(*args: str, cwd: Path) -> tuple[int, str]:
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(main, ["scan", "--jobs", "1", *args])
+    finally:
+        os.chdir(old)
+    return result.exit_code, result.stdout + result.stderr
+
+
+def planted(root: Path) -> tuple[str, str]:
+    """A folder named with a keyturn key and a file named with a GitHub token, both holding
+    nothing secret."""
+    key, token = generate_key("kt_live"), github_token()
+    (root / f"cfg-{key}").mkdir(parents=True)
+    (root / f"cfg-{key}" / "settings.txt").write_text("debug = true\n")
+    (root / f"{token}.json").write_text("{}\n")
+    return key, token
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_a_tree_scan_reports_names_masked(tmp_path: Path, fmt: str) -> None:
+    key, token = planted(tmp_path)
+    code, output = scan("--format", fmt, ".", cwd=tmp_path)
+    assert code == 1, output
+    assert_hidden(output, key, token)
+    if fmt == "json":
+        found = json.loads(output)["findings"]
+        assert {f["provider_id"] for f in found} >= {"keyturn", "github"}
+        assert all(f["line"] == 0 for f in found)
+        assert any(f["path"].startswith("cfg-kt_live_") for f in found)
+
+
+@pytest.mark.parametrize("mode", ["--staged", "--history"])
+def test_git_scans_report_names_masked(tmp_path: Path, mode: str) -> None:
+    repo = Repo(tmp_path / "repo")
+    key, token = planted(repo.root)
+    if mode == "--history":
+        repo.commit("add settings")
+    else:
+        repo.git("add", ".")
+    code, output = scan(mode, "--format", "json", ".", cwd=repo.root)
+    assert code == 1, output
+    assert_hidden(output, key, token)
+    assert len(json.loads(output)["findings"]) >= 2
+
+
+def test_a_content_finding_under_such_a_name_is_masked_too(tmp_path: Path) -> None:
+    key, token = planted(tmp_path)
+    inner = generate_key("kt_live")
+    (tmp_path / f"{token}.json").write_text(f'{{"key": "{inner}"}}\n')
+    code, output = scan("--format", "text", ".", cwd=tmp_path)
+    assert code == 1
+    assert_hidden(output, key, token, inner)
+    assert ":1:" in output  # the content finding, at its line
+
+
+def test_ordinary_names_are_shown_as_they_are(tmp_path: Path) -> None:
+    (tmp_path / "src" / "very_long_module_name_without_dots").mkdir(parents=True)
+    secret = generate_key("kt_live")
+    (tmp_path / "src" / "very_long_module_name_without_dots" / "x.py").write_text(
+        f'KEY = "{secret}"\n'
+    )
+    code, output = scan("--format", "json", ".", cwd=tmp_path)
+    assert code == 1
+    (found,) = json.loads(output)["findings"]
+    assert found["path"] == "src/very_long_module_name_without_dots/x.py"
