@@ -1,9 +1,12 @@
 """Verify-path benchmark: keyturn against a hand-written bare ceiling, side by side.
 
 Prints, from one run:
-- the cached verify (``KeyManager.verify_asgi``, what the ASGI middleware calls) against a
-  bare ceiling (find the header, split off ``Bearer``, SHA-256, dict lookup, expiry check);
-  target: at most 2x;
+- the cached verify (``KeyManager.verify_asgi``: the core's decision for a request, which
+  the ASGI middleware makes through ``triage_asgi``) against a bare ceiling (find the
+  header, split off ``Bearer``, SHA-256, dict lookup, expiry check); target: at most 2x
+  for the core with the verification log off (the target was set before the log existed,
+  and the log has its own budget, below), and beside it, in the same rounds, the default
+  manager with the log on (the core plus the log's queueing), against the same ceiling;
 - the cached verify of a key restricted by address (``allowed_ips``: the client's address
   is checked on the fast path) and of an unrestricted key with the peer given, against the
   plain cached verify; target: at most 1.10x;
@@ -164,23 +167,32 @@ def run(args: argparse.Namespace, folder: Path) -> None:
 
 
 def hot(args: argparse.Namespace, folder: Path) -> None:
-    # 1. Cached verify against the bare ceiling.
+    # 1. Cached verify against the bare ceiling: the core (the verification log off), which
+    # is what the target is about, and the default manager (the log on), in the same rounds.
     cached = KeyManager(f"sqlite:///{folder / 'cached.db'}", cache=KeyCache(ttl=3600))
+    unlogged = KeyManager(
+        f"sqlite:///{folder / 'cached.db'}", cache=KeyCache(ttl=3600), verification_log=False
+    )
     issued = cached.create_key("bench", scopes=["read"])
     headers = request_headers(issued.key)
-    assert cached.verify_asgi(headers).code == "valid"
+    assert cached.verify_asgi(headers).code == unlogged.verify_asgi(headers).code == "valid"
     table = {sha256(issued.key.encode()).hexdigest(): time.time() + 3600}
     bare = bare_ceiling(table)
     assert bare(headers)
     hot = side_by_side(
-        {"bare": lambda: bare(headers), "keyturn": lambda: cached.verify_asgi(headers)},
+        {
+            "bare": lambda: bare(headers),
+            "off": lambda: unlogged.verify_asgi(headers),
+            "on": lambda: cached.verify_asgi(headers),
+        },
         rounds=args.rounds,
         calls=20_000,
     )
-    ratio = hot["keyturn"] / hot["bare"]
-    print(f"cached verify      keyturn {hot['keyturn'] * 1e6:7.2f} µs")
-    print(f"bare ceiling                {hot['bare'] * 1e6:7.2f} µs")
-    print(f"ratio keyturn/bare          {ratio:7.2f}x   (target <= 2.00x)\n")
+    print(f"bare ceiling                                  {hot['bare'] * 1e6:7.2f} µs")
+    print(f"cached verify, log off (the core)             {hot['off'] * 1e6:7.2f} µs, "
+          f"{hot['off'] / hot['bare']:.2f}x bare   (target <= 2.00x)")
+    print(f"cached verify, log on (the default manager)   {hot['on'] * 1e6:7.2f} µs, "
+          f"{hot['on'] / hot['bare']:.2f}x bare   (the log's own budget: 1d)\n")
 
     # 1b. Allow-lists on the same fast path: a restricted key, and the peer passed along.
     office = ["10.0.0.0/8", "172.16.0.0/12", "203.0.113.0/24", "2001:db8::/32"]
@@ -238,9 +250,6 @@ def hot(args: argparse.Namespace, folder: Path) -> None:
     # as the ASGI middleware makes it (the peer, and what it saw of the request in a
     # ``Seen``: method, path, a new request id, the user agent), with the log on (the
     # default) and off, measured in the same rounds.
-    unlogged = KeyManager(
-        f"sqlite:///{folder / 'cached.db'}", cache=KeyCache(ttl=3600), verification_log=False
-    )
 
     def as_middleware(manager: KeyManager) -> Callable[[], object]:
         def verify() -> object:
@@ -249,7 +258,6 @@ def hot(args: argparse.Namespace, folder: Path) -> None:
 
         return verify
 
-    assert unlogged.verify_asgi(headers).code == "valid"
     logged = side_by_side(
         {
             "off": as_middleware(unlogged),

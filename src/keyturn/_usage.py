@@ -39,7 +39,7 @@ class UsageRecorder:
         self._pending: dict[str, float] = {}
         # Key id -> [last noted time, accepted requests]: read and bumped lock-free on the
         # hot path, swapped out whole at each flush and counted one flush later.
-        self._noted: dict[str, list[float]] = {}
+        self.noted: dict[str, list[float]] = {}
         self._ripening: dict[str, list[float]] = {}
         # Other outcomes per (key id, code): off the fast path, under the lock.
         self._outcomes: dict[tuple[str, str], int] = {}
@@ -48,7 +48,7 @@ class UsageRecorder:
 
     def note(self, key_id: str, at: float) -> None:
         """An accepted request: count it, and note the time if a second has passed."""
-        entry = self._noted.get(key_id)
+        entry = self.noted.get(key_id)
         if entry is not None:
             entry[1] += 1
             # Within a second of the last note nothing changes worth writing: skip the lock.
@@ -56,7 +56,7 @@ class UsageRecorder:
                 return
             entry[0] = at
         else:
-            self._noted.setdefault(key_id, [at, 0])[1] += 1
+            self.noted.setdefault(key_id, [at, 0])[1] += 1
         with self._lock:
             self._pending[key_id] = at
         if self._writer.thread is None:
@@ -75,7 +75,7 @@ class UsageRecorder:
         with self._lock:
             batch, self._pending = self._pending, {}
             outcomes, self._outcomes = self._outcomes, {}
-            ripened, self._ripening, self._noted = self._ripening, self._noted, {}
+            ripened, self._ripening, self.noted = self._ripening, self.noted, {}
             latest: dict[str, list[float]] = {}
             if final:
                 latest, self._ripening = self._ripening, {}
@@ -107,7 +107,7 @@ class UsageRecorder:
 
 
 def _merge(first: dict[str, list[float]], second: dict[str, list[float]]) -> dict[str, float]:
-    """Accepted counts per key id from two batches of ``_noted`` entries."""
+    """Accepted counts per key id from two batches of ``noted`` entries."""
     merged: dict[str, float] = {key: entry[1] for key, entry in first.items()}
     for key, entry in second.items():
         merged[key] = merged.get(key, 0) + entry[1]

@@ -149,6 +149,7 @@ class KeyManager:
         self._cache_clock = self.cache.clock
         self._note = self.usage.note
         self._log_queue = self.verifications.queue
+        self._logging = verification_log
         self._proxied = bool(self.verifier.proxies.set)  # a peer may be a trusted proxy
         self._well_formed = self.verifier.well_formed
         # Hashes of keys the store has found (see ``Verifier.well_formed``'s ``issued``).
@@ -360,6 +361,8 @@ class KeyManager:
         fast path's append. ``scopes``: what the request needed (``None``: a permission
         expression). A key's mask is noted for the writer here, where the key was read: the
         fast path queues only its id."""
+        if not self._logging:
+            return decision
         log = self.verifications
         key = decision.key
         key_id = None
@@ -437,29 +440,31 @@ class KeyManager:
         self,
         headers: Sequence[tuple[bytes, bytes]],
         query: bytes = b"",
-        *,
         scopes: Sequence[str] = (),
         peer: str | None = None,
         seen: Seen | None = None,
     ) -> Decision:
         """``verify`` for ASGI scopes (lower-case byte header names): the middleware's path.
-        ``peer``: the connection's address (``scope["client"][0]``)."""
+        ``peer``: the connection's address (``scope["client"][0]``). The arguments are
+        ``triage_asgi``'s, in its order, and may be given by position too: a keyword-only
+        argument left to its default costs a dict lookup per call (a cached verify is
+        short enough for three of them to show)."""
         scopes = tuple(scopes)
         found = self.triage_asgi(headers, query, scopes, peer, seen)
+        if isinstance(found, Decision):
+            return found
         if found is None:
             return self.verify(headers, query, scopes=scopes, peer=peer, seen=seen)
-        if isinstance(found, Candidate):
-            # Triage looked in the cache already: a hash it does not hold is read at once.
-            origin = (peer, headers)
-            if found.key_hash in self._entries:
-                record = self._lookup(found, origin)
-            else:
-                record = self._load(found, origin)
-            if isinstance(record, Decision):
-                return self._logged(record, peer, headers, seen, scopes)
-            decision = self.finish(found, record, scopes, None, origin)
-            return self._logged(decision, peer, headers, seen, scopes)
-        return found
+        # Triage looked in the cache already: a hash it does not hold is read at once.
+        origin = (peer, headers)
+        if found.key_hash in self._entries:
+            record = self._lookup(found, origin)
+        else:
+            record = self._load(found, origin)
+        if isinstance(record, Decision):
+            return self._logged(record, peer, headers, seen, scopes)
+        decision = self.finish(found, record, scopes, None, origin)
+        return self._logged(decision, peer, headers, seen, scopes)
 
     def triage_asgi(
         self,
@@ -499,15 +504,22 @@ class KeyManager:
                 if accepted is not None and (
                     record.allowed is None or self._admits(record, peer, headers)
                 ):
-                    self._note(record.id, now)
-                    # ``_logged``, inlined (the writer finds the key's mask by its id)
-                    logged = (now, _VALID, record.id, peer, scopes) + (
-                        seen or unseen(headers, self._proxied)
-                    )
-                    if len(self._log_queue) < self.verifications.room:
-                        self._log_queue.append(logged)
+                    key_id = record.id
+                    # ``UsageRecorder.note``, inlined for a key noted within the second
+                    counted = self.usage.noted.get(key_id)
+                    if counted is not None and now - counted[0] < 1.0:
+                        counted[1] += 1
                     else:
-                        self.verifications.record(logged)
+                        self._note(key_id, now)
+                    if self._logging:
+                        # ``_logged``, inlined (the writer finds the key's mask by its id)
+                        logged = (now, _VALID, key_id, peer, scopes) + (
+                            seen or unseen(headers, self._proxied)
+                        )
+                        if len(self._log_queue) < self.verifications.room:
+                            self._log_queue.append(logged)
+                        else:
+                            self.verifications.record(logged)
                     return accepted
             presented = Presented(raw.decode("latin-1"), source.decode("latin-1"))
             candidate = Candidate(presented, key_hash)
@@ -802,11 +814,11 @@ class AsyncKeyManager:
         self,
         headers: Sequence[tuple[bytes, bytes]],
         query: bytes = b"",
-        *,
         scopes: Sequence[str] = (),
         peer: str | None = None,
         seen: Seen | None = None,
     ) -> Decision:
+        """``KeyManager.verify_asgi``, with the store read in a worker thread."""
         scopes = tuple(scopes)
         found = self.sync.triage_asgi(headers, query, scopes, peer, seen)
         if isinstance(found, Decision):
