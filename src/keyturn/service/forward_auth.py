@@ -278,9 +278,15 @@ def _problem(answer: HttpAnswer, rid: str) -> Answer:
 
 def _query_overrides(query: bytes) -> list[bytes]:
     """The methods a query's ``_method`` parameters name, decoded as a framework decodes
-    them (a name written ``%5Fmethod`` is ``_method`` to it)."""
-    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
-    named = [v.encode("latin-1") for k, v in pairs if k.strip().lower() == _OVERRIDE_PARAM]
+    them (a name written ``%5Fmethod`` is ``_method`` to it), read as every parser may:
+    pairs split at ``;`` too, the query ended at a ``#``, a name ended at a NUL (PHP)."""
+    text = query.decode("latin-1")
+    named = [
+        v.encode("latin-1")
+        for reading in {text, text.partition("#")[0]}
+        for k, v in parse_qsl(reading.replace(";", "&"), keep_blank_values=True, encoding="latin-1")
+        if k.partition("\x00")[0].strip().lower() == _OVERRIDE_PARAM
+    ]
     return [method for value in named for method in _listed(value)]
 
 
