@@ -6,7 +6,7 @@ action (revoked, by default) before the developer has read the hook's message, l
 pushed. Only keyturn keys whose checksum verifies are sent (the scanner reports nothing
 else as a keyturn key), each once, over HTTPS or to a loopback address; the deployment
 answers 202 whatever the key, so the scan learns nothing about it. The key goes to that
-URL and nowhere else, and is never printed.
+URL and nowhere else (no proxy from the environment), and is never printed.
 """
 
 from __future__ import annotations
@@ -56,8 +56,13 @@ class LeakReporter:
         import httpx
 
         if self._client is None:
+            # No proxy or ~/.netrc from the environment (``trust_env``), as the doctor: the
+            # key goes to the URL alone, never in clear to an HTTP_PROXY on the way.
             self._client = httpx.Client(
-                timeout=REPORT_TIMEOUT, transport=self.transport, follow_redirects=False
+                timeout=REPORT_TIMEOUT,
+                transport=self.transport,
+                follow_redirects=False,
+                trust_env=False,
             )
         try:
             answer = self._client.post(f"{self.url}/v1/leaks", json={"key": secret})
