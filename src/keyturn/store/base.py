@@ -11,11 +11,12 @@ leaves a store.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from keyturn._events import Event
 from keyturn._states import Status
@@ -30,13 +31,27 @@ if TYPE_CHECKING:
 
 
 def masked_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+    """The URL without its password, for messages and logs: before the ``@``, and as a
+    query parameter (``?password=``, ``sslpassword``), which libpq and redis-py take too."""
+    head, mark, tail = url.partition("?")
+    query, hash_mark, fragment = tail.partition("#")
+    parts = urlsplit(head)
+    if parts.password is not None:
+        netloc = parts.netloc.rpartition("@")
+        user = netloc[0].partition(":")[0]
+        head = urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+    query = _QUERY_PASSWORD.sub(_masked_pair, query)
+    return f"{head}{mark}{query}{hash_mark}{fragment}"
+
+
+_QUERY_PASSWORD = re.compile(r"([^&=]*)=([^&]*)")
+
+
+def _masked_pair(pair: re.Match[str]) -> str:
+    """``name=value`` with the value masked when the name (decoded) names a password."""
+    if "password" not in unquote_plus(pair[1]).lower():
+        return pair[0]
+    return f"{pair[1]}=***"
 
 
 EVERY_KEY = "*"

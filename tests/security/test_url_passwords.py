@@ -1,0 +1,55 @@
+"""A database or Redis password given in the URL's query is masked like one before the @.
+
+libpq and redis-py both take the password as a query parameter too
+(``postgresql://app@db/keys?password=...``, ``redis://cache:6379/0?password=...``, the
+only way for a ``unix://`` socket), and every message naming the URL masked only
+``user:password@``: a server that could not reach its database or Redis printed the
+password on stderr, where log collectors keep it. Over the CLI and ``keyturn serve``,
+which print these errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from keyturn.store.base import masked_url
+from tests.service.conftest import run_cli
+
+SECRET = "S3cretPassw0rd"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://postgres@127.0.0.1:1/x?password={SECRET}",
+        f"postgresql://postgres@127.0.0.1:1/x?sslmode=disable&password={SECRET}",
+        f"postgresql:///x?host=127.0.0.1&port=1&user=postgres&password={SECRET}",
+        f"postgresql://postgres@127.0.0.1:1/x?pass%77ord={SECRET}",
+        f"postgresql://postgres:{SECRET}@127.0.0.1:1/x?sslpassword={SECRET}",
+    ],
+)
+def test_an_unreachable_database_names_no_password(url: str) -> None:
+    done = run_cli("keys", "list", "--db", url, timeout=30)
+    assert done.returncode != 0
+    assert "cannot connect" in done.stderr
+    assert SECRET not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"redis://127.0.0.1:1/0?password={SECRET}", f"unix:///nowhere/redis.sock?db=0&password={SECRET}"],
+)
+def test_an_unreachable_redis_names_no_password(url: str, tmp_path: object) -> None:
+    done = run_cli(
+        "serve", "--port", "0", "--redis", url, "--db", f"sqlite:///{tmp_path}/k.db", timeout=30
+    )
+    assert done.returncode != 0
+    assert "Redis" in done.stderr
+    assert SECRET not in done.stdout + done.stderr
+
+
+def test_the_rest_of_the_url_is_kept() -> None:
+    shown = masked_url(f"postgresql://app@db/keys?sslmode=require&password={SECRET}&x=1")
+    assert shown == "postgresql://app@db/keys?sslmode=require&password=***&x=1"
+    for kept in ("postgresql://app@db/keys?sslmode=require", "postgresql:///keys?host=/run"):
+        assert masked_url(kept) == kept
+    assert masked_url(f"redis://:{SECRET}@cache:6379/0") == "redis://:***@cache:6379/0"
