@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +101,29 @@ def test_ordinary_names_are_shown_as_they_are(tmp_path: Path) -> None:
     assert code == 1
     (found,) = json.loads(output)["findings"]
     assert found["path"] == "src/very_long_module_name_without_dots/x.py"
+
+
+def test_a_folder_that_cannot_be_read_is_named_masked(tmp_path: Path) -> None:
+    """Listed among the unreadable (text on stderr, JSON), its name still masked."""
+    from tests.scan.test_hardening import AS_A_USER
+
+    key = generate_key("kt_live")
+    locked = tmp_path / f"cache-{key}"
+    locked.mkdir()
+    (locked / "a.py").write_text("x = 1\n")
+    locked.chmod(0)
+    try:
+        outputs = [
+            subprocess.run(
+                [*AS_A_USER, sys.executable, "-m", "keyturn", "scan", "--format", fmt, "."],
+                cwd=tmp_path, env={**os.environ, "NO_COLOR": "1"},
+                capture_output=True, text=True, timeout=120, check=False,
+            )
+            for fmt in ("text", "json")
+        ]
+    finally:
+        locked.chmod(stat.S_IRWXU)
+    for done in outputs:
+        assert done.returncode == 1, done.stderr
+        assert_hidden(done.stdout + done.stderr, key)
+    assert json.loads(outputs[1].stdout)["unreadable"][0]["path"].startswith("./cache-kt_live_")
