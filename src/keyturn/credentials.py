@@ -161,27 +161,26 @@ class CredentialReader:
                     "send one key in one header; remove the other",
                 )
             found = found or header_key
-        if query:
-            param = self._query_param(query)
-            if param is not None:
-                name, value = param
-                if not self.allow_query:
-                    return Rejection(
-                        "credentials_in_query",
-                        f"a key was sent in the query parameter '{name}'",
-                        "send it in the Authorization: Bearer header instead, and rotate the "
-                        "key: URLs are written to logs, so treat it as leaked",
-                    )
-                in_query = self.parse_token(value, f"query:{name}", f"the query parameter {name}")
-                if isinstance(in_query, Rejection):
-                    return in_query
-                if found is not None and found.key != in_query.key:
-                    return Rejection(
-                        "conflicting_credentials",
-                        "the query string and a header hold different keys",
-                        "send one key, in the Authorization header",
-                    )
-                found = found or in_query
+        params = self._query_params(query) if query else []
+        if params and not self.allow_query:
+            return Rejection(
+                "credentials_in_query",
+                f"a key was sent in the query parameter '{params[0][0]}'",
+                "send it in the Authorization: Bearer header instead, and rotate the "
+                "key: URLs are written to logs, so treat it as leaked",
+            )
+        for name, value in params:
+            in_query = self.parse_token(value, f"query:{name}", f"the query parameter {name}")
+            if isinstance(in_query, Rejection):
+                return in_query
+            if found is not None and found.key != in_query.key:
+                detail = "the query string and a header hold different keys"
+                if found.source.startswith("query:"):
+                    detail = "the query string holds different keys in its key parameters"
+                return Rejection(
+                    "conflicting_credentials", detail, "send one key, in the Authorization header"
+                )
+            found = found or in_query
         if found is None:
             return Rejection(
                 "missing_credentials",
@@ -276,11 +275,14 @@ class CredentialReader:
             "a key is made of letters, digits and - . _ ~ + / only; copy it again",
         )
 
-    def _query_param(self, query: str | bytes) -> tuple[str, str] | None:
+    def _query_params(self, query: str | bytes) -> list[tuple[str, str]]:
+        """Every credential parameter of the query with a value, in order: each is a key
+        sent, and two different ones are two credentials (an upstream may read either)."""
         text = _text(query)
         if not any(name in text for name in self.query_params):
-            return None
-        for name, value in parse_qsl(text, keep_blank_values=True):
-            if name in self.query_params and value.strip():
-                return name, value.strip()
-        return None
+            return []
+        return [
+            (name, value.strip())
+            for name, value in parse_qsl(text, keep_blank_values=True)
+            if name in self.query_params and value.strip()
+        ]
