@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from keyturn._addresses import parse_address
+from keyturn._addresses import address_text, parse_address
 from keyturn._flusher import Flusher
 from keyturn._redact import mask_text
 from keyturn._request_ids import new_id
@@ -444,11 +444,12 @@ class VerificationLog:
         clients = work.clients
         if peer in clients:
             return clients[peer]
-        address = parse_address(peer) if peer else None
-        if address is not None and address in self.proxies.set:
-            found = self.proxies.client(peer, headers)
-            return None if found is None else str(found)
-        client = clients[peer] = None if address is None else str(address)
+        if peer and self.proxies.set:
+            address = parse_address(peer)
+            if address is not None and address in self.proxies.set:
+                found = self.proxies.client(peer, headers)
+                return None if found is None else str(found)
+        client = clients[peer] = address_text(peer) if peer else None
         return client
 
     def _shape(self, now: float, key: tuple[Any, ...], work: _Batch) -> ShapeRow:

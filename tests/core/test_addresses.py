@@ -13,6 +13,7 @@ from keyturn._addresses import (
     NETWORK_PATTERN,
     AddressSet,
     TrustedProxies,
+    address_text,
     checked_networks,
     parse_address,
     parse_network,
@@ -92,11 +93,31 @@ def test_ipv4_mapped_peer_is_its_ipv4_address() -> None:
         ("1.2.3.4:5:6", None),
         ("[2001:db8::1", None),
         ("x" * 100, None),
+        ("010.0.0.1", None),
+        ("::ffff:10.0.0.1", "10.0.0.1"),
     ],
 )
 def test_parse_address(text: str, expected: str | None) -> None:
     found = parse_address(text)
     assert (None if found is None else str(found)) == expected
+    assert address_text(text) == expected  # as the verification log stores it
+
+
+# Dotted quads of all kinds: octets past 255, leading zeros, a port, spaces around.
+dotted = st.builds(
+    lambda octets, port, pad: f"{pad}{'.'.join(octets)}{port}{pad}",
+    st.lists(st.integers(0, 999).map(str) | st.from_regex(r"0[0-9]{1,2}", fullmatch=True),
+             min_size=3, max_size=5),
+    st.sampled_from(["", ":80", ":"]),
+    st.sampled_from(["", " "]),
+)
+
+
+@settings(max_examples=500)
+@given(st.one_of(dotted, st.from_regex(ADDRESS_PATTERN, fullmatch=True), st.text(max_size=20)))
+def test_address_text_is_the_parsed_address_written_out(text: str) -> None:
+    found = parse_address(text)
+    assert address_text(text) == (None if found is None else str(found))
 
 
 @pytest.mark.parametrize(
