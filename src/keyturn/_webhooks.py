@@ -35,6 +35,7 @@ from keyturn import _events as events
 from keyturn._signing import new_secret
 from keyturn._verifications import READ_SCOPE as LOG_READ
 from keyturn.actor import Actor
+from keyturn.admin import READ as KEYS_READ
 from keyturn.admin import checked_text
 from keyturn.errors import InvalidValue, NotFound, ScopeNotHeld
 from keyturn.keys import KEY_AS_TEXT, url_holds_key
@@ -170,6 +171,14 @@ class WebhookAdmin:
 
     def create(self, actor: Actor, new: NewWebhook) -> CreatedWebhook:
         actor.require(WRITE)
+        try:  # every event carries a key's view, which every face shows with keys:read only
+            actor.require(KEYS_READ)
+        except ScopeNotHeld as refused:
+            raise ScopeNotHeld(
+                f"{refused}: every event carries the key's view (name, owner, scopes, "
+                f"metadata, mask), which needs {KEYS_READ}; use a key holding it",
+                refused.missing,
+            ) from None
         chosen = checked_events(new.events)  # before the URL: resolving its host is slow
         naming = [e for e in (events.GRACE_ENDING, events.CANARY_USED) if e in chosen]
         if events.ANY in chosen or naming:

@@ -73,8 +73,8 @@ def test_the_dashboard_shows_callers_to_log_readers_only(live: Live) -> None:
 
 
 def test_webhooks_carrying_callers_ask_for_the_logs_scope(live: Live) -> None:
-    hooks_only, _ = live.make_key("webhooks:write")
-    both, _ = live.make_key("webhooks:write", "verifications:read")
+    hooks_only, _ = live.make_key("webhooks:write", "keys:read")
+    both, _ = live.make_key("webhooks:write", "keys:read", "verifications:read")
     url = "http://127.0.0.1:9/hook"
     for events in (None, ["*"], ["key.grace_ending"], ["key.created", "key.grace_ending"],
                    ["key.canary_used"]):

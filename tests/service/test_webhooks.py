@@ -151,7 +151,7 @@ def test_the_api_lists_and_deletes_webhooks_and_never_shows_a_secret_again(hooke
 
 def test_webhook_scopes(hooked: Live) -> None:
     reader, _ = hooked.make_key("webhooks:read")
-    writer, _ = hooked.make_key("webhooks:read", "webhooks:write")
+    writer, _ = hooked.make_key("webhooks:read", "webhooks:write", "keys:read")
     keys_admin, _ = hooked.make_key("keys:read", "keys:write")
     body = {"url": "http://127.0.0.1:9/hook"}
     assert hooked.client(reader).get("/v1/webhooks").status_code == 200
