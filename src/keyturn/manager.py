@@ -65,6 +65,9 @@ if TYPE_CHECKING:
 
 VALID = CATALOGUE["valid"]  # the accepting outcome: ``decision.outcome is VALID`` is ``ok``
 _VALID = VALID.code
+# A named tuple made from its fields in C, without the Python frame of its ``__new__``
+# (a cache miss makes two): ``_new(Candidate, (presented, key_hash))``.
+_new = tuple.__new__
 Moment = float | datetime | None
 """``now`` as callers give it: Unix time, an aware datetime, or ``None`` for the clock."""
 
@@ -521,8 +524,8 @@ class KeyManager:
                         else:
                             self.verifications.record(logged)
                     return accepted
-            presented = Presented(raw.decode("latin-1"), source.decode("latin-1"))
-            candidate = Candidate(presented, key_hash)
+            presented = _new(Presented, (raw.decode("latin-1"), source.decode("latin-1")))
+            candidate = _new(Candidate, (presented, key_hash))
             if record.metered:
                 return candidate
             decision = self.finish(candidate, record, scopes, now, (peer, headers))
@@ -530,7 +533,7 @@ class KeyManager:
         key = raw.decode("latin-1")
         if not self._well_formed(key, entry is not None or key_hash in self._hashes_read):
             return None
-        candidate = Candidate(Presented(key, source.decode("latin-1")), key_hash)
+        candidate = _new(Candidate, (_new(Presented, (key, source.decode("latin-1"))), key_hash))
         expiry = self._unknown.get(key_hash)
         if expiry is not None and expiry >= self._cache_clock():
             decision = self.finish(candidate, None, scopes, None)  # a cached unknown hash

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from keyturn.answer import PROBLEM_JSON, render
-from keyturn.keys import display_parts, generate_key, hash_key
+from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, parse_key
 from keyturn.record import KeyRecord
 from keyturn.verifier import Candidate, Decision, Verifier
 
@@ -54,6 +56,39 @@ def test_garbage_never_reaches_a_lookup() -> None:
         found = verifier.inspect([("x-api-key", bad)])
         assert isinstance(found, Decision), bad
         assert found.code == code
+
+
+def _near_keys() -> st.SearchStrategy[str]:
+    """Strings a key's check must tell apart: keys of several prefixes, with a character
+    changed, added or removed anywhere (a letter, a digit, an underscore, a non-ASCII
+    letter, a space), or cut."""
+    prefixes = st.sampled_from(["kt_live", "kt_test", "kt", "acme_live", "x"])
+    change = st.sampled_from(["a", "Z", "7", "_", "é", "٣", " ", "-", ""])
+    return st.builds(
+        lambda key, at, new, cut: (key[:at] + new + key[at + 1 :])[: len(key) + 1 - cut],
+        prefixes.map(generate_key),
+        st.integers(0, 50),
+        change,
+        st.integers(0, 3),
+    )
+
+
+@given(_near_keys())
+def test_the_fast_shape_check_agrees_with_the_full_parser(value: str) -> None:
+    # ``well_formed`` (slices and two string tests) is what the hot path asks; the parser
+    # is what explains a refusal: one key, one answer.
+    narrow = Verifier(["kt_live", "acme_live"])
+    parsed = parse_key(value, narrow.prefixes)
+    assert narrow.well_formed(value) == (not isinstance(parsed, KeyDefect))
+
+
+def test_an_accepting_decision_is_the_one_its_fields_make() -> None:
+    key = generate_key()
+    record = record_for(key)
+    accepted = verifier.accept(record, ("read",))
+    assert accepted == Decision(verifier.reject("valid", "").outcome, "", "", record, ("read",))
+    assert accepted.ok and accepted.quota is None and accepted.unmet == ""
+    assert verifier.accept(record, ("read",)) is accepted  # kept, per scope tuple
 
 
 @pytest.mark.parametrize(
