@@ -105,7 +105,7 @@ class StoreReads:
             if wait:
                 return self._refusal(wait)
         try:
-            self._slots.get(timeout=self._wait)
+            self._slots.get(True, self._wait)  # by position: a keyword costs a dict
         except Empty:
             raise Unavailable(
                 f"the store is busy: {self.concurrency} key lookups have been running for "

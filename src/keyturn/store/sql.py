@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from keyturn import _states as states
@@ -112,7 +111,7 @@ class Dialect:
     owner_share: str = ""
     owner_lock: str = ""
     # A time column's value that is not NULL -> datetime: ``time_out`` without its test
-    # for NULL (the record reader makes it), for SQLite a C call without a Python frame.
+    # for NULL (the record reader makes it).
     time_of: Callable[[Any], datetime] = _same
 
 
@@ -124,6 +123,12 @@ def _moment(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
+def _utc(value: float) -> datetime:
+    # The time zone given by position: ``partial(datetime.fromtimestamp, tz=UTC)`` has no
+    # frame but passes a keyword, which takes the call through a dict (a third dearer).
+    return datetime.fromtimestamp(value, UTC)
+
+
 def _json_text(value: str) -> Any:
     # On every cache miss: empty metadata skips the JSON parser.
     return json.loads(value) if value != "{}" else {}
@@ -131,7 +136,7 @@ def _json_text(value: str) -> Any:
 
 SQLITE = Dialect(
     "sqlite", _seconds, _moment, json.dumps, _json_text,
-    time_of=partial(datetime.fromtimestamp, tz=UTC),
+    time_of=_utc,
 )  # fmt: skip
 
 
