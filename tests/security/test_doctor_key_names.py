@@ -52,3 +52,37 @@ def test_a_variable_name_is_still_named(name: str) -> None:
     report = diagnose(None, key_env=name, probe=False, use_keyring=False, environ={})
     assert report.findings[0].code == "key_not_set"
     assert name in report.findings[0].detail
+
+
+OPTIONS = [
+    ["--key-file", "{key}"],
+    ["--key-file", "/nowhere/{key}"],
+    ["--dotenv", "/nowhere/{key}"],
+    ["--provider", "{key}"],
+    ["--send", "{key}"],
+    ["--created-at", "{key}"],
+    ["--max-age", "{key}"],
+    ["--timeout", "{key}"],
+]
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda o: o[0])
+@pytest.mark.parametrize("kind", ["keyturn", "openai", "github"])
+def test_a_key_typed_for_another_option_is_not_shown(option: list[str], kind: str) -> None:
+    """The same slip for every option whose usage error quotes what was typed
+    (``--key-file "$KEY"``): the error names the option and masks the key."""
+    key = KEYS[kind]()
+    args = [part.format(key=key) for part in option]
+    result = CliRunner().invoke(
+        main, ["doctor", "--no-keyring", "--no-probe", *args, "https://api.openai.com/v1"],
+        env={"API_KEY": ""},
+    )
+    assert result.exit_code == 2, result.output
+    assert_hidden(result.output, key)
+
+
+def test_ordinary_values_are_still_quoted() -> None:
+    result = CliRunner().invoke(main, ["doctor", "--no-probe", "--timeout", "soon"])
+    assert result.exit_code == 2 and "'soon'" in result.output
+    result = CliRunner().invoke(main, ["doctor", "--no-probe", "--key-file", "/nowhere/key.txt"])
+    assert result.exit_code == 2 and "/nowhere/key.txt" in result.output

@@ -26,10 +26,12 @@ DEFAULT_MAX_AGE_DAYS = 90
 
 
 def _positive(value: str, option: str, kind: type[int] | type[float]) -> Any:
+    from keyturn.doctor.sources import without_keys
+
     try:
         number = kind(value)
     except ValueError:
-        raise UsageFailure(f"{option} {value!r} is not a number") from None
+        raise UsageFailure(without_keys(f"{option} {value!r} is not a number")) from None
     if number <= 0:
         raise UsageFailure(f"{option} must be more than 0")
     return number
@@ -107,6 +109,7 @@ def doctor(url: str | None, key_env: str | None, key_file: str | None, key_stdin
     """
     require("doctor", "keyturn doctor")
     from keyturn.doctor import diagnose
+    from keyturn.doctor.sources import without_keys
 
     if sum([key_env is not None, key_file is not None, key_stdin]) > 1:
         raise UsageFailure("use only one of --key-env, --key-file and --key-stdin")
@@ -134,9 +137,10 @@ def doctor(url: str | None, key_env: str | None, key_file: str | None, key_stdin
             use_keyring=not no_keyring,
             timeout=seconds,
         )
-    except ValueError as exc:
-        raise UsageFailure(str(exc)) from None
+    except ValueError as exc:  # each quotes what was typed, which may be a key misplaced
+        raise UsageFailure(without_keys(str(exc))) from None
     except OSError as exc:
-        raise UsageFailure(f"cannot read {exc.filename or 'a file'}: {exc.strerror}") from None
+        where = without_keys(str(exc.filename or "a file"))
+        raise UsageFailure(f"cannot read {where}: {exc.strerror}") from None
     _show(report, fmt)
     sys.exit(0 if report.ok else 1)

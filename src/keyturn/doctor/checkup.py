@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from keyturn._providers import Provider, identify
+from keyturn._providers import Provider
 from keyturn.doctor.clean import clean, sendable
 from keyturn.doctor.deadline import Deadline
 from keyturn.doctor.probe import Exchange, Sender, client, dropped
@@ -38,6 +38,7 @@ from keyturn.doctor.sources import (
     Found,
     candidate_names,
     find_dotenv_file,
+    looks_like_key,
     mask_found,
     netrc_findings,
     read_key_file,
@@ -55,7 +56,6 @@ from keyturn.doctor.steps import (
 from keyturn.doctor.target import host_of, provider_at
 from keyturn.doctor.validity import DEFAULT_MAX_AGE_DAYS, parse_created_at
 from keyturn.doctor.variants import candidates, explain_variant, try_variants
-from keyturn.keys import holds_key
 
 Headers = Sequence[tuple[str, str]] | Mapping[str, str]
 BEARER = Convention("Authorization", "Bearer $KEY")
@@ -160,22 +160,14 @@ def _check_headers(headers: list[tuple[str, str]]) -> None:
             )
 
 
-# A variable's name as shells write one. A longer run of lower- and upper-case letters and
-# digits together is a random string, which names of variables are not.
+# A variable's name as shells write one.
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_RANDOM_FROM = 16
 
 
 def _check_key_env(name: str) -> None:
     """``name`` can be a variable's name: a key given in its place (``--key-env "$KEY"``)
     would be quoted whole in the report (``looked for ...``), so it is refused unquoted."""
-    mixed = (
-        len(name) >= _RANDOM_FROM
-        and any(c.islower() for c in name)
-        and any(c.isupper() for c in name)
-        and any(c.isdigit() for c in name)
-    )
-    if not _VARIABLE.fullmatch(name) or mixed or identify(name) or holds_key(name):
+    if not _VARIABLE.fullmatch(name) or looks_like_key(name):
         raise ValueError(
             "--key-env takes the name of an environment variable (like OPENAI_API_KEY); "
             "the value given is not one and may be a key itself, so it is not shown: pass "

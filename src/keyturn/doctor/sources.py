@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import netrc
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from keyturn._providers import identify
 from keyturn.doctor.clean import clean
 from keyturn.doctor.report import Finding, finding
 from keyturn.doctor.scrub import masked
+from keyturn.keys import holds_key
 
 KEYRING_SERVICE = "keyturn"
 
@@ -27,6 +30,29 @@ def mask_found(value: str) -> str:
     """The mask (``scrub.masked``) of the key a raw value holds, quotes and whitespace
     aside."""
     return masked(clean(value, "").key)
+
+
+# A stretch of text a key could be: no space, quote or path separator, 16 characters or more.
+_RUN = re.compile(r"[^\s'\"/\\]{16,}")
+
+
+def looks_like_key(text: str) -> bool:
+    """Whether ``text`` has a key's shape: a catalogued provider's or keyturn's, or is a
+    run of 16 characters or more mixing lower- and upper-case letters and digits (random,
+    as names, numbers, dates and words are not)."""
+    mixed = (
+        len(text) >= 16
+        and any(c.islower() for c in text)
+        and any(c.isupper() for c in text)
+        and any(c.isdigit() for c in text)
+    )
+    return mixed or identify(text) is not None or holds_key(text)
+
+
+def without_keys(text: str) -> str:
+    """``text`` (a usage error quoting what was typed) with whatever looks like a key
+    masked: a key typed in the wrong place (``--key-file "$KEY"``, ``--timeout $KEY``)."""
+    return _RUN.sub(lambda run: mask_found(run[0]) if looks_like_key(run[0]) else run[0], text)
 
 
 GENERIC_NAME = "API_KEY"
