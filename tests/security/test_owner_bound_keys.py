@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.service.conftest import Live
@@ -119,3 +120,25 @@ def test_it_opens_no_portal_for_another_owner(engine_live: Live) -> None:
     assert other.json()["code"] == "grant_exceeded"
     own = live.client(key).post("/v1/portal/sessions", json={"owner": owner, "policy": policy})
     assert own.status_code == 201, own.text
+
+
+def test_the_dashboard_keeps_its_keys_inside_the_owner_too(engine_live: Live) -> None:
+    """The dashboard's new-key form acts through the same admin layer: a bound admin's key
+    for another owner is refused, one with the owner left empty is its owner's."""
+    from tests.ui.test_http import token
+
+    live = engine_live
+    owner, key, _ = bound_key(live, "keys:read", "keys:write", "orders:read")
+    with httpx.Client(base_url=live.url, timeout=10, follow_redirects=False) as browser:
+        form = browser.get("/ui/login")
+        signed = browser.post("/ui/login", data={"csrf": token(form), "key": key})
+        assert signed.status_code == 303, signed.text
+        page = browser.get("/ui/keys/new")
+        fields = {"csrf": token(page), "name": "from-the-dashboard", "scopes": "orders:read"}
+        refused = browser.post("/ui/keys/new", data={**fields, "owner": "free-co"})
+        assert refused.status_code == 403, refused.text
+        made = browser.post("/ui/keys/new", data={**fields, "owner": ""})
+        assert made.status_code in (200, 201, 303), made.text
+    listed = live.root.get("/v1/keys", params={"limit": 200}).json()["keys"]
+    mine = [k for k in listed if k["name"] == "from-the-dashboard"]
+    assert [k["owner"] for k in mine] == [owner]
