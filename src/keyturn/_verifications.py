@@ -229,6 +229,9 @@ class VerificationFilter:
     since: datetime | None = None
 
 
+_NOBODY = object()  # a peer no entry has (``_rows``: ``None`` is one)
+
+
 def _ignore(entry: tuple[Any, ...]) -> None:
     """``record`` of a log that is turned off."""
 
@@ -236,7 +239,7 @@ def _ignore(entry: tuple[Any, ...]) -> None:
 MASKS_KEPT = 10_000  # key ids whose masks the log remembers (``VerificationLog.masks``)
 # Shapes the writer names by id (then it starts again). An entry of a shape it does not
 # name costs its shape's row too: several times an entry of a known shape. A shape names a
-# key, a client and the scopes asked for, which a client of /auth chooses
+# key, a user agent and the scopes asked for, which a client of /auth chooses
 # (X-Keyturn-Required-Scopes), so what is kept here must stay small whatever clients send:
 # 1,000 shapes hold about 250 KB (a tuple of references to texts the entries brought, each
 # no longer than a stored text: ``_small``). Traffic of more shapes than that an hour pays
@@ -250,16 +253,16 @@ def _small(key: tuple[Any, ...]) -> bool:
     text is written but not kept (else clients, with or without a key, could fill the
     memory with ``SHAPES_KEPT`` long user agents). Not cut instead: the stored text is
     masked before it is cut, and a cut could split a key the masker would then miss."""
-    scopes = key[3]
-    size = len(key[4]) + len(key[5] or "")
+    scopes = key[2]
+    size = len(key[3]) + len(key[4] or "")
     if scopes is not None:
         size += sum(map(len, scopes))
     return size <= MAX_TEXT
 
 
 class _Batch:
-    """What the writer works out once per batch for the new shapes in it: a client's
-    address from a peer, a masked text, the key ids the store no longer holds."""
+    """What the writer works out once per batch: a client's address from a peer, and for
+    the new shapes in it a masked text, the key ids the store no longer holds."""
 
     __slots__ = ("clients", "gone", "texts")
 
@@ -373,11 +376,12 @@ class VerificationLog:
     def _rows(self, batch: list[tuple[Any, ...]], late: list[LateRow]) -> list[Any]:
         """The stored values of queued entries (``Entry``'s fields, in order): for each, its
         time, request id, key id, the id of its shape (what repeats from request to request,
-        stored once: ``verification_rows``) and its path (masked once per batch), in one
-        flat list. An entry's shape is found by what the request showed (outcome, key,
-        peer, scopes, method, user agent): the previous entry's, most often, else among the
-        shapes this writer made, so that for most entries nothing is hashed, masked, parsed
-        or bound but a number and the path. The shapes new to the batch are stored first,
+        stored once: ``verification_rows``), its path (masked once per batch) and its
+        client's address (worked out once per peer and batch), in one flat list. An entry's
+        shape is found by what the request showed (outcome, key, scopes, method, user
+        agent): the previous entry's, most often, else among the shapes this writer made,
+        so that for most entries nothing is hashed, masked, parsed or bound but a number,
+        the path and the client. The shapes new to the batch are stored first,
         in their own transaction, so that a batch the store then refuses leaves none named
         that is not there. Entries ``LATE`` seconds or more old are added to ``late`` (for
         the purge)."""
@@ -394,12 +398,16 @@ class VerificationLog:
         values: list[Any] = []
         last: tuple[Any, ...] = ()
         shape = 0
+        last_peer: object = _NOBODY  # the peer whose client ``client`` is
+        client: str | None = None
         for at, code, key_id, peer, scopes, method, path, rid, agent, headers in batch:
             if headers:  # the client named by a proxy, or the user agent not given
                 client, agent = self._seen(peer, headers, agent, work)
-                key: tuple[Any, ...] = (code, key_id, client, scopes, method, agent, 0)
-            else:
-                key = (code, key_id, peer, scopes, method, agent)
+                last_peer = _NOBODY
+            elif peer != last_peer:
+                last_peer = peer
+                client = self._client(peer, (), work)
+            key = (code, key_id, scopes, method, agent)
             if key != last:
                 last = key
                 shape = known.get(key) or new.get(key) or 0
@@ -413,7 +421,7 @@ class VerificationLog:
             shown = paths.get(path)
             if shown is None:
                 shown = paths[path] = _shown(path.partition("?")[0], MAX_TEXT)
-            values += (at, rid, key_id, shape, shown)
+            values += (at, rid, key_id, shape, shown, client)
             if at < written_late:
                 late.append((rid, at))
         if made:
@@ -453,17 +461,14 @@ class VerificationLog:
         return client
 
     def _shape(self, now: float, key: tuple[Any, ...], work: _Batch) -> ShapeRow:
-        """A new shape's row from its key (``_rows``): the key's mask found, the peer read
-        as an address (a key of seven values holds the client already), the user agent
+        """A new shape's row from its key (``_rows``): the key's mask found, the user agent
         masked and cut, the scopes joined."""
-        code, key_id, peer, scopes, method, agent = key[:6]
-        client = peer if len(key) == 7 else self._client(peer, (), work)
+        code, key_id, scopes, method, agent = key
         masked = None if key_id is None else self.masks.get(key_id) or self._mask(key_id, work)
         return (
             now,
             code,
             masked,
-            client,
             _shown(method, 16),  # a forwarded method is a client's words
             work.shown(agent or ""),  # ``None``: no header to read it from
             # ``/auth``'s scopes header is a client's words too (masked, not cut); a scope

@@ -15,7 +15,13 @@ import pytest
 
 from keyturn import KeyManager
 from keyturn._addresses import TrustedProxies
-from keyturn._verifications import Entry, Seen, VerificationFilter, VerificationLog
+from keyturn._verifications import (
+    SHAPES_KEPT,
+    Entry,
+    Seen,
+    VerificationFilter,
+    VerificationLog,
+)
 from keyturn.store.migrate import migrations
 
 
@@ -78,6 +84,30 @@ def test_entries_alike_share_one_shape_and_read_whole(manager: KeyManager, store
             other.scopes) == (None, None, None, "/p", "", None)  # fmt: skip
     assert [v.request_id for v in
             manager.store.verifications(VerificationFilter(outcome="unknown_key"))] == ["other"]
+    log.close()
+
+
+def test_entries_of_many_clients_share_one_shape_and_keep_their_clients(
+    manager: KeyManager, store_url: str
+) -> None:
+    """A client's address is an entry's own (migration 0090): the entries of more clients
+    than the writer remembers shapes for are of one shape, each read with its client."""
+    key = manager.create_key("k", owner="acme")
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    peers = [f"10.0.{n >> 8}.{n & 255}" for n in range(SHAPES_KEPT + 500)]
+    for n, peer in enumerate(peers):
+        log.record(entry(key_id=key.record.id, request_id=f"c-{n}", peer=peer))
+    log.record(entry(key_id=key.record.id, request_id="mapped", peer="::ffff:10.9.9.9"))
+    log.record(entry(key_id=key.record.id, request_id="none", peer=None))
+    log.flush()
+    assert raw(store_url, "SELECT COUNT(*) FROM verification_shapes")[0][0] == 1
+    found = manager.store.verifications(VerificationFilter(key_id=key.record.id), limit=5000)
+    clients = {v.request_id: v.client for v in found}
+    assert clients == {**{f"c-{n}": peer for n, peer in enumerate(peers)},
+                       "mapped": "10.9.9.9", "none": None}  # fmt: skip
+    callers = manager.store.key_callers(key.record.id, datetime.now(UTC) - timedelta(hours=1),
+                                        limit=5000)  # fmt: skip
+    assert sorted(c.client or "" for c in callers) == sorted(["", "10.9.9.9", *peers])
     log.close()
 
 
@@ -196,8 +226,9 @@ def test_shape_ids_are_not_given_again_after_every_shape_is_purged(
 
 
 def test_entries_written_before_the_shapes_read_as_before(store_url: str) -> None:
-    """Migration 0080 moves every entry to the new tables: each reads as it did, keeps its
-    id, and ids go on after the highest ever given (also a deleted one)."""
+    """Migrations 0080 and 0090 move every entry to the new tables (0090: each takes its
+    shape's client): each reads as it did, keeps its id, and ids go on after the highest
+    ever given (also a deleted one)."""
     engine = "sqlite" if store_url.startswith("sqlite") else "postgresql"
     with KeyManager(store_url) as m:
         key = m.create_key("k", owner="acme")
@@ -205,7 +236,7 @@ def test_entries_written_before_the_shapes_read_as_before(store_url: str) -> Non
     old_schema = [x.sql for x in migrations(engine) if x.name in ("verifications",
                                                                   "verification_scopes")]
     drop = "DROP TABLE verifications; DROP TABLE verification_shapes; " \
-           "DROP TABLE verification_late; DELETE FROM schema_migrations WHERE version = 80"
+           "DROP TABLE verification_late; DELETE FROM schema_migrations WHERE version >= 80"
     for statement in [*drop.split("; "), *";\n".join(old_schema).split(";\n")]:
         if any(line.strip() and not line.startswith("--") for line in statement.splitlines()):
             raw(store_url, statement)

@@ -1,12 +1,13 @@
 """The SQL of the verification log (``keyturn._verifications``), shared by both engines; the
 methods that run it are ``SQLStore``'s (``store/relational.py``).
 
-An entry is stored as its time, request id, key id, shape and path: the shape is the id of a
-row of ``verification_shapes`` holding what repeats from request to request (outcome, mask,
-client, method, user agent, scopes); the path is the entry's own, as a path often differs
-from request to request (ids in it), and a new shape costs a row. Binding seven texts to
-every entry, and keeping the indexes on them, was most of what the log cost; the writer
-binds the shape's once per shape it has not seen (migration 0080)."""
+An entry is stored as its time, request id, key id, shape, path and client: the shape is the
+id of a row of ``verification_shapes`` holding what repeats from request to request
+(outcome, mask, method, user agent, scopes); the path and the client's address are the
+entry's own, as they often differ from request to request (ids in paths, an API's many
+callers), and a new shape costs a row. Binding seven texts to every entry, and keeping the
+indexes on them, was most of what the log cost; the writer binds the shape's once per shape
+it has not seen (migrations 0080, and 0090 for the client)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,11 @@ if TYPE_CHECKING:
 # of values, these columns in this order for each entry, ``at`` in Unix seconds.
 # Positional and flat, so that a batch goes to the driver as it was built (no tuple or
 # dict per entry, no names to bind).
-VERIFICATION_COLUMNS = ("at", "request_id", "key_id", "shape", "path")
+VERIFICATION_COLUMNS = ("at", "request_id", "key_id", "shape", "path", "client")
 # A new shape as the writer hands it to the store (``created`` in Unix seconds); the store
 # numbers it in the transaction that adds it.
-SHAPE_COLUMNS = ("created", "outcome", "masked", "client", "method", "user_agent", "scopes")
-ShapeRow = tuple[float, str, str | None, str | None, str, str, str | None]
+SHAPE_COLUMNS = ("created", "outcome", "masked", "method", "user_agent", "scopes")
+ShapeRow = tuple[float, str, str | None, str, str, str | None]
 # How long the writer names a shape it made (then it makes it anew), and how long past the
 # retention a shape is kept: an entry is written at most ``SHAPE_REUSE`` after its shape,
 # so once the purge has deleted every entry written before a moment, no entry left names
@@ -110,7 +111,7 @@ PURGE_SHAPES = (
 
 # An entry as read: its own columns, then its shape's.
 _READ = (
-    "SELECT v.id, v.at, v.request_id, v.key_id, s.masked, s.outcome, s.client, s.method, "
+    "SELECT v.id, v.at, v.request_id, v.key_id, s.masked, s.outcome, v.client, s.method, "
     "v.path, s.user_agent, s.scopes FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape"
 )
@@ -156,16 +157,16 @@ def verification_of_row(dialect: sql.Dialect, row: Any) -> Verification:
 # index on (key_id, id) narrows the scan to the key's own entries; several shapes may
 # share a client, method and path (they differ in the rest), hence the grouping by value.
 KEY_CALLERS = (
-    "SELECT s.client, s.method, v.path, COUNT(*), MAX(v.at) FROM verifications v "
+    "SELECT v.client, s.method, v.path, COUNT(*), MAX(v.at) FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape "
-    "WHERE v.key_id = :key_id AND v.at >= :since GROUP BY s.client, s.method, v.path "
+    "WHERE v.key_id = :key_id AND v.at >= :since GROUP BY v.client, s.method, v.path "
     "ORDER BY MAX(v.at) DESC LIMIT :limit"
 )
 # What a key's accepted requests needed, and where they came from, since a moment: one
 # row per set of scopes and client address, with how many requests.
 KEY_NEEDS = (
-    "SELECT s.scopes, s.client, COUNT(*) FROM verifications v "
+    "SELECT s.scopes, v.client, COUNT(*) FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape "
     "WHERE v.key_id = :key_id AND v.at >= :since AND s.outcome = 'valid' "
-    "GROUP BY s.scopes, s.client LIMIT :limit"
+    "GROUP BY s.scopes, v.client LIMIT :limit"
 )
