@@ -279,17 +279,18 @@ def hot(args: argparse.Namespace, folder: Path) -> None:
     # The writer's part, which the serving thread's CPU time above does not count (it runs
     # in a thread of its own, and on a server takes CPU the requests would have had): the
     # CPU time of writing queued entries to the store, per entry. A shape is what repeats
-    # from request to request (outcome, key, client, scopes, method, user agent; not the
-    # path): entries of one shape, each after one like it (the best case); of one shape
-    # with a new path each; of 50 clients interleaved (each entry's shape is one the writer
-    # stored before, found by lookup); and of a new client each (every entry's shape is new
-    # and written too: the worst case).
+    # from request to request (outcome, key, scopes, method, user agent; not the path nor
+    # the client): entries of one shape, each after one like it (the best case); of one
+    # shape with a new path each; of 50 clients interleaved; of a new client each (the
+    # client's address worked out for each); and of a new user agent each (every entry's
+    # shape is new and written too: the worst case).
     writer = writer_per_entry(cached, args.rounds)
     total = logged["on"] + writer["50 clients"]
     print(f"  the writer, per entry: one shape   {writer['one shape'] * 1e6:7.2f} µs; "
           f"one shape, a new path each {writer['new paths'] * 1e6:.2f} µs")
     print(f"    50 clients interleaved           {writer['50 clients'] * 1e6:7.2f} µs; "
-          f"a new client (a new shape) each {writer['new clients'] * 1e6:.2f} µs")
+          f"a new client each {writer['new clients'] * 1e6:.2f} µs")
+    print(f"    a new user agent (a new shape) each {writer['new shapes'] * 1e6:4.2f} µs")
     print(f"  log on, serving thread + writer    {total * 1e6:7.2f} µs, "
           f"{total / logged['off']:.2f}x the log off (writer: 50 clients interleaved)\n")
     unlogged.close()
@@ -299,7 +300,8 @@ def hot(args: argparse.Namespace, folder: Path) -> None:
 def writer_per_entry(manager: KeyManager, rounds: int, entries: int = 5_000) -> dict[str, float]:
     """CPU seconds of the verification log's writer per entry (median over rounds), for
     entries queued as the ASGI middleware's are: of one shape; of one shape with a new path
-    each; of 50 clients interleaved; of a new client (so a new shape) each."""
+    each; of 50 clients interleaved; of a new client each; of a new user agent (so a new
+    shape) each."""
     # A log of its own, whose queue is filled here and whose writer thread never starts:
     # every entry is written by ``flush``, in this thread, where its CPU time is counted.
     log = VerificationLog(manager.store, manager.verifier.proxies, interval=3600)
@@ -307,6 +309,7 @@ def writer_per_entry(manager: KeyManager, rounds: int, entries: int = 5_000) -> 
     log.note_mask(key.record.id, key.record.masked)
     samples: dict[str, list[float]] = {
         "one shape": [], "new paths": [], "50 clients": [], "new clients": [],
+        "new shapes": [],
     }  # fmt: skip
     for round_ in range(rounds):
         for kind, times in samples.items():
@@ -315,8 +318,9 @@ def writer_per_entry(manager: KeyManager, rounds: int, entries: int = 5_000) -> 
                 peer = (f"198.51.100.{n % 50}" if kind == "50 clients" else
                         f"10.{round_ & 255}.{n >> 8 & 255}.{n & 255}" if kind == "new clients"
                         else "203.0.113.9")  # fmt: skip
+                agent = f"client/{round_}-{n}" if kind == "new shapes" else "python-httpx/0.28"
                 log.queue.append((time.time(), "valid", key.record.id, peer, (),
-                                  *Seen("GET", path, new_id()[0], "python-httpx/0.28")))
+                                  *Seen("GET", path, new_id()[0], agent)))
             start = time.thread_time()
             written = log.flush()
             times.append((time.thread_time() - start) / written)
