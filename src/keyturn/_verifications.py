@@ -400,6 +400,8 @@ class VerificationLog:
         shape = 0
         last_peer: object = _NOBODY  # the peer whose client ``client`` is
         client: str | None = None
+        last_path: object = _NOBODY  # the path ``shown`` shows
+        shown = ""
         for at, code, key_id, peer, scopes, method, path, rid, agent, headers in batch:
             if headers:  # the client named by a proxy, or the user agent not given
                 client, agent = self._seen(peer, headers, agent, work)
@@ -418,9 +420,11 @@ class VerificationLog:
                 rid = new_id()[0]
             elif len(rid) > 128 or "\x00" in rid:
                 rid = _text(rid, 128)
-            shown = paths.get(path)
-            if shown is None:
-                shown = paths[path] = _shown(path.partition("?")[0], MAX_TEXT)
+            if path != last_path:  # a path as the previous entry's: no hash, no lookup
+                last_path = path
+                shown = paths.get(path) or ""
+                if not shown:
+                    shown = paths[path] = _shown(path.partition("?")[0], MAX_TEXT)
             values += (at, rid, key_id, shape, shown, client)
             if at < written_late:
                 late.append((rid, at))
