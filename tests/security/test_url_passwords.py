@@ -5,14 +5,20 @@ libpq and redis-py both take the password as a query parameter too
 only way for a ``unix://`` socket), and every message naming the URL masked only
 ``user:password@``: a server that could not reach its database or Redis printed the
 password on stderr, where log collectors keep it. Over the CLI and ``keyturn serve``,
-which print these errors."""
+which print these errors, and ``/readyz``, which answers anyone reaching the port."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+from pathlib import Path
+
+import httpx
 import pytest
 
 from keyturn.store.base import masked_url
-from tests.service.conftest import run_cli
+from tests.service.conftest import run_cli, start_live
 
 SECRET = "S3cretPassw0rd"
 
@@ -53,3 +59,53 @@ def test_the_rest_of_the_url_is_kept() -> None:
     for kept in ("postgresql://app@db/keys?sslmode=require", "postgresql:///keys?host=/run"):
         assert masked_url(kept) == kept
     assert masked_url(f"redis://:{SECRET}@cache:6379/0") == "redis://:***@cache:6379/0"
+
+
+class FakeRedis:
+    """Answers every command as a Redis would a PING or an AUTH, until ``stop``."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _answer(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := conn.recv(65536):
+                commands = data.count(b"*")
+                replies = [b"+PONG\r\n" if b"PING" in data.upper() else b"+OK\r\n"]
+                conn.sendall(b"".join(replies * max(commands, 1)))
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread: no new ones
+        self.sock.close()
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+
+
+def test_readyz_names_no_password(tmp_path: Path) -> None:
+    """``/readyz`` answers anyone who reaches the port, and during a Redis outage it says
+    which storage it cannot reach: the URL's query password was in its answer."""
+    redis = FakeRedis()
+    url = f"redis://127.0.0.1:{redis.port}/0?password={SECRET}"
+    for live in start_live(tmp_path, redis_url=url, redis_prefix="url-passwords"):
+        assert httpx.get(f"{live.url}/readyz", timeout=10).status_code == 200
+        redis.stop()
+        answer = httpx.get(f"{live.url}/readyz", timeout=10)
+        assert answer.status_code == 503, answer.text
+        assert "rate_limits" in answer.json()["checks"]
+        assert SECRET not in answer.text
