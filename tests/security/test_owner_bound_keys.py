@@ -142,3 +142,22 @@ def test_the_dashboard_keeps_its_keys_inside_the_owner_too(engine_live: Live) ->
     listed = live.root.get("/v1/keys", params={"limit": 200}).json()["keys"]
     mine = [k for k in listed if k["name"] == "from-the-dashboard"]
     assert [k["owner"] for k in mine] == [owner]
+
+
+def test_a_portal_it_opened_closes_once_its_owner_is_limited(engine_live: Live) -> None:
+    """A link opened while the maker's owner had no limits stops working when limits bind
+    the maker: its visitor would go on making keys outside them."""
+    live = engine_live
+    maker_owner = f"maker-{next(_names)}"
+    key, _ = live.make_key("portal:write", "orders:read", owner=maker_owner)
+    policy = {"scopes": ["orders:read"]}
+    opened = live.client(key).post(
+        "/v1/portal/sessions", json={"owner": "client-co", "policy": policy}
+    )
+    assert opened.status_code == 201, opened.text
+    with httpx.Client(base_url=live.url, timeout=10) as browser:
+        assert browser.get(opened.json()["url"]).status_code == 200
+        assert browser.get("/portal").status_code == 200
+        limits = {"credits": 100}
+        assert live.root.put(f"/v1/owners/{maker_owner}", json=limits).status_code == 200
+        assert browser.get("/portal").status_code == 401
