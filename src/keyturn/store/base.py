@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import unquote_plus
 
 from keyturn._events import Event
 from keyturn._states import Status
@@ -31,17 +31,18 @@ if TYPE_CHECKING:
 
 
 def masked_url(url: str) -> str:
-    """The URL without its password, for messages and logs: before the ``@``, and as a
-    query parameter (``?password=``, ``sslpassword``), which libpq and redis-py take too."""
-    head, mark, tail = url.partition("?")
+    """The URL without its password, for messages and logs: before the ``@`` whatever it
+    holds (libpq reads a ``#``, ``?`` or ``@`` in it as part of it, where a URL parser
+    would end the authority early), and as a query parameter (``?password=``,
+    ``sslpassword``), which libpq and redis-py take too."""
+    scheme, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    if sep and at >= 0 and ":" in rest[:at]:
+        rest = f"{rest[:at].partition(':')[0]}:***@{rest[at + 1 :]}"
+    head, mark, tail = rest.partition("?")
     query, hash_mark, fragment = tail.partition("#")
-    parts = urlsplit(head)
-    if parts.password is not None:
-        netloc = parts.netloc.rpartition("@")
-        user = netloc[0].partition(":")[0]
-        head = urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
     query = _QUERY_PASSWORD.sub(_masked_pair, query)
-    return f"{head}{mark}{query}{hash_mark}{fragment}"
+    return f"{scheme}{sep}{head}{mark}{query}{hash_mark}{fragment}"
 
 
 _QUERY_PASSWORD = re.compile(r"([^&=]*)=([^&]*)")
