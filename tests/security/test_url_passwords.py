@@ -115,3 +115,21 @@ def test_readyz_names_no_password(tmp_path: Path) -> None:
         assert answer.status_code == 503, answer.text
         assert "rate_limits" in answer.json()["checks"]
         assert SECRET not in answer.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://postgres:{SECRET}@[::1/x",
+        f"postgresql://postgres:{SECRET}@[]/x",
+        f"postgresql://postgres:{SECRET}@127.0.0.1:1/x?nosuch=1",
+        f"postgresql://postgres:{SECRET}@127.0.0.1:1/x?port=abc",
+    ],
+)
+def test_a_url_libpq_cannot_read_is_named_without_password(url: str) -> None:
+    """libpq's own message about a URL it cannot read quotes the URL whole, password and
+    all (``... in URI: "postgresql://postgres:secret@[::1/x"``)."""
+    done = run_cli("keys", "list", "--db", url, timeout=30)
+    assert done.returncode != 0
+    assert "database URL" in done.stderr or "cannot connect" in done.stderr, done.stderr
+    assert SECRET not in done.stdout + done.stderr

@@ -136,10 +136,10 @@ class PostgresStore(SQLStore):
         background and log every attempt)."""
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
-        except psycopg.ProgrammingError as exc:  # a URL libpq cannot read
-            raise InvalidValue(
-                f"unusable database URL {self.shown!r}: {_first_line(exc)}", "database_url"
-            ) from None
+        except psycopg.ProgrammingError as exc:  # a URL libpq cannot read, which it quotes
+            why = _first_line(exc).replace(self.url, self.shown)
+            message = f"unusable database URL {self.shown!r}: {why}"
+            raise InvalidValue(message, "database_url") from None
         except psycopg.Error as exc:
             raise self._unreachable(_first_line(exc)) from None
         conn.close()
