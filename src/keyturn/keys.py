@@ -93,6 +93,14 @@ def checksum(text: str) -> str:
     return pairs[crc // _HIGH_SPAN] + pairs[crc // span % span] + pairs[crc % span]
 
 
+def shape_pattern(prefixes: frozenset[str]) -> re.Pattern[str]:
+    """One regex for a well-formed key of any of ``prefixes``: the hot path's first check
+    (cheaper than slicing and testing the parts: ``str.isalnum`` looks each character up
+    in the Unicode tables)."""
+    alternatives = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
+    return re.compile(rf"(?:{alternatives})_[0-9A-Za-z]{{{_TAIL_LENGTH}}}")
+
+
 _BODY_SPAN = 62**BODY_LENGTH
 
 

@@ -209,3 +209,24 @@ def test_valid_answer_shows_identity_not_secrets() -> None:
     assert answer.body["key"]["id"] == "key_1"
     assert "key_hash" not in answer.body["key"]
     assert key not in answer.body_bytes().decode()
+
+
+def test_a_records_usable_until_is_the_earliest_refusal_of_the_state_table() -> None:
+    # ``usable_until`` reads the table's fields in one loop; each state's ``refused`` is
+    # what ``refusal`` asks. Every combination of the four reasons agrees.
+    from itertools import product
+
+    from keyturn import _states
+
+    key = generate_key()
+    times = [None, NOW - timedelta(hours=1), NOW + timedelta(hours=1)]
+    for revoked, disabled, grace, expires in product(
+        [None, NOW - timedelta(days=2)], [False, True], times, times
+    ):
+        record = record_for(
+            key, revoked_at=revoked, disabled=disabled, grace_until=grace, expires_at=expires
+        )
+        earliest = min(state.refused(record) for state in _states.STATES)
+        assert record.usable_until == earliest
+        state = _states.refusal(record, NOW.timestamp())
+        assert (state is None) == (NOW.timestamp() < earliest)
