@@ -75,7 +75,7 @@ def _near_keys() -> st.SearchStrategy[str]:
 
 @given(_near_keys())
 def test_the_fast_shape_check_agrees_with_the_full_parser(value: str) -> None:
-    # ``well_formed`` (slices and two string tests) is what the hot path asks; the parser
+    # ``well_formed`` (a regex and the CRC) is what the hot path asks; the parser
     # is what explains a refusal: one key, one answer.
     narrow = Verifier(["kt_live", "acme_live"])
     parsed = parse_key(value, narrow.prefixes)
