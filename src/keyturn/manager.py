@@ -376,8 +376,8 @@ class KeyManager:
         entry = (time.time(), decision.outcome.code, key_id, peer, scopes) + (
             seen or unseen(headers, self._proxied)
         )
-        if len(self._log_queue) < log.room:  # ``record``'s append, without the call
-            self._log_queue.append(entry)
+        if len(self._log_queue) < log.room:  # ``record``'s extend, without the call
+            self._log_queue.extend(entry)
         else:
             log.record(entry)
         return decision
@@ -520,7 +520,7 @@ class KeyManager:
                             seen or unseen(headers, self._proxied)
                         )
                         if len(self._log_queue) < self.verifications.room:
-                            self._log_queue.append(logged)
+                            self._log_queue.extend(logged)
                         else:
                             self.verifications.record(logged)
                     return accepted
