@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 from keyturn._asgi import Receive, Scope, Send
 from keyturn._path_rules import PathRules
 from keyturn._redact import Redactor
-from keyturn._request_ids import request_id_of
+from keyturn._request_ids import HEADER_ASGI, new_id, request_id_of
 from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer, render, render_error
 from keyturn.config import Settings
@@ -44,8 +44,13 @@ _OVERRIDE_HEADERS = (b"x-http-method-override", b"x-http-method", b"x-method-ove
 # method-override): ``POST /orders?_method=DELETE`` may be handled as a DELETE.
 _OVERRIDE_PARAM = "_method"
 _IDENTITY_LIMIT = 10_000
+# A Seen from all its fields in order, as one C call: Seen(...) runs the Python-level
+# __new__ of a NamedTuple, a frame more on every request.
+_new_seen = tuple.__new__
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 """An answer in full: status, headers, body."""
+RequestId = tuple[str, bytes]
+"""A request's id as the log records it and as the answer's header sends it."""
 
 
 # A record, its identity headers, the same with its lifecycle headers, and when those are due.
@@ -100,7 +105,7 @@ class ForwardAuth:
         verb, scopes, query, original, rid, peer, agent = self._request(scope, headers)
         # Recorded with the decision, by the core; the headers only if a proxy is trusted
         # (its forwarded addresses name the client).
-        seen = Seen(verb, original, rid, agent, headers if self._proxies else ())
+        seen = _new_seen(Seen, (verb, original, rid[0], agent, headers if self._proxies else ()))
         lines = self._lines
         status = 500  # the server's answer if this fails before answering
         try:
@@ -136,7 +141,7 @@ class ForwardAuth:
         started = time.perf_counter()
         headers = scope["headers"]
         verb, scopes, query, original, rid, peer, agent = self._request(scope, headers)
-        seen = Seen(verb, original, rid, agent, headers if self._proxies else ())
+        seen = _new_seen(Seen, (verb, original, rid[0], agent, headers if self._proxies else ()))
         found = self._triage(headers, query, scopes, peer, seen)
         if not isinstance(found, Decision):
             return None
@@ -148,21 +153,21 @@ class ForwardAuth:
                         self._logged(lines, found.code, key_id, verb, original))
         return answer
 
-    def _answer(self, decision: Decision, rid: str, started: float) -> Answer:
+    def _answer(self, decision: Decision, rid: RequestId, started: float) -> Answer:
         """What a decision is answered with (counted in the metrics)."""
         self._count[decision.code]()
         self._observe(time.perf_counter() - started)
         record = decision.key
         if decision.ok and record is not None:
-            return 204, [*self._identity_of(record), (b"x-request-id", rid.encode("latin-1"))], b""
+            return 204, [*self._identity_of(record), (HEADER_ASGI, rid[1])], b""
         return _problem(render(decision, self._realm, self._public_url), rid)
 
     def _request(
         self, scope: Scope, headers: list[tuple[bytes, bytes]]
-    ) -> tuple[str, tuple[str, ...], bytes, str, str, str | None, str]:
+    ) -> tuple[str, tuple[str, ...], bytes, str, RequestId, str | None, str]:
         """What the proxy asks about: the method, the scopes it needs, the query to read a
-        key from, the original URI; the request's id, the peer's address and the user agent
-        (for the verification log)."""
+        key from, the original URI; the request's id (as ``new_id`` gives one), the peer's
+        address and the user agent (for the verification log)."""
         uris: list[bytes] = []
         methods: list[bytes] = []
         overrides: list[bytes] = []
@@ -212,7 +217,12 @@ class ForwardAuth:
 
         client = scope.get("client")
         peer = client[0] if client else None
-        rid = request_id_of(request_ids, peer, self._proxies)
+        # No X-Request-Id to weigh (the usual case): a new one, its bytes made with it.
+        if request_ids:
+            taken = request_id_of(request_ids, peer, self._proxies)
+            rid: RequestId = (taken, taken.encode("ascii"))
+        else:
+            rid = new_id()
         original = uris[0].decode("latin-1")
         return verb, scopes, query, original, rid, peer, agent.decode("latin-1")
 
@@ -266,11 +276,11 @@ class ForwardAuth:
         return cached[2] if time.time() >= cached[3] else cached[1]
 
 
-def _problem(answer: HttpAnswer, rid: str) -> Answer:
+def _problem(answer: HttpAnswer, rid: RequestId) -> Answer:
     """A refusal or an error: the catalogue's answer, with the request's id."""
     body = answer.body_bytes()
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
-    headers.append((b"x-request-id", rid.encode("latin-1")))
+    headers.append((HEADER_ASGI, rid[1]))
     if body:
         headers.append((b"content-length", str(len(body)).encode()))
     return answer.status, headers, body
