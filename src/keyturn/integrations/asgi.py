@@ -75,8 +75,10 @@ class KeyturnMiddleware:
             "public_url": public_url,
         }
         self.guard = Guard.of(keys, **{k: v for k, v in given.items() if v is not None})
-        # Bound once: the hot path pays for no attribute chains.
+        # Bound once: the hot path pays for no attribute chains. Without rules every path
+        # needs a key and no scope (``PathRules.requirement`` says ``()``): not even a call.
         self._requirement = self.guard.rules.requirement
+        self._ruled = bool(self.guard.rules)
         # guard.check_asgi, unrolled: a cached key is decided inline, without a coroutine.
         self._triage = self.guard.manager.triage_asgi
         self._resume = self.guard.async_manager.resume_asgi
@@ -94,7 +96,7 @@ class KeyturnMiddleware:
             if scope.get("root_path"):
                 path = route_path(path, scope["root_path"])
             method = scope.get("method", "GET")
-            required = self._requirement(method, path)
+            required = self._requirement(method, path) if self._ruled else ()
             if required is not None:
                 headers = scope["headers"]
                 client = scope.get("client")
