@@ -347,6 +347,16 @@ def test_custom_realm_and_header_names(tmp_path: Path, protocol: str) -> None:
         assert auth(live, ignored).status_code == 204
 
 
+def test_scopes_header_without_x_prefix_is_read(tmp_path: Path, protocol: str) -> None:
+    """Any valid header name may be the scopes header: one not starting with ``X-`` was
+    never read, so the scopes a proxy demanded with it were not required (a 204)."""
+    for live in start_live(tmp_path, http=protocol, scopes_header="Keyturn-Need"):
+        key, _ = live.make_key("a")
+        for _ in range(2):  # the second time cached: answered in the protocol itself
+            assert auth(live, {**bearer(key), "Keyturn-Need": "b"}).status_code == 403
+            assert auth(live, {**bearer(key), "Keyturn-Need": "a"}).status_code == 204
+
+
 # -- the shared path table: every form of a path needs what its strictest form needs -------
 
 

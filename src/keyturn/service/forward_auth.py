@@ -188,6 +188,8 @@ class ForwardAuth:
                     overrides += _listed(value)
             elif name == b"user-agent" and not agent:
                 agent = value
+            elif name == self._scopes_header:  # a name of the settings' without ``x-``
+                demanded.append(value)
         # Envoy's ext_authz appends the original path and query to /auth.
         raw = scope.get("raw_path") or scope["path"].encode("latin-1")
         if len(raw) > 5:
