@@ -44,6 +44,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
+from operator import call
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyturn._addresses import address_text, parse_address
@@ -345,8 +347,10 @@ class VerificationLog:
         """Write what has gathered (and purge what is past the retention, once a minute);
         the number of entries written."""
         queue = self.queue
-        popleft = queue.popleft
-        batch = [popleft() for _ in range(len(queue))]  # whole entries: see ``FIELDS``
+        # Whole entries (see ``FIELDS``), popped in C; a tuple, which the collector stops
+        # tracking at its first pass when every item is a plain value (no headers kept),
+        # where a list is walked by each collection while the batch is written.
+        batch = tuple(map(call, repeat(queue.popleft, len(queue))))
         if batch:
             try:
                 late: list[LateRow] = []
@@ -384,7 +388,7 @@ class VerificationLog:
         self.note_mask(key_id, record.masked)
         return record.masked
 
-    def _rows(self, batch: list[Any], late: list[LateRow]) -> list[Any]:
+    def _rows(self, batch: tuple[Any, ...], late: list[LateRow]) -> list[Any]:
         """The stored values of queued entries (``Entry``'s fields, flat): for each, its
         time, request id, key id, the id of its shape (what repeats from request to request,
         stored once: ``verification_rows``), its path (masked once per batch) and its
