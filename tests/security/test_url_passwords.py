@@ -133,3 +133,48 @@ def test_a_url_libpq_cannot_read_is_named_without_password(url: str) -> None:
     assert done.returncode != 0
     assert "database URL" in done.stderr or "cannot connect" in done.stderr, done.stderr
     assert SECRET not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://postgres:{SECRET}%zz@127.0.0.1:1/x",
+        f"postgresql://postgres@127.0.0.1:1/x?password={SECRET}%zz",
+        f"postgresql://postgres@127.0.0.1:1/x?password={SECRET}%00",
+        f"postgresql://postgres:{SECRET}%00@127.0.0.1:1/x",
+    ],
+)
+def test_a_password_libpq_cannot_decode_is_not_quoted(url: str) -> None:
+    """libpq quotes the password token it cannot decode on its own (``invalid
+    percent-encoded token: "..."``), not the URL, so masking the URL in its message missed
+    it."""
+    from keyturn.errors import InvalidValue
+    from keyturn.store import open_store
+
+    with pytest.raises(InvalidValue) as raised:
+        open_store(url)
+    assert "database URL" in str(raised.value)
+    assert SECRET not in str(raised.value)
+
+
+def test_a_query_password_is_masked_through_a_hash() -> None:
+    """libpq keeps a '#' in a query value: ``?password=ab#cd`` is the password ``ab#cd``."""
+    shown = masked_url(f"postgresql://app@db/keys?password=ab#{SECRET}")
+    assert shown == "postgresql://app@db/keys?password=***"
+    shown = masked_url(f"postgresql://app@db/keys?x=1#&password={SECRET}&y=2")
+    assert SECRET not in shown and shown.endswith("&y=2")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://127.0.0.1:1/x?application_name=me@host&connect_timeout=1",
+        "postgresql://db:5432/keys?options=-c%20x=a:b@c",
+        "sqlite:///tmp/a:b@c.db",
+        "sqlite:///a:b@c/keys.db",
+    ],
+)
+def test_an_at_sign_outside_the_authority_is_no_password(url: str) -> None:
+    """An '@' in a query value or a SQLite path is shown as it is, not read as the end of a
+    ``user:password@`` that hid the host and implied a password."""
+    assert masked_url(url) == url

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from keyturn._events import Event
 from keyturn._states import Status
@@ -35,24 +35,53 @@ def masked_url(url: str) -> str:
     holds (libpq reads a ``#``, ``?`` or ``@`` in it as part of it, where a URL parser
     would end the authority early), and as a query parameter (``?password=``,
     ``sslpassword``), which libpq and redis-py take too."""
+    return _masking(url)[0]
+
+
+def url_secrets(url: str) -> list[str]:
+    """Each password ``url`` holds (``masked_url`` hides them), as written and decoded,
+    longest first: a driver's message may quote one alone (libpq's "invalid
+    percent-encoded token" quotes the token, not the URL)."""
+    forms = {form for raw in _masking(url)[1] for form in (raw, unquote(raw), unquote_plus(raw))}
+    return sorted(forms - {""}, key=len, reverse=True)
+
+
+def _masking(url: str) -> tuple[str, list[str]]:
+    """``masked_url`` and the secrets it masked."""
+    secrets: list[str] = []
     scheme, sep, rest = url.partition("://")
-    at = rest.rfind("@")
-    if sep and at >= 0 and ":" in rest[:at]:
-        rest = f"{rest[:at].partition(':')[0]}:***@{rest[at + 1 :]}"
+    at = _userinfo_end(scheme, rest) if sep else -1
+    if at >= 0 and ":" in rest[:at]:
+        user, _, password = rest[:at].partition(":")
+        secrets.append(password)
+        rest = f"{user}:***@{rest[at + 1 :]}"
     head, mark, tail = rest.partition("?")
-    query, hash_mark, fragment = tail.partition("#")
-    query = _QUERY_PASSWORD.sub(_masked_pair, query)
-    return f"{scheme}{sep}{head}{mark}{query}{hash_mark}{fragment}"
+
+    def masked_pair(pair: re.Match[str]) -> str:
+        if "password" not in unquote_plus(pair[1]).lower():
+            return pair[0]
+        secrets.append(pair[2])
+        return f"{pair[1]}=***"
+
+    # The whole tail, fragment too: libpq keeps a '#' in a query value (password=ab#cd).
+    return f"{scheme}{sep}{head}{mark}{_QUERY_PASSWORD.sub(masked_pair, tail)}", secrets
+
+
+def _userinfo_end(scheme: str, rest: str) -> int:
+    """Where the user-and-password part of ``rest`` (the URL after ``://``) ends: its last
+    ``@`` (-1: none). A SQLite URL has none (``sqlite:///tmp/a:b@c.db`` is a path), and an
+    ``@`` in a query value after the path (``/db?application_name=me@host``) is not one."""
+    if scheme.lower() == "sqlite":
+        return -1
+    path = rest.find("/")
+    query = rest.find("?", path) if path >= 0 else -1
+    if query >= 0 and _QUERY_START.match(rest, query + 1):
+        return rest.rfind("@", 0, query)
+    return rest.rfind("@")
 
 
 _QUERY_PASSWORD = re.compile(r"([^&=]*)=([^&]*)")
-
-
-def _masked_pair(pair: re.Match[str]) -> str:
-    """``name=value`` with the value masked when the name (decoded) names a password."""
-    if "password" not in unquote_plus(pair[1]).lower():
-        return pair[0]
-    return f"{pair[1]}=***"
+_QUERY_START = re.compile(r"[A-Za-z_%][A-Za-z0-9_%]*=")
 
 
 EVERY_KEY = "*"

@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from keyturn.errors import Conflict, InvalidValue, Unavailable
 from keyturn.record import KeyRecord
 from keyturn.store import sql
-from keyturn.store.base import masked_url
+from keyturn.store.base import masked_url, url_secrets
 from keyturn.store.breaker import Breaker
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
@@ -137,12 +137,20 @@ class PostgresStore(SQLStore):
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
         except psycopg.ProgrammingError as exc:  # a URL libpq cannot read, which it quotes
-            why = _first_line(exc).replace(self.url, self.shown)
-            message = f"unusable database URL {self.shown!r}: {why}"
+            message = f"unusable database URL {self.shown!r}: {self._scrubbed(exc)}"
             raise InvalidValue(message, "database_url") from None
         except psycopg.Error as exc:
-            raise self._unreachable(_first_line(exc)) from None
+            raise self._unreachable(self._scrubbed(exc)) from None
         conn.close()
+
+    def _scrubbed(self, exc: psycopg.Error) -> str:
+        """libpq's first line with the URL masked and each of its passwords too, as written
+        or decoded: libpq quotes a token it cannot decode alone (``invalid percent-encoded
+        token: "sec%zzret"``), where replacing the whole URL misses it."""
+        why = _first_line(exc).replace(self.url, self.shown)
+        for secret in url_secrets(self.url):
+            why = why.replace(secret, "***")
+        return why
 
     def _unreachable(self, why: str) -> Unavailable:
         return Unavailable(
