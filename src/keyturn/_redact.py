@@ -39,6 +39,31 @@ _JSON_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\(/)")
 _PAIR_SEPARATORS = re.compile(r"([&;])")
 _DEPTH = 3  # layers of encoding undone: enough for any honest double encoding
 
+# Where the words of a name or a value meet: ``MY_SERVICE_TOKEN_V2``, ``2024-01-01T00:00``.
+_WORD_BREAK = re.compile(r"[_\-:]")
+_RANDOM_LENGTH = 16  # a random secret is at least this long; few words are
+
+
+def key_shaped(run: str) -> bool:
+    """Whether ``run`` (text without spaces) may be a random secret: 16 characters or more
+    with letters and digits, or both cases of letters, that are not words joined by ``_``,
+    ``-`` or ``:`` (each shorter than 16 and in one case or capitalised:
+    ``MY_SERVICE_TOKEN_V2``, ``2024-01-01T00:00:00``). Hex, base62 and base64 keys all
+    are; variable names, numbers and dates are not. The one rule for every place that
+    must not quote a key typed where something else belongs (the doctor's usage errors, a
+    file's name in a scan)."""
+    if len(run) < _RANDOM_LENGTH or not any(c.isalpha() for c in run):
+        return False
+    if not any(c.isdigit() for c in run) and (run.isupper() or run.islower()):
+        return False
+    return not all(_is_word(part) for part in _WORD_BREAK.split(run))
+
+
+def _is_word(part: str) -> bool:
+    """A word of a name: short, in one case or capitalised (``TOKEN``, ``v2``, ``Api``)."""
+    cased = part.isupper() or part.islower() or part.istitle()
+    return len(part) < _RANDOM_LENGTH and (cased or not any(c.isalpha() for c in part))
+
 
 def _mask_match(match: re.Match[str]) -> str:
     return mask(match.group(0))

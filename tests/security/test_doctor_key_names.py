@@ -9,6 +9,8 @@ not quote it, as a bad ``-H`` header's is."""
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from click.testing import CliRunner
 
@@ -23,6 +25,10 @@ KEYS = {
     "anthropic": anthropic_key,
     "github": github_token,
     "aws-secret": lambda: "wJalrXUtnFEMIK7MDENGbPxRfiCYzq3X9vQa1Lmn",
+    # 32 hex characters (OpenWeatherMap, NewsAPI, many in-house keys): one case only, so
+    # they passed a check wanting both cases and digits, and were quoted whole.
+    "hex": lambda: "e" + secrets.token_hex(16)[1:],
+    "hex-upper": lambda: "E" + secrets.token_hex(16)[1:].upper(),
 }
 
 
@@ -67,7 +73,7 @@ OPTIONS = [
 
 
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda o: o[0])
-@pytest.mark.parametrize("kind", ["keyturn", "openai", "github"])
+@pytest.mark.parametrize("kind", ["keyturn", "openai", "github", "hex", "hex-upper"])
 def test_a_key_typed_for_another_option_is_not_shown(option: list[str], kind: str) -> None:
     """The same slip for every option whose usage error quotes what was typed
     (``--key-file "$KEY"``): the error names the option and masks the key."""
@@ -86,3 +92,19 @@ def test_ordinary_values_are_still_quoted() -> None:
     assert result.exit_code == 2 and "'soon'" in result.output
     result = CliRunner().invoke(main, ["doctor", "--no-probe", "--key-file", "/nowhere/key.txt"])
     assert result.exit_code == 2 and "/nowhere/key.txt" in result.output
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["OPENAI_API_KEY", "MY_SERVICE_TOKEN_V2", "GITHUB_TOKEN_2", "30", "2.5", "soon",
+     "2024-01-01T00:00:00Z", "very_long_module_name_without_dots", "credentials-2024-backup",
+     "/etc/keyturn/settings.toml"],
+)
+def test_names_numbers_dates_and_paths_are_not_key_shaped(text: str) -> None:
+    from keyturn._redact import key_shaped
+    from keyturn.doctor.sources import looks_like_key, without_keys
+
+    assert not looks_like_key(text) and not key_shaped(text)
+    assert without_keys(f"--timeout {text!r} is not a number") == (
+        f"--timeout {text!r} is not a number"
+    )

@@ -127,3 +127,19 @@ def test_a_folder_that_cannot_be_read_is_named_masked(tmp_path: Path) -> None:
         assert done.returncode == 1, done.stderr
         assert_hidden(done.stdout + done.stderr, key)
     assert json.loads(outputs[1].stdout)["unreadable"][0]["path"].startswith("./cache-kt_live_")
+
+
+def test_the_name_check_skips_no_name_the_detectors_find_a_key_in() -> None:
+    """Names are read by the detectors only when a run in them looks random (the shared
+    ``key_shaped`` rule): that shortcut loses no finding, for every key shape known, in a
+    folder's or a file's name."""
+    from keyturn.scan.detect import find_hits
+    from keyturn.scan.names import name_findings
+    from tests.scan import keygen
+
+    for planted in keygen.provider_keys() + keygen.keyturn_keys():
+        for path in (f"cfg-{planted.key}/settings.txt", f"cache/{planted.key}.json"):
+            everything = {h.provider_id for h in find_hits(path.encode())}
+            found = {f.provider_id for f in name_findings(path, "salt", "low")}
+            assert found == everything, planted.type_name
+            assert planted.provider_id in found or planted.provider_id not in everything

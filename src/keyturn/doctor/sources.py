@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from keyturn._providers import identify
+from keyturn._redact import key_shaped
 from keyturn.doctor.clean import clean
 from keyturn.doctor.report import Finding, finding
 from keyturn.doctor.scrub import masked
@@ -37,16 +38,10 @@ _RUN = re.compile(r"[^\s'\"/\\]{16,}")
 
 
 def looks_like_key(text: str) -> bool:
-    """Whether ``text`` has a key's shape: a catalogued provider's or keyturn's, or is a
-    run of 16 characters or more mixing lower- and upper-case letters and digits (random,
-    as names, numbers, dates and words are not)."""
-    mixed = (
-        len(text) >= 16
-        and any(c.islower() for c in text)
-        and any(c.isupper() for c in text)
-        and any(c.isdigit() for c in text)
-    )
-    return mixed or identify(text) is not None or holds_key(text)
+    """Whether ``text`` has a key's shape: a catalogued provider's or keyturn's, or a
+    random-looking run (``_redact.key_shaped``: a hex key too, where names, numbers and
+    dates are not)."""
+    return key_shaped(text) or identify(text) is not None or holds_key(text)
 
 
 def without_keys(text: str) -> str:

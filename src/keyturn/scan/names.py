@@ -17,6 +17,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from keyturn._redact import key_shaped
 from keyturn.scan.codes import CONFIDENCES, Confidence
 from keyturn.scan.detect import Hit, Verifier, exposure, find_hits
 from keyturn.scan.exposure import Exposure
@@ -25,19 +26,13 @@ if TYPE_CHECKING:
     from keyturn.scan.scanner import Result
 
 # The shortest secret the detectors report is longer than this, without a path separator,
-# a dot or a space in it, and has a digit or both cases of letters (a random string of
-# that length all but always does; a long name of words, ``test_owner_bound_keys``, not).
+# a dot or a space in it, and random-looking (``_redact.key_shaped``; a long name of words,
+# ``test_owner_bound_keys``, is not).
 _RUN = re.compile(r"[^/\\.\s]{16,}")
 
 
-def _random_looking(run: str) -> bool:
-    if any(c.isdigit() for c in run):
-        return True
-    return not run.islower() and not run.isupper()
-
-
 def _hits(path: str) -> list[Hit]:
-    if not any(_random_looking(run[0]) for run in _RUN.finditer(path)):
+    if not any(key_shaped(run[0]) for run in _RUN.finditer(path)):
         return []
     return find_hits(path.encode("utf-8", "surrogateescape"))
 
