@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
-from urllib.parse import parse_qsl
+
+from keyturn._query_names import QueryNames
 
 HeaderName = str | bytes
 HeaderPairs = Iterable[tuple[HeaderName, HeaderName]]
@@ -60,7 +61,7 @@ class CredentialReader:
     __slots__ = (
         "_api_key_headers",
         "_api_key_headers_b",
-        "_query_params_b",
+        "_query_names",
         "allow_query",
         "query_params",
     )
@@ -75,7 +76,7 @@ class CredentialReader:
         self._api_key_headers = tuple(h.lower() for h in api_key_headers)
         self._api_key_headers_b = tuple(h.encode("latin-1") for h in self._api_key_headers)
         self.query_params = tuple(query_params)
-        self._query_params_b = tuple(p.encode() for p in self.query_params)
+        self._query_names = QueryNames(self.query_params)
         self.allow_query = allow_query
 
     @property
@@ -123,7 +124,8 @@ class CredentialReader:
                 if found is not None:
                     return None
                 found, source = value, name
-        if found is None or (query and any(name in query for name in self._query_params_b)):
+        # Any query in which some upstream may read a key parameter: ``read`` judges it.
+        if found is None or (query and self._query_names.in_bytes(query) is not None):
             return None
         return found, source
 
@@ -277,12 +279,11 @@ class CredentialReader:
 
     def _query_params(self, query: str | bytes) -> list[tuple[str, str]]:
         """Every credential parameter of the query with a value, in order: each is a key
-        sent, and two different ones are two credentials (an upstream may read either)."""
+        sent, and two different ones are two credentials (an upstream may read either).
+        A parameter is one when some upstream reads it as one (``keyturn._query_names``):
+        ``access%5Ftoken``, ``x=1;access_token`` and PHP's ``access.token`` are."""
         text = _text(query)
-        if not any(name in text for name in self.query_params):
+        if self._query_names.in_text(text) is None:
             return []
-        return [
-            (name, value.strip())
-            for name, value in parse_qsl(text, keep_blank_values=True)
-            if name in self.query_params and value.strip()
-        ]
+        pairs = self._query_names.pairs(text)
+        return [(name, value.strip()) for name, value in pairs if value.strip()]

@@ -7,8 +7,10 @@ at ``&`` only, names and values whole. Parsers disagree: some split pairs at ``;
 some end the query at a ``#`` a client sent raw (Node's ``url.parse``, which Express's
 method-override reads the query with), and PHP ends a parameter's name at a NUL
 (``_method%00=POST`` is ``$_GET['_method']``). A ``GET`` key then reached a ``POST``
-rule's handler. Like every other account, each reading now adds its method (a forged one
-can only make the request stricter), on both of uvicorn's protocols."""
+rule's handler; so did ``.method`` (PHP's ``_method``) and ``_Method`` (the test in
+front of the reader looked for ``method``/``METHOD``). Like every other account, each
+reading now adds its method (a forged one can only make the request stricter), on both of
+uvicorn's protocols."""
 
 from __future__ import annotations
 
@@ -29,6 +31,14 @@ FORMS = [
     "_method=POST#x",
     "_method%00=POST",
     "_method%00x=POST",
+    # PHP turns ".", a space ("+") and an unmatched "[" (and chr(128)-chr(159)) into "_"
+    ".method=POST",
+    "%2Emethod=POST",
+    "[method=POST",
+    "%80method=POST",
+    # read case-insensitively (ASP.NET compares names so): the test in front agrees
+    "_Method=POST",
+    "_METHOD=POST",
 ]
 
 
