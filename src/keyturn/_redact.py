@@ -48,10 +48,10 @@ def key_shaped(run: str) -> bool:
     """Whether ``run`` (text without spaces) may be a random secret: 16 characters or more
     with letters and digits, or both cases of letters, that are not words joined by ``_``,
     ``-`` or ``:`` (each shorter than 16 and in one case or capitalised:
-    ``MY_SERVICE_TOKEN_V2``, ``2024-01-01T00:00:00``). Hex, base62 and base64 keys all
-    are; variable names, numbers and dates are not. The one rule for every place that
-    must not quote a key typed where something else belongs (the doctor's usage errors, a
-    file's name in a scan)."""
+    ``MY_SERVICE_TOKEN_V2``, ``2024-01-01T00:00:00``) nor camel-case words. Hex, base62
+    and base64 keys all are; variable names, numbers and dates are not. The one rule for
+    every place that must not quote a key typed where something else belongs (the
+    doctor's usage errors, a file's name in a scan)."""
     if len(run) < _RANDOM_LENGTH or not any(c.isalpha() for c in run):
         return False
     if not any(c.isdigit() for c in run) and (run.isupper() or run.islower()):
@@ -60,9 +60,16 @@ def key_shaped(run: str) -> bool:
 
 
 def _is_word(part: str) -> bool:
-    """A word of a name: short, in one case or capitalised (``TOKEN``, ``v2``, ``Api``)."""
+    """Words of a name: short, in one case or capitalised (``TOKEN``, ``v2``, ``Api``), or
+    words run together in camel case at any length (``MyServiceApiToken``)."""
+    if _CAMEL_CASE.fullmatch(part):
+        return True
     cased = part.isupper() or part.islower() or part.istitle()
     return len(part) < _RANDOM_LENGTH and (cased or not any(c.isalpha() for c in part))
+
+
+# Each capital begins a lower-case word: ``MyServiceApiToken2``, ``accessToken``.
+_CAMEL_CASE = re.compile(r"[A-Z]?[a-z]+(?:[A-Z][a-z]+)*[0-9]{0,2}")
 
 
 def _mask_match(match: re.Match[str]) -> str:

@@ -29,6 +29,7 @@ KEYS = {
     # they passed a check wanting both cases and digits, and were quoted whole.
     "hex": lambda: "e" + secrets.token_hex(16)[1:],
     "hex-upper": lambda: "E" + secrets.token_hex(16)[1:].upper(),
+    "hex-letters-first": lambda: "deadbeefcafe" + str(secrets.randbelow(10**20)).zfill(20),
 }
 
 
@@ -73,7 +74,9 @@ OPTIONS = [
 
 
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda o: o[0])
-@pytest.mark.parametrize("kind", ["keyturn", "openai", "github", "hex", "hex-upper"])
+@pytest.mark.parametrize(
+    "kind", ["keyturn", "openai", "github", "hex", "hex-upper", "hex-letters-first"]
+)
 def test_a_key_typed_for_another_option_is_not_shown(option: list[str], kind: str) -> None:
     """The same slip for every option whose usage error quotes what was typed
     (``--key-file "$KEY"``): the error names the option and masks the key."""
@@ -98,7 +101,7 @@ def test_ordinary_values_are_still_quoted() -> None:
     "text",
     ["OPENAI_API_KEY", "MY_SERVICE_TOKEN_V2", "GITHUB_TOKEN_2", "30", "2.5", "soon",
      "2024-01-01T00:00:00Z", "very_long_module_name_without_dots", "credentials-2024-backup",
-     "/etc/keyturn/settings.toml"],
+     "/etc/keyturn/settings.toml", "MyServiceApiToken", "myServiceAccessToken2"],
 )
 def test_names_numbers_dates_and_paths_are_not_key_shaped(text: str) -> None:
     from keyturn._redact import key_shaped
