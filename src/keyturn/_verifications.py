@@ -44,7 +44,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import starmap
 from operator import call
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -244,6 +244,24 @@ class VerificationFilter:
 _NOBODY = object()  # a peer no entry has (``_rows``: ``None`` is one)
 
 
+def _taken(queue: deque[Any]) -> list[Any]:
+    """All the queue holds, taken out of it: whole entries (see ``FIELDS``). Copied, then
+    cleared, by two C calls chained in C (``starmap`` consumed by ``any``: the calls return
+    ``None``), so that no thread runs between them and an entry queued meanwhile cannot be
+    cleared uncopied; a tenth of the instructions of popping each item (callgrind).
+    Neither call allocates an object the collector tracks but the copy's iterator, before
+    the copy starts: if that allocation sets off a collection that runs Python code (a
+    finalizer) and another thread queues then, the copy fails (the deque was mutated
+    during iteration) before anything is cleared, and the queue is taken again."""
+    while True:
+        taken: list[Any] = []
+        try:
+            any(starmap(call, ((taken.extend, queue), (queue.clear,))))
+        except RuntimeError:
+            continue
+        return taken
+
+
 def _ignore(entry: tuple[Any, ...]) -> None:
     """``record`` of a log that is turned off."""
 
@@ -347,10 +365,10 @@ class VerificationLog:
         """Write what has gathered (and purge what is past the retention, once a minute);
         the number of entries written."""
         queue = self.queue
-        # Whole entries (see ``FIELDS``), popped in C; a tuple, which the collector stops
-        # tracking at its first pass when every item is a plain value (no headers kept),
-        # where a list is walked by each collection while the batch is written.
-        batch = tuple(map(call, repeat(queue.popleft, len(queue))))
+        # A tuple, which the collector stops tracking at its first pass when every item is
+        # a plain value (no headers kept), where a list is walked by each collection while
+        # the batch is written.
+        batch = tuple(_taken(queue))
         if batch:
             try:
                 late: list[LateRow] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,36 @@ def test_a_full_queue_drops_and_counts_never_blocks(manager: KeyManager) -> None
     assert log.flush() == 3
     found = manager.store.verifications(VerificationFilter())
     assert [v.request_id for v in found] == ["r2", "r1", "r0"]
+    log.close()
+
+
+def test_entries_queued_while_the_writer_takes_the_queue_are_written_once(
+    manager: KeyManager,
+) -> None:
+    """The writer empties the queue in one go while requests keep queueing on other
+    threads: every entry is written, none twice, each whole."""
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    threads, each = 3, 2_000
+
+    def serve(thread: int) -> None:
+        for i in range(each):
+            log.queue.extend(entry(request_id=f"t{thread}-{i}", path=f"/p/{thread}"))
+
+    workers = [threading.Thread(target=serve, args=(t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    written = 0
+    while any(worker.is_alive() for worker in workers):
+        written += log.flush()
+    for worker in workers:
+        worker.join()
+    written += log.flush()
+    assert written == threads * each and log.dropped == 0
+    found = manager.store.verifications(VerificationFilter(), limit=threads * each + 1)
+    assert sorted(v.request_id for v in found) == sorted(
+        f"t{t}-{i}" for t in range(threads) for i in range(each)
+    )
+    assert all(v.path == f"/p/{v.request_id[1]}" for v in found)
     log.close()
 
 
