@@ -178,3 +178,50 @@ def test_an_at_sign_outside_the_authority_is_no_password(url: str) -> None:
     """An '@' in a query value or a SQLite path is shown as it is, not read as the end of a
     ``user:password@`` that hid the host and implied a password."""
     assert masked_url(url) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:S3cr/et?x=1@127.0.0.1:1/db",
+        "postgresql://u:S3cr/et?x=1@127.0.0.1:1/db?application_name=me@host",
+        "redis://:S3cr/et?x=1@cache:6379/0",
+    ],
+)
+def test_a_password_with_a_slash_then_a_query_is_masked(url: str) -> None:
+    """A password written with a raw '/' and then '?name=' before its '@' (password-manager
+    symbol sets): the part before the '/' cannot be a host and port, so it is a user and
+    password, masked to its '@' even though no URL parser reads it so."""
+    shown = masked_url(url)
+    assert "S3cr" not in shown and ":***@" in shown
+    assert shown.endswith(url.partition("@")[2])
+
+
+def test_a_password_with_a_slash_then_a_query_is_not_in_the_store_error() -> None:
+    """libpq reads ``u:S3cr/et?x=1@...`` as host ``u``, a port, a path and a query, and its
+    message quotes the piece of the password it took for a parameter's name."""
+    from keyturn.errors import InvalidValue
+    from keyturn.store import open_store
+
+    for piece in ("x", "Hunter2"):
+        with pytest.raises(InvalidValue) as raised:
+            open_store(f"postgresql://u:S3cr/et?{piece}=1@127.0.0.1:1/db")
+        message = str(raised.value)
+        assert "unusable database URL 'postgresql://u:***@127.0.0.1:1/db'" in message
+        assert "S3cr" not in message and f'"{piece}"' not in message
+
+
+def test_a_one_letter_password_leaves_the_message_readable() -> None:
+    """libpq's message is masked where it quotes a password, not wherever the password's
+    letters occur: the password ``a`` made 'connection f***iled ... ***t "127.0.0.1"'."""
+    from keyturn.errors import InvalidValue, Unavailable
+    from keyturn.store import open_store
+
+    with pytest.raises(Unavailable) as raised:
+        open_store("postgresql://postgres:a@127.0.0.1:1/x")
+    message = str(raised.value)
+    assert "'postgresql://postgres:***@127.0.0.1:1/x'" in message
+    assert 'connection failed: connection to server at "127.0.0.1", port 1 failed' in message
+    with pytest.raises(InvalidValue) as raised:
+        open_store("postgresql://postgres:a%zz@127.0.0.1:1/x")
+    assert str(raised.value).endswith('invalid percent-encoded token: "***"')

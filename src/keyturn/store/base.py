@@ -70,11 +70,18 @@ def _masking(url: str) -> tuple[str, list[str]]:
 def _userinfo_end(scheme: str, rest: str) -> int:
     """Where the user-and-password part of ``rest`` (the URL after ``://``) ends: its last
     ``@`` (-1: none). A SQLite URL has none (``sqlite:///tmp/a:b@c.db`` is a path), and an
-    ``@`` in a query value after the path (``/db?application_name=me@host``) is not one."""
+    ``@`` in a query value after the path (``/db?application_name=me@host``) is not one.
+    But when what comes before the first ``/`` cannot be hosts and ports (``u:S3cr`` of
+    ``u:S3cr/et?x=1@db/keys``), it is a password written with a raw ``/``: the userinfo
+    then runs to the last ``@`` before any query that follows it (masking is the safe
+    reading of a URL no parser agrees on)."""
     if scheme.lower() == "sqlite":
         return -1
     path = rest.find("/")
-    query = rest.find("?", path) if path >= 0 else -1
+    start = path
+    if path >= 0 and "@" not in (first := rest[:path]) and not _HOSTS.fullmatch(first):
+        start = rest.find("@", path)
+    query = rest.find("?", start) if start >= 0 else -1
     if query >= 0 and _QUERY_START.match(rest, query + 1):
         return rest.rfind("@", 0, query)
     return rest.rfind("@")
@@ -82,6 +89,9 @@ def _userinfo_end(scheme: str, rest: str) -> int:
 
 _QUERY_PASSWORD = re.compile(r"([^&=]*)=([^&]*)")
 _QUERY_START = re.compile(r"[A-Za-z_%][A-Za-z0-9_%]*=")
+# libpq's host list: ``db``, ``db:5432``, ``[::1]:5432``, ``h1:5432,h2:5433`` (no password).
+_HOST = r"(?:\[[^\]]*\]|[^:,\[\]]*)(?::[0-9]*)?"
+_HOSTS = re.compile(rf"{_HOST}(?:,{_HOST})*")
 
 
 EVERY_KEY = "*"

@@ -146,11 +146,22 @@ class PostgresStore(SQLStore):
     def _scrubbed(self, exc: psycopg.Error) -> str:
         """libpq's first line with the URL masked and each of its passwords too, as written
         or decoded: libpq quotes a token it cannot decode alone (``invalid percent-encoded
-        token: "sec%zzret"``), where replacing the whole URL misses it."""
+        token: "sec%zzret"``) or a piece of a password it misread (``invalid URI query
+        parameter: "x"`` for ``u:pa/ss?x=1@db``), where replacing the whole URL misses it.
+        Only quoted text is masked: a short password replaced wherever it occurs garbled
+        the message (``connection f***iled`` for the password ``a``)."""
         why = _first_line(exc).replace(self.url, self.shown)
-        for secret in url_secrets(self.url):
-            why = why.replace(secret, "***")
-        return why
+        secrets = url_secrets(self.url)
+        for secret in secrets:  # whole first: a password may hold a '"' itself
+            why = why.replace(f'"{secret}"', '"***"')
+
+        def scrubbed(quoted: re.Match[str]) -> str:
+            token = quoted[1]
+            if token and any(token in secret for secret in secrets):
+                return '"***"'
+            return f'"{masked_url(token)}"' if "://" in token else quoted[0]
+
+        return _QUOTED.sub(scrubbed, why)
 
     def _unreachable(self, why: str) -> Unavailable:
         return Unavailable(
@@ -291,6 +302,9 @@ class PostgresStore(SQLStore):
     def close(self) -> None:
         self.watchdog.close()
         self._pool.close()
+
+
+_QUOTED = re.compile(r'"([^"]*)"')
 
 
 def _first_line(exc: Exception) -> str:
