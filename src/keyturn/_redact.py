@@ -59,6 +59,17 @@ def key_shaped(run: str) -> bool:
     return not all(_is_word(part) for part in _WORD_BREAK.split(run))
 
 
+def holds_uuid(run: str) -> bool:
+    """Whether ``run`` holds a UUID (8-4-4-4-12 hex digits, either case), whose dashes
+    make its pieces read as words to ``key_shaped``. Some keys are UUIDs (Heroku's API
+    keys), so text quoting what a user typed masks one; ``key_shaped`` itself leaves them
+    out, as file and record names are UUIDs everywhere and hold no key the scanner finds."""
+    return _UUID.search(run) is not None
+
+
+_UUID = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
+
+
 def _is_word(part: str) -> bool:
     """Words of a name: short, in one case or capitalised (``TOKEN``, ``v2``, ``Api``), or
     words run together in camel case at any length (``MyServiceApiToken``)."""

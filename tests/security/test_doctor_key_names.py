@@ -10,6 +10,7 @@ not quote it, as a bad ``-H`` header's is."""
 from __future__ import annotations
 
 import secrets
+import uuid
 
 import pytest
 from click.testing import CliRunner
@@ -30,6 +31,9 @@ KEYS = {
     "hex": lambda: "e" + secrets.token_hex(16)[1:],
     "hex-upper": lambda: "E" + secrets.token_hex(16)[1:].upper(),
     "hex-letters-first": lambda: "deadbeefcafe" + str(secrets.randbelow(10**20)).zfill(20),
+    # Heroku API keys are UUIDs: the dashes made the pieces read as words.
+    "uuid": lambda: str(uuid.uuid4()),
+    "uuid-upper": lambda: str(uuid.uuid4()).upper(),
 }
 
 
@@ -75,7 +79,8 @@ OPTIONS = [
 
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda o: o[0])
 @pytest.mark.parametrize(
-    "kind", ["keyturn", "openai", "github", "hex", "hex-upper", "hex-letters-first"]
+    "kind",
+    ["keyturn", "openai", "github", "hex", "hex-upper", "hex-letters-first", "uuid", "uuid-upper"],
 )
 def test_a_key_typed_for_another_option_is_not_shown(option: list[str], kind: str) -> None:
     """The same slip for every option whose usage error quotes what was typed

@@ -143,3 +143,14 @@ def test_the_name_check_skips_no_name_the_detectors_find_a_key_in() -> None:
             found = {f.provider_id for f in name_findings(path, "salt", "low")}
             assert found == everything, planted.type_name
             assert planted.provider_id in found or planted.provider_id not in everything
+
+
+def test_a_uuid_named_file_is_no_finding(tmp_path: Path) -> None:
+    """The doctor masks a UUID typed where a value belongs (a Heroku API key is one), but
+    files and folders named by a UUID are everywhere and are no secret: shown as they are."""
+    name = "7f239c66-1f3d-448b-80c0-6e8bf0642422"
+    (tmp_path / "cache" / name).mkdir(parents=True)
+    (tmp_path / "cache" / name / f"{name.upper()}.json").write_text("{}\n")
+    code, output = scan("--format", "json", ".", cwd=tmp_path)
+    assert code == 0, output
+    assert json.loads(output)["findings"] == []

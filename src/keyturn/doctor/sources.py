@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from keyturn._providers import identify
-from keyturn._redact import key_shaped
+from keyturn._redact import holds_uuid, key_shaped
 from keyturn.doctor.clean import clean
 from keyturn.doctor.report import Finding, finding
 from keyturn.doctor.scrub import masked
@@ -40,8 +40,8 @@ _RUN = re.compile(r"[^\s'\"/\\]{16,}")
 def looks_like_key(text: str) -> bool:
     """Whether ``text`` has a key's shape: a catalogued provider's or keyturn's, or a
     random-looking run (``_redact.key_shaped``: a hex key too, where names, numbers and
-    dates are not)."""
-    return key_shaped(text) or identify(text) is not None or holds_key(text)
+    dates are not), or a UUID (Heroku's API keys are)."""
+    return key_shaped(text) or holds_uuid(text) or identify(text) is not None or holds_key(text)
 
 
 def without_keys(text: str) -> str:
