@@ -21,39 +21,47 @@ parameter in any reading.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from urllib.parse import unquote
 
 # What PHP turns into ``_`` in a parameter's name.
 _PHP_UNDERSCORE = str.maketrans(dict.fromkeys([" ", ".", "[", *map(chr, range(128, 160))], "_"))
-# ... the same as a regular expression's class, for the raw query (``+`` is a space).
-_UNDERSCORE_FORMS = r"[_. +\[\x80-\x9f]"
+# ... and the same on a raw query's bytes (``+`` is a space), with ASCII letters lower-cased:
+# every name a parameter may be read as, in any case, is then written out in it.
+_FOLD = bytes.maketrans(
+    bytes(range(65, 91)) + b" +.[" + bytes(range(128, 160)),
+    bytes(range(97, 123)) + b"_" * 36,
+)
 
 
 class QueryNames:
     """Finds the parameters an upstream may read as one of ``names`` (case-insensitive)."""
 
-    __slots__ = ("in_bytes", "in_text", "names")
+    __slots__ = ("_needles", "names")
 
     def __init__(self, names: Iterable[str]) -> None:
         # Each name lower-case, to the name as given (which ``pairs`` answers with).
         self.names = {name.lower(): name for name in reversed(list(names))}
-        # A percent sign may encode any part of a name; else a name is written out, each
-        # ``_`` perhaps in a form PHP reads as one.
-        forms = [
-            re.escape(name).replace("_", _UNDERSCORE_FORMS)
-            for name in sorted(self.names, key=len, reverse=True)
-        ]
-        source = "|".join(["%", *forms]) if forms else "(?!)"
-        self.in_bytes: Callable[[bytes], re.Match[bytes] | None] = re.compile(
-            source.encode(), re.IGNORECASE
-        ).search
-        """A match when the raw query may hold such a parameter; ``None``: it cannot."""
-        self.in_text: Callable[[str], re.Match[str] | None] = re.compile(
-            source, re.IGNORECASE
-        ).search
-        """``in_bytes`` for a query as text."""
+        # What ``mentions`` looks for: a percent sign (it may encode any part of a name),
+        # else a name, folded; one that holds another (``api_key``, ``key``) is no more.
+        folded = sorted({name.encode().translate(_FOLD) for name in self.names}, key=len)
+        needles: list[bytes] = []
+        for name in folded:
+            if not any(needle in name for needle in needles):
+                needles.append(name)
+        self._needles = (b"%", *needles) if needles else ()
+
+    def mentions(self, query: bytes) -> bool:
+        """``False`` when no parameter of the raw query is read as one of the names in
+        any reading (the test in front of ``pairs``: one C pass and a search a needle)."""
+        folded = query.translate(_FOLD)
+        # ``bytes.find``, not ``in``: ``in`` tries the operand as an integer first, and the
+        # TypeError it formats and drops costs more than the search; a loop, not ``any``
+        # over a generator, whose frame costs more than the searches.
+        for needle in self._needles:  # noqa: SIM110
+            if folded.find(needle) >= 0:
+                return True
+        return False
 
     def pairs(self, query: str) -> list[tuple[str, str]]:
         """(name, value) of each parameter read under one of the names, in the query's

@@ -125,7 +125,7 @@ class CredentialReader:
                     return None
                 found, source = value, name
         # Any query in which some upstream may read a key parameter: ``read`` judges it.
-        if found is None or (query and self._query_names.in_bytes(query) is not None):
+        if found is None or (query and self._query_names.mentions(query)):
             return None
         return found, source
 
@@ -283,7 +283,7 @@ class CredentialReader:
         A parameter is one when some upstream reads it as one (``keyturn._query_names``):
         ``access%5Ftoken``, ``x=1;access_token`` and PHP's ``access.token`` are."""
         text = _text(query)
-        if self._query_names.in_text(text) is None:
+        if not self._query_names.mentions(text.encode("latin-1", "replace")):
             return []
         pairs = self._query_names.pairs(text)
         return [(name, value.strip()) for name, value in pairs if value.strip()]

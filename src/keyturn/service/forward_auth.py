@@ -44,7 +44,7 @@ _OVERRIDE_HEADERS = (b"x-http-method-override", b"x-http-method", b"x-method-ove
 # method-override): ``POST /orders?_method=DELETE`` may be handled as a DELETE; read as
 # every parser may (``.method`` is ``_method`` to PHP).
 _OVERRIDE_PARAM = QueryNames(("_method",))
-_may_override = _OVERRIDE_PARAM.in_bytes
+_may_override = _OVERRIDE_PARAM.mentions
 _IDENTITY_LIMIT = 10_000
 # A Seen from all its fields in order, as one C call: Seen(...) runs the Python-level
 # __new__ of a NamedTuple, a frame more on every request.
@@ -202,7 +202,7 @@ class ForwardAuth:
         for uri in uris:
             query = uri.partition(b"?")[2]
             # The reader's own test, so a name it reads is never missed here.
-            if query and _may_override(query) is not None:
+            if query and _may_override(query):
                 overrides.extend(_query_overrides(query))
         if len(uris) == 1 and len(methods) < 2 and not overrides:  # the usual case, faster
             path_b, _, query = uris[0].partition(b"?")
