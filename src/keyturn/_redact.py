@@ -51,7 +51,8 @@ def key_shaped(run: str) -> bool:
     ``MY_SERVICE_TOKEN_V2``, ``2024-01-01T00:00:00``) nor camel-case words. Hex, base62
     and base64 keys all are; variable names, numbers and dates are not. The one rule for
     every place that must not quote a key typed where something else belongs (the
-    doctor's usage errors, a file's name in a scan)."""
+    doctor's usage errors). Not a filter in front of the scan's detectors: short keys and
+    keys of letters alone are not key-shaped."""
     if len(run) < _RANDOM_LENGTH or not any(c.isalpha() for c in run):
         return False
     if not any(c.isdigit() for c in run) and (run.isupper() or run.islower()):
