@@ -25,7 +25,9 @@ UNDRAWABLE = {
     "curl-auth-header", "curl-auth-user", "influxdb-api-token",
 }
 ALONE = [r for r in REPORTED if not r.requires and not r.check and r.id not in UNDRAWABLE]
-DRAWS = 10
+# Draws per rule: a rule whose draws are found less than half the time (asaas: 44%) failed
+# all of 10 about once in 300 runs; 30 make that about once in 30 million.
+DRAWS = 30
 
 
 def test_every_rule_cites_a_published_source_and_compiles() -> None:
@@ -52,7 +54,7 @@ def _line(rule) -> str:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("rule", ALONE, ids=[r.id for r in ALONE])
 def test_a_secret_drawn_from_each_rule_is_found(rule) -> None:  # type: ignore[no-untyped-def]
     # Random fillers (the 0-20 characters between a keyword and its value) can draw a
-    # quote or an operator the pattern cannot take twice; one good draw in ten is enough,
+    # quote or an operator the pattern cannot take twice; one good draw in thirty is enough,
     # and in practice most are.
     found = decided = 0
     for _ in range(DRAWS):
@@ -65,7 +67,9 @@ def test_a_secret_drawn_from_each_rule_is_found(rule) -> None:  # type: ignore[n
             # the catalogue's checksum and shapes decide, and test_detect holds those.
             start, end = rule.secret_span(match)
             decided += _shape_decided(text.encode()[start:end].decode())
-    assert found or decided, rule.id
+        if found or decided:
+            return
+    pytest.fail(f"no draw of {rule.id} was found in {DRAWS}")
 
 
 @pytest.mark.parametrize("rule", [r for r in ALONE if r.anchored],
