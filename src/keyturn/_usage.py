@@ -25,6 +25,11 @@ from typing import Protocol
 
 from keyturn._flusher import Flusher
 
+# Seconds within which a key's next accepted request changes nothing worth writing (its
+# last-used time is kept to the second): counted only, without the lock. ``KeyManager``'s
+# fast path makes the same test inline.
+NOTE_EVERY = 1.0
+
 log = logging.getLogger("keyturn.usage")
 
 
@@ -52,7 +57,7 @@ class UsageRecorder:
         if entry is not None:
             entry[1] += 1
             # Within a second of the last note nothing changes worth writing: skip the lock.
-            if at - entry[0] < 1.0:
+            if at - entry[0] < NOTE_EVERY:
                 return
             entry[0] = at
         else:

@@ -34,7 +34,7 @@ from keyturn._propagation import DEFAULT_LIFETIME as FEED_LIFETIME
 from keyturn._propagation import follow_changes
 from keyturn._quota import Quota
 from keyturn._store_reads import StoreReads
-from keyturn._usage import UsageRecorder
+from keyturn._usage import NOTE_EVERY, UsageRecorder
 from keyturn._verifications import DEFAULT_RETENTION, Seen, VerificationLog, unseen
 from keyturn._webhooks import AsyncWebhookAdmin, WebhookAdmin
 from keyturn.actor import Actor
@@ -510,7 +510,7 @@ class KeyManager:
                     key_id = record.id
                     # ``UsageRecorder.note``, inlined for a key noted within the second
                     counted = self.usage.noted.get(key_id)
-                    if counted is not None and now - counted[0] < 1.0:
+                    if counted is not None and now - counted[0] < NOTE_EVERY:
                         counted[1] += 1
                     else:
                         self._note(key_id, now)
