@@ -6,8 +6,9 @@ Two questions, asked only of keys restricted by address (``allowed_ips``):
   ``trusted_proxies``: then ``X-Forwarded-For`` is read from the right, skipping trusted
   hops, and the first address that is not a trusted proxy is the client (what nginx's
   ``real_ip_recursive`` does); ``X-Real-IP`` names the client when no such header came,
-  and when both came they must agree (a proxy that sets only one passes a client's own
-  other one on: disagreeing, the client cannot be told). A peer
+  and when both came they must agree, as must RFC 7239's ``Forwarded`` when it came (a
+  proxy that sets only one passes a client's own others on: disagreeing, the client
+  cannot be told). A peer
   that is not trusted cannot name another client: its forwarding headers are ignored, so
   a spoofed ``X-Forwarded-For`` changes nothing.
 - **Is it allowed?** An ``AddressSet`` holds the networks as merged integer ranges per IP
@@ -36,6 +37,7 @@ MAX_NETWORKS = 100
 _MAPPED = IPv6Network("::ffff:0:0/96")
 _FORWARDED_FOR = "x-forwarded-for"
 _REAL_IP = "x-real-ip"
+_FORWARDED = "forwarded"
 
 
 _SEEN: dict[str, Address | None] = {}
@@ -237,6 +239,19 @@ def _text(value: str | bytes) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
+def _forwarded_for(value: str) -> list[str]:
+    """The ``for=`` node of each element of an RFC 7239 ``Forwarded`` header, left to
+    right (``for="[2001:db8::1]:4711"`` as ``[2001:db8::1]:4711``); an element without one
+    names no client and is left out."""
+    nodes = []
+    for element in value.split(","):
+        for pair in element.split(";"):
+            name, equals, node = pair.partition("=")
+            if equals and name.strip().lower() == "for":
+                nodes.append(node.strip().strip('"'))
+    return nodes
+
+
 class TrustedProxies:
     """The ``trusted_proxies`` setting: whose forwarding headers are believed."""
 
@@ -253,24 +268,33 @@ class TrustedProxies:
             return address  # an untrusted peer's forwarding headers are not believed
         hops: list[str] = []
         real: list[str] = []
+        standard: list[str] = []
         for name, value in headers:
             lowered = _text(name).lower()
             if lowered == _FORWARDED_FOR:
                 hops.extend(_text(value).split(","))
             elif lowered == _REAL_IP:
                 real.append(_text(value))
+            elif lowered == _FORWARDED:
+                standard.extend(_forwarded_for(_text(value)))
         if not hops:
             if not real:
                 return address  # the proxy itself asks
-            return parse_address(real[0]) if len(real) == 1 else None
-        client = self._forwarded(hops)
-        if client is None or not real:
-            return client
-        # A proxy that sets only X-Real-IP passes a client's own X-Forwarded-For on: where
-        # the two disagree (and X-Real-IP is no trusted hop of a chain), nobody can tell
-        # which header the proxy wrote.
-        for text in real:
-            named = parse_address(text)
+            if len(real) > 1:
+                return None
+            client = parse_address(real[0])
+        else:
+            client = self._forwarded(hops)
+        if client is None:
+            return None
+        # A proxy that sets only one of these passes a client's own others on: where they
+        # disagree (and the other names no trusted hop of a chain), nobody can tell which
+        # header the proxy wrote. RFC 7239's ``Forwarded`` is one of them: a proxy that
+        # sends only it leaves a client's X-Forwarded-For or X-Real-IP as the client sent it.
+        for named in (
+            *(parse_address(text) for text in real),
+            *((self._forwarded(standard),) if standard else ()),
+        ):
             if named is None or (named != client and named not in self.set):
                 return None
         return client

@@ -60,3 +60,22 @@ def test_the_client_a_trusted_proxy_names_is_judged_and_logged(
         ("ip_not_allowed", ELSEWHERE, AGENT),
         ("valid", CLIENT, AGENT),
     ]
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_a_proxys_forwarded_header_that_disagrees_is_read(
+    trusting: tuple[KeyManager, str], site: str
+) -> None:
+    """A proxy that sets only ``Forwarded`` passes the client's own X-Forwarded-For on:
+    the Django faces read ``Forwarded`` too, so the client cannot name itself."""
+    manager, key = trusting
+    urls, middleware = SITES[site]
+    with override_settings(ROOT_URLCONF=urls, MIDDLEWARE=middleware,
+                           KEYTURN={"KEYS": manager}):  # fmt: skip
+        client = DjangoClient()
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_X_FORWARDED_FOR": CLIENT}
+        refused = client.get("/items", HTTP_FORWARDED=f"for={ELSEWHERE}", **auth)
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "ip_not_allowed"
+        agreed = client.get("/items", HTTP_FORWARDED=f'for="{CLIENT}:4711"', **auth)
+        assert agreed.status_code == 200

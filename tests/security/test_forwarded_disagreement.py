@@ -60,3 +60,42 @@ def test_agreeing_or_single_headers_name_the_client(
 ) -> None:
     answer = auth(proxied, key, headers)
     assert answer.status_code == 204, answer.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Forwarded": "for=203.0.113.9", "X-Forwarded-For": "198.51.100.7"},
+        {"Forwarded": 'for="203.0.113.9:4711";proto=https', "X-Real-IP": "198.51.100.7"},
+        {"Forwarded": "for=198.51.100.7, for=203.0.113.9", "X-Forwarded-For": "198.51.100.7"},
+        {"Forwarded": "for=unknown", "X-Forwarded-For": "198.51.100.7"},
+    ],
+    ids=["forwarded-against-xff", "forwarded-against-real-ip", "forwarded-chain", "unknown"],
+)
+def test_a_client_header_against_the_proxys_forwarded(
+    proxied: Live, key: str, headers: dict[str, str]
+) -> None:
+    """A proxy that sets only RFC 7239's Forwarded (HAProxy's ``option forwarded``, nginx's
+    documented ``proxy_set_header Forwarded``) passes the client's own X-Forwarded-For or
+    X-Real-IP on: believed, the client named itself into the allow-list."""
+    answer = auth(proxied, key, headers)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["code"] == "ip_not_allowed"
+    assert "unknown" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Forwarded": "for=198.51.100.7;proto=https", "X-Forwarded-For": "198.51.100.7"},
+        {"Forwarded": 'For="198.51.100.7:5000"', "X-Real-IP": "198.51.100.7"},
+        {"Forwarded": f"for=198.51.100.7, for={EDGE}", "X-Forwarded-For": f"198.51.100.7, {EDGE}"},
+        {"Forwarded": "proto=https", "X-Forwarded-For": "198.51.100.7"},
+    ],
+    ids=["agree", "agree-quoted-with-port", "chain", "no-for"],
+)
+def test_a_forwarded_that_agrees_changes_nothing(
+    proxied: Live, key: str, headers: dict[str, str]
+) -> None:
+    answer = auth(proxied, key, headers)
+    assert answer.status_code == 204, answer.text

@@ -129,6 +129,7 @@ def _build(options: dict[str, Any]) -> Setup:
         *g.manager.verifier.reader.api_key_headers,
         "x-forwarded-for",  # what keyturn._addresses reads behind a trusted proxy
         "x-real-ip",
+        "forwarded",
         "user-agent",
     )
     meta = tuple(("HTTP_" + name.upper().replace("-", "_"), name) for name in names)
