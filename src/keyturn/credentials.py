@@ -51,6 +51,19 @@ def _text(value: HeaderName) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
+def _respellings(name: str) -> frozenset[str]:
+    """``name`` with each '-' or '_' written either way, but for ``name`` itself: the names
+    a CGI-style server (PHP, Rack, uWSGI: ``HTTP_X_API_KEY``) reads as ``name`` while
+    keyturn, like any HTTP parser, reads them as other headers."""
+    parts = re.split("[-_]", name)
+    if len(parts) > 9:  # no key header has that many words; 256 spellings are plenty
+        return frozenset()
+    spellings = {parts[0]}
+    for part in parts[1:]:
+        spellings = {f"{head}{sep}{part}" for head in spellings for sep in "-_"}
+    return frozenset(spellings - {name})
+
+
 def _looks_quoted(value: str) -> bool:
     return len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'"
 
@@ -62,6 +75,8 @@ class CredentialReader:
         "_api_key_headers",
         "_api_key_headers_b",
         "_query_names",
+        "_respelled",
+        "_respelled_b",
         "allow_query",
         "query_params",
     )
@@ -75,6 +90,13 @@ class CredentialReader:
     ) -> None:
         self._api_key_headers = tuple(h.lower() for h in api_key_headers)
         self._api_key_headers_b = tuple(h.encode("latin-1") for h in self._api_key_headers)
+        self._respelled = {
+            spelling: header
+            for header in self._api_key_headers
+            for spelling in _respellings(header)
+            if spelling not in self._api_key_headers
+        }
+        self._respelled_b = frozenset(name.encode("latin-1") for name in self._respelled)
         self.query_params = tuple(query_params)
         self._query_names = QueryNames(self.query_params)
         self.allow_query = allow_query
@@ -96,6 +118,15 @@ class CredentialReader:
                 authorization.append(_text(raw_value))
             elif name in names:
                 api_keys.append((name, _text(raw_value)))
+            elif name in self._respelled:
+                header = self._respelled[name]
+                return Rejection(
+                    "malformed_credentials",
+                    f"the request has a header named {name}: some servers read it as "
+                    f"{header}, others as another header or not at all",
+                    f"send the key in '{header}: <key>' (spelled as here) or in "
+                    "'Authorization: Bearer <key>'",
+                )
         return self._decide(authorization, api_keys, query)
 
     def plain_asgi(
@@ -113,6 +144,7 @@ class CredentialReader:
         found: bytes | None = None
         source = b""
         names = self._api_key_headers_b
+        respelled = self._respelled_b
         for name, value in headers:
             if name == b"authorization":
                 if found is not None or not (
@@ -124,6 +156,8 @@ class CredentialReader:
                 if found is not None:
                     return None
                 found, source = value, name
+            elif name in respelled:
+                return None
         # Any query in which some upstream may read a key parameter: ``read`` judges it.
         if found is None or (query and self._query_names.mentions(query)):
             return None
