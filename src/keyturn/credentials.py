@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from keyturn._header_spellings import spellings
 from keyturn._query_names import QueryNames
 
 HeaderName = str | bytes
@@ -51,19 +52,6 @@ def _text(value: HeaderName) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
-def _respellings(name: str) -> frozenset[str]:
-    """``name`` with each '-' or '_' written either way, but for ``name`` itself: the names
-    a CGI-style server (PHP, Rack, uWSGI: ``HTTP_X_API_KEY``) reads as ``name`` while
-    keyturn, like any HTTP parser, reads them as other headers."""
-    parts = re.split("[-_]", name)
-    if len(parts) > 9:  # no key header has that many words; 256 spellings are plenty
-        return frozenset()
-    spellings = {parts[0]}
-    for part in parts[1:]:
-        spellings = {f"{head}{sep}{part}" for head in spellings for sep in "-_"}
-    return frozenset(spellings - {name})
-
-
 def _looks_quoted(value: str) -> bool:
     return len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'"
 
@@ -93,7 +81,7 @@ class CredentialReader:
         self._respelled = {
             spelling: header
             for header in self._api_key_headers
-            for spelling in _respellings(header)
+            for spelling in spellings(header)
             if spelling not in self._api_key_headers
         }
         self._respelled_b = frozenset(name.encode("latin-1") for name in self._respelled)

@@ -410,11 +410,14 @@ def test_every_form_needs_the_scopes_of_its_strictest_form(
     assert _ask(tabled, dialect, case, keys_by_scopes(case.needs)) == 204
 
 
-@pytest.mark.parametrize("header", ["X-Original-URL", "X-Rewrite-URL"])
+@pytest.mark.parametrize(
+    "header", ["X-Original-URL", "X-Rewrite-URL", "X_Original_URL", "x-rewrite_url"]
+)
 def test_a_uri_header_some_frameworks_route_on_is_one_more_account(
     gated: Live, header: str
 ) -> None:
-    """Zend and older Symfony take the URI from these headers, which a proxy passes on."""
+    """Zend and older Symfony take the URI from these headers, which a proxy passes on; a
+    PHP upstream reads ``X_Original_URL`` as ``X-Original-URL`` (``HTTP_X_ORIGINAL_URL``)."""
     weak, _ = gated.make_key("other")
     admin, _ = gated.make_key("admin")
     for real in ({"X-Original-URI": "/public"}, {"X-Forwarded-Uri": "/public"}, {}):
@@ -427,7 +430,10 @@ def test_a_method_override_is_one_more_account(gated: Live) -> None:
     """Some frameworks handle a request as the method an override header names."""
     reader, _ = gated.make_key("orders:read")
     both, _ = gated.make_key("orders:read", "orders:write")
-    for name in ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"):
+    names = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
+    # ... under every name a CGI-style upstream (PHP, Rack) reads as one of them.
+    respelled = ("X_HTTP_Method_Override", "x-http_method", "X_Method-Override")
+    for name in names + respelled:
         sent = {"X-Forwarded-Uri": "/orders", "X-Forwarded-Method": "GET", name: "POST"}
         assert auth(gated, {**bearer(reader), **sent}).status_code == 403
         assert auth(gated, {**bearer(both), **sent}).status_code == 204

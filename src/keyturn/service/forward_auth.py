@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 
 from keyturn._asgi import Receive, Scope, Send
+from keyturn._header_spellings import spellings_b
 from keyturn._path_rules import PathRules
 from keyturn._query_names import QueryNames
 from keyturn._redact import Redactor
@@ -34,12 +35,13 @@ from keyturn.verifier import Decision
 
 # The original URI as proxies tell it; and as some frameworks read it from a client's
 # X-Original-URL or X-Rewrite-URL (IIS conventions, honoured by Zend and older Symfony),
-# which a proxy passes on: every one of them is an account to judge.
-_URI_HEADERS = (b"x-forwarded-uri", b"x-original-uri", b"x-original-url", b"x-rewrite-url")
-_METHOD_HEADERS = (b"x-forwarded-method", b"x-original-method")
+# which a proxy passes on: every one of them is an account to judge. Each under every
+# spelling a CGI-style upstream reads as it (X_Original_URL is X-Original-URL to PHP).
+_URI_HEADERS = spellings_b("x-forwarded-uri", "x-original-uri", "x-original-url", "x-rewrite-url")
+_METHOD_HEADERS = spellings_b("x-forwarded-method", "x-original-method")
 # Method-override conventions, which some frameworks honour: the upstream may handle the
 # request as that method, so each is one more account of it to judge.
-_OVERRIDE_HEADERS = (b"x-http-method-override", b"x-http-method", b"x-method-override")
+_OVERRIDE_HEADERS = spellings_b("x-http-method-override", "x-http-method", "x-method-override")
 # ... and the query parameter of the same convention (Laravel, Symfony, Express's
 # method-override): ``POST /orders?_method=DELETE`` may be handled as a DELETE; read as
 # every parser may (``.method`` is ``_method`` to PHP).
@@ -177,7 +179,7 @@ class ForwardAuth:
         request_ids: list[bytes] = []
         agent = b""
         for name, value in headers:
-            if name[:2] == b"x-":
+            if (head := name[:2]) == b"x-" or head == b"x_":
                 if name == b"x-request-id":
                     request_ids.append(value)
                 elif name in _URI_HEADERS:
