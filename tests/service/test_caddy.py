@@ -141,3 +141,26 @@ def test_the_client_caddy_saw_is_the_client(stack: Stack) -> None:
     assert get(stack, "/data", here).status_code == 200
     spoofed = get(stack, "/data", here, **{"X-Forwarded-For": "203.0.113.1"})
     assert spoofed.status_code == 200, spoofed.text
+
+
+def test_an_identity_header_under_another_spelling_does_not_reach_the_application(
+    stack: Stack,
+) -> None:
+    """PHP, Rack and uWSGI read ``X_Keyturn_Owner`` (any '-' as '_') as ``X-Keyturn-Owner``
+    (both are ``HTTP_X_KEYTURN_OWNER``): the Caddyfile dropped only the spelling with '-',
+    so a client's ``X_Keyturn_Owner: someone-else`` reached the application beside
+    keyturn's own and could be read in its place."""
+    key, key_id = stack.make_key("api")
+    forged = {
+        "X_Keyturn_Owner": "someone-else",
+        "x-keyturn_key_id": "key_someone",
+        "X_KEYTURN-SCOPES": "admin",
+        "x_keyturn_truncated": "scopes",
+    }
+    answer = get(stack, "/orders", key, **forged)
+    assert answer.status_code == 200, answer.text
+    seen = answer.json()["headers"]
+    assert sorted(h for h in seen if h.replace("_", "-").startswith("x-keyturn")) == [
+        "x-keyturn-key-id", "x-keyturn-owner", "x-keyturn-scopes", "x-keyturn-truncated"
+    ]  # fmt: skip
+    assert seen["x-keyturn-key-id"] == key_id and seen["x-keyturn-owner"] == ""

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from keyturn._header_spellings import spellings
 from keyturn.manager import KeyManager
 from tests.conftest import in_ci
 from tests.dedicated import free_port, started
@@ -376,6 +377,33 @@ def test_every_proxy_config_copies_every_identity_header() -> None:
     for header in ("key-id", "owner", "scopes", "truncated"):
         for name, text in configs.items():
             assert f"x-keyturn-{header}" in text, (name, header)
+
+
+def test_a_forged_identity_header_under_another_spelling_stays_at_nginx(stack: Stack) -> None:
+    """PHP, Rack and uWSGI read ``X_Keyturn_Owner`` as ``X-Keyturn-Owner``: nginx drops a
+    header named with '_' (``underscores_in_headers`` off, its default; keep it so)."""
+    key, key_id = stack.make_key("api")
+    forged = {"X_Keyturn_Owner": "someone-else", "x-keyturn_key_id": "key_forged"}
+    answer = httpx.get(f"{stack.url}/orders", headers={"authorization": f"Bearer {key}", **forged})
+    assert answer.status_code == 200, answer.text
+    seen = answer.json()["headers"]
+    assert not [h for h in seen if "_" in h] and seen["x-keyturn-key-id"] == key_id
+
+
+def test_every_proxy_config_drops_identity_headers_under_other_spellings() -> None:
+    """What a CGI-style upstream reads as an identity header, a client cannot send it:
+    nginx drops names with '_' by itself, the Caddyfile drops every ``X?Keyturn*``
+    (run for real: tests/service/test_caddy.py), Envoy drops names with '_', and Traefik,
+    which can only remove named headers, names each spelling."""
+    assert "underscores_in_headers" not in (DOCS / "nginx.conf").read_text()
+    caddy = (DOCS / "Caddyfile").read_text()
+    assert "request_header -X-Keyturn*\n" in caddy and "request_header -X_Keyturn*\n" in caddy
+    envoy = (DOCS / "envoy.yaml").read_text()
+    assert "headers_with_underscores_action: DROP_HEADER" in envoy
+    traefik = (DOCS / "traefik-dynamic.yml").read_text()
+    for header in ("Key-Id", "Owner", "Scopes", "Truncated"):
+        for spelling in spellings(f"X-Keyturn-{header}") - {f"X-Keyturn-{header}"}:
+            assert f'          {spelling}: ""\n' in traefik, spelling
 
 
 def test_every_proxy_config_that_can_passes_the_lifecycle_to_the_client() -> None:
