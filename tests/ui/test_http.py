@@ -273,6 +273,28 @@ def test_sign_in_returns_to_the_page_asked_for_but_never_off_site(live: Live) ->
         assert answer.headers["location"] == "/ui/keys", evil
 
 
+def test_a_key_typed_into_a_filter_form_or_address_is_never_shown_back(live: Live) -> None:
+    """A filter's value goes back into its field, a refused form's into its fields, and a
+    signed-out visitor's address into ``next``: a key pasted into any of them was sent
+    back whole, in the page or in ``Location``."""
+    key, _ = live.make_key("orders:read", name="pasted")
+    client, csrf = signed_in(live)
+    for page in (f"/ui/keys?q={key}", f"/ui/verifications?key_id={key}",
+                 f"/ui/verifications?request_id={key}", f"/ui/verifications?outcome={key}",
+                 f"/ui/audit?key_id={key}"):  # fmt: skip
+        answer = client.get(page)
+        assert answer.status_code == 200, page
+        assert key not in answer.text and key[:12] in answer.text, page  # masked, not gone
+    refused = client.post("/ui/keys/new", data={"csrf": csrf, "name": key, "scopes": "a"})
+    assert refused.status_code == 422 and key not in refused.text
+    for target in (f"/ui/keys/{key}", f"/ui/keys?q={key}"):
+        bounce = browser(live).get(target)
+        assert bounce.status_code == 303 and key not in bounce.headers["location"]
+        assert bounce.headers["location"] == "/ui/login"
+    form = browser(live).get("/ui/login", params={"next": f"/ui/keys?q={key}"})
+    assert key not in form.text
+
+
 def test_htmx_requests_are_sent_to_sign_in_as_a_whole_page(live: Live) -> None:
     answer = browser(live, **{"hx-request": "true"}).get("/ui/keys?q=x")
     assert answer.status_code == 200

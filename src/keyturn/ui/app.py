@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Mount
 from keyturn._asgi import ASGIApp
 from keyturn.config import Settings
 from keyturn.errors import KeyturnError
+from keyturn.keys import url_holds_key
 from keyturn.manager import AsyncKeyManager
 from keyturn.ui.admin import Admin, charge, current_admin
 from keyturn.ui.diagnose import Diagnostician, Masker
@@ -170,8 +171,15 @@ class Dashboard(Site):
 
 
 def safe_next(target: str) -> bool:
-    """A post-sign-in destination inside the dashboard only (no open redirect)."""
-    return bool(_SAFE_NEXT.fullmatch(target)) and "//" not in target and ".." not in target
+    """A post-sign-in destination inside the dashboard only (no open redirect), and none
+    holding a key (a key pasted into the address would be sent back in ``Location`` and
+    the sign-in page)."""
+    return (
+        bool(_SAFE_NEXT.fullmatch(target))
+        and "//" not in target
+        and ".." not in target
+        and not url_holds_key(target)
+    )
 
 
 def build_dashboard(settings: Settings, manager: AsyncKeyManager, masker: Masker) -> ASGIApp:
