@@ -338,7 +338,7 @@ class PathRules:
     with ``from_scope_rules``.
     """
 
-    __slots__ = ("_case_rules", "_folded", "_memo", "_rules", "_strictest")
+    __slots__ = ("_case_rules", "_folded", "_memo", "_methods", "_rules", "_strictest")
 
     def __init__(
         self,
@@ -363,6 +363,15 @@ class PathRules:
         for needed in table.values():
             self._strictest = _stricter(self._strictest, needed or ())
         self._memo: dict[tuple[str, str], Requirement] = {}
+        self._methods = frozenset(method for method, _, _ in table if method is not None)
+
+    def judged_as(self, method: str) -> str:
+        """``method`` as the rules tell methods apart: as written if a rule names it, else
+        ``""``, as every method no rule names needs the same. A request with a thousand
+        accounts of its method (``X-Forwarded-Method: M1,M2,...``) is judged once per
+        method a rule names, not once per account and path."""
+        method = method.strip().upper()
+        return method if method in self._methods else ""
 
     @classmethod
     def from_scope_rules(cls, rules: Iterable[ScopeRule]) -> PathRules:

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from keyturn._path_rules import PathRules
 from keyturn.config import ScopeRule, parse_rule
 from keyturn.keys import generate_key
 from keyturn.outcomes import CATALOGUE
@@ -440,6 +441,33 @@ def test_a_method_override_is_one_more_account(gated: Live) -> None:
     # Envoy: the request's own method counts beside the override.
     answer = auth(gated, {**bearer(reader), "X-HTTP-Method-Override": "POST"}, "/auth/orders")
     assert answer.status_code == 403
+
+
+def test_accounts_by_the_thousand_are_judged_once_per_method_the_rules_name(
+    gated: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every method named beside every URI was judged: 100 URIs and a header of 1,000
+    methods were 100,000 judgements, seconds during which the server answered nobody. A
+    method no rule names needs what any other such method needs, so the judgements are
+    one per method a rule names (and one for the rest) per distinct path."""
+    judged: list[tuple[str, str]] = []
+    requirement = PathRules.requirement
+
+    def counted(self: PathRules, method: str, path: str) -> object:
+        judged.append((method, path))
+        return requirement(self, method, path)
+
+    monkeypatch.setattr(PathRules, "requirement", counted)
+    reader, _ = gated.make_key("orders:read")
+    both, _ = gated.make_key("orders:read", "orders:write")
+    uris = {"X-Forwarded-Uri": "/orders", "X-Original-URI": "/orders/7"}
+    many = [f"M{i}" for i in range(1000)]
+    for methods, needs_write in ((many, False), ([*many, "post"], True)):
+        sent = {**uris, "X-Forwarded-Method": ",".join(methods)}
+        judged.clear()
+        assert auth(gated, {**bearer(reader), **sent}).status_code == (403 if needs_write else 204)
+        assert len(judged) <= 4 * 2, judged[:10]  # GET, HEAD, POST and the rest; two paths
+        assert auth(gated, {**bearer(both), **sent}).status_code == 204
 
 
 @pytest.mark.parametrize(

@@ -259,9 +259,13 @@ class ForwardAuth:
         split = [uri.partition(b"?") for uri in uris]
         scopes: dict[str, None] = {}
         if self._rules is not None:
-            for verb in verbs:
-                for path_b, _, _ in split:
-                    needed = self._rules.requirement(verb, path_b.decode("latin-1"))
+            # Each method the rules tell apart, and each path, once: the accounts are the
+            # client's to multiply (a header of a thousand methods beside a hundred URIs
+            # was a hundred thousand judgements, seconds of the event loop).
+            paths = dict.fromkeys(path_b.decode("latin-1") for path_b, _, _ in split)
+            for verb in dict.fromkeys(map(self._rules.judged_as, verbs)):
+                for path in paths:
+                    needed = self._rules.requirement(verb, path)
                     scopes.update(dict.fromkeys(needed or ()))
         query = b"&".join(q for _, _, q in split if q)
         return verbs[0], tuple(scopes), query
