@@ -365,6 +365,12 @@ class PathRules:
         self._memo: dict[tuple[str, str], Requirement] = {}
         self._methods = frozenset(method for method, _, _ in table if method is not None)
 
+    @property
+    def strictest(self) -> Requirement:
+        """What every rule's scopes together need: the answer for a path not worth reading
+        (too long, or one of too many)."""
+        return self._strictest
+
     def judged_as(self, method: str) -> str:
         """``method`` as the rules tell methods apart: as written if a rule names it, else
         ``""``, as every method no rule names needs the same. A request with a thousand

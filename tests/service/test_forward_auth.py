@@ -470,6 +470,21 @@ def test_accounts_by_the_thousand_are_judged_once_per_method_the_rules_name(
         assert auth(gated, {**bearer(both), **sent}).status_code == 204
 
 
+def test_more_uris_than_any_proxy_tells_need_every_rules_scopes(gated: Live) -> None:
+    """Reading a path in all its forms can take milliseconds, and a client can add URI
+    headers up to the head's limit: past eight distinct paths (no proxy tells more than
+    three), the request needs every rule's scopes instead of being read."""
+    reader, _ = gated.make_key("orders:read")
+    every, _ = gated.make_key("orders:read", "orders:write", "admin", "archive")
+    told = [f"/orders/{i}" for i in range(8)]
+    for uris, reader_status in ((told, 204), ([*told, "/orders/8"], 403)):
+        sent = [("Authorization", f"Bearer {reader}")]
+        sent += [("X-Forwarded-Uri", path) for path in uris]
+        assert gated.client().get("/auth", headers=sent).status_code == reader_status
+        sent[0] = ("Authorization", f"Bearer {every}")
+        assert gated.client().get("/auth", headers=sent).status_code == 204
+
+
 @pytest.mark.parametrize(
     "query",
     ["_method=POST", "_method=post", "%5Fmethod=POST", "a=1&_method=P%4FST", "_method=POST&"],

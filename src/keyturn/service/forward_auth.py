@@ -48,6 +48,7 @@ _OVERRIDE_HEADERS = spellings_b("x-http-method-override", "x-http-method", "x-me
 _OVERRIDE_PARAM = QueryNames(("_method",))
 _may_override = _OVERRIDE_PARAM.mentions
 _IDENTITY_LIMIT = 10_000
+_MOST_URIS = 8  # distinct paths told of one request (proxy's, client's, Envoy's) judged
 # A Seen from all its fields in order, as one C call: Seen(...) runs the Python-level
 # __new__ of a NamedTuple, a frame more on every request.
 _new_seen = tuple.__new__
@@ -262,7 +263,12 @@ class ForwardAuth:
             # Each method the rules tell apart, and each path, once: the accounts are the
             # client's to multiply (a header of a thousand methods beside a hundred URIs
             # was a hundred thousand judgements, seconds of the event loop).
+            # A path can take milliseconds to read in all its forms, and no proxy tells
+            # more than a few URIs: more than _MOST_URIS need what every rule needs.
             paths = dict.fromkeys(path_b.decode("latin-1") for path_b, _, _ in split)
+            if len(paths) > _MOST_URIS:
+                scopes.update(dict.fromkeys(self._rules.strictest or ()))
+                paths = {}
             for verb in dict.fromkeys(map(self._rules.judged_as, verbs)):
                 for path in paths:
                     needed = self._rules.requirement(verb, path)
