@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keyturn.doctor import diagnose, render_json, render_markdown, render_text
+from keyturn.doctor.scrub import SPELLED, spelled
 from tests.doctor.apis import RawApi, RawSeen, raw_answer
 from tests.doctor.conftest import fragments
 
@@ -180,3 +181,36 @@ def test_the_key_reaches_no_origin_but_the_target(serve_raw: ServeRaw) -> None:
                           use_keyring=False)
         assert "redirect_dropped_auth" in report.codes
     assert elsewhere.seen == []
+
+
+DISGUISES: dict[str, Callable[[str], str]] = {
+    "html-entities": lambda k: "".join(f"&#{ord(c)};" for c in k),
+    "hex-entities": lambda k: "".join(f"&#x{ord(c):x};" for c in k),
+    "upper-case": str.upper,
+    "groups-of-four": lambda k: "-".join(k[i : i + 4] for i in range(0, len(k), 4)),
+    "spaced": " ".join,
+    "full-width": lambda k: "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in k),
+    "json-escaped": lambda k: "".join(f"\\u{ord(c):04x}" for c in k),
+}
+
+
+def test_no_output_spells_out_the_key_in_a_form_no_mask_knows(serve_raw: ServeRaw) -> None:
+    """A server that writes the key back spelled some other way (as an HTML page's
+    entities, upper-cased, in groups of four, ...) shares no 8 characters in a row with any
+    listed form of it, so the scrubber passed it, and the report held the whole key for
+    anyone who reads it as written. Such a header or body is not shown."""
+    key = "sk-proj-Q7vLm2XcR9tWb4KpZs1N8yHd3FgJ6eUa0oIi5"
+    secret = spelled(key.removeprefix("sk-proj-"))
+    runs = {secret[i : i + SPELLED] for i in range(len(secret) - SPELLED + 1)}
+    for name, disguise in DISGUISES.items():
+        echo = disguise(key)
+        body = json.dumps({"error": {"message": f"Invalid API key: {echo}"}}).encode()
+        body = body.replace(b"\\\\u", b"\\u")  # the JSON-escaped form, as a server writes it
+        answer = raw_answer(401, [("X-Echo", echo.encode()), ("Content-Type", "application/json")],
+                            body)  # fmt: skip
+        api = serve_raw(lambda seen, write, answer=answer: write(answer))
+        report = diagnose(api.url("/v1/me"), key=key, use_keyring=False, timeout=5)
+        for shown in (render_json(report), render_text(report), render_markdown(report)):
+            read = spelled(shown)
+            assert not [run for run in runs if run in read], name
+        assert "invalid_key" in render_json(report) or "401" in render_text(report), name

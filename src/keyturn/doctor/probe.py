@@ -187,9 +187,10 @@ class Sender:
         finally:
             response.close()
         location = response.headers.get("location")
-        scrubbed = tuple((n, self.scrub(v)) for n, v in response.headers.multi_items())
+        scrubbed = tuple((n, self.scrub.answer(v)) for n, v in response.headers.multi_items())
         shown = self.scrub(str(target))
-        return Answer(response.status_code, scrubbed, self.scrub.bytes(bytes(body)), shown), (
+        body_shown = self.scrub.bytes(bytes(body))
+        return Answer(response.status_code, scrubbed, body_shown, shown), (
             location
         )
 

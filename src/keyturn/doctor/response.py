@@ -94,7 +94,7 @@ def explain_response(
     probe_step = Step("probe", summary=f"{request.method} {final_url} (response in hand)")
     answer = Answer(
         response.status_code,
-        tuple((n, scrub(v)) for n, v in _header_items(response.headers)),
+        tuple((n, scrub.answer(v)) for n, v in _header_items(response.headers)),
         scrub.bytes(response.content),
         scrub(final_url),
     )

@@ -21,8 +21,9 @@ import base64
 import html
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 from keyturn._providers import identify_type
 from keyturn.keys import KeyDefect, parse_key
@@ -100,17 +101,39 @@ def forms(secret: str) -> set[str]:
     return {f for f in found if len(f) >= FRAGMENT}
 
 
+# An answer that spells the key some way no list of forms foresees (numeric HTML entities,
+# upper case, in groups of four, spaced, full-width) still holds its letters and digits in
+# order: a run of this many of the secret's, read that way, is the key.
+SPELLED = 10
+SPELLED_NOTICE = "(not shown: the answer spells out the key)"
+_ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})")
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def spelled(text: str) -> str:
+    """``text``'s ASCII letters and digits, lower-cased, once its escapes (HTML, JSON,
+    percent) are decoded and compatibility forms (full-width letters) folded: how a
+    reader of the text could put a key written in it back together."""
+    text = unquote(html.unescape(_ESCAPED.sub(lambda m: chr(int(m[1], 16)), text)))
+    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
 class Scrubber:
     """Replaces every piece of every form of the secrets by a mask, in any text."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # hash of an 8-character piece -> (mask to show, whether it holds any of the secret)
         self._pieces: dict[int, tuple[str, bool]] = {}
+        # hashes of SPELLED-character runs of each secret as ``spelled`` reads it
+        self._spelled: set[int] = set()
         for secret in secrets:
             if len(secret.strip()) < FRAGMENT:
                 continue  # not a key: a placeholder, or nothing
             shown = masked(secret)
             head = public_head(secret.strip())
+            letters = spelled(secret.strip().removeprefix(head))
+            for i in range(len(letters) - SPELLED + 1):
+                self._spelled.add(hash(letters[i : i + SPELLED]))
             for form in forms(secret):
                 for i in range(len(form) - FRAGMENT + 1):
                     piece = form[i : i + FRAGMENT]
@@ -160,10 +183,22 @@ class Scrubber:
                 spans.append((i, i + FRAGMENT, shown, secret))
         return [(start, end, shown) for start, end, shown, held in spans if held]
 
+    def answer(self, text: str) -> str:
+        """A server's text (a header's value, a body): scrubbed, and withheld whole if it
+        still spells the key out in a form no mask found."""
+        text = self(text)
+        if self._spelled and len(text) >= SPELLED:
+            letters = spelled(text)
+            runs = self._spelled
+            for i in range(len(letters) - SPELLED + 1):
+                if hash(letters[i : i + SPELLED]) in runs:
+                    return SPELLED_NOTICE
+        return text
+
     def bytes(self, data: bytes) -> bytes:
-        """``data`` (a body) scrubbed as UTF-8 text; unchanged when nothing matched."""
+        """``answer`` for a body (UTF-8 text); unchanged when nothing matched."""
         if not self._pieces or len(data) < FRAGMENT:
             return data
         text = data.decode("utf-8", errors="surrogateescape")
-        scrubbed = self(text)
+        scrubbed = self.answer(text)
         return data if scrubbed == text else scrubbed.encode("utf-8", errors="surrogateescape")
