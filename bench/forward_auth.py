@@ -2,15 +2,18 @@
 
 Both run on uvicorn with the settings ``keyturn serve`` uses (``uvicorn_config``), each in
 its own process, loaded by ``wrk`` with the same connections, threads and request headers.
-The verdict is paired: in each round both servers, pinned to the same CPU, are loaded at the
-same time (wrk on the other CPU), so whatever else the machine does hurts both alike. Two
-ratios come from those runs, medians over rounds of keyturn / hello-world: throughput, and
-requests per CPU-second (the scheduler shares a CPU by thread, so a server whose background
-threads are busy gets more than half of it, which the second ratio does not reward); the
-verdict is the lower (target >= 0.90). Then each is loaded alone, in turn, with the
-informative rows (a key restricted by address, the verification log off, a raw-ASGI app that
-sends /auth's answer headers through ASGI without deciding anything)
-and the servers' CPU time per request.
+Every row is paired: in each round the two contenders of a row, pinned to the same CPU,
+are loaded at the same time (wrk on the other CPU), so whatever else the machine does hurts
+both alike, and the rows take turns, in alternating order. Two ratios come from each pair's
+runs, medians over rounds: throughput, and requests per CPU-second (the scheduler shares a
+CPU by thread, so a server whose background threads are busy gets more than half of it,
+which the second ratio does not reward). The verdict, keyturn against hello-world, is the
+lower (target >= 0.90). The costs, each the higher reading (target <= 1.10): the
+verification log, keyturn against the same server with the log off; the allow-list, a key
+restricted by address against an unrestricted key, on two keyturn servers alike (with a
+database each), the keys swapping servers from round to round. Informative: a raw-ASGI app
+that sends /auth's answer headers through ASGI without deciding anything, against
+hello-world, and the servers' CPU time per request.
 
 Every server runs on the same uvicorn stack, ``--http`` (keyturn serve's ``http`` setting):
 ``h11`` on asyncio (``pip install uvicorn``) or ``httptools`` on uvloop (``pip install
@@ -28,6 +31,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -176,57 +180,56 @@ def main() -> None:
         fenced = manager.create_key(
             "bench-ips", scopes=["read"], allowed_ips=["10.0.0.0/8", "127.0.0.0/8", "::1"]
         ).key
+    # The second keyturn server's own copy: two logs writing one SQLite file would wait on
+    # each other's transactions, which no single server does.
+    with sqlite3.connect(folder / "bench.db") as source, \
+            sqlite3.connect(folder / "fenced.db") as copy:
+        source.backup(copy)
     # "nolog": keyturn with the verification log turned off, to show what the log costs.
+    # "fenced": a second keyturn like the first, for the restricted key's pair (each pair's
+    # two servers are loaded at the same time, so the restricted key needs one of its own).
     # "headers": a raw-ASGI app sending /auth's answer without deciding (the server's floor).
-    ports = {"keyturn": free_port(), "nolog": free_port(), "hello": free_port(),
-             "headers": free_port()}
+    names = ("keyturn", "nolog", "fenced", "hello", "headers")
+    ports = {which: free_port() for which in names}
     log = (folder / "access.log").open("wb")
     children = {
         which: subprocess.Popen(
-            [sys.executable, __file__, "--serve", which, "--port", str(port), "--db", db,
+            [sys.executable, __file__, "--serve", "nolog" if which == "nolog" else
+             "keyturn" if which == "fenced" else which, "--port", str(port),
+             "--db", f"sqlite:///{folder / 'fenced.db'}" if which == "fenced" else db,
              "--access-log" if args.access_log else "--no-access-log",
              "--http", args.http,
              "--cpu", str(SERVER_CPU if WRK_CPU is not None else -1)],
-            stdout=log if which == "keyturn" else subprocess.DEVNULL,
+            stdout=log if which in ("keyturn", "fenced") else subprocess.DEVNULL,
         )
         for which, port in ports.items()
     }
-    urls = {
-        "keyturn": f"http://127.0.0.1:{ports['keyturn']}/auth",
-        "nolog": f"http://127.0.0.1:{ports['nolog']}/auth",
-        "hello": f"http://127.0.0.1:{ports['hello']}/",
-        "headers": f"http://127.0.0.1:{ports['headers']}/",
-    }
+    urls = {which: f"http://127.0.0.1:{ports[which]}/"
+                   + ("" if which in ("hello", "headers") else "auth")
+            for which in names}  # fmt: skip
     try:
         for url in urls.values():
             wait_ready(url, {"Authorization": f"Bearer {key}"})
-        for url in urls.values():
+            wait_ready(url, {"Authorization": f"Bearer {fenced}"})
             run_wrk(url, key, 1, args.connections)  # warm up
-        wait_ready(urls["keyturn"], {"Authorization": f"Bearer {fenced}"})
-        # contender -> (the server it runs on, the key it sends)
-        contenders = {"keyturn": ("keyturn", key), "nolog": ("nolog", key),
-                      "restricted": ("keyturn", fenced), "hello": ("hello", key),
-                      "headers": ("headers", key)}
-        samples: dict[str, list[float]] = {name: [] for name in contenders}
-        cpu: dict[str, list[float]] = {name: [] for name in contenders}  # server CPU s/request
-        together: list[float] = []  # keyturn / hello-world, loaded at the same time
-        per_cpu: list[float] = []  # requests per CPU-second, keyturn / hello-world, same runs
+        # Each row is a pair of contenders loaded at the same time, on the same CPU, in the
+        # same rounds, the pairs in alternating order: (server, key) against (server, key).
+        # The restricted key and the unrestricted one swap servers from round to round, so
+        # that neither is measured on one process only.
+        pairs = {
+            "verdict": (("keyturn", key), ("hello", key)),
+            "log": (("keyturn", key), ("nolog", key)),
+            "allow-list": (("fenced", fenced), ("keyturn", key)),
+            "floor": (("headers", key), ("hello", key)),
+        }
+        rows: dict[str, list[Paired]] = {name: [] for name in pairs}
         for round_ in range(args.rounds):
-            spent = {which: cpu_seconds(children[which].pid) for which in ("keyturn", "hello")}
-            both = {which: start_wrk(urls[which], key, args.seconds, args.connections)
-                    for which in ("keyturn", "hello")}
-            done = {which: finish_wrk(urls[which], wrk) for which, wrk in both.items()}
-            together.append(done["keyturn"][0] / done["hello"][0])
-            cost = {which: (cpu_seconds(children[which].pid) - spent[which]) / done[which][1]
-                    for which in done}
-            per_cpu.append(cost["hello"] / cost["keyturn"])
-            order = list(contenders) if round_ % 2 == 0 else list(reversed(contenders))
-            for which in order:
-                server, sent = contenders[which]
-                before = cpu_seconds(children[server].pid)
-                rps, count = run_wrk(urls[server], sent, args.seconds, args.connections)
-                cpu[which].append((cpu_seconds(children[server].pid) - before) / count)
-                samples[which].append(rps)
+            order = list(pairs) if round_ % 2 == 0 else list(reversed(pairs))
+            for name in order:
+                first, second = pairs[name]
+                if name == "allow-list" and round_ % 2:
+                    first, second = ("keyturn", fenced), ("fenced", key)
+                rows[name].append(load_pair(children, urls, first, second, args))
     finally:
         for child in children.values():
             child.terminate()
@@ -234,10 +237,6 @@ def main() -> None:
             child.wait(timeout=30)
         log.close()
         shutil.rmtree(folder, ignore_errors=True)  # the database and a run's access log
-    keyturn_rps = statistics.median(samples["keyturn"])
-    hello_rps = statistics.median(samples["hello"])
-    keyturn_cpu = statistics.median(cpu["keyturn"])
-    hello_cpu = statistics.median(cpu["hello"])
     import uvicorn
 
     http = args.http if args.http != "auto" else "httptools" if _has("httptools") else "h11"
@@ -247,44 +246,77 @@ def main() -> None:
           f"wrk -t1 -c{args.connections}, {args.rounds} rounds of {args.seconds}s, access log "
           f"{'on' if args.access_log else 'off'}, {os.cpu_count()} CPUs"
           + (f", servers on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}" if WRK_CPU is not None else ""))
+    print("  every row: two contenders loaded at the same time on one CPU, medians of the "
+          "per-round ratios")
+    verdict = rows["verdict"]
+    keyturn_rps = statistics.median(r.rps[0] for r in verdict)
+    hello_rps = statistics.median(r.rps[1] for r in verdict)
     print(f"  keyturn /auth (valid key, 204)  median {keyturn_rps:9,.0f} req/s   "
-          f"rounds {', '.join(f'{s:,.0f}' for s in samples['keyturn'])}")
+          f"rounds {', '.join(f'{r.rps[0]:,.0f}' for r in verdict)}")
     print(f"  raw ASGI hello-world            median {hello_rps:9,.0f} req/s   "
-          f"rounds {', '.join(f'{s:,.0f}' for s in samples['hello'])}")
-    pairs = zip(samples["keyturn"], samples["hello"], strict=True)
-    paired = statistics.median(k / h for k, h in pairs)
+          f"rounds {', '.join(f'{r.rps[1]:,.0f}' for r in verdict)}")
     # Loaded together, the scheduler shares the CPU by thread, so a server whose background
     # threads are busy (the verification log's writer) gets more than half of it: requests
     # per CPU-second, from the same runs, counts that work too. The verdict is the lower.
-    throughput, efficiency = statistics.median(together), statistics.median(per_cpu)
-    verdict = min(throughput, efficiency)
-    print(f"  keyturn / hello-world, loaded together on one CPU: throughput {throughput:.3f}x "
-          f"(rounds {', '.join(f'{r:.3f}' for r in together)}), requests per CPU-second "
-          f"{efficiency:.3f}x (rounds {', '.join(f'{r:.3f}' for r in per_cpu)})")
-    print(f"  verdict (the lower) {verdict:.3f}x  (target >= 0.90x)  "
-          f"{'ok' if verdict >= 0.90 else 'BELOW TARGET'}")
-    print(f"  loaded in turn: ratio of medians {keyturn_rps / hello_rps:.3f}x, "
-          f"median of per-round ratios {paired:.3f}x")
-    print("  server CPU per request (steadier than req/s when the machine is shared):")
-    print(f"    keyturn {keyturn_cpu * 1e6:7.1f} µs, hello-world {hello_cpu * 1e6:7.1f} µs, "
-          f"ratio hello / keyturn {hello_cpu / keyturn_cpu:.3f}x (requests per CPU-second)")
-    fenced_rps = statistics.median(samples["restricted"])
-    fenced_cpu = statistics.median(cpu["restricted"])
-    print(f"  restricted key (allowed_ips)    median {fenced_rps:9,.0f} req/s, "
-          f"{fenced_rps / keyturn_rps:.3f}x of the unrestricted key; server CPU "
-          f"{fenced_cpu * 1e6:.1f} µs, {fenced_cpu / keyturn_cpu:.3f}x (target <= 1.10x)")
-    floor_rps = statistics.median(samples["headers"])
-    floor_cpu = statistics.median(cpu["headers"])
-    print(f"  raw ASGI sending /auth's 204 headers, deciding nothing: median {floor_rps:9,.0f} "
-          f"req/s, {floor_rps / hello_rps:.3f}x of hello-world; server CPU {floor_cpu * 1e6:.1f} "
-          f"µs (such an answer through ASGI); keyturn / it: "
-          f"{keyturn_rps / floor_rps:.3f}x the requests, "
-          f"{floor_cpu / keyturn_cpu:.3f}x per CPU-second")
-    nolog_rps = statistics.median(samples["nolog"])
-    nolog_cpu = statistics.median(cpu["nolog"])
-    print(f"  verification log off            median {nolog_rps:9,.0f} req/s; with it on: "
-          f"{keyturn_rps / nolog_rps:.3f}x the requests, server CPU {keyturn_cpu * 1e6:.1f} vs "
-          f"{nolog_cpu * 1e6:.1f} µs, {keyturn_cpu / nolog_cpu:.3f}x (target <= 1.10x)")
+    throughput = statistics.median(r.throughput for r in verdict)
+    efficiency = statistics.median(r.per_cpu for r in verdict)
+    print(f"  keyturn / hello-world: throughput {throughput:.3f}x "
+          f"(rounds {', '.join(f'{r.throughput:.3f}' for r in verdict)}), requests per "
+          f"CPU-second {efficiency:.3f}x (rounds {', '.join(f'{r.per_cpu:.3f}' for r in verdict)})")
+    lower = min(throughput, efficiency)
+    print(f"  verdict (the lower) {lower:.3f}x  (target >= 0.90x)  "
+          f"{'ok' if lower >= 0.90 else 'BELOW TARGET'}")
+    # A cost row: what the first contender costs against the second, per request, as the
+    # higher of the two readings (the inverse throughput ratio, and the CPU time ratio).
+    for name, label in (("log", "verification log on / off"),
+                        ("allow-list", "restricted key (allowed_ips) / unrestricted")):  # fmt: skip
+        paired = rows[name]
+        slower = statistics.median(1 / r.throughput for r in paired)
+        dearer = statistics.median(1 / r.per_cpu for r in paired)
+        cost = max(slower, dearer)
+        print(f"  {label}: {slower:.3f}x the time per request (rounds "
+              f"{', '.join(f'{1 / r.throughput:.3f}' for r in paired)}), {dearer:.3f}x the CPU "
+              f"per request (rounds {', '.join(f'{1 / r.per_cpu:.3f}' for r in paired)}); "
+              f"cost (the higher) {cost:.3f}x (target <= 1.10x) "
+              f"{'ok' if cost <= 1.10 else 'ABOVE TARGET'}")
+    floor = rows["floor"]
+    print(f"  raw ASGI sending /auth's 204 headers, deciding nothing / hello-world: "
+          f"throughput {statistics.median(r.throughput for r in floor):.3f}x, requests per "
+          f"CPU-second {statistics.median(r.per_cpu for r in floor):.3f}x (such an answer "
+          "through ASGI, which keyturn serve's /auth goes below)")
+    print("  server CPU per request (medians): " + ", ".join(
+        f"{name} {statistics.median(r.cpu[i] for r in rows[row]) * 1e6:.1f} µs"
+        for name, row, i in (("keyturn", "verdict", 0), ("log off", "log", 1),
+                             ("hello-world", "verdict", 1), ("headers", "floor", 0))
+    ))
+
+
+class Paired:
+    """One round of a pair: each contender's requests per second and server CPU seconds per
+    request, and the first's ratios to the second (throughput, requests per CPU-second)."""
+
+    __slots__ = ("cpu", "per_cpu", "rps", "throughput")
+
+    def __init__(self, rps: tuple[float, float], cpu: tuple[float, float]) -> None:
+        self.rps = rps
+        self.cpu = cpu
+        self.throughput = rps[0] / rps[1]
+        self.per_cpu = cpu[1] / cpu[0]
+
+
+def load_pair(children: dict[str, subprocess.Popen[bytes]], urls: dict[str, str],
+              first: tuple[str, str], second: tuple[str, str],
+              args: argparse.Namespace) -> Paired:
+    """Load two (server, key) contenders at the same time for ``args.seconds``."""
+    contenders = (first, second)
+    spent = [cpu_seconds(children[server].pid) for server, _ in contenders]
+    started = [start_wrk(urls[server], sent, args.seconds, args.connections)
+               for server, sent in contenders]
+    done = [finish_wrk(urls[server], wrk)
+            for (server, _), wrk in zip(contenders, started, strict=True)]
+    cpu = [(cpu_seconds(children[server].pid) - before) / count
+           for (server, _), before, (_, count) in zip(contenders, spent, done, strict=True)]
+    return Paired((done[0][0], done[1][0]), (cpu[0], cpu[1]))
 
 
 def _has(module: str) -> bool:  # what uvicorn's "auto" finds
