@@ -42,10 +42,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import starmap
-from operator import call
+from itertools import compress, repeat, starmap
+from operator import call, is_
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyturn._addresses import address_text, parse_address
@@ -241,9 +242,6 @@ class VerificationFilter:
     since: datetime | None = None
 
 
-_NOBODY = object()  # a peer no entry has (``_rows``: ``None`` is one)
-
-
 def _taken(queue: deque[Any]) -> list[Any]:
     """All the queue holds, taken out of it: whole entries (see ``FIELDS``). Copied, then
     cleared, by two C calls chained in C (``starmap`` consumed by ``any``: the calls return
@@ -288,6 +286,22 @@ def _small(key: tuple[Any, ...]) -> bool:
     if scopes is not None:
         size += sum(map(len, scopes))
     return size <= MAX_TEXT
+
+
+def _uniform(column: tuple[Any, ...]) -> bool:
+    """Whether a column of a batch holds one value (a C loop: most often the same object,
+    found by identity before any comparison)."""
+    return column.count(column[0]) == len(column)
+
+
+def _through(column: tuple[Any, ...], work_out: Callable[[Any], Any]) -> list[Any]:
+    """``work_out`` of each value of a batch's ``column``, called once per distinct value,
+    the column made in C: a list of one value for a column that holds one (most do, in a
+    batch of one client's requests), else a ``map`` through the distinct values' dict."""
+    if _uniform(column):
+        return [work_out(column[0])] * len(column)
+    done = {value: work_out(value) for value in set(column)}
+    return list(map(done.__getitem__, column))
 
 
 class _Batch:
@@ -412,67 +426,68 @@ class VerificationLog:
         stored once: ``verification_rows``), its path (masked once per batch) and its
         client's address (worked out once per peer and batch), in one flat list. An entry's
         shape is found by what the request showed (outcome, key, scopes, method, user
-        agent): the previous entry's, most often, else among the shapes this writer made,
-        so that for most entries nothing is hashed, masked, parsed or bound but a number,
-        the path and the client. The shapes new to the batch are stored first,
-        in their own transaction, so that a batch the store then refuses leaves none named
-        that is not there. Entries ``LATE`` seconds or more old are added to ``late`` (for
-        the purge)."""
+        agent) among the shapes this writer made. The batch is read by column, not by entry:
+        each field's column is a slice of the batch, and the stored columns are made of
+        them by C loops (``map`` over a dict of the batch's distinct paths, peers and shapes,
+        then ``zip``), so that an entry of a known shape, path and peer costs no Python
+        bytecode at all; only what is new (a shape, an entry whose headers the writer must
+        read, a request id to make or to clean) is worked out entry by entry. The shapes
+        new to the batch are stored first, in their own transaction, so that a batch the
+        store then refuses leaves none named that is not there. Entries ``LATE`` seconds or
+        more old are added to ``late`` (for the purge)."""
         now = time.time()
-        written_late = now - LATE
         if now - self._shapes_from >= SHAPE_REUSE or len(self._shapes) >= SHAPES_KEPT:
             self._shapes.clear()  # the purge keeps a shape SHAPE_REUSE after it was made
             self._shapes_from = now
         known = self._shapes
-        new: dict[tuple[Any, ...], int] = {}  # shape key -> -(its place in ``made`` + 1)
-        made: list[ShapeRow] = []
         work = _Batch()
-        paths: dict[str, str] = {}  # a path as the request showed it -> as stored
-        values: list[Any] = []
-        last: tuple[Any, ...] = ()
-        shape = 0
-        last_peer: object = _NOBODY  # the peer whose client ``client`` is
-        client: str | None = None
-        last_path: object = _NOBODY  # the path ``shown`` shows
-        shown = ""
-        entries = zip(*[iter(batch)] * FIELDS, strict=True)
-        for at, code, key_id, peer, scopes, method, path, rid, agent, headers in entries:
-            if headers:  # the client named by a proxy, or the user agent not given
-                client, agent = self._seen(peer, headers, agent, work)
-                last_peer = _NOBODY
-            elif peer != last_peer:
-                last_peer = peer
-                client = self._client(peer, (), work)
-            key = (code, key_id, scopes, method, agent)
-            if key != last:
-                last = key
-                shape = known.get(key) or new.get(key) or 0
-                if not shape:
-                    shape = new[key] = -len(made) - 1
+        columns: list[Any] = [batch[i::FIELDS] for i in range(FIELDS)]
+        ats, codes, key_ids, peers, asked, methods, paths, rids, agents, headers = columns
+        count = len(ats)
+        clients = _through(peers, lambda peer: self._client(peer, (), work))
+        # Headers kept (the client named by a proxy, or the user agent not given): most
+        # often none, which ``count`` finds by identity (``()`` is one object).
+        if headers.count(()) != count:
+            agents = list(agents)
+            for i in compress(range(count), headers):
+                clients[i], agents[i] = self._seen(peers[i], headers[i], agents[i], work)
+        shaping = (codes, key_ids, asked, methods, agents)  # a shape's key, by column
+        if all(map(_uniform, shaping)):
+            shapes: list[Any] = [known.get(tuple(column[0] for column in shaping))] * count
+        else:
+            shapes = list(map(known.get, zip(*shaping, strict=True)))
+        if None in shapes:  # shapes this writer has not named yet
+            new: dict[tuple[Any, ...], int] = {}  # shape key -> its place in ``made``
+            made: list[ShapeRow] = []
+            unnamed = list(compress(range(count), map(is_, shapes, repeat(None))))
+            for i in unnamed:
+                key = (codes[i], key_ids[i], asked[i], methods[i], agents[i])
+                place = new.get(key)
+                if place is None:
+                    place = new[key] = len(made)
                     made.append(self._shape(now, key, work))
-            if rid is None:
-                rid = new_id()[0]
-            elif len(rid) > 128 or "\x00" in rid:
-                rid = _text(rid, 128)
-            if path != last_path:  # a path as the previous entry's: no hash, no lookup
-                last_path = path
-                shown = paths.get(path) or ""
-                if not shown:
-                    shown = paths[path] = _shown(path.partition("?")[0], MAX_TEXT)
-            values += (at, rid, key_id, shape, shown, client)
-            if at < written_late:
-                late.append((rid, at))
-        if made:
+                shapes[i] = place
             ids = self.store.add_verification_shapes(made)
             for key, place in new.items():
                 if len(known) >= SHAPES_KEPT:
                     break
                 if _small(key):
-                    known[key] = ids[-place - 1]
-            width = len(VERIFICATION_COLUMNS)
-            for i in range(3, len(values), width):  # the new shapes' places, by their ids
-                if values[i] < 0:
-                    values[i] = ids[-values[i] - 1]
+                    known[key] = ids[place]
+            for i in unnamed:
+                shapes[i] = ids[shapes[i]]
+        if None in rids or max(map(len, rids)) > 128 or "\x00" in "".join(rids):
+            rids = tuple(new_id()[0] if rid is None else _text(rid, 128) for rid in rids)
+        if min(ats) < now - LATE:
+            late.extend((rid, at) for rid, at in zip(rids, ats, strict=True) if at < now - LATE)
+        # ``VERIFICATION_COLUMNS``, each filled in by one slice assignment (a C loop).
+        width = len(VERIFICATION_COLUMNS)
+        values: list[Any] = [None] * (count * width)
+        values[0::width] = ats
+        values[1::width] = rids
+        values[2::width] = key_ids
+        values[3::width] = shapes
+        values[4::width] = _through(paths, lambda path: _shown(path.partition("?")[0], MAX_TEXT))
+        values[5::width] = clients
         return values
 
     def _seen(

@@ -275,3 +275,45 @@ def test_an_entry_of_a_key_the_store_no_longer_holds_is_written_without_its_mask
     rows = manager.store.verifications(VerificationFilter(key_id="key_gone"))
     assert sorted((v.request_id, v.key) for v in rows) == [("g1", None), ("g2", None)]
     log.close()
+
+
+def test_a_mixed_batch_keeps_every_entry_its_own_fields(manager: KeyManager) -> None:
+    """A batch is read by column, and a column that holds one value is written as one: in a
+    batch where each field varies somewhere (two keys, outcomes, methods, user agents, a
+    shape the writer named in an earlier batch beside new ones, clients, paths, an entry
+    without a request id and one whose id must be cleaned), each entry reads back with its
+    own values, in order."""
+    a = manager.create_key("a")
+    b = manager.create_key("b")
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    log.note_mask(a.record.id, a.record.masked)
+    log.record(entry(key=a.record, request_id="earlier"))
+    log.flush()  # the shape (valid, a, GET, curl/8) is named now
+    sent = []
+    for i in range(12):
+        key = (a.record, b.record, None)[i % 3]
+        fields = {
+            "request_id": f"m{i}", "peer": f"198.51.100.{i % 4}", "path": f"/orders/{i % 5}",
+            "method": ("GET", "POST")[i % 2], "user_agent": ("curl/8", "httpx/1")[i % 4 // 3],
+        }  # fmt: skip
+        outcome = "valid" if key is not None else "key_not_found"
+        sent.append((outcome, key.id if key else None, fields))
+        log.record(entry(outcome, key, **fields))
+    log.record(entry(key=a.record, request_id=None))
+    log.record(entry(key=a.record, request_id="x" * 200 + "\x00"))
+    assert log.flush() == 14
+    rows = manager.store.verifications(VerificationFilter(), limit=20)
+    by_id = {v.request_id: v for v in rows}
+    for outcome, key_id, fields in sent:
+        got = by_id[fields["request_id"]]
+        assert (got.outcome, got.key_id, got.client, got.path, got.method, got.user_agent) == (
+            outcome, key_id, fields["peer"], fields["path"], fields["method"],
+            fields["user_agent"],
+        )  # fmt: skip
+        assert got.key == (None if key_id is None else {a.record.id: a.record.masked,
+                                                        b.record.id: b.record.masked}[key_id])
+    made, cleaned = rows[1], rows[0]  # the two last entries, newest first
+    assert len(made.request_id) == 32 and made.key_id == a.record.id
+    assert cleaned.request_id == "x" * 128
+    assert [v.request_id for v in rows[2:14]] == [f"m{i}" for i in reversed(range(12))]
+    log.close()
