@@ -188,7 +188,7 @@ class AddressSet:
     cache keeps it): merged integer ranges per IP version, searched by bisection. Empty:
     contains nothing."""
 
-    __slots__ = ("_v4", "_v6", "allows", "networks")
+    __slots__ = ("_v4", "_v6", "allows", "networks", "verdicts")
 
     def __init__(self, networks: Iterable[str]) -> None:
         self.networks = tuple(networks)
@@ -199,10 +199,13 @@ class AddressSet:
             ranges[network.version].append((start, start + network.num_addresses - 1))
         self._v4 = _merged(ranges[4])
         self._v6 = _merged(ranges[6])
-        # ``allows(text)``: whether the address written ``text`` (a peer, as a server gives
-        # it) is in the set. A key's clients repeat, so answers are kept per set (bounded)
-        # and a repeated address is one dict lookup, what the fast path can afford.
-        self.allows: Callable[[str], bool] = _Verdicts(self._judge).__getitem__
+        # ``allows(text)``, or ``verdicts[text]``: whether the address written ``text`` (a
+        # peer, as a server gives it) is in the set. A key's clients repeat, so answers are
+        # kept per set (bounded) and a repeated address is one dict lookup, what the fast
+        # path can afford (``verdicts[text]``: with no call at all, as ``KeyManager`` reads
+        # it).
+        self.verdicts: dict[str, bool] = _Verdicts(self._judge)
+        self.allows: Callable[[str], bool] = self.verdicts.__getitem__
 
     def _judge(self, text: str) -> bool:
         return parse_address(text) in self
