@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from keyturn.doctor.report import Report
 from tests.doctor.apis import (
     ANTHROPIC_VERSION,
     Api,
+    Reply,
     Respond,
     anthropic_like,
     keyturn_service,
@@ -439,3 +441,45 @@ def test_a_keyturn_problem_type_is_linked_only_when_it_is_the_codes_page(
     reading = interpret(answer)
     assert reading.keyturn_code == "key_revoked"
     assert reading.keyturn_page == (kind if linked else None)
+
+
+# Each API's documented answer when the account behind a valid key is out of money.
+OUT_OF_CREDIT = {
+    "openai": ("/v1/models", 429, {"error": {
+        "message": "You exceeded your current quota, please check your plan and billing "
+                   "details.", "type": "insufficient_quota", "param": None,
+        "code": "insufficient_quota"}}),
+    "anthropic": ("/v1/messages", 400, {"type": "error", "error": {
+        "type": "invalid_request_error",
+        "message": "Your credit balance is too low to access the Anthropic API. Please go to "
+                   "Plans & Billing to upgrade or purchase credits."}}),
+    "openrouter": ("/api/v1/models", 402, {"error": {
+        "code": 402, "message": "Insufficient credits. Add more using "
+                                "https://openrouter.ai/credits"}}),
+    "deepseek": ("/models", 402, {"error": {
+        "message": "Insufficient Balance", "type": "unknown_error", "param": None,
+        "code": "invalid_request_error"}}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("provider", OUT_OF_CREDIT)
+def test_an_account_out_of_credit_is_no_rate_limit_and_no_bad_key(
+    serve: Serve, provider: str
+) -> None:
+    """OpenAI's 429 insufficient_quota was "rate limited: wait for Retry-After", and
+    OpenRouter's 402 "the answer says nothing about the key": waiting never helps, and
+    the key is fine; the account needs credit."""
+    path, status, body = OUT_OF_CREDIT[provider]
+    api = serve(lambda seen: Reply(status, body))
+    key = {
+        "openai": openai_key(),
+        "anthropic": anthropic_key(),
+        "openrouter": "sk-or-v1-" + secrets.token_hex(32),
+        "deepseek": "sk-" + secrets.token_hex(16),
+    }[provider]
+    report = diagnose(api.url(path), key=key, provider=provider, use_keyring=False)
+    assert not report.ok
+    probe = report.step("probe")
+    assert [f.code for f in probe.findings] == ["usage_exceeded"], probe.findings
+    assert "Retrying does not help" in probe.findings[0].fix
+    assert_hidden(everywhere(report), key)

@@ -37,6 +37,20 @@ _BAD_KEY = re.compile(
     r"|\b(?:api[ -]?key|token|credentials?)\b[^.;,]{0,20}\b(?:is )?(?:invalid|not valid|expired"
     r"|revoked)\b"
 )
+# The account behind a valid key is out of money, in the APIs' own words: OpenAI's 429
+# insufficient_quota, Anthropic's 400 "credit balance is too low", OpenRouter's 402
+# "Insufficient credits", DeepSeek's 402 "Insufficient Balance". Waiting does not help, and
+# the key is fine. (A "quota exceeded" alone is often a per-minute quota: a rate limit.)
+_OUT_OF_CREDIT = re.compile(
+    r"(?i)insufficient[ _-]?(?:quota|credits?|balance|funds)|exceeded your current quota"
+    r"|credit balance is too low|out of credits?"
+)
+_OUT_OF_CREDIT_FIX = (
+    "Retrying does not help: the account behind the key has used up its credits or reached "
+    "its spending limit (the detail quotes the API), and the key itself is not at fault. Add "
+    "credits or raise the limit in the provider's billing settings, or use a key of an "
+    "account that has credit."
+)
 _REJECTED_WORDS = re.compile(r"(?i)auth|token|key|credential|login")
 _FORBIDDEN_WORDS = re.compile(r"(?i)scope|permission|forbidden|not_allowed|access_denied")
 
@@ -160,7 +174,9 @@ def judge(answer: Answer, reading: Interpretation, provider: Provider | None,
     kind, denial = _classify(answer, reading, provider, sent)
     verdict = Verdict(False)
     found = verdict.findings
-    if kind == "rate":
+    if _out_of_credit(reading):
+        found.append(finding("usage_exceeded", f"{where}{said}", _OUT_OF_CREDIT_FIX))
+    elif kind == "rate":
         wait = f"; Retry-After: {reading.retry_after}" if reading.retry_after else ""
         found.append(finding("rate_limited", f"{where}{said}{wait}"))
     elif denial is not None:
@@ -172,6 +188,17 @@ def judge(answer: Answer, reading: Interpretation, provider: Provider | None,
     if reading.keyturn_code:
         found.append(_keyturn_outcome(reading))
     return verdict
+
+
+def _out_of_credit(reading: Interpretation) -> bool:
+    """Whether another API than keyturn (whose own codes say it) answered that the account
+    is out of credit: 402 Payment Required, or its words with a 400, 403 or 429."""
+    if reading.is_keyturn:
+        return False
+    if reading.status == 402:
+        return True
+    said = " ".join(filter(None, (reading.code, reading.message, reading.error_description)))
+    return reading.status in (400, 403, 429) and bool(_OUT_OF_CREDIT.search(said))
 
 
 def _classify(answer: Answer, reading: Interpretation, provider: Provider | None,

@@ -46,8 +46,8 @@ class _Tally:
 
 class _Children(dict[str, Callable[[], None]]):
     """``code -> inc`` for one endpoint: every verifier outcome up front (so each shows as
-    0 before it first happens), any other code the server answers with (a rate limit's
-    ``rate_limited``) when first seen."""
+    0 before it first happens), any other code the server answers with (a metered key's
+    ``rate_limited`` or ``usage_exceeded``) when first seen."""
 
     def __init__(self) -> None:
         self.tallies: dict[str, _Tally] = {}
