@@ -156,6 +156,9 @@ def test_an_identity_header_under_another_spelling_does_not_reach_the_applicatio
         "x-keyturn_key_id": "key_someone",
         "X_KEYTURN-SCOPES": "admin",
         "x_keyturn_truncated": "scopes",
+        "X_Forwarded_For": "203.0.113.9",  # the client address an application may trust
+        "x-forwarded_for": "203.0.113.9",
+        "X_Real_IP": "203.0.113.9",
     }
     answer = get(stack, "/orders", key, **forged)
     assert answer.status_code == 200, answer.text
@@ -164,3 +167,4 @@ def test_an_identity_header_under_another_spelling_does_not_reach_the_applicatio
         "x-keyturn-key-id", "x-keyturn-owner", "x-keyturn-scopes", "x-keyturn-truncated"
     ]  # fmt: skip
     assert seen["x-keyturn-key-id"] == key_id and seen["x-keyturn-owner"] == ""
+    assert not [h for h in seen if "_" in h], seen

@@ -401,8 +401,9 @@ def test_every_proxy_config_drops_identity_headers_under_other_spellings() -> No
     envoy = (DOCS / "envoy.yaml").read_text()
     assert "headers_with_underscores_action: DROP_HEADER" in envoy
     traefik = (DOCS / "traefik-dynamic.yml").read_text()
-    for header in ("Key-Id", "Owner", "Scopes", "Truncated"):
-        for spelling in spellings(f"X-Keyturn-{header}") - {f"X-Keyturn-{header}"}:
+    for header in ("Keyturn-Key-Id", "Keyturn-Owner", "Keyturn-Scopes", "Keyturn-Truncated",
+                   "Forwarded-For", "Real-Ip"):  # fmt: skip
+        for spelling in spellings(f"X-{header}") - {f"X-{header}"}:
             assert f'          {spelling}: ""\n' in traefik, spelling
 
 
