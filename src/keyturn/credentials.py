@@ -52,6 +52,10 @@ def _text(value: HeaderName) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
+# What a header name is to ``plain_asgi``.
+_AUTHORIZATION, _API_KEY, _RESPELLED = 0, 1, 2
+
+
 def _looks_quoted(value: str) -> bool:
     return len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'"
 
@@ -61,10 +65,9 @@ class CredentialReader:
 
     __slots__ = (
         "_api_key_headers",
-        "_api_key_headers_b",
+        "_key_headers_b",
         "_query_names",
         "_respelled",
-        "_respelled_b",
         "allow_query",
         "query_params",
     )
@@ -77,14 +80,19 @@ class CredentialReader:
         allow_query: bool = False,
     ) -> None:
         self._api_key_headers = tuple(h.lower() for h in api_key_headers)
-        self._api_key_headers_b = tuple(h.encode("latin-1") for h in self._api_key_headers)
         self._respelled = {
             spelling: header
             for header in self._api_key_headers
             for spelling in spellings(header)
             if spelling not in self._api_key_headers
         }
-        self._respelled_b = frozenset(name.encode("latin-1") for name in self._respelled)
+        # Every header name ``plain_asgi`` must stop at, and what it is: one dict lookup
+        # per header keeps the fast path's loop as short as the plain case needs.
+        self._key_headers_b: dict[bytes, int] = {
+            **{name.encode("latin-1"): _RESPELLED for name in self._respelled},
+            **{name.encode("latin-1"): _API_KEY for name in self._api_key_headers},
+            b"authorization": _AUTHORIZATION,
+        }
         self.query_params = tuple(query_params)
         self._query_names = QueryNames(self.query_params)
         self.allow_query = allow_query
@@ -131,20 +139,18 @@ class CredentialReader:
         """
         found: bytes | None = None
         source = b""
-        names = self._api_key_headers_b
-        respelled = self._respelled_b
+        kinds = self._key_headers_b
         for name, value in headers:
-            if name == b"authorization":
-                if found is not None or not (
-                    value.startswith(b"Bearer ") or value[:7].lower() == b"bearer "
-                ):
-                    return None
-                found, source = value[7:], name
-            elif name in names:
-                if found is not None:
-                    return None
+            if name not in kinds:
+                continue
+            kind = kinds[name]
+            if found is not None or kind == _RESPELLED:
+                return None
+            if kind == _API_KEY:
                 found, source = value, name
-            elif name in respelled:
+            elif value.startswith(b"Bearer ") or value[:7].lower() == b"bearer ":
+                found, source = value[7:], name
+            else:
                 return None
         # Any query in which some upstream may read a key parameter: ``read`` judges it.
         if found is None or (query and self._query_names.mentions(query)):
