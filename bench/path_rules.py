@@ -6,12 +6,18 @@ out (see ``keyturn._path_rules``). This prints the best of several runs for each
 call (the best is the figure least disturbed by a shared machine), with the rules of a
 typical deployment (20 prefixes, some per method).
 
+Then paths built to cost the most under the 4 KB cap (many non-ASCII segments, escapes, dot
+segments), each judged fresh (``_judge``, past the memo) in rounds alternating with a typical
+new path with forms, and printed as the median ratio of the two: what one such request
+costs in usual requests.
+
 Run: ``.venv/bin/python bench/path_rules.py``. Not run in CI.
 """
 
 from __future__ import annotations
 
 import itertools
+import statistics
 import timeit
 from collections.abc import Callable
 
@@ -54,6 +60,36 @@ def main() -> None:
     print(f"PathRules.requirement, {len(RULES) + 2} rules: best of 9 runs, µs per call")
     for name, call, number in rows:
         print(f"  {name:48s} {per_call(call, number):8.2f}")
+    adversarial(rules)
+
+
+TYPICAL = "/api/v1/orders/17.json"
+ADVERSARIAL = {
+    "titlecase letters ('ǅ/' x1300)": "/" + "ǅ/" * 1300,
+    "dotless i ('ı/' x2000)": "/" + "ı/" * 2000,
+    "latin-1 bytes ('\\xc9/' x2000)": "/" + "\xc9/" * 2000,
+    "fullwidth ('／Ａ' x2000)": "/" + "／Ａ" * 2000,
+    "trailing dots ('a./' x1300)": "/" + "a./" * 1300,
+    "parameters ('x;y/' x1000)": "/" + "x;y/" * 1000,
+    "dot segments ('./../' x800)": "/" + "./../" * 800,
+    "escapes ('%41/' x1000)": "/" + "%41/" * 1000,
+    "overlong UTF-8 ('%c0%ae/' x580)": "/" + "%c0%ae/" * 580,
+    "mixed ('É/%2e%2e/ǅ;x/' x250)": "/" + "É/%2e%2e/ǅ;x/" * 250,
+}
+
+
+def adversarial(rules: PathRules, rounds: int = 15) -> None:
+    def cost(path: str, number: int) -> float:
+        return timeit.timeit(lambda: rules._judge("GET", path), number=number) / number
+
+    print(f"\nFresh judgement at the cap vs {TYPICAL}: median of {rounds} paired rounds")
+    print(f"  {'path':40s} {'µs':>9s} {'typical µs':>11s} {'ratio':>7s}")
+    for name, path in ADVERSARIAL.items():
+        pairs = [(cost(path, 20), cost(TYPICAL, 2000)) for _ in range(rounds)]
+        slow = statistics.median(p[0] for p in pairs) * 1e6
+        usual = statistics.median(p[1] for p in pairs) * 1e6
+        ratio = statistics.median(p[0] / p[1] for p in pairs)
+        print(f"  {name:40s} {slow:9.1f} {usual:11.2f} {ratio:7.1f}")
 
 
 if __name__ == "__main__":

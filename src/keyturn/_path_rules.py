@@ -63,7 +63,6 @@ _TAB_NEWLINE = dict.fromkeys(map(ord, "\t\n\r"))
 _C0_SPACE = "".join(map(chr, range(0x21)))
 # What some transform changes (a shortcut past them all for most paths).
 _TRANSFORMED = re.compile(r"[?#%\\\x00-\x20\x7f-\U0010ffff]|^(?:[^/]|//)")
-_WHATWG_DROPS = re.compile(r"[\t\n\r]|^[\x00-\x20]|[\x00-\x20]$")
 # IIS's %uXXXX, and overlong UTF-8: two bytes (%c0%ae), three (%e0%80%ae) or four
 # (%f0%80%80%ae), the last byte unchecked as lenient decoders leave it (%c0%2e, and IIS's
 # %c1%1c, a backslash), and sent raw after the escaped lead (%c0.: the same bytes).
@@ -73,14 +72,17 @@ _LEGACY_ESCAPE = re.compile(
     r"(?:%(?P<cont>[0-9a-f]{2})|(?P<raw>[\x21-\x24\x26-\x7e]))",
     re.IGNORECASE,
 )
-# A raw byte beyond ASCII, as a header's latin-1 reading holds it.
-_HIGH_BYTE = re.compile(r"[\x80-\xff]")
-# What _cleaned changes: a ';' or a segment ending in '.' or ' ' (dot segments included).
-_UNCLEAN = re.compile(r";|[. ](?:/|$)")
-# What _resolved changes, besides a trailing slash (which no rule tells apart).
-_UNRESOLVED = re.compile(r"//|/\.")
-# A segment made only of dots (or dots and spaces, which Windows drops) is a dot segment.
-_DOTS = re.compile(r"\.+[. ]*")
+# A raw byte beyond ASCII, as a header's latin-1 reading holds it, escaped.
+_ESCAPES = {byte: f"%{byte:02X}" for byte in range(0x80, 0x100)}
+# A segment made only of dots (or dots and spaces, which Windows drops) is a dot segment:
+# '..' if it starts with two dots, else '.'. Any other segment loses its trailing dots and
+# spaces (one made of spaces first, all of it). Each a regular expression over the whole
+# path, so that a path of many segments costs C passes, not a Python call per segment.
+_DOUBLE_DOT = re.compile(r"(?<![^/])\.\.[. ]*(?![^/])")
+_SINGLE_DOT = re.compile(r"(?<![^/])\.(?: [. ]*)?(?![^/])")
+_TRAILING = re.compile(r"(?<=[^/. ])[. ]+(?![^/])|(?<![^/]) [. ]*(?![^/])")
+# A ';parameter' up to the end of its segment.
+_PARAMETER = re.compile(r";[^/]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,7 @@ def _transforms(text: str) -> Iterator[str]:
             yield _LEGACY_ESCAPE.sub(_legacy_character, text)
     if "\\" in text:
         yield text.replace("\\", "/")
-    if _WHATWG_DROPS.search(text):  # as a WHATWG URL parser reads it (Node.js, browsers)
+    if _whatwg_drops(text):  # as a WHATWG URL parser reads it (Node.js, browsers)
         yield text.translate(_TAB_NEWLINE).strip(_C0_SPACE)
     if not text.startswith("/"):
         yield urlsplit(text).path  # an absolute URI
@@ -158,16 +160,23 @@ def _transforms(text: str) -> Iterator[str]:
         yield urlsplit(text).path  # '//host/path' read as a URI with a host
     if not text.isascii():
         yield unicodedata.normalize("NFKC", text)  # fullwidth and other compatibility forms
-        if max(text) <= "\xff":  # raw UTF-8 a proxy passed as latin-1
-            yield text.encode("latin-1").decode("utf-8", "replace")
-            # ... and the same bytes escaped, which decode as the raw ones do: so raw
-            # overlong UTF-8 (\xc0\xae), alone or beside escaped bytes, gets every reading
-            # the escaped form gets (an old decoder's '.')
-            yield _HIGH_BYTE.sub(_escaped, text)
+        try:  # raw UTF-8 a proxy passed as latin-1
+            raw = text.encode("latin-1")
+        except UnicodeEncodeError:
+            return  # beyond latin-1: not bytes read that way
+        yield raw.decode("utf-8", "replace")
+        # ... and the same bytes escaped, which decode as the raw ones do: so raw
+        # overlong UTF-8 (\xc0\xae), alone or beside escaped bytes, gets every reading
+        # the escaped form gets (an old decoder's '.')
+        yield text.translate(_ESCAPES)
 
 
-def _escaped(byte: re.Match[str]) -> str:
-    return f"%{ord(byte[0]):02X}"
+def _whatwg_drops(text: str) -> bool:
+    """Whether a WHATWG URL parser drops something of ``text``: a tab or newline anywhere,
+    a control character or space at either end (``str.find`` speed, not a regex's)."""
+    if "\t" in text or "\n" in text or "\r" in text:
+        return True
+    return bool(text) and (text[0] <= " " or text[-1] <= " ")
 
 
 def _legacy_character(escape: re.Match[str]) -> str:
@@ -205,32 +214,31 @@ def _texts(path: str) -> set[str] | None:
     return found
 
 
-def _resolved(segments: list[str]) -> str:
+def _resolved(text: str) -> str:
     """RFC 3986 dot-segment removal with empty segments merged (as nginx does)."""
+    segments = [s for s in text.split("/") if s and s != "."]
+    if ".." not in segments:
+        return "/" + "/".join(segments)
     kept: list[str] = []
     for segment in segments:
-        if segment == "" or segment == ".":
-            continue
-        if segment == "..":
-            if kept:
-                kept.pop()
-            continue
-        kept.append(segment)
+        if segment != "..":
+            kept.append(segment)
+        elif kept:
+            kept.pop()
     return "/" + "/".join(kept)
 
 
-def _cleaned(segment: str) -> str:
-    """A segment as a servlet container (``;jsessionid=``) and Windows (trailing dots and
+def _cleaned(text: str) -> str:
+    """A path as a servlet container (``;jsessionid=``) and Windows (trailing dots and
     spaces) read it; a dot segment stays one (``..;`` is ``..`` to Tomcat)."""
-    return _trimmed(segment.partition(";")[0])
+    return _trimmed(_PARAMETER.sub("", text))
 
 
-def _trimmed(segment: str) -> str:
-    """A segment as Windows alone reads it: trailing dots and spaces dropped, a ``;`` kept
-    (``..;`` is a name there, so ``/a./..;`` is below ``/a``)."""
-    if _DOTS.fullmatch(segment):
-        return ".." if segment.startswith("..") else "."
-    return segment.rstrip(". ")
+def _trimmed(text: str) -> str:
+    """A path as Windows alone reads it: trailing dots and spaces of each segment dropped,
+    a ``;`` kept (``..;`` is a name there, so ``/a./..;`` is below ``/a``)."""
+    text = _SINGLE_DOT.sub(".", _DOUBLE_DOT.sub("..", text))
+    return _TRAILING.sub("", text)
 
 
 def path_forms(path: str) -> frozenset[str] | None:
@@ -252,13 +260,14 @@ def path_forms(path: str) -> frozenset[str] | None:
     for text in texts:
         if text.startswith("/"):
             forms.add(text)
-            if _UNRESOLVED.search(text):
-                forms.add(_resolved(text.split("/")))
-            if _UNCLEAN.search(text):
-                segments = text.split("/")
+            # what _resolved changes, besides a trailing slash (which no rule tells apart)
+            if "//" in text or "/." in text:
+                forms.add(_resolved(text))
+            # what _cleaned changes: a ';', a segment ending in '.' or ' ' (dot segments too)
+            if ";" in text or "./" in text or " /" in text or text.endswith((".", " ")):
                 for clean in (_cleaned, _trimmed) if ";" in text else (_cleaned,):
-                    cleaned = [clean(s) for s in segments]
-                    forms.update(("/".join(cleaned), _resolved(cleaned)))
+                    cleaned = clean(text)
+                    forms.update((cleaned, _resolved(cleaned)))
     if len(forms) > _FORM_LIMIT:
         return None
     return frozenset(forms or ("/",))
@@ -280,17 +289,53 @@ def _case_folds(form: str) -> tuple[str, ...]:
     """``form`` as case-insensitive matchers read it: lower-cased, and, when it is not
     ASCII, folded a character at a time to one character as Java's ``equalsIgnoreCase``
     and .NET's ordinal comparisons do: ``ı`` (dotless) and ``ſ`` (long s) upper-case to
-    ``I`` and ``S``, ``İ`` lower-cases to ``i``, so ``/admın`` is ``/admin`` to them."""
+    ``I`` and ``S``, ``İ`` lower-cases to ``i``, so ``/admın`` is ``/admin`` to them.
+
+    The per-character fold equals ``str.lower`` but at the few characters of
+    ``_SIMPLE_FOLDS``, so it costs two C passes over the path, whatever its characters."""
     lower = form.lower()
-    if form.isascii():
+    if form.isascii() or not _FOLDS_APART.search(form):
         return (lower,)
-    simple = "".join(_simple_fold(char) for char in form)
+    simple = form.translate(_SIMPLE_FOLDS).lower()
     return (lower,) if simple == lower else (lower, simple)
 
 
-def _simple_fold(char: str) -> str:
-    upper = char.upper()
-    return ((upper if len(upper) == 1 else char).lower() or char)[0]
+# Where folding a character at a time (its upper case's lower case, when both are one
+# character) differs from ``str.lower``: these characters, and ``Σ``, which ``str.lower``
+# makes a final ``ς`` at the end of a word. Each maps to a lower-case character, so
+# lower-casing the rest of the path afterwards leaves it. A test checks the table against
+# the per-character fold at every code point (it depends on the Unicode version).
+_SIMPLE_FOLDS = {
+    ord(char): folded
+    for char, folded in (
+        ("\u00b5", "\u03bc"),  # µ micro sign: μ
+        ("\u0130", "i"),  # İ
+        ("\u0131", "i"),  # ı
+        ("\u017f", "s"),  # ſ
+        ("\u0345", "\u03b9"),  # combining ypogegrammeni: ι
+        ("\u03a3", "\u03c3"),  # Σ: σ wherever it stands
+        ("\u03c2", "\u03c3"),  # ς
+        ("\u03d0", "\u03b2"),  # ϐ
+        ("\u03d1", "\u03b8"),  # ϑ
+        ("\u03d5", "\u03c6"),  # ϕ
+        ("\u03d6", "\u03c0"),  # ϖ
+        ("\u03f0", "\u03ba"),  # ϰ
+        ("\u03f1", "\u03c1"),  # ϱ
+        ("\u03f5", "\u03b5"),  # ϵ
+        ("\u1c80", "\u0432"),  # Cyrillic small letter rounded ve: в
+        ("\u1c81", "\u0434"),  # long-legged de: д
+        ("\u1c82", "\u043e"),  # narrow o: о
+        ("\u1c83", "\u0441"),  # wide es: с
+        ("\u1c84", "\u0442"),  # tall te: т
+        ("\u1c85", "\u0442"),  # three-legged te: т
+        ("\u1c86", "\u044a"),  # tall hard sign: ъ
+        ("\u1c87", "\u0463"),  # tall yat: ѣ
+        ("\u1c88", "\ua64b"),  # unblended uk: ꙋ
+        ("\u1e9b", "\u1e61"),  # ẛ: ṡ
+        ("\u1fbe", "\u03b9"),  # Greek prosgegrammeni: ι
+    )
+}
+_FOLDS_APART = re.compile("[" + "".join(map(chr, _SIMPLE_FOLDS)) + "]")
 
 
 def _stricter(a: Requirement, b: Requirement) -> Requirement:
