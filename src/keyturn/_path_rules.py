@@ -243,8 +243,9 @@ def _trimmed(text: str) -> str:
 
 def path_forms(path: str) -> frozenset[str] | None:
     """Every path ``path`` can be routed as, by some common upstream (see the module doc),
-    or ``None`` when there are more than ``_FORM_LIMIT``, or the path is longer than
-    ``_LENGTH_LIMIT`` (only a path built so is).
+    or ``None`` when there are more than ``_FORM_LIMIT``, the path is longer than
+    ``_LENGTH_LIMIT`` (only a path built so is), or one of its forms is a URI whose host no
+    parser reads.
 
     Forms start with ``/``; a form may keep empty and dot segments (an upstream that routes
     the raw string sees them) or have them resolved. Case is kept: matching folds it.
@@ -253,7 +254,10 @@ def path_forms(path: str) -> frozenset[str] | None:
         return frozenset((path or "/",))
     if len(path) > _LENGTH_LIMIT:
         return None
-    texts = _texts(path)
+    try:
+        texts = _texts(path)
+    except ValueError:  # urlsplit refuses a host it cannot read ('//[', an unclosed IPv6
+        return None  # address): what an upstream makes of it is unknown, so the strictest
     if texts is None:
         return None
     forms: set[str] = set()

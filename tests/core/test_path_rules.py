@@ -156,6 +156,15 @@ def test_memory_stays_bounded() -> None:
     assert rules.requirement("GET", "/b/" + "x/" * 3000) == ("b",)  # plain: matched as it is
 
 
+@pytest.mark.parametrize("path", ["//[", "\\[", "http://[/a", "%2f%2f[/b"])
+def test_a_path_whose_host_no_parser_reads_gets_every_scope(path: str) -> None:
+    """Read as a URI, these name an unclosed IPv6 host: the answer is the strictest, not an
+    error (which a face would turn into a 500)."""
+    rules = PathRules(scopes={"/a": ["a"], "/b": ["b"]})
+    assert path_forms(path) is None
+    assert rules.requirement("GET", path) == ("a", "b")
+
+
 # -- the property ------------------------------------------------------------------------
 
 RULE_PATHS = st.lists(st.sampled_from(["a", "b", "admin", "x"]), max_size=3).map(
