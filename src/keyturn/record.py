@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from keyturn import _states as states
 from keyturn._addresses import AddressSet
@@ -18,6 +18,11 @@ from keyturn.keys import mask_parts
 
 Refill = Literal["daily", "monthly"]
 REFILLS: tuple[Refill, ...] = ("daily", "monthly")
+
+
+LAZY = frozenset({"created_at", "last_used_at", "refilled_at", "grace_max", "metadata"})
+"""The fields of a record read on a cache miss made on first read (see ``KeyRecord.rest``):
+what people and handlers see of a key, which no decision needs."""
 
 
 def utcnow() -> datetime:
@@ -93,9 +98,7 @@ class KeyRecord:
     # The verifier's accepting decision per tuple of required scopes, built once per cached
     # record and bounded (``Verifier.accept``): a cache hit hands back the same immutable
     # Decision instead of building one each time.
-    accepted: dict[tuple[str, ...], Any] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    accepted: dict[tuple[str, ...], Any] = field(init=False, repr=False, compare=False)
     metered: bool = field(init=False, repr=False, compare=False)
     # ``allowed_ips`` ready to test addresses against; ``None``: not restricted.
     allowed: AddressSet | None = field(init=False, repr=False, compare=False)
@@ -104,7 +107,18 @@ class KeyRecord:
     # handlers). Made once per record, so a key with roles costs the hot path nothing.
     granted: frozenset[str] = field(init=False, repr=False, compare=False)
 
+    # A record read on a cache miss (``keyturn.store.sql.record_reader``) is made without
+    # its display fields (``LAZY``: what no decision reads), and with what they are made
+    # from here: the converters and the row's raw values, in ``LAZY``'s order. The first
+    # read of one of them makes them all (``__getattr__``); ``None`` once made, or for a
+    # record made whole.
+    rest: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
+        self.derive()
+
+    def derive(self) -> None:
+        """Work out, once per record, what the hot path reads instead of the fields."""
         if not self.allowance_id:
             self.allowance_id = self.id
         self.usable_until = usable = -math.inf if self.canary else states.usable_until(self)
@@ -117,6 +131,23 @@ class KeyRecord:
         self.allowed = AddressSet(self.allowed_ips) if self.allowed_ips else None
         self.live_until = -math.inf if self.metered else usable
         self.granted = self.scopes | self.role_scopes if self.role_scopes else self.scopes
+        self.accepted = {}
+
+    if not TYPE_CHECKING:  # for mypy, every field is always there
+
+        def __getattr__(self, name: str) -> Any:
+            # Python calls this only for a slot not set: a display field not made yet.
+            rest = self.rest
+            if rest is not None and name in LAZY:
+                moment, loads, created, used, refilled, grace_max, metadata = rest
+                self.created_at = moment(created)
+                self.last_used_at = None if used is None else moment(used)
+                self.refilled_at = None if refilled is None else moment(refilled)
+                self.grace_max = None if grace_max is None else moment(grace_max)
+                self.metadata = loads(metadata)
+                self.rest = None
+            # Made now, or by another thread meanwhile; else a true AttributeError.
+            return object.__getattribute__(self, name)
 
     @property
     def masked(self) -> str:

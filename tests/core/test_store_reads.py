@@ -176,3 +176,25 @@ def test_a_canary_costs_a_client_what_an_unknown_key_costs(proxied: KeyManager) 
         after = proxied.verify_asgi(through_proxy(generate_key(), client), peer=PROXY).code
         outcomes.append((tried, after))
     assert outcomes[0] == outcomes[1] == ("unknown_key", "lookups_throttled")
+
+
+def test_a_row_holding_the_packed_reads_separator_is_read_whole(tmp_path: Any) -> None:
+    """A name written by other means than the admin layer (which refuses control
+    characters) may hold the character the SQLite miss read joins values with: the key is
+    still judged on its own row, every field in its place."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    maker = KeyManager(url, cache=KeyCache(maxsize=0))
+    issued = maker.create_key("plain", scopes=["read"], metadata={"team": "a"})
+    maker.close()
+    raw = sqlite3.connect(tmp_path / "k.db")
+    raw.execute("UPDATE keys SET name = ?, revoked_at = ?", ("odd\x1fname", time.time() - 5))
+    raw.commit()
+    raw.close()
+    reader = KeyManager(url, cache=KeyCache(maxsize=0))
+    found = reader.store.find_by_hash(issued.record.key_hash)
+    assert found is not None
+    assert (found.name, found.metadata, found.scopes) == ("odd\x1fname", {"team": "a"}, {"read"})
+    assert reader.verify([("authorization", f"Bearer {issued.key}")]).code == "key_revoked"
+    reader.close()

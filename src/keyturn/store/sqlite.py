@@ -6,11 +6,9 @@ transaction is open); WAL lets those readers proceed while a writer commits.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,6 @@ from keyturn.store.verification_rows import (
 )
 
 _BY_HASH = sql.packed_by_hash(sql.SQLITE).replace(":key_hash", "?")
-# The C scanner behind ``json.loads``, called as ``raw_decode`` calls it: the array
-# ``_BY_HASH`` packs is read without ``loads``' two Python frames and its whitespace regex.
-_scan: Callable[[str, int], tuple[list[Any], int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def create_private(path: str) -> None:
@@ -187,7 +182,13 @@ class SQLiteStore(SQLStore):
         return self._reread(key_hash, row) if row else None
 
     def _hashed(self, row: Any) -> KeyRecord:
-        return self._build(*_scan(row[0], 0)[0], *row[1:])
+        values = row[0].split(sql.SEPARATOR)
+        if len(values) == sql.PACKED_FIELDS:
+            return self._build(*values, *row[1:])
+        # A value holds the separator: the row read again, its values one by one.
+        with self._reading() as conn:
+            general = conn.execute(self._q_by_hash, {"key_hash": values[1]}).fetchone()
+        return self._record(general)
 
     def close(self) -> None:
         with self._lock:
