@@ -34,6 +34,7 @@ every scope any rule names.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -51,7 +52,7 @@ _MEMO_LIMIT = 4096  # distinct (method, path) answers remembered; a path flood o
 # past either limit gets the strictest answer of the table at once, instead of costing
 # CPU time per form (some µs each, so no request costs more than a few usual ones).
 _FORM_LIMIT = 16
-_LENGTH_LIMIT = 4096
+_LENGTH_LIMIT = 2048
 # Rounds of transforms applied to the forms found so far: enough for a path decoded three
 # times with a cut and a separator change on the way; no common upstream does more.
 _ROUNDS = 6
@@ -241,6 +242,9 @@ def _trimmed(text: str) -> str:
     return _TRAILING.sub("", text)
 
 
+# The forms of a path do not depend on the method: a request judged for several methods (a
+# proxy's and a client's account of it, as /auth reads them) works them out once.
+@functools.lru_cache(maxsize=64)
 def path_forms(path: str) -> frozenset[str] | None:
     """Every path ``path`` can be routed as, by some common upstream (see the module doc),
     or ``None`` when there are more than ``_FORM_LIMIT``, the path is longer than

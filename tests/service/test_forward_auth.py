@@ -485,6 +485,25 @@ def test_more_uris_than_any_proxy_tells_need_every_rules_scopes(gated: Live) -> 
         assert gated.client().get("/auth", headers=sent).status_code == 204
 
 
+def test_long_paths_told_beside_each_other_need_every_rules_scopes(gated: Live) -> None:
+    """One path up to the engine's length cap is read in all its forms; a client adding
+    accounts must not multiply that: distinct paths of more than 2,048 characters together
+    need every rule's scopes instead of being read."""
+    reader, _ = gated.make_key("orders:read")
+    every, _ = gated.make_key("orders:read", "orders:write", "admin", "archive")
+    long_ = "/orders/" + "A/" * 500  # 1,008 characters, not plain: read in all its forms
+    for uris, reader_status in (
+        ([long_, long_, long_], 204),  # one distinct path, whatever the number of accounts
+        ([long_, long_ + "x"], 204),  # 2,017 characters in all
+        ([long_, long_ + "x" * 40], 403),  # 2,056
+    ):
+        sent = [("Authorization", f"Bearer {reader}")]
+        sent += [("X-Forwarded-Uri", path) for path in uris]
+        assert gated.client().get("/auth", headers=sent).status_code == reader_status
+        sent[0] = ("Authorization", f"Bearer {every}")
+        assert gated.client().get("/auth", headers=sent).status_code == 204
+
+
 @pytest.mark.parametrize(
     "query",
     ["_method=POST", "_method=post", "%5Fmethod=POST", "a=1&_method=P%4FST", "_method=POST&"],

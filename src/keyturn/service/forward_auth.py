@@ -49,6 +49,9 @@ _OVERRIDE_PARAM = QueryNames(("_method",))
 _may_override = _OVERRIDE_PARAM.mentions
 _IDENTITY_LIMIT = 10_000
 _MOST_URIS = 8  # distinct paths told of one request (proxy's, client's, Envoy's) judged
+# Characters of distinct paths read for one request: what one path at the engine's length
+# cap costs, however many accounts a client adds.
+_MOST_PATH_TEXT = 2048
 # A Seen from all its fields in order, as one C call: Seen(...) runs the Python-level
 # __new__ of a NamedTuple, a frame more on every request.
 _new_seen = tuple.__new__
@@ -266,7 +269,9 @@ class ForwardAuth:
             # A path can take milliseconds to read in all its forms, and no proxy tells
             # more than a few URIs: more than _MOST_URIS need what every rule needs.
             paths = dict.fromkeys(path_b.decode("latin-1") for path_b, _, _ in split)
-            if len(paths) > _MOST_URIS:
+            if len(paths) > _MOST_URIS or (
+                len(paths) > 1 and sum(map(len, paths)) > _MOST_PATH_TEXT
+            ):
                 scopes.update(dict.fromkeys(self._rules.strictest or ()))
                 paths = {}
             for verb in dict.fromkeys(map(self._rules.judged_as, verbs)):
