@@ -159,9 +159,6 @@ class KeyManager:
         self._hashes_read: Collection[str] = getattr(self.store, "hashes_read", ())
         self._accept = self.verifier.accept
         self._admits = self.verifier.admits
-        # No proxy trusted: the peer is the client, and the fast path reads a restricted
-        # key's verdict on it itself (``Verifier.admits``' first case, without its call).
-        self._peer_is_client = not self.verifier.proxies.set
         # With a pepper, the HMAC its states are bound in; without, ``None``: the hot path
         # hashes in line (``builtin_sha256``), without the call of a Python function.
         pepper = self.verifier.pepper
@@ -509,8 +506,9 @@ class KeyManager:
                 accepted = record.accepted.get(scopes) or self._accept(record, scopes)
                 if accepted is not None and (
                     record.allowed is None
-                    or (record.allowed.verdicts[peer] if self._peer_is_client and peer is not None
-                        else self._admits(record, peer, headers))
+                    # no proxy trusted: the peer is the client, its verdict one dict read
+                    or (self._admits(record, peer, headers) if self._proxied or peer is None
+                        else record.allowed.verdicts[peer])
                 ):  # fmt: skip
                     key_id = record.id
                     # ``UsageRecorder.note``, inlined for a key noted within the second

@@ -106,7 +106,6 @@ class Verifier:
     """Pure policy: which keys this deployment accepts and what each failure means."""
 
     __slots__ = (
-        "_peer_is_client",
         "_valid",
         "pepper",
         "prefix_list",
@@ -132,8 +131,6 @@ class Verifier:
         self.pepper = pepper
         self.reader = reader or CredentialReader()
         self.proxies = TrustedProxies(trusted_proxies)
-        # No proxy is trusted: a request's peer is its client, whatever it forwards.
-        self._peer_is_client = not self.proxies.set
         self._valid = CATALOGUE["valid"]
 
     def reject(self, code: str, detail: str, hint: str = "", **extra: object) -> Decision:
@@ -240,12 +237,10 @@ class Verifier:
     def admits(self, record: KeyRecord, peer: str | None, headers: HeaderPairs) -> bool:
         """Whether the client of a request from ``peer`` with ``headers`` is on the
         allow-list of ``record`` (which has one): the fast path's question, ``decide``'s
-        answer without the refusal. With no trusted proxy the peer is the client, and the
-        answer is the record's compiled set's, one dict lookup for an address seen before."""
+        answer without the refusal. (With no trusted proxy the fast path reads the record's
+        verdict on the peer itself: ``AddressSet.verdicts``.)"""
         allowed = record.allowed
         assert allowed is not None
-        if self._peer_is_client and peer is not None:
-            return allowed.allows(peer)
         client = self.proxies.client(peer, headers)
         return client is not None and client in allowed
 

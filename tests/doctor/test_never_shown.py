@@ -214,3 +214,28 @@ def test_no_output_spells_out_the_key_in_a_form_no_mask_knows(serve_raw: ServeRa
             read = spelled(shown)
             assert not [run for run in runs if run in read], name
         assert "invalid_key" in render_json(report) or "401" in render_text(report), name
+
+
+def test_no_redirect_target_spells_out_the_key(serve_raw: ServeRaw) -> None:
+    """The redirects a report lists (followed, refused as leaving the host, or unreadable)
+    are the server's text as much as its headers: a ``Location`` holding the key spelled
+    another way is not shown."""
+    key = "sk-proj-Q7vLm2XcR9tWb4KpZs1N8yHd3FgJ6eUa0oIi5"
+    secret = spelled(key.removeprefix("sk-proj-"))
+    runs = {secret[i : i + SPELLED] for i in range(len(secret) - SPELLED + 1)}
+    upper = key.upper()
+    for location in (f"/login?token={upper}", f"http://elsewhere.example/?t={upper}",
+                     f"http://[/{upper}"):  # fmt: skip
+
+        def answer(seen: RawSeen, write: Callable[[bytes], None], location: str = location) -> None:
+            if seen.head.startswith(b"GET /v1/me "):
+                write(raw_answer(302, [("Location", location.encode())], b""))
+            else:
+                write(raw_answer(401, [("Content-Type", "text/plain")], b"no"))
+
+        api = serve_raw(answer)
+        report = diagnose(api.url("/v1/me"), key=key, use_keyring=False, timeout=5)
+        for shown in (render_json(report), render_text(report), render_markdown(report)):
+            read = spelled(shown)
+            assert not [run for run in runs if run in read], location
+        assert "302" in render_json(report), location

@@ -97,7 +97,7 @@ class Sender:
         except OutOfTime:
             return Exchange(out_of_time=True)
         except Exception as exc:  # whatever a server or a library throws is a finding
-            return Exchange(error=self.scrub(f"{type(exc).__name__}: {exc}".rstrip(": ")))
+            return Exchange(error=self.scrub.answer(f"{type(exc).__name__}: {exc}".rstrip(": ")))
 
     def _follow(
         self,
@@ -121,7 +121,7 @@ class Sender:
                 return exchange
             except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
                 exchange.out_of_time = self.deadline.passed
-                exchange.error = self.scrub(f"{type(exc).__name__}: {exc}".rstrip(": "))
+                exchange.error = self.scrub.answer(f"{type(exc).__name__}: {exc}".rstrip(": "))
                 return exchange
             exchange.answer = answer
             if answer.status not in _REDIRECTS or not location:
@@ -131,12 +131,13 @@ class Sender:
                 same = keeps_key(current, target)
                 httpx.URL(target)
             except (ValueError, httpx.InvalidURL):
-                exchange.bad_location = self.scrub(without_password(location))
+                exchange.bad_location = self.scrub.answer(without_password(location))
                 return exchange
             if not same:
-                exchange.blocked = self.scrub(without_password(target))
+                exchange.blocked = self.scrub.answer(without_password(target))
                 return exchange
-            exchange.redirects.append(f"{answer.status} → {self.scrub(without_password(target))}")
+            shown = self.scrub.answer(without_password(target))
+            exchange.redirects.append(f"{answer.status} → {shown}")
             if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
                 method = "GET"
             current = target
@@ -188,7 +189,7 @@ class Sender:
             response.close()
         location = response.headers.get("location")
         scrubbed = tuple((n, self.scrub.answer(v)) for n, v in response.headers.multi_items())
-        shown = self.scrub(str(target))
+        shown = self.scrub.answer(str(target))
         body_shown = self.scrub.bytes(bytes(body))
         return Answer(response.status_code, scrubbed, body_shown, shown), (
             location
