@@ -7,6 +7,7 @@ cookie says, that no page ever holds a key it was given, that bad input gets a 4
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from collections.abc import Iterator
@@ -293,6 +294,75 @@ def test_a_key_typed_into_a_filter_form_or_address_is_never_shown_back(live: Liv
         assert bounce.headers["location"] == "/ui/login"
     form = browser(live).get("/ui/login", params={"next": f"/ui/keys?q={key}"})
     assert key not in form.text
+
+
+EDIT_FIELDS = ("name", "owner", "scopes", "allowed_ips", "roles", "expires_at")
+
+
+def shown(page: httpx.Response, field: str) -> str:
+    """The value the page put in a form's field (the last one so named: the edit form's)."""
+    found = re.findall(rf'id="{field}" name="{field}"[^>]* value="([^"]*)"', page.text)
+    assert found, field
+    return html.unescape(found[-1])
+
+
+def test_stored_values_shaped_like_keys_go_through_the_edit_form_unchanged(live: Live) -> None:
+    """An owner id such as ``svc_`` and 32 hex digits has the shape of a key. The edit form
+    showed it masked, and saving the form (to change the scopes) stored the mask: the key
+    moved to an owner that does not exist. What storage holds is shown as it is."""
+    owner = "svc_0123456789abcdef0123456789abcdef"
+    name = "job_Ab3dEf9hIjK7mNoPqR2tUvWxYz01aB1c"
+    _, record = live.make_key("orders:read", name=name, owner=owner)
+    client, csrf = signed_in(live)
+    page = client.get(f"/ui/keys/{record['id']}")
+    assert shown(page, "owner") == owner and shown(page, "name") == name
+    form = {field: shown(page, field) for field in EDIT_FIELDS}
+    edit = f"/ui/keys/{record['id']}/edit"
+    refused = client.post(edit, data={**form, "csrf": csrf, "expires_at": "soon"})
+    assert refused.status_code == 422  # refused for another field: the stored ones as they are
+    assert shown(refused, "owner") == owner and shown(refused, "name") == name
+    saved = client.post(edit, data={**form, "csrf": csrf, "scopes": "orders:read orders:write"})
+    assert saved.status_code == 303, saved.text[:300]
+    stored = live.root.get(f"/v1/keys/{record['id']}").json()
+    assert (stored["owner"], stored["name"]) == (owner, name)
+    assert sorted(stored["scopes"]) == ["orders:read", "orders:write"]
+
+
+def test_a_mask_put_back_in_a_refused_form_is_never_stored(live: Live) -> None:
+    """A typed value holding something key-shaped comes back masked when the form is
+    refused for another field; sending the form again as shown is refused beside that
+    field, not saved with the mask in place of what was typed."""
+    client, csrf = signed_in(live)
+    typed = "nightly job_Ab3dEf9hIjK7mNoPqR2tUvWxYz01aB1c"
+    form = {"csrf": csrf, "name": typed, "scopes": "orders:read", "expires_days": "x"}
+    refused = client.post("/ui/keys/new", data=form)
+    assert refused.status_code == 422 and typed not in refused.text
+    masked = shown(refused, "name")
+    assert masked.startswith("nightly job_Ab3d") and "…" in masked
+    again = client.post("/ui/keys/new", data={**form, "name": masked, "expires_days": "30"})
+    assert again.status_code == 422 and 'id="name-error"' in again.text
+    assert "masked value" in again.text
+    assert live.root.get("/v1/keys", params={"search": "nightly"}).json()["keys"] == []
+    _, record = live.make_key("orders:read", name="plain", owner="team-a")
+    edit = f"/ui/keys/{record['id']}/edit"
+    page = client.get(f"/ui/keys/{record['id']}")
+    fields = {field: shown(page, field) for field in EDIT_FIELDS}
+    answer = client.post(edit, data={**fields, "csrf": csrf, "owner": "svc_0123…cdef"})
+    assert answer.status_code == 422 and 'id="owner-error"' in answer.text
+    assert live.root.get(f"/v1/keys/{record['id']}").json()["owner"] == "team-a"
+
+
+def test_a_key_typed_into_the_why_pages_other_fields_is_not_shown_back(live: Live) -> None:
+    """Scopes, permissions and the client address go back into their fields after a
+    check, refused or not: a key pasted into one is masked there."""
+    key, _ = live.make_key("orders:read", name="pasted elsewhere")
+    client, csrf = signed_in(live)
+    for field in ("scopes", "permissions", "ip"):
+        for extra in ({}, {"permissions": "a and ("}):
+            data = {"csrf": csrf, "headers": "X-Api-Key: junk", **extra, field: key}
+            answer = client.post("/ui/check", data=data)
+            assert answer.status_code < 500, (field, extra)
+            assert key not in answer.text and key[:12] in answer.text, (field, extra)
 
 
 def test_htmx_requests_are_sent_to_sign_in_as_a_whole_page(live: Live) -> None:

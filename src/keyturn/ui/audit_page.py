@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from keyturn.store.base import AuditEvent
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
+from keyturn.ui.echo import echo
 from keyturn.ui.forms import Form
 from keyturn.ui.render import MOUNT
 
@@ -87,7 +88,7 @@ async def audit_log(ui: Dashboard, request: Request, admin: Admin, form: Form | 
         admin,
         nav="audit",
         rows=[(event, details_text(event, ui.redactor.text)) for event in events],
-        values=values,
+        values=echo(values),
         actions=ACTIONS,
         next_url=next_url,
         first_url=(f"{MOUNT}/audit?" + urlencode(query)) if before_text else None,

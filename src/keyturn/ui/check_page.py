@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from keyturn._addresses import parse_address
+from keyturn._redact import mask_text
 from keyturn.errors import InvalidPermissions
 from keyturn.permissions import MAX_LENGTH, parse
 from keyturn.scopes import SCOPE_TOKEN
@@ -58,10 +59,11 @@ async def run(ui: Dashboard, request: Request, admin: Admin, form: Form | None) 
     expression = form.get("permissions")
     scopes = tuple(split_scopes(scope_text))
     mode = "key" if key_text else "headers"
+    # Put back in their fields, where a key pasted into the wrong one is masked.
     common: dict[str, Any] = {
-        "scopes": scope_text,
-        "ip": ip or "",
-        "permissions": expression[:MAX_LENGTH],
+        "scopes": mask_text(scope_text),
+        "ip": mask_text(ip or ""),
+        "permissions": mask_text(expression)[:MAX_LENGTH],
         "mode": mode,
     }
     bad = next((s for s in scopes if not SCOPE_TOKEN.fullmatch(s)), None)
@@ -73,7 +75,7 @@ async def run(ui: Dashboard, request: Request, admin: Admin, form: Form | None) 
             admin,
             400,
             error="The client address is an IP address, like 203.0.113.9 or 2001:db8::1.",
-            **{**common, "ip": ip[:64]},
+            **{**common, "ip": common["ip"][:64]},
         )
     try:
         permissions = parse(expression) if expression else None

@@ -39,6 +39,7 @@ from keyturn.errors import InvalidValue, KeyNotFound
 from keyturn.record import KeyRecord
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
+from keyturn.ui.echo import echo, masked_fields
 from keyturn.ui.forms import Form
 from keyturn.ui.key_pages import edit_values, key_id_of, render_detail
 from keyturn.ui.render import MOUNT
@@ -176,7 +177,7 @@ def new_form(
         admin,
         status,
         nav="keys",
-        values=values,
+        values=echo(values),
         errors=errors,
         prefixes=ui.settings.prefixes,
         own_scopes=sorted(admin.key.granted),
@@ -191,7 +192,7 @@ async def new_key(ui: Dashboard, request: Request, admin: Admin, form: Form | No
 async def create_key(ui: Dashboard, request: Request, admin: Admin, form: Form | None) -> Response:
     assert form is not None
     values = new_form_values(form, ui)
-    errors: dict[str, str] = {}
+    errors = masked_fields(values)
     lifetime: timedelta | Unset | None = None
     if not values["never"]:
         lifetime = UNSET  # empty: the admin layer's default
@@ -246,7 +247,7 @@ async def edit_key(ui: Dashboard, request: Request, admin: Admin, form: Form | N
     admin.actor.ensure_manages(record)
     current = edit_values(record)
     values = {name: form.get(name) for name in current}
-    errors: dict[str, str] = {}
+    errors = masked_fields(values, current)
     changed: dict[str, Any] = {}
     if values["name"] != current["name"]:
         changed["name"] = values["name"]

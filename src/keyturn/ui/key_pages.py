@@ -28,6 +28,7 @@ from keyturn.store.base import AuditEvent
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
 from keyturn.ui.chart import Chart, build_chart
+from keyturn.ui.echo import echo
 from keyturn.ui.forms import Form
 from keyturn.ui.render import MOUNT
 from keyturn.ui.usage_data import daily_usage, usage_reader
@@ -103,7 +104,7 @@ async def key_list(ui: Dashboard, request: Request, admin: Admin, form: Form | N
         admin,
         nav="keys",
         rows=[(r, r.status(now)) for r in records],
-        values=values,
+        values=echo(values),
         statuses=STATUSES,
         filtered=any(values.values()),
         next_url=page_url(values, records[-1].id) if more and records else None,
@@ -158,7 +159,8 @@ async def render_detail(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    """One key's page; ``errors`` and ``values`` refill its edit form after a bad post."""
+    """One key's page; ``errors`` and ``values`` (as typed) refill its edit form after a
+    bad post."""
     reads_log = admin.can(LOG_READ)
     events: list[AuditEvent] = (
         list(await ui.keys.audit(admin.actor, key_id=record.id, limit=10))
@@ -181,7 +183,7 @@ async def render_detail(
         events=events,
         refusal=manage_refusal(admin, record),
         errors=errors or {},
-        values=values or edit_values(record),
+        values=echo(values, edit_values(record)) if values else edit_values(record),
         # Who called (client addresses) is the verification log's: only for its readers.
         reads_log=reads_log,
         callers=(await ui.keys.callers(admin.actor, record.id)).callers

@@ -19,6 +19,7 @@ from keyturn.admin import READ, WRITE
 from keyturn.errors import InvalidValue
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard, Page
+from keyturn.ui.echo import echo, masked_fields
 from keyturn.ui.forms import Form
 from keyturn.ui.key_actions import field_error, split_scopes, whole_number
 from keyturn.ui.render import MOUNT
@@ -66,7 +67,7 @@ async def _page(
         usage=usage,
         owner_url=owner_url(usage.owner.owner),
         errors=errors or {},
-        values=values or _values(usage),
+        values=echo(values, _values(usage)) if values else _values(usage),
     )
 
 
@@ -80,14 +81,15 @@ async def set_limits(ui: Dashboard, request: Request, admin: Admin, form: Form |
     assert form is not None
     owner = str(request.path_params["owner"])
     values = {name: form.get(name) for name in ("rate_limits", "credits", "refill")}
-    errors: dict[str, str] = {}
+    usage = await ui.manager.owners.get(admin.actor, owner)
+    errors = masked_fields(values, _values(usage))
     credits = whole_number(values["credits"], "credits", errors) if values["credits"] else None
     if errors:
         return await _page(ui, admin, owner, 422, errors, values)
     # The form shows the limits, not the metadata or the refill amount (set through the
     # API): a PUT sets the whole record, so those are carried over as stored, not erased
     # (an amount left out defaults to the whole balance, which could loosen the refill).
-    current = (await ui.manager.owners.get(admin.actor, owner)).owner
+    current = usage.owner
     refill = values["refill"] or None
     limits = OwnerLimits(
         tuple(split_scopes(values["rate_limits"])),

@@ -20,6 +20,7 @@ from keyturn.admin import NewKey
 from keyturn.errors import InvalidValue, KeyNotFound, NotPermitted
 from keyturn.portal import LIST_LIMIT, PATH, OwnerPolicy
 from keyturn.record import KeyRecord, utcnow
+from keyturn.ui.echo import echo, masked_fields
 from keyturn.ui.forms import Form
 from keyturn.ui.key_actions import (
     ACTIONS,
@@ -115,7 +116,7 @@ def new_form(
         visitor,
         status,
         nav="keys",
-        values=values,
+        values=echo(values),
         errors=errors,
         scopes=sorted(policy.scopes),
         lifetimes=lifetime_choices(policy),
@@ -139,7 +140,7 @@ async def create_key(
         "scopes": form.all("scopes"),
         "expires": form.get("expires"),
     }
-    errors: dict[str, str] = {}
+    errors = masked_fields(values)
     expires = form.get("expires")
     lifetime: timedelta | None = None
     if expires != "never":

@@ -9,16 +9,18 @@ refusal as the dashboard's error page.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from keyturn.errors import InvalidValue
+from keyturn.errors import InvalidValue, RoleNotFound
 from keyturn.roles import ROLES_READ, ROLES_WRITE, Role
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
+from keyturn.ui.echo import echo, masked_fields
 from keyturn.ui.forms import Form
 from keyturn.ui.key_actions import field_error, split_scopes
 from keyturn.ui.render import MOUNT
@@ -55,7 +57,7 @@ async def role_list(
         nav="roles",
         roles=await ui.manager.roles.list_roles(admin.actor),
         errors=errors or {},
-        values=values or _values(None),
+        values=echo(values) if values else _values(None),
     )
 
 
@@ -78,7 +80,7 @@ async def role_detail(
         role=role,
         role_url=role_url(role.name),
         errors=errors or {},
-        values=values or _values(role),
+        values=echo(values, _values(role)) if values else _values(role),
     )
 
 
@@ -87,8 +89,14 @@ async def put_role(ui: Dashboard, request: Request, admin: Admin, form: Form | N
     assert form is not None
     named = request.path_params.get("name")
     values = {name: form.get(name) for name in ("name", "scopes", "description")}
+    stored = _values(None)
     if named is not None:
         values["name"] = str(named)
+        with suppress(RoleNotFound):  # a POST to a new role's address defines it
+            stored = _values(await ui.manager.roles.get(admin.actor, str(named)))
+    page = role_list if named is None else role_detail
+    if errors := masked_fields(values, stored):
+        return await page(ui, request, admin, form, 422, errors, values)
     try:
         role = await ui.manager.roles.put(
             admin.actor,
@@ -97,7 +105,6 @@ async def put_role(ui: Dashboard, request: Request, admin: Admin, form: Form | N
             values["description"].strip() or None,
         )
     except InvalidValue as exc:
-        page = role_list if named is None else role_detail
         return await page(ui, request, admin, form, 422, field_error(exc), values)
     admin.session.flash = f"Saved: every key holding {role.name} now has its scopes."
     return RedirectResponse(role_url(role.name), status_code=303)

@@ -98,14 +98,10 @@ class Site:
         **context: Any,
     ) -> Response:
         """``name`` rendered with the session's CSRF token and flash message. A form's
-        errors quote what was typed, and its values (a filter's or a refused form's) put it
-        back in the fields: either may be a key pasted in the wrong field, so masked."""
+        errors quote what was typed, which may be a key pasted in the wrong field: masked.
+        (Its values are masked by whoever knows which were typed: ``keyturn.ui.echo``.)"""
         if context.get("errors"):
             context["errors"] = {f: mask_text(str(m)) for f, m in context["errors"].items()}
-        if isinstance(typed := context.get("values"), dict):
-            context["values"] = {
-                f: mask_text(v) if isinstance(v, str) else v for f, v in typed.items()
-            }
         values = {
             "csrf": session.csrf if session is not None else "",
             "flash": session.take_flash() if session is not None else None,

@@ -19,6 +19,7 @@ from keyturn.outcomes import CATALOGUE
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
 from keyturn.ui.audit_page import bad_filter, query_filters
+from keyturn.ui.echo import echo
 from keyturn.ui.forms import Form
 from keyturn.ui.render import MOUNT
 
@@ -45,7 +46,7 @@ async def verifications(
         admin,
         nav="audit",
         rows=rows,
-        values=values,
+        values=echo(values),
         titles={code: outcome.title for code, outcome in CATALOGUE.items()},
         fixes={code: outcome.fix for code, outcome in CATALOGUE.items()},
     )

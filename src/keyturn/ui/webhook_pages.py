@@ -23,6 +23,7 @@ from keyturn._webhooks import NewWebhook
 from keyturn.errors import InvalidValue, NotFound
 from keyturn.ui.admin import Admin
 from keyturn.ui.app import Dashboard
+from keyturn.ui.echo import echo, masked_fields
 from keyturn.ui.forms import Form
 from keyturn.ui.key_actions import field_error
 from keyturn.ui.render import MOUNT
@@ -48,7 +49,7 @@ async def webhook_list(
         webhooks=await ui.manager.webhooks.list(admin.actor),
         event_types=events.TYPES,
         errors=errors or {},
-        values=values or {"url": "", "events": "*", "description": ""},
+        values=echo(values) if values else {"url": "", "events": "*", "description": ""},
     )
 
 
@@ -59,6 +60,8 @@ async def create_webhook(
     values = {name: form.get(name) for name in ("url", "events", "description")}
     chosen = form.all("event") or values["events"].split() or ["*"]
     values["events"] = " ".join(chosen)
+    if errors := masked_fields(values):
+        return await webhook_list(ui, request, admin, form, 422, errors, values)
     try:
         made = await ui.manager.webhooks.create(
             admin.actor,
