@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 from types import FrameType
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
@@ -70,8 +71,10 @@ def test_whole_path_trimming_reads_each_segment_as_before(path: str) -> None:
 
 def python_calls(judge: Callable[[], object]) -> int:
     """How many Python functions and C functions called from Python ``judge`` runs, with
-    no path's forms remembered from before."""
+    no path's forms, nor the standard library's reading of one as a URI, remembered from
+    before (what earlier tests left there would change the count)."""
     path_forms.cache_clear()
+    urlsplit.cache_clear()
     calls = 0
 
     def count(frame: FrameType, event: str, arg: object) -> None:
@@ -98,7 +101,9 @@ def test_a_long_path_costs_the_python_steps_of_a_short_one(piece: str) -> None:
     assert len(long) <= 2048
     forms = path_forms(long)
     assert forms is not None, "judged form by form, not cut off"
-    assert python_calls(lambda: rules._judge("GET", long)) == python_calls(
+    # A step per piece would be 290 calls more; a cache of the standard library's that
+    # fills up on the way (and is cleared: a few calls) is not one.
+    assert python_calls(lambda: rules._judge("GET", long)) <= python_calls(
         lambda: rules._judge("GET", short)
-    )
+    ) + 10
     assert rules.requirement("GET", long) == ("admin",)
