@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -237,7 +238,8 @@ def test_ctrl_c_stops_a_parallel_scan_with_one_line(tmp_path: Path) -> None:
         )
         while scan_process.poll() is None and not _a_worker_waits(scan_process.pid):
             time.sleep(0.002)
-        os.killpg(scan_process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        with contextlib.suppress(ProcessLookupError):  # the scan may have ended already
+            os.killpg(scan_process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
         _, err = scan_process.communicate(timeout=120)
         if scan_process.returncode != 0:
             break
@@ -257,10 +259,14 @@ def _a_worker_waits(pid: int) -> bool:
     each) and one of them now sleeps: waits on its queue for the next blobs, where Python
     printed an interrupt's traceback."""
     states, ticks = [], []
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):  # the scan has ended meanwhile
+        return False
+    for child in children:
         try:
             fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone between listing and reading
             continue
         states.append(fields[0])
         ticks.append(int(fields[11]) + int(fields[12]))  # utime + stime
