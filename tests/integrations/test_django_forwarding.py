@@ -6,6 +6,7 @@ verification log records that client and the request's user agent. They read onl
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,15 +41,21 @@ SITES = {
 }
 
 
+@contextmanager
+def _site(manager: KeyManager, site: str) -> Iterator[DjangoClient]:
+    """A test client for one Django face, configured with ``manager``."""
+    urls, middleware = SITES[site]
+    with override_settings(ROOT_URLCONF=urls, MIDDLEWARE=middleware,
+                           KEYTURN={"KEYS": manager}):  # fmt: skip
+        yield DjangoClient()
+
+
 @pytest.mark.parametrize("site", SITES)
 def test_the_client_a_trusted_proxy_names_is_judged_and_logged(
     trusting: tuple[KeyManager, str], site: str
 ) -> None:
     manager, key = trusting
-    urls, middleware = SITES[site]
-    with override_settings(ROOT_URLCONF=urls, MIDDLEWARE=middleware,
-                           KEYTURN={"KEYS": manager}):  # fmt: skip
-        client = DjangoClient()
+    with _site(manager, site) as client:
         auth = {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_USER_AGENT": AGENT}
         assert client.get("/items", HTTP_X_FORWARDED_FOR=CLIENT, **auth).status_code == 200
         refused = client.get("/items", HTTP_X_FORWARDED_FOR=ELSEWHERE, **auth)
@@ -69,10 +76,7 @@ def test_a_proxys_forwarded_header_that_disagrees_is_read(
     """A proxy that sets only ``Forwarded`` passes the client's own X-Forwarded-For on:
     the Django faces read ``Forwarded`` too, so the client cannot name itself."""
     manager, key = trusting
-    urls, middleware = SITES[site]
-    with override_settings(ROOT_URLCONF=urls, MIDDLEWARE=middleware,
-                           KEYTURN={"KEYS": manager}):  # fmt: skip
-        client = DjangoClient()
+    with _site(manager, site) as client:
         auth = {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_X_FORWARDED_FOR": CLIENT}
         refused = client.get("/items", HTTP_FORWARDED=f"for={ELSEWHERE}", **auth)
         assert refused.status_code == 403
