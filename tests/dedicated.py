@@ -151,21 +151,24 @@ class OwnPostgres:
 
 
 class OwnRedis:
-    """``redis-server`` on a free port, without persistence."""
+    """``redis-server`` on a free port, without persistence; with ``password``, it asks
+    every client for it."""
 
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
         found = shutil.which("redis-server")
         if found is None:
             missing("redis-server")
         self.binary = found
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
+             "--appendonly", "no",
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip

@@ -9,15 +9,13 @@ which print these errors, and ``/readyz``, which answers anyone reaching the por
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
 from keyturn.store.base import masked_url
+from tests.dedicated import OwnRedis
 from tests.service.conftest import run_cli, start_live
 
 SECRET = "S3cretPassw0rd"
@@ -67,54 +65,22 @@ def test_the_rest_of_the_url_is_kept() -> None:
     assert masked_url(f"redis://:{SECRET}@cache:6379/0") == "redis://:***@cache:6379/0"
 
 
-class FakeRedis:
-    """Answers every command as a Redis would a PING or an AUTH, until ``stop``."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _answer(conn: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := conn.recv(65536):
-                commands = data.count(b"*")
-                replies = [b"+PONG\r\n" if b"PING" in data.upper() else b"+OK\r\n"]
-                conn.sendall(b"".join(replies * max(commands, 1)))
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread: no new ones
-        self.sock.close()
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-                conn.close()
-
-
 def test_readyz_names_no_password(tmp_path: Path) -> None:
     """``/readyz`` answers anyone who reaches the port, and during a Redis outage it says
     which storage it cannot reach: the URL's query password was in its answer."""
-    redis = FakeRedis()
-    url = f"redis://127.0.0.1:{redis.port}/0?password={SECRET}"
-    for live in start_live(tmp_path, redis_url=url, redis_prefix="url-passwords"):
-        assert httpx.get(f"{live.url}/readyz", timeout=10).status_code == 200
-        redis.stop()
-        answer = httpx.get(f"{live.url}/readyz", timeout=10)
-        assert answer.status_code == 503, answer.text
-        assert "rate_limits" in answer.json()["checks"]
-        assert SECRET not in answer.text
+    redis = OwnRedis(password=SECRET)
+    redis.start()
+    url = f"{redis.url}?password={SECRET}"
+    try:
+        for live in start_live(tmp_path, redis_url=url, redis_prefix="url-passwords"):
+            assert httpx.get(f"{live.url}/readyz", timeout=10).status_code == 200
+            redis.stop()
+            answer = httpx.get(f"{live.url}/readyz", timeout=10)
+            assert answer.status_code == 503, answer.text
+            assert "rate_limits" in answer.json()["checks"]
+            assert SECRET not in answer.text
+    finally:
+        redis.close()
 
 
 @pytest.mark.parametrize(
