@@ -2,7 +2,7 @@
 
 Prints, from one run:
 - the cached verify (``KeyManager.verify_asgi``: the core's decision for a request, which
-  the ASGI middleware makes through ``triage_asgi``) against a bare ceiling (find the
+  the ASGI middleware makes in its ``triage`` form) against a bare ceiling (find the
   header, split off ``Bearer``, SHA-256, dict lookup, expiry check); target: at most 2x
   for the core with the verification log off (the target was set before the log existed,
   and the log has its own budget, below), and beside it, in the same rounds, the default

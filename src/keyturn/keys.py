@@ -174,7 +174,7 @@ except ImportError:  # pragma: no cover - Python 3.11
         from _sha256 import sha256 as _sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
     except ImportError:  # a build without it: hashlib's
         _sha256 = hashlib.sha256  # type: ignore[assignment,unused-ignore]
-# The same, for a hot path that hashes in line (``KeyManager.triage_asgi``, no pepper).
+# The same, for a hot path that hashes in line (``KeyManager.verify_asgi``, no pepper).
 builtin_sha256: Callable[[bytes], hashlib._Hash] = _sha256
 
 _BLOCK = 64  # SHA-256's block size, for HMAC's padded key

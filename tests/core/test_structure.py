@@ -148,7 +148,7 @@ def _public_methods(cls: type) -> dict[str, object]:
 
 def test_async_twins_are_explicit_and_typed() -> None:
     for sync, twin, extra in (
-        (KeyManager, AsyncKeyManager, {"meter", "account", "triage_asgi", "close"}),
+        (KeyManager, AsyncKeyManager, {"meter", "account", "close"}),
         (KeyAdmin, AsyncKeyAdmin, {"create_many", "draft"}),
     ):
         assert "__getattr__" not in vars(twin)

@@ -210,13 +210,13 @@ def test_dependency_reuses_the_middleware_verification(
     keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[str, ...]] = []
-    original = KeyManager.triage_asgi
+    original = KeyManager.verify_asgi
 
     def counting(self: KeyManager, headers: Any, query: bytes, scopes: Any, *rest: Any) -> Any:
         calls.append(tuple(scopes))
         return original(self, headers, query, scopes, *rest)
 
-    monkeypatch.setattr(KeyManager, "triage_asgi", counting)
+    monkeypatch.setattr(KeyManager, "verify_asgi", counting)
     app, _ = protected_app(keys)
     with TestClient(app) as c:
         assert c.get("/items", headers={"x-api-key": keys.values["valid"]}).status_code == 200

@@ -80,7 +80,7 @@ class KeyturnMiddleware:
         self._requirement = self.guard.rules.requirement
         self._ruled = bool(self.guard.rules)
         # guard.check_asgi, unrolled: a cached key is decided inline, without a coroutine.
-        self._triage = self.guard.manager.triage_asgi
+        self._triage = self.guard.manager.verify_asgi
         self._resume = self.guard.async_manager.resume_asgi
         self._settle = self.guard.settle
         self._settled = self.guard.settled
@@ -110,7 +110,7 @@ class KeyturnMiddleware:
                     rid, rid_header = self._taken(headers, peer)
                     seen = _new_seen(Seen, (method, path, rid, user_agent(headers), headers))
                 try:
-                    found = self._triage(headers, scope["query_string"], required, peer, seen)
+                    found = self._triage(headers, scope["query_string"], required, peer, seen, True)
                     if not isinstance(found, Decision):
                         query = scope["query_string"]
                         found = await self._resume(found, headers, query, required, peer, seen)

@@ -91,7 +91,7 @@ class ForwardAuth:
     ) -> None:
         """``access``: the access log (``/auth`` writes its own line: it is not wrapped)."""
         # manager.verify_asgi, unrolled: a cached key is decided inline, without a coroutine.
-        self._triage = manager.sync.triage_asgi
+        self._triage = manager.sync.verify_asgi
         self._resume = manager.resume_asgi
         self._rules = PathRules.from_scope_rules(settings.rules) if settings.rules else None
         self._scopes_header = settings.scopes_header.lower().encode("latin-1") or None
@@ -118,7 +118,7 @@ class ForwardAuth:
         status = 500  # the server's answer if this fails before answering
         try:
             try:
-                found = self._triage(headers, query, scopes, peer, seen)
+                found = self._triage(headers, query, scopes, peer, seen, True)
                 if isinstance(found, Decision):
                     decision = found
                 else:
@@ -150,7 +150,7 @@ class ForwardAuth:
         headers = scope["headers"]
         verb, scopes, query, original, rid, peer, agent = self._request(scope, headers)
         seen = _new_seen(Seen, (verb, original, rid[0], agent, headers if self._proxies else ()))
-        found = self._triage(headers, query, scopes, peer, seen)
+        found = self._triage(headers, query, scopes, peer, seen, True)
         if not isinstance(found, Decision):
             return None
         answer = self._answer(found, rid, started)
