@@ -36,10 +36,15 @@ run: $(VENV)/.serve
 
 # nox runs in the background: it mostly waits on installs and subprocesses, so the whole
 # suite keeps the cores; its output follows the suite's, then one line for both.
+# The suite starts keyturn as a process hundreds of times (the CLI, serve, doctor): its
+# modules are compiled once first, so that a shell with PYTHONDONTWRITEBYTECODE set does not
+# make each of those processes compile them again (a third of a CLI command's start).
+# Four workers on any machine: most tests wait on servers and processes, not the CPU.
 test: lint
 	./scripts/services.sh
+	$(BIN)/python -m compileall -q src
 	@$(BIN)/nox -s $(OTHER_PYTHONS) > .nox-core.log 2>&1 & pythons=$$!; \
-	$(BIN)/python -m pytest -n auto -q; suite=$$?; \
+	$(BIN)/python -m pytest -n 4 -q; suite=$$?; \
 	wait $$pythons; core=$$?; \
 	echo "--- the core suite on the other Pythons ($(OTHER_PYTHONS)):"; cat .nox-core.log; \
 	echo "whole suite: exit $$suite; core suite on $(OTHER_PYTHONS): exit $$core"; \

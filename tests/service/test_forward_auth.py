@@ -610,8 +610,10 @@ def test_a_forged_key_flood_from_one_client_is_throttled_while_others_pass(
         refilled = (time.monotonic() - started) * RATE  # what the bound regained meanwhile
         codes = [answer.status_code for answer in answers]
         assert codes[:BURST] == [401] * BURST
-        assert codes.count(429) >= 60 - refilled - 1 and codes[-1] == 429
-        refused = answers[-1]
+        # Past the burst, only what the bound regained meanwhile may pass (a slow machine
+        # regains a token now and then, so the last answer may be such a pass).
+        assert codes.count(429) >= 60 - refilled - 1
+        refused = next(answer for answer in answers if answer.status_code == 429)
         assert refused.json()["code"] == "lookups_throttled"
         assert int(refused.headers["retry-after"]) >= 1
         assert "www-authenticate" not in refused.headers  # the credentials are not at fault
