@@ -47,6 +47,9 @@ _OVERRIDE_HEADERS = spellings_b("x-http-method-override", "x-http-method", "x-me
 # every parser may (``.method`` is ``_method`` to PHP).
 _OVERRIDE_PARAM = QueryNames(("_method",))
 _may_override = _OVERRIDE_PARAM.mentions
+# The prefixes of the names of the headers read here besides User-Agent (``x-``, and its
+# CGI spelling): one set lookup tells every other header apart.
+_EXTENSION = frozenset((b"x-", b"x_"))
 _IDENTITY_LIMIT = 10_000
 _MOST_URIS = 8  # distinct paths told of one request (proxy's, client's, Envoy's) judged
 # Characters of distinct paths read for one request: what one path at the engine's length
@@ -80,6 +83,7 @@ class ForwardAuth:
         "_rules",
         "_scopes_header",
         "_triage",
+        "_trusted",
     )
 
     def __init__(
@@ -104,6 +108,8 @@ class ForwardAuth:
         self._fields = Parts()
         self._redact = remembering(Redactor(settings.query_params).uri)
         self._proxies = manager.sync.verifier.proxies.set
+        # Whether any proxy is trusted (fixed with the settings): its truth a Python call.
+        self._trusted = bool(self._proxies)
         # key id -> (the record the headers were built from, the headers)
         self._identity: dict[str, _Identity] = {}
 
@@ -113,7 +119,7 @@ class ForwardAuth:
         verb, scopes, query, original, rid, peer, agent = self._request(scope, headers)
         # Recorded with the decision, by the core; the headers only if a proxy is trusted
         # (its forwarded addresses name the client).
-        seen = _new_seen(Seen, (verb, original, rid[0], agent, headers if self._proxies else ()))
+        seen = _new_seen(Seen, (verb, original, rid[0], agent, headers if self._trusted else ()))
         lines = self._lines
         status = 500  # the server's answer if this fails before answering
         try:
@@ -149,7 +155,7 @@ class ForwardAuth:
         started = time.perf_counter()
         headers = scope["headers"]
         verb, scopes, query, original, rid, peer, agent = self._request(scope, headers)
-        seen = _new_seen(Seen, (verb, original, rid[0], agent, headers if self._proxies else ()))
+        seen = _new_seen(Seen, (verb, original, rid[0], agent, headers if self._trusted else ()))
         found = self._triage(headers, query, scopes, peer, seen, True)
         if not isinstance(found, Decision):
             return None
@@ -182,21 +188,22 @@ class ForwardAuth:
         demanded: list[bytes] = []
         request_ids: list[bytes] = []
         agent = b""
+        wanted = self._scopes_header
         for name, value in headers:
-            if (head := name[:2]) == b"x-" or head == b"x_":
+            if name[:2] in _EXTENSION:
                 if name == b"x-request-id":
                     request_ids.append(value)
                 elif name in _URI_HEADERS:
                     uris.append(value)
                 elif name in _METHOD_HEADERS:
                     methods += _listed(value)
-                elif name == self._scopes_header:
+                elif name == wanted:
                     demanded.append(value)
                 elif name in _OVERRIDE_HEADERS:
                     overrides += _listed(value)
             elif name == b"user-agent" and not agent:
                 agent = value
-            elif name == self._scopes_header:  # a name of the settings' without ``x-``
+            elif name == wanted:  # a name of the settings' without ``x-``
                 demanded.append(value)
         # Envoy's ext_authz appends the original path and query to /auth.
         raw = scope.get("raw_path") or scope["path"].encode("latin-1")
@@ -205,13 +212,17 @@ class ForwardAuth:
             uris.append(raw[5:] + (b"?" + query if query else b""))
         elif not uris:
             uris.append(b"/?" + scope["query_string"])
-        for uri in uris:
-            query = uri.partition(b"?")[2]
-            # The reader's own test, so a name it reads is never missed here.
+        # The reader's own test (``_may_override``), so a name it reads is never missed here.
+        if len(uris) == 1:  # the usual case: its path and query read once
+            path_b, _, query = uris[0].partition(b"?")
             if query and _may_override(query):
                 overrides.extend(_query_overrides(query))
+        else:
+            for uri in uris:
+                told_query = uri.partition(b"?")[2]
+                if told_query and _may_override(told_query):
+                    overrides.extend(_query_overrides(told_query))
         if len(uris) == 1 and len(methods) < 2 and not overrides:  # the usual case, faster
-            path_b, _, query = uris[0].partition(b"?")
             verb = methods[0].decode("latin-1") if methods else scope["method"]
             scopes: tuple[str, ...] = ()
             if self._rules is not None:
