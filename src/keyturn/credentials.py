@@ -52,9 +52,8 @@ def _text(value: HeaderName) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
-# What a header name is to ``plain_asgi``.
-_AUTHORIZATION, _API_KEY, _RESPELLED = 0, 1, 2
-
+# What a header name is to the ASGI fast path (``CredentialReader.asgi_names``).
+AUTHORIZATION, API_KEY, RESPELLED = 0, 1, 2
 
 def _looks_quoted(value: str) -> bool:
     return len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'"
@@ -86,12 +85,10 @@ class CredentialReader:
             for spelling in spellings(header)
             if spelling not in self._api_key_headers
         }
-        # Every header name ``plain_asgi`` must stop at, and what it is: one dict lookup
-        # per header keeps the fast path's loop as short as the plain case needs.
         self._key_headers_b: dict[bytes, int] = {
-            **{name.encode("latin-1"): _RESPELLED for name in self._respelled},
-            **{name.encode("latin-1"): _API_KEY for name in self._api_key_headers},
-            b"authorization": _AUTHORIZATION,
+            **{name.encode("latin-1"): RESPELLED for name in self._respelled},
+            **{name.encode("latin-1"): API_KEY for name in self._api_key_headers},
+            b"authorization": AUTHORIZATION,
         }
         self.query_params = tuple(query_params)
         self._query_names = QueryNames(self.query_params)
@@ -125,40 +122,21 @@ class CredentialReader:
                 )
         return self._decide(authorization, api_keys, query)
 
-    def plain_asgi(
-        self, headers: Iterable[tuple[bytes, bytes]], query: bytes = b""
-    ) -> tuple[bytes, bytes] | None:
-        """(key, header name), as sent (bytes: a cached key is found by the hash of its
-        bytes, never decoded), when one key comes the plain way, else ``None``: "read
-        fully".
+    @property
+    def asgi_names(self) -> dict[bytes, int]:
+        """Every header name the ASGI fast path (``KeyManager.verify_asgi``) must stop at,
+        as ASGI spells it (lower-case bytes), and what it is: ``AUTHORIZATION``, ``API_KEY``
+        or ``RESPELLED`` (a key header spelled another way, which ``read`` refuses). One
+        dict lookup per header keeps the fast path's loop as short as the plain case needs.
 
-        For ASGI scopes (header names are lower-case bytes). It only recognises exactly one
-        ``Authorization: Bearer <key>`` or API-key header and no key in the query, and does
-        not check the key's characters, so the caller must (the verifier's shape regex does).
-        Anything else returns ``None`` and goes through ``read``, which explains the mistake.
-        """
-        found: bytes | None = None
-        source = b""
-        kinds = self._key_headers_b
-        for name, value in headers:
-            if name not in kinds:
-                continue
-            kind = kinds[name]
-            if found is not None or kind == _RESPELLED:
-                return None
-            if kind == _API_KEY:
-                found, source = value, name
-            else:
-                # One partition, not ``startswith`` (its arguments are parsed from a tuple
-                # built per call) and a slice: 280 instructions less per request.
-                scheme, space, token = value.partition(b" ")
-                if not space or (scheme != b"Bearer" and scheme.lower() != b"bearer"):
-                    return None
-                found, source = token, name
-        # Any query in which some upstream may read a key parameter: ``read`` judges it.
-        if found is None or (query and self._query_names.mentions(query)):
-            return None
-        return found, source
+        The fast path reads the plain way only: exactly one ``Authorization: Bearer <key>``
+        or key header, and no key in the query (``may_hold_key``). Anything else goes
+        through ``read``, which explains the mistake."""
+        return self._key_headers_b
+
+    def may_hold_key(self, query: bytes) -> bool:
+        """Whether some upstream may read a key parameter in ``query``: ``read`` judges it."""
+        return self._query_names.mentions(query)
 
     def _decide(
         self, authorization: list[str], api_keys: list[tuple[str, str]], query: str | bytes

@@ -14,12 +14,15 @@ and on the verify path."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from keyturn.credentials import CredentialReader, Rejection
+from keyturn import KeyCache, KeyManager
+from keyturn.credentials import CredentialReader, Presented, Rejection
+from keyturn.verifier import Candidate, Verifier
 from tests.integrations import mounted_apps
 from tests.service.conftest import Live, protocol, start_live
 
@@ -59,10 +62,18 @@ def test_other_underscored_headers_still_pass(live: Live) -> None:
         assert httpx.get(f"{live.url}/auth", headers=headers, timeout=10).status_code == 204
 
 
-def test_every_spelling_of_a_configured_header() -> None:
-    """A header configured with '_' has its '-' spellings refused the same way."""
+def test_every_spelling_of_a_configured_header(tmp_path: Path) -> None:
+    """A header configured with '_' has its '-' spellings refused the same way; the ASGI
+    fast path leaves them to the full reader (``None``), and reads the configured one."""
     reader = CredentialReader(["partner_key"])
     found = reader.read([("Partner-Key", "kt_live_x")])
     assert isinstance(found, Rejection) and found.code == "malformed_credentials"
-    assert reader.plain_asgi([(b"partner-key", b"kt_live_x")]) is None
-    assert reader.plain_asgi([(b"partner_key", b"kt_live_x")]) == (b"kt_live_x", b"partner_key")
+    with KeyManager(
+        f"sqlite:///{tmp_path / 'keys.db'}", verifier=Verifier(reader=reader), cache=KeyCache(0)
+    ) as manager:
+        key = manager.create_key("partner").key
+        respelled = [(b"partner-key", key.encode())]
+        assert manager.verify_asgi(respelled, b"", (), None, None, True) is None
+        assert manager.verify_asgi(respelled).code == "malformed_credentials"
+        found = manager.verify_asgi([(b"partner_key", key.encode())], b"", (), None, None, True)
+        assert isinstance(found, Candidate) and found.presented == Presented(key, "partner_key")

@@ -13,12 +13,15 @@ on ``/auth`` (both protocols), through the ASGI middleware and on the verify pat
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from keyturn.credentials import CredentialReader, Rejection
+from keyturn import KeyCache, KeyManager
+from keyturn.credentials import CredentialReader, Presented, Rejection
+from keyturn.verifier import Candidate
 from tests.integrations import mounted_apps
 from tests.service.conftest import Live, protocol, start_live
 
@@ -97,12 +100,17 @@ def test_other_parameters_still_pass(refusing: Live) -> None:
         assert answer.status_code == 204, (query, answer.text)
 
 
-def test_the_fast_test_sends_every_form_to_the_reader() -> None:
-    """``plain_asgi`` answers ``None`` ("read fully") for every form, so none skips it."""
+def test_the_fast_test_sends_every_form_to_the_reader(tmp_path: Path) -> None:
+    """The ASGI fast path (``verify_asgi``'s triage) answers ``None`` ("read fully") for a
+    plain key with any form in the query, so none skips the reader, which refuses it."""
     reader = CredentialReader()
-    headers = [(b"authorization", b"Bearer kt_live_one")]
-    for form in FORMS:
-        assert reader.plain_asgi(headers, form.format(key="x").encode()) is None, form
-        found = reader.read(headers, form.format(key="kt_live_two"))
-        assert isinstance(found, Rejection) and found.code == "credentials_in_query", form
-    assert reader.plain_asgi(headers, b"page=2&q=a.b") == (b"kt_live_one", b"authorization")
+    with KeyManager(f"sqlite:///{tmp_path / 'keys.db'}", cache=KeyCache(0)) as manager:
+        key = manager.create_key("forms").key
+        headers = [(b"authorization", b"Bearer " + key.encode())]
+        for form in FORMS:
+            query = form.format(key="x").encode()
+            assert manager.verify_asgi(headers, query, (), None, None, True) is None, form
+            found = reader.read(headers, form.format(key="kt_live_two"))
+            assert isinstance(found, Rejection) and found.code == "credentials_in_query", form
+        found = manager.verify_asgi(headers, b"page=2&q=a.b", (), None, None, True)
+        assert isinstance(found, Candidate) and found.presented == Presented(key, "authorization")
