@@ -42,7 +42,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from keyturn._asgi import Scope
 from keyturn.answer import PROBLEM_JSON, problem
 from keyturn.service.direct_auth import UVICORN_TESTED, seam_for
-from keyturn.service.forward_auth import Answer
+from keyturn.service.forward_auth import Wire
 
 _log = logging.getLogger("keyturn.service")
 RETRY_AFTER = 1
@@ -213,7 +213,7 @@ class GuardedProtocol:
 def guarded(
     edge: Edge,
     base: type[asyncio.Protocol] | None = None,
-    direct: Callable[[Scope], Answer | None] | None = None,
+    direct: Callable[[Scope], Wire | None] | None = None,
 ) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol class (``base``; by default httptools when installed, else
     h11), under ``edge``; with ``direct`` (``ForwardAuth.answer_now``) answering the plain

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from itertools import chain
 from typing import Any
 from urllib.parse import unquote
 
@@ -42,7 +41,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 from keyturn._asgi import Scope
-from keyturn.service.forward_auth import Answer
+from keyturn.service.forward_auth import Wire, header_lines
 
 _REQUEST_LINE = re.compile(
     rb"(GET|POST|PUT|PATCH|DELETE|OPTIONS) (/auth(?:[/?][\x21-\x22\x24-\x7e]*)?) HTTP/1\.1\r\n"
@@ -58,9 +57,6 @@ _FRAMING = frozenset(
 )
 # The longest head taken here (h11's default bound on a head it is still reading).
 HEAD_LIMIT = 16 * 1024
-_PAIR = b": "
-_LINES = b"\r\n"
-_END = b"\r\n\r\n"
 _STATUS_LINES = {
     status: b"HTTP/1.1 %d %s\r\n" % (status, phrase) for status, phrase in STATUS_PHRASES.items()
 }
@@ -105,14 +101,13 @@ def request_scope(data: bytes, limit: int) -> Scope | None:
     }
 
 
-def response_bytes(answer: Answer, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+def response_bytes(answer: Wire, default_headers: list[tuple[bytes, bytes]]) -> bytes:
     """The answer as uvicorn writes it, on h11 and on httptools alike (its own headers, like
-    Date, first; the answer's names are lower-case already, as httptools would write them).
-    Each line joined in C (``b": ".join`` of a pair): a ``%`` format per header cost more
-    than the rest of the answer."""
-    status, headers, body = answer
-    lines = _LINES.join(map(_PAIR.join, chain(default_headers, headers)))
-    return b"".join((_STATUS_LINES[status], lines, _END if lines else _LINES, body))
+    Date, first; the answer's names are lower-case already, as httptools would write them)."""
+    status, lines, body = answer
+    return b"".join(
+        (_STATUS_LINES[status], header_lines(default_headers), lines, b"\r\n", body)
+    )
 
 
 class DirectAuthProtocol:
@@ -129,7 +124,7 @@ class DirectAuthProtocol:
     root_path: str
     edge: Any
     _draining: int
-    answer_now: Callable[[Scope], Answer | None]
+    answer_now: Callable[[Scope], Wire | None]
 
     def between_requests(self) -> bool:
         """Nothing of a request has been read, and no response is under way."""

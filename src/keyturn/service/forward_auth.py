@@ -13,7 +13,8 @@ hello-world).
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterable
+from time import perf_counter, time
 
 from keyturn._asgi import Receive, Scope, Send
 from keyturn._header_spellings import spellings_b
@@ -64,8 +65,16 @@ RequestId = tuple[str, bytes]
 """A request's id as the log records it and as the answer's header sends it."""
 
 
-# A record, its identity headers, the same with its lifecycle headers, and when those are due.
-_Identity = tuple[KeyRecord, list[tuple[bytes, bytes]], list[tuple[bytes, bytes]], float]
+Wire = tuple[int, bytes, bytes]
+"""An answer as the protocol writes it: status, its header lines (``header_lines``), body."""
+_CRLF = b"\r\n"
+_ID_LINE = HEADER_ASGI + b": "
+_PAIR = b": "
+
+# A record; its identity headers, and the same with its lifecycle headers, each as ASGI
+# sends them and as lines written; and when the lifecycle headers are due.
+_Headers = tuple[list[tuple[bytes, bytes]], bytes]
+_Identity = tuple[KeyRecord, _Headers, _Headers, float]
 
 
 class ForwardAuth:
@@ -114,7 +123,7 @@ class ForwardAuth:
         self._identity: dict[str, _Identity] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
+        started = perf_counter()
         headers = scope["headers"]
         verb, scopes, query, original, rid, peer, agent = self._request(scope, headers)
         # Recorded with the decision, by the core; the headers only if a proxy is trusted
@@ -135,45 +144,61 @@ class ForwardAuth:
                 answer = render_error(exc, self._realm, public_url=self._public_url)
                 status, out, body = _problem(answer, rid)
             else:
-                code, key_id = decision.code, decision.key.id if decision.key else None
-                status, out, body = self._answer(decision, rid, started)
+                code, key_id = decision.outcome.code, decision.key.id if decision.key else None
+                status, out, body = self._answer(decision, code, rid, started)
             await send({"type": "http.response.start", "status": status, "headers": out})
             await send({"type": "http.response.body", "body": body})
         except BaseException:
             if lines is not None:  # what the client got, or the 500 the server sends
-                lines.write(scope, status, time.perf_counter() - started)
+                lines.write(scope, status, perf_counter() - started)
             raise
         if lines is not None:
-            lines.write(scope, status, time.perf_counter() - started,
+            lines.write(scope, status, perf_counter() - started,
                         self._logged(lines, code, key_id, verb, original))
 
-    def answer_now(self, scope: Scope) -> Answer | None:
+    def answer_now(self, scope: Scope) -> Wire | None:
         """The answer to an HTTP ``scope`` for ``/auth`` if it is decided without waiting
-        (a cached key: the usual case), counted and logged as ``__call__`` does; ``None``
-        when it needs the store (nothing was counted, logged or recorded then: the request
-        is to be answered by ``__call__``). For ``keyturn.service.direct_auth``."""
-        started = time.perf_counter()
+        (a cached key: the usual case), counted and logged as ``__call__`` does, with its
+        headers as written (``Wire``); ``None`` when it needs the store (nothing was
+        counted, logged or recorded then: the request is to be answered by ``__call__``).
+        For ``keyturn.service.direct_auth``."""
+        started = perf_counter()
         headers = scope["headers"]
         verb, scopes, query, original, rid, peer, agent = self._request(scope, headers)
         seen = _new_seen(Seen, (verb, original, rid[0], agent, headers if self._trusted else ()))
         found = self._triage(headers, query, scopes, peer, seen, True)
         if not isinstance(found, Decision):
             return None
-        answer = self._answer(found, rid, started)
+        code = found.outcome.code
+        self._counted(code, started)
+        record = found.key
+        if code == "valid" and record is not None:
+            # The identity's lines written once per key: only the request's id is new.
+            wire: Wire = 204, b"".join((self._identity_of(record)[1], _ID_LINE, rid[1], _CRLF)), b""
+        else:
+            status, out, body = self._refusal(found, rid)
+            wire = status, header_lines(out), body
         lines = self._lines
         if lines is not None:
-            key_id = found.key.id if found.key else None
-            lines.write(scope, answer[0], time.perf_counter() - started,
-                        self._logged(lines, found.code, key_id, verb, original))
-        return answer
+            lines.write(scope, wire[0], perf_counter() - started,
+                        self._logged(lines, code, record.id if record else None, verb, original))
+        return wire
 
-    def _answer(self, decision: Decision, rid: RequestId, started: float) -> Answer:
-        """What a decision is answered with (counted in the metrics)."""
-        self._count[decision.code]()
-        self._observe(time.perf_counter() - started)
+    def _answer(self, decision: Decision, code: str, rid: RequestId, started: float) -> Answer:
+        """What a decision is answered with (counted in the metrics); ``code``: its outcome's
+        (``Decision.code`` and ``.ok`` are properties: each a call, read once by the caller)."""
+        self._counted(code, started)
         record = decision.key
-        if decision.ok and record is not None:
-            return 204, [*self._identity_of(record), (HEADER_ASGI, rid[1])], b""
+        if code == "valid" and record is not None:
+            return 204, [*self._identity_of(record)[0], (HEADER_ASGI, rid[1])], b""
+        return self._refusal(decision, rid)
+
+    def _counted(self, code: str, started: float) -> None:
+        """A decision in the metrics: its outcome, and how long it took since ``started``."""
+        self._count[code]()
+        self._observe(perf_counter() - started)
+
+    def _refusal(self, decision: Decision, rid: RequestId) -> Answer:
         return _problem(render(decision, self._realm, self._public_url), rid)
 
     def _request(
@@ -292,7 +317,9 @@ class ForwardAuth:
         query = b"&".join(q for _, _, q in split if q)
         return verbs[0], tuple(scopes), query
 
-    def _identity_of(self, record: KeyRecord) -> list[tuple[bytes, bytes]]:
+    def _identity_of(self, record: KeyRecord) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """The identity headers for the upstream (and the key's lifecycle, once due), as ASGI
+        sends them and as lines written (``header_lines``), made once per key."""
         cached = self._identity.get(record.id)
         if cached is None or cached[0] is not record:
             if len(self._identity) >= _IDENTITY_LIMIT:
@@ -301,8 +328,18 @@ class ForwardAuth:
             # is due (the documented proxy configs pass ``Keyturn-Key-*`` on to the response).
             identity = identity_headers(record)
             told = [*identity, *as_bytes(lifecycle_headers(record))]
-            cached = self._identity[record.id] = (record, identity, told, due_from(record))
-        return cached[2] if time.time() >= cached[3] else cached[1]
+            cached = self._identity[record.id] = (
+                record, (identity, header_lines(identity)), (told, header_lines(told)),
+                due_from(record),
+            )
+        return cached[2] if time() >= cached[3] else cached[1]
+
+
+def header_lines(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """ASGI header pairs as HTTP/1.1 writes them, each ``name: value`` and CRLF (joined in C:
+    a ``%`` format per header cost more than the rest of the answer)."""
+    lines = _CRLF.join(map(_PAIR.join, headers))
+    return lines + _CRLF if lines else b""
 
 
 def _problem(answer: HttpAnswer, rid: RequestId) -> Answer:
