@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -197,4 +198,32 @@ def test_a_row_holding_the_packed_reads_separator_is_read_whole(tmp_path: Any) -
     assert found is not None
     assert (found.name, found.metadata, found.scopes) == ("odd\x1fname", {"team": "a"}, {"read"})
     assert reader.verify([("authorization", f"Bearer {issued.key}")]).code == "key_revoked"
+    reader.close()
+
+
+def test_the_sqlite_miss_read_gives_every_time_to_the_microsecond(tmp_path: Any) -> None:
+    """The SQLite miss read carries times as whole numbers of 2**-22 seconds, exact for a
+    time from 2004 on; an earlier one with finer bits (a last use in 2001 that this
+    scale would move from .093860 to .093859) still reads as stored, as do the times after
+    2004 beside it, and the key is judged on them."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    maker = KeyManager(url, cache=KeyCache(maxsize=0))
+    issued = maker.create_key("timed", scopes=["read"], expires_in=timedelta(days=3))
+    maker.close()
+    times = {"last_used_at": 1_000_000_000.0938596, "refilled_at": 1_700_000_000.0000005}
+    raw = sqlite3.connect(tmp_path / "k.db")
+    raw.execute("UPDATE keys SET last_used_at = ?, refilled_at = ?", tuple(times.values()))
+    raw.commit()
+    raw.close()
+    reader = KeyManager(url, cache=KeyCache(maxsize=0))
+    found = reader.store.find_by_hash(issued.record.key_hash)
+    assert found is not None
+    stored = reader.get(issued.record.id)  # every column read as itself
+    assert found == stored and found.public() == stored.public()
+    assert found.last_used_at == datetime.fromtimestamp(times["last_used_at"], UTC)
+    assert found.last_used_at.microsecond == 93860
+    assert found.expires_at == issued.record.expires_at
+    assert reader.verify([("authorization", f"Bearer {issued.key}")]).code == "valid"
     reader.close()

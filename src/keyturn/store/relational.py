@@ -165,8 +165,10 @@ class SQLStore(Outbox):
     def _record(self, row: Any) -> KeyRecord:
         return self._build(*row)
 
-    # The record of a row ``find_by_hash`` read: an engine may read that row its own way.
-    _hashed = _record
+    def _hashed(self, key_hash: str, row: Any) -> KeyRecord:
+        """The record of the row ``find_by_hash`` read under ``key_hash``: an engine may
+        read that row its own way."""
+        return self._build(*row)
 
     def _reread(self, key_hash: str, row: Any) -> KeyRecord:
         """The record of a row read by hash: the one made last time if the row is the same
@@ -183,7 +185,7 @@ class SQLStore(Outbox):
         kept = rows.get(key_hash)
         if kept is not None and kept[0] == row:
             return kept[1]
-        record = self._hashed(row)
+        record = self._hashed(key_hash, row)
         if self.rows_kept:
             if len(rows) >= self.rows_kept and key_hash not in rows:
                 rows.pop(next(iter(rows)), None)

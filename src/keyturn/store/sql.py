@@ -172,33 +172,60 @@ means) shows as a wrong count of values, and the row is read the general way."""
 _FLAGS = ("disabled", "canary")
 
 
-def packed_by_hash(dialect: Dialect) -> str:
-    """The cache-miss read on SQLite: ``by_hash``'s values, all but the times joined by
-    ``SEPARATOR`` into one text (``printf``, in one pass), then the times as the REAL
-    columns they are (text would round them to 15 digits).
+_TIME_SCALE = 1 << 22
+"""A stored time times this is a whole number: the scale of the times ``packed_by_hash``
+writes as integers. A double of at least 2**30 (a time from 2004 on) has no bit finer than
+2**-22, and scaling by a power of two is exact, so the integer is the time to the bit
+(``packed_time`` divides it back exactly); below 2**41 (the year 71,700) it fits SQLite's
+64 bits."""
 
-    A column costs the driver a description tuple, a name and an object per read (2,000
-    instructions each, 30 of them: more than the B-tree lookup itself); the text costs
-    SQLite about what the columns would, and the reader one ``str.split`` (a JSON array
-    costs SQLite as much, and the C JSON scanner six times what the split does). A NULL
-    becomes an empty text, which the record reader takes as NULL; a false flag is made
-    NULL first, so that it too reads as false."""
+
+def _packed_time(column: str) -> str:
+    # NULL stays NULL (an empty text); a time the integer could not hold exactly becomes
+    # a SEPARATOR, whose extra value sends the row to the general read.
+    return (
+        f'CASE WHEN "{column}" >= {1 << 30} AND "{column}" < {1 << 41} '
+        f'THEN CAST("{column}" * {_TIME_SCALE} AS INTEGER) '
+        f"WHEN \"{column}\" IS NOT NULL THEN char({ord(SEPARATOR)}) END"
+    )
+
+
+def packed_time(text: str) -> datetime | None:
+    """A time as ``packed_by_hash`` writes it -> the aware datetime ``_utc`` makes of the
+    stored REAL (the integer over the scale is that REAL exactly); empty: NULL."""
+    return datetime.fromtimestamp(int(text) / _TIME_SCALE, UTC) if text else None
+
+
+def packed_by_hash(dialect: Dialect) -> str:
+    """The cache-miss read on SQLite: ``by_hash``'s values joined by ``SEPARATOR`` into one
+    text (``printf``, in one pass), named short (an unnamed column is named by its
+    expression, which the driver decodes on every read), the times as whole numbers of
+    2**-22 seconds (``_packed_time``: exact, where a REAL as text would be rounded to 15
+    digits).
+
+    A column costs the driver a description tuple, a name, an object and a release of the
+    GIL per read (1,600 instructions each, 30 of them: more than the B-tree lookup itself);
+    the text costs SQLite about what the columns would, and the reader one ``str.split`` (a
+    JSON array costs SQLite as much, and the C JSON scanner six times what the split does).
+    A NULL becomes an empty text, which the record reader takes as NULL; a false flag is
+    made NULL first, so that it too reads as false."""
     values = [
         *(f'nullif("{c}", 0)' if c in _FLAGS else f'"{c}"' for c in _UNTIMED_NAMES),
         role_scopes(dialect),
         "owner_rate_limits",
         "nullif(owner_credits, 0)",
+        *(_packed_time(c) for c in COLUMN_NAMES if c in TIME_FIELDS),
     ]
     fields = SEPARATOR.join(["%s"] * len(values))
     return (
-        f"SELECT printf('{fields}', {', '.join(values)}), {_TIMES} "
+        f"SELECT printf('{fields}', {', '.join(values)}) AS packed "
         "FROM keys WHERE key_hash = :key_hash"
     )
 
 
-PACKED_FIELDS = len(_UNTIMED_NAMES) + 3
-"""Values in the text ``packed_by_hash`` reads: the untimed columns, the roles' scopes
-and the owner's two limits."""
+PACKED_FIELDS = len(COLUMN_NAMES) + 3
+"""Values in the text ``packed_by_hash`` reads: the untimed columns, the roles' scopes,
+the owner's two limits and the times."""
 
 
 _NONE: frozenset[str] = frozenset()
@@ -206,15 +233,18 @@ _blank = object.__new__
 SCOPE_SETS_KEPT = 1024
 
 
-def record_reader(dialect: Dialect) -> Callable[..., KeyRecord]:
+def record_reader(
+    dialect: Dialect, time_of: Callable[[Any], datetime | None] | None = None
+) -> Callable[..., KeyRecord]:
     """A row's values (in ``selected``'s order) -> record, with the dialect's converters
-    bound as locals: ``read(*row)``.
+    bound as locals: ``read(*row)``. ``time_of``: the times' converter if not the
+    dialect's (``packed_time`` for ``packed_by_hash``'s text, where a NULL is empty).
 
     This runs on every cache miss whose row was not read before: positional arguments,
     scopes split on spaces (a scope token has none, RFC 6750 §3), no per-field dispatch,
     and a time column that is NULL (most are) costs a test, not a call.
     """
-    moment, loads = dialect.time_of, dialect.json_out
+    moment, loads = time_of or dialect.time_of, dialect.json_out
     # Scope sets by their text, shared by the records of keys with the same scopes (most
     # keys of a deployment hold one of a few): a frozenset costs a miss 4,000 instructions.
     sets: dict[str, frozenset[str]] = {}
@@ -248,12 +278,12 @@ def record_reader(dialect: Dialect) -> Callable[..., KeyRecord]:
         record.name = name
         record.owner = owner or None
         record.scopes = sets.get(scopes) or scope_set(scopes)
-        record.expires_at = None if expires is None else moment(expires)
-        record.revoked_at = None if revoked is None else moment(revoked)
+        record.expires_at = None if expires is None or expires == "" else moment(expires)
+        record.revoked_at = None if revoked is None or revoked == "" else moment(revoked)
         record.disabled = bool(disabled)
         record.replaced_by = replaced_by or None
         record.replaces = replaces or None
-        record.grace_until = None if grace is None else moment(grace)
+        record.grace_until = None if grace is None or grace == "" else moment(grace)
         record.rate_limits = tuple(rate_limits.split(";")) if rate_limits else ()
         record.credits = None if credits is None or credits == "" else int(credits)
         record.refill = refill or None

@@ -92,6 +92,7 @@ class SQLiteStore(SQLStore):
             self.created = None if where.exists() else where
             create_private(self._target)
         super().__init__()
+        self._unpack = sql.record_reader(self.dialect, sql.packed_time)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -181,13 +182,14 @@ class SQLiteStore(SQLStore):
             raise _failure(f"cannot read database {self.path!r}", exc) from exc
         return self._reread(key_hash, row) if row else None
 
-    def _hashed(self, row: Any) -> KeyRecord:
+    def _hashed(self, key_hash: str, row: Any) -> KeyRecord:
         values = row[0].split(sql.SEPARATOR)
         if len(values) == sql.PACKED_FIELDS:
-            return self._build(*values, *row[1:])
-        # A value holds the separator: the row read again, its values one by one.
+            return self._unpack(*values)
+        # A value holds the separator, or a time the text cannot hold exactly: the row
+        # read again, its values one by one.
         with self._reading() as conn:
-            general = conn.execute(self._q_by_hash, {"key_hash": values[1]}).fetchone()
+            general = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
         return self._record(general)
 
     def close(self) -> None:
