@@ -136,6 +136,43 @@ def test_beyond_the_ceiling_with_every_connection_busy_a_503(tmp_path: Path) -> 
         assert "refused a connection" in server.stderr
 
 
+def answered(sock: socket.socket, request: bytes) -> int | None:
+    """The status of the answer to ``request`` on ``sock``; ``None`` if it was closed."""
+    try:
+        sock.sendall(request)
+    except OSError:
+        return None
+    answer = read_answer(sock)
+    return None if answer is None else answer.status
+
+
+@pytest.mark.parametrize("protocol", ["h11", "httptools"])
+@pytest.mark.parametrize("path", ["/auth", "/healthz"])  # answered in the protocol, through ASGI
+def test_at_the_ceiling_the_connection_idle_longest_makes_room(
+    tmp_path: Path, protocol: str, path: str
+) -> None:
+    """The connection pushed out is the one idle longest, not the one opened first: a proxy's
+    busiest keep-alive connection is not cut while one it left alone stays open."""
+    env = {"KEYTURN_MAX_CONNECTIONS": "3", "KEYTURN_HTTP": protocol}
+    with serving(tmp_path, **env) as (server, root):
+        request = head("GET", path, {"authorization": f"Bearer {root}"})
+        ok = 204 if path == "/auth" else 200
+        first, second, third = (connect(server.url) for _ in range(3))
+        try:
+            for sock in (first, second, third, first):  # the first used again, just now
+                assert answered(sock, request) == ok
+            with connect(server.url) as newcomer:
+                assert answered(newcomer, request) == ok  # admitted: one idle was closed
+                assert answered(first, request) == ok
+                assert answered(third, request) == ok
+                # Idle since its only request, and closed already (well within uvicorn's
+                # 5 s keep-alive timeout, which would close it too).
+                assert closed_by_server(second, within=1)
+        finally:
+            for sock in (first, second, third):
+                sock.close()
+
+
 def test_an_unread_body_is_drained_only_so_far(tmp_path: Path) -> None:
     """``/auth`` never reads a body; what a client keeps sending is not read for ever."""
     with serving(tmp_path, KEYTURN_MAX_BODY_SIZE="65536") as (server, root):

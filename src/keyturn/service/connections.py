@@ -14,10 +14,11 @@ So the server's HTTP protocol class is uvicorn's own with this mixin (``guarded`
   sweep (one timer for the whole server, only while some connection is waiting) answers
   the late ones ``408`` (``request_timeout``) and closes them.
 - **Ceiling.** At most ``ceiling`` connections are open. A new one beyond it first pushes
-  out the oldest connection still waiting for its headers, then the oldest idle keep-alive
-  connection: a slow-loris flood thus recycles its own connections while complete requests
-  get through. Only when every open connection is busy answering a request is the new one
-  refused, at once, with ``503`` (``server_busy``) and ``Retry-After``.
+  out the oldest connection still waiting for its headers, then the keep-alive connection
+  idle longest (since its last answer, not since it opened): a slow-loris flood thus
+  recycles its own connections while complete requests get through. Only when every open
+  connection is busy answering a request is the new one refused, at once, with ``503``
+  (``server_busy``) and ``Retry-After``.
 - **Unread bodies.** When a response is sent before the request's body was read (``/auth``
   never reads one; a refused API call does not either), uvicorn would read and discard the
   rest for as long as the client sends. Here at most ``drain`` more bytes are discarded,
@@ -78,7 +79,7 @@ class Edge:
         self.open: set[Any] = set()
         # Connections whose request head is incomplete -> when they started it (oldest first).
         self.waiting: OrderedDict[Any, float] = OrderedDict()
-        # Idle keep-alive connections between requests (oldest first); uvicorn times them.
+        # Idle keep-alive connections between requests (idle longest first); uvicorn times them.
         self.idle: OrderedDict[Any, None] = OrderedDict()
         self._sweep: asyncio.TimerHandle | None = None
         self.late = raw_answer(
@@ -198,7 +199,13 @@ class GuardedProtocol:
             self._draining = self.edge.drain
             self.edge.wait(self, self.loop.time())
         elif cycle is None or cycle.response_complete:
-            self.edge.idle[self] = None
+            # Between requests again: the newest idle connection, the last to be pushed
+            # out. A request answered in the protocol (``direct_auth``) never left ``idle``,
+            # so it is moved to the end; one answered through ASGI left it when its head
+            # was complete (``data_received``), and is added at the end.
+            idle = self.edge.idle
+            idle[self] = None
+            idle.move_to_end(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.edge.forget(self)

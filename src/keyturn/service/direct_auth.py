@@ -150,6 +150,8 @@ class DirectAuthProtocol:
                     self._unset_keepalive_if_required()  # type: ignore[attr-defined]
                     self.transport.write(response_bytes(answer, self.server_state.default_headers))
                     self.cycle = None
+                    # An idle connection stays in ``edge.idle`` while this runs: nothing can
+                    # push it out in between (no await), and it is moved to the end now.
                     self.edge.waiting.pop(self, None)
                     self.on_response_complete()  # type: ignore[attr-defined]
                     return
