@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from keyturn import KeyManager
 from keyturn._ratelimit import RateLimiter
 from keyturn.outcomes import CATALOGUE
+from keyturn.record import utcnow
 from tests.conftest import REDIS_URL
 from tests.core.rfc6750 import parse_challenge
 
@@ -45,27 +46,31 @@ def create(db: str, *args: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Keys in every state, made through the CLI itself."""
+    """Keys in every state, made through the library (the command under test is
+    ``keyturn check``; ``test_key_lifecycle_through_the_cli`` makes keys with the CLI)."""
     db = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'k.db'}"
-    live = create(db, "--name", "live", "--scope", "read")
-    expiring = create(db, "--name", "short", "--expires-in", "1s")
-    revoked = create(db, "--name", "gone")
-    run("keys", "revoke", revoked["id"], db=db, check=True)
-    disabled = create(db, "--name", "off")
-    run("keys", "disable", disabled["id"], db=db, check=True)
-    rotated = create(db, "--name", "old")
-    run("keys", "rotate", rotated["id"], "--grace", "1s", db=db, check=True)
-    time.sleep(1.2)
-    stranger = create(f"sqlite:///{tmp_path_factory.mktemp('other') / 'x.db'}", "--name", "x")
-    spent = create(db, "--name", "spent", "--credits", "0")
-    limited = create(db, "--name", "limited", "--rate-limit", "1/hour")
-    office = create(db, "--name", "office", "--allow-ip", "192.0.2.0/24")
-    key = live["key"]
+    with KeyManager(db) as manager:
+        create = manager.create_key
+        live = create("live", scopes=["read"])
+        expiring = create("short")  # then made to have expired a moment ago
+        manager.update(expiring.record.id, expires_at=utcnow() - timedelta(seconds=1))
+        revoked = create("gone")
+        manager.revoke(revoked.record.id)
+        disabled = create("off")
+        manager.disable(disabled.record.id)
+        rotated = create("old")
+        manager.rotate(rotated.record.id, grace=timedelta(0))  # no grace: it stops now
+        spent = create("spent", credits=0)
+        limited = create("limited", rate_limits=["1/hour"])
+        office = create("office", allowed_ips=["192.0.2.0/24"])
+    with KeyManager(f"sqlite:///{tmp_path_factory.mktemp('other') / 'x.db'}") as other:
+        stranger = other.create_key("x")
+    key = live.key
     typo = key[:-1] + ("A" if key[-1] != "A" else "B")
     return {
         "db": db,
         "keys": [
-            k["key"]
+            k.key
             for k in (live, expiring, revoked, disabled, rotated, stranger, spent, limited, office)
         ],
         "cases": {
@@ -74,26 +79,26 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "unsupported_scheme": (["-H", f"Authorization: Token {key}"], ""),
             "malformed_credentials": (["-H", f"Authorization: Bearer Bearer {key}"], ""),
             "conflicting_credentials": (
-                ["-H", f"Authorization: Bearer {key}", "-H", f"x-api-key: {stranger['key']}"],
+                ["-H", f"Authorization: Bearer {key}", "-H", f"x-api-key: {stranger.key}"],
                 "",
             ),
             "credentials_in_query": ([], f"api_key={key}"),
             "malformed_key": (["-H", f"x-api-key: {key[:-4]}"], ""),
             "checksum_mismatch": (["-H", f"x-api-key: {typo}"], ""),
-            "unknown_key": (["-H", f"Authorization: Bearer {stranger['key']}"], ""),
-            "key_expired": (["-H", f"Authorization: Bearer {expiring['key']}"], ""),
-            "key_revoked": (["-H", f"Authorization: Bearer {revoked['key']}"], ""),
-            "key_disabled": (["-H", f"Authorization: Bearer {disabled['key']}"], ""),
-            "key_rotated": (["-H", f"Authorization: Bearer {rotated['key']}"], ""),
+            "unknown_key": (["-H", f"Authorization: Bearer {stranger.key}"], ""),
+            "key_expired": (["-H", f"Authorization: Bearer {expiring.key}"], ""),
+            "key_revoked": (["-H", f"Authorization: Bearer {revoked.key}"], ""),
+            "key_disabled": (["-H", f"Authorization: Bearer {disabled.key}"], ""),
+            "key_rotated": (["-H", f"Authorization: Bearer {rotated.key}"], ""),
             "insufficient_scope": (
                 ["-H", f"Authorization: Bearer {key}", "--scope", "read", "--scope", "admin"],
                 "",
             ),
-            "usage_exceeded": (["-H", f"Authorization: Bearer {spent['key']}"], ""),
+            "usage_exceeded": (["-H", f"Authorization: Bearer {spent.key}"], ""),
             # Counted in Redis (as the servers count it), so one earlier check used it up.
-            "rate_limited": (["-H", f"Authorization: Bearer {limited['key']}"], ""),
+            "rate_limited": (["-H", f"Authorization: Bearer {limited.key}"], ""),
             "ip_not_allowed": (
-                ["-H", f"Authorization: Bearer {office['key']}", "--ip", "198.51.100.1"],
+                ["-H", f"Authorization: Bearer {office.key}", "--ip", "198.51.100.1"],
                 "",
             ),
         },
