@@ -374,10 +374,11 @@ class KeyManager:
             key_id = key.id
             if key_id not in log.masks:
                 log.note_mask(key_id, key.masked)
-        entry = (time.time(), decision.outcome.code, key_id, peer, scopes) + (
+        now = time.time()
+        entry = (now, decision.outcome.code, key_id, peer, scopes) + (
             seen or unseen(headers, self._proxied)
         )
-        if len(self._log_queue) < log.room:  # ``record``'s extend, without the call
+        if now < log.open_until:  # ``record``'s extend, without the call
             self._log_queue.extend(entry)
         else:
             log.record(entry)
@@ -561,7 +562,7 @@ class KeyManager:
             logged = (now, _VALID, key_id, peer, scopes) + (
                 seen or unseen(headers, self._proxied)
             )
-            if len(self._log_queue) < self.verifications.room:
+            if now < self.verifications.open_until:
                 self._log_queue.extend(logged)
             else:
                 self.verifications.record(logged)

@@ -190,6 +190,23 @@ def test_the_core_keeps_the_queue_bound_on_every_path(manager: KeyManager) -> No
     assert log.dropped == 3 and log.flush() == 1
 
 
+def test_the_hot_path_counts_entries_again_once_the_writer_took_the_queue(
+    manager: KeyManager,
+) -> None:
+    """The hot path queues without counting for a moment after an entry found the queue
+    roomy; the writer's take ends that moment, so entries are counted against the capacity
+    (here none) from the next one on."""
+    key = manager.create_key("k").key
+    log = manager.verifications
+    log._writer.interval = 3600  # nothing written behind the test's back
+    headers = [(b"authorization", f"Bearer {key}".encode())]
+    assert [manager.verify_asgi(headers).code for _ in range(3)] == ["valid"] * 3
+    assert log.dropped == 0 and log.flush() == 3
+    log.capacity = 0
+    assert manager.verify_asgi(headers).code == "valid"
+    assert log.dropped == 1 and log.flush() == 0
+
+
 def test_a_batch_of_many_entries_is_written_whole(manager: KeyManager) -> None:
     """A big batch goes to the database in several statements (SQLite) or one COPY
     (PostgreSQL): every entry arrives once, as recorded."""
