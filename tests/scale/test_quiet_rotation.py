@@ -5,8 +5,9 @@ announced to the other).
 
 The old key works until nobody has used it for the quiet period (uses through either
 instance count), and never past the longest grace; once ended it stays ended. Uses reach
-the store with the usage flush (0.2 s here), so the instances are started with a short
-flush: the shortest quiet period is 4 x (0.2 s + the 1 s cache) = 4.8 s.
+the store with the usage flush and every instance within the cache's lifetime, so the
+instances are started with a short flush (0.2 s) and cache (0.5 s): the shortest quiet
+period is 4 x (0.2 s + 0.5 s) = 2.8 s, and the waits below are a few seconds each.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import pytest
 from tests.scale.conftest import Cluster, make_admin_key
 from tests.service.conftest import run_cli
 
-QUIET = 6
-LAG = 0.2 + 1.0  # the usage flush interval plus the cache TTL
+QUIET = 4
+LAG = 0.2 + 0.5  # the usage flush interval plus the cache TTL
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql-redis"])
@@ -31,7 +32,7 @@ def cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
     folder = tmp_path_factory.mktemp(f"quiet-{request.param}")
-    env = {"KEYTURN_USAGE_FLUSH_INTERVAL": "0.2"}
+    env = {"KEYTURN_USAGE_FLUSH_INTERVAL": "0.2", "KEYTURN_CACHE_TTL": "0.5"}
     if request.param == "sqlite":
         cluster = Cluster(f"sqlite:///{folder / 'keys.db'}", folder, env=env)
     else:
@@ -121,7 +122,7 @@ def test_the_old_key_works_while_used_through_either_instance_then_stops_when_qu
 
 def test_a_key_in_constant_use_stops_at_the_longest_grace(cluster: Cluster) -> None:
     b = cluster.instances[1].url
-    old, old_key, _ = rotated(cluster, {"grace_until_quiet_seconds": QUIET, "grace_max_seconds": 8})
+    old, old_key, _ = rotated(cluster, {"grace_until_quiet_seconds": QUIET, "grace_max_seconds": 6})
     most = at(stored(cluster, old["id"])["grace_max"])
     first_refusal = None
     while time.time() < most + 3 * LAG:
