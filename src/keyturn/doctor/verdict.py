@@ -39,11 +39,13 @@ _BAD_KEY = re.compile(
 )
 # The account behind a valid key is out of money, in the APIs' own words: OpenAI's 429
 # insufficient_quota, Anthropic's 400 "credit balance is too low", OpenRouter's 402
-# "Insufficient credits", DeepSeek's 402 "Insufficient Balance". Waiting does not help, and
-# the key is fine. (A "quota exceeded" alone is often a per-minute quota: a rate limit.)
+# "Insufficient credits", DeepSeek's 402 "Insufficient Balance", ElevenLabs' 401 "This
+# request exceeds your quota ... credits remaining". Waiting does not help, and the key is
+# fine. (A "quota exceeded" alone is often a per-minute quota: a rate limit.)
 _OUT_OF_CREDIT = re.compile(
     r"(?i)insufficient[ _-]?(?:quota|credits?|balance|funds)|exceeded your current quota"
     r"|credit balance is too low|out of credits?"
+    r"|request exceeds your quota\b[^.]*\. you have \d+ (?:credits|characters) remaining"
 )
 _OUT_OF_CREDIT_FIX = (
     "Retrying does not help: the account behind the key has used up its credits or reached "
@@ -192,13 +194,14 @@ def judge(answer: Answer, reading: Interpretation, provider: Provider | None,
 
 def _out_of_credit(reading: Interpretation) -> bool:
     """Whether another API than keyturn (whose own codes say it) answered that the account
-    is out of credit: 402 Payment Required, or its words with a 400, 403 or 429."""
+    is out of credit: 402 Payment Required, or its words with a 400, 401 (ElevenLabs), 403
+    or 429."""
     if reading.is_keyturn:
         return False
     if reading.status == 402:
         return True
     said = " ".join(filter(None, (reading.code, reading.message, reading.error_description)))
-    return reading.status in (400, 403, 429) and bool(_OUT_OF_CREDIT.search(said))
+    return reading.status in (400, 401, 403, 429) and bool(_OUT_OF_CREDIT.search(said))
 
 
 def _classify(answer: Answer, reading: Interpretation, provider: Provider | None,
