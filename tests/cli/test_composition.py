@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import httpx
 import pytest
 
 from keyturn import KeyManager
+from keyturn.admin import IssuedKey
 from tests.service.conftest import ServeProcess
 
 KEYTURN = [sys.executable, "-m", "keyturn"]
@@ -45,6 +47,12 @@ def made(*args: str, env: dict[str, str]) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
     return data
+
+
+def issued(env: dict[str, str], name: str = "x", **fields: Any) -> IssuedKey:
+    """A key made through the library, for a test whose command under test is another."""
+    with KeyManager(env["KEYTURN_DATABASE_URL"]) as manager:
+        return manager.create_key(name, **fields)
 
 
 def one_line(result: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
@@ -89,7 +97,7 @@ def test_prefixes_are_the_deployments_on_every_face(tmp_path: Path, env: dict[st
 
 def test_check_uses_the_servers_headers_and_realm(env: dict[str, str]) -> None:
     settings = {**env, "KEYTURN_API_KEY_HEADERS": "x-acme-key", "KEYTURN_REALM": "acme"}
-    key = made("--name", "x", env=settings)["key"]
+    key = issued(env).key
     accepted = run("check", "-H", f"x-acme-key: {key}", "--format", "json", env=settings)
     assert json.loads(accepted.stdout)["code"] == "valid"
     missing = run("check", "-H", f"x-api-key: {key}", "--format", "json", env=settings)
@@ -99,43 +107,46 @@ def test_check_uses_the_servers_headers_and_realm(env: dict[str, str]) -> None:
 
 
 def test_check_is_never_a_use(env: dict[str, str]) -> None:
-    key = made("--name", "m", "--credits", "1", "--rate-limit", "1/hour", env=env)
+    key = issued(env, "m", credits=1, rate_limits=["1/hour"])
     for _ in range(3):
-        checked = run("check", "-H", f"Authorization: Bearer {key['key']}", env=env)
+        checked = run("check", "-H", f"Authorization: Bearer {key.key}", env=env)
         assert checked.returncode == 0, checked.stdout + checked.stderr
     with KeyManager(env["KEYTURN_DATABASE_URL"]) as manager:
-        record = manager.get(key["id"])
+        record = manager.get(key.record.id)
         assert record.credits == 1 and record.last_used_at is None
-        assert manager.usage_counts(key["id"]) == {}
+        assert manager.usage_counts(key.record.id) == {}
 
 
 def test_rotate_with_no_grace_stops_the_old_key_now(env: dict[str, str]) -> None:
     for grace in ("0", "0s"):
-        old = made("--name", "x", env=env)
-        rotated = run("keys", "rotate", old["id"], "--grace", grace, "--format", "json", env=env)
+        old = issued(env)
+        rotated = run("keys", "rotate", old.record.id, "--grace", grace, "--format", "json",
+                      env=env)
         assert rotated.returncode == 0, rotated.stderr
-        checked = run("check", "-H", f"x-api-key: {old['key']}", "--format", "json", env=env)
+        checked = run("check", "-H", f"x-api-key: {old.key}", "--format", "json", env=env)
         assert json.loads(checked.stdout)["code"] == "key_rotated"
 
 
 def test_rotating_a_rotated_key_says_what_to_do_instead(env: dict[str, str]) -> None:
     """A newcomer who rotated with the default grace and then wants the old key stopped."""
-    old = made("--name", "x", env=env)
-    new = json.loads(run("keys", "rotate", old["id"], "--format", "json", env=env).stdout)
-    again = run("keys", "rotate", old["id"], "--grace", "0", env=env)
-    one_line(again, 1, "already rotated", f"rotate {new['id']}", f"revoke {old['id']}")
+    with KeyManager(env["KEYTURN_DATABASE_URL"]) as manager:
+        old = manager.create_key("x").record
+        new = manager.rotate(old.id).record  # the default grace
+    again = run("keys", "rotate", old.id, "--grace", "0", env=env)
+    one_line(again, 1, "already rotated", f"rotate {new.id}", f"revoke {old.id}")
 
 
 def test_a_key_in_its_grace_period_shows_as_rotated(env: dict[str, str]) -> None:
-    old = made("--name", "x", env=env)
-    assert run("keys", "rotate", old["id"], "--grace", "1h", env=env).returncode == 0
-    shown = json.loads(run("keys", "show", old["id"], "--format", "json", env=env).stdout)
+    old = issued(env)
+    with KeyManager(env["KEYTURN_DATABASE_URL"]) as manager:
+        manager.rotate(old.record.id, grace=timedelta(hours=1))
+    shown = json.loads(run("keys", "show", old.record.id, "--format", "json", env=env).stdout)
     assert shown["status"] == "rotated"
-    text = run("keys", "show", old["id"], env=env).stdout
+    text = run("keys", "show", old.record.id, env=env).stdout
     assert "rotated (works until" in text
     listed = run("keys", "list", "--status", "rotated", "--format", "json", env=env)
-    assert [k["id"] for k in json.loads(listed.stdout)["keys"]] == [old["id"]]
-    checked = run("check", "-H", f"x-api-key: {old['key']}", "--format", "json", env=env)
+    assert [k["id"] for k in json.loads(listed.stdout)["keys"]] == [old.record.id]
+    checked = run("check", "-H", f"x-api-key: {old.key}", "--format", "json", env=env)
     assert json.loads(checked.stdout)["code"] == "valid"
 
 
@@ -155,9 +166,9 @@ def test_readers_refuse_a_missing_database_in_one_line(tmp_path: Path, args: lis
 
 
 def test_exit_codes_follow_the_error_classes(env: dict[str, str]) -> None:
-    key = made("--name", "x", env=env)
-    assert run("keys", "revoke", key["id"], env=env).returncode == 0
-    one_line(run("keys", "enable", key["id"], env=env), 1, "revoked")
+    key = issued(env).record
+    assert run("keys", "revoke", key.id, env=env).returncode == 0
+    one_line(run("keys", "enable", key.id, env=env), 1, "revoked")
     one_line(run("keys", "show", "key_0000000000000000", env=env), 2, "no key with id")
     one_line(run("keys", "create", "--name", "x", "--expires-in", "99999999d", env=env), 2)
 
@@ -352,7 +363,7 @@ def test_a_command_that_fails_leaves_no_database_it_created(
 
 
 def test_a_command_that_fails_keeps_a_database_it_did_not_create(tmp_path: Path) -> None:
-    assert run("keys", "create", "--name", "kept", cwd=tmp_path).returncode == 0
+    issued({"KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path / 'keyturn.db'}"}, "kept")
     one_line(run("keys", "create", "--name", "x", "--scope", "bad scope", cwd=tmp_path), 2)
     listed = run("keys", "list", "--format", "json", cwd=tmp_path)
     assert [k["name"] for k in json.loads(listed.stdout)["keys"]] == ["kept"]
@@ -362,7 +373,7 @@ def test_check_with_a_redis_that_does_not_answer_says_what_to_check(tmp_path: Pa
     """It said only "cannot count rate limits in 'redis://...': ConnectionError"."""
     port = closed_port()
     env = {"KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path / 'keys.db'}"}
-    key = made("--name", "metered", "--rate-limit", "5/minute", env=env)["key"]
+    key = issued(env, "metered", rate_limits=["5/minute"]).key
     down = {**env, "KEYTURN_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     one_line(run("check", "-H", f"x-api-key: {key}", env=down), 3,
              f"127.0.0.1:{port}", "check that Redis runs there")
@@ -371,14 +382,15 @@ def test_check_with_a_redis_that_does_not_answer_says_what_to_check(tmp_path: Pa
 def test_rotate_says_when_the_old_key_really_stops(env: dict[str, str]) -> None:
     """A key expiring in 12 hours, rotated with a 7-day grace, was said to work "until" a
     week later; it is refused once it expires."""
-    soon = made("--name", "short", "--expires-in", "12h", env=env)
-    quiet = run("keys", "rotate", soon["id"], "--grace-until-quiet", "15m", "--grace-max", "7d",
+    soon = issued(env, "short", expires_in=timedelta(hours=12)).record
+    quiet = run("keys", "rotate", soon.id, "--grace-until-quiet", "15m", "--grace-max", "7d",
                 env=env)
-    expiry = soon["expires_at"][:16].replace("T", " ")
+    assert soon.expires_at is not None
+    expiry = soon.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
     assert quiet.returncode == 0, quiet.stderr
     assert f"at the latest until {expiry} UTC, when it expires" in quiet.stdout
-    long = made("--name", "long", "--expires-in", "90d", env=env)
-    plain = run("keys", "rotate", long["id"], "--grace", "24h", env=env)
+    long = issued(env, "long", expires_in=timedelta(days=90)).record
+    plain = run("keys", "rotate", long.id, "--grace", "24h", env=env)
     assert "when it expires" not in plain.stdout and "old key works until " in plain.stdout
 
 
