@@ -227,3 +227,27 @@ def test_the_sqlite_miss_read_gives_every_time_to_the_microsecond(tmp_path: Any)
     assert found.expires_at == issued.record.expires_at
     assert reader.verify([("authorization", f"Bearer {issued.key}")]).code == "valid"
     reader.close()
+
+
+def test_a_key_deleted_between_the_two_sqlite_reads_is_unknown(tmp_path: Any) -> None:
+    """When the packed miss read cannot hold a row (here an early time), the row is read a
+    second time; a key deleted in between is an unknown key, not a server error."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    maker = KeyManager(url, cache=KeyCache(maxsize=0))
+    issued = maker.create_key("doomed")
+    maker.close()
+    raw = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    raw.execute("UPDATE keys SET last_used_at = ?", (1_000_000_000.0938596,))
+    reader = KeyManager(url, cache=KeyCache(maxsize=0))
+    second_read = reader.store._reading
+
+    def deleted_first() -> Any:
+        raw.execute("DELETE FROM keys")
+        return second_read()
+
+    reader.store._reading = deleted_first  # type: ignore[method-assign]
+    assert reader.verify([("authorization", f"Bearer {issued.key}")]).code == "unknown_key"
+    raw.close()
+    reader.close()

@@ -165,12 +165,12 @@ class SQLStore(Outbox):
     def _record(self, row: Any) -> KeyRecord:
         return self._build(*row)
 
-    def _hashed(self, key_hash: str, row: Any) -> KeyRecord:
+    def _hashed(self, key_hash: str, row: Any) -> KeyRecord | None:
         """The record of the row ``find_by_hash`` read under ``key_hash``: an engine may
-        read that row its own way."""
+        read that row its own way (and, reading it again, find it deleted meanwhile)."""
         return self._build(*row)
 
-    def _reread(self, key_hash: str, row: Any) -> KeyRecord:
+    def _reread(self, key_hash: str, row: Any) -> KeyRecord | None:
         """The record of a row read by hash: the one made last time if the row is the same
         (the whole row compared, in C), else a new one.
 
@@ -186,7 +186,7 @@ class SQLStore(Outbox):
         if kept is not None and kept[0] == row:
             return kept[1]
         record = self._hashed(key_hash, row)
-        if self.rows_kept:
+        if record is not None and self.rows_kept:
             if len(rows) >= self.rows_kept and key_hash not in rows:
                 rows.pop(next(iter(rows)), None)
             rows[key_hash] = (row, record)

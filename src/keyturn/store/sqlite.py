@@ -182,15 +182,15 @@ class SQLiteStore(SQLStore):
             raise _failure(f"cannot read database {self.path!r}", exc) from exc
         return self._reread(key_hash, row) if row else None
 
-    def _hashed(self, key_hash: str, row: Any) -> KeyRecord:
+    def _hashed(self, key_hash: str, row: Any) -> KeyRecord | None:
         values = row[0].split(sql.SEPARATOR)
         if len(values) == sql.PACKED_FIELDS:
             return self._unpack(*values)
         # A value holds the separator, or a time the text cannot hold exactly: the row
-        # read again, its values one by one.
+        # read again, its values one by one (gone if deleted between the two reads).
         with self._reading() as conn:
             general = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
-        return self._record(general)
+        return self._record(general) if general else None
 
     def close(self) -> None:
         with self._lock:
