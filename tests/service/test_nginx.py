@@ -30,7 +30,7 @@ from keyturn.manager import KeyManager
 from tests.conftest import in_ci
 from tests.dedicated import free_port, started
 from tests.path_cases import ADMIN_FORMS, OFF_WIRE_ADMIN_FORMS, send_raw
-from tests.service.conftest import KEY_RE, ServeProcess
+from tests.service.conftest import KEY_RE, TLS, ServeProcess
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "proxies"
 NGINX = shutil.which("nginx") or next(
@@ -119,6 +119,7 @@ class Stack:
             f"{self.keyturn_url}/v1/keys",
             json={"name": "nginx test", "scopes": list(scopes), **fields},
             headers={"authorization": f"Bearer {self.root_key}"},
+            verify=TLS,  # the parametrized tests make keys by the hundred
         )
         assert answer.status_code == 201, answer.text
         return answer.json()["key"], answer.json()["id"]
