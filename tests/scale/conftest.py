@@ -20,7 +20,7 @@ import pytest
 
 from keyturn import KeyManager
 from tests.conftest import REDIS_URL, pg_schema, redis_keyspace
-from tests.service.conftest import ServeProcess
+from tests.service.conftest import TLS, ServeProcess
 
 BOUND = 1.0  # the default propagation bound: the cache TTL of `keyturn serve`
 
@@ -51,6 +51,7 @@ class Cluster:
             base_url=instance.url,
             headers={"Authorization": f"Bearer {self.admin_key}"},
             timeout=30,
+            verify=TLS,  # one client a call: no CA bundle loaded for each
         )
 
     def kill(self, instance: ServeProcess) -> None:

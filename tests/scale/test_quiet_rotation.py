@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.scale.conftest import Cluster, make_admin_key
-from tests.service.conftest import run_cli
+from tests.service.conftest import TLS, run_cli
 
 QUIET = 4
 LAG = 0.2 + 0.5  # the usage flush interval plus the cache TTL
@@ -53,6 +53,7 @@ def auth(instance_url: str, key: str, path: str = "/orders/1") -> httpx.Response
         f"{instance_url}/auth",
         headers={"Authorization": f"Bearer {key}", "X-Original-URI": path},
         timeout=10,
+        verify=TLS,
     )
 
 
