@@ -5,10 +5,10 @@ Every decision the core makes for a use of a key (``KeyManager.verify``, ``verif
 API, the admin API's own authentication, the ASGI middleware and the framework
 integrations) is queued as the fields of one plain tuple (``Entry``): one
 ``list.extend``, no lock, no I/O (``KeyManager`` queues it itself while the log is open,
-``open_until``, and hands it to ``VerificationLog.record`` otherwise, which starts the
-writer, keeps the queue within its bound, or drops and counts). A face tells what it knows
-of the request in a ``Seen`` (method, path, request id, user agent). A background thread
-writes what has gathered every ``interval`` seconds (half a second by
+``open_from`` to ``open_until``, and hands it to ``VerificationLog.record`` otherwise,
+which starts the writer, keeps the queue within its bound, or drops and counts). A face
+tells what it knows of the request in a ``Seen`` (method, path, request id, user agent). A
+background thread writes what has gathered every ``interval`` seconds (half a second by
 default, so an entry is queryable within about that, and well within 2 s) and deletes
 entries older than the retention. The queue is bounded: when the store cannot keep up
 (or does not answer), entries past ``capacity`` are dropped and counted (``dropped``, on
@@ -350,14 +350,14 @@ class VerificationLog:
         # decides on a key it read (``KeyManager._logged``), so that the hot path queues
         # only the id; the writer reads one it does not find from the store.
         self.masks: dict[str, str] = {}
-        # Until when (the entries' clock) the hot path (``KeyManager``) may queue an entry
-        # itself, without the call to ``record`` nor a look at the queue's length: a float
+        # From and until when (the entries' clock) the hot path (``KeyManager``) may queue an
+        # entry itself, without the call to ``record`` nor a look at the queue's length: floats
         # compared with the time the hot path has read anyway, where the length was a call
         # and a new int (360 instructions of a cached verify's 1,900 for the log,
         # callgrind). 0 until the writer runs and while the log is off, so the first entry
         # (and every entry of a log turned off) goes through ``record``, which starts the
         # writer (or ignores it); see ``record`` for how the bound is kept.
-        self.open_until = 0.0
+        self.open_from = self.open_until = 0.0
         self._writer = Flusher(self.flush, interval, "keyturn-verifications", log,
                                "verification log")
         self._purged = 0.0
@@ -375,10 +375,10 @@ class VerificationLog:
         for ``OPEN_ROOM`` more entries, more than one process can queue in that time (a
         cached verify takes microseconds): so the queue stays within its capacity, and once
         it is that full every entry comes here, is counted against the capacity and dropped
-        past it (a log of a smaller capacity counts every entry here). The writer closes
-        the window each time it takes the queue (``flush``), so a clock stepped back keeps
-        it open at most until then (or, while the store does not answer, for as long as
-        the step)."""
+        past it (a log of a smaller capacity counts every entry here). The window is a span
+        of the wall clock, ``open_from`` to ``open_until``: a clock stepped back (an NTP
+        correction) leaves it, and the writer closes it each time it takes the queue
+        (``flush``), so the bound holds even while the store does not answer."""
         queue = self.queue
         size = len(queue)
         if size >= self.capacity * FIELDS:
@@ -388,6 +388,7 @@ class VerificationLog:
         if self._writer.thread is None:
             self._writer.start()
         if size < (self.capacity - OPEN_ROOM) * FIELDS:
+            self.open_from = entry[0]
             self.open_until = entry[0] + OPEN_FOR
 
     def flush(self) -> int:

@@ -378,7 +378,7 @@ class KeyManager:
         entry = (now, decision.outcome.code, key_id, peer, scopes) + (
             seen or unseen(headers, self._proxied)
         )
-        if now < log.open_until:  # ``record``'s extend, without the call
+        if log.open_from <= now < log.open_until:  # ``record``'s extend, without the call
             self._log_queue.extend(entry)
         else:
             log.record(entry)
@@ -562,10 +562,11 @@ class KeyManager:
             logged = (now, _VALID, key_id, peer, scopes) + (
                 seen or unseen(headers, self._proxied)
             )
-            if now < self.verifications.open_until:
+            log = self.verifications
+            if log.open_from <= now < log.open_until:
                 self._log_queue.extend(logged)
             else:
-                self.verifications.record(logged)
+                log.record(logged)
         return accepted
 
     def _decide_cached(

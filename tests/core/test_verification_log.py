@@ -334,3 +334,23 @@ def test_a_mixed_batch_keeps_every_entry_its_own_fields(manager: KeyManager) -> 
     assert cleaned.request_id == "x" * 128
     assert [v.request_id for v in rows[2:14]] == [f"m{i}" for i in reversed(range(12))]
     log.close()
+
+
+def test_a_clock_stepped_back_does_not_keep_the_queue_open(
+    manager: KeyManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The moment the hot path queues without counting is a span of the wall clock: a
+    clock stepped back (an NTP correction) leaves it, so entries are counted against the
+    capacity again even while the writer has not taken the queue (a store that hangs)."""
+    key = manager.create_key("k").key
+    log = manager.verifications
+    log._writer.interval = 3600  # the writer takes nothing: as while the store hangs
+    headers = [(b"authorization", f"Bearer {key}".encode())]
+    assert manager.verify_asgi(headers).code == "valid"  # the queue is roomy: it opens
+    log.capacity = 0
+    stepped = time.time() - 10
+    monkeypatch.setattr(time, "time", lambda: stepped)
+    assert [manager.verify_asgi(headers).code for _ in range(3)] == ["valid"] * 3
+    assert log.dropped == 3
+    monkeypatch.undo()
+    assert log.flush() == 1
