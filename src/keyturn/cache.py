@@ -111,6 +111,8 @@ class KeyCache:
         bound = self.maxsize if record is not None and not record.canary else self.unknown_maxsize
         if bound <= 0:
             return
+        if record is not None and record.accepted is None:
+            record.accepted = {}  # kept: its memo of accepting decisions (``KeyRecord``)
         with self._lock:
             if since is None:
                 start, raced = self._clock(), False

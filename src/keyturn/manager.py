@@ -541,7 +541,8 @@ class KeyManager:
         if now >= record.live_until:
             return self._decide_cached(raw, source, key_hash, record, now, headers, scopes,
                                        peer, seen, triage)  # fmt: skip
-        accepted = record.accepted.get(scopes) or self._accept(record, scopes)
+        # A cached record has its memo (``KeyCache.put`` gives it one).
+        accepted = record.accepted.get(scopes) or self._accept(record, scopes)  # type: ignore[union-attr]
         if accepted is None or not (
             record.allowed is None
             # no proxy trusted: the peer is the client, its verdict one dict read

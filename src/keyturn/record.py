@@ -95,10 +95,13 @@ class KeyRecord:
     # by address does, and the fast path checks its client's address).
     usable_until: float = field(init=False, repr=False, compare=False)
     live_until: float = field(init=False, repr=False, compare=False)
-    # The verifier's accepting decision per tuple of required scopes, built once per cached
+    # The verifier's accepting decision per tuple of required scopes, built once per kept
     # record and bounded (``Verifier.accept``): a cache hit hands back the same immutable
-    # Decision instead of building one each time.
-    accepted: dict[tuple[str, ...], Any] = field(init=False, repr=False, compare=False)
+    # Decision instead of building one each time. Only what keeps a record gives it this
+    # memo (``KeyCache.put``, the store's memory of rows read); others hold ``None``. A
+    # memo holds decisions that hold the record: a cycle, which only the garbage collector
+    # frees, and a record read on a miss that nothing keeps would add one per request.
+    accepted: dict[tuple[str, ...], Any] | None = field(init=False, repr=False, compare=False)
     metered: bool = field(init=False, repr=False, compare=False)
     # ``allowed_ips`` ready to test addresses against; ``None``: not restricted.
     allowed: AddressSet | None = field(init=False, repr=False, compare=False)
@@ -131,7 +134,7 @@ class KeyRecord:
         self.allowed = AddressSet(self.allowed_ips) if self.allowed_ips else None
         self.live_until = -math.inf if self.metered else usable
         self.granted = self.scopes | self.role_scopes if self.role_scopes else self.scopes
-        self.accepted = {}
+        self.accepted = None
 
     def unpack(self) -> None:
         """Make the display fields of a record read on a cache miss from ``rest`` (the

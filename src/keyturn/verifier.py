@@ -268,17 +268,18 @@ class Verifier:
 
     def accept(self, record: KeyRecord, required_scopes: tuple[str, ...]) -> Decision | None:
         """The accepting decision for a usable ``record`` if it holds ``required_scopes``,
-        else ``None``. Decisions are frozen, so each is built once per record and scope
-        tuple and kept in the record's bounded memo, which the manager's fast path reads."""
+        else ``None``. Decisions are frozen, so each is built once per kept record and
+        scope tuple and kept in the record's bounded memo, which the manager's fast path
+        reads (a record nothing keeps has none: ``KeyRecord.accepted``)."""
         memo = record.accepted
-        accepted: Decision | None = memo.get(required_scopes)
+        accepted: Decision | None = None if memo is None else memo.get(required_scopes)
         if accepted is None:
             if required_scopes and missing_scopes(record.granted, required_scopes):
                 return None
             # Made in C, without the frame of the named tuple's ``__new__`` (a cache
             # miss makes one): every field, in order.
             accepted = _new(Decision, (self._valid, "", "", record, required_scopes, None, ""))
-            if len(memo) < ACCEPTED_MEMO_LIMIT:
+            if memo is not None and len(memo) < ACCEPTED_MEMO_LIMIT:
                 memo[required_scopes] = accepted
         return accepted
 

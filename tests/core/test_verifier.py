@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keyturn.answer import PROBLEM_JSON, render
+from keyturn.cache import KeyCache
 from keyturn.keys import KeyDefect, display_parts, generate_key, hash_key, parse_key
 from keyturn.record import KeyRecord
 from keyturn.verifier import Candidate, Decision, Verifier
@@ -88,7 +91,31 @@ def test_an_accepting_decision_is_the_one_its_fields_make() -> None:
     accepted = verifier.accept(record, ("read",))
     assert accepted == Decision(verifier.reject("valid", "").outcome, "", "", record, ("read",))
     assert accepted.ok and accepted.quota is None and accepted.unmet == ""
-    assert verifier.accept(record, ("read",)) is accepted  # kept, per scope tuple
+    KeyCache().put(record.key_hash, record)
+    kept = verifier.accept(record, ("read",))
+    assert verifier.accept(record, ("read",)) is kept  # kept with the record, per scope tuple
+
+
+class _Probe:
+    """Held in a record's metadata: its weak reference tells when the record is freed."""
+
+
+def test_a_record_nothing_keeps_goes_with_its_decision() -> None:
+    """A record read on a cache miss with no cache to keep it is freed with the decision
+    made of it, not left to the garbage collector (which a busy verifier would run every
+    few hundred requests to walk such records)."""
+    probe = _Probe()
+    held = weakref.ref(probe)
+    record = record_for(generate_key(), metadata={"probe": probe})
+    del probe
+    gc.disable()  # only reference counts may free it
+    try:
+        accepted = verifier.accept(record, ("read",))
+        assert accepted is not None and accepted.key is record
+        del record, accepted
+        assert held() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize(

@@ -190,6 +190,7 @@ class SQLStore(Outbox):
             if len(rows) >= self.rows_kept and key_hash not in rows:
                 rows.pop(next(iter(rows)), None)
             rows[key_hash] = (row, record)
+            record.accepted = {}  # kept: its memo of accepting decisions (``KeyRecord``)
         return record
 
     def find_by_hash(self, key_hash: str) -> KeyRecord | None:
