@@ -228,3 +228,4 @@ def _made_on_first_read(name: str) -> property:
 
 for _name in LAZY:
     setattr(KeyRecord, _name, _made_on_first_read(_name))
+del _name
