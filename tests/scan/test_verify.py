@@ -133,7 +133,7 @@ def test_the_command_sends_no_key_below_its_min_confidence(
     typed, token = keygen.typed_keys()[1], keygen.github_checksummed("ghp_")
     (tmp_path / "a.py").write_text(f'ANTHROPIC_API_KEY = "{typed}"\nTOKEN = "{token}"\n')
     seen = Recorder()  # the providers' APIs: the public internet, so a mock
-    monkeypatch.setattr(httpx, "HTTPTransport", lambda: httpx.MockTransport(seen))
+    monkeypatch.setattr(httpx, "HTTPTransport", lambda **_: httpx.MockTransport(seen))
     monkeypatch.chdir(tmp_path)
     done = CliRunner().invoke(main, ["scan", "--jobs", "1", "--verify", "--min-confidence",
                                      "medium", "--format", "json", "a.py"])
