@@ -55,6 +55,7 @@ def _text(value: HeaderName) -> str:
 # What a header name is to the ASGI fast path (``CredentialReader.asgi_names``).
 AUTHORIZATION, API_KEY, RESPELLED = 0, 1, 2
 
+
 def _looks_quoted(value: str) -> bool:
     return len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'"
 
