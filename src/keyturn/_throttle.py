@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from ipaddress import IPv6Address, IPv6Network
 
 from keyturn._addresses import TrustedProxies, parse_address
@@ -51,6 +51,12 @@ class Throttle:
         self._proxies = proxies or TrustedProxies()
         # client -> (failures still allowed, when that was counted)
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    @property
+    def counted(self) -> Mapping[str, tuple[float, float]]:
+        """The clients with a failure counted, live: any other has a full bucket, so with a
+        burst of one or more ``wait`` says 0 for it (what a hot path may read in line)."""
+        return self._buckets
 
     def client(self, peer: str | None, headers: HeaderPairs = ()) -> str:
         """The bucket a request from ``peer`` with ``headers`` counts in (see the module's

@@ -279,6 +279,8 @@ class KeyManager:
         """The store read behind a cache miss (``keyturn._store_reads``: bounded per client
         and at once; a throttled client's refusal instead of the record)."""
         cache = self.cache
+        if cache.maxsize <= 0 and cache.unknown_maxsize <= 0:  # it keeps nothing: no put
+            return self.reads.read(candidate.key_hash, origin)
         since = cache.epoch, self._cache_clock()  # KeyCache.mark, inlined
         record = self.reads.read(candidate.key_hash, origin)
         if isinstance(record, Decision):
@@ -414,7 +416,10 @@ class KeyManager:
             )
         if record.metered and decision.outcome is VALID:
             decision = self.meter(decision, at)
-        self.account(record, decision, at)
+        if decision.outcome is VALID:  # ``account``'s common case, without its call
+            self._note(record.id, at)
+        else:
+            self.account(record, decision, at)
         return decision
 
     def verify(
