@@ -46,11 +46,19 @@ from keyturn.service.forward_auth import Wire, header_lines
 _REQUEST_LINE = re.compile(
     rb"(GET|POST|PUT|PATCH|DELETE|OPTIONS) (/auth(?:[/?][\x21-\x22\x24-\x7e]*)?) HTTP/1\.1\r\n"
 )
-# Header lines: RFC 9110's token, a colon, the value with the whitespace around it (visible
-# ASCII, spaces and tabs only); then the empty line. Checked by one regular expression, then
-# read by splitting (a second expression to read them cost more than the rest of the head).
-_TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
-_FIELDS = re.compile(rb"(?:" + _TOKEN + rb":[\t\x20-\x7e]*\r\n)*\r\n")
+# Header lines are RFC 9110's token, a colon, the value with the whitespace around it:
+# visible ASCII, spaces and tabs only, each line ended by CRLF. The lines' bytes are checked
+# together, once the CRLFs between them are taken out (a lone CR or LF is left, and is not
+# visible): ``translate`` turns every byte that may not be there into a space, so they are
+# unchanged only if there was none. Each name is checked once per spelling (``_NAMES``). A
+# regular expression over the lines cost more than the rest of the head.
+_VISIBLE = bytes(c if c == 0x09 or 0x20 <= c <= 0x7E else 0x20 for c in range(256))
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+# Header names seen, each a token, as sent -> lower-case: at most _MOST_NAMES (forgotten
+# together when full), each at most _LONGEST_NAME bytes (a longer one is checked each time).
+_NAMES: dict[bytes, bytes] = {}
+_MOST_NAMES = 1024
+_LONGEST_NAME = 64
 # Headers that change how the connection or a body is handled.
 _FRAMING = frozenset(
     {b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade"}
@@ -73,20 +81,24 @@ def request_scope(data: bytes, limit: int) -> Scope | None:
     line = _REQUEST_LINE.match(data)
     if line is None:
         return None
-    fields = line.end()
-    if _FIELDS.fullmatch(data, fields) is None:
+    block = data[line.end() : -4]  # the header lines, without the last one's CRLF
+    text = block.replace(b"\r\n", b"")
+    if text.translate(_VISIBLE) != text:
         return None
     headers = []
     hosts = 0
-    # Each line is ``name:value`` (checked above): the name ends at its first colon.
-    for field in data[fields:-4].split(b"\r\n"):
-        name, _, value = field.partition(b":")
-        name = name.lower()
-        if name in _FRAMING:
+    for field in block.split(b"\r\n"):
+        name, colon, value = field.partition(b":")
+        lowered = _NAMES.get(name)
+        if lowered is None:
+            lowered = _name(name)
+            if lowered is None:
+                return None
+        if not colon or lowered in _FRAMING:
             return None
-        if name == b"host":
+        if lowered == b"host":
             hosts += 1
-        headers.append((name, value.strip(b" \t")))
+        headers.append((lowered, value.strip(b" \t")))
     if hosts != 1:
         return None
     raw_path, _, query = line[2].partition(b"?")
@@ -99,6 +111,18 @@ def request_scope(data: bytes, limit: int) -> Scope | None:
         "query_string": query,
         "headers": headers,
     }
+
+
+def _name(name: bytes) -> bytes | None:
+    """``name`` in lower case, remembered, if it is a token (a header's name); else None."""
+    if _TOKEN.fullmatch(name) is None:
+        return None
+    lowered = name.lower()
+    if len(name) <= _LONGEST_NAME:
+        if len(_NAMES) >= _MOST_NAMES:
+            _NAMES.clear()
+        _NAMES[name] = lowered
+    return lowered
 
 
 def response_bytes(answer: Wire, default_headers: list[tuple[bytes, bytes]]) -> bytes:
