@@ -14,6 +14,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -171,6 +172,24 @@ def test_keep_alive_serves_request_after_request(gated: Live) -> None:
         sock.sendall(request)
         answer = read_answer(sock)
         assert answer is not None and answer.status == 204
+
+
+def test_an_answer_in_the_protocol_has_the_date_of_its_second(gated: Live) -> None:
+    """The server's Date header, which uvicorn makes anew each second, on each answer."""
+    key = gated.make_key("orders:read")[0]
+    request = f"GET /auth HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
+    assert request_scope(request, 16 * 1024) is not None  # the protocol takes it whole
+    exchange(gated, request, split=False)  # the key cached
+    dates = []
+    with connect(gated.url) as sock:
+        for _ in range(2):
+            sock.sendall(request)
+            answer = read_answer(sock)
+            assert answer is not None and answer.status == 204
+            dates.append(answer.headers["date"])
+            assert abs(parsedate_to_datetime(dates[-1]).timestamp() - time.time()) < 2.5
+            time.sleep(2.1)
+    assert dates[0] != dates[1]
 
 
 # -- what the protocol reads is what each parser reads ------------------------------------

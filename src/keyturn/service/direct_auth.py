@@ -128,10 +128,17 @@ def _name(name: bytes) -> bytes | None:
 def response_bytes(answer: Wire, default_headers: list[tuple[bytes, bytes]]) -> bytes:
     """The answer as uvicorn writes it, on h11 and on httptools alike (its own headers, like
     Date, first; the answer's names are lower-case already, as httptools would write them)."""
+    global _defaults
     status, lines, body = answer
-    return b"".join(
-        (_STATUS_LINES[status], header_lines(default_headers), lines, b"\r\n", body)
-    )
+    written = _defaults
+    if written[0] is not default_headers:
+        written = _defaults = (default_headers, header_lines(default_headers))
+    return b"".join((_STATUS_LINES[status], written[1], lines, b"\r\n", body))
+
+
+# The server's own headers (``ServerState.default_headers``) and their lines: uvicorn makes
+# a new list when they change (the Date, once a second), so they are written once per list.
+_defaults: tuple[list[tuple[bytes, bytes]] | None, bytes] = (None, b"")
 
 
 class DirectAuthProtocol:
