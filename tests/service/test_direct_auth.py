@@ -26,7 +26,10 @@ import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyturn.config import ScopeRule
+from keyturn._bootstrap import ensure_root_key
+from keyturn.app import create_app
+from keyturn.compose import build_manager
+from keyturn.config import ScopeRule, Settings
 from keyturn.service.direct_auth import (
     UVICORN_TESTED,
     H11Seam,
@@ -34,8 +37,8 @@ from keyturn.service.direct_auth import (
     release,
     request_scope,
 )
-from tests.service.conftest import Live, start_live
-from tests.service.rawhttp import Answer, connect, read_answer, wait_until
+from tests.service.conftest import Live, ServerThread, start_live
+from tests.service.rawhttp import Answer, closed_by_server, connect, read_answer, wait_until
 
 # Values that differ between two answers by design: the clock and each request's own id.
 _OWN = {"date", "x-request-id"}
@@ -190,6 +193,29 @@ def test_an_answer_in_the_protocol_has_the_date_of_its_second(gated: Live) -> No
             assert abs(parsedate_to_datetime(dates[-1]).timestamp() - time.time()) < 2.5
             time.sleep(2.1)
     assert dates[0] != dates[1]
+
+
+def test_an_idle_connection_answered_in_the_protocol_is_closed_after_keep_alive(
+    tmp_path: Path, protocol: str
+) -> None:
+    """Once idle for uvicorn's keep-alive timeout, as one answered through ASGI is, and not
+    before."""
+    chosen = Settings(database_url=f"sqlite:///{tmp_path / 'keyturn.db'}",
+                      log_level="warning", http=protocol, cache_ttl=60.0)
+    manager = build_manager(chosen)
+    issued = ensure_root_key(manager)
+    assert issued is not None
+    server = ServerThread(create_app(chosen, manager), chosen)
+    server.server.config.timeout_keep_alive = 1
+    request = f"GET /auth HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {issued.key}\r\n\r\n"
+    with server as url:
+        for _ in range(2):  # the first answer caches the key; the second is the protocol's
+            with connect(url) as sock:
+                sock.sendall(request.encode())
+                answer = read_answer(sock)
+                assert answer is not None and answer.status == 204
+                assert not closed_by_server(sock, within=0.8)
+                assert closed_by_server(sock, within=5)
 
 
 # -- what the protocol reads is what each parser reads ------------------------------------

@@ -19,13 +19,17 @@ So the server's HTTP protocol class is uvicorn's own with this mixin (``guarded`
   recycles its own connections while complete requests get through. Only when every open
   connection is busy answering a request is the new one refused, at once, with ``503``
   (``server_busy``) and ``Retry-After``.
+- **Keep-alive.** A connection answered in the protocol (``direct_auth``) is closed, as
+  uvicorn closes one answered through ASGI, once idle for uvicorn's keep-alive timeout, by
+  the same sweep: no timer to make and cancel per request.
 - **Unread bodies.** When a response is sent before the request's body was read (``/auth``
   never reads one; a refused API call does not either), uvicorn would read and discard the
   rest for as long as the client sends. Here at most ``drain`` more bytes are discarded,
   within the header deadline, and then the connection is closed.
 
 The requests themselves pay nothing: the deadline is a timestamp in a dict while headers
-are incomplete, and a request that arrives in one piece never enters it for long.
+are incomplete, a request that arrives in one piece never enters it for long, and an idle
+connection's keep-alive is the time it went idle.
 """
 
 from __future__ import annotations
@@ -79,8 +83,8 @@ class Edge:
         self.open: set[Any] = set()
         # Connections whose request head is incomplete -> when they started it (oldest first).
         self.waiting: OrderedDict[Any, float] = OrderedDict()
-        # Idle keep-alive connections between requests (idle longest first); uvicorn times them.
-        self.idle: OrderedDict[Any, None] = OrderedDict()
+        # Keep-alive connections between requests -> since when (idle longest first).
+        self.idle: OrderedDict[Any, float] = OrderedDict()
         self._sweep: asyncio.TimerHandle | None = None
         self.late = raw_answer(
             "request_timeout",
@@ -121,6 +125,16 @@ class Edge:
         if self._sweep is None:
             self._sweep = protocol.loop.call_later(self._tick(), self.sweep, protocol.loop)
 
+    def rest(self, protocol: Any, now: float) -> None:
+        """``protocol`` is between requests since ``now``: the newest idle connection, the
+        last to be pushed out, closed by the sweep once idle for its keep-alive timeout."""
+        self.waiting.pop(protocol, None)
+        idle = self.idle
+        idle[protocol] = now
+        idle.move_to_end(protocol)
+        if self._sweep is None:
+            self._sweep = protocol.loop.call_later(self._tick(), self.sweep, protocol.loop)
+
     def forget(self, protocol: Any) -> None:
         self.open.discard(protocol)
         self.waiting.pop(protocol, None)
@@ -135,15 +149,25 @@ class Edge:
             transport.close()
 
     def sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Close the connections whose headers are late; again later while any wait."""
+        """Close the connections whose headers are late, and those idle beyond uvicorn's
+        keep-alive timeout (its own handler closes them); again later while any wait or
+        are idle."""
         self._sweep = None
-        deadline = loop.time() - self.read_timeout
+        now = loop.time()
+        deadline = now - self.read_timeout
         while self.waiting:
             protocol, since = next(iter(self.waiting.items()))
             if since > deadline:
                 break
             self.close(protocol, self.late if protocol.answerable() else b"")
-        if self.waiting:
+        idle = self.idle
+        while idle:
+            protocol, since = next(iter(idle.items()))
+            if since > now - protocol.timeout_keep_alive:
+                break
+            del idle[protocol]
+            protocol.timeout_keep_alive_handler()
+        if self.waiting or idle:
             self._sweep = loop.call_later(self._tick(), self.sweep, loop)
 
     def _tick(self) -> float:
@@ -199,13 +223,8 @@ class GuardedProtocol:
             self._draining = self.edge.drain
             self.edge.wait(self, self.loop.time())
         elif cycle is None or cycle.response_complete:
-            # Between requests again: the newest idle connection, the last to be pushed
-            # out. A request answered in the protocol (``direct_auth``) never left ``idle``,
-            # so it is moved to the end; one answered through ASGI left it when its head
-            # was complete (``data_received``), and is added at the end.
-            idle = self.edge.idle
-            idle[self] = None
-            idle.move_to_end(self)
+            # Between requests again (uvicorn has set its keep-alive timer too).
+            self.edge.rest(self, self.loop.time())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.edge.forget(self)

@@ -146,6 +146,7 @@ class DirectAuthProtocol:
     seam below says when the connection is between requests."""
 
     # uvicorn's attributes, set by its protocol classes (both have these).
+    loop: Any
     cycle: Any
     transport: Any
     flow: Any
@@ -167,6 +168,7 @@ class DirectAuthProtocol:
             and self._draining < 0
             and not self.root_path
             and not self.flow.write_paused
+            and not self.flow.read_paused
             and not self.transport.is_closing()
         ):
             scope = request_scope(data, HEAD_LIMIT)
@@ -181,10 +183,13 @@ class DirectAuthProtocol:
                     self._unset_keepalive_if_required()  # type: ignore[attr-defined]
                     self.transport.write(response_bytes(answer, self.server_state.default_headers))
                     self.cycle = None
-                    # An idle connection stays in ``edge.idle`` while this runs: nothing can
-                    # push it out in between (no await), and it is moved to the end now.
-                    self.edge.waiting.pop(self, None)
-                    self.on_response_complete()  # type: ignore[attr-defined]
+                    # What uvicorn's on_response_complete does between requests (reading is
+                    # not paused, no request is pipelined), but its keep-alive timer: the
+                    # edge's sweep closes the connection once idle that long. An idle
+                    # connection stays in ``edge.idle`` while this runs: nothing can push it
+                    # out in between (no await), and it is moved to the end now.
+                    self.server_state.total_requests += 1
+                    self.edge.rest(self, self.loop.time())
                     return
         super().data_received(data)  # type: ignore[misc]
 
