@@ -11,8 +11,8 @@ So the server's HTTP protocol class is uvicorn's own with this mixin (``guarded`
 
 - **Header deadline.** A connection must deliver a complete request head within
   ``read_timeout`` seconds of opening, and of the first byte of each later request. A
-  sweep (one timer for the whole server, only while some connection is waiting) answers
-  the late ones ``408`` (``request_timeout``) and closes them.
+  sweep (one timer for the whole server, only while some connection waits or is idle)
+  answers the late ones ``408`` (``request_timeout``) and closes them.
 - **Ceiling.** At most ``ceiling`` connections are open. A new one beyond it first pushes
   out the oldest connection still waiting for its headers, then the keep-alive connection
   idle longest (since its last answer, not since it opened): a slow-loris flood thus
