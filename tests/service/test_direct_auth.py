@@ -216,6 +216,18 @@ def test_an_idle_connection_answered_in_the_protocol_is_closed_after_keep_alive(
                 assert answer is not None and answer.status == 204
                 assert not closed_by_server(sock, within=0.8)
                 assert closed_by_server(sock, within=5)
+        # After an answer through ASGI (uvicorn's timer set), requests in the protocol keep
+        # the connection open for as long as they come.
+        with connect(url) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+            answer = read_answer(sock)
+            assert answer is not None and answer.status == 200
+            for _ in range(4):
+                time.sleep(0.5)
+                sock.sendall(request.encode())
+                answer = read_answer(sock)
+                assert answer is not None and answer.status == 204
+            assert closed_by_server(sock, within=5)
 
 
 # -- what the protocol reads is what each parser reads ------------------------------------

@@ -43,8 +43,14 @@ from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 from keyturn._asgi import Scope
 from keyturn.service.forward_auth import Wire, header_lines
 
+# The methods taken (none that frames a body without saying so, nor HEAD), each as the
+# scope's one string (a method read per request would be a new string, hashed anew by each
+# dictionary it meets).
+_METHODS = {
+    name.encode("ascii"): name for name in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+}
 _REQUEST_LINE = re.compile(
-    rb"(GET|POST|PUT|PATCH|DELETE|OPTIONS) (/auth(?:[/?][\x21-\x22\x24-\x7e]*)?) HTTP/1\.1\r\n"
+    b"(" + b"|".join(_METHODS) + rb") (/auth(?:[/?][\x21-\x22\x24-\x7e]*)?) HTTP/1\.1\r\n"
 )
 # Header lines are RFC 9110's token, a colon, the value with the whitespace around it:
 # visible ASCII, spaces and tabs only, each line ended by CRLF. The lines' bytes are checked
@@ -105,7 +111,7 @@ def request_scope(data: bytes, limit: int) -> Scope | None:
     return {
         "type": "http",
         "http_version": "1.1",
-        "method": line[1].decode("ascii"),
+        "method": _METHODS[line[1]],
         "path": unquote(path) if "%" in (path := raw_path.decode("ascii")) else path,
         "raw_path": raw_path,
         "query_string": query,
@@ -148,6 +154,7 @@ class DirectAuthProtocol:
     # uvicorn's attributes, set by its protocol classes (both have these).
     loop: Any
     cycle: Any
+    timeout_keep_alive_task: Any
     transport: Any
     flow: Any
     server_state: Any
@@ -180,7 +187,8 @@ class DirectAuthProtocol:
                 except Exception:  # a fault: uvicorn answers it (500) and logs it
                     answer = None
                 if answer is not None:
-                    self._unset_keepalive_if_required()  # type: ignore[attr-defined]
+                    if self.timeout_keep_alive_task is not None:  # after an ASGI answer
+                        self._unset_keepalive_if_required()  # type: ignore[attr-defined]
                     self.transport.write(response_bytes(answer, self.server_state.default_headers))
                     self.cycle = None
                     # What uvicorn's on_response_complete does between requests (reading is
