@@ -469,11 +469,17 @@ class VerificationLog:
             for i in compress(range(count), headers):
                 clients[i], agents[i] = self._seen(peers[i], headers[i], agents[i], work)
         shaping = (codes, key_ids, asked, methods, agents)  # a shape's key, by column
+        # ``None in`` a column compares each value with ``None`` (about a hundred
+        # instructions an entry, as each type declines the comparison): a batch of one shape
+        # is asked once.
         if all(map(_uniform, shaping)):
-            shapes: list[Any] = [known.get(tuple(column[0] for column in shaping))] * count
+            shape = known.get(tuple(column[0] for column in shaping))
+            shapes: list[Any] = [shape] * count
+            unnamed_any = shape is None
         else:
             shapes = list(map(known.get, zip(*shaping, strict=True)))
-        if None in shapes:  # shapes this writer has not named yet
+            unnamed_any = None in shapes
+        if unnamed_any:  # shapes this writer has not named yet
             new: dict[tuple[Any, ...], int] = {}  # shape key -> its place in ``made``
             made: list[ShapeRow] = []
             unnamed = list(compress(range(count), map(is_, shapes, repeat(None))))
@@ -492,7 +498,11 @@ class VerificationLog:
                     known[key] = ids[place]
             for i in unnamed:
                 shapes[i] = ids[shapes[i]]
-        if None in rids or max(map(len, rids)) > 128 or "\x00" in "".join(rids):
+        try:  # a request id to make (``None``, which the join refuses) or to clean
+            clean = "\x00" not in "".join(rids) and max(map(len, rids)) <= 128
+        except TypeError:
+            clean = False
+        if not clean:
             rids = tuple(new_id()[0] if rid is None else _text(rid, 128) for rid in rids)
         if min(ats) < now - LATE:
             late.extend((rid, at) for rid, at in zip(rids, ats, strict=True) if at < now - LATE)

@@ -336,6 +336,21 @@ def test_a_mixed_batch_keeps_every_entry_its_own_fields(manager: KeyManager) -> 
     log.close()
 
 
+@pytest.mark.parametrize("sent", ["x" * 129, "r\x00id"])
+def test_a_batch_with_one_irregular_request_id_and_no_missing_one_is_cleaned(
+    manager: KeyManager, sent: str
+) -> None:
+    """The writer tells a batch whose ids all stand as sent from one it must clean without
+    a missing id among them: an id too long, or holding a NUL, is cut and cleaned."""
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    log.record(entry(request_id="plain"))
+    log.record(entry(request_id=sent))
+    assert log.flush() == 2
+    stored = [v.request_id for v in manager.store.verifications(VerificationFilter())]
+    assert stored == [sent[:128].replace("\x00", "\ufffd"), "plain"]
+    log.close()
+
+
 def test_a_clock_stepped_back_does_not_keep_the_queue_open(
     manager: KeyManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
