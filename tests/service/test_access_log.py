@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
@@ -63,6 +64,24 @@ def test_fields() -> None:
     assert (entry["client"], entry["method"], entry["status"]) == ("10.0.0.1", "POST", 418)
     assert entry["duration_ms"] >= 0
     assert entry["time"].endswith("Z") and entry["time"][10] == "T"
+
+
+def test_the_duration_in_milliseconds_to_three_places() -> None:
+    stream = io.StringIO()
+    lines = AccessLines(Redactor(DEFAULT_QUERY_PARAMS), stream)
+    scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"", "client": None}
+    seconds = (0.0, 0.0000004, 0.0000006, 0.000001, 0.000999, 0.0012345, 0.0203, 1.5, 62.0)
+
+    async def run() -> None:  # lines are buffered on the event loop
+        for elapsed in seconds:
+            lines.write(scope, 200, elapsed)
+        lines.flush()
+
+    asyncio.run(run())
+    written = [re.search(r'"duration_ms":([^,}]*)', line)[1]  # type: ignore[index]
+               for line in stream.getvalue().splitlines()]
+    assert written == ["0.000", "0.000", "0.001", "0.001", "0.999", "1.234", "20.300",
+                       "1500.000", "62000.000"]
 
 
 # -- a real `keyturn serve`: what reaches stdout and stderr -----------------------------------
