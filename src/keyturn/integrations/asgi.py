@@ -27,7 +27,7 @@ from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
 from keyturn.integrations.guard import Guard, KeySource
 from keyturn.integrations.identity import VerifiedKey
-from keyturn.verifier import Decision
+from keyturn.verifier import Candidate, Decision
 
 STATE_KEY = "keyturn_key"
 """Where the ``VerifiedKey`` lands: ``scope["state"][STATE_KEY]``, ``request.state.keyturn_key``."""
@@ -111,63 +111,82 @@ class KeyturnMiddleware:
                     seen = _new_seen(Seen, (method, path, rid, user_agent(headers), headers))
                 try:
                     found = self._triage(headers, scope["query_string"], required, peer, seen, True)
-                    if not isinstance(found, Decision):
-                        query = scope["query_string"]
-                        found = await self._resume(found, headers, query, required, peer, seen)
                 except KeyturnError as exc:  # no decision could be made: fail closed
-                    result: VerifiedKey | HttpAnswer = self.guard.failure(exc)
-                else:
-                    # Guard.settle, inlined for a decision it settled before: a cached
-                    # key's accepting decision is one object, request after request.
-                    settled = self._settled.get(id(found))
-                    if settled is not None and settled[0] is found:
-                        result = settled[1]
-                    else:
-                        result = self._settle(found)
-                if isinstance(result, HttpAnswer):
-                    if self._cors_inside and is_preflight(scope):
-                        await self.app(scope, receive, send)  # answered by CORSMiddleware
-                    elif kind == "http":
-                        await _send_answer(send, result, "http.response", rid_header)
-                    else:
-                        await _refuse_websocket(scope, send, result, rid_header)
+                    await self._refuse(scope, receive, send, self.guard.failure(exc), rid_header)
                     return
+                # Guard.settle, inlined for a decision it settled before: a cached key's
+                # accepting decision is one object, request after request. Anything else (a
+                # store read to make, a refusal) goes the long way, where it is told apart.
+                settled = self._settled.get(id(found))
+                if settled is not None and settled[0] is found:
+                    result = settled[1]
+                else:
+                    verdict = (
+                        self._settle(found)
+                        if isinstance(found, Decision)
+                        else await self._resumed(found, scope, required, peer, seen)
+                    )
+                    if isinstance(verdict, HttpAnswer):
+                        await self._refuse(scope, receive, send, verdict, rid_header)
+                        return
+                    result = verdict
                 state = scope.get("state")
                 if state is None:
                     scope["state"] = state = {}
                 state[STATE_KEY] = result
                 state[REQUEST_ID_KEY] = rid
+                told = (HEADER_ASGI, rid_header)
                 # The key's lifecycle only once it is due (``VerifiedKey.lifecycle``), which
-                # for most keys, most of the time, it is not: no header for the server to write.
-                if time() < result.lifecycle_due:
-                    told: _Told = ((HEADER_ASGI, rid_header),)
+                # for most keys, most of the time, it is not: then an HTTP response's start
+                # takes the request's ``X-Request-Id`` alone, in the ``send`` made here.
+                if kind == "http" and time() < result.lifecycle_due:
+                    app_send = send
+
+                    # Defined here, not made by a helper: one call fewer per request. A plain
+                    # function handing back ``send``'s awaitable (ASGI asks for an awaitable
+                    # callable): no coroutine of its own on each message. A new list (an app
+                    # may send one list each time), in the app's own message, as Starlette's
+                    # MutableHeaders does: no copy of the message.
+                    def telling(message: Message) -> Awaitable[None]:
+                        if message["type"] == "http.response.start":
+                            message["headers"] = [*message.get("headers", ()), told]
+                        return app_send(message)
+
+                    send = telling
                 else:
-                    told = (*result.lifecycle_all_asgi, (HEADER_ASGI, rid_header))
-                start = _START[kind]
-                app_send = send
-
-                # ``send`` that adds ``told`` (the lifecycle headers if due, then the request's
-                # ``X-Request-Id``) to the response's start or a WebSocket's accept, whatever
-                # the app put there; only the id to a refusal of keyturn's own made inside
-                # (FastAPI's dependency asking for more scopes marks ``REFUSED_KEY``): a
-                # refusal never tells anything about the key. Defined here, not made by a
-                # helper: one call fewer per request. A plain function handing back
-                # ``send``'s awaitable (ASGI asks for an awaitable callable): no coroutine of
-                # its own on each message.
-                def telling(message: Message) -> Awaitable[None]:
-                    if message["type"] == start:
-                        # A new list (an app may send one list each time), in the app's own
-                        # message, as Starlette's MutableHeaders does: no copy of the message.
-                        if len(told) > 1 and state.get(REFUSED_KEY):
-                            message["headers"] = [*message.get("headers", ()), told[-1]]
-                        else:
-                            message["headers"] = [*message.get("headers", ()), *told]
-                    return app_send(message)
-
-                send = telling
+                    send = _telling(send, _START[kind], told, result, state)
         elif kind == "lifespan" and self.guard.owns_manager:
             send = self._closing_on_shutdown(send)
         await self.app(scope, receive, send)
+
+    async def _resumed(
+        self,
+        found: Candidate | None,
+        scope: Scope,
+        required: tuple[str, ...],
+        peer: str | None,
+        seen: Seen,
+    ) -> VerifiedKey | HttpAnswer:
+        """The key, or the answer to send, when the triage could not decide: a store read
+        to make (in a thread), or the general path."""
+        try:
+            query = scope["query_string"]
+            decision = await self._resume(found, scope["headers"], query, required, peer, seen)
+            return self._settle(decision)
+        except KeyturnError as exc:  # no decision could be made: fail closed
+            return self.guard.failure(exc)
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, answer: HttpAnswer, rid_header: bytes
+    ) -> None:
+        """Answer ``answer`` instead of the app (a preflight goes on to a CORSMiddleware
+        inside, which answers it without calling the app)."""
+        if self._cors_inside and is_preflight(scope):
+            await self.app(scope, receive, send)
+        elif scope["type"] == "http":
+            await _send_answer(send, answer, "http.response", rid_header)
+        else:
+            await _refuse_websocket(scope, send, answer, rid_header)
 
     def _closing_on_shutdown(self, send: Send) -> Send:
         async def forward(message: Message) -> None:
@@ -179,7 +198,29 @@ class KeyturnMiddleware:
 
 
 _START = {"http": "http.response.start", "websocket": "websocket.accept"}
-_Told = tuple[tuple[bytes, bytes], ...]
+
+
+def _telling(
+    send: Send, start: str, told: tuple[bytes, bytes], key: VerifiedKey, state: dict[str, object]
+) -> Send:
+    """``send`` that adds the key's lifecycle headers (when due) and the request's
+    ``X-Request-Id`` (``told``) to the response's start or a WebSocket's accept, whatever
+    the app put there; only the id to a refusal of keyturn's own made inside (FastAPI's
+    dependency asking for more scopes marks ``REFUSED_KEY``): a refusal never tells anything
+    about the key. The middleware's own, lighter ``send`` does this for an HTTP response
+    when nothing of the key's is due."""
+    lifecycle = key.lifecycle_all_asgi if time() >= key.lifecycle_due else ()
+
+    def telling(message: Message) -> Awaitable[None]:
+        if message["type"] == start:
+            headers = [*message.get("headers", ())]
+            if lifecycle and not state.get(REFUSED_KEY):
+                headers += lifecycle
+            headers.append(told)
+            message["headers"] = headers
+        return send(message)
+
+    return telling
 
 
 def route_path(path: str, root_path: str) -> str:
