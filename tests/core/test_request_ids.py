@@ -4,8 +4,12 @@ application that seeds it for its own use must see the same sequence with keytur
 
 from __future__ import annotations
 
+import os
 import random
 import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from keyturn import KeyManager
 from keyturn._verifications import VerificationFilter
@@ -30,3 +34,36 @@ def test_made_ids_are_unique_ordered_and_leave_the_shared_random_state_alone() -
     assert all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in ids)
     assert len(set(ids)) == len(ids)
     assert ids == sorted(ids)
+
+
+def test_threads_making_ids_at_once_never_share_one() -> None:
+    from keyturn._request_ids import new_id
+
+    def make(count: int) -> list[tuple[str, bytes]]:
+        return [new_id() for _ in range(count)]
+
+    with ThreadPoolExecutor(8) as pool:
+        made = [pair for batch in pool.map(make, [3_000] * 8) for pair in batch]
+    assert all(rid.encode() == header for rid, header in made)  # the header says the same
+    ids = [rid for rid, _ in made]
+    assert len(set(ids)) == len(ids) == 24_000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_makes_ids_of_its_own() -> None:
+    from keyturn._request_ids import new_id
+
+    new_id()  # a run under way when the worker is forked
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: its next ids, to the parent
+        os.write(write, " ".join(new_id()[0] for _ in range(3)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        theirs = pipe.read().split()
+    os.waitpid(pid, 0)
+    ours = [new_id()[0] for _ in range(3)]
+    assert len(theirs) == 3
+    assert not set(theirs) & set(ours)
+    assert {rid[12:24] for rid in theirs}.isdisjoint(rid[12:24] for rid in ours)
