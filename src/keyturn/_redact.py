@@ -31,7 +31,7 @@ from keyturn.keys import mask
 # Any keyturn-shaped key: a prefix, "_", then at least 30 base62 characters. Deliberately
 # wider than the configured prefixes, so a key of another deployment is masked too.
 _KEY_SHAPED = re.compile(r"[a-z0-9][a-z0-9_]{0,31}_[0-9A-Za-z]{30,}")
-_SHORTEST_KEY = 32  # shorter text cannot hold one: skip the rest (most paths are short)
+SHORTEST_KEY = 32  # shorter text cannot hold one: skip the rest (most paths are short)
 # A stretch of text an encoded key could hide in: URL, JSON-escape and base64 characters.
 _RUN = re.compile(r"[0-9A-Za-z_%\\+/=.\-]{32,}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_\-]{40,}={0,2}")
@@ -135,7 +135,7 @@ def _mask_base64(match: re.Match[str]) -> str:
 
 def mask_text(value: str) -> str:
     """``value`` with every key masked, however it is encoded (see the module docstring)."""
-    if len(value) < _SHORTEST_KEY:
+    if len(value) < SHORTEST_KEY:
         return value
     value = _KEY_SHAPED.sub(_mask_match, value)
     if "%" in value or "\\" in value or _BASE64.search(value):

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyturn._addresses import address_text, parse_address
 from keyturn._flusher import Flusher
-from keyturn._redact import mask_text
+from keyturn._redact import SHORTEST_KEY, mask_text
 from keyturn._request_ids import new_id
 from keyturn.store.verification_rows import LATE, SHAPE_REUSE, VERIFICATION_COLUMNS
 
@@ -81,6 +81,17 @@ def _shown(text: str, limit: int) -> str:
     (``keyturn._redact``: a key in a user agent or a percent-encoded path is still a key),
     then cut and cleaned (``_text``)."""
     return _text(mask_text(text), limit)
+
+
+def _stored_path(path: str) -> str:
+    """A path as stored, worked out once per distinct path of a batch (``_rows``): without
+    its query (where keys and tokens are sent), masked and cut (``_shown``). A path shorter
+    than any key, as most are, is kept as it is unless it holds a NUL: one call where the
+    masking took four (a batch of a new path each costs the writer a call per entry)."""
+    path = path.partition("?")[0]
+    if len(path) < SHORTEST_KEY and "\x00" not in path:
+        return path
+    return _shown(path, MAX_TEXT)
 
 
 class Seen(NamedTuple):
@@ -513,7 +524,7 @@ class VerificationLog:
         values[1::width] = rids
         values[2::width] = key_ids
         values[3::width] = shapes
-        values[4::width] = _through(paths, lambda path: _shown(path.partition("?")[0], MAX_TEXT))
+        values[4::width] = _through(paths, _stored_path)
         values[5::width] = clients
         return values
 

@@ -336,6 +336,19 @@ def test_a_mixed_batch_keeps_every_entry_its_own_fields(manager: KeyManager) -> 
     log.close()
 
 
+def test_paths_are_stored_without_query_nul_or_key_short_or_long(manager: KeyManager) -> None:
+    """A path shorter than any key is stored as sent but for a NUL (which PostgreSQL
+    refuses); a longer one has the key in it masked; neither keeps its query."""
+    key = manager.create_key("k")
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    sent = {"short": "/orders/7?api_key=x", "nul": "/a\x00b", "key": f"/keys/{key.key}/x"}
+    for rid, path in sent.items():
+        log.record(entry(request_id=rid, path=path))
+    assert log.flush() == 3
+    stored = {v.request_id: v.path for v in manager.store.verifications(VerificationFilter())}
+    assert stored == {"short": "/orders/7", "nul": "/a\ufffdb", "key": f"/keys/{mask(key.key)}/x"}
+
+
 @pytest.mark.parametrize("sent", ["x" * 129, "r\x00id"])
 def test_a_batch_with_one_irregular_request_id_and_no_missing_one_is_cleaned(
     manager: KeyManager, sent: str
