@@ -20,9 +20,12 @@ Refill = Literal["daily", "monthly"]
 REFILLS: tuple[Refill, ...] = ("daily", "monthly")
 
 
-LAZY = frozenset({"created_at", "last_used_at", "refilled_at", "grace_max", "metadata"})
+LAZY = frozenset({"created_at", "last_used_at", "metadata"})
 """The fields of a record read on a cache miss made on first read (see ``KeyRecord.rest``):
 what people and handlers see of a key, which no decision needs."""
+
+
+_ALREADY = -math.inf
 
 
 def utcnow() -> datetime:
@@ -110,9 +113,9 @@ class KeyRecord:
     # handlers). Made once per record, so a key with roles costs the hot path nothing.
     granted: frozenset[str] = field(init=False, repr=False, compare=False)
 
-    # A record read on a cache miss (``keyturn.store.sql.record_reader``) is made without
-    # its display fields (``LAZY``: what no decision reads), and with what they are made
-    # from here: the converters and the row's raw values, in ``LAZY``'s order. The first
+    # A record read from a row (``keyturn.store.sql.record_reader``) is made without its
+    # display fields (``LAZY``: what no decision reads), and with what they are made from
+    # here: the converters and the row's raw values (see ``unpack``). The first
     # read of one of them makes them all (``unpack``); ``None`` once made, or for a
     # record made whole.
     rest: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
@@ -124,16 +127,17 @@ class KeyRecord:
         """Work out, once per record, what the hot path reads instead of the fields."""
         if not self.allowance_id:
             self.allowance_id = self.id
-        self.usable_until = usable = -math.inf if self.canary else states.usable_until(self)
-        self.metered = (
-            bool(self.rate_limits)
+        self.usable_until = usable = _ALREADY if self.canary else states.usable_until(self)
+        self.metered = metered = bool(  # one call of ``bool``: this runs per record built
+            self.rate_limits
             or self.credits is not None
-            or bool(self.owner_rate_limits)
+            or self.owner_rate_limits
             or self.owner_credits
         )
         self.allowed = AddressSet(self.allowed_ips) if self.allowed_ips else None
-        self.live_until = -math.inf if self.metered else usable
-        self.granted = self.scopes | self.role_scopes if self.role_scopes else self.scopes
+        self.live_until = _ALREADY if metered else usable
+        role_scopes = self.role_scopes
+        self.granted = self.scopes | role_scopes if role_scopes else self.scopes
         self.accepted = None
 
     def unpack(self) -> None:
@@ -142,11 +146,9 @@ class KeyRecord:
         Another thread may make them meanwhile: both make the same values."""
         rest = self.rest
         if rest is not None:
-            moment, loads, created, used, refilled, grace_max, metadata = rest
+            moment, loads, created, used, metadata = rest
             self.created_at = moment(created)
             self.last_used_at = None if used is None else moment(used)
-            self.refilled_at = None if refilled is None else moment(refilled)
-            self.grace_max = None if grace_max is None else moment(grace_max)
             self.metadata = loads(metadata)
             self.rest = None
 
@@ -209,7 +211,7 @@ def _made_on_first_read(name: str) -> property:
     ``unpack`` on the first read of a record read on a cache miss; else, for a slot never
     set, a true AttributeError.
 
-    A property on these five fields, rather than ``__getattr__`` on the class: a class
+    A property on these fields, rather than ``__getattr__`` on the class: a class
     with ``__getattr__`` has every attribute read take the generic lookup (the interpreter
     does not specialise them), which cost a cached verify its four reads of the record
     (1,100 instructions, 7% of it) and a cache miss every read of its fields."""

@@ -179,10 +179,15 @@ def test_a_canary_costs_a_client_what_an_unknown_key_costs(proxied: KeyManager) 
     assert outcomes[0] == outcomes[1] == ("unknown_key", "lookups_throttled")
 
 
-def test_a_row_holding_the_packed_reads_separator_is_read_whole(tmp_path: Any) -> None:
+@pytest.mark.parametrize(
+    "name", ["odd\x1fname", "odd\x1ename", "a\x1f\x1f\x1f\x1f\x1f\x1f\x1f\x1ename"]
+)
+def test_a_row_holding_the_packed_reads_separator_is_read_whole(tmp_path: Any, name: str) -> None:
     """A name written by other means than the admin layer (which refuses control
-    characters) may hold the character the SQLite miss read joins values with: the key is
-    still judged on its own row, every field in its place."""
+    characters) may hold a character the SQLite miss read joins values with (between
+    values, or between the row's head and tail; with as many of the first before the second
+    as put the second where the tail starts): the key is still judged on its own row,
+    every field in its place."""
     import sqlite3
 
     url = f"sqlite:///{tmp_path / 'k.db'}"
@@ -190,14 +195,41 @@ def test_a_row_holding_the_packed_reads_separator_is_read_whole(tmp_path: Any) -
     issued = maker.create_key("plain", scopes=["read"], metadata={"team": "a"})
     maker.close()
     raw = sqlite3.connect(tmp_path / "k.db")
-    raw.execute("UPDATE keys SET name = ?, revoked_at = ?", ("odd\x1fname", time.time() - 5))
+    raw.execute("UPDATE keys SET name = ?, revoked_at = ?", (name, time.time() - 5))
     raw.commit()
     raw.close()
     reader = KeyManager(url, cache=KeyCache(maxsize=0))
     found = reader.store.find_by_hash(issued.record.key_hash)
     assert found is not None
-    assert (found.name, found.metadata, found.scopes) == ("odd\x1fname", {"team": "a"}, {"read"})
+    assert (found.name, found.metadata, found.scopes) == (name, {"team": "a"}, {"read"})
     assert reader.verify([("authorization", f"Bearer {issued.key}")]).code == "key_revoked"
+    reader.close()
+
+
+def test_keys_whose_rows_end_alike_are_each_judged_on_their_own_row(tmp_path: Any) -> None:
+    """The SQLite miss read works out the end of a row (rotation, metering, revocation...)
+    once for all the rows that end alike: a key revoked by another process while another
+    key's row still ends as its did is refused, the other accepted, and a key given
+    credits reads them."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    maker = KeyManager(url, cache=KeyCache(maxsize=0))
+    keep, drop, paid = (maker.create_key(n, scopes=["read"]) for n in ("keep", "drop", "paid"))
+    reader = KeyManager(url, cache=KeyCache(maxsize=0))
+    reader.store.rows_kept = 0  # type: ignore[attr-defined]
+    for key in (keep, drop, paid):
+        assert reader.verify([("authorization", f"Bearer {key.key}")]).code == "valid"
+    raw = sqlite3.connect(tmp_path / "k.db")
+    raw.execute("UPDATE keys SET revoked_at = ? WHERE id = ?", (time.time() - 5, drop.record.id))
+    raw.execute("UPDATE keys SET credits = 7 WHERE id = ?", (paid.record.id,))
+    raw.commit()
+    raw.close()
+    codes = [reader.verify([("authorization", f"Bearer {k.key}")]).code for k in (keep, drop)]
+    assert codes == ["valid", "key_revoked"]
+    found = reader.store.find_by_hash(paid.record.key_hash)
+    assert found is not None and (found.credits, found.metered) == (7, True)
+    maker.close()
     reader.close()
 
 

@@ -9,7 +9,7 @@ and ``jsonb``, so that a DBA reading the tables sees what they are.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -151,17 +151,32 @@ def role_scopes(dialect: Dialect) -> str:
     )
 
 
-_UNTIMED_NAMES = tuple(c for c in COLUMN_NAMES if c not in TIME_FIELDS)
-_UNTIMED = ", ".join(f'"{c}"' for c in _UNTIMED_NAMES)
-_OWNER = "owner_rate_limits, owner_credits"
-_TIMES = ", ".join(f'"{c}"' for c in COLUMN_NAMES if c in TIME_FIELDS)
+HEAD = (
+    "key_hash", "id", "prefix", "start", "end", "name", "owner", "scopes", "metadata",
+    "allowance_id", "created_at", "expires_at", "last_used_at",
+)  # fmt: skip
+"""The columns every key has a value in (or most keys: an expiry, a last use), first in
+what a read of a key selects."""
+TAIL = (
+    "disabled", "replaced_by", "replaces", "rate_limits", "credits", "refill",
+    "refill_amount", "allowed_ips", "canary", "roles", "grace_quiet_seconds", "role_scopes",
+    "owner_rate_limits", "owner_credits", "revoked_at", "grace_until", "refilled_at",
+    "grace_max",
+)  # fmt: skip
+"""Then the values most keys leave empty (rotation, metering, restrictions, roles, the
+owner's shared limits as the key's row keeps them: ``OWNER_LIMITS``; ``role_scopes`` is
+the scopes of the key's roles, ``role_scopes()``): among many keys, few different
+tails, so a reader converts each tail it sees once (``packed_reader``)."""
+
+
+def _read_as(dialect: Dialect, name: str) -> str:
+    return role_scopes(dialect) if name == "role_scopes" else f'"{name}"'
 
 
 def selected(dialect: Dialect) -> str:
-    """What every read of a key selects: its columns but the times, the scopes of its
-    roles, its owner's shared limits as its row keeps them (``OWNER_LIMITS``), then its
-    times (the order ``record_reader`` takes them in)."""
-    return f"{_UNTIMED}, {role_scopes(dialect)}, {_OWNER}, {_TIMES}"
+    """What every read of a key selects: ``HEAD`` then ``TAIL`` (``record_reader``'s
+    order)."""
+    return ", ".join(_read_as(dialect, name) for name in HEAD + TAIL)
 
 
 SEPARATOR = "\x1f"
@@ -169,7 +184,11 @@ SEPARATOR = "\x1f"
 admin layer writes holds (names and owners are printable text, metadata is JSON, the rest
 are tokens, ids and numbers). A value that holds it all the same (a row written by other
 means) shows as a wrong count of values, and the row is read the general way."""
-_FLAGS = ("disabled", "canary")
+TAIL_MARK = "\x1e"
+"""Between ``packed_by_hash``'s head and tail (another control character). A value that
+holds it puts the first mark early, if it is in the head: the head then counts too few
+values, or the tail (which holds the head's later separators besides its own) too many."""
+_FLAGS = ("disabled", "canary", "owner_credits")
 
 
 _TIME_SCALE = 1 << 22
@@ -196,55 +215,57 @@ def packed_time(text: str) -> datetime | None:
     return datetime.fromtimestamp(int(text) / _TIME_SCALE, UTC) if text else None
 
 
+def _packed(dialect: Dialect, name: str) -> str:
+    if name in TIME_FIELDS:
+        return _packed_time(name)
+    if name == "allowance_id":  # most keys' own id, which the record then takes
+        return 'nullif("allowance_id", "id")'
+    return f'nullif("{name}", 0)' if name in _FLAGS else _read_as(dialect, name)
+
+
 def packed_by_hash(dialect: Dialect) -> str:
-    """The cache-miss read on SQLite: ``by_hash``'s values joined by ``SEPARATOR`` into one
-    text (``printf``, in one pass), named short (an unnamed column is named by its
-    expression, which the driver decodes on every read), the times as whole numbers of
-    2**-22 seconds (``_packed_time``: exact, where a REAL as text would be rounded to 15
-    digits).
+    """The cache-miss read on SQLite: ``by_hash``'s values joined into one text (``printf``,
+    in one pass), the head's and the tail's by ``SEPARATOR``, with ``TAIL_MARK`` between
+    them; without the key hash (the reader is given the one looked up), and the allowance
+    id empty when it is the key's own (which a record then takes: ``KeyRecord.derive``);
+    named short (an unnamed column is named by its expression, which the driver
+    decodes on every read), the times as whole numbers of 2**-22 seconds (``_packed_time``:
+    exact, where a REAL as text would be rounded to 15 digits).
 
     A column costs the driver a description tuple, a name, an object and a release of the
     GIL per read (1,600 instructions each, 30 of them: more than the B-tree lookup itself);
-    the text costs SQLite about what the columns would, and the reader one ``str.split`` (a
-    JSON array costs SQLite as much, and the C JSON scanner six times what the split does).
-    A NULL becomes an empty text, which the record reader takes as NULL; a false flag is
-    made NULL first, so that it too reads as false."""
-    values = [
-        *(f'nullif("{c}", 0)' if c in _FLAGS else f'"{c}"' for c in _UNTIMED_NAMES),
-        role_scopes(dialect),
-        "owner_rate_limits",
-        "nullif(owner_credits, 0)",
-        *(_packed_time(c) for c in COLUMN_NAMES if c in TIME_FIELDS),
-    ]
-    fields = SEPARATOR.join(["%s"] * len(values))
+    the text costs SQLite about what the columns would, and the reader one ``str.split`` of
+    the head, and of the tail only the first time it sees it (a JSON array costs SQLite as
+    much, and the C JSON scanner six times what the split does). A NULL becomes an empty
+    text, which the record reader takes as NULL; a false flag is made NULL first, so that
+    it too reads as false."""
+    head = ", ".join(_packed(dialect, name) for name in HEAD[1:])  # the hash is known
+    tail = ", ".join(_packed(dialect, name) for name in TAIL)
+    fields = (
+        SEPARATOR.join(["%s"] * (len(HEAD) - 1)) + TAIL_MARK + SEPARATOR.join(["%s"] * len(TAIL))
+    )
     return (
-        f"SELECT printf('{fields}', {', '.join(values)}) AS packed "
+        f"SELECT printf('{fields}', {head}, {tail}) AS packed "
         "FROM keys WHERE key_hash = :key_hash"
     )
-
-
-PACKED_FIELDS = len(COLUMN_NAMES) + 3
-"""Values in the text ``packed_by_hash`` reads: the untimed columns, the roles' scopes,
-the owner's two limits and the times."""
 
 
 _NONE: frozenset[str] = frozenset()
 _blank = object.__new__
 SCOPE_SETS_KEPT = 1024
+TAILS_KEPT = 1024
 
 
-def record_reader(
-    dialect: Dialect, time_of: Callable[[Any], datetime | None] | None = None
-) -> Callable[..., KeyRecord]:
-    """A row's values (in ``selected``'s order) -> record, with the dialect's converters
-    bound as locals: ``read(*row)``. ``time_of``: the times' converter if not the
-    dialect's (``packed_time`` for ``packed_by_hash``'s text, where a NULL is empty).
+def _record_maker(
+    moment: Callable[[Any], datetime | None], loads: Callable[[Any], Any]
+) -> tuple[Callable[..., KeyRecord], Callable[..., tuple[Any, ...]]]:
+    """``make(key_hash, head, fields)``: the record of a key's hash, the rest of its row's
+    ``HEAD`` values and its ``TAIL``'s fields, which ``tail(*values)`` works out; the times
+    made by ``moment``.
 
     This runs on every cache miss whose row was not read before: positional arguments,
     scopes split on spaces (a scope token has none, RFC 6750 §3), no per-field dispatch,
-    and a time column that is NULL (most are) costs a test, not a call.
-    """
-    moment, loads = time_of or dialect.time_of, dialect.json_out
+    and a time column that is NULL (most are) costs a test, not a call."""
     # Scope sets by their text, shared by the records of keys with the same scopes (most
     # keys of a deployment hold one of a few): a frozenset costs a miss 4,000 instructions.
     sets: dict[str, frozenset[str]] = {}
@@ -257,18 +278,42 @@ def record_reader(
                 sets[text] = found
         return found
 
-    def read(
-        id_: str, key_hash: str, prefix: str, start: str, end: str, name: str,
-        owner: str | None, scopes: str, metadata: Any, disabled: Any,
-        replaced_by: str | None, replaces: str | None, rate_limits: str,
-        credits: int | str | None, refill: Any, refill_amount: int | str | None, allowance: str,
-        ips: str, canary: Any, roles: str, quiet: int | str | None, role_scopes: str | None,
-        owner_rate_limits: str, owner_credits: Any, created: Any, expires: Any,
-        revoked: Any, used: Any, grace: Any, refilled: Any, grace_max: Any,
-    ) -> KeyRecord:  # fmt: skip
+    def tail(
+        disabled: Any, replaced_by: str | None, replaces: str | None, rate_limits: str,
+        credits: int | str | None, refill: Any, refill_amount: int | str | None, ips: str,
+        canary: Any, roles: str, quiet: int | str | None, role_scopes: str | None,
+        owner_rate_limits: str, owner_credits: Any, revoked: Any, grace: Any,
+        refilled: Any, grace_max: Any,
+    ) -> tuple[Any, ...]:  # fmt: skip
+        # The record's fields in ``TAIL``'s order: immutable values, which records share.
+        return (
+            bool(disabled),
+            replaced_by or None,
+            replaces or None,
+            tuple(rate_limits.split(";")) if rate_limits else (),
+            None if credits is None or credits == "" else int(credits),
+            refill or None,
+            None if refill_amount is None or refill_amount == "" else int(refill_amount),
+            tuple(ips.split()) if ips else (),
+            bool(canary),
+            tuple(roles.split()) if roles else (),
+            None if quiet is None or quiet == "" else int(quiet),
+            (sets.get(role_scopes) or scope_set(role_scopes)) if role_scopes else _NONE,
+            tuple(owner_rate_limits.split(";")) if owner_rate_limits else (),
+            bool(owner_credits),
+            None if revoked is None or revoked == "" else moment(revoked),
+            None if grace is None or grace == "" else moment(grace),
+            None if refilled is None or refilled == "" else moment(refilled),
+            None if grace_max is None or grace_max == "" else moment(grace_max),
+        )
+
+    def make(key_hash: str, head: Sequence[Any], fields: tuple[Any, ...]) -> KeyRecord:
         # Made without ``__init__``: the fields a decision reads set here, the display
         # fields made on their first read (``KeyRecord.rest``), then what the hot path
-        # reads worked out (``KeyRecord.derive``).
+        # reads worked out (``KeyRecord.derive``). The head's values unpacked here, not
+        # passed one by one (``*`` builds a tuple of them first).
+        id_, prefix, start, end, name, owner, scopes, metadata, allowance, created, expires, \
+            used = head
         record = _blank(KeyRecord)
         record.id = id_
         record.key_hash = key_hash
@@ -278,31 +323,59 @@ def record_reader(
         record.name = name
         record.owner = owner or None
         record.scopes = sets.get(scopes) or scope_set(scopes)
-        record.expires_at = None if expires is None or expires == "" else moment(expires)
-        record.revoked_at = None if revoked is None or revoked == "" else moment(revoked)
-        record.disabled = bool(disabled)
-        record.replaced_by = replaced_by or None
-        record.replaces = replaces or None
-        record.grace_until = None if grace is None or grace == "" else moment(grace)
-        record.rate_limits = tuple(rate_limits.split(";")) if rate_limits else ()
-        record.credits = None if credits is None or credits == "" else int(credits)
-        record.refill = refill or None
-        record.refill_amount = (
-            None if refill_amount is None or refill_amount == "" else int(refill_amount)
-        )
         record.allowance_id = allowance
-        record.allowed_ips = tuple(ips.split()) if ips else ()
-        record.owner_rate_limits = tuple(owner_rate_limits.split(";")) if owner_rate_limits else ()
-        record.owner_credits = bool(owner_credits)
-        record.canary = bool(canary)
-        record.roles = tuple(roles.split()) if roles else ()
-        record.role_scopes = (
-            (sets.get(role_scopes) or scope_set(role_scopes)) if role_scopes else _NONE
-        )
-        record.grace_quiet_seconds = None if quiet is None or quiet == "" else int(quiet)
-        record.rest = (moment, loads, created, used, refilled, grace_max, metadata)
+        record.expires_at = None if expires is None or expires == "" else moment(expires)
+        (
+            record.disabled, record.replaced_by, record.replaces, record.rate_limits,
+            record.credits, record.refill, record.refill_amount, record.allowed_ips,
+            record.canary, record.roles, record.grace_quiet_seconds, record.role_scopes,
+            record.owner_rate_limits, record.owner_credits, record.revoked_at,
+            record.grace_until, record.refilled_at, record.grace_max,
+        ) = fields  # fmt: skip
+        record.rest = (moment, loads, created, used, metadata)
         record.derive()
         return record
+
+    return make, tail
+
+
+def record_reader(dialect: Dialect) -> Callable[..., KeyRecord]:
+    """A row's values (in ``selected``'s order) -> record, with the dialect's converters:
+    ``read(*row)``."""
+    make, tail = _record_maker(dialect.time_of, dialect.json_out)
+    head = len(HEAD)
+
+    def read(*row: Any) -> KeyRecord:
+        return make(row[0], row[1:head], tail(*row[head:]))
+
+    return read
+
+
+def packed_reader(dialect: Dialect) -> Callable[[str, str], KeyRecord | None]:
+    """``packed_by_hash``'s text of the row read under a key hash -> record (``read(key_hash,
+    text)``), or ``None`` if the text cannot hold the row
+    (a value holding a separator, a time as ``_packed_time`` could not write it): the row
+    is then read the general way. Each tail is converted once, while ``TAILS_KEPT`` are
+    not yet known (most keys share a few: keys with credits left, each its own, fill the
+    rest), which saves a miss its splitting and converting (7,000 instructions)."""
+    make, tail = _record_maker(packed_time, dialect.json_out)
+    tails: dict[str, tuple[Any, ...]] = {}
+    head_length, tail_length = len(HEAD) - 1, len(TAIL)
+
+    def read(key_hash: str, text: str) -> KeyRecord | None:
+        head, _, rest = text.partition(TAIL_MARK)
+        values = head.split(SEPARATOR)
+        if len(values) != head_length:
+            return None
+        fields = tails.get(rest)
+        if fields is None:
+            raw = rest.split(SEPARATOR)
+            if len(raw) != tail_length:
+                return None
+            fields = tail(*raw)
+            if len(tails) < TAILS_KEPT:
+                tails[rest] = fields
+        return make(key_hash, values, fields)
 
     return read
 

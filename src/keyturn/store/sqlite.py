@@ -92,7 +92,7 @@ class SQLiteStore(SQLStore):
             self.created = None if where.exists() else where
             create_private(self._target)
         super().__init__()
-        self._unpack = sql.record_reader(self.dialect, sql.packed_time)
+        self._unpack = sql.packed_reader(self.dialect)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -183,11 +183,11 @@ class SQLiteStore(SQLStore):
         return self._reread(key_hash, row) if row else None
 
     def _hashed(self, key_hash: str, row: Any) -> KeyRecord | None:
-        values = row[0].split(sql.SEPARATOR)
-        if len(values) == sql.PACKED_FIELDS:
-            return self._unpack(*values)
-        # A value holds the separator, or a time the text cannot hold exactly: the row
-        # read again, its values one by one (gone if deleted between the two reads).
+        record = self._unpack(key_hash, row[0])
+        if record is not None:
+            return record
+        # A value holds a separator, or a time the text cannot hold exactly: the row read
+        # again, its values one by one (gone if deleted between the two reads).
         with self._reading() as conn:
             general = conn.execute(self._q_by_hash, {"key_hash": key_hash}).fetchone()
         return self._record(general) if general else None
