@@ -136,6 +136,9 @@ def test_the_same_answer_taken_in_the_protocol_or_through_asgi(
         b"GET /auth HTTP/1.1\r\nHost: a\r\n: 1\r\n\r\n",
         b"GET /auth HTTP/1.1\r\nHost: a\r\nX-(A): 1\r\n\r\n",
         b"GET /auth HTTP/1.1\r\nHost: a\r\nX-Api-Key\r\n\r\n",  # no colon
+        b"GET /auth HTTP/1.1\r\nHost: a\r\nX-Api-Key: 12345\r\n",  # a head not yet whole
+        b"GET /auth HTTP/1.1\r\nHost: a\r\nX-Api-Key: 12345",
+        b"GET /auth HTTP/1.1\r\nHost: a\r\n\r\nX-A: 1\r\n\r\n",  # an empty line before
     ],
 )
 def test_anything_else_is_left_to_the_server(request_bytes: bytes) -> None:

@@ -82,7 +82,9 @@ UVICORN_TESTED = ((0, 30), (0, 55))
 def request_scope(data: bytes, limit: int) -> Scope | None:
     """The ASGI scope uvicorn would build (the parts ``ForwardAuth`` reads) for ``data``,
     if it is exactly one plain ``/auth`` request head of at most ``limit`` bytes."""
-    if len(data) > limit or data.find(b"\r\n\r\n") != len(data) - 4:
+    # One head, whole, and nothing after it: it ends with the empty line, and an empty line
+    # before that is an empty header line below, whose name is not a token.
+    if len(data) > limit or data[-4:] != b"\r\n\r\n":
         return None
     line = _REQUEST_LINE.match(data)
     if line is None:
