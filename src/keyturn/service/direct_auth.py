@@ -109,12 +109,17 @@ def request_scope(data: bytes, limit: int) -> Scope | None:
         headers.append((lowered, value.strip(b" \t")))
     if hosts != 1:
         return None
-    raw_path, _, query = line[2].partition(b"?")
+    method, target = line.groups()
+    raw_path, _, query = target.partition(b"?")
+    if raw_path == b"/auth":  # the usual target: its text is a constant
+        path = "/auth"
+    elif "%" in (path := raw_path.decode("ascii")):
+        path = unquote(path)
     return {
         "type": "http",
         "http_version": "1.1",
-        "method": _METHODS[line[1]],
-        "path": unquote(path) if "%" in (path := raw_path.decode("ascii")) else path,
+        "method": _METHODS[method],
+        "path": path,
         "raw_path": raw_path,
         "query_string": query,
         "headers": headers,
