@@ -13,7 +13,8 @@ verification log, keyturn against the same server with the log off; the allow-li
 restricted by address against an unrestricted key, on two keyturn servers alike (with a
 database each), the keys swapping servers from round to round. Informative: a raw-ASGI app
 that sends /auth's answer headers through ASGI without deciding anything, against
-hello-world, and the servers' CPU time per request.
+hello-world, the servers' CPU time per request, and the log's part of it split between the
+serving thread (queueing an entry) and the others (its writer, storing it).
 
 Every server runs on the same uvicorn stack, ``--http`` (keyturn serve's ``http`` setting):
 ``h11`` on asyncio (``pip install uvicorn``) or ``httptools`` on uvloop (``pip install
@@ -118,8 +119,30 @@ def wait_ready(url: str, headers: dict[str, str]) -> None:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _ticks(Path(f"/proc/{pid}/stat")) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU time so far of a process's main thread (the event loop, which
+    serves the requests) and of its other threads together (the verification log's and the
+    usage counters' writers), Linux /proc."""
+    main = rest = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            ticks = _ticks(task / "stat")
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        if task.name == str(pid):
+            main = ticks
+        else:
+            rest += ticks
+    tick = os.sysconf("SC_CLK_TCK")
+    return main / tick, rest / tick
+
+
+def _ticks(stat: Path) -> int:
+    fields = stat.read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def start_wrk(url: str, key: str, seconds: int, connections: int) -> subprocess.Popen[str]:
@@ -279,6 +302,15 @@ def main() -> None:
               f"per request (rounds {', '.join(f'{1 / r.per_cpu:.3f}' for r in paired)}); "
               f"cost (the higher) {cost:.3f}x (target <= 1.10x) "
               f"{'ok' if cost <= 1.10 else 'ABOVE TARGET'}")
+    # Where the log's CPU goes: the serving thread (queueing an entry per request) and the
+    # other threads (the writer, which stores them), each as the difference per request
+    # between the two servers of a round, medians over rounds.
+    log_rows = rows["log"]
+    serving = statistics.median(r.threads[0][0] - r.threads[1][0] for r in log_rows)
+    writing = statistics.median(r.threads[0][1] - r.threads[1][1] for r in log_rows)
+    print(f"    the log's CPU per request: serving thread {serving * 1e6:+.2f} µs, other threads "
+          f"(its writer) {writing * 1e6:+.2f} µs, against the log off's serving thread "
+          f"{statistics.median(r.threads[1][0] for r in log_rows) * 1e6:.2f} µs")
     floor = rows["floor"]
     print(f"  raw ASGI sending /auth's 204 headers, deciding nothing / hello-world: "
           f"throughput {statistics.median(r.throughput for r in floor):.3f}x, requests per "
@@ -295,11 +327,13 @@ class Paired:
     """One round of a pair: each contender's requests per second and server CPU seconds per
     request, and the first's ratios to the second (throughput, requests per CPU-second)."""
 
-    __slots__ = ("cpu", "per_cpu", "rps", "throughput")
+    __slots__ = ("cpu", "per_cpu", "rps", "threads", "throughput")
 
-    def __init__(self, rps: tuple[float, float], cpu: tuple[float, float]) -> None:
+    def __init__(self, rps: tuple[float, float], cpu: tuple[float, float],
+                 threads: list[tuple[float, float]]) -> None:
         self.rps = rps
         self.cpu = cpu
+        self.threads = threads  # each contender's (main thread, other threads) per request
         self.throughput = rps[0] / rps[1]
         self.per_cpu = cpu[1] / cpu[0]
 
@@ -310,13 +344,18 @@ def load_pair(children: dict[str, subprocess.Popen[bytes]], urls: dict[str, str]
     """Load two (server, key) contenders at the same time for ``args.seconds``."""
     contenders = (first, second)
     spent = [cpu_seconds(children[server].pid) for server, _ in contenders]
+    threads = [thread_seconds(children[server].pid) for server, _ in contenders]
     started = [start_wrk(urls[server], sent, args.seconds, args.connections)
                for server, sent in contenders]
     done = [finish_wrk(urls[server], wrk)
             for (server, _), wrk in zip(contenders, started, strict=True)]
     cpu = [(cpu_seconds(children[server].pid) - before) / count
            for (server, _), before, (_, count) in zip(contenders, spent, done, strict=True)]
-    return Paired((done[0][0], done[1][0]), (cpu[0], cpu[1]))
+    split = [tuple((after - before) / count for after, before in
+                   zip(thread_seconds(children[server].pid), spent_by, strict=True))
+             for (server, _), spent_by, (_, count) in zip(contenders, threads, done, strict=True)]
+    return Paired((done[0][0], done[1][0]), (cpu[0], cpu[1]),
+                  [(main, rest) for main, rest in split])
 
 
 def _has(module: str) -> bool:  # what uvicorn's "auto" finds
