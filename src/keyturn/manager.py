@@ -147,6 +147,8 @@ class KeyManager:
         self.reads = StoreReads(self.store, self.verifier)
         # Bound once: the hot path pays for no attribute chains.
         self._asgi_names = self.verifier.reader.asgi_names
+        # Each name as the text a ``Presented`` names its source by (a miss decoded it).
+        self._name_texts = {name: name.decode("latin-1") for name in self._asgi_names}
         self._may_hold_key = self.verifier.reader.may_hold_key
         self._entries = self.cache.entries
         self._unknown = self.cache.unknown
@@ -620,7 +622,7 @@ class KeyManager:
             return None if triage else self.verify(
                 headers, query, scopes=scopes, peer=peer, seen=seen
             )
-        candidate = _new(Candidate, (_new(Presented, (key, source.decode("latin-1"))), key_hash))
+        candidate = _new(Candidate, (_new(Presented, (key, self._name_texts[source])), key_hash))
         expiry = self._unknown.get(key_hash)
         if expiry is not None and expiry >= self._cache_clock():
             decision = self.finish(candidate, None, scopes, None)  # a cached unknown hash

@@ -149,7 +149,7 @@ class Verifier:
         ``issued``: the key's hash is one the store has read a row under, so the key was
         made with its checksum (the CRC32 is two thirds of this check's cost on a cache
         miss); its shape is still checked, for the prefixes this verifier accepts."""
-        return bool(self.shape(key)) and (
+        return self.shape(key) is not None and (  # a test, not a call of ``bool``
             issued or checksum(key[:-CHECKSUM_LENGTH]) == key[-CHECKSUM_LENGTH:]
         )
 
