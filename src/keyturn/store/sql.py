@@ -200,12 +200,14 @@ writes as integers. A double of at least 2**30 (a time from 2004 on) has no bit 
 
 
 def _packed_time(column: str) -> str:
-    # NULL stays NULL (an empty text); a time the integer could not hold exactly becomes
-    # a SEPARATOR, whose extra value sends the row to the general read.
+    # NULL stays NULL (an empty text), tested first: most times are NULL; a time the
+    # integer could not hold exactly becomes a SEPARATOR, whose extra value sends the row
+    # to the general read.
     return (
-        f'CASE WHEN "{column}" >= {1 << 30} AND "{column}" < {1 << 41} '
+        f'CASE WHEN "{column}" IS NULL THEN NULL '
+        f'WHEN "{column}" >= {1 << 30} AND "{column}" < {1 << 41} '
         f'THEN CAST("{column}" * {_TIME_SCALE} AS INTEGER) '
-        f"WHEN \"{column}\" IS NOT NULL THEN char({ord(SEPARATOR)}) END"
+        f"ELSE char({ord(SEPARATOR)}) END"
     )
 
 
