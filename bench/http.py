@@ -11,9 +11,21 @@ Each run measures two server stacks, one after the other: uvicorn's pure-Python 
 asyncio, and httptools on uvloop (what ``uvicorn[standard]`` users run); the ratios are
 paired within each stack.
 
+``--instructions`` counts instead of timing: each server runs under valgrind's callgrind,
+is loaded by wrk over one connection (one request at a time, so that every request takes
+the same way through the event loop), and the report gives the instructions its serving
+thread ran per request, with keyturn and without. A shared, busy machine does not move
+these counts, which is what an A/B of a change needs; they leave out the kernel's share
+(the sockets), so their ratio is lower than the throughput ratio. The other threads' count
+(the verification log's writer, above all) is shown beside it but is no verdict: their
+work comes in batches on a timer, and under callgrind a server answers a few hundred
+requests a second, so a batch's fixed cost is shared by far fewer requests than in
+production (``bench/verify.py`` measures the writer per entry).
+
 Run:  .venv/bin/python bench/http.py [--rounds 7] [--duration 5] [--connections 8]
-      [--stacks h11,uvloop]
-Needs wrk:  apt-get install wrk  (Debian/Ubuntu)  or  brew install wrk  (macOS)
+      [--stacks h11,uvloop] [--instructions]
+Needs wrk:  apt-get install wrk  (Debian/Ubuntu)  or  brew install wrk  (macOS),
+for ``--instructions`` valgrind too (apt-get install valgrind),
 and, for the uvloop stack, the ``bench`` extra:  pip install -e '.[dev,bench]'
 """
 
@@ -287,6 +299,75 @@ def measure_round(
     return {i: (runs[base], runs[other]) for i, (base, other, _) in enumerate(PAIRS)}
 
 
+def count_instructions(
+    args: argparse.Namespace, database: str, key: str, stack: str, variant: str, folder: str
+) -> tuple[int, float, float]:
+    """Requests served, and instructions per request of one variant's server under
+    callgrind in its serving thread (the event loop's) and in its other threads: the counts
+    are zeroed after a warm-up and dumped after the measured load."""
+    http, loop = STACKS[stack]
+    port = free_port()
+    out = str(Path(folder) / f"{stack}-{variant}.callgrind")
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
+    command += ["--separate-threads=yes"]
+    command += [sys.executable, __file__, "--serve", variant, "--database", database]
+    command += ["--port", str(port), "--http", http, "--loop", loop]
+    if not args.verification_log:
+        command.append("--no-verification-log")
+    if args.server_cpu >= 0:
+        command += ["--cpu", str(args.server_cpu)]
+    url = f"http://127.0.0.1:{port}/"
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(url, key, time.monotonic() + 600)  # valgrind runs code ~50x slower
+        one = argparse.Namespace(**{**vars(args), "connections": 1})
+        wrk(one, url, server.pid, key, 3)  # warm up: lazy imports, caches, the log's writer
+        quiet: dict[str, Any] = {"check": True, "stdout": subprocess.DEVNULL}
+        subprocess.run(["callgrind_control", "--zero", str(server.pid)], **quiet)
+        load = start_wrk(one, url, server.pid, key, args.duration)
+        out_text, _ = load.process.communicate()
+        subprocess.run(["callgrind_control", "--dump", str(server.pid)], **quiet)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    served = re.search(r"(\d+) requests in", out_text)
+    if served is None or "Non-2xx" in out_text:
+        raise SystemExit(f"{variant}: wrk failed or saw errors under callgrind:\n{out_text}")
+    requests = int(served.group(1))
+    by_thread = []  # the dump's file of each thread, the first thread's first
+    for dump in sorted(Path(folder).glob(f"{Path(out).name}.1-*")):
+        total = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
+        by_thread.append(int(total.group(1)) if total else 0)
+    if not by_thread:
+        raise SystemExit(f"{variant}: callgrind dumped nothing")
+    return requests, by_thread[0] / requests, sum(by_thread[1:]) / requests
+
+
+def report_instructions(args: argparse.Namespace, database: str, key: str, stack: str) -> None:
+    counted: dict[str, tuple[int, float, float]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for variant in VARIANTS:
+            requests, serving, others = count_instructions(
+                args, database, key, stack, variant, folder
+            )
+            counted[variant] = requests, serving, others
+            print(
+                f"  {variant:<26} {serving:>9,.0f} instructions a request, serving thread; "
+                f"{others:>7,.0f} other threads ({requests:,} requests)",
+                flush=True,
+            )
+    print(
+        "\nwith keyturn / without: the serving thread's instructions a request, without / "
+        "with, and what keyturn adds there"
+    )
+    for base, with_keyturn, _ in PAIRS:
+        before, after = counted[base][1], counted[with_keyturn][1]
+        print(
+            f"  {with_keyturn:<26} / {base:<10} {before / after:.3f}  "
+            f"(+{after - before:,.0f} instructions)"
+        )
+
+
 def installed(stack: str) -> bool:
     import importlib.util
 
@@ -320,6 +401,11 @@ def main() -> None:
         default=True,
         help="keyturn's verification log (default: on, as deployed); off shows what it costs",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under callgrind (one connection) instead of timing",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -329,6 +415,8 @@ def main() -> None:
     if args.serve:
         serve(args)
         return
+    if args.instructions and shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed: apt-get install valgrind")
     if shutil.which(args.wrk) is None:
         raise SystemExit(
             "wrk is not installed: apt-get install wrk (Debian/Ubuntu) or brew install wrk"
@@ -348,9 +436,16 @@ def main() -> None:
 
     from keyturn import KeyManager
 
+    if args.instructions:
+        measured = f"under callgrind, wrk -t1 -c1 for {args.duration:g} s each"
+    else:
+        measured = (
+            f"{args.mode} pairs, {args.rounds} rounds x {args.duration:g} s per stack, "
+            f"wrk -t1 -c{args.connections}"
+        )
     print(
-        f"{len(VARIANTS)} apps, {args.mode} pairs, {args.rounds} rounds x {args.duration:g} s "
-        f"per stack, wrk -t1 -c{args.connections}, Python {sys.version.split()[0]}, "
+        f"{len(VARIANTS)} apps, {measured}, "
+        f"Python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs, server on CPU "
         f"{args.server_cpu if args.server_cpu >= 0 else 'any'}, wrk on CPU "
         f"{args.wrk_cpu if args.wrk_cpu >= 0 else 'any'}, verification log "
@@ -362,6 +457,11 @@ def main() -> None:
         with KeyManager(database) as manager:
             key = manager.create_key("bench", scopes=[SCOPE]).key
         for stack in stacks:
+            if args.instructions:
+                http, loop = STACKS[stack]
+                print(f"\n== uvicorn http={http} loop={loop}, under callgrind ==", flush=True)
+                report_instructions(args, database, key, stack)
+                continue
             results = measure_stack(args, database, key, stack)
             http, loop = STACKS[stack]
             print(f"\n== uvicorn http={http} loop={loop} ==  (load average {load_average()})")
