@@ -94,6 +94,11 @@ def _stored_path(path: str) -> str:
     return _shown(path, MAX_TEXT)
 
 
+def _peer_address(peer: str | None) -> str | None:
+    """A peer's address as stored, where no proxy is trusted: the peer is the client."""
+    return address_text(peer) if peer else None
+
+
 class Seen(NamedTuple):
     """What a face knows of a request, handed to the verify call so that the core records
     the decision (``KeyManager``): the method and path it judged, the request id it answers
@@ -472,7 +477,9 @@ class VerificationLog:
         columns: list[Any] = [batch[i::FIELDS] for i in range(FIELDS)]
         ats, codes, key_ids, peers, asked, methods, paths, rids, agents, headers = columns
         count = len(ats)
-        clients = _through(peers, lambda peer: self._client(peer, (), work))
+        # No proxy trusted (the usual case): a peer is its client, worked out in one call.
+        clients = _through(peers, lambda peer: self._client(peer, (), work)) \
+            if self.proxies.set else _through(peers, _peer_address)
         # Headers kept (the client named by a proxy, or the user agent not given): most
         # often none, which ``count`` finds by identity (``()`` is one object).
         if headers.count(()) != count:
