@@ -506,11 +506,16 @@ def test_long_paths_told_beside_each_other_need_every_rules_scopes(gated: Live) 
 
 @pytest.mark.parametrize(
     "query",
-    ["_method=POST", "_method=post", "%5Fmethod=POST", "a=1&_method=P%4FST", "_method=POST&"],
-)
+    [
+        "_method=POST", "_method=post", "%5Fmethod=POST", "a=1&_method=P%4FST", "_method=POST&",
+        "X-HTTP-Method-Override=POST", "x-http-method-override=post", "a=1;X-HTTP-Method=POST",
+        "x%2Dmethod%2Doverride=POST",
+    ],
+)  # fmt: skip
 def test_a_method_override_in_the_query_is_one_more_account(gated: Live, query: str) -> None:
     """Laravel, Symfony and Express's method-override take the method from ``_method`` in
-    the query: ``GET /orders?_method=POST`` may be handled as a POST."""
+    the query, ASP.NET MVC from ``X-HTTP-Method-Override`` there as well as in a header:
+    ``GET /orders?_method=POST`` may be handled as a POST."""
     reader, _ = gated.make_key("orders:read")
     both, _ = gated.make_key("orders:read", "orders:write")
     for proxied in (

@@ -43,10 +43,13 @@ _METHOD_HEADERS = spellings_b("x-forwarded-method", "x-original-method")
 # Method-override conventions, which some frameworks honour: the upstream may handle the
 # request as that method, so each is one more account of it to judge.
 _OVERRIDE_HEADERS = spellings_b("x-http-method-override", "x-http-method", "x-method-override")
-# ... and the query parameter of the same convention (Laravel, Symfony, Express's
-# method-override): ``POST /orders?_method=DELETE`` may be handled as a DELETE; read as
-# every parser may (``.method`` is ``_method`` to PHP).
-_OVERRIDE_PARAM = QueryNames(("_method",))
+# ... and the query parameters of the same conventions: ``_method`` (Laravel, Symfony,
+# Express's method-override: ``POST /orders?_method=DELETE`` may be handled as a DELETE),
+# and the headers' names, which ASP.NET MVC also reads from the query
+# (``?X-HTTP-Method-Override=DELETE``); read as every parser may (``.method`` is
+# ``_method`` to PHP, names in any case).
+_OVERRIDE_PARAM = QueryNames(("_method", "x-http-method-override", "x-http-method",
+                              "x-method-override"))  # fmt: skip
 _may_override = _OVERRIDE_PARAM.mentions
 # The first letter of the names of the headers read here besides User-Agent (``x-``, and
 # its CGI spelling ``x_``): one comparison tells most others apart (a one-byte slice is
@@ -354,9 +357,9 @@ def _problem(answer: HttpAnswer, rid: RequestId) -> Answer:
 
 
 def _query_overrides(query: bytes) -> list[bytes]:
-    """The methods a query's ``_method`` parameters name, read as every parser may
-    (``keyturn._query_names``: ``%5Fmethod``, ``a=1;_method``, ``.method``, ``_method%00``
-    and ``_METHOD`` each count)."""
+    """The methods a query's override parameters (``_OVERRIDE_PARAM``) name, read as every
+    parser may (``keyturn._query_names``: ``%5Fmethod``, ``a=1;_method``, ``.method``,
+    ``_method%00`` and ``_METHOD`` each count)."""
     named = [v.encode("latin-1") for _, v in _OVERRIDE_PARAM.pairs(query.decode("latin-1"))]
     return [method for value in named for method in _listed(value)]
 
