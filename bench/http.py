@@ -323,10 +323,19 @@ def count_instructions(
         one = argparse.Namespace(**{**vars(args), "connections": 1})
         wrk(one, url, server.pid, key, 3)  # warm up: lazy imports, caches, the log's writer
         quiet: dict[str, Any] = {"check": True, "stdout": subprocess.DEVNULL}
+        # First idle, then loaded: what the server does on its timers (uvicorn's ticks, the
+        # log's writer waking) is counted per second idle and taken off the loaded count,
+        # which would otherwise share it among however few requests callgrind lets through.
         subprocess.run(["callgrind_control", "--zero", str(server.pid)], **quiet)
+        started = time.monotonic()
+        time.sleep(args.duration)
+        subprocess.run(["callgrind_control", "--dump", str(server.pid)], **quiet)
+        idle = time.monotonic() - started
+        started = time.monotonic()
         load = start_wrk(one, url, server.pid, key, args.duration)
         out_text, _ = load.process.communicate()
         subprocess.run(["callgrind_control", "--dump", str(server.pid)], **quiet)
+        loaded = time.monotonic() - started
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -334,13 +343,24 @@ def count_instructions(
     if served is None or "Non-2xx" in out_text:
         raise SystemExit(f"{variant}: wrk failed or saw errors under callgrind:\n{out_text}")
     requests = int(served.group(1))
-    by_thread = []  # the dump's file of each thread, the first thread's first
-    for dump in sorted(Path(folder).glob(f"{Path(out).name}.1-*")):
+    idle_serving, idle_others = dumped(Path(folder), f"{Path(out).name}.1")
+    load_serving, load_others = dumped(Path(folder), f"{Path(out).name}.2")
+    scale = loaded / idle
+    serving = load_serving - idle_serving * scale
+    others = load_others - idle_others * scale
+    return requests, serving / requests, others / requests
+
+
+def dumped(folder: Path, prefix: str) -> tuple[int, int]:
+    """The instructions of one callgrind dump: the first thread's (the server's event
+    loop), and the other threads' together."""
+    by_thread = []
+    for dump in sorted(folder.glob(f"{prefix}-*")):  # one file a thread, the first first
         total = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
         by_thread.append(int(total.group(1)) if total else 0)
     if not by_thread:
-        raise SystemExit(f"{variant}: callgrind dumped nothing")
-    return requests, by_thread[0] / requests, sum(by_thread[1:]) / requests
+        raise SystemExit(f"callgrind dumped nothing as {folder / prefix}")
+    return by_thread[0], sum(by_thread[1:])
 
 
 def report_instructions(args: argparse.Namespace, database: str, key: str, stack: str) -> None:
