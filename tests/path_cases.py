@@ -98,6 +98,14 @@ ADMIN_FORMS = [
     "/ADM%C4%B0N",  # a dotted capital I, 'i' lower-cased
     "/%EF%BD%81dmin",  # a fullwidth 'a', normalised (NFKC)
     "/x/.%2e%09/admin",
+    # Resolved before decoding (a proxy resolves the raw path, its backend decodes and folds
+    # case): '/adm%C4%B1n/%2e%2e', then '/admın/..', then '/admin/..'
+    "/./adm%C4%B1n/%2e%2e",
+    "/./%61dmin/%2e%2e",
+    "//adm%C4%B1n/%2e%2e",
+    "/./adm%C4%B1n%2f%2e%2e",
+    # A last segment resolved with the query after it is no dot segment: '/admin/..?q=1'
+    "/./admin/..?q=1",
 ]
 OFF_WIRE_ADMIN_FORMS = [
     "/x\\..\\admin",  # a raw backslash
@@ -141,9 +149,13 @@ PATH_CASES: tuple[PathCase, ...] = (
 SEGMENTS = ["a", "b", "admin", "x", "A", "ADMIN", "", ".", "..", "%2e%2e", "%2E.", "..;",
             "%252e%252e", "admin.json", "a;p=1", "a.", "%61", "%c0%ae%c0%ae", "%e0%80%ae.",
             "%f0%80%80%ae%c0%2e", "adm%C4%B1n", "ADM%C4%B0N", "..%00", "%c1%1c",
-            "\xc0\xae\xc0\xae", "%c0\xae."]
+            "\xc0\xae\xc0\xae", "%c0\xae.", "%E2%84%AA", "%C5%BF", "adm\u0131n", "%61dmin"]
 SEPARATORS = ["/", "/", "/", "\\", "%2f", "%2F", "%5c", "%252f", "//"]
-TAILS = ["", "", "?q=1", "#frag", "%00", "%00/../admin", ";x", ".json", "/"]
+# A path's start and end, where dot segments combine with what the segments hold
+# ('/./adm%C4%B1n/%2e%2e' is a dot segment, an escape, a fold and an encoded dot segment).
+HEADS = ["", "", "", "/.", "//", "/%2e", "/x/.."]
+TAILS = ["", "", "?q=1", "#frag", "%00", "%00/../admin", ";x", ".json", "/", "/..", "/%2e%2e",
+         "/.", "%2f%2e%2e", "/%2e%2e?q=1", "/..?q=1", "/%2e%2e/", "/%2e%2e."]
 
 
 @st.composite
@@ -155,9 +167,12 @@ def paths(draw: st.DrawFn, printable: bool = False) -> str:
             return draw(st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=30))
         return draw(st.text(max_size=30))
     segments = [s for s in SEGMENTS if s.isascii()] if printable else SEGMENTS
+    # one segment as often as several: a dot segment at either end then meets it alone
+    most = draw(st.sampled_from([1, 1, 3, 6]))
     parts = draw(st.lists(st.tuples(st.sampled_from(SEPARATORS), st.sampled_from(segments)),
-                          min_size=1, max_size=6))
-    return "".join(sep + segment for sep, segment in parts) + draw(st.sampled_from(TAILS))
+                          min_size=1, max_size=most))
+    body = "".join(sep + segment for sep, segment in parts)
+    return draw(st.sampled_from(HEADS)) + body + draw(st.sampled_from(TAILS))
 
 
 
@@ -226,6 +241,8 @@ def oracle_forms(target: str) -> set[str]:
     raws = {target, target.split("?")[0], target.split("#")[0], target.split("?")[0].split("#")[0]}
     if not target.startswith("/") or target.startswith("//"):
         raws.add(urlsplit(target).path)
+    # Resolved before it is decoded, too: a proxy resolves the raw path, its backend decodes.
+    raws |= {resolve(raw) for raw in raws for resolve in (_nginx, _tomcat, _windows)}
     paths: set[str] = set()
     for raw in raws:
         for decoded in _decodings(raw):

@@ -18,8 +18,10 @@ overlong UTF-8 too), normalise Unicode compatibility forms (``／``), resolve ``
 ``..``, merge ``//``, read ``\\`` as ``/``, drop ``;parameters``, stop at a ``#`` or a NUL,
 drop tabs and newlines and trim spaces (as WHATWG URL parsers do), take the path out of an
 absolute URI, match case-insensitively, or route ``/items.json`` to
-``/items`` (Django REST framework's format suffixes). So the engine works out every *form*
-the path can take that way, and the request needs the **strictest** answer any form gets:
+``/items`` (Django REST framework's format suffixes); and one upstream may do some of that
+before another does the rest, in any order. So the engine works out every *form* the path
+can take that way, each step applied to what the others make until no new form comes, and
+the request needs the **strictest** answer any form gets:
 the union of their scopes, and a key whenever any form needs one. Only a format suffix
 yields to a rule naming the dotted path itself (``/openapi.json``), so such a rule means
 what it says.
@@ -28,8 +30,9 @@ What it costs: a plain path (lower-case ASCII letters, digits and ``-_~!$&'()*+,
 between single slashes) has one form and is matched once; any other path costs a few
 microseconds per form; an answer is remembered per method and path (``_MEMO_LIMIT``), so
 the forms are worked out once for a path that comes again; and a path built to have more
-than ``_FORM_LIMIT`` forms, or longer than ``_LENGTH_LIMIT`` and not plain, gets at once
-every scope any rule names.
+than ``_FORM_LIMIT`` forms (or ``_TEXT_LIMIT`` characters of them), or forms still changing
+after ``_ROUNDS`` rounds, or longer than ``_LENGTH_LIMIT`` and not plain, gets at once every
+scope any rule names.
 """
 
 from __future__ import annotations
@@ -53,8 +56,13 @@ _MEMO_LIMIT = 4096  # distinct (method, path) answers remembered; a path flood o
 # CPU time per form (some µs each, so no request costs more than a few usual ones).
 _FORM_LIMIT = 16
 _LENGTH_LIMIT = 2048
+# ... and the text of all its forms together: what working them out costs grows with it (a
+# real path's forms are a few hundred characters; 16 forms of a path at the length cap,
+# each decoded, resolved and cleaned in turn, would be milliseconds).
+_TEXT_LIMIT = 6 * _LENGTH_LIMIT
 # Rounds of transforms applied to the forms found so far: enough for a path decoded three
-# times with a cut and a separator change on the way; no common upstream does more.
+# times with a cut, a separator change and a resolution on the way; no common upstream does
+# more, and a path whose forms still change after that gets the strictest answer.
 _ROUNDS = 6
 _METHOD = re.compile(r"[A-Z]{1,16}")
 # A path every upstream reads the same way: lower-case ASCII segments of characters no
@@ -62,8 +70,9 @@ _METHOD = re.compile(r"[A-Z]{1,16}")
 _PLAIN_CHARACTERS = re.compile(r"/[a-z0-9_~!$&'()*+,=:@/-]*")
 _TAB_NEWLINE = dict.fromkeys(map(ord, "\t\n\r"))
 _C0_SPACE = "".join(map(chr, range(0x21)))
-# What some transform changes (a shortcut past them all for most paths).
-_TRANSFORMED = re.compile(r"[?#%\\\x00-\x20\x7f-\U0010ffff]|^(?:[^/]|//)")
+# What some transform changes (a shortcut past them all for most paths), or what makes a
+# leading '//' once a ';parameter' is dropped.
+_TRANSFORMED = re.compile(r"[?#%\\\x00-\x20\x7f-\U0010ffff]|^(?:[^/]|//|/;)")
 # IIS's %uXXXX, and overlong UTF-8: two bytes (%c0%ae), three (%e0%80%ae) or four
 # (%f0%80%80%ae), the last byte unchecked as lenient decoders leave it (%c0%2e, and IIS's
 # %c1%1c, a backslash), and sent raw after the escaped lead (%c0.: the same bytes).
@@ -146,10 +155,6 @@ def _transforms(text: str) -> Iterator[str]:
             yield text.partition(stop)[0]
     if "\x00" in text:
         yield text.replace("\x00", "")  # C string handling that skips NULs
-    if "%" in text:
-        yield unquote(text)
-        if _LEGACY_ESCAPE.search(text):  # IIS's %u0061, and overlong UTF-8 such as %c0%ae
-            yield _LEGACY_ESCAPE.sub(_legacy_character, text)
     if "\\" in text:
         yield text.replace("\\", "/")
     if _whatwg_drops(text):  # as a WHATWG URL parser reads it (Node.js, browsers)
@@ -157,19 +162,47 @@ def _transforms(text: str) -> Iterator[str]:
     if not text.startswith("/"):
         yield urlsplit(text).path  # an absolute URI
         yield "/" + text
-    elif text.startswith("//"):
-        yield urlsplit(text).path  # '//host/path' read as a URI with a host
+    else:
+        if text.startswith("//"):
+            yield urlsplit(text).path  # '//host/path' read as a URI with a host
+        yield from _normalisations(text)
     if not text.isascii():
         yield unicodedata.normalize("NFKC", text)  # fullwidth and other compatibility forms
-        try:  # raw UTF-8 a proxy passed as latin-1
-            raw = text.encode("latin-1")
-        except UnicodeEncodeError:
-            return  # beyond latin-1: not bytes read that way
-        yield raw.decode("utf-8", "replace")
-        # ... and the same bytes escaped, which decode as the raw ones do: so raw
-        # overlong UTF-8 (\xc0\xae), alone or beside escaped bytes, gets every reading
-        # the escaped form gets (an old decoder's '.')
-        yield text.translate(_ESCAPES)
+        if max(text) <= "\xff":  # raw UTF-8 a proxy passed as latin-1
+            yield text.encode("latin-1").decode("utf-8", "replace")
+            # ... and the same bytes escaped, which decode as the raw ones do: so raw
+            # overlong UTF-8 (\xc0\xae), alone or beside escaped bytes, gets every reading
+            # the escaped form gets (an old decoder's '.')
+            yield text.translate(_ESCAPES)
+    # Decoding last, as the dearest step: a path built to have too many forms is cut off
+    # with as few of them worked out as can be.
+    if "%" in text:
+        yield unquote(text)
+        if _LEGACY_ESCAPE.search(text):  # IIS's %u0061, and overlong UTF-8 such as %c0%ae
+            yield _LEGACY_ESCAPE.sub(_legacy_character, text)
+
+
+def _normalisations(text: str) -> Iterator[str]:
+    """``text`` (a path: it starts with ``/``) with its dot segments resolved, and as a
+    servlet container or Windows reads it, as one step of the others: an upstream may do
+    it before it decodes (a proxy that resolves the raw path, ahead of a backend that
+    decodes and folds case: ``/./adm%C4%B1n/%2e%2e`` is ``/adm%C4%B1n/%2e%2e`` to the
+    proxy and ``/admin/..`` to the backend), so the decoded forms of each of these are
+    worked out too."""
+    # what _resolved changes, besides a trailing slash (which no rule tells apart)
+    if "//" in text or "/." in text:
+        yield _resolved(text)
+        # A last segment read with the query after it ('/./admin/..?q=1' resolved as one
+        # string is '/admin/..?q=1') is no dot segment: the rest is resolved, it stays.
+        head, _, last = text.rpartition("/")
+        if head and last in (".", ".."):
+            yield _resolved(head).rstrip("/") + "/" + last
+    # what _cleaned changes: a ';', a segment ending in '.' or ' ' (dot segments too); each
+    # is resolved in turn as a text of its own
+    if ";" in text or "./" in text or " /" in text or text.endswith((".", " ")):
+        yield _cleaned(text)
+        if ";" in text:
+            yield _trimmed(text)
 
 
 def _whatwg_drops(text: str) -> bool:
@@ -195,24 +228,31 @@ def _legacy_character(escape: re.Match[str]) -> str:
 
 
 def _texts(path: str) -> set[str] | None:
-    """``path`` and every string the transforms make of it, to a bounded depth; ``None``
-    when that is more than ``_FORM_LIMIT`` strings."""
+    """``path`` and every string the transforms make of it, each transform applied to what
+    every other made, to a fixed point: so each order of decoding, resolving, cutting and
+    the rest is covered (case is folded when matching: no fold makes or removes a character
+    any transform reads). ``None`` when that is more than ``_FORM_LIMIT`` strings, or more
+    than ``_TEXT_LIMIT`` characters, or takes more than ``_ROUNDS`` rounds (only a path
+    built so does)."""
+    # No escape, cut, host or character beyond ASCII: only resolving and cleaning apply,
+    # and they only drop characters, so what they make holds none of those either.
+    transforms = _transforms if _TRANSFORMED.search(path) else _normalisations
     found = {path}
-    if not _TRANSFORMED.search(path):
-        return found
     frontier = [path]
+    size = len(path)
     for _ in range(_ROUNDS):
         step = []
-        for made in (t for text in frontier for t in _transforms(text)):
+        for made in (t for text in frontier for t in transforms(text)):
             if made not in found:
-                if len(found) == _FORM_LIMIT:
+                size += len(made)
+                if len(found) == _FORM_LIMIT or size > _TEXT_LIMIT:
                     return None
                 found.add(made)
                 step.append(made)
         if not step:
-            break
+            return found
         frontier = step
-    return found
+    return None
 
 
 def _resolved(text: str) -> str:
@@ -264,21 +304,7 @@ def path_forms(path: str) -> frozenset[str] | None:
         return None  # address): what an upstream makes of it is unknown, so the strictest
     if texts is None:
         return None
-    forms: set[str] = set()
-    for text in texts:
-        if text.startswith("/"):
-            forms.add(text)
-            # what _resolved changes, besides a trailing slash (which no rule tells apart)
-            if "//" in text or "/." in text:
-                forms.add(_resolved(text))
-            # what _cleaned changes: a ';', a segment ending in '.' or ' ' (dot segments too)
-            if ";" in text or "./" in text or " /" in text or text.endswith((".", " ")):
-                for clean in (_cleaned, _trimmed) if ";" in text else (_cleaned,):
-                    cleaned = clean(text)
-                    forms.update((cleaned, _resolved(cleaned)))
-    if len(forms) > _FORM_LIMIT:
-        return None
-    return frozenset(forms or ("/",))
+    return frozenset([text for text in texts if text.startswith("/")] or ("/",))
 
 
 def _without_suffix(form: str) -> str | None:

@@ -7,11 +7,20 @@ engine is laxer than an independent account of where upstreams route the path.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyturn._path_rules import PathRules, Requirement, ScopeRule, parse_pattern, path_forms
+from keyturn._path_rules import (
+    PathRules,
+    Requirement,
+    ScopeRule,
+    _case_folds,
+    parse_pattern,
+    path_forms,
+)
 from tests.path_cases import PATH_CASES, RULES, PathCase, oracle_forms, paths
 
 
@@ -154,6 +163,79 @@ def test_memory_stays_bounded() -> None:
     assert path_forms(long) is None
     assert rules.requirement("GET", long) == ("a", "b")
     assert rules.requirement("GET", "/b/" + "x/" * 3000) == ("b",)  # plain: matched as it is
+
+
+def test_a_path_whose_forms_are_too_much_text_gets_every_scope() -> None:
+    """Each form of a long path is decoded, resolved and cleaned in turn: past 12,288
+    characters of forms together, the path is not read but gets the strictest answer (a
+    dozen forms of a path at the length cap would be milliseconds of CPU time)."""
+    rules = PathRules(scopes={"/a": ["a"], "/b": ["b"]})
+    piece = "É/%2e%2e/ǅ;x/"  # non-ASCII letters, escapes, dot segments and parameters
+    read = "/b/" + piece * 100
+    assert len(path_forms(read) or ()) == 12
+    assert rules.requirement("GET", read) == ("b",)
+    built = "/b/" + piece * 156  # the same twelve forms, each longer: past the limit
+    assert len(built) <= 2048 and path_forms(built) is None
+    assert rules.requirement("GET", built) == ("a", "b")
+
+
+# Each step an upstream may take (resolving dot segments, decoding, folding case) applied
+# after the others, whichever came first: a proxy may resolve the raw path and its backend
+# decode it and fold case. '/./adm%C4%B1n/%2e%2e' is '/adm%C4%B1n/%2e%2e' resolved, then
+# '/admın/..' decoded, then '/admin/..' folded (a dotless i, as Java and .NET compare),
+# which a catch-all route below /admin serves.
+STEP_RULES = {"/": ["s1"], "/admin": ["s2"], "/k": ["s3"], "/items": ["s4"]}
+RESOLVED_THEN_DECODED = [
+    ("/./adm%C4%B1n/%2e%2e", "s2"),
+    ("/./%61dmin/%2e%2e", "s2"),  # no fold needed: the same order with ASCII only
+    ("/./ADM%C4%B0N/%2e%2e", "s2"),  # a dotted capital I
+    ("//adm%C4%B1n/%2e%2e", "s2"),  # '//' merged instead of '/./' dropped
+    ("/.//adm%C4%B1n/%2e%2e", "s2"),
+    ("/x/../adm%C4%B1n/%2e%2e", "s2"),
+    ("/./adm%C4%B1n%2f%2e%2e", "s2"),  # an encoded slash
+    ("/./adm%C4%B1n%5c%2e%2e", "s2"),  # an encoded backslash
+    ("/./adm%C4%B1n/%2e%2e/", "s2"),  # a trailing slash
+    ("/./adm%C4%B1n/%2e%2e.", "s2"),  # a trailing dot (Windows)
+    ("/./adm%C4%B1n/%2E%2e;x", "s2"),  # a ;parameter
+    ("/./adm%25C4%25B1n/%252e%252e", "s2"),  # decoded twice
+    ("/./%E2%84%AA/%2e%2e", "s3"),  # the Kelvin sign K, 'k' lower-cased
+    ("//%E2%84%AA/%2e%2e", "s3"),
+    ("/./item%C5%BF/%2e%2e", "s4"),  # a long s, 's' upper-cased
+    ("/./ITEM%C5%BF%2f%2e%2e", "s4"),
+    # A last segment resolved with the query after it is no dot segment ('/./admin/..?q=1'
+    # resolved as one string is '/admin/..?q=1'), and /auth judges the path without its query.
+    ("/./admin/..", "s2"),
+    ("/./adm%C4%B1n/..", "s2"),
+    ("/x/../%E2%84%AA/.", "s3"),
+]
+
+
+@pytest.mark.parametrize(("path", "scope"), RESOLVED_THEN_DECODED)
+def test_each_step_is_applied_to_what_the_others_make(path: str, scope: str) -> None:
+    rules = PathRules(scopes=STEP_RULES)
+    assert set(rules.requirement("GET", path) or ()) == {"s1", scope}
+    # with its query (a face that judges the target whole): at least as much
+    assert {"s1", scope} <= set(rules.requirement("GET", path + "?q=1") or ())
+
+
+@pytest.mark.parametrize(
+    "path", ["/./adm%C4%B1nx/%2e%2e", "/./%E2%84%AAx/%2e%2e", "/./x/adm%C4%B1n/%2e%2e", "/./x/.."]
+)
+def test_a_fold_that_names_no_rule_adds_nothing(path: str) -> None:
+    """The same steps, where no order reaches a rule of its own: only '/' is asked."""
+    assert PathRules(scopes=STEP_RULES).requirement("GET", path) == ("s1",)
+
+
+def test_no_case_fold_makes_or_removes_a_character_the_other_steps_read() -> None:
+    """Why case is folded only when matching, after every other step: a fold changes no
+    '/', '.', '%', '\\', ';', '?', '#', NUL or space, so it commutes with them all."""
+    read = set("/.%\\;?#\x00 \t\n\r")
+    for code in range(sys.maxunicode + 1):
+        if 0xD800 <= code < 0xE000:
+            continue
+        char = chr(code)
+        for folded in _case_folds("/" + char):
+            assert (set(folded) & read) == ({"/"} | ({char} & read)), hex(code)
 
 
 @pytest.mark.parametrize("path", ["//[", "\\[", "http://[/a", "%2f%2f[/b"])
