@@ -206,25 +206,38 @@ def test_a_row_holding_the_packed_reads_separator_is_read_whole(tmp_path: Any, n
     reader.close()
 
 
-def test_keys_whose_rows_end_alike_are_each_judged_on_their_own_row(tmp_path: Any) -> None:
-    """The SQLite miss read works out the end of a row (rotation, metering, revocation...)
-    once for all the rows that end alike: a key revoked by another process while another
-    key's row still ends as its did is refused, the other accepted, and a key given
-    credits reads them."""
-    import sqlite3
+def _change_rows(url: str, revoked_id: str, paid_id: str) -> None:
+    """What another process writes: one key revoked five seconds ago, another given credits."""
+    if url.startswith("sqlite:"):
+        import sqlite3
 
-    url = f"sqlite:///{tmp_path / 'k.db'}"
-    maker = KeyManager(url, cache=KeyCache(maxsize=0))
+        raw = sqlite3.connect(url.removeprefix("sqlite:///"))
+        revoke = "UPDATE keys SET revoked_at = ? WHERE id = ?"
+        raw.execute(revoke, (time.time() - 5, revoked_id))
+        raw.execute("UPDATE keys SET credits = 7 WHERE id = ?", (paid_id,))
+        raw.commit()
+        raw.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        revoke = "UPDATE keys SET revoked_at = now() - interval '5 seconds' WHERE id = %s"
+        conn.execute(revoke, (revoked_id,))
+        conn.execute("UPDATE keys SET credits = 7 WHERE id = %s", (paid_id,))
+
+
+def test_keys_whose_rows_end_alike_are_each_judged_on_their_own_row(store_url: str) -> None:
+    """Each miss read works out the end of a row (rotation, metering, revocation...) once
+    for all the rows that end alike (on SQLite by the row's text, on PostgreSQL by its
+    values): a key revoked by another process while another key's row still ends as its
+    did is refused, the other accepted, and a key given credits reads them."""
+    maker = KeyManager(store_url, cache=KeyCache(maxsize=0))
     keep, drop, paid = (maker.create_key(n, scopes=["read"]) for n in ("keep", "drop", "paid"))
-    reader = KeyManager(url, cache=KeyCache(maxsize=0))
+    reader = KeyManager(store_url, cache=KeyCache(maxsize=0))
     reader.store.rows_kept = 0  # type: ignore[attr-defined]
     for key in (keep, drop, paid):
         assert reader.verify([("authorization", f"Bearer {key.key}")]).code == "valid"
-    raw = sqlite3.connect(tmp_path / "k.db")
-    raw.execute("UPDATE keys SET revoked_at = ? WHERE id = ?", (time.time() - 5, drop.record.id))
-    raw.execute("UPDATE keys SET credits = 7 WHERE id = ?", (paid.record.id,))
-    raw.commit()
-    raw.close()
+    _change_rows(store_url, drop.record.id, paid.record.id)
     codes = [reader.verify([("authorization", f"Bearer {k.key}")]).code for k in (keep, drop)]
     assert codes == ["valid", "key_revoked"]
     found = reader.store.find_by_hash(paid.record.key_hash)
