@@ -137,6 +137,18 @@ def test_websocket_handshake_needs_a_key(client: TestClient, keys: Keys) -> None
         assert told == expected_lifecycle(record)
 
 
+
+def test_a_websocket_accept_for_a_key_with_nothing_due_carries_its_request_id(
+    client: TestClient, keys: Keys
+) -> None:
+    """The id the decision is logged under, and nothing of the key: the accept of a key
+    whose lifecycle is not due tells only the request's id."""
+    with client.websocket_connect("/ws", headers={"x-api-key": keys.values["valid"]}) as ws:
+        assert ws.receive_json()["name"]
+        told = {k.decode(): v.decode() for k, v in ws.extra_headers or ()}
+    assert list(told) == ["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", told["x-request-id"])
+
 async def _bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """An ASGI app with no framework: reads the key from ``scope["state"]``."""
     if scope["type"] == "lifespan":
