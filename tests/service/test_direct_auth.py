@@ -149,6 +149,20 @@ def test_anything_else_is_left_to_the_server(request_bytes: bytes) -> None:
     assert request_scope(request_bytes, 16 * 1024) is None
 
 
+def test_a_flood_of_new_header_names_leaves_the_memo_of_names_bounded() -> None:
+    """Header names are read once per spelling, and a client chooses them: a head after
+    head of names never seen before, or of very long ones, costs the server no memory that
+    grows with them, and each head is still read."""
+    from keyturn.service import direct_auth
+
+    for n in range(5_000):
+        head = f"GET /auth HTTP/1.1\r\nHost: a\r\nX-{n:x}: 1\r\nX-{'L' * 200}{n}: 2\r\n\r\n"
+        scope = request_scope(head.encode(), 16 * 1024)
+        assert scope is not None and scope["headers"][1] == (f"x-{n:x}".encode(), b"1")
+    assert 0 < len(direct_auth._NAMES) <= 1024
+    assert not any(len(name) > 64 for name in direct_auth._NAMES)
+
+
 def test_what_the_protocol_leaves_is_answered_as_before(gated: Live) -> None:
     """HTTP/1.0, HEAD and Connection: close reach the app (and the connection closes)."""
     key = gated.make_key("orders:read")[0]
