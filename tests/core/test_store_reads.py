@@ -296,3 +296,31 @@ def test_a_key_deleted_between_the_two_sqlite_reads_is_unknown(tmp_path: Any) ->
     assert reader.verify([("authorization", f"Bearer {issued.key}")]).code == "unknown_key"
     raw.close()
     reader.close()
+
+
+def test_the_memo_of_row_tails_keeps_taking_new_ones_when_full(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A miss converts each row tail (rotation, metering, revocation...) once and keeps it,
+    at most ``TAILS_KEPT`` of them: a metered key makes a new tail at every spend, so when
+    the memo is full it is forgotten and starts again (it does not stop taking tails and
+    keep the old ones forever), and a key read after that is still judged on its own row."""
+    from keyturn.store import sql
+
+    monkeypatch.setattr(sql, "TAILS_KEPT", 3)
+    maker = KeyManager(store_url, cache=KeyCache(maxsize=0))
+    keys = [maker.create_key(f"k{n}", scopes=["read"], credits=10 + n) for n in range(5)]
+    reader = KeyManager(store_url, cache=KeyCache(maxsize=0))
+    reader.store.rows_kept = 0  # type: ignore[attr-defined]
+    # The memo of the reader a miss uses (the packed one on SQLite, the general one else).
+    read = getattr(reader.store, "_unpack", None) or reader.store._build  # type: ignore[attr-defined]
+    tails = dict(zip(read.__code__.co_freevars, read.__closure__, strict=True))["tails"]
+    for key in keys:
+        found = reader.store.find_by_hash(key.record.key_hash)
+        assert found is not None and found.credits == key.record.credits
+        assert 1 <= len(tails.cell_contents) <= 3
+    newest = reader.store.find_by_hash(keys[-1].record.key_hash)
+    assert newest is not None and newest.credits == 14
+    assert len(tails.cell_contents) in (1, 2)  # cleared after the third tail, two kept since
+    maker.close()
+    reader.close()

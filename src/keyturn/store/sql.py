@@ -343,15 +343,17 @@ def _record_maker(
         record.derive()
         return record
 
-    # Tails' fields by the tail as read (its text, or its values), kept while fewer than
-    # ``TAILS_KEPT`` are known: most keys share a few tails (keys with credits left, each
-    # its own, fill the rest), each converted once, which saves a miss 4,000 instructions.
+    # Tails' fields by the tail as read (its text, or its values), at most ``TAILS_KEPT``
+    # (forgotten together when full): most keys share a few tails, each converted once,
+    # which saves a miss 4,000 instructions. Keys with credits make a new tail at each
+    # spend, so a memo that stopped taking tails when full would soon hold only old ones.
     tails: dict[Hashable, tuple[Any, ...]] = {}
 
     def fields_of(known: Hashable, values: Sequence[Any]) -> tuple[Any, ...]:
         fields = tail(*values)
-        if len(tails) < TAILS_KEPT:
-            tails[known] = fields
+        if len(tails) >= TAILS_KEPT:
+            tails.clear()
+        tails[known] = fields
         return fields
 
     return make, tails, fields_of
