@@ -182,7 +182,6 @@ class DirectAuthProtocol:
             and self._draining < 0
             and not self.root_path
             and not self.flow.write_paused
-            and not self.flow.read_paused
             and not self.transport.is_closing()
         ):
             scope = request_scope(data, HEAD_LIMIT)
