@@ -389,7 +389,8 @@ class KeyManager:
         return decision
 
     def account(self, record: KeyRecord | None, decision: Decision, now: float) -> None:
-        """Count the request for its key (batched, off the hot path)."""
+        """Count the request for its key (batched, off the hot path). ``finish`` makes the
+        accepted case in line (a call costs a miss ~700 instructions): change both."""
         if record is None:
             return
         if decision.outcome is VALID:
