@@ -249,7 +249,7 @@ def test_a_path_whose_host_no_parser_reads_gets_every_scope(path: str) -> None:
 
 # -- the property ------------------------------------------------------------------------
 
-RULE_PATHS = st.lists(st.sampled_from(["a", "b", "admin", "x"]), max_size=3).map(
+RULE_PATHS = st.lists(st.sampled_from(["a", "b", "admin", "x", "k"]), max_size=3).map(
     lambda segments: "/" + "/".join(segments)
 )
 SCOPES = st.lists(st.sampled_from(["s1", "s2", "s3", "s4"]), min_size=1, max_size=2, unique=True)
