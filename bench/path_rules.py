@@ -32,7 +32,7 @@ RULES = {
 }
 
 # Paths found by a random search over the pieces that make forms: 16 forms, and more.
-MOST = ";#..%2f.%25%5c%23x:{}%2f\\"
+MOST = "/\u017f%61%c0%ae.%61K;{}"
 PAST = "%5c;%00%23%3f%2f\\%2e%2f%2f%5c#?#a%23/%2f%3fx:{}"
 
 
