@@ -24,6 +24,7 @@ from tests.integrations.cases import (
     Keys,
     case_ids,
     check,
+    expected_lifecycle,
     last,
     observed,
 )
@@ -332,3 +333,21 @@ def test_cors_preflights_reach_corsmiddleware_whichever_was_added_first(
         assert refused.headers["access-control-allow-origin"] == "https://app.example"
         # An OPTIONS that is not a preflight is an ordinary request: it needs a key.
         assert http.options("/items").status_code == 401
+
+
+def test_protect_tells_a_retiring_key_its_lifecycle_but_never_on_a_refusal(keys: Keys) -> None:
+    """Under ``protect`` the middleware adds a due key's lifecycle headers to the app's
+    response, and only the request id when the route refused the key for its scopes."""
+    app, _ = protected_app(keys)
+    record = keys.manager.get(keys.ids["retiring"])
+    expected = expected_lifecycle(record)
+    assert expected  # the key's expiry is due to be told
+    with TestClient(app) as c:
+        ok = c.get("/items", headers={"x-api-key": keys.values["retiring"]})
+        refused = c.get("/admin", headers={"x-api-key": keys.values["retiring"]})
+    assert ok.status_code == 200
+    assert {name: ok.headers.get(name) for name in expected} == expected
+    assert len(ok.headers.get_list("x-request-id")) == 1
+    assert refused.status_code == 403
+    assert not any(name in refused.headers for name in expected)
+    assert len(refused.headers.get_list("x-request-id")) == 1
