@@ -108,6 +108,8 @@ class Provider:
     ok_field: str = ""
     rejected_codes: frozenset[str] = field(default_factory=frozenset)
     forbidden_codes: frozenset[str] = field(default_factory=frozenset)
+    # codes that say the account is out of credit (the key itself is fine), whatever the status
+    credit_codes: frozenset[str] = field(default_factory=frozenset)
     signals: tuple[Signal, ...] = ()
     test_hosts: tuple[str, ...] = ()  # hosts of the test/sandbox environment, if separate
     no_key: re.Pattern[str] | None = None  # its message for a request without a key
@@ -204,6 +206,7 @@ def _provider(entry: Mapping[str, Any]) -> Provider:
         ok_field=entry.get("ok_field", ""),
         rejected_codes=frozenset(entry.get("rejected_codes", ())),
         forbidden_codes=frozenset(entry.get("forbidden_codes", ())),
+        credit_codes=frozenset(entry.get("credit_codes", ())),
         signals=tuple(_signal(s) for s in entry.get("signal", ())),
         test_hosts=tuple(entry.get("test_hosts", ())),
         no_key=_pattern(entry.get("no_key")),

@@ -39,13 +39,13 @@ _BAD_KEY = re.compile(
 )
 # The account behind a valid key is out of money, in the APIs' own words: OpenAI's 429
 # insufficient_quota, Anthropic's 400 "credit balance is too low", OpenRouter's 402
-# "Insufficient credits", DeepSeek's 402 "Insufficient Balance", ElevenLabs' 401 "This
-# request exceeds your quota ... credits remaining". Waiting does not help, and the key is
-# fine. (A "quota exceeded" alone is often a per-minute quota: a rate limit.)
+# "Insufficient credits", DeepSeek's 402 "Insufficient Balance". Waiting does not help, and
+# the key is fine. (A "quota exceeded" alone is often a per-minute quota: a rate limit.) A
+# provider whose own code says it, in words of its own, names the code in the catalogue
+# (``credit_codes``: ElevenLabs' 401 ``quota_exceeded``).
 _OUT_OF_CREDIT = re.compile(
     r"(?i)insufficient[ _-]?(?:quota|credits?|balance|funds)|exceeded your current quota"
     r"|credit balance is too low|out of credits?"
-    r"|request exceeds your quota\b[^.]*\. you have \d+ (?:credits|characters) remaining"
 )
 _OUT_OF_CREDIT_FIX = (
     "Retrying does not help: the account behind the key has used up its credits or reached "
@@ -176,7 +176,7 @@ def judge(answer: Answer, reading: Interpretation, provider: Provider | None,
     kind, denial = _classify(answer, reading, provider, sent)
     verdict = Verdict(False)
     found = verdict.findings
-    if _out_of_credit(reading):
+    if _out_of_credit(reading, provider):
         found.append(finding("usage_exceeded", f"{where}{said}", _OUT_OF_CREDIT_FIX))
     elif kind == "rate":
         wait = f"; Retry-After: {reading.retry_after}" if reading.retry_after else ""
@@ -192,13 +192,13 @@ def judge(answer: Answer, reading: Interpretation, provider: Provider | None,
     return verdict
 
 
-def _out_of_credit(reading: Interpretation) -> bool:
+def _out_of_credit(reading: Interpretation, provider: Provider | None) -> bool:
     """Whether another API than keyturn (whose own codes say it) answered that the account
-    is out of credit: 402 Payment Required, or its words with a 400, 401 (ElevenLabs), 403
-    or 429."""
+    is out of credit: 402 Payment Required, the provider's own code for it (the
+    catalogue's ``credit_codes``), or the words with a 400, 401, 403 or 429."""
     if reading.is_keyturn:
         return False
-    if reading.status == 402:
+    if reading.status == 402 or (provider is not None and reading.code in provider.credit_codes):
         return True
     said = " ".join(filter(None, (reading.code, reading.message, reading.error_description)))
     return reading.status in (400, 401, 403, 429) and bool(_OUT_OF_CREDIT.search(said))
