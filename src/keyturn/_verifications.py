@@ -555,7 +555,7 @@ class VerificationLog:
             if address is not None and address in self.proxies.set:
                 found = self.proxies.client(peer, headers)
                 return None if found is None else str(found)
-        client = clients[peer] = address_text(peer) if peer else None
+        client = clients[peer] = _peer_address(peer)
         return client
 
     def _shape(self, now: float, key: tuple[Any, ...], work: _Batch) -> ShapeRow:
