@@ -28,9 +28,16 @@ def test_a_block_reads_back_as_written(
     times = [at for at, _ in entries]
     paths = [path for _, path in entries]
     tails = [tail] * len(entries)
-    read = list(unpack(first, len(entries), head, pack_texts(tails), pack_times(times),
-                       pack_texts(paths)))  # fmt: skip
+    read = list(unpack(first, len(entries), max(times), head, pack_texts(tails),
+                       pack_times(times), pack_texts(paths)))  # fmt: skip
     assert read == [(first + i, at, rid, path) for i, (at, path) in enumerate(entries)]
+
+
+def test_a_block_of_one_entry_is_dated_by_the_block() -> None:
+    assert pack_times([5.0]) is None  # what a row stored before blocks reads as
+    assert list(unpack(7, 1, 5.0, "ab", pack_texts(["cd"]), None, pack_texts(["/x"]))) == [
+        (7, 5.0, "abcd", "/x")
+    ]
 
 
 def test_ids_of_one_run_share_a_head() -> None:
@@ -42,8 +49,8 @@ def test_ids_of_one_run_share_a_head() -> None:
 
 def test_a_block_whose_counts_disagree_is_refused() -> None:
     with pytest.raises(ValueError, match="3 entries holds 2"):
-        list(unpack(1, 3, "h", pack_texts(["a", "b", "c"]), pack_times([1.0, 2.0]),
+        list(unpack(1, 3, 2.0, "h", pack_texts(["a", "b", "c"]), pack_times([1.0, 2.0]),
                     pack_texts(["/"])))  # fmt: skip
     with pytest.raises(ValueError, match="2 entries holds 3"):
-        list(unpack(1, 2, "h", pack_texts(["a", "b", "c"]), pack_times([1.0, 2.0]),
+        list(unpack(1, 2, 2.0, "h", pack_texts(["a", "b", "c"]), pack_times([1.0, 2.0]),
                     pack_texts(["/"])))  # fmt: skip

@@ -40,13 +40,19 @@ def split_request_id(request_id: str) -> tuple[str, str]:
     return request_id[:-TAIL], request_id[-TAIL:]
 
 
-def pack_times(times: Sequence[float]) -> bytes:
+def pack_times(times: Sequence[float]) -> bytes | None:
     """Entries' times (Unix seconds) as little-endian doubles: 8 bytes an entry, packed in
-    one C call, the same bytes on every machine sharing a database."""
+    one C call, the same bytes on every machine sharing a database. ``None`` for a block of
+    one entry, whose time is the block's own (``at``): what an entry stored one to a row
+    (before migration 0100) reads as, and what a block of one costs nothing to pack."""
+    if len(times) == 1:
+        return None
     return struct.pack(f"<{len(times)}d", *times)
 
 
-def unpack_times(packed: bytes) -> tuple[float, ...]:
+def unpack_times(packed: bytes | None, at: float) -> tuple[float, ...]:
+    if packed is None:
+        return (at,)
     return struct.unpack(f"<{len(packed) // 8}d", packed)
 
 
@@ -68,10 +74,12 @@ def unpack_texts(packed: str, count: int) -> list[str]:
 
 
 def unpack(
-    first_id: int, count: int, head: str, tails: str, times: bytes, paths: str
+    first_id: int, count: int, at: float, head: str, tails: str, times: bytes | None,
+    paths: str,
 ) -> Iterator[tuple[int, float, str, str]]:
-    """A block's entries in the order they were written: id, time, request id, path."""
-    moments = unpack_times(times)
+    """A block's entries in the order they were written: id, time, request id, path.
+    ``at``: the block's time (its newest entry's, Unix seconds)."""
+    moments = unpack_times(times, at)
     if len(moments) != count:
         raise ValueError(f"a block of {count} entries holds {len(moments)} times")
     return zip(
