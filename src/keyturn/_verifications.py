@@ -102,11 +102,12 @@ def _peer_address(peer: str | None) -> str | None:
 class Seen(NamedTuple):
     """What a face knows of a request, handed to the verify call so that the core records
     the decision (``KeyManager``): the method and path it judged, the request id it answers
-    with (``None``: one is made when the entry is written), the user agent (``None``: to
-    be read from ``headers`` when the entry is written), and the header pairs the writer
-    must read, by reference: the forwarded addresses when the peer may be a trusted proxy,
-    the user agent when not given; ``()`` when there is nothing to read (no proxy is
-    trusted, the user agent given), so that the queue holds no header list."""
+    with (``None``: one is made when the entry is written), the user agent (``None``: read
+    by the core from the request's headers when it records the decision, which costs the
+    ASGI fast path nothing more than its look through them for the key), and the header
+    pairs the writer must read, by reference: the forwarded addresses when the peer may be
+    a trusted proxy; ``()`` when there is nothing to read (no proxy is trusted), so that
+    the queue holds no header list."""
 
     method: str
     path: str

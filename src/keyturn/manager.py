@@ -68,6 +68,9 @@ _VALID = VALID.code
 # A named tuple made from its fields in C, without the Python frame of its ``__new__``
 # (a cache miss makes two): ``_new(Candidate, (presented, key_hash))``.
 _new = tuple.__new__
+# ``verify_asgi``'s kind for the user agent among the header names it looks for, beside the
+# reader's (``credentials.AUTHORIZATION``, ``API_KEY``, ``RESPELLED``).
+_AGENT, _AGENT_NAME = -1, b"user-agent"
 Moment = float | datetime | None
 """``now`` as callers give it: Unix time, an aware datetime, or ``None`` for the clock."""
 
@@ -145,10 +148,13 @@ class KeyManager:
         self._limiter = limiter
         self.feed = follow_changes(self.store, self.cache, feed_lifetime)
         self.reads = StoreReads(self.store, self.verifier)
-        # Bound once: the hot path pays for no attribute chains.
-        self._asgi_names = self.verifier.reader.asgi_names
+        # Bound once: the hot path pays for no attribute chains. ``verify_asgi`` looks for
+        # the user agent in the same pass as for the key (a header of a key's name stays
+        # one, should it be called so).
+        names = self.verifier.reader.asgi_names
+        self._asgi_names = {_AGENT_NAME: _AGENT, **names}
         # Each name as the text a ``Presented`` names its source by (a miss decoded it).
-        self._name_texts = {name: name.decode("latin-1") for name in self._asgi_names}
+        self._name_texts = {name: name.decode("latin-1") for name in names}
         self._may_hold_key = self.verifier.reader.may_hold_key
         self._entries = self.cache.entries
         self._unknown = self.cache.unknown
@@ -379,9 +385,10 @@ class KeyManager:
             if key_id not in log.masks:
                 log.note_mask(key_id, key.masked)
         now = time.time()
-        entry = (now, decision.outcome.code, key_id, peer, scopes) + (
-            seen or unseen(headers, self._proxied)
-        )
+        fields: tuple[Any, ...] = seen or unseen(headers, self._proxied)
+        if fields[3] is None:  # a user agent the face left to the core: read it here
+            fields = (*fields[:3], unseen(headers, False)[3], fields[4])
+        entry = (now, decision.outcome.code, key_id, peer, scopes, *fields)
         if log.open_from <= now < log.open_until:  # ``record``'s extend, without the call
             self._log_queue.extend(entry)
         else:
@@ -505,11 +512,16 @@ class KeyManager:
         # not checked here: a cache hit proves them, and a miss checks the key's shape.
         raw: bytes | None = None
         source = b""
+        agent: bytes | None = None  # the first user agent, for a ``seen`` that leaves it out
         names = self._asgi_names
         for name, value in headers:
             if name not in names:
                 continue
             kind = names[name]
+            if kind == _AGENT:
+                if agent is None:
+                    agent = value
+                continue
             if raw is not None or kind == RESPELLED:  # two keys, or a misspelled header
                 raw = None
                 break
@@ -568,9 +580,14 @@ class KeyManager:
             self._note(key_id, now)
         if self._logging:
             # ``_logged``, inlined (the writer finds the key's mask by its id)
-            logged = (now, _VALID, key_id, peer, scopes) + (
-                seen or unseen(headers, self._proxied)
-            )
+            if seen is not None and seen[3] is None:  # the user agent found above
+                told = "" if agent is None else agent.decode("latin-1")
+                logged = (now, _VALID, key_id, peer, scopes, seen[0], seen[1], seen[2], told,
+                          seen[4])  # fmt: skip
+            else:
+                logged = (now, _VALID, key_id, peer, scopes) + (
+                    seen or unseen(headers, self._proxied)
+                )
             log = self.verifications
             if log.open_from <= now < log.open_until:
                 self._log_queue.extend(logged)

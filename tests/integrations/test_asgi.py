@@ -21,8 +21,10 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from keyturn import KeyManager
+from keyturn._verifications import VerificationFilter
 from keyturn.integrations import VerifiedKey
 from keyturn.integrations.asgi import KeyturnMiddleware
+from keyturn.verifier import Verifier
 from tests.integrations.cases import (
     CASES,
     OPEN_PATHS,
@@ -285,3 +287,45 @@ def test_without_corsmiddleware_a_preflight_needs_a_key(keys: Keys) -> None:
                     middleware=[Middleware(KeyturnMiddleware, keys=keys.manager)])
     with asgi_server(app) as url:
         assert httpx.options(f"{url}/items", headers=PREFLIGHT).status_code == 401
+
+
+@pytest.mark.parametrize("trusted", [False, True], ids=["no-proxy", "trusted-proxy"])
+def test_the_log_holds_each_requests_user_agent_read_with_its_key(
+    tmp_path: Path, trusted: bool
+) -> None:
+    """The middleware leaves the user agent to the core, which finds it in its look through
+    the headers for the key: a cached key's accepted request (the short way), its first
+    (a store read), a refusal and a request without one each log their own; of two, the
+    first. Fails when the short way or the long way leaves it out."""
+    url = f"sqlite:///{tmp_path / 'agents.db'}"
+    with KeyManager(url) as maker:
+        key = maker.create_key("agents", scopes=["items:read"]).key
+    proxies = ["127.0.0.1"] if trusted else []
+    with KeyManager(url, verifier=Verifier(trusted_proxies=proxies)) as manager:
+        app = KeyturnMiddleware(_hello, manager)
+        bearer = ("authorization", f"Bearer {key}")
+        sent = {
+            "first/1": [bearer, ("user-agent", "first/1")],  # a miss: the store read
+            "cached/2": [("user-agent", "cached/2"), bearer],  # before the key, cached
+            "cached/3": [bearer, ("user-agent", "cached/3"), ("user-agent", "other/9")],
+            "": [bearer],
+            "refused/4": [("authorization", "Bearer kt_live_0"), ("user-agent", "refused/4")],
+        }
+        answered = {}
+        with asgi_server(app) as base, httpx.Client() as client:
+            del client.headers["user-agent"]
+            for agent, headers in sent.items():
+                r = client.get(f"{base}/items", headers=headers)
+                assert r.status_code == (401 if agent == "refused/4" else 200), r.text
+                answered[r.headers["x-request-id"]] = agent
+        manager.verifications.flush()
+        logged = {
+            v.request_id: v.user_agent
+            for v in manager.store.verifications(VerificationFilter())
+        }
+    assert logged == answered
+
+
+async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"hello"})

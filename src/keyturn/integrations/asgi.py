@@ -22,7 +22,7 @@ from time import time
 
 from keyturn._asgi import ASGIApp, Message, Receive, Scope, Send
 from keyturn._request_ids import HEADER_ASGI, new_id
-from keyturn._verifications import Seen, user_agent
+from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer
 from keyturn.errors import KeyturnError
 from keyturn.integrations.guard import Guard, KeySource
@@ -102,13 +102,14 @@ class KeyturnMiddleware:
                 client = scope.get("client")
                 peer = client[0] if client else None
                 # Recorded with the decision; the headers only if a proxy is trusted (its
-                # forwarded addresses name the client).
+                # forwarded addresses name the client). The user agent is left to the core
+                # (``None``), which finds it as it looks through the headers for the key.
                 if self._taken is None:
                     rid, rid_header = new_id()
-                    seen = _new_seen(Seen, (method, path, rid, user_agent(headers), ()))
+                    seen = _new_seen(Seen, (method, path, rid, None, ()))
                 else:
                     rid, rid_header = self._taken(headers, peer)
-                    seen = _new_seen(Seen, (method, path, rid, user_agent(headers), headers))
+                    seen = _new_seen(Seen, (method, path, rid, None, headers))
                 try:
                     found = self._triage(headers, scope["query_string"], required, peer, seen, True)
                 except KeyturnError as exc:  # no decision could be made: fail closed

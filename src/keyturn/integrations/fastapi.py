@@ -48,7 +48,7 @@ from starlette.concurrency import run_in_threadpool
 from keyturn._asgi import ASGIApp
 from keyturn._path_rules import PathRules
 from keyturn._request_ids import HEADER as REQUEST_ID
-from keyturn._verifications import Seen, user_agent
+from keyturn._verifications import Seen
 from keyturn.answer import HttpAnswer, render_error
 from keyturn.errors import InvalidValue, KeyturnError, NotPermitted
 from keyturn.integrations._fastapi_shortcut import shortcut
@@ -156,7 +156,8 @@ class KeyturnAuth(SecurityBase):
             scope["query_string"],
             required,
             peer,
-            Seen(scope.get("method", "GET"), scope["path"], rid, user_agent(scope["headers"]),
+            # The user agent left to the core, which reads it with the key (``Seen``).
+            Seen(scope.get("method", "GET"), scope["path"], rid, None,
                  scope["headers"] if self.guard.request_ids.trusted else ()),
         )
         if isinstance(result, HttpAnswer):
