@@ -250,6 +250,50 @@ def test_the_endpoint_gets_the_key_its_scopes_were_held_against(
 
 
 
+def test_an_endpoint_taking_the_key_alone_gets_it_however_it_is_declared(
+    manager: KeyManager, callers: Callers, calls: Calls
+) -> None:
+    """The key alone is handed by position (the short way): a keyword-only key, and an
+    endpoint behind a decorator of ``**kwargs`` (whose ``__wrapped__`` shows the key as a
+    positional parameter) take it by name. Fails with a 500 if the decorated endpoint is
+    handed it by position."""
+    other = manager.create_key("other", scopes=["other:read"]).key
+    app = FastAPI()
+    auth = KeyturnAuth(manager, realm=REALM)
+    auth.protect(app)
+
+    def by_name(endpoint: Any) -> Any:
+        @functools.wraps(endpoint)
+        async def wrapper(**kwargs: Any) -> Any:
+            return await endpoint(**kwargs)
+
+        return wrapper
+
+    @app.get("/alone")
+    async def alone(key: Annotated[VerifiedKey, Security(auth, scopes=["items:read"])]) -> Any:
+        return {"id": key.id}
+
+    @app.get("/keyword")
+    async def keyword(*, key: Annotated[VerifiedKey, Security(auth, scopes=["items:read"])]) -> Any:
+        return {"id": key.id}
+
+    @app.get("/decorated")
+    @by_name
+    async def decorated(
+        key: Annotated[VerifiedKey, Security(auth, scopes=["items:read"])],
+    ) -> Any:
+        return {"id": key.id}
+
+    paths = ("/alone", "/keyword", "/decorated")
+    with TestClient(app) as c:
+        for path in paths:
+            r = c.get(path, headers=with_key(callers.reader))
+            assert r.json() == {"id": callers.ids["reader"]}, path
+        assert calls.keyturn == (0 if SHORTCUT else 3)  # the short way, each
+        for path in paths:
+            assert_insufficient_scope(c.get(path, headers=with_key(other)), ["items:read"])
+
+
 def test_accepted_requests_hand_the_endpoint_its_key_without_running_the_dependency(
     client: TestClient, callers: Callers, calls: Calls
 ) -> None:
