@@ -44,18 +44,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import compress, repeat, starmap
-from operator import call, is_
+from itertools import accumulate, compress, repeat, starmap
+from operator import call, getitem, is_
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyturn._addresses import address_text, parse_address
 from keyturn._flusher import Flusher
 from keyturn._redact import SHORTEST_KEY, mask_text
 from keyturn._request_ids import new_id
-from keyturn.store.verification_rows import LATE, SHAPE_REUSE, VERIFICATION_COLUMNS
+from keyturn.store.verification_blocks import TAIL, pack_texts, pack_times, split_request_id
+from keyturn.store.verification_rows import BLOCK_COLUMNS, LATE, SHAPE_REUSE
 
 if TYPE_CHECKING:
     from keyturn._addresses import TrustedProxies
@@ -305,7 +307,7 @@ def _small(key: tuple[Any, ...]) -> bool:
     return size <= MAX_TEXT
 
 
-def _uniform(column: tuple[Any, ...]) -> bool:
+def _uniform(column: Sequence[Any]) -> bool:
     """Whether a column of a batch holds one value (a C loop: most often the same object,
     found by identity before any comparison)."""
     return column.count(column[0]) == len(column)
@@ -319,6 +321,71 @@ def _through(column: tuple[Any, ...], work_out: Callable[[Any], Any]) -> list[An
         return [work_out(column[0])] * len(column)
     done = {value: work_out(value) for value in set(column)}
     return list(map(done.__getitem__, column))
+
+
+_HEAD = slice(None, -TAIL)  # a request id longer than its tail: its head, its tail
+_TAIL = slice(-TAIL, None)
+
+
+def _blocks(
+    ats: Sequence[float], rids: Sequence[str], key_ids: Sequence[str | None],
+    shapes: Sequence[int], clients: Sequence[str | None], paths: Sequence[str],
+    late_before: float, late: list[LateRow],
+) -> list[Any]:
+    """A batch's entries (by column, in queue order) as blocks (``verification_blocks``):
+    the entries sharing a key id, shape, client and request-id head are one block, in the
+    order they were queued, and the blocks are in the order of their first entries; one
+    flat list of ``BLOCK_COLUMNS`` a block, the ids left to the store. The places of the
+    blocks holding an entry dated before ``late_before`` go to ``late``, with their times.
+
+    What is done entry by entry is done by C loops: the heads and tails sliced off by
+    ``map``, a block's number looked up by ``map`` in the dict of the batch's distinct
+    blocks, the entries put in block order by one ``sorted`` (stable, so queue order holds
+    within a block) and the columns reordered by ``map``. Python runs once a block (packing
+    its times, tails and paths), and a batch of one block (one key, shape and client, and
+    one head: a run of keyturn's request ids) is not reordered at all. The usual batch, of
+    one key, shape and client, is grouped by its heads alone."""
+    count = len(ats)
+    if min(map(len, rids)) > TAIL:
+        heads: Sequence[str] = list(map(getitem, rids, repeat(_HEAD)))
+        tails: Sequence[str] = list(map(getitem, rids, repeat(_TAIL)))
+    else:  # an id of two characters or fewer is all head
+        heads, tails = zip(*map(split_request_id, rids), strict=True)
+    if _uniform(key_ids) and _uniform(shapes) and _uniform(clients):
+        keys: Sequence[Any] = heads
+    else:
+        keys = list(zip(key_ids, shapes, clients, heads, strict=True))
+    queued = ats
+    numbers: list[int] | None = None  # each entry's block, if more than one
+    if _uniform(keys):  # one block: the batch as it is
+        firsts, ends = [0], [count]
+    else:
+        places = {key: place for place, key in enumerate(dict.fromkeys(keys))}
+        numbers = list(map(places.__getitem__, keys))
+        order = sorted(range(count), key=numbers.__getitem__)
+        ats = list(map(ats.__getitem__, order))
+        tails = list(map(tails.__getitem__, order))
+        paths = list(map(paths.__getitem__, order))
+        ends = list(accumulate(Counter(numbers).values()))  # first seen, first counted
+        firsts = list(map(order.__getitem__, [0, *ends[:-1]]))  # each block's first entry
+    bounds = list(zip([0, *ends[:-1]], ends, strict=True))
+    times = [ats[start:end] for start, end in bounds]
+    width = len(BLOCK_COLUMNS)
+    values: list[Any] = [None] * (len(bounds) * width)
+    values[1::width] = blocks_at = list(map(max, times))
+    values[2::width] = [end - start for start, end in bounds]
+    values[3::width] = map(key_ids.__getitem__, firsts)
+    values[4::width] = map(shapes.__getitem__, firsts)
+    values[5::width] = map(clients.__getitem__, firsts)
+    values[6::width] = map(heads.__getitem__, firsts)
+    values[7::width] = [pack_texts(tails[start:end]) for start, end in bounds]
+    values[8::width] = map(pack_times, times)
+    values[9::width] = [pack_texts(paths[start:end]) for start, end in bounds]
+    if min(queued) < late_before:
+        held = {0} if numbers is None else \
+            {number for number, at in zip(numbers, queued, strict=True) if at < late_before}
+        late.extend((place, blocks_at[place]) for place in sorted(held))
+    return values
 
 
 class _Batch:
@@ -455,10 +522,11 @@ class VerificationLog:
         return record.masked
 
     def _rows(self, batch: tuple[Any, ...], late: list[LateRow]) -> list[Any]:
-        """The stored values of queued entries (``Entry``'s fields, flat): for each, its
-        time, request id, key id, the id of its shape (what repeats from request to request,
-        stored once: ``verification_rows``), its path (masked once per batch) and its
-        client's address (worked out once per peer and batch), in one flat list. An entry's
+        """The stored blocks of queued entries (``Entry``'s fields, flat), made by
+        ``_blocks`` of each entry's time, request id, key id, the id of its shape (what
+        repeats from request to request, stored once: ``verification_rows``), its path
+        (masked once per batch) and its client's address (worked out once per peer and
+        batch). An entry's
         shape is found by what the request showed (outcome, key, scopes, method, user
         agent) among the shapes this writer made. The batch is read by column, not by entry:
         each field's column is a slice of the batch, and the stored columns are made of
@@ -467,8 +535,8 @@ class VerificationLog:
         bytecode at all; only what is new (a shape, an entry whose headers the writer must
         read, a request id to make or to clean) is worked out entry by entry. The shapes
         new to the batch are stored first, in their own transaction, so that a batch the
-        store then refuses leaves none named that is not there. Entries ``LATE`` seconds or
-        more old are added to ``late`` (for the purge)."""
+        store then refuses leaves none named that is not there. The blocks holding entries
+        ``LATE`` seconds or more old are added to ``late`` (for the purge)."""
         now = time.time()
         if now - self._shapes_from >= SHAPE_REUSE or len(self._shapes) >= SHAPES_KEPT:
             self._shapes.clear()  # the purge keeps a shape SHAPE_REUSE after it was made
@@ -523,18 +591,8 @@ class VerificationLog:
             clean = False
         if not clean:
             rids = tuple(new_id()[0] if rid is None else _text(rid, 128) for rid in rids)
-        if min(ats) < now - LATE:
-            late.extend((rid, at) for rid, at in zip(rids, ats, strict=True) if at < now - LATE)
-        # ``VERIFICATION_COLUMNS``, each filled in by one slice assignment (a C loop).
-        width = len(VERIFICATION_COLUMNS)
-        values: list[Any] = [None] * (count * width)
-        values[0::width] = ats
-        values[1::width] = rids
-        values[2::width] = key_ids
-        values[3::width] = shapes
-        values[4::width] = _through(paths, _stored_path)
-        values[5::width] = clients
-        return values
+        return _blocks(ats, rids, key_ids, shapes, clients, _through(paths, _stored_path),
+                       now - LATE, late)  # fmt: skip
 
     def _seen(
         self, peer: str | None, headers: Any, agent: str | None, work: _Batch

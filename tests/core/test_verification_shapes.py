@@ -226,9 +226,9 @@ def test_shape_ids_are_not_given_again_after_every_shape_is_purged(
 
 
 def test_entries_written_before_the_shapes_read_as_before(store_url: str) -> None:
-    """Migrations 0080 and 0090 move every entry to the new tables (0090: each takes its
-    shape's client): each reads as it did, keeps its id, and ids go on after the highest
-    ever given (also a deleted one)."""
+    """Migrations 0080, 0090 and 0100 move every entry to the new tables (0090: each takes
+    its shape's client; 0100: a block of its own): each reads as it did, keeps its id, and
+    ids go on after the highest ever given (also a deleted one)."""
     engine = "sqlite" if store_url.startswith("sqlite") else "postgresql"
     with KeyManager(store_url) as m:
         key = m.create_key("k", owner="acme")
@@ -236,7 +236,8 @@ def test_entries_written_before_the_shapes_read_as_before(store_url: str) -> Non
     old_schema = [x.sql for x in migrations(engine) if x.name in ("verifications",
                                                                   "verification_scopes")]
     drop = "DROP TABLE verifications; DROP TABLE verification_shapes; " \
-           "DROP TABLE verification_late; DELETE FROM schema_migrations WHERE version >= 80"
+           "DROP TABLE verification_late; DROP TABLE verification_ids; " \
+           "DELETE FROM schema_migrations WHERE version >= 80"
     for statement in [*drop.split("; "), *";\n".join(old_schema).split(";\n")]:
         if any(line.strip() and not line.startswith("--") for line in statement.splitlines()):
             raw(store_url, statement)

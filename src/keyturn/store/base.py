@@ -362,9 +362,10 @@ class KeyStore(Protocol):
     # The verification log (``keyturn._verifications``).
 
     def record_verifications(self, values: list[Any], late: list[LateRow] | None = None) -> None:
-        """Insert a batch (one flat list: ``verification_rows.VERIFICATION_COLUMNS`` in
-        order for each entry), and note the request id and time of those of its entries
-        written late (``LATE``)."""
+        """Insert a batch of blocks (one flat list: ``verification_rows.BLOCK_COLUMNS`` in
+        order for each block, the ids ``None``: the store numbers the entries, each id
+        given once), and note the blocks holding entries written late (``LATE``: each
+        block's place in the batch and its time)."""
         ...
 
     def add_verification_shapes(self, shapes: list[ShapeRow]) -> list[int]:

@@ -33,9 +33,9 @@ from keyturn.store.breaker import Breaker
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 from keyturn.store.verification_rows import (
+    BLOCK_COLUMNS,
     COPY_SHAPES,
     COPY_VERIFICATIONS,
-    VERIFICATION_COLUMNS,
 )
 from keyturn.store.watchdog import Watchdog
 
@@ -267,9 +267,9 @@ class PostgresStore(SQLStore):
         moment = datetime.fromtimestamp
         with conn.cursor() as cur, cur.copy(COPY_VERIFICATIONS) as copy:
             write = copy.write_row
-            width = len(VERIFICATION_COLUMNS)
+            width = len(BLOCK_COLUMNS)
             for i in range(0, len(values), width):
-                write((moment(values[i], UTC), *values[i + 1 : i + width]))
+                write((values[i], moment(values[i + 1], UTC), *values[i + 2 : i + width]))
 
     def _insert_shapes(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         with conn.cursor() as cur, cur.copy(COPY_SHAPES) as copy:

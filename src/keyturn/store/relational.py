@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keyturn import _events as events
@@ -48,6 +49,7 @@ from keyturn.store.role_rows import (
     role_of_row,
 )
 from keyturn.store.verification_rows import (
+    BLOCK_COLUMNS,
     INSERT_LATE,
     KEY_CALLERS,
     KEY_NEEDS,
@@ -60,6 +62,7 @@ from keyturn.store.verification_rows import (
     PURGE_VERIFICATIONS,
     SHAPES_OUTLIVE,
     STOPPED_AHEAD,
+    TAKE_IDS,
     LateRow,
     ShapeRow,
     verification_of_row,
@@ -127,6 +130,7 @@ class SQLStore(Outbox):
         self._q_credits_left = q(sql.CREDITS_LEFT)
         self._q_usage = q(sql.COUNT_USAGE)
         self._q_usage_by_outcome = q(sql.USAGE_BY_OUTCOME)
+        self._q_take_ids = q(TAKE_IDS)
 
     # -- what an engine provides ---------------------------------------------------------
 
@@ -144,8 +148,8 @@ class SQLStore(Outbox):
             conn.execute(query, row)
 
     def _insert_verifications(self, conn: Connection, values: list[Any]) -> None:
-        """A batch of the verification log's entries (flat: ``VERIFICATION_COLUMNS`` for
-        each), each engine its fastest way."""
+        """A batch of the verification log's blocks (flat: ``BLOCK_COLUMNS`` for each, ids
+        given), each engine its fastest way."""
         raise NotImplementedError
 
     def _insert_shapes(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -786,15 +790,23 @@ class SQLStore(Outbox):
     def record_verifications(
         self, values: list[Any], late: list[LateRow] | None = None
     ) -> None:
-        """Insert a batch of decisions, and note those of them written late (one
-        transaction)."""
+        """Insert a batch of blocks, numbered here, and note those holding entries written
+        late (one transaction): the batch's entries take the next ids of
+        ``verification_ids`` (``TAKE_IDS``), each block the first of its entries'."""
+        width = len(BLOCK_COLUMNS)
+        counts = values[2::width]
+        entries = sum(counts)
         with self._writing() as conn:
+            after = int(conn.execute(self._q_take_ids, {"count": entries}).fetchone()[0])
+            firsts = list(accumulate(counts, initial=after - entries))
+            firsts.pop()  # the id after the batch's
+            values[0::width] = firsts
             self._insert_verifications(conn, values)
             if late:
                 moment = self.dialect.time_in
                 self._executemany(conn, self._q(INSERT_LATE), [
-                    {"request_id": rid, "at": moment(datetime.fromtimestamp(at, UTC))}
-                    for rid, at in late
+                    {"block": firsts[place], "at": moment(datetime.fromtimestamp(at, UTC))}
+                    for place, at in late
                 ])  # fmt: skip
 
     def add_verification_shapes(self, shapes: list[ShapeRow]) -> list[int]:

@@ -19,9 +19,9 @@ from keyturn.store import sql
 from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 from keyturn.store.verification_rows import (
+    BLOCK_COLUMNS,
     ROWS_PER_INSERT,
     SHAPE_TABLE_COLUMNS,
-    VERIFICATION_COLUMNS,
     insert_rows,
     statement_sizes,
 )
@@ -162,7 +162,7 @@ class SQLiteStore(SQLStore):
         conn.executemany(query, rows)
 
     def _insert_verifications(self, conn: Any, values: list[Any]) -> None:
-        _insert_rows(conn, "verifications", VERIFICATION_COLUMNS, values)
+        _insert_rows(conn, "verifications", BLOCK_COLUMNS, values)
 
     def _insert_shapes(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         _insert_rows(conn, "verification_shapes", SHAPE_TABLE_COLUMNS,

@@ -1,13 +1,14 @@
 """The SQL of the verification log (``keyturn._verifications``), shared by both engines; the
 methods that run it are ``SQLStore``'s (``store/relational.py``).
 
-An entry is stored as its time, request id, key id, shape, path and client: the shape is the
-id of a row of ``verification_shapes`` holding what repeats from request to request
-(outcome, mask, method, user agent, scopes); the path and the client's address are the
-entry's own, as they often differ from request to request (ids in paths, an API's many
-callers), and a new shape costs a row. Binding seven texts to every entry, and keeping the
-indexes on them, was most of what the log cost; the writer binds the shape's once per shape
-it has not seen (migrations 0080, and 0090 for the client)."""
+Entries are stored in blocks (migration 0100, ``verification_blocks``): a batch's entries
+sharing a key id, shape, client and request-id head are one row, holding its entries'
+times, request-id tails and paths packed. The shape is the id of a row of
+``verification_shapes`` holding what repeats from request to request (outcome, mask,
+method, user agent, scopes), stored once per shape the writer has not seen (migration
+0080); the client's address is the block's (0090). Binding an entry's texts and keeping
+the indexes on them was most of what the log cost; a block pays its row and index entries
+once for all its entries."""
 
 from __future__ import annotations
 
@@ -21,10 +22,13 @@ if TYPE_CHECKING:
     from keyturn._verifications import Verification, VerificationFilter
 
 # A batch as the writer (``keyturn._verifications``) hands it to the store: one flat list
-# of values, these columns in this order for each entry, ``at`` in Unix seconds.
-# Positional and flat, so that a batch goes to the driver as it was built (no tuple or
-# dict per entry, no names to bind).
-VERIFICATION_COLUMNS = ("at", "request_id", "key_id", "shape", "path", "client")
+# of values, these columns in this order for each block, ``at`` (the newest entry's time)
+# in Unix seconds, ``id`` left ``None`` for the store, which fills the column in (one slice
+# assignment) from the ids it takes in the writing transaction (``TAKE_IDS``). Positional
+# and flat, so that a batch goes to the driver as it was built (no tuple or dict per
+# block, no names to bind).
+BLOCK_COLUMNS = ("id", "at", "count", "key_id", "shape", "client", "head", "tails", "times",
+                 "paths")  # fmt: skip
 # A new shape as the writer hands it to the store (``created`` in Unix seconds); the store
 # numbers it in the transaction that adds it.
 SHAPE_COLUMNS = ("created", "outcome", "masked", "method", "user_agent", "scopes")
@@ -63,39 +67,48 @@ def insert_rows(table: str, columns: tuple[str, ...], rows: int) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
 
 
+# Ids for a batch's entries, ``:count`` of them, taken in the transaction that writes the
+# batch: the one row of ``verification_ids`` holds the next id to give, and its lock (a
+# row's on PostgreSQL, the database's on SQLite: ``BEGIN IMMEDIATE``) keeps another
+# writer from taking the same ids until the batch commits. What it returns is the next id
+# after the batch's: the batch's first is that less ``:count``. An id given is never given
+# again, whatever the purge deletes.
+TAKE_IDS = "UPDATE verification_ids SET next = next + :count RETURNING next"
 # New shapes are written as entries are, in as few statements, numbered by the store.
 SHAPE_TABLE_COLUMNS = ("id", *SHAPE_COLUMNS)
 # SQLite numbers new shapes after the highest, in the writing transaction (``BEGIN
 # IMMEDIATE``: no other writer can take the same numbers).
 NEXT_SHAPE = "SELECT COALESCE(MAX(id), 0) + 1 FROM verification_shapes"
 # PostgreSQL: one COPY per batch (no statement per row, no round trip per row).
-COPY_VERIFICATIONS = f"COPY verifications ({', '.join(VERIFICATION_COLUMNS)}) FROM STDIN"
+COPY_VERIFICATIONS = f"COPY verifications ({', '.join(BLOCK_COLUMNS)}) FROM STDIN"
 COPY_SHAPES = f"COPY verification_shapes ({', '.join(SHAPE_TABLE_COLUMNS)}) FROM STDIN"
 
-# An entry written ``LATE`` seconds or more after its time (the store was down) is noted in
-# ``verification_late``, where the purge finds it (a request id and a time).
+# A block holding an entry written ``LATE`` seconds or more after its time (the store was
+# down) is noted in ``verification_late``, where the purge finds it: the writer gives the
+# block's place in its batch and the block's time, and the store its id.
 LATE = 60.0
-LateRow = tuple[str, float]
-INSERT_LATE = "INSERT INTO verification_late (request_id, at) VALUES (:request_id, :at)"
+LateRow = tuple[int, float]
+INSERT_LATE = "INSERT INTO verification_late (block, at) VALUES (:block, :at)"
 
 _NEVER = 2**63 - 1
-# The purge walks a table in id order, which is the order entries (and shapes) were
-# written in, up to the first one to keep: it reads only what it deletes, with no index on
-# the time. An entry it does not reach then was written after one it keeps, so less than
-# ``LATE`` before it, or it was noted as late and is deleted by its request id.
+# The purge walks a table in id order, which is the order blocks (and shapes) were written
+# in, up to the first one to keep: it reads only what it deletes, with no index on the
+# time. A block is deleted whole, once its newest entry (its ``at``) is due. A block it does
+# not reach then was written after one it keeps, so less than ``LATE`` before it, or it
+# holds an entry written late, was noted so, and is deleted by its id.
 PURGE_VERIFICATIONS = (
     "DELETE FROM verifications WHERE id < COALESCE((SELECT id FROM verifications "
     f"WHERE at >= :before ORDER BY id LIMIT 1), {_NEVER})"
 )
 PURGE_LATE_VERIFICATIONS = (
-    "DELETE FROM verifications WHERE at < :before AND request_id IN "
-    "(SELECT request_id FROM verification_late WHERE at < :before)"
+    "DELETE FROM verifications WHERE at < :before AND id IN "
+    "(SELECT block FROM verification_late WHERE at < :before)"
 )
 PURGE_LATE = "DELETE FROM verification_late WHERE at < :before"
-# An entry dated ahead (an instance whose clock runs ahead, or a clock stepped back) stops
-# the walk, and every entry written after it would outlive the retention: when the walk
-# stopped at an entry dated ``LATE`` or more ahead of now, the purge also deletes by time,
-# reading the whole table (no index on ``at``), each time until that entry is due.
+# A block dated ahead (an instance whose clock runs ahead, or a clock stepped back) stops
+# the walk, and every block written after it would outlive the retention: when the walk
+# stopped at a block dated ``LATE`` or more ahead of now, the purge also deletes by time,
+# reading the whole table (no index on ``at``), each time until that block is due.
 STOPPED_AHEAD = (
     "SELECT 1 FROM verifications WHERE id = (SELECT MIN(id) FROM verifications) "
     "AND at > :ahead"

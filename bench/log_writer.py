@@ -1,0 +1,95 @@
+"""The verification log writer's instructions per entry, counted by callgrind.
+
+Wall and CPU time of a flush move with a shared machine's load; instruction counts do
+not, so an A/B of the writer reads from one run. Each kind of batch is run twice under
+callgrind in a process of its own: queueing ``--entries`` entries as the ASGI middleware
+queues them (after a first flush that stores the batch's shape, as a running writer has),
+then flushing them, or not; the difference over the entries is the writer's cost per
+entry, on SQLite (a file in a temporary folder).
+
+Kinds: ``one shape`` (one key, client, path and user agent), ``new paths`` (a new path
+each), ``50 clients`` (interleaved), ``new clients`` (a new client address each).
+
+Run: ``.venv/bin/python bench/log_writer.py [--entries N] [--kind KIND ...]`` (needs
+valgrind); ``--run KIND flush|queue``: one side, what each callgrind process runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KINDS = ("one shape", "new paths", "50 clients", "new clients")
+
+
+def queue(log: object, key_id: str, kind: str, entries: int, tag: str) -> None:
+    from keyturn._request_ids import new_id
+    from keyturn._verifications import Seen
+
+    extend = log.queue.extend  # type: ignore[attr-defined]
+    for n in range(entries):
+        path = f"/orders/{tag}-{n}" if kind == "new paths" else "/orders/7"
+        peer = (f"198.51.100.{n % 50}" if kind == "50 clients" else
+                f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}" if kind == "new clients"
+                else "203.0.113.9")  # fmt: skip
+        extend((time.time(), "valid", key_id, peer, (),
+                *Seen("GET", path, new_id()[0], "python-httpx/0.28")))
+
+
+def run(kind: str, side: str, entries: int, folder: str) -> None:
+    """One side of one kind, in this process (under callgrind)."""
+    from keyturn import KeyManager
+    from keyturn._verifications import VerificationLog
+
+    with KeyManager(f"sqlite:///{folder}/log.db", verification_log=False) as manager:
+        key = manager.create_key("bench-writer", scopes=["read"])
+        log = VerificationLog(manager.store, manager.verifier.proxies, interval=3600)
+        log.note_mask(key.record.id, key.record.masked)
+        queue(log, key.record.id, kind, entries, "warm")  # the shape stored, the memos made
+        log.flush()
+        log._purged = float("inf")  # no purge in the measured flush
+        queue(log, key.record.id, kind, entries, "measured")
+        if side == "flush":
+            assert log.flush() == entries
+        log.queue.clear()
+
+
+def instructions(kind: str, side: str, entries: int) -> int:
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+             sys.executable, __file__, "--run", kind, side, "--entries", str(entries),
+             "--folder", folder],
+            check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+        )  # fmt: skip
+        found = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
+        assert found, "no summary in callgrind's output"
+        return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=20_000)
+    parser.add_argument("--kind", action="append", choices=KINDS)
+    parser.add_argument("--run", nargs=2, metavar=("KIND", "SIDE"))
+    parser.add_argument("--folder")
+    args = parser.parse_args()
+    if args.run:
+        run(args.run[0], args.run[1], args.entries, args.folder)
+        return
+    for kind in args.kind or KINDS:
+        flushed = instructions(kind, "flush", args.entries)
+        queued = instructions(kind, "queue", args.entries)
+        print(f"{kind:12} {(flushed - queued) / args.entries:9,.0f} writer instructions "
+              "per entry")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
