@@ -49,14 +49,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate, compress, repeat, starmap
-from operator import call, getitem, is_
+from operator import add, call, getitem, is_, mul, ne, sub
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyturn._addresses import address_text, parse_address
 from keyturn._flusher import Flusher
 from keyturn._redact import SHORTEST_KEY, mask_text
 from keyturn._request_ids import new_id
-from keyturn.store.verification_blocks import TAIL, pack_texts, pack_times, split_request_id
+from keyturn.store.verification_blocks import (
+    TAIL,
+    pack_each,
+    pack_texts,
+    pack_times,
+    split_request_id,
+)
 from keyturn.store.verification_rows import BLOCK_COLUMNS, LATE, SHAPE_REUSE
 
 if TYPE_CHECKING:
@@ -327,6 +333,15 @@ _HEAD = slice(None, -TAIL)  # a request id longer than its tail: its head, its t
 _TAIL = slice(-TAIL, None)
 
 
+def _numbered(column: Sequence[Any]) -> tuple[list[int] | None, int]:
+    """Each value of a batch's column numbered among the column's distinct values (first
+    seen, first numbered), and how many there are; ``None`` for a column of one value."""
+    if _uniform(column):
+        return None, 1
+    distinct = {value: number for number, value in enumerate(dict.fromkeys(column))}
+    return list(map(distinct.__getitem__, column)), len(distinct)
+
+
 def _blocks(
     ats: Sequence[float], rids: Sequence[str], key_ids: Sequence[str | None],
     shapes: Sequence[int], clients: Sequence[str | None], paths: Sequence[str],
@@ -339,52 +354,73 @@ def _blocks(
     blocks holding an entry dated before ``late_before`` go to ``late``, with their times.
 
     What is done entry by entry is done by C loops: the heads and tails sliced off by
-    ``map``, a block's number looked up by ``map`` in the dict of the batch's distinct
-    blocks, the entries put in block order by one ``sorted`` (stable, so queue order holds
-    within a block) and the columns reordered by ``map``. Python runs once a block (packing
-    its times, tails and paths), and a batch of one block (one key, shape and client, and
-    one head: a run of keyturn's request ids) is not reordered at all. The usual batch, of
-    one key, shape and client, is grouped by its heads alone."""
+    ``map``; each entry's block a number made of its key's, shape's, client's and head's
+    numbers among the batch's (ints, so no tuple an entry for the collector to count and
+    walk: a batch of many clients set off a collection every few hundred entries, which
+    walked the batch's columns); the entries put in block order by one ``sorted``
+    (stable, so queue order holds within a block), the columns reordered by ``map``, the
+    blocks of one entry packed by ``map``. Python runs once a block of several entries,
+    and a batch of one block (one key, shape and client, and one head: a run of keyturn's
+    request ids) is not reordered at all."""
     count = len(ats)
     if min(map(len, rids)) > TAIL:
         heads: Sequence[str] = list(map(getitem, rids, repeat(_HEAD)))
         tails: Sequence[str] = list(map(getitem, rids, repeat(_TAIL)))
     else:  # an id of two characters or fewer is all head
         heads, tails = zip(*map(split_request_id, rids), strict=True)
-    if _uniform(key_ids) and _uniform(shapes) and _uniform(clients):
-        keys: Sequence[Any] = heads
-    else:
-        keys = list(zip(key_ids, shapes, clients, heads, strict=True))
+    numbers: list[int] | None = None  # each entry's block, if the batch has more than one
+    combined = False  # whether ``numbers`` are of more than one column
+    for column in (key_ids, shapes, clients, heads):
+        found, size = _numbered(column)
+        if found is not None:
+            combined = numbers is not None
+            numbers = found if numbers is None else \
+                list(map(add, map(mul, numbers, repeat(size)), found))
     queued = ats
-    numbers: list[int] | None = None  # each entry's block, if more than one
-    if _uniform(keys):  # one block: the batch as it is
-        firsts, ends = [0], [count]
+    if numbers is None:  # one block: the batch as it is
+        starts, ends = [0], [count]
+        firsts: Sequence[int] = starts
     else:
-        places = {key: place for place, key in enumerate(dict.fromkeys(keys))}
-        numbers = list(map(places.__getitem__, keys))
+        if combined:  # numbered again, in the order of the blocks' first entries
+            places = {number: place for place, number in enumerate(dict.fromkeys(numbers))}
+            numbers = list(map(places.__getitem__, numbers))
         order = sorted(range(count), key=numbers.__getitem__)
         ats = list(map(ats.__getitem__, order))
         tails = list(map(tails.__getitem__, order))
         paths = list(map(paths.__getitem__, order))
         ends = list(accumulate(Counter(numbers).values()))  # first seen, first counted
-        firsts = list(map(order.__getitem__, [0, *ends[:-1]]))  # each block's first entry
-    bounds = list(zip([0, *ends[:-1]], ends, strict=True))
-    times = [ats[start:end] for start, end in bounds]
+        starts = [0, *ends[:-1]]
+        firsts = list(map(order.__getitem__, starts))  # each block's first entry
+    # Each block packed as if it held its first entry alone (C loops: a batch of many
+    # clients, or of a proxy's random request ids, is mostly blocks of one), then the
+    # blocks of more than one entry packed one by one.
+    newest = list(map(ats.__getitem__, starts))
+    packed_tails = pack_each(list(map(tails.__getitem__, starts)))
+    packed_paths = pack_each(list(map(paths.__getitem__, starts)))
+    times: list[bytes | None] = [None] * len(starts)
+    sizes = list(map(sub, ends, starts))
+    for place in compress(range(len(starts)), map(ne, sizes, repeat(1))):
+        start, end = starts[place], ends[place]
+        block_times = ats[start:end]
+        newest[place] = max(block_times)
+        times[place] = pack_times(block_times)
+        packed_tails[place] = pack_texts(tails[start:end])
+        packed_paths[place] = pack_texts(paths[start:end])
     width = len(BLOCK_COLUMNS)
-    values: list[Any] = [None] * (len(bounds) * width)
-    values[1::width] = blocks_at = list(map(max, times))
-    values[2::width] = [end - start for start, end in bounds]
+    values: list[Any] = [None] * (len(starts) * width)  # ``id``: the store's
+    values[1::width] = newest
+    values[2::width] = sizes
     values[3::width] = map(key_ids.__getitem__, firsts)
     values[4::width] = map(shapes.__getitem__, firsts)
     values[5::width] = map(clients.__getitem__, firsts)
     values[6::width] = map(heads.__getitem__, firsts)
-    values[7::width] = [pack_texts(tails[start:end]) for start, end in bounds]
-    values[8::width] = map(pack_times, times)
-    values[9::width] = [pack_texts(paths[start:end]) for start, end in bounds]
+    values[7::width] = packed_tails
+    values[8::width] = times
+    values[9::width] = packed_paths
     if min(queued) < late_before:
         held = {0} if numbers is None else \
             {number for number, at in zip(numbers, queued, strict=True) if at < late_before}
-        late.extend((place, blocks_at[place]) for place in sorted(held))
+        late.extend((place, newest[place]) for place in sorted(held))
     return values
 
 

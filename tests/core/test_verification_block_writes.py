@@ -5,6 +5,7 @@ one block, in queue order, ids consecutive and never given twice, late blocks pu
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -12,13 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from keyturn import KeyManager
 from keyturn._addresses import TrustedProxies
 from keyturn._request_ids import new_id
 from keyturn._verifications import Entry, VerificationLog
 from keyturn.store import migrate
-from keyturn.store.verification_blocks import split_request_id, unpack
+from keyturn.store.verification_blocks import pack_each, pack_texts, split_request_id, unpack
 
 from .test_verification_shapes import entry, raw
 
@@ -103,7 +106,7 @@ def test_a_mixed_batch_is_grouped_by_key_shape_client_and_head(
             key_id=(a, b)[n % 2].record.id, user_agent=("curl/8", "httpx")[n % 3 == 0],
             peer=("203.0.113.9", "198.51.100.7")[n % 5 == 0],
             request_id=(f"run-one-{n % 100:02d}", f"run-two-{n % 100:02d}", "xy")[n % 7 % 3],
-            at=start + n, path=f"/p/{n}",
+            at=start + n, path=f'/p/"{n}"\\' if n == 13 else f"/p/{n}",
         ))  # fmt: skip
     for e in queued:
         log.record(e)
@@ -300,3 +303,14 @@ def test_a_log_of_the_0090_schema_migrates_whole(
         log.close()
         assert stored(store_url)[-1][:1] == (8,)  # "gone-newest" had 7
 
+
+
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+                min_size=1, max_size=20))  # fmt: skip
+def test_texts_pack_as_the_json_encoder_writes_them(texts: list[str]) -> None:
+    """Texts needing no escape are joined as they are: the same JSON the encoder writes."""
+    uniform = texts.count(texts[0]) == len(texts)
+    expected = json.dumps(texts[:1] if uniform else texts, ensure_ascii=False,
+                          separators=(",", ":"))  # fmt: skip
+    assert pack_texts(texts) == expected
+    assert pack_each(texts) == [json.dumps([t], ensure_ascii=False) for t in texts]
