@@ -48,8 +48,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import accumulate, compress, repeat, starmap
-from operator import add, call, getitem, is_, mul, ne, sub
+from itertools import accumulate, compress, islice, repeat, starmap
+from operator import add, call, getitem, is_, le, mul, ne, sub
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyturn._addresses import address_text, parse_address
@@ -384,13 +384,17 @@ def _blocks(
         if combined:  # numbered again, in the order of the blocks' first entries
             places = {number: place for place, number in enumerate(dict.fromkeys(numbers))}
             numbers = list(map(places.__getitem__, numbers))
-        order = sorted(range(count), key=numbers.__getitem__)
-        ats = list(map(ats.__getitem__, order))
-        tails = list(map(tails.__getitem__, order))
-        paths = list(map(paths.__getitem__, order))
         ends = list(accumulate(Counter(numbers).values()))  # first seen, first counted
         starts = [0, *ends[:-1]]
-        firsts = list(map(order.__getitem__, starts))  # each block's first entry
+        firsts = starts
+        # Blocks whose entries were queued together (runs of keyturn's ids, a new client
+        # each) are in order already; else the entries are put in block order.
+        if not all(map(le, numbers, islice(numbers, 1, None))):
+            order = sorted(range(count), key=numbers.__getitem__)
+            ats = list(map(ats.__getitem__, order))
+            tails = list(map(tails.__getitem__, order))
+            paths = list(map(paths.__getitem__, order))
+            firsts = list(map(order.__getitem__, starts))  # each block's first entry
     # Each block packed as if it held its first entry alone (C loops: a batch of many
     # clients, or of a proxy's random request ids, is mostly blocks of one), then the
     # blocks of more than one entry packed one by one.

@@ -20,12 +20,15 @@ from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 from keyturn.store.verification_rows import (
     BLOCK_COLUMNS,
+    BLOCK_MARKS,
+    NO_TIMES,
     ROWS_PER_INSERT,
     SHAPE_TABLE_COLUMNS,
     insert_rows,
     statement_sizes,
 )
 
+_TIMES = BLOCK_COLUMNS.index("times")
 _BY_HASH = sql.packed_by_hash(sql.SQLITE).replace(":key_hash", "?")
 
 
@@ -162,7 +165,9 @@ class SQLiteStore(SQLStore):
         conn.executemany(query, rows)
 
     def _insert_verifications(self, conn: Any, values: list[Any]) -> None:
-        _insert_rows(conn, "verifications", BLOCK_COLUMNS, values)
+        times = values[_TIMES :: len(BLOCK_COLUMNS)]
+        values[_TIMES :: len(BLOCK_COLUMNS)] = map(NO_TIMES.get, times, times)
+        _insert_rows(conn, "verifications", BLOCK_COLUMNS, values, BLOCK_MARKS)
 
     def _insert_shapes(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         _insert_rows(conn, "verification_shapes", SHAPE_TABLE_COLUMNS,
@@ -217,7 +222,10 @@ class _Reading:
             raise _failure(f"cannot read database {self.path!r}", exc) from exc
 
 
-def _insert_rows(conn: Any, table: str, columns: tuple[str, ...], values: list[Any]) -> None:
+def _insert_rows(
+    conn: Any, table: str, columns: tuple[str, ...], values: list[Any],
+    marks: tuple[str, ...] | None = None,
+) -> None:
     """Rows given as one flat list of ``columns`` values each, in statements of
     ROWS_PER_INSERT rows, or as many as the parameter limit allows (999 parameters before
     SQLite 3.32), then in a few smaller sizes, each prepared once (``statement_sizes``)."""
@@ -226,7 +234,7 @@ def _insert_rows(conn: Any, table: str, columns: tuple[str, ...], values: list[A
     start = 0
     for size in statement_sizes(len(values) // width, largest):
         end = start + size * width
-        conn.execute(insert_rows(table, columns, size), values[start:end])
+        conn.execute(insert_rows(table, columns, size, marks), values[start:end])
         start = end
 
 

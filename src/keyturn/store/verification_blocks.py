@@ -65,22 +65,19 @@ def pack_texts(texts: Sequence[str]) -> str:
     entry has the same text (most blocks' paths), which ``unpack_texts`` repeats."""
     if texts.count(texts[0]) == len(texts):
         texts = texts[:1]
-    joined = '","'.join(texts)
-    if _ESCAPED.search(joined) is None:
-        return f'["{joined}"]'
+    if _ESCAPED.search("".join(texts)) is None:
+        return '["' + '","'.join(texts) + '"]'
     return _dumps(list(texts))
 
 
-_ONE = '["{}"]'.format
-
-
 def pack_each(texts: Sequence[str]) -> list[str]:
-    """``pack_texts`` of each text alone, for blocks of one entry, in C loops (one search
-    of all the texts for what JSON escapes, then a format call each): a batch of a new
-    client, or a random proxy request id, each is a block an entry, and packing them one
-    by one in Python cost more than storing them."""
+    """``pack_texts`` of each text alone, for blocks of one entry, in C loops: when no text
+    holds what JSON escapes (a control character among them, so no line break), every
+    array is made by one join and one split. A batch of a new client, or of a proxy's
+    random request ids, each is a block an entry, and packing them one by one in Python
+    cost more than storing them."""
     if _ESCAPED.search("".join(texts)) is None:
-        return list(map(_ONE, texts))
+        return ('["' + '"]\n["'.join(texts) + '"]').split("\n")
     return [_dumps([text]) for text in texts]
 
 

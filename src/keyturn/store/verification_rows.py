@@ -61,10 +61,21 @@ def statement_sizes(count: int, largest: int) -> Iterator[int]:
 
 
 @lru_cache(maxsize=2 * (len(_SMALLER) + 1))
-def insert_rows(table: str, columns: tuple[str, ...], rows: int) -> str:
-    """SQLite's INSERT of ``rows`` rows (``?`` placeholders, the columns in order)."""
-    row = f"({', '.join('?' * len(columns))})"
+def insert_rows(
+    table: str, columns: tuple[str, ...], rows: int, marks: tuple[str, ...] | None = None
+) -> str:
+    """SQLite's INSERT of ``rows`` rows (``marks``, a placeholder a column, default
+    ``?``, the columns in order)."""
+    row = f"({', '.join(marks or '?' * len(columns))})"
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
+
+
+# SQLite: a block's packed times bound as ``''`` when it has none, made NULL by the
+# statement. The driver binds a str as it is, but ``None`` (and ``bytes``) only after
+# looking for an adapter for it, which for most blocks, of one entry, cost more than the
+# whole of their times column (``NO_TIMES``: what the store binds for ``None``).
+BLOCK_MARKS = tuple("NULLIF(?, '')" if c == "times" else "?" for c in BLOCK_COLUMNS)
+NO_TIMES = {None: ""}
 
 
 # Ids for a batch's entries, ``:count`` of them, taken in the transaction that writes the
