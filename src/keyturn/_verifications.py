@@ -48,7 +48,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import accumulate, compress, islice, repeat, starmap
+from itertools import accumulate, compress, count, islice, repeat, starmap
 from operator import add, call, getitem, is_, le, mul, ne, sub
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -338,7 +338,7 @@ def _numbered(column: Sequence[Any]) -> tuple[list[int] | None, int]:
     seen, first numbered), and how many there are; ``None`` for a column of one value."""
     if _uniform(column):
         return None, 1
-    distinct = {value: number for number, value in enumerate(dict.fromkeys(column))}
+    distinct = dict(zip(dict.fromkeys(column), count(), strict=False))
     return list(map(distinct.__getitem__, column)), len(distinct)
 
 
@@ -358,11 +358,10 @@ def _blocks(
     numbers among the batch's (ints, so no tuple an entry for the collector to count and
     walk: a batch of many clients set off a collection every few hundred entries, which
     walked the batch's columns); the entries put in block order by one ``sorted``
-    (stable, so queue order holds within a block), the columns reordered by ``map``, the
-    blocks of one entry packed by ``map``. Python runs once a block of several entries,
-    and a batch of one block (one key, shape and client, and one head: a run of keyturn's
-    request ids) is not reordered at all."""
-    count = len(ats)
+    (stable, so queue order holds within a block) unless they are in it already, the
+    columns reordered by ``map``, the blocks of one entry packed by ``map`` and joins
+    (``verification_blocks.pack_each``). Python runs once a block of several entries."""
+    entries = len(ats)
     if min(map(len, rids)) > TAIL:
         heads: Sequence[str] = list(map(getitem, rids, repeat(_HEAD)))
         tails: Sequence[str] = list(map(getitem, rids, repeat(_TAIL)))
@@ -372,17 +371,20 @@ def _blocks(
     combined = False  # whether ``numbers`` are of more than one column
     for column in (key_ids, shapes, clients, heads):
         found, size = _numbered(column)
+        if size == entries:  # every entry a block of its own (a new client each)
+            numbers, combined = found, False
+            break
         if found is not None:
             combined = numbers is not None
             numbers = found if numbers is None else \
                 list(map(add, map(mul, numbers, repeat(size)), found))
     queued = ats
     if numbers is None:  # one block: the batch as it is
-        starts, ends = [0], [count]
+        starts, ends = [0], [entries]
         firsts: Sequence[int] = starts
     else:
         if combined:  # numbered again, in the order of the blocks' first entries
-            places = {number: place for place, number in enumerate(dict.fromkeys(numbers))}
+            places = dict(zip(dict.fromkeys(numbers), count(), strict=False))
             numbers = list(map(places.__getitem__, numbers))
         ends = list(accumulate(Counter(numbers).values()))  # first seen, first counted
         starts = [0, *ends[:-1]]
@@ -390,14 +392,16 @@ def _blocks(
         # Blocks whose entries were queued together (runs of keyturn's ids, a new client
         # each) are in order already; else the entries are put in block order.
         if not all(map(le, numbers, islice(numbers, 1, None))):
-            order = sorted(range(count), key=numbers.__getitem__)
+            order = sorted(range(entries), key=numbers.__getitem__)
             ats = list(map(ats.__getitem__, order))
             tails = list(map(tails.__getitem__, order))
             paths = list(map(paths.__getitem__, order))
             firsts = list(map(order.__getitem__, starts))  # each block's first entry
     # Each block packed as if it held its first entry alone (C loops: a batch of many
     # clients, or of a proxy's random request ids, is mostly blocks of one), then the
-    # blocks of more than one entry packed one by one.
+    # blocks of more than one entry one by one. (Packing those in C loops too ran fewer
+    # instructions, but kept a list or slice a block until the end, which set off
+    # collections that walked the batch's columns, and cost more than it saved.)
     newest = list(map(ats.__getitem__, starts))
     packed_tails = pack_each(list(map(tails.__getitem__, starts)))
     packed_paths = pack_each(list(map(paths.__getitem__, starts)))

@@ -21,7 +21,12 @@ from keyturn._addresses import TrustedProxies
 from keyturn._request_ids import new_id
 from keyturn._verifications import Entry, VerificationLog
 from keyturn.store import migrate
-from keyturn.store.verification_blocks import pack_each, pack_texts, split_request_id, unpack
+from keyturn.store.verification_blocks import (
+    pack_each,
+    pack_texts,
+    split_request_id,
+    unpack,
+)
 
 from .test_verification_shapes import entry, raw
 
@@ -314,3 +319,4 @@ def test_texts_pack_as_the_json_encoder_writes_them(texts: list[str]) -> None:
                           separators=(",", ":"))  # fmt: skip
     assert pack_texts(texts) == expected
     assert pack_each(texts) == [json.dumps([t], ensure_ascii=False) for t in texts]
+
