@@ -65,8 +65,10 @@ from keyturn.store.verification_rows import (
     TAKE_IDS,
     LateRow,
     ShapeRow,
-    verification_of_row,
-    verifications_query,
+    callers,
+    needs,
+    read_page,
+    since_param,
 )
 
 if TYPE_CHECKING:
@@ -847,34 +849,27 @@ class SQLStore(Outbox):
             filters = replace(filters, owner=filters.owner.strip())
         if _holds_nul(filters.key_id, filters.owner, filters.outcome, filters.request_id):
             return []
-        query, params = verifications_query(self.dialect, filters, limit, before)
         with self._reading() as conn:
-            rows = conn.execute(self.dialect.params(query), params).fetchall()
-        return [verification_of_row(self.dialect, row) for row in rows]
+            return read_page(self.dialect, filters, limit, before,
+                             lambda query, params: conn.execute(query, params).fetchall())
 
     def key_callers(self, key_id: str, since: datetime, limit: int = 20) -> list[Caller]:
         """Who used the key since ``since`` (any outcome): per client, method and path,
         the latest first."""
-        from keyturn._verifications import Caller
-
         if _holds_nul(key_id):
             return []
-        params = {"key_id": key_id, "since": self.dialect.time_in(since), "limit": limit}
         with self._reading() as conn:
-            rows = conn.execute(self.dialect.params(KEY_CALLERS), params).fetchall()
-        moment = self.dialect.time_out
-        return [Caller(r[0], r[1], r[2], int(r[3]), moment(r[4]) or since) for r in rows]
+            rows = conn.execute(self._q(KEY_CALLERS), self._key_since(key_id, since)).fetchall()
+        return callers(rows, since, limit)
 
     def key_needs(self, key_id: str, since: datetime, limit: int = 10_000) -> list[Need]:
         """What the key's accepted requests since ``since`` needed, per set of scopes and
         client (``keyturn._suggestions``)."""
-        from keyturn._suggestions import Need
-
         if _holds_nul(key_id):
             return []
-        params = {"key_id": key_id, "since": self.dialect.time_in(since), "limit": limit}
         with self._reading() as conn:
-            rows = conn.execute(self.dialect.params(KEY_NEEDS), params).fetchall()
-        return [
-            Need(None if r[0] is None else tuple(r[0].split()), r[1], int(r[2])) for r in rows
-        ]
+            rows = conn.execute(self._q(KEY_NEEDS), self._key_since(key_id, since)).fetchall()
+        return needs(rows, since, limit)
+
+    def _key_since(self, key_id: str, since: datetime) -> dict[str, Any]:
+        return {"key_id": key_id, "since": since_param(self.dialect, since)}

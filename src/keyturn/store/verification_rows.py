@@ -12,14 +12,24 @@ once for all its entries."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from keyturn.store import sql
+from keyturn.store.verification_blocks import (
+    split_request_id,
+    unpack,
+    unpack_texts,
+    unpack_times,
+)
 
 if TYPE_CHECKING:
-    from keyturn._verifications import Verification, VerificationFilter
+    from keyturn._suggestions import Need
+    from keyturn._verifications import Caller, Verification, VerificationFilter
 
 # A batch as the writer (``keyturn._verifications``) hands it to the store: one flat list
 # of values, these columns in this order for each block, ``at`` (the newest entry's time)
@@ -133,64 +143,185 @@ PURGE_SHAPES = (
     "AND id < (SELECT MAX(id) FROM verification_shapes)"
 )
 
-# An entry as read: its own columns, then its shape's.
+# -- reading ----------------------------------------------------------------------------
+# The SQL narrows blocks by what their entries share (key, shape, client, request-id head)
+# and by their newest entry's time, through an index where a filter has one; the entries
+# of the blocks it finds are unpacked here (``verification_blocks.unpack``) and filtered by
+# what is each entry's own (id, time, request-id tail).
+
+# A block as read: its own columns, then its shape's.
 _READ = (
-    "SELECT v.id, v.at, v.request_id, v.key_id, s.masked, s.outcome, v.client, s.method, "
-    "v.path, s.user_agent, s.scopes FROM verifications v "
+    "SELECT v.id, v.at, v.count, v.head, v.tails, v.times, v.paths, v.key_id, v.client, "
+    "s.masked, s.outcome, s.method, s.user_agent, s.scopes FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape"
 )
+# Blocks a page reads first, and at most in one read: each further read takes twice as
+# many as the last, as long as the page is not full. Most blocks hold several entries
+# that pass the filters, so a page is one read of a few blocks; a filter on an entry's own
+# values (a request-id tail, ``since``) may pass one entry of many, and the reads grow.
+FIRST_BLOCKS = 16
+MOST_BLOCKS = 1024
+# An entry is shown at its time rounded to the microsecond (a ``datetime``), and is
+# "since" a moment when what is shown is: its time (Unix seconds, as written) is at most
+# half a microsecond before it.
+_HALF_MICROSECOND = 0.5e-6
+_MICROSECOND = timedelta(microseconds=1)
 
 
-def verifications_query(
-    dialect: sql.Dialect, filters: VerificationFilter, limit: int, before: int | None
+def _seconds(at: Any) -> float:
+    """A block's ``at`` as Unix seconds: SQLite stores them, PostgreSQL a ``timestamptz``."""
+    return at.timestamp() if isinstance(at, datetime) else float(at)
+
+
+def _cut(since: datetime) -> float:
+    """The earliest time (Unix seconds) of an entry at or after ``since`` as shown."""
+    return since.timestamp() - _HALF_MICROSECOND
+
+
+def since_param(dialect: sql.Dialect, since: datetime) -> Any:
+    """``:since`` for the blocks holding an entry at or after ``since``: a block's ``at``
+    is its newest entry's time, which PostgreSQL rounds to the microsecond."""
+    return dialect.time_in(since - _MICROSECOND)
+
+
+def _blocks_query(
+    dialect: sql.Dialect, filters: VerificationFilter
 ) -> tuple[str, dict[str, Any]]:
-    where = ["1 = 1"]
-    params: dict[str, Any] = {"limit": limit}
-    for name, column in (("key_id", "v.key_id"), ("outcome", "s.outcome"),
-                         ("request_id", "v.request_id")):  # fmt: skip
-        value = getattr(filters, name)
-        if value is not None:
-            where.append(f"{column} = :{name}")
-            params[name] = value
+    """The blocks that may hold entries passing ``filters``, below the block id
+    ``:below``, newest first, ``:blocks`` of them."""
+    where = ["v.id < :below"]
+    params: dict[str, Any] = {}
+    if filters.key_id is not None:
+        where.append("v.key_id = :key_id")  # the index on (key_id, id)
+        params["key_id"] = filters.key_id
+    if filters.outcome is not None:
+        where.append("s.outcome = :outcome")
+        params["outcome"] = filters.outcome
+    if filters.request_id is not None:
+        where.append("v.head = :head")  # the index on the head; the tail is the entry's
+        params["head"] = split_request_id(filters.request_id)[0]
     if filters.owner is not None:
         where.append("v.key_id IN (SELECT id FROM keys WHERE owner = :owner)")
         params["owner"] = filters.owner
     if filters.since is not None:
         where.append("v.at >= :since")
-        params["since"] = dialect.time_in(filters.since)
-    if before is not None:
-        where.append("v.id < :before")
-        params["before"] = before
-    query = f"{_READ} WHERE {' AND '.join(where)} ORDER BY v.id DESC LIMIT :limit"
-    return query, params
+        params["since"] = since_param(dialect, filters.since)
+    query = f"{_READ} WHERE {' AND '.join(where)} ORDER BY v.id DESC LIMIT :blocks"
+    return dialect.params(query), params
 
 
-def verification_of_row(dialect: sql.Dialect, row: Any) -> Verification:
+def _entries(
+    row: Any, before: int, cut: float, request_id: str | None
+) -> Iterator[Verification]:
+    """A block's entries that pass the filters on an entry's own values, newest first:
+    ids below ``before``, times from ``cut``, the request id ``request_id`` (``None``:
+    any)."""
     from keyturn._verifications import Verification
 
-    moment = dialect.time_out(row[1])
-    assert moment is not None
-    scopes = None if row[10] is None else tuple(row[10].split())
-    return Verification(
-        int(row[0]), moment, row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
-        scopes,
-    )  # fmt: skip
+    first, at, count, head, tails, times, paths, key_id, client, *shape = row
+    masked, outcome, method, user_agent, scopes = shape
+    needed = None if scopes is None else tuple(scopes.split())
+    unpacked = list(unpack(first, count, _seconds(at), head, tails, times, paths))
+    for id_, moment, rid, path in reversed(unpacked):
+        if id_ < before and moment >= cut and (request_id is None or rid == request_id):
+            yield Verification(
+                id_, datetime.fromtimestamp(moment, UTC), rid, key_id, masked, outcome,
+                client, method, path, user_agent, needed,
+            )  # fmt: skip
 
 
-# Who used a key since a moment: one row per client, method and path, latest first. The
-# index on (key_id, id) narrows the scan to the key's own entries; several shapes may
-# share a client, method and path (they differ in the rest), hence the grouping by value.
+def read_page(
+    dialect: sql.Dialect,
+    filters: VerificationFilter,
+    limit: int,
+    before: int | None,
+    fetch: Callable[[str, dict[str, Any]], Sequence[Any]],
+) -> list[Verification]:
+    """Entries newest first (by id), filtered, at most ``limit``; ``before``: an entry id,
+    the page after it. ``fetch`` runs a query and returns its rows. Blocks are read newest
+    first, a few at a time (``FIRST_BLOCKS``), until the page is full or none is left:
+    the ids of a block's entries follow its own and come before the next block's, so
+    blocks newest first hold entries newest first."""
+    if limit < 1:
+        return []
+    query, params = _blocks_query(dialect, filters)
+    below = under = _NEVER if before is None else max(0, min(before, _NEVER))
+    cut = -math.inf if filters.since is None else _cut(filters.since)
+    found: list[Verification] = []
+    blocks = min(limit, FIRST_BLOCKS)
+    while True:
+        rows = fetch(query, {**params, "below": below, "blocks": blocks})
+        for row in rows:
+            entries = _entries(row, under, cut, filters.request_id)
+            found.extend(islice(entries, limit - len(found)))
+            if len(found) == limit:
+                return found
+        if len(rows) < blocks:
+            return found
+        below = rows[-1][0]
+        blocks = min(2 * blocks, MOST_BLOCKS)
+
+
+# A key's blocks since a moment (the index on (key_id, id) narrows them to the key's),
+# for who used it (``callers``) and what its accepted requests needed (``needs``).
 KEY_CALLERS = (
-    "SELECT v.client, s.method, v.path, COUNT(*), MAX(v.at) FROM verifications v "
+    "SELECT v.client, s.method, v.count, v.at, v.times, v.paths FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape "
-    "WHERE v.key_id = :key_id AND v.at >= :since GROUP BY v.client, s.method, v.path "
-    "ORDER BY MAX(v.at) DESC LIMIT :limit"
+    "WHERE v.key_id = :key_id AND v.at >= :since"
 )
-# What a key's accepted requests needed, and where they came from, since a moment: one
-# row per set of scopes and client address, with how many requests.
 KEY_NEEDS = (
-    "SELECT s.scopes, v.client, COUNT(*) FROM verifications v "
+    "SELECT s.scopes, v.client, v.count, v.at, v.times FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape "
-    "WHERE v.key_id = :key_id AND v.at >= :since AND s.outcome = 'valid' "
-    "GROUP BY s.scopes, v.client LIMIT :limit"
+    "WHERE v.key_id = :key_id AND v.at >= :since AND s.outcome = 'valid'"
 )
+
+
+def callers(rows: Iterable[Any], since: datetime, limit: int) -> list[Caller]:
+    """``KEY_CALLERS``' blocks as callers: per client, method and path, the entries at or
+    after ``since`` and the latest one's time, the latest first, ``limit`` of them. A
+    block wholly after ``since`` of one path (most are) is counted whole."""
+    from keyturn._verifications import Caller
+
+    cut = _cut(since)
+    seen: dict[tuple[str | None, str, str], list[Any]] = {}
+
+    def tally(group: tuple[str | None, str, str], requests: int, last: float) -> None:
+        counted = seen.get(group)
+        if counted is None:
+            seen[group] = [requests, last]
+        else:
+            counted[0] += requests
+            counted[1] = max(counted[1], last)
+
+    for client, method, count, at, times, packed in rows:
+        moments = unpack_times(times, _seconds(at))
+        paths = unpack_texts(packed, count)
+        if min(moments) >= cut and paths.count(paths[0]) == count:
+            tally((client, method, paths[0]), count, max(moments))
+            continue
+        for moment, path in zip(moments, paths, strict=True):
+            if moment >= cut:
+                tally((client, method, path), 1, moment)
+    latest = sorted(seen.items(), key=lambda item: item[1][1], reverse=True)[:limit]
+    return [
+        Caller(client, method, path, requests, datetime.fromtimestamp(last, UTC))
+        for (client, method, path), (requests, last) in latest
+    ]
+
+
+def needs(rows: Iterable[Any], since: datetime, limit: int) -> list[Need]:
+    """``KEY_NEEDS``' blocks as needs: per set of scopes and client, the entries at or
+    after ``since`` (``limit`` sets at most)."""
+    from keyturn._suggestions import Need
+
+    cut = _cut(since)
+    counted: dict[tuple[str | None, str | None], int] = {}
+    for scopes, client, count, at, times in rows:
+        moments = unpack_times(times, _seconds(at))
+        requests = count if min(moments) >= cut else sum(map(cut.__le__, moments))
+        if requests:
+            counted[scopes, client] = counted.get((scopes, client), 0) + requests
+    return [
+        Need(None if scopes is None else tuple(scopes.split()), client, requests)
+        for (scopes, client), requests in islice(counted.items(), limit)
+    ]
