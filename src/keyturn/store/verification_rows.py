@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from keyturn.store import sql
 from keyturn.store.verification_blocks import (
+    pack_texts,
     split_request_id,
     unpack,
     unpack_texts,
@@ -184,7 +185,7 @@ def since_param(dialect: sql.Dialect, since: datetime) -> Any:
     return dialect.time_in(since - _MICROSECOND)
 
 
-def _blocks_query(
+def blocks_query(
     dialect: sql.Dialect, filters: VerificationFilter
 ) -> tuple[str, dict[str, Any]]:
     """The blocks that may hold entries passing ``filters``, below the block id
@@ -198,8 +199,12 @@ def _blocks_query(
         where.append("s.outcome = :outcome")
         params["outcome"] = filters.outcome
     if filters.request_id is not None:
-        where.append("v.head = :head")  # the index on the head; the tail is the entry's
-        params["head"] = split_request_id(filters.request_id)[0]
+        # The index on the head, then the blocks whose tails hold the tail (as the JSON
+        # array spells it): a head names a run of up to 256 ids, mostly in other blocks,
+        # which the SQL leaves out without unpacking them here.
+        head, tail = split_request_id(filters.request_id)
+        where.append(f"v.head = :head AND {dialect.find}(v.tails, :tail) > 0")
+        params.update(head=head, tail=pack_texts([tail])[1:-1])
     if filters.owner is not None:
         where.append("v.key_id IN (SELECT id FROM keys WHERE owner = :owner)")
         params["owner"] = filters.owner
@@ -244,7 +249,7 @@ def read_page(
     blocks newest first hold entries newest first."""
     if limit < 1:
         return []
-    query, params = _blocks_query(dialect, filters)
+    query, params = blocks_query(dialect, filters)
     below = under = _NEVER if before is None else max(0, min(before, _NEVER))
     cut = -math.inf if filters.since is None else _cut(filters.since)
     found: list[Verification] = []
