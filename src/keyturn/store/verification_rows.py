@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import islice
@@ -182,7 +183,9 @@ def _cut(since: datetime) -> float:
 def since_param(dialect: sql.Dialect, since: datetime) -> Any:
     """``:since`` for the blocks holding an entry at or after ``since``: a block's ``at``
     is its newest entry's time, which PostgreSQL rounds to the microsecond."""
-    return dialect.time_in(since - _MICROSECOND)
+    with suppress(OverflowError):  # the first moment a datetime holds: none is before it
+        since -= _MICROSECOND
+    return dialect.time_in(since)
 
 
 def blocks_query(
