@@ -7,6 +7,7 @@ request ids sharing a head in blocks of other keys."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -18,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keyturn import KeyManager
+from keyturn._addresses import TrustedProxies
 from keyturn._suggestions import Need
-from keyturn._verifications import Caller, Verification, VerificationFilter
+from keyturn._verifications import Caller, Entry, Verification, VerificationFilter, VerificationLog
 from keyturn.store.verification_blocks import pack_texts, pack_times, split_request_id
 
 BASE = 1_700_000_000.0  # the entries' times: BASE plus whole milliseconds, give or take
@@ -240,3 +242,58 @@ def test_a_since_between_two_entries_of_a_block(
     assert manager.store.key_needs(key_ids["k1"], since) == [Need(("read",), None, 2)]
     later = since + timedelta(seconds=11)
     assert manager.store.key_callers(key_ids["k1"], later) == []
+
+
+written = st.lists(
+    st.tuples(
+        st.sampled_from([None, "k1", "k3"]),
+        st.sampled_from(["valid", "revoked"]),
+        st.sampled_from(["203.0.113.9", "2001:db8::1"]),
+        st.sampled_from(RIDS),
+        st.integers(0, 40),  # milliseconds before the moment written
+        st.sampled_from(["/a", "/b"]),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(queued=written, wanted=filters, limit=st.integers(1, 5))
+def test_pages_through_what_the_writer_wrote_show_each_entry_once(
+    manager: KeyManager, key_ids: dict[str, str], queued: list[tuple[Any, ...]],
+    wanted: VerificationFilter, limit: int,
+) -> None:  # fmt: skip
+    """The same through the log's own writer (entries queued as the core queues them, a
+    flush): every entry passing the filters once, ids newest first."""
+    store: Any = manager.store
+    with store._writing() as conn:
+        conn.execute("DELETE FROM verifications")
+    log = VerificationLog(store, TrustedProxies(), interval=3600)
+    now = time.time()
+    for name, outcome, peer, rid, ago, path in queued:
+        key_id = None if name is None else key_ids[name]
+        log.record(Entry(now - ago / 1000, outcome, key_id, peer, ("read",), "GET", path, rid,
+                         "ua", ()))  # fmt: skip
+    log.flush()
+    if wanted.key_id in key_ids:
+        wanted = replace(wanted, key_id=key_ids[wanted.key_id])
+    if wanted.since is not None:
+        wanted = replace(wanted, since=wanted.since + timedelta(seconds=now - BASE - 0.041))
+    owners: dict[str | None, str] = {key_ids[name]: owner for name, owner in OWNERS.items()}
+    every = manager.store.verifications(VerificationFilter(), limit=1000)
+    assert [v.id for v in every] == sorted({v.id for v in every}, reverse=True)
+    assert sorted((v.request_id, v.at, v.key_id or "", v.path) for v in every) == sorted(
+        (rid, datetime.fromtimestamp(now - ago / 1000, UTC), "" if n is None else key_ids[n],
+         path) for n, _, _, rid, ago, path in queued
+    )  # fmt: skip
+    read: list[Verification] = []
+    before = None
+    for _ in range(len(queued) + 2):
+        page = manager.store.verifications(wanted, limit=limit, before=before)
+        read.extend(page)
+        if len(page) < limit:
+            break
+        before = page[-1].id
+    assert read == [v for v in every if passes(v, wanted, owners)]
+    log.close()
