@@ -176,3 +176,49 @@ def test_a_verify_refusal_that_waiting_ends_says_how_long(logged: Live) -> None:
             break
     assert forged.json()["code"] == "lookups_throttled", forged.text
     assert forged.json()["retry_after"] >= 1
+
+
+def test_pages_go_through_a_block_entry_by_entry(logged: Live) -> None:
+    """Five requests of one key and client, made together, are stored as one block (one
+    run of request ids): pages of two, each from the last one's ``next``, show all five
+    once, newest first, as they were entries of their own."""
+    key, record = logged.make_key()
+    client = logged.client()
+    rids = [client.get("/auth", headers={"Authorization": f"Bearer {key}"})
+            .headers["x-request-id"] for _ in range(5)]  # fmt: skip
+    entries(logged, 5, key_id=record["id"])
+    shown: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"key_id": record["id"], "limit": 2}
+    while True:
+        page = logged.root.get("/v1/verifications", params=params).json()
+        shown.extend(page["verifications"])
+        if page["next"] is None:
+            break
+        params["before"] = page["next"]
+    assert [e["request_id"] for e in shown] == rids[::-1]
+    assert [e["id"] for e in shown] == sorted((e["id"] for e in shown), reverse=True)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"request_id": 'a"\\b'}, {"request_id": '""'}, {"request_id": "x"},
+        {"request_id": "\u00e9\u4e2d\U0001f600"}, {"request_id": "f" * 128},
+        {"request_id": "ab\x00cd"}, {"key_id": "\x00"}, {"owner": "\x00"},
+        {"request_id": "%", "key_id": "_"}, {"before": 1}, {"before": 2**63 - 1},
+    ],
+)
+def test_odd_filters_are_answers(logged: Live, params: dict[str, Any]) -> None:
+    """Filters no entry matches (quotes and backslashes that JSON escapes in a block's
+    tails, a NUL, the largest id) are an empty page or a page, never an error."""
+    found = logged.root.get("/v1/verifications", params=params)
+    assert found.status_code == 200, found.text
+    if "before" not in params:
+        assert found.json() == {"verifications": [], "next": None}
+
+
+@pytest.mark.parametrize("before", ["x", "1.5", "0", str(2**63), "-1"])
+def test_a_before_that_is_no_id_is_a_clear_422(logged: Live, before: str) -> None:
+    found = logged.root.get("/v1/verifications", params={"before": before})
+    assert found.status_code == 422
+    assert "before" in found.text
