@@ -219,20 +219,18 @@ def blocks_query(
 
 
 def _entries(
-    row: Any, before: int, cut: float, request_id: str | None
+    row: Any, before: int, cut: float, request_id: str | None, entry: type[Verification]
 ) -> Iterator[Verification]:
     """A block's entries that pass the filters on an entry's own values, newest first:
     ids below ``before``, times from ``cut``, the request id ``request_id`` (``None``:
-    any)."""
-    from keyturn._verifications import Verification
-
-    first, at, count, head, tails, times, paths, key_id, client, *shape = row
-    masked, outcome, method, user_agent, scopes = shape
+    any); ``entry``: ``Verification``, imported once a page."""
+    first, at, count, head, tails, times, paths, key_id, client, masked, outcome, method, \
+        user_agent, scopes = row
     needed = None if scopes is None else tuple(scopes.split())
     unpacked = list(unpack(first, count, _seconds(at), head, tails, times, paths))
     for id_, moment, rid, path in reversed(unpacked):
         if id_ < before and moment >= cut and (request_id is None or rid == request_id):
-            yield Verification(
+            yield entry(
                 id_, datetime.fromtimestamp(moment, UTC), rid, key_id, masked, outcome,
                 client, method, path, user_agent, needed,
             )  # fmt: skip
@@ -250,6 +248,8 @@ def read_page(
     first, a few at a time (``FIRST_BLOCKS``), until the page is full or none is left:
     the ids of a block's entries follow its own and come before the next block's, so
     blocks newest first hold entries newest first."""
+    from keyturn._verifications import Verification
+
     if limit < 1:
         return []
     query, params = blocks_query(dialect, filters)
@@ -260,7 +260,7 @@ def read_page(
     while True:
         rows = fetch(query, {**params, "below": below, "blocks": blocks})
         for row in rows:
-            entries = _entries(row, under, cut, filters.request_id)
+            entries = _entries(row, under, cut, filters.request_id, Verification)
             found.extend(islice(entries, limit - len(found)))
             if len(found) == limit:
                 return found
