@@ -37,14 +37,17 @@ CREATE TABLE verification_ids (
 INSERT INTO verification_ids (next)
 SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'verifications'), 0),
            COALESCE((SELECT MAX(id) FROM verifications), 0)) + 1;
--- Late entries (written a minute or more after their time) are noted by their block.
+-- Late entries (written a minute or more after their time) are noted by their block. The
+-- writer stored a note's time through a datetime, rounded to the microsecond, and the
+-- entry's as it was: they are matched to within a microsecond.
 CREATE TABLE verification_late_0100 (
     block INTEGER NOT NULL,
     at    REAL NOT NULL
 );
 INSERT INTO verification_late_0100 (block, at)
 SELECT DISTINCT v.id, l.at
-FROM verification_late l JOIN verifications v ON v.request_id = l.request_id AND v.at = l.at;
+FROM verification_late l JOIN verifications v
+  ON v.request_id = l.request_id AND abs(v.at - l.at) < 0.000001;
 DROP TABLE verification_late;
 ALTER TABLE verification_late_0100 RENAME TO verification_late;
 DROP TABLE verifications;
