@@ -1,0 +1,122 @@
+"""The verification log's writer in blocks under what a deployment meets: a batch of more
+blocks than SQLite's parameter limit allows in one statement, a database another process
+holds locked, request ids of a trusted proxy (random: a block each) among keyturn's runs.
+Every entry is stored once, whole, on ids given once."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from typing import Any
+
+import pytest
+
+from keyturn import KeyManager
+from keyturn._request_ids import new_id
+from keyturn._verifications import Entry, VerificationFilter
+from keyturn.store.sqlite import SQLiteStore
+
+from .test_verification_block_writes import blocks, log_of, stored
+from .test_verification_shapes import entry
+
+
+def _mixed(key_id: str, count: int) -> list[Entry]:
+    """Entries of one key and client: keyturn's ids (runs sharing a head), each third a
+    proxy's UUID, each seventh from a client of its own, times apart."""
+    start = time.time()
+    return [
+        entry(
+            key_id=key_id, at=start + n / 10_000, path=f"/items/{n % 5}",
+            request_id=str(uuid.uuid4()) if n % 3 == 0 else new_id()[0],
+            peer=f"10.1.{n >> 8 & 255}.{n & 255}" if n % 7 == 0 else "203.0.113.9",
+        )
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def _shown_once(manager: KeyManager, queued: list[Entry]) -> None:
+    """Each queued entry read back once through the store, as it was queued."""
+    shown = manager.store.verifications(VerificationFilter(), limit=len(queued) + 1)
+    assert len(shown) == len(queued)
+    assert sorted(v.request_id for v in shown) == sorted(e.request_id for e in queued)
+    by_rid = {v.request_id: v for v in shown}
+    for e in queued:
+        v = by_rid[e.request_id]
+        assert (v.at.timestamp(), v.path, v.client) == (pytest.approx(e.at, abs=1e-6), e.path,
+                                                        e.peer)  # fmt: skip
+    ids = sorted(v.id for v in shown)
+    assert ids == list(range(ids[0], ids[0] + len(queued)))
+
+
+@pytest.fixture
+def limited(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A SQLite database whose connections take at most 999 parameters a statement (the
+    limit before SQLite 3.32, and what builds may still set)."""
+    connect = SQLiteStore._connect
+
+    def connect_limited(self: SQLiteStore) -> sqlite3.Connection:
+        conn = connect(self)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        return conn
+
+    monkeypatch.setattr(SQLiteStore, "_connect", connect_limited)
+    yield f"sqlite:///{tmp_path / 'keyturn.db'}"
+
+
+def test_a_batch_past_the_parameter_limit_is_written_whole(limited: str) -> None:
+    """Over 2,000 blocks (a proxy's id or a new client each, 10 values a block) in one
+    flush, on connections of 999 parameters: every entry once, ids one run."""
+    with KeyManager(limited, verification_log=False) as m:
+        key = m.create_key("k", owner="acme")
+        log = log_of(m)
+        queued = _mixed(key.record.id, 5_000)
+        for e in queued:
+            log.record(e)
+        assert log.flush() == 5_000
+        assert len(blocks(limited)) > 2_000
+        _shown_once(m, queued)
+        log.close()
+
+
+def test_a_locked_database_keeps_the_batch_until_it_is_free(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the database (``BEGIN IMMEDIATE``): the flush fails and keeps
+    its entries; once the lock is gone the next flush writes each of them once, on ids
+    after the ones already given."""
+    connect = SQLiteStore._connect
+
+    def connect_impatient(self: SQLiteStore) -> sqlite3.Connection:
+        conn = connect(self)
+        conn.execute("PRAGMA busy_timeout = 200")  # a lock is waited out for 10 s
+        return conn
+
+    monkeypatch.setattr(SQLiteStore, "_connect", connect_impatient)
+    url = f"sqlite:///{tmp_path / 'keyturn.db'}"
+    with KeyManager(url, verification_log=False) as m:
+        key = m.create_key("k", owner="acme")
+        log = log_of(m)
+        first = _mixed(key.record.id, 50)
+        for e in first:
+            log.record(e)
+        log.flush()
+        given = max(e[0] for e in stored(url))
+        queued = _mixed(key.record.id, 300)
+        for e in queued:
+            log.record(e)
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+                     ) as other:  # fmt: skip
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(Exception, match="locked|busy"):
+                log.flush()
+            other.execute("ROLLBACK")
+        assert len(stored(url)) == 50
+        assert log.flush() == 300
+        entries = stored(url)
+        assert len(entries) == 350
+        assert [e[0] for e in entries] == list(range(1, given + 301))
+        _shown_once(m, first + queued)
+        log.close()
