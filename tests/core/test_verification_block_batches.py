@@ -110,7 +110,7 @@ def test_a_locked_database_keeps_the_batch_until_it_is_free(
         with closing(sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
                      ) as other:  # fmt: skip
             other.execute("BEGIN IMMEDIATE")
-            with pytest.raises(Exception, match="locked|busy"):
+            with pytest.raises(Exception, match=r"locked|busy"):
                 log.flush()
             other.execute("ROLLBACK")
         assert len(stored(url)) == 50
@@ -120,3 +120,42 @@ def test_a_locked_database_keeps_the_batch_until_it_is_free(
         assert [e[0] for e in entries] == list(range(1, given + 301))
         _shown_once(m, first + queued)
         log.close()
+
+
+def test_a_postgresql_outage_keeps_the_batch_until_the_server_is_back() -> None:
+    """The server stops (connections cut, as in a crash) with entries queued: the flushes
+    fail and keep them; once it is back, a flush writes each of them once, on ids after
+    the ones given before the outage, none given twice."""
+    from tests.dedicated import OwnPostgres
+
+    postgres = OwnPostgres()
+    try:
+        postgres.start()
+        with KeyManager(postgres.url, verification_log=False) as m:
+            key = m.create_key("k", owner="acme")
+            log = log_of(m)
+            first = _mixed(key.record.id, 50)
+            for e in first:
+                log.record(e)
+            assert log.flush() == 50
+            queued = _mixed(key.record.id, 300)
+            for e in queued:
+                log.record(e)
+            postgres.stop()
+            with pytest.raises(Exception):  # noqa: B017 - whichever the driver raises
+                log.flush()
+            postgres.start()
+            deadline = time.monotonic() + 30
+            while True:  # the store tries the server again once a second
+                try:
+                    assert log.flush() == 300
+                    break
+                except Exception:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.25)
+            entries = stored(postgres.url)
+            assert [e[0] for e in entries] == list(range(1, 351))
+            _shown_once(m, first + queued)
+            log.close()
+    finally:
+        postgres.close()
