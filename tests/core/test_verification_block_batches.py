@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 
 from keyturn import KeyManager
 from keyturn._request_ids import new_id
-from keyturn._verifications import Entry, VerificationFilter
+from keyturn._verifications import Entry, VerificationFilter, VerificationLog
 from keyturn.store.sqlite import SQLiteStore
 
 from .test_verification_block_writes import blocks, log_of, stored
@@ -51,18 +51,41 @@ def _shown_once(manager: KeyManager, queued: list[Entry]) -> None:
     assert ids == list(range(ids[0], ids[0] + len(queued)))
 
 
+def _connections(monkeypatch: pytest.MonkeyPatch, tune: Callable[[sqlite3.Connection], Any]
+                 ) -> None:  # fmt: skip
+    """Each connection the SQLite store opens, ``tune``d once opened."""
+    connect = SQLiteStore._connect
+
+    def connect_tuned(self: SQLiteStore) -> sqlite3.Connection:
+        conn = connect(self)
+        tune(conn)
+        return conn
+
+    monkeypatch.setattr(SQLiteStore, "_connect", connect_tuned)
+
+
+def _queue(log: VerificationLog, key_id: str, count: int) -> list[Entry]:
+    """``_mixed`` entries, queued on ``log``."""
+    queued = _mixed(key_id, count)
+    for e in queued:
+        log.record(e)
+    return queued
+
+
+def _written_then_queued(m: KeyManager) -> tuple[VerificationLog, list[Entry], list[Entry]]:
+    """A log on ``m`` that wrote 50 entries of a key, then queued 300 more."""
+    key_id = m.create_key("k", owner="acme").record.id
+    log = log_of(m)
+    first = _queue(log, key_id, 50)
+    assert log.flush() == 50
+    return log, first, _queue(log, key_id, 300)
+
+
 @pytest.fixture
 def limited(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A SQLite database whose connections take at most 999 parameters a statement (the
     limit before SQLite 3.32, and what builds may still set)."""
-    connect = SQLiteStore._connect
-
-    def connect_limited(self: SQLiteStore) -> sqlite3.Connection:
-        conn = connect(self)
-        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
-        return conn
-
-    monkeypatch.setattr(SQLiteStore, "_connect", connect_limited)
+    _connections(monkeypatch, lambda c: c.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999))
     yield f"sqlite:///{tmp_path / 'keyturn.db'}"
 
 
@@ -70,11 +93,8 @@ def test_a_batch_past_the_parameter_limit_is_written_whole(limited: str) -> None
     """Over 2,000 blocks (a proxy's id or a new client each, 10 values a block) in one
     flush, on connections of 999 parameters: every entry once, ids one run."""
     with KeyManager(limited, verification_log=False) as m:
-        key = m.create_key("k", owner="acme")
         log = log_of(m)
-        queued = _mixed(key.record.id, 5_000)
-        for e in queued:
-            log.record(e)
+        queued = _queue(log, m.create_key("k", owner="acme").record.id, 5_000)
         assert log.flush() == 5_000
         assert len(blocks(limited)) > 2_000
         _shown_once(m, queued)
@@ -87,26 +107,11 @@ def test_a_locked_database_keeps_the_batch_until_it_is_free(
     """Another process holds the database (``BEGIN IMMEDIATE``): the flush fails and keeps
     its entries; once the lock is gone the next flush writes each of them once, on ids
     after the ones already given."""
-    connect = SQLiteStore._connect
-
-    def connect_impatient(self: SQLiteStore) -> sqlite3.Connection:
-        conn = connect(self)
-        conn.execute("PRAGMA busy_timeout = 200")  # a lock is waited out for 10 s
-        return conn
-
-    monkeypatch.setattr(SQLiteStore, "_connect", connect_impatient)
+    _connections(monkeypatch, lambda c: c.execute("PRAGMA busy_timeout = 200"))  # not 10 s
     url = f"sqlite:///{tmp_path / 'keyturn.db'}"
     with KeyManager(url, verification_log=False) as m:
-        key = m.create_key("k", owner="acme")
-        log = log_of(m)
-        first = _mixed(key.record.id, 50)
-        for e in first:
-            log.record(e)
-        log.flush()
+        log, first, queued = _written_then_queued(m)
         given = max(e[0] for e in stored(url))
-        queued = _mixed(key.record.id, 300)
-        for e in queued:
-            log.record(e)
         with closing(sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
                      ) as other:  # fmt: skip
             other.execute("BEGIN IMMEDIATE")
@@ -132,15 +137,7 @@ def test_a_postgresql_outage_keeps_the_batch_until_the_server_is_back() -> None:
     try:
         postgres.start()
         with KeyManager(postgres.url, verification_log=False) as m:
-            key = m.create_key("k", owner="acme")
-            log = log_of(m)
-            first = _mixed(key.record.id, 50)
-            for e in first:
-                log.record(e)
-            assert log.flush() == 50
-            queued = _mixed(key.record.id, 300)
-            for e in queued:
-                log.record(e)
+            log, first, queued = _written_then_queued(m)
             postgres.stop()
             with pytest.raises(Exception):  # noqa: B017 - whichever the driver raises
                 log.flush()
