@@ -103,8 +103,13 @@ def _shortcut_route(route: APIRoute, auth: object) -> None:
     )
     if names:
         given = dependant.request_param_name
-        lean.request_param_name = given or _REQUEST
-        lean.call = _handing_key(endpoint, names, lean.request_param_name, given is None)
+        if given is None and len(names) == 1 and _sole_parameter(endpoint, names[0]):
+            # The endpoint's one parameter is the key: ``request`` is no name of its own.
+            lean.request_param_name = "request"
+            lean.call = _handing_sole(endpoint)
+        else:
+            lean.request_param_name = given or _REQUEST
+            lean.call = _handing_key(endpoint, names, lean.request_param_name, given is None)
         if _is_coroutine_callable(lean.call) != _is_coroutine_callable(endpoint):
             return  # FastAPI would await what it ran in a thread before, or the reverse
         # FastAPI names the endpoint in its validation errors (file, line, function): the
@@ -136,16 +141,6 @@ def _handing_key(
     endpoint's coroutine from here - no coroutine of our own - and runs a ``def`` one in
     its thread pool, as it did the endpoint itself."""
 
-    if pop and len(names) == 1 and _sole_parameter(endpoint, names[0]):
-        # The usual ``async def route(key = Security(auth, scopes=[...]))``: the key as the
-        # one argument, by position. Unpacking ``values`` again for the endpoint took
-        # about 3,000 instructions a request (callgrind, a FastAPI app under ``protect``).
-        @functools.wraps(endpoint)
-        def sole(**values: Any) -> Any:
-            return endpoint(values[request_name].scope[_CHECKED])
-
-        return sole
-
     @functools.wraps(endpoint)
     def call(**values: Any) -> Any:
         request = values.pop(request_name) if pop else values[request_name]
@@ -155,6 +150,19 @@ def _handing_key(
         return endpoint(**values)
 
     return call
+
+
+def _handing_sole(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``_handing_key`` for the usual ``async def route(key = Security(auth, scopes=[...]))``:
+    the key as the endpoint's one argument, by position, and the request taken as a named
+    parameter. Packing FastAPI's values into a dict and unpacking it again for the endpoint
+    took about 4,800 instructions a request more (callgrind, under ``protect``)."""
+
+    @functools.wraps(endpoint)
+    def sole(request: Any) -> Any:
+        return endpoint(request.scope[_CHECKED])
+
+    return sole
 
 
 def _sole_parameter(endpoint: Callable[..., Any], name: str) -> bool:
