@@ -30,7 +30,10 @@ from collections.abc import Iterator, Sequence
 TAIL = 2
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_loads = json.JSONDecoder().decode
+# A block's JSON array parsed where it starts, to where it ends: ``JSONDecoder.decode`` also
+# matches a regular expression twice (for whitespace around the array, which no block
+# holds), which cost a block of one entry more than parsing it.
+_parse = json.JSONDecoder().raw_decode
 # What JSON escapes in a string (``ensure_ascii=False``): texts without any are joined as
 # they are, one C call, where the encoder cost a block several thousand instructions.
 _ESCAPED = re.compile(r'["\\\x00-\x1f]')
@@ -82,7 +85,10 @@ def pack_each(texts: Sequence[str]) -> list[str]:
 
 
 def unpack_texts(packed: str, count: int) -> list[str]:
-    texts: list[str] = _loads(packed)
+    texts: list[str]
+    texts, end = _parse(packed)
+    if end != len(packed):
+        raise ValueError(f"a block's texts end before their column: {packed[:40]!r}")
     if len(texts) == 1 and count != 1:
         return texts * count
     if len(texts) != count:
