@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -156,3 +157,26 @@ def test_a_postgresql_outage_keeps_the_batch_until_the_server_is_back() -> None:
             log.close()
     finally:
         postgres.close()
+
+
+def test_the_retention_is_exact_to_a_blocks_newest_entry(store_url: str) -> None:
+    """A block of five entries over four seconds, after a block of one older entry: a
+    purge a microsecond before the newest entry's time keeps the block whole, one a
+    microsecond after it deletes it whole; the older block goes at its own time."""
+    with KeyManager(store_url, verification_log=False) as m:
+        log = log_of(m)
+        start = time.time() - 7200
+        log.record(entry(request_id="old-one", at=start - 10, peer="198.51.100.7"))
+        run = new_id()[0][:-2]
+        for n in range(5):
+            log.record(entry(request_id=f"{run}{n:02x}", at=start + n))
+        log.flush()
+        assert [r[2] for r in blocks(store_url)] == [1, 5]
+        newest = datetime.fromtimestamp(start + 4, UTC)
+        m.store.purge_verifications(newest - timedelta(seconds=5))
+        assert len(stored(store_url)) == 5
+        m.store.purge_verifications(newest - timedelta(microseconds=1))
+        assert len(stored(store_url)) == 5
+        m.store.purge_verifications(newest + timedelta(microseconds=1))
+        assert stored(store_url) == []
+        log.close()
