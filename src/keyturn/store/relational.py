@@ -66,6 +66,7 @@ from keyturn.store.verification_rows import (
     LateRow,
     ShapeRow,
     callers,
+    key_blocks,
     needs,
     read_page,
     since_param,
@@ -858,18 +859,20 @@ class SQLStore(Outbox):
         the latest first."""
         if _holds_nul(key_id):
             return []
-        with self._reading() as conn:
-            rows = conn.execute(self._q(KEY_CALLERS), self._key_since(key_id, since)).fetchall()
-        return callers(rows, since, limit)
+        return callers(self._key_blocks(KEY_CALLERS, key_id, since), since, limit)
 
     def key_needs(self, key_id: str, since: datetime, limit: int = 10_000) -> list[Need]:
         """What the key's accepted requests since ``since`` needed, per set of scopes and
         client (``keyturn._suggestions``)."""
         if _holds_nul(key_id):
             return []
-        with self._reading() as conn:
-            rows = conn.execute(self._q(KEY_NEEDS), self._key_since(key_id, since)).fetchall()
-        return needs(rows, since, limit)
+        return needs(self._key_blocks(KEY_NEEDS, key_id, since), since, limit)
 
-    def _key_since(self, key_id: str, since: datetime) -> dict[str, Any]:
-        return {"key_id": key_id, "since": since_param(self.dialect, since)}
+    def _key_blocks(self, query: str, key_id: str, since: datetime) -> Iterator[Any]:
+        params = {"key_id": key_id, "since": since_param(self.dialect, since)}
+        return key_blocks(self._q(query), params, self._read_rows)
+
+    def _read_rows(self, query: str, params: dict[str, Any]) -> list[Any]:
+        with self._reading() as conn:
+            rows: list[Any] = conn.execute(query, params).fetchall()
+        return rows

@@ -271,17 +271,41 @@ def read_page(
 
 
 # A key's blocks since a moment (the index on (key_id, id) narrows them to the key's),
-# for who used it (``callers``) and what its accepted requests needed (``needs``).
+# for who used it (``callers``) and what its accepted requests needed (``needs``), newest
+# first, ``KEY_BLOCKS`` a read below the block id ``:below`` (``key_blocks``), each row
+# ending with its block's id.
 KEY_CALLERS = (
-    "SELECT v.client, s.method, v.count, v.at, v.times, v.paths FROM verifications v "
+    "SELECT v.client, s.method, v.count, v.at, v.times, v.paths, v.id FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape "
-    "WHERE v.key_id = :key_id AND v.at >= :since"
+    "WHERE v.key_id = :key_id AND v.at >= :since AND v.id < :below "
+    "ORDER BY v.id DESC LIMIT :blocks"
 )
 KEY_NEEDS = (
-    "SELECT s.scopes, v.client, v.count, v.at, v.times FROM verifications v "
+    "SELECT s.scopes, v.client, v.count, v.at, v.times, v.id FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape "
-    "WHERE v.key_id = :key_id AND v.at >= :since AND s.outcome = 'valid'"
+    "WHERE v.key_id = :key_id AND v.at >= :since AND s.outcome = 'valid' "
+    "AND v.id < :below ORDER BY v.id DESC LIMIT :blocks"
 )
+# A busy key has millions of blocks in a month (the row-per-entry log counted them in a
+# GROUP BY, returning a few rows): they are read a few thousand at a time, each read a
+# short use of a connection of its own, so that neither a list of them all (hundreds of
+# bytes a block) nor one read of them all (the PostgreSQL watchdog cuts a use of a
+# connection past ``STATEMENT_TIMEOUT``) grows with the key's traffic.
+KEY_BLOCKS = 4096
+
+
+def key_blocks(
+    query: str, params: dict[str, Any], read: Callable[[str, dict[str, Any]], Sequence[Any]]
+) -> Iterator[Any]:
+    """The rows of ``KEY_CALLERS`` or ``KEY_NEEDS`` (``params``: the key and the moment),
+    read ``KEY_BLOCKS`` at a time by ``read`` (which runs a query and returns its rows)."""
+    params = {**params, "below": _NEVER, "blocks": KEY_BLOCKS}
+    while True:
+        rows = read(query, params)
+        yield from rows
+        if len(rows) < KEY_BLOCKS:
+            return
+        params["below"] = rows[-1][-1]
 
 
 def callers(rows: Iterable[Any], since: datetime, limit: int) -> list[Caller]:
@@ -301,7 +325,7 @@ def callers(rows: Iterable[Any], since: datetime, limit: int) -> list[Caller]:
             counted[0] += requests
             counted[1] = max(counted[1], last)
 
-    for client, method, count, at, times, packed in rows:
+    for client, method, count, at, times, packed, _ in rows:
         moments = unpack_times(times, _seconds(at))
         paths = unpack_texts(packed, count)
         if min(moments) >= cut and paths.count(paths[0]) == count:
@@ -324,7 +348,7 @@ def needs(rows: Iterable[Any], since: datetime, limit: int) -> list[Need]:
 
     cut = _cut(since)
     counted: dict[tuple[str | None, str | None], int] = {}
-    for scopes, client, count, at, times in rows:
+    for scopes, client, count, at, times, _ in rows:
         moments = unpack_times(times, _seconds(at))
         requests = count if min(moments) >= cut else sum(map(cut.__le__, moments))
         if requests:
