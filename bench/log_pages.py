@@ -100,8 +100,8 @@ def fill_rows(path: Path, batches: list[list[tuple[Any, ...]]], keys: int) -> No
 
 
 def fill_blocks(path: Path, batches: list[list[tuple[Any, ...]]], keys: int) -> int:
-    """The log in blocks (the store's own schema): a batch's entries sharing a key, shape,
-    client and request-id head are a block. The number of blocks."""
+    """The log in blocks (the store's own schema): a batch's entries sharing a key, shape
+    and request-id head are a block. The number of blocks."""
     KeyManager(f"sqlite:///{path}").close()  # the schema, migrated
     conn = sqlite3.connect(path)
     conn.executemany("INSERT INTO verification_shapes VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -110,17 +110,18 @@ def fill_blocks(path: Path, batches: list[list[tuple[Any, ...]]], keys: int) -> 
     for batch in batches:
         blocks: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
         for entry in batch:
-            _, rid, key_id, shape, client, _ = entry
-            blocks.setdefault((key_id, shape, client, split_request_id(rid)[0]), []).append(entry)
-        for (key_id, shape, client, head), held in blocks.items():
+            _, rid, key_id, shape, _, _ = entry
+            blocks.setdefault((key_id, shape, split_request_id(rid)[0]), []).append(entry)
+        for (key_id, shape, head), held in blocks.items():
             times = [e[0] for e in held]
-            rows.append((first, max(times), len(held), key_id, shape, client, head,
+            rows.append((first, max(times), len(held), key_id, shape, head,
                          pack_texts([split_request_id(e[1])[1] for e in held]),
-                         pack_times(times), pack_texts([e[5] for e in held])))  # fmt: skip
+                         pack_times(times), pack_texts([e[5] for e in held]),
+                         pack_texts([e[4] for e in held])))  # fmt: skip
             first += len(held)
     conn.executemany(
-        "INSERT INTO verifications (id, at, count, key_id, shape, client, head, tails, "
-        "times, paths) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO verifications (id, at, count, key_id, shape, head, tails, times, paths, "
+        "clients) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     conn.commit()

@@ -348,13 +348,13 @@ def _blocks(
     late_before: float, late: list[LateRow],
 ) -> list[Any]:
     """A batch's entries (by column, in queue order) as blocks (``verification_blocks``):
-    the entries sharing a key id, shape, client and request-id head are one block, in the
+    the entries sharing a key id, shape and request-id head are one block, in the
     order they were queued, and the blocks are in the order of their first entries; one
     flat list of ``BLOCK_COLUMNS`` a block, the ids left to the store. The places of the
     blocks holding an entry dated before ``late_before`` go to ``late``, with their times.
 
     What is done entry by entry is done by C loops: the heads and tails sliced off by
-    ``map``; each entry's block a number made of its key's, shape's, client's and head's
+    ``map``; each entry's block a number made of its key's, shape's and head's
     numbers among the batch's (ints, so no tuple an entry for the collector to count and
     walk: a batch of many clients set off a collection every few hundred entries, which
     walked the batch's columns); the entries put in block order by one ``sorted``
@@ -369,9 +369,9 @@ def _blocks(
         heads, tails = zip(*map(split_request_id, rids), strict=True)
     numbers: list[int] | None = None  # each entry's block, if the batch has more than one
     combined = False  # whether ``numbers`` are of more than one column
-    for column in (key_ids, shapes, clients, heads):
+    for column in (key_ids, shapes, heads):
         found, size = _numbered(column)
-        if size == entries:  # every entry a block of its own (a new client each)
+        if size == entries:  # every entry a block of its own (a proxy's random ids)
             numbers, combined = found, False
             break
         if found is not None:
@@ -389,22 +389,24 @@ def _blocks(
         ends = list(accumulate(Counter(numbers).values()))  # first seen, first counted
         starts = [0, *ends[:-1]]
         firsts = starts
-        # Blocks whose entries were queued together (runs of keyturn's ids, a new client
-        # each) are in order already; else the entries are put in block order.
+        # Blocks whose entries were queued together (runs of keyturn's ids, a proxy's
+        # random ids) are in order already; else the entries are put in block order.
         if not all(map(le, numbers, islice(numbers, 1, None))):
             order = sorted(range(entries), key=numbers.__getitem__)
             ats = list(map(ats.__getitem__, order))
             tails = list(map(tails.__getitem__, order))
             paths = list(map(paths.__getitem__, order))
+            clients = list(map(clients.__getitem__, order))
             firsts = list(map(order.__getitem__, starts))  # each block's first entry
-    # Each block packed as if it held its first entry alone (C loops: a batch of many
-    # clients, or of a proxy's random request ids, is mostly blocks of one), then the
+    # Each block packed as if it held its first entry alone (C loops: a batch of a
+    # proxy's random request ids is mostly blocks of one), then the
     # blocks of more than one entry one by one. (Packing those in C loops too ran fewer
     # instructions, but kept a list or slice a block until the end, which set off
     # collections that walked the batch's columns, and cost more than it saved.)
     newest = list(map(ats.__getitem__, starts))
     packed_tails = pack_each(list(map(tails.__getitem__, starts)))
     packed_paths = pack_each(list(map(paths.__getitem__, starts)))
+    packed_clients = pack_each(list(map(clients.__getitem__, starts)))
     times: list[bytes | None] = [None] * len(starts)
     sizes = list(map(sub, ends, starts))
     for place in compress(range(len(starts)), map(ne, sizes, repeat(1))):
@@ -414,17 +416,18 @@ def _blocks(
         times[place] = pack_times(block_times)
         packed_tails[place] = pack_texts(tails[start:end])
         packed_paths[place] = pack_texts(paths[start:end])
+        packed_clients[place] = pack_texts(clients[start:end])
     width = len(BLOCK_COLUMNS)
     values: list[Any] = [None] * (len(starts) * width)  # ``id``: the store's
     values[1::width] = newest
     values[2::width] = sizes
     values[3::width] = map(key_ids.__getitem__, firsts)
     values[4::width] = map(shapes.__getitem__, firsts)
-    values[5::width] = map(clients.__getitem__, firsts)
-    values[6::width] = map(heads.__getitem__, firsts)
-    values[7::width] = packed_tails
-    values[8::width] = times
-    values[9::width] = packed_paths
+    values[5::width] = map(heads.__getitem__, firsts)
+    values[6::width] = packed_tails
+    values[7::width] = times
+    values[8::width] = packed_paths
+    values[9::width] = packed_clients
     if min(queued) < late_before:
         held = {0} if numbers is None else \
             {number for number, at in zip(numbers, queued, strict=True) if at < late_before}

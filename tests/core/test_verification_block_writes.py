@@ -1,7 +1,7 @@
 """The verification log's writer in blocks (migration 0100), on both engines: what it
 stores is read here from the tables themselves (``verification_blocks.unpack``), so each
-test says what a row holds: the entries sharing a key, shape, client and request-id head in
-one block, in queue order, ids consecutive and never given twice, late blocks purged."""
+test says what a row holds: the entries sharing a key, shape and request-id head in one
+block, in queue order, ids consecutive and never given twice, late blocks purged."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from keyturn.store.verification_blocks import (
     pack_texts,
     split_request_id,
     unpack,
+    unpack_texts,
 )
 
 from .test_verification_shapes import entry, raw
@@ -39,8 +40,8 @@ def _seconds(at: Any) -> float:
 
 def blocks(url: str) -> list[tuple[Any, ...]]:
     """Every block as stored, in id order: id, at (Unix seconds), count, key id, shape,
-    client, head, tails, times, paths."""
-    rows = raw(url, "SELECT id, at, count, key_id, shape, client, head, tails, times, paths "
+    clients, head, tails, times, paths."""
+    rows = raw(url, "SELECT id, at, count, key_id, shape, clients, head, tails, times, paths "
                     "FROM verifications ORDER BY id")  # fmt: skip
     return [(r[0], _seconds(r[1]), *r[2:8], None if r[8] is None else bytes(r[8]), r[9])
             for r in rows]  # fmt: skip
@@ -50,9 +51,10 @@ def stored(url: str) -> list[Stored]:
     """Every entry as stored, in id order: id, time, request id, path, key id, shape,
     client."""
     found: list[Stored] = []
-    for id_, at, count, key_id, shape, client, head, tails, times, paths in blocks(url):
-        found.extend((*e, key_id, shape, client)
-                     for e in unpack(id_, count, at, head, tails, times, paths))  # fmt: skip
+    for id_, at, count, key_id, shape, clients, head, tails, times, paths in blocks(url):
+        found.extend((id_, at, rid, path, key_id, shape, client)
+                     for id_, at, rid, path, client
+                     in unpack(id_, count, at, head, tails, times, paths, clients))  # fmt: skip
     return found
 
 
@@ -94,13 +96,13 @@ def test_a_uniform_batch_is_a_block_per_run_of_request_ids(
     log.close()
 
 
-def test_a_mixed_batch_is_grouped_by_key_shape_client_and_head(
+def test_a_mixed_batch_is_grouped_by_key_shape_and_head(
     manager: KeyManager, store_url: str
 ) -> None:
     """Entries of two keys, two user agents (shapes), two clients and three heads (one of
-    them an id of two characters, all head), interleaved: each block holds one of each,
-    its entries in queue order; the blocks are in the order of their first entries, and
-    the ids run on without a gap."""
+    them an id of two characters, all head), interleaved: each block holds one key, shape
+    and head, its entries (of either client, each keeping its own) in queue order; the
+    blocks are in the order of their first entries, and the ids run on without a gap."""
     a = manager.create_key("a", owner="acme")
     b = manager.create_key("b", owner="acme")
     log = log_of(manager)
@@ -119,20 +121,22 @@ def test_a_mixed_batch_is_grouped_by_key_shape_client_and_head(
     entries = stored(store_url)
     assert [e[0] for e in entries] == list(range(1, 201))
     shape_of = {e[2] + e[3]: e[5] for e in entries}  # a request id and path are unique
-    grouping = [(e.key_id, e.user_agent, e.peer, split_request_id(e.request_id)[0])
+    grouping = [(e.key_id, e.user_agent, split_request_id(e.request_id)[0])
                 for e in queued]  # fmt: skip
     expected = []
     for group in dict.fromkeys(grouping):  # blocks in the order of their first entries
         expected += [e for e, g in zip(queued, grouping, strict=True) if g == group]
     assert [(e[1], e[2], e[3], e[4], e[6]) for e in entries] == [
         (e.at, e.request_id, e.path, e.key_id, e.peer) for e in expected]
-    # One shape per key and user agent; each block one key, shape, client and head.
+    # One shape per key and user agent; each block one key, shape and head.
     shapes = {(e.key_id, e.user_agent): shape_of[e.request_id + e.path] for e in queued}
     assert len(set(shapes.values())) == 4
     rows = blocks(store_url)
     assert len(rows) == len(set(grouping))
     assert [r[2] for r in rows] == [grouping.count(g) for g in dict.fromkeys(grouping)]
     assert all(r[8] is None for r in rows if r[2] == 1)  # a block of one: no packed times
+    # Blocks holding both clients' entries: a client is an entry's own, not the block's.
+    assert any(len(set(unpack_texts(r[5], r[2]))) == 2 for r in rows)
     log.close()
 
 
@@ -310,13 +314,15 @@ def test_a_log_of_the_0090_schema_migrates_whole(
 
 
 
-@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+@given(st.lists(st.none() | st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
                 min_size=1, max_size=20))  # fmt: skip
-def test_texts_pack_as_the_json_encoder_writes_them(texts: list[str]) -> None:
-    """Texts needing no escape are joined as they are: the same JSON the encoder writes."""
+def test_texts_pack_as_the_json_encoder_writes_them(texts: list[str | None]) -> None:
+    """Texts needing no escape are joined as they are: the same JSON the encoder writes;
+    an address not known (``None``) is ``null``, and reads back as ``None``."""
     uniform = texts.count(texts[0]) == len(texts)
     expected = json.dumps(texts[:1] if uniform else texts, ensure_ascii=False,
                           separators=(",", ":"))  # fmt: skip
     assert pack_texts(texts) == expected
     assert pack_each(texts) == [json.dumps([t], ensure_ascii=False) for t in texts]
+    assert unpack_texts(pack_texts(texts), len(texts)) == texts
 

@@ -32,24 +32,25 @@ OWNERS = {"k1": "acme", "k2": "acme", "k3": "other"}  # test names -> the keys' 
 
 @dataclass(frozen=True)
 class Block:
-    """What a block's entries share, and each entry's own request id, time and path."""
+    """What a block's entries share, and each entry's own request id, time, path and client
+    address."""
 
     key: str | None  # a name of ``OWNERS``, "gone" (a key deleted since) or None
     outcome: str
-    client: str | None
     method: str
     scopes: str | None
-    entries: tuple[tuple[str, float, str], ...]
+    entries: tuple[tuple[str, float, str, str | None], ...]
     gap: int  # ids left unused before the block (ids are never reused: the purge)
 
 
-def _entries(head: str) -> st.SearchStrategy[tuple[tuple[str, float, str], ...]]:
+def _entries(head: str) -> st.SearchStrategy[tuple[tuple[str, float, str, str | None], ...]]:
     rids = [rid for rid in RIDS if split_request_id(rid)[0] == head]
     entry = st.tuples(
         st.sampled_from(rids),
         st.builds(lambda ms, off: BASE + ms / 1000 + off, st.integers(0, 40),
                   st.sampled_from([0.0, 3e-7, -3e-7])),
         st.sampled_from(["/a", "/b"]),
+        st.sampled_from([None, "203.0.113.9", "2001:db8::1"]),
     )
     return st.lists(entry, min_size=1, max_size=6).map(tuple)
 
@@ -60,7 +61,6 @@ blocks = st.lists(
         st.tuples(
             st.sampled_from([None, "k1", "k2", "k3", "gone"]),
             st.sampled_from(["valid", "revoked"]),
-            st.sampled_from([None, "203.0.113.9", "2001:db8::1"]),
             st.sampled_from(["GET", "POST"]),
             st.sampled_from([None, "read", "read write"]),
         ),
@@ -93,9 +93,9 @@ def put_blocks(manager: KeyManager, key_ids: dict[str, str], put: list[Block]) -
              b.scopes) for b in put]  # fmt: skip
     shapes = store.add_verification_shapes(made) if made else []
     insert = store.dialect.params(
-        "INSERT INTO verifications (id, at, count, key_id, shape, client, head, tails, "
-        "times, paths) VALUES (:id, :at, :count, :key_id, :shape, :client, :head, :tails, "
-        ":times, :paths)"
+        "INSERT INTO verifications (id, at, count, key_id, shape, head, tails, times, paths, "
+        "clients) VALUES (:id, :at, :count, :key_id, :shape, :head, :tails, :times, :paths, "
+        ":clients)"
     )
     shown: list[Verification] = []
     first = 1
@@ -103,24 +103,24 @@ def put_blocks(manager: KeyManager, key_ids: dict[str, str], put: list[Block]) -
         conn.execute("DELETE FROM verifications")
         for block, shape in zip(put, shapes, strict=True):
             first += block.gap
-            rids, times, paths = zip(*block.entries, strict=True)
+            rids, times, paths, clients = zip(*block.entries, strict=True)
             key_id = None if block.key is None else key_ids[block.key]
             conn.execute(insert, {
                 "id": first, "at": time_in(datetime.fromtimestamp(max(times), UTC)),
-                "count": len(rids), "key_id": key_id, "shape": shape, "client": block.client,
+                "count": len(rids), "key_id": key_id, "shape": shape,
                 "head": split_request_id(rids[0])[0],
                 "tails": pack_texts([split_request_id(rid)[1] for rid in rids]),
                 "times": pack_times(times), "paths": pack_texts(paths),
+                "clients": pack_texts(clients),
             })  # fmt: skip
-            for i, (rid, at, path) in enumerate(block.entries):
+            for i, (rid, at, path, client) in enumerate(block.entries):
                 if len(block.entries) == 1:  # its time is the block's, as the engine keeps it
                     at = datetime.fromtimestamp(at, UTC).timestamp()
                 scopes = None if block.scopes is None else tuple(block.scopes.split())
                 shown.append(Verification(
                     first + i, datetime.fromtimestamp(at, UTC), rid, key_id,
                     None if block.key is None else f"mask-{block.key}", block.outcome,
-                    block.client,
-                    block.method, path, "ua", scopes,
+                    client, block.method, path, "ua", scopes,
                 ))  # fmt: skip
             first += len(rids)
     return sorted(shown, key=lambda v: v.id, reverse=True)
@@ -209,9 +209,9 @@ def test_a_page_reads_blocks_a_few_at_a_time(
     """A page of the newest entries reads the newest blocks only, and a filter that few
     entries pass reads on until the page is full: 300 blocks of 3 entries, one entry in
     each from a request id, then the page of 40 entries of that id."""
-    put = [Block("k1", "valid", None, "GET", None,
-                 (("ab12cd00", BASE + i, "/a"), ("ab12cd01", BASE + i, "/a"),
-                  ("ab12cdff", BASE + i, "/b")), 0)
+    put = [Block("k1", "valid", "GET", None,
+                 (("ab12cd00", BASE + i, "/a", None), ("ab12cd01", BASE + i, "/a", None),
+                  ("ab12cdff", BASE + i, "/b", None)), 0)
            for i in range(300)]  # fmt: skip
     shown = put_blocks(manager, key_ids, put)
     assert manager.store.verifications(VerificationFilter(), limit=5) == shown[:5]
@@ -226,8 +226,8 @@ def test_a_page_before_any_id_is_an_answer(
     manager: KeyManager, key_ids: dict[str, str], before: int
 ) -> None:
     """Ids past what an engine holds (and none at all) are pages too, never an error."""
-    shown = put_blocks(manager, key_ids, [Block(None, "valid", None, "GET", None,
-                                                (("zz", BASE, "/a"),), 0)])  # fmt: skip
+    shown = put_blocks(manager, key_ids, [Block(None, "valid", "GET", None,
+                                                (("zz", BASE, "/a", None),), 0)])  # fmt: skip
     found = manager.store.verifications(VerificationFilter(), before=before)
     assert found == (shown if before > 1 else [])
 
@@ -235,8 +235,8 @@ def test_a_page_before_any_id_is_an_answer(
 def test_a_since_between_two_entries_of_a_block(
     manager: KeyManager, key_ids: dict[str, str]
 ) -> None:
-    entries = tuple(("ab12cd00", BASE + s, "/a") for s in (0, 10, 20))
-    shown = put_blocks(manager, key_ids, [Block("k1", "valid", None, "GET", "read", entries, 0)])
+    entries = tuple(("ab12cd00", BASE + s, "/a", None) for s in (0, 10, 20))
+    shown = put_blocks(manager, key_ids, [Block("k1", "valid", "GET", "read", entries, 0)])
     since = datetime.fromtimestamp(BASE + 10, UTC)
     assert manager.store.verifications(VerificationFilter(since=since)) == shown[:2]
     assert manager.store.key_needs(key_ids["k1"], since) == [Need(("read",), None, 2)]
@@ -283,10 +283,10 @@ def test_pages_through_what_the_writer_wrote_show_each_entry_once(
     owners: dict[str | None, str] = {key_ids[name]: owner for name, owner in OWNERS.items()}
     every = manager.store.verifications(VerificationFilter(), limit=1000)
     assert [v.id for v in every] == sorted({v.id for v in every}, reverse=True)
-    assert sorted((v.request_id, v.at, v.key_id or "", v.path) for v in every) == sorted(
-        (rid, datetime.fromtimestamp(now - ago / 1000, UTC), "" if n is None else key_ids[n],
-         path) for n, _, _, rid, ago, path in queued
-    )  # fmt: skip
+    assert sorted((v.request_id, v.at, v.key_id or "", v.path, v.client) for v in every) == \
+        sorted((rid, datetime.fromtimestamp(now - ago / 1000, UTC),
+                "" if n is None else key_ids[n], path, peer)
+               for n, _, peer, rid, ago, path in queued)  # fmt: skip
     read: list[Verification] = []
     before = None
     for _ in range(len(queued) + 2):

@@ -2,11 +2,11 @@
 methods that run it are ``SQLStore``'s (``store/relational.py``).
 
 Entries are stored in blocks (migration 0100, ``verification_blocks``): a batch's entries
-sharing a key id, shape, client and request-id head are one row, holding its entries'
-times, request-id tails and paths packed. The shape is the id of a row of
+sharing a key id, shape and request-id head are one row, holding its entries' times,
+request-id tails, paths and client addresses packed. The shape is the id of a row of
 ``verification_shapes`` holding what repeats from request to request (outcome, mask,
 method, user agent, scopes), stored once per shape the writer has not seen (migration
-0080); the client's address is the block's (0090). Binding an entry's texts and keeping
+0080). Binding an entry's texts and keeping
 the indexes on them was most of what the log cost; a block pays its row and index entries
 once for all its entries."""
 
@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 # assignment) from the ids it takes in the writing transaction (``TAKE_IDS``). Positional
 # and flat, so that a batch goes to the driver as it was built (no tuple or dict per
 # block, no names to bind).
-BLOCK_COLUMNS = ("id", "at", "count", "key_id", "shape", "client", "head", "tails", "times",
-                 "paths")  # fmt: skip
+BLOCK_COLUMNS = ("id", "at", "count", "key_id", "shape", "head", "tails", "times", "paths",
+                 "clients")  # fmt: skip
 # A new shape as the writer hands it to the store (``created`` in Unix seconds); the store
 # numbers it in the transaction that adds it.
 SHAPE_COLUMNS = ("created", "outcome", "masked", "method", "user_agent", "scopes")
@@ -146,14 +146,14 @@ PURGE_SHAPES = (
 )
 
 # -- reading ----------------------------------------------------------------------------
-# The SQL narrows blocks by what their entries share (key, shape, client, request-id head)
-# and by their newest entry's time, through an index where a filter has one; the entries
-# of the blocks it finds are unpacked here (``verification_blocks.unpack``) and filtered by
-# what is each entry's own (id, time, request-id tail).
+# The SQL narrows blocks by what their entries share (key, shape, request-id head) and by
+# their newest entry's time, through an index where a filter has one; the entries of the
+# blocks it finds are unpacked here (``verification_blocks.unpack``) and filtered by what
+# is each entry's own (id, time, request-id tail).
 
 # A block as read: its own columns, then its shape's.
 _READ = (
-    "SELECT v.id, v.at, v.count, v.head, v.tails, v.times, v.paths, v.key_id, v.client, "
+    "SELECT v.id, v.at, v.count, v.head, v.tails, v.times, v.paths, v.clients, v.key_id, "
     "s.masked, s.outcome, s.method, s.user_agent, s.scopes FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape"
 )
@@ -224,11 +224,11 @@ def _entries(
     """A block's entries that pass the filters on an entry's own values, newest first:
     ids below ``before``, times from ``cut``, the request id ``request_id`` (``None``:
     any); ``entry``: ``Verification``, imported once a page."""
-    first, at, count, head, tails, times, paths, key_id, client, masked, outcome, method, \
+    first, at, count, head, tails, times, paths, clients, key_id, masked, outcome, method, \
         user_agent, scopes = row
     needed = None if scopes is None else tuple(scopes.split())
-    unpacked = list(unpack(first, count, _seconds(at), head, tails, times, paths))
-    for id_, moment, rid, path in reversed(unpacked):
+    unpacked = list(unpack(first, count, _seconds(at), head, tails, times, paths, clients))
+    for id_, moment, rid, path, client in reversed(unpacked):
         if id_ < before and moment >= cut and (request_id is None or rid == request_id):
             yield entry(
                 id_, datetime.fromtimestamp(moment, UTC), rid, key_id, masked, outcome,
@@ -275,13 +275,13 @@ def read_page(
 # first, ``KEY_BLOCKS`` a read below the block id ``:below`` (``key_blocks``), each row
 # ending with its block's id.
 KEY_CALLERS = (
-    "SELECT v.client, s.method, v.count, v.at, v.times, v.paths, v.id FROM verifications v "
+    "SELECT v.clients, s.method, v.count, v.at, v.times, v.paths, v.id FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape "
     "WHERE v.key_id = :key_id AND v.at >= :since AND v.id < :below "
     "ORDER BY v.id DESC LIMIT :blocks"
 )
 KEY_NEEDS = (
-    "SELECT s.scopes, v.client, v.count, v.at, v.times, v.id FROM verifications v "
+    "SELECT s.scopes, v.clients, v.count, v.at, v.times, v.id FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape "
     "WHERE v.key_id = :key_id AND v.at >= :since AND s.outcome = 'valid' "
     "AND v.id < :below ORDER BY v.id DESC LIMIT :blocks"
@@ -308,10 +308,14 @@ def key_blocks(
         params["below"] = rows[-1][-1]
 
 
+def _uniform(texts: list[Any]) -> bool:
+    return texts.count(texts[0]) == len(texts)
+
+
 def callers(rows: Iterable[Any], since: datetime, limit: int) -> list[Caller]:
     """``KEY_CALLERS``' blocks as callers: per client, method and path, the entries at or
     after ``since`` and the latest one's time, the latest first, ``limit`` of them. A
-    block wholly after ``since`` of one path (most are) is counted whole."""
+    block wholly after ``since`` of one client and path (most are) is counted whole."""
     from keyturn._verifications import Caller
 
     cut = _cut(since)
@@ -325,13 +329,14 @@ def callers(rows: Iterable[Any], since: datetime, limit: int) -> list[Caller]:
             counted[0] += requests
             counted[1] = max(counted[1], last)
 
-    for client, method, count, at, times, packed, _ in rows:
+    for packed_clients, method, count, at, times, packed_paths, _ in rows:
         moments = unpack_times(times, _seconds(at))
-        paths = unpack_texts(packed, count)
-        if min(moments) >= cut and paths.count(paths[0]) == count:
-            tally((client, method, paths[0]), count, max(moments))
+        paths = unpack_texts(packed_paths, count)
+        clients = unpack_texts(packed_clients, count)
+        if min(moments) >= cut and _uniform(paths) and _uniform(clients):
+            tally((clients[0], method, paths[0]), count, max(moments))
             continue
-        for moment, path in zip(moments, paths, strict=True):
+        for moment, path, client in zip(moments, paths, clients, strict=True):
             if moment >= cut:
                 tally((client, method, path), 1, moment)
     latest = sorted(seen.items(), key=lambda item: item[1][1], reverse=True)[:limit]
@@ -343,16 +348,21 @@ def callers(rows: Iterable[Any], since: datetime, limit: int) -> list[Caller]:
 
 def needs(rows: Iterable[Any], since: datetime, limit: int) -> list[Need]:
     """``KEY_NEEDS``' blocks as needs: per set of scopes and client, the entries at or
-    after ``since`` (``limit`` sets at most)."""
+    after ``since`` (``limit`` sets at most). A block wholly after ``since`` of one client
+    (most are) is counted whole."""
     from keyturn._suggestions import Need
 
     cut = _cut(since)
     counted: dict[tuple[str | None, str | None], int] = {}
-    for scopes, client, count, at, times, _ in rows:
+    for scopes, packed_clients, count, at, times, _ in rows:
         moments = unpack_times(times, _seconds(at))
-        requests = count if min(moments) >= cut else sum(map(cut.__le__, moments))
-        if requests:
-            counted[scopes, client] = counted.get((scopes, client), 0) + requests
+        clients = unpack_texts(packed_clients, count)
+        if min(moments) >= cut and _uniform(clients):
+            counted[scopes, clients[0]] = counted.get((scopes, clients[0]), 0) + count
+            continue
+        for moment, client in zip(moments, clients, strict=True):
+            if moment >= cut:
+                counted[scopes, client] = counted.get((scopes, client), 0) + 1
     return [
         Need(None if scopes is None else tuple(scopes.split()), client, requests)
         for (scopes, client), requests in islice(counted.items(), limit)

@@ -1,12 +1,13 @@
 -- The verification log in blocks (keyturn.store.verification_blocks): a batch's entries
--- sharing a key, shape, client and request-id head are one row, their ids consecutive
--- from the block's `id`, `at` the newest entry's time, each entry's time, request-id tail
--- and path packed in `times`, `tails` and `paths`. A row and its index entries were most
--- of what an entry cost the writer; a block pays them once for all its entries.
--- Existing entries become blocks of one entry each: the same id, time, key, shape and
--- client, the request id split as split_request_id splits it (its last two characters
--- are the tail; an id of two characters or fewer is all head), no packed times (a block
--- of one is dated by `at`).
+-- sharing a key, shape and request-id head are one row, their ids consecutive
+-- from the block's `id`, `at` the newest entry's time, each entry's time, request-id tail,
+-- path and client address packed in `times`, `tails`, `paths` and `clients` (JSON arrays;
+-- an address not known is null). A row and its index entries were most of what an entry
+-- cost the writer; a block pays them once for all its entries.
+-- Existing entries become blocks of one entry each: the same id, time, key and shape,
+-- `clients` the array of the entry's client, the request id split as split_request_id
+-- splits it (its last two characters are the tail; an id of two characters or fewer is
+-- all head), no packed times (a block of one is dated by `at`).
 -- Ids are taken by the writer from verification_ids, `count` at a time, in its writing
 -- transaction: the table goes on after every id ever given (the old table's
 -- AUTOINCREMENT sequence, also when its newest entries were deleted).
@@ -16,19 +17,20 @@ CREATE TABLE verifications_0100 (
     count  INTEGER NOT NULL,
     key_id TEXT,
     shape  INTEGER NOT NULL,
-    client TEXT,
     head   TEXT NOT NULL,
     tails  TEXT NOT NULL,
     times  BLOB,
-    paths  TEXT NOT NULL
+    paths  TEXT NOT NULL,
+    clients TEXT NOT NULL
 );
-INSERT INTO verifications_0100 (id, at, count, key_id, shape, client, head, tails, times, paths)
-SELECT id, at, 1, key_id, shape, client,
+INSERT INTO verifications_0100 (id, at, count, key_id, shape, head, tails, times, paths,
+                                clients)
+SELECT id, at, 1, key_id, shape,
        CASE WHEN length(request_id) <= 2 THEN request_id
             ELSE substr(request_id, 1, length(request_id) - 2) END,
        json_array(CASE WHEN length(request_id) <= 2 THEN ''
                        ELSE substr(request_id, length(request_id) - 1) END),
-       NULL, json_array(path)
+       NULL, json_array(path), json_array(client)
 FROM verifications
 ORDER BY id;
 CREATE TABLE verification_ids (
