@@ -28,16 +28,16 @@ def _busy_key(m: KeyManager, store_url: str) -> str:
             (now,))  # fmt: skip
         raw(store_url, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
             f"WHERE i < {BLOCKS}) INSERT INTO verifications (id, at, count, key_id, shape, "
-            "client, head, tails, times, paths) SELECT i, ? - 80000 + i * 0.5, 1, ?, 1, "
-            "'203.0.113.' || (i % 50), 'head' || i, '[\"00\"]', NULL, "
-            "'[\"/orders/' || (i % 7) || '\"]' FROM n", (now, key_id))  # fmt: skip
+            "head, tails, times, paths, clients) SELECT i, ? - 80000 + i * 0.5, 1, ?, 1, "
+            "'head' || i, '[\"00\"]', NULL, '[\"/orders/' || (i % 7) || '\"]', "
+            "'[\"203.0.113.' || (i % 50) || '\"]' FROM n", (now, key_id))  # fmt: skip
         return key_id
     raw(store_url, "INSERT INTO verification_shapes (id, created, outcome, masked, method, "
         "user_agent, scopes) VALUES (1, now(), 'valid', NULL, 'GET', 'curl', 'read')")
-    raw(store_url, "INSERT INTO verifications (id, at, count, key_id, shape, client, head, "
-        "tails, times, paths) SELECT i, to_timestamp(?) + make_interval(secs => i * 0.5), "
-        "1, ?, 1, '203.0.113.' || (i %% 50), 'head' || i, '[\"00\"]', NULL, "
-        f"'[\"/orders/' || (i %% 7) || '\"]' FROM generate_series(1, {BLOCKS}) i",
+    raw(store_url, "INSERT INTO verifications (id, at, count, key_id, shape, head, tails, "
+        "times, paths, clients) SELECT i, to_timestamp(?) + make_interval(secs => i * 0.5), "
+        "1, ?, 1, 'head' || i, '[\"00\"]', NULL, '[\"/orders/' || (i %% 7) || '\"]', "
+        f"'[\"203.0.113.' || (i %% 50) || '\"]' FROM generate_series(1, {BLOCKS}) i",
         (now - 80_000, key_id))  # fmt: skip
     return key_id
 
