@@ -57,6 +57,7 @@ from keyturn._flusher import Flusher
 from keyturn._redact import SHORTEST_KEY, mask_text
 from keyturn._request_ids import new_id
 from keyturn.store.verification_blocks import (
+    MOST_ENTRIES,
     TAIL,
     pack_each,
     pack_texts,
@@ -348,9 +349,10 @@ def _blocks(
     late_before: float, late: list[LateRow],
 ) -> list[Any]:
     """A batch's entries (by column, in queue order) as blocks (``verification_blocks``):
-    the entries sharing a key id, shape and request-id head are one block, in the
-    order they were queued, and the blocks are in the order of their first entries; one
-    flat list of ``BLOCK_COLUMNS`` a block, the ids left to the store. The places of the
+    the entries sharing a key id, shape and request-id head are one block (cut into
+    consecutive blocks of ``MOST_ENTRIES`` when longer), in the order they were queued,
+    and the blocks are in the order of their first entries; one flat list of
+    ``BLOCK_COLUMNS`` a block, the ids left to the store. The places of the
     blocks holding an entry dated before ``late_before`` go to ``late``, with their times.
 
     What is done entry by entry is done by C loops: the heads and tails sliced off by
@@ -378,17 +380,14 @@ def _blocks(
             combined = numbers is not None
             numbers = found if numbers is None else \
                 list(map(add, map(mul, numbers, repeat(size)), found))
-    queued = ats
+    order: list[int] | None = None  # the entries in block order, unless queued so
     if numbers is None:  # one block: the batch as it is
-        starts, ends = [0], [entries]
-        firsts: Sequence[int] = starts
+        ends = [entries]
     else:
         if combined:  # numbered again, in the order of the blocks' first entries
             places = dict(zip(dict.fromkeys(numbers), count(), strict=False))
             numbers = list(map(places.__getitem__, numbers))
         ends = list(accumulate(Counter(numbers).values()))  # first seen, first counted
-        starts = [0, *ends[:-1]]
-        firsts = starts
         # Blocks whose entries were queued together (runs of keyturn's ids, a proxy's
         # random ids) are in order already; else the entries are put in block order.
         if not all(map(le, numbers, islice(numbers, 1, None))):
@@ -397,7 +396,13 @@ def _blocks(
             tails = list(map(tails.__getitem__, order))
             paths = list(map(paths.__getitem__, order))
             clients = list(map(clients.__getitem__, order))
-            firsts = list(map(order.__getitem__, starts))  # each block's first entry
+    starts = [0, *ends[:-1]]
+    sizes = list(map(sub, ends, starts))
+    if max(sizes) > MOST_ENTRIES:
+        starts, ends = _capped(starts, ends)
+        sizes = list(map(sub, ends, starts))
+    # Each block's first entry, by its place in the batch: what the block's entries share.
+    firsts: Sequence[int] = starts if order is None else list(map(order.__getitem__, starts))
     # Each block packed as if it held its first entry alone (C loops: a batch of a
     # proxy's random request ids is mostly blocks of one), then the
     # blocks of more than one entry one by one. (Packing those in C loops too ran fewer
@@ -408,7 +413,6 @@ def _blocks(
     packed_paths = pack_each(list(map(paths.__getitem__, starts)))
     packed_clients = pack_each(list(map(clients.__getitem__, starts)))
     times: list[bytes | None] = [None] * len(starts)
-    sizes = list(map(sub, ends, starts))
     for place in compress(range(len(starts)), map(ne, sizes, repeat(1))):
         start, end = starts[place], ends[place]
         block_times = ats[start:end]
@@ -428,11 +432,21 @@ def _blocks(
     values[7::width] = times
     values[8::width] = packed_paths
     values[9::width] = packed_clients
-    if min(queued) < late_before:
-        held = {0} if numbers is None else \
-            {number for number, at in zip(numbers, queued, strict=True) if at < late_before}
-        late.extend((place, newest[place]) for place in sorted(held))
+    if min(ats) < late_before:  # rare: entries queued while the store was down
+        late.extend((place, newest[place]) for place, start, end in zip(count(), starts, ends)
+                    if min(ats[start:end]) < late_before)  # fmt: skip
     return values
+
+
+def _capped(starts: list[int], ends: list[int]) -> tuple[list[int], list[int]]:
+    """Blocks (their entries' places ``starts[i]:ends[i]``) of more than ``MOST_ENTRIES``
+    entries cut into consecutive blocks of ``MOST_ENTRIES`` and the rest: a trusted proxy
+    passing one request id on every request would make a batch one block, and every read
+    of an entry in it unpack the whole batch's texts."""
+    capped_starts: list[int] = []
+    for start, end in zip(starts, ends, strict=True):
+        capped_starts.extend(range(start, end, MOST_ENTRIES))
+    return capped_starts, [*capped_starts[1:], ends[-1]]
 
 
 class _Batch:

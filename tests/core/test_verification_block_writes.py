@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from keyturn import KeyManager
 from keyturn._addresses import TrustedProxies
 from keyturn._request_ids import new_id
-from keyturn._verifications import Entry, VerificationLog
+from keyturn._verifications import Entry, VerificationFilter, VerificationLog
 from keyturn.store import migrate
 from keyturn.store.verification_blocks import (
     pack_each,
@@ -137,6 +137,37 @@ def test_a_mixed_batch_is_grouped_by_key_shape_and_head(
     assert all(r[8] is None for r in rows if r[2] == 1)  # a block of one: no packed times
     # Blocks holding both clients' entries: a client is an entry's own, not the block's.
     assert any(len(set(unpack_texts(r[5], r[2]))) == 2 for r in rows)
+    log.close()
+
+
+def test_a_block_holds_at_most_a_run_of_entries(manager: KeyManager, store_url: str) -> None:
+    """A trusted proxy passing one request id on every request: a batch of 600 entries of
+    one key is blocks of 256, 256 and 88 (in queue order, ids one run), not one block of
+    600; two keys interleaved, 300 each, are 256 and 44 each. The entries queued late (the
+    first ten) are noted by the block holding them, the first, and the id reads back all
+    its entries."""
+    a, b = (manager.create_key(name, owner="acme").record.id for name in ("a", "b"))
+    log = log_of(manager)
+    now = time.time()
+    for n in range(600):
+        log.record(entry(key_id=a, request_id="one-id-from-the-proxy", path=f"/p/{n}",
+                         at=now - (120 if n < 10 else 0) + n / 1000))  # fmt: skip
+    log.flush()
+    rows = blocks(store_url)
+    assert [(r[0], r[2]) for r in rows] == [(1, 256), (257, 256), (513, 88)]
+    assert [e[3] for e in stored(store_url)] == [f"/p/{n}" for n in range(600)]
+    assert raw(store_url, "SELECT block FROM verification_late") == [(1,)]
+    found = manager.store.verifications(
+        VerificationFilter(request_id="one-id-from-the-proxy"), limit=1000)
+    assert [v.id for v in found] == list(range(600, 0, -1))
+    for n in range(600):
+        log.record(entry(key_id=(a, b)[n % 2], request_id="one-id-from-the-proxy",
+                         path=f"/q/{n}", at=now + n / 1000))  # fmt: skip
+    log.flush()
+    rows = blocks(store_url)[3:]
+    assert [(r[3], r[2]) for r in rows] == [(a, 256), (a, 44), (b, 256), (b, 44)]
+    assert [e[3] for e in stored(store_url)[600:]] == \
+        [f"/q/{n}" for n in range(0, 600, 2)] + [f"/q/{n}" for n in range(1, 600, 2)]
     log.close()
 
 
