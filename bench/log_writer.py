@@ -8,7 +8,8 @@ then flushing them, or not; the difference over the entries is the writer's cost
 entry, on SQLite (a file in a temporary folder).
 
 Kinds: ``one shape`` (one key, client, path and user agent), ``new paths`` (a new path
-each), ``50 clients`` (interleaved), ``new clients`` (a new client address each).
+each), ``50 clients`` (interleaved), ``new clients`` (a new client address each), ``proxy
+ids`` (a trusted proxy's request id each, sharing no head with another: a block an entry).
 
 Run: ``.venv/bin/python bench/log_writer.py [--entries N] [--kind KIND ...]`` (needs
 valgrind); ``--run KIND flush|queue``: one side, what each callgrind process runs.
@@ -25,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-KINDS = ("one shape", "new paths", "50 clients", "new clients")
+KINDS = ("one shape", "new paths", "50 clients", "new clients", "proxy ids")
 
 
 def queue(log: object, key_id: str, kind: str, entries: int, tag: str) -> None:
@@ -38,8 +39,10 @@ def queue(log: object, key_id: str, kind: str, entries: int, tag: str) -> None:
         peer = (f"198.51.100.{n % 50}" if kind == "50 clients" else
                 f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}" if kind == "new clients"
                 else "203.0.113.9")  # fmt: skip
+        rid = f"{tag}-{n * 2654435761 % 2**32:08x}-proxy" if kind == "proxy ids" \
+            else new_id()[0]
         extend((time.time(), "valid", key_id, peer, (),
-                *Seen("GET", path, new_id()[0], "python-httpx/0.28")))
+                *Seen("GET", path, rid, "python-httpx/0.28")))
 
 
 def run(kind: str, side: str, entries: int, folder: str) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from itertools import chain
+from itertools import chain, compress, repeat
+from operator import is_, not_
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,7 @@ from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 from keyturn.store.verification_rows import (
     BLOCK_COLUMNS,
-    BLOCK_MARKS,
-    NO_TIMES,
+    ONE_MARKS,
     ROWS_PER_INSERT,
     SHAPE_TABLE_COLUMNS,
     insert_rows,
@@ -29,6 +29,7 @@ from keyturn.store.verification_rows import (
 )
 
 _TIMES = BLOCK_COLUMNS.index("times")
+_COUNT = BLOCK_COLUMNS.index("count")
 _BY_HASH = sql.packed_by_hash(sql.SQLITE).replace(":key_hash", "?")
 
 
@@ -165,9 +166,24 @@ class SQLiteStore(SQLStore):
         conn.executemany(query, rows)
 
     def _insert_verifications(self, conn: Any, values: list[Any]) -> None:
-        times = values[_TIMES :: len(BLOCK_COLUMNS)]
-        values[_TIMES :: len(BLOCK_COLUMNS)] = map(NO_TIMES.get, times, times)
-        _insert_rows(conn, "verifications", BLOCK_COLUMNS, values, BLOCK_MARKS)
+        """The blocks of several entries, then those of one (``ONE_MARKS``: their count
+        and times not bound), each in id order; the rows picked and their two columns
+        dropped by C loops (``compress``, slice deletion)."""
+        width = len(BLOCK_COLUMNS)
+        times = values[_TIMES::width]
+        ones = times.count(None)  # a block of one entry has no packed times
+        if ones == 0:
+            _insert_rows(conn, "verifications", BLOCK_COLUMNS, values)
+            return
+        if ones != len(times):
+            alone = list(chain.from_iterable(map(repeat, map(is_, times, repeat(None)),
+                                                 repeat(width))))  # fmt: skip
+            _insert_rows(conn, "verifications", BLOCK_COLUMNS,
+                         list(compress(values, map(not_, alone))))  # fmt: skip
+            values = list(compress(values, alone))
+        del values[_TIMES::width]
+        del values[_COUNT :: width - 1]
+        _insert_rows(conn, "verifications", BLOCK_COLUMNS, values, ONE_MARKS)
 
     def _insert_shapes(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         _insert_rows(conn, "verification_shapes", SHAPE_TABLE_COLUMNS,
@@ -229,7 +245,7 @@ def _insert_rows(
     """Rows given as one flat list of ``columns`` values each, in statements of
     ROWS_PER_INSERT rows, or as many as the parameter limit allows (999 parameters before
     SQLite 3.32), then in a few smaller sizes, each prepared once (``statement_sizes``)."""
-    width = len(columns)
+    width = len(columns) if marks is None else sum(mark.count("?") for mark in marks)
     largest = min(ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
     start = 0
     for size in statement_sizes(len(values) // width, largest):

@@ -72,22 +72,22 @@ def statement_sizes(count: int, largest: int) -> Iterator[int]:
             yield size
 
 
-@lru_cache(maxsize=2 * (len(_SMALLER) + 1))
+@lru_cache(maxsize=3 * (len(_SMALLER) + 1))
 def insert_rows(
     table: str, columns: tuple[str, ...], rows: int, marks: tuple[str, ...] | None = None
 ) -> str:
-    """SQLite's INSERT of ``rows`` rows (``marks``, a placeholder a column, default
-    ``?``, the columns in order)."""
+    """SQLite's INSERT of ``rows`` rows (``marks``, a placeholder or a literal a column,
+    default ``?``, the columns in order)."""
     row = f"({', '.join(marks or '?' * len(columns))})"
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
 
 
-# SQLite: a block's packed times bound as ``''`` when it has none, made NULL by the
-# statement. The driver binds a str as it is, but ``None`` (and ``bytes``) only after
-# looking for an adapter for it, which for most blocks, of one entry, cost more than the
-# whole of their times column (``NO_TIMES``: what the store binds for ``None``).
-BLOCK_MARKS = tuple("NULLIF(?, '')" if c == "times" else "?" for c in BLOCK_COLUMNS)
-NO_TIMES = {None: ""}
+# SQLite: the blocks of one entry (every block, when entries share no request-id head: a
+# proxy's random ids) are written by a statement of their own, their count and times the
+# literals ``1`` and ``NULL``, not bound: each value bound cost the driver and SQLite
+# hundreds of instructions, and ``None`` more (the driver looks for an adapter for it)
+# (``bench/log_rows.py``). Their values go to the store without those two columns.
+ONE_MARKS = tuple({"count": "1", "times": "NULL"}.get(c, "?") for c in BLOCK_COLUMNS)
 
 
 # Ids for a batch's entries, ``:count`` of them, taken in the transaction that writes the
