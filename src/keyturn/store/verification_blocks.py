@@ -28,9 +28,9 @@ Request ids that share no head (random ones a trusted proxy passed on: nginx's
 from __future__ import annotations
 
 import json
-import re
 import struct
 from collections.abc import Iterator, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
 # A request id's tail: its last two characters, the place in its run of a keyturn id
@@ -44,9 +44,6 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # matches a regular expression twice (for whitespace around the array, which no block
 # holds), which cost a block of one entry more than parsing it.
 _parse = json.JSONDecoder().raw_decode
-# What JSON escapes in a string (``ensure_ascii=False``): texts without any are joined as
-# they are, one C call, where the encoder cost a block several thousand instructions.
-_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 
 
 def split_request_id(request_id: str) -> tuple[str, str]:
@@ -97,11 +94,16 @@ def pack_each(texts: Sequence[str | None]) -> list[str]:
 
 def _plain(texts: Sequence[str | None]) -> bool:
     """Whether ``texts`` are all ``str`` (a ``None`` makes the join raise: no comparison
-    an element) holding nothing JSON escapes: joined as they are, quoted."""
+    an element) holding nothing JSON escapes (``ensure_ascii=False``): joined as they are,
+    quoted, one C call, where the encoder cost a block several thousand instructions. Every
+    escape is longer than what it escapes, so the quoted text is two characters longer
+    exactly when nothing was; the encoder's C loop checks a character in about half the
+    time a regular expression's character class took."""
     try:
-        return _ESCAPED.search("".join(texts)) is None  # type: ignore[arg-type]
+        joined = "".join(texts)  # type: ignore[arg-type]
     except TypeError:
         return False
+    return len(encode_basestring(joined)) == len(joined) + 2
 
 
 def unpack_texts(packed: str, count: int) -> list[Any]:
