@@ -49,7 +49,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate, compress, count, islice, repeat, starmap
-from operator import add, call, getitem, is_, le, mul, ne, sub
+from operator import add, call, eq, floordiv, getitem, is_, le, mul, ne, sub
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyturn._addresses import address_text, parse_address
@@ -343,6 +343,85 @@ def _numbered(column: Sequence[Any]) -> tuple[list[int] | None, int]:
     return list(map(distinct.__getitem__, column)), len(distinct)
 
 
+def _grouped(*columns: Sequence[Any]) -> tuple[list[int] | None, bool]:
+    """Each entry's block, numbered (``None``: the batch is one block), by its numbers
+    among the batch's values of each column (ints, so no tuple an entry for the
+    collector to count and walk: a batch of many clients set off a collection every few
+    hundred entries, which walked the batch's columns); and whether the numbers are of
+    more than one column (then not in the order of the blocks' first entries)."""
+    numbers: list[int] | None = None
+    combined = False
+    for column in columns:
+        found, size = _numbered(column)
+        if size == len(column):  # every entry a block of its own
+            return found, False
+        if found is not None:
+            combined = numbers is not None
+            numbers = found if numbers is None else \
+                list(map(add, map(mul, numbers, repeat(size)), found))
+    return numbers, combined
+
+
+def _loose(numbers: list[int] | None, heads: Sequence[str]) -> Sequence[int]:
+    """The places of a batch's loose entries: those alone in their block (a request id
+    whose head no other entry of the key and shape shares: a trusted proxy's random ids,
+    nginx's ``$request_id`` or UUIDs), and those of an empty request id (head "", which
+    is a loose block's: see ``_loosened``)."""
+    if numbers is None:  # one block
+        return () if heads[0] else range(len(heads))
+    sizes = Counter(numbers)
+    if len(sizes) == len(numbers):  # every entry alone
+        return range(len(numbers))
+    alone = list(compress(range(len(numbers)), map(eq, map(sizes.__getitem__, numbers),
+                                                   repeat(1))))  # fmt: skip
+    if "" in heads:
+        alone = sorted({*alone, *(i for i, head in enumerate(heads) if not head)})
+    return alone
+
+
+def _loosened(
+    loose: Sequence[int], ats: Sequence[float], key_ids: Sequence[str | None],
+    shapes: Sequence[int], heads: Sequence[str], tails: Sequence[str], rids: Sequence[str],
+) -> tuple[Sequence[str], Sequence[str], Sequence[float | None]]:
+    """The heads and tails of a batch whose ``loose`` entries are grouped again, by key,
+    shape and minute (``LATE``), and each entry's minute (``None`` for an entry not loose),
+    the column that keeps loose blocks apart.
+
+    A block of one is a row and its index entries for one entry (about 36,000 writer
+    instructions on SQLite, where a row an entry cost 19,500), and a proxy's random ids
+    made every entry one. A loose entry's head is "" and its tail its whole request id (so
+    ``verification_blocks.unpack`` gives it back), and the store indexes its id by its
+    request id in ``verification_requests`` (a narrow row: the entry's id and the request
+    id), where a lookup by request id finds it. No request id but "" has the head "" (an
+    id of two characters or fewer is all head), so a loose block is one of head "".
+
+    A loose block holds one minute's entries: a block is purged whole once its newest
+    entry is due, and a batch written after an outage, or holding an entry dated ahead,
+    would otherwise keep its older entries that much past the retention (a run of
+    keyturn's ids is of one moment). An entry alone in its key, shape and minute too keeps
+    its head: its block would still be of one, and the side row only a cost; unless its
+    id is "", whose head is a loose block's."""
+    new_heads: list[str]
+    new_tails: list[str]
+    minutes: list[float | None]
+    if len(loose) == len(heads):
+        new_heads, new_tails = [""] * len(heads), list(rids)
+        first = min(ats) // LATE  # most batches are of one minute: a column of one value
+        minutes = [first] * len(ats) if max(ats) // LATE == first else \
+            list(map(floordiv, ats, repeat(LATE)))
+    else:
+        new_heads, new_tails, minutes = list(heads), list(tails), [None] * len(heads)
+        for i in loose:
+            new_heads[i], new_tails[i], minutes[i] = "", rids[i], ats[i] // LATE
+    regrouped, _ = _grouped(key_ids, shapes, new_heads, minutes)
+    if regrouped is not None:
+        sizes = Counter(regrouped)
+        for i in loose:
+            if sizes[regrouped[i]] == 1 and heads[i]:
+                new_heads[i], new_tails[i], minutes[i] = heads[i], tails[i], None
+    return new_heads, new_tails, minutes
+
+
 def _blocks(
     ats: Sequence[float], rids: Sequence[str], key_ids: Sequence[str | None],
     shapes: Sequence[int], clients: Sequence[str | None], paths: Sequence[str],
@@ -369,17 +448,11 @@ def _blocks(
         tails: Sequence[str] = list(map(getitem, rids, repeat(_TAIL)))
     else:  # an id of two characters or fewer is all head
         heads, tails = zip(*map(split_request_id, rids), strict=True)
-    numbers: list[int] | None = None  # each entry's block, if the batch has more than one
-    combined = False  # whether ``numbers`` are of more than one column
-    for column in (key_ids, shapes, heads):
-        found, size = _numbered(column)
-        if size == entries:  # every entry a block of its own (a proxy's random ids)
-            numbers, combined = found, False
-            break
-        if found is not None:
-            combined = numbers is not None
-            numbers = found if numbers is None else \
-                list(map(add, map(mul, numbers, repeat(size)), found))
+    numbers, combined = _grouped(key_ids, shapes, heads)
+    loose = _loose(numbers, heads)
+    if loose:  # grouped again, by key, shape and minute, their head ""
+        heads, tails, minutes = _loosened(loose, ats, key_ids, shapes, heads, tails, rids)
+        numbers, combined = _grouped(key_ids, shapes, heads, minutes)
     order: list[int] | None = None  # the entries in block order, unless queued so
     if numbers is None:  # one block: the batch as it is
         ends = [entries]

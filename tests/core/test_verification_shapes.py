@@ -237,6 +237,7 @@ def test_entries_written_before_the_shapes_read_as_before(store_url: str) -> Non
                                                                   "verification_scopes")]
     drop = "DROP TABLE verifications; DROP TABLE verification_shapes; " \
            "DROP TABLE verification_late; DROP TABLE verification_ids; " \
+           "DROP TABLE verification_requests; " \
            "DELETE FROM schema_migrations WHERE version >= 80"
     for statement in [*drop.split("; "), *";\n".join(old_schema).split(";\n")]:
         if any(line.strip() and not line.startswith("--") for line in statement.splitlines()):

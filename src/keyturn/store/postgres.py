@@ -34,6 +34,7 @@ from keyturn.store.migrate import apply
 from keyturn.store.relational import SQLStore
 from keyturn.store.verification_rows import (
     BLOCK_COLUMNS,
+    COPY_REQUESTS,
     COPY_SHAPES,
     COPY_VERIFICATIONS,
 )
@@ -270,6 +271,11 @@ class PostgresStore(SQLStore):
             width = len(BLOCK_COLUMNS)
             for i in range(0, len(values), width):
                 write((values[i], moment(values[i + 1], UTC), *values[i + 2 : i + width]))
+
+    def _insert_requests(self, conn: Any, values: list[Any]) -> None:
+        with conn.cursor() as cur, cur.copy(COPY_REQUESTS) as copy:
+            for i in range(0, len(values), 2):
+                copy.write_row(values[i : i + 2])
 
     def _insert_shapes(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         with conn.cursor() as cur, cur.copy(COPY_SHAPES) as copy:

@@ -58,6 +58,7 @@ from keyturn.store.verification_rows import (
     PURGE_BY_TIME,
     PURGE_LATE,
     PURGE_LATE_VERIFICATIONS,
+    PURGE_REQUESTS,
     PURGE_SHAPES,
     PURGE_VERIFICATIONS,
     SHAPES_OUTLIVE,
@@ -67,6 +68,7 @@ from keyturn.store.verification_rows import (
     ShapeRow,
     callers,
     key_blocks,
+    loose_requests,
     needs,
     read_page,
     since_param,
@@ -153,6 +155,11 @@ class SQLStore(Outbox):
     def _insert_verifications(self, conn: Connection, values: list[Any]) -> None:
         """A batch of the verification log's blocks (flat: ``BLOCK_COLUMNS`` for each, ids
         given), each engine its fastest way."""
+        raise NotImplementedError
+
+    def _insert_requests(self, conn: Connection, values: list[Any]) -> None:
+        """Loose entries' ids and request ids (flat: ``REQUEST_COLUMNS`` for each), each
+        engine its fastest way."""
         raise NotImplementedError
 
     def _insert_shapes(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -804,7 +811,13 @@ class SQLStore(Outbox):
             firsts = list(accumulate(counts, initial=after - entries))
             firsts.pop()  # the id after the batch's
             values[0::width] = firsts
+            # Loose entries (``keyturn._verifications._loosened``), found before the
+            # engine inserts the blocks (SQLite drops columns of ``values`` as it does).
+            heads = values[5::width]
+            requests = loose_requests(values, firsts, heads) if "" in heads else []
             self._insert_verifications(conn, values)
+            if requests:
+                self._insert_requests(conn, requests)
             if late:
                 moment = self.dialect.time_in
                 self._executemany(conn, self._q(INSERT_LATE), [
@@ -836,6 +849,7 @@ class SQLStore(Outbox):
                 conn.execute(self._q(purge), {"before": time_in(before)})
             if conn.execute(self._q(STOPPED_AHEAD), {"ahead": ahead}).fetchone():
                 conn.execute(self._q(PURGE_BY_TIME), {"before": time_in(before)})
+            conn.execute(PURGE_REQUESTS)
             conn.execute(
                 self._q(PURGE_SHAPES),
                 {"before": time_in(before - timedelta(seconds=SHAPES_OUTLIVE))},

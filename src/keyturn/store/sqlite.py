@@ -22,6 +22,7 @@ from keyturn.store.relational import SQLStore
 from keyturn.store.verification_rows import (
     BLOCK_COLUMNS,
     ONE_MARKS,
+    REQUEST_COLUMNS,
     ROWS_PER_INSERT,
     SHAPE_TABLE_COLUMNS,
     insert_rows,
@@ -184,6 +185,9 @@ class SQLiteStore(SQLStore):
         del values[_TIMES::width]
         del values[_COUNT :: width - 1]
         _insert_rows(conn, "verifications", BLOCK_COLUMNS, values, ONE_MARKS)
+
+    def _insert_requests(self, conn: Any, values: list[Any]) -> None:
+        _insert_rows(conn, "verification_requests", REQUEST_COLUMNS, values)
 
     def _insert_shapes(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         _insert_rows(conn, "verification_shapes", SHAPE_TABLE_COLUMNS,

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from itertools import islice
+from itertools import compress, islice
+from operator import not_
 from typing import TYPE_CHECKING, Any
 
 from keyturn.store import sql
@@ -72,7 +73,7 @@ def statement_sizes(count: int, largest: int) -> Iterator[int]:
             yield size
 
 
-@lru_cache(maxsize=3 * (len(_SMALLER) + 1))
+@lru_cache(maxsize=4 * (len(_SMALLER) + 1))  # blocks, blocks of one, shapes, requests
 def insert_rows(
     table: str, columns: tuple[str, ...], rows: int, marks: tuple[str, ...] | None = None
 ) -> str:
@@ -105,6 +106,25 @@ NEXT_SHAPE = "SELECT COALESCE(MAX(id), 0) + 1 FROM verification_shapes"
 # PostgreSQL: one COPY per batch (no statement per row, no round trip per row).
 COPY_VERIFICATIONS = f"COPY verifications ({', '.join(BLOCK_COLUMNS)}) FROM STDIN"
 COPY_SHAPES = f"COPY verification_shapes ({', '.join(SHAPE_TABLE_COLUMNS)}) FROM STDIN"
+# A loose entry's id by its request id (``keyturn._verifications._loosened``): the store
+# writes one row for each entry of a block of head "", whose tails are whole request ids.
+REQUEST_COLUMNS = ("id", "request_id")
+COPY_REQUESTS = f"COPY verification_requests ({', '.join(REQUEST_COLUMNS)}) FROM STDIN"
+
+def loose_requests(values: list[Any], firsts: list[int], heads: list[str]) -> list[Any]:
+    """The rows of ``verification_requests`` for a batch's blocks (``values``, flat,
+    ``firsts``: their ids, ``heads``: their heads): each entry of a loose block (head "")
+    with its id and its whole request id (the block's tails), flat."""
+    width = len(BLOCK_COLUMNS)
+    rows: list[Any] = []
+    for place in compress(range(len(heads)), map(not_, heads)):
+        first, count = firsts[place], values[place * width + 2]
+        block: list[Any] = [None] * (2 * count)
+        block[0::2] = range(first, first + count)
+        block[1::2] = unpack_texts(values[place * width + 6], count)
+        rows += block
+    return rows
+
 
 # A block holding an entry written ``LATE`` seconds or more after its time (the store was
 # down) is noted in ``verification_late``, where the purge finds it: the writer gives the
@@ -128,6 +148,14 @@ PURGE_LATE_VERIFICATIONS = (
     "(SELECT block FROM verification_late WHERE at < :before)"
 )
 PURGE_LATE = "DELETE FROM verification_late WHERE at < :before"
+# Loose entries' request ids go once the blocks below the first block kept are gone: an
+# entry's id is at least its block's. Those of a block deleted out of the walk (noted late,
+# or by time) stay until the walk passes them; meanwhile a lookup reaching one reads the
+# block before it, which does not hold its request id.
+PURGE_REQUESTS = (
+    "DELETE FROM verification_requests WHERE id < COALESCE((SELECT MIN(id) FROM "
+    f"verifications), {_NEVER})"
+)
 # A block dated ahead (an instance whose clock runs ahead, or a clock stepped back) stops
 # the walk, and every block written after it would outlive the retention: when the walk
 # stopped at a block dated ``LATE`` or more ahead of now, the purge also deletes by time,
@@ -156,6 +184,12 @@ _READ = (
     "SELECT v.id, v.at, v.count, v.head, v.tails, v.times, v.paths, v.clients, v.key_id, "
     "s.masked, s.outcome, s.method, s.user_agent, s.scopes FROM verifications v "
     "JOIN verification_shapes s ON s.id = v.shape"
+)
+# The blocks holding the loose entries of a request id: each the block of the greatest
+# id up to the entry's (a block's entries have its id and the ids after it).
+LOOSE_BLOCKS = (
+    "SELECT (SELECT MAX(b.id) FROM verifications b WHERE b.id <= r.id) "
+    "FROM verification_requests r WHERE r.request_id = :request_id"
 )
 # Blocks a page reads first, and at most in one read: each further read takes twice as
 # many as the last, as long as the page is not full. Most blocks hold several entries
@@ -204,10 +238,16 @@ def blocks_query(
     if filters.request_id is not None:
         # The index on the head, then the blocks whose tails hold the tail (as the JSON
         # array spells it): a head names a run of up to 256 ids, mostly in other blocks,
-        # which the SQL leaves out without unpacking them here.
+        # which the SQL leaves out without unpacking them here. And the blocks of the loose
+        # entries of that id (``LOOSE_BLOCKS``); the id "" is only ever loose.
         head, tail = split_request_id(filters.request_id)
-        where.append(f"v.head = :head AND {dialect.find}(v.tails, :tail) > 0")
-        params.update(head=head, tail=pack_texts([tail])[1:-1])
+        params["request_id"] = filters.request_id
+        if head:
+            where.append(f"(v.head = :head AND {dialect.find}(v.tails, :tail) > 0 "
+                         f"OR v.id IN ({LOOSE_BLOCKS}))")  # fmt: skip
+            params.update(head=head, tail=pack_texts([tail])[1:-1])
+        else:
+            where.append(f"v.id IN ({LOOSE_BLOCKS})")
     if filters.owner is not None:
         where.append("v.key_id IN (SELECT id FROM keys WHERE owner = :owner)")
         params["owner"] = filters.owner

@@ -58,3 +58,14 @@ DROP TABLE verifications;
 ALTER TABLE verifications_0100 RENAME TO verifications;
 CREATE INDEX verifications_request ON verifications (head);
 CREATE INDEX verifications_key ON verifications (key_id, id) WHERE key_id IS NOT NULL;
+-- A loose entry (one whose key, shape and request-id head no other entry of its batch
+-- shares: a trusted proxy's random request ids) is in a block of its key and shape whose
+-- head is '' and whose tails are whole request ids; its id is found by its request id
+-- here. No request id but '' has the head '', so an existing entry of that id is one.
+CREATE TABLE verification_requests (
+    id         bigint PRIMARY KEY,
+    request_id text NOT NULL
+);
+INSERT INTO verification_requests (id, request_id)
+SELECT id, '' FROM verifications WHERE head = '';
+CREATE INDEX verification_requests_request ON verification_requests (request_id);
