@@ -9,7 +9,8 @@ entry, on SQLite (a file in a temporary folder).
 
 Kinds: ``one shape`` (one key, client, path and user agent), ``new paths`` (a new path
 each), ``50 clients`` (interleaved), ``new clients`` (a new client address each), ``proxy
-ids`` (a trusted proxy's request id each, sharing no head with another: a block an entry).
+ids`` (one key, client and path, each request id a random 32 hex digits a trusted proxy
+passed on, as nginx's ``$request_id``: the same ids on both sides of a kind).
 
 Run: ``.venv/bin/python bench/log_writer.py [--entries N] [--kind KIND ...]`` (needs
 valgrind); ``--run KIND flush|queue``: one side, what each callgrind process runs.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import subprocess
 import sys
@@ -34,13 +36,13 @@ def queue(log: object, key_id: str, kind: str, entries: int, tag: str) -> None:
     from keyturn._verifications import Seen
 
     extend = log.queue.extend  # type: ignore[attr-defined]
+    proxy = random.Random(tag)  # the same ids in the flushing and the queueing process
     for n in range(entries):
         path = f"/orders/{tag}-{n}" if kind == "new paths" else "/orders/7"
         peer = (f"198.51.100.{n % 50}" if kind == "50 clients" else
                 f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}" if kind == "new clients"
                 else "203.0.113.9")  # fmt: skip
-        rid = f"{tag}-{n * 2654435761 % 2**32:08x}-proxy" if kind == "proxy ids" \
-            else new_id()[0]
+        rid = f"{proxy.getrandbits(128):032x}" if kind == "proxy ids" else new_id()[0]
         extend((time.time(), "valid", key_id, peer, (),
                 *Seen("GET", path, rid, "python-httpx/0.28")))
 
