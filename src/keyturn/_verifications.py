@@ -49,7 +49,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate, compress, count, islice, repeat, starmap
-from operator import add, call, eq, floordiv, getitem, is_, le, mul, ne, sub
+from operator import add, call, floordiv, getitem, is_, le, mul, ne, sub
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyturn._addresses import address_text, parse_address
@@ -343,40 +343,45 @@ def _numbered(column: Sequence[Any]) -> tuple[list[int] | None, int]:
     return list(map(distinct.__getitem__, column)), len(distinct)
 
 
-def _grouped(*columns: Sequence[Any]) -> tuple[list[int] | None, bool]:
+def _grouped(*columns: Sequence[Any]) -> tuple[list[int] | None, bool, bool]:
     """Each entry's block, numbered (``None``: the batch is one block), by its numbers
     among the batch's values of each column (ints, so no tuple an entry for the
     collector to count and walk: a batch of many clients set off a collection every few
-    hundred entries, which walked the batch's columns); and whether the numbers are of
-    more than one column (then not in the order of the blocks' first entries)."""
+    hundred entries, which walked the batch's columns); whether the numbers are of more
+    than one column (then not in the order of the blocks' first entries); and whether
+    every entry is alone in its block (a column of values all different)."""
     numbers: list[int] | None = None
     combined = False
     for column in columns:
         found, size = _numbered(column)
         if size == len(column):  # every entry a block of its own
-            return found, False
+            return found, False, True
         if found is not None:
             combined = numbers is not None
             numbers = found if numbers is None else \
                 list(map(add, map(mul, numbers, repeat(size)), found))
-    return numbers, combined
+    return numbers, combined, False
 
 
-def _loose(numbers: list[int] | None, heads: Sequence[str]) -> Sequence[int]:
-    """The places of a batch's loose entries: those alone in their block (a request id
-    whose head no other entry of the key and shape shares: a trusted proxy's random ids,
-    nginx's ``$request_id`` or UUIDs), and those of an empty request id (head "", which
-    is a loose block's: see ``_loosened``)."""
+def _loose(
+    numbers: list[int] | None, counted: Counter[int] | None, heads: Sequence[str]
+) -> Sequence[int]:
+    """The places of a batch's loose entries: those alone in their block (``counted``: the
+    entries of each block, ``None`` when every entry is alone; a request id whose head no
+    other entry of the key and shape shares: a trusted proxy's random ids, nginx's
+    ``$request_id`` or UUIDs), and those of an empty request id (head "", which is a loose
+    block's: see ``_loosened``; ``heads`` is empty when no id is that short). A batch of
+    runs (no block of one) is told by its blocks, without a look at each entry."""
     if numbers is None:  # one block
-        return () if heads[0] else range(len(heads))
-    sizes = Counter(numbers)
-    if len(sizes) == len(numbers):  # every entry alone
+        return range(len(heads)) if heads and not heads[0] else ()
+    if counted is None:
         return range(len(numbers))
-    alone = list(compress(range(len(numbers)), map(eq, map(sizes.__getitem__, numbers),
-                                                   repeat(1))))  # fmt: skip
+    lone = {number for number, size in counted.items() if size == 1}
+    found: Sequence[int] = \
+        list(compress(range(len(numbers)), map(lone.__contains__, numbers))) if lone else ()
     if "" in heads:
-        alone = sorted({*alone, *(i for i, head in enumerate(heads) if not head)})
-    return alone
+        found = sorted({*found, *(i for i, head in enumerate(heads) if not head)})
+    return found
 
 
 def _loosened(
@@ -413,7 +418,7 @@ def _loosened(
         new_heads, new_tails, minutes = list(heads), list(tails), [None] * len(heads)
         for i in loose:
             new_heads[i], new_tails[i], minutes[i] = "", rids[i], ats[i] // LATE
-    regrouped, _ = _grouped(key_ids, shapes, new_heads, minutes)
+    regrouped, _, _ = _grouped(key_ids, shapes, new_heads, minutes)
     if regrouped is not None:
         sizes = Counter(regrouped)
         for i in loose:
@@ -443,24 +448,29 @@ def _blocks(
     columns reordered by ``map``, the blocks of one entry packed by ``map`` and joins
     (``verification_blocks.pack_each``). Python runs once a block of several entries."""
     entries = len(ats)
-    if min(map(len, rids)) > TAIL:
+    short = min(map(len, rids)) <= TAIL
+    if not short:
         heads: Sequence[str] = list(map(getitem, rids, repeat(_HEAD)))
         tails: Sequence[str] = list(map(getitem, rids, repeat(_TAIL)))
     else:  # an id of two characters or fewer is all head
         heads, tails = zip(*map(split_request_id, rids), strict=True)
-    numbers, combined = _grouped(key_ids, shapes, heads)
-    loose = _loose(numbers, heads)
+    numbers, combined, alone = _grouped(key_ids, shapes, heads)
+    counted = None if numbers is None or alone else Counter(numbers)
+    loose = _loose(numbers, counted, heads if short else ())
     if loose:  # grouped again, by key, shape and minute, their head ""
         heads, tails, minutes = _loosened(loose, ats, key_ids, shapes, heads, tails, rids)
-        numbers, combined = _grouped(key_ids, shapes, heads, minutes)
+        numbers, combined, _ = _grouped(key_ids, shapes, heads, minutes)
+        counted = None if numbers is None else Counter(numbers)
     order: list[int] | None = None  # the entries in block order, unless queued so
-    if numbers is None:  # one block: the batch as it is
+    if numbers is None or counted is None:  # one block: the batch as it is
         ends = [entries]
     else:
         if combined:  # numbered again, in the order of the blocks' first entries
             places = dict(zip(dict.fromkeys(numbers), count(), strict=False))
             numbers = list(map(places.__getitem__, numbers))
-        ends = list(accumulate(Counter(numbers).values()))  # first seen, first counted
+        # First seen, first counted: the blocks in the order of their first entries (the
+        # numbering again keeps that order).
+        ends = list(accumulate(counted.values()))
         # Blocks whose entries were queued together (runs of keyturn's ids, a proxy's
         # random ids) are in order already; else the entries are put in block order.
         if not all(map(le, numbers, islice(numbers, 1, None))):
