@@ -134,7 +134,7 @@ def test_the_purge_deletes_side_rows_below_the_first_block_kept(
     key = manager.create_key("k")
     log = log_of(manager)
     rng = random.Random(11)
-    now = time.time()
+    now = time.time() // 60 * 60  # each batch within a minute (a loose block's)
     batches: list[list[Entry]] = []
     for ago in (5000, 4000, 10):
         batch = [entry(key_id=key.record.id, request_id=_proxy_id(rng), at=now - ago + n / 100)
