@@ -93,6 +93,7 @@ POSTGRESQL = sql.Dialect(
     owner_share=f"SELECT pg_advisory_xact_lock_shared({_OWNER_LOCK})",
     owner_lock=f"SELECT pg_advisory_xact_lock({_OWNER_LOCK})",
     find="strpos",
+    among="= ANY(ARRAY({}))",
     join_text="string_agg",
 )
 

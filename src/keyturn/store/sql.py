@@ -104,6 +104,10 @@ class Dialect:
     lock: str = ""  # appended to a SELECT to lock its rows until the transaction ends
     share: str = ""  # appended to a SELECT to keep its rows from changing until the end
     find: str = "instr"  # the position of a text in another (0: not in it)
+    # An id among those a subquery returns, in a form an index on the id serves beside
+    # another index under ``OR`` (PostgreSQL plans ``IN (subquery)`` under ``OR`` as a
+    # filter on every row it reads, but ``= ANY(ARRAY(...))`` as an index condition).
+    among: str = "IN ({})"
     join_text: str = "group_concat"  # an aggregate joining texts with a separator
     # Statements (with ``:owner``) holding an owner's limits still until the transaction
     # ends: shared by a write that puts a key under the owner, exclusive by a change to

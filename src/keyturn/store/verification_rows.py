@@ -244,10 +244,10 @@ def blocks_query(
         params["request_id"] = filters.request_id
         if head:
             where.append(f"(v.head = :head AND {dialect.find}(v.tails, :tail) > 0 "
-                         f"OR v.id IN ({LOOSE_BLOCKS}))")  # fmt: skip
+                         f"OR v.id {dialect.among.format(LOOSE_BLOCKS)})")  # fmt: skip
             params.update(head=head, tail=pack_texts([tail])[1:-1])
         else:
-            where.append(f"v.id IN ({LOOSE_BLOCKS})")
+            where.append(f"v.id {dialect.among.format(LOOSE_BLOCKS)}")
     if filters.owner is not None:
         where.append("v.key_id IN (SELECT id FROM keys WHERE owner = :owner)")
         params["owner"] = filters.owner
