@@ -339,7 +339,10 @@ def _numbered(column: Sequence[Any]) -> tuple[list[int] | None, int]:
     seen, first numbered), and how many there are; ``None`` for a column of one value."""
     if _uniform(column):
         return None, 1
-    distinct = dict(zip(dict.fromkeys(column), count(), strict=False))
+    seen = dict.fromkeys(column)
+    if len(seen) == len(column):  # all different (a proxy's random ids): numbered in order
+        return list(range(len(column))), len(column)
+    distinct = dict(zip(seen, count(), strict=False))
     return list(map(distinct.__getitem__, column)), len(distinct)
 
 
