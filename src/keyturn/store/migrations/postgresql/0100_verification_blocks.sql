@@ -69,3 +69,6 @@ CREATE TABLE verification_requests (
 INSERT INTO verification_requests (id, request_id)
 SELECT id, '' FROM verifications WHERE head = '';
 CREATE INDEX verification_requests_request ON verification_requests (request_id);
+-- The table was rewritten: without fresh statistics the planner reads a busy key's blocks
+-- by a scan of the whole table (hundreds of milliseconds) until autovacuum analyzes it.
+ANALYZE verifications;
