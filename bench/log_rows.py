@@ -18,14 +18,10 @@ valgrind); ``--run NAME insert|none``: one side, what each callgrind process run
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import sqlite3
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 from typing import Any
+
+from _callgrind import instructions
 
 PER_STATEMENT = 500
 KEY = "key_4f1c2a9b7d3e8f60"
@@ -113,18 +109,8 @@ def run(name: str, side: str, rows: int, folder: str) -> None:
     conn.close()
 
 
-def instructions(name: str, side: str, rows: int) -> int:
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "callgrind.out"
-        subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-             sys.executable, __file__, "--run", name, side, "--rows", str(rows),
-             "--folder", folder],
-            check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "0"},
-        )  # fmt: skip
-        found = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
-        assert found, "no summary in callgrind's output"
-        return int(found.group(1))
+def measured(name: str, side: str, rows: int) -> int:
+    return instructions(__file__, "--run", name, side, "--rows", str(rows))
 
 
 def main() -> None:
@@ -140,7 +126,7 @@ def main() -> None:
     if args.rows % PER_STATEMENT:
         parser.error(f"--rows must be a multiple of {PER_STATEMENT}")
     for name in args.variant or VARIANTS:
-        cost = instructions(name, "insert", args.rows) - instructions(name, "none", args.rows)
+        cost = measured(name, "insert", args.rows) - measured(name, "none", args.rows)
         print(f"{name:<24} {cost / args.rows:>8,.0f} instructions a row", flush=True)
 
 

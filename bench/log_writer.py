@@ -19,14 +19,10 @@ valgrind); ``--run KIND flush|queue``: one side, what each callgrind process run
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import re
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
+
+from _callgrind import instructions
 
 KINDS = ("one shape", "new paths", "50 clients", "new clients", "proxy ids")
 
@@ -65,18 +61,8 @@ def run(kind: str, side: str, entries: int, folder: str) -> None:
         log.queue.clear()
 
 
-def instructions(kind: str, side: str, entries: int) -> int:
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "callgrind.out"
-        subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-             sys.executable, __file__, "--run", kind, side, "--entries", str(entries),
-             "--folder", folder],
-            check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "0"},
-        )  # fmt: skip
-        found = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
-        assert found, "no summary in callgrind's output"
-        return int(found.group(1))
+def measured(kind: str, side: str, entries: int) -> int:
+    return instructions(__file__, "--run", kind, side, "--entries", str(entries))
 
 
 def main() -> None:
@@ -90,8 +76,8 @@ def main() -> None:
         run(args.run[0], args.run[1], args.entries, args.folder)
         return
     for kind in args.kind or KINDS:
-        flushed = instructions(kind, "flush", args.entries)
-        queued = instructions(kind, "queue", args.entries)
+        flushed = measured(kind, "flush", args.entries)
+        queued = measured(kind, "queue", args.entries)
         print(f"{kind:12} {(flushed - queued) / args.entries:9,.0f} writer instructions "
               "per entry")  # fmt: skip
 
