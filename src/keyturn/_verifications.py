@@ -63,6 +63,7 @@ from keyturn.store.verification_blocks import (
     pack_texts,
     pack_times,
     split_request_id,
+    uniform,
 )
 from keyturn.store.verification_rows import BLOCK_COLUMNS, LATE, SHAPE_REUSE
 
@@ -314,17 +315,11 @@ def _small(key: tuple[Any, ...]) -> bool:
     return size <= MAX_TEXT
 
 
-def _uniform(column: Sequence[Any]) -> bool:
-    """Whether a column of a batch holds one value (a C loop: most often the same object,
-    found by identity before any comparison)."""
-    return column.count(column[0]) == len(column)
-
-
 def _through(column: tuple[Any, ...], work_out: Callable[[Any], Any]) -> list[Any]:
     """``work_out`` of each value of a batch's ``column``, called once per distinct value,
     the column made in C: a list of one value for a column that holds one (most do, in a
     batch of one client's requests), else a ``map`` through the distinct values' dict."""
-    if _uniform(column):
+    if uniform(column):
         return [work_out(column[0])] * len(column)
     done = {value: work_out(value) for value in set(column)}
     return list(map(done.__getitem__, column))
@@ -337,7 +332,7 @@ _TAIL = slice(-TAIL, None)
 def _numbered(column: Sequence[Any]) -> tuple[list[int] | None, int]:
     """Each value of a batch's column numbered among the column's distinct values (first
     seen, first numbered), and how many there are; ``None`` for a column of one value."""
-    if _uniform(column):
+    if uniform(column):
         return None, 1
     seen = dict.fromkeys(column)
     if len(seen) == len(column):  # all different (a proxy's random ids): numbered in order
@@ -706,7 +701,7 @@ class VerificationLog:
         # ``None in`` a column compares each value with ``None`` (about a hundred
         # instructions an entry, as each type declines the comparison): a batch of one shape
         # is asked once.
-        if all(map(_uniform, shaping)):
+        if all(map(uniform, shaping)):
             shape = known.get(tuple(column[0] for column in shaping))
             shapes: list[Any] = [shape] * count
             unnamed_any = shape is None

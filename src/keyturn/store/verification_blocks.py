@@ -22,7 +22,9 @@ one request id on every request would otherwise make a whole batch one block, it
 one long JSON array for every read of it to unpack.
 
 Request ids that share no head (random ones a trusted proxy passed on: nginx's
-``$request_id``, UUIDs) make a block per entry, a row as an entry's was before.
+``$request_id``, UUIDs) are *loose*: the writer groups them again by key, shape and minute
+into blocks of head "" whose tails are the whole ids, and the store indexes each by its
+request id in ``verification_requests`` (``keyturn._verifications._loosened``).
 """
 
 from __future__ import annotations
@@ -70,11 +72,17 @@ def unpack_times(packed: bytes | None, at: float) -> tuple[float, ...]:
     return struct.unpack(f"<{len(packed) // 8}d", packed)
 
 
+def uniform(values: Sequence[Any]) -> bool:
+    """Whether a sequence (a batch's column, a block's texts) holds one value: a C loop,
+    most often finding the same object by identity before any comparison."""
+    return values.count(values[0]) == len(values)
+
+
 def pack_texts(texts: Sequence[str | None]) -> str:
     """Entries' texts (request-id tails, paths, client addresses) as a JSON array, a
     ``None`` (an address not known) as ``null``; one element when every entry has the
     same text (most blocks' paths), which ``unpack_texts`` repeats."""
-    if texts.count(texts[0]) == len(texts):
+    if uniform(texts):
         texts = texts[:1]
     if _plain(texts):
         return '["' + '","'.join(texts) + '"]'  # type: ignore[arg-type]  # _plain: all str

@@ -25,6 +25,7 @@ from keyturn.store import sql
 from keyturn.store.verification_blocks import (
     pack_texts,
     split_request_id,
+    uniform,
     unpack,
     unpack_texts,
     unpack_times,
@@ -348,10 +349,6 @@ def key_blocks(
         params["below"] = rows[-1][-1]
 
 
-def _uniform(texts: list[Any]) -> bool:
-    return texts.count(texts[0]) == len(texts)
-
-
 def callers(rows: Iterable[Any], since: datetime, limit: int) -> list[Caller]:
     """``KEY_CALLERS``' blocks as callers: per client, method and path, the entries at or
     after ``since`` and the latest one's time, the latest first, ``limit`` of them. A
@@ -373,7 +370,7 @@ def callers(rows: Iterable[Any], since: datetime, limit: int) -> list[Caller]:
         moments = unpack_times(times, _seconds(at))
         paths = unpack_texts(packed_paths, count)
         clients = unpack_texts(packed_clients, count)
-        if min(moments) >= cut and _uniform(paths) and _uniform(clients):
+        if min(moments) >= cut and uniform(paths) and uniform(clients):
             tally((clients[0], method, paths[0]), count, max(moments))
             continue
         for moment, path, client in zip(moments, paths, clients, strict=True):
@@ -397,7 +394,7 @@ def needs(rows: Iterable[Any], since: datetime, limit: int) -> list[Need]:
     for scopes, packed_clients, count, at, times, _ in rows:
         moments = unpack_times(times, _seconds(at))
         clients = unpack_texts(packed_clients, count)
-        if min(moments) >= cut and _uniform(clients):
+        if min(moments) >= cut and uniform(clients):
             counted[scopes, clients[0]] = counted.get((scopes, clients[0]), 0) + count
             continue
         for moment, client in zip(moments, clients, strict=True):
