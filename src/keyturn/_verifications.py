@@ -137,16 +137,22 @@ def unseen(headers: Any, proxied: bool) -> tuple[Any, ...]:
     of the core): its user agent, read now so that the queue keeps no header list, and its
     headers only if a proxy is trusted (``proxied``: the writer reads the forwarded
     addresses then). It runs on every direct call: the ASGI pairs are looked through in
-    line (no call, no encoded name) and no ``Seen`` is built, only the tuple the entry is
+    line (no encoded name) and no ``Seen`` is built, only the tuple the entry is
     made of."""
-    global _last_agent
     for name, value in headers:
         if name == b"user-agent":
-            last = _last_agent
-            if value != last[0]:
-                last = _last_agent = (value, value.decode("latin-1"))
-            return ("", "", None, last[1], headers if proxied else ())
+            return ("", "", None, agent_text(value), headers if proxied else ())
     return ("", "", None, _header(headers, "user-agent"), headers if proxied else ())
+
+
+def agent_text(value: bytes) -> str:
+    """A user agent as sent (ASGI bytes) as the text the queue holds: the last one's text
+    again for the same value (``_last_agent``)."""
+    global _last_agent
+    last = _last_agent
+    if value != last[0]:
+        last = _last_agent = (value, value.decode("latin-1"))
+    return last[1]
 
 
 class Entry(NamedTuple):

@@ -35,7 +35,13 @@ from keyturn._propagation import follow_changes
 from keyturn._quota import Quota
 from keyturn._store_reads import StoreReads
 from keyturn._usage import NOTE_EVERY, UsageRecorder
-from keyturn._verifications import DEFAULT_RETENTION, Seen, VerificationLog, unseen
+from keyturn._verifications import (
+    DEFAULT_RETENTION,
+    Seen,
+    VerificationLog,
+    agent_text,
+    unseen,
+)
 from keyturn._webhooks import AsyncWebhookAdmin, WebhookAdmin
 from keyturn.actor import Actor
 from keyturn.admin import (
@@ -581,7 +587,7 @@ class KeyManager:
         if self._logging:
             # ``_logged``, inlined (the writer finds the key's mask by its id)
             if seen is not None and seen[3] is None:  # the user agent found above
-                told = "" if agent is None else agent.decode("latin-1")
+                told = "" if agent is None else agent_text(agent)
                 logged = (now, _VALID, key_id, peer, scopes, seen[0], seen[1], seen[2], told,
                           seen[4])  # fmt: skip
             else:
