@@ -179,15 +179,6 @@ class Entry(NamedTuple):
 FIELDS = len(Entry._fields)  # the queue's items to an entry
 
 
-def user_agent(headers: Any) -> str:
-    """The user agent among ASGI header pairs (lower-case ``bytes`` names), for a face
-    that does not read the headers otherwise."""
-    for name, value in headers:
-        if name == b"user-agent":
-            return str(value.decode("latin-1"))
-    return ""
-
-
 def _header(headers: Any, name: str) -> str:
     """The first ``name`` header among pairs of ``str`` or of ASGI ``bytes``."""
     wanted = name.encode("latin-1")

@@ -17,7 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 
 from keyturn._asgi import Scope
 from keyturn._request_ids import RequestIds
-from keyturn._verifications import Seen, user_agent
+from keyturn._verifications import Seen
 from keyturn.actor import Actor
 from keyturn.answer import render
 from keyturn.record import KeyRecord
@@ -88,8 +88,9 @@ class Callers:
             request["query_string"],
             scopes=(scope,),
             peer=peer,
-            # recorded with the decision (the headers: forwarded addresses, if trusted)
-            seen=Seen(request["method"], request["path"], rid, user_agent(request["headers"]),
+            # recorded with the decision (the headers: forwarded addresses, if trusted); the
+            # user agent left to the core, which reads it with the key
+            seen=Seen(request["method"], request["path"], rid, None,
                       request["headers"] if self._ids.trusted else ()),
         )
         context.metrics.count["admin"][decision.code]()
