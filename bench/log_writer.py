@@ -39,8 +39,10 @@ def queue(log: object, key_id: str, kind: str, entries: int, tag: str) -> None:
                 f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}" if kind == "new clients"
                 else "203.0.113.9")  # fmt: skip
         rid = f"{proxy.getrandbits(128):032x}" if kind == "proxy ids" else new_id()[0]
-        extend((time.time(), "valid", key_id, peer, (),
-                *Seen("GET", path, rid, "python-httpx/0.28")))
+        # The user agent left to the core, which queues the header as sent: a new bytes
+        # object each, as an ASGI server's.
+        extend((time.time(), "valid", key_id, peer, (), "python-httpx/0.28".encode("latin-1"),
+                *Seen("GET", path, rid)))
 
 
 def run(kind: str, side: str, entries: int, folder: str) -> None:

@@ -323,8 +323,9 @@ def writer_per_entry(manager: KeyManager, rounds: int, entries: int = 5_000) -> 
                         f"10.{round_ & 255}.{n >> 8 & 255}.{n & 255}" if kind == "new clients"
                         else "203.0.113.9")  # fmt: skip
                 agent = f"client/{round_}-{n}" if kind == "new shapes" else "python-httpx/0.28"
+                # The user agent left to the core, which queues the header as sent.
                 log.queue.extend((time.time(), "valid", key.record.id, peer, (),
-                                  *Seen("GET", path, new_id()[0], agent)))
+                                  agent.encode("latin-1"), *Seen("GET", path, new_id()[0])))
             start = time.thread_time()
             written = log.flush()
             times.append((time.thread_time() - start) / written)

@@ -156,7 +156,7 @@ def agent_text(value: bytes) -> str:
 
 
 class Entry(NamedTuple):
-    """One decision as the core queues it (``KeyManager``: the first five fields, then a
+    """One decision as the core queues it (``KeyManager``: the first six fields, then a
     ``Seen``'s, one tuple made by ``+``): what a request costs the log is this tuple and one
     ``list.extend``. The key's mask, the client's address (forwarded addresses are read
     only if the peer is a trusted proxy) and the user agent are worked out when the entry
@@ -169,6 +169,11 @@ class Entry(NamedTuple):
     # What the request needed (path rules, asked for); ``None``: not a set of scopes (a
     # permission expression, which may say ``not``).
     scopes: tuple[str, ...] | None
+    # The user agent header as the ASGI fast path found it (bytes, as sent; ``None``: none
+    # sent), for a ``Seen`` that left the user agent to the core (``user_agent`` ``None``):
+    # decoded by the writer, once per distinct value of a batch, where the hot path would
+    # have made a call and four look-ups into the ``Seen`` to put its text in its place.
+    sent: bytes | None
     method: str
     path: str
     request_id: str | None
@@ -320,6 +325,24 @@ def _through(column: tuple[Any, ...], work_out: Callable[[Any], Any]) -> list[An
         return [work_out(column[0])] * len(column)
     done = {value: work_out(value) for value in set(column)}
     return list(map(done.__getitem__, column))
+
+
+def _sent_text(sent: bytes | None) -> str:
+    """A user agent the core found (``Entry.sent``) as stored: "" where none was sent."""
+    return "" if sent is None else sent.decode("latin-1")
+
+
+def _agents(told: tuple[Any, ...], sent: tuple[Any, ...]) -> Sequence[str]:
+    """A batch's user agents (columns of ``Entry``'s ``user_agent`` and ``sent``): the one
+    each face told, else (``None``) the header the core found, decoded once per distinct
+    value. A batch of one face's entries is told apart by one C loop (``uniform``, by
+    identity: one text, or ``None`` each)."""
+    if uniform(told):
+        return told if told[0] is not None else _through(sent, _sent_text)
+    agents = list(told)
+    for i in compress(range(len(agents)), map(is_, agents, repeat(None))):
+        agents[i] = _sent_text(sent[i])
+    return agents
 
 
 _HEAD = slice(None, -TAIL)  # a request id longer than its tail: its head, its tail
@@ -683,17 +706,17 @@ class VerificationLog:
         known = self._shapes
         work = _Batch()
         columns: list[Any] = [batch[i::FIELDS] for i in range(FIELDS)]
-        ats, codes, key_ids, peers, asked, methods, paths, rids, agents, headers = columns
+        ats, codes, key_ids, peers, asked, sent, methods, paths, rids, told, headers = columns
         count = len(ats)
+        agents = _agents(told, sent)
         # No proxy trusted (the usual case): a peer is its client, worked out in one call.
         clients = _through(peers, lambda peer: self._client(peer, (), work)) \
             if self.proxies.set else _through(peers, _peer_address)
-        # Headers kept (the client named by a proxy, or the user agent not given): most
-        # often none, which ``count`` finds by identity (``()`` is one object).
+        # Headers kept (the client named by a trusted proxy): most often none, which
+        # ``count`` finds by identity (``()`` is one object).
         if headers.count(()) != count:
-            agents = list(agents)
             for i in compress(range(count), headers):
-                clients[i], agents[i] = self._seen(peers[i], headers[i], agents[i], work)
+                clients[i] = self._client(peers[i], headers[i], work)
         shaping = (codes, key_ids, asked, methods, agents)  # a shape's key, by column
         # ``None in`` a column compares each value with ``None`` (about a hundred
         # instructions an entry, as each type declines the comparison): a batch of one shape
@@ -732,15 +755,6 @@ class VerificationLog:
             rids = tuple(new_id()[0] if rid is None else _text(rid, 128) for rid in rids)
         return _blocks(ats, rids, key_ids, shapes, clients, _through(paths, _stored_path),
                        now - LATE, late)  # fmt: skip
-
-    def _seen(
-        self, peer: str | None, headers: Any, agent: str | None, work: _Batch
-    ) -> tuple[str | None, str]:
-        """The client and the user agent of an entry that kept its headers: the client a
-        trusted proxy named (per request), the user agent read from the headers if the
-        face did not give it."""
-        client = self._client(peer, headers, work)
-        return client, _header(headers, "user-agent") if agent is None else agent
 
     def _client(self, peer: str | None, headers: Any, work: _Batch) -> str | None:
         """The client's address as stored: the peer's, or the one a trusted proxy's

@@ -39,7 +39,6 @@ from keyturn._verifications import (
     DEFAULT_RETENTION,
     Seen,
     VerificationLog,
-    agent_text,
     unseen,
 )
 from keyturn._webhooks import AsyncWebhookAdmin, WebhookAdmin
@@ -77,6 +76,9 @@ _new = tuple.__new__
 # ``verify_asgi``'s kind for the user agent among the header names it looks for, beside the
 # reader's (``credentials.AUTHORIZATION``, ``API_KEY``, ``RESPELLED``).
 _AGENT, _AGENT_NAME = -1, b"user-agent"
+# What a direct call of the fast path (no face, no ``Seen``) records of the request when no
+# proxy is trusted: nothing but the user agent, which it found (``Entry.sent``).
+_UNSEEN = ("", "", None, None, ())
 Moment = float | datetime | None
 """``now`` as callers give it: Unix time, an aware datetime, or ``None`` for the clock."""
 
@@ -394,7 +396,7 @@ class KeyManager:
         fields: tuple[Any, ...] = seen or unseen(headers, self._proxied)
         if fields[3] is None:  # a user agent the face left to the core: read it here
             fields = (*fields[:3], unseen(headers, False)[3], fields[4])
-        entry = (now, decision.outcome.code, key_id, peer, scopes, *fields)
+        entry = (now, decision.outcome.code, key_id, peer, scopes, None, *fields)
         if log.open_from <= now < log.open_until:  # ``record``'s extend, without the call
             self._log_queue.extend(entry)
         else:
@@ -585,15 +587,11 @@ class KeyManager:
         else:
             self._note(key_id, now)
         if self._logging:
-            # ``_logged``, inlined (the writer finds the key's mask by its id)
-            if seen is not None and seen[3] is None:  # the user agent found above
-                told = "" if agent is None else agent_text(agent)
-                logged = (now, _VALID, key_id, peer, scopes, seen[0], seen[1], seen[2], told,
-                          seen[4])  # fmt: skip
-            else:
-                logged = (now, _VALID, key_id, peer, scopes) + (
-                    seen or unseen(headers, self._proxied)
-                )
+            # ``_logged``, inlined: the writer finds the key's mask by its id, and the user
+            # agent, where the face left it out, from the header found above (``Entry.sent``)
+            logged = (now, _VALID, key_id, peer, scopes, agent) + (
+                seen or (_UNSEEN if not self._proxied else ("", "", None, None, headers))
+            )
             log = self.verifications
             if log.open_from <= now < log.open_until:
                 self._log_queue.extend(logged)

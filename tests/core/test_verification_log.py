@@ -38,7 +38,8 @@ def entry(outcome: str = "valid", key: KeyRecord | None = None, **fields: Any) -
     values.update(fields)
     seen = Seen(values["method"], values["path"], values["request_id"], values["user_agent"],
                 values["headers"])  # fmt: skip
-    return Entry(values["at"], outcome, key.id if key else None, values["peer"], (), *seen)
+    return Entry(values["at"], outcome, key.id if key else None, values["peer"], (), None,
+                 *seen)
 
 
 @pytest.fixture

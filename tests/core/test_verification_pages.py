@@ -273,8 +273,8 @@ def test_pages_through_what_the_writer_wrote_show_each_entry_once(
     now = time.time()
     for name, outcome, peer, rid, ago, path in queued:
         key_id = None if name is None else key_ids[name]
-        log.record(Entry(now - ago / 1000, outcome, key_id, peer, ("read",), "GET", path, rid,
-                         "ua", ()))  # fmt: skip
+        log.record(Entry(now - ago / 1000, outcome, key_id, peer, ("read",), None, "GET", path,
+                         rid, "ua", ()))  # fmt: skip
     log.flush()
     if wanted.key_id in key_ids:
         wanted = replace(wanted, key_id=key_ids[wanted.key_id])

@@ -33,7 +33,8 @@ def entry(outcome: str = "valid", key_id: str | None = None, **fields: Any) -> E
     values.update(fields)
     seen = Seen(values["method"], values["path"], values["request_id"], values["user_agent"],
                 values["headers"])  # fmt: skip
-    return Entry(values["at"], outcome, key_id, values["peer"], values["scopes"], *seen)
+    return Entry(values["at"], outcome, key_id, values["peer"], values["scopes"], None,
+                 *seen)
 
 
 @pytest.fixture
