@@ -13,9 +13,9 @@ Prints, from one run:
 - the cached verify with the verification log off, against the same with it on (the
   default: the core queues every decision), called as the ASGI middleware calls it (with
   what it saw of the request: method, path, a new request id; the user agent left to the
-  core), the writer catching up between rounds so that no entry is dropped; target: at
-  most 1.10x; and the writer's CPU time per entry it writes (entries of one shape, and of
-  a new path each), which the serving thread's time does not count, added to it;
+  core), no entry dropped; target: at most 1.10x; and the writer's CPU time per entry it
+  writes (entries of one shape, and of a new path each), which the serving thread's time
+  does not count, added to it;
 - the verify of a key holding its scope through roles against a key holding it itself,
   cached (target: at most 1.10x) and missing the cache (the read joins the roles' scopes);
 - a verify that misses the cache (SQLite lookup) with 1,000 and with 1,000,000 keys, against
@@ -98,38 +98,16 @@ def per_call(func: Callable[[], object], calls: int) -> float:
 
 
 def side_by_side(
-    contenders: dict[str, Callable[[], object]], rounds: int, calls: int,
-    between: Callable[[], object] = lambda: None,
+    contenders: dict[str, Callable[[], object]], rounds: int, calls: int
 ) -> dict[str, float]:
-    """Median seconds per call for each contender, measured in alternating rounds;
-    ``between`` runs, untimed, after each contender's round."""
+    """Median seconds per call for each contender, measured in alternating rounds."""
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for func in contenders.values():
         per_call(func, calls // 10)  # warm up
-        between()
     for _ in range(rounds):
         for name, func in contenders.items():
             samples[name].append(per_call(func, calls))
-            between()
     return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def writer_caught_up(log: VerificationLog, wait: float = 30.0) -> Callable[[], None]:
-    """A wait until the verification log's writer (its own thread, on its own timer) has
-    taken what the queue holds. A tight loop of cached verifies queues some 800,000
-    entries a second, where the queue holds 100,000 for the writer's half second (200,000
-    a second; an ASGI server's process serves a tenth of that): it would fill within a
-    round or two, and every entry past its capacity be dropped and counted (the overloaded
-    path: a fifth of the log-on side's calls were, before this wait). The writer still
-    runs beside the rounds, writing what the last one queued."""
-
-    def caught_up() -> None:
-        deadline = time.monotonic() + wait
-        while log.queue:
-            assert time.monotonic() < deadline, "the verification log's writer is stuck"
-            time.sleep(0.005)
-
-    return caught_up
 
 
 REAL_KEYS = 1_000
@@ -277,8 +255,9 @@ def hot(args: argparse.Namespace, folder: Path) -> None:
     # as the ASGI middleware makes it (``KeyturnMiddleware.__call__``: the peer, and what
     # it saw of the request in a ``Seen`` made in C, method, path and a new request id, the
     # user agent left to the core; its ``triage`` form, every argument by position), with
-    # the log on (the default) and off, measured in the same rounds; the writer catches up
-    # between rounds (``writer_caught_up``), so every entry is queued and written.
+    # the log on (the default) and off, measured in the same rounds. The writer runs beside
+    # the rounds, woken by the queue (``WAKE_AT``): no entry is dropped, though the loop
+    # queues four times what the queue holds for the writer's interval.
 
     def as_middleware(manager: KeyManager) -> Callable[[], object]:
         triage = manager.verify_asgi
@@ -291,7 +270,6 @@ def hot(args: argparse.Namespace, folder: Path) -> None:
 
     new_seen = tuple.__new__
     log = cached.verifications
-    writer_caught_up(log)()
     dropped = log.dropped
     logged = side_by_side(
         {
@@ -303,7 +281,6 @@ def hot(args: argparse.Namespace, folder: Path) -> None:
         },
         rounds=args.rounds,
         calls=20_000,
-        between=writer_caught_up(log),
     )
     assert log.dropped == dropped, "entries were dropped: the log-on side was overloaded"
     print(f"cached verify, verification log off  {logged['off'] * 1e6:7.2f} µs")

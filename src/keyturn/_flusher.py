@@ -1,8 +1,10 @@
 """The background writer behind every batch kept off the hot path (usage, verifications).
 
 The thread starts on the first thing recorded, so a process that records nothing (a CLI
-command, a test) starts none; a write that fails is retried at the next interval, because a
-busy or unreachable store must not lose the batch nor stop the writer.
+command, a test) starts none; it writes every interval, or at once when woken (``wake``:
+much has gathered); a write that fails is retried after an interval, woken or not, because
+a busy or unreachable store must not lose the batch nor stop the writer, nor be asked
+again at every request.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Flusher:
         self._what = what
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._due = threading.Event()  # set by ``wake`` (and ``stop``): write now
         self.thread: threading.Thread | None = None  # read lock-free on the hot path
 
     def start(self) -> None:
@@ -35,16 +38,29 @@ class Flusher:
         self.thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._due.wait(self.interval)
+            self._due.clear()
+            if self._stop.is_set():
+                return
             try:
                 self._flush()
             except Exception as exc:  # a busy or unreachable store: retry next interval
                 self._log.warning("%s not written yet, will retry: %s", self._what, exc)
+                if self._stop.wait(self.interval):  # however often it is woken meanwhile
+                    return
+
+    def wake(self) -> None:
+        """Write now, not at the end of the interval (much has gathered). Cheap when the
+        writer is due already: every call of an overloaded queue's ``record`` asks."""
+        if not self._due.is_set():
+            self._due.set()
 
     def stop(self) -> None:
         """Stop the writer and wait for a write in progress (a batch of many new kinds of
         entry takes seconds on a busy machine; a store that does not answer gives up within
         its own timeouts); the caller flushes the rest."""
         self._stop.set()
+        self._due.set()
         if self.thread is not None:
             self.thread.join(timeout=self.interval + WRITE_WAIT)

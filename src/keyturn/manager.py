@@ -590,7 +590,8 @@ class KeyManager:
             # ``_logged``, inlined: the writer finds the key's mask by its id, and the user
             # agent, where the face left it out, from the header found above (``Entry.sent``)
             logged = (now, _VALID, key_id, peer, scopes, agent) + (
-                seen or (_UNSEEN if not self._proxied else ("", "", None, None, headers))
+                seen if seen is not None
+                else _UNSEEN if not self._proxied else ("", "", None, None, headers)
             )
             log = self.verifications
             if log.open_from <= now < log.open_until:

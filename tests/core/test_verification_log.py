@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keyturn import KeyManager
+from keyturn import KeyManager, _verifications
 from keyturn._addresses import AddressSet, TrustedProxies
 from keyturn._request_ids import request_id_of
 from keyturn._verifications import (
@@ -59,6 +59,25 @@ def test_a_full_queue_drops_and_counts_never_blocks(manager: KeyManager) -> None
     found = manager.store.verifications(VerificationFilter())
     assert [v.request_id for v in found] == ["r2", "r1", "r0"]
     log.close()
+
+
+def test_a_burst_wakes_the_writer_before_its_interval(
+    manager: KeyManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries gathering faster than the interval allows are written once ``WAKE_AT`` of
+    them are queued, not an interval later (here an hour), and none is dropped."""
+    monkeypatch.setattr(_verifications, "WAKE_AT", 100)
+    log = VerificationLog(manager.store, TrustedProxies(), interval=3600)
+    for i in range(150):
+        log.record(entry(request_id=f"b{i:03}"))
+    deadline = time.monotonic() + 10
+    while len(manager.store.verifications(VerificationFilter(), limit=200)) < 101:
+        assert time.monotonic() < deadline, "the writer was not woken"
+        time.sleep(0.02)
+    log.close()
+    found = manager.store.verifications(VerificationFilter(), limit=200)
+    assert sorted(v.request_id for v in found) == [f"b{i:03}" for i in range(150)]
+    assert log.dropped == 0
 
 
 def test_entries_queued_while_the_writer_takes_the_queue_are_written_once(
