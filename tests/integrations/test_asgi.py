@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -176,6 +177,39 @@ def test_bare_asgi_app_gets_the_key_in_scope_state(keys: Keys) -> None:
         refused = c.get("/anything")
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
+
+
+def test_servers_take_the_middleware_for_an_asgi3_app(keys: Keys) -> None:
+    """Its ``__call__`` hands back the app's awaitable without being a coroutine function;
+    servers must still call it as an ASGI 3 app (one call of three arguments), not as an
+    ASGI 2 one (``app(scope)``, then the result with ``receive, send``): uvicorn's
+    ``--interface auto``, asgiref's test (daphne's), Starlette's, and the ``inspect`` test
+    hypercorn and granian make, which no marker satisfies on Python 3.11."""
+    import inspect
+
+    from asgiref.compatibility import is_double_callable
+    from starlette._utils import is_async_callable
+    from uvicorn.config import Config
+
+    app = KeyturnMiddleware(_bare_app, keys.manager)
+    assert inspect.iscoroutinefunction(app.__call__)
+    assert not is_double_callable(app)
+    assert is_async_callable(app)
+    config = Config(app, interface="auto", proxy_headers=False)
+    config.load()
+    assert config.interface == "asgi3" and config.loaded_app is app
+    # Through the attribute the test reads, too, it answers as the app does.
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:  # pragma: no cover - the refusal reads no body
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    asyncio.run(app.__call__(scope, receive, send))
+    assert sent[0]["status"] == 401
 
 
 def test_without_rules_every_path_needs_a_key(keys: Keys) -> None:

@@ -88,8 +88,17 @@ class KeyturnMiddleware:
         ids = self.guard.request_ids
         self._taken = ids.asgi if ids.trusted else None
         self._cors_inside = _wraps_cors(app)
+        # Servers and frameworks tell an ASGI 3 app from an ASGI 2 one by ``app.__call__``
+        # being a coroutine function (uvicorn, hypercorn, asgiref for daphne, Starlette).
+        # ``__call__`` returns an awaitable without being one, so ``app.__call__`` is this
+        # coroutine function doing the same (an instance's attribute: calls of ``app``
+        # itself take the type's ``__call__``). No marker says so to ``inspect`` before 3.12.
+        self.__call__ = self._asgi3  # type: ignore[method-assign]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function handing back the app's own awaitable for a key the cache decides:
+        # no coroutine of the middleware's on every request (about 600 instructions). The
+        # rest - a store read, a refusal - is a coroutine (``_decided``, ``_refuse``).
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
             path = scope["path"]
@@ -113,24 +122,16 @@ class KeyturnMiddleware:
                 try:
                     found = self._triage(headers, scope["query_string"], required, peer, seen, True)
                 except KeyturnError as exc:  # no decision could be made: fail closed
-                    await self._refuse(scope, receive, send, self.guard.failure(exc), rid_header)
-                    return
+                    return self._refuse(scope, receive, send, self.guard.failure(exc), rid_header)
                 # Guard.settle, inlined for a decision it settled before: a cached key's
                 # accepting decision is one object, request after request. Anything else (a
                 # store read to make, a refusal) goes the long way, where it is told apart.
                 settled = self._settled.get(id(found))
-                if settled is not None and settled[0] is found:
-                    result = settled[1]
-                else:
-                    verdict = (
-                        self._settle(found)
-                        if isinstance(found, Decision)
-                        else await self._resumed(found, scope, required, peer, seen)
+                if settled is None or settled[0] is not found:
+                    return self._decided(
+                        found, scope, receive, send, required, peer, seen, rid_header
                     )
-                    if isinstance(verdict, HttpAnswer):
-                        await self._refuse(scope, receive, send, verdict, rid_header)
-                        return
-                    result = verdict
+                result = settled[1]
                 state = scope.get("state")
                 if state is None:
                     scope["state"] = state = {}
@@ -158,7 +159,39 @@ class KeyturnMiddleware:
                     send = _telling(send, _START[kind], told, result, state)
         elif kind == "lifespan" and self.guard.owns_manager:
             send = self._closing_on_shutdown(send)
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
+
+    async def _asgi3(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self(scope, receive, send)
+
+    async def _decided(
+        self,
+        found: Decision | Candidate | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        required: tuple[str, ...],
+        peer: str | None,
+        seen: Seen,
+        rid_header: bytes,
+    ) -> None:
+        """The request ``__call__``'s settled decisions could not answer at once: a decision
+        to settle, a store read to make, a refusal."""
+        verdict = (
+            self._settle(found)
+            if isinstance(found, Decision)
+            else await self._resumed(found, scope, required, peer, seen)
+        )
+        if isinstance(verdict, HttpAnswer):
+            await self._refuse(scope, receive, send, verdict, rid_header)
+            return
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = state = {}
+        state[STATE_KEY] = verdict
+        state[REQUEST_ID_KEY] = seen.request_id
+        told = (HEADER_ASGI, rid_header)
+        await self.app(scope, receive, _telling(send, _START[scope["type"]], told, verdict, state))
 
     async def _resumed(
         self,
