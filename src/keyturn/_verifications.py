@@ -347,18 +347,32 @@ def _through(column: tuple[Any, ...], work_out: Callable[[Any], Any]) -> list[An
     return list(map(done.__getitem__, column))
 
 
-def _sent_text(sent: bytes | None) -> str:
-    """A user agent the core found (``Entry.sent``) as stored: "" where none was sent."""
-    return "" if sent is None else sent.decode("latin-1")
+def _sent_text(sent: Any) -> str:
+    """A user agent the core found (``Entry.sent``) as stored: "" where none was sent. The
+    value is the scope's, queued as it was: bytes from a server, but a scope made by hand
+    may hold a ``str`` or a ``bytearray``, written as its text too (an entry the writer
+    cannot write would fail its batch at every retry, and the log with it)."""
+    if sent is None:
+        return ""
+    try:
+        return str(sent, "latin-1")  # bytes, or any buffer
+    except TypeError:  # no buffer: text already, or whatever a hand-made scope holds
+        return str(sent)
 
 
 def _agents(told: tuple[Any, ...], sent: tuple[Any, ...]) -> Sequence[str]:
     """A batch's user agents (columns of ``Entry``'s ``user_agent`` and ``sent``): the one
     each face told, else (``None``) the header the core found, decoded once per distinct
-    value. A batch of one face's entries is told apart by one C loop (``uniform``, by
-    identity: one text, or ``None`` each)."""
+    value (each, if a value cannot be a dict's key: a hand-made scope's ``bytearray``). A
+    batch of one face's entries is told apart by one C loop (``uniform``, by identity: one
+    text, or ``None`` each)."""
     if uniform(told):
-        return told if told[0] is not None else _through(sent, _sent_text)
+        if told[0] is not None:
+            return told
+        try:
+            return _through(sent, _sent_text)
+        except TypeError:
+            return list(map(_sent_text, sent))
     agents = list(told)
     for i in compress(range(len(agents)), map(is_, agents, repeat(None))):
         agents[i] = _sent_text(sent[i])

@@ -178,6 +178,28 @@ def test_a_batch_tells_each_request_apart(manager: KeyManager) -> None:
     log.close()
 
 
+def test_a_user_agent_not_sent_as_bytes_is_written_not_a_batch_failing_for_ever(
+    manager: KeyManager,
+) -> None:
+    """The fast path queues the user agent header's value as the scope holds it, for the
+    writer to decode. A scope made by hand may hold another type (a ``str``, a
+    ``bytearray``: two of them, which no dict can hold): each is written as its text. An
+    entry the writer cannot write would fail its batch at every retry, and every entry
+    queued behind it would be dropped."""
+    key = manager.create_key("k").key
+    log = manager.verifications
+    log._writer.interval = 3600  # nothing written behind the test's back
+    auth = (b"authorization", f"Bearer {key}".encode())
+    assert manager.verify_asgi([auth]).code == "valid"  # the key cached: the fast path next
+    log.flush()  # a batch of the fast path's entries only, each with the user agent it found
+    for rid, agent in (("a", bytearray(b"one")), ("b", bytearray(b"two")), ("c", "three")):
+        seen = Seen("GET", "/", rid, None, ())  # the user agent left to the core
+        assert manager.verify_asgi([auth, (b"user-agent", agent)], b"", (), None, seen).ok
+    log.flush()
+    rows = {v.request_id: v.user_agent for v in manager.store.verifications(VerificationFilter())}
+    assert (rows["a"], rows["b"], rows["c"]) == ("one", "two", "three")
+
+
 def test_a_request_id_made_by_keyturn_begins_with_the_time() -> None:
     """32 hex digits, the first 12 the time in milliseconds (when the id's run of 256
     began, so never after it was made): ids sort as they were made (what keeps the log's
