@@ -49,6 +49,7 @@ class Flusher:
                 self._log.warning("%s not written yet, will retry: %s", self._what, exc)
                 if self._stop.wait(self.interval):  # however often it is woken meanwhile
                     return
+                self._due.set()  # the retry is due now, not an interval more
 
     def wake(self) -> None:
         """Write now, not at the end of the interval (much has gathered). Cheap when the

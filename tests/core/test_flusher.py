@@ -40,3 +40,22 @@ def test_a_woken_writer_writes_at_once_and_stops_when_asked() -> None:
     writer.stop()
     assert writer.thread is not None and not writer.thread.is_alive()
     assert len(written) == 1
+
+
+def test_a_failing_write_is_retried_an_interval_later_unwoken() -> None:
+    """Not woken (the usage recorder never is), a write that failed is tried again an
+    interval after the failure, as before writers could be woken: not two intervals."""
+    calls: list[float] = []
+
+    def flush() -> None:
+        calls.append(time.monotonic())
+        raise RuntimeError("the store does not answer")
+
+    writer = Flusher(flush, 0.5, "keyturn-test", logging.getLogger("keyturn.test"), "test")
+    writer.start()
+    deadline = time.monotonic() + 10
+    while len(calls) < 2:
+        assert time.monotonic() < deadline, "the failed write was not retried"
+        time.sleep(0.01)
+    writer.stop()
+    assert calls[1] - calls[0] < 0.85  # an interval (0.5 s), not two
