@@ -278,8 +278,9 @@ def test_pages_through_what_the_writer_wrote_show_each_entry_once(
     log.flush()
     if wanted.key_id in key_ids:
         wanted = replace(wanted, key_id=key_ids[wanted.key_id])
-    if wanted.since is not None:
-        wanted = replace(wanted, since=wanted.since + timedelta(seconds=now - BASE - 0.041))
+    if wanted.since is not None:  # half a millisecond off every entry's time: ``now`` is
+        # any float, and an entry a microsecond's rounding from ``since`` is on either side
+        wanted = replace(wanted, since=wanted.since + timedelta(seconds=now - BASE - 0.0405))
     owners: dict[str | None, str] = {key_ids[name]: owner for name, owner in OWNERS.items()}
     every = manager.store.verifications(VerificationFilter(), limit=1000)
     assert [v.id for v in every] == sorted({v.id for v in every}, reverse=True)
