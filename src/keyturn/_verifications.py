@@ -61,7 +61,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import accumulate, compress, count, islice, repeat, starmap
+from itertools import accumulate, chain, compress, count, islice, repeat, starmap
 from operator import add, call, floordiv, getitem, is_, le, mul, ne, sub
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -69,6 +69,7 @@ from keyturn._addresses import address_text, parse_address
 from keyturn._flusher import Flusher
 from keyturn._redact import SHORTEST_KEY, mask_text
 from keyturn._request_ids import new_id
+from keyturn.errors import KeyturnError
 from keyturn.store.verification_blocks import (
     MOST_ENTRIES,
     TAIL,
@@ -676,29 +677,52 @@ class VerificationLog:
 
     def flush(self) -> int:
         """Write what has gathered (and purge what is past the retention, once a minute);
-        the number of entries written."""
+        the number of entries written. While the store fails (it does not answer, is locked
+        or full) the entries go back to the queue; an entry the writer cannot take is
+        dropped alone, counted and logged."""
         queue = self.queue
         self.open_until = 0.0  # the next entry is counted by ``record``
         # A tuple, which the collector stops tracking at its first pass when every item is
         # a plain value (no headers kept), where a list is walked by each collection while
         # the batch is written.
         batch = tuple(_taken(queue))
-        if batch:
+        pieces = [batch] if batch else []  # what is left to write, the next piece last
+        written = 0
+        refused: list[BaseException] = []  # why each entry no store would take was dropped
+        while pieces:
+            piece = pieces.pop()
             try:
                 late: list[LateRow] = []
-                self.store.record_verifications(self._rows(batch, late), late)
-            except Exception:
-                # Back to the front, for the next flush: the newest entries that fit.
+                self.store.record_verifications(self._rows(piece, late), late)
+                written += len(piece) // FIELDS
+            except KeyturnError:
+                # The store's (down, locked, full): back to the front for the next flush,
+                # the newest entries that fit.
+                unwritten = piece + tuple(chain.from_iterable(reversed(pieces)))
                 fit = max(0, self.capacity * FIELDS - len(queue)) // FIELDS * FIELDS
-                kept = batch[max(0, len(batch) - fit) :]
+                kept = unwritten[max(0, len(unwritten) - fit) :]
                 queue[:0] = kept
-                self.dropped += (len(batch) - len(kept)) // FIELDS
+                self.dropped += (len(unwritten) - len(kept)) // FIELDS
                 raise
+            except Exception as exc:
+                # Not the store's: a value in the piece the writer cannot take (one no face
+                # should have queued; a bug). Written again as it is, it would fail at every
+                # flush and stop the log for every entry queued behind it; so the piece is
+                # halved until the entry is found, and that entry alone is dropped.
+                if len(piece) == FIELDS:
+                    refused.append(exc)
+                    continue
+                half = len(piece) // FIELDS // 2 * FIELDS
+                pieces += (piece[half:], piece[:half])
+        if refused:
+            self.dropped += len(refused)
+            log.error("%d verification log entries could not be written and were dropped",
+                      len(refused), exc_info=refused[0])  # fmt: skip
         now = time.time()
         if now - self._purged >= 60:
             self._purged = now
             self.store.purge_verifications(datetime.fromtimestamp(now - self.retention, UTC))
-        return len(batch) // FIELDS
+        return written
 
     def note_mask(self, key_id: str, masked: str) -> None:
         """Remember a key's mask for the writer (bounded: past ``MASKS_KEPT`` ids the

@@ -20,6 +20,7 @@ from keyturn import KeyManager
 from keyturn._addresses import TrustedProxies
 from keyturn._request_ids import new_id
 from keyturn._verifications import Entry, VerificationFilter, VerificationLog
+from keyturn.errors import Unavailable
 from keyturn.store import migrate
 from keyturn.store.verification_blocks import (
     pack_each,
@@ -204,12 +205,12 @@ def test_a_refused_batch_goes_back_whole_and_is_written_once(
         insert(conn, values)
         if not refused:
             refused.append(values[0])
-            raise RuntimeError("store busy")
+            raise Unavailable("store busy")  # as a store says it
 
     manager.store._insert_verifications = refuse_once  # type: ignore[attr-defined]
     for n in range(10):
         log.record(entry(request_id=f"r-{n}", at=time.time() - 120))  # late: noted too
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Unavailable):
         log.flush()
     assert stored(store_url) == [] and len(log.queue) // len(Entry._fields) == 10
     assert log.flush() == 10

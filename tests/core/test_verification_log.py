@@ -200,6 +200,33 @@ def test_a_user_agent_not_sent_as_bytes_is_written_not_a_batch_failing_for_ever(
     assert (rows["a"], rows["b"], rows["c"]) == ("one", "two", "three")
 
 
+def test_an_entry_the_writer_cannot_take_is_dropped_alone_not_its_batch(
+    manager: KeyManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An entry no face should queue (here a path that is not text: a bug, or a value a
+    face let through) fails its batch whatever the store. Retried as it is, it would fail at
+    every flush, and the log would keep nothing from then on: the writer finds it by halving
+    the batch, drops and counts it alone, says so, and writes every entry around it."""
+    key = manager.create_key("k").key
+    log = manager.verifications
+    log._writer.interval = 3600  # nothing written behind the test's back
+    auth = [(b"authorization", f"Bearer {key}".encode())]
+    rids = [f"req-{n}" for n in range(9)]
+    for n, rid in enumerate(rids):
+        if n == 5:
+            log.record(Entry(time.time(), "valid", None, None, (), None, "GET", 404, "bad",
+                             None, ()))  # fmt: skip
+        assert manager.verify_asgi(auth, b"", (), None, Seen("GET", f"/{n}", rid)).ok
+    dropped = log.dropped
+    with caplog.at_level("ERROR", logger="keyturn.verifications"):
+        assert log.flush() == len(rids)
+    assert log.dropped == dropped + 1
+    assert "1 verification log entries could not be written" in caplog.text
+    stored = manager.store.verifications(VerificationFilter())
+    assert sorted(v.request_id for v in stored) == sorted(rids)
+    assert log.queue == []  # nothing left to fail the next flush
+
+
 def test_a_request_id_made_by_keyturn_begins_with_the_time() -> None:
     """32 hex digits, the first 12 the time in milliseconds (when the id's run of 256
     began, so never after it was made): ids sort as they were made (what keeps the log's

@@ -22,6 +22,7 @@ from keyturn._verifications import (
     VerificationFilter,
     VerificationLog,
 )
+from keyturn.errors import Unavailable
 from keyturn.store.migrate import migrations
 
 
@@ -122,12 +123,12 @@ def test_a_shape_the_store_refused_is_not_named(manager: KeyManager) -> None:
     def refuse_once(values: list[Any], late: Any = None) -> None:
         calls.append(len(values))
         if len(calls) == 1:
-            raise RuntimeError("store busy")
+            raise Unavailable("store busy")  # as a store says it
         write(values, late)
 
     manager.store.record_verifications = refuse_once  # type: ignore[method-assign]
     log.record(entry(request_id="a", path="/first"))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Unavailable):
         log.flush()
     assert log.flush() == 1
     (found,) = manager.store.verifications(VerificationFilter(request_id="a"))
