@@ -689,35 +689,38 @@ class VerificationLog:
         pieces = [batch] if batch else []  # what is left to write, the next piece last
         written = 0
         refused: list[BaseException] = []  # why each entry no store would take was dropped
-        while pieces:
-            piece = pieces.pop()
-            try:
-                late: list[LateRow] = []
-                self.store.record_verifications(self._rows(piece, late), late)
-                written += len(piece) // FIELDS
-            except KeyturnError:
-                # The store's (down, locked, full): back to the front for the next flush,
-                # the newest entries that fit.
-                unwritten = piece + tuple(chain.from_iterable(reversed(pieces)))
-                fit = max(0, self.capacity * FIELDS - len(queue)) // FIELDS * FIELDS
-                kept = unwritten[max(0, len(unwritten) - fit) :]
-                queue[:0] = kept
-                self.dropped += (len(unwritten) - len(kept)) // FIELDS
-                raise
-            except Exception as exc:
-                # Not the store's: a value in the piece the writer cannot take (one no face
-                # should have queued; a bug). Written again as it is, it would fail at every
-                # flush and stop the log for every entry queued behind it; so the piece is
-                # halved until the entry is found, and that entry alone is dropped.
-                if len(piece) == FIELDS:
-                    refused.append(exc)
-                    continue
-                half = len(piece) // FIELDS // 2 * FIELDS
-                pieces += (piece[half:], piece[:half])
-        if refused:
-            self.dropped += len(refused)
-            log.error("%d verification log entries could not be written and were dropped",
-                      len(refused), exc_info=refused[0])  # fmt: skip
+        try:
+            while pieces:
+                piece = pieces.pop()
+                try:
+                    late: list[LateRow] = []
+                    self.store.record_verifications(self._rows(piece, late), late)
+                    written += len(piece) // FIELDS
+                except KeyturnError:
+                    # The store's (down, locked, full): back to the front for the next
+                    # flush, the newest entries that fit.
+                    unwritten = piece + tuple(chain.from_iterable(reversed(pieces)))
+                    fit = max(0, self.capacity * FIELDS - len(queue)) // FIELDS * FIELDS
+                    kept = unwritten[max(0, len(unwritten) - fit) :]
+                    queue[:0] = kept
+                    self.dropped += (len(unwritten) - len(kept)) // FIELDS
+                    raise
+                except Exception as exc:
+                    # Not the store's: a value in the piece the writer cannot take (one no
+                    # face should have queued; a bug). Written again as it is, it would fail
+                    # at every flush and stop the log for every entry queued behind it; so
+                    # the piece is halved until the entry is found, and that entry alone is
+                    # dropped.
+                    if len(piece) == FIELDS:
+                        refused.append(exc)
+                        continue
+                    half = len(piece) // FIELDS // 2 * FIELDS
+                    pieces += (piece[half:], piece[:half])
+        finally:  # counted and said also when the store fails later in the same flush
+            if refused:
+                self.dropped += len(refused)
+                log.error("%d verification log entries could not be written and were dropped",
+                          len(refused), exc_info=refused[0])  # fmt: skip
         now = time.time()
         if now - self._purged >= 60:
             self._purged = now

@@ -22,6 +22,7 @@ from keyturn._verifications import (
     VerificationLog,
 )
 from keyturn.config import SettingsError, load_settings
+from keyturn.errors import Unavailable
 from keyturn.keys import mask
 from keyturn.record import KeyRecord
 from keyturn.store.verification_rows import ROWS_PER_INSERT, statement_sizes
@@ -225,6 +226,36 @@ def test_an_entry_the_writer_cannot_take_is_dropped_alone_not_its_batch(
     stored = manager.store.verifications(VerificationFilter())
     assert sorted(v.request_id for v in stored) == sorted(rids)
     assert log.queue == []  # nothing left to fail the next flush
+
+
+def test_an_entry_dropped_alone_is_counted_when_the_store_then_fails(
+    manager: KeyManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer halves a batch to find an entry it cannot take; when the store then fails
+    on a later piece, that piece and the rest go back to the queue (written at the next
+    flush) and the entry found is still counted as dropped."""
+    log = manager.verifications
+    log._writer.interval = 3600  # nothing written behind the test's back
+    for n in range(8):
+        path: Any = 404 if n == 1 else f"/{n}"  # entry 1: a path that is not text
+        log.record(Entry(time.time(), "valid", None, None, (), None, "GET", path, f"r-{n}",
+                         "ua", ()))  # fmt: skip
+    write = manager.store.record_verifications
+
+    def down_for_the_second_half(values: list[Any], late: Any = None) -> None:
+        if any(isinstance(v, str) and "/6" in v for v in values):  # entry 6's path
+            raise Unavailable("database is locked")
+        write(values, late)
+
+    monkeypatch.setattr(manager.store, "record_verifications", down_for_the_second_half)
+    dropped = log.dropped
+    with pytest.raises(Unavailable):
+        log.flush()
+    assert log.dropped == dropped + 1
+    monkeypatch.setattr(manager.store, "record_verifications", write)
+    log.flush()
+    stored = manager.store.verifications(VerificationFilter())
+    assert sorted(v.request_id for v in stored) == [f"r-{n}" for n in range(8) if n != 1]
 
 
 def test_a_request_id_made_by_keyturn_begins_with_the_time() -> None:
