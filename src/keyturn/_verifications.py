@@ -39,8 +39,8 @@ each item through an iterator (about 380 instructions more for an entry's ten fi
 fifth of what the log cost the serving thread). The header list is kept only where the
 writer must read it (a peer that may be a trusted proxy).
 
-The user agent a face leaves to the core is queued by the ASGI fast path as the header's
-bytes it found (``Entry.sent``) and decoded by the writer: putting its text in the
+The user agent a face leaves to the core is queued as the core found it among the headers
+(``Entry.sent``: ASGI bytes, on every path) and decoded by the writer: putting its text in the
 ``Seen``'s place cost the hot path a call (the memo of the last user agent's text) and four
 look-ups into the ``Seen`` (a tuple subclass, so each a generic subscript), 1,200 of the
 2,800 instructions the log cost the middleware's call (callgrind; 1,550 since, of 18,400
@@ -128,7 +128,7 @@ class Seen(NamedTuple):
     the decision (``KeyManager``): the method and path it judged, the request id it answers
     with (``None``: one is made when the entry is written), the user agent (``None``: read
     by the core from the request's headers when it records the decision, which costs the
-    ASGI fast path nothing more than its look through them for the key: it queues the
+    ASGI fast path nothing more than its look through them for the key: the core queues the
     header as it found it, ``Entry.sent``, for the writer to decode), and the header
     pairs the writer must read, by reference: the forwarded addresses when the peer may be
     a trusted proxy; ``()`` when there is nothing to read (no proxy is trusted), so that
@@ -141,33 +141,27 @@ class Seen(NamedTuple):
     headers: Any = ()  # HeaderPairs; ``Any``: ``str`` or ASGI ``bytes`` pairs
 
 
-# The user agent of the last direct call, as sent and as text: the next request from the
-# same kind of client queues the same text, not a copy (a queue filling under load grows by
-# what each entry holds, and every new block costs the hot path cache misses).
-_last_agent: tuple[bytes, str] = (b"", "")
+UNSEEN: tuple[Any, ...] = ("", "", None, None, ())
+"""``Seen``'s fields for a request no face described (a direct call of the core) when no
+proxy is trusted: nothing for the writer to read but the user agent, which the core queues
+as it found it (``Entry.sent``)."""
 
 
 def unseen(headers: Any, proxied: bool) -> tuple[Any, ...]:
-    """``Seen``'s fields, as a plain tuple, for a request no face described (a direct call
-    of the core): its user agent, read now so that the queue keeps no header list, and its
-    headers only if a proxy is trusted (``proxied``: the writer reads the forwarded
-    addresses then). It runs on every direct call the ASGI fast path does not answer (which
-    queues the header it found, ``Entry.sent``): the ASGI pairs are looked through in line
-    (no encoded name) and no ``Seen`` is built, only the tuple the entry is made of."""
+    """``Seen``'s fields, as a plain tuple, for a request no face described: its headers
+    only if a proxy is trusted (``proxied``: the writer reads the forwarded addresses
+    then), so that the queue keeps no header list otherwise."""
+    return ("", "", None, None, headers) if proxied else UNSEEN
+
+
+def sent_agent(headers: Any) -> Any:
+    """The first user agent among pairs of ASGI ``bytes`` or of ``str`` as sent, ``None``
+    when none was: queued as it is (``Entry.sent``), decoded by the writer (``_sent_text``),
+    as the ASGI fast path queues the one it finds."""
     for name, value in headers:
-        if name == b"user-agent":
-            return ("", "", None, agent_text(value), headers if proxied else ())
-    return ("", "", None, _header(headers, "user-agent"), headers if proxied else ())
-
-
-def agent_text(value: bytes) -> str:
-    """A user agent as sent (ASGI bytes) as the text the queue holds: the last one's text
-    again for the same value (``_last_agent``)."""
-    global _last_agent
-    last = _last_agent
-    if value != last[0]:
-        last = _last_agent = (value, value.decode("latin-1"))
-    return last[1]
+        if name == b"user-agent" or (isinstance(name, str) and name.lower() == "user-agent"):
+            return value
+    return None
 
 
 class Entry(NamedTuple):
@@ -184,11 +178,12 @@ class Entry(NamedTuple):
     # What the request needed (path rules, asked for); ``None``: not a set of scopes (a
     # permission expression, which may say ``not``).
     scopes: tuple[str, ...] | None
-    # The user agent header as the ASGI fast path found it (bytes, as sent; ``None``: none
-    # sent), for a ``Seen`` that left the user agent to the core (``user_agent`` ``None``):
-    # decoded by the writer, once per distinct value of a batch, where the hot path would
-    # have made a call and four look-ups into the ``Seen`` to put its text in its place.
-    sent: bytes | None
+    # The user agent header as the core found it (as sent: ASGI bytes, or a ``str`` pair's
+    # text; ``None``: none sent), for a ``Seen`` that left the user agent to the core
+    # (``user_agent`` ``None``, or no ``Seen``): decoded by the writer, once per distinct
+    # value of a batch, where the hot path would have made a call and four look-ups into
+    # the ``Seen`` to put its text in its place.
+    sent: bytes | str | None
     method: str
     path: str
     request_id: str | None
@@ -197,17 +192,6 @@ class Entry(NamedTuple):
 
 
 FIELDS = len(Entry._fields)  # the queue's items to an entry
-
-
-def _header(headers: Any, name: str) -> str:
-    """The first ``name`` header among pairs of ``str`` or of ASGI ``bytes``."""
-    wanted = name.encode("latin-1")
-    for key, value in headers:
-        if key == wanted:  # ASGI's lower-case bytes, the hot path's
-            return str(value.decode("latin-1"))
-        if isinstance(key, str) and key.lower() == name:
-            return str(value)
-    return ""
 
 
 @dataclass(frozen=True, slots=True)

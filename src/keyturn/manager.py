@@ -37,8 +37,10 @@ from keyturn._store_reads import StoreReads
 from keyturn._usage import NOTE_EVERY, UsageRecorder
 from keyturn._verifications import (
     DEFAULT_RETENTION,
+    UNSEEN,
     Seen,
     VerificationLog,
+    sent_agent,
     unseen,
 )
 from keyturn._webhooks import AsyncWebhookAdmin, WebhookAdmin
@@ -76,9 +78,6 @@ _new = tuple.__new__
 # ``verify_asgi``'s kind for the user agent among the header names it looks for, beside the
 # reader's (``credentials.AUTHORIZATION``, ``API_KEY``, ``RESPELLED``).
 _AGENT, _AGENT_NAME = -1, b"user-agent"
-# What a direct call of the fast path (no face, no ``Seen``) records of the request when no
-# proxy is trusted: nothing but the user agent, which it found (``Entry.sent``).
-_UNSEEN = ("", "", None, None, ())
 Moment = float | datetime | None
 """``now`` as callers give it: Unix time, an aware datetime, or ``None`` for the clock."""
 
@@ -394,9 +393,9 @@ class KeyManager:
                 log.note_mask(key_id, key.masked)
         now = time.time()
         fields: tuple[Any, ...] = seen or unseen(headers, self._proxied)
-        if fields[3] is None:  # a user agent the face left to the core: read it here
-            fields = (*fields[:3], unseen(headers, False)[3], fields[4])
-        entry = (now, decision.outcome.code, key_id, peer, scopes, None, *fields)
+        # A user agent the face left to the core: queued as sent, for the writer to decode.
+        sent = sent_agent(headers) if fields[3] is None else None
+        entry = (now, decision.outcome.code, key_id, peer, scopes, sent, *fields)
         if log.open_from <= now < log.open_until:  # ``record``'s extend, without the call
             self._log_queue.extend(entry)
         else:
@@ -591,7 +590,7 @@ class KeyManager:
             # agent, where the face left it out, from the header found above (``Entry.sent``)
             logged = (now, _VALID, key_id, peer, scopes, agent) + (
                 seen if seen is not None
-                else _UNSEEN if not self._proxied else ("", "", None, None, headers)
+                else UNSEEN if not self._proxied else ("", "", None, None, headers)  # unseen
             )
             log = self.verifications
             if log.open_from <= now < log.open_until:
